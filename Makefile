@@ -1,0 +1,104 @@
+# memlab build. `make` builds ./memlab; `make check` runs every test; `make demo` runs the main job.
+# Dependencies (Debian packages) are installed by scripts/deps.sh the first time they are missing.
+
+CC      ?= gcc
+BUILD   ?= build
+# -march=native for speed; never -ffast-math (masks rely on +-inf and NaN checks must work).
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g -std=c11 -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS_BASE = -D_GNU_SOURCE -Ilib -fopenmp
+SAN     ?=
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+.PHONY: all check demo figures bench asan clean deps
+all: memlab
+
+# ---- dependencies: resolved once into $(BUILD)/config.mk --------------------------------------
+$(BUILD)/config.mk: scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@if ! (command -v pkg-config >/dev/null && pkg-config --exists openblas yaml-0.1 zlib check \
+	      && command -v gnuplot >/dev/null); then scripts/deps.sh; fi
+	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags openblas yaml-0.1 zlib)"; \
+	   echo "PKG_LIBS := $$(pkg-config --libs openblas yaml-0.1 zlib) -lm"; \
+	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
+	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@.tmp && mv $@.tmp $@
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+-include $(BUILD)/config.mk
+endif
+deps: $(BUILD)/config.mk
+
+# ---- sources ----------------------------------------------------------------------------------
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+EXP_SRC  := $(sort $(wildcard experiments/*.c))
+TEST_SRC := $(sort $(wildcard tests/check_*.c))
+# Gradient-check suites (check_grad_*.c) build against the double-precision core.
+TEST_DBL := $(filter tests/check_grad_%,$(TEST_SRC))
+TEST_FLT := $(filter-out $(TEST_DBL),$(TEST_SRC))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/f/%.o)
+LIBD_OBJ := $(LIB_SRC:%.c=$(BUILD)/d/%.o)
+EXP_OBJ  := $(EXP_SRC:%.c=$(BUILD)/f/%.o)
+
+ALL_CFLAGS = $(CFLAGS) $(SAN) $(CPPFLAGS_BASE) $(PKG_CFLAGS)
+
+$(BUILD)/f/%.o: %.c $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/d/%.o: %.c $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DMEMLAB_DOUBLE -MMD -MP -c $< -o $@
+
+$(BUILD)/libmemlab.a: $(LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libmemlab_double.a: $(LIBD_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libmemlab_exp.a: $(EXP_OBJ)
+	@rm -f $@; ar rcs $@ $^ $(if $(EXP_OBJ),,&& ar rcs $@)
+
+# The commit goes into one small object so that a new commit relinks but recompiles nothing else.
+$(BUILD)/f/version.o: FORCE $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@echo 'const char *memlab_git_commit = "$(GIT_COMMIT)";' > $(BUILD)/version.c.tmp
+	@cmp -s $(BUILD)/version.c.tmp $(BUILD)/version.c || mv $(BUILD)/version.c.tmp $(BUILD)/version.c
+	@rm -f $(BUILD)/version.c.tmp
+	$(CC) $(ALL_CFLAGS) -c $(BUILD)/version.c -o $@
+FORCE:
+
+$(BUILD)/memlab: $(BUILD)/f/cmd/memlab.o $(BUILD)/f/version.o $(BUILD)/libmemlab_exp.a $(BUILD)/libmemlab.a
+	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) -o $@
+
+memlab: $(BUILD)/memlab
+	@if [ "$(BUILD)" = "build" ]; then cp $< $@; fi
+
+# ---- tests: one runner per precision, collecting every `Suite *suite_NAME(void)` -----------------
+$(BUILD)/tests/%_suites.inc: $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@sed -n 's/^Suite \*\(suite_[a-z0-9_]*\)(void).*/SUITE(\1)/p' $(if $(filter double,$*),$(TEST_DBL),$(TEST_FLT)) /dev/null > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+.PHONY: $(BUILD)/tests/float_suites.inc $(BUILD)/tests/double_suites.inc
+
+$(BUILD)/tests/run_float: tests/runner.c tests/test_util.c $(TEST_FLT:%.c=$(BUILD)/f/%.o) $(BUILD)/f/version.o $(BUILD)/libmemlab_exp.a $(BUILD)/libmemlab.a $(BUILD)/tests/float_suites.inc
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/tests -DSUITES_INC='"float_suites.inc"' $(filter %.c %.o %.a,$^) $(PKG_LIBS) $(CHECK_LIBS) -o $@
+$(BUILD)/tests/run_double: tests/runner.c tests/test_util.c $(TEST_DBL:%.c=$(BUILD)/d/%.o) $(BUILD)/f/version.o $(BUILD)/libmemlab_double.a $(BUILD)/tests/double_suites.inc
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DMEMLAB_DOUBLE -I$(BUILD)/tests -DSUITES_INC='"double_suites.inc"' $(filter %.c %.o %.a,$^) $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+check: $(BUILD)/memlab memlab $(BUILD)/tests/run_double $(BUILD)/tests/run_float
+	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_double
+	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_float
+
+asan:
+	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
+
+demo: memlab
+	scripts/demo.sh
+
+figures: memlab
+	scripts/figures.sh
+
+bench: memlab $(BUILD)/libmemlab.a
+	$(MAKE) -C benchmarks BUILD=$(abspath $(BUILD))
+
+clean:
+	rm -rf build memlab
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

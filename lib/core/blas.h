@@ -1,0 +1,14 @@
+/* The one matrix-product wrapper: row-major C = alpha * op(A) * op(B) + beta * C through
+ * cblas_sgemm (cblas_dgemm in the double build). All transpose and leading-dimension logic lives
+ * here; kernels never call cblas directly. */
+#ifndef MEMLAB_BLAS_H
+#define MEMLAB_BLAS_H
+
+#include "core/real.h"
+
+/* op(A) is M x K, op(B) is K x N, C is M x N; trans_a / trans_b nonzero means A / B are stored
+ * transposed (K x M, N x K). lda, ldb, ldc are the row strides of the stored matrices. */
+void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A, int lda,
+               const real *B, int ldb, real beta, real *C, int ldc);
+
+#endif

@@ -1,0 +1,155 @@
+/* The kernel seam: every forward/backward pair of the numerical core, as pure functions over flat
+ * buffers with explicit dimensions, outputs first. Backward kernels ACCUMULATE (+=) into gradient
+ * buffers, and skip any gradient pointer that is NULL. A future GPU backend replaces this file's
+ * implementations, not the models.
+ *
+ * Threading: kernels may use OpenMP loops (`#pragma omp parallel for schedule(static)`) over
+ * independent outputs, never around a BLAS call, and never reduce floating-point values across
+ * threads in an order that depends on scheduling: the same thread count gives the same bits. */
+#ifndef MEMLAB_KERNELS_H
+#define MEMLAB_KERNELS_H
+
+#include <stddef.h>
+
+#include "core/real.h"
+#include "core/rng.h"
+
+/* ---- dense (kernels_dense.c, kernels_act.c, kernels_loss.c, kernels_shape.c) ------------------ */
+
+/* out[N,OC] = inp[N,C] . weight[OC,C]^T + bias[OC] (bias may be NULL). PyTorch's layout. */
+void matmul_forward(real *out, const real *inp, const real *weight, const real *bias, int N, int C, int OC);
+/* dinp += dout . weight; dweight += dout^T . inp; dbias += column sums of dout. */
+void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
+                     const real *weight, int N, int C, int OC);
+
+void add_forward(real *out, const real *a, const real *b, size_t n);
+void scale_forward(real *out, const real *a, real s, size_t n);
+/* dst += alpha * src: the backward of add and scale. */
+void accumulate(real *dst, const real *src, real alpha, size_t n);
+void mul_forward(real *out, const real *a, const real *b, size_t n);
+void mul_backward(real *da, real *db, const real *dout, const real *a, const real *b, size_t n);
+
+/* out[i,:] = table[ids[i],:]; ids must be in range (checked by the op). */
+void embedding_forward(real *out, const int *ids, const real *table, int N, int C);
+void embedding_backward(real *dtable, const real *dout, const int *ids, int N, int C);
+
+/* Per row of C: (x - mean) * rstd * weight + bias (bias may be NULL: LayerNorm without bias). */
+void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
+                       const real *bias, int N, int C, real eps);
+void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
+                        const real *weight, const real *mean, const real *rstd, int N, int C);
+
+/* GELU with the tanh approximation (GPT-2's). */
+void gelu_forward(real *out, const real *inp, size_t n);
+void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
+void relu_forward(real *out, const real *inp, size_t n);
+void relu_backward(real *dinp, const real *dout, const real *out, size_t n);
+void tanh_forward(real *out, const real *inp, size_t n);
+void tanh_backward(real *dinp, const real *dout, const real *out, size_t n);
+void sigmoid_forward(real *out, const real *inp, size_t n);
+void sigmoid_backward(real *dinp, const real *dout, const real *out, size_t n);
+
+/* Softmax over each row of C (max-subtracted). */
+void softmax_forward(real *out, const real *inp, int N, int C);
+void softmax_backward(real *dinp, const real *dout, const real *out, int N, int C);
+
+/* Mean over rows whose target != ignore of -log softmax(logits)[target]; probs[N,V] is kept for the
+ * backward pass; *count receives the number of rows counted. Returns 0 when count is 0. */
+double softmax_xent_forward(real *probs, const real *logits, const int *targets, int N, int V,
+                            int ignore, int *count);
+/* dlogits += dloss / count * (probs - onehot(target)) for counted rows. */
+void softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
+                           int ignore, int count, real dloss);
+
+/* Mean over n of clip(pred - target, -clip, clip)^2; clip <= 0 means no clipping. Errors beyond
+ * the clip give zero gradient. */
+double mse_forward(const real *pred, const real *target, size_t n, real clip);
+void mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip, real dloss);
+
+/* Per row of C: out = x / max(||x||, eps) (as torch.nn.functional.normalize); norm[N] is kept. */
+void rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps);
+void rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
+                      real eps);
+
+/* out[n,g,:] = exp(min(p[g], cap)) * inp[n,g,:] for N rows of G groups of D: a learned per-group
+ * scale kept positive (e.g. the memory-mosaic key scale with cap 5). */
+void exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap);
+void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
+                        int N, int G, int D, real cap);
+
+/* Inverted dropout: mask[i] = 0 with probability p, else 1 / (1 - p); out = inp * mask. */
+void dropout_forward(real *out, real *mask, const real *inp, size_t n, real p, rng *r);
+
+/* Concatenation along one axis: each tensor seen as [outer, inner], inner_a + inner_b columns out.
+ * Features: outer = rows, inner = channels. Time: outer = batch, inner = T * C. */
+void concat_forward(real *out, const real *a, const real *b, size_t outer, size_t inner_a, size_t inner_b);
+void concat_backward(real *da, real *db, const real *dout, size_t outer, size_t inner_a, size_t inner_b);
+/* out[o, 0:len] = inp[o, start:start+len] with inp seen as [outer, inner]. */
+void slice_forward(real *out, const real *inp, size_t outer, size_t inner, size_t start, size_t len);
+void slice_backward(real *dinp, const real *dout, size_t outer, size_t inner, size_t start, size_t len);
+
+/* ---- sequence (kernels_attention.c, kernels_time.c, kernels_complex.c) ------------------------- */
+
+/* Which keys u a query at position t sees. Queries are the LAST Tq of Tk positions, so query row i
+ * sits at position t = i + Tk - Tq (this is what a cached generation step needs). */
+typedef enum {
+    ATT_CAUSAL,  /* u <= t */
+    ATT_STRICT,  /* u < t: the memory-mosaic mask; a row without keys outputs zero, passes zero grad */
+    ATT_FULL,    /* every u */
+    ATT_BLOCK    /* u <= t and u, t in the same block of `block` positions: independent segments
+                    packed into one sequence (e.g. chunks encoded in one pass) */
+} att_mask_kind;
+
+typedef struct {
+    att_mask_kind kind;
+    int block;   /* ATT_BLOCK only */
+} att_mask;
+
+static inline int att_allowed(att_mask m, int t, int u)
+{
+    switch (m.kind) {
+    case ATT_CAUSAL: return u <= t;
+    case ATT_STRICT: return u < t;
+    case ATT_FULL: return 1;
+    case ATT_BLOCK: return u <= t && u / m.block == t / m.block;
+    }
+    return 0;
+}
+
+typedef struct {
+    int B, Tq, Tk, H, hs;        /* batch, query and key lengths, heads, head size */
+    int ldq, ldk, ldv, ldo;      /* row strides in elements (>= H * hs) */
+    size_t bsq, bsk, bsv, bso;   /* batch strides in elements; 0 for k/v shared by the batch */
+    att_mask mask;
+    real scale;                  /* logits are scale * q . k */
+} att_dims;
+
+/* Per (batch b, head h), with head h at columns h*hs .. h*hs+hs-1 of every row:
+ * out = softmax(scale * q k^T, masked) v. att[B,H,Tq,Tk] receives the probabilities (0 where masked). */
+void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d);
+/* scratch holds Tq * Tk reals. dk / dv of a shared (batch stride 0) k / v sum over the batch. */
+void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
+                        const real *k, const real *v, const real *att, const att_dims *d);
+
+/* Leaky average over time per head, an O(T) scan: out_t = inp_t + a_h * out_{t-1} with
+ * a_h = exp(-|theta_h|); inp/out [B,T,H*hs]. theta -> infinity gives the identity. */
+void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs);
+void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
+                        int B, int T, int H, int hs);
+
+/* One-step look-ahead convolution per head (memory-mosaic value extraction):
+ * out_t = c_h * inp_t + (1 - c_h) * inp_{t+1}, inp beyond the last position is zero. */
+void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs);
+void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
+                            int B, int T, int H, int hs);
+
+/* Time shift: out_t = inp_{t+k} (zero outside 0..T-1); k may be negative. [B,T,C]. */
+void time_shift_forward(real *out, const real *inp, int B, int T, int C, int k);
+void time_shift_backward(real *dinp, const real *dout, int B, int T, int C, int k);
+
+/* Complex-structured matrix: p[2][n][n] holds real parts a and imaginary parts b of an n x n complex
+ * matrix; W[2n][2n] gets 2x2 blocks [[a, -b], [b, a]] so that W acts on interleaved (re, im) pairs. */
+void complex_expand_forward(real *W, const real *p, int n);
+void complex_expand_backward(real *dp, const real *dW, int n);
+
+#endif

@@ -1,0 +1,59 @@
+/* Ops: the tape-recording layer over kernels.h. Each op checks its shapes (a mismatch is a bug:
+ * fatal with both shapes), computes its output in the tape's arena, and records a node whose
+ * backward calls the kernel's backward. Models are written with these calls only. */
+#ifndef MEMLAB_OPS_H
+#define MEMLAB_OPS_H
+
+#include "core/kernels.h"
+#include "core/rng.h"
+#include "core/tape.h"
+
+/* ---- dense: ops_dense.c ----------------------------------------------------------------------- */
+/* x[..., C] . w[OC, C]^T + b[OC] -> [..., OC]; b may be NULL. */
+tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b);
+tensor *op_add(tape *tp, tensor *a, tensor *b);          /* same shape */
+tensor *op_scale(tape *tp, tensor *x, real s);
+tensor *op_mul(tape *tp, tensor *a, tensor *b);          /* elementwise, same shape */
+/* ids[N] (N = B*T, copied) rows of table[V, C] -> [B, T, C]; an id outside 0..V-1 is fatal. */
+tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table);
+/* LayerNorm over the last dim; b may be NULL (weight-only LayerNorm). */
+tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps);
+tensor *op_gelu(tape *tp, tensor *x);
+tensor *op_relu(tape *tp, tensor *x);
+tensor *op_tanh(tape *tp, tensor *x);
+tensor *op_sigmoid(tape *tp, tensor *x);
+tensor *op_softmax(tape *tp, tensor *x);                 /* over the last dim */
+/* Scalar mean cross-entropy of logits[..., V] against targets (one per row, copied); rows whose
+ * target is `ignore` are left out; a target outside 0..V-1 (other than ignore) is fatal. */
+tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore);
+/* Scalar mean of clip(pred - target)^2 (clip <= 0: plain MSE); target receives no gradient. */
+tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip);
+/* Each consecutive group of `group` elements divided by its norm (max(||x||, 1e-12)):
+ * group = head size normalises per head. */
+tensor *op_rownorm(tape *tp, tensor *x, int group);
+/* x[..., G*D] * exp(min(p[g], cap)) per group g of the last dim; G = p->n. */
+tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap);
+/* Inverted dropout when tp->training and p > 0, else x itself. */
+tensor *op_dropout(tape *tp, tensor *x, real p, rng *r);
+tensor *op_sum(tape *tp, tensor *x);                     /* scalar */
+tensor *op_mean(tape *tp, tensor *x);                    /* scalar */
+/* Same data, new shape of the same size; gradient flows back. */
+tensor *op_reshape(tape *tp, tensor *x, int ndim, const int *shape);
+/* Along `axis` (0-based; negative counts from the end); other extents must agree. */
+tensor *op_concat(tape *tp, tensor *a, tensor *b, int axis);
+tensor *op_slice(tape *tp, tensor *x, int axis, int start, int len);
+
+/* ---- sequence: ops_seq.c ---------------------------------------------------------------------- */
+/* q[B,Tq,C], k/v [B,Tk,C] (or [Tk,C]: shared by the whole batch, e.g. persistent-memory tables),
+ * C = H * hs -> [B,Tq,C]. */
+tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale);
+/* x[B,T,H*hs], theta[H] -> leaky average over time. */
+tensor *op_leaky_avg(tape *tp, tensor *x, tensor *theta);
+/* x[B,T,H*hs], c[H] -> c*x_t + (1-c)*x_{t+1}. */
+tensor *op_lookahead_mix(tape *tp, tensor *x, tensor *c);
+/* x[B,T,C] -> out_t = x_{t+k}, zero outside. */
+tensor *op_time_shift(tape *tp, tensor *x, int k);
+/* p[2,n,n] -> W[2n,2n] complex-structured real matrix. */
+tensor *op_complex_matrix(tape *tp, tensor *p);
+
+#endif

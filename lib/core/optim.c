@@ -1,0 +1,71 @@
+#include "core/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
+{
+    const double b1 = cfg->beta1, b2 = cfg->beta2;
+    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    for (int i = 0; i < ps->count; i++) {
+        const param_entry *e = &ps->entries[i];
+        real *p = ps->data + e->offset, *g = ps->grad + e->offset;
+        real *m = ps->m + e->offset, *v = ps->v + e->offset;
+        const double decay = e->decay ? lr * cfg->weight_decay : 0.0;
+#pragma omp parallel for schedule(static) if (e->n > 65536)
+        for (size_t j = 0; j < e->n; j++) {
+            double gj = g[j];
+            double mj = b1 * m[j] + (1.0 - b1) * gj;
+            double vj = b2 * v[j] + (1.0 - b2) * gj * gj;
+            m[j] = (real)mj;
+            v[j] = (real)vj;
+            double update = (mj / bc1) / (sqrt(vj / bc2) + cfg->eps);
+            p[j] = (real)(p[j] - decay * p[j] - lr * update);
+        }
+    }
+}
+
+double schedule_lr(const schedule *s, long long step)
+{
+    if (step < s->warmup)
+        return s->lr * (double)(step + 1) / (double)s->warmup;
+    if (s->kind == SCHED_CONSTANT)
+        return s->lr;
+    long long span = s->total - s->warmup - 1;
+    double p = span > 0 ? (double)(step - s->warmup) / (double)span : 1.0;
+    if (p > 1)
+        p = 1;
+    if (s->kind == SCHED_LINEAR)
+        return s->lr + (s->lr_end - s->lr) * p;
+    return s->lr_end + (s->lr - s->lr_end) * 0.5 * (1.0 + cos(M_PI * p));
+}
+
+int schedule_kind_parse(const char *name)
+{
+    if (strcmp(name, "constant") == 0)
+        return SCHED_CONSTANT;
+    if (strcmp(name, "linear") == 0)
+        return SCHED_LINEAR;
+    if (strcmp(name, "cosine") == 0)
+        return SCHED_COSINE;
+    return -1;
+}
+
+double grad_norm(const param_store *ps)
+{
+    /* Sum per tensor in a fixed order (padding is zero and contributes nothing). */
+    double sum = 0;
+    for (size_t j = 0; j < ps->total; j++)
+        sum += (double)ps->grad[j] * ps->grad[j];
+    return sqrt(sum);
+}
+
+double clip_grad_norm(param_store *ps, double max_norm)
+{
+    double norm = grad_norm(ps);
+    if (norm > max_norm && norm > 0) {
+        real factor = (real)(max_norm / norm);
+        params_scale_grad(ps, factor);
+    }
+    return norm;
+}

@@ -1,0 +1,112 @@
+#include "core/tape.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+void tape_init(tape *tp)
+{
+    memset(tp, 0, sizeof *tp);
+    arena_init(&tp->mem);
+    tp->grad_enabled = 1;
+    tp->training = 1;
+}
+
+void tape_free(tape *tp)
+{
+    arena_free(&tp->mem);
+    free(tp->nodes);
+    memset(tp, 0, sizeof *tp);
+}
+
+void tape_reset(tape *tp)
+{
+    tp->n = 0;
+    arena_reset(&tp->mem);
+}
+
+void *tape_alloc(tape *tp, size_t bytes) { return arena_alloc(&tp->mem, bytes); }
+
+tensor *tape_tensor(tape *tp, int ndim, const int *shape)
+{
+    tensor *t = arena_zalloc(&tp->mem, sizeof *t);
+    tensor_set_shape(t, ndim, shape);
+    t->data = arena_alloc(&tp->mem, t->n * sizeof(real));
+    return t;
+}
+
+tensor *tape_tensor_zeros(tape *tp, int ndim, const int *shape)
+{
+    tensor *t = tape_tensor(tp, ndim, shape);
+    memset(t->data, 0, t->n * sizeof(real));
+    return t;
+}
+
+tensor *tape_input(tape *tp, int ndim, const int *shape, const real *src)
+{
+    tensor *t = tape_tensor(tp, ndim, shape);
+    memcpy(t->data, src, t->n * sizeof(real));
+    return t;
+}
+
+tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape)
+{
+    tensor *t = arena_zalloc(&tp->mem, sizeof *t);
+    tensor_set_shape(t, ndim, shape);
+    if (t->n != x->n)
+        fatal("internal: view of %zu elements as %zu", x->n, t->n);
+    t->data = x->data;
+    return t;
+}
+
+tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in)
+{
+    if (!tp->grad_enabled)
+        return NULL;
+    if (n_in > TAPE_MAX_IN)
+        fatal("internal: op with %d inputs", n_in);
+    int any = 0;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->requires_grad)
+            any = 1;
+    if (!any)
+        return NULL;
+    if (tp->n == tp->cap) {
+        tp->cap = tp->cap ? 2 * tp->cap : 256;
+        tp->nodes = xrealloc(tp->nodes, (size_t)tp->cap * sizeof *tp->nodes);
+    }
+    tape_node *node = &tp->nodes[tp->n++];
+    memset(node, 0, sizeof *node);
+    node->backward = backward;
+    node->out = out;
+    node->n_in = n_in;
+    for (int i = 0; i < n_in; i++)
+        node->in[i] = in[i];
+    out->requires_grad = 1;
+    return node;
+}
+
+static void ensure_grad(tape *tp, tensor *t)
+{
+    if (t && t->requires_grad && !t->grad)
+        t->grad = arena_zalloc(&tp->mem, t->n * sizeof(real));
+}
+
+void tape_backward(tape *tp, tensor *loss)
+{
+    if (loss->n != 1)
+        fatal("internal: backward from a tensor of %zu elements", loss->n);
+    if (!loss->requires_grad)
+        return;
+    for (int i = 0; i < tp->n; i++) {
+        tape_node *node = &tp->nodes[i];
+        ensure_grad(tp, node->out);
+        for (int j = 0; j < node->n_in; j++)
+            ensure_grad(tp, node->in[j]);
+    }
+    ensure_grad(tp, loss);
+    loss->grad[0] += 1;
+    for (int i = tp->n - 1; i >= 0; i--)
+        tp->nodes[i].backward(tp, &tp->nodes[i]);
+}

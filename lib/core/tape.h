@@ -1,0 +1,66 @@
+/* The eager tape. An op computes its output at once and, when gradients are on and an input needs
+ * one, records a node {backward, inputs, output, saved values}; tape_backward(loss) walks the nodes
+ * in reverse. Models are written forward-only and get their backward pass from the recorded nodes.
+ * All op outputs and saved values live in the tape's arena and die at tape_reset(). */
+#ifndef MEMLAB_TAPE_H
+#define MEMLAB_TAPE_H
+
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/tensor.h"
+
+#define TAPE_MAX_IN 4
+
+typedef struct tape tape;
+typedef struct tape_node tape_node;
+typedef void (*tape_backward_fn)(tape *tp, tape_node *node);
+
+struct tape_node {
+    tape_backward_fn backward;
+    tensor *out;
+    tensor *in[TAPE_MAX_IN];   /* NULL entries allowed (optional inputs such as a bias) */
+    int n_in;
+    void *saved[4];            /* arena buffers the op keeps for its backward pass */
+    long long iarg[8];         /* integer arguments (dimensions, flags) */
+    double farg[4];            /* scalar arguments */
+};
+
+struct tape {
+    arena mem;
+    tape_node *nodes;
+    int n, cap;
+    int grad_enabled;   /* record nodes at all (off for evaluation) */
+    int training;       /* dropout active */
+};
+
+void tape_init(tape *tp);
+void tape_free(tape *tp);
+/* Forget every node and every arena tensor (keeps the memory for the next step). */
+void tape_reset(tape *tp);
+
+/* Arena memory for op outputs and saved values. */
+void *tape_alloc(tape *tp, size_t bytes);
+/* A new arena tensor with uninitialised / zeroed data, no gradient. */
+tensor *tape_tensor(tape *tp, int ndim, const int *shape);
+tensor *tape_tensor_zeros(tape *tp, int ndim, const int *shape);
+/* An arena tensor holding a copy of src (n elements per shape); never requires grad. */
+tensor *tape_input(tape *tp, int ndim, const int *shape, const real *src);
+/* A tensor sharing x's data with another shape of the same size; no node, so gradients do not flow
+ * through it: use op_reshape for that. */
+tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape);
+
+/* Records a node for `out` computed from `in` when gradients are on and some input requires one;
+ * then marks out->requires_grad. Returns the node (to fill saved/args) or NULL when nothing was
+ * recorded, in which case the op needs to save nothing. */
+tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in);
+
+/* Seeds d(loss)/d(loss) = 1 (loss must have one element), gives every tensor on the way a zeroed
+ * gradient buffer (parameters keep accumulating into the store's), and runs the nodes in reverse.
+ * Gradients accumulate (+=), so calling it for several micro-batches accumulates them. */
+void tape_backward(tape *tp, tensor *loss);
+
+/* True when an input of a node needs its gradient (backward functions skip the others). */
+static inline int needs_grad(const tensor *t) { return t && t->requires_grad && t->grad; }
+
+#endif

@@ -1,0 +1,35 @@
+/* A tensor is a view: a shape and pointers to values and (when gradients flow) their gradients.
+ * Tensors made by ops live in the tape's arena until the step ends; parameters point into the
+ * param store; tensor_alloc makes a heap tensor that outlives steps (test inputs, caches). */
+#ifndef MEMLAB_TENSOR_H
+#define MEMLAB_TENSOR_H
+
+#include <stddef.h>
+
+#include "core/real.h"
+
+#define TENSOR_MAX_DIM 4
+
+typedef struct tensor {
+    real *data;
+    real *grad;        /* NULL until tape_backward needs it; parameters point into the store */
+    int ndim;
+    int shape[TENSOR_MAX_DIM];
+    size_t n;          /* number of elements */
+    int requires_grad;
+} tensor;
+
+/* Sets shape and n; ndim in 1..TENSOR_MAX_DIM, every extent >= 1 (fatal otherwise: a bug). */
+void tensor_set_shape(tensor *t, int ndim, const int *shape);
+/* Last extent and the product of the others: how row-wise kernels see a tensor. */
+int tensor_cols(const tensor *t);
+size_t tensor_rows(const tensor *t);
+int tensor_same_shape(const tensor *a, const tensor *b);
+/* "[2,3,4]" into buf, for error messages. */
+const char *tensor_shape_str(const tensor *t, char *buf, size_t len);
+
+/* Heap tensor, zeroed; with_grad also allocates a zeroed gradient and sets requires_grad. */
+tensor *tensor_alloc(int ndim, const int *shape, int with_grad);
+void tensor_free(tensor *t);
+
+#endif

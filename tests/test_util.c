@@ -1,0 +1,81 @@
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *test_memlab_bin(void)
+{
+    const char *bin = getenv("MEMLAB_BIN");
+    return bin && *bin ? bin : "./memlab";
+}
+
+char *test_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len < 2) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = bigger;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = 0;
+    return buf;
+}
+
+char *test_tmpdir(void)
+{
+    char *dir = strdup("/tmp/memlab-test-XXXXXX");
+    ck_assert_ptr_nonnull(dir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    return dir;
+}
+
+void test_rmdir(char *dir)
+{
+    if (!dir)
+        return;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", dir);
+    free(dir);
+}
+
+int test_run(const char *cmd, char **out, char **err)
+{
+    char *dir = test_tmpdir();
+    size_t len = strlen(cmd) + 2 * strlen(dir) + 64;
+    char *full = malloc(len);
+    ck_assert_ptr_nonnull(full);
+    snprintf(full, len, "(%s) >'%s/out' 2>'%s/err'", cmd, dir, dir);
+    int status = system(full);
+    free(full);
+    char path[512];
+    if (out) {
+        snprintf(path, sizeof path, "%s/out", dir);
+        *out = test_slurp(path);
+    }
+    if (err) {
+        snprintf(path, sizeof path, "%s/err", dir);
+        *err = test_slurp(path);
+    }
+    test_rmdir(dir);
+    if (status == -1 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
