@@ -10,7 +10,7 @@ CPPFLAGS_BASE = -D_GNU_SOURCE -Ilib -fopenmp
 SAN     ?=
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
-.PHONY: all check demo figures bench asan clean deps
+.PHONY: all check demo figures bench asan clean deps fixtures
 all: memlab
 
 # ---- dependencies: resolved once into $(BUILD)/config.mk --------------------------------------
@@ -71,11 +71,16 @@ memlab: $(BUILD)/memlab
 	@if [ "$(BUILD)" = "build" ]; then cp $< $@; fi
 
 # ---- tests: one runner per precision, collecting every `Suite *suite_NAME(void)` -----------------
-$(BUILD)/tests/%_suites.inc: $(BUILD)/config.mk
+# Regenerated every run (cheap) but only replaced when the list changes, so nothing relinks needlessly.
+define suite_list
 	@mkdir -p $(dir $@)
-	@sed -n 's/^Suite \*\(suite_[a-z0-9_]*\)(void).*/SUITE(\1)/p' $(if $(filter double,$*),$(TEST_DBL),$(TEST_FLT)) /dev/null > $@.tmp
+	@sed -n 's/^Suite \*\(suite_[a-z0-9_]*\)(void).*/SUITE(\1)/p' $(1) /dev/null > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
-.PHONY: $(BUILD)/tests/float_suites.inc $(BUILD)/tests/double_suites.inc
+endef
+$(BUILD)/tests/float_suites.inc: FORCE
+	$(call suite_list,$(TEST_FLT))
+$(BUILD)/tests/double_suites.inc: FORCE
+	$(call suite_list,$(TEST_DBL))
 
 $(BUILD)/tests/run_float: tests/runner.c tests/test_util.c $(TEST_FLT:%.c=$(BUILD)/f/%.o) $(BUILD)/f/version.o $(BUILD)/libmemlab_exp.a $(BUILD)/libmemlab.a $(BUILD)/tests/float_suites.inc
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/tests -DSUITES_INC='"float_suites.inc"' $(filter %.c %.o %.a,$^) $(PKG_LIBS) $(CHECK_LIBS) -o $@
@@ -95,8 +100,20 @@ demo: memlab
 figures: memlab
 	scripts/figures.sh
 
-bench: memlab $(BUILD)/libmemlab.a
-	$(MAKE) -C benchmarks BUILD=$(abspath $(BUILD))
+BENCH_SRC := $(sort $(wildcard benchmarks/*.c))
+BENCH_BIN := $(BENCH_SRC:benchmarks/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libmemlab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libmemlab.a $(PKG_LIBS) -o $@
+
+# Benchmarks print CSV; the sgemm table is the machine's own ceiling for every later ratio.
+bench: memlab $(BENCH_BIN)
+	$(BUILD)/bench/sgemm | tee $(BUILD)/bench/sgemm.csv
+
+# Regenerates the committed test fixtures from the PyTorch twins (needs Debian's python3-torch).
+fixtures:
+	scripts/deps.sh --torch
+	cd tests/reference && for twin in twin_*.py; do /usr/bin/python3 $$twin || exit 1; done
 
 clean:
 	rm -rf build memlab

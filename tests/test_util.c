@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 const char *test_memlab_bin(void)
 {
@@ -78,4 +79,32 @@ int test_run(const char *cmd, char **out, char **err)
     if (status == -1 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
+}
+
+char *test_fixture(const char *name)
+{
+    const char *dir = getenv("MEMLAB_FIXTURES");
+    char src[1024];
+    snprintf(src, sizeof src, "%s/%s", dir && *dir ? dir : "tests/fixtures", name);
+    gzFile in = gzopen(src, "rb");
+    ck_assert_msg(in != NULL, "fixture %s not found (run the tests from the repository root)", src);
+    char *path = strdup("/tmp/memlab-fixture-XXXXXX");
+    ck_assert_ptr_nonnull(path);
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    char buf[65536];
+    int got;
+    while ((got = gzread(in, buf, sizeof buf)) > 0)
+        ck_assert_int_eq(write(fd, buf, (size_t)got), got);
+    ck_assert_msg(got == 0, "fixture %s: corrupt gzip", src);
+    gzclose(in);
+    close(fd);
+    return path;
+}
+
+void test_fixture_done(char *path)
+{
+    if (path)
+        unlink(path);
+    free(path);
 }

@@ -28,4 +28,9 @@ void test_rmdir(char *dir);
 /* Contents of a file, or NULL. */
 char *test_slurp(const char *path);
 
+/* A fixture from tests/fixtures/ (MEMLAB_FIXTURES overrides the folder), gunzipped when its name
+ * ends in .gz, as a temporary file: returns its path (free with test_fixture_done). */
+char *test_fixture(const char *name);
+void test_fixture_done(char *path);
+
 #endif

@@ -1,0 +1,104 @@
+/* memlab: the command table and dispatch, nothing else. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../experiments/commands.h"
+#include "../experiments/driver.h"
+
+typedef struct {
+    const char *name;
+    const char *aliases;   /* space-separated, or NULL */
+    int (*run)(int argc, char **argv);
+    const char *help;
+    int experiment;        /* listed under experiments (1) or utilities (0) */
+} command;
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+/* An experiment command is listed here only once it works. */
+static const command commands[] = {
+    {"xor", NULL, cmd_xor, "train a 2-layer network on XOR: an end-to-end check of the core", 0},
+    {"help", NULL, cmd_help, "this list; `memlab COMMAND --help` for a command's options", 0},
+    {"version", NULL, cmd_version, "version and git commit", 0},
+};
+static const int ncommands = sizeof commands / sizeof commands[0];
+
+static int matches(const command *c, const char *name)
+{
+    if (strcmp(c->name, name) == 0)
+        return 1;
+    if (!c->aliases)
+        return 0;
+    size_t n = strlen(name);
+    for (const char *a = c->aliases; *a;) {
+        size_t len = strcspn(a, " ");
+        if (len == n && strncmp(a, name, n) == 0)
+            return 1;
+        a += len;
+        a += strspn(a, " ");
+    }
+    return 0;
+}
+
+static void list_commands(FILE *f, int experiment)
+{
+    for (int i = 0; i < ncommands; i++)
+        if (commands[i].experiment == experiment)
+            fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].help);
+}
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "memlab %s: experiments on memory in sequence models (Memory Mosaics; LM memory and\n"
+           "memory models for language), on one small C numerical core.\n\n"
+           "usage: memlab COMMAND [options]      memlab COMMAND --help\n\n",
+           MEMLAB_VERSION);
+    int any = 0;
+    for (int i = 0; i < ncommands; i++)
+        any |= commands[i].experiment;
+    fprintf(f, "Experiments:\n");
+    if (any)
+        list_commands(f, 1);
+    else
+        fprintf(f, "  (none built yet)\n");
+    fprintf(f, "\nUtilities:\n");
+    list_commands(f, 0);
+    fprintf(f, "\nOptions shared by every experiment: --seed N, --threads N, --config FILE.yaml,\n"
+           "--preset smoke|default|paper, --print-config, -o FILE, --out-dir DIR, --quiet.\n"
+           "CSV goes to stdout (or -o FILE); logs and progress go to stderr.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    print_help(stdout);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("memlab %s (commit %s)\n", MEMLAB_VERSION, memlab_git_commit);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        return cmd_help(0, NULL);
+    if (strcmp(name, "--version") == 0)
+        return cmd_version(0, NULL);
+    for (int i = 0; i < ncommands; i++)
+        if (matches(&commands[i], name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "memlab: unknown command '%s' (see `memlab help`)\n", name);
+    return 2;
+}

@@ -1,0 +1,8 @@
+/* Entry points of the subcommands: each takes argv with argv[0] = the command name and returns
+ * the process exit status (0 ok, 1 run-time failure, 2 usage error). */
+#ifndef MEMLAB_EXPERIMENTS_COMMANDS_H
+#define MEMLAB_EXPERIMENTS_COMMANDS_H
+
+int cmd_xor(int argc, char **argv);
+
+#endif

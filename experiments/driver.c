@@ -1,0 +1,103 @@
+#include "driver.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/threads.h"
+#include "io/atomic.h"
+
+void driver_error(const driver *d, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "memlab: %s: ", d->spec->command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int driver_begin(driver *d, const cmd_spec *spec, int argc, char **argv, int *exit_code)
+{
+    err_t e;
+    memset(d, 0, sizeof *d);
+    d->spec = spec;
+    int rc = args_parse(spec, argc, argv, &d->opt, &e);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "memlab: %s\n", e.msg);
+        *exit_code = rc < 0 ? 2 : 0;
+        args_free(spec, &d->opt);
+        return -1;
+    }
+    if (d->opt.print_config) {
+        args_write_config(spec, &d->opt, stdout, memlab_git_commit);
+        *exit_code = fflush(stdout) == 0 ? 0 : 1;
+        args_free(spec, &d->opt);
+        return -1;
+    }
+    threads_set((int)d->opt.threads);
+    return 0;
+}
+
+const char *driver_out_path(driver *d, const char *name, char *buf, size_t len)
+{
+    err_t e;
+    if (mkdir_p(d->opt.out_dir, &e) != 0)
+        fatal("%s", e.msg);
+    snprintf(buf, len, "%s/%s", d->opt.out_dir, name);
+    return buf;
+}
+
+int driver_open_csv(driver *d, const char *const *columns, int ncols)
+{
+    err_t e;
+    d->csv = csv_open(d->opt.output, columns, ncols, &e);
+    if (!d->csv) {
+        driver_error(d, "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_config(driver *d)
+{
+    char path[4096];
+    err_t e = {{0}};
+    driver_out_path(d, "config.yaml", path, sizeof path);
+    atomic_file *af = atomic_open(path, &e);
+    if (!af) {
+        driver_error(d, "%s", e.msg);
+        return -1;
+    }
+    if (args_write_config(d->spec, &d->opt, atomic_fp(af), memlab_git_commit) != 0) {
+        atomic_abort(af);
+        driver_error(d, "%s: write failed", path);
+        return -1;
+    }
+    if (atomic_commit(af, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int driver_end(driver *d, int ok)
+{
+    err_t e = {{0}};
+    if (d->csv) {
+        if (ok) {
+            if (csv_close(d->csv, &e) != 0) {
+                driver_error(d, "%s", e.msg);
+                ok = 0;
+            }
+        } else {
+            csv_abort(d->csv);
+        }
+        d->csv = NULL;
+    }
+    if (ok && write_config(d) != 0)
+        ok = 0;
+    args_free(d->spec, &d->opt);
+    return ok ? 0 : 1;
+}

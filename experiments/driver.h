@@ -1,0 +1,30 @@
+/* What every experiment command does around its own work: parse the options (defaults < preset <
+ * config file < flags), answer --help and --print-config, set the thread count, open the primary
+ * CSV, and on success record the resolved configuration in the output directory. */
+#ifndef MEMLAB_EXPERIMENTS_DRIVER_H
+#define MEMLAB_EXPERIMENTS_DRIVER_H
+
+#include "core/version.h"
+#include "io/args.h"
+#include "io/csv.h"
+
+typedef struct {
+    const cmd_spec *spec;
+    common_opts opt;
+    csv_writer *csv;   /* the primary table (-o FILE, default stdout) */
+} driver;
+
+/* Returns 0 when the command should run; otherwise the command returns *exit_code at once
+ * (0 after --help / --print-config, 2 for a usage error, 1 for a run-time failure). */
+int driver_begin(driver *d, const cmd_spec *spec, int argc, char **argv, int *exit_code);
+/* Opens the primary CSV with the given header (and creates --out-dir). 0 or -1 (message printed). */
+int driver_open_csv(driver *d, const char *const *columns, int ncols);
+/* Creates --out-dir and returns "<out-dir>/<name>" in buf. */
+const char *driver_out_path(driver *d, const char *name, char *buf, size_t len);
+/* Success: commits the CSV and writes <out-dir>/config.yaml. Failure (ok == 0): drops a
+ * half-written CSV file. Frees everything; returns the command's exit code. */
+int driver_end(driver *d, int ok);
+/* "memlab: <command>: <message>" on stderr. */
+void driver_error(const driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

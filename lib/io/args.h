@@ -1,0 +1,83 @@
+/* The option parser shared by every subcommand: typed options with ranges and choices, the common
+ * options (--seed, --threads, --config, --preset, ...), presets, YAML config files, --help, and the
+ * resolved configuration written beside the results.
+ *
+ * Resolution order, later winning: defaults < preset < config file < command line. The preset is
+ * the one named by --preset, else by the config file's `preset` key, else "default" when the
+ * command has one. Every option is also a config key: its name with '-' written as '_' (both
+ * spellings are accepted). */
+#ifndef MEMLAB_IO_ARGS_H
+#define MEMLAB_IO_ARGS_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+
+/* Written as `memlab_version` into every resolved configuration. */
+#include "core/version.h"
+
+typedef enum {
+    OPT_INT,      /* long long in [min, max]; dest long long * */
+    OPT_DOUBLE,   /* finite double in [min, max]; dest double * */
+    OPT_STRING,   /* dest char ** (an owned copy, freed by args_free); `choices` "a|b|c" validated */
+    OPT_BOOL,     /* on|off|true|false|yes|no|1|0; dest int * */
+    OPT_FLAG      /* no value on the command line, sets 1; true/false in YAML; dest int * */
+} opt_type;
+
+typedef struct {
+    const char *name;      /* long option without dashes, e.g. "eval-seqs" */
+    char short_name;       /* e.g. 'o', or 0 */
+    opt_type type;
+    void *dest;
+    const char *def;       /* default as text, or NULL (int 0, double 0, string NULL, bool/flag 0) */
+    const char *help;      /* one line */
+    const char *choices;   /* for OPT_STRING, or NULL */
+    double min, max;       /* range for numbers; ignored when min > max */
+    const char *metavar;   /* for --help, e.g. "N", "FILE" */
+} opt_spec;
+
+/* kv: NULL-terminated key, value, key, value, ... using option names. */
+typedef struct {
+    const char *name;
+    const char *const *kv;
+} preset_def;
+
+typedef struct {
+    const char *command;       /* "three-moons" */
+    const char *summary;       /* one line */
+    const char *usage;         /* e.g. "memlab three-moons [options]" */
+    const char *description;   /* paragraph(s) for --help, may be NULL */
+    const opt_spec *opts;
+    int nopts;
+    const preset_def *presets; /* "default" is applied when none is chosen, if it exists */
+    int npresets;
+    int min_positional, max_positional;
+} cmd_spec;
+
+typedef struct {
+    long long seed;      /* --seed, default 1 */
+    long long threads;   /* --threads, resolved: 0 ("all cores") becomes the online CPU count */
+    char *config;        /* --config FILE.yaml or NULL */
+    char *preset;        /* the preset applied, or NULL */
+    int print_config;
+    char *output;        /* -o/--output, "-" for stdout */
+    char *out_dir;       /* --out-dir, default "results/<command>" */
+    int quiet;
+    int help;
+    char **positional;
+    int npositional;
+} common_opts;
+
+/* Fills c and every option's dest (their previous contents are ignored, not freed).
+ * 0: run; 1: --help was printed on stdout (exit 0); -1: usage error in e (exit 2), e.g.
+ * "three-moons: unknown option '--hedas'", "config.yaml:4: key 'heads' expects an integer, got 'abc'".
+ * Whatever it returns, args_free releases what it allocated. */
+int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_t *e);
+void args_print_help(const cmd_spec *spec, FILE *f);
+/* The resolved configuration as a flat YAML mapping: memlab_version, git_commit, seed, threads,
+ * preset and every option of the command. Loadable again with --config. -1 on a write error. */
+int args_write_config(const cmd_spec *spec, const common_opts *c, FILE *f, const char *git_commit);
+/* Frees the owned strings of c and of the command's string options; safe to call twice. */
+void args_free(const cmd_spec *spec, common_opts *c);
+
+#endif

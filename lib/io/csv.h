@@ -1,0 +1,24 @@
+/* CSV tables (RFC 4180 quoting, a header row, numbers with %.6g). A file is written atomically;
+ * stdout is flushed after every row so that a pipeline sees progress. */
+#ifndef MEMLAB_IO_CSV_H
+#define MEMLAB_IO_CSV_H
+
+#include "core/error.h"
+
+typedef struct csv_writer csv_writer;
+
+/* path NULL or "-" writes to stdout. Writes the header row at once. */
+csv_writer *csv_open(const char *path, const char *const *columns, int ncols, err_t *e);
+/* One field each; NULL is an empty cell. */
+void csv_str(csv_writer *w, const char *s);
+void csv_int(csv_writer *w, long long v);
+/* %.6g; NaN and infinities become an empty cell, so no reader sees "nan" or "inf". */
+void csv_num(csv_writer *w, double v);
+/* Ends the row; a row with other than ncols fields is a bug and fatal. */
+void csv_end_row(csv_writer *w);
+/* Commits the file (or flushes stdout) and releases w; -1 with e filled on a write error. */
+int csv_close(csv_writer *w, err_t *e);
+/* Drops a half-written file (an earlier file at the path stays); for stdout just flushes. NULL ok. */
+void csv_abort(csv_writer *w);
+
+#endif

@@ -1,0 +1,26 @@
+/* Reading files that may be gzip-compressed: zlib reads plain files transparently, so every loader
+ * accepts both "data.txt" and "data.txt.gz" through one path. */
+#ifndef MEMLAB_IO_GZFILE_H
+#define MEMLAB_IO_GZFILE_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+
+/* The whole (decompressed) content, NUL-terminated; *len excludes the NUL, so binary data with
+ * embedded NULs is fine. NULL and e filled when the file is missing, unreadable or corrupt. */
+char *file_read_all(const char *path, size_t *len, err_t *e);
+
+typedef struct line_reader line_reader;
+
+line_reader *lines_open(const char *path, err_t *e);
+/* The next line without its '\n' (a '\r' before it is kept), NUL-terminated, *len its length.
+ * Valid until the next call. Lines may be arbitrarily long; a last line without '\n' counts.
+ * NULL at the end of the file or on a read error (lines_close tells which). */
+const char *lines_next(line_reader *r, size_t *len);
+/* 1-based number of the line last returned, for messages. */
+long long lines_lineno(const line_reader *r);
+/* Releases r; -1 with e filled if reading failed (corrupt or truncated gzip, I/O error). */
+int lines_close(line_reader *r, err_t *e);
+
+#endif

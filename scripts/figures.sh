@@ -1,0 +1,14 @@
+#!/bin/sh
+# `make figures`: draws every figure whose data exists, with experiments/plots/NAME.gp reading
+# results/NAME/ and writing results/NAME/NAME.png.
+set -eu
+cd "$(dirname "$0")/.."
+for gp in experiments/plots/*.gp; do
+    name=$(basename "$gp" .gp)
+    dir="results/$name"
+    if [ -d "$dir" ]; then
+        gnuplot -e "dir='$dir'" "$gp" && echo "figures: $dir/$name.png" >&2
+    else
+        echo "figures: no results for $name (run \`make demo\` or \`memlab $name --out-dir $dir\`)" >&2
+    fi
+done
