@@ -8,14 +8,13 @@
 #include "core/ops.h"
 #include "core/rng.h"
 
-static double loss_value(gradcheck_fn f, tensor *const *inputs, void *ctx)
+/* One evaluation without gradients, on a tape reused across the many evaluations. */
+static double loss_value(tape *tp, gradcheck_fn f, tensor *const *inputs, void *ctx)
 {
-    tape tp;
-    tape_init(&tp);
-    tp.grad_enabled = 0;
-    tensor *loss = f(&tp, inputs, ctx);
+    tp->grad_enabled = 0;
+    tensor *loss = f(tp, inputs, ctx);
     double v = loss->data[0];
-    tape_free(&tp);
+    tape_reset(tp);
     return v;
 }
 
@@ -32,7 +31,7 @@ gradcheck_result gradcheck_run(gradcheck_fn f, tensor *const *inputs, int n_inpu
     tape_init(&tp);
     tensor *loss = f(&tp, inputs, ctx);
     tape_backward(&tp, loss);
-    tape_free(&tp);
+    tape_reset(&tp);
     for (int i = 0; i < n_inputs; i++) {
         analytic[i] = xmalloc(inputs[i]->n * sizeof(real));
         memcpy(analytic[i], inputs[i]->grad, inputs[i]->n * sizeof(real));
@@ -42,9 +41,9 @@ gradcheck_result gradcheck_run(gradcheck_fn f, tensor *const *inputs, int n_inpu
         for (size_t j = 0; j < x->n; j++) {
             real saved = x->data[j];
             x->data[j] = saved + (real)h;
-            double up = loss_value(f, inputs, ctx);
+            double up = loss_value(&tp, f, inputs, ctx);
             x->data[j] = saved - (real)h;
-            double down = loss_value(f, inputs, ctx);
+            double down = loss_value(&tp, f, inputs, ctx);
             x->data[j] = saved;
             double num = (up - down) / (2 * h);
             double ana = analytic[i][j];
@@ -59,6 +58,7 @@ gradcheck_result gradcheck_run(gradcheck_fn f, tensor *const *inputs, int n_inpu
             }
         }
     }
+    tape_free(&tp);
     for (int i = 0; i < n_inputs; i++)
         free(analytic[i]);
     free(analytic);

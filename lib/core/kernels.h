@@ -33,7 +33,8 @@ void mul_backward(real *da, real *db, const real *dout, const real *a, const rea
 void embedding_forward(real *out, const int *ids, const real *table, int N, int C);
 void embedding_backward(real *dtable, const real *dout, const int *ids, int N, int C);
 
-/* Per row of C: (x - mean) * rstd * weight + bias (bias may be NULL: LayerNorm without bias). */
+/* Per row of C: (x - mean) * rstd * weight + bias (bias may be NULL: LayerNorm without bias;
+ * mean and rstd may be NULL when no backward pass will need them). */
 void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
                        const real *bias, int N, int C, real eps);
 void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,

@@ -1,0 +1,194 @@
+/* Activation kernels: GELU, ReLU, tanh, sigmoid, row softmax and inverted dropout. */
+#include "core/kernels.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <tgmath.h>
+
+/* Below this much work a loop stays on one thread (a parallel region costs microseconds). The
+ * transcendental kernels cost more per element, so they split sooner than copies. */
+#define PAR_MIN_TRANS ((size_t)1 << 13)
+#define PAR_MIN ((size_t)1 << 16)
+
+#ifdef MEMLAB_DOUBLE
+/* The gradient checks use libm's exp: speed does not matter there, accuracy does. */
+static inline real exp_vec(real x) { return exp(x); }
+#else
+/* e^x in float, written so that the compiler vectorises the loops that call it (glibc's expf is
+ * an opaque scalar call, and GELU, softmax and cross-entropy spend most of their time in it).
+ * Cody-Waite reduction x = n ln2 + r with |r| <= ln2 / 2, Cephes' degree-6 polynomial for e^r,
+ * and 2^n written into the exponent bits: at most 1.4 ulp from the exact value. Results that
+ * would be subnormal (x < -87.33) flush to 0, x > 88.37 gives +inf (a little before true
+ * overflow at 88.72), and NaN stays NaN. */
+#define EXP_LO (-87.33f)
+#define EXP_HI 88.37f
+static inline float exp_vec(float x)
+{
+    const float magic = 12582912.0f;   /* 1.5 * 2^23: adding it rounds to an integer */
+    float xc = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
+    float t = xc * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t ti, mi;
+    memcpy(&ti, &t, sizeof ti);
+    memcpy(&mi, &magic, sizeof mi);
+    uint32_t bits = (ti - mi + 127u) << 23;   /* n + 127 in 1..254: a normal 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = p * scale;
+    return x < EXP_LO ? 0.0f : (x > EXP_HI ? INFINITY : y);
+}
+#endif
+
+/* GELU, tanh form, as GPT-2 and PyTorch's approximate='tanh':
+ * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). Computed as x * sigmoid(2u), the same
+ * function (0.5 (1 + tanh(u)) = 1 / (1 + e^-2u)) without the cancellation of 1 + tanh(u) for
+ * negative x, and through exp_vec. */
+#define GELU_BETA ((real)(M_SQRT2 * M_2_SQRTPI * 0.5))
+#define GELU_KAPPA ((real)0.044715)
+/* The backward pass caps e^-2u at e^80 so that e stays finite and e * s is never inf * 0; past the
+ * cap (x below about -7) the derivative is below 1e-30 either way. */
+#define GELU_Z_MAX ((real)80)
+
+void gelu_forward(real *out, const real *inp, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
+    for (size_t i = 0; i < n; i++) {
+        real x = inp[i];
+        real u = GELU_BETA * (x + GELU_KAPPA * x * x * x);
+        out[i] = x / (1 + exp_vec(-2 * u));
+    }
+}
+
+void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
+{
+    if (!dinp)
+        return;
+    /* With s = sigmoid(2u) = 1 / (1 + e), e = e^-2u: d gelu / dx = s + 2 x s (1 - s) u', and
+     * 1 - s = e s keeps its precision where s is close to 1. */
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
+    for (size_t i = 0; i < n; i++) {
+        real x = inp[i];
+        real u = GELU_BETA * (x + GELU_KAPPA * x * x * x);
+        real z = -2 * u;
+        real e = exp_vec(z < GELU_Z_MAX ? z : GELU_Z_MAX);
+        real s = 1 / (1 + e);
+        real du = GELU_BETA * (1 + 3 * GELU_KAPPA * x * x);
+        dinp[i] += dout[i] * (s + 2 * x * s * (e * s) * du);
+    }
+}
+
+void relu_forward(real *out, const real *inp, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)   /* written so that a NaN passes through, as in PyTorch */
+        out[i] = inp[i] < 0 ? 0 : inp[i];
+}
+
+void relu_backward(real *dinp, const real *dout, const real *out, size_t n)
+{
+    if (!dinp)
+        return;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += out[i] > 0 ? dout[i] : 0;
+}
+
+void tanh_forward(real *out, const real *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_TRANS)
+    for (size_t i = 0; i < n; i++)
+        out[i] = tanh(inp[i]);
+}
+
+void tanh_backward(real *dinp, const real *dout, const real *out, size_t n)
+{
+    if (!dinp)
+        return;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += dout[i] * (1 - out[i] * out[i]);
+}
+
+void sigmoid_forward(real *out, const real *inp, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
+    for (size_t i = 0; i < n; i++) {
+        real x = inp[i];
+        /* e^-|x| never overflows: s = 1 / (1 + e) for x >= 0, e / (1 + e) below. */
+        real e = exp_vec(x < 0 ? x : -x);
+        real s = 1 / (1 + e);
+        out[i] = x >= 0 ? s : e * s;
+    }
+}
+
+void sigmoid_backward(real *dinp, const real *dout, const real *out, size_t n)
+{
+    if (!dinp)
+        return;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += dout[i] * out[i] * (1 - out[i]);
+}
+
+void softmax_forward(real *out, const real *inp, int N, int C)
+{
+#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN_TRANS)
+    for (int n = 0; n < N; n++) {
+        const real *restrict x = inp + (size_t)n * (size_t)C;
+        real *restrict y = out + (size_t)n * (size_t)C;
+        real mx = x[0];
+#pragma omp simd reduction(max : mx)
+        for (int i = 1; i < C; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        real sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int i = 0; i < C; i++) {
+            y[i] = exp_vec(x[i] - mx);
+            sum += y[i];
+        }
+        real inv = 1 / sum;
+#pragma omp simd
+        for (int i = 0; i < C; i++)
+            y[i] *= inv;
+    }
+}
+
+void softmax_backward(real *dinp, const real *dout, const real *out, int N, int C)
+{
+    if (!dinp)
+        return;
+#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const real *restrict y = out + (size_t)n * (size_t)C;
+        const real *restrict dy = dout + (size_t)n * (size_t)C;
+        real *restrict dx = dinp + (size_t)n * (size_t)C;
+        /* dx = y * (dy - y . dy): O(C) per row, never the C x C Jacobian. */
+        real dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int i = 0; i < C; i++)
+            dot += y[i] * dy[i];
+#pragma omp simd
+        for (int i = 0; i < C; i++)
+            dx[i] += y[i] * (dy[i] - dot);
+    }
+}
+
+void dropout_forward(real *out, real *mask, const real *inp, size_t n, real p, rng *r)
+{
+    /* Serial: the mask is a function of the RNG stream alone, whatever the thread count. */
+    real keep = 1 / (1 - p);
+    for (size_t i = 0; i < n; i++) {
+        real m = rng_uniform(r) < (double)p ? 0 : keep;
+        mask[i] = m;
+        out[i] = inp[i] * m;
+    }
+}

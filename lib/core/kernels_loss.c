@@ -1,0 +1,109 @@
+/* Loss kernels: softmax cross-entropy with ignored rows, and (clipped) mean squared error. */
+#include "core/kernels.h"
+
+#include <tgmath.h>
+
+/* Below this much work a loop stays on one thread (a parallel region costs microseconds). */
+#define PAR_MIN ((size_t)1 << 13)
+
+/* Probabilities at least this large are normal floats with full relative precision, so that
+ * -log(p) is as accurate as the log-sum-exp form. */
+#define XENT_P_MIN 1e-30
+
+/* log-sum-exp of a row minus its entry t, in double: the loss of a row whose target probability
+ * underflowed. */
+static double row_lse_loss(const real *x, int V, int t)
+{
+    double mx = x[0];
+    for (int i = 1; i < V; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < V; i++)
+        sum += exp((double)x[i] - mx);
+    return mx + log(sum) - (double)x[t];
+}
+
+double softmax_xent_forward(real *probs, const real *logits, const int *targets, int N, int V,
+                            int ignore, int *count)
+{
+    softmax_forward(probs, logits, N, V);
+    /* Serial over rows, one log each: the same sum for any thread count. */
+    double total = 0;
+    int counted = 0;
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t == ignore)
+            continue;
+        const real *x = logits + (size_t)n * (size_t)V;
+        double p = probs[(size_t)n * (size_t)V + (size_t)t];
+        /* p can round a hair above 1 for a certain row; the loss itself is never negative */
+        total += p >= XENT_P_MIN ? fmax(-log(p), 0.0) : row_lse_loss(x, V, t);
+        counted++;
+    }
+    if (count)
+        *count = counted;
+    return counted ? total / counted : 0;
+}
+
+void softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
+                           int ignore, int count, real dloss)
+{
+    if (!dlogits || count <= 0)
+        return;
+    real s = dloss / (real)count;
+#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)V >= PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t == ignore)
+            continue;
+        const real *restrict pr = probs + (size_t)n * (size_t)V;
+        real *restrict dx = dlogits + (size_t)n * (size_t)V;
+#pragma omp simd
+        for (int i = 0; i < V; i++)
+            dx[i] += s * pr[i];
+        dx[t] -= s;
+    }
+}
+
+double mse_forward(const real *pred, const real *target, size_t n, real clip)
+{
+    if (n == 0)
+        return 0;
+    /* Serial, summed in double: the same bits for any thread count. The error itself is taken
+     * in `real`, exactly as mse_backward takes it, so both agree on which errors are clipped. */
+    double sum = 0;
+    if (clip > 0) {
+        double c2 = (double)clip * (double)clip;
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) {
+            real e = pred[i] - target[i];
+            sum += fabs(e) < clip ? (double)e * (double)e : c2;
+        }
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) {
+            real e = pred[i] - target[i];
+            sum += (double)e * (double)e;
+        }
+    }
+    return sum / (double)n;
+}
+
+void mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip, real dloss)
+{
+    if (!dpred || n == 0)
+        return;
+    real s = 2 * dloss / (real)n;
+    if (clip > 0) {
+        /* |e| >= clip is clipped: the loss is the constant clip^2 there. */
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN * 8)
+        for (size_t i = 0; i < n; i++) {
+            real e = pred[i] - target[i];
+            dpred[i] += fabs(e) < clip ? s * e : 0;
+        }
+    } else {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN * 8)
+        for (size_t i = 0; i < n; i++)
+            dpred[i] += s * (pred[i] - target[i]);
+    }
+}

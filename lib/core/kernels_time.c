@@ -1,0 +1,208 @@
+/* Mixing along time on [B, T, H*hs] buffers: the leaky average (an O(T) scan each way, never a
+ * T x T matrix), the one-step look-ahead mix and the time shift. Every (batch, head) is an
+ * independent scan over its hs contiguous channels, which is the unit of the OpenMP loops; the
+ * per-head parameter gradients are reduced from per-(batch, head) partials in a fixed order, so
+ * the bits do not depend on the thread count. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/kernels.h"
+
+#ifdef MEMLAB_DOUBLE
+#define REXP exp
+#define RABS fabs
+#else
+#define REXP expf
+#define RABS fabsf
+#endif
+
+/* Per-head sums of per-(batch, head) partials, batch by batch in order. */
+static double head_sum(const double *part, int B, int H, int h)
+{
+    double s = 0;
+    for (int b = 0; b < B; b++)
+        s += part[(size_t)b * H + h];
+    return s;
+}
+
+void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs)
+{
+    const size_t C = (size_t)H * hs;
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        const int b = bh / H, h = bh % H;
+        const real a = REXP(-RABS(theta[h]));
+        const real *x = inp + (size_t)b * T * C + (size_t)h * hs;
+        real *y = out + (size_t)b * T * C + (size_t)h * hs;
+        for (int j = 0; j < hs; j++)
+            y[j] = x[j];
+        for (int t = 1; t < T; t++) {
+            const real *xt = x + (size_t)t * C;
+            const real *yp = y + (size_t)(t - 1) * C;
+            real *yt = y + (size_t)t * C;
+            for (int j = 0; j < hs; j++)
+                yt[j] = xt[j] + a * yp[j];
+        }
+    }
+}
+
+/* Reverse scan g_t = dout_t + a g_{t+1}: dinp_t += g_t and da = sum_t g_t . out_{t-1}; then
+ * dtheta += da * d(a)/d(theta) = da * (-a) * sign(theta). At theta = 0 exactly, |theta| has no
+ * derivative; sign(0) = 0 takes the zero subgradient there. */
+void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
+                        int B, int T, int H, int hs)
+{
+    if (!dinp && !dtheta)
+        return;
+    const size_t C = (size_t)H * hs;
+    real *gbuf = xmalloc((size_t)B * C * sizeof(real));
+    double *part = xcalloc((size_t)B * H, sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        const int b = bh / H, h = bh % H;
+        const real a = REXP(-RABS(theta[h]));
+        const size_t base = (size_t)b * T * C + (size_t)h * hs;
+        const real *dy = dout + base;
+        const real *y = out + base;
+        real *dx = dinp ? dinp + base : NULL;
+        real *g = gbuf + (size_t)bh * hs;
+        double acc = 0;
+        for (int j = 0; j < hs; j++)
+            g[j] = 0;
+        for (int t = T - 1; t >= 0; t--) {
+            const real *dyt = dy + (size_t)t * C;
+            for (int j = 0; j < hs; j++)
+                g[j] = dyt[j] + a * g[j];
+            if (dx) {
+                real *dxt = dx + (size_t)t * C;
+                for (int j = 0; j < hs; j++)
+                    dxt[j] += g[j];
+            }
+            if (t > 0) {
+                const real *yp = y + (size_t)(t - 1) * C;
+                for (int j = 0; j < hs; j++)
+                    acc += (double)g[j] * yp[j];
+            }
+        }
+        part[bh] = acc;
+    }
+    if (dtheta)
+        for (int h = 0; h < H; h++) {
+            const double a = REXP(-RABS(theta[h]));
+            const double sign = (theta[h] > 0) - (theta[h] < 0);
+            dtheta[h] += (real)(head_sum(part, B, H, h) * -a * sign);
+        }
+    free(part);
+    free(gbuf);
+}
+
+void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
+{
+    const size_t C = (size_t)H * hs;
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        const int b = bh / H, h = bh % H;
+        const real ch = c[h], rest = 1 - c[h];
+        const real *x = inp + (size_t)b * T * C + (size_t)h * hs;
+        real *y = out + (size_t)b * T * C + (size_t)h * hs;
+        for (int t = 0; t < T; t++) {
+            const real *xt = x + (size_t)t * C;
+            real *yt = y + (size_t)t * C;
+            if (t + 1 < T) {
+                const real *xn = xt + C;
+                for (int j = 0; j < hs; j++)
+                    yt[j] = ch * xt[j] + rest * xn[j];
+            } else {
+                for (int j = 0; j < hs; j++)
+                    yt[j] = ch * xt[j];
+            }
+        }
+    }
+}
+
+/* dinp_t += c dout_t + (1 - c) dout_{t-1};  dc += sum_t dout_t . (inp_t - inp_{t+1}). */
+void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
+                            int B, int T, int H, int hs)
+{
+    if (!dinp && !dc)
+        return;
+    const size_t C = (size_t)H * hs;
+    double *part = dc ? xcalloc((size_t)B * H, sizeof(double)) : NULL;
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        const int b = bh / H, h = bh % H;
+        const real ch = c[h], rest = 1 - c[h];
+        const size_t base = (size_t)b * T * C + (size_t)h * hs;
+        const real *dy = dout + base;
+        const real *x = inp + base;
+        if (dinp) {
+            real *dx = dinp + base;
+            for (int t = 0; t < T; t++) {
+                const real *dyt = dy + (size_t)t * C;
+                real *dxt = dx + (size_t)t * C;
+                if (t > 0) {
+                    const real *dyp = dyt - C;
+                    for (int j = 0; j < hs; j++)
+                        dxt[j] += ch * dyt[j] + rest * dyp[j];
+                } else {
+                    for (int j = 0; j < hs; j++)
+                        dxt[j] += ch * dyt[j];
+                }
+            }
+        }
+        if (part) {
+            double acc = 0;
+            for (int t = 0; t < T; t++) {
+                const real *dyt = dy + (size_t)t * C;
+                const real *xt = x + (size_t)t * C;
+                for (int j = 0; j < hs; j++)
+                    acc += (double)dyt[j] * (xt[j] - (t + 1 < T ? xt[C + j] : 0));
+            }
+            part[bh] = acc;
+        }
+    }
+    if (dc) {
+        for (int h = 0; h < H; h++)
+            dc[h] += (real)head_sum(part, B, H, h);
+        free(part);
+    }
+}
+
+/* Output row t reads input row t + k; returns -1 when that is outside 0..T-1. */
+static long shifted(int t, int T, int k)
+{
+    long s = (long)t + k;
+    return s >= 0 && s < T ? s : -1;
+}
+
+void time_shift_forward(real *out, const real *inp, int B, int T, int C, int k)
+{
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            real *o = out + ((size_t)b * T + t) * C;
+            long s = shifted(t, T, k);
+            if (s >= 0)
+                memcpy(o, inp + ((size_t)b * T + (size_t)s) * C, (size_t)C * sizeof(real));
+            else
+                memset(o, 0, (size_t)C * sizeof(real));
+        }
+}
+
+void time_shift_backward(real *dinp, const real *dout, int B, int T, int C, int k)
+{
+    if (!dinp)
+        return;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            long s = shifted(t, T, k);
+            if (s < 0)
+                continue;
+            const real *g = dout + ((size_t)b * T + t) * C;
+            real *dx = dinp + ((size_t)b * T + (size_t)s) * C;
+            for (int c = 0; c < C; c++)
+                dx[c] += g[c];
+        }
+}

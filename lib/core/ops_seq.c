@@ -1,0 +1,150 @@
+/* Sequence ops: attention, the leaky average, the look-ahead mix, the time shift and the
+ * complex-structured matrix, each a shape check, a forward kernel and a recorded backward. */
+#include "core/error.h"
+#include "core/ops.h"
+
+__attribute__((noreturn)) static void shape_fatal(const char *op, const char *what, const tensor *a, const tensor *b)
+{
+    char sa[64], sb[64];
+    if (b)
+        fatal("internal: %s: %s (%s and %s)", op, what, tensor_shape_str(a, sa, sizeof sa),
+              tensor_shape_str(b, sb, sizeof sb));
+    fatal("internal: %s: %s (%s)", op, what, tensor_shape_str(a, sa, sizeof sa));
+}
+
+static real *grad_of(tensor *t) { return needs_grad(t) ? t->grad : NULL; }
+
+/* ---- attention ------------------------------------------------------------------------------ */
+
+static void attention_bwd(tape *tp, tape_node *node)
+{
+    tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
+    const att_dims *d = node->saved[1];
+    real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
+    real *scratch = dq || dk ? tape_alloc(tp, (size_t)d->Tq * d->Tk * sizeof(real)) : NULL;
+    attention_backward(dq, dk, dv, scratch, node->out->grad, q->data, k->data, v->data, node->saved[0], d);
+}
+
+tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale)
+{
+    const char *op = "op_attention";
+    if (q->ndim != 3)
+        shape_fatal(op, "q must be [B,Tq,C]", q, NULL);
+    if (k->ndim != 3 && k->ndim != 2)
+        shape_fatal(op, "k must be [B,Tk,C] or [Tk,C]", k, NULL);
+    if (!tensor_same_shape(k, v))
+        shape_fatal(op, "k and v differ", k, v);
+    const int B = q->shape[0], Tq = q->shape[1], C = q->shape[2];
+    const int shared = k->ndim == 2;
+    const int Tk = k->shape[k->ndim - 2];
+    if (k->shape[k->ndim - 1] != C || (!shared && k->shape[0] != B))
+        shape_fatal(op, "q and k do not match", q, k);
+    if (H < 1 || C % H != 0)
+        fatal("internal: %s: width %d is not divisible into %d heads", op, C, H);
+    if (mask.kind != ATT_CAUSAL && mask.kind != ATT_STRICT && mask.kind != ATT_FULL && mask.kind != ATT_BLOCK)
+        fatal("internal: %s: unknown mask kind %d", op, (int)mask.kind);
+    if (mask.kind == ATT_BLOCK && mask.block < 1)
+        fatal("internal: %s: block mask of %d positions", op, mask.block);
+
+    att_dims *d = tape_alloc(tp, sizeof *d);
+    *d = (att_dims){
+        .B = B, .Tq = Tq, .Tk = Tk, .H = H, .hs = C / H,
+        .ldq = C, .ldk = C, .ldv = C, .ldo = C,
+        .bsq = (size_t)Tq * C, .bsk = shared ? 0 : (size_t)Tk * C,
+        .bsv = shared ? 0 : (size_t)Tk * C, .bso = (size_t)Tq * C,
+        .mask = mask, .scale = scale,
+    };
+    real *att = tape_alloc(tp, (size_t)B * H * Tq * Tk * sizeof(real));
+    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, C});
+    attention_forward(out->data, att, q->data, k->data, v->data, d);
+    tape_node *node = tape_record(tp, attention_bwd, out, 3, (tensor *[]){q, k, v});
+    if (node) {
+        node->saved[0] = att;
+        node->saved[1] = d;
+    }
+    return out;
+}
+
+/* ---- per-head mixing over time -------------------------------------------------------------- */
+
+/* x[B,T,H*hs] with one parameter per head in p (H = p->n). */
+static void check_per_head(const char *op, const tensor *x, const tensor *p)
+{
+    if (x->ndim != 3)
+        shape_fatal(op, "input must be [B,T,C]", x, NULL);
+    if (x->shape[2] % (int)p->n != 0)
+        shape_fatal(op, "width not divisible into one head per parameter", x, p);
+}
+
+static void leaky_avg_bwd(tape *tp, tape_node *node)
+{
+    tensor *x = node->in[0], *theta = node->in[1], *out = node->out;
+    const int H = (int)theta->n;
+    leaky_avg_backward(grad_of(x), grad_of(theta), out->grad, out->data, theta->data, x->shape[0],
+                       x->shape[1], H, x->shape[2] / H);
+}
+
+tensor *op_leaky_avg(tape *tp, tensor *x, tensor *theta)
+{
+    check_per_head("op_leaky_avg", x, theta);
+    const int H = (int)theta->n;
+    tensor *out = tape_tensor(tp, 3, x->shape);
+    leaky_avg_forward(out->data, x->data, theta->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
+    tape_record(tp, leaky_avg_bwd, out, 2, (tensor *[]){x, theta});
+    return out;
+}
+
+static void lookahead_mix_bwd(tape *tp, tape_node *node)
+{
+    tensor *x = node->in[0], *c = node->in[1];
+    const int H = (int)c->n;
+    lookahead_mix_backward(grad_of(x), grad_of(c), node->out->grad, x->data, c->data, x->shape[0],
+                           x->shape[1], H, x->shape[2] / H);
+}
+
+tensor *op_lookahead_mix(tape *tp, tensor *x, tensor *c)
+{
+    check_per_head("op_lookahead_mix", x, c);
+    const int H = (int)c->n;
+    tensor *out = tape_tensor(tp, 3, x->shape);
+    lookahead_mix_forward(out->data, x->data, c->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
+    tape_record(tp, lookahead_mix_bwd, out, 2, (tensor *[]){x, c});
+    return out;
+}
+
+static void time_shift_bwd(tape *tp, tape_node *node)
+{
+    tensor *x = node->in[0];
+    time_shift_backward(grad_of(x), node->out->grad, x->shape[0], x->shape[1], x->shape[2], (int)node->iarg[0]);
+}
+
+tensor *op_time_shift(tape *tp, tensor *x, int k)
+{
+    if (x->ndim != 3)
+        shape_fatal("op_time_shift", "input must be [B,T,C]", x, NULL);
+    tensor *out = tape_tensor(tp, 3, x->shape);
+    time_shift_forward(out->data, x->data, x->shape[0], x->shape[1], x->shape[2], k);
+    tape_node *node = tape_record(tp, time_shift_bwd, out, 1, (tensor *[]){x});
+    if (node)
+        node->iarg[0] = k;
+    return out;
+}
+
+/* ---- complex-structured matrix -------------------------------------------------------------- */
+
+static void complex_matrix_bwd(tape *tp, tape_node *node)
+{
+    tensor *p = node->in[0];
+    complex_expand_backward(grad_of(p), node->out->grad, p->shape[1]);
+}
+
+tensor *op_complex_matrix(tape *tp, tensor *p)
+{
+    if (p->ndim != 3 || p->shape[0] != 2 || p->shape[1] != p->shape[2])
+        shape_fatal("op_complex_matrix", "parameters must be [2,n,n]", p, NULL);
+    const int n = p->shape[1];
+    tensor *W = tape_tensor(tp, 2, (int[]){2 * n, 2 * n});
+    complex_expand_forward(W->data, p->data, n);
+    tape_record(tp, complex_matrix_bwd, W, 1, (tensor *[]){p});
+    return W;
+}

@@ -1,0 +1,576 @@
+/* Sequence ops in double precision: attention under every mask kind (also cached queries and
+ * shared key/value tables), the leaky average, the look-ahead mix, the time shift and the complex
+ * matrix, each against a naive reference written with explicit loops and against central
+ * differences; plus the mask's promises: no leakage from disallowed keys, and rows without keys
+ * (keys without queries) that output and pass exactly nothing.
+ * MEMLAB_GRADCHECK_VERBOSE=1 prints every gradient check's worst error on stderr. */
+#include <check.h>
+#include <complex.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/gradcheck.h"
+#include "core/kernels.h"
+#include "core/ops.h"
+#include "core/rng.h"
+#include "core/tape.h"
+#include "core/tensor.h"
+#include "test_util.h"
+
+#define GC_H 1e-5
+#define GC_TOL 1e-6
+#define REF_TOL 1e-12
+
+static void fill_normal(tensor *t, uint64_t seed)
+{
+    rng r = rng_stream(seed, RNG_STREAM_USER + 7);
+    for (size_t i = 0; i < t->n; i++)
+        t->data[i] = (real)rng_normal(&r);
+}
+
+/* Relative to the values' own scale (they are O(1)): an output near zero that is the sum of O(1)
+ * terms cannot be held to 1e-12 of itself. */
+static void expect_close(double got, double want, double tol, const char *what, size_t idx)
+{
+    double scale = fmax(fabs(want), 1.0);
+    ck_assert_msg(fabs(got - want) <= tol * scale, "%s[%zu]: %.17g vs reference %.17g", what, idx, got,
+                  want);
+}
+
+static void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, const char *what)
+{
+    gradcheck_result res = gradcheck_run(f, in, n_in, ctx, GC_H);
+    if (getenv("MEMLAB_GRADCHECK_VERBOSE"))
+        fprintf(stderr, "gradcheck %-28s max_rel_err %.3g (input %d, element %zu)\n", what, res.max_rel_err,
+                res.worst_input, res.worst_index);
+    ck_assert_msg(res.max_rel_err < GC_TOL, "%s: input %d element %zu: analytic %.12g, numeric %.12g (rel %.3g)",
+                  what, res.worst_input, res.worst_index, res.analytic, res.numeric, res.max_rel_err);
+}
+
+/* ---- attention -------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    att_mask mask;
+    int B, Tq, Tk, H, hs;
+    int shared; /* k and v are [Tk, C] tables shared by the batch */
+} att_case;
+
+static const att_case ATT_CASES[] = {
+    {"causal", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 3, 0},
+    {"strict", {ATT_STRICT, 0}, 2, 7, 7, 2, 3, 0},
+    {"full", {ATT_FULL, 0}, 2, 7, 7, 2, 3, 0},
+    {"block3", {ATT_BLOCK, 3}, 2, 7, 7, 2, 3, 0},
+    {"causal cached", {ATT_CAUSAL, 0}, 2, 3, 7, 2, 3, 0},
+    {"strict cached", {ATT_STRICT, 0}, 2, 2, 7, 2, 3, 0},
+    {"block3 cached", {ATT_BLOCK, 3}, 2, 4, 7, 2, 3, 0},
+    {"shared full", {ATT_FULL, 0}, 2, 4, 6, 2, 3, 1},
+    {"shared causal", {ATT_CAUSAL, 0}, 2, 4, 6, 2, 3, 1},
+    /* longer than the kernel's row tile (64): several tiles with their own key ranges */
+    {"causal long", {ATT_CAUSAL, 0}, 1, 130, 130, 2, 1, 0},
+    {"strict long", {ATT_STRICT, 0}, 1, 130, 130, 2, 1, 0},
+    {"block37 long", {ATT_BLOCK, 37}, 1, 130, 130, 2, 1, 0},
+    {"strict cached long", {ATT_STRICT, 0}, 1, 80, 130, 2, 1, 0},
+};
+#define N_ATT_CASES ((int)(sizeof ATT_CASES / sizeof ATT_CASES[0]))
+#define ATT_SCALE 0.9
+
+typedef struct {
+    const att_case *c;
+    tensor *q, *k, *v;
+} att_setup;
+
+static att_setup att_make(const att_case *c, uint64_t seed)
+{
+    const int C = c->H * c->hs;
+    att_setup s = {.c = c};
+    s.q = tensor_alloc(3, (int[]){c->B, c->Tq, C}, 1);
+    if (c->shared) {
+        s.k = tensor_alloc(2, (int[]){c->Tk, C}, 1);
+        s.v = tensor_alloc(2, (int[]){c->Tk, C}, 1);
+    } else {
+        s.k = tensor_alloc(3, (int[]){c->B, c->Tk, C}, 1);
+        s.v = tensor_alloc(3, (int[]){c->B, c->Tk, C}, 1);
+    }
+    fill_normal(s.q, seed);
+    fill_normal(s.k, seed + 1);
+    fill_normal(s.v, seed + 2);
+    return s;
+}
+
+static void att_free(att_setup *s)
+{
+    tensor_free(s->q);
+    tensor_free(s->k);
+    tensor_free(s->v);
+}
+
+/* Element (b, row, col) of a [B,T,C] tensor or of a [T,C] table shared by the batch. */
+static double at(const tensor *x, int b, int row, int col)
+{
+    const int C = x->shape[x->ndim - 1], T = x->shape[x->ndim - 2];
+    const int bb = x->ndim == 2 ? 0 : b;
+    return x->data[((size_t)bb * T + row) * C + col];
+}
+
+/* The textbook definition, one query row at a time. */
+static void att_naive(double *out, const att_setup *s)
+{
+    const att_case *c = s->c;
+    const int C = c->H * c->hs;
+    double *w = malloc((size_t)c->Tk * sizeof *w);
+    ck_assert_ptr_nonnull(w);
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < c->H; h++)
+            for (int i = 0; i < c->Tq; i++) {
+                const int t = i + c->Tk - c->Tq;
+                double m = -INFINITY;
+                for (int u = 0; u < c->Tk; u++) {
+                    if (!att_allowed(c->mask, t, u))
+                        continue;
+                    double dot = 0;
+                    for (int j = 0; j < c->hs; j++)
+                        dot += at(s->q, b, i, h * c->hs + j) * at(s->k, b, u, h * c->hs + j);
+                    w[u] = ATT_SCALE * dot;
+                    m = fmax(m, w[u]);
+                }
+                double z = 0;
+                for (int u = 0; u < c->Tk; u++)
+                    if (att_allowed(c->mask, t, u))
+                        z += exp(w[u] - m);
+                for (int j = 0; j < c->hs; j++) {
+                    double acc = 0;
+                    for (int u = 0; u < c->Tk; u++)
+                        if (att_allowed(c->mask, t, u))
+                            acc += exp(w[u] - m) / z * at(s->v, b, u, h * c->hs + j);
+                    out[((size_t)b * c->Tq + i) * C + h * c->hs + j] = acc;
+                }
+            }
+    free(w);
+}
+
+/* The op's output with the tape off, copied to the heap. */
+static real *att_eval(const att_setup *s, tensor *k, tensor *v)
+{
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *o = op_attention(&tp, s->q, k, v, s->c->H, s->c->mask, ATT_SCALE);
+    real *copy = malloc(o->n * sizeof(real));
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, o->data, o->n * sizeof(real));
+    tape_free(&tp);
+    return copy;
+}
+
+static tensor *att_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    const att_case *c = ctx;
+    return gradcheck_weighted_sum(tp, op_attention(tp, in[0], in[1], in[2], c->H, c->mask, ATT_SCALE), 11);
+}
+
+START_TEST(test_attention_forward_matches_naive)
+{
+    const att_case *c = &ATT_CASES[_i];
+    att_setup s = att_make(c, 100 + (uint64_t)_i);
+    real *got = att_eval(&s, s.k, s.v);
+    size_t n = (size_t)c->B * c->Tq * c->H * c->hs;
+    double *want = malloc(n * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    att_naive(want, &s);
+    for (size_t i = 0; i < n; i++)
+        expect_close(got[i], want[i], REF_TOL, c->name, i);
+    free(want);
+    free(got);
+    att_free(&s);
+}
+END_TEST
+
+START_TEST(test_attention_gradcheck)
+{
+    const att_case *c = &ATT_CASES[_i];
+    att_setup s = att_make(c, 200 + (uint64_t)_i);
+    char what[64];
+    snprintf(what, sizeof what, "attention %s", c->name);
+    expect_gradcheck(att_loss, (tensor *[]){s.q, s.k, s.v}, 3, (void *)c, what);
+    att_free(&s);
+}
+END_TEST
+
+/* Moving the key and the value at position u changes nothing, exactly, in any row that may not
+ * see u (every disallowed (t, u) pair is checked; one forward pass per moved position). */
+START_TEST(test_attention_no_leakage)
+{
+    const att_case *c = &ATT_CASES[_i];
+    const int C = c->H * c->hs;
+    att_setup s = att_make(c, 300 + (uint64_t)_i);
+    real *base = att_eval(&s, s.k, s.v);
+    tensor *k2 = tensor_alloc(s.k->ndim, s.k->shape, 0);
+    tensor *v2 = tensor_alloc(s.v->ndim, s.v->shape, 0);
+    int pairs = 0;
+    for (int kb = 0; kb < (c->shared ? 1 : c->B); kb++)
+        for (int u = 0; u < c->Tk; u++) {
+            memcpy(k2->data, s.k->data, s.k->n * sizeof(real));
+            memcpy(v2->data, s.v->data, s.v->n * sizeof(real));
+            const size_t row = ((size_t)kb * c->Tk + u) * C;
+            for (int j = 0; j < C; j++) {
+                k2->data[row + j] += 5 + j;
+                v2->data[row + j] -= 7 + j;
+            }
+            real *moved = att_eval(&s, k2, v2);
+            for (int b = 0; b < c->B; b++) {
+                if (!c->shared && b != kb)
+                    continue;
+                for (int i = 0; i < c->Tq; i++) {
+                    const int t = i + c->Tk - c->Tq;
+                    if (att_allowed(c->mask, t, u))
+                        continue;
+                    pairs++;
+                    for (int j = 0; j < C; j++) {
+                        const size_t o = ((size_t)b * c->Tq + i) * C + j;
+                        ck_assert_msg(moved[o] == base[o], "%s: row (b=%d, t=%d) changed when key %d moved",
+                                      c->name, b, t, u);
+                    }
+                }
+            }
+            free(moved);
+        }
+    if (c->mask.kind != ATT_FULL)
+        ck_assert_int_gt(pairs, 0);
+    tensor_free(k2);
+    tensor_free(v2);
+    free(base);
+    att_free(&s);
+}
+END_TEST
+
+/* A query row without keys outputs exactly zero and gets exactly zero gradient; a key no row may
+ * see gets exactly zero gradient (STRICT: row 0, and the last key). */
+START_TEST(test_attention_empty_rows_and_unseen_keys)
+{
+    const att_case *c = &ATT_CASES[_i];
+    const int C = c->H * c->hs;
+    att_setup s = att_make(c, 400 + (uint64_t)_i);
+    tape tp;
+    tape_init(&tp);
+    tensor *o = op_attention(&tp, s.q, s.k, s.v, c->H, c->mask, ATT_SCALE);
+    tape_backward(&tp, gradcheck_weighted_sum(&tp, o, 5));
+    int empty_rows = 0, unseen_keys = 0;
+    for (int i = 0; i < c->Tq; i++) {
+        int seen = 0;
+        for (int u = 0; u < c->Tk; u++)
+            seen |= att_allowed(c->mask, i + c->Tk - c->Tq, u);
+        if (seen)
+            continue;
+        empty_rows++;
+        for (int b = 0; b < c->B; b++)
+            for (int j = 0; j < C; j++) {
+                const size_t e = ((size_t)b * c->Tq + i) * C + j;
+                ck_assert_msg(o->data[e] == 0, "%s: output of empty row %d is %g", c->name, i, o->data[e]);
+                ck_assert_msg(s.q->grad[e] == 0, "%s: dq of empty row %d is %g", c->name, i, s.q->grad[e]);
+            }
+    }
+    for (int u = 0; u < c->Tk; u++) {
+        int seen = 0;
+        for (int i = 0; i < c->Tq; i++)
+            seen |= att_allowed(c->mask, i + c->Tk - c->Tq, u);
+        if (seen)
+            continue;
+        unseen_keys++;
+        for (int b = 0; b < (c->shared ? 1 : c->B); b++)
+            for (int j = 0; j < C; j++) {
+                const size_t e = ((size_t)b * c->Tk + u) * C + j;
+                ck_assert_msg(s.k->grad[e] == 0 && s.v->grad[e] == 0, "%s: unseen key %d has gradient",
+                              c->name, u);
+            }
+    }
+    if (c->mask.kind == ATT_STRICT && c->Tq == c->Tk) {
+        ck_assert_int_eq(empty_rows, 1);   /* position 0 */
+        ck_assert_int_eq(unseen_keys, 1);  /* the last position */
+    }
+    tape_free(&tp);
+    att_free(&s);
+}
+END_TEST
+
+START_TEST(test_attention_shared_table_is_the_repeated_table)
+{
+    /* A [Tk,C] table must give what the same table repeated over the batch gives, and its
+     * gradient must be the batch sum of the repeated table's gradients. */
+    const att_case shared = {"shared", {ATT_FULL, 0}, 3, 4, 5, 2, 3, 1};
+    const att_case rep = {"repeated", {ATT_FULL, 0}, 3, 4, 5, 2, 3, 0};
+    const int C = 6;
+    att_setup a = att_make(&shared, 500), r = att_make(&rep, 500);
+    memcpy(r.q->data, a.q->data, a.q->n * sizeof(real));
+    for (int b = 0; b < 3; b++) {
+        memcpy(r.k->data + (size_t)b * 5 * C, a.k->data, a.k->n * sizeof(real));
+        memcpy(r.v->data + (size_t)b * 5 * C, a.v->data, a.v->n * sizeof(real));
+    }
+    tensor *const ain[] = {a.q, a.k, a.v}, *const rin[] = {r.q, r.k, r.v};
+    tape ta, tr; /* one tape each: a second backward on one tape would run the first graph again */
+    tape_init(&ta);
+    tape_init(&tr);
+    tensor *la = att_loss(&ta, ain, (void *)&shared);
+    tape_backward(&ta, la);
+    tensor *lr = att_loss(&tr, rin, (void *)&rep);
+    tape_backward(&tr, lr);
+    expect_close(la->data[0], lr->data[0], REF_TOL, "loss", 0);
+    for (size_t e = 0; e < a.q->n; e++)
+        expect_close(a.q->grad[e], r.q->grad[e], REF_TOL, "dq", e);
+    for (size_t e = 0; e < a.k->n; e++) {
+        double dk = 0, dv = 0;
+        for (int b = 0; b < 3; b++) {
+            dk += r.k->grad[(size_t)b * a.k->n + e];
+            dv += r.v->grad[(size_t)b * a.v->n + e];
+        }
+        expect_close(a.k->grad[e], dk, REF_TOL, "dk", e);
+        expect_close(a.v->grad[e], dv, REF_TOL, "dv", e);
+    }
+    tape_free(&ta);
+    tape_free(&tr);
+    att_free(&a);
+    att_free(&r);
+}
+END_TEST
+
+START_TEST(test_attention_heads_must_divide_width)
+{
+    ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr)); /* the expected message */
+    tape tp;
+    tape_init(&tp);
+    tensor *x = tape_tensor_zeros(&tp, 3, (int[]){1, 2, 6});
+    op_attention(&tp, x, x, x, 4, (att_mask){ATT_CAUSAL, 0}, 1);
+}
+END_TEST
+
+/* ---- leaky average ------------------------------------------------------------------------------ */
+
+enum { LB = 2, LT = 6, LH = 3, LHS = 2, LC = LH * LHS };
+
+static tensor *theta_make(const double *values, int H)
+{
+    tensor *t = tensor_alloc(1, (int[]){H}, 1);
+    for (int h = 0; h < H; h++)
+        t->data[h] = (real)values[h];
+    return t;
+}
+
+static real *leaky_eval(tensor *x, tensor *theta)
+{
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *o = op_leaky_avg(&tp, x, theta);
+    real *copy = malloc(o->n * sizeof(real));
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, o->data, o->n * sizeof(real));
+    tape_free(&tp);
+    return copy;
+}
+
+static tensor *leaky_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_leaky_avg(tp, in[0], in[1]), 13);
+}
+
+START_TEST(test_leaky_avg_matches_recursion_and_gradcheck)
+{
+    const double th[LH] = {0.7, -1.3, 2.0};
+    tensor *x = tensor_alloc(3, (int[]){LB, LT, LC}, 1);
+    tensor *theta = theta_make(th, LH);
+    fill_normal(x, 600);
+    real *got = leaky_eval(x, theta);
+    for (int b = 0; b < LB; b++)
+        for (int c = 0; c < LC; c++) {
+            const double a = exp(-fabs(th[c / LHS]));
+            double prev = 0;
+            for (int t = 0; t < LT; t++) {
+                const size_t e = ((size_t)b * LT + t) * LC + c;
+                const double cur = x->data[e] + (t > 0 ? a * prev : 0);
+                expect_close(got[e], cur, REF_TOL, "leaky average", e);
+                prev = cur;
+            }
+        }
+    free(got);
+    expect_gradcheck(leaky_loss, (tensor *[]){x, theta}, 2, NULL, "leaky average");
+    tensor_free(x);
+    tensor_free(theta);
+}
+END_TEST
+
+START_TEST(test_leaky_avg_limits)
+{
+    tensor *x = tensor_alloc(3, (int[]){LB, LT, LC}, 0);
+    fill_normal(x, 601);
+    /* theta -> infinity: a = 0, the identity, exactly */
+    tensor *big = theta_make((double[]){1e3, -1e3, 1e3}, LH);
+    real *id = leaky_eval(x, big);
+    for (size_t e = 0; e < x->n; e++)
+        ck_assert_msg(id[e] == x->data[e], "identity broken at %zu", e);
+    free(id);
+    /* theta -> 0: a -> 1, a running sum */
+    tensor *small = theta_make((double[]){1e-9, -1e-9, 1e-9}, LH);
+    real *sum = leaky_eval(x, small);
+    for (int b = 0; b < LB; b++)
+        for (int c = 0; c < LC; c++) {
+            double run = 0;
+            for (int t = 0; t < LT; t++) {
+                const size_t e = ((size_t)b * LT + t) * LC + c;
+                run += x->data[e];
+                expect_close(sum[e], run, 1e-7, "running sum", e);
+            }
+        }
+    free(sum);
+    tensor_free(big);
+    tensor_free(small);
+    tensor_free(x);
+}
+END_TEST
+
+/* ---- look-ahead mix ----------------------------------------------------------------------------- */
+
+static tensor *mix_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_lookahead_mix(tp, in[0], in[1]), 17);
+}
+
+START_TEST(test_lookahead_mix)
+{
+    const double cv[LH] = {0.3, 0.8, -0.2};
+    tensor *x = tensor_alloc(3, (int[]){LB, LT, LC}, 1);
+    tensor *c = theta_make(cv, LH);
+    fill_normal(x, 700);
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *o = op_lookahead_mix(&tp, x, c);
+    for (int b = 0; b < LB; b++)
+        for (int t = 0; t < LT; t++)
+            for (int ch = 0; ch < LC; ch++) {
+                const size_t e = ((size_t)b * LT + t) * LC + ch;
+                const double w = cv[ch / LHS];
+                const double next = t + 1 < LT ? x->data[e + LC] : 0;
+                expect_close(o->data[e], w * x->data[e] + (1 - w) * next, REF_TOL, "lookahead mix", e);
+            }
+    tape_free(&tp);
+    expect_gradcheck(mix_loss, (tensor *[]){x, c}, 2, NULL, "lookahead mix");
+    tensor_free(x);
+    tensor_free(c);
+}
+END_TEST
+
+/* ---- time shift --------------------------------------------------------------------------------- */
+
+enum { SB = 2, ST = 5, SC = 3 };
+static const int SHIFTS[] = {1, -1, 2, -3, ST, -ST, ST + 4, -ST - 9, 0};
+
+static tensor *shift_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_time_shift(tp, in[0], *(const int *)ctx), 19);
+}
+
+START_TEST(test_time_shift)
+{
+    const int k = SHIFTS[_i];
+    tensor *x = tensor_alloc(3, (int[]){SB, ST, SC}, 1);
+    fill_normal(x, 800);
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *o = op_time_shift(&tp, x, k);
+    for (int b = 0; b < SB; b++)
+        for (int t = 0; t < ST; t++)
+            for (int c = 0; c < SC; c++) {
+                const int s = t + k;
+                const double want = s >= 0 && s < ST ? x->data[((size_t)b * ST + s) * SC + c] : 0;
+                ck_assert_msg(o->data[((size_t)b * ST + t) * SC + c] == want, "shift %d: (b=%d,t=%d,c=%d)", k,
+                              b, t, c);
+            }
+    tape_free(&tp);
+    char what[64];
+    snprintf(what, sizeof what, "time shift %d", k);
+    expect_gradcheck(shift_loss, (tensor *[]){x}, 1, (void *)&SHIFTS[_i], what);
+    tensor_free(x);
+}
+END_TEST
+
+/* ---- complex matrix ------------------------------------------------------------------------------ */
+
+enum { CN = 3 };
+
+static tensor *complex_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_complex_matrix(tp, in[0]), 23);
+}
+
+START_TEST(test_complex_matrix)
+{
+    tensor *p = tensor_alloc(3, (int[]){2, CN, CN}, 1);
+    fill_normal(p, 900);
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *W = op_complex_matrix(&tp, p);
+    ck_assert_int_eq(W->ndim, 2);
+    ck_assert_int_eq(W->shape[0], 2 * CN);
+    ck_assert_int_eq(W->shape[1], 2 * CN);
+    const int w = 2 * CN;
+    for (int i = 0; i < CN; i++)
+        for (int j = 0; j < CN; j++) {
+            const real a = p->data[i * CN + j], b = p->data[CN * CN + i * CN + j];
+            ck_assert(W->data[(2 * i) * w + 2 * j] == a);
+            ck_assert(W->data[(2 * i) * w + 2 * j + 1] == -b);
+            ck_assert(W->data[(2 * i + 1) * w + 2 * j] == b);
+            ck_assert(W->data[(2 * i + 1) * w + 2 * j + 1] == a);
+        }
+    /* W on interleaved (re, im) pairs is the complex matrix on complex numbers. */
+    double x[2 * CN];
+    rng r = rng_stream(901, RNG_STREAM_USER);
+    for (int j = 0; j < 2 * CN; j++)
+        x[j] = rng_normal(&r);
+    for (int i = 0; i < CN; i++) {
+        double complex z = 0;
+        for (int j = 0; j < CN; j++)
+            z += (p->data[i * CN + j] + I * p->data[CN * CN + i * CN + j]) * (x[2 * j] + I * x[2 * j + 1]);
+        double re = 0, im = 0;
+        for (int j = 0; j < w; j++) {
+            re += W->data[(2 * i) * w + j] * x[j];
+            im += W->data[(2 * i + 1) * w + j] * x[j];
+        }
+        expect_close(re, creal(z), REF_TOL, "complex product (re)", (size_t)i);
+        expect_close(im, cimag(z), REF_TOL, "complex product (im)", (size_t)i);
+    }
+    tape_free(&tp);
+    expect_gradcheck(complex_loss, (tensor *[]){p}, 1, NULL, "complex matrix");
+    tensor_free(p);
+}
+END_TEST
+
+Suite *suite_grad_seq(void)
+{
+    Suite *s = suite_create("grad_seq");
+    TCase *att = tcase_create("attention");
+    tcase_add_loop_test(att, test_attention_forward_matches_naive, 0, N_ATT_CASES);
+    tcase_add_loop_test(att, test_attention_gradcheck, 0, N_ATT_CASES);
+    tcase_add_loop_test(att, test_attention_no_leakage, 0, N_ATT_CASES);
+    tcase_add_loop_test(att, test_attention_empty_rows_and_unseen_keys, 0, N_ATT_CASES);
+    tcase_add_test(att, test_attention_shared_table_is_the_repeated_table);
+    tcase_add_exit_test(att, test_attention_heads_must_divide_width, 1);
+    tcase_set_timeout(att, 60);
+    suite_add_tcase(s, att);
+    TCase *tm = tcase_create("time");
+    tcase_add_test(tm, test_leaky_avg_matches_recursion_and_gradcheck);
+    tcase_add_test(tm, test_leaky_avg_limits);
+    tcase_add_test(tm, test_lookahead_mix);
+    tcase_add_loop_test(tm, test_time_shift, 0, (int)(sizeof SHIFTS / sizeof SHIFTS[0]));
+    tcase_set_timeout(tm, 60);
+    suite_add_tcase(s, tm);
+    TCase *cx = tcase_create("complex");
+    tcase_add_test(cx, test_complex_matrix);
+    tcase_set_timeout(cx, 60);
+    suite_add_tcase(s, cx);
+    return s;
+}
