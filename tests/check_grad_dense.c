@@ -20,40 +20,10 @@
 #include "core/tensor.h"
 #include "test_util.h"
 
-#define GC_H 1e-5
-#define GC_TOL 1e-6
 #define REF_TOL 1e-12
 #define LOSS_SEED 17u
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
-
-/* A heap tensor with a gradient buffer, uniform in [lo, hi). */
-static tensor *rand_tensor(rng *r, int ndim, const int *shape, double lo, double hi)
-{
-    tensor *t = tensor_alloc(ndim, shape, 1);
-    for (size_t i = 0; i < t->n; i++)
-        t->data[i] = (real)(lo + (hi - lo) * rng_uniform(r));
-    return t;
-}
-
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-/* |got - want| <= tol * max(|got|, |want|, scale[i]); scale (may be NULL) is the magnitude of the
- * terms a reference value was summed from, for outputs that cancel towards zero. */
-static void expect_close(const real *got, const double *want, const double *scale, size_t n, double tol,
-                         const char *what)
-{
-    for (size_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        double s = fmax(fmax(fabs(g), fabs(w)), scale ? scale[i] : 0);
-        ck_assert_msg(fabs(g - w) <= tol * s, "%s[%zu]: %.17g vs reference %.17g", what, i, g, w);
-    }
-}
 
 static void expect_shape(const tensor *t, int ndim, const int *shape, const char *what)
 {
@@ -63,15 +33,6 @@ static void expect_shape(const tensor *t, int ndim, const int *shape, const char
                       shape[i]);
 }
 
-static void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, const char *what)
-{
-    gradcheck_result res = gradcheck_run(f, in, n_in, ctx, GC_H);
-    if (getenv("MEMLAB_GRADCHECK_VERBOSE"))
-        fprintf(stderr, "gradcheck %-28s max_rel_err %.3g (input %d, element %zu)\n", what, res.max_rel_err,
-                res.worst_input, res.worst_index);
-    ck_assert_msg(res.max_rel_err < GC_TOL, "%s: input %d element %zu: analytic %.12g, numeric %.12g (rel %.3g)",
-                  what, res.worst_input, res.worst_index, res.analytic, res.numeric, res.max_rel_err);
-}
 
 static void free_all(tensor **t, int n)
 {

@@ -20,8 +20,6 @@
 #include "core/tensor.h"
 #include "test_util.h"
 
-#define GC_H 1e-5
-#define GC_TOL 1e-6
 #define REF_TOL 1e-12
 
 static void fill_normal(tensor *t, uint64_t seed)
@@ -33,22 +31,13 @@ static void fill_normal(tensor *t, uint64_t seed)
 
 /* Relative to the values' own scale (they are O(1)): an output near zero that is the sum of O(1)
  * terms cannot be held to 1e-12 of itself. */
-static void expect_close(double got, double want, double tol, const char *what, size_t idx)
+static void expect_near_unit(double got, double want, double tol, const char *what, size_t idx)
 {
     double scale = fmax(fabs(want), 1.0);
     ck_assert_msg(fabs(got - want) <= tol * scale, "%s[%zu]: %.17g vs reference %.17g", what, idx, got,
                   want);
 }
 
-static void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, const char *what)
-{
-    gradcheck_result res = gradcheck_run(f, in, n_in, ctx, GC_H);
-    if (getenv("MEMLAB_GRADCHECK_VERBOSE"))
-        fprintf(stderr, "gradcheck %-28s max_rel_err %.3g (input %d, element %zu)\n", what, res.max_rel_err,
-                res.worst_input, res.worst_index);
-    ck_assert_msg(res.max_rel_err < GC_TOL, "%s: input %d element %zu: analytic %.12g, numeric %.12g (rel %.3g)",
-                  what, res.worst_input, res.worst_index, res.analytic, res.numeric, res.max_rel_err);
-}
 
 /* ---- attention -------------------------------------------------------------------------------- */
 
@@ -182,7 +171,7 @@ START_TEST(test_attention_forward_matches_naive)
     ck_assert_ptr_nonnull(want);
     att_naive(want, &s);
     for (size_t i = 0; i < n; i++)
-        expect_close(got[i], want[i], REF_TOL, c->name, i);
+        expect_near_unit(got[i], want[i], REF_TOL, c->name, i);
     free(want);
     free(got);
     att_free(&s);
@@ -317,17 +306,17 @@ START_TEST(test_attention_shared_table_is_the_repeated_table)
     tape_backward(&ta, la);
     tensor *lr = att_loss(&tr, rin, (void *)&rep);
     tape_backward(&tr, lr);
-    expect_close(la->data[0], lr->data[0], REF_TOL, "loss", 0);
+    expect_near_unit(la->data[0], lr->data[0], REF_TOL, "loss", 0);
     for (size_t e = 0; e < a.q->n; e++)
-        expect_close(a.q->grad[e], r.q->grad[e], REF_TOL, "dq", e);
+        expect_near_unit(a.q->grad[e], r.q->grad[e], REF_TOL, "dq", e);
     for (size_t e = 0; e < a.k->n; e++) {
         double dk = 0, dv = 0;
         for (int b = 0; b < 3; b++) {
             dk += r.k->grad[(size_t)b * a.k->n + e];
             dv += r.v->grad[(size_t)b * a.v->n + e];
         }
-        expect_close(a.k->grad[e], dk, REF_TOL, "dk", e);
-        expect_close(a.v->grad[e], dv, REF_TOL, "dv", e);
+        expect_near_unit(a.k->grad[e], dk, REF_TOL, "dk", e);
+        expect_near_unit(a.v->grad[e], dv, REF_TOL, "dv", e);
     }
     tape_free(&ta);
     tape_free(&tr);
@@ -390,7 +379,7 @@ START_TEST(test_leaky_avg_matches_recursion_and_gradcheck)
             for (int t = 0; t < LT; t++) {
                 const size_t e = ((size_t)b * LT + t) * LC + c;
                 const double cur = x->data[e] + (t > 0 ? a * prev : 0);
-                expect_close(got[e], cur, REF_TOL, "leaky average", e);
+                expect_near_unit(got[e], cur, REF_TOL, "leaky average", e);
                 prev = cur;
             }
         }
@@ -420,7 +409,7 @@ START_TEST(test_leaky_avg_limits)
             for (int t = 0; t < LT; t++) {
                 const size_t e = ((size_t)b * LT + t) * LC + c;
                 run += x->data[e];
-                expect_close(sum[e], run, 1e-7, "running sum", e);
+                expect_near_unit(sum[e], run, 1e-7, "running sum", e);
             }
         }
     free(sum);
@@ -453,7 +442,7 @@ START_TEST(test_lookahead_mix)
                 const size_t e = ((size_t)b * LT + t) * LC + ch;
                 const double w = cv[ch / LHS];
                 const double next = t + 1 < LT ? x->data[e + LC] : 0;
-                expect_close(o->data[e], w * x->data[e] + (1 - w) * next, REF_TOL, "lookahead mix", e);
+                expect_near_unit(o->data[e], w * x->data[e] + (1 - w) * next, REF_TOL, "lookahead mix", e);
             }
     tape_free(&tp);
     expect_gradcheck(mix_loss, (tensor *[]){x, c}, 2, NULL, "lookahead mix");
@@ -540,8 +529,8 @@ START_TEST(test_complex_matrix)
             re += W->data[(2 * i) * w + j] * x[j];
             im += W->data[(2 * i + 1) * w + j] * x[j];
         }
-        expect_close(re, creal(z), REF_TOL, "complex product (re)", (size_t)i);
-        expect_close(im, cimag(z), REF_TOL, "complex product (im)", (size_t)i);
+        expect_near_unit(re, creal(z), REF_TOL, "complex product (re)", (size_t)i);
+        expect_near_unit(im, cimag(z), REF_TOL, "complex product (im)", (size_t)i);
     }
     tape_free(&tp);
     expect_gradcheck(complex_loss, (tensor *[]){p}, 1, NULL, "complex matrix");

@@ -19,32 +19,6 @@
 /* Float rounding of sums of a few dozen terms: measured against the terms' magnitude. */
 #define FLT_TOL 1e-5
 
-static tensor *rand_tensor(rng *r, int ndim, const int *shape, double lo, double hi)
-{
-    tensor *t = tensor_alloc(ndim, shape, 1);
-    for (size_t i = 0; i < t->n; i++)
-        t->data[i] = (real)(lo + (hi - lo) * rng_uniform(r));
-    return t;
-}
-
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-/* |got - want| <= tol * max(|got|, |want|, scale[i]) (scale may be NULL). */
-static void expect_close(const real *got, const double *want, const double *scale, size_t n, double tol,
-                         const char *what)
-{
-    for (size_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        double s = fmax(fmax(fabs(g), fabs(w)), scale ? scale[i] : 0);
-        ck_assert_msg(fabs(g - w) <= tol * s, "%s[%zu]: %.9g vs reference %.9g", what, i, g, w);
-    }
-}
-
 /* ---- linear ----------------------------------------------------------------------------------- */
 
 START_TEST(test_linear_float)

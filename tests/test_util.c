@@ -108,3 +108,38 @@ void test_fixture_done(char *path)
         unlink(path);
     free(path);
 }
+
+tensor *rand_tensor(rng *r, int ndim, const int *shape, double lo, double hi)
+{
+    tensor *t = tensor_alloc(ndim, shape, 1);
+    for (size_t i = 0; i < t->n; i++)
+        t->data[i] = (real)(lo + (hi - lo) * rng_uniform(r));
+    return t;
+}
+
+double *dalloc(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+void expect_close(const real *got, const double *want, const double *scale, size_t n, double tol,
+                  const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        double s = fmax(fmax(fabs(g), fabs(w)), scale ? scale[i] : 0);
+        ck_assert_msg(fabs(g - w) <= tol * s, "%s[%zu]: %.17g vs reference %.17g", what, i, g, w);
+    }
+}
+
+void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, const char *what)
+{
+    gradcheck_result res = gradcheck_run(f, in, n_in, ctx, GC_H);
+    if (getenv("MEMLAB_GRADCHECK_VERBOSE"))
+        fprintf(stderr, "gradcheck %-28s max_rel_err %.3g (input %d, element %zu)\n", what, res.max_rel_err,
+                res.worst_input, res.worst_index);
+    ck_assert_msg(res.max_rel_err < GC_TOL, "%s: input %d element %zu: analytic %.12g, numeric %.12g (rel %.3g)",
+                  what, res.worst_input, res.worst_index, res.analytic, res.numeric, res.max_rel_err);
+}

@@ -4,6 +4,11 @@
 
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
+
+#include "core/gradcheck.h"
+#include "core/rng.h"
+#include "core/tensor.h"
 
 /* |a - b| <= tol * max(|a|, |b|, 1e-30) */
 #define ck_assert_rel(a, b, tol)                                                                   \
@@ -27,6 +32,22 @@ void test_rmdir(char *dir);
 
 /* Contents of a file, or NULL. */
 char *test_slurp(const char *path);
+
+/* Gradient checks in the double build: step and the bound on max_rel_err (gradcheck.h). */
+#define GC_H 1e-5
+#define GC_TOL 1e-6
+
+/* A heap tensor with a gradient buffer, uniform in [lo, hi). */
+tensor *rand_tensor(rng *r, int ndim, const int *shape, double lo, double hi);
+/* n zeroed doubles (for naive references); never NULL. */
+double *dalloc(size_t n);
+/* |got - want| <= tol * max(|got|, |want|, scale[i]); scale (may be NULL) is the magnitude of the
+ * terms a reference value was summed from, for outputs that cancel towards zero. */
+void expect_close(const real *got, const double *want, const double *scale, size_t n, double tol,
+                  const char *what);
+/* gradcheck_run with GC_H, failing above GC_TOL with the worst element; MEMLAB_GRADCHECK_VERBOSE=1
+ * prints every check's worst error. */
+void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, const char *what);
 
 /* A fixture from tests/fixtures/ (MEMLAB_FIXTURES overrides the folder), gunzipped when its name
  * ends in .gz, as a temporary file: returns its path (free with test_fixture_done). */
