@@ -14,7 +14,7 @@
 
 typedef struct {
     long long steps, hidden, log_every;
-    double lr;
+    double lr, lr_end;
 } xor_opts;
 
 static xor_opts xo;
@@ -22,7 +22,8 @@ static xor_opts xo;
 static const opt_spec xor_options[] = {
     {"steps", 0, OPT_INT, &xo.steps, "2000", "training steps (full batch of the 4 XOR points)", NULL, 1, 1e9, "N"},
     {"hidden", 0, OPT_INT, &xo.hidden, "8", "hidden units (tanh)", NULL, 1, 4096, "N"},
-    {"lr", 0, OPT_DOUBLE, &xo.lr, "0.05", "AdamW learning rate (constant)", NULL, 1e-9, 10, "LR"},
+    {"lr", 0, OPT_DOUBLE, &xo.lr, "0.05", "AdamW learning rate at the first step", NULL, 1e-9, 10, "LR"},
+    {"lr-end", 0, OPT_DOUBLE, &xo.lr_end, "1e-4", "learning rate at the last step (linear decay; Adam at a constant rate keeps kicking a solved problem)", NULL, 0, 10, "LR"},
     {"log-every", 0, OPT_INT, &xo.log_every, "100", "write a CSV row every N steps (and at the last)", NULL, 1, 1e9, "N"},
 };
 
@@ -34,7 +35,7 @@ static const cmd_spec xor_spec = {
     .summary = "train a 2-layer network on XOR: an end-to-end check of the numerical core",
     .usage = "memlab xor [options]",
     .description = "Trains in -> hidden (tanh) -> 1 with mean squared error and AdamW on the four XOR\n"
-                   "points. Primary CSV: seed,hidden,step,loss. --out-dir gets the trained weights\n"
+                   "points, the learning rate falling linearly from --lr to --lr-end. Primary CSV: seed,hidden,step,loss. --out-dir gets the trained weights\n"
                    "(xor.safetensors) and config.yaml.",
     .opts = xor_options,
     .nopts = sizeof xor_options / sizeof xor_options[0],
@@ -62,6 +63,7 @@ int cmd_xor(int argc, char **argv)
     rng init = rng_stream((uint64_t)d.opt.seed, RNG_STREAM_INIT);
     mlp_init(&net, &ps, &init);
     adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
+    schedule sched = {.kind = SCHED_LINEAR, .lr = xo.lr, .lr_end = xo.lr_end, .total = xo.steps};
     tape tp;
     tape_init(&tp);
     progress prog;
@@ -79,7 +81,7 @@ int cmd_xor(int argc, char **argv)
         }
         params_zero_grad(&ps);
         tape_backward(&tp, loss);
-        adamw_step(&ps, &cfg, xo.lr, step);
+        adamw_step(&ps, &cfg, schedule_lr(&sched, step - 1), step);
         tape_reset(&tp);
         progress_update(&prog, step, l, step * 4);
         if (step % xo.log_every == 0 || step == xo.steps) {

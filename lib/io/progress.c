@@ -51,7 +51,7 @@ void progress_start(progress *p, const char *label, long long total_steps, int q
     p->step_printed = -1;
 }
 
-/* "memlab: train: step 120/1000  loss 2.3456  12.3k tok/s  ETA 1m23s" (or "done in 2m10s"). */
+/* "memlab: train: step 120/1000  loss 2.346  12.3k tok/s  ETA 1m23s" (or "done in 2m10s"). */
 static void progress_print(progress *p, double t, int done)
 {
     double elapsed = t - p->t_start;
@@ -62,7 +62,7 @@ static void progress_print(progress *p, double t, int done)
     if (p->total > 0)
         k += (size_t)snprintf(line + k, sizeof line - k, "/%lld", p->total);
     if (p->step > 0)
-        k += (size_t)snprintf(line + k, sizeof line - k, "  loss %.4f", p->loss);
+        k += (size_t)snprintf(line + k, sizeof line - k, "  loss %.4g", p->loss);
     if (p->tokens > 0 && elapsed > 0) {
         format_rate(tmp, sizeof tmp, (double)p->tokens / elapsed);
         k += (size_t)snprintf(line + k, sizeof line - k, "  %s tok/s", tmp);
