@@ -69,12 +69,22 @@ static void print_help(FILE *f)
            "CSV goes to stdout (or -o FILE); logs and progress go to stderr.\n");
 }
 
+static const command *find_command(const char *name);
+
+/* `memlab help` lists the commands; `memlab help COMMAND` is `memlab COMMAND --help`. */
 static int cmd_help(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    print_help(stdout);
-    return 0;
+    if (argc < 2) {
+        print_help(stdout);
+        return 0;
+    }
+    const command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "memlab: help: unknown command '%s' (see `memlab help`)\n", argv[1]);
+        return 2;
+    }
+    char *args[] = {argv[1], "--help", NULL};
+    return c->run(2, args);
 }
 
 static int cmd_version(int argc, char **argv)
@@ -83,6 +93,14 @@ static int cmd_version(int argc, char **argv)
     (void)argv;
     printf("memlab %s (commit %s)\n", MEMLAB_VERSION, memlab_git_commit);
     return 0;
+}
+
+static const command *find_command(const char *name)
+{
+    for (int i = 0; i < ncommands; i++)
+        if (matches(&commands[i], name))
+            return &commands[i];
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -96,9 +114,9 @@ int main(int argc, char **argv)
         return cmd_help(0, NULL);
     if (strcmp(name, "--version") == 0)
         return cmd_version(0, NULL);
-    for (int i = 0; i < ncommands; i++)
-        if (matches(&commands[i], name))
-            return commands[i].run(argc - 1, argv + 1);
+    const command *c = find_command(name);
+    if (c)
+        return c->run(argc - 1, argv + 1);
     fprintf(stderr, "memlab: unknown command '%s' (see `memlab help`)\n", name);
     return 2;
 }

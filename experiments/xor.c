@@ -23,7 +23,7 @@ static const opt_spec xor_options[] = {
     {"steps", 0, OPT_INT, &xo.steps, "2000", "training steps (full batch of the 4 XOR points)", NULL, 1, 1e9, "N"},
     {"hidden", 0, OPT_INT, &xo.hidden, "8", "hidden units (tanh)", NULL, 1, 4096, "N"},
     {"lr", 0, OPT_DOUBLE, &xo.lr, "0.05", "AdamW learning rate at the first step", NULL, 1e-9, 10, "LR"},
-    {"lr-end", 0, OPT_DOUBLE, &xo.lr_end, "1e-4", "learning rate at the last step (linear decay; Adam at a constant rate keeps kicking a solved problem)", NULL, 0, 10, "LR"},
+    {"lr-end", 0, OPT_DOUBLE, &xo.lr_end, "1e-4", "learning rate at the last step (linear decay)", NULL, 0, 10, "LR"},
     {"log-every", 0, OPT_INT, &xo.log_every, "100", "write a CSV row every N steps (and at the last)", NULL, 1, 1e9, "N"},
 };
 
@@ -35,7 +35,8 @@ static const cmd_spec xor_spec = {
     .summary = "train a 2-layer network on XOR: an end-to-end check of the numerical core",
     .usage = "memlab xor [options]",
     .description = "Trains in -> hidden (tanh) -> 1 with mean squared error and AdamW on the four XOR\n"
-                   "points, the learning rate falling linearly from --lr to --lr-end. Primary CSV: seed,hidden,step,loss. --out-dir gets the trained weights\n"
+                   "points, the learning rate falling linearly from --lr to --lr-end.\n"
+                   "Primary CSV: seed,hidden,step,loss. --out-dir gets the trained weights\n"
                    "(xor.safetensors) and config.yaml.",
     .opts = xor_options,
     .nopts = sizeof xor_options / sizeof xor_options[0],

@@ -83,6 +83,10 @@ START_TEST(test_command_help)
     ck_assert_ptr_nonnull(strstr(out, "--seed"));
     ck_assert_ptr_nonnull(strstr(out, "--threads"));
     ck_assert_ptr_nonnull(strstr(out, "--out-dir"));
+    ck_assert_int_eq(run("help xor", NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--steps"));
+    ck_assert_int_eq(run("help nope", NULL), 2);
+    ck_assert_ptr_nonnull(strstr(err, "unknown command 'nope'"));
 }
 END_TEST
 

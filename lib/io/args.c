@@ -648,6 +648,8 @@ void args_print_help(const cmd_spec *spec, FILE *f)
         for (int i = 0; i < spec->npresets; i++) {
             const preset_def *p = &spec->presets[i];
             fprintf(f, "  %-10s", p->name);
+            if (!p->kv || !p->kv[0])
+                fputs(" (the defaults above)", f);
             for (const char *const *kv = p->kv; kv && kv[0] && kv[1]; kv += 2) {
                 int i = find_key(&t, kv[0]);
                 fprintf(f, " --%s %s", i >= 0 ? t.all[i]->name : kv[0], kv[1]);
