@@ -4,6 +4,7 @@
 
 #include "../experiments/commands.h"
 #include "../experiments/driver.h"
+#include "io/atomic.h"
 
 typedef struct {
     const char *name;
@@ -18,6 +19,7 @@ static int cmd_version(int argc, char **argv);
 
 /* An experiment command is listed here only once it works. */
 static const command commands[] = {
+    {"three-moons", NULL, cmd_three_moons, "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)", 1},
     {"xor", NULL, cmd_xor, "train a 2-layer network on XOR: an end-to-end check of the core", 0},
     {"help", NULL, cmd_help, "this list; `memlab COMMAND --help` for a command's options", 0},
     {"version", NULL, cmd_version, "version and git commit", 0},
@@ -105,6 +107,7 @@ static const command *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+    atomic_cleanup_on_signals();
     if (argc < 2) {
         print_help(stderr);
         return 2;

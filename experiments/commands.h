@@ -4,5 +4,6 @@
 #define MEMLAB_EXPERIMENTS_COMMANDS_H
 
 int cmd_xor(int argc, char **argv);
+int cmd_three_moons(int argc, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,8 +25,47 @@ static mode_t current_umask(void)
     return mask;
 }
 
+/* Temporary files not yet committed or aborted, so that a run killed by a signal (Ctrl-C, a closed
+ * pipe, SIGTERM) removes them instead of leaving half-written files. The one piece of global state
+ * here: a signal handler can reach nothing else. A slot is cleared before its string is freed. */
+#define PENDING_MAX 64
+static char *volatile pending[PENDING_MAX];
+
+static void pending_add(char *tmp)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (!pending[i]) {
+            pending[i] = tmp;
+            return;
+        }
+}
+
+static void pending_remove(const char *tmp)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (pending[i] == tmp)
+            pending[i] = NULL;
+}
+
+static void cleanup_and_reraise(int sig)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (pending[i])
+            unlink(pending[i]); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void atomic_cleanup_on_signals(void)
+{
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        signal(sigs[i], cleanup_and_reraise);
+}
+
 static void atomic_release(atomic_file *a)
 {
+    pending_remove(a->tmp);
     free(a->path);
     free(a->tmp);
     free(a);
@@ -61,6 +101,7 @@ atomic_file *atomic_open(const char *path, err_t *e)
         atomic_release(a);
         return NULL;
     }
+    pending_add(a->tmp);
     return a;
 }
 

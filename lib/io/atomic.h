@@ -23,6 +23,10 @@ int atomic_commit(atomic_file *a, err_t *e);
 void atomic_abort(atomic_file *a);
 
 /* Creates dir and its missing parents (like mkdir -p); an existing directory is fine. */
+/* Makes SIGINT, SIGTERM, SIGHUP and SIGPIPE remove every temporary file not yet committed before
+ * the process dies of the signal as usual (so `memlab ... | head` leaves nothing behind). */
+void atomic_cleanup_on_signals(void);
+
 int mkdir_p(const char *dir, err_t *e);
 
 #endif

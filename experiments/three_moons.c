@@ -1,0 +1,481 @@
+/* memlab three-moons: the Memory Mosaics toy (Figs 3-6). A one-layer network of contextual memory
+ * units learns to predict three moons circling a planet; with three heads it disentangles the
+ * moons and predicts well once the context holds one period of the slowest moon, long before the
+ * whole system repeats; with one head it must wait for the system period (the LCM). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/ops.h"
+#include "core/optim.h"
+#include "data/moons.h"
+#include "driver.h"
+#include "io/ckpt.h"
+#include "io/progress.h"
+#include "nn/ctxmem.h"
+
+typedef struct {
+    long long heads, iters, batch, eval_seqs, ctx_step, seeds, seq_len, rollout;
+    double beta, lr, lr_end, clip, threshold;
+    char *param, *eval_triple;
+    int no_clip, list_periods;
+} tm_opts;
+
+static tm_opts o;
+
+static const opt_spec tm_options[] = {
+    {"heads", 0, OPT_INT, &o.heads, "3", "contextual memory units: 3 (1-dim complex heads) or 1 (one 3-dim complex head)", NULL, 1, 3, "N"},
+    {"beta", 0, OPT_DOUBLE, &o.beta, "50", "attention sharpness: logits are beta * k_t . k_u", NULL, 1e-6, 1e6, "B"},
+    {"param", 0, OPT_STRING, &o.param, "complex", "W_phi, W_psi, W_z as 3x3 complex (18 parameters) or 6x6 real (36)", "complex|real", 0, -1, "P"},
+    {"iters", 0, OPT_INT, &o.iters, "500", "training iterations", NULL, 1, 1e8, "N"},
+    {"batch", 0, OPT_INT, &o.batch, "64", "sequences per iteration (each from a random training triple)", NULL, 1, 1e6, "N"},
+    {"lr", 0, OPT_DOUBLE, &o.lr, "1e-2", "AdamW learning rate at the first iteration", NULL, 1e-12, 10, "LR"},
+    {"lr-end", 0, OPT_DOUBLE, &o.lr_end, "5e-6", "learning rate at the last iteration (linear schedule)", NULL, 0, 10, "LR"},
+    {"clip", 0, OPT_DOUBLE, &o.clip, "0.5", "errors are clipped to +-clip in the loss (no gradient beyond)", NULL, 1e-9, 1e9, "C"},
+    {"no-clip", 0, OPT_FLAG, &o.no_clip, NULL, "plain mean squared error (the paper's ablation)", NULL, 0, -1, NULL},
+    {"seq-len", 0, OPT_INT, &o.seq_len, "800", "observations per training sequence", NULL, 64, 100000, "T"},
+    {"eval-triple", 0, OPT_STRING, &o.eval_triple, "0.5/1/2.5", "the training triple to evaluate (as --list-periods names it)", NULL, 0, -1, "P1/P2/P3"},
+    {"eval-seqs", 0, OPT_INT, &o.eval_seqs, "512", "evaluation sequences per triple", NULL, 1, 1e6, "N"},
+    {"rollout", 0, OPT_INT, &o.rollout, "25", "autoregressive prediction steps per context length", NULL, 1, 10000, "N"},
+    {"ctx-step", 0, OPT_INT, &o.ctx_step, "1", "evaluate every N-th context length", NULL, 1, 100000, "N"},
+    {"seeds", 0, OPT_INT, &o.seeds, "1", "train and evaluate K seeds (--seed, --seed + 1, ...); reports how many disentangle", NULL, 1, 10000, "K"},
+    {"threshold", 0, OPT_DOUBLE, &o.threshold, "0.1", "a seed has converged when its validation error between max(p) and lcm(p) is below this", NULL, 0, 1e9, "E"},
+    {"list-periods", 0, OPT_FLAG, &o.list_periods, NULL, "print the 35 period triples, their LCM, max period and split, as CSV, and exit", NULL, 0, -1, NULL},
+};
+
+static const char *const smoke_kv[] = {"iters", "30", "batch", "8", "seq-len", "200", "eval-seqs", "8", "ctx-step", "10", NULL};
+static const char *const paper_kv[] = {NULL};
+static const preset_def tm_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+
+static const cmd_spec tm_spec = {
+    .command = "three-moons",
+    .summary = "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)",
+    .usage = "memlab three-moons [options]",
+    .description =
+        "Trains one layer of contextual memory units (keys W_phi x_t, values W_psi x_{t+1}, strict mask,\n"
+        "beta-sharp attention, output W_z) on the three-moons data and measures the error of 25-step\n"
+        "autoregressive predictions against context length, on a training triple and on the held-out\n"
+        "validation triple. Primary CSV (one row per context length):\n"
+        "  heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip\n"
+        "--out-dir gets summary.csv (errors before max(p), between max(p) and lcm(p), after lcm(p), and\n"
+        "the diagonal-mass disentanglement score), weights.csv, train_loss.csv, the checkpoint\n"
+        "three_moons_seedN.safetensors, curves.csv (a copy of the primary table) and three_moons.png.",
+    .opts = tm_options,
+    .nopts = sizeof tm_options / sizeof tm_options[0],
+    .presets = tm_presets,
+    .npresets = 3,
+};
+
+/* ---- the disentanglement score ----------------------------------------------------------------- */
+
+/* Magnitude of the 2x2 block (i, j) of a real matrix with `cols` columns: |z| for a complex-structured
+ * block [[a, -b], [b, a]], the same norm (Frobenius / sqrt 2) for any other. */
+static double block_abs(const real *W, int cols, int i, int j)
+{
+    double s = 0;
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 2; c++) {
+            double w = W[(size_t)(2 * i + r) * cols + 2 * j + c];
+            s += w * w;
+        }
+    return sqrt(s / 2);
+}
+
+typedef struct {
+    double phi, psi, z, mean;
+} diag_score;
+
+/* The fraction of |W| mass on the diagonal after the best permutation sigma of the three complex
+ * head dimensions (head h reads moon sigma(h), and W_z writes head h to moon sigma(h)). */
+static diag_score disentanglement(const real *wphi, const real *wpsi, const real *wz)
+{
+    static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    double tphi = 0, tpsi = 0, tz = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            tphi += block_abs(wphi, 6, i, j);
+            tpsi += block_abs(wpsi, 6, i, j);
+            tz += block_abs(wz, 6, i, j);
+        }
+    diag_score best = {0};
+    for (int p = 0; p < 6; p++) {
+        diag_score s = {0};
+        for (int h = 0; h < 3; h++) {
+            s.phi += block_abs(wphi, 6, h, perms[p][h]) / tphi;
+            s.psi += block_abs(wpsi, 6, h, perms[p][h]) / tpsi;
+            s.z += block_abs(wz, 6, perms[p][h], h) / tz;
+        }
+        s.mean = (s.phi + s.psi + s.z) / 3;
+        if (s.mean > best.mean)
+            best = s;
+    }
+    return best;
+}
+
+/* ---- training and evaluation ------------------------------------------------------------------- */
+
+typedef struct {
+    driver *d;
+    const moons *data;
+    ctxmem net;
+    param_store ps;
+    long long seed;
+    csv_writer *loss_csv;
+} run;
+
+static int train(run *r)
+{
+    const int B = (int)o.batch, T = (int)o.seq_len;
+    real *obs = xmalloc((size_t)B * (T + 1) * MOONS_DIM * sizeof(real));
+    real *x = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real)), *y = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real));
+    rng data = rng_stream((uint64_t)r->seed, RNG_STREAM_DATA);
+    adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
+    schedule sched = {.kind = SCHED_LINEAR, .lr = o.lr, .lr_end = o.lr_end, .total = o.iters};
+    const real clip = o.no_clip ? 0 : (real)o.clip;
+    tape tp;
+    tape_init(&tp);
+    progress prog;
+    char label[64];
+    snprintf(label, sizeof label, "three-moons seed %lld", r->seed);
+    progress_start(&prog, label, o.iters, r->d->opt.quiet);
+    int ok = 1;
+    for (long long it = 0; it < o.iters && ok; it++) {
+        for (int b = 0; b < B; b++) {
+            const moon_triple *t = moons_kept(r->data, (int)rng_below(&data, MOONS_KEPT - 1));
+            real *s = obs + (size_t)b * (T + 1) * MOONS_DIM;
+            moons_sequence(r->data, t, &data, s);
+            memcpy(x + (size_t)b * T * MOONS_DIM, s, (size_t)T * MOONS_DIM * sizeof(real));
+            memcpy(y + (size_t)b * T * MOONS_DIM, s + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
+        }
+        const int shape[3] = {B, T, MOONS_DIM};
+        tensor *xt = tape_input(&tp, 3, shape, x), *yt = tape_input(&tp, 3, shape, y);
+        tensor *loss = op_mse(&tp, ctxmem_forward(&r->net, &r->ps, &tp, xt), yt, clip);
+        double l = loss->data[0], lr = schedule_lr(&sched, it);
+        if (!isfinite(l)) {
+            driver_error(r->d, "seed %lld: training loss is %g at iteration %lld; stopping", r->seed, l, it + 1);
+            ok = 0;
+            break;
+        }
+        params_zero_grad(&r->ps);
+        tape_backward(&tp, loss);
+        adamw_step(&r->ps, &cfg, lr, it + 1);
+        tape_reset(&tp);
+        progress_update(&prog, it + 1, l, (it + 1) * (long long)B * T);
+        csv_int(r->loss_csv, o.heads);
+        csv_int(r->loss_csv, r->seed);
+        csv_str(r->loss_csv, o.param);
+        csv_num(r->loss_csv, clip);
+        csv_int(r->loss_csv, it + 1);
+        csv_num(r->loss_csv, lr);
+        csv_num(r->loss_csv, l);
+        csv_end_row(r->loss_csv);
+    }
+    progress_end(&prog);
+    tape_free(&tp);
+    free(obs);
+    free(x);
+    free(y);
+    return ok ? 0 : -1;
+}
+
+/* The three real matrices of the trained network, copied out (36 reals each). */
+static void real_matrices(run *r, real *wphi, real *wpsi, real *wz)
+{
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *a, *b, *c;
+    ctxmem_matrices(&r->net, &r->ps, &tp, &a, &b, &c);
+    memcpy(wphi, a->data, a->n * sizeof(real));
+    memcpy(wpsi, b->data, b->n * sizeof(real));
+    memcpy(wz, c->data, c->n * sizeof(real));
+    tape_free(&tp);
+}
+
+/* Mean absolute deviation of `rollout`-step predictions for every evaluated context length:
+ * mad[i] for context length 1 + i * ctx_step. Sequences are independent (one per OpenMP
+ * iteration); the per-sequence errors are summed in sequence order, so the result does not depend
+ * on the thread count. */
+static void evaluate(run *r, const moon_triple *t, const real *wphi, const real *wpsi, const real *wz,
+                     int nctx, double *mad)
+{
+    const int S = (int)o.eval_seqs, L = (int)o.seq_len + 1, steps = (int)o.rollout;
+    real *seqs = xmalloc((size_t)S * L * MOONS_DIM * sizeof(real));
+    rng ev = rng_stream((uint64_t)r->seed, RNG_STREAM_EVAL);
+    for (int s = 0; s < S; s++)
+        moons_sequence(r->data, t, &ev, seqs + (size_t)s * L * MOONS_DIM);
+    double *err = xcalloc((size_t)S * nctx, sizeof *err);
+    size_t work_len = ctxmem_rollout_work(&r->net, L);
+#pragma omp parallel
+    {
+        real *work = xmalloc(work_len * sizeof(real));
+        real *pred = xmalloc((size_t)steps * MOONS_DIM * sizeof(real));
+#pragma omp for schedule(dynamic, 1)
+        for (int s = 0; s < S; s++) {
+            const real *x = seqs + (size_t)s * L * MOONS_DIM;
+            for (int i = 0; i < nctx; i++) {
+                int T = 1 + i * (int)o.ctx_step;
+                ctxmem_rollout(&r->net, wphi, wpsi, wz, x, T, steps, pred, work);
+                double e = 0;
+                for (int j = 0; j < steps * MOONS_DIM; j++)
+                    e += fabs((double)pred[j] - x[(size_t)T * MOONS_DIM + j]);
+                err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
+            }
+        }
+        free(work);
+        free(pred);
+    }
+    for (int i = 0; i < nctx; i++) {
+        double sum = 0;
+        for (int s = 0; s < S; s++)
+            sum += err[(size_t)s * nctx + i];
+        mad[i] = sum / S;
+    }
+    free(err);
+    free(seqs);
+}
+
+typedef struct {
+    double before, between, after;
+} window_means;
+
+static window_means windows(const double *mad, int nctx, double maxp, double lcm)
+{
+    double sum[3] = {0}, n[3] = {0};
+    for (int i = 0; i < nctx; i++) {
+        double T = 1 + i * (double)o.ctx_step;
+        int w = T <= maxp ? 0 : T <= lcm ? 1 : 2;
+        sum[w] += mad[i];
+        n[w]++;
+    }
+    window_means m = {n[0] ? sum[0] / n[0] : NAN, n[1] ? sum[1] / n[1] : NAN, n[2] ? sum[2] / n[2] : NAN};
+    return m;
+}
+
+/* ---- outputs ------------------------------------------------------------------------------------ */
+
+static csv_writer *open_table(driver *d, const char *name, const char *const *cols, int n)
+{
+    char path[4096];
+    err_t e;
+    csv_writer *w = csv_open(driver_out_path(d, name, path, sizeof path), cols, n, &e);
+    if (!w)
+        driver_error(d, "%s", e.msg);
+    return w;
+}
+
+static void write_weights(csv_writer *w, long long seed, const char *name, const real *W, int rows, int cols)
+{
+    for (int i = 0; i < rows / 2; i++)
+        for (int j = 0; j < cols / 2; j++) {
+            /* The complex entry a + ib of block [[a, -b], [b, a]]; for a free 2x2 block, its
+             * projection onto that form. */
+            const real *p = W + (size_t)(2 * i) * cols + 2 * j;
+            double re = (p[0] + p[cols + 1]) / 2, im = (p[cols] - p[1]) / 2;
+            csv_int(w, seed);
+            csv_str(w, name);
+            csv_int(w, i);
+            csv_int(w, j);
+            csv_num(w, re);
+            csv_num(w, im);
+            csv_num(w, block_abs(W, cols, i, j));
+            csv_end_row(w);
+        }
+}
+
+static int list_periods(driver *d, const moons *m)
+{
+    static const char *const cols[] = {"rank", "periods", "lcm", "max_period", "max_period_steps", "lcm_steps", "split"};
+    if (driver_open_csv(d, cols, 7) != 0)
+        return driver_end(d, 0);
+    for (int i = 0; i < MOONS_TRIPLES; i++) {
+        const moon_triple *t = &m->all[i];
+        char name[64];
+        moons_triple_name(t, name, sizeof name);
+        csv_int(d->csv, i + 1);
+        csv_str(d->csv, name);
+        csv_num(d->csv, t->lcm);
+        csv_num(d->csv, t->p[2]);
+        csv_num(d->csv, moons_max_period_steps(m, t));
+        csv_num(d->csv, moons_lcm_steps(m, t));
+        csv_str(d->csv, i >= MOONS_KEPT ? "unused" : moons_is_validation(i) ? "validation" : "train");
+        csv_end_row(d->csv);
+    }
+    return driver_end(d, 1);
+}
+
+/* Draws three_moons.png with experiments/plots/three_moons.gp when gnuplot and the script are found
+ * (the script is looked up next to the binary's source tree); a missing gnuplot is only a note. */
+static void draw_figure(driver *d)
+{
+    char exe[4096], script[4200], cmd[12000];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    const char *candidates[] = {"%s/experiments/plots/three_moons.gp", "%s/../experiments/plots/three_moons.gp",
+                                "%s/../../experiments/plots/three_moons.gp"};
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
+        snprintf(script, sizeof script, candidates[i], exe);
+        if (access(script, R_OK) == 0) {
+            snprintf(cmd, sizeof cmd, "gnuplot -e \"dir='%s'\" '%s' 2>/dev/null", d->opt.out_dir, script);
+            if (system(cmd) != 0)
+                log_info(d->opt.quiet, "three-moons: no figure (gnuplot missing or failed; `make figures` draws it)");
+            return;
+        }
+    }
+}
+
+int cmd_three_moons(int argc, char **argv)
+{
+    driver d;
+    int code;
+    if (driver_begin(&d, &tm_spec, argc, argv, &code) != 0)
+        return code;
+    moons data;
+    moons_init(&data, (int)o.seq_len);
+    if (o.list_periods)
+        return list_periods(&d, &data);
+    if (o.heads != 1 && o.heads != 3) {
+        driver_error(&d, "--heads must be 1 or 3 (the three moons are 3 complex numbers), got %lld", o.heads);
+        driver_end(&d, 0);
+        return 2;
+    }
+    int eval_idx = moons_find(&data, o.eval_triple);
+    if (eval_idx < 0 || moons_is_validation(eval_idx)) {
+        driver_error(&d, "--eval-triple '%s' is not a training triple (see --list-periods)", o.eval_triple);
+        driver_end(&d, 0);
+        return 2;
+    }
+    const int max_ctx = (int)o.seq_len - (int)o.rollout - 1;
+    if (max_ctx < 1) {
+        driver_error(&d, "--rollout %lld leaves no context in sequences of %lld", o.rollout, o.seq_len);
+        driver_end(&d, 0);
+        return 2;
+    }
+    const int nctx = (max_ctx - 1) / (int)o.ctx_step + 1;
+    const real clip = o.no_clip ? 0 : (real)o.clip;
+
+    static const char *const cols[] = {"heads", "seed", "split", "periods", "context_len", "mad",
+                                       "max_period_steps", "lcm_steps", "param", "clip"};
+    static const char *const sum_cols[] = {"heads", "seed", "param", "clip", "split", "periods",
+                                           "max_period_steps", "lcm_steps", "mad_before_max", "mad_between",
+                                           "mad_after_lcm", "diag_phi", "diag_psi", "diag_z", "diag", "converged"};
+    static const char *const w_cols[] = {"seed", "matrix", "row", "col", "re", "im", "abs"};
+    static const char *const l_cols[] = {"heads", "seed", "param", "clip", "iter", "lr", "loss"};
+    if (driver_open_csv(&d, cols, 10) != 0)
+        return driver_end(&d, 0);
+    csv_writer *curves = open_table(&d, "curves.csv", cols, 10);
+    csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 16) : NULL;
+    csv_writer *weights = summary ? open_table(&d, "weights.csv", w_cols, 7) : NULL;
+    csv_writer *losses = weights ? open_table(&d, "train_loss.csv", l_cols, 7) : NULL;
+    int ok = losses != NULL, converged = 0;
+    double *mad = xmalloc((size_t)nctx * sizeof *mad);
+
+    for (long long k = 0; k < o.seeds && ok; k++) {
+        run r = {.d = &d, .data = &data, .seed = d.opt.seed + k, .loss_csv = losses};
+        params_init(&r.ps);
+        ctxmem_declare(&r.net, &r.ps, MOONS_DIM, (int)o.heads, MOONS_DIM / (int)o.heads,
+                       strcmp(o.param, "complex") == 0, o.beta);
+        params_alloc(&r.ps);
+        rng init = rng_stream((uint64_t)r.seed, RNG_STREAM_INIT);
+        ctxmem_init(&r.net, &r.ps, &init);
+        if (train(&r) != 0) {
+            ok = 0;
+            params_free(&r.ps);
+            break;
+        }
+        real wphi[36], wpsi[36], wz[36];
+        real_matrices(&r, wphi, wpsi, wz);
+        diag_score ds = disentanglement(wphi, wpsi, wz);
+        write_weights(weights, r.seed, "w_phi", wphi, 6, 6);
+        write_weights(weights, r.seed, "w_psi", wpsi, 6, 6);
+        write_weights(weights, r.seed, "w_z", wz, 6, 6);
+
+        const int splits[2] = {eval_idx, MOONS_KEPT - 1};
+        for (int s = 0; s < 2; s++) {
+            const moon_triple *t = moons_kept(&data, splits[s]);
+            char name[64];
+            moons_triple_name(t, name, sizeof name);
+            double maxp = moons_max_period_steps(&data, t), lcm = moons_lcm_steps(&data, t);
+            evaluate(&r, t, wphi, wpsi, wz, nctx, mad);
+            const char *split = s ? "validation" : "train";
+            for (int i = 0; i < nctx; i++)
+                for (int c = 0; c < 2; c++) {
+                    csv_writer *w = c ? curves : d.csv;
+                    csv_int(w, o.heads);
+                    csv_int(w, r.seed);
+                    csv_str(w, split);
+                    csv_str(w, name);
+                    csv_int(w, 1 + i * o.ctx_step);
+                    csv_num(w, mad[i]);
+                    csv_num(w, maxp);
+                    csv_num(w, lcm);
+                    csv_str(w, o.param);
+                    csv_num(w, clip);
+                    csv_end_row(w);
+                }
+            window_means wm = windows(mad, nctx, maxp, lcm);
+            int conv = isfinite(wm.between) && wm.between < o.threshold;
+            if (s == 1)
+                converged += conv;
+            csv_int(summary, o.heads);
+            csv_int(summary, r.seed);
+            csv_str(summary, o.param);
+            csv_num(summary, clip);
+            csv_str(summary, split);
+            csv_str(summary, name);
+            csv_num(summary, maxp);
+            csv_num(summary, lcm);
+            csv_num(summary, wm.before);
+            csv_num(summary, wm.between);
+            csv_num(summary, wm.after);
+            csv_num(summary, ds.phi);
+            csv_num(summary, ds.psi);
+            csv_num(summary, ds.z);
+            csv_num(summary, ds.mean);
+            csv_int(summary, conv);
+            csv_end_row(summary);
+            log_info(d.opt.quiet,
+                     "three-moons: heads %lld seed %lld %s %s: error %.3g before max(p) = %.0f steps, %.3g up "
+                     "to lcm(p) = %.0f, %.3g after; diagonal mass %.3f",
+                     o.heads, r.seed, split, name, wm.before, maxp, wm.between, lcm, wm.after, ds.mean);
+        }
+        char name[64], path[4096], heads[16], beta[32];
+        err_t e;
+        snprintf(heads, sizeof heads, "%lld", o.heads);
+        snprintf(beta, sizeof beta, "%g", o.beta);
+        snprintf(name, sizeof name, "three_moons_seed%lld.safetensors", r.seed);
+        const char *meta[] = {"model", "ctxmem", "heads", heads, "param", o.param, "beta", beta, NULL};
+        if (ckpt_save(driver_out_path(&d, name, path, sizeof path), &r.ps, meta, 0, &e) != 0) {
+            driver_error(&d, "%s", e.msg);
+            ok = 0;
+        }
+        params_free(&r.ps);
+    }
+    free(mad);
+    if (ok)
+        log_info(d.opt.quiet, "three-moons: %d of %lld seeds converged (validation error below %g between max(p) "
+                              "and lcm(p))", converged, o.seeds, o.threshold);
+    err_t e;
+    csv_writer *tables[4] = {curves, summary, weights, losses};
+    for (int i = 0; i < 4; i++) {
+        if (!tables[i])
+            continue;
+        if (ok && csv_close(tables[i], &e) != 0) {
+            driver_error(&d, "%s", e.msg);
+            ok = 0;
+        } else if (!ok) {
+            csv_abort(tables[i]);
+        }
+    }
+    if (ok)
+        draw_figure(&d);
+    return driver_end(&d, ok);
+}

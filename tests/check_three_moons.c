@@ -1,0 +1,307 @@
+/* three-moons: the data generator's invariants, the context-memory network against a hand-computed
+ * case, the cached rollout against the network run on its own predictions, and the command itself. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ops.h"
+#include "data/moons.h"
+#include "nn/ctxmem.h"
+#include "test_util.h"
+
+START_TEST(test_triples_sorted_and_split)
+{
+    moons m;
+    moons_init(&m, 800);
+    for (int i = 1; i < MOONS_TRIPLES; i++)
+        ck_assert(m.all[i - 1].lcm <= m.all[i].lcm);
+    /* every 3-subset of {0.5, ..., 3.5} exactly once */
+    int seen[8][8][8] = {{{0}}};
+    for (int i = 0; i < MOONS_TRIPLES; i++) {
+        const moon_triple *t = &m.all[i];
+        ck_assert(t->p[0] < t->p[1] && t->p[1] < t->p[2]);
+        seen[(int)(2 * t->p[0])][(int)(2 * t->p[1])][(int)(2 * t->p[2])]++;
+        /* the LCM is a multiple of every period, and the smallest one */
+        for (int k = 0; k < 3; k++)
+            ck_assert_double_eq_tol(fmod(t->lcm, t->p[k]), 0, 1e-12);
+        for (double c = 0.5; c < t->lcm; c += 0.5) {
+            int all = 1;
+            for (int k = 0; k < 3; k++)
+                all &= fabs(fmod(c, t->p[k])) < 1e-12;
+            ck_assert_msg(!all, "%g is a smaller common multiple than %g", c, t->lcm);
+        }
+    }
+    for (int a = 1; a <= 7; a++)
+        for (int b = a + 1; b <= 7; b++)
+            for (int c = b + 1; c <= 7; c++)
+                ck_assert_int_eq(seen[a][b][c], 1);
+    ck_assert_double_eq(m.all[0].lcm, 2);           /* 0.5/1/2 */
+    ck_assert_double_eq(moons_kept(&m, 1)->lcm, 3); /* 0.5/1/1.5 */
+    ck_assert_double_eq(moons_kept(&m, MOONS_KEPT - 1)->lcm, 6);
+    ck_assert(moons_is_validation(MOONS_KEPT - 1) && !moons_is_validation(0));
+    /* 800 steps hold three cycles of the slowest kept system (LCM 6) */
+    ck_assert_double_eq_tol(m.steps_per_unit, 800.0 / 6 / 3, 1e-12);
+    ck_assert_double_eq_tol(moons_lcm_steps(&m, moons_kept(&m, MOONS_KEPT - 1)) * 3, 800, 1e-9);
+    char name[64];
+    moons_triple_name(moons_kept(&m, 5), name, sizeof name);
+    ck_assert_str_eq(name, "0.5/1/2.5");
+    ck_assert_int_eq(moons_find(&m, "0.5,1,2.5"), 5);
+    ck_assert_int_eq(moons_find(&m, "1/2/3.5"), -1); /* not kept */
+}
+END_TEST
+
+START_TEST(test_observations)
+{
+    moons m;
+    moons_init(&m, 900); /* 50 steps per time unit: periods are whole numbers of steps */
+    ck_assert_double_eq_tol(m.steps_per_unit, 50, 1e-12);
+    const moon_triple *t = moons_kept(&m, 6);
+    real obs[401 * MOONS_DIM];
+    moons_observe(&m, t, 0, 401, obs);
+    for (int k = 0; k < 3; k++) { /* phase 0.3 at t = 0 */
+        ck_assert_double_eq_tol(obs[2 * k], cos(0.3), 1e-6);
+        ck_assert_double_eq_tol(obs[2 * k + 1], sin(0.3), 1e-6);
+    }
+    for (int s = 0; s < 401; s++)
+        for (int k = 0; k < 3; k++) {
+            double re = obs[s * MOONS_DIM + 2 * k], im = obs[s * MOONS_DIM + 2 * k + 1];
+            ck_assert_double_eq_tol(re * re + im * im, 1, 1e-6);
+            int period = (int)lround(t->p[k] * 50);
+            if (s + period < 401) { /* moon k repeats after its period */
+                ck_assert_double_eq_tol(obs[(s + period) * MOONS_DIM + 2 * k], re, 1e-5);
+                ck_assert_double_eq_tol(obs[(s + period) * MOONS_DIM + 2 * k + 1], im, 1e-5);
+            }
+        }
+    /* a sequence is seq_len + 1 consecutive observations from a random start */
+    rng r = rng_stream(3, RNG_STREAM_DATA);
+    real *seq = malloc((900 + 1) * MOONS_DIM * sizeof(real));
+    moons_sequence(&m, t, &r, seq);
+    double step = 2 * M_PI / (t->p[0] * 50); /* moon 0 advances by this angle per step */
+    for (int s = 1; s <= 900; s++) {
+        double a0 = atan2(seq[(s - 1) * MOONS_DIM + 1], seq[(s - 1) * MOONS_DIM]);
+        double a1 = atan2(seq[s * MOONS_DIM + 1], seq[s * MOONS_DIM]);
+        ck_assert_double_eq_tol(remainder(a1 - a0 - step, 2 * M_PI), 0, 1e-4);
+    }
+    free(seq);
+}
+END_TEST
+
+/* The network with the given real matrices written into a complex-parameterised store. */
+static void set_identity(ctxmem *net, param_store *ps)
+{
+    for (int w = 0; w < 3; w++) {
+        int idx = w == 0 ? net->wphi : w == 1 ? net->wpsi : net->wz;
+        tensor *p = params_tensor(ps, idx); /* [2, 3, 3]: real parts, then imaginary parts */
+        memset(p->data, 0, p->n * sizeof(real));
+        for (int i = 0; i < 3; i++)
+            p->data[i * 3 + i] = 1;
+    }
+}
+
+START_TEST(test_forward_hand_computed)
+{
+    /* Identity matrices: keys = observations, values = next observations. Position 0 reads nothing
+     * (zero); position 1 reads only u = 0 (so predicts x_1 exactly); position 2 mixes x_1 and x_2
+     * with weights softmax(beta x_2.x_0, beta x_2.x_1). */
+    param_store ps;
+    ctxmem net;
+    params_init(&ps);
+    ctxmem_declare(&net, &ps, 6, 3, 2, 1, 0.7);
+    params_alloc(&ps);
+    set_identity(&net, &ps);
+    real x[3][6];
+    rng r = rng_stream(5, RNG_STREAM_USER);
+    for (int t = 0; t < 3; t++)
+        for (int j = 0; j < 6; j++)
+            x[t][j] = (real)rng_normal(&r);
+    tape tp;
+    tape_init(&tp);
+    tensor *out = ctxmem_forward(&net, &ps, &tp, tape_input(&tp, 3, (int[]){1, 3, 6}, &x[0][0]));
+    for (int j = 0; j < 6; j++) {
+        ck_assert_double_eq(out->data[j], 0);
+        ck_assert_double_eq_tol(out->data[6 + j], x[1][j], 1e-6);
+    }
+    for (int h = 0; h < 3; h++) { /* head h sees complex number h: columns 2h, 2h+1 */
+        double d0 = x[2][2 * h] * x[0][2 * h] + x[2][2 * h + 1] * x[0][2 * h + 1];
+        double d1 = x[2][2 * h] * x[1][2 * h] + x[2][2 * h + 1] * x[1][2 * h + 1];
+        double w0 = exp(0.7 * d0), w1 = exp(0.7 * d1);
+        for (int c = 2 * h; c < 2 * h + 2; c++)
+            ck_assert_double_eq_tol(out->data[12 + c], (w0 * x[1][c] + w1 * x[2][c]) / (w0 + w1), 1e-5);
+    }
+    tape_free(&tp);
+    params_free(&ps);
+}
+END_TEST
+
+/* The cached rollout must equal the network run (without cache) on the context followed by its own
+ * predictions: each prediction's key and value are stored exactly like a real observation's. */
+static void check_rollout(int heads, int complex_param)
+{
+    moons m;
+    moons_init(&m, 800);
+    param_store ps;
+    ctxmem net;
+    params_init(&ps);
+    ctxmem_declare(&net, &ps, 6, heads, 6 / heads, complex_param, 3.0);
+    params_alloc(&ps);
+    rng r = rng_stream(11, RNG_STREAM_INIT);
+    ctxmem_init(&net, &ps, &r);
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *wphi, *wpsi, *wz;
+    ctxmem_matrices(&net, &ps, &tp, &wphi, &wpsi, &wz);
+    enum { CTX = 40, STEPS = 7 };
+    real seq[(CTX + STEPS) * 6], pred[STEPS * 6];
+    moons_observe(&m, moons_kept(&m, 2), 123, CTX, seq);
+    real *work = malloc(ctxmem_rollout_work(&net, CTX + STEPS) * sizeof(real));
+    ctxmem_rollout(&net, wphi->data, wpsi->data, wz->data, seq, CTX, STEPS, pred, work);
+    memcpy(seq + CTX * 6, pred, sizeof pred);
+    /* positions CTX-1 .. CTX+STEPS-2 of the extended sequence predict the rollout's outputs */
+    tensor *out = ctxmem_forward(&net, &ps, &tp, tape_input(&tp, 3, (int[]){1, CTX + STEPS - 1, 6}, seq));
+    for (int s = 0; s < STEPS; s++)
+        for (int j = 0; j < 6; j++)
+            ck_assert_msg(fabs(out->data[(CTX - 1 + s) * 6 + j] - pred[s * 6 + j]) < 1e-5,
+                          "heads %d step %d: network %g, rollout %g", heads, s, out->data[(CTX - 1 + s) * 6 + j],
+                          pred[s * 6 + j]);
+    /* a one-observation context has an empty memory: the first prediction is zero */
+    ctxmem_rollout(&net, wphi->data, wpsi->data, wz->data, seq, 1, 1, pred, work);
+    for (int j = 0; j < 6; j++)
+        ck_assert_double_eq(pred[j], 0);
+    free(work);
+    tape_free(&tp);
+    params_free(&ps);
+}
+
+START_TEST(test_rollout_matches_network) { check_rollout(3, 1); check_rollout(1, 1); check_rollout(3, 0); }
+END_TEST
+
+/* ---- the command ---------------------------------------------------------------------------------- */
+
+static int run_cmd(const char *args, char **out, char **err)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s three-moons %s", test_memlab_bin(), args);
+    return test_run(cmd, out, err);
+}
+
+START_TEST(test_smoke_run)
+{
+    char *dir = test_tmpdir(), args[1024], *out, *err;
+    snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --out-dir %s", dir);
+    ck_assert_int_eq(run_cmd(args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    const char *header = "heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip\n";
+    ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
+    int rows = 0, val = 0;
+    for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        int heads, seed, ctx;
+        char split[32], periods[32];
+        double mad, maxp, lcm;
+        ck_assert_int_eq(sscanf(line, "%d,%d,%31[^,],%31[^,],%d,%lf,%lf,%lf", &heads, &seed, split, periods, &ctx,
+                                &mad, &maxp, &lcm), 8);
+        ck_assert(isfinite(mad) && mad >= 0 && mad < 3);
+        ck_assert(maxp > 0 && lcm >= maxp);
+        val += strcmp(split, "validation") == 0;
+        rows++;
+    }
+    ck_assert_int_eq(rows, 2 * 18); /* contexts 1, 11, ..., 171 (at most 200 - 25 - 1 = 174), two splits */
+    ck_assert_int_eq(val, 18);
+    /* the same run again: byte-identical */
+    char *out2;
+    ck_assert_int_eq(run_cmd(args, &out2, NULL), 0);
+    ck_assert_str_eq(out, out2);
+    free(out2);
+    const char *files[] = {"summary.csv", "weights.csv", "train_loss.csv", "curves.csv",
+                           "three_moons_seed1.safetensors", "config.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        char *text = test_slurp(path);
+        ck_assert_msg(text != NULL, "missing %s", files[i]);
+        if (i == 0)
+            ck_assert_ptr_nonnull(strstr(text, "diag_phi"));
+        if (i == 1) { /* 3 matrices x 9 complex entries */
+            int lines = 0;
+            for (char *c = text; *c; c++)
+                lines += *c == '\n';
+            ck_assert_int_eq(lines, 28);
+        }
+        free(text);
+    }
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_list_periods)
+{
+    char *out;
+    ck_assert_int_eq(run_cmd("--list-periods", &out, NULL), 0);
+    ck_assert_int_eq(strncmp(out, "rank,periods,lcm,max_period,max_period_steps,lcm_steps,split\n", 61), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\n9,0.5/2/3,6,3,133.333,266.667,validation\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\n35,2.5/3/3.5,"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+    struct {
+        const char *args, *needle;
+    } cases[] = {
+        {"--heads 2", "--heads must be 1 or 3"},
+        {"--iters -5", "--iters"},
+        {"--iters 0", "--iters"},
+        {"--hedas 3", "--hedas"},
+        {"--param imaginary", "--param"},
+        {"--eval-triple 1/2/3", "--eval-triple"},
+        {"--eval-triple 0.5/2/3", "not a training triple"},
+        {"--rollout 900", "--rollout"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *out, *err;
+        ck_assert_int_eq(run_cmd(cases[i].args, &out, &err), 2);
+        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
+        ck_assert_str_eq(out, "");
+        free(out);
+        free(err);
+    }
+}
+END_TEST
+
+START_TEST(test_closed_pipe_leaves_no_temporary_files)
+{
+    char *dir = test_tmpdir(), cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s three-moons --preset smoke --quiet --out-dir %s | head -n 2 >/dev/null; ls %s",
+             test_memlab_bin(), dir, dir);
+    char *out;
+    test_run(cmd, &out, NULL);
+    ck_assert_msg(strstr(out, ".tmp.") == NULL, "left behind: %s", out);
+    free(out);
+    test_rmdir(dir);
+}
+END_TEST
+
+Suite *suite_three_moons(void)
+{
+    Suite *s = suite_create("three_moons");
+    TCase *tc = tcase_create("data_and_model");
+    tcase_add_test(tc, test_triples_sorted_and_split);
+    tcase_add_test(tc, test_observations);
+    tcase_add_test(tc, test_forward_hand_computed);
+    tcase_add_test(tc, test_rollout_matches_network);
+    suite_add_tcase(s, tc);
+    TCase *cmd = tcase_create("command");
+    tcase_add_test(cmd, test_smoke_run);
+    tcase_add_test(cmd, test_list_periods);
+    tcase_add_test(cmd, test_bad_input);
+    tcase_add_test(cmd, test_closed_pipe_leaves_no_temporary_files);
+    tcase_set_timeout(cmd, 120);
+    suite_add_tcase(s, cmd);
+    return s;
+}
