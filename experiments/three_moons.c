@@ -61,7 +61,8 @@ static const cmd_spec tm_spec = {
         "  heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip\n"
         "--out-dir gets summary.csv (errors before max(p), between max(p) and lcm(p), after lcm(p), and\n"
         "the diagonal-mass disentanglement score), weights.csv, train_loss.csv, the checkpoint\n"
-        "three_moons_seedN.safetensors, curves.csv (a copy of the primary table) and three_moons.png.",
+        "three_moons_seedN.safetensors, curves.csv (a copy of the primary table), landmarks.csv (the\n"
+        "periods and LCM in steps) and the figure three_moons.png (experiments/plots/three_moons.gp).",
     .opts = tm_options,
     .nopts = sizeof tm_options / sizeof tm_options[0],
     .presets = tm_presets,
@@ -369,13 +370,29 @@ int cmd_three_moons(int argc, char **argv)
                                            "mad_after_lcm", "diag_phi", "diag_psi", "diag_z", "diag", "converged"};
     static const char *const w_cols[] = {"seed", "matrix", "row", "col", "re", "im", "abs"};
     static const char *const l_cols[] = {"heads", "seed", "param", "clip", "iter", "lr", "loss"};
+    static const char *const m_cols[] = {"split", "periods", "landmark", "steps"};
     if (driver_open_csv(&d, cols, 10) != 0)
         return driver_end(&d, 0);
     csv_writer *curves = open_table(&d, "curves.csv", cols, 10);
     csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 16) : NULL;
     csv_writer *weights = summary ? open_table(&d, "weights.csv", w_cols, 7) : NULL;
     csv_writer *losses = weights ? open_table(&d, "train_loss.csv", l_cols, 7) : NULL;
-    int ok = losses != NULL, converged = 0;
+    csv_writer *marks = losses ? open_table(&d, "landmarks.csv", m_cols, 4) : NULL;
+    int ok = marks != NULL, converged = 0;
+    const int splits[2] = {eval_idx, MOONS_KEPT - 1};
+    for (int s = 0; ok && s < 2; s++) { /* where the figure draws its vertical lines */
+        const moon_triple *t = moons_kept(&data, splits[s]);
+        char name[64];
+        moons_triple_name(t, name, sizeof name);
+        static const char *const labels[4] = {"p1", "p2", "p3", "lcm"};
+        for (int k = 0; k < 4; k++) {
+            csv_str(marks, s ? "validation" : "train");
+            csv_str(marks, name);
+            csv_str(marks, labels[k]);
+            csv_num(marks, (k < 3 ? t->p[k] : t->lcm) * data.steps_per_unit);
+            csv_end_row(marks);
+        }
+    }
     double *mad = xmalloc((size_t)nctx * sizeof *mad);
 
     for (long long k = 0; k < o.seeds && ok; k++) {
@@ -398,7 +415,6 @@ int cmd_three_moons(int argc, char **argv)
         write_weights(weights, r.seed, "w_psi", wpsi, 6, 6);
         write_weights(weights, r.seed, "w_z", wz, 6, 6);
 
-        const int splits[2] = {eval_idx, MOONS_KEPT - 1};
         for (int s = 0; s < 2; s++) {
             const moon_triple *t = moons_kept(&data, splits[s]);
             char name[64];
@@ -464,8 +480,8 @@ int cmd_three_moons(int argc, char **argv)
         log_info(d.opt.quiet, "three-moons: %d of %lld seeds converged (validation error below %g between max(p) "
                               "and lcm(p))", converged, o.seeds, o.threshold);
     err_t e;
-    csv_writer *tables[4] = {curves, summary, weights, losses};
-    for (int i = 0; i < 4; i++) {
+    csv_writer *tables[5] = {curves, summary, weights, losses, marks};
+    for (int i = 0; i < 5; i++) {
         if (!tables[i])
             continue;
         if (ok && csv_close(tables[i], &e) != 0) {
