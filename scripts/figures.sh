@@ -5,10 +5,10 @@ set -eu
 cd "$(dirname "$0")/.."
 for gp in experiments/plots/*.gp; do
     name=$(basename "$gp" .gp)
-    dir="results/$name"
+    dir="results/$(echo "$name" | tr _ -)"   # three_moons.gp draws results/three-moons/
     if [ -d "$dir" ]; then
         gnuplot -e "dir='$dir'" "$gp" && echo "figures: $dir/$name.png" >&2
     else
-        echo "figures: no results for $name (run \`make demo\` or \`memlab $name --out-dir $dir\`)" >&2
+        echo "figures: no results for $name (run \`make demo\` or \`memlab $(echo "$name" | tr _ -) --out-dir $dir\`)" >&2
     fi
 done
