@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fastexp.h"
 #include "core/ops.h"
 
 static int declare_matrix(ctxmem *m, param_store *ps, const char *name, int rows, int cols)
@@ -101,8 +102,9 @@ static void memory_read(const ctxmem *m, const real *q, const real *K, const rea
                 mx = scores[u];
         }
         real sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (int u = 0; u < n; u++) {
-            scores[u] = expf(scores[u] - mx);
+            scores[u] = exp_vec(scores[u] - mx);
             sum += scores[u];
         }
         real *oh = out + h * hs;
