@@ -58,6 +58,11 @@ static const att_case ATT_CASES[] = {
     {"block3 cached", {ATT_BLOCK, 3}, 2, 4, 7, 2, 3, 0},
     {"shared full", {ATT_FULL, 0}, 2, 4, 6, 2, 3, 1},
     {"shared causal", {ATT_CAUSAL, 0}, 2, 4, 6, 2, 3, 1},
+    /* head sizes above the kernel's direct path (hs <= 4) take the BLAS path */
+    {"causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 6, 0},
+    {"strict hs6", {ATT_STRICT, 0}, 2, 7, 7, 2, 6, 0},
+    {"block3 cached hs5", {ATT_BLOCK, 3}, 2, 4, 7, 2, 5, 0},
+    {"shared full hs5", {ATT_FULL, 0}, 2, 4, 6, 2, 5, 1},
     /* longer than the kernel's row tile (64): several tiles with their own key ranges */
     {"causal long", {ATT_CAUSAL, 0}, 1, 130, 130, 2, 1, 0},
     {"strict long", {ATT_STRICT, 0}, 1, 130, 130, 2, 1, 0},

@@ -1,52 +1,14 @@
 /* Activation kernels: GELU, ReLU, tanh, sigmoid, row softmax and inverted dropout. */
 #include "core/kernels.h"
 
-#include <stdint.h>
-#include <string.h>
 #include <tgmath.h>
+
+#include "core/fastexp.h"
 
 /* Below this much work a loop stays on one thread (a parallel region costs microseconds). The
  * transcendental kernels cost more per element, so they split sooner than copies. */
 #define PAR_MIN_TRANS ((size_t)1 << 13)
 #define PAR_MIN ((size_t)1 << 16)
-
-#ifdef MEMLAB_DOUBLE
-/* The gradient checks use libm's exp: speed does not matter there, accuracy does. */
-static inline real exp_vec(real x) { return exp(x); }
-#else
-/* e^x in float, written so that the compiler vectorises the loops that call it (glibc's expf is
- * an opaque scalar call, and GELU, softmax and cross-entropy spend most of their time in it).
- * Cody-Waite reduction x = n ln2 + r with |r| <= ln2 / 2, Cephes' degree-6 polynomial for e^r,
- * and 2^n written into the exponent bits: at most 1.4 ulp from the exact value. Results that
- * would be subnormal (x < -87.33) flush to 0, x > 88.37 gives +inf (a little before true
- * overflow at 88.72), and NaN stays NaN. */
-#define EXP_LO (-87.33f)
-#define EXP_HI 88.37f
-static inline float exp_vec(float x)
-{
-    const float magic = 12582912.0f;   /* 1.5 * 2^23: adding it rounds to an integer */
-    float xc = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
-    float t = xc * 1.44269504088896341f + magic;
-    float n = t - magic;
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t ti, mi;
-    memcpy(&ti, &t, sizeof ti);
-    memcpy(&mi, &magic, sizeof mi);
-    uint32_t bits = (ti - mi + 127u) << 23;   /* n + 127 in 1..254: a normal 2^n */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float y = p * scale;
-    return x < EXP_LO ? 0.0f : (x > EXP_HI ? INFINITY : y);
-}
-#endif
 
 /* GELU, tanh form, as GPT-2 and PyTorch's approximate='tanh':
  * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). Computed as x * sigmoid(2u), the same

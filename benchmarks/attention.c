@@ -1,0 +1,123 @@
+/* Masked multi-head attention, forward and backward kernels alone, at the shapes the models use:
+ * the three-moons memory model (many tiny heads over a long context) and two language-model sizes.
+ * Self-attention on [B, T, H*hs] buffers as the ops lay them out; 1 and 2 threads.
+ * CSV on stdout: bench,B,T,H,hs,mask,threads,fwd_ms,bwd_ms (the median milliseconds of one call).
+ * Usage: attention [min_seconds per measurement, default 1] [shape index: that shape alone]
+ *        [threads: that count alone]. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/kernels.h"
+#include "core/rng.h"
+#include "core/threads.h"
+
+#define MAX_CALLS 1000
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static real *normal_buf(size_t n, uint64_t seed)
+{
+    real *p = xaligned_zeroed(n * sizeof *p);
+    rng r = rng_stream(seed, RNG_STREAM_USER);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (real)rng_normal(&r);
+    return p;
+}
+
+static const char *mask_name(att_mask_kind k)
+{
+    switch (k) {
+    case ATT_CAUSAL: return "causal";
+    case ATT_STRICT: return "strict";
+    case ATT_FULL: return "full";
+    case ATT_BLOCK: return "block";
+    }
+    return "?";
+}
+
+typedef struct {
+    int B, T, H, hs;
+    att_mask_kind mask;
+} shape;
+
+static void bench(const shape *s, int threads, double min_seconds)
+{
+    const int C = s->H * s->hs;
+    const size_t n = (size_t)s->B * s->T * C, TT = (size_t)s->T * s->T;
+    const att_dims d = {.B = s->B, .Tq = s->T, .Tk = s->T, .H = s->H, .hs = s->hs,
+                        .ldq = C, .ldk = C, .ldv = C, .ldo = C,
+                        .bsq = (size_t)s->T * C, .bsk = (size_t)s->T * C, .bsv = (size_t)s->T * C,
+                        .bso = (size_t)s->T * C, .mask = {s->mask, 0}, .scale = (real)(1 / sqrt(s->hs))};
+    real *q = normal_buf(n, 1), *k = normal_buf(n, 2), *v = normal_buf(n, 3), *dout = normal_buf(n, 4);
+    real *out = xaligned_zeroed(n * sizeof(real));
+    real *dq = xaligned_zeroed(n * sizeof(real)), *dk = xaligned_zeroed(n * sizeof(real));
+    real *dv = xaligned_zeroed(n * sizeof(real));
+    real *att = xaligned_zeroed((size_t)s->B * s->H * TT * sizeof(real));
+    real *scratch = xaligned_zeroed(TT * sizeof(real));
+    static double fwd[MAX_CALLS], bwd[MAX_CALLS];
+    threads_set(threads);
+
+    /* warm-up: thread pools, caches, the pages of att and scratch */
+    attention_forward(out, att, q, k, v, &d);
+    attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+
+    /* Forward and backward alternate, as in training; the gradients keep accumulating, which
+     * costs the same as writing them afresh. */
+    int calls = 0;
+    double start = now();
+    do {
+        double t0 = now();
+        attention_forward(out, att, q, k, v, &d);
+        double t1 = now();
+        attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+        double t2 = now();
+        fwd[calls] = t1 - t0;
+        bwd[calls] = t2 - t1;
+        calls++;
+    } while (calls < MAX_CALLS && (calls < 3 || now() - start < min_seconds));
+
+    printf("attention,%d,%d,%d,%d,%s,%d,%.4g,%.4g\n", s->B, s->T, s->H, s->hs, mask_name(s->mask), threads,
+           1e3 * median(fwd, calls), 1e3 * median(bwd, calls));
+    fflush(stdout);
+    free(q), free(k), free(v), free(dout), free(out), free(dq), free(dk), free(dv), free(att), free(scratch);
+}
+
+int main(int argc, char **argv)
+{
+    double min_seconds = argc > 1 ? atof(argv[1]) : 1.0;
+    static const shape shapes[] = {
+        {64, 800, 3, 2, ATT_STRICT},   /* three moons: the memory model over one long context */
+        {8, 256, 4, 32, ATT_CAUSAL},   /* small language model */
+        {8, 512, 8, 64, ATT_CAUSAL},   /* larger language model */
+    };
+    static const int thread_counts[] = {1, 2};
+    printf("bench,B,T,H,hs,mask,threads,fwd_ms,bwd_ms\n");
+    const int only = argc > 2 ? atoi(argv[2]) : -1, only_threads = argc > 3 ? atoi(argv[3]) : 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (only < 0 || (size_t)only == i)
+            for (size_t j = 0; j < sizeof thread_counts / sizeof thread_counts[0]; j++)
+                if (only_threads <= 0 || only_threads == thread_counts[j])
+                    bench(&shapes[i], thread_counts[j], min_seconds);
+    return 0;
+}
