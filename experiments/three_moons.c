@@ -58,7 +58,8 @@ static const cmd_spec tm_spec = {
         "beta-sharp attention, output W_z) on the three-moons data and measures the error of 25-step\n"
         "autoregressive predictions against context length, on a training triple and on the held-out\n"
         "validation triple. Primary CSV (one row per context length):\n"
-        "  heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip\n"
+        "  heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip,mad_step1\n"
+        "(mad: over the whole rollout; mad_step1: the first predicted step alone).\n"
         "--out-dir gets summary.csv (errors before max(p), between max(p) and lcm(p), after lcm(p), and\n"
         "the diagonal-mass disentanglement score), weights.csv, train_loss.csv, the checkpoint\n"
         "three_moons_seedN.safetensors, curves.csv (a copy of the primary table), landmarks.csv (the\n"
@@ -196,18 +197,19 @@ static void real_matrices(run *r, real *wphi, real *wpsi, real *wz)
 }
 
 /* Mean absolute deviation of `rollout`-step predictions for every evaluated context length:
- * mad[i] for context length 1 + i * ctx_step. Sequences are independent (one per OpenMP
+ * mad[i] for context length 1 + i * ctx_step, and mad1[i] of the first predicted step alone (pure
+ * memory retrieval, before errors compound along the rollout). Sequences are independent (one per OpenMP
  * iteration); the per-sequence errors are summed in sequence order, so the result does not depend
  * on the thread count. */
 static void evaluate(run *r, const moon_triple *t, const real *wphi, const real *wpsi, const real *wz,
-                     int nctx, double *mad)
+                     int nctx, double *mad, double *mad1)
 {
     const int S = (int)o.eval_seqs, L = (int)o.seq_len + 1, steps = (int)o.rollout;
     real *seqs = xmalloc((size_t)S * L * MOONS_DIM * sizeof(real));
     rng ev = rng_stream((uint64_t)r->seed, RNG_STREAM_EVAL);
     for (int s = 0; s < S; s++)
         moons_sequence(r->data, t, &ev, seqs + (size_t)s * L * MOONS_DIM);
-    double *err = xcalloc((size_t)S * nctx, sizeof *err);
+    double *err = xcalloc((size_t)S * nctx, sizeof *err), *err1 = xcalloc((size_t)S * nctx, sizeof *err1);
     size_t work_len = ctxmem_rollout_work(&r->net, L);
 #pragma omp parallel
     {
@@ -219,22 +221,30 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
             for (int i = 0; i < nctx; i++) {
                 int T = 1 + i * (int)o.ctx_step;
                 ctxmem_rollout(&r->net, wphi, wpsi, wz, x, T, steps, pred, work);
-                double e = 0;
-                for (int j = 0; j < steps * MOONS_DIM; j++)
-                    e += fabs((double)pred[j] - x[(size_t)T * MOONS_DIM + j]);
+                double e = 0, e1 = 0;
+                for (int j = 0; j < steps * MOONS_DIM; j++) {
+                    double a = fabs((double)pred[j] - x[(size_t)T * MOONS_DIM + j]);
+                    e += a;
+                    e1 += j < MOONS_DIM ? a : 0;
+                }
                 err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
+                err1[(size_t)s * nctx + i] = e1 / MOONS_DIM;
             }
         }
         free(work);
         free(pred);
     }
     for (int i = 0; i < nctx; i++) {
-        double sum = 0;
-        for (int s = 0; s < S; s++)
+        double sum = 0, sum1 = 0;
+        for (int s = 0; s < S; s++) {
             sum += err[(size_t)s * nctx + i];
+            sum1 += err1[(size_t)s * nctx + i];
+        }
         mad[i] = sum / S;
+        mad1[i] = sum1 / S;
     }
     free(err);
+    free(err1);
     free(seqs);
 }
 
@@ -364,17 +374,18 @@ int cmd_three_moons(int argc, char **argv)
     const real clip = o.no_clip ? 0 : (real)o.clip;
 
     static const char *const cols[] = {"heads", "seed", "split", "periods", "context_len", "mad",
-                                       "max_period_steps", "lcm_steps", "param", "clip"};
+                                       "max_period_steps", "lcm_steps", "param", "clip", "mad_step1"};
     static const char *const sum_cols[] = {"heads", "seed", "param", "clip", "split", "periods",
                                            "max_period_steps", "lcm_steps", "mad_before_max", "mad_between",
-                                           "mad_after_lcm", "diag_phi", "diag_psi", "diag_z", "diag", "converged"};
+                                           "mad_after_lcm", "step1_before_max", "step1_between", "step1_after_lcm",
+                                           "diag_phi", "diag_psi", "diag_z", "diag", "converged"};
     static const char *const w_cols[] = {"seed", "matrix", "row", "col", "re", "im", "abs"};
     static const char *const l_cols[] = {"heads", "seed", "param", "clip", "iter", "lr", "loss"};
     static const char *const m_cols[] = {"split", "periods", "landmark", "steps"};
-    if (driver_open_csv(&d, cols, 10) != 0)
+    if (driver_open_csv(&d, cols, 11) != 0)
         return driver_end(&d, 0);
-    csv_writer *curves = open_table(&d, "curves.csv", cols, 10);
-    csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 16) : NULL;
+    csv_writer *curves = open_table(&d, "curves.csv", cols, 11);
+    csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 19) : NULL;
     csv_writer *weights = summary ? open_table(&d, "weights.csv", w_cols, 7) : NULL;
     csv_writer *losses = weights ? open_table(&d, "train_loss.csv", l_cols, 7) : NULL;
     csv_writer *marks = losses ? open_table(&d, "landmarks.csv", m_cols, 4) : NULL;
@@ -393,7 +404,7 @@ int cmd_three_moons(int argc, char **argv)
             csv_end_row(marks);
         }
     }
-    double *mad = xmalloc((size_t)nctx * sizeof *mad);
+    double *mad = xmalloc((size_t)nctx * sizeof *mad), *mad1 = xmalloc((size_t)nctx * sizeof *mad1);
 
     for (long long k = 0; k < o.seeds && ok; k++) {
         run r = {.d = &d, .data = &data, .seed = d.opt.seed + k, .loss_csv = losses};
@@ -420,7 +431,7 @@ int cmd_three_moons(int argc, char **argv)
             char name[64];
             moons_triple_name(t, name, sizeof name);
             double maxp = moons_max_period_steps(&data, t), lcm = moons_lcm_steps(&data, t);
-            evaluate(&r, t, wphi, wpsi, wz, nctx, mad);
+            evaluate(&r, t, wphi, wpsi, wz, nctx, mad, mad1);
             const char *split = s ? "validation" : "train";
             for (int i = 0; i < nctx; i++)
                 for (int c = 0; c < 2; c++) {
@@ -435,9 +446,10 @@ int cmd_three_moons(int argc, char **argv)
                     csv_num(w, lcm);
                     csv_str(w, o.param);
                     csv_num(w, clip);
+                    csv_num(w, mad1[i]);
                     csv_end_row(w);
                 }
-            window_means wm = windows(mad, nctx, maxp, lcm);
+            window_means wm = windows(mad, nctx, maxp, lcm), w1 = windows(mad1, nctx, maxp, lcm);
             int conv = isfinite(wm.between) && wm.between < o.threshold;
             if (s == 1)
                 converged += conv;
@@ -452,6 +464,9 @@ int cmd_three_moons(int argc, char **argv)
             csv_num(summary, wm.before);
             csv_num(summary, wm.between);
             csv_num(summary, wm.after);
+            csv_num(summary, w1.before);
+            csv_num(summary, w1.between);
+            csv_num(summary, w1.after);
             csv_num(summary, ds.phi);
             csv_num(summary, ds.psi);
             csv_num(summary, ds.z);
@@ -459,9 +474,10 @@ int cmd_three_moons(int argc, char **argv)
             csv_int(summary, conv);
             csv_end_row(summary);
             log_info(d.opt.quiet,
-                     "three-moons: heads %lld seed %lld %s %s: error %.3g before max(p) = %.0f steps, %.3g up "
-                     "to lcm(p) = %.0f, %.3g after; diagonal mass %.3f",
-                     o.heads, r.seed, split, name, wm.before, maxp, wm.between, lcm, wm.after, ds.mean);
+                     "three-moons: heads %lld seed %lld %s %s: %lld-step error %.3g before max(p) = %.0f steps, "
+                     "%.3g up to lcm(p) = %.0f, %.3g after (first step: %.3g, %.3g, %.3g); diagonal mass %.3f",
+                     o.heads, r.seed, split, name, o.rollout, wm.before, maxp, wm.between, lcm, wm.after, w1.before,
+                     w1.between, w1.after, ds.mean);
         }
         char name[64], path[4096], heads[16], beta[32];
         err_t e;
@@ -476,6 +492,7 @@ int cmd_three_moons(int argc, char **argv)
         params_free(&r.ps);
     }
     free(mad);
+    free(mad1);
     if (ok)
         log_info(d.opt.quiet, "three-moons: %d of %lld seeds converged (validation error below %g between max(p) "
                               "and lcm(p))", converged, o.seeds, o.threshold);

@@ -193,7 +193,7 @@ START_TEST(test_smoke_run)
     snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --out-dir %s", dir);
     ck_assert_int_eq(run_cmd(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
-    const char *header = "heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip\n";
+    const char *header = "heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip,mad_step1\n";
     ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
     int rows = 0, val = 0;
     for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1) {

@@ -19,7 +19,7 @@ set multiplot
 set size 0.5,0.55
 set key top right
 set xlabel 'context length (steps)'
-set ylabel sprintf('mean |prediction - truth| over %s', 'the rollout')
+set ylabel 'mean |prediction - truth|'
 set yrange [0:*]
 do for [i=1:2] {
     split = i == 1 ? 'train' : 'validation'
@@ -27,7 +27,8 @@ do for [i=1:2] {
     set title sprintf('%d head%s, %s triple', heads, heads > 1 ? 's' : '', split)
     plot marks using ((strcol(1) eq split && strcol(3) ne 'lcm') ? $4 : 1/0):(0):(0):(1) with vectors nohead lc rgb 'grey60' dt 2 title 'moon periods', \
          marks using ((strcol(1) eq split && strcol(3) eq 'lcm') ? $4 : 1/0):(0):(0):(1) with vectors nohead lc rgb 'red' lw 2 title 'lcm(p)', \
-         curves using 5:((strcol(3) eq split && $2 == s0) ? $6 : 1/0) with lines lw 2 lc rgb 'blue' title 'error'
+         curves using 5:((strcol(3) eq split && $2 == s0) ? $6 : 1/0) with lines lw 2 lc rgb 'blue' title 'rollout error', \
+         curves using 5:((strcol(3) eq split && $2 == s0) ? $11 : 1/0) with lines lw 1 lc rgb 'dark-green' title 'first-step error'
 }
 # bottom: weight magnitudes
 unset key
