@@ -52,6 +52,11 @@ const char *driver_out_path(driver *d, const char *name, char *buf, size_t len)
 int driver_open_csv(driver *d, const char *const *columns, int ncols)
 {
     err_t e;
+    /* The output directory first, so that -o may name a file inside it. */
+    if (mkdir_p(d->opt.out_dir, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return -1;
+    }
     d->csv = csv_open(d->opt.output, columns, ncols, &e);
     if (!d->csv) {
         driver_error(d, "%s", e.msg);

@@ -17,7 +17,8 @@ typedef struct {
 /* Returns 0 when the command should run; otherwise the command returns *exit_code at once
  * (0 after --help / --print-config, 2 for a usage error, 1 for a run-time failure). */
 int driver_begin(driver *d, const cmd_spec *spec, int argc, char **argv, int *exit_code);
-/* Opens the primary CSV with the given header (and creates --out-dir). 0 or -1 (message printed). */
+/* Creates --out-dir, then opens the primary CSV (-o, which may lie inside it) with the given
+ * header. 0 or -1 (message printed). */
 int driver_open_csv(driver *d, const char *const *columns, int ncols);
 /* Creates --out-dir and returns "<out-dir>/<name>" in buf. */
 const char *driver_out_path(driver *d, const char *name, char *buf, size_t len);
