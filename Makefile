@@ -68,7 +68,7 @@ $(BUILD)/memlab: $(BUILD)/f/cmd/memlab.o $(BUILD)/f/version.o $(BUILD)/libmemlab
 	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) -o $@
 
 memlab: $(BUILD)/memlab
-	@if [ "$(BUILD)" = "build" ]; then cp $< $@; fi
+	@if [ "$(BUILD)" = "build" ]; then cp $< $@.tmp && mv $@.tmp $@; fi
 
 # ---- tests: one runner per precision, collecting every `Suite *suite_NAME(void)` -----------------
 # Regenerated every run (cheap) but only replaced when the list changes, so nothing relinks needlessly.

@@ -48,23 +48,6 @@ static tensor *f_linear(tape *tp, tensor *const *in, void *ctx)
     return gradcheck_weighted_sum(tp, op_linear(tp, in[0], in[1], bias ? in[2] : NULL), LOSS_SEED);
 }
 
-static void linear_reference(double *want, double *scale, const tensor *x, const tensor *w, const tensor *b)
-{
-    int C = w->shape[1], OC = w->shape[0];
-    size_t N = x->n / (size_t)C;
-    for (size_t n = 0; n < N; n++)
-        for (int o = 0; o < OC; o++) {
-            double s = b ? b->data[o] : 0, a = b ? fabs(b->data[o]) : 0;
-            for (int c = 0; c < C; c++) {
-                double term = (double)x->data[n * C + c] * w->data[o * C + c];
-                s += term;
-                a += fabs(term);
-            }
-            want[n * OC + o] = s;
-            scale[n * OC + o] = a;
-        }
-}
-
 START_TEST(test_linear)
 {
     rng r = rng_stream(1, RNG_STREAM_USER);

@@ -32,17 +32,7 @@ START_TEST(test_linear_float)
     double *wdx = dalloc(N * C), *sdx = dalloc(N * C), *wdw = dalloc(OC * C), *sdw = dalloc(OC * C);
     double *wdb = dalloc(OC), *sdb = dalloc(OC);
     for (int bias = 0; bias <= 1; bias++) {
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) {
-                double s = bias ? b->data[o] : 0, a = bias ? fabs(b->data[o]) : 0;
-                for (int c = 0; c < C; c++) {
-                    double t = (double)x->data[n * C + c] * w->data[o * C + c];
-                    s += t;
-                    a += fabs(t);
-                }
-                want[n * OC + o] = s;
-                scale[n * OC + o] = a;
-            }
+        linear_reference(want, scale, x, w, bias ? b : NULL);
         for (int n = 0; n < N; n++)
             for (int c = 0; c < C; c++) {
                 double s = 0, a = 0;

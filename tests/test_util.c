@@ -143,3 +143,21 @@ void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, co
     ck_assert_msg(res.max_rel_err < GC_TOL, "%s: input %d element %zu: analytic %.12g, numeric %.12g (rel %.3g)",
                   what, res.worst_input, res.worst_index, res.analytic, res.numeric, res.max_rel_err);
 }
+
+void linear_reference(double *want, double *scale, const tensor *x, const tensor *w, const tensor *b)
+{
+    int C = w->shape[1], OC = w->shape[0];
+    size_t N = x->n / (size_t)C;
+    for (size_t n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = b ? b->data[o] : 0, a = b ? fabs(b->data[o]) : 0;
+            for (int c = 0; c < C; c++) {
+                double term = (double)x->data[n * C + c] * w->data[o * C + c];
+                s += term;
+                a += fabs(term);
+            }
+            want[n * OC + o] = s;
+            scale[n * OC + o] = a;
+        }
+}
+

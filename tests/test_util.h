@@ -49,6 +49,10 @@ void expect_close(const real *got, const double *want, const double *scale, size
  * prints every check's worst error. */
 void expect_gradcheck(gradcheck_fn f, tensor *const *in, int n_in, void *ctx, const char *what);
 
+/* Naive x . w^T + b (b may be NULL) in double; scale[i] = sum of |terms|, the magnitude a rounding
+ * error of the output is measured against. */
+void linear_reference(double *want, double *scale, const tensor *x, const tensor *w, const tensor *b);
+
 /* A fixture from tests/fixtures/ (MEMLAB_FIXTURES overrides the folder), gunzipped when its name
  * ends in .gz, as a temporary file: returns its path (free with test_fixture_done). */
 char *test_fixture(const char *name);
