@@ -20,6 +20,7 @@ static int cmd_version(int argc, char **argv);
 /* An experiment command is listed here only once it works. */
 static const command commands[] = {
     {"three-moons", NULL, cmd_three_moons, "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)", 1},
+    {"info", NULL, cmd_info, "parameter count of a gpt or mosaic shape, per tensor, per block and in total", 0},
     {"xor", NULL, cmd_xor, "train a 2-layer network on XOR: an end-to-end check of the core", 0},
     {"help", NULL, cmd_help, "this list; `memlab COMMAND --help` for a command's options", 0},
     {"version", NULL, cmd_version, "version and git commit", 0},

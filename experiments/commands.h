@@ -5,5 +5,6 @@
 
 int cmd_xor(int argc, char **argv);
 int cmd_three_moons(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 #endif

@@ -53,7 +53,7 @@ int driver_open_csv(driver *d, const char *const *columns, int ncols)
 {
     err_t e;
     /* The output directory first, so that -o may name a file inside it. */
-    if (mkdir_p(d->opt.out_dir, &e) != 0) {
+    if (!d->table_only && mkdir_p(d->opt.out_dir, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return -1;
     }
@@ -101,7 +101,7 @@ int driver_end(driver *d, int ok)
         }
         d->csv = NULL;
     }
-    if (ok && write_config(d) != 0)
+    if (ok && !d->table_only && write_config(d) != 0)
         ok = 0;
     args_free(d->spec, &d->opt);
     return ok ? 0 : 1;

@@ -12,6 +12,7 @@ typedef struct {
     const cmd_spec *spec;
     common_opts opt;
     csv_writer *csv;   /* the primary table (-o FILE, default stdout) */
+    int table_only;    /* set by commands whose only output is the table: no --out-dir, no config.yaml */
 } driver;
 
 /* Returns 0 when the command should run; otherwise the command returns *exit_code at once

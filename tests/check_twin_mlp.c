@@ -10,35 +10,6 @@
 #include "nn/mlp.h"
 #include "test_util.h"
 
-static tensor *fixture_tensor(const char *path, const char *name)
-{
-    err_t e;
-    tensor *t = ckpt_read_tensor(path, name, &e);
-    ck_assert_msg(t != NULL, "%s", e.msg);
-    return t;
-}
-
-static void assert_close(const real *got, const tensor *want, const char *what, double tol)
-{
-    for (size_t i = 0; i < want->n; i++) {
-        double a = got[i], b = want->data[i];
-        double scale = fmax(fmax(fabs(a), fabs(b)), 1e-3);
-        ck_assert_msg(fabs(a - b) <= tol * scale, "%s[%zu]: memlab %.8g, PyTorch %.8g", what, i, a, b);
-    }
-}
-
-static void load_prefixed(const char *path, param_store *ps, const char *prefix)
-{
-    for (int i = 0; i < ps->count; i++) {
-        char name[128];
-        snprintf(name, sizeof name, "%s%s", prefix, ps->entries[i].name);
-        tensor *t = fixture_tensor(path, name);
-        ck_assert_uint_eq(t->n, ps->entries[i].n);
-        memcpy(params_tensor(ps, i)->data, t->data, t->n * sizeof(real));
-        tensor_free(t);
-    }
-}
-
 START_TEST(test_mlp_matches_pytorch)
 {
     char *path = test_fixture("mlp.safetensors.gz");
@@ -48,17 +19,17 @@ START_TEST(test_mlp_matches_pytorch)
     params_init(&ps);
     mlp_declare(&net, &ps, "mlp", x->shape[1], 5, y->shape[1]);
     params_alloc(&ps);
-    load_prefixed(path, &ps, "init.");
+    fixture_load_params(path, &ps, "init.");
 
     tape tp;
     tape_init(&tp);
     tensor *pred = mlp_forward(&net, &ps, &tp, x);
     tensor *loss = op_mse(&tp, pred, y, 0);
     tensor *want = fixture_tensor(path, "pred");
-    assert_close(pred->data, want, "pred", 1e-5);
+    expect_fixture_close(pred->data, want, "pred", 1e-5);
     tensor_free(want);
     want = fixture_tensor(path, "loss");
-    assert_close(loss->data, want, "loss", 1e-5);
+    expect_fixture_close(loss->data, want, "loss", 1e-5);
     tensor_free(want);
     params_zero_grad(&ps);
     tape_backward(&tp, loss);
@@ -66,7 +37,7 @@ START_TEST(test_mlp_matches_pytorch)
         char name[128];
         snprintf(name, sizeof name, "grad.%s", ps.entries[i].name);
         want = fixture_tensor(path, name);
-        assert_close(params_tensor(&ps, i)->grad, want, name, 1e-4);
+        expect_fixture_close(params_tensor(&ps, i)->grad, want, name, 1e-4);
         tensor_free(want);
     }
     tape_reset(&tp);
@@ -84,7 +55,7 @@ START_TEST(test_mlp_matches_pytorch)
         char name[128];
         snprintf(name, sizeof name, "after.%s", ps.entries[i].name);
         want = fixture_tensor(path, name);
-        assert_close(params_tensor(&ps, i)->data, want, name, 1e-5);
+        expect_fixture_close(params_tensor(&ps, i)->data, want, name, 1e-5);
         tensor_free(want);
     }
     tape_free(&tp);

@@ -7,6 +7,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/params.h"
+#include "io/ckpt.h"
+
 const char *test_memlab_bin(void)
 {
     const char *bin = getenv("MEMLAB_BIN");
@@ -161,3 +164,49 @@ void linear_reference(double *want, double *scale, const tensor *x, const tensor
         }
 }
 
+
+tensor *fixture_tensor(const char *path, const char *name)
+{
+    err_t e;
+    tensor *t = ckpt_read_tensor(path, name, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    return t;
+}
+
+void expect_fixture_close(const real *got, const tensor *want, const char *what, double tol)
+{
+    /* Elements that cancel towards zero are measured against the tensor's own magnitude: float32
+     * rounding of the summed terms is relative to them, not to the small result. */
+    double floor = 1e-3;
+    for (size_t i = 0; i < want->n; i++)
+        floor = fmax(floor, 0.01 * fabs(want->data[i]));
+    for (size_t i = 0; i < want->n; i++) {
+        double a = got[i], b = want->data[i];
+        double scale = fmax(fmax(fabs(a), fabs(b)), floor);
+        ck_assert_msg(fabs(a - b) <= tol * scale, "%s[%zu]: memlab %.8g, PyTorch %.8g", what, i, a, b);
+    }
+}
+
+void expect_fixture_named(const real *got, size_t n, const char *path, const char *prefix,
+                          const char *name, double tol)
+{
+    char full[256];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    tensor *want = fixture_tensor(path, full);
+    ck_assert_msg(want->n == n, "%s: %zu elements, fixture has %zu", full, n, want->n);
+    expect_fixture_close(got, want, full, tol);
+    tensor_free(want);
+}
+
+void fixture_load_params(const char *path, param_store *ps, const char *prefix)
+{
+    for (int i = 0; i < ps->count; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix, ps->entries[i].name);
+        tensor *t = fixture_tensor(path, name);
+        ck_assert_msg(t->n == ps->entries[i].n, "%s: %zu elements, memlab has %zu", name, t->n,
+                      ps->entries[i].n);
+        memcpy(params_tensor(ps, i)->data, t->data, t->n * sizeof(real));
+        tensor_free(t);
+    }
+}

@@ -58,4 +58,15 @@ void linear_reference(double *want, double *scale, const tensor *x, const tensor
 char *test_fixture(const char *name);
 void test_fixture_done(char *path);
 
+/* Tensor `name` of a fixture file (fails the test when missing); free with tensor_free. */
+tensor *fixture_tensor(const char *path, const char *name);
+/* got[i] against the fixture tensor: |a - b| <= tol * max(|a|, |b|, 1e-3, max|want| / 100). */
+void expect_fixture_close(const real *got, const tensor *want, const char *what, double tol);
+/* got against fixture tensor "<prefix><name>". */
+void expect_fixture_named(const real *got, size_t n, const char *path, const char *prefix,
+                          const char *name, double tol);
+struct param_store;
+/* Copies fixture tensors "<prefix><entry name>" into every parameter of ps (sizes must agree). */
+void fixture_load_params(const char *path, struct param_store *ps, const char *prefix);
+
 #endif

@@ -1,0 +1,90 @@
+/* memlab info: the parameter count of a model shape, per tensor, per block and in total, without
+ * building anything else, so that shapes can be matched before a run (REFERENCE.md §1: a mosaic
+ * block and a GPT-2 block of the same width differ by a few dozen scalars). */
+#include <stdio.h>
+#include <string.h>
+
+#include "driver.h"
+#include "lm_opts.h"
+
+static lm_opts io;
+static long long info_vocab;
+
+static const opt_spec info_options[] = {
+    LM_OPTION_ROWS(io, "gpt", "12", "768", "12", "512", "0"),
+    {"vocab", 0, OPT_INT, &info_vocab, "50304", "vocabulary size (GPT-2's 50257 padded to 50304)", NULL, 2, 1 << 24, "V"},
+};
+
+static const cmd_spec info_spec = {
+    .command = "info",
+    .summary = "parameter count of a gpt or mosaic shape, per tensor, per block and in total",
+    .usage = "memlab info [--arch gpt|mosaic] [--layers L --d D --heads H --vocab V --ctx T --pmem P]",
+    .description = "Primary CSV: arch,scope,name,shape,params with one row per tensor (scope tensor), one\n"
+                   "per block (scope block, name h.L) and the total (scope total). The defaults are\n"
+                   "GPT-2 small's shape. Writes no files.",
+    .opts = info_options,
+    .nopts = sizeof info_options / sizeof info_options[0],
+};
+
+static void shape_text(const param_entry *pe, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < pe->ndim && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, i ? "x%d" : "%d", pe->shape[i]);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    driver d;
+    int code;
+    if (driver_begin(&d, &info_spec, argc, argv, &code) != 0)
+        return code;
+    d.table_only = 1;
+    lm_config cfg;
+    err_t e;
+    if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 2;
+    }
+    static const char *const cols[] = {"arch", "scope", "name", "shape", "params"};
+    if (driver_open_csv(&d, cols, 5) != 0)
+        return driver_end(&d, 0);
+    lm m;
+    lm_build(&m, &cfg);
+    const char *arch = lm_arch_name(cfg.arch);
+    char shape[64], block[32];
+    for (int i = 0; i < m.ps.count; i++) {
+        const param_entry *pe = &m.ps.entries[i];
+        shape_text(pe, shape, sizeof shape);
+        csv_str(d.csv, arch);
+        csv_str(d.csv, "tensor");
+        csv_str(d.csv, pe->name);
+        csv_str(d.csv, shape);
+        csv_int(d.csv, (long long)pe->n);
+        csv_end_row(d.csv);
+    }
+    for (int l = 0; l < cfg.layers; l++) {
+        snprintf(block, sizeof block, "h.%d.", l);
+        long long n = 0;
+        for (int i = 0; i < m.ps.count; i++)
+            if (strncmp(m.ps.entries[i].name, block, strlen(block)) == 0)
+                n += (long long)m.ps.entries[i].n;
+        block[strlen(block) - 1] = 0;
+        csv_str(d.csv, arch);
+        csv_str(d.csv, "block");
+        csv_str(d.csv, block);
+        csv_str(d.csv, "");
+        csv_int(d.csv, n);
+        csv_end_row(d.csv);
+    }
+    csv_str(d.csv, arch);
+    csv_str(d.csv, "total");
+    csv_str(d.csv, "");
+    csv_str(d.csv, "");
+    csv_int(d.csv, (long long)params_numel(&m.ps));
+    csv_end_row(d.csv);
+    lm_free(&m);
+    return driver_end(&d, 1);
+}

@@ -1,0 +1,147 @@
+/* The memory-mosaic block (REFERENCE.md §1): x += CtxMem(LN1 x); x += PMem(LN2 x).
+ *
+ * Contextual memory, per head: keys k = s * leaky(W_k x) / |.|, used as queries too; values
+ * v = alpha * (c v~_t + (1 - c) v~_{t+1}) / |.| with v~ = W_v x; attention over earlier positions
+ * only (strict mask: v_u peeks at x_{u+1}), logits k_t . k_u (no further scale), output projection.
+ * Persistent memory, per head: keys extracted the same way with scale s^2, attention over a learned
+ * table of P key/value pairs, outputs scaled by alpha, output projection.
+ *
+ * The per-head scalars are stored divided by 10 and multiplied by 10 in the forward pass, as in the
+ * Memory Mosaics library (its `exp_param_scale`): the same optimiser then moves them 10x faster
+ * than the matrices. So a stored leaky rate 0.05 means lambda = 0.5, a = e^-0.5. */
+#include <math.h>
+#include <stdio.h>
+
+#include "core/ops.h"
+#include "nn/lm.h"
+
+#define MOSAIC_PARAM_SCALE 10.0
+#define MOSAIC_KEY_SCALE_CAP 5.0   /* s = exp(min(10 kappa, 5)): logits stay below e^10 */
+
+static int declare_head_scalar(param_store *ps, int layer, const char *name, int H)
+{
+    char p[PARAM_NAME_MAX];
+    snprintf(p, sizeof p, "h.%d.%s", layer, name);
+    return params_declare_auto(ps, p, 1, (int[]){H});
+}
+
+void mosaic_block_declare(lm_block *b, param_store *ps, const lm_config *c, int layer)
+{
+    char p[PARAM_NAME_MAX];
+    const int d = c->d, H = c->heads;
+    snprintf(p, sizeof p, "h.%d.ln_1", layer);
+    lm_declare_layernorm(ps, p, d, c->bias, &b->ln1_w, &b->ln1_b);
+    snprintf(p, sizeof p, "h.%d.ctx.W_k", layer);
+    lm_declare_linear(ps, p, d, d, c->bias, &b->ck_w, &b->ck_b);
+    snprintf(p, sizeof p, "h.%d.ctx.W_v", layer);
+    lm_declare_linear(ps, p, d, d, c->bias, &b->cv_w, &b->cv_b);
+    snprintf(p, sizeof p, "h.%d.ctx.c_proj", layer);
+    lm_declare_linear(ps, p, d, d, c->bias, &b->c_proj_w, &b->c_proj_b);
+    b->c_leak = declare_head_scalar(ps, layer, "ctx.leaky_key_beta", H);
+    b->c_kscale = declare_head_scalar(ps, layer, "ctx.kernel_beta", H);
+    b->c_vmix = declare_head_scalar(ps, layer, "ctx.value_coef", H);
+    b->c_vscale = declare_head_scalar(ps, layer, "ctx.value_beta", H);
+
+    snprintf(p, sizeof p, "h.%d.ln_2", layer);
+    lm_declare_layernorm(ps, p, d, c->bias, &b->ln2_w, &b->ln2_b);
+    snprintf(p, sizeof p, "h.%d.pmem.W_k", layer);
+    lm_declare_linear(ps, p, d, d, c->bias, &b->pk_w, &b->pk_b);
+    /* Tables [P, d]: head h's slot j is row j, columns h*hs .. h*hs+hs-1. */
+    snprintf(p, sizeof p, "h.%d.pmem.M_k", layer);
+    b->p_keys = params_declare_auto(ps, p, 2, (int[]){c->pmem, d});
+    snprintf(p, sizeof p, "h.%d.pmem.M_v", layer);
+    b->p_values = params_declare_auto(ps, p, 2, (int[]){c->pmem, d});
+    snprintf(p, sizeof p, "h.%d.pmem.c_proj", layer);
+    lm_declare_linear(ps, p, d, d, c->bias, &b->p_proj_w, &b->p_proj_b);
+    b->p_leak = declare_head_scalar(ps, layer, "pmem.leaky_key_beta", H);
+    b->p_kscale = declare_head_scalar(ps, layer, "pmem.kernel_beta", H);
+    b->p_vscale = declare_head_scalar(ps, layer, "pmem.value_beta", H);
+}
+
+static void fill_if(param_store *ps, int idx, double v)
+{
+    if (idx >= 0)
+        params_fill(ps, idx, v);
+}
+
+/* Leaky rates lambda evenly spaced over 0.5 .. 5 across heads (stored / 10). */
+static void init_leak(param_store *ps, int idx, int H)
+{
+    real *t = params_tensor(ps, idx)->data;
+    for (int h = 0; h < H; h++)
+        t[h] = (real)((H == 1 ? 0.5 : 0.5 + 4.5 * h / (H - 1)) / MOSAIC_PARAM_SCALE);
+}
+
+void mosaic_block_init(const lm_block *b, param_store *ps, const lm_config *c, rng *r)
+{
+    const int d = c->d, H = c->heads;
+    const double std = 1 / sqrt(d), proj_std = std / sqrt(c->layers);
+    params_fill(ps, b->ln1_w, 1);
+    params_fill(ps, b->ln2_w, 1);
+    fill_if(ps, b->ln1_b, 0);
+    fill_if(ps, b->ln2_b, 0);
+    params_init_normal(ps, b->ck_w, std, r);
+    params_init_normal(ps, b->cv_w, std, r);
+    params_init_normal(ps, b->c_proj_w, proj_std, r);
+    params_init_normal(ps, b->pk_w, std, r);
+    params_init_normal(ps, b->p_keys, 1 / sqrt(d / H), r);
+    params_init_normal(ps, b->p_values, 1 / sqrt(d / H), r);
+    params_init_normal(ps, b->p_proj_w, proj_std, r);
+    fill_if(ps, b->ck_b, 0);
+    fill_if(ps, b->cv_b, 0);
+    fill_if(ps, b->c_proj_b, 0);
+    fill_if(ps, b->pk_b, 0);
+    fill_if(ps, b->p_proj_b, 0);
+    init_leak(ps, b->c_leak, H);
+    init_leak(ps, b->p_leak, H);
+    params_fill(ps, b->c_kscale, 1 / MOSAIC_PARAM_SCALE);    /* s = e */
+    params_fill(ps, b->p_kscale, 1 / MOSAIC_PARAM_SCALE);
+    params_init_uniform(ps, b->c_vmix, 0, 1, r);
+    params_fill(ps, b->c_vscale, -0.5 / MOSAIC_PARAM_SCALE);  /* alpha = e^-0.5 */
+    params_fill(ps, b->p_vscale, -0.5 / MOSAIC_PARAM_SCALE);
+}
+
+static tensor *scaled(tape *tp, param_store *ps, int idx, double factor)
+{
+    return op_scale(tp, params_tensor(ps, idx), (real)(MOSAIC_PARAM_SCALE * factor));
+}
+
+/* Normalised leaky-averaged keys with scale exp(min(10 kappa, 5))^power, per head. */
+static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias, int leak, int kscale,
+                           int hs, double power)
+{
+    tensor *k = op_linear(tp, x, params_tensor(ps, w), lm_param(ps, bias));
+    k = op_leaky_avg(tp, k, scaled(tp, ps, leak, 1));
+    k = op_rownorm(tp, k, hs);
+    return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), (real)(MOSAIC_KEY_SCALE_CAP * power));
+}
+
+tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop)
+{
+    const int d = c->d, H = c->heads, hs = d / H;
+    const int B = x->shape[0], T = x->shape[1];
+    const real eps = (real)1e-5, p = (real)c->dropout;
+
+    /* Contextual memory. */
+    tensor *h = op_layernorm(tp, x, params_tensor(ps, b->ln1_w), lm_param(ps, b->ln1_b), eps);
+    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1);
+    tensor *v = op_linear(tp, h, params_tensor(ps, b->cv_w), lm_param(ps, b->cv_b));
+    v = op_lookahead_mix(tp, v, params_tensor(ps, b->c_vmix));
+    v = op_rownorm(tp, v, hs);
+    v = op_exp_scale(tp, v, scaled(tp, ps, b->c_vscale, 1), (real)INFINITY);
+    tensor *y = op_attention(tp, k, k, v, H, (att_mask){ATT_STRICT, 0}, 1);
+    y = op_linear(tp, y, params_tensor(ps, b->c_proj_w), lm_param(ps, b->c_proj_b));
+    x = op_add(tp, x, op_dropout(tp, y, p, drop));
+
+    /* Persistent memory: every position of every sequence queries the same table, so the batch is
+     * one long row of queries (one sgemm per head instead of one per sequence). */
+    h = op_layernorm(tp, x, params_tensor(ps, b->ln2_w), lm_param(ps, b->ln2_b), eps);
+    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2);
+    k = op_reshape(tp, k, 3, (int[]){1, B * T, d});
+    y = op_attention(tp, k, params_tensor(ps, b->p_keys), params_tensor(ps, b->p_values), H,
+                     (att_mask){ATT_FULL, 0}, 1);
+    y = op_reshape(tp, y, 3, (int[]){B, T, d});
+    y = op_exp_scale(tp, y, scaled(tp, ps, b->p_vscale, 1), (real)INFINITY);
+    y = op_linear(tp, y, params_tensor(ps, b->p_proj_w), lm_param(ps, b->p_proj_b));
+    return op_add(tp, x, op_dropout(tp, y, p, drop));
+}

@@ -1,0 +1,213 @@
+"""PyTorch twins of memlab's language models (lib/nn/lm.c, gpt.c, mosaic.c), written for memlab from
+REFERENCE.md §1-2. For a tiny configuration of each architecture they write
+tests/fixtures/lm_<arch>.safetensors.gz holding the token ids, the initial weights (under memlab's
+parameter names), the logits, the loss, every gradient and the weights after three AdamW steps.
+Run with Debian's interpreter:
+    /usr/bin/python3 tests/reference/twin_lm.py
+"""
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from safetensors_io import save
+
+PSCALE = 10.0      # the mosaic's per-head scalars are stored / 10
+KEY_CAP = 5.0
+
+
+def layernorm(x, P, name):
+    w = P[name + ".weight"]
+    return F.layer_norm(x, w.shape, w, P.get(name + ".bias"), 1e-5)
+
+
+def linear(x, P, name):
+    return F.linear(x, P[name + ".weight"], P.get(name + ".bias"))
+
+
+def heads(x, H):                      # [B,T,C] -> [B,H,T,hs]
+    B, T, C = x.shape
+    return x.view(B, T, H, C // H).transpose(1, 2)
+
+
+def unheads(x):                       # [B,H,T,hs] -> [B,T,C]
+    B, H, T, hs = x.shape
+    return x.transpose(1, 2).reshape(B, T, H * hs)
+
+
+def gpt_block(x, P, l, cfg):
+    H, d = cfg["heads"], cfg["d"]
+    h = layernorm(x, P, f"h.{l}.ln_1")
+    q, k, v = linear(h, P, f"h.{l}.attn.c_attn").split(d, dim=-1)
+    q, k, v = heads(q, H), heads(k, H), heads(v, H)
+    T = q.shape[2]
+    logits = (q @ k.transpose(-1, -2)) / math.sqrt(d // H)
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    a = torch.softmax(logits.masked_fill(~causal, float("-inf")), dim=-1) @ v
+    x = x + linear(unheads(a), P, f"h.{l}.attn.c_proj")
+    h = layernorm(x, P, f"h.{l}.ln_2")
+    h = F.gelu(linear(h, P, f"h.{l}.mlp.c_fc"), approximate="tanh")
+    return x + linear(h, P, f"h.{l}.mlp.c_proj")
+
+
+def leaky_keys(h, P, pre, H, power):
+    """Keys [B,H,T,hs]: W_k x, leaky average a = exp(-|10 theta|) (as a T x T matrix here: the twin
+    is deliberately the naive form), normalised per head, scaled by exp(min(10 kappa, 5))^power."""
+    k = heads(linear(h, P, pre + ".W_k"), H)
+    T = k.shape[2]
+    lam = (P[pre + ".leaky_key_beta"] * PSCALE).abs().view(1, H, 1, 1)
+    t = torch.arange(T, dtype=torch.float64)
+    lag = (t.view(T, 1) - t.view(1, T)).clamp(min=0).to(k.dtype)
+    coef = torch.exp(-lam * lag) * torch.tril(torch.ones(T, T, dtype=k.dtype))
+    k = coef @ k
+    k = k / k.norm(dim=-1, keepdim=True)
+    s = torch.exp(torch.clamp(P[pre + ".kernel_beta"] * PSCALE, max=KEY_CAP) * power)
+    return k * s.view(1, H, 1, 1)
+
+
+def mosaic_block(x, P, l, cfg):
+    H = cfg["heads"]
+    pre = f"h.{l}.ctx"
+    h = layernorm(x, P, f"h.{l}.ln_1")
+    k = leaky_keys(h, P, pre, H, 1)
+    v = heads(linear(h, P, pre + ".W_v"), H)
+    c = P[pre + ".value_coef"].view(1, H, 1, 1)
+    v_next = F.pad(v[:, :, 1:], (0, 0, 0, 1))
+    v = c * v + (1 - c) * v_next
+    v = v / v.norm(dim=-1, keepdim=True)
+    v = v * torch.exp(P[pre + ".value_beta"] * PSCALE).view(1, H, 1, 1)
+    T = x.shape[1]
+    logits = k @ k.transpose(-1, -2)
+    strict = torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-1)
+    logits = logits.masked_fill(~strict, float("-inf"))
+    att = torch.zeros_like(logits)
+    att[:, :, 1:] = torch.softmax(logits[:, :, 1:], dim=-1)   # position 0 reads nothing
+    x = x + linear(unheads(att @ v), P, pre + ".c_proj")
+
+    pre = f"h.{l}.pmem"
+    h = layernorm(x, P, f"h.{l}.ln_2")
+    k = leaky_keys(h, P, pre, H, 2)
+    Pn, d = P[pre + ".M_k"].shape
+    Mk = P[pre + ".M_k"].view(Pn, H, d // H).transpose(0, 1)   # [H,P,hs]
+    Mv = P[pre + ".M_v"].view(Pn, H, d // H).transpose(0, 1)
+    y = torch.softmax(k @ Mk.transpose(-1, -2), dim=-1) @ Mv
+    y = y * torch.exp(P[pre + ".value_beta"] * PSCALE).view(1, H, 1, 1)
+    return x + linear(unheads(y), P, pre + ".c_proj")
+
+
+def forward(P, ids, cfg):
+    x = F.embedding(ids, P["wte"])
+    if "wpe" in P:
+        x = x + P["wpe"][: ids.shape[1]]
+    block = gpt_block if cfg["arch"] == "gpt" else mosaic_block
+    for l in range(cfg["layers"]):
+        x = block(x, P, l, cfg)
+    x = layernorm(x, P, "ln_f")
+    logits = x @ P["wte"].t()
+    if cfg["arch"] == "mosaic":
+        logits = logits / math.sqrt(cfg["d"])
+    return logits
+
+
+def make_params(cfg, g):
+    """Random weights of memlab's names and shapes (not the training initialisation: the test wants
+    every parameter, scalars included, away from special values)."""
+    d, H, V, L = cfg["d"], cfg["heads"], cfg["vocab"], cfg["layers"]
+    P = {"wte": torch.randn(V, d, generator=g) * 0.5}
+    bias = cfg["bias"]
+
+    def lin(name, out, inp):
+        P[name + ".weight"] = torch.randn(out, inp, generator=g) / math.sqrt(inp)
+        if bias:
+            P[name + ".bias"] = torch.randn(out, generator=g) * 0.1
+
+    def ln(name):
+        P[name + ".weight"] = 1 + 0.1 * torch.randn(d, generator=g)
+        if bias:
+            P[name + ".bias"] = 0.1 * torch.randn(d, generator=g)
+
+    if cfg["arch"] == "gpt":
+        P["wpe"] = torch.randn(cfg["ctx"], d, generator=g) * 0.5
+        for l in range(L):
+            ln(f"h.{l}.ln_1")
+            lin(f"h.{l}.attn.c_attn", 3 * d, d)
+            lin(f"h.{l}.attn.c_proj", d, d)
+            ln(f"h.{l}.ln_2")
+            lin(f"h.{l}.mlp.c_fc", 4 * d, d)
+            lin(f"h.{l}.mlp.c_proj", d, 4 * d)
+    else:
+        Pn, hs = cfg["pmem"], d // H
+        for l in range(L):
+            ln(f"h.{l}.ln_1")
+            lin(f"h.{l}.ctx.W_k", d, d)
+            lin(f"h.{l}.ctx.W_v", d, d)
+            lin(f"h.{l}.ctx.c_proj", d, d)
+            P[f"h.{l}.ctx.leaky_key_beta"] = torch.linspace(0.5, 5, H) / PSCALE
+            P[f"h.{l}.ctx.kernel_beta"] = 0.1 + 0.05 * torch.rand(H, generator=g)
+            P[f"h.{l}.ctx.value_coef"] = torch.rand(H, generator=g)
+            P[f"h.{l}.ctx.value_beta"] = -0.05 + 0.02 * torch.randn(H, generator=g)
+            ln(f"h.{l}.ln_2")
+            lin(f"h.{l}.pmem.W_k", d, d)
+            P[f"h.{l}.pmem.M_k"] = torch.randn(Pn, d, generator=g) / math.sqrt(hs)
+            P[f"h.{l}.pmem.M_v"] = torch.randn(Pn, d, generator=g) / math.sqrt(hs)
+            lin(f"h.{l}.pmem.c_proj", d, d)
+            P[f"h.{l}.pmem.leaky_key_beta"] = torch.linspace(1, 3, H) / PSCALE
+            P[f"h.{l}.pmem.kernel_beta"] = 0.05 + 0.05 * torch.rand(H, generator=g)
+            P[f"h.{l}.pmem.value_beta"] = -0.05 + 0.02 * torch.randn(H, generator=g)
+    ln("ln_f")
+    return {k: v.double().requires_grad_(True) for k, v in P.items()}
+
+
+LR, WD, BETAS, EPS, STEPS = 0.01, 0.1, (0.9, 0.95), 1e-8, 3
+
+
+def run(cfg, seed):
+    g = torch.Generator().manual_seed(seed)
+    P = make_params(cfg, g)
+    B, T, V = cfg["batch"], cfg["ctx"], cfg["vocab"]
+    ids = torch.randint(0, V, (B, T), generator=g)
+    targets = torch.randint(0, V, (B, T), generator=g)
+    targets[0, 1] = -1                      # one ignored target
+    # ids as float32 (exact for small integers): the fixture reader reads floating tensors.
+    out = {"ids": ids.double(), "targets": targets.double()}
+    out.update({f"init.{k}": v.detach().clone() for k, v in P.items()})
+    logits = forward(P, ids, cfg)
+    loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1).long(), ignore_index=-1)
+    loss.backward()
+    out["logits"] = logits.detach()
+    out["loss"] = loss.detach().reshape(1)
+    out.update({f"grad.{k}": v.grad.detach().clone() for k, v in P.items()})
+
+    # memlab decays tensors of two or more dimensions only.
+    decay = [v for v in P.values() if v.dim() >= 2]
+    plain = [v for v in P.values() if v.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD},
+                             {"params": plain, "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=EPS)
+    for _ in range(STEPS):
+        opt.zero_grad()
+        lg = forward(P, ids, cfg)
+        F.cross_entropy(lg.reshape(-1, V), targets.reshape(-1).long(), ignore_index=-1).backward()
+        opt.step()
+    out.update({f"after.{k}": v.detach().clone() for k, v in P.items()})
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "fixtures", f"lm_{cfg['arch']}.safetensors.gz")
+    arrays = {k: v.numpy().astype(np.float32) for k, v in out.items()}
+    meta = {k: str(v) for k, v in cfg.items()}
+    meta.update({"twin": "twin_lm.py", "lr": str(LR), "weight_decay": str(WD), "steps": str(STEPS)})
+    save(path, arrays, meta)
+    print(f"wrote {os.path.normpath(path)}")
+
+
+def main():
+    torch.set_default_dtype(torch.float64)
+    run({"arch": "gpt", "vocab": 11, "d": 8, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
+         "bias": 1, "pmem": 0}, 1)
+    run({"arch": "mosaic", "vocab": 11, "d": 8, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
+         "bias": 0, "pmem": 5}, 2)
+
+
+if __name__ == "__main__":
+    main()
