@@ -12,9 +12,10 @@ typedef struct {
     double dropout;
 } lm_opts;
 
-/* Rows for an opt_spec table; defaults as strings. `o` is an lm_opts lvalue. */
-#define LM_OPTION_ROWS(o, ARCH, LAYERS, D, HEADS, CTX, DROPOUT)                                                   \
-    {"arch", 0, OPT_STRING, &(o).arch, ARCH, "model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", "gpt|mosaic", 0, -1, "A"}, \
+/* Rows for an opt_spec table; defaults as strings (ARCH_CHOICES e.g. "gpt|mosaic"). `o` is an lm_opts
+ * lvalue. */
+#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, LAYERS, D, HEADS, CTX, DROPOUT)                                     \
+    {"arch", 0, OPT_STRING, &(o).arch, ARCH, "model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", ARCH_CHOICES, 0, -1, "A"}, \
     {"layers", 0, OPT_INT, &(o).layers, LAYERS, "blocks", NULL, 1, 1000, "L"},                                    \
     {"d", 0, OPT_INT, &(o).d, D, "model width", NULL, 1, 65536, "D"},                                                   \
     {"heads", 0, OPT_INT, &(o).heads, HEADS, "attention / memory heads (must divide --d)", NULL, 1, 4096, "H"},        \

@@ -1,0 +1,91 @@
+#include "nn/lm_ckpt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The architecture keys, then dropout (a training setting that generation must know is off). */
+#define LM_META_KEYS 11
+
+int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int with_optim, err_t *e)
+{
+    const lm_config *c = &m->cfg;
+    char num[8][32];
+    const int ints[7] = {c->vocab, c->ctx, c->d, c->layers, c->heads, c->pmem, c->bias};
+    for (int i = 0; i < 7; i++)
+        snprintf(num[i], sizeof num[i], "%d", ints[i]);
+    snprintf(num[7], sizeof num[7], "%.17g", c->dropout);
+    const char *own[2 * LM_META_KEYS] = {
+        "memlab_model", "lm", "arch", lm_arch_name(c->arch), "vocab", num[0], "ctx", num[1],
+        "d", num[2], "layers", num[3], "heads", num[4], "pmem", num[5], "bias", num[6],
+        "pos", lm_pos_name(c->pos), "dropout", num[7],
+    };
+    size_t n_extra = 0;
+    while (extra && extra[2 * n_extra])
+        n_extra++;
+    const char **meta = xcalloc(2 * (LM_META_KEYS + n_extra) + 1, sizeof *meta);
+    memcpy(meta, own, sizeof own);
+    for (size_t i = 0; i < 2 * n_extra; i++)
+        meta[2 * LM_META_KEYS + i] = extra[i];
+    int rc = ckpt_save(path, &m->ps, meta, with_optim, e);
+    free(meta);
+    return rc;
+}
+
+static int meta_int(const ckpt_meta *md, const char *path, const char *key, int *out, err_t *e)
+{
+    const char *v = ckpt_meta_get(md, key);
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || end == v)
+        return err_set(e, "%s: checkpoint metadata lacks an integer '%s'", path, key);
+    *out = (int)x;
+    return 0;
+}
+
+int lm_ckpt_config(const char *path, lm_config *c, err_t *e)
+{
+    ckpt_meta *md = ckpt_meta_read(path, e);
+    if (!md)
+        return -1;
+    int rc = -1;
+    const char *kind = ckpt_meta_get(md, "memlab_model"), *arch = ckpt_meta_get(md, "arch");
+    const char *pos = ckpt_meta_get(md, "pos"), *drop = ckpt_meta_get(md, "dropout");
+    memset(c, 0, sizeof *c);
+    if (!kind || strcmp(kind, "lm") != 0) {
+        err_set(e, "%s: not a memlab language-model checkpoint", path);
+        goto out;
+    }
+    if (!arch || lm_arch_parse(arch, &c->arch) != 0 || !pos || lm_pos_parse(pos, &c->pos) != 0) {
+        err_set(e, "%s: unknown architecture '%s' / positions '%s'", path, arch ? arch : "", pos ? pos : "");
+        goto out;
+    }
+    if (meta_int(md, path, "vocab", &c->vocab, e) || meta_int(md, path, "ctx", &c->ctx, e) ||
+        meta_int(md, path, "d", &c->d, e) || meta_int(md, path, "layers", &c->layers, e) ||
+        meta_int(md, path, "heads", &c->heads, e) || meta_int(md, path, "pmem", &c->pmem, e) ||
+        meta_int(md, path, "bias", &c->bias, e))
+        goto out;
+    c->dropout = drop ? strtod(drop, NULL) : 0;
+    err_t e2;
+    if (lm_config_resolve(c, &e2) != 0) {
+        err_set(e, "%s: %s", path, e2.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    ckpt_meta_free(md);
+    return rc;
+}
+
+int lm_ckpt_open(const char *path, lm *m, int with_optim, err_t *e)
+{
+    lm_config c;
+    if (lm_ckpt_config(path, &c, e) != 0)
+        return -1;
+    lm_build(m, &c);
+    if (ckpt_load(path, &m->ps, with_optim, e) != 0) {
+        lm_free(m);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,81 @@
+#include "nn/lm_train.h"
+
+#include <math.h>
+
+#include "core/ops.h"
+
+double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
+                     const lm_optim *o, long long step, rng *drop, double *gnorm)
+{
+    tape_reset(tp);
+    tp->grad_enabled = 1;
+    tp->training = 1;
+    tensor *loss = op_softmax_xent(tp, lm_forward(m, tp, ids, B, T, drop), targets, ignore);
+    double l = loss->data[0];
+    if (gnorm)
+        *gnorm = NAN;
+    if (!isfinite(l))
+        return l;
+    params_zero_grad(&m->ps);
+    tape_backward(tp, loss);
+    tape_reset(tp);
+    double norm = o->clip > 0 ? clip_grad_norm(&m->ps, o->clip) : grad_norm(&m->ps);
+    if (gnorm)
+        *gnorm = norm;
+    if (!isfinite(norm))
+        return NAN;
+    adamw_step(&m->ps, &o->adamw, schedule_lr(&o->sched, step), step + 1);
+    return l;
+}
+
+double lm_eval_sum(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
+                   long long *count)
+{
+    tape_reset(tp);
+    int was = tp->grad_enabled;
+    tp->grad_enabled = 0;
+    tp->training = 0;
+    tensor *logits = lm_forward(m, tp, ids, B, T, NULL);
+    const int V = m->cfg.vocab;
+    double sum = 0;
+    long long n = 0;
+    for (int i = 0; i < B * T; i++) {
+        if (targets[i] == ignore)
+            continue;
+        const real *z = logits->data + (size_t)i * V;
+        double mx = z[0];
+        for (int v = 1; v < V; v++)
+            mx = fmax(mx, z[v]);
+        double s = 0;
+        for (int v = 0; v < V; v++)
+            s += exp(z[v] - mx);
+        sum += mx + log(s) - z[targets[i]];
+        n++;
+    }
+    tape_reset(tp);
+    tp->grad_enabled = was;
+    *count += n;
+    return sum;
+}
+
+void lm_next_probs(lm *m, tape *tp, const int *ids, int B, int T, double *probs)
+{
+    tape_reset(tp);
+    int was = tp->grad_enabled;
+    tp->grad_enabled = 0;
+    tp->training = 0;
+    tensor *logits = lm_forward(m, tp, ids, B, T, NULL);
+    const int V = m->cfg.vocab;
+    for (int i = 0; i < B * T; i++) {
+        const real *z = logits->data + (size_t)i * V;
+        double *p = probs + (size_t)i * V, mx = z[0], s = 0;
+        for (int v = 1; v < V; v++)
+            mx = fmax(mx, z[v]);
+        for (int v = 0; v < V; v++)
+            s += p[v] = exp(z[v] - mx);
+        for (int v = 0; v < V; v++)
+            p[v] /= s;
+    }
+    tape_reset(tp);
+    tp->grad_enabled = was;
+}
