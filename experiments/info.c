@@ -11,7 +11,7 @@ static lm_opts io;
 static long long info_vocab;
 
 static const opt_spec info_options[] = {
-    LM_OPTION_ROWS(io, "gpt", "gpt|mosaic", "12", "768", "12", "512", "0"),
+    LM_OPTION_ROWS(io, "gpt", "gpt|mosaic|lstm", "12", "768", "12", "512", "0"),
     {"vocab", 0, OPT_INT, &info_vocab, "50304", "vocabulary size (GPT-2's 50257 padded to 50304)", NULL, 2, 1 << 24, "V"},
 };
 

@@ -6,7 +6,7 @@ int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e)
                      .heads = (int)o->heads, .pmem = (int)o->pmem, .bias = o->bias != 0,
                      .dropout = o->dropout};
     if (lm_arch_parse(o->arch, &c->arch) != 0)
-        return err_set(e, "--arch '%s': expected gpt or mosaic", o->arch);
+        return err_set(e, "--arch '%s': expected gpt, mosaic or lstm", o->arch);
     if (lm_pos_parse(o->pos, &c->pos) != 0)
         return err_set(e, "--pos '%s': expected learned or none", o->pos);
     return lm_config_resolve(c, e);

@@ -153,4 +153,13 @@ void time_shift_backward(real *dinp, const real *dout, int B, int T, int C, int 
 void complex_expand_forward(real *W, const real *p, int n);
 void complex_expand_backward(real *dp, const real *dW, int n);
 
+/* LSTM recurrence (kernels_lstm.c), PyTorch's gate order i, f, g, o, from h_{-1} = c_{-1} = 0:
+ * gates = xproj_t + h_{t-1} w_hh^T; c_t = f c_{t-1} + i g; h_t = o tanh(c_t). xproj[B,T,4H] is the
+ * input projection of every step, w_hh[4H,H]; h and c [B,T,H]; gates_act[B,T,4H] receives the gates
+ * after their activations (kept, with c, for the backward pass). */
+void lstm_forward(real *h, real *c, real *gates_act, const real *xproj, const real *w_hh, int B, int T, int H);
+/* scratch holds B*T*4H + 2*B*H reals. */
+void lstm_backward(real *dxproj, real *dw_hh, real *scratch, const real *dh, const real *h, const real *c,
+                   const real *gates_act, const real *w_hh, int B, int T, int H);
+
 #endif

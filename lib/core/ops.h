@@ -55,5 +55,8 @@ tensor *op_lookahead_mix(tape *tp, tensor *x, tensor *c);
 tensor *op_time_shift(tape *tp, tensor *x, int k);
 /* p[2,n,n] -> W[2n,2n] complex-structured real matrix. */
 tensor *op_complex_matrix(tape *tp, tensor *p);
+/* LSTM recurrence (ops_lstm.c): xproj[B,T,4H] (x_t W_ih^T + b for every step), w_hh[4H,H] ->
+ * h[B,T,H]; gate order i, f, g, o as torch.nn.LSTM, zero initial state. */
+tensor *op_lstm(tape *tp, tensor *xproj, tensor *w_hh);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "core/ops.h"
 
-static const char *const arch_names[] = {"gpt", "mosaic"};
+static const char *const arch_names[] = {"gpt", "mosaic", "lstm"};
 static const char *const pos_names[] = {"learned", "none"};
 
 const char *lm_arch_name(lm_arch a) { return arch_names[a]; }
@@ -15,7 +15,7 @@ const char *lm_pos_name(lm_pos p) { return pos_names[p]; }
 
 int lm_arch_parse(const char *s, lm_arch *a)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (strcmp(s, arch_names[i]) == 0) {
             *a = (lm_arch)i;
             return 0;
@@ -88,8 +88,10 @@ void lm_build(lm *m, const lm_config *c)
         memset(&m->blocks[l], 0xff, sizeof m->blocks[l]);   /* every index -1 */
         if (c->arch == LM_GPT)
             gpt_block_declare(&m->blocks[l], &m->ps, c, l);
-        else
+        else if (c->arch == LM_MOSAIC)
             mosaic_block_declare(&m->blocks[l], &m->ps, c, l);
+        else
+            lstm_layer_declare(&m->blocks[l], &m->ps, c, l);
     }
     lm_declare_layernorm(&m->ps, "ln_f", c->d, c->bias, &m->lnf_w, &m->lnf_b);
     params_alloc(&m->ps);
@@ -98,16 +100,18 @@ void lm_build(lm *m, const lm_config *c)
 void lm_init_weights(lm *m, rng *r)
 {
     const lm_config *c = &m->cfg;
-    /* nanoGPT: every embedding N(0, 0.02); the mosaic library: the (tied) embedding N(0, 1), which
-     * its logit scale 1/sqrt(d) brings back to unit-size logits. */
-    params_init_normal(&m->ps, m->wte, c->arch == LM_GPT ? 0.02 : 1.0, r);
+    /* nanoGPT (and the lstm): every embedding N(0, 0.02); the mosaic library: the (tied) embedding
+     * N(0, 1), which its logit scale 1/sqrt(d) brings back to unit-size logits. */
+    params_init_normal(&m->ps, m->wte, c->arch == LM_MOSAIC ? 1.0 : 0.02, r);
     if (m->wpe >= 0)
         params_init_normal(&m->ps, m->wpe, 0.02, r);
     for (int l = 0; l < c->layers; l++) {
         if (c->arch == LM_GPT)
             gpt_block_init(&m->blocks[l], &m->ps, c, r);
-        else
+        else if (c->arch == LM_MOSAIC)
             mosaic_block_init(&m->blocks[l], &m->ps, c, r);
+        else
+            lstm_layer_init(&m->blocks[l], &m->ps, c, r);
     }
     params_fill(&m->ps, m->lnf_w, 1);
     if (m->lnf_b >= 0)
@@ -140,9 +144,12 @@ tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)
     }
     if (c->arch == LM_GPT)
         x = op_dropout(tp, x, (real)c->dropout, drop);
-    for (int l = 0; l < c->layers; l++)
-        x = c->arch == LM_GPT ? gpt_block_forward(&m->blocks[l], &m->ps, c, tp, x, drop)
-                              : mosaic_block_forward(&m->blocks[l], &m->ps, c, tp, x, drop);
+    for (int l = 0; l < c->layers; l++) {
+        const lm_block *b = &m->blocks[l];
+        x = c->arch == LM_GPT      ? gpt_block_forward(b, &m->ps, c, tp, x, drop)
+            : c->arch == LM_MOSAIC ? mosaic_block_forward(b, &m->ps, c, tp, x, drop)
+                                   : lstm_layer_forward(b, &m->ps, c, tp, x, drop);
+    }
     return op_layernorm(tp, x, params_tensor(&m->ps, m->lnf_w), lm_param(&m->ps, m->lnf_b), (real)1e-5);
 }
 

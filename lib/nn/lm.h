@@ -3,7 +3,8 @@
  * regbench, inversion, memory models) trains, evaluates and checkpoints them the same way.
  *
  * Both share the token embedding (tied to the output head), pre-LN residual blocks and a final
- * LayerNorm; they differ in their blocks (nn/gpt.c, nn/mosaic.c). REFERENCE.md §1-2 gives the
+ * LayerNorm; they differ in their blocks (nn/gpt.c, nn/mosaic.c). The RegBench baseline `lstm`
+ * stacks LSTM layers (no residual) between the same embedding and final LayerNorm (nn/lstm.c). REFERENCE.md §1-2 gives the
  * formulas; parameter names follow the PyTorch twins in tests/reference/twin_lm.py. */
 #ifndef MEMLAB_NN_LM_H
 #define MEMLAB_NN_LM_H
@@ -12,7 +13,7 @@
 #include "core/params.h"
 #include "core/tape.h"
 
-typedef enum { LM_GPT, LM_MOSAIC } lm_arch;
+typedef enum { LM_GPT, LM_MOSAIC, LM_LSTM } lm_arch;
 typedef enum { POS_LEARNED, POS_NONE } lm_pos;
 
 typedef struct {
@@ -35,6 +36,8 @@ typedef struct {
     int ck_w, ck_b, cv_w, cv_b, c_proj_w, c_proj_b, c_leak, c_kscale, c_vmix, c_vscale;
     /* mosaic persistent memory */
     int pk_w, pk_b, p_keys, p_values, p_proj_w, p_proj_b, p_leak, p_kscale, p_vscale;
+    /* lstm */
+    int ih_w, ih_b, hh_w;
 } lm_block;
 
 typedef struct {
@@ -78,6 +81,9 @@ tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c
 void mosaic_block_declare(lm_block *b, param_store *ps, const lm_config *c, int layer);
 void mosaic_block_init(const lm_block *b, param_store *ps, const lm_config *c, rng *r);
 tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop);
+void lstm_layer_declare(lm_block *b, param_store *ps, const lm_config *c, int layer);
+void lstm_layer_init(const lm_block *b, param_store *ps, const lm_config *c, rng *r);
+tensor *lstm_layer_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop);
 
 /* Shared by both block kinds: a linear layer's parameters "<prefix>.weight" [out,in] and, with
  * bias, "<prefix>.bias" [out]; *b = -1 without. */
