@@ -4,7 +4,10 @@
 #define MEMLAB_EXPERIMENTS_COMMANDS_H
 
 int cmd_xor(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_three_moons(int argc, char **argv);
+int cmd_regbench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_babistories(int argc, char **argv);
 
 #endif

@@ -12,18 +12,22 @@ typedef struct {
     double dropout;
 } lm_opts;
 
-/* Rows for an opt_spec table; defaults as strings (ARCH_CHOICES e.g. "gpt|mosaic"). `o` is an lm_opts
- * lvalue. */
-#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, LAYERS, D, HEADS, CTX, DROPOUT)                                     \
-    {"arch", 0, OPT_STRING, &(o).arch, ARCH, "model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", ARCH_CHOICES, 0, -1, "A"}, \
+/* Rows for an opt_spec table; defaults as strings. `o` is an lm_opts lvalue. LM_SHAPE_ROWS: the
+ * shape alone (commands that pick the architecture their own way); LM_OPTION_ROWS adds --arch
+ * (ARCH_CHOICES e.g. "gpt|mosaic"), --ctx, --bias and --pos. */
+#define LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT)                                                               \
     {"layers", 0, OPT_INT, &(o).layers, LAYERS, "blocks", NULL, 1, 1000, "L"},                                    \
     {"d", 0, OPT_INT, &(o).d, D, "model width", NULL, 1, 65536, "D"},                                                   \
     {"heads", 0, OPT_INT, &(o).heads, HEADS, "attention / memory heads (must divide --d)", NULL, 1, 4096, "H"},        \
-    {"ctx", 0, OPT_INT, &(o).ctx, CTX, "context length in tokens (rows of gpt's learned position table)", NULL, 2, 1 << 20, "T"}, \
     {"pmem", 0, OPT_INT, &(o).pmem, "0", "mosaic: persistent-memory slots per head (0: 3.5 d)", NULL, 0, 1 << 24, "P"}, \
-    {"bias", 0, OPT_BOOL, &(o).bias, "off", "biases in linear layers and LayerNorms", NULL, 0, -1, "on|off"},        \
-    {"pos", 0, OPT_STRING, &(o).pos, "learned", "gpt positions: learned absolute table, or none", "learned|none", 0, -1, "P"}, \
     {"dropout", 0, OPT_DOUBLE, &(o).dropout, DROPOUT, "residual dropout probability", NULL, 0, 0.99, "P"}
+
+#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, LAYERS, D, HEADS, CTX, DROPOUT)                                     \
+    {"arch", 0, OPT_STRING, &(o).arch, ARCH, "model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", ARCH_CHOICES, 0, -1, "A"}, \
+    LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT),                                                                   \
+    {"ctx", 0, OPT_INT, &(o).ctx, CTX, "context length in tokens (rows of gpt's learned position table)", NULL, 2, 1 << 20, "T"}, \
+    {"bias", 0, OPT_BOOL, &(o).bias, "off", "biases in linear layers and LayerNorms", NULL, 0, -1, "on|off"},        \
+    {"pos", 0, OPT_STRING, &(o).pos, "learned", "gpt positions: learned absolute table, or none", "learned|none", 0, -1, "P"}
 
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e);

@@ -16,17 +16,28 @@
 #include "driver.h"
 #include "io/atomic.h"
 #include "io/progress.h"
+#include "lm_opts.h"
+#include "regbench_train.h"
 
 typedef struct {
     char *model, *export_path;
-    long long ngram_order, train_size, val_size, test_size;
+    long long ngram_order, train_size, val_size, test_size, epochs, batch;
+    double lr, wd, clip, warmup;
     int describe;
 } rb_opts;
 
 static rb_opts o;
+static lm_opts mo;
 
 static const opt_spec rb_options[] = {
-    {"model", 0, OPT_STRING, &o.model, "ngram", "ngram: in-context n-gram with back-off; uniform: 1/18 on each letter", "ngram|uniform", 0, -1, "M"},
+    {"model", 0, OPT_STRING, &o.model, "mosaic", "mosaic (memory mosaic), gpt (transformer, learned positions), lstm; references: ngram (in-context n-gram with back-off), uniform (1/18 on each letter)", "mosaic|gpt|lstm|ngram|uniform", 0, -1, "M"},
+    LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
+    {"lr", 0, OPT_DOUBLE, &o.lr, "1e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
+    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
+    {"epochs", 0, OPT_INT, &o.epochs, "40", "passes over the training sequences", NULL, 1, 1e6, "N"},
+    {"batch", 0, OPT_INT, &o.batch, "32", "sequences per step", NULL, 1, 1e6, "B"},
+    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    {"warmup", 0, OPT_DOUBLE, &o.warmup, "0.1", "share of the steps spent in linear warm-up", NULL, 0, 0.99, "F"},
     {"ngram-order", 0, OPT_INT, &o.ngram_order, "3", "n-gram order (context of n-1 symbols) for --model ngram", NULL, 1, NGRAM_MAX_ORDER, "N"},
     {"train-size", 0, OPT_INT, &o.train_size, "500", "training automata, one sequence each (the paper: 100 .. 40000)", NULL, 1, 100000, "N"},
     {"val-size", 0, OPT_INT, &o.val_size, "500", "held-out validation automata (model selection, val_* columns)", NULL, 1, 100000, "N"},
@@ -35,8 +46,12 @@ static const opt_spec rb_options[] = {
     {"export", 0, OPT_STRING, &o.export_path, NULL, "write the sequences to FILE and the automata to FILE.automata.jsonl instead of evaluating a model", NULL, 0, -1, "FILE"},
 };
 
-static const char *const smoke_kv[] = {"train-size", "20", "val-size", "20", "test-size", "20", NULL};
-static const char *const paper_kv[] = {"train-size", "40000", NULL};
+static const char *const smoke_kv[] = {"train-size", "20", "val-size", "20", "test-size", "20", "epochs", "2",
+                                       "d", "16", "heads", "2", "layers", "1", "batch", "8", NULL};
+/* The paper's memory-mosaic configuration (REFERENCE §4); the transformer's comes from the grid. */
+static const char *const paper_kv[] = {"train-size", "40000", "epochs", "200", "d", "128", "heads", "8",
+                                       "layers", "2", "pmem", "448", "dropout", "0.05", "lr", "5e-4",
+                                       "wd", "0.1", "clip", "1", NULL};
 static const preset_def rb_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
 static const cmd_spec rb_spec = {
@@ -163,6 +178,55 @@ static void predict_uniform(void *self, const uint8_t *tok, int len, double *pro
 }
 
 static int is_reference_model(const char *model) { return !strcmp(model, "ngram") || !strcmp(model, "uniform"); }
+
+/* A trained model: gpt, mosaic or lstm on the training split, then the same evaluation. */
+/* The model options as an lm_config (vocabulary, context and positions fixed by the task). */
+static int trained_config(lm_config *c, err_t *e)
+{
+    mo.ctx = PFA_MAX_TOKENS;
+    mo.arch = o.model;
+    mo.pos = "learned";
+    return lm_opts_config(&mo, PFA_VOCAB, c, e);
+}
+
+static int run_trained(driver *d, const pfa_dataset *ds)
+{
+    rb_row row = {.trained = 1};
+    rb_train_cfg tc = {.epochs = o.epochs, .batch = o.batch, .lr = o.lr, .wd = o.wd, .clip = o.clip,
+                       .warmup_frac = o.warmup, .lr_min_frac = 0.1, .seed = d->opt.seed, .quiet = d->opt.quiet};
+    err_t e;
+    trained_config(&tc.cfg, &e);   /* checked before the data were drawn */
+    double t0 = now_seconds();
+    rb_model rm;
+    int rc = rb_train(&rm, &tc, &ds->train, &e);
+    row.train_seconds = now_seconds() - t0;
+    if (rc == 0) {
+        predictor p = {rb_predict, &rm};
+        snprintf(row.model, sizeof row.model, "%s", o.model);
+        row.layers = mo.layers;
+        row.d = mo.d;
+        row.heads = tc.cfg.arch == LM_LSTM ? 1 : mo.heads;
+        row.params = (long long)params_numel(&rm.m.ps);
+        row.lr = o.lr;
+        row.wd = o.wd;
+        row.epochs = o.epochs;
+        row.val = evaluate(&ds->val, &p);
+        row.test = evaluate(&ds->test, &p);
+        log_info(d->opt.quiet, "regbench: %s (%lld parameters, %.0f s): validation accuracy %.4f TVD %.4f loss %.4f; "
+                               "test accuracy %.4f TVD %.4f",
+                 row.model, row.params, row.train_seconds, pfa_score_accuracy(&row.val), pfa_score_tvd(&row.val),
+                 pfa_score_loss(&row.val), pfa_score_accuracy(&row.test), pfa_score_tvd(&row.test));
+    } else {
+        driver_error(d, "%s", e.msg);
+    }
+    rb_model_free(&rm);
+    if (rc != 0)
+        return 0;
+    if (driver_open_csv(d, rb_columns, sizeof rb_columns / sizeof *rb_columns) != 0)
+        return 0;
+    write_row(d, &row);
+    return 1;
+}
 
 /* The models fitted in context: nothing to train, straight to evaluation. */
 static int run_reference(driver *d, const pfa_dataset *ds)
@@ -293,6 +357,15 @@ int cmd_regbench(int argc, char **argv)
         return 2;
     }
     const int data_only = o.describe || o.export_path;
+    if (!data_only && !is_reference_model(o.model)) {
+        lm_config c;
+        err_t e;
+        if (trained_config(&c, &e) != 0) {
+            driver_error(&d, "%s", e.msg);
+            driver_end(&d, 0);
+            return 2;
+        }
+    }
     /* Only trained models and the data views use the training set; the others skip drawing it (the
      * validation and test sets do not depend on it). */
     const int n_train = data_only || !is_reference_model(o.model) ? (int)o.train_size : 0;
@@ -308,9 +381,7 @@ int cmd_regbench(int argc, char **argv)
         if (ok && o.describe && describe(&d, &ds) != 0)
             ok = 0;
     } else {
-        /* Every model accepted by --model is a reference model for now; trained models (mosaic, gpt,
-         * lstm) get their own run function, which trains on ds.train and evaluates with evaluate(). */
-        ok = run_reference(&d, &ds);
+        ok = is_reference_model(o.model) ? run_reference(&d, &ds) : run_trained(&d, &ds);
     }
     pfa_dataset_free(&ds);
     return driver_end(&d, ok);

@@ -49,7 +49,7 @@ START_TEST(test_smoke_runs)
     char *dir = test_tmpdir(), args[1024], *out, *err;
     struct {
         const char *flags, *model;
-    } runs[] = {{"", "ngram3"}, {"--model ngram --ngram-order 1", "ngram1"}, {"--model ngram --ngram-order 4", "ngram4"},
+    } runs[] = {{"--model ngram", "ngram3"}, {"--model ngram --ngram-order 1", "ngram1"}, {"--model ngram --ngram-order 4", "ngram4"},
                 {"--model uniform", "uniform"}};
     double acc[4];
     for (int i = 0; i < 4; i++) {
@@ -84,7 +84,7 @@ START_TEST(test_smoke_runs)
     ck_assert(acc[0] > acc[1] && acc[1] > acc[3]);
     /* the same run again: byte-identical */
     char *a, *b;
-    snprintf(args, sizeof args, "--preset smoke --quiet --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --model ngram --quiet --out-dir %s", dir);
     ck_assert_int_eq(run_cmd(args, &a, NULL), 0);
     ck_assert_int_eq(run_cmd(args, &b, NULL), 0);
     ck_assert_str_eq(a, b);
@@ -157,6 +157,44 @@ START_TEST(test_export)
 }
 END_TEST
 
+/* The trained models at the smoke size: a row with their shape and finite metrics. */
+START_TEST(test_trained_smoke)
+{
+    char *dir = test_tmpdir(), args[1024], *out, *err;
+    static const char *const models[] = {"mosaic", "gpt", "lstm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "--preset smoke --quiet --out-dir %s --model %s", dir, models[i]);
+        ck_assert_int_eq(run_cmd(args, &out, &err), 0);
+        ck_assert_str_eq(err, "");
+        ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
+        char *f[16];
+        split_row(out + strlen(header), f);
+        ck_assert_str_eq(f[0], models[i]);
+        ck_assert_str_eq(f[2], "1");                      /* layers */
+        ck_assert_str_eq(f[3], "16");                     /* d */
+        ck_assert_str_eq(f[4], i == 2 ? "1" : "2");       /* heads */
+        ck_assert(atol(f[5]) > 1000);                     /* params */
+        ck_assert_str_eq(f[8], "2");                      /* epochs */
+        double loss = strtod(f[10], NULL);
+        ck_assert_msg(isfinite(loss) && loss > 0 && loss < 12, "val_loss %s", f[10]);
+        for (int c = 11; c <= 14; c++)
+            unit(f[c]);
+        ck_assert(strtod(f[15], NULL) > 0);               /* train_seconds */
+        if (i == 0) { /* the same training again: the same row but for the time */
+            char *again, *g[16];
+            ck_assert_int_eq(run_cmd(args, &again, NULL), 0);
+            split_row(again + strlen(header), g);
+            for (int c = 0; c < 15; c++)
+                ck_assert_str_eq(f[c], g[c]);
+            free(again);
+        }
+        free(out);
+        free(err);
+    }
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     struct {
@@ -170,6 +208,8 @@ START_TEST(test_bad_input)
         {"--model transformer", "--model"},
         {"--train-sise 10", "--train-sise"},
         {"--export ''", "--export"},
+        {"--model gpt --d 100 --heads 3", "--d 100"},
+        {"--model mosaic --epochs 0", "--epochs"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *out, *err;
@@ -190,6 +230,7 @@ Suite *suite_regbench(void)
     tcase_add_test(cmd, test_smoke_runs);
     tcase_add_test(cmd, test_describe);
     tcase_add_test(cmd, test_export);
+    tcase_add_test(cmd, test_trained_smoke);
     tcase_add_test(cmd, test_bad_input);
     tcase_set_timeout(cmd, 120);
     suite_add_tcase(s, cmd);

@@ -1,0 +1,184 @@
+#include "babistories_data.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/stories.h"
+#include "io/atomic.h"
+#include "io/ckpt.h"
+#include "io/progress.h"
+
+static void tokens_push(bs_tokens *s, size_t *cap, const int *ids, size_t n)
+{
+    if (s->n + n > *cap) {
+        *cap = (s->n + n) * 2;
+        s->ids = xrealloc(s->ids, *cap * sizeof *s->ids);
+    }
+    memcpy(s->ids + s->n, ids, n * sizeof *ids);
+    s->n += n;
+}
+
+/* The training stories that a trained tokenizer learns from, as one text separated by <|endoftext|>. */
+static char *tokenizer_text(const story_set *set, const size_t *idx, size_t n, size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += set->len[idx ? idx[i] : i] + sizeof STORIES_EOT + 1;
+    char *text = xmalloc(total + 1), *at = text;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = idx ? idx[i] : i;
+        memcpy(at, set->text[k], set->len[k]);
+        at += set->len[k];
+        at += sprintf(at, "\n%s\n", STORIES_EOT);
+    }
+    *len = (size_t)(at - text);
+    return text;
+}
+
+static bpe *make_tokenizer(const bs_data_opts *op, bs_data *bd, const story_set *set, const size_t *idx,
+                           size_t n_train, err_t *e)
+{
+    if (strcmp(op->tokenizer, "gpt2") == 0) {
+        if (!op->vocab_dir) {
+            err_set(e, "--tokenizer gpt2 needs --vocab-dir DIR holding encoder.json and vocab.bpe");
+            return NULL;
+        }
+        snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "gpt2");
+        return bpe_load_gpt2(op->vocab_dir, e);
+    }
+    if (strcmp(op->tokenizer, "train") != 0) {
+        snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "%s", op->tokenizer);
+        return bpe_load(op->tokenizer, e);
+    }
+    size_t n = n_train < BS_TOKENIZER_STORIES ? n_train : BS_TOKENIZER_STORIES, len;
+    char *text = tokenizer_text(set, idx, n, &len);
+    log_info(op->quiet, "babistories: training a %d-token BPE on %zu stories", op->vocab_size, n);
+    bpe *tok = bpe_train(text, len, op->vocab_size, NULL, NULL);
+    free(text);
+    if (mkdir_p(op->out_dir, e) != 0) {
+        bpe_free(tok);
+        return NULL;
+    }
+    snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "%s/tokenizer.json", op->out_dir);
+    if (bpe_save(tok, bd->tokenizer_ref, e) != 0) {
+        bpe_free(tok);
+        return NULL;
+    }
+    return tok;
+}
+
+/* Stories idx[0..n) (idx NULL: 0..n-1), each followed by <|endoftext|>, as one token stream. */
+static void encode_stories(bpe *tok, const story_set *set, const size_t *idx, size_t n, bs_tokens *s)
+{
+    size_t cap = 0;
+    bpe_ids scratch = {0};
+    int eot = bpe_eot(tok);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = idx ? idx[i] : i;
+        scratch.n = 0;
+        bpe_encode_ordinary(tok, set->text[k], set->len[k], &scratch);
+        tokens_push(s, &cap, scratch.ids, scratch.n);
+        tokens_push(s, &cap, &eot, 1);
+    }
+    free(scratch.ids);
+}
+
+int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e)
+{
+    memset(bd, 0, sizeof *bd);
+    story_set train = {0}, val = {0};
+    story_split split = {0};
+    const size_t *tr_idx = NULL, *va_idx = NULL;
+    size_t n_tr, n_va;
+    const story_set *va_set;
+    if (op->data) {
+        if (stories_read(op->data, &train, e) != 0)
+            return -1;
+        if (stories_split(train.n, BS_CORPUS_SEED, op->val_fraction, &split, e) != 0) {
+            story_set_free(&train);
+            return -1;
+        }
+        tr_idx = split.train;
+        va_idx = split.val;
+        n_tr = split.n_train;
+        n_va = split.n_val;
+        va_set = &train;
+        log_info(op->quiet, "babistories: %s: %zu stories (%zu training, %zu validation)", op->data, train.n,
+                 n_tr, n_va);
+    } else {
+        stories_generate_set(BS_CORPUS_SEED, 0, (size_t)op->stories, &train);
+        stories_generate_set(BS_CORPUS_SEED, BS_VAL_FIRST, (size_t)op->val_stories, &val);
+        n_tr = train.n;
+        n_va = val.n;
+        va_set = &val;
+    }
+    int rc = -1;
+    bd->tok = make_tokenizer(op, bd, &train, tr_idx, n_tr, e);
+    if (bd->tok) {
+        bd->vocab = bpe_vocab_size(bd->tok);
+        encode_stories(bd->tok, &train, tr_idx, n_tr, &bd->train);
+        encode_stories(bd->tok, va_set, va_idx, n_va, &bd->val);
+        rc = 0;
+    }
+    story_split_free(&split);
+    story_set_free(&train);
+    story_set_free(&val);
+    return rc;
+}
+
+void bs_data_free(bs_data *bd)
+{
+    free(bd->train.ids);
+    free(bd->val.ids);
+    if (bd->tok)
+        bpe_free(bd->tok);
+    memset(bd, 0, sizeof *bd);
+}
+
+void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets)
+{
+    for (int b = 0; b < B; b++) {
+        size_t at = (size_t)rng_below(r, s->n - (size_t)T);
+        memcpy(ids + (size_t)b * T, s->ids + at, (size_t)T * sizeof *ids);
+        memcpy(targets + (size_t)b * T, s->ids + at + 1, (size_t)T * sizeof *targets);
+    }
+}
+
+bpe *bs_tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
+{
+    ckpt_meta *md = ckpt_meta_read(ckpt, e);
+    if (!md)
+        return NULL;
+    const char *ref = ckpt_meta_get(md, "tokenizer");
+    bpe *tok = NULL;
+    if (!ref) {
+        err_set(e, "%s: the checkpoint records no tokenizer", ckpt);
+    } else if (strcmp(ref, "gpt2") == 0) {
+        tok = vocab_dir ? bpe_load_gpt2(vocab_dir, e)
+                        : (err_set(e, "%s: trained with GPT-2's tokenizer: give --vocab-dir DIR", ckpt), NULL);
+    } else if (access(ref, R_OK) == 0) {
+        tok = bpe_load(ref, e);
+    } else {
+        /* The run's folder may have moved: look beside the checkpoint. */
+        char *c1 = strdup(ckpt), *c2 = strdup(ref), path[4096];
+        snprintf(path, sizeof path, "%s/%s", dirname(c1), basename(c2));
+        tok = bpe_load(path, e);
+        if (!tok)
+            err_set(e, "%s: its tokenizer %s is missing (also not beside the checkpoint)", ckpt, ref);
+        free(c1);
+        free(c2);
+    }
+    ckpt_meta_free(md);
+    return tok;
+}
+
+void bs_dump_corpus(uint64_t n, FILE *f)
+{
+    char buf[STORIES_MAX_LEN + 1];
+    for (uint64_t i = 0; i < n; i++) {
+        stories_generate(BS_CORPUS_SEED, i, buf, sizeof buf);
+        fprintf(f, "%s\n%s\n", buf, STORIES_EOT);
+    }
+}

@@ -1,0 +1,57 @@
+/* The babistories data path: stories (a real corpus or memlab's generator) -> tokenizer (trained,
+ * GPT-2's or saved) -> one token stream per split, each story followed by <|endoftext|>, as the
+ * Memory Mosaics code prepares BabiStories; training windows are random crops of the stream that
+ * may cross story boundaries. */
+#ifndef MEMLAB_EXPERIMENTS_BABISTORIES_DATA_H
+#define MEMLAB_EXPERIMENTS_BABISTORIES_DATA_H
+
+#include <stdio.h>
+
+#include "core/rng.h"
+#include "data/bpe.h"
+
+/* memlab's generated corpus is the same whatever --seed (which varies initialisation and order). */
+#define BS_CORPUS_SEED 1
+/* Generated validation stories are taken far from the training indices. */
+#define BS_VAL_FIRST (1ULL << 40)
+/* A trained tokenizer learns its merges on at most this many training stories. */
+#define BS_TOKENIZER_STORIES 5000
+
+typedef struct {
+    int *ids;
+    size_t n;
+} bs_tokens;
+
+typedef struct {
+    bs_tokens train, val;
+    int vocab;
+    bpe *tok;
+    char tokenizer_ref[4096];   /* "gpt2" or the tokenizer file, recorded in checkpoints */
+} bs_data;
+
+typedef struct {
+    const char *data;          /* NULL: the generator */
+    long long stories, val_stories;
+    double val_fraction;
+    const char *tokenizer;     /* "train", "gpt2" or a file */
+    int vocab_size;
+    const char *vocab_dir;
+    long long seed;
+    const char *out_dir;       /* a trained tokenizer is saved here as tokenizer.json */
+    int quiet;
+} bs_data_opts;
+
+int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e);
+void bs_data_free(bs_data *bd);
+
+/* B windows of T inputs and their T next-token targets, starting uniformly over the stream. */
+void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets);
+
+/* The tokenizer a checkpoint was trained with: "gpt2" (needs vocab_dir) or its file, looked up as
+ * recorded and then beside the checkpoint. */
+bpe *bs_tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e);
+
+/* The first n generated training stories in the TinyStories format. */
+void bs_dump_corpus(uint64_t n, FILE *f);
+
+#endif

@@ -1,0 +1,151 @@
+/* babistories through the real binary: a smoke training run of both architectures, exact resume,
+ * generate and score from its checkpoints, the corpus dump, and bad input. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+static int bs_run(const char *args, char **out, char **err)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s babistories --threads 1 --quiet %s", test_memlab_bin(), args);
+    return test_run(cmd, out, err);
+}
+
+static const char *const header = "arch,layers,d,heads,params,step,tokens,lr,train_loss,val_loss\n";
+
+/* The last line of a CSV text (modifies it). */
+static char *last_row(char *csv)
+{
+    size_t n = strlen(csv);
+    ck_assert(n > 0 && csv[n - 1] == '\n');
+    csv[n - 1] = 0;
+    char *nl = strrchr(csv, '\n');
+    return nl ? nl + 1 : csv;
+}
+
+START_TEST(test_train_generate_score)
+{
+    char *dir = test_tmpdir(), args[2048], *out, *err;
+    snprintf(args, sizeof args, "--preset smoke --out-dir %s", dir);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
+    /* smoke: 20 steps, evaluated every 10: two rows per architecture, gpt first */
+    int rows = 0;
+    for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
+        const char *want = rows < 2 ? "gpt,1,32,2," : "mosaic,1,32,2,";
+        ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "row %d: %s", rows, line);
+        const char *tl = line;
+        for (int c = 0; c < 8; c++)
+            tl = strchr(tl, ',') + 1;
+        double train = strtod(tl, NULL), val = strtod(strchr(tl, ',') + 1, NULL);
+        ck_assert_msg(isfinite(train) && isfinite(val) && train > 0 && val > 0 && val < log(300) + 3, "%s", line);
+    }
+    ck_assert_int_eq(rows, 4);
+    free(out);
+    free(err);
+
+    snprintf(args, sizeof args, "generate --ckpt %s/babistories_mosaic.safetensors --prompt 'Once upon' --max-tokens 5", dir);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(strncmp(out, "Once upon", 9), 0);
+    free(out);
+    free(err);
+
+    char text[1100];
+    snprintf(text, sizeof text, "%s/t.txt", dir);
+    FILE *f = fopen(text, "w");
+    fputs("Lily had a red ball. She liked the ball.\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "score --ckpt %s/babistories_gpt.safetensors --text %s", dir, text);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(strncmp(out, "position,token,loss\n1,", 22), 0);
+    double loss = strtod(strrchr(last_row(out), ',') + 1, NULL);
+    ck_assert(isfinite(loss) && loss > 0);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* Stopping after step 7 and resuming gives the uninterrupted run's losses (dropout on: its masks
+ * and the data windows are functions of the step). */
+START_TEST(test_resume_is_exact)
+{
+    char *dir = test_tmpdir(), args[2048], *full, *part, *resumed;
+    snprintf(args, sizeof args, "--preset smoke --arch mosaic --dropout 0.1 --out-dir %s/a", dir);
+    ck_assert_int_eq(bs_run(args, &full, NULL), 0);
+    snprintf(args, sizeof args, "--preset smoke --arch mosaic --dropout 0.1 --out-dir %s/b --stop-at 7", dir);
+    ck_assert_int_eq(bs_run(args, &part, NULL), 0);
+    ck_assert_str_eq(part, header);
+    snprintf(args, sizeof args, "--preset smoke --arch mosaic --dropout 0.1 --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors",
+             dir, dir);
+    ck_assert_int_eq(bs_run(args, &resumed, NULL), 0);
+    ck_assert_str_eq(full, resumed);
+    free(full);
+    free(part);
+    free(resumed);
+    test_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_dump_corpus)
+{
+    char *out, *err;
+    ck_assert_int_eq(bs_run("--dump-corpus 3", &out, &err), 0);
+    int n = 0;
+    for (char *p = out; (p = strstr(p, "\n<|endoftext|>\n")); p++)
+        n++;
+    ck_assert_int_eq(n, 3);
+    free(out);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+    char *dir = test_tmpdir(), *mlp = test_fixture("mlp.safetensors.gz"), empty[1100];
+    snprintf(empty, sizeof empty, "%s/empty.txt", dir);
+    fclose(fopen(empty, "w"));
+    struct {
+        char args[2048];
+        int code;
+        const char *needle;
+    } cases[] = {
+        {"generate --ckpt /nonexistent.safetensors", 1, "/nonexistent.safetensors"},
+        {"", 1, "not a memlab language-model checkpoint"},
+        {"", 1, "empty.txt"},
+        {"--d 100 --heads 3 --preset smoke", 2, "--d 100 is not divisible by --heads 3"},
+        {"generate", 2, "--ckpt"},
+        {"fly", 2, "unknown action 'fly'"},
+    };
+    snprintf(cases[1].args, sizeof cases[1].args, "generate --ckpt %s", mlp);
+    snprintf(cases[2].args, sizeof cases[2].args, "--preset smoke --data %s --out-dir %s", empty, dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *out, *err;
+        ck_assert_int_eq(bs_run(cases[i].args, &out, &err), cases[i].code);
+        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
+        free(out);
+        free(err);
+    }
+    test_fixture_done(mlp);
+    test_rmdir(dir);
+}
+END_TEST
+
+Suite *suite_babistories(void)
+{
+    Suite *s = suite_create("babistories");
+    TCase *tc = tcase_create("command");
+    tcase_add_test(tc, test_train_generate_score);
+    tcase_add_test(tc, test_resume_is_exact);
+    tcase_add_test(tc, test_dump_corpus);
+    tcase_add_test(tc, test_bad_input);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return s;
+}
