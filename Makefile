@@ -14,12 +14,19 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 all: memlab
 
 # ---- dependencies: resolved once into $(BUILD)/config.mk --------------------------------------
+# OpenBLAS is linked in its OpenMP build (by path, with an rpath, whatever Debian's alternatives
+# point at): it then shares libgomp's thread pool with the core's OpenMP loops. The pthread build
+# keeps a second pool whose spinning threads fight them: measured 5-8x slower training steps on
+# 2 cores (benchmarks/NOTES.md).
+OMP_BLAS := /usr/lib/$(shell $(CC) -print-multiarch)/openblas-openmp
 $(BUILD)/config.mk: scripts/deps.sh
 	@mkdir -p $(BUILD)
 	@if ! (command -v pkg-config >/dev/null && pkg-config --exists openblas yaml-0.1 zlib check \
-	      && command -v gnuplot >/dev/null); then scripts/deps.sh; fi
+	      && command -v gnuplot >/dev/null && [ -e $(OMP_BLAS)/libopenblas.so.0 ]); then scripts/deps.sh; fi
 	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags openblas yaml-0.1 zlib)"; \
-	   echo "PKG_LIBS := $$(pkg-config --libs openblas yaml-0.1 zlib) -lm"; \
+	   if [ -e $(OMP_BLAS)/libopenblas.so.0 ]; then blas="-L$(OMP_BLAS) -l:libopenblas.so.0 -Wl,-rpath,$(OMP_BLAS)"; \
+	   else blas="$$(pkg-config --libs openblas)"; fi; \
+	   echo "PKG_LIBS := $$blas $$(pkg-config --libs yaml-0.1 zlib) -lm"; \
 	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
 	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@.tmp && mv $@.tmp $@
 ifeq ($(filter clean,$(MAKECMDGOALS)),)

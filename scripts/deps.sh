@@ -4,7 +4,9 @@
 # regenerate test fixtures and run the benchmark peers (never needed by `make check`).
 set -eu
 
-PKGS="libopenblas-dev libyaml-dev zlib1g-dev check pkg-config gnuplot-nox python3-numpy"
+# libopenblas0-openmp: the OpenMP build of OpenBLAS, which shares one thread pool with the core's
+# own OpenMP loops (the default pthread build spins its own threads against them; see Makefile).
+PKGS="libopenblas-dev libopenblas0-openmp libyaml-dev zlib1g-dev check pkg-config gnuplot-nox python3-numpy"
 if [ "${1:-}" = "--torch" ]; then
     PKGS="$PKGS python3-torch"
 fi
