@@ -428,11 +428,17 @@ static void expand(gen *g, const char *s, const char *end)
 static int join_last(gen *g, const char *tmpl)
 {
     const char *with = g->join_with ? g->join_with : ", and ";
+    int and = !g->join_with;
+    const char *prev = g->b.p + g->sentence_at;
     size_t last = g->b.n - g->sentence_at;
     g->join_with = NULL;
-    if (!g->join || g->para_pending || g->sentence_at == 0 || g->b.p[g->b.n - 1] != '.' || last > 90 ||
-        (last > 70 && with[2] == 'a') || memchr(g->b.p + g->sentence_at, '"', last) || strchr(tmpl, '"') ||
-        (with[2] == 'a' && (strstr(tmpl, " and ") || memmem(g->b.p + g->sentence_at, last, " and ", 5))))
+    if (!g->join || g->para_pending || g->sentence_at == 0 || g->b.p[g->b.n - 1] != '.' || last > 90)
+        return 0;
+    if (memchr(prev, '"', last) || strchr(tmpl, '"'))
+        return 0;
+    /* no "and ... and" or "but ..., and" chains */
+    if (and && (last > 70 || strstr(tmpl, " and ") || strstr(tmpl, " but ") || memmem(prev, last, " and ", 5) ||
+                memmem(prev, last, " but ", 5)))
         return 0;
     g->b.n--;
     sb_puts(&g->b, with);
@@ -455,7 +461,10 @@ static void say(gen *g, const char *tmpl)
     g->join = 0;
     if (joined) {
         g->joined = 1;
+        size_t at = g->b.n;
         expand_str(g, tmpl);
+        if (!strncmp(g->b.p + at, "They ", 5))
+            g->b.p[at] = 't';
         g->joined = 0;
         return;
     }
@@ -515,7 +524,8 @@ static void introduce_friend(gen *g)
     } else if (ends_with_place(g) && chance(g, 0.7)) {   /* "... to the park, where she met Sam." */
         g->join = 1;
         g->join_with = ", where ";
-        SAY(g, "{m.he} met a {f.desc} named {f}.", "{m.he} saw a {f.desc} named {f}[ sitting all alone| playing by {f.self}].");
+        SAY(g, "{m.he} met a {f.desc} named {f}.",
+               "{m.he} saw a {f.desc} named {f}[ sitting all alone| playing by {f.self}].");
     } else {
         SAY(g, "There, {m.he} met a {f.desc} named {f}.",
             "There, {m.he} saw a {f.desc} named {f}[ sitting all alone| playing by {f.self}].");
@@ -530,7 +540,8 @@ static void feel_bad(gen *g)
     else if (g->talk && chance(g, 0.5))
         SAY(g, "{m.S} felt {m.woe}. \"What do I do now?\" {m.he} [asked|said].");
     else
-        JOIN(g, "{m.S} felt {m.woe}.", "{m.S} was so {m.woe} that {m.he} [began to cry|sat down on the ground|could not say a word].",
+        JOIN(g, "{m.S} felt {m.woe}.",
+                "{m.S} was so {m.woe} that {m.he} [began to cry|sat down on the ground|could not say a word].",
              "{m.S} felt very {m.woe}[ and did not know what to do| and wanted to go home|].");
 }
 
@@ -538,8 +549,10 @@ static void feel_good(gen *g)
 {
     if (g->terse && g->adj_role != ROLE_JOY)
         return;
-    JOIN(g, "{m.S} felt so {m.joy}[ that {m.he} jumped up and down| that {m.he} could not stop smiling|].", "{m.S} felt {m.joy}[ inside| all day long].",
-         "{m.S} was very {m.joy}[, and so was {f}|].", "{m.S} smiled[ from ear to ear|], because {m.he} felt so {m.joy}.");
+    JOIN(g, "{m.S} felt so {m.joy}[ that {m.he} jumped up and down| that {m.he} could not stop smiling|].",
+            "{m.S} felt {m.joy}[ inside| all day long].",
+         "{m.S} was very {m.joy}[, and so was {f}|].",
+         "{m.S} smiled[ from ear to ear|], because {m.he} felt so {m.joy}.");
 }
 
 /* ---- the opening paragraph ---------------------------------------------------------------------------- */
@@ -547,23 +560,31 @@ static void feel_good(gen *g)
 /* 1 when the intro also said what the main character loves to do. */
 static int intro(gen *g)
 {
-    if (g->opening->kind == 0 && !(g->t && (g->t->tags & SV_OOPS)) && g->adj_role != ROLE_JOY && chance(g, 0.35)) {
+    int oops = g->t && (g->t->tags & SV_OOPS);
+    if (g->opening->kind == 0 && !oops && g->adj_role != ROLE_JOY && chance(g, 0.35)) {
         if (g->t)
             SAY(g, "{open} there [was|lived] a {m.desc} named {m} who loved to {t.hab}[ more than anything|].");
         else
-            SAY(g, "{open} there [was|lived] a {m.desc} named {m} who loved to {v}[ more than anything| every day|].");
+            SAY(g, "{open} there [was|lived] a {m.desc} named {m} who loved to {v}[ more than anything| "
+                   "every day|].");
         g->m.introduced = 1;
         return 1;
     }
     if (g->opening->kind == 0)
-        SAY(g, "{open} there [was a {m.desc} named {m}[ who lived in a [small|little|cozy|yellow|blue|white] house [near {p.the}|by a big tree|at the end of the street]| who lived with {m.his} {a}|]|lived a {m.desc} named {m}].", "{open} there{once} lived a {m.desc} called {m}.",
+        SAY(g, "{open} there [was a {m.desc} named {m}[ who lived in a "
+               "[small|little|cozy|yellow|blue|white] house [near {p.the}|by a big tree|at the end of the "
+               "street]| who lived with {m.his} {a}|]|lived a {m.desc} named {m}].",
+               "{open} there{once} lived a {m.desc} called {m}.",
             "{open} a {m.desc} named {m} lived with {m.his} {a}.",
             "{open} there was a {m.desc}. {^m.his} name was {m}.");
     else if (g->adj_role == ROLE_JOY && chance(g, 0.5))
         SAY(g, "{open} {m}, a {m.desc}, woke up feeling {m.joy}.");
     else
-        SAY(g, "{open} a {m.desc} named {m} [went outside to play|woke up early and jumped out of bed|looked out of the window at the sky|ran into the kitchen for breakfast|was playing in {m.his} room].",
-            "{open} {m}, a {m.desc}, [woke up with a big smile|ran outside to see the sky|sat with {m.his} {a}].");
+        SAY(g, "{open} a {m.desc} named {m} [went outside to play|woke up early and jumped out of "
+               "bed|looked out of the window at the sky|ran into the kitchen for breakfast|was playing in "
+               "{m.his} room].",
+            "{open} {m}, a {m.desc}, [woke up with a big smile|ran outside to see the sky|sat with {m.his} "
+            "{a}].");
     g->m.introduced = 1;
     return 0;
 }
@@ -581,15 +602,18 @@ static void activity(gen *g)
     if (g->t && joy)
         SAY(g, "{m.S} felt {m.joy} whenever {m.he} could {t.hab}.");
     else if (g->t) {
-        SAY(g, "{m.S} loved to {t.hab}[, and {m.he} did it every day|].", "More than anything, {m} liked to {t.hab}.",
-            "Every day, {m.S} would {t.hab}[ with {m.his} {a}|].", "{m.His} favorite thing to do was to {t.hab}.");
+        SAY(g, "{m.S} loved to {t.hab}[, and {m.he} did it every day|].",
+               "More than anything, {m} liked to {t.hab}.",
+            "Every day, {m.S} would {t.hab}[ with {m.his} {a}|].",
+            "{m.His} favorite thing to do was to {t.hab}.");
         if (optional(g, 0.5))
             SAY(g, "{m.S} also liked to {v}.", "{m.S} was good at {v.ing}, too.");
     }
     else if (joy)
         SAY(g, "{m.S} felt {m.joy} whenever {m.he} could {v}.");
     else
-        SAY(g, "{m.S} loved to {v}[, and {m.he} did it every day| more than anything else in the world| with all {m.his} heart|].",
+        SAY(g, "{m.S} loved to {v}[, and {m.he} did it every day| more than anything else in the world| "
+               "with all {m.his} heart|].",
             "More than anything, {m} loved to {v}.",
             "{m.S} liked to {v} [every day|with {m.his} {a}|whenever {m.he} could|after breakfast].",
             "Every day, {m.S} would {v} [for hours|until the sun went down|with a big smile on {m.his} face].",
@@ -598,16 +622,20 @@ static void activity(gen *g)
 
 static void object(gen *g)
 {
-    SAY(g, "{m.S} had a {o.adj} {o} that {m.he} loved very much[, and {m.he} never went anywhere without it|].",
+    SAY(g, "{m.S} had a {o.adj} {o} that {m.he} loved very much[, and {m.he} never went anywhere without "
+           "it|].",
         "{m.His} favorite thing in the world was a {o.adj} {o}[ that {m.his} {a} had found at the market|].",
-        "{m.His} {a} had given {m.him} a {o.adj} {o}[ for {m.his} birthday| last summer| when {m.he} was very little|].",
+        "{m.His} {a} had given {m.him} a {o.adj} {o}[ for {m.his} birthday| last summer| when {m.he} was "
+        "very little|].",
         "{m.S} [took|carried] {m.his} {o.adj} {o} everywhere {m.he} went.",
-        "{m.S} had a {o.adj} {o}, and {m.he} [took good care of it|kept it by {m.his} bed|showed it to everyone].");
+        "{m.S} had a {o.adj} {o}, and {m.he} [took good care of it|kept it by {m.his} bed|showed it to "
+        "everyone].");
 }
 
 static void friend(gen *g)
 {
-    SAY(g, "{m.His} best friend was a {f.desc} named {f}[ who always made {m.him} laugh| who had a big, happy smile|].",
+    SAY(g, "{m.His} best friend was a {f.desc} named {f}[ who always made {m.him} laugh| who had a big, "
+           "happy smile|].",
         "{m.S} had a good friend named {f}[ who lived next door| who lived just down the road|].",
         "{m.S} often played with {m.his} friend {f}, a {f.desc}[ from down the street|].",
         "{f}, a {f.desc} from next door, was {m.his} best friend.");
@@ -616,7 +644,8 @@ static void friend(gen *g)
 
 static void weather(gen *g)
 {
-    SAY(g, "It was a {day} day[, and the air smelled fresh|].", "The day was {day}[, just the way {m} liked it|].",
+    SAY(g, "It was a {day} day[, and the air smelled fresh|].",
+           "The day was {day}[, just the way {m} liked it|].",
         "Outside, the weather was {day}.");
 }
 
@@ -644,7 +673,8 @@ static void foreshadow(gen *g)
         break;
     case ARC_RESCUE:
         SAY(g, "Every night, {m} heard a soft little sound [outside {m.his} window|near the garden].",
-            "Lately, {m} had seen tiny footprints [near the garden|by the door], but {m.he} did not know whose they were.");
+            "Lately, {m} had seen tiny footprints [near the garden|by the door], but {m.he} did not know "
+            "whose they were.");
         break;
     case ARC_MAKE:
         SAY(g, "A naughty {c} lived near {m.his} house, and it liked to knock things over.");
@@ -667,7 +697,8 @@ static void setup(gen *g)
     }
     int with_friend = optional(g, 0.6);
     if (with_friend && chance(g, 0.35)) {
-        SAY(g, "{m.S} had a {o.adj} {o} and a best friend named {f}[ who lived next door| who always made {m.him} laugh|].");
+        SAY(g, "{m.S} had a {o.adj} {o} and a best friend named {f}[ who lived next door| who always made "
+               "{m.him} laugh|].");
         g->f.introduced = 1;
         if (!loves)
             activity(g);
@@ -696,11 +727,13 @@ static void setup(gen *g)
 static void go_out(gen *g)
 {
     if (g->f.introduced)
-        SAY(g, "{then} {m} and {f} [went|walked] to {p.the}[ to play| to spend the day together| to have some fun|].",
+        SAY(g, "{then} {m} and {f} [went|walked] to {p.the}[ to play| to spend the day together| to have "
+               "some fun|].",
             "{then} {m} took {m.his} {o} to {p.the} to play with {f}.",
             "{then} {m} and {f} decided to play {p.in} {p.the}.");
     else {
-        SAY(g, "{then} {m} [went|walked] to {p.the}[ to play| all by {m.self}| with a happy little song|].", "{then} {m} took {m.his} {o} to {p.the}.");
+        SAY(g, "{then} {m} [went|walked] to {p.the}[ to play| all by {m.self}| with a happy little song|].",
+               "{then} {m} took {m.his} {o} to {p.the}.");
         introduce_friend(g);
     }
 }
@@ -711,16 +744,19 @@ static void arc_lost(gen *g)
     if (g->talk && chance(g, 0.4))
         SAY(g, "They played with the {o}. \"This is so much fun!\" [said|shouted] {f}.");
     else
-        SAY(g, "They played with the {o} [for a long time|all morning|until lunch][ and laughed a lot| and had so much fun|].",
-            "They took turns with the {o} and laughed {ground}.");
+        SAY(g, "They played with the {o} [for a long time|all morning|until lunch][ and laughed a lot| and "
+               "had so much fun|].",
+            "They took turns with the {o} and laughed {ground}[ for a long time| until their tummies hurt|].");
     if (g->feat & STORY_FORESHADOWING) {
         if (g->foreshadow == 0)
             SAY(g, "When {m} looked in {m.his} bag, the {o} was gone! It had fallen out through the hole.");
         else
-            SAY(g, "But {m} forgot what {m.his} {a} had said and put the {o} down {ground}. When {m.he} looked again, it was gone!");
+            SAY(g, "But {m} forgot what {m.his} {a} had said and put the {o} down {ground}. When {m.he} "
+                   "looked again, it was gone!");
     } else
         SAY(g, "[Suddenly|After a while|Then], {m.S} looked around, and the {o} was gone!",
-            "When it was time to go home, {m} could not find the {o}.",
+            "When it was time to go home, {m} could not find the {o}[ anywhere| in the place where {m.he} "
+            "had left it|].",
             "{m.S} put the {o} down {spot} and ran off to {v}. When {m.he} came back, the {o} was gone!");
     if (g->adj_role == ROLE_WOE || optional(g, 0.7))
         feel_bad(g);
@@ -737,7 +773,8 @@ static void arc_lost(gen *g)
     } else if (g->talk && !g->terse)
         SAY(g, "\"Don't worry,\" said {f}. \"[Let's look together.|I will help you find it.]\"");
     if (optional(g, 0.8))
-        SAY(g, "They looked [{spots}|everywhere|high and low][, but the {o} was nowhere to be seen|].", "{m} and {f} searched all over {p.the}.");
+        SAY(g, "They looked [{spots}|everywhere|high and low][, but the {o} was nowhere to be seen|].",
+               "{m} and {f} searched all over {p.the}.");
     paragraph(g);
     if (g->feat & STORY_TWIST) {
         if (g->bad)
@@ -751,9 +788,12 @@ static void arc_lost(gen *g)
             "At last, {m.S} saw the {o} {spot}.");
     if (g->bad) {
         if (!(g->feat & STORY_TWIST))
-            SAY(g, "They looked until it was dark, but they never found the {o}.", "The {o} was gone forever.");
-        SAY(g, "{m.S} went home feeling {m.woe}[, and {m.he} did not want to play for the rest of the day|].", "{m.S} cried all the way home.");
-        g->lesson = "[you should always take care of your things|being careless can make you lose what you love]";
+            SAY(g, "They looked until it was dark, but they never found the {o}.",
+                   "The {o} was gone forever.");
+        SAY(g, "{m.S} went home feeling {m.woe}[, and {m.he} did not want to play for the rest of the day|].",
+               "{m.S} cried all the way home.");
+        g->lesson = "[you should always take care of your things|being careless can make you lose what you "
+                    "love]";
     } else {
         if (g->talk && chance(g, 0.6))
             SAY(g, "\"Thank you, {f}!\" said {m}. \"You are the best friend ever!\"");
@@ -762,26 +802,33 @@ static void arc_lost(gen *g)
         if (optional(g, 0.6))
             SAY(g, "From then on, {m} [always kept the {o} close|held on tight to {m.his} {o}].",
             "After that, they {fun.past} together until it was time to go home.");
-        g->lesson = g->feat & STORY_CONFLICT ? "[you should not blame others without a reason|it is better to ask than to blame]"
-                                            : "[it is important to take care of the things you love|a good friend will always help you|you should not give up when things go wrong]";
+        g->lesson = g->feat & STORY_CONFLICT ? "[you should not blame others without a reason|it is better "
+                                               "to ask than to blame]"
+                                            : "[it is important to take care of the things you love|a good "
+                                              "friend will always help you|you should not give up when "
+                                              "things go wrong]";
     }
 }
 
 static void arc_share(gen *g)
 {
-    SAY(g, "{then} {m} [took|brought] {m.his} {o} to {p.the}.", "{then} {m} was playing with {m.his} {o} {p.in} {p.the}.");
+    SAY(g, "{then} {m} [took|brought] {m.his} {o} to {p.the}.",
+           "{then} {m} was playing with {m.his} {o} {p.in} {p.the}.");
     introduce_friend(g);
     if (g->talk)
-        SAY(g, "\"Can I play with your {o}?\" asked {f}.", "\"What a {o.adj} {o}! Can I have a turn?\" asked {f}.");
+        SAY(g, "\"Can I play with your {o}?\" asked {f}.",
+               "\"What a {o.adj} {o}! Can I have a turn?\" asked {f}.");
     else
-        SAY(g, "{f} [looked at|saw] the {o} and wanted to play with it too.");
+        SAY(g, "{f} [looked at|saw] the {o} and wanted to play with it too[, because it looked like so much "
+               "fun|].");
     int fight = (g->feat & (STORY_CONFLICT | STORY_FORESHADOWING)) || (g->bad && chance(g, 0.5));
     if (fight) {
         if (g->talk)
             SAY(g, "\"No! It is mine!\" said {m}, holding the {o} tight.");
         else
             SAY(g, "But {m} did not want to share, and {m.he} held the {o} tight.");
-        SAY(g, "{f} [grabbed|pulled] the {o}, and they both pulled hard.", "They began to fight over the {o}.");
+        SAY(g, "{f} [grabbed|pulled] the {o}, and they both pulled hard.",
+               "They began to fight over the {o}.");
     }
     paragraph(g);
     if (g->bad) {
@@ -792,22 +839,32 @@ static void arc_share(gen *g)
         else
             SAY(g, "{m.S} let {f} play with it, but {f} dropped the {o}, and it broke.");
         SAY(g, "{m.S} felt {m.woe}, and {f} started to cry.", "Both friends went home feeling {m.woe}.");
-        g->lesson = g->feat & STORY_TWIST ? "[it is better to share than to fight|you never know what will happen, so be kind while you can]" : fight ? "fighting over things only makes them break" : "[some things are too special to play rough with|we should be careful with other people's things]";
+        g->lesson = g->feat & STORY_TWIST ? "[it is better to share than to fight|you never know what will "
+                                            "happen, so be kind while you can]" : fight ? "fighting over "
+                                            "things only makes them break" : "[some things are too special "
+                                            "to play rough with|we should be careful with other people's "
+                                            "things]";
         return;
     }
     if (fight)
-        SAY(g, "Then {m} saw that {f} looked sad, and {m.he} let go.", "After a while, {m} stopped and thought about it.");
+        SAY(g, "Then {m} saw that {f} looked sad, and {m.he} let go.",
+               "After a while, {m} stopped and thought about it.");
     if (g->talk)
-        SAY_TERSE(g, "\"Let's play with it together,\" said {m}.", "\"Here, you can have a turn,\" said {m}. {f} smiled. \"Thank you!\"");
+        SAY_TERSE(g, "\"Let's play with it together,\" said {m}.",
+                     "\"Here, you can have a turn,\" said {m}. {f} smiled. \"Thank you!\"");
     else
-        SAY(g, "{m.S} [gave|handed] the {o} to {f}[ with a smile|].", "{m.S} decided to share the {o} with {f}.");
+        SAY(g, "{m.S} [gave|handed] the {o} to {f}[ with a smile|].",
+               "{m.S} decided to share the {o} with {f}.");
     if (g->feat & STORY_TWIST)
-        SAY(g, "Then something surprising happened. {f} [reached into {f.his} bag|ran home] and came back with {d.a} to share!",
+        SAY(g, "Then something surprising happened. {f} [reached into {f.his} bag|ran home] and came back "
+               "with {d.a} to share!",
             "To {m.his} surprise, {f} knew a new game they could play with the {o}.");
-    SAY(g, "They took turns[ with the {o}|] until the sun went down.", "They {fun.past} together [all afternoon|until dinner].");
+    SAY(g, "They took turns[ with the {o}|] until the sun went down.",
+           "They {fun.past} together [all afternoon|until dinner].");
     feel_good(g);
     g->lesson = fight ? "[friends are more important than things|it is better to share than to fight]"
-                      : "[sharing makes everyone happy|it is kind to share with others|playing together is more fun than playing alone]";
+                      : "[sharing makes everyone happy|it is kind to share with others|playing together is "
+                        "more fun than playing alone]";
 }
 
 static void arc_learn(gen *g)
@@ -820,7 +877,8 @@ static void arc_learn(gen *g)
         SAY(g, "{f} was {v.ing}[ and having fun|].");
     }
     SAY(g, "{m.S} wanted to {v} too, but {m.he} did not know how.", "{m.S} wanted to {v} just like {f}.");
-    SAY(g, "{m.S} tried, but it was harder than it looked.", "The first time {m.he} tried, {m.he} fell down.");
+    SAY(g, "{m.S} tried, but it was harder than it looked[, and {m.he} got it all wrong|].",
+           "The first time {m.he} tried, {m.he} fell down.");
     feel_bad(g);
     if (g->feat & STORY_CONFLICT) {
         if (g->talk)
@@ -832,11 +890,14 @@ static void arc_learn(gen *g)
     }
     paragraph(g);
     if (g->bad) {
-        SAY(g, "{m.S} tried again, but {m.he} fell and hurt {m.his} knee.", "{m.S} tried one more time, but {m.he} got tired and gave up.");
+        SAY(g, "{m.S} tried again, but {m.he} fell and hurt {m.his} knee.",
+               "{m.S} tried one more time, but {m.he} got tired and gave up.");
         if (g->feat & STORY_TWIST)
             SAY(g, "To {m.his} surprise, even {f} could not {v} that day, and both of them went home.");
         SAY(g, "{m.S} never tried to {v} again.", "After that day, {m} did not want to {v} anymore.");
-        g->lesson = g->feat & STORY_CONFLICT ? "it is not nice to laugh at others" : "[it is best to go slowly when you learn|you should ask for help before you get hurt]";
+        g->lesson = g->feat & STORY_CONFLICT ? "it is not nice to laugh at others" : "[it is best to go "
+                                               "slowly when you learn|you should ask for help before you "
+                                               "get hurt]";
         return;
     }
     if (g->feat & STORY_FORESHADOWING)
@@ -850,28 +911,34 @@ static void arc_learn(gen *g)
     if (g->feat & STORY_TWIST)
         SAY(g, "Then something surprising happened: {m} was even better at it than {f}!",
             "To everyone's surprise, a {c.adj} {c} came to watch, as if it wanted to {v} too.");
-    SAY(g, "At last, {m.S} could {v} all by {m.self}.");
+    SAY(g, "At last, {m.S} could {v} all by {m.self}[, and everyone clapped| without falling even once|].");
     if (g->talk && optional(g, 0.6))
         SAY(g, "\"I did it!\" [shouted|cried] {m}.");
     feel_good(g);
-    g->lesson = g->feat & STORY_CONFLICT ? "[it is not nice to laugh at others|everyone has to start somewhere]"
-                                        : "[practice helps you get better|you should never give up|it is okay to make mistakes when you learn]";
+    g->lesson = g->feat & STORY_CONFLICT ? "[it is not nice to laugh at others|everyone has to start "
+                                           "somewhere]"
+                                        : "[practice helps you get better|you should never give up|it is "
+                                          "okay to make mistakes when you learn]";
 }
 
 static void arc_rescue(gen *g)
 {
     if (g->f.introduced)
-        SAY(g, "{then} {m} and {f} [went|walked] to {p.the}.", "{then} {m} was playing {p.in} {p.the} with {f}.");
+        SAY(g, "{then} {m} and {f} [went|walked] to {p.the}.",
+               "{then} {m} was playing {p.in} {p.the} with {f}.");
     else {
         SAY(g, "{then} {m} [went|walked] to {p.the}.");
         introduce_friend(g);
     }
-    SAY(g, "There, they [saw|found] a {c.adj} {c}[ sitting all by itself| that could not move|].",
+    SAY(g, "[Soon|After a while|Not far away], they [saw|found] a {c.adj} {c}[ sitting all by itself| that "
+           "could not move|].",
         "Suddenly, they heard a [small|soft|sad] sound {spot}. It was a {c.adj} {c}!");
     if (g->talk)
         SAY(g, "\"Look, the poor {c} is stuck!\" said {m}.", "\"I think the {c} is lost,\" said {m}.");
     else
-        SAY(g, "The {c} was stuck [in a hole|{spot}].", "The {c} looked [hungry|lost|cold] and [scared|all alone].");
+        SAY(g, "The {c} was stuck [in a hole|{spot}].",
+               "The {c} looked [hungry|lost|cold] and [scared|all alone][, and it was shaking a little| and "
+               "made a tiny, sad sound|].");
     if (g->feat & STORY_FORESHADOWING)
         SAY(g, "Now {m} knew where the little sounds and tracks had come from.");
     if (g->feat & STORY_CONFLICT) {
@@ -879,18 +946,24 @@ static void arc_rescue(gen *g)
             SAY_TERSE(g, "\"Let's leave it,\" said {f}, but {m} did not want to leave the {c} alone.",
                       "\"Let's leave it,\" said {f}. \"It might bite.\" \"No, it needs our help!\" said {m}.");
         else
-            SAY(g, "{f} wanted to go home, but {m} did not want to leave the {c} alone. They argued for a while.");
+            SAY(g, "{f} wanted to go home, but {m} did not want to leave the {c} alone. They argued for a "
+                   "while.");
     }
     paragraph(g);
     if (g->bad) {
-        SAY(g, "{m.S} reached for the {c}, but it was too scared and ran away.", "Before they could help, the {c} ran away and hid {spot}.");
+        SAY(g, "{m.S} reached for the {c}, but it was too scared and ran away.",
+               "Before they could help, the {c} ran away and hid {spot}.");
         if (g->feat & STORY_TWIST)
             SAY(g, "It turned out that the {c} had a home of its own and did not want to be picked up at all.");
-        SAY(g, "{m.S} never saw the {c} again, and {m.he} felt {m.woe}.", "{m.S} looked for it every day, but it never came back.");
-        g->lesson = "[wild animals are best helped by grown-ups|sometimes we cannot fix everything, even when we try]";
+        SAY(g, "{m.S} never saw the {c} again, and {m.he} felt {m.woe}.",
+               "{m.S} looked for it every day, but it never came back.");
+        g->lesson = "[wild animals are best helped by grown-ups|sometimes we cannot fix everything, even "
+                    "when we try]";
         return;
     }
-    SAY(g, "{m.S} gently picked up the {c}.", "{m.S} used {m.his} {o} to help the {c}.", "{m.S} gave the {c} {d.a} from {m.his} bag.");
+    SAY(g, "{m.S} gently picked up the {c}[ and held it close to keep it warm| and carried it to a safe "
+           "place|].",
+           "{m.S} used {m.his} {o} to help the {c}.", "{m.S} gave the {c} {d.a} from {m.his} bag.");
     if (g->feat & STORY_TWIST)
         SAY(g, "Then, to their surprise, [two|three] baby {c.pl} came out to see them.",
             "It turned out that the {c} belonged to a kind old lady who had been looking for it all day.");
@@ -899,9 +972,13 @@ static void arc_rescue(gen *g)
     SAY(g, "The {c} was safe at last.", "The {c} looked up at {m} and seemed to smile.");
     feel_good(g);
     if (optional(g, 0.8))
-        SAY(g, "After that, the {c} came to visit {m} every day.", "From that day on, {m}, {f} and the {c} were the best of friends.");
-    g->lesson = g->feat & STORY_CONFLICT ? "[helping others is always the right thing to do|being brave can mean being kind]"
-                                        : "[we should always be kind to animals|even small creatures need our help|helping others makes your heart happy]";
+        SAY(g, "After that, the {c} came to visit {m} every day.",
+               "From that day on, {m}, {f} and the {c} were the best of friends[, and they played together "
+               "every day|].");
+    g->lesson = g->feat & STORY_CONFLICT ? "[helping others is always the right thing to do|being brave can "
+                                           "mean being kind]"
+                                        : "[we should always be kind to animals|even small creatures need "
+                                          "our help|helping others makes your heart happy]";
 }
 
 static void arc_make(gen *g)
@@ -921,22 +998,25 @@ static void arc_make(gen *g)
     }
     if (!g->f.introduced)
         friend(g);
-    SAY(g, "{then} {m} found out that it was {f}'s birthday[ soon|].", "{then} {m} wanted to make something special for {f}.");
+    SAY(g, "{then} {m} found out that it was {f}'s birthday[ soon|].",
+           "{then} {m} wanted to make something special for {f}.");
     if (g->talk)
         SAY(g, "\"I know! I will {gift.make}!\" said {m}.");
     else
-        SAY(g, "{m.S} decided to {gift.make}.");
+        SAY(g, "{m.S} decided to {gift.make}[ and make it the best one ever| as a surprise|].");
     SAY(g, "{m.S} worked hard all morning {p.in} {p.the}[ with {m.his} {a}|].",
         "{m.S} worked [slowly|carefully] {p.in} {p.the}, and {m.his} {a} helped a little.");
     if (g->feat & STORY_FORESHADOWING)
         SAY(g, "Just then, the naughty {c} ran in and knocked the {gift} to the floor!");
     else
-        SAY(g, "But the {gift} fell on the floor.", "But {m.he} spilled water on the {gift}.", "But the {gift} did not look right at all.");
+        SAY(g, "But the {gift} fell on the floor[ and got all dirty|].",
+               "But {m.he} spilled water on the {gift}.", "But the {gift} did not look right at all.");
     feel_bad(g);
     if (g->feat & STORY_CONFLICT) {
         if (g->talk)
             SAY_TERSE(g, "\"Let me do it my way!\" said {m.his} little cousin, but {m} wanted to do it alone.",
-                      "\"Let me do it my way!\" said {m.his} little cousin. \"No, my way is better!\" said {m}.");
+                      "\"Let me do it my way!\" said {m.his} little cousin. \"No, my way is better!\" said "
+                      "{m}.");
         else
             SAY(g, "{m.His} {a} wanted to help, but {m} wanted to do it all alone, and they argued.");
     }
@@ -947,30 +1027,37 @@ static void arc_make(gen *g)
             SAY(g, "To {m.his} surprise, {f} had already been given the very same gift by someone else.");
         SAY(g, "When {m} gave {f} the gift, it did not look special at all, and {m.he} felt {m.woe}.",
             "{m.S} went to the party with nothing in {m.his} hands and felt {m.woe}.");
-        g->lesson = "[it is better to be careful with special things|you should not leave things to the last minute]";
+        g->lesson = "[it is better to be careful with special things|you should not leave things to the "
+                    "last minute]";
         return;
     }
     SAY(g, "{m.S} did not give up and started again.", "{m.His} {a} helped {m.him} fix it.");
     if (g->feat & STORY_TWIST)
-        SAY(g, "When {m} gave the {gift} to {f}, {f} laughed and, to {m}'s surprise, gave {m.him} a gift too. It was a {o.adj} {o}, just like {m.hers}!");
+        SAY(g, "When {m} gave the {gift} to {f}, {f} laughed and, to {m}'s surprise, gave {m.him} a gift "
+               "too. It was a {o.adj} {o}, just like {m.hers}!");
     else if (g->talk)
         SAY(g, "\"Thank you! This is the best gift ever!\" said {f}.");
     else
         SAY(g, "{f} loved the {gift}.", "When {f} saw the {gift}, {f.he} gave {m} a big hug.");
     feel_good(g);
     g->lesson = g->feat & STORY_CONFLICT ? "[working together makes things easier|it is good to accept help]"
-                                        : "[a gift made with love is the best gift|mistakes can be fixed if you keep trying]";
+                                        : "[a gift made with love is the best gift|mistakes can be fixed if "
+                                          "you keep trying]";
 }
 
 static void arc_explore(gen *g)
 {
     if (!g->f.introduced)
         friend(g);
-    SAY(g, "{then} {m} and {f} went to explore {p.the}.", "{then} {m} wanted to see what was behind {p.the}, so {m.he} asked {f} to come along.");
+    SAY(g, "{then} {m} and {f} went to explore {p.the}.",
+           "{then} {m} wanted to see what was behind {p.the}, so {m.he} asked {f} to come along.");
     if (g->feat & STORY_FORESHADOWING)
         SAY(g, "But they forgot what {m.his} {a} had said and left the path.");
-    SAY(g, "They walked for a long time, looking at [the flowers|the trees|everything][ and talking about all the things they saw|].", "{m.S} carried {m.his} {o} along in {m.his} bag.");
-    SAY(g, "Suddenly, they heard a [loud|strange|funny] noise.");
+    SAY(g, "They walked for a long time, looking at [the flowers|the trees|everything][ and talking about "
+           "all the things they saw|].",
+           "{m.S} carried {m.his} {o} along in {m.his} bag.");
+    SAY(g, "Suddenly, they heard a [loud|strange|funny] noise[ that made them stop and listen| coming from "
+           "somewhere close by|].");
     if (g->talk)
         SAY(g, "\"What was that?\" whispered {f}.");
     SAY(g, "{m.S} felt a little {m.woe}.");
@@ -984,12 +1071,15 @@ static void arc_explore(gen *g)
     paragraph(g);
     if (g->feat & STORY_TWIST)
         SAY(g, "They peeked {spot}. To their surprise, it was only a {c.adj} {c}!",
-            "To their surprise, the noise was not a monster at all. It was a little {c} playing with a {thing}.");
+            "To their surprise, the noise was not a monster at all. It was a little {c} playing with a "
+            "{thing}.");
     else
-        SAY(g, "They followed the sound and found a {c.adj} {c}.", "It was a {c.adj} {c} looking for food.");
+        SAY(g, "They followed the sound and found a {c.adj} {c}[ hiding {spot}| looking right back at them|].",
+               "It was a {c.adj} {c} looking for food.");
     if (g->bad) {
         SAY(g, "Then it started to rain, and they could not find the way back.");
-        SAY(g, "They got home late, wet and {m.woe}.", "When they got home, {m.his} {a} was very upset with them.");
+        SAY(g, "They got home late, wet and {m.woe}.",
+               "When they got home, {m.his} {a} was very upset with them.");
         g->lesson = "[you should always listen to your {a}|it is not safe to go too far from home]";
         return;
     }
@@ -999,7 +1089,8 @@ static void arc_explore(gen *g)
         "They found their way home just before dark.");
     feel_good(g);
     g->lesson = g->feat & STORY_FORESHADOWING ? "you should always listen to your {a}"
-                                              : "[it is good to be brave|things are not always as scary as they seem|it is fun to explore with a friend]";
+                                              : "[it is good to be brave|things are not always as scary as "
+                                                "they seem|it is fun to explore with a friend]";
 }
 
 static int has_word(const char *text, const char *w);
@@ -1011,7 +1102,8 @@ static const char *const adj_cover[N_ROLES][2] = {
     [ROLE_PLACE] = {"It had been a long day at {p.the}.", "It had been a long day at {p.the}."},
     [ROLE_ANIMAL] = {"On the way home, they saw a {c.adj} {c}[ sitting on a fence| by the road].",
                      "On the way home, even a {c.adj} {c} by the road looked sad."},
-    [ROLE_FOOD] = {"Later, they shared some {d.adj} {d.pl}.", "Not even some {d.adj} {d.pl} could cheer {m.him} up."},
+    [ROLE_FOOD] = {"Later, they shared some {d.adj} {d.pl}.",
+                   "Not even some {d.adj} {d.pl} could cheer {m.him} up."},
     [ROLE_DAY] = {"Outside, the day was still {day}.", "Outside, the day was still {day}."},
     [ROLE_TRAIT] = {"{m.S} was a very {m.trait} {m.kid}.", "{m.S} was a very {m.trait} {m.kid}."},
     [ROLE_JOY] = {"{m.S} felt {m.joy}.", "{m.S} did not feel {m.joy} anymore."},
@@ -1022,9 +1114,11 @@ static const char *const adj_cover[N_ROLES][2] = {
 static void ending(gen *g)
 {
     if (g->req_noun == g->c && !(g->used & USED_C))
-        SAY(g, g->bad ? "Even the {c} [by the road|in the tree] looked {m.woe}." : "On the way home, they saw a {c.adj} {c} and waved to it.");
+        SAY(g, g->bad ? "Even the {c} [by the road|in the tree] looked {m.woe}." : "On the way home, they "
+                        "saw a {c.adj} {c} and waved to it.");
     if (g->req_noun == g->d && !(g->used & USED_D))
-        SAY(g, g->bad ? "Not even {d.a} could cheer {m.him} up." : "Later, they shared {d.a}[ under a tree| at home|].");
+        SAY(g, g->bad ? "Not even {d.a} could cheer {m.him} up." : "Later, they shared {d.a}[ under a tree| "
+                        "at home|].");
     if (g->req_noun == g->o && !(g->used & USED_O))
         SAY(g, "{m.S} held {m.his} {o.adj} {o} close.");
     if (g->req_noun == g->p && !(g->used & USED_P))
@@ -1032,16 +1126,23 @@ static void ending(gen *g)
     if (!has_word(g->b.p, g->req_adj))
         say(g, adj_cover[g->adj_role][g->bad]);
     if (g->t && !(g->t->tags & SV_OOPS) && !g->bad && optional(g, 0.6)) {
-        if (g->t_role == 'f' || g->t_role == 'x')
+        static const struct { char role; unsigned used; } seen[] = {
+            {'o', USED_O}, {'c', USED_C}, {'d', USED_D}, {'p', USED_P}};
+        int named = 0;   /* "could not wait to feed the duck again" needs the duck in the story */
+        for (size_t i = 0; i < sizeof seen / sizeof *seen; i++)
+            named |= g->t_role == seen[i].role && (g->used & seen[i].used);
+        if (!named)
             SAY(g, "Before bed, {m} thought about how much {m.he} loved to {t.hab}.");
         else
             SAY(g, "The next day, {m} could not wait to {t} again.");
     }
     if (g->feat & STORY_MORAL)
-        SAY(g, "{m} learned that {L}.", "From that day on, {m} knew that {L}.", "That day, {m} and {f} learned that {L}.",
+        SAY(g, "{m} learned that {L}.", "From that day on, {m} knew that {L}.",
+               "That day, {m} and {f} learned that {L}.",
             "And so, {m} learned an important lesson: {L}.", "{m} would always remember that {L}.");
     else if (!g->bad && optional(g, 0.3))
-        SAY(g, "It was the best day ever.", "And they lived happily ever after.", "It was a day {m} would never forget.");
+        SAY(g, "It was the best day ever.", "And they lived happily ever after.",
+               "It was a day {m} would never forget.");
 }
 
 /* ---- planning ----------------------------------------------------------------------------------------- */
@@ -1088,8 +1189,8 @@ static void describe(gen *g, character *ch, int force_trait, int plain_ok)
         snprintf(ch->desc, sizeof ch->desc, "%s%s%s", ch->trait,
                  strcmp(ch->trait, "little") && chance(g, 0.3) ? " little " : " ", kind);
     else
-        snprintf(ch->desc, sizeof ch->desc, "%s%s", plain_ok && pick(g, 3) == 0 ? "" : pick(g, 2) ? "little " : "young ",
-                 kind);
+        snprintf(ch->desc, sizeof ch->desc, "%s%s",
+                 plain_ok && pick(g, 3) == 0 ? "" : pick(g, 2) ? "little " : "young ", kind);
 }
 
 static void cast(gen *g, character *ch, const story_name *nm, const char *animal)
@@ -1122,37 +1223,50 @@ static void plan(gen *g, const picks *k)
     /* props: the required noun takes the role of its kind */
     g->o = rn->tags & SN_THING ? rn : noun_with(&g->r, SN_THING, 0, NULL);
     g->p = rn->tags & SN_PLACE ? rn : noun_with(&g->r, SN_PLACE, 0, NULL);
-    g->c = rn->tags & SN_ANIMAL ? rn : noun_with(&g->r, SN_ANIMAL, 0, NULL);
+    g->c = rn->tags & SN_ANIMAL ? rn : noun_with(&g->r, SN_ANIMAL, SN_EXOTIC, NULL);
     g->d = rn->tags & SN_FOOD ? rn : noun_with(&g->r, SN_FOOD, 0, NULL);
 
     /* cast: sometimes the main character is an animal (the required one, if it is an animal) */
     const char *m_animal = NULL;
     if ((rn->tags & SN_ANIMAL) ? chance(g, 0.25) : chance(g, 0.12)) {
-        const story_noun *a = chance(g, 0.5) && !(rn->tags & SN_ANIMAL) ? noun_with(&g->r, SN_ANIMAL, 0, g->c)
-                                                                         : g->c;
+        const story_noun *a = g->c;
+        if (chance(g, 0.5) && !(rn->tags & SN_ANIMAL))
+            a = noun_with(&g->r, SN_ANIMAL, SN_EXOTIC, g->c);
         m_animal = a->sg;
         if (a == g->c)
-            g->c = noun_with(&g->r, SN_ANIMAL, 0, a);
+            g->c = noun_with(&g->r, SN_ANIMAL, SN_EXOTIC, a);
     }
     cast(g, &g->m, &w->names[k->name], m_animal);
     const char *f_animal = NULL;
     if (m_animal ? chance(g, 0.6) : chance(g, 0.1))
-        f_animal = noun_with(&g->r, SN_ANIMAL, 0, g->c)->sg;
+        f_animal = noun_with(&g->r, SN_ANIMAL, SN_EXOTIC, g->c)->sg;
     cast(g, &g->f, &w->names[k->friend], f_animal);
     static const char *const adults[4] = {"mom", "dad", "grandma", "grandpa"};
     int a = pick(g, 4);
     g->adult = adults[a];
     g->adult_female = a % 2 == 0;
 
-    g->oadj = adj_with(&g->r, SA_LOOK);
-    g->padj = adj_with(&g->r, SA_PLACE);
+    /* everyday descriptions; the required adjective may still be an odd one ("an open bike") */
+    static const char *const looks[] = {"red", "blue", "green", "yellow", "pink", "purple", "orange", "brown",
+                                        "white", "shiny", "sparkly", "little", "big", "new", "old", "pretty",
+                                        "special", "colorful", "beautiful", "tiny", "lovely", "bright",
+                                        "golden",
+                                        "silver", "striped", "spotted", "fancy", "soft", "small", "warm"};
+    static const char *const outdoors[] = {"big", "quiet", "sunny", "pretty", "green", "beautiful", "lovely",
+                                           "peaceful", "wild", "shady", "old", "little", "busy", "windy"};
+    static const char *const indoors[] = {"big", "quiet", "busy", "cozy", "old", "little", "bright", "warm",
+                                          "tidy"};
+    g->oadj = looks[pick(g, (int)(sizeof looks / sizeof *looks))];
+    g->padj = g->p->tags & SN_INDOOR ? indoors[pick(g, (int)(sizeof indoors / sizeof *indoors))]
+                                     : outdoors[pick(g, (int)(sizeof outdoors / sizeof *outdoors))];
     g->cadj = adj_with(&g->r, SA_FUR);
     g->dadj = adj_with(&g->r, SA_TASTE);
     g->day = adj_with(&g->r, SA_DAY);
     g->padj_always = 0;
 
     /* the required adjective: one of the roles its tags allow */
-    static const unsigned role_tag[N_ROLES] = {SA_LOOK, SA_PLACE, SA_FUR, SA_TASTE, SA_DAY, SA_TRAIT, SA_POS, SA_NEG};
+    static const unsigned role_tag[N_ROLES] = {SA_LOOK, SA_PLACE, SA_FUR, SA_TASTE,
+                                               SA_DAY, SA_TRAIT, SA_POS, SA_NEG};
     int roles[N_ROLES], n_roles = 0;
     for (int i = 0; i < N_ROLES; i++)
         if ((ra->tags & role_tag[i]) && !(i == ROLE_DAY && g->opening->weather))
@@ -1250,7 +1364,7 @@ static int has_word(const char *text, const char *w)
 
 /* Sentence ends: . ! or ? (a closing quote may follow) before the end or a capital or an opening
  * quote, so that "Hi!" said Tom. is one sentence. */
-static int count_sentences(const char *s)
+int stories_count_sentences(const char *s)
 {
     int n = 0;
     for (; *s; s++) {
@@ -1277,7 +1391,7 @@ static int acceptable(const char *s, size_t len, const story_prompt *pr)
 {
     if (len < MIN_CHARS || len > MAX_CHARS)
         return 0;
-    int sentences = count_sentences(s);
+    int sentences = stories_count_sentences(s);
     if (sentences < MIN_SENTENCES || sentences > MAX_SENTENCES)
         return 0;
     int quotes = 0;

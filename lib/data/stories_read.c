@@ -11,13 +11,15 @@
 
 typedef struct {
     char *data;
-    size_t n, cap;          /* bytes of data */
-    size_t *off;            /* start of each story in data */
+    size_t n, cap; /* bytes of data */
+    size_t *off;   /* start of each story in data */
     size_t count, cap_off;
 } collector;
 
 static void put_bytes(collector *c, const char *s, size_t n)
 {
+    if (n == 0)
+        return;
     if (c->n + n > c->cap) {
         size_t cap = c->cap ? c->cap : 1 << 16;
         while (c->n + n > cap)
@@ -29,7 +31,10 @@ static void put_bytes(collector *c, const char *s, size_t n)
     c->n += n;
 }
 
-static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; }
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
 
 /* Adds s[0, n) as a story: surrounding white space dropped, "\r\n" read as "\n"; blank ones skipped. */
 static void add_story(collector *c, const char *s, size_t n)
@@ -52,7 +57,7 @@ static void add_story(collector *c, const char *s, size_t n)
         i = end;
         if (cr) {
             if (i + 1 < n && s[i + 1] == '\n')
-                i++;            /* "\r\n" -> "\n" */
+                i++; /* "\r\n" -> "\n" */
             else {
                 put_bytes(c, "\n", 1);
                 i++;
@@ -105,8 +110,8 @@ static int json_line(collector *c, const char *line, size_t len, const char *pat
     const char *s = json_story(&v);
     if (!s) {
         json_free(&v);
-        return err_set(e, "%s:%lld: expected a JSON string or an object with a \"text\" or \"story\" string", path,
-                       lineno);
+        return err_set(e, "%s:%lld: expected a JSON string or an object with a \"text\" or \"story\" string",
+                       path, lineno);
     }
     add_story(c, s, strlen(s));
     json_free(&v);
@@ -133,7 +138,9 @@ static int read_json_array(collector *c, const char *path, err_t *e)
         const char *s = json_story(&v.items[i]);
         if (!s) {
             json_free(&v);
-            return err_set(e, "%s: item %d: expected a string or an object with a \"text\" or \"story\" string", path, i);
+            return err_set(e,
+                           "%s: item %d: expected a string or an object with a \"text\" or \"story\" string",
+                           path, i);
         }
         add_story(c, s, strlen(s));
     }
@@ -173,8 +180,10 @@ int stories_read(const char *path, story_set *out, err_t *e)
             while (i < len && is_space(line[i]))
                 i++;
             if (i == len)
-                continue;   /* blank lines before the first story say nothing about the format */
-            format = line[i] == '{' || line[i] == '"' ? FORMAT_JSON_LINES : line[i] == '[' ? FORMAT_JSON_ARRAY : FORMAT_PLAIN;
+                continue; /* blank lines before the first story say nothing about the format */
+            format = line[i] == '{' || line[i] == '"' ? FORMAT_JSON_LINES
+                     : line[i] == '['                 ? FORMAT_JSON_ARRAY
+                                                      : FORMAT_PLAIN;
             if (format == FORMAT_JSON_ARRAY)
                 break;
         }
