@@ -32,7 +32,7 @@ static lm_opts mo;
 static const opt_spec rb_options[] = {
     {"model", 0, OPT_STRING, &o.model, "mosaic", "mosaic (memory mosaic), gpt (transformer, learned positions), lstm; references: ngram (in-context n-gram with back-off), uniform (1/18 on each letter)", "mosaic|gpt|lstm|ngram|uniform", 0, -1, "M"},
     LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
-    {"lr", 0, OPT_DOUBLE, &o.lr, "1e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
+    {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
     {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
     {"epochs", 0, OPT_INT, &o.epochs, "40", "passes over the training sequences", NULL, 1, 1e6, "N"},
     {"batch", 0, OPT_INT, &o.batch, "32", "sequences per step", NULL, 1, 1e6, "B"},
