@@ -263,11 +263,28 @@ static int run_train(driver *d)
         const char *st = md ? ckpt_meta_get(md, "step") : NULL;
         start = st ? atoll(st) : -1;
         ckpt_meta_free(md);
-        if (start < 0 || resumed.cfg.vocab != bd.vocab || resumed.cfg.ctx != T) {
-            driver_error(d, "%s: not a checkpoint of this run (step, vocabulary or --ctx differ)", o.resume);
+        /* The run's options must describe the checkpoint's model: --arch (unless both), the shape,
+         * the vocabulary and the context. */
+        lm_config want;
+        char *saved = mo.arch;
+        if (strcmp(mo.arch, "both") == 0)
+            mo.arch = (char *)lm_arch_name(resumed.cfg.arch);
+        int bad = lm_opts_config(&mo, bd.vocab, &want, &e);
+        mo.arch = saved;
+        const char *why = bad ? e.msg
+                          : start < 0 ? "it records no step"
+                          : want.arch != resumed.cfg.arch ? "it holds another architecture than --arch"
+                          : want.d != resumed.cfg.d || want.layers != resumed.cfg.layers ||
+                                    want.heads != resumed.cfg.heads || want.pmem != resumed.cfg.pmem ||
+                                    want.bias != resumed.cfg.bias || want.pos != resumed.cfg.pos
+                              ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
+                          : want.vocab != resumed.cfg.vocab ? "its vocabulary differs from the tokenizer's"
+                          : want.ctx != resumed.cfg.ctx ? "its context differs from --ctx" : NULL;
+        if (why) {
+            driver_error(d, "--resume %s: %s", o.resume, why);
             lm_free(&resumed);
             bs_data_free(&bd);
-            return 1;
+            return bad ? 2 : 1;
         }
         archs[narch++] = resumed.cfg.arch;
     } else if (strcmp(mo.arch, "both") == 0) {

@@ -85,6 +85,16 @@ START_TEST(test_resume_is_exact)
              dir, dir);
     ck_assert_int_eq(bs_run(args, &resumed, NULL), 0);
     ck_assert_str_eq(full, resumed);
+    /* the checkpoint is a mosaic of d 32: resuming it as a gpt, or wider, is refused */
+    char *err;
+    snprintf(args, sizeof args, "--preset smoke --arch gpt --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors", dir, dir);
+    ck_assert_int_eq(bs_run(args, NULL, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "another architecture"));
+    free(err);
+    snprintf(args, sizeof args, "--preset smoke --d 64 --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors", dir, dir);
+    ck_assert_int_eq(bs_run(args, NULL, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "shape differs"));
+    free(err);
     free(full);
     free(part);
     free(resumed);
