@@ -8,6 +8,6 @@ int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e)
     if (lm_arch_parse(o->arch, &c->arch) != 0)
         return err_set(e, "--arch '%s': expected gpt, mosaic or lstm", o->arch);
     if (lm_pos_parse(o->pos, &c->pos) != 0)
-        return err_set(e, "--pos '%s': expected learned or none", o->pos);
+        return err_set(e, "--pos '%s': expected learned, none, rope or alibi", o->pos);
     return lm_config_resolve(c, e);
 }

@@ -27,7 +27,7 @@ typedef struct {
     LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT),                                                                   \
     {"ctx", 0, OPT_INT, &(o).ctx, CTX, "context length in tokens (rows of gpt's learned position table)", NULL, 2, 1 << 20, "T"}, \
     {"bias", 0, OPT_BOOL, &(o).bias, "off", "biases in linear layers and LayerNorms", NULL, 0, -1, "on|off"},        \
-    {"pos", 0, OPT_STRING, &(o).pos, "learned", "gpt positions: learned absolute table, or none", "learned|none", 0, -1, "P"}
+    {"pos", 0, OPT_STRING, &(o).pos, "learned", "gpt positions: learned absolute table (inputs up to --ctx), none, rope (rotary) or alibi (linear biases)", "learned|none|rope|alibi", 0, -1, "P"}
 
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e);

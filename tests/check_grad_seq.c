@@ -1,5 +1,5 @@
-/* Sequence ops in double precision: attention under every mask kind (also cached queries and
- * shared key/value tables), the leaky average, the look-ahead mix, the time shift and the complex
+/* Sequence ops in double precision: attention under every mask kind (also cached queries, shared
+ * key/value tables and ALiBi's biases, on both kernel paths), the leaky average, the look-ahead mix, the time shift and the complex
  * matrix, each against a naive reference written with explicit loops and against central
  * differences; plus the mask's promises: no leakage from disallowed keys, and rows without keys
  * (keys without queries) that output and pass exactly nothing.
@@ -46,28 +46,43 @@ typedef struct {
     att_mask mask;
     int B, Tq, Tk, H, hs;
     int shared; /* k and v are [Tk, C] tables shared by the batch */
+    int alibi;  /* op_attention_alibi: ALiBi's per-head linear biases */
 } att_case;
 
 static const att_case ATT_CASES[] = {
-    {"causal", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 3, 0},
-    {"strict", {ATT_STRICT, 0}, 2, 7, 7, 2, 3, 0},
-    {"full", {ATT_FULL, 0}, 2, 7, 7, 2, 3, 0},
-    {"block3", {ATT_BLOCK, 3}, 2, 7, 7, 2, 3, 0},
-    {"causal cached", {ATT_CAUSAL, 0}, 2, 3, 7, 2, 3, 0},
-    {"strict cached", {ATT_STRICT, 0}, 2, 2, 7, 2, 3, 0},
-    {"block3 cached", {ATT_BLOCK, 3}, 2, 4, 7, 2, 3, 0},
-    {"shared full", {ATT_FULL, 0}, 2, 4, 6, 2, 3, 1},
-    {"shared causal", {ATT_CAUSAL, 0}, 2, 4, 6, 2, 3, 1},
+    {"causal", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 3, 0, 0},
+    {"strict", {ATT_STRICT, 0}, 2, 7, 7, 2, 3, 0, 0},
+    {"full", {ATT_FULL, 0}, 2, 7, 7, 2, 3, 0, 0},
+    {"block3", {ATT_BLOCK, 3}, 2, 7, 7, 2, 3, 0, 0},
+    {"causal cached", {ATT_CAUSAL, 0}, 2, 3, 7, 2, 3, 0, 0},
+    {"strict cached", {ATT_STRICT, 0}, 2, 2, 7, 2, 3, 0, 0},
+    {"block3 cached", {ATT_BLOCK, 3}, 2, 4, 7, 2, 3, 0, 0},
+    {"shared full", {ATT_FULL, 0}, 2, 4, 6, 2, 3, 1, 0},
+    {"shared causal", {ATT_CAUSAL, 0}, 2, 4, 6, 2, 3, 1, 0},
     /* head sizes above the kernel's direct path (hs <= 4) take the BLAS path */
-    {"causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 6, 0},
-    {"strict hs6", {ATT_STRICT, 0}, 2, 7, 7, 2, 6, 0},
-    {"block3 cached hs5", {ATT_BLOCK, 3}, 2, 4, 7, 2, 5, 0},
-    {"shared full hs5", {ATT_FULL, 0}, 2, 4, 6, 2, 5, 1},
+    {"causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 6, 0, 0},
+    {"strict hs6", {ATT_STRICT, 0}, 2, 7, 7, 2, 6, 0, 0},
+    {"block3 cached hs5", {ATT_BLOCK, 3}, 2, 4, 7, 2, 5, 0, 0},
+    {"shared full hs5", {ATT_FULL, 0}, 2, 4, 6, 2, 5, 1, 0},
     /* longer than the kernel's row tile (64): several tiles with their own key ranges */
-    {"causal long", {ATT_CAUSAL, 0}, 1, 130, 130, 2, 1, 0},
-    {"strict long", {ATT_STRICT, 0}, 1, 130, 130, 2, 1, 0},
-    {"block37 long", {ATT_BLOCK, 37}, 1, 130, 130, 2, 1, 0},
-    {"strict cached long", {ATT_STRICT, 0}, 1, 80, 130, 2, 1, 0},
+    {"causal long", {ATT_CAUSAL, 0}, 1, 130, 130, 2, 1, 0, 0},
+    {"strict long", {ATT_STRICT, 0}, 1, 130, 130, 2, 1, 0, 0},
+    {"block37 long", {ATT_BLOCK, 37}, 1, 130, 130, 2, 1, 0, 0},
+    {"strict cached long", {ATT_STRICT, 0}, 1, 80, 130, 2, 1, 0, 0},
+    /* ALiBi on the direct path (hs <= 4) and on the products (hs 6, 5); 3 and 6 heads take the
+     * slopes' rule for a count that is not a power of two; cached rows sit at t = i + Tk - Tq */
+    {"alibi causal", {ATT_CAUSAL, 0}, 2, 7, 7, 4, 3, 0, 1},
+    {"alibi causal cached", {ATT_CAUSAL, 0}, 2, 3, 7, 3, 2, 0, 1},
+    {"alibi full", {ATT_FULL, 0}, 2, 5, 7, 2, 4, 0, 1},
+    {"alibi strict", {ATT_STRICT, 0}, 2, 7, 7, 2, 1, 0, 1},
+    {"alibi shared causal", {ATT_CAUSAL, 0}, 2, 4, 6, 2, 3, 1, 1},
+    {"alibi causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 4, 6, 0, 1},
+    {"alibi causal cached hs6", {ATT_CAUSAL, 0}, 2, 3, 7, 3, 6, 0, 1},
+    {"alibi full hs5", {ATT_FULL, 0}, 2, 5, 7, 6, 5, 0, 1},
+    {"alibi block3 hs5", {ATT_BLOCK, 3}, 2, 7, 7, 2, 5, 0, 1},
+    {"alibi shared full hs5", {ATT_FULL, 0}, 2, 4, 6, 2, 5, 1, 1},
+    {"alibi causal long", {ATT_CAUSAL, 0}, 1, 130, 130, 2, 1, 0, 1},
+    {"alibi causal long hs5", {ATT_CAUSAL, 0}, 1, 66, 66, 1, 5, 0, 1},
 };
 #define N_ATT_CASES ((int)(sizeof ATT_CASES / sizeof ATT_CASES[0]))
 #define ATT_SCALE 0.9
@@ -110,13 +125,30 @@ static double at(const tensor *x, int b, int row, int col)
     return x->data[((size_t)bb * T + row) * C + col];
 }
 
+/* ALiBi's slopes as the paper's get_slopes computes them: 2^(-8/n)^(i+1) for the n = 2^k heads
+ * at or below H, then every other slope of 2n. */
+static void alibi_reference(double *m, int H)
+{
+    int n = 1;
+    while (2 * n <= H)
+        n *= 2;
+    for (int h = 0; h < n; h++)
+        m[h] = pow(pow(2, -8.0 / n), h + 1);
+    for (int h = n; h < H; h++)
+        m[h] = pow(pow(2, -8.0 / (2 * n)), 2 * (h - n) + 1);
+}
+
 /* The textbook definition, one query row at a time. */
 static void att_naive(double *out, const att_setup *s)
 {
     const att_case *c = s->c;
     const int C = c->H * c->hs;
     double *w = malloc((size_t)c->Tk * sizeof *w);
+    double *slope = calloc((size_t)c->H, sizeof *slope);
     ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_nonnull(slope);
+    if (c->alibi)
+        alibi_reference(slope, c->H);
     for (int b = 0; b < c->B; b++)
         for (int h = 0; h < c->H; h++)
             for (int i = 0; i < c->Tq; i++) {
@@ -128,7 +160,7 @@ static void att_naive(double *out, const att_setup *s)
                     double dot = 0;
                     for (int j = 0; j < c->hs; j++)
                         dot += at(s->q, b, i, h * c->hs + j) * at(s->k, b, u, h * c->hs + j);
-                    w[u] = ATT_SCALE * dot;
+                    w[u] = ATT_SCALE * dot - slope[h] * (t - u);
                     m = fmax(m, w[u]);
                 }
                 double z = 0;
@@ -144,6 +176,13 @@ static void att_naive(double *out, const att_setup *s)
                 }
             }
     free(w);
+    free(slope);
+}
+
+static tensor *att_op(tape *tp, const att_case *c, tensor *q, tensor *k, tensor *v)
+{
+    return c->alibi ? op_attention_alibi(tp, q, k, v, c->H, c->mask, ATT_SCALE)
+                    : op_attention(tp, q, k, v, c->H, c->mask, ATT_SCALE);
 }
 
 /* The op's output with the tape off, copied to the heap. */
@@ -152,7 +191,7 @@ static real *att_eval(const att_setup *s, tensor *k, tensor *v)
     tape tp;
     tape_init(&tp);
     tp.grad_enabled = 0;
-    tensor *o = op_attention(&tp, s->q, k, v, s->c->H, s->c->mask, ATT_SCALE);
+    tensor *o = att_op(&tp, s->c, s->q, k, v);
     real *copy = malloc(o->n * sizeof(real));
     ck_assert_ptr_nonnull(copy);
     memcpy(copy, o->data, o->n * sizeof(real));
@@ -163,7 +202,7 @@ static real *att_eval(const att_setup *s, tensor *k, tensor *v)
 static tensor *att_loss(tape *tp, tensor *const *in, void *ctx)
 {
     const att_case *c = ctx;
-    return gradcheck_weighted_sum(tp, op_attention(tp, in[0], in[1], in[2], c->H, c->mask, ATT_SCALE), 11);
+    return gradcheck_weighted_sum(tp, att_op(tp, c, in[0], in[1], in[2]), 11);
 }
 
 START_TEST(test_attention_forward_matches_naive)
@@ -250,7 +289,7 @@ START_TEST(test_attention_empty_rows_and_unseen_keys)
     att_setup s = att_make(c, 400 + (uint64_t)_i);
     tape tp;
     tape_init(&tp);
-    tensor *o = op_attention(&tp, s.q, s.k, s.v, c->H, c->mask, ATT_SCALE);
+    tensor *o = att_op(&tp, c, s.q, s.k, s.v);
     tape_backward(&tp, gradcheck_weighted_sum(&tp, o, 5));
     int empty_rows = 0, unseen_keys = 0;
     for (int i = 0; i < c->Tq; i++) {
@@ -294,8 +333,8 @@ START_TEST(test_attention_shared_table_is_the_repeated_table)
 {
     /* A [Tk,C] table must give what the same table repeated over the batch gives, and its
      * gradient must be the batch sum of the repeated table's gradients. */
-    const att_case shared = {"shared", {ATT_FULL, 0}, 3, 4, 5, 2, 3, 1};
-    const att_case rep = {"repeated", {ATT_FULL, 0}, 3, 4, 5, 2, 3, 0};
+    const att_case shared = {"shared", {ATT_FULL, 0}, 3, 4, 5, 2, 3, 1, 0};
+    const att_case rep = {"repeated", {ATT_FULL, 0}, 3, 4, 5, 2, 3, 0, 0};
     const int C = 6;
     att_setup a = att_make(&shared, 500), r = att_make(&rep, 500);
     memcpy(r.q->data, a.q->data, a.q->n * sizeof(real));
@@ -327,6 +366,27 @@ START_TEST(test_attention_shared_table_is_the_repeated_table)
     tape_free(&tr);
     att_free(&a);
     att_free(&r);
+}
+END_TEST
+
+/* The kernel's slopes are the paper's, and with H = 8 the familiar 1/2, 1/4, ..., 1/256. */
+START_TEST(test_alibi_slopes)
+{
+    for (int H = 1; H <= 16; H++) {
+        real got[16];
+        double want[16];
+        alibi_slopes(got, H);
+        alibi_reference(want, H);
+        for (int h = 0; h < H; h++)
+            ck_assert_msg(fabs(got[h] - want[h]) <= 1e-14 * want[h], "H=%d slope %d: %.17g vs %.17g", H, h,
+                          got[h], want[h]);
+    }
+    real m[8];
+    alibi_slopes(m, 8);
+    for (int h = 0; h < 8; h++)
+        ck_assert(m[h] == ldexp(1, -(h + 1)));
+    alibi_slopes(m, 3);   /* the 2-head slopes 2^-4, 2^-8, then the first of the 4-head ones, 2^-2 */
+    ck_assert(m[0] == 0.0625 && m[1] == 0.00390625 && m[2] == 0.25);
 }
 END_TEST
 
@@ -552,6 +612,7 @@ Suite *suite_grad_seq(void)
     tcase_add_loop_test(att, test_attention_no_leakage, 0, N_ATT_CASES);
     tcase_add_loop_test(att, test_attention_empty_rows_and_unseen_keys, 0, N_ATT_CASES);
     tcase_add_test(att, test_attention_shared_table_is_the_repeated_table);
+    tcase_add_test(att, test_alibi_slopes);
     tcase_add_exit_test(att, test_attention_heads_must_divide_width, 1);
     tcase_set_timeout(att, 60);
     suite_add_tcase(s, att);

@@ -1,6 +1,6 @@
-/* Sequence kernels in the float build that training uses: attention at a realistic size against a
- * naive reference computed in float, and the same bits from one thread and from two (attention and
- * the leaky average, forward and backward). */
+/* Sequence kernels in the float build that training uses: attention (also with ALiBi's biases, on
+ * both kernel paths) at a realistic size against a naive reference computed in float, and the same
+ * bits from one thread and from two (attention and the leaky average, forward and backward). */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -59,6 +59,8 @@ static void att_naive_float(float *out, const float *q, const float *k, const fl
                     for (int j = 0; j < d->hs; j++)
                         dot += qt[j] * ku[j];
                     w[u] = d->scale * dot;
+                    if (d->alibi)
+                        w[u] -= d->alibi[h] * (float)(t - u);
                     m = fmaxf(m, w[u]);
                     any = 1;
                 }
@@ -78,12 +80,32 @@ static void att_naive_float(float *out, const float *q, const float *k, const fl
     free(w);
 }
 
-static const att_mask MASKS[] = {{ATT_CAUSAL, 0}, {ATT_STRICT, 0}};
+typedef struct {
+    int B, T, H, hs;
+    att_mask mask;
+    int alibi;   /* ALiBi's slopes (alibi_slopes) */
+} float_case;
+
+static const float_case FLOAT_CASES[] = {
+    {2, 64, 4, 16, {ATT_CAUSAL, 0}, 0},
+    {2, 64, 4, 16, {ATT_STRICT, 0}, 0},
+    /* ALiBi through the products (hs 16) and the direct path (hs 2), over several row tiles */
+    {2, 130, 4, 16, {ATT_CAUSAL, 0}, 1},
+    {2, 130, 6, 2, {ATT_CAUSAL, 0}, 1},
+    {1, 100, 3, 16, {ATT_FULL, 0}, 1},
+    {1, 100, 5, 4, {ATT_STRICT, 0}, 1},
+};
 
 START_TEST(test_attention_float_matches_naive)
 {
-    const int B = 2, T = 64, H = 4, hs = 16, C = H * hs;
-    const att_dims d = dims_self(B, T, H, hs, MASKS[_i]);
+    const float_case *c = &FLOAT_CASES[_i];
+    const int B = c->B, T = c->T, H = c->H, hs = c->hs, C = H * hs;
+    real slopes[8];
+    att_dims d = dims_self(B, T, H, hs, c->mask);
+    if (c->alibi) {
+        alibi_slopes(slopes, H);
+        d.alibi = slopes;
+    }
     const size_t n = (size_t)B * T * C;
     real *q = normal_buf(n, 1), *k = normal_buf(n, 2), *v = normal_buf(n, 3);
     real *out = zero_buf(n), *ref = zero_buf(n), *att = zero_buf((size_t)B * H * T * T);
@@ -101,7 +123,7 @@ START_TEST(test_attention_float_matches_naive)
         for (int u = 0; u < T; u++)
             s += att[r * T + u];
         const int t = (int)(r % T);
-        ck_assert(MASKS[_i].kind == ATT_STRICT && t == 0 ? s == 0 : fabs(s - 1) < 1e-5);
+        ck_assert(c->mask.kind == ATT_STRICT && t == 0 ? s == 0 : fabs(s - 1) < 1e-5);
     }
     free(q), free(k), free(v), free(out), free(ref), free(att);
 }
@@ -120,6 +142,7 @@ typedef struct {
     int B, T, H, hs;
     att_mask mask;
     int blas_splits;   /* products large enough for OpenBLAS to thread */
+    int alibi;
 } det_case;
 
 static size_t det_att_size(const det_case *c)
@@ -137,7 +160,12 @@ static size_t det_size(const det_case *c)
 static real *det_run(const det_case *c, int threads)
 {
     threads_set(threads);
-    const att_dims d = dims_self(c->B, c->T, c->H, c->hs, c->mask);
+    real slopes[8];
+    att_dims d = dims_self(c->B, c->T, c->H, c->hs, c->mask);
+    if (c->alibi) {
+        alibi_slopes(slopes, c->H);
+        d.alibi = slopes;
+    }
     const size_t n = (size_t)c->B * c->T * c->H * c->hs;
     real *q = normal_buf(n, 21), *k = normal_buf(n, 22), *v = normal_buf(n, 23), *dout = normal_buf(n, 24);
     real *theta = normal_buf((size_t)c->H, 25);
@@ -154,10 +182,12 @@ static real *det_run(const det_case *c, int threads)
 }
 
 static const det_case DET_CASES[] = {
-    {2, 64, 4, 16, {ATT_CAUSAL, 0}, 0},
-    {2, 64, 4, 16, {ATT_STRICT, 0}, 0},
-    {2, 256, 2, 64, {ATT_CAUSAL, 0}, 1},
-    {2, 200, 2, 64, {ATT_BLOCK, 48}, 1},
+    {2, 64, 4, 16, {ATT_CAUSAL, 0}, 0, 0},
+    {2, 64, 4, 16, {ATT_STRICT, 0}, 0, 0},
+    {2, 256, 2, 64, {ATT_CAUSAL, 0}, 1, 0},
+    {2, 200, 2, 64, {ATT_BLOCK, 48}, 1, 0},
+    {2, 64, 4, 16, {ATT_CAUSAL, 0}, 0, 1},
+    {2, 64, 4, 2, {ATT_CAUSAL, 0}, 0, 1},
 };
 
 static int same_bits(const real *a, const real *b, size_t n, size_t *where)
@@ -201,7 +231,7 @@ Suite *suite_seq_float(void)
 {
     Suite *s = suite_create("seq_float");
     TCase *tc = tcase_create("float");
-    tcase_add_loop_test(tc, test_attention_float_matches_naive, 0, (int)(sizeof MASKS / sizeof MASKS[0]));
+    tcase_add_loop_test(tc, test_attention_float_matches_naive, 0, (int)(sizeof FLOAT_CASES / sizeof FLOAT_CASES[0]));
     tcase_add_loop_test(tc, test_seq_kernels_deterministic_across_threads, 0,
                         (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
     tcase_set_timeout(tc, 60);

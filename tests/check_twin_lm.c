@@ -1,6 +1,7 @@
-/* The gpt and mosaic language models against their PyTorch twins (tests/reference/twin_lm.py):
- * logits, loss and every gradient on a tiny configuration, and the weights after three AdamW
- * steps. The twin computes in double; memlab in float32 must agree to 1e-4 relative. */
+/* The gpt (learned positions, RoPE, ALiBi) and mosaic language models against their PyTorch twins
+ * (tests/reference/twin_lm.py): logits, loss and every gradient on a tiny configuration, and the
+ * weights after three AdamW steps. The twin computes in double; memlab in float32 must agree to
+ * 1e-4 relative. Also: which inputs longer than --ctx each kind of position accepts. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 #include "test_util.h"
 
 #define TWIN_TOL 1e-4
+/* The twin's AdamW run (twin_lm.py: LR, STEPS). */
+#define TWIN_LR 0.01
+#define TWIN_STEPS 3
 
 static int *fixture_ids(const char *path, const char *name, size_t *n)
 {
@@ -26,10 +30,15 @@ static int *fixture_ids(const char *path, const char *name, size_t *n)
     return ids;
 }
 
-/* Weights after the AdamW steps. An element whose gradient is zero in exact arithmetic (the key
- * bias of attention: softmax ignores a constant added to every logit of a row) gets rounding noise
- * as its gradient, which Adam normalises into full-size steps of either sign; for those only the
- * bound |after - init| <= steps * lr holds. */
+/* Weights after the AdamW steps. Adam's step is lr times a ratio of gradients: it carries the
+ * gradient's relative error. An element whose gradient is zero in exact arithmetic (the key bias of
+ * attention: softmax ignores a constant added to every logit of a row) or nearly so (RoPE's key bias
+ * at the slowest rotation, where the key barely turns over the context) gets a gradient that float
+ * round-off of its neighbours' size dominates, which Adam normalises into full-size steps of
+ * uncertain size and sign: for those (|grad| below GRAD_NOISE of the tensor's largest, or 1e-7) only
+ * the bound |after - init| <= steps * lr holds. Every other element is held to TWIN_TOL relative to
+ * its value or to steps * lr, whichever is larger (a value near zero moves by whole steps). */
+#define GRAD_NOISE 1e-3
 static void expect_after_steps(const char *path, param_store *ps, int i)
 {
     char name[256];
@@ -41,12 +50,16 @@ static void expect_after_steps(const char *path, param_store *ps, int i)
     snprintf(name, sizeof name, "after.%s", pe->name);
     tensor *want = fixture_tensor(path, name);
     const real *got = params_tensor(ps, i)->data;
+    double gmax = 0;
+    for (size_t j = 0; j < pe->n; j++)
+        gmax = fmax(gmax, fabs(g->data[j]));
     for (size_t j = 0; j < pe->n; j++) {
-        if (fabs(g->data[j]) < 1e-7) {
-            ck_assert_msg(fabs(got[j] - init->data[j]) <= 3 * 0.01 * 1.001, "%s[%zu] moved too far", name, j);
+        if (fabs(g->data[j]) < fmax(1e-7, GRAD_NOISE * gmax)) {
+            ck_assert_msg(fabs(got[j] - init->data[j]) <= TWIN_STEPS * TWIN_LR * 1.001, "%s[%zu] moved too far",
+                          name, j);
             continue;
         }
-        double a = got[j], b = want->data[j], scale = fmax(fmax(fabs(a), fabs(b)), 1e-3);
+        double a = got[j], b = want->data[j], scale = fmax(fmax(fabs(a), fabs(b)), TWIN_STEPS * TWIN_LR);
         ck_assert_msg(fabs(a - b) <= TWIN_TOL * scale, "%s[%zu]: memlab %.8g, PyTorch %.8g", name, j, a, b);
     }
     tensor_free(g);
@@ -83,11 +96,11 @@ static void check_twin(const char *fixture, lm_config cfg)
     tape_reset(&tp);
 
     adamw_cfg ocfg = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
-    for (int step = 1; step <= 3; step++) {
+    for (int step = 1; step <= TWIN_STEPS; step++) {
         tensor *l = op_softmax_xent(&tp, lm_forward(&m, &tp, ids, B, T, &drop), targets, -1);
         params_zero_grad(&m.ps);
         tape_backward(&tp, l);
-        adamw_step(&m.ps, &ocfg, 0.01, step);
+        adamw_step(&m.ps, &ocfg, TWIN_LR, step);
         tape_reset(&tp);
     }
     for (int i = 0; i < m.ps.count; i++)
@@ -103,6 +116,23 @@ START_TEST(test_gpt_matches_pytorch)
 {
     check_twin("lm_gpt.safetensors.gz", (lm_config){.arch = LM_GPT, .vocab = 11, .ctx = 6, .d = 8,
                                                     .layers = 2, .heads = 2, .bias = 1, .pos = POS_LEARNED});
+}
+END_TEST
+
+/* Head size 6: the attention kernel's product path, three rotated pairs per head. */
+START_TEST(test_gpt_rope_matches_pytorch)
+{
+    check_twin("lm_gpt_rope.safetensors.gz", (lm_config){.arch = LM_GPT, .vocab = 11, .ctx = 6, .d = 12,
+                                                         .layers = 2, .heads = 2, .bias = 1, .pos = POS_ROPE});
+}
+END_TEST
+
+/* Three heads (slopes 2^-4, 2^-8, 2^-2: the paper's rule for a count that is not a power of two) of
+ * size 4: the kernel's direct path. */
+START_TEST(test_gpt_alibi_matches_pytorch)
+{
+    check_twin("lm_gpt_alibi.safetensors.gz", (lm_config){.arch = LM_GPT, .vocab = 11, .ctx = 6, .d = 12,
+                                                          .layers = 2, .heads = 3, .bias = 1, .pos = POS_ALIBI});
 }
 END_TEST
 
@@ -144,6 +174,88 @@ START_TEST(test_config_errors)
     c.d = 96;
     c.dropout = 1;
     ck_assert_int_eq(lm_config_resolve(&c, &e), -1);
+    /* RoPE turns pairs of a head's columns: an odd head size has one left over */
+    c = (lm_config){.arch = LM_GPT, .vocab = 10, .ctx = 8, .d = 15, .layers = 1, .heads = 3, .pos = POS_ROPE};
+    ck_assert_int_eq(lm_config_resolve(&c, &e), -1);
+    ck_assert_str_eq(e.msg, "--pos rope needs an even head size (--d 15 / --heads 3 = 5)");
+    c.pos = POS_ALIBI;
+    ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
+}
+END_TEST
+
+START_TEST(test_pos_names_round_trip)
+{
+    static const char *const names[] = {"learned", "none", "rope", "alibi"};
+    for (int i = 0; i < 4; i++) {
+        lm_pos p;
+        ck_assert_int_eq(lm_pos_parse(names[i], &p), 0);
+        ck_assert_int_eq((int)p, i);
+        ck_assert_str_eq(lm_pos_name(p), names[i]);
+    }
+    lm_pos p;
+    ck_assert_int_eq(lm_pos_parse("sinusoidal", &p), -1);
+}
+END_TEST
+
+/* A tiny gpt with positions `pos`, context 5, initialised. */
+enum { LONG_CTX = 5, LONG_V = 13 };
+static void long_model(lm *m, lm_pos pos)
+{
+    lm_config c = {.arch = LM_GPT, .vocab = LONG_V, .ctx = LONG_CTX, .d = 8, .layers = 2, .heads = 2, .pos = pos};
+    err_t e;
+    ck_assert_msg(lm_config_resolve(&c, &e) == 0, "%s", e.msg);
+    lm_build(m, &c);
+    rng r = rng_stream(7, RNG_STREAM_INIT);
+    lm_init_weights(m, &r);
+}
+
+/* Relative positions (RoPE, ALiBi) and none have no table to run out of: lm_max_len is 0 and a
+ * sequence of 3 x --ctx goes through, giving finite logits whose first --ctx positions are those of
+ * the --ctx-long input (causal: later tokens change nothing before them). */
+static const lm_pos UNBOUNDED[] = {POS_NONE, POS_ROPE, POS_ALIBI};
+
+START_TEST(test_longer_than_ctx)
+{
+    const lm_pos pos = UNBOUNDED[_i];
+    enum { T = 3 * LONG_CTX };
+    lm m;
+    long_model(&m, pos);
+    ck_assert_int_eq(params_find(&m.ps, "wpe"), -1);
+    ck_assert_int_eq(lm_max_len(&m), 0);
+    int ids[T];
+    for (int t = 0; t < T; t++)
+        ids[t] = (t * 7 + 3) % LONG_V;
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *full = lm_forward(&m, &tp, ids, 1, T, NULL);
+    tensor *head = lm_forward(&m, &tp, ids, 1, LONG_CTX, NULL);
+    ck_assert_int_eq(full->shape[1], T);
+    for (size_t i = 0; i < full->n; i++)
+        ck_assert_msg(isfinite(full->data[i]), "%s: logit %zu is %g", lm_pos_name(pos), i, full->data[i]);
+    for (size_t i = 0; i < head->n; i++)
+        ck_assert_msg(fabs(full->data[i] - head->data[i]) <= 1e-5 * fmax(fabs(head->data[i]), 1),
+                      "%s: logit %zu: %g over %d tokens, %g over %d", lm_pos_name(pos), i, full->data[i], T,
+                      head->data[i], LONG_CTX);
+    tape_free(&tp);
+    lm_free(&m);
+}
+END_TEST
+
+/* A learned table ends at --ctx: lm_max_len says so, and a longer input is fatal (exit 1). */
+START_TEST(test_learned_stops_at_ctx)
+{
+    lm m;
+    long_model(&m, POS_LEARNED);
+    ck_assert_int_ge(params_find(&m.ps, "wpe"), 0);
+    ck_assert_int_eq(lm_max_len(&m), LONG_CTX);
+    int ids[LONG_CTX + 1] = {0};
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    lm_forward(&m, &tp, ids, 1, LONG_CTX, NULL);   /* exactly --ctx is fine */
+    ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr)); /* the expected message */
+    lm_forward(&m, &tp, ids, 1, LONG_CTX + 1, NULL);
 }
 END_TEST
 
@@ -172,9 +284,14 @@ Suite *suite_twin_lm(void)
     Suite *s = suite_create("twin_lm");
     TCase *tc = tcase_create("pytorch");
     tcase_add_test(tc, test_gpt_matches_pytorch);
+    tcase_add_test(tc, test_gpt_rope_matches_pytorch);
+    tcase_add_test(tc, test_gpt_alibi_matches_pytorch);
     tcase_add_test(tc, test_mosaic_matches_pytorch);
     tcase_add_test(tc, test_block_parameter_parity);
     tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_pos_names_round_trip);
+    tcase_add_loop_test(tc, test_longer_than_ctx, 0, (int)(sizeof UNBOUNDED / sizeof UNBOUNDED[0]));
+    tcase_add_exit_test(tc, test_learned_stops_at_ctx, 1);
     tcase_add_test(tc, test_info_command);
     suite_add_tcase(s, tc);
     return s;

@@ -89,7 +89,7 @@ void concat_backward(real *da, real *db, const real *dout, size_t outer, size_t 
 void slice_forward(real *out, const real *inp, size_t outer, size_t inner, size_t start, size_t len);
 void slice_backward(real *dinp, const real *dout, size_t outer, size_t inner, size_t start, size_t len);
 
-/* ---- sequence (kernels_attention.c, kernels_time.c, kernels_complex.c) ------------------------- */
+/* ---- sequence (kernels_attention.c, kernels_rope.c, kernels_time.c, kernels_complex.c) --------- */
 
 /* Which keys u a query at position t sees. Queries are the LAST Tq of Tk positions, so query row i
  * sits at position t = i + Tk - Tq (this is what a cached generation step needs). */
@@ -123,14 +123,28 @@ typedef struct {
     size_t bsq, bsk, bsv, bso;   /* batch strides in elements; 0 for k/v shared by the batch */
     att_mask mask;
     real scale;                  /* logits are scale * q . k */
+    const real *alibi;           /* NULL, or H slopes m_h: logits of head h get -m_h (t - u) added
+                                    (ALiBi, Press et al.; a constant: the backward pass is unchanged) */
 } att_dims;
 
 /* Per (batch b, head h), with head h at columns h*hs .. h*hs+hs-1 of every row:
- * out = softmax(scale * q k^T, masked) v. att[B,H,Tq,Tk] receives the probabilities (0 where masked). */
+ * out = softmax(scale * q k^T [- m_h (t - u)], masked) v. att[B,H,Tq,Tk] receives the probabilities
+ * (0 where masked). */
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d);
 /* scratch holds Tq * Tk reals. dk / dv of a shared (batch stride 0) k / v sum over the batch. */
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
                         const real *k, const real *v, const real *att, const att_dims *d);
+/* The ALiBi paper's head slopes (its get_slopes): m_h = 2^(-8(h+1)/H) when H is a power of two;
+ * otherwise the slopes of the power of two p just below H, then every other slope of 2p (the 1st,
+ * 3rd, ...) until there are H. */
+void alibi_slopes(real *m, int H);
+
+/* Rotary position embedding (kernels_rope.c; GPT-NeoX / LLaMA convention): in every head of hs
+ * (even) columns of inp[B,T,H*hs], the pair (i, i + hs/2) of the row at position p = pos0 + t is
+ * rotated by the angle p * ROPE_BASE^(-2i/hs). The backward pass is the inverse rotation. */
+#define ROPE_BASE 10000.0
+void rope_forward(real *out, const real *inp, int B, int T, int H, int hs, int pos0);
+void rope_backward(real *dinp, const real *dout, int B, int T, int H, int hs, int pos0);
 
 /* Leaky average over time per head, an O(T) scan: out_t = inp_t + a_h * out_{t-1} with
  * a_h = exp(-|theta_h|); inp/out [B,T,H*hs]. theta -> infinity gives the identity. */

@@ -11,7 +11,12 @@
  * transposed to [hs][Tk] per (batch, head) so that every loop over keys is contiguous. No BLAS call;
  * the backward pass runs (batch, head) pairs in parallel into per-pair gradient partials and adds
  * them up batch by batch in order, so a shared k / v needs no special case and the bits do not
- * depend on the thread count. */
+ * depend on the thread count.
+ *
+ * ALiBi (d->alibi) adds its bias to the logits of the allowed keys on either path, in a branch taken
+ * once per row (the direct rows are compiled twice, with and without it), so attention without it
+ * does no extra work. The backward passes need nothing from it: they read the probabilities. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +82,21 @@ static void tile_span(const att_dims *d, int i0, int *i1, int *c0, int *c1)
     row_keys(d, i0, c0, &unused);
     row_keys(d, end - 1, &unused, c1);
     *i1 = end;
+}
+
+/* ALiBi's bias of key u for a query at position t under slope m: -m (t - u), in one expression
+ * for both paths. */
+static inline real alibi_bias(real m, int t, int u) { return -(m * (real)(t - u)); }
+
+void alibi_slopes(real *m, int H)
+{
+    int p = 1;
+    while (2 * p <= H)
+        p *= 2;
+    for (int h = 0; h < p; h++)
+        m[h] = (real)exp2(-8.0 * (h + 1) / p);
+    for (int h = p; h < H; h++)   /* slope 2 (h - p) of 2p heads */
+        m[h] = (real)exp2(-8.0 * (2 * (h - p) + 1) / (2 * p));
 }
 
 /* p[u] = e^(p[u] - m) for u in [lo, hi); returns their sum, added in an order that depends on lo
@@ -192,10 +212,11 @@ static void heads_fold(real *x, size_t bs, int ld, const real *part, const att_d
 
 /* Query row i: logits into p[lo, hi) and their max in one pass, the exponentials and their sum in
  * a second, the normalisation and the output o[0, hs) in a third. Logits are scale * (q . k) with
- * the dot product summed over j in order, as a product would. */
+ * the dot product summed over j in order, as a product would; plus, when `biased` (a literal at
+ * every call, so the unbiased row has no trace of it), ALiBi's bias for slope m at position t. */
 static inline __attribute__((always_inline)) void
 direct_row_forward(real *restrict p, real *o, const real *qi, const real *kh, const real *vh, int Tk,
-                   int lo, int hi, real scale, const int hs)
+                   int lo, int hi, real scale, real slope, int t, const int biased, const int hs)
 {
     const real *restrict k0 = kh, *restrict k1 = ATT_COL(kh, 1, hs, Tk),
                *restrict k2 = ATT_COL(kh, 2, hs, Tk), *restrict k3 = ATT_COL(kh, 3, hs, Tk);
@@ -213,6 +234,8 @@ direct_row_forward(real *restrict p, real *o, const real *qi, const real *kh, co
         if (hs > 3)
             x += q3 * k3[u];
         x = scale * x;
+        if (biased)
+            x += alibi_bias(slope, t, u);
         p[u] = x;
         m = x > m ? x : m;
     }
@@ -338,7 +361,12 @@ static void forward_direct(real *out, real *att, const real *q, const real *k, c
         const real *qi = q + (size_t)b * d->bsq + (size_t)i * d->ldq + (size_t)h * hs;
         const real *kh = kt + ((size_t)(d->bsk ? b : 0) * H + h) * head;
         const real *vh = vt + ((size_t)(d->bsv ? b : 0) * H + h) * head;
-        ATT_DIRECT_ROW(direct_row_forward, hs, p, o, qi, kh, vh, Tk, lo, hi, d->scale)
+        if (d->alibi) {
+            ATT_DIRECT_ROW(direct_row_forward, hs, p, o, qi, kh, vh, Tk, lo, hi, d->scale, d->alibi[h],
+                           i + Tk - Tq, 1)
+        } else {
+            ATT_DIRECT_ROW(direct_row_forward, hs, p, o, qi, kh, vh, Tk, lo, hi, d->scale, 0, 0, 0)
+        }
     }
     free(kt);
     free(vt);
@@ -427,9 +455,18 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
     const long rows = (long)B * H * Tq;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
+        const int i = (int)(r % Tq);
         int lo, hi;
-        row_keys(d, (int)(r % Tq), &lo, &hi);
-        softmax_row(att + (size_t)r * Tk, Tk, lo, hi);
+        row_keys(d, i, &lo, &hi);
+        real *restrict p = att + (size_t)r * Tk;
+        if (d->alibi) {
+            const real m = d->alibi[r / Tq % H];
+            const int t = i + Tk - Tq;
+#pragma omp simd
+            for (int u = lo; u < hi; u++)
+                p[u] += alibi_bias(m, t, u);
+        }
+        softmax_row(p, Tk, lo, hi);
     }
 
     /* out = P v over the same column ranges (P is exactly 0 elsewhere). */

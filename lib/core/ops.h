@@ -47,6 +47,13 @@ tensor *op_slice(tape *tp, tensor *x, int axis, int start, int len);
 /* q[B,Tq,C], k/v [B,Tk,C] (or [Tk,C]: shared by the whole batch, e.g. persistent-memory tables),
  * C = H * hs -> [B,Tq,C]. */
 tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale);
+/* The same with ALiBi: the logits of head h get -m_h (t - u) added, m_h the paper's slopes
+ * (alibi_slopes); queries are the last Tq of Tk positions as for every mask. */
+tensor *op_attention_alibi(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale);
+/* Rotary position embedding (ops_rope.c): x[B,T,H*hs] (hs even) at positions pos0 .. pos0+T-1 ->
+ * each head's pairs (i, i + hs/2) rotated by position * 10000^(-2i/hs). pos0 > 0 rotates the new
+ * tokens of a cached generation step. */
+tensor *op_rope(tape *tp, tensor *x, int H, int pos0);
 /* x[B,T,H*hs], theta[H] -> leaky average over time. */
 tensor *op_leaky_avg(tape *tp, tensor *x, tensor *theta);
 /* x[B,T,H*hs], c[H] -> c*x_t + (1-c)*x_{t+1}. */

@@ -25,9 +25,9 @@ static void attention_bwd(tape *tp, tape_node *node)
     attention_backward(dq, dk, dv, scratch, node->out->grad, q->data, k->data, v->data, node->saved[0], d);
 }
 
-tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale)
+static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask,
+                            real scale, int alibi)
 {
-    const char *op = "op_attention";
     if (q->ndim != 3)
         shape_fatal(op, "q must be [B,Tq,C]", q, NULL);
     if (k->ndim != 3 && k->ndim != 2)
@@ -54,6 +54,11 @@ tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask 
         .bsv = shared ? 0 : (size_t)Tk * C, .bso = (size_t)Tq * C,
         .mask = mask, .scale = scale,
     };
+    if (alibi) {
+        real *slopes = tape_alloc(tp, (size_t)H * sizeof(real));
+        alibi_slopes(slopes, H);
+        d->alibi = slopes;
+    }
     real *att = tape_alloc(tp, (size_t)B * H * Tq * Tk * sizeof(real));
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, C});
     attention_forward(out->data, att, q->data, k->data, v->data, d);
@@ -63,6 +68,16 @@ tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask 
         node->saved[1] = d;
     }
     return out;
+}
+
+tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale)
+{
+    return attention_op("op_attention", tp, q, k, v, H, mask, scale, 0);
+}
+
+tensor *op_attention_alibi(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale)
+{
+    return attention_op("op_attention_alibi", tp, q, k, v, H, mask, scale, 1);
 }
 
 /* ---- per-head mixing over time -------------------------------------------------------------- */

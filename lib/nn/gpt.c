@@ -1,7 +1,9 @@
 /* The nanoGPT block: x += proj(attention(LN1 x)); x += fc_proj(gelu(fc(LN2 x))). Causal attention
  * with learned W_q, W_k, W_v in one [3d, d] matrix (as nanoGPT's c_attn), logits scaled 1/sqrt(hs),
- * a 4d MLP with GPT-2's tanh GELU. Dropout on the residual branches; attention-probability dropout
- * is not implemented (the attention kernel keeps no mask for it). */
+ * a 4d MLP with GPT-2's tanh GELU. Relative positions live here: RoPE rotates q and k, ALiBi biases
+ * the logits (learned absolute positions are added to the embedding in lm.c). Dropout on the
+ * residual branches; attention-probability dropout is not implemented (the attention kernel keeps
+ * no mask for it). */
 #include <math.h>
 #include <stdio.h>
 
@@ -58,7 +60,14 @@ tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c
     tensor *q = op_slice(tp, qkv, -1, 0, d);
     tensor *k = op_slice(tp, qkv, -1, d, d);
     tensor *v = op_slice(tp, qkv, -1, 2 * d, d);
-    tensor *a = op_attention(tp, q, k, v, c->heads, (att_mask){ATT_CAUSAL, 0}, (real)(1.0 / sqrt(hs)));
+    if (c->pos == POS_ROPE) {
+        q = op_rope(tp, q, c->heads, 0);
+        k = op_rope(tp, k, c->heads, 0);
+    }
+    const att_mask causal = {ATT_CAUSAL, 0};
+    const real scale = (real)(1.0 / sqrt(hs));
+    tensor *a = c->pos == POS_ALIBI ? op_attention_alibi(tp, q, k, v, c->heads, causal, scale)
+                                    : op_attention(tp, q, k, v, c->heads, causal, scale);
     a = op_linear(tp, a, params_tensor(ps, b->attn_proj_w), lm_param(ps, b->attn_proj_b));
     x = op_add(tp, x, op_dropout(tp, a, p, drop));
 

@@ -8,7 +8,7 @@
 #include "core/ops.h"
 
 static const char *const arch_names[] = {"gpt", "mosaic", "lstm"};
-static const char *const pos_names[] = {"learned", "none"};
+static const char *const pos_names[] = {"learned", "none", "rope", "alibi"};
 
 const char *lm_arch_name(lm_arch a) { return arch_names[a]; }
 const char *lm_pos_name(lm_pos p) { return pos_names[p]; }
@@ -25,7 +25,7 @@ int lm_arch_parse(const char *s, lm_arch *a)
 
 int lm_pos_parse(const char *s, lm_pos *p)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < (int)(sizeof pos_names / sizeof pos_names[0]); i++)
         if (strcmp(s, pos_names[i]) == 0) {
             *p = (lm_pos)i;
             return 0;
@@ -41,6 +41,9 @@ int lm_config_resolve(lm_config *c, err_t *e)
         return err_set(e, "--d, --layers, --heads and --ctx must be positive");
     if (c->d % c->heads != 0)
         return err_set(e, "--d %d is not divisible by --heads %d", c->d, c->heads);
+    if (c->arch == LM_GPT && c->pos == POS_ROPE && (c->d / c->heads) % 2 != 0)
+        return err_set(e, "--pos rope needs an even head size (--d %d / --heads %d = %d)", c->d, c->heads,
+                       c->d / c->heads);
     if (!(c->dropout >= 0 && c->dropout < 1))
         return err_set(e, "--dropout %g outside [0, 1)", c->dropout);
     if (c->arch == LM_MOSAIC && c->pmem <= 0)

@@ -14,7 +14,9 @@
 #include "core/tape.h"
 
 typedef enum { LM_GPT, LM_MOSAIC, LM_LSTM } lm_arch;
-typedef enum { POS_LEARNED, POS_NONE } lm_pos;
+/* gpt positions: a learned absolute table, none, rotary q and k (RoPE), or linear biases of the
+ * attention logits (ALiBi). */
+typedef enum { POS_LEARNED, POS_NONE, POS_ROPE, POS_ALIBI } lm_pos;
 
 typedef struct {
     lm_arch arch;
@@ -52,8 +54,9 @@ int lm_arch_parse(const char *s, lm_arch *a);     /* 0 or -1 */
 const char *lm_pos_name(lm_pos p);
 int lm_pos_parse(const char *s, lm_pos *p);
 
-/* Fills defaults (pmem) and checks the shape: d divisible by heads, sizes positive. 0 or -1 with a
- * message naming the option at fault ("--d 100 is not divisible by --heads 3"). */
+/* Fills defaults (pmem) and checks the shape: d divisible by heads, sizes positive, an even head
+ * size for gpt with RoPE. 0 or -1 with a message naming the option at fault ("--d 100 is not
+ * divisible by --heads 3"). */
 int lm_config_resolve(lm_config *c, err_t *e);
 
 /* Declares and allocates every parameter (zeroed); then lm_init_weights draws the initial values:
@@ -71,7 +74,8 @@ tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);
 /* Hidden states [..., d] -> logits [..., vocab] through the tied embedding (mosaic: times 1/sqrt d). */
 tensor *lm_logits(lm *m, tape *tp, tensor *h);
 tensor *lm_forward(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);
-/* The longest input the model accepts: cfg.ctx with learned positions, otherwise unbounded (0). */
+/* The longest input the model accepts: cfg.ctx with learned positions, otherwise (none, RoPE,
+ * ALiBi, the mosaic, the lstm) unbounded (0). */
 int lm_max_len(const lm *m);
 
 /* Blocks (nn/gpt.c, nn/mosaic.c). */

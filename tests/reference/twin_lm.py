@@ -1,12 +1,14 @@
 """PyTorch twins of memlab's language models (lib/nn/lm.c, gpt.c, mosaic.c), written for memlab from
 REFERENCE.md §1-2. For a tiny configuration of each architecture they write
-tests/fixtures/lm_<arch>.safetensors.gz holding the token ids, the initial weights (under memlab's
+tests/fixtures/lm_<arch>[_<pos>].safetensors.gz holding the token ids, the initial weights (under memlab's
 parameter names), the logits, the loss, every gradient and the weights after three AdamW steps.
-Run with Debian's interpreter:
-    /usr/bin/python3 tests/reference/twin_lm.py
+The gpt runs with learned positions (lm_gpt), RoPE (lm_gpt_rope) and ALiBi (lm_gpt_alibi).
+Run with Debian's interpreter (names pick fixtures: gpt, mosaic, gpt_rope, gpt_alibi; none: all):
+    /usr/bin/python3 tests/reference/twin_lm.py [NAME ...]
 """
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -37,13 +39,43 @@ def unheads(x):                       # [B,H,T,hs] -> [B,T,C]
     return x.transpose(1, 2).reshape(B, T, H * hs)
 
 
+def rope(x):
+    """GPT-NeoX / LLaMA rotary embedding of x [B,H,T,hs] at positions 0..T-1 (rotate_half form)."""
+    T, hs = x.shape[2], x.shape[3]
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, hs, 2, dtype=torch.float64) / hs))
+    ang = torch.arange(T, dtype=torch.float64).view(T, 1) * inv_freq.view(1, hs // 2)
+    cos, sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)
+    rotated = torch.cat([-x[..., hs // 2:], x[..., : hs // 2]], -1)
+    return x * cos + rotated * sin
+
+
+def get_slopes(n):
+    """The ALiBi paper's head slopes (Press et al., github.com/ofirpress/attention_with_linear_biases)."""
+    def get_slopes_power_of_2(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        ratio = start
+        return [start * ratio ** i for i in range(n)]
+
+    if math.log2(n).is_integer():
+        return get_slopes_power_of_2(n)
+    closest_power_of_2 = 2 ** math.floor(math.log2(n))
+    return (get_slopes_power_of_2(closest_power_of_2)
+            + get_slopes(2 * closest_power_of_2)[0::2][: n - closest_power_of_2])
+
+
 def gpt_block(x, P, l, cfg):
     H, d = cfg["heads"], cfg["d"]
     h = layernorm(x, P, f"h.{l}.ln_1")
     q, k, v = linear(h, P, f"h.{l}.attn.c_attn").split(d, dim=-1)
     q, k, v = heads(q, H), heads(k, H), heads(v, H)
+    if cfg.get("pos") == "rope":
+        q, k = rope(q), rope(k)
     T = q.shape[2]
     logits = (q @ k.transpose(-1, -2)) / math.sqrt(d // H)
+    if cfg.get("pos") == "alibi":
+        t = torch.arange(T, dtype=torch.float64)
+        m = torch.tensor(get_slopes(H), dtype=torch.float64).view(1, H, 1, 1)
+        logits = logits - m * (t.view(T, 1) - t.view(1, T))     # -m_h (t - u)
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
     a = torch.softmax(logits.masked_fill(~causal, float("-inf")), dim=-1) @ v
     x = x + linear(unheads(a), P, f"h.{l}.attn.c_proj")
@@ -129,7 +161,8 @@ def make_params(cfg, g):
             P[name + ".bias"] = 0.1 * torch.randn(d, generator=g)
 
     if cfg["arch"] == "gpt":
-        P["wpe"] = torch.randn(cfg["ctx"], d, generator=g) * 0.5
+        if cfg.get("pos", "learned") == "learned":
+            P["wpe"] = torch.randn(cfg["ctx"], d, generator=g) * 0.5
         for l in range(L):
             ln(f"h.{l}.ln_1")
             lin(f"h.{l}.attn.c_attn", 3 * d, d)
@@ -193,7 +226,7 @@ def run(cfg, seed):
     out.update({f"after.{k}": v.detach().clone() for k, v in P.items()})
 
     here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "..", "fixtures", f"lm_{cfg['arch']}.safetensors.gz")
+    path = os.path.join(here, "..", "fixtures", f"lm_{fixture_name(cfg)}.safetensors.gz")
     arrays = {k: v.numpy().astype(np.float32) for k, v in out.items()}
     meta = {k: str(v) for k, v in cfg.items()}
     meta.update({"twin": "twin_lm.py", "lr": str(LR), "weight_decay": str(WD), "steps": str(STEPS)})
@@ -201,12 +234,35 @@ def run(cfg, seed):
     print(f"wrote {os.path.normpath(path)}")
 
 
+def fixture_name(cfg):
+    return cfg["arch"] + (f"_{cfg['pos']}" if "pos" in cfg else "")
+
+
+# The first two predate "pos" (learned positions for the gpt): their configurations, hence their
+# fixtures' metadata, stay as they were. rope: head size 6 (the attention kernel's product path,
+# an odd number of rotated pairs); alibi: 3 heads (the slopes' rule for a head count that is not a
+# power of two) of size 4 (the kernel's direct path).
+CONFIGS = [
+    ({"arch": "gpt", "vocab": 11, "d": 8, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
+      "bias": 1, "pmem": 0}, 1),
+    ({"arch": "mosaic", "vocab": 11, "d": 8, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
+      "bias": 0, "pmem": 5}, 2),
+    ({"arch": "gpt", "pos": "rope", "vocab": 11, "d": 12, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
+      "bias": 1, "pmem": 0}, 3),
+    ({"arch": "gpt", "pos": "alibi", "vocab": 11, "d": 12, "heads": 3, "layers": 2, "ctx": 6, "batch": 2,
+      "bias": 1, "pmem": 0}, 4),
+]
+
+
 def main():
     torch.set_default_dtype(torch.float64)
-    run({"arch": "gpt", "vocab": 11, "d": 8, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
-         "bias": 1, "pmem": 0}, 1)
-    run({"arch": "mosaic", "vocab": 11, "d": 8, "heads": 2, "layers": 2, "ctx": 6, "batch": 2,
-         "bias": 0, "pmem": 5}, 2)
+    names = [fixture_name(cfg) for cfg, _ in CONFIGS]
+    for n in sys.argv[1:]:
+        if n not in names:
+            sys.exit(f"twin_lm.py: unknown fixture {n!r} (expected one of {', '.join(names)})")
+    for cfg, seed in CONFIGS:
+        if not sys.argv[1:] or fixture_name(cfg) in sys.argv[1:]:
+            run(cfg, seed)
 
 
 if __name__ == "__main__":
