@@ -4,11 +4,14 @@
  * file draws the data (lib/data/pfa.h), evaluates models against the true next-token distributions
  * and writes one CSV row per run. The reference models (in-context n-gram, uniform) need no training
  * (lib/data/ngram.h); a trained model plugs in through the same predictor and result row. */
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "data/ngram.h"
@@ -17,20 +20,25 @@
 #include "io/atomic.h"
 #include "io/progress.h"
 #include "lm_opts.h"
+#include "regbench_grid.h"
 #include "regbench_train.h"
 
 typedef struct {
-    char *model, *export_path;
-    long long ngram_order, train_size, val_size, test_size, epochs, batch;
+    char *model, *export_path, *grid, *train_sizes, *collect;
+    long long ngram_order, train_size, val_size, test_size, epochs, batch, jobs;
     double lr, wd, clip, warmup;
-    int describe;
+    int describe, sweep, emit_jobs;
 } rb_opts;
 
 static rb_opts o;
 static lm_opts mo;
 
+#define RB_MODELS "mosaic|gpt|lstm|ngram|uniform"
+#define RB_MAX_SPLIT 100000   /* automata in one split */
+#define RB_PAPER_SIZES "100,500,1000,2500,5000,10000,20000,40000"
+
 static const opt_spec rb_options[] = {
-    {"model", 0, OPT_STRING, &o.model, "mosaic", "mosaic (memory mosaic), gpt (transformer, learned positions), lstm; references: ngram (in-context n-gram with back-off), uniform (1/18 on each letter)", "mosaic|gpt|lstm|ngram|uniform", 0, -1, "M"},
+    {"model", 0, OPT_STRING, &o.model, "mosaic", "mosaic (memory mosaic), gpt (transformer, learned positions), lstm; references: ngram (in-context n-gram with back-off), uniform (1/18 on each letter); a sweep takes a comma list", NULL, 0, -1, "M[,M...]"},
     LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
     {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
@@ -39,19 +47,32 @@ static const opt_spec rb_options[] = {
     {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
     {"warmup", 0, OPT_DOUBLE, &o.warmup, "0.1", "share of the steps spent in linear warm-up", NULL, 0, 0.99, "F"},
     {"ngram-order", 0, OPT_INT, &o.ngram_order, "3", "n-gram order (context of n-1 symbols) for --model ngram", NULL, 1, NGRAM_MAX_ORDER, "N"},
-    {"train-size", 0, OPT_INT, &o.train_size, "500", "training automata, one sequence each (the paper: 100 .. 40000)", NULL, 1, 100000, "N"},
-    {"val-size", 0, OPT_INT, &o.val_size, "500", "held-out validation automata (model selection, val_* columns)", NULL, 1, 100000, "N"},
-    {"test-size", 0, OPT_INT, &o.test_size, "500", "held-out test automata (test_* columns)", NULL, 1, 100000, "N"},
+    {"train-size", 0, OPT_INT, &o.train_size, "500", "training automata, one sequence each (the paper: 100 .. 40000)", NULL, 1, RB_MAX_SPLIT, "N"},
+    {"val-size", 0, OPT_INT, &o.val_size, "500", "held-out validation automata (model selection, val_* columns)", NULL, 1, RB_MAX_SPLIT, "N"},
+    {"test-size", 0, OPT_INT, &o.test_size, "500", "held-out test automata (test_* columns)", NULL, 1, RB_MAX_SPLIT, "N"},
     {"describe", 0, OPT_FLAG, &o.describe, NULL, "print statistics of the three splits as CSV instead of evaluating a model", NULL, 0, -1, NULL},
     {"export", 0, OPT_STRING, &o.export_path, NULL, "write the sequences to FILE and the automata to FILE.automata.jsonl instead of evaluating a model", NULL, 0, -1, "FILE"},
+    {"sweep", 0, OPT_FLAG, &o.sweep, NULL, "train every grid point for every --model and --train-sizes: all rows in the primary table, the best on validation in <out-dir>/best.csv", NULL, 0, -1, NULL},
+    {"grid", 0, OPT_STRING, &o.grid, NULL, "sweep: YAML mapping of option to list of values (layers, d, heads, lr, wd, epochs); each replaces that axis of the paper's search space", NULL, 0, -1, "FILE.yaml"},
+    {"train-sizes", 0, OPT_STRING, &o.train_sizes, NULL, "sweep: comma list of training-set sizes (default: --train-size)", NULL, 0, -1, "N,N,..."},
+    {"jobs", 0, OPT_INT, &o.jobs, "1", "sweep: points trained at once, each in a child process with --threads / J threads", NULL, 1, 1024, "J"},
+    {"emit-jobs", 0, OPT_FLAG, &o.emit_jobs, NULL, "print the sweep's command lines, one a point, for GNU parallel or a scheduler, instead of running them", NULL, 0, -1, NULL},
+    {"collect", 0, OPT_STRING, &o.collect, NULL, "merge DIR/point_NNN.csv (the --emit-jobs points) into the primary table and write DIR/best.csv", NULL, 0, -1, "DIR"},
 };
+#define RB_NOPTS ((int)(sizeof rb_options / sizeof rb_options[0]))
+
+/* The options that choose what the command does rather than describe one run: a sweep point's
+ * command line leaves them out. */
+static const char *const rb_modes[] = {"describe", "export", "sweep", "grid", "train-sizes", "jobs", "emit-jobs",
+                                       "collect", NULL};
 
 static const char *const smoke_kv[] = {"train-size", "20", "val-size", "20", "test-size", "20", "epochs", "2",
                                        "d", "16", "heads", "2", "layers", "1", "batch", "8", NULL};
-/* The paper's memory-mosaic configuration (REFERENCE §4); the transformer's comes from the grid. */
-static const char *const paper_kv[] = {"train-size", "40000", "epochs", "200", "d", "128", "heads", "8",
-                                       "layers", "2", "pmem", "448", "dropout", "0.05", "lr", "5e-4",
-                                       "wd", "0.1", "clip", "1", NULL};
+/* The paper's sweep (REFERENCE §4): its grid (the default one: layers, d, heads, wd) at its
+ * training sizes, with the memory mosaic's other settings (P = 3.5 d, the default, is its 448 at
+ * d = 128). */
+static const char *const paper_kv[] = {"sweep", "on", "model", "mosaic,gpt", "train-sizes", RB_PAPER_SIZES,
+                                       "epochs", "200", "dropout", "0.05", "lr", "5e-4", "clip", "1", NULL};
 static const preset_def rb_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
 static const cmd_spec rb_spec = {
@@ -77,12 +98,36 @@ static const cmd_spec rb_spec = {
         "(train, then validation, then test) and FILE.automata.jsonl, one JSON object per automaton in\n"
         "the same order (split, index, states, start, edges [from, letter, to]). The test set depends\n"
         "only on --seed and --test-size, the validation set also on --val-size, and a training set is a\n"
-        "prefix of every larger one.",
+        "prefix of every larger one.\n"
+        "\n"
+        "--sweep trains every point of a grid: for each --model (a comma list) and each --train-sizes,\n"
+        "every combination of layers {1,2,4,8}, d {64,128,256}, heads {2,4,8} and wd {0.01,0.1} (the\n"
+        "paper's search space), --lr and --epochs; --grid FILE.yaml replaces the axes it lists (e.g.\n"
+        "'layers: [1, 2]'). Points whose heads do not divide d are skipped with a note; the lstm takes\n"
+        "no heads, ngram and uniform no grid (one point per training size). Each point runs as a child\n"
+        "process (--jobs at a time), writing <out-dir>/point_NNN.csv; the primary table gets every row\n"
+        "in grid order (models, then sizes, then the axes in column order) whatever --jobs, and\n"
+        "<out-dir>/best.csv the row of each (model, train_size) with the lowest val_loss (test metrics\n"
+        "are never looked at; a tie goes to fewer params, then to the earlier row). --emit-jobs prints\n"
+        "the points' command lines instead; --collect DIR merges their tables afterwards.",
     .opts = rb_options,
     .nopts = sizeof rb_options / sizeof rb_options[0],
     .presets = rb_presets,
     .npresets = 3,
 };
+
+static int usage_error(driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(driver *d, const char *fmt, ...)
+{
+    char msg[ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    driver_error(d, "%s", msg);
+    driver_end(d, 0);
+    return 2;
+}
 
 static double now_seconds(void)
 {
@@ -345,44 +390,329 @@ static int export_data(driver *d, const pfa_dataset *ds)
     return rc;
 }
 
-int cmd_regbench(int argc, char **argv)
+/* ---- sweeps: --sweep, --emit-jobs, --collect --------------------------------------------------- */
+
+/* A comma list split in place into items (at most max); 0, or -1 when an item is empty. */
+static int split_list(char *text, char **items, int max, int *n)
 {
-    driver d;
-    int code;
-    if (driver_begin(&d, &rb_spec, argc, argv, &code) != 0)
-        return code;
-    if (o.export_path && !*o.export_path) {
-        driver_error(&d, "--export needs a file name");
-        driver_end(&d, 0);
-        return 2;
+    *n = 0;
+    for (char *item = text, *next; item; item = next) {
+        next = strchr(item, ',');
+        if (next)
+            *next++ = '\0';
+        if (!*item || *n == max)
+            return -1;
+        items[(*n)++] = item;
     }
+    return 0;
+}
+
+static int listed_before(char *const *items, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (!strcmp(items[j], items[i]))
+            return 1;
+    return 0;
+}
+
+/* --model as a list: each one of RB_MODELS, none twice. text is split in place. */
+static int parse_models(char *text, char **models, int *n, err_t *e)
+{
+    static const char *const known[] = {"mosaic", "gpt", "lstm", "ngram", "uniform"};
+    if (split_list(text, models, 5, n) != 0)
+        return err_set(e, "--model expects one of %s or a comma list of them, got '%s'", RB_MODELS, o.model);
+    for (int i = 0; i < *n; i++) {
+        int ok = 0;
+        for (int k = 0; k < 5; k++)
+            ok |= !strcmp(models[i], known[k]);
+        if (!ok)
+            return err_set(e, "--model must be one of %s, got '%s'", RB_MODELS, models[i]);
+        if (listed_before(models, i))
+            return err_set(e, "--model lists '%s' twice", models[i]);
+    }
+    return 0;
+}
+
+/* --train-sizes (default: --train-size alone); sizes has room for every item. */
+static int parse_sizes(long long *sizes, int max, int *n, err_t *e)
+{
+    if (!o.train_sizes || !*o.train_sizes) {
+        sizes[0] = o.train_size;
+        *n = 1;
+        return 0;
+    }
+    char *text = xstrdup(o.train_sizes), **items = xmalloc((size_t)max * sizeof *items);
+    int bad = split_list(text, items, max, n) != 0, twice = -1, rc = 0;
+    for (int i = 0; i < *n && !bad && twice < 0; i++) {
+        char *end;
+        sizes[i] = strtoll(items[i], &end, 10);
+        bad = *end || sizes[i] < 1 || sizes[i] > RB_MAX_SPLIT;
+        if (!bad && listed_before(items, i))
+            twice = i;
+    }
+    if (bad)
+        rc = err_set(e, "--train-sizes expects a comma list of integers from 1 to %d, got '%s'", RB_MAX_SPLIT,
+                     o.train_sizes);
+    else if (twice >= 0)
+        rc = err_set(e, "--train-sizes lists %s twice", items[twice]);
+    free(items);
+    free(text);
+    return rc;
+}
+
+/* Reads the points' tables in order, writes them all as the primary table and the best of each
+ * (model, training size) to best_path. 1 on success. */
+static int merge_points(driver *d, char *const *paths, int n, const char *best_path)
+{
+    enum { C_MODEL, C_SIZE, C_VAL_LOSS = 10, C_TEST_ACC = 13, C_TEST_TVD };
+    const int ncols = sizeof rb_columns / sizeof *rb_columns;
+    rb_table t;
+    rb_table_init(&t, rb_columns, ncols);
+    err_t e;
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++)
+        if (rb_table_read(&t, paths[i], &e) != 0) {
+            driver_error(d, "%s", e.msg);
+            ok = 0;
+        }
+    int *best = xmalloc((size_t)(t.nrows + 1) * sizeof *best), nbest = ok ? rb_table_best(&t, best) : 0;
+    csv_writer *w = ok ? csv_open(best_path, rb_columns, ncols, &e) : NULL;
+    if (ok && w) {
+        rb_table_write(&t, best, nbest, w);
+        if (csv_close(w, &e) != 0)
+            w = NULL;
+    }
+    if (ok && !w) {
+        driver_error(d, "%s", e.msg);
+        ok = 0;
+    }
+    if (ok && driver_open_csv(d, rb_columns, ncols) != 0)
+        ok = 0;
+    if (ok) {
+        rb_table_write(&t, NULL, 0, d->csv);
+        for (int b = 0; b < nbest; b++) {
+            char *const *row = &t.cells[(size_t)best[b] * ncols];
+            log_info(d->opt.quiet, "regbench: best %s at %s automata (row %d of %d): val_loss %s; test accuracy %s, TVD %s",
+                     row[C_MODEL], row[C_SIZE], best[b] + 1, t.nrows, row[C_VAL_LOSS], row[C_TEST_ACC], row[C_TEST_TVD]);
+        }
+        log_info(d->opt.quiet, "regbench: %d rows; the best of each model and training size in %s", t.nrows, best_path);
+    }
+    free(best);
+    rb_table_free(&t);
+    return ok;
+}
+
+static int collect(driver *d)
+{
+    if (o.emit_jobs || o.describe || o.export_path)
+        return usage_error(d, "--collect cannot be combined with --emit-jobs, --describe or --export");
+    d->table_only = 1;   /* everything it writes goes to DIR or -o */
+    char **paths, best_path[4200];
+    int n;
+    err_t e;
+    if (rb_point_files(o.collect, &paths, &n, &e) != 0)
+        return usage_error(d, "%s", e.msg);
+    snprintf(best_path, sizeof best_path, "%s/best.csv", o.collect);
+    int ok = merge_points(d, paths, n, best_path);
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    return driver_end(d, ok);
+}
+
+/* Every point's model shape must make a model (heads dividing d was checked by the grid). */
+static int check_points(const rb_point *pts, int n, err_t *e)
+{
+    for (int i = 0; i < n; i++) {
+        if (pts[i].use == RB_GRID_NONE)
+            continue;
+        lm_opts m = mo;
+        m.arch = (char *)pts[i].model;
+        m.pos = "learned";
+        m.ctx = PFA_MAX_TOKENS;
+        m.layers = pts[i].layers;
+        m.d = pts[i].d;
+        m.heads = pts[i].heads;
+        lm_config c;
+        err_t why;
+        if (lm_opts_config(&m, PFA_VOCAB, &c, &why) != 0) {
+            char what[256];
+            rb_point_describe(&pts[i], what, sizeof what);
+            return err_set(e, "grid point %s: %s", what, why.msg);
+        }
+    }
+    return 0;
+}
+
+/* --emit-jobs: the command lines on stdout or -o FILE (atomically). */
+static int emit_jobs(driver *d, const rb_sweep *s)
+{
+    err_t e;
+    if (!strcmp(d->opt.output, "-"))
+        return rb_sweep_emit(s, stdout) == 0 && fflush(stdout) == 0;
+    atomic_file *af = atomic_open(d->opt.output, &e);
+    if (!af) {
+        driver_error(d, "%s", e.msg);
+        return 0;
+    }
+    if (rb_sweep_emit(s, atomic_fp(af)) != 0) {
+        atomic_abort(af);
+        driver_error(d, "%s: write failed", d->opt.output);
+        return 0;
+    }
+    if (atomic_commit(af, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* --sweep: runs the points and merges their tables. */
+static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int nsizes)
+{
+    char grid[512], best_path[4200];
+    rb_grid_describe(g, grid, sizeof grid);
+    log_info(d->opt.quiet, "regbench: sweeping %d points (%d model%s x %d training size%s x grid %s), %lld at a time "
+                           "with %lld thread%s each",
+             s->npoints, nmodels, nmodels == 1 ? "" : "s", nsizes, nsizes == 1 ? "" : "s", grid, o.jobs, s->threads,
+             s->threads == 1 ? "" : "s");
+    int failed = rb_sweep_run(s, (int)o.jobs);
+    if (failed) {
+        driver_error(d, "%d of %d points failed; the others' rows are in %s/point_*.csv (--collect %s merges them)",
+                     failed, s->npoints, d->opt.out_dir, d->opt.out_dir);
+        return 0;
+    }
+    char **paths = xmalloc((size_t)s->npoints * sizeof *paths);
+    for (int i = 0; i < s->npoints; i++) {
+        char name[32];
+        size_t len = strlen(d->opt.out_dir) + sizeof name + 8;
+        rb_point_name(s, i, name, sizeof name);
+        paths[i] = xmalloc(len);
+        snprintf(paths[i], len, "%s/%s.csv", d->opt.out_dir, name);
+    }
+    int ok = merge_points(d, paths, s->npoints, driver_out_path(d, "best.csv", best_path, sizeof best_path));
+    for (int i = 0; i < s->npoints; i++)
+        free(paths[i]);
+    free(paths);
+    return ok;
+}
+
+static int sweep(driver *d, char *const *models, int nmodels)
+{
+    if (o.describe || o.export_path)
+        return usage_error(d, "--describe and --export cannot be combined with --sweep or --emit-jobs");
+    const int max_sizes = o.train_sizes ? (int)strlen(o.train_sizes) + 1 : 1;
+    long long *sizes = xmalloc((size_t)max_sizes * sizeof *sizes);
+    int nsizes;
+    rb_grid g;
+    rb_grid_default(&g, o.lr, o.epochs);
+    rb_grid_use uses[5];
+    for (int m = 0; m < nmodels; m++)
+        uses[m] = is_reference_model(models[m]) ? RB_GRID_NONE : !strcmp(models[m], "lstm") ? RB_GRID_NO_HEADS
+                                                                                            : RB_GRID_ALL;
+    err_t e;
+    rb_point *pts = NULL;
+    int npts = 0, code = -1;   /* -1: not ended yet */
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (parse_sizes(sizes, max_sizes, &nsizes, &e) != 0 || (o.grid && rb_grid_load(&g, o.grid, rb_options, RB_NOPTS, &e) != 0)) {
+        code = usage_error(d, "%s", e.msg);
+        goto out;
+    }
+    npts = rb_grid_points(&g, (const char *const *)models, uses, nmodels, sizes, nsizes, d->opt.quiet, &pts);
+    if (npts == 0) {
+        code = usage_error(d, "the grid has no point: heads divide d in none of its combinations");
+        goto out;
+    }
+    if (check_points(pts, npts, &e) != 0) {
+        code = usage_error(d, "%s", e.msg);
+        goto out;
+    }
+    if (len <= 0) {
+        driver_error(d, "cannot find the memlab binary (/proc/self/exe): %s", strerror(errno));
+        goto out;
+    }
+    exe[len] = '\0';
+    long long jobs = o.jobs, threads = d->opt.threads;
+    if (!o.emit_jobs && jobs > threads) {
+        log_info(d->opt.quiet, "regbench: --jobs %lld with --threads %lld: running %lld point%s at a time", jobs,
+                 threads, threads, threads == 1 ? "" : "s");
+        o.jobs = jobs = threads;
+    }
+    rb_sweep s = {.d = d, .exe = exe, .modes = rb_modes, .points = pts, .npoints = npts,
+                  .threads = threads / jobs > 1 ? threads / jobs : 1,
+                  .quiet = d->opt.quiet || (!o.emit_jobs && jobs > 1)};
+    int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, &g, nmodels, nsizes);
+    char grid_path[4200];   /* the grid beside config.yaml, once the sweep succeeded */
+    if (ok && rb_grid_write(&g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        ok = 0;
+    }
+    code = driver_end(d, ok);
+out:
+    if (code < 0)
+        code = driver_end(d, 0);
+    free(pts);
+    free(sizes);
+    rb_grid_free(&g);
+    return code;
+}
+
+/* One run: a model evaluated (trained first unless it is fitted in context), or the data views. */
+static int run_one(driver *d)
+{
     const int data_only = o.describe || o.export_path;
     if (!data_only && !is_reference_model(o.model)) {
         lm_config c;
         err_t e;
-        if (trained_config(&c, &e) != 0) {
-            driver_error(&d, "%s", e.msg);
-            driver_end(&d, 0);
-            return 2;
-        }
+        if (trained_config(&c, &e) != 0)
+            return usage_error(d, "%s", e.msg);
     }
     /* Only trained models and the data views use the training set; the others skip drawing it (the
      * validation and test sets do not depend on it). */
     const int n_train = data_only || !is_reference_model(o.model) ? (int)o.train_size : 0;
     double t0 = now_seconds();
     pfa_dataset ds;
-    pfa_dataset_generate(&ds, (uint64_t)d.opt.seed, n_train, (int)o.val_size, (int)o.test_size);
-    log_info(d.opt.quiet, "regbench: drew %d training, %d validation and %d test automata in %.2f s", n_train,
+    pfa_dataset_generate(&ds, (uint64_t)d->opt.seed, n_train, (int)o.val_size, (int)o.test_size);
+    log_info(d->opt.quiet, "regbench: drew %d training, %d validation and %d test automata in %.2f s", n_train,
              (int)o.val_size, (int)o.test_size, now_seconds() - t0);
     int ok = 1;
     if (data_only) {
-        if (o.export_path && export_data(&d, &ds) != 0)
+        if (o.export_path && export_data(d, &ds) != 0)
             ok = 0;
-        if (ok && o.describe && describe(&d, &ds) != 0)
+        if (ok && o.describe && describe(d, &ds) != 0)
             ok = 0;
     } else {
-        ok = is_reference_model(o.model) ? run_reference(&d, &ds) : run_trained(&d, &ds);
+        ok = is_reference_model(o.model) ? run_reference(d, &ds) : run_trained(d, &ds);
     }
     pfa_dataset_free(&ds);
-    return driver_end(&d, ok);
+    return driver_end(d, ok);
+}
+
+int cmd_regbench(int argc, char **argv)
+{
+    driver d;
+    int code;
+    if (driver_begin(&d, &rb_spec, argc, argv, &code) != 0)
+        return code;
+    if (o.export_path && !*o.export_path)
+        return usage_error(&d, "--export needs a file name");
+    if (o.collect)
+        return collect(&d);
+    char *model_text = xstrdup(o.model), *models[5];
+    int nmodels;
+    err_t e;
+    if (parse_models(model_text, models, &nmodels, &e) != 0)
+        code = usage_error(&d, "%s", e.msg);
+    else if (o.sweep || o.emit_jobs)
+        code = sweep(&d, models, nmodels);
+    else if (nmodels > 1)
+        code = usage_error(&d, "--model takes one model unless --sweep or --emit-jobs is given");
+    else if (o.grid || o.train_sizes || o.jobs > 1)
+        code = usage_error(&d, "--%s needs --sweep or --emit-jobs",
+                           o.grid ? "grid" : o.train_sizes ? "train-sizes" : "jobs");
+    else
+        code = run_one(&d);
+    free(model_text);
+    return code;
 }

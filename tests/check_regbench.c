@@ -1,5 +1,5 @@
 /* regbench: the command through the real binary: smoke runs of the reference models, --describe,
- * --export, and bad input. */
+ * --export, bad input, and sweeps (--sweep, --jobs, --emit-jobs, --collect). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -195,6 +195,18 @@ START_TEST(test_trained_smoke)
 }
 END_TEST
 
+/* A usage error: exit 2, one line on stderr holding needle, nothing on stdout. */
+static void expect_usage_error(const char *args, const char *needle)
+{
+    char *out, *err;
+    ck_assert_int_eq(run_cmd(args, &out, &err), 2);
+    ck_assert_msg(strstr(err, needle) != NULL, "%s: %s", args, err);
+    ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", args, err);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(err);
+}
+
 START_TEST(test_bad_input)
 {
     struct {
@@ -211,15 +223,235 @@ START_TEST(test_bad_input)
         {"--model gpt --d 100 --heads 3", "--d 100"},
         {"--model mosaic --epochs 0", "--epochs"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *out, *err;
-        ck_assert_int_eq(run_cmd(cases[i].args, &out, &err), 2);
-        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
-        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
-        ck_assert_str_eq(out, "");
-        free(out);
-        free(err);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        expect_usage_error(cases[i].args, cases[i].needle);
+}
+END_TEST
+
+/* ---- sweeps: --sweep, --jobs, --emit-jobs, --collect ---------------------------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A 2-point grid at the smoke size: one shape, two weight decays. */
+static const char *const two_points = "layers: [1]\nd: [16]\nheads: [2]\nwd: [0.01, 0.1]\n";
+
+/* A table with its last column (train_seconds, the only one that differs between runs) cut off. */
+static char *without_seconds(const char *csv)
+{
+    ck_assert_ptr_nonnull(csv);
+    char *out = strdup(csv), *w = out;
+    ck_assert_ptr_nonnull(out);
+    for (const char *line = csv; *line;) {
+        const char *nl = strchr(line, '\n');
+        ck_assert_ptr_nonnull(nl);
+        const char *comma = line;
+        for (const char *c = line; c < nl; c++)
+            if (*c == ',')
+                comma = c;
+        ck_assert(comma > line);
+        memcpy(w, line, (size_t)(comma - line));
+        w += comma - line;
+        *w++ = '\n';
+        line = nl + 1;
     }
+    *w = 0;
+    return out;
+}
+
+/* Two tables equal in every column but train_seconds. */
+static void expect_same_but_seconds(const char *x, const char *y)
+{
+    char *a = without_seconds(x), *b = without_seconds(y);
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Runs a smoke sweep over the 2-point grid into dir; returns the primary table and dir/best.csv. */
+static void sweep_two_points(const char *dir, const char *flags, char **table, char **best)
+{
+    char args[2048], path[1024], *err;
+    snprintf(path, sizeof path, "%s/grid.in.yaml", dir);
+    write_text(path, two_points);
+    snprintf(args, sizeof args, "--sweep --preset smoke --quiet --grid %s --out-dir %s/sweep %s", path, dir, flags);
+    ck_assert_int_eq(run_cmd(args, table, &err), 0);
+    ck_assert_str_eq(err, "");
+    free(err);
+    snprintf(path, sizeof path, "%s/sweep/best.csv", dir);
+    *best = test_slurp(path);
+    ck_assert_ptr_nonnull(*best);
+}
+
+START_TEST(test_sweep)
+{
+    char *dir = test_tmpdir(), *table, *best;
+    sweep_two_points(dir, "", &table, &best);
+    ck_assert_int_eq(strncmp(table, header, strlen(header)), 0);
+    ck_assert_int_eq(count_lines(table), 3);
+    /* the rows in grid order (wd 0.01, then 0.1), each a full smoke row */
+    char *rows[2], *f[2][16];
+    rows[0] = strdup(table + strlen(header));
+    char *nl = strchr(rows[0], '\n');
+    rows[1] = strdup(nl + 1);
+    nl[1] = 0;
+    char *copy[2] = {strdup(rows[0]), strdup(rows[1])};
+    for (int r = 0; r < 2; r++) {
+        split_row(copy[r], f[r]);
+        ck_assert_str_eq(f[r][0], "mosaic");
+        ck_assert_str_eq(f[r][1], "20");
+        ck_assert_str_eq(f[r][3], "16");
+        ck_assert_str_eq(f[r][8], "2");
+    }
+    ck_assert_str_eq(f[0][7], "0.01");
+    ck_assert_str_eq(f[1][7], "0.1");
+    /* best.csv: the row with the lower val_loss (the first on a tie: same params) */
+    int pick = strtod(f[1][10], NULL) < strtod(f[0][10], NULL);
+    ck_assert_int_eq(strncmp(best, header, strlen(header)), 0);
+    ck_assert_str_eq(best + strlen(header), rows[pick]);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/sweep/grid.yaml", dir);
+    char *grid = test_slurp(path);
+    ck_assert_ptr_nonnull(grid);
+    ck_assert_ptr_nonnull(strstr(grid, "wd: [0.01, 0.1]"));
+    free(grid);
+
+    /* two at a time (one thread each, as above): the same table but for train_seconds */
+    char *table2, *best2;
+    sweep_two_points(dir, "--threads 2 --jobs 2", &table2, &best2);
+    expect_same_but_seconds(table, table2);
+    expect_same_but_seconds(best, best2);
+    for (int r = 0; r < 2; r++) {
+        free(rows[r]);
+        free(copy[r]);
+    }
+    free(table);
+    free(best);
+    free(table2);
+    free(best2);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* --emit-jobs lines, run by a shell, then --collect: the sweep's rows and the same best.csv. */
+START_TEST(test_emit_collect)
+{
+    char *dir = test_tmpdir(), *table, *best, args[2048], path[1024], *out, *err;
+    sweep_two_points(dir, "", &table, &best);
+    snprintf(args, sizeof args, "--emit-jobs --preset smoke --quiet --grid %s/grid.in.yaml --out-dir %s/jobs", dir, dir);
+    ck_assert_int_eq(run_cmd(args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(count_lines(out), 2);
+    snprintf(path, sizeof path, "-o %s/jobs/point_001.csv --out-dir %s/jobs/point_001\n", dir, dir);
+    ck_assert_ptr_nonnull(strstr(out, path));
+    ck_assert_ptr_nonnull(strstr(out, " regbench --model mosaic --train-size 20 --layers 1 --d 16 --heads 2 "));
+    snprintf(path, sizeof path, "%s/jobs.sh", dir);
+    write_text(path, out);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "sh %s", path);
+    ck_assert_int_eq(test_run(args, &out, &err), 0);
+    ck_assert_str_eq(out, "");
+    ck_assert_str_eq(err, "");
+    free(out);
+    free(err);
+
+    snprintf(args, sizeof args, "--collect %s/jobs", dir);
+    char *merged;
+    ck_assert_int_eq(run_cmd(args, &merged, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "best.csv")); /* not quiet: says where the selection went */
+    snprintf(path, sizeof path, "%s/jobs/best.csv", dir);
+    char *best2 = test_slurp(path);
+    ck_assert_ptr_nonnull(best2);
+    expect_same_but_seconds(table, merged);
+    expect_same_but_seconds(best, best2);
+    free(err);
+    free(merged);
+    free(best2);
+
+    /* heads that do not divide d: left out with a note, not an error */
+    snprintf(path, sizeof path, "%s/odd.yaml", dir);
+    write_text(path, "layers: [1]\nd: [16]\nheads: [2, 3]\nwd: [0.1]\n");
+    snprintf(args, sizeof args, "--emit-jobs --preset smoke --grid %s --model mosaic,lstm,ngram --out-dir %s/odd", path, dir);
+    ck_assert_int_eq(run_cmd(args, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "d 16 and heads 3"));
+    ck_assert_int_eq(count_lines(out), 3); /* mosaic heads 2, lstm (no heads), ngram (no grid) */
+    ck_assert_ptr_nonnull(strstr(out, " --model lstm --train-size 20 --layers 1 --d 16 --heads 1 "));
+    ck_assert_ptr_nonnull(strstr(out, " --model ngram --train-size 20 --pmem "));
+    free(out);
+    free(err);
+    free(table);
+    free(best);
+    test_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_sweep_bad_input)
+{
+    char *dir = test_tmpdir(), args[2048], path[1024];
+    struct {
+        const char *yaml, *needle;
+    } grids[] = {
+        {"layers: [1]\nwidth: [2]\n", ":2: unknown key 'width'"},
+        {"layers: []\n", ":1: key 'layers' needs a non-empty list"},
+        {"d: [16, x]\n", ":1: key 'd' expects integers, got 'x'"},
+        {"heads: [0]\n", ":1: key 'heads' must be >= 1"},
+        {"lr: [0.1, 1e-1]\n", ":1: key 'lr' lists 1e-1 twice"},
+        {"layers: [1\n", ":2: YAML syntax error"},
+        {"- 1\n- 2\n", ":1: the top level must be a mapping"},
+    };
+    snprintf(path, sizeof path, "%s/grid.yaml", dir);
+    for (size_t i = 0; i < sizeof grids / sizeof *grids; i++) {
+        char needle[1200];
+        write_text(path, grids[i].yaml);
+        snprintf(args, sizeof args, "--sweep --preset smoke --grid %s --out-dir %s/out", path, dir);
+        snprintf(needle, sizeof needle, "%s%s", path, grids[i].needle); /* names the file, line and key */
+        expect_usage_error(args, needle);
+    }
+    const char *cases[][2] = {
+        {"--model mosaic,gpt", "--model"},
+        {"--sweep --model mosaic,transformer", "--model"},
+        {"--grid g.yaml", "--grid"},
+        {"--sweep --train-sizes 20,x", "--train-sizes"},
+        {"--sweep --describe", "--describe"},
+        {"--collect /nonexistent-memlab-dir", "/nonexistent-memlab-dir"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(args, sizeof args, "--preset smoke %s --out-dir %s/out", cases[i][0], dir);
+        expect_usage_error(args, cases[i][1]);
+    }
+    /* a point that fails (its --out-dir is a file): named, the other still runs, exit 1, no table */
+    char *out, *err;
+    snprintf(path, sizeof path, "%s/grid.yaml", dir);
+    write_text(path, two_points);
+    snprintf(args, sizeof args, "mkdir -p %s/fail && touch %s/fail/point_000", dir, dir);
+    ck_assert_int_eq(test_run(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "--sweep --preset smoke --quiet --grid %s --out-dir %s/fail", path, dir);
+    ck_assert_int_eq(run_cmd(args, &out, &err), 1);
+    ck_assert_str_eq(out, "");
+    ck_assert_msg(strstr(err, "point_000 failed") && strstr(err, "wd 0.01"), "%s", err);
+    snprintf(path, sizeof path, "%s/fail/point_001.csv", dir);
+    char *other = test_slurp(path);
+    ck_assert_ptr_nonnull(other);
+    free(other);
+    snprintf(path, sizeof path, "%s/fail/best.csv", dir);
+    ck_assert_ptr_null(test_slurp(path));
+    free(out);
+    free(err);
+    test_rmdir(dir);
 }
 END_TEST
 
@@ -232,6 +464,9 @@ Suite *suite_regbench(void)
     tcase_add_test(cmd, test_export);
     tcase_add_test(cmd, test_trained_smoke);
     tcase_add_test(cmd, test_bad_input);
+    tcase_add_test(cmd, test_sweep);
+    tcase_add_test(cmd, test_emit_collect);
+    tcase_add_test(cmd, test_sweep_bad_input);
     tcase_set_timeout(cmd, 120);
     suite_add_tcase(s, cmd);
     return s;

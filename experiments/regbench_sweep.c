@@ -1,0 +1,417 @@
+/* Running a RegBench sweep: one command line per grid point, run here in child processes (--sweep,
+ * --jobs) or printed for another runner (--emit-jobs); then the points' tables merged, and the best
+ * point of each model and training size picked on validation (also --collect). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/gzfile.h"
+#include "io/progress.h"
+#include "regbench_grid.h"
+
+extern char **environ;
+
+/* ---- a point's command line ------------------------------------------------------------------ */
+
+typedef struct {
+    char **v;
+    int n, cap;
+} strv;
+
+static void strv_push(strv *a, const char *s)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 32;
+        a->v = xrealloc(a->v, (size_t)a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = s ? xstrdup(s) : NULL;
+}
+
+static void strv_option(strv *a, const char *flag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void strv_option(strv *a, const char *flag, const char *fmt, ...)
+{
+    char buf[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    strv_push(a, flag);
+    strv_push(a, buf);
+}
+
+static void strv_free(strv *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+}
+
+static int in_list(const char *const *names, const char *name)
+{
+    for (; names && *names; names++)
+        if (!strcmp(*names, name))
+            return 1;
+    return 0;
+}
+
+/* The options a point's own settings give. */
+static const char *const point_options[] = {"model", "train-size", "layers", "d", "heads", "lr", "wd", "epochs", NULL};
+
+void rb_point_name(const rb_sweep *s, int i, char *buf, size_t len)
+{
+    int width = 3;
+    for (int n = s->npoints - 1; n >= 1000; n /= 10)
+        width++;
+    if (snprintf(buf, len, "point_%0*d", width, i) >= (int)len)
+        fatal("internal: point name longer than %zu", len);
+}
+
+/* argv of point i, NULL-terminated. */
+static void point_argv(const rb_sweep *s, int i, strv *a)
+{
+    const rb_point *p = &s->points[i];
+    const cmd_spec *spec = s->d->spec;
+    char num[64], name[32];
+    strv_push(a, s->exe);
+    strv_push(a, spec->command);
+    strv_option(a, "--model", "%s", p->model);
+    strv_option(a, "--train-size", "%lld", p->train_size);
+    if (p->use != RB_GRID_NONE) {
+        strv_option(a, "--layers", "%lld", p->layers);
+        strv_option(a, "--d", "%lld", p->d);
+        strv_option(a, "--heads", "%lld", p->heads);
+        rb_format_number(p->lr, 0, num, sizeof num);
+        strv_option(a, "--lr", "%s", num);
+        rb_format_number(p->wd, 0, num, sizeof num);
+        strv_option(a, "--wd", "%s", num);
+        strv_option(a, "--epochs", "%lld", p->epochs);
+    }
+    for (int k = 0; k < spec->nopts; k++) {
+        const opt_spec *o = &spec->opts[k];
+        if (in_list(point_options, o->name) || in_list(s->modes, o->name))
+            continue;
+        char flag[80];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        switch (o->type) {
+        case OPT_INT: strv_option(a, flag, "%lld", *(const long long *)o->dest); break;
+        case OPT_DOUBLE:
+            rb_format_number(*(const double *)o->dest, 0, num, sizeof num);
+            strv_option(a, flag, "%s", num);
+            break;
+        case OPT_STRING:
+            if (*(char *const *)o->dest)
+                strv_option(a, flag, "%s", *(char *const *)o->dest);
+            break;
+        case OPT_BOOL: strv_option(a, flag, "%s", *(const int *)o->dest ? "on" : "off"); break;
+        case OPT_FLAG:
+            if (*(const int *)o->dest)
+                strv_push(a, flag);
+            break;
+        }
+    }
+    strv_option(a, "--seed", "%lld", s->d->opt.seed);
+    strv_option(a, "--threads", "%lld", s->threads);
+    if (s->quiet)
+        strv_push(a, "--quiet");
+    rb_point_name(s, i, name, sizeof name);
+    strv_option(a, "-o", "%s/%s.csv", s->d->opt.out_dir, name);
+    strv_option(a, "--out-dir", "%s/%s", s->d->opt.out_dir, name);
+    strv_push(a, NULL);
+}
+
+/* A word as a POSIX shell reads it back: plain when it holds only safe characters, else in single
+ * quotes (a quote inside written as '\''). */
+static void shell_word(FILE *f, const char *s)
+{
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-") == strlen(s)) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++)
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    fputc('\'', f);
+}
+
+int rb_sweep_emit(const rb_sweep *s, FILE *f)
+{
+    for (int i = 0; i < s->npoints; i++) {
+        strv a = {0};
+        point_argv(s, i, &a);
+        for (int k = 0; a.v[k]; k++) {
+            if (k)
+                fputc(' ', f);
+            shell_word(f, a.v[k]);
+        }
+        fputc('\n', f);
+        strv_free(&a);
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+/* ---- running the points ------------------------------------------------------------------------ */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Starts point i; its stdout goes to /dev/null (the parent's stdout carries the merged table). */
+static pid_t point_start(const rb_sweep *s, int i)
+{
+    strv a = {0};
+    point_argv(s, i, &a);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    /* /proc/self/exe: this very binary, even if the file was replaced since it started */
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, a.v, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    strv_free(&a);
+    if (rc != 0) {
+        char name[32];
+        rb_point_name(s, i, name, sizeof name);
+        driver_error(s->d, "%s: cannot start %s: %s", name, s->exe, strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+static void point_report(const rb_sweep *s, int i, int status, double seconds, int done, int *failed)
+{
+    char name[32], what[256];
+    rb_point_name(s, i, name, sizeof name);
+    rb_point_describe(&s->points[i], what, sizeof what);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        log_info(s->d->opt.quiet, "regbench: %s (%d/%d) done in %.1f s: %s", name, done, s->npoints, seconds, what);
+        return;
+    }
+    ++*failed;
+    if (WIFEXITED(status))
+        driver_error(s->d, "%s failed (exit status %d): %s", name, WEXITSTATUS(status), what);
+    else
+        driver_error(s->d, "%s failed (signal %d): %s", name, WIFSIGNALED(status) ? WTERMSIG(status) : 0, what);
+}
+
+int rb_sweep_run(const rb_sweep *s, int jobs)
+{
+    pid_t *pid = xcalloc((size_t)s->npoints, sizeof *pid);   /* 0: not running */
+    double *t0 = xcalloc((size_t)s->npoints, sizeof *t0);
+    int next = 0, running = 0, done = 0, failed = 0;
+    while (next < s->npoints || running > 0) {
+        while (running < jobs && next < s->npoints) {
+            t0[next] = now_seconds();
+            if ((pid[next] = point_start(s, next)) > 0) {
+                running++;
+            } else {
+                pid[next] = 0;
+                failed++;
+                done++;
+            }
+            next++;
+        }
+        if (running == 0)
+            continue;
+        int status;
+        pid_t p = waitpid(-1, &status, 0);
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            fatal("regbench: waiting for the sweep's points: %s", strerror(errno));
+        }
+        for (int i = 0; i < next; i++)
+            if (pid[i] == p) {
+                pid[i] = 0;
+                running--;
+                point_report(s, i, status, now_seconds() - t0[i], ++done, &failed);
+                break;
+            }
+    }
+    free(pid);
+    free(t0);
+    return failed;
+}
+
+/* ---- merging the points' tables ---------------------------------------------------------------- */
+
+void rb_table_init(rb_table *t, const char *const *cols, int ncols)
+{
+    memset(t, 0, sizeof *t);
+    t->cols = cols;
+    t->ncols = ncols;
+}
+
+void rb_table_free(rb_table *t)
+{
+    for (int i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    t->cells = NULL;
+    t->nrows = t->cap = 0;
+}
+
+static int header_matches(const rb_table *t, const char *line)
+{
+    for (int c = 0; c < t->ncols; c++) {
+        size_t n = strlen(t->cols[c]);
+        if (strncmp(line, t->cols[c], n) || line[n] != (c + 1 < t->ncols ? ',' : '\0'))
+            return 0;
+        line += n + 1;
+    }
+    return 1;
+}
+
+/* One data line: exactly ncols cells, none quoted (no regbench cell needs quotes). */
+static int table_add_row(rb_table *t, char *line, const char *path, int lineno, err_t *e)
+{
+    int commas = 0;
+    for (const char *c = line; *c; c++)
+        commas += *c == ',';
+    if (strchr(line, '"'))
+        return err_set(e, "%s:%d: quoted cells are not expected in a regbench table", path, lineno);
+    if (commas != t->ncols - 1)
+        return err_set(e, "%s:%d: %d cells, expected %d", path, lineno, commas + 1, t->ncols);
+    if (t->nrows == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 16;
+        t->cells = xrealloc(t->cells, (size_t)t->cap * t->ncols * sizeof *t->cells);
+    }
+    char **row = &t->cells[(size_t)t->nrows++ * t->ncols];
+    for (int c = 0; c < t->ncols; c++) {
+        char *comma = strchr(line, ',');
+        if (comma)
+            *comma = '\0';
+        row[c] = xstrdup(line);
+        if (comma)
+            line = comma + 1;
+    }
+    return 0;
+}
+
+int rb_table_read(rb_table *t, const char *path, err_t *e)
+{
+    size_t len;
+    char *text = file_read_all(path, &len, e);
+    if (!text)
+        return -1;
+    int lineno = 0, rc = 0;
+    for (char *s = text, *nl; *s && rc == 0; s = nl ? nl + 1 : s + strlen(s)) {
+        nl = strchr(s, '\n');
+        if (nl)
+            *nl = '\0';
+        size_t n = strlen(s);
+        if (n && s[n - 1] == '\r')
+            s[n - 1] = '\0';
+        if (++lineno == 1 && !header_matches(t, s))
+            rc = err_set(e, "%s:1: not a regbench table (the header differs)", path);
+        else if (lineno > 1 && *s)
+            rc = table_add_row(t, s, path, lineno, e);
+    }
+    if (rc == 0 && lineno == 0)
+        rc = err_set(e, "%s: empty file, expected a regbench table", path);
+    free(text);
+    return rc;
+}
+
+typedef struct {
+    long number;
+    char *path;
+} point_file;
+
+static int by_number(const void *a, const void *b)
+{
+    long x = ((const point_file *)a)->number, y = ((const point_file *)b)->number;
+    return (x > y) - (x < y);
+}
+
+int rb_point_files(const char *dir, char ***paths, int *n, err_t *e)
+{
+    *paths = NULL;
+    *n = 0;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return err_set(e, "--collect %s: %s", dir, strerror(errno));
+    point_file *files = NULL;
+    int nf = 0, cap = 0;
+    for (struct dirent *de; (de = readdir(dp));) {
+        const char *name = de->d_name;
+        size_t digits = strncmp(name, "point_", 6) ? 0 : strspn(name + 6, "0123456789");
+        if (!digits || strcmp(name + 6 + digits, ".csv"))
+            continue;
+        if (nf == cap) {
+            cap = cap ? 2 * cap : 64;
+            files = xrealloc(files, (size_t)cap * sizeof *files);
+        }
+        files[nf].number = strtol(name + 6, NULL, 10);
+        size_t len = strlen(dir) + strlen(name) + 2;
+        files[nf].path = xmalloc(len);
+        snprintf(files[nf].path, len, "%s/%s", dir, name);
+        nf++;
+    }
+    closedir(dp);
+    if (nf == 0)
+        return err_set(e, "--collect %s: no point_NNN.csv files there", dir);
+    qsort(files, (size_t)nf, sizeof *files, by_number);
+    *paths = xmalloc((size_t)nf * sizeof **paths);
+    for (int i = 0; i < nf; i++)
+        (*paths)[i] = files[i].path;
+    free(files);
+    *n = nf;
+    return 0;
+}
+
+static int column_of(const rb_table *t, const char *name)
+{
+    for (int c = 0; c < t->ncols; c++)
+        if (!strcmp(t->cols[c], name))
+            return c;
+    fatal("internal: regbench table has no column %s", name);
+}
+
+int rb_table_best(const rb_table *t, int *best)
+{
+    const int cm = column_of(t, "model"), cn = column_of(t, "train_size"), cp = column_of(t, "params"),
+              cl = column_of(t, "val_loss");
+    int nbest = 0;
+    for (int r = 0; r < t->nrows; r++) {
+        char *const *row = &t->cells[(size_t)r * t->ncols], *end;
+        double loss = strtod(row[cl], &end);
+        if (!*row[cl] || *end)
+            continue;
+        int g = 0;
+        while (g < nbest && (strcmp(t->cells[(size_t)best[g] * t->ncols + cm], row[cm]) ||
+                             strcmp(t->cells[(size_t)best[g] * t->ncols + cn], row[cn])))
+            g++;
+        if (g == nbest) {
+            best[nbest++] = r;
+            continue;
+        }
+        char *const *cur = &t->cells[(size_t)best[g] * t->ncols];
+        double cur_loss = strtod(cur[cl], NULL);
+        if (loss < cur_loss || (loss == cur_loss && atoll(row[cp]) < atoll(cur[cp])))
+            best[g] = r;
+    }
+    return nbest;
+}
+
+void rb_table_write(const rb_table *t, const int *rows, int n, csv_writer *w)
+{
+    for (int i = 0; i < (rows ? n : t->nrows); i++) {
+        char *const *row = &t->cells[(size_t)(rows ? rows[i] : i) * t->ncols];
+        for (int c = 0; c < t->ncols; c++)
+            csv_str(w, row[c]);
+        csv_end_row(w);
+    }
+}
