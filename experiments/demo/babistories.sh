@@ -4,9 +4,9 @@
 # (one thread each) on the same windows in the same order; then a sample from each.
 set -eu
 out=$1
-steps=${BABISTORIES_DEMO_STEPS:-1200}
+steps=${BABISTORIES_DEMO_STEPS:-1600}
 for a in gpt mosaic; do
-    $MEMLAB babistories --arch $a --lr 5e-3 --steps "$steps" --eval-every 300 --threads 1 --quiet \
+    $MEMLAB babistories --arch $a --steps "$steps" --eval-every 300 --threads 1 --quiet \
         --out-dir "$out/$a" -o "$out/$a.csv" &
 done
 wait
