@@ -1621,6 +1621,24 @@ START_TEST(test_log_info)
 }
 END_TEST
 
+/* A device is written in place: -o /dev/null must leave /dev/null a character device (a rename
+ * over it once replaced it by a regular file, which broke every later `< /dev/null`). */
+START_TEST(test_atomic_device_written_in_place)
+{
+    err_t e;
+    atomic_file *a = atomic_open("/dev/null", &e);
+    ck_assert_ptr_nonnull(a);
+    fputs("discarded\n", atomic_fp(a));
+    ck_assert_int_eq(atomic_commit(a, &e), 0);
+    a = atomic_open("/dev/null", &e);
+    ck_assert_ptr_nonnull(a);
+    atomic_abort(a);
+    struct stat st;
+    ck_assert_int_eq(stat("/dev/null", &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+}
+END_TEST
+
 Suite *suite_io(void)
 {
     Suite *s = suite_create("io");
@@ -1634,6 +1652,7 @@ Suite *suite_io(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("atomic");
+    tcase_add_test(tc, test_atomic_device_written_in_place);
     tcase_add_test(tc, test_atomic_commit);
     tcase_add_test(tc, test_atomic_abort);
     tcase_add_test(tc, test_atomic_errors);

@@ -11,7 +11,7 @@
 struct atomic_file {
     FILE *fp;
     char *path;
-    char *tmp;
+    char *tmp;   /* NULL when writing straight to a device or pipe */
 };
 
 #define TMP_SUFFIX ".tmp.XXXXXX"
@@ -84,6 +84,17 @@ atomic_file *atomic_open(const char *path, err_t *e)
     }
     atomic_file *a = xcalloc(1, sizeof *a);
     a->path = xstrdup(path);
+    /* A device or a pipe (-o /dev/null, -o /dev/stdout, a FIFO) is written in place: renaming a
+     * temporary file over it would replace the device node by a regular file. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        if (!(a->fp = fopen(path, "wb"))) {
+            err_set(e, "%s: cannot open: %s", path, strerror(errno));
+            atomic_release(a);
+            return NULL;
+        }
+        return a;
+    }
     a->tmp = xmalloc(n + sizeof TMP_SUFFIX);
     memcpy(a->tmp, path, n);
     memcpy(a->tmp + n, TMP_SUFFIX, sizeof TMP_SUFFIX);
@@ -134,11 +145,15 @@ int atomic_commit(atomic_file *a, err_t *e)
         rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
     else if (ferror(a->fp))
         rc = err_set(e, "%s: write failed (disk full or I/O error)", a->path);
-    else if (fsync(fileno(a->fp)) != 0)
+    else if (a->tmp && fsync(fileno(a->fp)) != 0)
         rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
     if (fclose(a->fp) != 0 && rc == 0)
         rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
     a->fp = NULL;
+    if (!a->tmp) {   /* a device or pipe: nothing to rename */
+        atomic_release(a);
+        return rc;
+    }
     if (rc == 0 && rename(a->tmp, a->path) != 0)
         rc = err_set(e, "%s: cannot replace: %s", a->path, strerror(errno));
     if (rc != 0)
@@ -155,7 +170,8 @@ void atomic_abort(atomic_file *a)
         return;
     if (a->fp)
         fclose(a->fp);
-    unlink(a->tmp);
+    if (a->tmp)
+        unlink(a->tmp);
     atomic_release(a);
 }
 
