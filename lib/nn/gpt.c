@@ -64,10 +64,10 @@ tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c
         q = op_rope(tp, q, c->heads, 0);
         k = op_rope(tp, k, c->heads, 0);
     }
-    const att_mask causal = {ATT_CAUSAL, 0};
+    const att_mask mask = {c->bidirectional ? ATT_FULL : ATT_CAUSAL, 0};
     const real scale = (real)(1.0 / sqrt(hs));
-    tensor *a = c->pos == POS_ALIBI ? op_attention_alibi(tp, q, k, v, c->heads, causal, scale)
-                                    : op_attention(tp, q, k, v, c->heads, causal, scale);
+    tensor *a = c->pos == POS_ALIBI ? op_attention_alibi(tp, q, k, v, c->heads, mask, scale)
+                                    : op_attention(tp, q, k, v, c->heads, mask, scale);
     a = op_linear(tp, a, params_tensor(ps, b->attn_proj_w), lm_param(ps, b->attn_proj_b));
     x = op_add(tp, x, op_dropout(tp, a, p, drop));
 

@@ -27,6 +27,9 @@ typedef struct {
     int bias;        /* biases in linears and LayerNorms */
     lm_pos pos;      /* gpt only; the mosaic has no positions */
     double dropout;  /* residual dropout (and, for gpt, on the embedding) */
+    int bidirectional; /* attention over every position (gpt: full mask; mosaic: contextual memory
+                        * over every position, itself included) for decoders that read all positions
+                        * at once (nn/probe.c); 0 (causal) in every language model */
 } lm_config;
 
 /* Parameter indices of one block; fields unused by an architecture stay -1. */

@@ -129,7 +129,7 @@ tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config
     v = op_lookahead_mix(tp, v, params_tensor(ps, b->c_vmix));
     v = op_rownorm(tp, v, hs);
     v = op_exp_scale(tp, v, scaled(tp, ps, b->c_vscale, 1), (real)INFINITY);
-    tensor *y = op_attention(tp, k, k, v, H, (att_mask){ATT_STRICT, 0}, 1);
+    tensor *y = op_attention(tp, k, k, v, H, (att_mask){c->bidirectional ? ATT_FULL : ATT_STRICT, 0}, 1);
     y = op_linear(tp, y, params_tensor(ps, b->c_proj_w), lm_param(ps, b->c_proj_b));
     x = op_add(tp, x, op_dropout(tp, y, p, drop));
 

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Demo fragment: how much of a window of text an embedding keeps (Badger 2026). GPT and memory-mosaic
+# encoders (1 layer, d 128, 16-token windows, a 1024-token BPE on the generated stories), each
+# untrained, causally trained and trained as an autoencoder, probed by the same fresh decoder;
+# gpt and mosaic side by side on the two cores (one thread each), at about half the default steps.
+set -eu
+out=$1
+enc_steps=${INVERSION_DEMO_ENCODER_STEPS:-1500}
+probe_steps=${INVERSION_DEMO_PROBE_STEPS:-800}
+for a in gpt mosaic; do
+    $MEMLAB memory-inversion --arch $a --encoder-steps "$enc_steps" --probe-steps "$probe_steps" --threads 1 --quiet \
+        --out-dir "$out/$a" -o "$out/$a.csv" &
+done
+wait
+{ cat "$out/gpt.csv"; tail -n +2 "$out/mosaic.csv"; } > "$out/inversion.csv"
+# inversion.csv columns: 1 encoder, 2 arch, 8 token_acc, 11 retained, 13 baseline_token_acc
+get() { awk -F, -v e="$1" -v a="$2" -v c="$3" '$1 == e && $2 == a { printf "%.3f\n", $c; exit }' "$out/inversion.csv"; }
+yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
+{
+for a in gpt mosaic; do
+    ae=$(get autoencoder $a 8); ca=$(get causal $a 8); un=$(get untrained $a 8); base=$(get untrained $a 13)
+    echo "| LM memory (Badger 2026) | an autoencoder's embedding keeps far more of its input than a causal LM's: probe token accuracy 0.39-0.77 vs 0.046 (paper: 512 tokens, 8k vocabulary) | $a encoders, 16 tokens: autoencoder $ae, causal $ca, untrained $un (zero embedding $base) | $(yes_no "$ae >= 2 * $ca && $ae >= 2 * $un") |"
+    echo "| LM memory (Badger 2026) | causal training adds little over a random encoder: 0.046 vs 0.041 (paper) | $a: causal $ca vs untrained $un | $(yes_no "$ca - $un < 0.25 * ($ae - $un)") |"
+done
+ga=$(get autoencoder gpt 8); ma=$(get autoencoder mosaic 8); gr=$(get autoencoder gpt 11); mr=$(get autoencoder mosaic 11)
+echo "| LM memory (new measurement) | does a memory-mosaic autoencoder keep more than a GPT one? (not measured in the paper) | token accuracy mosaic $ma vs gpt $ga; retained fraction $mr vs $gr | (measurement) |"
+} > "$out/summary.rows"

@@ -1,0 +1,508 @@
+/* memlab memory-inversion: how much of its input a language model's embedding keeps (Badger 2026,
+ * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder) turn a window of text into
+ * its last-token hidden state; for each, a fresh probe decoder (nn/probe.h) learns to regenerate
+ * every token of the window from that embedding alone, with the encoder frozen; token accuracy and
+ * cross-entropy on held-out windows measure what the embedding retained. The same probe trained
+ * on a zero embedding is the baseline: what can be guessed with no memory at all.
+ *
+ * Data: the babistories pipeline (generated stories or --data, a trained BPE or a saved tokenizer;
+ * experiments/babistories_data.h). Determinism: the windows of training step s of each phase come
+ * from a random stream numbered by s, so every encoder's probe sees the same windows in the same
+ * order and starts from the same weights. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "babistories_data.h"
+#include "driver.h"
+#include "io/progress.h"
+#include "lm_opts.h"
+#include "nn/autoencoder.h"
+#include "nn/lm_ckpt.h"
+
+typedef struct {
+    char *encoder, *encoder_ckpt, *probe_arch, *feed, *ctx_sweep;
+    char *data, *tokenizer, *vocab_dir;
+    long long stories, val_stories, vocab_size, encoder_steps, probe_steps, batch, warmup, eval_windows;
+    long long probe_d, probe_layers, probe_heads;
+    double lr, probe_lr, wd, clip, val_fraction;
+} inv_opts;
+
+static inv_opts o;
+static lm_opts mo;
+
+#define INV_MAX_CTX 16
+
+static const opt_spec inv_options[] = {
+    LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "1", "128", "4", "16", "0"),
+    {"encoder", 0, OPT_STRING, &o.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction) and autoencoder (trained with a decoder to regenerate its input from its embedding)", NULL, 0, -1, "E[,E...]"},
+    {"encoder-steps", 0, OPT_INT, &o.encoder_steps, "3000", "training steps of the causal and the autoencoder encoders", NULL, 1, 1e9, "N"},
+    {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the causal encoder from a `memlab babistories` checkpoint (same --arch, --d, --layers; its tokenizer) instead of training it", NULL, 0, -1, "CKPT"},
+    {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "encoder training: peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10)", NULL, 1e-12, 10, "LR"},
+    {"batch", 0, OPT_INT, &o.batch, "32", "windows per training step (encoders and probes)", NULL, 1, 1e6, "B"},
+    {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every training", NULL, 0, 1e9, "N"},
+    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
+    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    {"probe-arch", 0, OPT_STRING, &o.probe_arch, "gpt", "the probe's blocks (whatever the encoder's): gpt or mosaic, both attending over every position", "gpt|mosaic", 0, -1, "A"},
+    {"probe-d", 0, OPT_INT, &o.probe_d, "128", "probe width", NULL, 1, 65536, "D"},
+    {"probe-layers", 0, OPT_INT, &o.probe_layers, "1", "probe blocks", NULL, 1, 1000, "L"},
+    {"probe-heads", 0, OPT_INT, &o.probe_heads, "4", "probe heads (must divide --probe-d)", NULL, 1, 4096, "H"},
+    {"probe-steps", 0, OPT_INT, &o.probe_steps, "1500", "probe training steps", NULL, 1, 1e9, "N"},
+    {"probe-lr", 0, OPT_DOUBLE, &o.probe_lr, "2e-3", "probe peak learning rate (schedule as --lr)", NULL, 1e-12, 10, "LR"},
+    {"feed", 0, OPT_STRING, &o.feed, "unrolled", "how the embedding reaches the decoder's positions: unrolled (position p: elements p mod d .. p mod d + d/2 - 1, wrapping) or repeated (all of it everywhere)", "unrolled|repeated", 0, -1, "F"},
+    {"ctx-sweep", 0, OPT_STRING, &o.ctx_sweep, NULL, "measure at each of these input lengths (a comma list; default: --ctx alone)", NULL, 0, -1, "N,N,..."},
+    {"eval-windows", 0, OPT_INT, &o.eval_windows, "512", "held-out windows the metrics are measured on", NULL, 1, 1e7, "N"},
+    {"data", 0, OPT_STRING, &o.data, NULL, "text corpus as for babistories (stories separated by <|endoftext|> lines, or JSON lines), .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
+    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
+    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
+    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
+    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", NULL, 0, -1, "T"},
+    {"vocab-size", 0, OPT_INT, &o.vocab_size, "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)", NULL, 257, 1 << 20, "N"},
+    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+};
+
+static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
+                                       "heads", "2", "ctx", "16", "batch", "4", "encoder-steps", "10",
+                                       "probe-steps", "10", "probe-d", "32", "probe-heads", "2", "probe-layers", "1",
+                                       "eval-windows", "16", "warmup", "2", NULL};
+/* The paper's vocabulary and input length (REFERENCE.md §6); widths, depths and steps are memlab's. */
+static const char *const paper_kv[] = {"vocab-size", "8192", "ctx", "512", "d", "512", "heads", "8", "layers", "4",
+                                       "probe-d", "512", "probe-heads", "8", "probe-layers", "4",
+                                       "encoder-steps", "20000", "probe-steps", "20000", "eval-windows", "2048",
+                                       "warmup", "1000", "lr", "1e-3", "probe-lr", "1e-3", NULL};
+static const preset_def inv_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+
+static const cmd_spec inv_spec = {
+    .command = "memory-inversion",
+    .summary = "how much of its input a language model's embedding keeps: causal LM vs autoencoder (Badger 2026)",
+    .usage = "memlab memory-inversion [options]",
+    .description =
+        "For each --encoder (an --arch stack of --layers/--d/--heads): untrained, causal (next-token\n"
+        "training for --encoder-steps, or --encoder-ckpt) or autoencoder (encoder + decoder trained\n"
+        "--encoder-steps to regenerate the input from the embedding), the embedding of a window of --ctx\n"
+        "tokens is its last-token hidden state. With the encoder frozen, a fresh probe decoder\n"
+        "(--probe-arch/-d/-layers/-heads, --probe-steps, the same for every encoder) learns to regenerate\n"
+        "all the window's tokens in one pass from the embedding alone (--feed unrolled|repeated, plus\n"
+        "learned positions). On --eval-windows held-out windows: token accuracy (1 - normalised Hamming\n"
+        "distance), cross-entropy ce, entropy_ratio = ce / ln V, retained = 1 - ce / ln V and\n"
+        "bits_per_token = (ln V - ce) / ln 2; baseline_token_acc is the same probe given a zero\n"
+        "embedding. Primary CSV (also <out-dir>/inversion.csv, drawn as inversion.png):\n"
+        "  encoder,arch,d,layers,ctx,feed,probe_steps,token_acc,ce,entropy_ratio,retained,bits_per_token,\n"
+        "  baseline_token_acc\n"
+        "--ctx-sweep 16,32,64 repeats the measurement at each length (the causal and untrained encoders\n"
+        "are shared; autoencoders, probes and baselines are trained per length).",
+    .opts = inv_options,
+    .nopts = sizeof inv_options / sizeof inv_options[0],
+    .presets = inv_presets,
+    .npresets = 3,
+};
+
+static const char *const inv_columns[] = {"encoder", "arch", "d", "layers", "ctx", "feed", "probe_steps",
+                                          "token_acc", "ce", "entropy_ratio", "retained", "bits_per_token",
+                                          "baseline_token_acc"};
+#define INV_NCOLS ((int)(sizeof inv_columns / sizeof *inv_columns))
+
+typedef enum { ENC_UNTRAINED, ENC_CAUSAL, ENC_AUTOENCODER } enc_kind;
+static const char *const enc_names[] = {"untrained", "causal", "autoencoder"};
+
+/* What the options ask for, checked before any data is read. */
+typedef struct {
+    enc_kind enc[3];
+    int nenc, want[3];
+    int ctx[INV_MAX_CTX], nctx, ctx_max;
+    lm_arch arch;
+    probe_config probe;   /* n, vocab and d_in are set per measurement */
+} inv_plan;
+
+/* ---- options ------------------------------------------------------------------------------------ */
+
+/* The next comma-separated item of *s into buf (NUL-terminated); 0 at the end of the list. */
+static int next_item(const char **s, char *buf, size_t len)
+{
+    if (!*s)
+        return 0;
+    size_t n = strcspn(*s, ",");
+    snprintf(buf, len, "%.*s", (int)n, *s);
+    *s = (*s)[n] ? *s + n + 1 : NULL;
+    return 1;
+}
+
+static int parse_encoders(inv_plan *pl, err_t *e)
+{
+    const char *s = o.encoder;
+    char item[64];
+    while (next_item(&s, item, sizeof item)) {
+        if (!strcmp(item, "frozen") || !strcmp(item, "joint"))
+            return err_set(e, "--encoder %s: not available yet (needs the copy / blank-copy memory models)", item);
+        int k = 0;
+        while (k < 3 && strcmp(item, enc_names[k]) != 0)
+            k++;
+        if (k == 3)
+            return err_set(e, "--encoder '%s': expected untrained, causal or autoencoder (or a comma list of them)",
+                           item);
+        if (pl->want[k])
+            return err_set(e, "--encoder lists '%s' twice", item);
+        pl->want[k] = 1;
+        pl->enc[pl->nenc++] = (enc_kind)k;
+    }
+    return 0;
+}
+
+static int parse_ctx(inv_plan *pl, err_t *e)
+{
+    const char *s = o.ctx_sweep;
+    char item[64];
+    if (!s || !*s)
+        pl->ctx[pl->nctx++] = (int)mo.ctx;
+    while (s && *s && next_item(&s, item, sizeof item)) {
+        char *end;
+        long v = strtol(item, &end, 10);
+        if (*end || end == item || v < 2 || v > 1 << 20 || pl->nctx == INV_MAX_CTX)
+            return err_set(e, "--ctx-sweep expects a comma list of at most %d lengths from 2 to %d, got '%s'",
+                           INV_MAX_CTX, 1 << 20, o.ctx_sweep);
+        pl->ctx[pl->nctx++] = (int)v;
+    }
+    pl->ctx_max = 0;
+    for (int i = 0; i < pl->nctx; i++)
+        pl->ctx_max = pl->ctx[i] > pl->ctx_max ? pl->ctx[i] : pl->ctx_max;
+    return 0;
+}
+
+/* The encoder's shape for a vocabulary and an input length. */
+static int encoder_config(int vocab, int ctx, lm_config *c, err_t *e)
+{
+    lm_opts m = mo;
+    m.ctx = ctx;
+    return lm_opts_config(&m, vocab, c, e);
+}
+
+/* Usage errors (exit 2) first, then the checkpoint's shape against the options (exit 1). */
+static int plan_make(inv_plan *pl, int *code, err_t *e)
+{
+    memset(pl, 0, sizeof *pl);
+    *code = 2;
+    lm_config c;
+    if (parse_encoders(pl, e) || parse_ctx(pl, e) || encoder_config(257, pl->ctx_max, &c, e))
+        return -1;
+    pl->arch = c.arch;
+    pl->probe = (probe_config){.d = (int)o.probe_d, .layers = (int)o.probe_layers, .heads = (int)o.probe_heads,
+                               .vocab = 257, .n = pl->ctx_max, .d_in = c.d};
+    lm_arch_parse(o.probe_arch, &pl->probe.arch);
+    probe_feed_parse(o.feed, &pl->probe.feed);
+    if (probe_config_check(&pl->probe, e) != 0)
+        return -1;
+    if (o.encoder_ckpt && !pl->want[ENC_CAUSAL])
+        return err_set(e, "--encoder-ckpt gives the causal encoder, but --encoder '%s' does not ask for it", o.encoder);
+    if (o.encoder_ckpt) {
+        *code = 1;
+        lm_config k;
+        if (lm_ckpt_config(o.encoder_ckpt, &k, e) != 0)
+            return -1;
+        if (k.arch != c.arch || k.d != c.d || k.layers != c.layers)
+            return err_set(e, "--encoder-ckpt %s: a %s of width %d and %d layers, but --arch %s --d %d --layers %d",
+                           o.encoder_ckpt, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(c.arch), c.d, c.layers);
+        if (k.arch == LM_GPT && k.pos == POS_LEARNED && k.ctx < pl->ctx_max)
+            return err_set(e, "--encoder-ckpt %s: its learned positions cover %d tokens, fewer than the input length %d",
+                           o.encoder_ckpt, k.ctx, pl->ctx_max);
+    }
+    return 0;
+}
+
+/* ---- data --------------------------------------------------------------------------------------- */
+
+/* The corpus, tokenised with --tokenizer, or with the checkpoint's tokenizer (saved beside the
+ * results) when the causal encoder comes from --encoder-ckpt and --tokenizer is left at train. */
+static int data_load(driver *d, bs_data *bd, err_t *e)
+{
+    const char *tokenizer = o.tokenizer;
+    char path[4096];
+    if (o.encoder_ckpt && strcmp(o.tokenizer, "train") == 0) {
+        bpe *tok = bs_tokenizer_for_ckpt(o.encoder_ckpt, o.vocab_dir, e);
+        if (!tok)
+            return -1;
+        int rc = bpe_save(tok, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
+        bpe_free(tok);
+        if (rc != 0)
+            return -1;
+        tokenizer = path;
+    }
+    return bs_data_load(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
+                                           .val_fraction = o.val_fraction, .tokenizer = tokenizer,
+                                           .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
+                                           .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+                        e);
+}
+
+/* ---- training ------------------------------------------------------------------------------------ */
+
+/* Random streams: phase + step, so that each step's windows are fixed whatever ran before. */
+#define STREAM_CAUSAL (1ULL << 40)
+#define STREAM_AE (2ULL << 40)
+#define STREAM_PROBE (3ULL << 40)
+#define STREAM_DROPOUT (4ULL << 40)
+#define STREAM_PROBE_INIT (RNG_STREAM_USER + 1)
+
+static lm_optim make_optim(double lr, long long steps)
+{
+    return (lm_optim){
+        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
+        .sched = {.kind = SCHED_COSINE, .lr = lr, .lr_end = lr / 10, .warmup = o.warmup, .total = steps},
+        .clip = o.clip,
+    };
+}
+
+typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE } train_kind;
+
+/* A training loop of one of the three kinds; what it trains is `model` (an lm, an autoencoder, or
+ * a probe with `enc` its frozen encoder, NULL for the zero embedding). 0, or -1 when the loss
+ * stopped being finite (message printed). */
+static int train_loop(driver *d, train_kind kind, void *model, lm *enc, const bs_data *bd, int T, long long steps,
+                      const lm_optim *opt, const char *label)
+{
+    const int B = (int)o.batch;
+    int *ids = xmalloc((size_t)B * T * sizeof *ids), *tg = xmalloc((size_t)B * T * sizeof *tg);
+    real *emb = NULL;
+    if (kind == TRAIN_PROBE)
+        emb = xcalloc((size_t)B * ((probe *)model)->cfg.d_in, sizeof *emb);
+    const uint64_t base = kind == TRAIN_CAUSAL ? STREAM_CAUSAL : kind == TRAIN_AE ? STREAM_AE : STREAM_PROBE;
+    tape tp;
+    tape_init(&tp);
+    progress prog;
+    progress_start(&prog, label, steps, d->opt.quiet);
+    int rc = 0;
+    for (long long s = 0; s < steps; s++) {
+        rng r = rng_stream((uint64_t)d->opt.seed, base + (uint64_t)s);
+        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+        bs_windows(&bd->train, &r, B, T, ids, tg);
+        double loss;
+        if (kind == TRAIN_CAUSAL) {
+            loss = lm_train_step(model, &tp, ids, tg, B, T, -1, opt, s, &drop, NULL);
+        } else if (kind == TRAIN_AE) {
+            loss = autoencoder_train_step(model, &tp, ids, B, opt, s, &drop);
+        } else {
+            if (enc)
+                lm_embed(enc, &tp, ids, B, T, emb);
+            loss = probe_train_step(model, &tp, emb, ids, B, opt, s);
+        }
+        if (!isfinite(loss)) {
+            driver_error(d, "%s: the loss became %g at step %lld (try a lower --lr / --probe-lr)", label, loss, s + 1);
+            rc = -1;
+            break;
+        }
+        progress_update(&prog, s + 1, loss, (s + 1) * (long long)B * T);
+    }
+    progress_end(&prog);
+    tape_free(&tp);
+    free(ids);
+    free(tg);
+    free(emb);
+    return rc;
+}
+
+/* A fresh probe for the embeddings of `enc` (NULL: zero embeddings of the encoder's width) at input
+ * length T, trained and measured on the held-out windows eval_ids[n_eval * T]. */
+static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_data *bd, int T, const int *eval_ids,
+                   int n_eval, const char *name, probe_metrics *out)
+{
+    probe_config pc = pl->probe;
+    pc.n = T;
+    pc.vocab = bd->vocab;
+    pc.d_in = d_in;
+    probe p;
+    probe_build(&p, &pc);
+    rng init = rng_stream((uint64_t)d->opt.seed, STREAM_PROBE_INIT);
+    probe_init_weights(&p, &init);
+    char label[96];
+    snprintf(label, sizeof label, "inversion: probe of %s, ctx %d", name, T);
+    lm_optim opt = make_optim(o.probe_lr, o.probe_steps);
+    int rc = train_loop(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
+    if (rc == 0) {
+        const int B = (int)o.batch, V = bd->vocab;
+        real *emb = xcalloc((size_t)B * d_in, sizeof *emb), *logits = xmalloc((size_t)B * T * V * sizeof *logits);
+        tape tp;
+        tape_init(&tp);
+        probe_score sc = {0};
+        for (int i = 0; i < n_eval; i += B) {
+            const int b = n_eval - i < B ? n_eval - i : B;
+            const int *ids = eval_ids + (size_t)i * T;
+            if (enc)
+                lm_embed(enc, &tp, ids, b, T, emb);
+            probe_logits(&p, &tp, emb, b, logits);
+            probe_score_add(&sc, logits, ids, (long long)b * T, V, -1);
+        }
+        *out = probe_metrics_of(&sc, V);
+        log_info(d->opt.quiet, "inversion: %s at ctx %d: token accuracy %.4f, cross-entropy %.4f", name, T,
+                 out->token_acc, out->ce);
+        tape_free(&tp);
+        free(emb);
+        free(logits);
+    }
+    probe_free(&p);
+    return rc;
+}
+
+static void write_row(csv_writer *w, const char *encoder, const lm_config *c, int T, const probe_metrics *m,
+                      double baseline)
+{
+    csv_str(w, encoder);
+    csv_str(w, lm_arch_name(c->arch));
+    csv_int(w, c->d);
+    csv_int(w, c->layers);
+    csv_int(w, T);
+    csv_str(w, o.feed);
+    csv_int(w, o.probe_steps);
+    csv_num(w, m->token_acc);
+    csv_num(w, m->ce);
+    csv_num(w, m->entropy_ratio);
+    csv_num(w, m->retained);
+    csv_num(w, m->bits_per_token);
+    csv_num(w, baseline);
+    csv_end_row(w);
+}
+
+/* The untrained and causal encoders, shared by every input length: built at the longest. */
+static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, err_t *e)
+{
+    lm_config c;
+    if (encoder_config(bd->vocab, pl->ctx_max, &c, e) != 0)
+        return -1;
+    if (pl->want[ENC_UNTRAINED]) {
+        lm_build(untrained, &c);
+        rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
+        lm_init_weights(untrained, &init);
+    }
+    if (!pl->want[ENC_CAUSAL])
+        return 0;
+    if (o.encoder_ckpt) {
+        if (lm_ckpt_open(o.encoder_ckpt, causal, 0, e) != 0)
+            return -1;
+        if (causal->cfg.vocab != bd->vocab) {
+            lm_free(causal);
+            return err_set(e, "--encoder-ckpt %s: %d tokens, but the tokenizer has %d", o.encoder_ckpt,
+                           causal->cfg.vocab, bd->vocab);
+        }
+        return 0;
+    }
+    lm_build(causal, &c);
+    rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
+    lm_init_weights(causal, &init);
+    lm_optim opt = make_optim(o.lr, o.encoder_steps);
+    if (train_loop(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "inversion: causal encoder") != 0) {
+        lm_free(causal);
+        return err_set(e, "the causal encoder's training failed");
+    }
+    return 0;
+}
+
+/* All rows of one input length: the baseline, then each encoder. */
+static int measure_ctx(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, int T,
+                       csv_writer *table)
+{
+    const int n_eval = (int)o.eval_windows;
+    int *eval_ids = xmalloc((size_t)n_eval * T * sizeof *eval_ids), *scratch = xmalloc((size_t)n_eval * T * sizeof *scratch);
+    rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
+    bs_windows(&bd->val, &r, n_eval, T, eval_ids, scratch);
+    free(scratch);
+    err_t e;
+    lm_config c;
+    encoder_config(bd->vocab, T, &c, &e);   /* checked by plan_make */
+    probe_metrics base;
+    int rc = measure(d, pl, NULL, c.d, bd, T, eval_ids, n_eval, "zero embedding", &base);
+    for (int i = 0; i < pl->nenc && rc == 0; i++) {
+        const enc_kind k = pl->enc[i];
+        autoencoder ae;
+        lm *enc = k == ENC_UNTRAINED ? untrained : causal;
+        if (k == ENC_AUTOENCODER) {
+            probe_config dc = pl->probe;
+            dc.arch = c.arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
+            dc.d = c.d;
+            dc.layers = c.layers;
+            dc.heads = c.heads;
+            dc.pmem = c.pmem;
+            dc.bias = c.bias;
+            dc.n = T;
+            autoencoder_build(&ae, &c, &dc);
+            rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
+            autoencoder_init_weights(&ae, &init);
+            lm_optim opt = make_optim(o.lr, o.encoder_steps);
+            char label[64];
+            snprintf(label, sizeof label, "inversion: autoencoder, ctx %d", T);
+            rc = train_loop(d, TRAIN_AE, &ae, NULL, bd, T, o.encoder_steps, &opt, label);
+            enc = &ae.enc;
+        }
+        probe_metrics m;
+        if (rc == 0)
+            rc = measure(d, pl, enc, enc->cfg.d, bd, T, eval_ids, n_eval, enc_names[k], &m);
+        if (rc == 0)
+            for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
+                write_row(w, enc_names[k], &enc->cfg, T, &m, base.token_acc);
+        if (k == ENC_AUTOENCODER)
+            autoencoder_free(&ae);
+    }
+    free(eval_ids);
+    return rc;
+}
+
+static int run(driver *d, const inv_plan *pl)
+{
+    bs_data bd;
+    err_t e;
+    if (data_load(d, &bd, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return 1;
+    }
+    if (bd.train.n < (size_t)pl->ctx_max + 2 || bd.val.n < (size_t)pl->ctx_max + 2) {
+        driver_error(d, "the corpus is too small for inputs of %d tokens (training %zu tokens, validation %zu)",
+                     pl->ctx_max, bd.train.n, bd.val.n);
+        bs_data_free(&bd);
+        return 1;
+    }
+    log_info(d->opt.quiet, "inversion: %s encoders, %zu training tokens, vocabulary %d", lm_arch_name(pl->arch),
+             bd.train.n, bd.vocab);
+    lm untrained = {0}, causal = {0};
+    if (shared_encoders(d, pl, &bd, &untrained, &causal, &e) != 0) {
+        if (pl->want[ENC_UNTRAINED])
+            lm_free(&untrained);
+        driver_error(d, "%s", e.msg);
+        bs_data_free(&bd);
+        return 1;
+    }
+    char path[4096];
+    csv_writer *table = csv_open(driver_out_path(d, "inversion.csv", path, sizeof path), inv_columns, INV_NCOLS, &e);
+    int rc = table ? 0 : (driver_error(d, "%s", e.msg), 1);
+    for (int i = 0; i < pl->nctx && rc == 0; i++)
+        rc = measure_ctx(d, pl, &bd, &untrained, &causal, pl->ctx[i], table) != 0;
+    if (table && rc == 0 && csv_close(table, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        rc = 1;
+    } else if (table && rc != 0) {
+        csv_abort(table);
+    }
+    if (pl->want[ENC_UNTRAINED])
+        lm_free(&untrained);
+    if (pl->want[ENC_CAUSAL])
+        lm_free(&causal);
+    bs_data_free(&bd);
+    return rc;
+}
+
+int cmd_memory_inversion(int argc, char **argv)
+{
+    driver d;
+    int code;
+    if (driver_begin(&d, &inv_spec, argc, argv, &code) != 0)
+        return code;
+    inv_plan pl;
+    err_t e;
+    if (plan_make(&pl, &code, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return code;
+    }
+    if (driver_open_csv(&d, inv_columns, INV_NCOLS) != 0)
+        return driver_end(&d, 0);
+    int rc = run(&d, &pl);
+    int end = driver_end(&d, rc == 0);
+    return rc ? rc : end;
+}
