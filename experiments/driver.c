@@ -65,17 +65,15 @@ int driver_open_csv(driver *d, const char *const *columns, int ncols)
     return 0;
 }
 
-static int write_config(driver *d)
+int driver_write_file(driver *d, const char *path, int (*write)(FILE *f, void *ctx), void *ctx)
 {
-    char path[4096];
     err_t e = {{0}};
-    driver_out_path(d, "config.yaml", path, sizeof path);
     atomic_file *af = atomic_open(path, &e);
     if (!af) {
         driver_error(d, "%s", e.msg);
         return -1;
     }
-    if (args_write_config(d->spec, &d->opt, atomic_fp(af), memlab_git_commit) != 0) {
+    if (write(atomic_fp(af), ctx) != 0) {
         atomic_abort(af);
         driver_error(d, "%s: write failed", path);
         return -1;
@@ -85,6 +83,19 @@ static int write_config(driver *d)
         return -1;
     }
     return 0;
+}
+
+static int config_writer(FILE *f, void *ctx)
+{
+    const driver *d = ctx;
+    return args_write_config(d->spec, &d->opt, f, memlab_git_commit);
+}
+
+static int write_config(driver *d)
+{
+    char path[4096];
+    driver_out_path(d, "config.yaml", path, sizeof path);
+    return driver_write_file(d, path, config_writer, d);
 }
 
 int driver_end(driver *d, int ok)

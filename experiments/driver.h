@@ -26,6 +26,9 @@ const char *driver_out_path(driver *d, const char *name, char *buf, size_t len);
 /* Success: commits the CSV and writes <out-dir>/config.yaml. Failure (ok == 0): drops a
  * half-written CSV file. Frees everything; returns the command's exit code. */
 int driver_end(driver *d, int ok);
+/* Writes a file atomically through write(f, ctx) (0 or -1 on a write error); 0, or -1 with the
+ * message printed and nothing left behind. */
+int driver_write_file(driver *d, const char *path, int (*write)(FILE *f, void *ctx), void *ctx);
 /* "memlab: <command>: <message>" on stderr. */
 void driver_error(const driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

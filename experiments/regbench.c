@@ -350,30 +350,26 @@ static int describe(driver *d, const pfa_dataset *ds)
 
 /* Writes the sequences (automata 0) or the automata (1) of train, validation and test, in that
  * order, to one file, atomically. */
-static int export_file(driver *d, const char *path, const pfa_dataset *ds, int automata)
+typedef struct {
+    const pfa_dataset *ds;
+    int automata;   /* the automata as JSON lines, else the sequences */
+} export_job;
+
+static int export_writer(FILE *f, void *ctx)
 {
-    err_t e;
-    atomic_file *af = atomic_open(path, &e);
-    if (!af) {
-        driver_error(d, "%s", e.msg);
-        return -1;
-    }
-    const pfa_split *splits[3] = {&ds->train, &ds->val, &ds->test};
+    const export_job *j = ctx;
+    const pfa_split *splits[3] = {&j->ds->train, &j->ds->val, &j->ds->test};
     static const char *const names[3] = {"train", "val", "test"};
     int rc = 0;
     for (int i = 0; i < 3 && rc == 0; i++)
-        rc = automata ? pfa_write_automata(atomic_fp(af), splits[i], names[i])
-                      : pfa_write_sequences(atomic_fp(af), splits[i]);
-    if (rc != 0) {
-        atomic_abort(af);
-        driver_error(d, "%s: write failed", path);
-        return -1;
-    }
-    if (atomic_commit(af, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        return -1;
-    }
-    return 0;
+        rc = j->automata ? pfa_write_automata(f, splits[i], names[i]) : pfa_write_sequences(f, splits[i]);
+    return rc;
+}
+
+static int export_file(driver *d, const char *path, const pfa_dataset *ds, int automata)
+{
+    export_job j = {ds, automata};
+    return driver_write_file(d, path, export_writer, &j);
 }
 
 static int export_data(driver *d, const pfa_dataset *ds)

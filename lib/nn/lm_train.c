@@ -28,14 +28,37 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     return l;
 }
 
+/* Evaluation mode (no tape, no dropout): the logits of ids, valid until the tape is reset. *was
+ * gets the tape's gradient switch for eval_end to restore. */
+static tensor *eval_logits(lm *m, tape *tp, const int *ids, int B, int T, int *was)
+{
+    tape_reset(tp);
+    *was = tp->grad_enabled;
+    tp->grad_enabled = 0;
+    tp->training = 0;
+    return lm_forward(m, tp, ids, B, T, NULL);
+}
+
+static void eval_end(tape *tp, int was)
+{
+    tape_reset(tp);
+    tp->grad_enabled = was;
+}
+
+/* The largest logit of a row (subtracted before exp for stability). */
+static double row_max(const real *z, int V)
+{
+    double mx = z[0];
+    for (int v = 1; v < V; v++)
+        mx = fmax(mx, z[v]);
+    return mx;
+}
+
 double lm_eval_sum(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                    long long *count)
 {
-    tape_reset(tp);
-    int was = tp->grad_enabled;
-    tp->grad_enabled = 0;
-    tp->training = 0;
-    tensor *logits = lm_forward(m, tp, ids, B, T, NULL);
+    int was;
+    tensor *logits = eval_logits(m, tp, ids, B, T, &was);
     const int V = m->cfg.vocab;
     double sum = 0;
     long long n = 0;
@@ -43,39 +66,29 @@ double lm_eval_sum(lm *m, tape *tp, const int *ids, const int *targets, int B, i
         if (targets[i] == ignore)
             continue;
         const real *z = logits->data + (size_t)i * V;
-        double mx = z[0];
-        for (int v = 1; v < V; v++)
-            mx = fmax(mx, z[v]);
-        double s = 0;
+        double mx = row_max(z, V), s = 0;
         for (int v = 0; v < V; v++)
             s += exp(z[v] - mx);
         sum += mx + log(s) - z[targets[i]];
         n++;
     }
-    tape_reset(tp);
-    tp->grad_enabled = was;
+    eval_end(tp, was);
     *count += n;
     return sum;
 }
 
 void lm_next_probs(lm *m, tape *tp, const int *ids, int B, int T, double *probs)
 {
-    tape_reset(tp);
-    int was = tp->grad_enabled;
-    tp->grad_enabled = 0;
-    tp->training = 0;
-    tensor *logits = lm_forward(m, tp, ids, B, T, NULL);
+    int was;
+    tensor *logits = eval_logits(m, tp, ids, B, T, &was);
     const int V = m->cfg.vocab;
     for (int i = 0; i < B * T; i++) {
         const real *z = logits->data + (size_t)i * V;
-        double *p = probs + (size_t)i * V, mx = z[0], s = 0;
-        for (int v = 1; v < V; v++)
-            mx = fmax(mx, z[v]);
+        double *p = probs + (size_t)i * V, mx = row_max(z, V), s = 0;
         for (int v = 0; v < V; v++)
             s += p[v] = exp(z[v] - mx);
         for (int v = 0; v < V; v++)
             p[v] /= s;
     }
-    tape_reset(tp);
-    tp->grad_enabled = was;
+    eval_end(tp, was);
 }
