@@ -42,7 +42,7 @@ static const opt_spec rb_options[] = {
     LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
     {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"epochs", 0, OPT_INT, &o.epochs, "40", "passes over the training sequences", NULL, 1, 1e6, "N"},
+    {"epochs", 0, OPT_INT, &o.epochs, "30", "passes over the training sequences", NULL, 1, 1e6, "N"},
     {"batch", 0, OPT_INT, &o.batch, "32", "sequences per step", NULL, 1, 1e6, "B"},
     {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
     {"warmup", 0, OPT_DOUBLE, &o.warmup, "0.1", "share of the steps spent in linear warm-up", NULL, 0, 0.99, "F"},
