@@ -25,6 +25,9 @@
 #include "nn/lm_ckpt.h"
 #include "nn/lm_train.h"
 
+/* Text far from children's stories that every Debian machine has and nobody here wrote. */
+#define OOD_DEFAULT_TEXT "/usr/share/common-licenses/GPL-3"
+
 typedef struct {
     char *data, *tokenizer, *vocab_dir, *resume, *ckpt, *prompt, *text;
     long long stories, val_stories, vocab_size, steps, batch, warmup, eval_every, eval_batches;
@@ -57,9 +60,9 @@ static const opt_spec bs_options[] = {
     {"stop-at", 0, OPT_INT, &o.stop_at, "0", "write the checkpoint and stop after step N, to continue later with --resume (0: run to --steps)", NULL, 0, 1e9, "N"},
     {"resume", 0, OPT_STRING, &o.resume, NULL, "continue the run that wrote this checkpoint (its architecture only) from its step", NULL, 0, -1, "CKPT"},
     {"dump-corpus", 0, OPT_INT, &o.dump_corpus, "0", "print N generated stories (TinyStories format) and exit", NULL, 0, 1e9, "N"},
-    {"ckpt", 0, OPT_STRING, &o.ckpt, NULL, "generate/score: the checkpoint", NULL, 0, -1, "CKPT"},
+    {"ckpt", 0, OPT_STRING, &o.ckpt, NULL, "generate/score: the checkpoint; ood: a comma list of them", NULL, 0, -1, "CKPT"},
     {"prompt", 0, OPT_STRING, &o.prompt, "Once upon a time", "generate: the text to continue", NULL, 0, -1, "TEXT"},
-    {"text", 0, OPT_STRING, &o.text, NULL, "score: the text file", NULL, 0, -1, "FILE"},
+    {"text", 0, OPT_STRING, &o.text, NULL, "score: the text file; ood: the text (default " OOD_DEFAULT_TEXT ")", NULL, 0, -1, "FILE"},
     {"temperature", 0, OPT_DOUBLE, &o.temperature, "0.8", "generate: sampling temperature (0: greedy)", NULL, 0, 100, "T"},
     {"top-k", 0, OPT_INT, &o.top_k, "40", "generate: sample among the k most likely tokens (0: all)", NULL, 0, 1 << 24, "K"},
     {"max-tokens", 0, OPT_INT, &o.max_tokens, "200", "generate: tokens to add", NULL, 1, 1e7, "N"},
@@ -77,7 +80,7 @@ static const preset_def bs_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, 
 static const cmd_spec bs_spec = {
     .command = "babistories",
     .summary = "GPT vs memory mosaic language models on children's stories (Memory Mosaics Fig 9)",
-    .usage = "memlab babistories [train|generate|score] [options]",
+    .usage = "memlab babistories [train|generate|score|ood] [options]",
     .description =
         "train (default): trains --arch gpt and mosaic (both by default: same shape, same data, same\n"
         "order) with AdamW (0.9, 0.95), warm-up + cosine, clipping; evaluates train and validation loss\n"
@@ -87,7 +90,10 @@ static const cmd_spec bs_spec = {
         "moments, step; Ctrl-C writes it before exiting), curves.csv and babistories.png.\n"
         "generate: --ckpt FILE --prompt TEXT writes the prompt and its continuation on stdout.\n"
         "score: --ckpt FILE --text FILE writes position,token,loss (CSV) for every token after the\n"
-        "first of each window of the model's context.",
+        "first of each window of the model's context.\n"
+        "ood: --ckpt A,B,... [--text FILE] writes arch,checkpoint,position,mean_loss,n: the loss at each\n"
+        "position of non-overlapping windows of the model's context, averaged over the windows of a text\n"
+        "from another distribution (default " OOD_DEFAULT_TEXT ", Memory Mosaics Fig 10).",
     .opts = bs_options,
     .nopts = sizeof bs_options / sizeof bs_options[0],
     .presets = bs_presets,
@@ -514,6 +520,98 @@ static int run_score(driver *d)
     return rc;
 }
 
+/* ---- ood: per-position loss on text from another distribution (Memory Mosaics Fig 10) ----------- */
+
+#define OOD_BATCH 8
+
+/* Mean loss at every position of windows of the model's context (non-overlapping, T + 1 tokens
+ * each: the T inputs and their next tokens). position p: the loss of predicting token p + 1 from
+ * tokens 0..p of its window. */
+static int ood_one(driver *d, const char *ckpt, const char *path)
+{
+    lm m;
+    bpe *tok;
+    char *saved = o.ckpt;
+    o.ckpt = (char *)ckpt;
+    int rc = open_ckpt(d, &m, &tok);
+    o.ckpt = saved;
+    if (rc)
+        return rc;
+    err_t e;
+    size_t len;
+    char *text = file_read_all(path, &len, &e);
+    if (!text) {
+        driver_error(d, "%s", e.msg);
+        lm_free(&m);
+        bpe_free(tok);
+        return 1;
+    }
+    bpe_ids ids = {0};
+    bpe_encode(tok, text, len, &ids);
+    free(text);
+    const int T = m.cfg.ctx, V = m.cfg.vocab;
+    const size_t nwin = ids.n > (size_t)T ? (ids.n - 1) / (size_t)T : 0;
+    if (nwin == 0) {
+        driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, T);
+        free(ids.ids);
+        lm_free(&m);
+        bpe_free(tok);
+        return 1;
+    }
+    double *sum = xcalloc((size_t)T, sizeof *sum), *p = xmalloc((size_t)OOD_BATCH * T * V * sizeof *p);
+    int *batch = xmalloc((size_t)OOD_BATCH * T * sizeof *batch);
+    tape tp;
+    tape_init(&tp);
+    for (size_t w0 = 0; w0 < nwin; w0 += OOD_BATCH) {
+        int B = (int)(nwin - w0 < OOD_BATCH ? nwin - w0 : OOD_BATCH);
+        for (int b = 0; b < B; b++)
+            memcpy(batch + (size_t)b * T, ids.ids + (w0 + (size_t)b) * T, (size_t)T * sizeof *batch);
+        lm_next_probs(&m, &tp, batch, B, T, p);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int next = ids.ids[(w0 + (size_t)b) * T + (size_t)t + 1];
+                sum[t] -= log(fmax(p[((size_t)b * T + t) * V + next], 1e-300));
+            }
+    }
+    for (int t = 0; t < T; t++) {
+        csv_str(d->csv, lm_arch_name(m.cfg.arch));
+        csv_str(d->csv, ckpt);
+        csv_int(d->csv, t);
+        csv_num(d->csv, sum[t] / (double)nwin);
+        csv_int(d->csv, (long long)nwin);
+        csv_end_row(d->csv);
+    }
+    log_info(d->opt.quiet, "babistories ood: %s: %zu windows of %d tokens from %s; loss at the first and last "
+                           "position %.4g, %.4g",
+             ckpt, nwin, T, path, sum[0] / (double)nwin, sum[T - 1] / (double)nwin);
+    tape_free(&tp);
+    free(sum);
+    free(p);
+    free(batch);
+    free(ids.ids);
+    lm_free(&m);
+    bpe_free(tok);
+    return 0;
+}
+
+static int run_ood(driver *d)
+{
+    if (!o.ckpt) {
+        driver_error(d, "--ckpt FILE[,FILE...] is required");
+        return 2;
+    }
+    static const char *const cols[] = {"arch", "checkpoint", "position", "mean_loss", "n"};
+    if (driver_open_csv(d, cols, 5) != 0)
+        return 1;
+    const char *path = o.text ? o.text : OOD_DEFAULT_TEXT;
+    char *list = xstrdup(o.ckpt), *save = NULL;
+    int rc = 0;
+    for (char *c = strtok_r(list, ",", &save); c && rc == 0; c = strtok_r(NULL, ",", &save))
+        rc = ood_one(d, c, path);
+    free(list);
+    return rc;
+}
+
 int cmd_babistories(int argc, char **argv)
 {
     driver d;
@@ -538,8 +636,11 @@ int cmd_babistories(int argc, char **argv)
     } else if (strcmp(action, "score") == 0) {
         d.table_only = 1;
         rc = run_score(&d);
+    } else if (strcmp(action, "ood") == 0) {
+        d.table_only = 1;
+        rc = run_ood(&d);
     } else {
-        driver_error(&d, "unknown action '%s' (train, generate or score)", action);
+        driver_error(&d, "unknown action '%s' (train, generate, score or ood)", action);
         rc = 2;
     }
     int end = driver_end(&d, rc == 0);

@@ -67,6 +67,27 @@ START_TEST(test_train_generate_score)
     ck_assert(isfinite(loss) && loss > 0);
     free(out);
     free(err);
+
+    /* ood: both checkpoints on a text of several windows (ctx 64): 64 positions each */
+    f = fopen(text, "w");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "Section %d. The licensee shall convey the covered work under these terms.\n", i);
+    fclose(f);
+    snprintf(args, sizeof args, "ood --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors --text %s",
+             dir, dir, text);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(strncmp(out, "arch,checkpoint,position,mean_loss,n\ngpt,", 41), 0);
+    int n = 0;
+    for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1, n++) {
+        double l = strtod(strchr(strchr(strchr(line, ',') + 1, ',') + 1, ',') + 1, NULL);
+        ck_assert_msg(isfinite(l) && l > 0, "%s", line);
+    }
+    ck_assert_int_eq(n, 2 * 64);
+    free(out);
+    free(err);
+    ck_assert_int_eq(bs_run("ood", NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--ckpt"));
+    free(err);
     test_rmdir(dir);
 }
 END_TEST
