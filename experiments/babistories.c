@@ -467,6 +467,21 @@ static int run_generate(driver *d)
     return text ? 0 : 1;
 }
 
+/* The tokens of a text file (with <|endoftext|> as the special token); 0 or -1 (message printed). */
+static int encode_file(driver *d, bpe *tok, const char *path, bpe_ids *ids)
+{
+    err_t e;
+    size_t len;
+    char *text = file_read_all(path, &len, &e);
+    if (!text) {
+        driver_error(d, "%s", e.msg);
+        return -1;
+    }
+    bpe_encode(tok, text, len, ids);
+    free(text);
+    return 0;
+}
+
 static int run_score(driver *d)
 {
     if (!o.text) {
@@ -478,18 +493,12 @@ static int run_score(driver *d)
     int rc = open_ckpt(d, &m, &tok);
     if (rc)
         return rc;
-    err_t e;
-    size_t len;
-    char *text = file_read_all(o.text, &len, &e);
-    if (!text) {
-        driver_error(d, "%s", e.msg);
+    bpe_ids ids = {0};
+    if (encode_file(d, tok, o.text, &ids) != 0) {
         lm_free(&m);
         bpe_free(tok);
         return 1;
     }
-    bpe_ids ids = {0};
-    bpe_encode(tok, text, len, &ids);
-    free(text);
     static const char *const cols[] = {"position", "token", "loss"};
     if (driver_open_csv(d, cols, 3) != 0) {
         rc = 1;
@@ -537,18 +546,12 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
     o.ckpt = saved;
     if (rc)
         return rc;
-    err_t e;
-    size_t len;
-    char *text = file_read_all(path, &len, &e);
-    if (!text) {
-        driver_error(d, "%s", e.msg);
+    bpe_ids ids = {0};
+    if (encode_file(d, tok, path, &ids) != 0) {
         lm_free(&m);
         bpe_free(tok);
         return 1;
     }
-    bpe_ids ids = {0};
-    bpe_encode(tok, text, len, &ids);
-    free(text);
     const int T = m.cfg.ctx, V = m.cfg.vocab;
     const size_t nwin = ids.n > (size_t)T ? (ids.n - 1) / (size_t)T : 0;
     if (nwin == 0) {
