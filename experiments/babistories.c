@@ -39,7 +39,7 @@ static bs_opts o;
 static lm_opts mo;
 
 static const opt_spec bs_options[] = {
-    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "1", "128", "4", "256", "0"),
+    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "1", "128", "4", "256", "0.05"),
     {"data", 0, OPT_STRING, &o.data, NULL, "story corpus: TinyStories/BabiStories text (stories separated by <|endoftext|> lines) or JSON lines with a text/story field, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
     {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
     {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},

@@ -4,7 +4,7 @@
 # (one thread each) on the same windows in the same order; then a sample from each.
 set -eu
 out=$1
-steps=${BABISTORIES_DEMO_STEPS:-1000}
+steps=${BABISTORIES_DEMO_STEPS:-1600}
 for a in gpt mosaic; do
     $MEMLAB babistories --arch $a --steps "$steps" --eval-every 300 --threads 1 --quiet \
         --out-dir "$out/$a" -o "$out/$a.csv" &
