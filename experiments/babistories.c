@@ -355,21 +355,21 @@ static int run_train(driver *d)
 
 /* ---- generate and score -------------------------------------------------------------------------- */
 
-static int open_ckpt(driver *d, lm *m, bpe **tok)
+static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
 {
     err_t e;
-    if (!o.ckpt) {
+    if (!ckpt) {
         driver_error(d, "--ckpt FILE is required");
         return 2;
     }
-    if (lm_ckpt_open(o.ckpt, m, 0, &e) != 0) {
+    if (lm_ckpt_open(ckpt, m, 0, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    *tok = bs_tokenizer_for_ckpt(o.ckpt, o.vocab_dir, &e);
+    *tok = bs_tokenizer_for_ckpt(ckpt, o.vocab_dir, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
-            err_set(&e, "%s: the tokenizer has %d tokens, the model %d", o.ckpt, bpe_vocab_size(*tok), m->cfg.vocab);
+            err_set(&e, "%s: the tokenizer has %d tokens, the model %d", ckpt, bpe_vocab_size(*tok), m->cfg.vocab);
         driver_error(d, "%s", e.msg);
         lm_free(m);
         if (*tok)
@@ -417,7 +417,7 @@ static int run_generate(driver *d)
 {
     lm m;
     bpe *tok;
-    int rc = open_ckpt(d, &m, &tok);
+    int rc = open_ckpt(d, o.ckpt, &m, &tok);
     if (rc)
         return rc;
     bpe_ids ids = {0};
@@ -490,7 +490,7 @@ static int run_score(driver *d)
     }
     lm m;
     bpe *tok;
-    int rc = open_ckpt(d, &m, &tok);
+    int rc = open_ckpt(d, o.ckpt, &m, &tok);
     if (rc)
         return rc;
     bpe_ids ids = {0};
@@ -540,10 +540,7 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
 {
     lm m;
     bpe *tok;
-    char *saved = o.ckpt;
-    o.ckpt = (char *)ckpt;
-    int rc = open_ckpt(d, &m, &tok);
-    o.ckpt = saved;
+    int rc = open_ckpt(d, ckpt, &m, &tok);
     if (rc)
         return rc;
     bpe_ids ids = {0};
