@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "babistories_analyses.h"
 #include "babistories_data.h"
 #include "driver.h"
 #include "io/gzfile.h"
@@ -31,7 +32,8 @@
 typedef struct {
     char *data, *tokenizer, *vocab_dir, *resume, *ckpt, *prompt, *text;
     long long stories, val_stories, vocab_size, steps, batch, warmup, eval_every, eval_batches;
-    long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens;
+    long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens, ctx_mult, windows;
+    char *prompts, *format;
     double lr, lr_end, wd, clip, val_fraction, temperature;
 } bs_opts;
 
@@ -60,12 +62,16 @@ static const opt_spec bs_options[] = {
     {"stop-at", 0, OPT_INT, &o.stop_at, "0", "write the checkpoint and stop after step N, to continue later with --resume (0: run to --steps)", NULL, 0, 1e9, "N"},
     {"resume", 0, OPT_STRING, &o.resume, NULL, "continue the run that wrote this checkpoint (its architecture only) from its step", NULL, 0, -1, "CKPT"},
     {"dump-corpus", 0, OPT_INT, &o.dump_corpus, "0", "print N generated stories (TinyStories format) and exit", NULL, 0, 1e9, "N"},
-    {"ckpt", 0, OPT_STRING, &o.ckpt, NULL, "generate/score: the checkpoint; ood: a comma list of them", NULL, 0, -1, "CKPT"},
+    {"ckpt", 0, OPT_STRING, &o.ckpt, NULL, "generate/score: the checkpoint; ood/attention: a comma list of them; compare: two, A,B", NULL, 0, -1, "CKPT"},
     {"prompt", 0, OPT_STRING, &o.prompt, "Once upon a time", "generate: the text to continue", NULL, 0, -1, "TEXT"},
     {"text", 0, OPT_STRING, &o.text, NULL, "score: the text file; ood: the text (default " OOD_DEFAULT_TEXT ")", NULL, 0, -1, "FILE"},
     {"temperature", 0, OPT_DOUBLE, &o.temperature, "0.8", "generate: sampling temperature (0: greedy)", NULL, 0, 100, "T"},
     {"top-k", 0, OPT_INT, &o.top_k, "40", "generate: sample among the k most likely tokens (0: all)", NULL, 0, 1 << 24, "K"},
-    {"max-tokens", 0, OPT_INT, &o.max_tokens, "200", "generate: tokens to add", NULL, 1, 1e7, "N"},
+    {"max-tokens", 0, OPT_INT, &o.max_tokens, "200", "generate/compare: tokens to add", NULL, 1, 1e7, "N"},
+    {"ctx-mult", 0, OPT_INT, &o.ctx_mult, "1", "attention: read windows of this many times the training context (gpt with learned positions: 1 only)", NULL, 1, 64, "M"},
+    {"windows", 0, OPT_INT, &o.windows, "64", "attention: validation windows averaged over", NULL, 1, 1e7, "N"},
+    {"prompts", 0, OPT_STRING, &o.prompts, NULL, "compare: a file of prompts, one per line (default: memlab's 24 prompts)", NULL, 0, -1, "FILE"},
+    {"format", 0, OPT_STRING, &o.format, "markdown", "compare: markdown (a side-by-side table) or csv", "markdown|csv", 0, -1, "F"},
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
@@ -80,7 +86,7 @@ static const preset_def bs_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, 
 static const cmd_spec bs_spec = {
     .command = "babistories",
     .summary = "GPT vs memory mosaic language models on children's stories (Memory Mosaics Fig 9)",
-    .usage = "memlab babistories [train|generate|score|ood] [options]",
+    .usage = "memlab babistories [train|generate|score|ood|attention|compare] [options]",
     .description =
         "train (default): trains --arch gpt and mosaic (both by default: same shape, same data, same\n"
         "order) with AdamW (0.9, 0.95), warm-up + cosine, clipping; evaluates train and validation loss\n"
@@ -93,7 +99,16 @@ static const cmd_spec bs_spec = {
         "first of each window of the model's context.\n"
         "ood: --ckpt A,B,... [--text FILE] writes arch,checkpoint,position,mean_loss,n: the loss at each\n"
         "position of non-overlapping windows of the model's context, averaged over the windows of a text\n"
-        "from another distribution (default " OOD_DEFAULT_TEXT ", Memory Mosaics Fig 10).",
+        "from another distribution (default " OOD_DEFAULT_TEXT ", Memory Mosaics Fig 10); the log\n"
+        "names the position from which each curve stays within 1% of its final value.\n"
+        "attention: --ckpt A,B,... [--ctx-mult M] writes arch,pos,layer,head,offset,weight,ctx,\n"
+        "positions,checkpoint: the attention of a window's last position on every earlier position pos\n"
+        "(offset = last - pos), averaged over --windows validation windows of M x the training context\n"
+        "(Figs 12, 13; the validation stories come from the same --data or generator options as\n"
+        "training). --out-dir gets attention_heads.csv: per head the leaky-average coefficient (mosaic),\n"
+        "the width of the recent-token peak (Fig 15) and the mass on position 0 and on the last 8.\n"
+        "compare: --ckpt A,B [--prompts FILE] continues the same prompts with both models, side by side\n"
+        "(Tables 1, 5) as Markdown (--format csv: prompt_id,prompt,arch,checkpoint,continuation).",
     .opts = bs_options,
     .nopts = sizeof bs_options / sizeof bs_options[0],
     .presets = bs_presets,
@@ -413,6 +428,49 @@ static int sample_token(const double *p, int V, rng *r)
     return tok;
 }
 
+/* The continuation of prompt ids (extended in place) by up to max_tokens sampled tokens, stopping at
+ * <|endoftext|>; returns the new text (malloc'd) or NULL with e set. */
+static char *continue_ids(lm *m, bpe *tok, bpe_ids *ids, long long max_tokens, rng *r, err_t *e)
+{
+    const int V = m->cfg.vocab, maxlen = lm_max_len(m) ? lm_max_len(m) : m->cfg.ctx;
+    double *p = NULL;
+    tape tp;
+    tape_init(&tp);
+    size_t first_new = ids->n;
+    for (long long i = 0; i < max_tokens; i++) {
+        /* The last `maxlen` tokens (no cache: every step runs the window again). */
+        int T = ids->n < (size_t)maxlen ? (int)ids->n : maxlen;
+        const int *win = ids->ids + ids->n - T;
+        p = xrealloc(p, (size_t)T * V * sizeof *p);
+        lm_next_probs(m, &tp, win, 1, T, p);
+        int t = sample_token(p + (size_t)(T - 1) * V, V, r);
+        if (t == bpe_eot(tok))
+            break;
+        if (ids->n == ids->cap) {
+            ids->cap = ids->cap ? 2 * ids->cap : 64;
+            ids->ids = xrealloc(ids->ids, ids->cap * sizeof *ids->ids);
+        }
+        ids->ids[ids->n++] = t;
+    }
+    free(p);
+    tape_free(&tp);
+    size_t len;
+    char *text = bpe_decode(tok, ids->ids + first_new, ids->n - first_new, &len, e);
+    return text;
+}
+
+/* The prompt's tokens; -1 (message printed) when it has none. */
+static int encode_prompt(driver *d, bpe *tok, const char *prompt, bpe_ids *ids)
+{
+    ids->n = 0;
+    bpe_encode(tok, prompt, strlen(prompt), ids);
+    if (ids->n == 0) {
+        driver_error(d, "the prompt '%s' has no tokens", prompt);
+        return -1;
+    }
+    return 0;
+}
+
 static int run_generate(driver *d)
 {
     lm m;
@@ -421,50 +479,26 @@ static int run_generate(driver *d)
     if (rc)
         return rc;
     bpe_ids ids = {0};
-    bpe_encode(tok, o.prompt, strlen(o.prompt), &ids);
-    if (ids.n == 0) {
-        driver_error(d, "--prompt is empty");
-        lm_free(&m);
-        bpe_free(tok);
-        return 2;
-    }
-    const int V = m.cfg.vocab, maxlen = lm_max_len(&m) ? lm_max_len(&m) : m.cfg.ctx;
-    double *p = NULL;
-    rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
-    tape tp;
-    tape_init(&tp);
-    fputs(o.prompt, stdout);
-    size_t first_new = ids.n;
-    for (long long i = 0; i < o.max_tokens; i++) {
-        /* The last `maxlen` tokens (no cache: every step runs the window again). */
-        int T = ids.n < (size_t)maxlen ? (int)ids.n : maxlen;
-        const int *win = ids.ids + ids.n - T;
-        p = xrealloc(p, (size_t)T * V * sizeof *p);
-        lm_next_probs(&m, &tp, win, 1, T, p);
-        int t = sample_token(p + (size_t)(T - 1) * V, V, &r);
-        if (t == bpe_eot(tok))
-            break;
-        if (ids.n == ids.cap) {
-            ids.cap = ids.cap ? 2 * ids.cap : 64;
-            ids.ids = xrealloc(ids.ids, ids.cap * sizeof *ids.ids);
+    char *text = NULL;
+    if (encode_prompt(d, tok, o.prompt, &ids) != 0) {
+        rc = 2;
+    } else {
+        rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
+        err_t e;
+        text = continue_ids(&m, tok, &ids, o.max_tokens, &r, &e);
+        if (text) {
+            printf("%s%s\n", o.prompt, text);
+            fflush(stdout);
+            free(text);
+        } else {
+            driver_error(d, "%s", e.msg);
+            rc = 1;
         }
-        ids.ids[ids.n++] = t;
     }
-    err_t e;
-    size_t len;
-    char *text = bpe_decode(tok, ids.ids + first_new, ids.n - first_new, &len, &e);
-    if (text) {
-        fwrite(text, 1, len, stdout);
-        fputc('\n', stdout);
-        free(text);
-    }
-    fflush(stdout);
-    free(p);
     free(ids.ids);
-    tape_free(&tp);
     lm_free(&m);
     bpe_free(tok);
-    return text ? 0 : 1;
+    return rc;
 }
 
 /* The tokens of a text file (with <|endoftext|> as the special token); 0 or -1 (message printed). */
@@ -531,11 +565,6 @@ static int run_score(driver *d)
 
 /* ---- ood: per-position loss on text from another distribution (Memory Mosaics Fig 10) ----------- */
 
-#define OOD_BATCH 8
-
-/* Mean loss at every position of windows of the model's context (non-overlapping, T + 1 tokens
- * each: the T inputs and their next tokens). position p: the loss of predicting token p + 1 from
- * tokens 0..p of its window. */
 static int ood_one(driver *d, const char *ckpt, const char *path)
 {
     lm m;
@@ -549,49 +578,48 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
         bpe_free(tok);
         return 1;
     }
-    const int T = m.cfg.ctx, V = m.cfg.vocab;
-    const size_t nwin = ids.n > (size_t)T ? (ids.n - 1) / (size_t)T : 0;
+    const int T = m.cfg.ctx;
+    double *mean = xmalloc((size_t)T * sizeof *mean);
+    size_t nwin = bs_position_loss(&m, ids.ids, ids.n, T, mean);
     if (nwin == 0) {
         driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, T);
-        free(ids.ids);
-        lm_free(&m);
-        bpe_free(tok);
-        return 1;
+        rc = 1;
+    } else {
+        for (int t = 0; t < T; t++) {
+            csv_str(d->csv, lm_arch_name(m.cfg.arch));
+            csv_str(d->csv, ckpt);
+            csv_int(d->csv, t);
+            csv_num(d->csv, mean[t]);
+            csv_int(d->csv, (long long)nwin);
+            csv_end_row(d->csv);
+        }
+        double final;
+        int settle = bs_settle_position(mean, T, 0.01, &final);
+        log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens from %s; loss %.4g at position 0, "
+                               "final %.4g; within 1%% of it from position %d on",
+                 ckpt, lm_arch_name(m.cfg.arch), nwin, T, path, mean[0], final, settle);
     }
-    double *sum = xcalloc((size_t)T, sizeof *sum), *p = xmalloc((size_t)OOD_BATCH * T * V * sizeof *p);
-    int *batch = xmalloc((size_t)OOD_BATCH * T * sizeof *batch);
-    tape tp;
-    tape_init(&tp);
-    for (size_t w0 = 0; w0 < nwin; w0 += OOD_BATCH) {
-        int B = (int)(nwin - w0 < OOD_BATCH ? nwin - w0 : OOD_BATCH);
-        for (int b = 0; b < B; b++)
-            memcpy(batch + (size_t)b * T, ids.ids + (w0 + (size_t)b) * T, (size_t)T * sizeof *batch);
-        lm_next_probs(&m, &tp, batch, B, T, p);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                int next = ids.ids[(w0 + (size_t)b) * T + (size_t)t + 1];
-                sum[t] -= log(fmax(p[((size_t)b * T + t) * V + next], 1e-300));
-            }
-    }
-    for (int t = 0; t < T; t++) {
-        csv_str(d->csv, lm_arch_name(m.cfg.arch));
-        csv_str(d->csv, ckpt);
-        csv_int(d->csv, t);
-        csv_num(d->csv, sum[t] / (double)nwin);
-        csv_int(d->csv, (long long)nwin);
-        csv_end_row(d->csv);
-    }
-    log_info(d->opt.quiet, "babistories ood: %s: %zu windows of %d tokens from %s; loss at the first and last "
-                           "position %.4g, %.4g",
-             ckpt, nwin, T, path, sum[0] / (double)nwin, sum[T - 1] / (double)nwin);
-    tape_free(&tp);
-    free(sum);
-    free(p);
-    free(batch);
+    free(mean);
     free(ids.ids);
     lm_free(&m);
     bpe_free(tok);
-    return 0;
+    return rc;
+}
+
+/* Runs one(d, checkpoint, ctx) for each of the comma list --ckpt; stops at the first failure. */
+static int for_each_ckpt(driver *d, int (*one)(driver *d, const char *ckpt, void *ctx), void *ctx)
+{
+    char *list = xstrdup(o.ckpt), *save = NULL;
+    int rc = 0;
+    for (char *c = strtok_r(list, ",", &save); c && rc == 0; c = strtok_r(NULL, ",", &save))
+        rc = one(d, c, ctx);
+    free(list);
+    return rc;
+}
+
+static int ood_text(driver *d, const char *ckpt, void *ctx)
+{
+    return ood_one(d, ckpt, o.text ? o.text : OOD_DEFAULT_TEXT);
 }
 
 static int run_ood(driver *d)
@@ -603,11 +631,284 @@ static int run_ood(driver *d)
     static const char *const cols[] = {"arch", "checkpoint", "position", "mean_loss", "n"};
     if (driver_open_csv(d, cols, 5) != 0)
         return 1;
-    const char *path = o.text ? o.text : OOD_DEFAULT_TEXT;
-    char *list = xstrdup(o.ckpt), *save = NULL;
-    int rc = 0;
-    for (char *c = strtok_r(list, ",", &save); c && rc == 0; c = strtok_r(NULL, ",", &save))
-        rc = ood_one(d, c, path);
+    return for_each_ckpt(d, ood_text, NULL);
+}
+
+/* ---- attention: the last position's attention over earlier ones (Figs 12, 13, 15) --------------- */
+
+static const char *positions_name(const lm *m) { return m->cfg.arch == LM_MOSAIC ? "none" : lm_pos_name(m->cfg.pos); }
+
+/* heads: attention_heads.csv, one row per layer and head of every checkpoint. */
+static int attention_one(driver *d, const char *ckpt, void *heads_csv)
+{
+    csv_writer *heads = heads_csv;
+    lm m;
+    bpe *tok;
+    int rc = open_ckpt(d, ckpt, &m, &tok);
+    if (rc)
+        return rc;
+    const int T = (int)(m.cfg.ctx * o.ctx_mult);
+    if (lm_max_len(&m) && T > lm_max_len(&m)) {
+        driver_error(d, "--ctx-mult %lld: %s is a %s with learned positions for %d tokens and cannot read %d "
+                        "(gpt --pos rope, alibi or none, and the mosaic, can)",
+                     o.ctx_mult, ckpt, lm_arch_name(m.cfg.arch), lm_max_len(&m), T);
+        lm_free(&m);
+        bpe_free(tok);
+        return 2;
+    }
+    err_t e;
+    bs_tokens val;
+    bs_attention a;
+    if (bs_val_tokens(&(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
+                                      .val_fraction = o.val_fraction, .quiet = d->opt.quiet},
+                      tok, &val, &e) != 0 ||
+        bs_attention_measure(&m, val.ids, val.n, T, (int)o.windows, &a, &e) != 0) {
+        driver_error(d, "%s: %s", ckpt, e.msg);
+        free(val.ids);
+        lm_free(&m);
+        bpe_free(tok);
+        return 1;
+    }
+    free(val.ids);
+    for (int l = 0; l < a.layers; l++)
+        for (int h = 0; h < a.heads; h++)
+            for (int u = 0; u < T; u++) {
+                csv_str(d->csv, lm_arch_name(m.cfg.arch));
+                csv_int(d->csv, u);
+                csv_int(d->csv, l);
+                csv_int(d->csv, h);
+                csv_int(d->csv, T - 1 - u);
+                csv_num(d->csv, a.weight[((size_t)l * a.heads + h) * T + u]);
+                csv_int(d->csv, T);
+                csv_str(d->csv, positions_name(&m));
+                csv_str(d->csv, ckpt);
+                csv_end_row(d->csv);
+            }
+    for (int l = 0; l < a.layers; l++) {
+        for (int h = 0; h < a.heads; h++) {
+            csv_str(heads, lm_arch_name(m.cfg.arch));
+            csv_str(heads, positions_name(&m));
+            csv_int(heads, T);
+            csv_str(heads, ckpt);
+            csv_int(heads, l);
+            csv_int(heads, h);
+            /* The mosaic stores lambda / 10 (mosaic.c); its coefficient is a = exp(-lambda). */
+            double lambda = m.cfg.arch == LM_MOSAIC ? fabs(10.0 * params_tensor(&m.ps, m.blocks[l].c_leak)->data[h])
+                                                    : NAN;
+            csv_num(heads, lambda);
+            csv_num(heads, exp(-lambda));
+            csv_int(heads, bs_attention_peak_width(&a, l, h));
+            csv_num(heads, bs_attention_share(&a, l, h, 0, 1));
+            csv_num(heads, bs_attention_share(&a, l, h, a.nearest - 7, a.nearest + 1));
+            csv_end_row(heads);
+        }
+        log_info(d->opt.quiet, "babistories attention: %s (%s, %s), layer %d, %lld windows of %d: mass on position 0 "
+                               "%.3f, on the last 8 readable positions %.3f (mean over heads)",
+                 ckpt, lm_arch_name(m.cfg.arch), positions_name(&m), l, a.windows, T,
+                 bs_attention_share(&a, l, -1, 0, 1), bs_attention_share(&a, l, -1, a.nearest - 7, a.nearest + 1));
+    }
+    bs_attention_free(&a);
+    lm_free(&m);
+    bpe_free(tok);
+    return 0;
+}
+
+static int run_attention(driver *d)
+{
+    if (!o.ckpt) {
+        driver_error(d, "--ckpt FILE[,FILE...] is required");
+        return 2;
+    }
+    static const char *const cols[] = {"arch", "pos", "layer", "head", "offset", "weight", "ctx", "positions", "checkpoint"};
+    if (driver_open_csv(d, cols, 9) != 0)
+        return 1;
+    static const char *const head_cols[] = {"arch", "positions", "ctx", "checkpoint", "layer", "head", "leaky_rate",
+                                            "leaky_coef", "peak_width", "share_pos0", "share_last8"};
+    char path[4096];
+    err_t e;
+    csv_writer *heads = csv_open(driver_out_path(d, "attention_heads.csv", path, sizeof path), head_cols, 11, &e);
+    if (!heads) {
+        driver_error(d, "%s", e.msg);
+        return 1;
+    }
+    int rc = for_each_ckpt(d, attention_one, heads);
+    if (rc != 0)
+        csv_abort(heads);
+    else if (csv_close(heads, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        rc = 1;
+    }
+    return rc;
+}
+
+/* ---- compare: two models continue the same prompts (Tables 1, 5) -------------------------------- */
+
+/* Written for memlab in the style of the TinyStories evaluation prompts: facts, simple reasoning
+ * (counting, cause and effect, where things are) and consistency with what the prompt set up. */
+static const char *const default_prompts[] = {
+    "Lily had a red ball and a blue ball. She gave the red ball to Tom. Now Lily has the",
+    "The sun was very hot, so Ben wanted to drink something cold. He opened the fridge and took out",
+    "Sara put her toy car in the box and closed the lid. Later she wanted to play with it, so she",
+    "Tom and his dog went to the park. The dog saw a cat and",
+    "Once upon a time, there was a little bird who could not fly. One day,",
+    "Mia was sad because it was raining and she could not go outside. Her mom said,",
+    "Max had three apples. He ate one apple. Now Max has",
+    "The cat was hungry. It looked at its empty bowl and",
+    "Anna lost her shoe at the beach. She looked under her towel, but it was not there. Then she looked",
+    "Every night before bed, Lucy's dad read her a story. Tonight he picked a book about",
+    "Jack built a tall tower with his blocks. When the tower fell down, Jack felt",
+    "The little fish lived in the big blue sea. One day a big shark came, and the little fish",
+    "Emma's grandma baked cookies. Emma smelled them from her room and ran to the",
+    "Tim was scared of the dark. His sister gave him a small lamp and said,",
+    "The farmer had a cow, a pig and a hen. Every morning the hen gave him",
+    "Sam and Lily both wanted the last piece of cake. Their mom said they should",
+    "It was winter and snow covered the ground. The children put on their warm coats and",
+    "Ben found a shiny key in the garden. He wondered what it could open, so he",
+    "The teddy bear fell off the bed in the night. When Mia woke up, she could not find it. She asked her brother,",
+    "The moon was bright in the sky. A little owl sat on a branch and",
+    "Kate wanted to help her dad wash the car. She filled a bucket with water and",
+    "The frog jumped into the pond with a big splash. The ducks were surprised and",
+    "Leo forgot his lunch at home. At school his friend Ava saw that he was hungry, so she",
+    "Once upon a time, in a small town, there lived a kind old man who loved to",
+};
+
+typedef struct {
+    char **text;
+    int n;
+} prompt_list;
+
+/* --prompts FILE: one prompt per non-empty line (trailing spaces and \r dropped). */
+static int prompts_load(driver *d, prompt_list *pl)
+{
+    pl->text = NULL;
+    pl->n = 0;
+    if (!o.prompts) {
+        pl->n = (int)(sizeof default_prompts / sizeof default_prompts[0]);
+        pl->text = xmalloc((size_t)pl->n * sizeof *pl->text);
+        for (int i = 0; i < pl->n; i++)
+            pl->text[i] = xstrdup(default_prompts[i]);
+        return 0;
+    }
+    err_t e;
+    size_t len;
+    char *all = file_read_all(o.prompts, &len, &e);
+    if (!all) {
+        driver_error(d, "--prompts: %s", e.msg);
+        return -1;
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        pl->text = xrealloc(pl->text, (size_t)(pl->n + 1) * sizeof *pl->text);
+        pl->text[pl->n++] = xstrdup(line);
+    }
+    free(all);
+    if (pl->n == 0) {
+        driver_error(d, "--prompts %s holds no prompt (one per line)", o.prompts);
+        return -1;
+    }
+    return 0;
+}
+
+/* A Markdown table cell: one line, pipes escaped. */
+static void markdown_cell(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", stdout);
+        else if (*s == '\n' || *s == '\r')
+            fputc(' ', stdout);
+        else
+            fputc(*s, stdout);
+    }
+}
+
+static int run_compare(driver *d)
+{
+    char *list = o.ckpt ? xstrdup(o.ckpt) : NULL, *save = NULL;
+    char *path[2] = {list ? strtok_r(list, ",", &save) : NULL, list ? strtok_r(NULL, ",", &save) : NULL};
+    if (!path[1] || strtok_r(NULL, ",", &save)) {
+        driver_error(d, "--ckpt A,B: compare takes exactly two checkpoints");
+        free(list);
+        return 2;
+    }
+    prompt_list pl;
+    if (prompts_load(d, &pl) != 0) {
+        free(list);
+        return 2;
+    }
+    lm m[2];
+    bpe *tok[2] = {NULL, NULL};
+    int rc = open_ckpt(d, path[0], &m[0], &tok[0]);
+    if (rc == 0 && (rc = open_ckpt(d, path[1], &m[1], &tok[1])) != 0) {
+        lm_free(&m[0]);
+        bpe_free(tok[0]);
+    }
+    /* Continuations [prompt][model]. Each prompt has its own sampling seed, the same for both. */
+    char **cont = xcalloc((size_t)pl.n * 2, sizeof *cont);
+    rng seeds = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
+    bpe_ids ids = {0};
+    if (rc == 0)
+        log_info(d->opt.quiet, "babistories compare: %d prompts, up to %lld tokens each", pl.n, o.max_tokens);
+    for (int i = 0; rc == 0 && i < pl.n; i++) {
+        uint64_t seed = rng_next(&seeds);
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            err_t e;
+            rng r;
+            rng_seed(&r, seed);
+            if (encode_prompt(d, tok[k], pl.text[i], &ids) != 0)
+                rc = 2;
+            else if (!(cont[i * 2 + k] = continue_ids(&m[k], tok[k], &ids, o.max_tokens, &r, &e))) {
+                driver_error(d, "%s", e.msg);
+                rc = 1;
+            }
+        }
+    }
+    if (rc == 0 && strcmp(o.format, "csv") == 0) {
+        static const char *const cols[] = {"prompt_id", "prompt", "arch", "checkpoint", "continuation"};
+        if (driver_open_csv(d, cols, 5) != 0)
+            rc = 1;
+        for (int i = 0; rc == 0 && i < pl.n; i++)
+            for (int k = 0; k < 2; k++) {
+                csv_int(d->csv, i + 1);
+                csv_str(d->csv, pl.text[i]);
+                csv_str(d->csv, lm_arch_name(m[k].cfg.arch));
+                csv_str(d->csv, path[k]);
+                csv_str(d->csv, cont[i * 2 + k]);
+                csv_end_row(d->csv);
+            }
+    } else if (rc == 0) {
+        printf("| # | prompt | %s (%s) | %s (%s) |\n|---|---|---|---|\n", lm_arch_name(m[0].cfg.arch), path[0],
+               lm_arch_name(m[1].cfg.arch), path[1]);
+        for (int i = 0; i < pl.n; i++) {
+            printf("| %d | ", i + 1);
+            markdown_cell(pl.text[i]);
+            for (int k = 0; k < 2; k++) {
+                fputs(" | ...", stdout);
+                markdown_cell(cont[i * 2 + k]);
+            }
+            fputs(" |\n", stdout);
+        }
+        fflush(stdout);
+    }
+    for (int i = 0; i < pl.n; i++) {
+        free(cont[i * 2]);
+        free(cont[i * 2 + 1]);
+        free(pl.text[i]);
+    }
+    free(cont);
+    free(pl.text);
+    free(ids.ids);
+    if (tok[1]) {
+        for (int k = 0; k < 2; k++) {
+            lm_free(&m[k]);
+            bpe_free(tok[k]);
+        }
+    }
     free(list);
     return rc;
 }
@@ -639,8 +940,13 @@ int cmd_babistories(int argc, char **argv)
     } else if (strcmp(action, "ood") == 0) {
         d.table_only = 1;
         rc = run_ood(&d);
+    } else if (strcmp(action, "attention") == 0) {
+        rc = run_attention(&d);
+    } else if (strcmp(action, "compare") == 0) {
+        d.table_only = 1;
+        rc = run_compare(&d);
     } else {
-        driver_error(&d, "unknown action '%s' (train, generate, score or ood)", action);
+        driver_error(&d, "unknown action '%s' (train, generate, score, ood, attention or compare)", action);
         rc = 2;
     }
     int end = driver_end(&d, rc == 0);

@@ -85,47 +85,77 @@ static void encode_stories(bpe *tok, const story_set *set, const size_t *idx, si
     free(scratch.ids);
 }
 
+/* The stories of both splits: a --data corpus split by story (the validation stories are indices
+ * into the same set), or the generator's two sets. */
+typedef struct {
+    story_set train, val;
+    story_split split;
+    const size_t *tr_idx, *va_idx;   /* NULL: every story of the set in order */
+    size_t n_tr, n_va;
+    const story_set *va_set;
+} corpus;
+
+static int corpus_load(corpus *c, const bs_data_opts *op, err_t *e)
+{
+    memset(c, 0, sizeof *c);
+    if (op->data) {
+        if (stories_read(op->data, &c->train, e) != 0)
+            return -1;
+        if (stories_split(c->train.n, BS_CORPUS_SEED, op->val_fraction, &c->split, e) != 0) {
+            story_set_free(&c->train);
+            return -1;
+        }
+        c->tr_idx = c->split.train;
+        c->va_idx = c->split.val;
+        c->n_tr = c->split.n_train;
+        c->n_va = c->split.n_val;
+        c->va_set = &c->train;
+        log_info(op->quiet, "babistories: %s: %zu stories (%zu training, %zu validation)", op->data, c->train.n,
+                 c->n_tr, c->n_va);
+    } else {
+        stories_generate_set(BS_CORPUS_SEED, 0, (size_t)op->stories, &c->train);
+        stories_generate_set(BS_CORPUS_SEED, BS_VAL_FIRST, (size_t)op->val_stories, &c->val);
+        c->n_tr = c->train.n;
+        c->n_va = c->val.n;
+        c->va_set = &c->val;
+    }
+    return 0;
+}
+
+static void corpus_free(corpus *c)
+{
+    story_split_free(&c->split);
+    story_set_free(&c->train);
+    story_set_free(&c->val);
+}
+
 int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e)
 {
     memset(bd, 0, sizeof *bd);
-    story_set train = {0}, val = {0};
-    story_split split = {0};
-    const size_t *tr_idx = NULL, *va_idx = NULL;
-    size_t n_tr, n_va;
-    const story_set *va_set;
-    if (op->data) {
-        if (stories_read(op->data, &train, e) != 0)
-            return -1;
-        if (stories_split(train.n, BS_CORPUS_SEED, op->val_fraction, &split, e) != 0) {
-            story_set_free(&train);
-            return -1;
-        }
-        tr_idx = split.train;
-        va_idx = split.val;
-        n_tr = split.n_train;
-        n_va = split.n_val;
-        va_set = &train;
-        log_info(op->quiet, "babistories: %s: %zu stories (%zu training, %zu validation)", op->data, train.n,
-                 n_tr, n_va);
-    } else {
-        stories_generate_set(BS_CORPUS_SEED, 0, (size_t)op->stories, &train);
-        stories_generate_set(BS_CORPUS_SEED, BS_VAL_FIRST, (size_t)op->val_stories, &val);
-        n_tr = train.n;
-        n_va = val.n;
-        va_set = &val;
-    }
+    corpus c;
+    if (corpus_load(&c, op, e) != 0)
+        return -1;
     int rc = -1;
-    bd->tok = make_tokenizer(op, bd, &train, tr_idx, n_tr, e);
+    bd->tok = make_tokenizer(op, bd, &c.train, c.tr_idx, c.n_tr, e);
     if (bd->tok) {
         bd->vocab = bpe_vocab_size(bd->tok);
-        encode_stories(bd->tok, &train, tr_idx, n_tr, &bd->train);
-        encode_stories(bd->tok, va_set, va_idx, n_va, &bd->val);
+        encode_stories(bd->tok, &c.train, c.tr_idx, c.n_tr, &bd->train);
+        encode_stories(bd->tok, c.va_set, c.va_idx, c.n_va, &bd->val);
         rc = 0;
     }
-    story_split_free(&split);
-    story_set_free(&train);
-    story_set_free(&val);
+    corpus_free(&c);
     return rc;
+}
+
+int bs_val_tokens(const bs_data_opts *op, bpe *tok, bs_tokens *val, err_t *e)
+{
+    memset(val, 0, sizeof *val);
+    corpus c;
+    if (corpus_load(&c, op, e) != 0)
+        return -1;
+    encode_stories(tok, c.va_set, c.va_idx, c.n_va, val);
+    corpus_free(&c);
+    return 0;
 }
 
 void bs_data_free(bs_data *bd)

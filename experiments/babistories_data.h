@@ -43,6 +43,9 @@ typedef struct {
 
 int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e);
 void bs_data_free(bs_data *bd);
+/* The validation stream alone, encoded with a given tokenizer (a checkpoint's); op->tokenizer and
+ * op->out_dir are not used. 0, or -1 with a message. */
+int bs_val_tokens(const bs_data_opts *op, bpe *tok, bs_tokens *val, err_t *e);
 
 /* B windows of T inputs and their T next-token targets, starting uniformly over the stream. */
 void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets);

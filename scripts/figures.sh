@@ -1,11 +1,12 @@
 #!/bin/sh
 # `make figures`: draws every figure whose data exists, with experiments/plots/NAME.gp reading
-# results/NAME/ and writing results/NAME/NAME.png.
+# results/NAME/ (or the folder its "# results: DIR" line names) and writing NAME.png there.
 set -eu
 cd "$(dirname "$0")/.."
 for gp in experiments/plots/*.gp; do
     name=$(basename "$gp" .gp)
-    dir="results/$(echo "$name" | tr _ -)"   # three_moons.gp draws results/three-moons/
+    dir=$(sed -n 's/^# results: //p' "$gp")
+    [ -n "$dir" ] || dir="results/$(echo "$name" | tr _ -)"   # three_moons.gp draws results/three-moons/
     if [ -d "$dir" ]; then
         gnuplot -e "dir='$dir'" "$gp" && echo "figures: $dir/$name.png" >&2
     else

@@ -88,6 +88,60 @@ START_TEST(test_train_generate_score)
     ck_assert_int_eq(bs_run("ood", NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "--ckpt"));
     free(err);
+
+    /* attention: both checkpoints, 64 positions x 2 heads each, the heads table beside it */
+    snprintf(args, sizeof args, "attention --preset smoke --windows 3 --out-dir %s/att --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors",
+             dir, dir, dir);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(strncmp(out, "arch,pos,layer,head,offset,weight,ctx,positions,checkpoint\ngpt,0,0,0,63,", 72), 0);
+    n = 0;
+    for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1)
+        n++;
+    ck_assert_int_eq(n, 2 * 2 * 64);
+    free(out);
+    free(err);
+    snprintf(text, sizeof text, "%s/att/attention_heads.csv", dir);
+    char *heads = test_slurp(text);
+    ck_assert_ptr_nonnull(heads);
+    ck_assert_ptr_nonnull(strstr(heads, "leaky_coef,peak_width,share_pos0,share_last8\ngpt,learned,64,"));
+    ck_assert_ptr_nonnull(strstr(heads, "\nmosaic,none,64,"));
+    free(heads);
+    /* 3x the context: the mosaic reads 192 positions; the learned-position gpt refuses */
+    snprintf(args, sizeof args, "attention --preset smoke --windows 2 --ctx-mult 3 --out-dir %s/att3 --ckpt %s/babistories_mosaic.safetensors",
+             dir, dir);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\nmosaic,191,0,0,0,0,192,none,"));
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "attention --preset smoke --ctx-mult 3 --out-dir %s/att3 --ckpt %s/babistories_gpt.safetensors",
+             dir, dir);
+    ck_assert_int_eq(bs_run(args, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "learned positions for 64 tokens and cannot read 192"));
+    free(err);
+
+    /* compare: two prompts from a file, side by side */
+    snprintf(text, sizeof text, "%s/prompts.txt", dir);
+    f = fopen(text, "w");
+    fputs("Once upon a time\n\nTom had a | dog\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "compare --prompts %s --max-tokens 4 --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors",
+             text, dir, dir);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(strncmp(out, "| # | prompt | gpt (", 20), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\n| 1 | Once upon a time | ..."));
+    ck_assert_ptr_nonnull(strstr(out, "\n| 2 | Tom had a \\| dog | ..."));
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "compare --format csv --prompts %s --max-tokens 4 --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors",
+             text, dir, dir);
+    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(strncmp(out, "prompt_id,prompt,arch,checkpoint,continuation\n1,Once upon a time,gpt,", 69), 0);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "compare --ckpt %s/babistories_gpt.safetensors", dir);
+    ck_assert_int_eq(bs_run(args, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "exactly two checkpoints"));
+    free(err);
     test_rmdir(dir);
 }
 END_TEST

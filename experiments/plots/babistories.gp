@@ -8,11 +8,8 @@ if (system("[ -f '".data."' ] && echo yes || echo no") eq "no") {
     print "babistories.gp: no ".data."; nothing drawn"
     exit
 }
-ood = dir.'/ood.csv'
-has_ood = system("[ -f '".ood."' ] && echo 1 || echo 0") + 0
-set terminal pngcairo size (has_ood ? 1400 : 800),500 font ',10'
+set terminal pngcairo size 800,500 font ',10'
 set output dir.'/babistories.png'
-if (has_ood) set multiplot layout 1,2
 set datafile separator ','
 set key autotitle columnhead
 set xlabel 'training step'
@@ -23,10 +20,3 @@ set title 'GPT vs memory mosaic on stories: training (dashed) and validation (so
 archs = 'gpt mosaic'
 plot for [i=1:words(archs)] data using 6:(strcol(1) eq word(archs, i) ? $10 : NaN) with linespoints lw 2 pt 7 ps 0.6 lc i title word(archs, i).' validation', \
      for [i=1:words(archs)] data using 6:(strcol(1) eq word(archs, i) ? $9 : NaN) with lines dt 2 lw 1.5 lc i title word(archs, i).' training'
-if (has_ood) {
-    set title 'out-of-distribution text (GPL-3): mean loss against position in the window (Fig 10)'
-    set xlabel 'position in the window'
-    set ylabel 'mean loss (nats per token)'
-    plot for [i=1:words(archs)] ood using 3:(strcol(1) eq word(archs, i) ? $4 : NaN) with lines lw 2 lc i title word(archs, i)
-    unset multiplot
-}

@@ -62,6 +62,8 @@ static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tens
     real *att = tape_alloc(tp, (size_t)B * H * Tq * Tk * sizeof(real));
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, C});
     attention_forward(out->data, att, q->data, k->data, v->data, d);
+    if (tp->att_observer)
+        tp->att_observer(tp->att_observer_ctx, att, B, H, Tq, Tk, !shared);
     tape_node *node = tape_record(tp, attention_bwd, out, 3, (tensor *[]){q, k, v});
     if (node) {
         node->saved[0] = att;

@@ -15,6 +15,11 @@
 typedef struct tape tape;
 typedef struct tape_node tape_node;
 typedef void (*tape_backward_fn)(tape *tp, tape_node *node);
+/* Sees the probabilities att[B,H,Tq,Tk] of every attention op as it runs (analyses such as
+ * attention maps read them without the models knowing); per_sequence_keys is 0 when the keys are a
+ * table shared by the whole batch (the mosaic's persistent memory). */
+typedef void (*tape_attention_observer)(void *ctx, const real *att, int B, int H, int Tq, int Tk,
+                                        int per_sequence_keys);
 
 struct tape_node {
     tape_backward_fn backward;
@@ -32,6 +37,8 @@ struct tape {
     int n, cap;
     int grad_enabled;   /* record nodes at all (off for evaluation) */
     int training;       /* dropout active */
+    tape_attention_observer att_observer;   /* NULL: none */
+    void *att_observer_ctx;
 };
 
 void tape_init(tape *tp);

@@ -54,6 +54,15 @@ static double row_max(const real *z, int V)
     return mx;
 }
 
+/* -log softmax(z)[target] */
+static double row_loss(const real *z, int V, int target)
+{
+    double mx = row_max(z, V), s = 0;
+    for (int v = 0; v < V; v++)
+        s += exp(z[v] - mx);
+    return mx + log(s) - z[target];
+}
+
 double lm_eval_sum(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                    long long *count)
 {
@@ -65,16 +74,22 @@ double lm_eval_sum(lm *m, tape *tp, const int *ids, const int *targets, int B, i
     for (int i = 0; i < B * T; i++) {
         if (targets[i] == ignore)
             continue;
-        const real *z = logits->data + (size_t)i * V;
-        double mx = row_max(z, V), s = 0;
-        for (int v = 0; v < V; v++)
-            s += exp(z[v] - mx);
-        sum += mx + log(s) - z[targets[i]];
+        sum += row_loss(logits->data + (size_t)i * V, V, targets[i]);
         n++;
     }
     eval_end(tp, was);
     *count += n;
     return sum;
+}
+
+void lm_eval_losses(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, double *loss)
+{
+    int was;
+    tensor *logits = eval_logits(m, tp, ids, B, T, &was);
+    const int V = m->cfg.vocab;
+    for (int i = 0; i < B * T; i++)
+        loss[i] = row_loss(logits->data + (size_t)i * V, V, targets[i]);
+    eval_end(tp, was);
 }
 
 void lm_next_probs(lm *m, tape *tp, const int *ids, int B, int T, double *probs)

@@ -24,6 +24,9 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
 double lm_eval_sum(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                    long long *count);
 
+/* Evaluation mode: the loss of every position, loss[B*T] = -log p(targets[i]). */
+void lm_eval_losses(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, double *loss);
+
 /* Evaluation mode: next-token probabilities probs[B*T*vocab] (softmax of the logits, in double). */
 void lm_next_probs(lm *m, tape *tp, const int *ids, int B, int T, double *probs);
 
