@@ -32,7 +32,7 @@
 typedef struct {
     char *data, *tokenizer, *vocab_dir, *resume, *ckpt, *prompt, *text;
     long long stories, val_stories, vocab_size, steps, batch, warmup, eval_every, eval_batches;
-    long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens, ctx_mult, windows;
+    long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens, ctx_mult, windows, stride;
     char *prompts, *format;
     double lr, lr_end, wd, clip, val_fraction, temperature;
 } bs_opts;
@@ -68,6 +68,7 @@ static const opt_spec bs_options[] = {
     {"temperature", 0, OPT_DOUBLE, &o.temperature, "0.8", "generate: sampling temperature (0: greedy)", NULL, 0, 100, "T"},
     {"top-k", 0, OPT_INT, &o.top_k, "40", "generate: sample among the k most likely tokens (0: all)", NULL, 0, 1 << 24, "K"},
     {"max-tokens", 0, OPT_INT, &o.max_tokens, "200", "generate/compare: tokens to add", NULL, 1, 1e7, "N"},
+    {"stride", 0, OPT_INT, &o.stride, "4", "ood: a window starts every N tokens (position p then averages the text's tokens p mod N: small N averages out how hard the text is at any one offset)", NULL, 1, 1e9, "N"},
     {"ctx-mult", 0, OPT_INT, &o.ctx_mult, "1", "attention: read windows of this many times the training context (gpt with learned positions: 1 only)", NULL, 1, 64, "M"},
     {"windows", 0, OPT_INT, &o.windows, "64", "attention: validation windows averaged over", NULL, 1, 1e7, "N"},
     {"prompts", 0, OPT_STRING, &o.prompts, NULL, "compare: a file of prompts, one per line (default: memlab's 24 prompts)", NULL, 0, -1, "FILE"},
@@ -98,7 +99,7 @@ static const cmd_spec bs_spec = {
         "score: --ckpt FILE --text FILE writes position,token,loss (CSV) for every token after the\n"
         "first of each window of the model's context.\n"
         "ood: --ckpt A,B,... [--text FILE] writes arch,checkpoint,position,mean_loss,n: the loss at each\n"
-        "position of non-overlapping windows of the model's context, averaged over the windows of a text\n"
+        "position of windows of the model's context (one every --stride tokens), averaged over a text\n"
         "from another distribution (default " OOD_DEFAULT_TEXT ", Memory Mosaics Fig 10); the log\n"
         "names the position from which each curve stays within 1% of its final value.\n"
         "attention: --ckpt A,B,... [--ctx-mult M] writes arch,pos,layer,head,offset,weight,ctx,\n"
@@ -580,7 +581,8 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
     }
     const int T = m.cfg.ctx;
     double *mean = xmalloc((size_t)T * sizeof *mean);
-    size_t nwin = bs_position_loss(&m, ids.ids, ids.n, T, mean);
+    const int stride = (int)o.stride;
+    size_t nwin = bs_position_loss(&m, ids.ids, ids.n, T, stride, mean);
     if (nwin == 0) {
         driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, T);
         rc = 1;
@@ -595,9 +597,9 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
         }
         double final;
         int settle = bs_settle_position(mean, T, 0.01, &final);
-        log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens from %s; loss %.4g at position 0, "
+        log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens (one every %d) from %s; loss %.4g at position 0, "
                                "final %.4g; within 1%% of it from position %d on",
-                 ckpt, lm_arch_name(m.cfg.arch), nwin, T, path, mean[0], final, settle);
+                 ckpt, lm_arch_name(m.cfg.arch), nwin, T, stride, path, mean[0], final, settle);
     }
     free(mean);
     free(ids.ids);

@@ -15,9 +15,9 @@ static int windows_per_pass(const lm *m, int T)
     return b < 1 ? 1 : b > 8 ? 8 : b;
 }
 
-size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, double *mean)
+size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean)
 {
-    const size_t nwin = n > (size_t)T ? (n - 1) / (size_t)T : 0;
+    const size_t nwin = n > (size_t)T ? (n - 1 - (size_t)T) / (size_t)stride + 1 : 0;
     if (nwin == 0)
         return 0;
     const int per = windows_per_pass(m, T);
@@ -29,7 +29,7 @@ size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, double *mean)
     for (size_t w0 = 0; w0 < nwin; w0 += (size_t)per) {
         int B = (int)(nwin - w0 < (size_t)per ? nwin - w0 : (size_t)per);
         for (int b = 0; b < B; b++) {
-            const int *win = ids + (w0 + (size_t)b) * T;
+            const int *win = ids + (w0 + (size_t)b) * (size_t)stride;
             memcpy(in + (size_t)b * T, win, (size_t)T * sizeof *in);
             memcpy(tg + (size_t)b * T, win + 1, (size_t)T * sizeof *tg);
         }

@@ -10,9 +10,11 @@
 #include "nn/lm.h"
 
 /* mean[T]: the loss at position p (predicting token p + 1 from tokens 0..p of its window),
- * averaged over the non-overlapping windows of T + 1 tokens of ids[n]. Returns the number of
- * windows (0: fewer than T + 1 tokens, mean untouched). */
-size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, double *mean);
+ * averaged over the windows of T + 1 tokens of ids[n] starting every `stride` tokens (stride T:
+ * non-overlapping; a smaller stride puts every token at many positions, which averages out how
+ * hard the text happens to be at a given offset). Returns the number of windows (0: fewer than
+ * T + 1 tokens; mean untouched). */
+size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean);
 
 /* The first position from which a loss curve stays within tol (relative) of its final value, set
  * in *final. One position's mean is noisy (a few dozen windows), so the curve is compared after a

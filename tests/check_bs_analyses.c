@@ -36,11 +36,14 @@ START_TEST(test_uniform_logits_give_ln_v)
         params_fill(&m.ps, m.wte, 0);
         int *ids = random_ids(5 * 16 + 3, 50);
         double mean[16];
-        ck_assert_int_eq(bs_position_loss(&m, ids, 5 * 16 + 3, 16, mean), 5);
+        ck_assert_int_eq(bs_position_loss(&m, ids, 5 * 16 + 3, 16, 16, mean), 5);
         for (int t = 0; t < 16; t++)
             ck_assert_rel(mean[t], log(50.0), 1e-5);
+        /* windows every 4 tokens: starts 0, 4, ..., 64 (the last needs tokens up to 80 < 83) */
+        ck_assert_int_eq(bs_position_loss(&m, ids, 5 * 16 + 3, 16, 4, mean), 17);
+        ck_assert_rel(mean[15], log(50.0), 1e-5);
         /* fewer than T + 1 tokens: no window */
-        ck_assert_int_eq(bs_position_loss(&m, ids, 16, 16, mean), 0);
+        ck_assert_int_eq(bs_position_loss(&m, ids, 16, 16, 16, mean), 0);
         free(ids);
         lm_free(&m);
     }
