@@ -699,7 +699,7 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
                                                     : NAN;
             csv_num(heads, lambda);
             csv_num(heads, exp(-lambda));
-            csv_int(heads, bs_attention_peak_width(&a, l, h));
+            csv_num(heads, bs_attention_peak_width(&a, l, h));
             csv_num(heads, bs_attention_share(&a, l, h, 0, 1));
             csv_num(heads, bs_attention_share(&a, l, h, a.nearest - 7, a.nearest + 1));
             csv_end_row(heads);

@@ -171,7 +171,7 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-int bs_attention_peak_width(const bs_attention *a, int layer, int head)
+double bs_attention_peak_width(const bs_attention *a, int layer, int head)
 {
     const double *w = head_row(a, layer, head);
     const int n = a->nearest + 1;
@@ -184,8 +184,13 @@ int bs_attention_peak_width(const bs_attention *a, int layer, int head)
         if (w[u] > peak)
             peak = w[u];
     const double half = flat + 0.5 * (peak - flat);
-    int width = 0;
-    for (int u = a->nearest; u >= 0 && w[u] > half; u--)
-        width++;
-    return width;
+    int u = a->nearest;
+    while (u >= 0 && w[u] > half)
+        u--;
+    if (u == a->nearest)
+        return 0;
+    if (u < 0)
+        return a->nearest + 1;
+    /* u + 1 is the last position above half height, u the first below. */
+    return (a->nearest - (u + 1)) + (w[u + 1] - half) / (w[u + 1] - w[u]);
 }

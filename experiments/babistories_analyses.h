@@ -38,9 +38,11 @@ int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows
 void bs_attention_free(bs_attention *a);
 /* Attention mass of (layer, head) on key positions [from, to); head -1: the mean over heads. */
 double bs_attention_share(const bs_attention *a, int layer, int head, int from, int to);
-/* Width of the recent-token peak of (layer, head): the number of consecutive key positions, from
- * the nearest one backwards, whose weight exceeds half-way between the flat level (the median
- * weight over every readable position) and the peak (the largest weight among the 64 nearest). */
-int bs_attention_peak_width(const bs_attention *a, int layer, int head);
+/* Width of the recent-token peak of (layer, head) at half height: the distance from the nearest key
+ * position back to where the weight falls below half-way between the flat level (the median weight
+ * over every readable position) and the peak (the largest weight among the 64 nearest), the
+ * crossing interpolated linearly between positions. A peak on the nearest position alone has width
+ * 0.5; 0 when the nearest position is not above half height. */
+double bs_attention_peak_width(const bs_attention *a, int layer, int head);
 
 #endif

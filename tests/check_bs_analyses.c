@@ -101,11 +101,15 @@ START_TEST(test_peak_width)
     w[16] = 0.1;    /* below it */
     w[15] = 0.3;    /* not counted: the run from the nearest position has ended */
     bs_attention a = {.layers = 1, .heads = 1, .T = 20, .nearest = 19, .windows = 1, .weight = w};
-    ck_assert_int_eq(bs_attention_peak_width(&a, 0, 0), 3);
+    /* half height 0.155: above on 19, 18, 17; crossed 0.005 / 0.06 of the way from 17 to 16 */
+    ck_assert_rel(bs_attention_peak_width(&a, 0, 0), 2 + 0.005 / 0.06, 1e-9);
+    /* one-position spike: half-way to the next position */
+    w[18] = w[17] = w[16] = w[15] = 0.01;
+    ck_assert_rel(bs_attention_peak_width(&a, 0, 0), 0.5, 1e-9);
     /* a flat row has no peak */
     for (int u = 0; u < 20; u++)
         w[u] = 0.05;
-    ck_assert_int_eq(bs_attention_peak_width(&a, 0, 0), 0);
+    ck_assert(bs_attention_peak_width(&a, 0, 0) == 0);
 }
 END_TEST
 
