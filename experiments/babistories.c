@@ -596,9 +596,10 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
             csv_end_row(d->csv);
         }
         double final;
-        int settle = bs_settle_position(mean, T, 0.01, &final);
+        /* Smoothed over the multiple of the stride nearest above 8 positions. */
+        int settle = bs_settle_position(mean, T, 0.01, stride * ((8 + stride - 1) / stride), &final);
         log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens (one every %d) from %s; loss %.4g at position 0, "
-                               "final %.4g; within 1%% of it from position %d on",
+                               "final %.4g; within 1%% of it (smoothed) from position %d on",
                  ckpt, lm_arch_name(m.cfg.arch), nwin, T, stride, path, mean[0], final, settle);
     }
     free(mean);

@@ -47,7 +47,7 @@ size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, doub
     return nwin;
 }
 
-int bs_settle_position(const double *curve, int T, double tol, double *final)
+int bs_settle_position(const double *curve, int T, double tol, int width, double *final)
 {
     int tail = T / 16 > 1 ? T / 16 : 1;
     double f = 0;
@@ -55,14 +55,17 @@ int bs_settle_position(const double *curve, int T, double tol, double *final)
         f += curve[t];
     *final = f /= tail;
     int settle = T - 1;
+    if (width > T)
+        width = T;
     for (int t = T - 1; t >= 0; t--) {
+        /* The window around t, slid inside the curve at its ends (never cut: a cut window would
+         * weigh the positions of a period unevenly). */
+        int from = t - width / 2;
+        from = from < 0 ? 0 : from > T - width ? T - width : from;
         double sum = 0;
-        int n = 0;
-        for (int u = t - 4; u <= t + 4; u++)
-            if (u >= 0 && u < T) {
-                sum += curve[u];
-                n++;
-            }
+        int n = width;
+        for (int u = from; u < from + width; u++)
+            sum += curve[u];
         if (fabs(sum / n - f) > tol * fabs(f))
             break;
         settle = t;

@@ -17,9 +17,11 @@
 size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean);
 
 /* The first position from which a loss curve stays within tol (relative) of its final value, set
- * in *final. One position's mean is noisy (a few dozen windows), so the curve is compared after a
- * centred moving average of 9 positions, and the final value is the mean of its last 1/16. */
-int bs_settle_position(const double *curve, int T, double tol, double *final);
+ * in *final (the mean of the curve's last 1/16). The curve is compared after a centred moving
+ * average over `width` positions: one position's mean is noisy, and with windows every s tokens
+ * position p averages the text's tokens p mod s, so a width that is a multiple of s covers every
+ * token alike. */
+int bs_settle_position(const double *curve, int T, double tol, int width, double *final);
 
 /* The last position of a window of T tokens reads key positions 0..T-1 (the mosaic's strict mask:
  * 0..T-2). weight[(layer * heads + head) * T + pos] is its attention probability on pos, averaged

@@ -119,12 +119,17 @@ START_TEST(test_settle_position)
     double c[256], final;
     for (int t = 0; t < 256; t++)
         c[t] = 10 - 5 * exp(-t / 10.0);
-    int p = bs_settle_position(c, 256, 0.01, &final);
+    int p = bs_settle_position(c, 256, 0.01, 9, &final);
     ck_assert_rel(final, 10.0, 1e-6);
     ck_assert_msg(p >= 37 && p <= 42, "settles at %d", p);
     for (int t = 0; t < 256; t++)
         c[t] = 3;
-    ck_assert_int_eq(bs_settle_position(c, 256, 0.01, &final), 0);
+    ck_assert_int_eq(bs_settle_position(c, 256, 0.01, 8, &final), 0);
+    /* a period-4 zig-zag around a constant vanishes in a moving average over 8 */
+    for (int t = 0; t < 256; t++)
+        c[t] = 3 + (t % 4 == 1 ? 0.2 : t % 4 == 3 ? -0.2 : 0);
+    ck_assert_int_eq(bs_settle_position(c, 256, 0.01, 8, &final), 0);
+    ck_assert_rel(final, 3.0, 1e-12);
 }
 END_TEST
 

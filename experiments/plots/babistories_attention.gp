@@ -35,6 +35,7 @@ do for [i=1:n] {
     heads = system("awk -F, -v c='".ck."' -v t='".ctx."' '$9 == c && $7 == t && $4 + 1 > h { h = $4 + 1 } END { print h }' '".data."'") + 0
     set title desc noenhanced
     set xrange [-0.5:ctx - 0.5]
+    set yrange [-0.5:heads * (1 + system("awk -F, -v c='".ck."' -v t='".ctx."' '$9 == c && $7 == t && $3 > l { l = $3 } END { print l + 0 }' '".data."'")) - 0.5]
     plot '< awk -F, -v c="'.ck.'" -v t="'.ctx.'" '."'".'$9 == c && $7 == t { print $2 "," $3 * '.heads.' + $4 "," ($6 > 1e-6 ? $6 : 1e-6) }'."' '".data."'" \
          using 1:2:3 with image notitle
 }
