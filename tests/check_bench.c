@@ -1,4 +1,6 @@
-/* The benchmark's FLOP counter against hand counts. */
+/* The benchmark's FLOP counter against hand counts, and `memlab bench` in its smoke preset through the
+ * real binary (memlab alone, then with the PyTorch peers when Debian's python3-torch is there). No
+ * timing is asserted: only that every measurement is there, positive and consistent. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +75,130 @@ START_TEST(test_flops_match_params)
 }
 END_TEST
 
+static const char *const header =
+    "bench,arch,d,layers,ctx,batch,threads,memlab_tokens_per_s,torch_tokens_per_s,ratio,gflops,mfu,peak_rss_mb\n";
+
+/* Splits a CSV line (modified in place) into its 13 fields; returns the count. */
+static int fields(char *line, char **f)
+{
+    int n = 0;
+    for (char *p = line;; p++) {
+        f[n++] = p;
+        p = strchr(p, ',');
+        if (!p || n == 13)
+            break;
+        *p = 0;
+    }
+    return n;
+}
+
+static int empty(const char *s) { return *s == 0; }
+
+/* Runs the smoke benchmark and checks every row, and how many of each kind it wrote: sgemm, train,
+ * scaling, generate_uncached. */
+static void smoke(const char *extra, int torch, const int want[4])
+{
+    int n[4] = {0, 0, 0, 0}, *nsgemm = &n[0], *ntrain = &n[1], *nscaling = &n[2], *ngen = &n[3];
+    char *dir = test_tmpdir(), cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --threads 1 --quiet --out-dir %s --peer %s %s",
+             test_memlab_bin(), dir, "benchmarks/peers/lm_peer.py", extra);
+    int rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
+    ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
+    for (char *line = strchr(out, '\n') + 1, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        ck_assert(next);
+        *next++ = 0;
+        char *f[13];
+        ck_assert_int_eq(fields(line, f), 13);
+        ck_assert_str_eq(f[6], "1");   /* threads */
+        if (strncmp(f[0], "sgemm_", 6) == 0) {
+            (*nsgemm)++;
+            ck_assert(strtod(f[10], NULL) > 0);
+            ck_assert(empty(f[1]) && empty(f[7]) && empty(f[8]) && empty(f[9]) && empty(f[11]) && empty(f[12]));
+            continue;
+        }
+        const int train = strcmp(f[0], "train") == 0, scaling = strcmp(f[0], "scaling") == 0;
+        ck_assert_msg(train || scaling || strcmp(f[0], "generate_uncached") == 0, "bench %s", f[0]);
+        *ntrain += train;
+        *nscaling += scaling;
+        *ngen += !train && !scaling;
+        ck_assert_msg(strcmp(f[1], "gpt") == 0 || strcmp(f[1], "mosaic") == 0, "arch %s", f[1]);
+        ck_assert_str_eq(f[2], "32");
+        ck_assert_str_eq(f[3], "1");
+        const double mem = strtod(f[7], NULL), rss = strtod(f[12], NULL);
+        ck_assert(mem > 0 && rss > 0);
+        if (torch) {
+            const double tor = strtod(f[8], NULL), ratio = strtod(f[9], NULL);
+            ck_assert(tor > 0);
+            ck_assert_rel(ratio, mem / tor, 1e-4);
+        } else {
+            ck_assert(empty(f[8]) && empty(f[9]));
+        }
+        if (train || scaling) {
+            /* gflops = training FLOPs per token x tokens/s; mfu = gflops / the best sgemm rate */
+            lm_config c = {.arch = strcmp(f[1], "gpt") ? LM_MOSAIC : LM_GPT, .vocab = 64, .ctx = atoi(f[4]),
+                           .d = 32, .layers = 1, .heads = 2, .pmem = 112};
+            ck_assert_rel(strtod(f[10], NULL), lm_flops_per_token(&c).train * mem * 1e-9, 1e-4);
+            ck_assert(strtod(f[11], NULL) > 0);
+        } else {
+            ck_assert(empty(f[10]) && empty(f[11]));
+            ck_assert_str_eq(f[5], "1");
+        }
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.md", dir);
+    char *md = test_slurp(path);
+    ck_assert_msg(md, "no %s", path);
+    ck_assert(strstr(md, "Machine: ") && strstr(md, "Commit: `") && strstr(md, "| bench | arch |"));
+    ck_assert(strstr(md, "| train | mosaic | 32 | 1 | 32 | 2 |"));
+    free(md);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(n[i] == want[i], "%d rows of kind %d, expected %d", n[i], i, want[i]);
+}
+
+START_TEST(test_smoke_memlab)
+{
+    /* 128^3 and five linear shapes; 2 archs at one shape; 2 archs x 2 contexts; 2 archs */
+    smoke("--torch off", 0, (const int[]){6, 2, 4, 2});
+}
+END_TEST
+
+START_TEST(test_smoke_torch)
+{
+    if (test_run("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", NULL, NULL) != 0) {
+        fprintf(stderr, "check_bench: /usr/bin/python3 lacks torch (Debian's python3-torch): skipping the PyTorch "
+                        "peers' smoke run\n");
+        return;
+    }
+    smoke("--torch on --suite sgemm,train,generate", 1, (const int[]){6, 2, 0, 2});
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+    char cmd[2048], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch off --train-shapes 30x1x32x4", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_msg(strstr(err, "--train-shapes"), "%s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch off --suite train,fast", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_msg(strstr(err, "--suite"), "%s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch on --python /nonexistent/python3", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 1);
+    ck_assert_msg(strstr(err, "--torch on"), "%s", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
 Suite *suite_bench(void)
 {
     Suite *s = suite_create("bench");
@@ -80,6 +206,12 @@ Suite *suite_bench(void)
     tcase_add_test(tc, test_flops_gpt_hand);
     tcase_add_test(tc, test_flops_mosaic_hand);
     tcase_add_test(tc, test_flops_match_params);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("harness");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_smoke_memlab);
+    tcase_add_test(tc, test_smoke_torch);
+    tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;
 }
