@@ -25,6 +25,7 @@
 #include "core/ops.h"
 #include "core/threads.h"
 #include "driver.h"
+#include "nn/lm_decode.h"
 #include "nn/lm_flops.h"
 #include "nn/lm_train.h"
 
@@ -61,7 +62,7 @@ static const opt_spec bench_options[] = {
     {"python", 0, OPT_STRING, &o.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch)", NULL, 0, -1, "PATH"},
     {"peer", 0, OPT_STRING, &o.peer, "benchmarks/peers/lm_peer.py", "the PyTorch peer script", NULL, 0, -1, "PATH"},
     {"markdown", 0, OPT_STRING, &o.markdown, NULL, "the Markdown table (default <out-dir>/results.md)", NULL, 0, -1, "FILE"},
-    {"kind", 0, OPT_STRING, &o.kind, "train", "run: train or generate", "train|generate", 0, -1, "K"},
+    {"kind", 0, OPT_STRING, &o.kind, "train", "run: train, generate (with the KV / memory cache) or generate_uncached", "train|generate|generate_uncached", 0, -1, "K"},
     {"arch", 0, OPT_STRING, &o.arch, "gpt", "run: gpt or mosaic", "gpt|mosaic", 0, -1, "A"},
     {"d", 0, OPT_INT, &o.d, "128", "run: model width", NULL, 1, 65536, "D"},
     {"layers", 0, OPT_INT, &o.layers, "2", "run: blocks", NULL, 1, 1000, "L"},
@@ -80,18 +81,19 @@ static const preset_def bench_presets[] = {{"smoke", smoke_kv}, {"default", NULL
 static const cmd_spec bench_spec = {
     .command = "bench",
     .summary = "training and generation throughput, MFU, and the same models in PyTorch",
-    .usage = "memlab bench [options]        memlab bench run --kind train|generate [shape options]",
+    .usage = "memlab bench [options]        memlab bench run --kind KIND [shape options]",
     .description =
         "Measures, in one run: the sgemm ceiling through the core's BLAS wrapper (at --square^3 and at\n"
         "the shapes of the models' linears), training-step tokens/s, achieved GFLOP/s and MFU of gpt\n"
         "and mosaic at --train-shapes, time per step against context length (--scaling-ctx), and\n"
-        "generation tokens/s (uncached: every token re-runs the window, as memlab has no KV cache yet).\n"
+        "greedy generation tokens/s at the same shapes, with the KV / memory cache (generate) and\n"
+        "without, every token re-running the window (generate_uncached).\n"
         "Each measurement is a child process; memlab and the PyTorch peer alternate (--repeats rounds).\n"
         "Primary CSV:\n"
         "  bench,arch,d,layers,ctx,batch,threads,memlab_tokens_per_s,torch_tokens_per_s,ratio,gflops,mfu,peak_rss_mb\n"
-        "(bench: sgemm_MxNxK, train, scaling, generate_uncached; empty cells where a column does not\n"
-        "apply; gflops of an sgemm row is its own rate). --markdown gets the same rows as a table with\n"
-        "the machine, the date and the commit. `bench run` takes one measurement in this process and\n"
+        "(bench: sgemm_MxNxK, train, scaling, generate, generate_uncached; empty cells where a column\n"
+        "does not apply; gflops of an sgemm row is its own rate). --markdown gets the same rows as a\n"
+        "table with the machine, the date and the commit. `bench run` takes one measurement in this process and\n"
         "prints kind,tokens_per_s,steps,seconds,loss (the harness's child).",
     .opts = bench_options,
     .nopts = sizeof bench_options / sizeof bench_options[0],
@@ -160,42 +162,74 @@ static int run_train(driver *d, lm *m, int B, int T)
     return 0;
 }
 
-/* Greedy generation of one sequence, uncached: each new token runs the model over the last ctx
- * tokens and takes the logits of the last position only. */
-static int generate_next(lm *m, tape *tp, const int *seq, int len)
+/* Greedy generation of one sequence. Uncached: each new token runs the model over the last ctx
+ * tokens and takes the logits of the last position only. Cached: the prompt goes through the
+ * decoder's cache token by token (untimed), then each new token is one cached step. */
+static int argmax(const real *z, int V)
 {
-    const int T = len < m->cfg.ctx ? len : m->cfg.ctx;
-    tape_reset(tp);
-    tensor *h = lm_hidden(m, tp, seq + len - T, 1, T, NULL);
-    tensor *z = lm_logits(m, tp, op_slice(tp, h, 1, T - 1, 1));
     int best = 0;
-    for (int v = 1; v < m->cfg.vocab; v++)
-        if (z->data[v] > z->data[best])
+    for (int v = 1; v < V; v++)
+        if (z[v] > z[best])
             best = v;
     return best;
 }
 
-static int run_generate(driver *d, lm *m)
+static int next_uncached(lm *m, tape *tp, const int *seq, int len)
 {
-    const int prompt = m->cfg.ctx / 2 > 0 ? m->cfg.ctx / 2 : 1, G = (int)o.gen_tokens;
-    const int total = prompt + (int)o.warmup + G;
+    const int T = len < m->cfg.ctx ? len : m->cfg.ctx;
+    tape_reset(tp);
+    tensor *h = lm_hidden(m, tp, seq + len - T, 1, T, NULL);
+    return argmax(lm_logits(m, tp, op_slice(tp, h, 1, T - 1, 1))->data, m->cfg.vocab);
+}
+
+/* Tokens the generation benchmark adds: --gen-tokens, within the context for the cache. */
+static int gen_count(int ctx, int cached)
+{
+    const int prompt = ctx / 2 > 0 ? ctx / 2 : 1, room = ctx - prompt - (int)o.warmup;
+    return cached && room < o.gen_tokens ? (room > 0 ? room : 0) : (int)o.gen_tokens;
+}
+
+static int run_generate(driver *d, lm *m, int cached)
+{
+    const int prompt = m->cfg.ctx / 2 > 0 ? m->cfg.ctx / 2 : 1, G = gen_count(m->cfg.ctx, cached);
+    if (G < 1) {
+        driver_error(d, "no room to generate after a prompt of %d tokens in a context of %d", prompt, m->cfg.ctx);
+        return -1;
+    }
+    const int total = prompt + (int)o.warmup + G, V = m->cfg.vocab;
     int *seq = xmalloc((size_t)total * sizeof *seq);
+    real *z = xmalloc((size_t)V * sizeof *z);
     rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
-    random_ids(seq, (size_t)prompt, m->cfg.vocab, &r);
+    random_ids(seq, (size_t)prompt, V, &r);
     tape tp;
     tape_init(&tp);
     tp.grad_enabled = 0;
     tp.training = 0;
+    lm_decoder dc = {0};
+    if (cached) {
+        lm_decoder_init(&dc, m, prompt + (int)o.warmup + G);
+        for (int i = 0; i < prompt; i++)
+            lm_decode_step(m, &dc, seq[i], z);
+    }
     int len = prompt;
-    for (int i = 0; i < o.warmup; i++, len++)
-        seq[len] = generate_next(m, &tp, seq, len);
-    double start = now();
-    for (int i = 0; i < G; i++, len++)
-        seq[len] = generate_next(m, &tp, seq, len);
+    double start = 0;
+    for (int i = 0; i < o.warmup + G; i++, len++) {
+        if (i == o.warmup)
+            start = now();
+        if (cached) {
+            seq[len] = argmax(z, V);
+            lm_decode_step(m, &dc, seq[len], z);
+        } else {
+            seq[len] = next_uncached(m, &tp, seq, len);
+        }
+    }
     double elapsed = now() - start;
+    if (cached)
+        lm_decoder_free(&dc);
     tape_free(&tp);
     free(seq);
-    csv_str(d->csv, "generate");
+    free(z);
+    csv_str(d->csv, cached ? "generate" : "generate_uncached");
     csv_num(d->csv, G / elapsed);
     csv_int(d->csv, G);
     csv_num(d->csv, elapsed);
@@ -222,7 +256,8 @@ static int bench_run(driver *d)
     lm_build(&m, &cfg);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(&m, &init);
-    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx) : run_generate(d, &m);
+    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx)
+                                           : run_generate(d, &m, strcmp(o.kind, "generate") == 0);
     lm_free(&m);
     return driver_end(d, rc == 0);
 }
@@ -416,8 +451,8 @@ static int run_child(harness *h, char *const *argv, child_result *res)
         return -1;
     }
     const char *data = strchr(buf, '\n');
-    char kind[16];
-    if (!data || sscanf(data + 1, "%15[a-z],%lf,%lld,%lf,", kind, &res->tps, &res->steps, &res->seconds) != 4 ||
+    char kind[24];
+    if (!data || sscanf(data + 1, "%23[a-z_],%lf,%lld,%lf,", kind, &res->tps, &res->steps, &res->seconds) != 4 ||
         !(res->tps > 0)) {
         driver_error(h->d, "%s %s printed no measurement: '%s'", argv[0], argv[1], buf);
         return -1;
@@ -621,9 +656,11 @@ static int write_markdown(FILE *f, void *ctx)
     }
     fputs("\nsgemm rows: GFLOP/s of one `blas_gemm` (x . w^T, rows = batch x ctx) at that shape; the best "
           "of them is the ceiling that MFU divides by. GFLOP/s of training rows: model FLOPs "
-          "(`lm_flops_per_token`, benchmarks/NOTES.md §3) x tokens/s. generate_uncached: greedy "
-          "generation of one sequence after a prompt of ctx/2 tokens, every token re-running the "
-          "model over its window (no KV cache yet), in both memlab and PyTorch.\n", f);
+          "(`lm_flops_per_token`, benchmarks/NOTES.md §3) x tokens/s. generate: greedy "
+          "generation of one sequence after a prompt of ctx/2 tokens (fed through the cache, untimed), "
+          "one cached step per token (memlab: `lm_decode_step`; PyTorch: the peer's own KV / memory "
+          "cache), up to the context's end; generate_uncached: the same, every token re-running the "
+          "model over its window.\n", f);
     return ferror(f) ? -1 : 0;
 }
 
@@ -721,11 +758,14 @@ int cmd_bench(int argc, char **argv)
                                              (int)o.scaling_batch);
             ok = ab_row(h, "scaling", &m) == 0;
         }
+    static const char *const gen_kinds[] = {"generate", "generate_uncached"};
     for (int i = 0; ok && suite_has("generate") && i < ntrain; i++)
-        for (int a = 0; ok && a < 2; a++) {
-            measurement m = make_measurement("generate", archs[a], ts[i].d, ts[i].layers, ts[i].heads, ts[i].ctx, 1);
-            ok = ab_row(h, "generate_uncached", &m) == 0;
-        }
+        for (int g = 0; ok && g < 2; g++)
+            for (int a = 0; ok && a < 2; a++) {
+                measurement m = make_measurement(gen_kinds[g], archs[a], ts[i].d, ts[i].layers, ts[i].heads,
+                                                 ts[i].ctx, 1);
+                ok = ab_row(h, gen_kinds[g], &m) == 0;
+            }
     if (ok) {
         char path[4096];
         if (!o.markdown)

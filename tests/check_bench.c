@@ -119,7 +119,8 @@ static void smoke(const char *extra, int torch, const int want[4])
             continue;
         }
         const int train = strcmp(f[0], "train") == 0, scaling = strcmp(f[0], "scaling") == 0;
-        ck_assert_msg(train || scaling || strcmp(f[0], "generate_uncached") == 0, "bench %s", f[0]);
+        ck_assert_msg(train || scaling || strcmp(f[0], "generate") == 0 || strcmp(f[0], "generate_uncached") == 0,
+                      "bench %s", f[0]);
         *ntrain += train;
         *nscaling += scaling;
         *ngen += !train && !scaling;
@@ -162,8 +163,8 @@ static void smoke(const char *extra, int torch, const int want[4])
 
 START_TEST(test_smoke_memlab)
 {
-    /* 128^3 and five linear shapes; 2 archs at one shape; 2 archs x 2 contexts; 2 archs */
-    smoke("--torch off", 0, (const int[]){6, 2, 4, 2});
+    /* 128^3 and five linear shapes; 2 archs at one shape; 2 archs x 2 contexts; 2 archs, cached and not */
+    smoke("--torch off", 0, (const int[]){6, 2, 4, 4});
 }
 END_TEST
 
@@ -174,7 +175,15 @@ START_TEST(test_smoke_torch)
                         "peers' smoke run\n");
         return;
     }
-    smoke("--torch on --suite sgemm,train,generate", 1, (const int[]){6, 2, 0, 2});
+    smoke("--torch on --suite sgemm,train,generate", 1, (const int[]){6, 2, 0, 4});
+    /* the peers' own caches give the logits of their full forward */
+    for (int a = 0; a < 2; a++) {
+        char cmd[1024], *out;
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 benchmarks/peers/lm_peer.py --check-cache --arch %s --d 24 "
+                                  "--heads 3 --layers 2 --ctx 19 --vocab 23", a ? "mosaic" : "gpt");
+        ck_assert_msg(test_run(cmd, &out, NULL) == 0, "%s: %s", cmd, out);
+        free(out);
+    }
 }
 END_TEST
 
