@@ -6,8 +6,8 @@ computes exactly memlab's functions; here they run in float32 with torch's own k
 Fair by construction: idiomatic PyTorch 1.13 on the CPU (F.linear, F.layer_norm, batched matmul
 attention as nanoGPT writes it without flash attention, which 1.13 lacks; the mosaic's leaky average
 as a T x T matrix product, as the Memory Mosaics library's plain `memory_mosaics` model does),
-torch.optim.AdamW with its defaults, torch.set_num_threads equal to memlab's --threads, no autograd
-anomaly checks, no profiling. Training: F.cross_entropy, backward, clip_grad_norm_(1), AdamW (0.9,
+torch.optim.AdamW with its defaults, torch.set_num_threads (and OpenBLAS's and OpenMP's thread
+counts) equal to memlab's --threads, no autograd anomaly checks, no profiling. Training: F.cross_entropy, backward, clip_grad_norm_(1), AdamW (0.9,
 0.95, eps 1e-8, decay 0.1 on matrices only), zero_grad(set_to_none=True). Generation: greedy, the
 logits of the last position only, under torch.inference_mode(); `generate` with a KV cache (gpt:
 nanoGPT-style preallocated key and value tensors per block) or the mosaic's memory cache (stored keys
@@ -272,6 +272,10 @@ def check_cache(args, torch, twin, cfg, P):
 
 def main():
     args = parse()
+    # Debian's torch does its matrix products in OpenBLAS (the pthread build the alternatives select),
+    # whose thread count torch.set_num_threads leaves alone: set it, and OpenMP's, before loading.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import torch
     if args.version:
         print(torch.__version__)
