@@ -627,10 +627,11 @@ static int write_markdown(FILE *f, void *ctx)
     cpu_model(cpu, sizeof cpu);
     time_t t = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
-    fprintf(f, "Machine: %s, %d cores online, %.0f GiB; %d thread%s for memlab and PyTorch. Date: %s. "
-               "Commit: `%s`. PyTorch: %s. Preset: %s.\n\n",
-            cpu, threads_available(), mem_total_gb(), h->threads, h->threads == 1 ? "" : "s", date,
-            memlab_git_commit, h->torch ? h->torch_version : "not run", h->d->opt.preset ? h->d->opt.preset : "default");
+    fprintf(f, "Machine: %s, %d cores online, %.0f GiB; %d thread%s for memlab and PyTorch; OpenBLAS kernels %s%s. "
+               "Date: %s. Commit: `%s`. PyTorch: %s. Preset: %s.\n\n",
+            cpu, threads_available(), mem_total_gb(), h->threads, h->threads == 1 ? "" : "s", blas_kernels(),
+            getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "", date, memlab_git_commit,
+            h->torch ? h->torch_version : "not run", h->d->opt.preset ? h->d->opt.preset : "default");
     fputs("| bench | arch | d | layers | ctx | batch | memlab tokens/s | PyTorch tokens/s | memlab / PyTorch "
           "| GFLOP/s | MFU | memlab ms/step | PyTorch ms/step | memlab peak RSS MB | PyTorch peak RSS MB |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);

@@ -17,4 +17,8 @@ void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const 
  * benchmarks' ceiling (benchmarks/sgemm.c, memlab bench). */
 double blas_gemm_gflops(int M, int N, int K, double min_seconds);
 
+/* OpenBLAS's kernel family ("Cooperlake", "Haswell", ...): its own choice for the CPU, or
+ * OPENBLAS_CORETYPE's when that is set (benchmarks/NOTES.md §7). */
+const char *blas_kernels(void);
+
 #endif
