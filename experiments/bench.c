@@ -518,8 +518,10 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
     argv[n] = NULL;
     if (run_child(h, argv, res) != 0)
         return -1;
-    if (strcmp(m->kind, "train") == 0 && !(res->loss > 0 && res->loss < log((double)o.vocab) + 5)) {
-        driver_error(h->d, "%s %s: implausible training loss %g", torch ? "torch" : "memlab", m->arch, res->loss);
+    /* A broken step (NaN, inf, a zero or negative cross-entropy) must not report a speed. (No upper
+     * bound: the mosaic's initial loss is about sqrt(d), its input token's own logit.) */
+    if (strcmp(m->kind, "train") == 0 && !(res->loss > 0 && isfinite(res->loss))) {
+        driver_error(h->d, "%s %s: training loss %g", torch ? "torch" : "memlab", m->arch, res->loss);
         return -1;
     }
     return 0;
