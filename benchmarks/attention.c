@@ -74,7 +74,7 @@ static void bench(const shape *s, int threads, double min_seconds)
     real *dq = xaligned_zeroed(n * sizeof(real)), *dk = xaligned_zeroed(n * sizeof(real));
     real *dv = xaligned_zeroed(n * sizeof(real));
     real *att = xaligned_zeroed((size_t)s->B * s->H * TT * sizeof(real));
-    real *scratch = xaligned_zeroed(TT * sizeof(real));
+    real *scratch = xaligned_zeroed(attention_scratch_size(&d) * sizeof(real));
     static double fwd[MAX_CALLS], bwd[MAX_CALLS];
     threads_set(threads);
 

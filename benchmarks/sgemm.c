@@ -3,45 +3,16 @@
  * CSV on stdout: bench,m,n,k,threads,seconds_per_call,gflops. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "core/blas.h"
-#include "core/error.h"
-#include "core/rng.h"
 #include "core/threads.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void bench(int m, int n, int k, int threads, double min_seconds)
 {
-    real *a = xaligned_zeroed((size_t)m * k * sizeof(real));
-    real *b = xaligned_zeroed((size_t)k * n * sizeof(real));
-    real *c = xaligned_zeroed((size_t)m * n * sizeof(real));
-    rng r = rng_stream(1, RNG_STREAM_USER);
-    for (size_t i = 0; i < (size_t)m * k; i++)
-        a[i] = (real)rng_normal(&r);
-    for (size_t i = 0; i < (size_t)k * n; i++)
-        b[i] = (real)rng_normal(&r);
     threads_set(threads);
-    blas_gemm(0, 1, m, n, k, 1, a, k, b, k, 0, c, n); /* warm-up: thread pool, caches */
-    long calls = 0;
-    double start = now(), elapsed;
-    do {
-        blas_gemm(0, 1, m, n, k, 1, a, k, b, k, 0, c, n);
-        calls++;
-        elapsed = now() - start;
-    } while (elapsed < min_seconds);
-    double per_call = elapsed / calls;
-    printf("sgemm,%d,%d,%d,%d,%.6g,%.6g\n", m, n, k, threads, per_call, 2.0 * m * n * k / per_call * 1e-9);
+    double gflops = blas_gemm_gflops(m, n, k, min_seconds);
+    printf("sgemm,%d,%d,%d,%d,%.6g,%.6g\n", m, n, k, threads, 2.0 * m * n * k / gflops * 1e-9, gflops);
     fflush(stdout);
-    free(a);
-    free(b);
-    free(c);
 }
 
 int main(int argc, char **argv)

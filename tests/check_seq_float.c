@@ -172,7 +172,7 @@ static real *det_run(const det_case *c, int threads)
     real *res = zero_buf(det_size(c));
     real *out = res, *dq = out + n, *dk = dq + n, *dv = dk + n, *att = dv + n;
     real *leaky = res + det_att_size(c), *dx = leaky + n, *dtheta = dx + n;
-    real *scratch = zero_buf((size_t)c->T * c->T);
+    real *scratch = zero_buf(attention_scratch_size(&d));
     attention_forward(out, att, q, k, v, &d);
     attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
     leaky_avg_forward(leaky, q, theta, c->B, c->T, c->H, c->hs);

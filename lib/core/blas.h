@@ -11,4 +11,14 @@
 void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A, int lda,
                const real *B, int ldb, real beta, real *C, int ldc);
 
+/* The measured rate of blas_gemm in GFLOP/s (2 M N K per call) as a linear layer calls it,
+ * x[M, K] . w[N, K]^T, on normal random data at the current thread count: one warm-up call (thread
+ * pool, caches, pages), then calls until min_seconds have passed (at least one). For the
+ * benchmarks' ceiling (benchmarks/sgemm.c, memlab bench). */
+double blas_gemm_gflops(int M, int N, int K, double min_seconds);
+
+/* OpenBLAS's kernel family ("Cooperlake", "Haswell", ...): its own choice for the CPU, or
+ * OPENBLAS_CORETYPE's when that is set (benchmarks/NOTES.md §7). */
+const char *blas_kernels(void);
+
 #endif

@@ -131,9 +131,11 @@ typedef struct {
  * out = softmax(scale * q k^T [- m_h (t - u)], masked) v. att[B,H,Tq,Tk] receives the probabilities
  * (0 where masked). */
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d);
-/* scratch holds Tq * Tk reals. dk / dv of a shared (batch stride 0) k / v sum over the batch. */
+/* scratch holds attention_scratch_size(d) reals (a Tq x Tk block per thread). dk / dv of a shared
+ * (batch stride 0) k / v sum over the batch. */
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
                         const real *k, const real *v, const real *att, const att_dims *d);
+size_t attention_scratch_size(const att_dims *d);
 /* The ALiBi paper's head slopes (its get_slopes): m_h = 2^(-8(h+1)/H) when H is a power of two;
  * otherwise the slopes of the power of two p just below H, then every other slope of 2p (the 1st,
  * 3rd, ...) until there are H. */

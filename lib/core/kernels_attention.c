@@ -2,8 +2,10 @@
  *
  * Products (hs > ATT_DIRECT_HS): per (batch, head) the logits and the weighted sum of values are two
  * matrix products through blas_gemm, reading head h in place (columns h*hs .. h*hs+hs-1 of rows
- * ldq / ldk / ldv apart), so q, k and v are never copied or transposed. The softmax rows between the
- * products are an OpenMP loop; no BLAS call runs inside it.
+ * ldq / ldk / ldv apart), so q, k and v are never copied or transposed. The (batch, head) units run
+ * in one parallel region, each with its products, softmax rows and softmax backward on one thread
+ * (units_parallel below): one region per call instead of one per threaded product, and no
+ * product small enough to lose more to threading than it gains.
  *
  * Direct (hs <= ATT_DIRECT_HS, e.g. the memory model's heads of 2): a product whose inner dimension
  * is 2 is almost all call, packing and copying in BLAS, so each query row instead computes its
@@ -34,6 +36,16 @@
 #if ATT_DIRECT_HS > 4
 #error "ATT_DIRECT_HS is at most 4"
 #endif
+
+/* Thread a call only above this many multiply-adds of its logits (B H Tq Tk hs): a region costs
+ * more than it saves on less (a cached decoding step, a gradient check's tiny shapes;
+ * benchmarks/NOTES.md §2, §6). */
+#define ATT_PAR_MIN ((size_t)1 << 16)
+
+static int enough_work(const att_dims *d)
+{
+    return (size_t)d->B * d->H * d->Tq * d->Tk * d->hs >= ATT_PAR_MIN;
+}
 
 /* Query rows are handled in tiles that share one range of key columns; a tile never computes the
  * logits of columns none of its rows may see (most of a causal mask's upper triangle, the other
@@ -162,7 +174,7 @@ static real *heads_transposed(const real *x, int nb, size_t bs, int ld, const at
     const int H = d->H, hs = d->hs, Tk = d->Tk;
     const size_t head = (size_t)hs * Tk;
     real *t = xmalloc((size_t)nb * H * head * sizeof(real));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (enough_work(d))
     for (int bh = 0; bh < nb * H; bh++) {
         const real *src = x + (size_t)(bh / H) * bs + (size_t)(bh % H) * hs;
         real *dst = t + (size_t)bh * head;
@@ -180,7 +192,7 @@ static void heads_fold(real *x, size_t bs, int ld, const real *part, const att_d
     const int B = d->B, H = d->H, hs = d->hs, Tk = d->Tk;
     const int nb = bs ? B : 1;
     const size_t head = (size_t)hs * Tk, batch = (size_t)H * head;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (enough_work(d))
     for (long r = 0; r < (long)nb * Tk; r++) {
         const int bd = (int)(r / Tk), u = (int)(r % Tk);
         real *row = x + (size_t)bd * bs + (size_t)u * ld;
@@ -343,7 +355,7 @@ static void forward_direct(real *out, real *att, const real *q, const real *k, c
     real *kt = heads_transposed(k, d->bsk ? B : 1, d->bsk, d->ldk, d);
     real *vt = heads_transposed(v, d->bsv ? B : 1, d->bsv, d->ldv, d);
     const long rows = (long)B * H * Tq;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (enough_work(d))
     for (long r = 0; r < rows; r++) {
         const int i = (int)(r % Tq), b = (int)(r / Tq / H), h = (int)(r / Tq % H);
         real *p = att + (size_t)r * Tk;
@@ -387,7 +399,7 @@ static void backward_direct(real *dq, real *dk, real *dv, const real *dout, cons
     real *dkt = ds ? xcalloc(pairs * head, sizeof(real)) : NULL;
     real *gbuf = xmalloc((size_t)omp_get_max_threads() * Tk * sizeof(real));
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (enough_work(d))
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         real *g = gbuf + (size_t)omp_get_thread_num() * Tk;
@@ -429,38 +441,39 @@ static void backward_direct(real *dq, real *dk, real *dv, const real *dout, cons
 
 static int use_direct(const att_dims *d) { return d->hs >= 1 && d->hs <= ATT_DIRECT_HS; }
 
-void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
+/* The products path runs its (batch, head) units in one parallel region, each unit's products on
+ * its own thread (OpenBLAS's OpenMP build runs a product called inside a parallel region on the
+ * calling thread: nothing nests), when there are at least as many units as threads; otherwise one
+ * unit after another, each product threaded by OpenBLAS (if large enough). */
+static int units_parallel(long units, const att_dims *d)
 {
-    if (use_direct(d)) {
-        forward_direct(out, att, q, k, v, d);
-        return;
+    const int t = omp_get_max_threads();
+    return t > 1 && units >= t && enough_work(d);
+}
+
+/* One (batch, head): logits of the tiles' key ranges, softmax rows, P v over the same ranges (P is
+ * exactly 0 elsewhere). */
+static void forward_unit(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d,
+                         int b, int h)
+{
+    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs;
+    const real *qb = q + (size_t)b * d->bsq + (size_t)h * hs;
+    const real *kb = k + (size_t)b * d->bsk + (size_t)h * hs;
+    const real *vb = v + (size_t)b * d->bsv + (size_t)h * hs;
+    real *ob = out + (size_t)b * d->bso + (size_t)h * hs;
+    real *A = att + ((size_t)b * d->H + h) * Tq * Tk;
+    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
+        tile_span(d, i0, &i1, &c0, &c1);
+        if (c1 > c0)
+            blas_gemm(0, 1, i1 - i0, c1 - c0, hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
+                      kb + (size_t)c0 * d->ldk, d->ldk, 0, A + (size_t)i0 * Tk + c0, Tk);
     }
-    const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk, hs = d->hs;
-    const size_t TT = (size_t)Tq * Tk;
-
-    /* Logits of every (batch, head) into att, only where some row of the tile may look. */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const real *qb = q + (size_t)b * d->bsq + (size_t)h * hs;
-            const real *kb = k + (size_t)b * d->bsk + (size_t)h * hs;
-            real *A = att + ((size_t)b * H + h) * TT;
-            for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-                tile_span(d, i0, &i1, &c0, &c1);
-                if (c1 > c0)
-                    blas_gemm(0, 1, i1 - i0, c1 - c0, hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
-                              kb + (size_t)c0 * d->ldk, d->ldk, 0, A + (size_t)i0 * Tk + c0, Tk);
-            }
-        }
-
-    const long rows = (long)B * H * Tq;
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < rows; r++) {
-        const int i = (int)(r % Tq);
+    for (int i = 0; i < Tq; i++) {
         int lo, hi;
         row_keys(d, i, &lo, &hi);
-        real *restrict p = att + (size_t)r * Tk;
+        real *restrict p = A + (size_t)i * Tk;
         if (d->alibi) {
-            const real m = d->alibi[r / Tq % H];
+            const real m = d->alibi[h];
             const int t = i + Tk - Tq;
 #pragma omp simd
             for (int u = lo; u < hi; u++)
@@ -468,24 +481,96 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
         }
         softmax_row(p, Tk, lo, hi);
     }
-
-    /* out = P v over the same column ranges (P is exactly 0 elsewhere). */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const real *vb = v + (size_t)b * d->bsv + (size_t)h * hs;
-            real *ob = out + (size_t)b * d->bso + (size_t)h * hs;
-            const real *A = att + ((size_t)b * H + h) * TT;
-            for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-                tile_span(d, i0, &i1, &c0, &c1);
-                if (c1 > c0) {
-                    blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, A + (size_t)i0 * Tk + c0, Tk,
-                              vb + (size_t)c0 * d->ldv, d->ldv, 0, ob + (size_t)i0 * d->ldo, d->ldo);
-                } else {
-                    for (int i = i0; i < i1; i++)
-                        memset(ob + (size_t)i * d->ldo, 0, (size_t)hs * sizeof(real));
-                }
-            }
+    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
+        tile_span(d, i0, &i1, &c0, &c1);
+        if (c1 > c0) {
+            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, A + (size_t)i0 * Tk + c0, Tk,
+                      vb + (size_t)c0 * d->ldv, d->ldv, 0, ob + (size_t)i0 * d->ldo, d->ldo);
+        } else {
+            for (int i = i0; i < i1; i++)
+                memset(ob + (size_t)i * d->ldo, 0, (size_t)hs * sizeof(real));
         }
+    }
+}
+
+void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
+{
+    if (use_direct(d)) {
+        forward_direct(out, att, q, k, v, d);
+        return;
+    }
+    const long units = (long)d->B * d->H;
+#pragma omp parallel for schedule(static) if (units_parallel(units, d))
+    for (long u = 0; u < units; u++)
+        forward_unit(out, att, q, k, v, d, (int)(u / d->H), (int)(u % d->H));
+}
+
+size_t attention_scratch_size(const att_dims *d)
+{
+    return (size_t)omp_get_max_threads() * d->Tq * d->Tk;
+}
+
+/* One (batch, head) of the backward pass, with a Tq x Tk scratch of its own. */
+static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
+                          const real *k, const real *v, const real *att, const att_dims *d, int b, int h)
+{
+    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs;
+    const size_t hq = (size_t)b * d->bsq + (size_t)h * hs;
+    const size_t hk = (size_t)b * d->bsk + (size_t)h * hs;
+    const size_t hv = (size_t)b * d->bsv + (size_t)h * hs;
+    const real *dob = dout + (size_t)b * d->bso + (size_t)h * hs;
+    const real *A = att + ((size_t)b * d->H + h) * Tq * Tk;
+
+    /* dv += P^T dout */
+    if (dv)
+        for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
+            tile_span(d, i0, &i1, &c0, &c1);
+            if (c1 > c0)
+                blas_gemm(1, 0, c1 - c0, hs, i1 - i0, 1, A + (size_t)i0 * Tk + c0, Tk,
+                          dob + (size_t)i0 * d->ldo, d->ldo, 1, dv + hv + (size_t)c0 * d->ldv, d->ldv);
+        }
+    if (!dq && !dk)
+        return;
+
+    /* dP = dout v^T into scratch */
+    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
+        tile_span(d, i0, &i1, &c0, &c1);
+        if (c1 > c0)
+            blas_gemm(0, 1, i1 - i0, c1 - c0, hs, 1, dob + (size_t)i0 * d->ldo, d->ldo,
+                      v + hv + (size_t)c0 * d->ldv, d->ldv, 0, scratch + (size_t)i0 * Tk + c0, Tk);
+    }
+
+    /* dS = P * (dP - rowsum(dP * P)): O(Tk) per row; masked entries (and a row without keys)
+     * become exactly 0, so they pass nothing on. */
+    for (int i = 0; i < Tq; i++) {
+        int lo, hi;
+        row_keys(d, i, &lo, &hi);
+        real *restrict g = scratch + (size_t)i * Tk;
+        const real *restrict p = A + (size_t)i * Tk;
+        real dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int u = lo; u < hi; u++)
+            dot += g[u] * p[u];
+#pragma omp simd
+        for (int u = lo; u < hi; u++)
+            g[u] = p[u] * (g[u] - dot);
+        memset(g, 0, (size_t)lo * sizeof(real));
+        memset(g + hi, 0, (size_t)(Tk - hi) * sizeof(real));
+    }
+
+    /* dq += scale dS k;  dk += scale dS^T q */
+    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
+        tile_span(d, i0, &i1, &c0, &c1);
+        if (c1 <= c0)
+            continue;
+        const real *S = scratch + (size_t)i0 * Tk + c0;
+        if (dq)
+            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, d->scale, S, Tk, k + hk + (size_t)c0 * d->ldk,
+                      d->ldk, 1, dq + hq + (size_t)i0 * d->ldq, d->ldq);
+        if (dk)
+            blas_gemm(1, 0, c1 - c0, hs, i1 - i0, d->scale, S, Tk, q + hq + (size_t)i0 * d->ldq,
+                      d->ldq, 1, dk + hk + (size_t)c0 * d->ldk, d->ldk);
+    }
 }
 
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
@@ -497,72 +582,21 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
         backward_direct(dq, dk, dv, dout, q, k, v, att, d);
         return;
     }
-    const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk, hs = d->hs;
-    const size_t TT = (size_t)Tq * Tk;
-
-    /* Batch and head are serial so that a shared k / v (batch stride 0) accumulates its gradient
-     * over the batch through beta = 1 without any race. */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const size_t hq = (size_t)b * d->bsq + (size_t)h * hs;
-            const size_t hk = (size_t)b * d->bsk + (size_t)h * hs;
-            const size_t hv = (size_t)b * d->bsv + (size_t)h * hs;
-            const real *dob = dout + (size_t)b * d->bso + (size_t)h * hs;
-            const real *A = att + ((size_t)b * H + h) * TT;
-
-            /* dv += P^T dout */
-            if (dv)
-                for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-                    tile_span(d, i0, &i1, &c0, &c1);
-                    if (c1 > c0)
-                        blas_gemm(1, 0, c1 - c0, hs, i1 - i0, 1, A + (size_t)i0 * Tk + c0, Tk,
-                                  dob + (size_t)i0 * d->ldo, d->ldo, 1, dv + hv + (size_t)c0 * d->ldv, d->ldv);
-                }
-            if (!dq && !dk)
-                continue;
-
-            /* dP = dout v^T into scratch */
-            for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-                tile_span(d, i0, &i1, &c0, &c1);
-                if (c1 > c0)
-                    blas_gemm(0, 1, i1 - i0, c1 - c0, hs, 1, dob + (size_t)i0 * d->ldo, d->ldo,
-                              v + hv + (size_t)c0 * d->ldv, d->ldv, 0, scratch + (size_t)i0 * Tk + c0, Tk);
-            }
-
-            /* dS = P * (dP - rowsum(dP * P)): O(Tk) per row; masked entries (and a row without
-             * keys) become exactly 0, so they pass nothing on. One thread: this is a small part of
-             * the work next to the products, and a parallel region here, between two threaded
-             * products for every (batch, head), left OpenMP's waiting threads spinning on the
-             * cores OpenBLAS's threads needed (on 2 threads the backward pass took 3 to 7 times
-             * as long as on 1). */
-            for (int i = 0; i < Tq; i++) {
-                int lo, hi;
-                row_keys(d, i, &lo, &hi);
-                real *restrict g = scratch + (size_t)i * Tk;
-                const real *restrict p = A + (size_t)i * Tk;
-                real dot = 0;
-#pragma omp simd reduction(+ : dot)
-                for (int u = lo; u < hi; u++)
-                    dot += g[u] * p[u];
-#pragma omp simd
-                for (int u = lo; u < hi; u++)
-                    g[u] = p[u] * (g[u] - dot);
-                memset(g, 0, (size_t)lo * sizeof(real));
-                memset(g + hi, 0, (size_t)(Tk - hi) * sizeof(real));
-            }
-
-            /* dq += scale dS k;  dk += scale dS^T q */
-            for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-                tile_span(d, i0, &i1, &c0, &c1);
-                if (c1 <= c0)
-                    continue;
-                const real *S = scratch + (size_t)i0 * Tk + c0;
-                if (dq)
-                    blas_gemm(0, 0, i1 - i0, hs, c1 - c0, d->scale, S, Tk, k + hk + (size_t)c0 * d->ldk,
-                              d->ldk, 1, dq + hq + (size_t)i0 * d->ldq, d->ldq);
-                if (dk)
-                    blas_gemm(1, 0, c1 - c0, hs, i1 - i0, d->scale, S, Tk, q + hq + (size_t)i0 * d->ldq,
-                              d->ldq, 1, dk + hk + (size_t)c0 * d->ldk, d->ldk);
-            }
-        }
+    /* A shared k / v (batch stride 0) accumulates its gradient over the batch through beta = 1: its
+     * units are whole heads, each running the batch in order, so no two threads write one row and
+     * the sums keep one order whatever the thread count. Otherwise every (batch, head) writes rows
+     * of its own. q and k may be one buffer (the mosaic's keys are their own queries): a unit then
+     * writes dq and dk of its own (batch, head) alone. */
+    const int B = d->B, H = d->H;
+    const int shared = B > 1 && ((dk && d->bsk == 0) || (dv && d->bsv == 0));
+    const long units = shared ? H : (long)B * H;
+    const size_t TT = (size_t)d->Tq * d->Tk;
+#pragma omp parallel if (units_parallel(units, d))
+    {
+        real *own = scratch + (size_t)omp_get_thread_num() * TT;
+#pragma omp for schedule(static)
+        for (long u = 0; u < units; u++)
+            for (int b = shared ? 0 : (int)(u / H); b < (shared ? B : (int)(u / H) + 1); b++)
+                backward_unit(dq, dk, dv, own, dout, q, k, v, att, d, b, shared ? (int)u : (int)(u % H));
+    }
 }

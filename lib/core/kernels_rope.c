@@ -30,7 +30,8 @@ static void rope_apply(real *out, const real *inp, int B, int T, int H, int hs, 
 {
     const int half = hs / 2, C = H * hs;
     real *cs = rope_table(T, hs, pos0);
-#pragma omp parallel for schedule(static)
+    /* threaded only above 2^15 elements: a cached decoding step's single row is not worth a region */
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= ((size_t)1 << 15))
     for (long r = 0; r < (long)B * T; r++) {
         const real *tab = cs + (size_t)(r % T) * half * 2;
         const real *x = inp + (size_t)r * C;

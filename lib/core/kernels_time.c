@@ -9,6 +9,10 @@
 #include "core/error.h"
 #include "core/kernels.h"
 
+/* Thread a loop only above this many elements of [B, T, C]: a region costs more than it saves on
+ * less (the single rows of a cached decoding step; benchmarks/NOTES.md §2 and §6). */
+#define PAR_MIN ((size_t)1 << 15)
+
 #ifdef MEMLAB_DOUBLE
 #define REXP exp
 #define RABS fabs
@@ -29,7 +33,7 @@ static double head_sum(const double *part, int B, int H, int h)
 void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs)
 {
     const size_t C = (size_t)H * hs;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         const real a = REXP(-RABS(theta[h]));
@@ -58,7 +62,7 @@ void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *
     const size_t C = (size_t)H * hs;
     real *gbuf = xmalloc((size_t)B * C * sizeof(real));
     double *part = xcalloc((size_t)B * H, sizeof(double));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         const real a = REXP(-RABS(theta[h]));
@@ -100,7 +104,7 @@ void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *
 void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
 {
     const size_t C = (size_t)H * hs;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         const real ch = c[h], rest = 1 - c[h];
@@ -129,7 +133,7 @@ void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *
         return;
     const size_t C = (size_t)H * hs;
     double *part = dc ? xcalloc((size_t)B * H, sizeof(double)) : NULL;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         const real ch = c[h], rest = 1 - c[h];
@@ -178,7 +182,7 @@ static long shifted(int t, int T, int k)
 
 void time_shift_forward(real *out, const real *inp, int B, int T, int C, int k)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             real *o = out + ((size_t)b * T + t) * C;
@@ -194,7 +198,7 @@ void time_shift_backward(real *dinp, const real *dout, int B, int T, int C, int 
 {
     if (!dinp)
         return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             long s = shifted(t, T, k);

@@ -21,7 +21,7 @@ static void attention_bwd(tape *tp, tape_node *node)
     tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
     const att_dims *d = node->saved[1];
     real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
-    real *scratch = dq || dk ? tape_alloc(tp, (size_t)d->Tq * d->Tk * sizeof(real)) : NULL;
+    real *scratch = dq || dk ? tape_alloc(tp, attention_scratch_size(d) * sizeof(real)) : NULL;
     attention_backward(dq, dk, dv, scratch, node->out->grad, q->data, k->data, v->data, node->saved[0], d);
 }
 

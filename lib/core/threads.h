@@ -1,5 +1,7 @@
-/* One thread count for OpenBLAS and the core's own OpenMP loops. Kernels run OpenMP loops only
- * around non-BLAS work and never call BLAS inside a parallel region, so the two never nest. */
+/* One thread count for OpenBLAS and the core's own OpenMP loops. They never nest: kernels run
+ * OpenMP loops around non-BLAS work, except attention's products path, whose parallel region over
+ * (batch, head) calls BLAS on each thread, which OpenBLAS's OpenMP build (the one the Makefile
+ * links) then runs on that thread alone. */
 #ifndef MEMLAB_THREADS_H
 #define MEMLAB_THREADS_H
 

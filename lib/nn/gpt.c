@@ -7,8 +7,11 @@
 #include <math.h>
 #include <stdio.h>
 
+#include <string.h>
+
 #include "core/ops.h"
 #include "nn/lm.h"
+#include "nn/lm_decode.h"
 
 void gpt_block_declare(lm_block *b, param_store *ps, const lm_config *c, int layer)
 {
@@ -51,7 +54,11 @@ void gpt_block_init(const lm_block *b, param_store *ps, const lm_config *c, rng 
     zero_if(ps, b->fc_proj_b);
 }
 
-tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop)
+/* The whole window (kc NULL), or one token at position pos against the cache kc: its key and value
+ * are appended to the cache and its query reads every cached position (the causal mask puts a
+ * single query row at the last key). */
+static tensor *gpt_block(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop,
+                         lm_layer_cache *kc, int pos)
 {
     const int d = c->d, hs = d / c->heads;
     const real eps = (real)1e-5, p = (real)c->dropout;
@@ -61,8 +68,14 @@ tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c
     tensor *k = op_slice(tp, qkv, -1, d, d);
     tensor *v = op_slice(tp, qkv, -1, 2 * d, d);
     if (c->pos == POS_ROPE) {
-        q = op_rope(tp, q, c->heads, 0);
-        k = op_rope(tp, k, c->heads, 0);
+        q = op_rope(tp, q, c->heads, pos);
+        k = op_rope(tp, k, c->heads, pos);
+    }
+    if (kc) {
+        memcpy(kc->k + (size_t)pos * d, k->data, (size_t)d * sizeof(real));
+        memcpy(kc->v + (size_t)pos * d, v->data, (size_t)d * sizeof(real));
+        k = lm_cache_view(tp, kc->k, pos + 1, d);
+        v = lm_cache_view(tp, kc->v, pos + 1, d);
     }
     const att_mask mask = {c->bidirectional ? ATT_FULL : ATT_CAUSAL, 0};
     const real scale = (real)(1.0 / sqrt(hs));
@@ -75,4 +88,15 @@ tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c
     h = op_gelu(tp, op_linear(tp, h, params_tensor(ps, b->fc_w), lm_param(ps, b->fc_b)));
     h = op_linear(tp, h, params_tensor(ps, b->fc_proj_w), lm_param(ps, b->fc_proj_b));
     return op_add(tp, x, op_dropout(tp, h, p, drop));
+}
+
+tensor *gpt_block_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop)
+{
+    return gpt_block(b, ps, c, tp, x, drop, NULL, 0);
+}
+
+tensor *gpt_block_decode(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x,
+                         lm_layer_cache *kc, int pos)
+{
+    return gpt_block(b, ps, c, tp, x, NULL, kc, pos);
 }

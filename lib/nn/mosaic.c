@@ -11,9 +11,11 @@
  * than the matrices. So a stored leaky rate 0.05 means lambda = 0.5, a = e^-0.5. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/ops.h"
 #include "nn/lm.h"
+#include "nn/lm_decode.h"
 
 #define MOSAIC_PARAM_SCALE 10.0
 #define MOSAIC_KEY_SCALE_CAP 5.0   /* s = exp(min(10 kappa, 5)): logits stay below e^10 */
@@ -106,17 +108,68 @@ static tensor *scaled(tape *tp, param_store *ps, int idx, double factor)
     return op_scale(tp, params_tensor(ps, idx), (real)(MOSAIC_PARAM_SCALE * factor));
 }
 
-/* Normalised leaky-averaged keys with scale exp(min(10 kappa, 5))^power, per head. */
+/* One step of the leaky average y_t = x_t + a y_{t-1} (a = e^-|theta| per head, as
+ * leaky_avg_forward computes it), in place on x[1, 1, H*hs], carrying y in state (y_0 = x_0). */
+static void leaky_step(tensor *x, const tensor *theta, real *state, int pos, int hs)
+{
+    for (int h = 0; h < theta->shape[0]; h++) {
+#ifdef MEMLAB_DOUBLE
+        const real a = exp(-fabs(theta->data[h]));
+#else
+        const real a = expf(-fabsf(theta->data[h]));
+#endif
+        real *y = x->data + (size_t)h * hs, *s = state + (size_t)h * hs;
+        for (int j = 0; j < hs; j++)
+            s[j] = y[j] = pos ? y[j] + a * s[j] : y[j];
+    }
+}
+
+/* Normalised leaky-averaged keys with scale exp(min(10 kappa, 5))^power, per head; one token at
+ * position pos carrying the running average in state, or (state NULL) the whole window. */
 static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias, int leak, int kscale,
-                           int hs, double power)
+                           int hs, double power, real *state, int pos)
 {
     tensor *k = op_linear(tp, x, params_tensor(ps, w), lm_param(ps, bias));
-    k = op_leaky_avg(tp, k, scaled(tp, ps, leak, 1));
+    tensor *theta = scaled(tp, ps, leak, 1);
+    if (state)
+        leaky_step(k, theta, state, pos, hs);
+    else
+        k = op_leaky_avg(tp, k, theta);
     k = op_rownorm(tp, k, hs);
     return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), (real)(MOSAIC_KEY_SCALE_CAP * power));
 }
 
-tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop)
+/* Values alpha (c v~_t + (1 - c) v~_{t+1}) / |.| from v~ = W_v x [B, T, d]. */
+static tensor *mosaic_values(tape *tp, param_store *ps, const lm_block *b, tensor *v, int hs)
+{
+    v = op_lookahead_mix(tp, v, params_tensor(ps, b->c_vmix));
+    v = op_rownorm(tp, v, hs);
+    return op_exp_scale(tp, v, scaled(tp, ps, b->c_vscale, 1), (real)INFINITY);
+}
+
+/* The cached contextual memory at position pos: completes the value of pos - 1 now that W_v x_pos is
+ * known (the same mix as the window's, on the two rows), stores key pos, and reads keys 0..pos-1. */
+static tensor *mosaic_ctx_decode(tape *tp, param_store *ps, const lm_block *b, const lm_config *c, tensor *k,
+                                 tensor *v, lm_layer_cache *kc, int pos)
+{
+    const int d = c->d, hs = d / c->heads;
+    const size_t row = (size_t)d * sizeof(real);
+    if (pos > 0) {
+        tensor *pair = tape_tensor(tp, 3, (int[]){1, 2, d});
+        memcpy(pair->data, kc->vraw, row);
+        memcpy(pair->data + d, v->data, row);
+        memcpy(kc->v + (size_t)(pos - 1) * d, mosaic_values(tp, ps, b, pair, hs)->data, row);
+    }
+    memcpy(kc->vraw, v->data, row);
+    memcpy(kc->k + (size_t)pos * d, k->data, row);
+    memset(kc->v + (size_t)pos * d, 0, row);   /* never read: the strict mask stops at pos - 1 */
+    return op_attention(tp, k, lm_cache_view(tp, kc->k, pos + 1, d), lm_cache_view(tp, kc->v, pos + 1, d),
+                        c->heads, (att_mask){ATT_STRICT, 0}, 1);
+}
+
+/* The whole window (kc NULL), or one token at position pos against the cache kc. */
+static tensor *mosaic_block(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop,
+                            lm_layer_cache *kc, int pos)
 {
     const int d = c->d, H = c->heads, hs = d / H;
     const int B = x->shape[0], T = x->shape[1];
@@ -124,19 +177,18 @@ tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config
 
     /* Contextual memory. */
     tensor *h = op_layernorm(tp, x, params_tensor(ps, b->ln1_w), lm_param(ps, b->ln1_b), eps);
-    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1);
+    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1, kc ? kc->leak_ctx : NULL, pos);
     tensor *v = op_linear(tp, h, params_tensor(ps, b->cv_w), lm_param(ps, b->cv_b));
-    v = op_lookahead_mix(tp, v, params_tensor(ps, b->c_vmix));
-    v = op_rownorm(tp, v, hs);
-    v = op_exp_scale(tp, v, scaled(tp, ps, b->c_vscale, 1), (real)INFINITY);
-    tensor *y = op_attention(tp, k, k, v, H, (att_mask){c->bidirectional ? ATT_FULL : ATT_STRICT, 0}, 1);
+    tensor *y = kc ? mosaic_ctx_decode(tp, ps, b, c, k, v, kc, pos)
+                   : op_attention(tp, k, k, mosaic_values(tp, ps, b, v, hs), H,
+                                  (att_mask){c->bidirectional ? ATT_FULL : ATT_STRICT, 0}, 1);
     y = op_linear(tp, y, params_tensor(ps, b->c_proj_w), lm_param(ps, b->c_proj_b));
     x = op_add(tp, x, op_dropout(tp, y, p, drop));
 
     /* Persistent memory: every position of every sequence queries the same table, so the batch is
      * one long row of queries (one sgemm per head instead of one per sequence). */
     h = op_layernorm(tp, x, params_tensor(ps, b->ln2_w), lm_param(ps, b->ln2_b), eps);
-    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2);
+    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2, kc ? kc->leak_pm : NULL, pos);
     k = op_reshape(tp, k, 3, (int[]){1, B * T, d});
     y = op_attention(tp, k, params_tensor(ps, b->p_keys), params_tensor(ps, b->p_values), H,
                      (att_mask){ATT_FULL, 0}, 1);
@@ -144,4 +196,15 @@ tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config
     y = op_exp_scale(tp, y, scaled(tp, ps, b->p_vscale, 1), (real)INFINITY);
     y = op_linear(tp, y, params_tensor(ps, b->p_proj_w), lm_param(ps, b->p_proj_b));
     return op_add(tp, x, op_dropout(tp, y, p, drop));
+}
+
+tensor *mosaic_block_forward(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop)
+{
+    return mosaic_block(b, ps, c, tp, x, drop, NULL, 0);
+}
+
+tensor *mosaic_block_decode(const lm_block *b, param_store *ps, const lm_config *c, tape *tp, tensor *x,
+                            lm_layer_cache *kc, int pos)
+{
+    return mosaic_block(b, ps, c, tp, x, NULL, kc, pos);
 }

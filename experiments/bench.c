@@ -1,0 +1,789 @@
+/* memlab bench: how fast memlab trains and generates, against the machine's own sgemm ceiling and
+ * against the same models in PyTorch (benchmarks/peers/lm_peer.py), measured in one run.
+ *
+ * Every measurement runs in a child process of its own (this binary's `bench run`, or the PyTorch
+ * peer), so that its peak resident memory is its own (wait4's ru_maxrss) and no state (thread pools,
+ * allocator caches, page faults already taken) leaks from one configuration into the next. For each
+ * configuration the memlab and PyTorch children alternate, --repeats rounds of one each (A/B
+ * interleaved, so that a change of load on the machine hits both), and the median of each side is
+ * reported. A child builds the model, takes --warmup untimed steps, then times whole steps until
+ * --min-time has passed and at least --min-steps were taken.
+ *
+ * Model FLOPs per token are lm_flops_per_token (nn/lm_flops.h; benchmarks/NOTES.md §3); MFU divides
+ * the achieved GFLOP/s by the best sgemm GFLOP/s measured in the same run at the same thread count. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/blas.h"
+#include "core/ops.h"
+#include "core/threads.h"
+#include "driver.h"
+#include "nn/lm_decode.h"
+#include "nn/lm_flops.h"
+#include "nn/lm_train.h"
+
+#define MAX_SHAPES 16
+#define MAX_ROWS 256
+
+typedef struct {
+    char *suite, *train_shapes, *scaling_shape, *scaling_ctx, *torch, *python, *peer, *markdown;
+    long long tokens, scaling_batch, gen_tokens, vocab, repeats, warmup, min_steps, square;
+    double min_time, sgemm_time;
+    /* `bench run`: one measurement in this process */
+    char *kind, *arch;
+    long long d, layers, heads, ctx, batch, pmem;
+} bench_opts;
+
+static bench_opts o;
+
+static const opt_spec bench_options[] = {
+    {"suite", 0, OPT_STRING, &o.suite, "sgemm,train,scaling,generate", "comma list of the benchmarks to run: sgemm, train, scaling, generate", NULL, 0, -1, "LIST"},
+    {"train-shapes", 0, OPT_STRING, &o.train_shapes, "128x2x256x4,256x4x256x8,512x4x512x8", "training (and generation) shapes, DxLAYERSxCTXxHEADS, comma-separated", NULL, 0, -1, "LIST"},
+    {"tokens", 0, OPT_INT, &o.tokens, "8192", "tokens per training step: batch = tokens / ctx (at least 1)", NULL, 1, 1 << 30, "N"},
+    {"scaling-shape", 0, OPT_STRING, &o.scaling_shape, "128x2x4", "the scaling benchmark's shape, DxLAYERSxHEADS", NULL, 0, -1, "S"},
+    {"scaling-ctx", 0, OPT_STRING, &o.scaling_ctx, "128,256,512,1024,2048", "context lengths of the scaling benchmark", NULL, 0, -1, "LIST"},
+    {"scaling-batch", 0, OPT_INT, &o.scaling_batch, "2", "sequences per step in the scaling benchmark (fixed, so time per step shows the cost in context length)", NULL, 1, 1 << 20, "B"},
+    {"gen-tokens", 0, OPT_INT, &o.gen_tokens, "32", "tokens generated per generation measurement (after a prompt of ctx / 2)", NULL, 1, 1 << 20, "N"},
+    {"vocab", 0, OPT_INT, &o.vocab, "2048", "vocabulary size (babistories' default BPE)", NULL, 2, 1 << 24, "V"},
+    {"repeats", 0, OPT_INT, &o.repeats, "3", "A/B rounds per configuration (memlab then PyTorch); the median is reported", NULL, 1, 1000, "N"},
+    {"warmup", 0, OPT_INT, &o.warmup, "1", "untimed steps (or generated tokens) before timing", NULL, 0, 1000, "N"},
+    {"min-steps", 0, OPT_INT, &o.min_steps, "2", "timed steps at least", NULL, 1, 1 << 20, "N"},
+    {"min-time", 0, OPT_DOUBLE, &o.min_time, "3", "timed seconds at least per measurement", NULL, 0, 1e6, "S"},
+    {"sgemm-time", 0, OPT_DOUBLE, &o.sgemm_time, "0.5", "seconds per sgemm measurement", NULL, 0, 1e6, "S"},
+    {"square", 0, OPT_INT, &o.square, "1024", "the square sgemm size", NULL, 1, 1 << 16, "N"},
+    {"torch", 0, OPT_STRING, &o.torch, "auto", "the PyTorch peers: on, off, or auto (on when --python imports torch)", "auto|on|off", 0, -1, "WHEN"},
+    {"python", 0, OPT_STRING, &o.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch)", NULL, 0, -1, "PATH"},
+    {"peer", 0, OPT_STRING, &o.peer, "benchmarks/peers/lm_peer.py", "the PyTorch peer script", NULL, 0, -1, "PATH"},
+    {"markdown", 0, OPT_STRING, &o.markdown, NULL, "the Markdown table (default <out-dir>/results.md)", NULL, 0, -1, "FILE"},
+    {"kind", 0, OPT_STRING, &o.kind, "train", "run: train, generate (with the KV / memory cache) or generate_uncached", "train|generate|generate_uncached", 0, -1, "K"},
+    {"arch", 0, OPT_STRING, &o.arch, "gpt", "run: gpt or mosaic", "gpt|mosaic", 0, -1, "A"},
+    {"d", 0, OPT_INT, &o.d, "128", "run: model width", NULL, 1, 65536, "D"},
+    {"layers", 0, OPT_INT, &o.layers, "2", "run: blocks", NULL, 1, 1000, "L"},
+    {"heads", 0, OPT_INT, &o.heads, "4", "run: heads", NULL, 1, 4096, "H"},
+    {"ctx", 0, OPT_INT, &o.ctx, "256", "run: context length", NULL, 2, 1 << 20, "T"},
+    {"batch", 0, OPT_INT, &o.batch, "8", "run: sequences per step", NULL, 1, 1 << 20, "B"},
+    {"pmem", 0, OPT_INT, &o.pmem, "0", "mosaic persistent-memory slots (0: 3.5 d)", NULL, 0, 1 << 24, "P"},
+};
+
+static const char *const smoke_kv[] = {"train-shapes", "32x1x32x2", "tokens", "64", "scaling-shape", "32x1x2",
+                                       "scaling-ctx", "16,32", "scaling-batch", "2", "gen-tokens", "4",
+                                       "vocab", "64", "repeats", "1", "warmup", "1", "min-steps", "2",
+                                       "min-time", "0", "sgemm-time", "0", "square", "128", NULL};
+static const preset_def bench_presets[] = {{"smoke", smoke_kv}, {"default", NULL}};
+
+static const cmd_spec bench_spec = {
+    .command = "bench",
+    .summary = "training and generation throughput, MFU, and the same models in PyTorch",
+    .usage = "memlab bench [options]        memlab bench run --kind KIND [shape options]",
+    .description =
+        "Measures, in one run: the sgemm ceiling through the core's BLAS wrapper (at --square^3 and at\n"
+        "the shapes of the models' linears), training-step tokens/s, achieved GFLOP/s and MFU of gpt\n"
+        "and mosaic at --train-shapes, time per step against context length (--scaling-ctx), and\n"
+        "greedy generation tokens/s at the same shapes, with the KV / memory cache (generate) and\n"
+        "without, every token re-running the window (generate_uncached).\n"
+        "Each measurement is a child process; memlab and the PyTorch peer alternate (--repeats rounds).\n"
+        "Primary CSV:\n"
+        "  bench,arch,d,layers,ctx,batch,threads,memlab_tokens_per_s,torch_tokens_per_s,ratio,gflops,mfu,peak_rss_mb\n"
+        "(bench: sgemm_MxNxK, train, scaling, generate, generate_uncached; empty cells where a column\n"
+        "does not apply; gflops of an sgemm row is its own rate). --markdown gets the same rows as a\n"
+        "table with the machine, the date and the commit. `bench run` takes one measurement in this process and\n"
+        "prints kind,tokens_per_s,steps,seconds,loss (the harness's child).",
+    .opts = bench_options,
+    .nopts = sizeof bench_options / sizeof bench_options[0],
+    .presets = bench_presets,
+    .npresets = 2,
+    .max_positional = 1,
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- one measurement in this process (`bench run`) ------------------------------------------------ */
+
+static void random_ids(int *ids, size_t n, int V, rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int)rng_below(r, (uint64_t)V);
+}
+
+/* Training steps on random tokens (the cost of a step does not depend on the data). */
+static int run_train(driver *d, lm *m, int B, int T)
+{
+    const size_t n = (size_t)B * T;
+    int *ids = xmalloc(n * sizeof *ids), *tg = xmalloc(n * sizeof *tg);
+    rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
+    random_ids(ids, n, m->cfg.vocab, &r);
+    random_ids(tg, n, m->cfg.vocab, &r);
+    /* babistories' optimiser: AdamW (0.9, 0.95), decay 0.1, clipping at 1 */
+    const lm_optim opt = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
+                          .sched = {.kind = SCHED_CONSTANT, .lr = 1e-3, .total = 1},
+                          .clip = 1};
+    tape tp;
+    tape_init(&tp);
+    double loss = 0, start = 0, elapsed = 0;
+    long long step = 0, timed = 0;
+    for (;; step++) {
+        if (step == o.warmup)
+            start = now();
+        loss = lm_train_step(m, &tp, ids, tg, B, T, -1, &opt, step, NULL, NULL);
+        if (!isfinite(loss)) {
+            driver_error(d, "the loss became %g at step %lld", loss, step + 1);
+            break;
+        }
+        if (step >= o.warmup) {
+            timed = step + 1 - o.warmup;
+            elapsed = now() - start;
+            if (timed >= o.min_steps && elapsed >= o.min_time)
+                break;
+        }
+    }
+    tape_free(&tp);
+    free(ids);
+    free(tg);
+    if (!isfinite(loss))
+        return -1;
+    csv_str(d->csv, "train");
+    csv_num(d->csv, (double)timed * B * T / elapsed);
+    csv_int(d->csv, timed);
+    csv_num(d->csv, elapsed);
+    csv_num(d->csv, loss);
+    csv_end_row(d->csv);
+    return 0;
+}
+
+/* Greedy generation of one sequence. Uncached: each new token runs the model over the last ctx
+ * tokens and takes the logits of the last position only. Cached: the prompt goes through the
+ * decoder's cache token by token (untimed), then each new token is one cached step. */
+static int argmax(const real *z, int V)
+{
+    int best = 0;
+    for (int v = 1; v < V; v++)
+        if (z[v] > z[best])
+            best = v;
+    return best;
+}
+
+static int next_uncached(lm *m, tape *tp, const int *seq, int len)
+{
+    const int T = len < m->cfg.ctx ? len : m->cfg.ctx;
+    tape_reset(tp);
+    tensor *h = lm_hidden(m, tp, seq + len - T, 1, T, NULL);
+    return argmax(lm_logits(m, tp, op_slice(tp, h, 1, T - 1, 1))->data, m->cfg.vocab);
+}
+
+/* Tokens the generation benchmark adds: --gen-tokens, within the context for the cache. */
+static int gen_count(int ctx, int cached)
+{
+    const int prompt = ctx / 2 > 0 ? ctx / 2 : 1, room = ctx - prompt - (int)o.warmup;
+    return cached && room < o.gen_tokens ? (room > 0 ? room : 0) : (int)o.gen_tokens;
+}
+
+static int run_generate(driver *d, lm *m, int cached)
+{
+    const int prompt = m->cfg.ctx / 2 > 0 ? m->cfg.ctx / 2 : 1, G = gen_count(m->cfg.ctx, cached);
+    if (G < 1) {
+        driver_error(d, "no room to generate after a prompt of %d tokens in a context of %d", prompt, m->cfg.ctx);
+        return -1;
+    }
+    const int total = prompt + (int)o.warmup + G, V = m->cfg.vocab;
+    int *seq = xmalloc((size_t)total * sizeof *seq);
+    real *z = xmalloc((size_t)V * sizeof *z);
+    rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
+    random_ids(seq, (size_t)prompt, V, &r);
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tp.training = 0;
+    lm_decoder dc = {0};
+    if (cached) {
+        lm_decoder_init(&dc, m, prompt + (int)o.warmup + G);
+        for (int i = 0; i < prompt; i++)
+            lm_decode_step(m, &dc, seq[i], z);
+    }
+    int len = prompt;
+    double start = 0;
+    for (int i = 0; i < o.warmup + G; i++, len++) {
+        if (i == o.warmup)
+            start = now();
+        if (cached) {
+            seq[len] = argmax(z, V);
+            lm_decode_step(m, &dc, seq[len], z);
+        } else {
+            seq[len] = next_uncached(m, &tp, seq, len);
+        }
+    }
+    double elapsed = now() - start;
+    if (cached)
+        lm_decoder_free(&dc);
+    tape_free(&tp);
+    free(seq);
+    free(z);
+    csv_str(d->csv, cached ? "generate" : "generate_uncached");
+    csv_num(d->csv, G / elapsed);
+    csv_int(d->csv, G);
+    csv_num(d->csv, elapsed);
+    csv_num(d->csv, NAN);
+    csv_end_row(d->csv);
+    return 0;
+}
+
+static int bench_run(driver *d)
+{
+    d->table_only = 1;
+    lm_config cfg = {.vocab = (int)o.vocab, .ctx = (int)o.ctx, .d = (int)o.d, .layers = (int)o.layers,
+                     .heads = (int)o.heads, .pmem = (int)o.pmem, .pos = POS_LEARNED};
+    err_t e;
+    if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        driver_end(d, 0);
+        return 2;
+    }
+    static const char *const cols[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
+    if (driver_open_csv(d, cols, 5) != 0)
+        return driver_end(d, 0);
+    lm m;
+    lm_build(&m, &cfg);
+    rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
+    lm_init_weights(&m, &init);
+    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx)
+                                           : run_generate(d, &m, strcmp(o.kind, "generate") == 0);
+    lm_free(&m);
+    return driver_end(d, rc == 0);
+}
+
+/* ---- the harness ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    int d, layers, ctx, heads;
+} shape;
+
+/* "AxBxC..." with exactly n positive parts. */
+static int parse_dims(const char *s, int *v, int n)
+{
+    const char *p = s;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 1 || x > (1 << 24))
+            return -1;
+        v[i] = (int)x;
+        p = end;
+        if (i < n - 1) {
+            if (*p != 'x')
+                return -1;
+            p++;
+        }
+    }
+    return *p ? -1 : 0;
+}
+
+/* A comma list of items parsed by parse_dims with n parts each; returns the count or -1. */
+static int parse_list(const char *s, int n, int *out, int max)
+{
+    char buf[1024];
+    if (strlen(s) >= sizeof buf)
+        return -1;
+    strcpy(buf, s);
+    int count = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (count == max || parse_dims(tok, out + (size_t)count * n, n) != 0)
+            return -1;
+        count++;
+    }
+    return count ? count : -1;
+}
+
+static int suite_has(const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = o.suite; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += len;
+        p += *p == ',';
+    }
+    return 0;
+}
+
+typedef struct {
+    char bench[48];
+    const char *arch;   /* NULL: empty cell */
+    int d, layers, ctx, batch;   /* 0: empty cell */
+    double memlab_tps, torch_tps, gflops, mfu, rss_mb, torch_rss_mb, memlab_step_s, torch_step_s;
+} row;
+
+typedef struct {
+    driver *d;
+    int threads, torch;
+    char torch_version[64];
+    double ceiling;    /* best sgemm GFLOP/s of this run; NaN without the sgemm suite */
+    row rows[MAX_ROWS];
+    int nrows;
+} harness;
+
+static void emit(harness *h, const row *r)
+{
+    csv_writer *w = h->d->csv;
+    csv_str(w, r->bench);
+    csv_str(w, r->arch);
+    if (r->d) csv_int(w, r->d); else csv_str(w, NULL);
+    if (r->layers) csv_int(w, r->layers); else csv_str(w, NULL);
+    if (r->ctx) csv_int(w, r->ctx); else csv_str(w, NULL);
+    if (r->batch) csv_int(w, r->batch); else csv_str(w, NULL);
+    csv_int(w, h->threads);
+    csv_num(w, r->memlab_tps);
+    csv_num(w, r->torch_tps);
+    csv_num(w, r->memlab_tps / r->torch_tps);
+    csv_num(w, r->gflops);
+    csv_num(w, r->mfu);
+    csv_num(w, r->rss_mb);
+    csv_end_row(w);
+    if (h->nrows < MAX_ROWS)
+        h->rows[h->nrows++] = *r;
+}
+
+static row row_new(const char *bench)
+{
+    row r = {.memlab_tps = NAN, .torch_tps = NAN, .gflops = NAN, .mfu = NAN, .rss_mb = NAN,
+             .torch_rss_mb = NAN, .memlab_step_s = NAN, .torch_step_s = NAN};
+    snprintf(r.bench, sizeof r.bench, "%s", bench);
+    return r;
+}
+
+static void sgemm_row(harness *h, int M, int N, int K, const shape *s, int batch)
+{
+    char name[48];
+    snprintf(name, sizeof name, "sgemm_%dx%dx%d", M, N, K);
+    for (int i = 0; i < h->nrows; i++)
+        if (strcmp(h->rows[i].bench, name) == 0)
+            return;   /* measured already for another shape */
+    row r = row_new(name);
+    if (s) {
+        r.d = s->d;
+        r.ctx = s->ctx;
+        r.batch = batch;
+    }
+    r.gflops = blas_gemm_gflops(M, N, K, o.sgemm_time);
+    if (!(h->ceiling >= r.gflops))
+        h->ceiling = r.gflops;
+    emit(h, &r);
+}
+
+static int batch_for(const shape *s) { return o.tokens / s->ctx > 0 ? (int)(o.tokens / s->ctx) : 1; }
+
+static void run_sgemm(harness *h, const shape *train, int ntrain)
+{
+    threads_set(h->threads);
+    sgemm_row(h, (int)o.square, (int)o.square, (int)o.square, NULL, 0);
+    /* rows = batch x ctx; (out, in) of the linears: gpt's c_attn, c_fc, c_proj of the MLP, every
+     * d x d linear of both, and the tied output head */
+    for (int i = 0; i < ntrain; i++) {
+        const shape *s = &train[i];
+        const int B = batch_for(s), M = B * s->ctx, d = s->d;
+        const int nk[][2] = {{3 * d, d}, {4 * d, d}, {d, 4 * d}, {d, d}, {(int)o.vocab, d}};
+        for (size_t j = 0; j < sizeof nk / sizeof nk[0]; j++)
+            sgemm_row(h, M, nk[j][0], nk[j][1], s, B);
+    }
+}
+
+typedef struct {
+    double tps, seconds, loss, rss_mb;
+    long long steps;
+} child_result;
+
+/* Runs argv (argv[0] a path) with stdout captured, stderr passed through; parses the one data row
+ * "kind,tokens_per_s,steps,seconds,loss" after its header. 0, or -1 with a message. */
+static int run_child(harness *h, char *const *argv, child_result *res)
+{
+    int fd[2];
+    if (pipe(fd) != 0) {
+        driver_error(h->d, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        driver_error(h->d, "fork: %s", strerror(errno));
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fd[1], STDOUT_FILENO);
+        close(fd[0]);
+        close(fd[1]);
+        execv(argv[0], argv);
+        fprintf(stderr, "memlab: bench: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fd[1]);
+    /* Keep the first 8 KB (the measurement is two short lines) and drain the rest, so that a
+     * talkative child never blocks on a full pipe while we wait for it. */
+    char buf[8192], drain[4096];
+    size_t len = 0;
+    ssize_t got;
+    for (;;) {
+        const int room = len < sizeof buf - 1;
+        got = room ? read(fd[0], buf + len, sizeof buf - 1 - len) : read(fd[0], drain, sizeof drain);
+        if (got > 0)
+            len += room ? (size_t)got : 0;
+        else if (got == 0 || errno != EINTR)
+            break;
+    }
+    buf[len] = 0;
+    close(fd[0]);
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR) {
+            driver_error(h->d, "wait4: %s", strerror(errno));
+            return -1;
+        }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        driver_error(h->d, "%s %s failed (%s %d)", argv[0], argv[1], WIFEXITED(status) ? "exit" : "signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    const char *data = strchr(buf, '\n');
+    char kind[24];
+    if (!data || sscanf(data + 1, "%23[a-z_],%lf,%lld,%lf,", kind, &res->tps, &res->steps, &res->seconds) != 4 ||
+        !(res->tps > 0)) {
+        driver_error(h->d, "%s %s printed no measurement: '%s'", argv[0], argv[1], buf);
+        return -1;
+    }
+    /* the loss: empty for generation */
+    const char *last = strrchr(data + 1, ',');
+    char *end;
+    res->loss = last ? strtod(last + 1, &end) : NAN;
+    if (last && end == last + 1)
+        res->loss = NAN;
+    res->rss_mb = ru.ru_maxrss / 1024.0;   /* kilobytes on Linux */
+    return 0;
+}
+
+typedef struct {
+    const char *kind, *arch;
+    int d, layers, heads, ctx, batch, pmem;
+} measurement;
+
+static int measure(harness *h, const measurement *m, int torch, child_result *res)
+{
+    char a[16][32];
+    snprintf(a[0], 32, "%s", m->kind);
+    snprintf(a[1], 32, "%s", m->arch);
+    snprintf(a[2], 32, "%d", m->d);
+    snprintf(a[3], 32, "%d", m->layers);
+    snprintf(a[4], 32, "%d", m->heads);
+    snprintf(a[5], 32, "%d", m->ctx);
+    snprintf(a[6], 32, "%d", m->batch);
+    snprintf(a[7], 32, "%d", m->pmem);
+    snprintf(a[8], 32, "%lld", o.vocab);
+    snprintf(a[9], 32, "%d", h->threads);
+    snprintf(a[10], 32, "%lld", o.warmup);
+    snprintf(a[11], 32, "%lld", o.min_steps);
+    snprintf(a[12], 32, "%.17g", o.min_time);
+    snprintf(a[13], 32, "%lld", o.gen_tokens);
+    snprintf(a[14], 32, "%lld", h->d->opt.seed);
+    char *argv[40];
+    int n = 0;
+    if (torch) {
+        argv[n++] = o.python;
+        argv[n++] = o.peer;
+    } else {
+        argv[n++] = "/proc/self/exe";
+        argv[n++] = "bench";
+        argv[n++] = "run";
+        argv[n++] = "--quiet";
+    }
+    static const char *const flags[] = {"--kind", "--arch", "--d", "--layers", "--heads", "--ctx", "--batch",
+                                        "--pmem", "--vocab", "--threads", "--warmup", "--min-steps",
+                                        "--min-time", "--gen-tokens", "--seed"};
+    for (int i = 0; i < 15; i++) {
+        argv[n++] = (char *)flags[i];
+        argv[n++] = a[i];
+    }
+    argv[n] = NULL;
+    if (run_child(h, argv, res) != 0)
+        return -1;
+    /* A broken step (NaN, inf, a zero or negative cross-entropy) must not report a speed. (No upper
+     * bound: the mosaic's initial loss is about sqrt(d), its input token's own logit.) */
+    if (strcmp(m->kind, "train") == 0 && !(res->loss > 0 && isfinite(res->loss))) {
+        driver_error(h->d, "%s %s: training loss %g", torch ? "torch" : "memlab", m->arch, res->loss);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* --repeats A/B rounds of one configuration, then its row. */
+static int ab_row(harness *h, const char *bench, const measurement *m)
+{
+    double tps[2][1000], rss[2] = {0, 0};
+    const int R = (int)o.repeats, sides = h->torch ? 2 : 1;
+    for (int r = 0; r < R; r++)
+        for (int side = 0; side < sides; side++) {
+            child_result res;
+            if (measure(h, m, side, &res) != 0)
+                return -1;
+            tps[side][r] = res.tps;
+            rss[side] = fmax(rss[side], res.rss_mb);
+            if (!h->d->opt.quiet)
+                fprintf(stderr, "bench %s %s d%d L%d ctx%d B%d: %s %.4g tokens/s (%lld steps, %.3g s, loss %.4g, %.0f MB)\n",
+                        bench, m->arch, m->d, m->layers, m->ctx, m->batch, side ? "torch " : "memlab",
+                        res.tps, res.steps, res.seconds, res.loss, res.rss_mb);
+        }
+    row rw = row_new(bench);
+    rw.arch = m->arch;
+    rw.d = m->d;
+    rw.layers = m->layers;
+    rw.ctx = m->ctx;
+    rw.batch = m->batch;
+    rw.memlab_tps = median(tps[0], R);
+    rw.rss_mb = rss[0];
+    if (h->torch) {
+        rw.torch_tps = median(tps[1], R);
+        rw.torch_rss_mb = rss[1];
+    }
+    if (strcmp(m->kind, "train") == 0) {
+        lm_config c = {.arch = strcmp(m->arch, "gpt") == 0 ? LM_GPT : LM_MOSAIC, .vocab = (int)o.vocab,
+                       .ctx = m->ctx, .d = m->d, .layers = m->layers, .heads = m->heads, .pmem = m->pmem};
+        rw.gflops = lm_flops_per_token(&c).train * rw.memlab_tps * 1e-9;
+        rw.mfu = rw.gflops / h->ceiling;
+        rw.memlab_step_s = (double)m->batch * m->ctx / rw.memlab_tps;
+        rw.torch_step_s = (double)m->batch * m->ctx / rw.torch_tps;
+    }
+    emit(h, &rw);
+    return 0;
+}
+
+static const char *const archs[] = {"gpt", "mosaic"};
+
+static measurement make_measurement(const char *kind, const char *arch, int d, int layers, int heads, int ctx, int batch)
+{
+    return (measurement){.kind = kind, .arch = arch, .d = d, .layers = layers, .heads = heads, .ctx = ctx,
+                         .batch = batch, .pmem = strcmp(arch, "mosaic") == 0 ? (int)lround(3.5 * d) : 0};
+}
+
+/* ---- Markdown ------------------------------------------------------------------------------------------ */
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v += 1 + strspn(v + 1, " \t");
+                v[strcspn(v, "\n")] = 0;
+                snprintf(buf, len, "%s", v);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static double mem_total_gb(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    double kb = NAN;
+    if (!f)
+        return kb;
+    if (fscanf(f, "MemTotal: %lf kB", &kb) != 1)
+        kb = NAN;
+    fclose(f);
+    return kb / (1024.0 * 1024.0);
+}
+
+static void md_num(FILE *f, double v, const char *fmt)
+{
+    if (isfinite(v))
+        fprintf(f, fmt, v);
+    fputs(" |", f);
+}
+
+static int write_markdown(FILE *f, void *ctx)
+{
+    const harness *h = ctx;
+    char cpu[256], date[64];
+    cpu_model(cpu, sizeof cpu);
+    time_t t = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+    fprintf(f, "Machine: %s, %d cores online, %.0f GiB; %d thread%s for memlab and PyTorch; OpenBLAS kernels %s%s. "
+               "Date: %s. Commit: `%s`. PyTorch: %s. Preset: %s.\n\n",
+            cpu, threads_available(), mem_total_gb(), h->threads, h->threads == 1 ? "" : "s", blas_kernels(),
+            getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "", date, memlab_git_commit,
+            h->torch ? h->torch_version : "not run", h->d->opt.preset ? h->d->opt.preset : "default");
+    fputs("| bench | arch | d | layers | ctx | batch | memlab tokens/s | PyTorch tokens/s | memlab / PyTorch "
+          "| GFLOP/s | MFU | memlab ms/step | PyTorch ms/step | memlab peak RSS MB | PyTorch peak RSS MB |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
+    for (int i = 0; i < h->nrows; i++) {
+        const row *r = &h->rows[i];
+        fprintf(f, "| %s | %s |", r->bench, r->arch ? r->arch : "");
+        const int ints[] = {r->d, r->layers, r->ctx, r->batch};
+        for (int j = 0; j < 4; j++)
+            if (ints[j])
+                fprintf(f, " %d |", ints[j]);
+            else
+                fputs(" |", f);
+        md_num(f, r->memlab_tps, " %.0f");
+        md_num(f, r->torch_tps, " %.0f");
+        md_num(f, r->memlab_tps / r->torch_tps, " %.2f");
+        md_num(f, r->gflops, " %.1f");
+        md_num(f, r->mfu * 100, " %.0f%%");
+        md_num(f, r->memlab_step_s * 1e3, " %.1f");
+        md_num(f, r->torch_step_s * 1e3, " %.1f");
+        md_num(f, r->rss_mb, " %.0f");
+        md_num(f, r->torch_rss_mb, " %.0f");
+        fputc('\n', f);
+    }
+    fputs("\nsgemm rows: GFLOP/s of one `blas_gemm` (x . w^T, rows = batch x ctx) at that shape; the best "
+          "of them is the ceiling that MFU divides by. GFLOP/s of training rows: model FLOPs "
+          "(`lm_flops_per_token`, benchmarks/NOTES.md §3) x tokens/s. generate: greedy "
+          "generation of one sequence after a prompt of ctx/2 tokens (fed through the cache, untimed), "
+          "one cached step per token (memlab: `lm_decode_step`; PyTorch: the peer's own KV / memory "
+          "cache), up to the context's end; generate_uncached: the same, every token re-running the "
+          "model over its window.\n", f);
+    return ferror(f) ? -1 : 0;
+}
+
+/* ---- the run --------------------------------------------------------------------------------------------- */
+
+static int detect_torch(harness *h)
+{
+    if (strcmp(o.torch, "off") == 0)
+        return 0;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --version 2>/dev/null", o.python, o.peer);
+    FILE *p = popen(cmd, "r");
+    int ok = 0;
+    if (p) {
+        ok = fgets(h->torch_version, sizeof h->torch_version, p) != NULL;
+        ok = (pclose(p) == 0) && ok;
+    }
+    if (ok) {
+        h->torch_version[strcspn(h->torch_version, "\n")] = 0;
+        return 1;
+    }
+    if (strcmp(o.torch, "on") == 0) {
+        driver_error(h->d, "--torch on: '%s %s --version' failed (Debian's python3-torch: scripts/deps.sh --torch)",
+                     o.python, o.peer);
+        return -1;
+    }
+    fprintf(stderr, "memlab: bench: %s cannot run %s with torch: measuring memlab alone (--torch auto)\n",
+            o.python, o.peer);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    driver d;
+    int code;
+    if (driver_begin(&d, &bench_spec, argc, argv, &code) != 0)
+        return code;
+    if (d.opt.npositional == 1) {
+        if (strcmp(d.opt.positional[0], "run") == 0)
+            return bench_run(&d);
+        driver_error(&d, "unknown action '%s' (expected run, or none)", d.opt.positional[0]);
+        driver_end(&d, 0);
+        return 2;
+    }
+    int train[MAX_SHAPES * 4], scaling[3], ctxs[MAX_SHAPES];
+    const int ntrain = parse_list(o.train_shapes, 4, train, MAX_SHAPES);
+    const int nctx = parse_list(o.scaling_ctx, 1, ctxs, MAX_SHAPES);
+    const char *bad = ntrain < 0                              ? "--train-shapes (DxLAYERSxCTXxHEADS,...)"
+                      : nctx < 0                              ? "--scaling-ctx (N,N,...)"
+                      : parse_dims(o.scaling_shape, scaling, 3) ? "--scaling-shape (DxLAYERSxHEADS)"
+                                                              : NULL;
+    for (int i = 0; !bad && i < ntrain; i++)
+        if (train[4 * i] % train[4 * i + 3] != 0)
+            bad = "--train-shapes (a d not divisible by its heads)";
+    if (!bad && scaling[0] % scaling[2] != 0)
+        bad = "--scaling-shape (d not divisible by heads)";
+    for (const char *p = o.suite; !bad && *p;) {
+        size_t len = strcspn(p, ",");
+        static const char *const known[] = {"sgemm", "train", "scaling", "generate"};
+        int ok = 0;
+        for (int k = 0; k < 4; k++)
+            ok |= strlen(known[k]) == len && strncmp(p, known[k], len) == 0;
+        if (!ok)
+            bad = "--suite (sgemm, train, scaling, generate)";
+        p += len;
+        p += *p == ',';
+    }
+    if (bad) {
+        driver_error(&d, "bad %s", bad);
+        driver_end(&d, 0);
+        return 2;
+    }
+    harness *h = xcalloc(1, sizeof *h);
+    h->d = &d;
+    h->threads = (int)d.opt.threads;
+    h->ceiling = NAN;
+    static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
+                                       "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
+                                       "peak_rss_mb"};
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0;
+    shape ts[MAX_SHAPES];
+    for (int i = 0; i < ntrain; i++)
+        ts[i] = (shape){.d = train[4 * i], .layers = train[4 * i + 1], .ctx = train[4 * i + 2], .heads = train[4 * i + 3]};
+    if (ok && suite_has("sgemm"))
+        run_sgemm(h, ts, ntrain);
+    for (int i = 0; ok && suite_has("train") && i < ntrain; i++)
+        for (int a = 0; ok && a < 2; a++) {
+            measurement m = make_measurement("train", archs[a], ts[i].d, ts[i].layers, ts[i].heads, ts[i].ctx,
+                                             batch_for(&ts[i]));
+            ok = ab_row(h, "train", &m) == 0;
+        }
+    for (int i = 0; ok && suite_has("scaling") && i < nctx; i++)
+        for (int a = 0; ok && a < 2; a++) {
+            measurement m = make_measurement("train", archs[a], scaling[0], scaling[1], scaling[2], ctxs[i],
+                                             (int)o.scaling_batch);
+            ok = ab_row(h, "scaling", &m) == 0;
+        }
+    static const char *const gen_kinds[] = {"generate", "generate_uncached"};
+    for (int i = 0; ok && suite_has("generate") && i < ntrain; i++)
+        for (int g = 0; ok && g < 2; g++)
+            for (int a = 0; ok && a < 2; a++) {
+                measurement m = make_measurement(gen_kinds[g], archs[a], ts[i].d, ts[i].layers, ts[i].heads,
+                                                 ts[i].ctx, 1);
+                ok = ab_row(h, gen_kinds[g], &m) == 0;
+            }
+    if (ok) {
+        char path[4096];
+        if (!o.markdown)
+            driver_out_path(&d, "results.md", path, sizeof path);
+        else
+            snprintf(path, sizeof path, "%s", o.markdown);
+        ok = driver_write_file(&d, path, write_markdown, h) == 0;
+    }
+    free(h);
+    return driver_end(&d, ok);
+}

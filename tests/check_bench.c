@@ -1,0 +1,226 @@
+/* The benchmark's FLOP counter against hand counts, and `memlab bench` in its smoke preset through the
+ * real binary (memlab alone, then with the PyTorch peers when Debian's python3-torch is there). No
+ * timing is asserted: only that every measurement is there, positive and consistent. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/lm_flops.h"
+#include "test_util.h"
+
+/* gpt, d 8, 2 layers, 2 heads, ctx 4, vocab 11, counted by hand:
+ *   linears per block 3*64 + 64 + 4*64 + 4*64 = 768 multiply-adds; 2 blocks 1536; head 11*8 = 88
+ *     -> dense 2 * 1624 = 3248
+ *   causal attention over T = 4: the queries see 1, 2, 3, 4 keys, 2.5 on average; scores and values
+ *     8 multiply-adds a key each -> 2 * 8 * 2.5 = 40 a block, 80 in all -> 160
+ *   forward 3408, training 3 * 3408 = 10224 */
+START_TEST(test_flops_gpt_hand)
+{
+    lm_config c = {.arch = LM_GPT, .vocab = 11, .ctx = 4, .d = 8, .layers = 2, .heads = 2};
+    lm_flops f = lm_flops_per_token(&c);
+    ck_assert_double_eq(f.dense, 3248);
+    ck_assert_double_eq(f.attention, 160);
+    ck_assert_double_eq(f.memory, 0);
+    ck_assert_double_eq(f.forward, 3408);
+    ck_assert_double_eq(f.train, 10224);
+    /* bidirectional: every query sees all 4 keys -> 2 * 2 * 8 * 4 * 2 layers = 256 */
+    c.bidirectional = 1;
+    ck_assert_double_eq(lm_flops_per_token(&c).attention, 256);
+}
+END_TEST
+
+/* mosaic, d 8, 2 layers, 2 heads, ctx 4, 5 persistent slots, vocab 11:
+ *   linears per block 5 * 64 = 320; 2 blocks 640; head 88 -> dense 2 * 728 = 1456
+ *   strict mask over T = 4: 0, 1, 2, 3 keys, 1.5 on average -> 2 * 8 * 1.5 = 24 a block -> 2 * 48 = 96
+ *   persistent memory 8 * 5 (scores) + 8 * 5 (values) = 80, leaky averages 2 * 8 = 16: 96 a block
+ *     -> 2 * 192 = 384
+ *   forward 1456 + 96 + 384 = 1936, training 5808 */
+START_TEST(test_flops_mosaic_hand)
+{
+    lm_config c = {.arch = LM_MOSAIC, .vocab = 11, .ctx = 4, .d = 8, .layers = 2, .heads = 2, .pmem = 5};
+    lm_flops f = lm_flops_per_token(&c);
+    ck_assert_double_eq(f.dense, 1456);
+    ck_assert_double_eq(f.attention, 96);
+    ck_assert_double_eq(f.memory, 384);
+    ck_assert_double_eq(f.forward, 1936);
+    ck_assert_double_eq(f.train, 5808);
+}
+END_TEST
+
+/* The dense and table terms are twice the matrices a token is multiplied by: every 2-D parameter of
+ * the built model (the tied embedding as the head), less gpt's position table, which is only looked
+ * up. An independent count from the parameter store, at a shape no one counted by hand. */
+START_TEST(test_flops_match_params)
+{
+    for (int arch = 0; arch < 2; arch++) {
+        lm_config c = {.arch = arch ? LM_MOSAIC : LM_GPT, .vocab = 37, .ctx = 9, .d = 12, .layers = 3, .heads = 3,
+                       .bias = 1};
+        err_t e;
+        ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
+        lm m;
+        lm_build(&m, &c);
+        double matrices = 0;
+        for (int i = 0; i < m.ps.count; i++) {
+            const param_entry *pe = &m.ps.entries[i];
+            if (pe->ndim == 2 && strcmp(pe->name, "wpe") != 0)
+                matrices += (double)pe->n;
+        }
+        lm_flops f = lm_flops_per_token(&c);
+        const double leaky = arch ? 2.0 * 2 * c.d * c.layers : 0;
+        ck_assert_double_eq_tol(f.dense + f.memory - leaky, 2 * matrices, 1e-9);
+        lm_free(&m);
+    }
+}
+END_TEST
+
+static const char *const header =
+    "bench,arch,d,layers,ctx,batch,threads,memlab_tokens_per_s,torch_tokens_per_s,ratio,gflops,mfu,peak_rss_mb\n";
+
+/* Splits a CSV line (modified in place) into its 13 fields; returns the count. */
+static int fields(char *line, char **f)
+{
+    int n = 0;
+    for (char *p = line;; p++) {
+        f[n++] = p;
+        p = strchr(p, ',');
+        if (!p || n == 13)
+            break;
+        *p = 0;
+    }
+    return n;
+}
+
+static int empty(const char *s) { return *s == 0; }
+
+/* Runs the smoke benchmark and checks every row, and how many of each kind it wrote: sgemm, train,
+ * scaling, generate_uncached. */
+static void smoke(const char *extra, int torch, const int want[4])
+{
+    int n[4] = {0, 0, 0, 0}, *nsgemm = &n[0], *ntrain = &n[1], *nscaling = &n[2], *ngen = &n[3];
+    char *dir = test_tmpdir(), cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --threads 1 --quiet --out-dir %s --peer %s %s",
+             test_memlab_bin(), dir, "benchmarks/peers/lm_peer.py", extra);
+    int rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
+    ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
+    for (char *line = strchr(out, '\n') + 1, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        ck_assert(next);
+        *next++ = 0;
+        char *f[13];
+        ck_assert_int_eq(fields(line, f), 13);
+        ck_assert_str_eq(f[6], "1");   /* threads */
+        if (strncmp(f[0], "sgemm_", 6) == 0) {
+            (*nsgemm)++;
+            ck_assert(strtod(f[10], NULL) > 0);
+            ck_assert(empty(f[1]) && empty(f[7]) && empty(f[8]) && empty(f[9]) && empty(f[11]) && empty(f[12]));
+            continue;
+        }
+        const int train = strcmp(f[0], "train") == 0, scaling = strcmp(f[0], "scaling") == 0;
+        ck_assert_msg(train || scaling || strcmp(f[0], "generate") == 0 || strcmp(f[0], "generate_uncached") == 0,
+                      "bench %s", f[0]);
+        *ntrain += train;
+        *nscaling += scaling;
+        *ngen += !train && !scaling;
+        ck_assert_msg(strcmp(f[1], "gpt") == 0 || strcmp(f[1], "mosaic") == 0, "arch %s", f[1]);
+        ck_assert_str_eq(f[2], "32");
+        ck_assert_str_eq(f[3], "1");
+        const double mem = strtod(f[7], NULL), rss = strtod(f[12], NULL);
+        ck_assert(mem > 0 && rss > 0);
+        if (torch) {
+            const double tor = strtod(f[8], NULL), ratio = strtod(f[9], NULL);
+            ck_assert(tor > 0);
+            ck_assert_rel(ratio, mem / tor, 1e-4);
+        } else {
+            ck_assert(empty(f[8]) && empty(f[9]));
+        }
+        if (train || scaling) {
+            /* gflops = training FLOPs per token x tokens/s; mfu = gflops / the best sgemm rate */
+            lm_config c = {.arch = strcmp(f[1], "gpt") ? LM_MOSAIC : LM_GPT, .vocab = 64, .ctx = atoi(f[4]),
+                           .d = 32, .layers = 1, .heads = 2, .pmem = 112};
+            ck_assert_rel(strtod(f[10], NULL), lm_flops_per_token(&c).train * mem * 1e-9, 1e-4);
+            ck_assert(strtod(f[11], NULL) > 0);
+        } else {
+            ck_assert(empty(f[10]) && empty(f[11]));
+            ck_assert_str_eq(f[5], "1");
+        }
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.md", dir);
+    char *md = test_slurp(path);
+    ck_assert_msg(md, "no %s", path);
+    ck_assert(strstr(md, "Machine: ") && strstr(md, "Commit: `") && strstr(md, "| bench | arch |"));
+    ck_assert(strstr(md, "| train | mosaic | 32 | 1 | 32 | 2 |"));
+    free(md);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(n[i] == want[i], "%d rows of kind %d, expected %d", n[i], i, want[i]);
+}
+
+START_TEST(test_smoke_memlab)
+{
+    /* 128^3 and five linear shapes; 2 archs at one shape; 2 archs x 2 contexts; 2 archs, cached and not */
+    smoke("--torch off", 0, (const int[]){6, 2, 4, 4});
+}
+END_TEST
+
+START_TEST(test_smoke_torch)
+{
+    if (test_run("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", NULL, NULL) != 0) {
+        fprintf(stderr, "check_bench: /usr/bin/python3 lacks torch (Debian's python3-torch): skipping the PyTorch "
+                        "peers' smoke run\n");
+        return;
+    }
+    smoke("--torch on --suite sgemm,train,generate", 1, (const int[]){6, 2, 0, 4});
+    /* the peers' own caches give the logits of their full forward */
+    for (int a = 0; a < 2; a++) {
+        char cmd[1024], *out;
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 benchmarks/peers/lm_peer.py --check-cache --arch %s --d 24 "
+                                  "--heads 3 --layers 2 --ctx 19 --vocab 23", a ? "mosaic" : "gpt");
+        ck_assert_msg(test_run(cmd, &out, NULL) == 0, "%s: %s", cmd, out);
+        free(out);
+    }
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+    char cmd[2048], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch off --train-shapes 30x1x32x4", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_msg(strstr(err, "--train-shapes"), "%s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch off --suite train,fast", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_msg(strstr(err, "--suite"), "%s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch on --python /nonexistent/python3", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 1);
+    ck_assert_msg(strstr(err, "--torch on"), "%s", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
+Suite *suite_bench(void)
+{
+    Suite *s = suite_create("bench");
+    TCase *tc = tcase_create("flops");
+    tcase_add_test(tc, test_flops_gpt_hand);
+    tcase_add_test(tc, test_flops_mosaic_hand);
+    tcase_add_test(tc, test_flops_match_params);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("harness");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_smoke_memlab);
+    tcase_add_test(tc, test_smoke_torch);
+    tcase_add_test(tc, test_bad_input);
+    suite_add_tcase(s, tc);
+    return s;
+}
