@@ -1,0 +1,239 @@
+/* copy and blank-copy: the batch builders and the memory model's slot layout on hand-made examples,
+ * causality across chunks (no token sees a later chunk's tokens or memories), what a frozen encoder
+ * and the no-memory control let through, then the commands through the real binary: smoke runs and
+ * bad input. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/copytask.h"
+#include "nn/lm_ckpt.h"
+#include "nn/memmodel.h"
+#include "test_util.h"
+
+static void expect_ints(const int *got, const int *want, int n, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(got[i] == want[i], "%s[%d] = %d, want %d", what, i, got[i], want[i]);
+}
+
+/* ---- batches ------------------------------------------------------------------------------------- */
+
+START_TEST(test_batches)
+{
+    /* two windows of n + 1 = 9 tokens; pad 99 */
+    const int w[18] = {10, 11, 12, 13, 14, 15, 16, 17, 18,   20, 21, 22, 23, 24, 25, 26, 27, 28};
+    int ids[16], tg[16];
+    copytask_batch(TASK_CAUSAL, w, 2, 8, 99, ids, tg);
+    expect_ints(ids, (int[]){10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27}, 16, "causal ids");
+    expect_ints(tg, (int[]){11, 12, 13, 14, 15, 16, 17, 18, 21, 22, 23, 24, 25, 26, 27, 28}, 16, "causal targets");
+    /* copy: [x, x] with x the first half; the targets are the second half's tokens, predicted from the
+     * position before each: positions 3 .. 6 of each row */
+    const int I = COPYTASK_IGNORE;
+    const int want_tg[16] = {I, I, I, 10, 11, 12, 13, I,   I, I, I, 20, 21, 22, 23, I};
+    copytask_batch(TASK_COPY, w, 2, 8, 99, ids, tg);
+    expect_ints(ids, (int[]){10, 11, 12, 13, 10, 11, 12, 13, 20, 21, 22, 23, 20, 21, 22, 23}, 16, "copy ids");
+    expect_ints(tg, want_tg, 16, "copy targets");
+    copytask_batch(TASK_BLANK_COPY, w, 2, 8, 99, ids, tg);
+    expect_ints(ids, (int[]){10, 11, 12, 13, 99, 99, 99, 99, 20, 21, 22, 23, 99, 99, 99, 99}, 16, "blank ids");
+    expect_ints(tg, want_tg, 16, "blank-copy targets");
+    copy_task t;
+    ck_assert_int_eq(copy_task_parse("blank-copy", &t), 0);
+    ck_assert_int_eq(t, TASK_BLANK_COPY);
+    ck_assert_str_eq(copy_task_name(TASK_COPY), "copy");
+    ck_assert_int_eq(copy_task_parse("combined", &t), -1);
+}
+END_TEST
+
+/* ---- slot layout ----------------------------------------------------------------------------------- */
+
+START_TEST(test_slot_layout)
+{
+    /* B 2, C 3: memories are rows 0..5 (row b * 3 + chunk), placeholders rows 6, 7, 8 */
+    int rows[2 * 3 * 3];
+    memmodel_slot_rows(2, 3, 1, rows);
+    expect_ints(rows, (int[]){6, 7, 8,   0, 7, 8,   0, 1, 8,   6, 7, 8,   3, 7, 8,   3, 4, 8}, 18, "slots");
+    memmodel_slot_rows(2, 3, 0, rows);
+    for (int i = 0; i < 18; i++)
+        ck_assert_int_eq(rows[i], 6 + i % 3);
+}
+END_TEST
+
+/* ---- the model ------------------------------------------------------------------------------------- */
+
+enum { V = 13, C = 3, L = 4, B = 2, N = C * L };
+
+static void small_model(memmodel *m, lm_arch enc, lm_arch dec, int dec_d, int no_memory, int frozen, int full)
+{
+    memmodel_config c = {.chunks = C, .chunk_len = L, .no_memory = no_memory, .frozen = frozen, .full = full};
+    c.enc = (lm_config){.arch = enc, .vocab = V, .ctx = L, .d = 8, .layers = 2, .heads = 2, .pmem = 6};
+    c.dec = (lm_config){.arch = dec, .vocab = V, .ctx = full ? N : C + L, .d = dec_d, .layers = 2, .heads = 2, .pmem = 6};
+    c.map = dec_d != 8;
+    err_t e;
+    ck_assert_int_eq(lm_config_resolve(&c.enc, &e), 0);
+    ck_assert_int_eq(lm_config_resolve(&c.dec, &e), 0);
+    ck_assert_msg(memmodel_config_check(&c, &e) == 0, "%s", e.msg);
+    memmodel_build(m, &c);
+    rng r = rng_stream(5, 3);
+    memmodel_init_weights(m, &r);
+}
+
+static void logits_of(memmodel *m, const int *ids, real *out)
+{
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = tp.training = 0;
+    tensor *l = memmodel_forward(m, &tp, ids, B, NULL);
+    ck_assert_int_eq((int)l->n, B * N * V);
+    memcpy(out, l->data, l->n * sizeof *out);
+    tape_free(&tp);
+}
+
+/* The largest change of the logits at positions [from, to) of every row between two inputs. */
+static double change(const real *a, const real *b, int from, int to)
+{
+    double worst = 0;
+    for (int r = 0; r < B; r++)
+        for (int i = (r * N + from) * V; i < (r * N + to) * V; i++)
+            worst = fmax(worst, fabs((double)a[i] - b[i]));
+    return worst;
+}
+
+/* Changing the tokens of chunks after c (or the later tokens of chunk c itself) changes nothing
+ * before them; changing them does change what comes after (memories flow forward). */
+static void check_causal(memmodel *m, int memory_flows)
+{
+    int ids[B * N], alt[B * N];
+    for (int i = 0; i < B * N; i++)
+        ids[i] = (i * 7 + 3) % V;
+    real *base = malloc(B * N * V * sizeof *base), *got = malloc(B * N * V * sizeof *got);
+    logits_of(m, ids, base);
+    for (int p = 1; p < N; p++) {
+        /* every token from position p on replaced */
+        memcpy(alt, ids, sizeof ids);
+        for (int r = 0; r < B; r++)
+            for (int i = p; i < N; i++)
+                alt[r * N + i] = (alt[r * N + i] + 5) % V;
+        logits_of(m, alt, got);
+        ck_assert_msg(change(base, got, 0, p) == 0, "a change from position %d reached position < %d: %g", p, p,
+                      change(base, got, 0, p));
+        ck_assert_msg(change(base, got, p, N) > 1e-6, "position %d onwards did not see its own tokens", p);
+    }
+    /* a change of chunk 0 alone: seen by the last chunk only through its memory */
+    memcpy(alt, ids, sizeof ids);
+    for (int r = 0; r < B; r++)
+        for (int i = 0; i < L; i++)
+            alt[r * N + i] = (alt[r * N + i] + 5) % V;
+    logits_of(m, alt, got);
+    if (memory_flows)
+        ck_assert_msg(change(base, got, (C - 1) * L, N) > 1e-6, "the last chunk did not see chunk 0's memory");
+    else
+        ck_assert_msg(change(base, got, L, N) == 0, "without memory a later chunk saw chunk 0: %g", change(base, got, L, N));
+    free(base);
+    free(got);
+}
+
+START_TEST(test_causal_across_chunks)
+{
+    memmodel m;
+    const lm_arch archs[2] = {LM_GPT, LM_MOSAIC};
+    for (int e = 0; e < 2; e++)
+        for (int d = 0; d < 2; d++) {
+            small_model(&m, archs[e], archs[d], d ? 8 : 12, 0, 0, 0);
+            check_causal(&m, 1);
+            memmodel_free(&m);
+        }
+    small_model(&m, LM_GPT, LM_GPT, 8, 1, 0, 0);   /* no memory */
+    check_causal(&m, 0);
+    memmodel_free(&m);
+    small_model(&m, LM_GPT, LM_MOSAIC, 8, 0, 0, 1);   /* full context: plain causal over C * L */
+    check_causal(&m, 1);
+    memmodel_free(&m);
+}
+END_TEST
+
+/* A training step moves a trainable encoder, never a frozen one; the decoder moves in both. */
+START_TEST(test_frozen_encoder)
+{
+    for (int frozen = 0; frozen < 2; frozen++) {
+        memmodel m;
+        small_model(&m, LM_GPT, LM_GPT, 8, 0, frozen, 0);
+        int win[B * (N + 1)], ids[B * N], tg[B * N];
+        for (int i = 0; i < B * (N + 1); i++)
+            win[i] = (i * 5 + 1) % (V - 1);
+        copytask_batch(TASK_BLANK_COPY, win, B, N, V - 1, ids, tg);
+        real *enc0 = malloc(m.enc.ps.total * sizeof *enc0), *dec0 = malloc(m.dec.ps.total * sizeof *dec0);
+        memcpy(enc0, m.enc.ps.data, m.enc.ps.total * sizeof *enc0);
+        memcpy(dec0, m.dec.ps.data, m.dec.ps.total * sizeof *dec0);
+        lm_optim o = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8},
+                      .sched = {.kind = SCHED_CONSTANT, .lr = 1e-2, .total = 10}};
+        tape tp;
+        tape_init(&tp);
+        memmodel_batch bt = {ids, tg};
+        ck_assert(isfinite(memmodel_train_step(&m, &tp, &bt, 1, B, &o, 0, NULL)));
+        ck_assert_int_eq(memcmp(enc0, m.enc.ps.data, m.enc.ps.total * sizeof *enc0) == 0, frozen);
+        ck_assert(memcmp(dec0, m.dec.ps.data, m.dec.ps.total * sizeof *dec0) != 0);
+        /* a few more steps lower the blank-copy loss: the slots are read */
+        probe_score s0 = {0}, s1 = {0};
+        memmodel_score(&m, &tp, &bt, B, &s0);
+        for (int s = 1; s < 10; s++)
+            memmodel_train_step(&m, &tp, &bt, 1, B, &o, s, NULL);
+        memmodel_score(&m, &tp, &bt, B, &s1);
+        ck_assert_int_eq(s1.count, B * N / 2);
+        ck_assert_msg(s1.ce_sum < s0.ce_sum, "loss %g -> %g", s0.ce_sum, s1.ce_sum);
+        tape_free(&tp);
+        free(enc0);
+        free(dec0);
+        memmodel_free(&m);
+    }
+}
+END_TEST
+
+START_TEST(test_config_errors)
+{
+    memmodel_config c = {.chunks = 0, .chunk_len = 4};
+    c.enc = c.dec = (lm_config){.arch = LM_GPT, .vocab = V, .ctx = 8, .d = 8, .layers = 1, .heads = 2};
+    err_t e;
+    ck_assert_int_eq(memmodel_config_check(&c, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "--chunks 0"));
+    c.chunks = 5;   /* 5 slots + 4 tokens > 8 learned positions */
+    ck_assert_int_eq(memmodel_config_check(&c, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "learned positions cover 8"));
+    c.chunks = 4;
+    ck_assert_int_eq(memmodel_config_check(&c, &e), 0);
+    c.dec.d = 16;
+    ck_assert_int_eq(memmodel_config_check(&c, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "linear map"));
+    /* the cost: the full-context decoder's attention grows with C * L, the memory model's with C + L */
+    c.dec.d = 8;
+    c.dec.ctx = 1 << 12;
+    c.chunk_len = 32;
+    double prev_ratio = 0;
+    for (int chunks = 1; chunks <= 16; chunks *= 2) {
+        c.chunks = chunks;
+        c.full = 0;
+        const double mem = memmodel_flops_per_token(&c);
+        c.full = 1;
+        const double full = memmodel_flops_per_token(&c);
+        ck_assert(mem > 0 && full > 0);
+        ck_assert_msg(full / mem > prev_ratio, "%d chunks: ratio %g after %g", chunks, full / mem, prev_ratio);
+        prev_ratio = full / mem;
+    }
+}
+END_TEST
+
+Suite *suite_copy(void)
+{
+    Suite *s = suite_create("copy");
+    TCase *lib = tcase_create("memmodel");
+    tcase_add_test(lib, test_batches);
+    tcase_add_test(lib, test_slot_layout);
+    tcase_add_test(lib, test_causal_across_chunks);
+    tcase_add_test(lib, test_frozen_encoder);
+    tcase_add_test(lib, test_config_errors);
+    tcase_set_timeout(lib, 60);
+    suite_add_tcase(s, lib);
+    return s;
+}
