@@ -10,5 +10,7 @@ int cmd_regbench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_babistories(int argc, char **argv);
 int cmd_memory_inversion(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
+int cmd_blank_copy(int argc, char **argv);
 
 #endif

@@ -117,22 +117,11 @@ typedef struct {
 
 /* ---- options ------------------------------------------------------------------------------------ */
 
-/* The next comma-separated item of *s into buf (NUL-terminated); 0 at the end of the list. */
-static int next_item(const char **s, char *buf, size_t len)
-{
-    if (!*s)
-        return 0;
-    size_t n = strcspn(*s, ",");
-    snprintf(buf, len, "%.*s", (int)n, *s);
-    *s = (*s)[n] ? *s + n + 1 : NULL;
-    return 1;
-}
-
 static int parse_encoders(inv_plan *pl, err_t *e)
 {
     const char *s = o.encoder;
     char item[64];
-    while (next_item(&s, item, sizeof item)) {
+    while (args_next_item(&s, item, sizeof item)) {
         if (!strcmp(item, "frozen") || !strcmp(item, "joint"))
             return err_set(e, "--encoder %s: not available yet (needs the copy / blank-copy memory models)", item);
         int k = 0;
@@ -155,7 +144,7 @@ static int parse_ctx(inv_plan *pl, err_t *e)
     char item[64];
     if (!s || !*s)
         pl->ctx[pl->nctx++] = (int)mo.ctx;
-    while (s && *s && next_item(&s, item, sizeof item)) {
+    while (s && *s && args_next_item(&s, item, sizeof item)) {
         char *end;
         long v = strtol(item, &end, 10);
         if (*end || end == item || v < 2 || v > 1 << 20 || pl->nctx == INV_MAX_CTX)
@@ -215,23 +204,12 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
  * results) when the causal encoder comes from --encoder-ckpt and --tokenizer is left at train. */
 static int data_load(driver *d, bs_data *bd, err_t *e)
 {
-    const char *tokenizer = o.tokenizer;
     char path[4096];
-    if (o.encoder_ckpt && strcmp(o.tokenizer, "train") == 0) {
-        bpe *tok = bs_tokenizer_for_ckpt(o.encoder_ckpt, o.vocab_dir, e);
-        if (!tok)
-            return -1;
-        int rc = bpe_save(tok, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
-        bpe_free(tok);
-        if (rc != 0)
-            return -1;
-        tokenizer = path;
-    }
-    return bs_data_load(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                           .val_fraction = o.val_fraction, .tokenizer = tokenizer,
-                                           .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                           .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
-                        e);
+    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
+                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
+                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
+                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+                                 o.encoder_ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
 
 /* ---- training ------------------------------------------------------------------------------------ */
@@ -452,9 +430,8 @@ static int run(driver *d, const inv_plan *pl)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    if (bd.train.n < (size_t)pl->ctx_max + 2 || bd.val.n < (size_t)pl->ctx_max + 2) {
-        driver_error(d, "the corpus is too small for inputs of %d tokens (training %zu tokens, validation %zu)",
-                     pl->ctx_max, bd.train.n, bd.val.n);
+    if (bs_data_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         bs_data_free(&bd);
         return 1;
     }

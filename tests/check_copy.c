@@ -224,6 +224,197 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+
+/* ---- the commands ---------------------------------------------------------------------------------- */
+
+static int cp_run(const char *command, const char *args, char **out, char **err)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s %s --threads 1 --quiet --preset smoke %s", test_memlab_bin(), command, args);
+    return test_run(cmd, out, err);
+}
+
+static const char *const header = "command,encoder,objective,curriculum,encoder_arch,decoder_arch,chunks,chunk_len,step,"
+                                  "copy_acc,blank_copy_acc,causal_ce,tokens_per_s\n";
+
+/* Each row: the command and encoder expected, objectives in order, steps as listed, metrics in range.
+ * Returns the number of rows. */
+static int check_rows(const char *csv, const char *command, const char *encoder, const char *const *objectives,
+                      const int *steps, int nrows)
+{
+    ck_assert_int_eq(strncmp(csv, header, strlen(header)), 0);
+    const char *line = csv + strlen(header);
+    int r = 0;
+    for (; *line; r++) {
+        char cmd[32], enc[32], obj[32], a1[16], a2[16];
+        int chunks, len, step, off = 0;
+        double copy, blank, ce, tps;
+        const char *rest = line;
+        ck_assert(sscanf(line, "%31[^,],%31[^,],%31[^,],%n", cmd, enc, obj, &off) == 3);
+        rest = line + off;
+        /* the curriculum may be quoted with commas inside */
+        if (*rest == '"')
+            rest = strchr(rest + 1, '"') + 1;
+        else
+            rest = strchr(rest, ',');
+        ck_assert_msg(sscanf(rest, ",%15[^,],%15[^,],%d,%d,%d,%lf,%lf,%lf,%lf", a1, a2, &chunks, &len, &step, &copy, &blank,
+                             &ce, &tps) == 9, "row %d: %s", r, line);
+        ck_assert_int_lt(r, nrows);
+        ck_assert_str_eq(cmd, command);
+        ck_assert_str_eq(enc, encoder);
+        ck_assert_str_eq(obj, objectives[r]);
+        ck_assert_int_eq(step, steps[r]);
+        ck_assert_int_eq(chunks, 2);
+        ck_assert_int_eq(len, 8);
+        ck_assert(copy >= 0 && copy <= 1 && blank >= 0 && blank <= 1);
+        ck_assert(ce > 0 && ce < 10 && tps > 0);
+        line = strchr(line, '\n') + 1;
+    }
+    ck_assert_int_eq(r, nrows);
+    return r;
+}
+
+START_TEST(test_smoke)
+{
+    char *dir = test_tmpdir(), args[2048], *out, *err, path[1100];
+    snprintf(args, sizeof args, "--out-dir %s", dir);
+    ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const copy2[] = {"copy", "copy"};
+    check_rows(out, "copy", "trainable", copy2, (const int[]){3, 6}, 2);
+    snprintf(path, sizeof path, "%s/copy.csv", dir);
+    char *table = test_slurp(path);
+    ck_assert_ptr_nonnull(table);
+    ck_assert_str_eq(table, out);
+    free(table);
+    free(out);
+    free(err);
+    static const char *const files[] = {"encoder.safetensors", "decoder.safetensors", "config.yaml", "tokenizer.json"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        char *f = test_slurp(path);
+        ck_assert_msg(f != NULL, "%s missing", files[i]);
+        free(f);
+    }
+    /* blank-copy: its own task by default; the controls; a mosaic decoder */
+    static const char *const blank2[] = {"blank-copy", "blank-copy"};
+    struct {
+        const char *args, *encoder;
+    } runs[] = {{"", "trainable"}, {"--no-memory", "none"}, {"--baseline full --decoder-arch mosaic", "full"},
+                {"--encoder-arch mosaic --d 48", "trainable"}};
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        snprintf(args, sizeof args, "--out-dir %s/b%zu %s", dir, i, runs[i].args);
+        ck_assert_msg(cp_run("blank-copy", args, &out, NULL) == 0, "%s", runs[i].args);
+        check_rows(out, "blank-copy", runs[i].encoder, blank2, (const int[]){3, 6}, 2);
+        free(out);
+    }
+    test_rmdir(dir);
+}
+END_TEST
+
+/* The frozen encoder (an autoencoder trained first, then from its checkpoint) and a curriculum. */
+START_TEST(test_frozen_curriculum)
+{
+    char *dir = test_tmpdir(), args[2048], *out, *err;
+    snprintf(args, sizeof args, "--out-dir %s/a --encoder frozen --curriculum blank-copy:4,combined:3", dir);
+    ck_assert_int_eq(cp_run("blank-copy", args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const stages[] = {"blank-copy", "blank-copy", "combined", "combined"};
+    check_rows(out, "blank-copy", "frozen", stages, (const int[]){3, 4, 6, 7}, 4);
+    ck_assert_ptr_nonnull(strstr(out, ",\"blank-copy:4,combined:3\","));
+    free(out);
+    free(err);
+    /* the autoencoder's encoder as --encoder-ckpt: the same rows, since the same encoder is frozen */
+    snprintf(args, sizeof args, "--out-dir %s/b --encoder frozen --encoder-ckpt %s/a/autoencoder_encoder.safetensors --objective causal",
+             dir, dir);
+    ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const causal[] = {"causal", "causal"};
+    check_rows(out, "copy", "frozen", causal, (const int[]){3, 6}, 2);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* --cost: rows for the memory model and the full-context decoder at each chunk count; at one chunk
+ * the memory model does strictly more (an encoder and a slot besides the same decoder). */
+START_TEST(test_cost)
+{
+    char *dir = test_tmpdir(), args[2048], *out;
+    snprintf(args, sizeof args, "--out-dir %s --cost --cost-chunks 1,4", dir);
+    ck_assert_int_eq(cp_run("copy", args, &out, NULL), 0);
+    const char *h = "command,model,chunks,chunk_len,params,tokens_per_s,flops_per_token\n";
+    ck_assert_int_eq(strncmp(out, h, strlen(h)), 0);
+    const char *line = out + strlen(h);
+    const char *models[4] = {"memory", "full", "memory", "full"};
+    const int chunks[4] = {1, 1, 4, 4};
+    double flops[4];
+    for (int r = 0; r < 4; r++) {
+        char cmd[16], model[16];
+        int c, l;
+        long long params;
+        double tps;
+        ck_assert(sscanf(line, "%15[^,],%15[^,],%d,%d,%lld,%lf,%lf", cmd, model, &c, &l, &params, &tps, &flops[r]) == 7);
+        ck_assert_str_eq(model, models[r]);
+        ck_assert_int_eq(c, chunks[r]);
+        ck_assert(tps > 0 && flops[r] > 0 && params > 0);
+        line = strchr(line, '\n') + 1;
+    }
+    ck_assert_str_eq(line, "");
+    ck_assert(flops[0] > flops[1]);
+    ck_assert(flops[3] > flops[1] && flops[2] > flops[0]);
+    free(out);
+    test_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+    char *dir = test_tmpdir(), narrow[1100];
+    snprintf(narrow, sizeof narrow, "%s/narrow.safetensors", dir);
+    lm_config c = {.arch = LM_GPT, .vocab = 300, .ctx = 8, .d = 16, .layers = 1, .heads = 2};
+    err_t e;
+    ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
+    lm m;
+    lm_build(&m, &c);
+    ck_assert_int_eq(lm_ckpt_save(narrow, &m, NULL, 0, &e), 0);
+    lm_free(&m);
+    struct {
+        char args[2048];
+        int code;
+        const char *needle;
+    } cases[] = {
+        {"--chunks 0", 2, "--chunks 0: need at least one chunk"},
+        {"--chunk-len 0", 2, "--chunk-len 0"},
+        {"--chunks 3 --chunk-len 5", 2, "is odd"},
+        {"--objective recall", 2, "recall"},
+        {"--curriculum blank-copy:x", 2, "--curriculum 'blank-copy:x'"},
+        {"--curriculum copy,recall", 2, "--curriculum"},
+        {"--curriculum copy --objective copy", 2, "--curriculum and --objective"},
+        {"--no-memory --baseline full", 2, "--no-memory and --baseline full"},
+        {"--encoder frozen --no-memory", 2, "--encoder frozen needs an encoder"},
+        {"--encoder-ckpt x.safetensors", 2, "add --encoder frozen"},
+        {"--encoder-d 30 --encoder-heads 4", 2, "--encoder-d 30 is not divisible by --encoder-heads 4"},
+        {"--cost --cost-chunks 2,x", 2, "--cost-chunks"},
+        {"", 1, "a gpt of width 16 and 1 layers, but --encoder-arch gpt --encoder-d 32"},
+        {"--encoder frozen --encoder-ckpt /nonexistent.safetensors", 1, "/nonexistent.safetensors"},
+    };
+    snprintf(cases[12].args, sizeof cases[12].args, "--encoder frozen --encoder-ckpt %s", narrow);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[4096], *out, *err;
+        snprintf(args, sizeof args, "--out-dir %.1000s/out %.2047s", dir, cases[i].args);
+        ck_assert_msg(cp_run("blank-copy", args, &out, &err) == cases[i].code, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
+        ck_assert_str_eq(out, "");
+        free(out);
+        free(err);
+    }
+    test_rmdir(dir);
+}
+END_TEST
+
 Suite *suite_copy(void)
 {
     Suite *s = suite_create("copy");
@@ -235,5 +426,12 @@ Suite *suite_copy(void)
     tcase_add_test(lib, test_config_errors);
     tcase_set_timeout(lib, 60);
     suite_add_tcase(s, lib);
+    TCase *cmd = tcase_create("command");
+    tcase_add_test(cmd, test_smoke);
+    tcase_add_test(cmd, test_frozen_curriculum);
+    tcase_add_test(cmd, test_cost);
+    tcase_add_test(cmd, test_bad_input);
+    tcase_set_timeout(cmd, 120);
+    suite_add_tcase(s, cmd);
     return s;
 }
