@@ -54,10 +54,10 @@ static const opt_spec cp_options[] = {
     {"baseline", 0, OPT_STRING, &o.baseline, "none", "full: instead of the memory model, a decoder of the same shape reading the whole C x L input", "none|full", 0, -1, "B"},
     {"encoder-arch", 0, OPT_STRING, &o.encoder_arch, "gpt", "encoder stack", "gpt|mosaic", 0, -1, "A"},
     {"decoder-arch", 0, OPT_STRING, &o.decoder_arch, "gpt", "decoder stack", "gpt|mosaic", 0, -1, "A"},
-    {"encoder-d", 0, OPT_INT, &o.enc_d, "128", "encoder width (a linear map joins it to --d when they differ)", NULL, 1, 65536, "D"},
+    {"encoder-d", 0, OPT_INT, &o.enc_d, "64", "encoder width (a linear map joins it to --d when they differ)", NULL, 1, 65536, "D"},
     {"encoder-layers", 0, OPT_INT, &o.enc_layers, "2", "encoder blocks", NULL, 1, 1000, "L"},
     {"encoder-heads", 0, OPT_INT, &o.enc_heads, "4", "encoder heads (must divide --encoder-d)", NULL, 1, 4096, "H"},
-    LM_SHAPE_ROWS(mo, "2", "128", "4", "0"),
+    LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
     {"pos", 0, OPT_STRING, &mo.pos, "learned", "gpt positions of both stacks: learned, none, rope or alibi", "learned|none|rope|alibi", 0, -1, "P"},
     {"map", 0, OPT_FLAG, &o.map, NULL, "a linear map from memories to the decoder even when the widths agree", NULL, 0, -1, NULL},
     {"steps", 0, OPT_INT, &o.steps, "1500", "training steps (of each curriculum stage without its own count)", NULL, 1, 1e9, "N"},
@@ -76,7 +76,7 @@ static const opt_spec cp_options[] = {
     {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
     {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
     {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "1024", "tokens of a trained BPE", NULL, 257, 1 << 20, "N"},
+    {"vocab-size", 0, OPT_INT, &o.vocab_size, "512", "tokens of a trained BPE", NULL, 257, 1 << 20, "N"},
     {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
 };
 
@@ -141,10 +141,6 @@ static const char *const cost_columns[] = {"command", "model", "chunks", "chunk_
                                            "flops_per_token"};
 #define COST_NCOLS ((int)(sizeof cost_columns / sizeof *cost_columns))
 
-/* Objectives: the three tasks of data/copytask.h, and their combination. */
-#define OBJ_COMBINED 3
-static const char *objective_name(int obj) { return obj == OBJ_COMBINED ? "combined" : copy_task_name((copy_task)obj); }
-
 typedef struct {
     int objective;
     long long steps;
@@ -158,19 +154,6 @@ typedef struct {
 } cp_plan;
 
 /* ---- options ------------------------------------------------------------------------------------ */
-
-static int parse_objective(const char *s, int *obj)
-{
-    copy_task t;
-    if (strcmp(s, "combined") == 0) {
-        *obj = OBJ_COMBINED;
-        return 0;
-    }
-    if (copy_task_parse(s, &t) != 0)
-        return -1;
-    *obj = (int)t;
-    return 0;
-}
 
 static int parse_curriculum(cp_plan *pl, err_t *e)
 {
@@ -186,7 +169,7 @@ static int parse_curriculum(cp_plan *pl, err_t *e)
             if (*end || end == colon + 1 || st->steps < 1)
                 return err_set(e, "--curriculum '%s': a stage's steps must be a positive integer", o.curriculum);
         }
-        if (pl->nst == CP_MAX_STAGES || parse_objective(item, &st->objective) != 0)
+        if (pl->nst == CP_MAX_STAGES || copytask_objective_parse(item, &st->objective) != 0)
             return err_set(e, "--curriculum '%s': expected at most %d stages OBJECTIVE[:STEPS], objectives causal, copy, blank-copy or combined",
                            o.curriculum, CP_MAX_STAGES);
         pl->nst++;
@@ -251,7 +234,7 @@ static int plan_make(cp_plan *pl, copy_task task, err_t *e)
     } else {
         pl->st[0].steps = o.steps;
         pl->st[0].objective = (int)task;
-        if (o.objective && parse_objective(o.objective, &pl->st[0].objective) != 0)
+        if (o.objective && copytask_objective_parse(o.objective, &pl->st[0].objective) != 0)
             return err_set(e, "--objective '%s': expected causal, copy, blank-copy or combined", o.objective);
         pl->nst = 1;
     }
@@ -311,22 +294,6 @@ static void windows(const bs_tokens *s, rng *r, int B, int n, int *win)
     int *scratch = xmalloc((size_t)B * (n + 1) * sizeof *scratch);
     bs_windows(s, r, B, n + 1, win, scratch);
     free(scratch);
-}
-
-/* The batches of one objective from windows: one, or two for combined (causal and the command's
- * task). ids/tg hold room for two batches of B * n. */
-static int objective_batches(int obj, copy_task task, const int *win, int B, int n, int pad, int *ids, int *tg,
-                             memmodel_batch *out)
-{
-    const size_t sz = (size_t)B * n;
-    const copy_task first = obj == OBJ_COMBINED ? TASK_CAUSAL : (copy_task)obj;
-    copytask_batch(first, win, B, n, pad, ids, tg);
-    out[0] = (memmodel_batch){ids, tg};
-    if (obj != OBJ_COMBINED)
-        return 1;
-    copytask_batch(task, win, B, n, pad, ids + sz, tg + sz);
-    out[1] = (memmodel_batch){ids + sz, tg + sz};
-    return 2;
 }
 
 static lm_optim make_optim(long long steps)
@@ -497,7 +464,7 @@ static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj
 {
     csv_str(w, d->spec->command);
     csv_str(w, encoder_label());
-    csv_str(w, objective_name(obj));
+    csv_str(w, copytask_objective_name(obj));
     csv_str(w, o.curriculum ? o.curriculum : "none");
     csv_str(w, o.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch));
     csv_str(w, lm_arch_name(m->cfg.dec.arch));
@@ -533,7 +500,7 @@ static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, c
         const stage *st = &pl->st[si];
         lm_optim opt = make_optim(st->steps);
         char label[96];
-        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, objective_name(st->objective), si + 1,
+        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(st->objective), si + 1,
                  pl->nst);
         progress prog;
         progress_start(&prog, label, st->steps, d->opt.quiet);
@@ -542,8 +509,8 @@ static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, c
             rng r = rng_stream((uint64_t)d->opt.seed, STREAM_STEP + (uint64_t)step);
             rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
             windows(&bd->train, &r, B, n, win);
-            memmodel_batch bt[2];
-            const int nb = objective_batches(st->objective, pl->task, win, B, n, pad, ids, tg, bt);
+            const int nb = copytask_objective_batches(st->objective, pl->task, win, B, n, pad, ids, tg);
+            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
             double loss = memmodel_train_step(m, &tp, bt, nb, B, &opt, s, &drop);
             seconds += progress_now() - t0;
             tokens += (long long)nb * B * n;

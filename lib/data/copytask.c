@@ -38,3 +38,32 @@ void copytask_batch(copy_task t, const int *windows, int B, int n, int pad, int 
         }
     }
 }
+
+const char *copytask_objective_name(int objective)
+{
+    return objective == COPYTASK_COMBINED ? "combined" : copy_task_name((copy_task)objective);
+}
+
+int copytask_objective_parse(const char *s, int *objective)
+{
+    copy_task t;
+    if (strcmp(s, "combined") == 0) {
+        *objective = COPYTASK_COMBINED;
+        return 0;
+    }
+    if (copy_task_parse(s, &t) != 0)
+        return -1;
+    *objective = (int)t;
+    return 0;
+}
+
+int copytask_objective_batches(int objective, copy_task copy, const int *windows, int B, int n, int pad, int *ids,
+                               int *targets)
+{
+    const size_t sz = (size_t)B * n;
+    copytask_batch(objective == COPYTASK_COMBINED ? TASK_CAUSAL : (copy_task)objective, windows, B, n, pad, ids, targets);
+    if (objective != COPYTASK_COMBINED)
+        return 1;
+    copytask_batch(copy, windows, B, n, pad, ids + sz, targets + sz);
+    return 2;
+}

@@ -23,4 +23,14 @@ int copy_task_parse(const char *s, copy_task *t);   /* 0 or -1 */
  * ids[B * n], targets[B * n]. n must be even for the copy tasks (fatal otherwise: callers check). */
 void copytask_batch(copy_task t, const int *windows, int B, int n, int pad, int *ids, int *targets);
 
+/* Training objectives: a task above, or COPYTASK_COMBINED, next-token prediction and a copy task
+ * on the same windows with their losses summed. */
+#define COPYTASK_COMBINED 3
+const char *copytask_objective_name(int objective);        /* a task's name or "combined" */
+int copytask_objective_parse(const char *s, int *objective); /* 0 or -1 */
+/* The batches of an objective from windows as copytask_batch: one, or for combined two (causal,
+ * then `copy`), the second at ids + B * n and targets + B * n. Returns how many. */
+int copytask_objective_batches(int objective, copy_task copy, const int *windows, int B, int n, int pad, int *ids,
+                               int *targets);
+
 #endif
