@@ -59,7 +59,7 @@ static const opt_spec cp_options[] = {
     {"encoder-heads", 0, OPT_INT, &o.enc_heads, "4", "encoder heads (must divide --encoder-d)", NULL, 1, 4096, "H"},
     LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
     {"pos", 0, OPT_STRING, &mo.pos, "learned", "gpt positions of both stacks: learned, none, rope or alibi", "learned|none|rope|alibi", 0, -1, "P"},
-    {"map", 0, OPT_FLAG, &o.map, NULL, "a linear map from memories to the decoder even when the widths agree", NULL, 0, -1, NULL},
+    {"map", 0, OPT_BOOL, &o.map, "on", "a linear map from memories to the decoder's width and embedding scale (always on when the widths differ)", NULL, 0, -1, "on|off"},
     {"steps", 0, OPT_INT, &o.steps, "1500", "training steps (of each curriculum stage without its own count)", NULL, 1, 1e9, "N"},
     {"batch", 0, OPT_INT, &o.batch, "16", "inputs of C x L tokens per step", NULL, 1, 1e6, "B"},
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10, per stage)", NULL, 1e-12, 10, "LR"},
@@ -106,7 +106,8 @@ static const preset_def cp_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, 
     "  command,encoder,objective,curriculum,encoder_arch,decoder_arch,chunks,chunk_len,step,copy_acc,\n"      \
     "  blank_copy_acc,causal_ce,tokens_per_s\n"                                                                \
     "copy_acc / blank_copy_acc: token accuracy on the copied half; causal_ce: next-token cross-entropy\n"      \
-    "(nats). encoder is trainable, frozen, none (--no-memory) or full (the baseline). Checkpoints of the\n"   \
+    "(nats). encoder is trainable, frozen, none (--no-memory) or full (the baseline); curriculum the\n"     \
+    "stages joined by + (or none). Checkpoints of the\n"                                                     \
     "encoder and decoder go to <out-dir>/encoder.safetensors, decoder.safetensors. --cost writes instead\n"  \
     "  command,model,chunks,chunk_len,params,tokens_per_s,flops_per_token\n"                                  \
     "for the memory model and the full-context decoder at each of --cost-chunks (also <out-dir>/cost.csv)."
@@ -465,7 +466,11 @@ static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj
     csv_str(w, d->spec->command);
     csv_str(w, encoder_label());
     csv_str(w, copytask_objective_name(obj));
-    csv_str(w, o.curriculum ? o.curriculum : "none");
+    char stages[256];   /* the curriculum's stages joined by '+': one plain CSV field */
+    snprintf(stages, sizeof stages, "%s", o.curriculum ? o.curriculum : "none");
+    for (char *c = stages; (c = strchr(c, ',')) != NULL;)
+        *c = '+';
+    csv_str(w, stages);
     csv_str(w, o.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch));
     csv_str(w, lm_arch_name(m->cfg.dec.arch));
     csv_int(w, m->cfg.chunks);

@@ -55,10 +55,13 @@ void memmodel_init_weights(memmodel *m, rng *r)
     lm_init_weights(&m->dec, r);
     if (uses_encoder(&m->cfg))
         lm_init_weights(&m->enc, r);
+    /* Memories (LayerNorm outputs, unit scale) enter through the map at the scale of the decoder's
+     * token embeddings, so that a gpt decoder's positions still tell its slots apart. */
+    const double emb = m->cfg.dec.arch == LM_MOSAIC ? 1.0 : 0.02;
     if (m->map_w >= 0)
-        params_init_normal(&m->ps, m->map_w, 1 / sqrt(m->cfg.enc.d), r);
+        params_init_normal(&m->ps, m->map_w, emb / sqrt(m->cfg.enc.d), r);
     if (m->slots >= 0)
-        params_init_normal(&m->ps, m->slots, m->cfg.dec.arch == LM_MOSAIC ? 1.0 : 0.02, r);
+        params_init_normal(&m->ps, m->slots, emb, r);
 }
 
 void memmodel_free(memmodel *m)

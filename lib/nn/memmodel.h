@@ -36,8 +36,10 @@ typedef struct {
 int memmodel_config_check(const memmodel_config *c, err_t *e);
 /* Builds both stacks and the model's own parameters. */
 void memmodel_build(memmodel *m, const memmodel_config *c);
-/* Both stacks as their lm initialisation; the map N(0, 1/sqrt(d_enc)); the placeholders as the
- * decoder's token embedding (N(0, 0.02) gpt, N(0, 1) mosaic). */
+/* Both stacks as their lm initialisation; the placeholders as the decoder's token embedding
+ * (N(0, 0.02) gpt, N(0, 1) mosaic) and the map so that its outputs have that scale (N(0, s/sqrt
+ * d_enc)). Without the map a gpt decoder's memories (unit scale) drown its position embeddings
+ * (0.02): its slots then look alike. */
 void memmodel_init_weights(memmodel *m, rng *r);
 void memmodel_free(memmodel *m);
 
