@@ -331,6 +331,33 @@ START_TEST(test_frozen_curriculum)
 }
 END_TEST
 
+/* A decoder from a babistories checkpoint (its shape and tokenizer); one whose learned positions are
+ * too short for the slots and the chunk is refused. */
+START_TEST(test_decoder_ckpt)
+{
+    char *dir = test_tmpdir(), cmd[4096], args[2048], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s babistories --preset smoke --arch mosaic --threads 1 --quiet --steps 5 --ctx 16 --out-dir %s/bs -o /dev/null && "
+             "%s babistories --preset smoke --arch gpt --threads 1 --quiet --steps 5 --ctx 8 --out-dir %s/short -o /dev/null",
+             test_memlab_bin(), dir, test_memlab_bin(), dir);
+    ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
+    snprintf(args, sizeof args, "--out-dir %s/a --decoder-ckpt %s/bs/babistories_mosaic.safetensors", dir, dir);
+    ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const copy2[] = {"copy", "copy"};
+    check_rows(out, "copy", "trainable", copy2, (const int[]){3, 6}, 2);
+    ck_assert_ptr_nonnull(strstr(out, ",gpt,mosaic,"));   /* the checkpoint's architecture */
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "--out-dir %s/b --decoder-ckpt %s/short/babistories_gpt.safetensors", dir, dir);
+    ck_assert_int_eq(cp_run("copy", args, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "learned positions cover 8 inputs, fewer than the 10"));
+    ck_assert_ptr_nonnull(strstr(err, "short/babistories_gpt.safetensors"));
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 /* --cost: rows for the memory model and the full-context decoder at each chunk count; at one chunk
  * the memory model does strictly more (an encoder and a slot besides the same decoder). */
 START_TEST(test_cost)
@@ -423,6 +450,7 @@ Suite *suite_copy(void)
     TCase *cmd = tcase_create("command");
     tcase_add_test(cmd, test_smoke);
     tcase_add_test(cmd, test_frozen_curriculum);
+    tcase_add_test(cmd, test_decoder_ckpt);
     tcase_add_test(cmd, test_cost);
     tcase_add_test(cmd, test_bad_input);
     tcase_set_timeout(cmd, 120);
