@@ -47,7 +47,7 @@ static const opt_spec cp_options[] = {
     {"objective", 0, OPT_STRING, &o.objective, NULL, "training objective: causal (next token), copy, blank-copy, or combined (causal + this command's copy task, losses summed); default: this command's task", "causal|copy|blank-copy|combined", 0, -1, "O"},
     {"curriculum", 0, OPT_STRING, &o.curriculum, NULL, "stages instead of --objective: a comma list of OBJECTIVE[:STEPS] (default steps --steps), each starting from the previous stage's weights, e.g. blank-copy:500,combined:500", NULL, 0, -1, "O:N,..."},
     {"encoder", 0, OPT_STRING, &o.encoder, "trainable", "trainable (trained with the decoder) or frozen (an autoencoder's encoder: --encoder-ckpt, or trained first for --ae-steps)", "trainable|frozen", 0, -1, "E"},
-    {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the frozen encoder: an autoencoder encoder checkpoint written by `memlab memory-inversion` (same --encoder-arch, --encoder-d, --encoder-layers)", NULL, 0, -1, "CKPT"},
+    {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the frozen encoder: an autoencoder's encoder checkpoint (memlab memory-inversion's autoencoder_encoder_ctxN.safetensors, with N >= --chunk-len, or an earlier frozen run's; same --encoder-arch, --encoder-d, --encoder-layers)", NULL, 0, -1, "CKPT"},
     {"ae-steps", 0, OPT_INT, &o.ae_steps, "2000", "--encoder frozen without --encoder-ckpt: autoencoder training steps on single chunks", NULL, 1, 1e9, "N"},
     {"decoder-ckpt", 0, OPT_STRING, &o.decoder_ckpt, NULL, "initialise the decoder from a `memlab babistories` checkpoint (its shape replaces --decoder-arch, --d, --layers, --heads)", NULL, 0, -1, "CKPT"},
     {"no-memory", 0, OPT_FLAG, &o.no_memory, NULL, "control: every memory slot a placeholder (no encoder)", NULL, 0, -1, NULL},
@@ -93,7 +93,7 @@ static const char *const paper_kv[] = {"vocab-size", "8192", "chunks", "4", "chu
 static const preset_def cp_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
 #define CP_DESCRIPTION                                                                                          \
-    "An input of --chunks C x --chunk-len L tokens of held-out-split text. The encoder (--encoder-arch,\n"      \
+    "An input is --chunks C x --chunk-len L tokens of text (training or held-out). The encoder (--encoder-arch,\n"      \
     "-d, -layers, -heads) turns each chunk into one memory, its last-token state, all chunks in one pass;\n"  \
     "to predict chunk c the decoder (--decoder-arch, --d, --layers, --heads) reads C slots (the memories\n"   \
     "of chunks 0..c-1, learned placeholders for the rest) then chunk c's tokens, causally. Objectives:\n"     \
@@ -107,8 +107,8 @@ static const preset_def cp_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, 
     "  blank_copy_acc,causal_ce,tokens_per_s\n"                                                                \
     "copy_acc / blank_copy_acc: token accuracy on the copied half; causal_ce: next-token cross-entropy\n"      \
     "(nats). encoder is trainable, frozen, none (--no-memory) or full (the baseline); curriculum the\n"     \
-    "stages joined by + (or none). Checkpoints of the\n"                                                     \
-    "encoder and decoder go to <out-dir>/encoder.safetensors, decoder.safetensors. --cost writes instead\n"  \
+    "stages joined by + (or none). Checkpoints: <out-dir>/encoder.safetensors, decoder.safetensors.\n"     \
+    "--cost writes instead\n"                                                                                 \
     "  command,model,chunks,chunk_len,params,tokens_per_s,flops_per_token\n"                                  \
     "for the memory model and the full-context decoder at each of --cost-chunks (also <out-dir>/cost.csv)."
 

@@ -479,7 +479,20 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
     h->what = HOLD_AE;
     snprintf(label, sizeof label, "inversion: %s, ctx %d", enc_names[k], T);
     *rc = train_loop(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
-    return *rc ? NULL : &h->ae.enc;
+    if (*rc)
+        return NULL;
+    /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
+    char name[64], path[4096], seedbuf[32];
+    snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
+    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
+    const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
+                           "tokenizer", bd->tokenizer_ref, NULL};
+    if (lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        *rc = 1;
+        return NULL;
+    }
+    return &h->ae.enc;
 }
 
 /* All rows of one input length: the baseline, then each encoder. */

@@ -306,7 +306,8 @@ START_TEST(test_smoke)
 }
 END_TEST
 
-/* The frozen encoder (an autoencoder trained first, then from its checkpoint) and a curriculum. */
+/* The frozen encoder (an autoencoder trained first, then from its checkpoint, then from
+ * memory-inversion's) and a curriculum. */
 START_TEST(test_frozen_curriculum)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err;
@@ -325,6 +326,18 @@ START_TEST(test_frozen_curriculum)
     ck_assert_str_eq(err, "");
     static const char *const causal[] = {"causal", "causal"};
     check_rows(out, "copy", "frozen", causal, (const int[]){3, 6}, 2);
+    free(out);
+    free(err);
+    /* an autoencoder's encoder saved by memory-inversion (16-token windows cover 8-token chunks) */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s memory-inversion --preset smoke --threads 1 --quiet --encoder autoencoder --out-dir %s/inv -o /dev/null",
+             test_memlab_bin(), dir);
+    ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
+    snprintf(args, sizeof args, "--out-dir %s/c --encoder frozen --encoder-ckpt %s/inv/autoencoder_encoder_ctx16.safetensors", dir, dir);
+    ck_assert_int_eq(cp_run("blank-copy", args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const blank[] = {"blank-copy", "blank-copy"};
+    check_rows(out, "blank-copy", "frozen", blank, (const int[]){3, 6}, 2);
     free(out);
     free(err);
     test_rmdir(dir);
