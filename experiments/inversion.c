@@ -1,9 +1,10 @@
 /* memlab memory-inversion: how much of its input a language model's embedding keeps (Badger 2026,
- * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder) turn a window of text into
- * its last-token hidden state; for each, a fresh probe decoder (nn/probe.h) learns to regenerate
- * every token of the window from that embedding alone, with the encoder frozen; token accuracy and
- * cross-entropy on held-out windows measure what the embedding retained. The same probe trained
- * on a zero embedding is the baseline: what can be guessed with no memory at all.
+ * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder, and the memory models' of
+ * memlab copy: frozen, an autoencoder's, and joint, trained with a memory model's decoder) turn a
+ * window of text into its last-token hidden state; for each, a fresh probe decoder (nn/probe.h)
+ * learns to regenerate every token of the window from that embedding alone, with the encoder frozen;
+ * token accuracy and cross-entropy on held-out windows measure what the embedding retained. The
+ * same probe trained on a zero embedding is the baseline: what can be guessed with no memory at all.
  *
  * Data: the babistories pipeline (generated stories or --data, a trained BPE or a saved tokenizer;
  * experiments/babistories_data.h). Determinism: the windows of training step s of each phase come
@@ -86,7 +87,10 @@ static const cmd_spec inv_spec = {
     .description =
         "For each --encoder (an --arch stack of --layers/--d/--heads): untrained, causal (next-token\n"
         "training for --encoder-steps, or --encoder-ckpt) or autoencoder (encoder + decoder trained\n"
-        "--encoder-steps to regenerate the input from the embedding), the embedding of a window of --ctx\n"
+        "--encoder-steps to regenerate the input from the embedding; its encoder is saved as\n"
+        "autoencoder_encoder_ctxN.safetensors), and the memory models' (memlab copy): frozen (--frozen-ckpt,\n"
+        "or an autoencoder's) and joint (--joint-ckpt, or trained with a memory model's decoder on\n"
+        "--joint-objective, --joint-chunks chunks of --ctx tokens), the embedding of a window of --ctx\n"
         "tokens is its last-token hidden state. With the encoder frozen, a fresh probe decoder\n"
         "(--probe-arch/-d/-layers/-heads, --probe-steps, the same for every encoder) learns to regenerate\n"
         "all the window's tokens in one pass from the embedding alone (--feed unrolled|repeated, plus\n"
