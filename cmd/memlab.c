@@ -23,6 +23,8 @@ static const command commands[] = {
     {"regbench", NULL, cmd_regbench, "in-context language learning on random automata (Memory Mosaics Fig 11)", 1},
     {"babistories", NULL, cmd_babistories, "GPT vs memory mosaic language models on children's stories (Memory Mosaics Fig 9)", 1},
     {"memory-inversion", "inversion", cmd_memory_inversion, "how much of its input an LM embedding keeps: causal LM vs autoencoder (Badger 2026)", 1},
+    {"copy", NULL, cmd_copy, "encoder-decoder memory models on the copy task: objectives, frozen encoder, curriculum (Badger 2026)", 1},
+    {"blank-copy", NULL, cmd_blank_copy, "memory models on blank copy: regenerate text from memories alone (Badger 2026)", 1},
     {"bench", NULL, cmd_bench, "training and generation throughput and MFU, against the same models in PyTorch", 0},
     {"info", NULL, cmd_info, "parameter count of a gpt or mosaic shape, per tensor, per block and in total", 0},
     {"tokenize", NULL, cmd_tokenize, "byte-level BPE: encode, decode, train a tokenizer", 0},

@@ -167,6 +167,30 @@ void bs_data_free(bs_data *bd)
     memset(bd, 0, sizeof *bd);
 }
 
+int bs_data_load_for_ckpt(bs_data *bd, const bs_data_opts *op, const char *ckpt, const char *save_as, err_t *e)
+{
+    if (!ckpt || strcmp(op->tokenizer, "train") != 0)
+        return bs_data_load(bd, op, e);
+    bpe *tok = bs_tokenizer_for_ckpt(ckpt, op->vocab_dir, e);
+    if (!tok)
+        return -1;
+    int rc = bpe_save(tok, save_as, e);
+    bpe_free(tok);
+    if (rc != 0)
+        return -1;
+    bs_data_opts with = *op;
+    with.tokenizer = save_as;
+    return bs_data_load(bd, &with, e);
+}
+
+int bs_data_check_len(const bs_data *bd, size_t n, err_t *e)
+{
+    if (bd->train.n >= n + 2 && bd->val.n >= n + 2)
+        return 0;
+    return err_set(e, "the corpus is too small for inputs of %zu tokens (training %zu tokens, validation %zu)", n,
+                   bd->train.n, bd->val.n);
+}
+
 void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets)
 {
     for (int b = 0; b < B; b++) {

@@ -47,6 +47,15 @@ void bs_data_free(bs_data *bd);
  * op->out_dir are not used. 0, or -1 with a message. */
 int bs_val_tokens(const bs_data_opts *op, bpe *tok, bs_tokens *val, err_t *e);
 
+/* bs_data_load, except that with a checkpoint (ckpt not NULL) and op->tokenizer "train" the
+ * checkpoint's own tokenizer is used (bs_tokenizer_for_ckpt), saved first as save_as so that the
+ * results record it. */
+int bs_data_load_for_ckpt(bs_data *bd, const bs_data_opts *op, const char *ckpt, const char *save_as, err_t *e);
+
+/* 0 when both splits hold an input of n tokens and its next token; otherwise -1 with "the corpus is
+ * too small for inputs of n tokens (...)". */
+int bs_data_check_len(const bs_data *bd, size_t n, err_t *e);
+
 /* B windows of T inputs and their T next-token targets, starting uniformly over the stream. */
 void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets);
 

@@ -10,6 +10,8 @@ int cmd_regbench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_babistories(int argc, char **argv);
 int cmd_memory_inversion(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
+int cmd_blank_copy(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

@@ -1,9 +1,10 @@
 /* memlab memory-inversion: how much of its input a language model's embedding keeps (Badger 2026,
- * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder) turn a window of text into
- * its last-token hidden state; for each, a fresh probe decoder (nn/probe.h) learns to regenerate
- * every token of the window from that embedding alone, with the encoder frozen; token accuracy and
- * cross-entropy on held-out windows measure what the embedding retained. The same probe trained
- * on a zero embedding is the baseline: what can be guessed with no memory at all.
+ * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder, and the memory models' of
+ * memlab copy: frozen, an autoencoder's, and joint, trained with a memory model's decoder) turn a
+ * window of text into its last-token hidden state; for each, a fresh probe decoder (nn/probe.h)
+ * learns to regenerate every token of the window from that embedding alone, with the encoder frozen;
+ * token accuracy and cross-entropy on held-out windows measure what the embedding retained. The
+ * same probe trained on a zero embedding is the baseline: what can be guessed with no memory at all.
  *
  * Data: the babistories pipeline (generated stories or --data, a trained BPE or a saved tokenizer;
  * experiments/babistories_data.h). Determinism: the windows of training step s of each phase come
@@ -19,13 +20,15 @@
 #include "io/progress.h"
 #include "lm_opts.h"
 #include "nn/autoencoder.h"
+#include "data/copytask.h"
 #include "nn/lm_ckpt.h"
+#include "nn/memmodel.h"
 
 typedef struct {
-    char *encoder, *encoder_ckpt, *probe_arch, *feed, *ctx_sweep;
+    char *encoder, *encoder_ckpt, *frozen_ckpt, *joint_ckpt, *joint_objective, *probe_arch, *feed, *ctx_sweep;
     char *data, *tokenizer, *vocab_dir;
     long long stories, val_stories, vocab_size, encoder_steps, probe_steps, batch, warmup, eval_windows;
-    long long probe_d, probe_layers, probe_heads;
+    long long probe_d, probe_layers, probe_heads, joint_chunks;
     double lr, probe_lr, wd, clip, val_fraction;
 } inv_opts;
 
@@ -36,7 +39,11 @@ static lm_opts mo;
 
 static const opt_spec inv_options[] = {
     LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "1", "128", "4", "16", "0"),
-    {"encoder", 0, OPT_STRING, &o.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction) and autoencoder (trained with a decoder to regenerate its input from its embedding)", NULL, 0, -1, "E[,E...]"},
+    {"encoder", 0, OPT_STRING, &o.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction), autoencoder (trained with a decoder to regenerate its input from its embedding), and the memory models' (memlab copy): frozen (an autoencoder's encoder, frozen in the memory model) and joint (trained with the memory model's decoder on --joint-objective)", NULL, 0, -1, "E[,E...]"},
+    {"frozen-ckpt", 0, OPT_STRING, &o.frozen_ckpt, NULL, "the frozen encoder from a checkpoint (memlab copy's autoencoder_encoder.safetensors) instead of training an autoencoder", NULL, 0, -1, "CKPT"},
+    {"joint-ckpt", 0, OPT_STRING, &o.joint_ckpt, NULL, "the joint encoder from a checkpoint (memlab copy's encoder.safetensors) instead of training a memory model", NULL, 0, -1, "CKPT"},
+    {"joint-objective", 0, OPT_STRING, &o.joint_objective, "causal", "the joint encoder's memory model: trained on causal, copy, blank-copy or combined (causal + blank-copy)", "causal|copy|blank-copy|combined", 0, -1, "O"},
+    {"joint-chunks", 0, OPT_INT, &o.joint_chunks, "4", "the joint encoder's memory model: chunks of --ctx tokens per input (its decoder has the encoder's shape)", NULL, 1, 4096, "C"},
     {"encoder-steps", 0, OPT_INT, &o.encoder_steps, "3000", "training steps of the causal and the autoencoder encoders", NULL, 1, 1e9, "N"},
     {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the causal encoder from a `memlab babistories` checkpoint (same --arch, --d, --layers; its tokenizer) instead of training it", NULL, 0, -1, "CKPT"},
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "encoder training: peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10)", NULL, 1e-12, 10, "LR"},
@@ -80,7 +87,10 @@ static const cmd_spec inv_spec = {
     .description =
         "For each --encoder (an --arch stack of --layers/--d/--heads): untrained, causal (next-token\n"
         "training for --encoder-steps, or --encoder-ckpt) or autoencoder (encoder + decoder trained\n"
-        "--encoder-steps to regenerate the input from the embedding), the embedding of a window of --ctx\n"
+        "--encoder-steps to regenerate the input from the embedding; its encoder is saved as\n"
+        "autoencoder_encoder_ctxN.safetensors), and the memory models' (memlab copy): frozen (--frozen-ckpt,\n"
+        "or an autoencoder's) and joint (--joint-ckpt, or trained with a memory model's decoder on\n"
+        "--joint-objective, --joint-chunks chunks of --ctx tokens), the embedding of a window of --ctx\n"
         "tokens is its last-token hidden state. With the encoder frozen, a fresh probe decoder\n"
         "(--probe-arch/-d/-layers/-heads, --probe-steps, the same for every encoder) learns to regenerate\n"
         "all the window's tokens in one pass from the embedding alone (--feed unrolled|repeated, plus\n"
@@ -103,13 +113,13 @@ static const char *const inv_columns[] = {"encoder", "arch", "d", "layers", "ctx
                                           "baseline_token_acc"};
 #define INV_NCOLS ((int)(sizeof inv_columns / sizeof *inv_columns))
 
-typedef enum { ENC_UNTRAINED, ENC_CAUSAL, ENC_AUTOENCODER } enc_kind;
-static const char *const enc_names[] = {"untrained", "causal", "autoencoder"};
+typedef enum { ENC_UNTRAINED, ENC_CAUSAL, ENC_AUTOENCODER, ENC_FROZEN, ENC_JOINT, ENC_KINDS } enc_kind;
+static const char *const enc_names[] = {"untrained", "causal", "autoencoder", "frozen", "joint"};
 
 /* What the options ask for, checked before any data is read. */
 typedef struct {
-    enc_kind enc[3];
-    int nenc, want[3];
+    enc_kind enc[ENC_KINDS];
+    int nenc, want[ENC_KINDS];
     int ctx[INV_MAX_CTX], nctx, ctx_max;
     lm_arch arch;
     probe_config probe;   /* n, vocab and d_in are set per measurement */
@@ -117,29 +127,16 @@ typedef struct {
 
 /* ---- options ------------------------------------------------------------------------------------ */
 
-/* The next comma-separated item of *s into buf (NUL-terminated); 0 at the end of the list. */
-static int next_item(const char **s, char *buf, size_t len)
-{
-    if (!*s)
-        return 0;
-    size_t n = strcspn(*s, ",");
-    snprintf(buf, len, "%.*s", (int)n, *s);
-    *s = (*s)[n] ? *s + n + 1 : NULL;
-    return 1;
-}
-
 static int parse_encoders(inv_plan *pl, err_t *e)
 {
     const char *s = o.encoder;
     char item[64];
-    while (next_item(&s, item, sizeof item)) {
-        if (!strcmp(item, "frozen") || !strcmp(item, "joint"))
-            return err_set(e, "--encoder %s: not available yet (needs the copy / blank-copy memory models)", item);
+    while (args_next_item(&s, item, sizeof item)) {
         int k = 0;
-        while (k < 3 && strcmp(item, enc_names[k]) != 0)
+        while (k < ENC_KINDS && strcmp(item, enc_names[k]) != 0)
             k++;
-        if (k == 3)
-            return err_set(e, "--encoder '%s': expected untrained, causal or autoencoder (or a comma list of them)",
+        if (k == ENC_KINDS)
+            return err_set(e, "--encoder '%s': expected untrained, causal, autoencoder, frozen or joint (or a comma list of them)",
                            item);
         if (pl->want[k])
             return err_set(e, "--encoder lists '%s' twice", item);
@@ -155,7 +152,7 @@ static int parse_ctx(inv_plan *pl, err_t *e)
     char item[64];
     if (!s || !*s)
         pl->ctx[pl->nctx++] = (int)mo.ctx;
-    while (s && *s && next_item(&s, item, sizeof item)) {
+    while (s && *s && args_next_item(&s, item, sizeof item)) {
         char *end;
         long v = strtol(item, &end, 10);
         if (*end || end == item || v < 2 || v > 1 << 20 || pl->nctx == INV_MAX_CTX)
@@ -192,46 +189,45 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
     probe_feed_parse(o.feed, &pl->probe.feed);
     if (probe_config_check(&pl->probe, e) != 0)
         return -1;
-    if (o.encoder_ckpt && !pl->want[ENC_CAUSAL])
-        return err_set(e, "--encoder-ckpt gives the causal encoder, but --encoder '%s' does not ask for it", o.encoder);
-    if (o.encoder_ckpt) {
+    const struct {
+        const char *opt, *path;
+        enc_kind k;
+    } cks[3] = {{"--encoder-ckpt", o.encoder_ckpt, ENC_CAUSAL}, {"--frozen-ckpt", o.frozen_ckpt, ENC_FROZEN},
+                {"--joint-ckpt", o.joint_ckpt, ENC_JOINT}};
+    for (int i = 0; i < 3; i++)
+        if (cks[i].path && !pl->want[cks[i].k])
+            return err_set(e, "%s gives the %s encoder, but --encoder '%s' does not ask for it", cks[i].opt,
+                           enc_names[cks[i].k], o.encoder);
+    for (int i = 0; i < 3; i++) {
+        if (!cks[i].path)
+            continue;
         *code = 1;
         lm_config k;
-        if (lm_ckpt_config(o.encoder_ckpt, &k, e) != 0)
+        if (lm_ckpt_config(cks[i].path, &k, e) != 0)
             return -1;
         if (k.arch != c.arch || k.d != c.d || k.layers != c.layers)
-            return err_set(e, "--encoder-ckpt %s: a %s of width %d and %d layers, but --arch %s --d %d --layers %d",
-                           o.encoder_ckpt, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(c.arch), c.d, c.layers);
+            return err_set(e, "%s %s: a %s of width %d and %d layers, but --arch %s --d %d --layers %d", cks[i].opt,
+                           cks[i].path, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(c.arch), c.d, c.layers);
         if (k.arch == LM_GPT && k.pos == POS_LEARNED && k.ctx < pl->ctx_max)
-            return err_set(e, "--encoder-ckpt %s: its learned positions cover %d tokens, fewer than the input length %d",
-                           o.encoder_ckpt, k.ctx, pl->ctx_max);
+            return err_set(e, "%s %s: its learned positions cover %d tokens, fewer than the input length %d", cks[i].opt,
+                           cks[i].path, k.ctx, pl->ctx_max);
     }
     return 0;
 }
 
 /* ---- data --------------------------------------------------------------------------------------- */
 
-/* The corpus, tokenised with --tokenizer, or with the checkpoint's tokenizer (saved beside the
- * results) when the causal encoder comes from --encoder-ckpt and --tokenizer is left at train. */
+/* The corpus, tokenised with --tokenizer, or with a checkpoint's tokenizer (saved beside the
+ * results) when an encoder comes from a checkpoint and --tokenizer is left at train. */
 static int data_load(driver *d, bs_data *bd, err_t *e)
 {
-    const char *tokenizer = o.tokenizer;
     char path[4096];
-    if (o.encoder_ckpt && strcmp(o.tokenizer, "train") == 0) {
-        bpe *tok = bs_tokenizer_for_ckpt(o.encoder_ckpt, o.vocab_dir, e);
-        if (!tok)
-            return -1;
-        int rc = bpe_save(tok, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
-        bpe_free(tok);
-        if (rc != 0)
-            return -1;
-        tokenizer = path;
-    }
-    return bs_data_load(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                           .val_fraction = o.val_fraction, .tokenizer = tokenizer,
-                                           .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                           .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
-                        e);
+    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
+                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
+                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
+                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+                                 o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt,
+                                 driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
 
 /* ---- training ------------------------------------------------------------------------------------ */
@@ -241,6 +237,7 @@ static int data_load(driver *d, bs_data *bd, err_t *e)
 #define STREAM_AE (2ULL << 40)
 #define STREAM_PROBE (3ULL << 40)
 #define STREAM_DROPOUT (4ULL << 40)
+#define STREAM_JOINT (5ULL << 40)
 #define STREAM_PROBE_INIT (RNG_STREAM_USER + 1)
 
 static lm_optim make_optim(double lr, long long steps)
@@ -252,20 +249,29 @@ static lm_optim make_optim(double lr, long long steps)
     };
 }
 
-typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE } train_kind;
+typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE, TRAIN_JOINT } train_kind;
 
-/* A training loop of one of the three kinds; what it trains is `model` (an lm, an autoencoder, or
- * a probe with `enc` its frozen encoder, NULL for the zero embedding). 0, or -1 when the loss
- * stopped being finite (message printed). */
+/* A training loop of one of the four kinds; what it trains is `model` (an lm, an autoencoder, a
+ * probe with `enc` its frozen encoder, NULL for the zero embedding, or a memory model on
+ * --joint-objective with chunks of T tokens). 0, or -1 when the loss stopped being finite (message
+ * printed). */
 static int train_loop(driver *d, train_kind kind, void *model, lm *enc, const bs_data *bd, int T, long long steps,
                       const lm_optim *opt, const char *label)
 {
     const int B = (int)o.batch;
-    int *ids = xmalloc((size_t)B * T * sizeof *ids), *tg = xmalloc((size_t)B * T * sizeof *tg);
+    /* the memory model reads inputs of n = chunks x T tokens, and two batches of them for combined */
+    const int n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T, W = kind == TRAIN_JOINT ? n + 1 : T;
+    int *ids = xmalloc((size_t)2 * B * W * sizeof *ids), *tg = xmalloc((size_t)2 * B * W * sizeof *tg);
+    int *win = kind == TRAIN_JOINT ? xmalloc((size_t)B * W * sizeof *win) : NULL;
+    int objective = 0;
+    copytask_objective_parse(o.joint_objective, &objective);
     real *emb = NULL;
     if (kind == TRAIN_PROBE)
         emb = xcalloc((size_t)B * ((probe *)model)->cfg.d_in, sizeof *emb);
-    const uint64_t base = kind == TRAIN_CAUSAL ? STREAM_CAUSAL : kind == TRAIN_AE ? STREAM_AE : STREAM_PROBE;
+    const uint64_t base = kind == TRAIN_CAUSAL ? STREAM_CAUSAL
+                          : kind == TRAIN_AE   ? STREAM_AE
+                          : kind == TRAIN_JOINT ? STREAM_JOINT
+                                               : STREAM_PROBE;
     tape tp;
     tape_init(&tp);
     progress prog;
@@ -274,9 +280,13 @@ static int train_loop(driver *d, train_kind kind, void *model, lm *enc, const bs
     for (long long s = 0; s < steps; s++) {
         rng r = rng_stream((uint64_t)d->opt.seed, base + (uint64_t)s);
         rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-        bs_windows(&bd->train, &r, B, T, ids, tg);
+        bs_windows(&bd->train, &r, B, W, win ? win : ids, tg);
         double loss;
-        if (kind == TRAIN_CAUSAL) {
+        if (kind == TRAIN_JOINT) {
+            const int nb = copytask_objective_batches(objective, TASK_BLANK_COPY, win, B, n, bpe_eot(bd->tok), ids, tg);
+            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
+            loss = memmodel_train_step(model, &tp, bt, nb, B, opt, s, &drop);
+        } else if (kind == TRAIN_CAUSAL) {
             loss = lm_train_step(model, &tp, ids, tg, B, T, -1, opt, s, &drop, NULL);
         } else if (kind == TRAIN_AE) {
             loss = autoencoder_train_step(model, &tp, ids, B, opt, s, &drop);
@@ -296,6 +306,7 @@ static int train_loop(driver *d, train_kind kind, void *model, lm *enc, const bs
     tape_free(&tp);
     free(ids);
     free(tg);
+    free(win);
     free(emb);
     return rc;
 }
@@ -361,6 +372,17 @@ static void write_row(csv_writer *w, const char *encoder, const lm_config *c, in
     csv_end_row(w);
 }
 
+/* An encoder from a checkpoint (shape checked by plan_make) of the tokenizer's vocabulary. */
+static int open_encoder(const char *opt, const char *path, int vocab, lm *m, err_t *e)
+{
+    if (lm_ckpt_open(path, m, 0, e) != 0)
+        return -1;
+    if (m->cfg.vocab == vocab)
+        return 0;
+    lm_free(m);
+    return err_set(e, "%s %s: %d tokens, but the tokenizer has %d", opt, path, m->cfg.vocab, vocab);
+}
+
 /* The untrained and causal encoders, shared by every input length: built at the longest. */
 static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, err_t *e)
 {
@@ -374,16 +396,8 @@ static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm 
     }
     if (!pl->want[ENC_CAUSAL])
         return 0;
-    if (o.encoder_ckpt) {
-        if (lm_ckpt_open(o.encoder_ckpt, causal, 0, e) != 0)
-            return -1;
-        if (causal->cfg.vocab != bd->vocab) {
-            lm_free(causal);
-            return err_set(e, "--encoder-ckpt %s: %d tokens, but the tokenizer has %d", o.encoder_ckpt,
-                           causal->cfg.vocab, bd->vocab);
-        }
-        return 0;
-    }
+    if (o.encoder_ckpt)
+        return open_encoder("--encoder-ckpt", o.encoder_ckpt, bd->vocab, causal, e);
     lm_build(causal, &c);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
@@ -393,6 +407,96 @@ static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm 
         return err_set(e, "the causal encoder's training failed");
     }
     return 0;
+}
+
+/* An encoder made for one input length, and what owns it. */
+typedef struct {
+    autoencoder ae;
+    memmodel mm;
+    lm loaded;
+    enum { HOLD_NONE, HOLD_AE, HOLD_MM, HOLD_LOADED } what;
+} enc_holder;
+
+static void holder_free(enc_holder *h)
+{
+    if (h->what == HOLD_AE)
+        autoencoder_free(&h->ae);
+    else if (h->what == HOLD_MM)
+        memmodel_free(&h->mm);
+    else if (h->what == HOLD_LOADED)
+        lm_free(&h->loaded);
+    h->what = HOLD_NONE;
+}
+
+/* Encoder k at input length T (c: the encoder's shape there): the shared untrained and causal ones;
+ * an autoencoder's (autoencoder, and frozen without --frozen-ckpt: a memory model's frozen encoder
+ * is an autoencoder's, which the memory model never changes); a memory model's trained jointly with
+ * its decoder (joint without --joint-ckpt); or a checkpoint's. *rc: 0, or 1 with the message
+ * printed (the result is then NULL). */
+static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind k, const lm_config *c, int T,
+                      lm *untrained, lm *causal, enc_holder *h, int *rc)
+{
+    const char *ckpt = k == ENC_FROZEN ? o.frozen_ckpt : k == ENC_JOINT ? o.joint_ckpt : NULL;
+    char label[96];
+    err_t e;
+    *rc = 0;
+    if (k == ENC_UNTRAINED || k == ENC_CAUSAL)
+        return k == ENC_UNTRAINED ? untrained : causal;
+    if (ckpt) {
+        const char *opt = k == ENC_FROZEN ? "--frozen-ckpt" : "--joint-ckpt";
+        if (open_encoder(opt, ckpt, bd->vocab, &h->loaded, &e) != 0) {
+            driver_error(d, "%s", e.msg);
+            *rc = 1;
+            return NULL;
+        }
+        h->what = HOLD_LOADED;
+        return &h->loaded;
+    }
+    lm_optim opt = make_optim(o.lr, o.encoder_steps);
+    rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
+    if (k == ENC_JOINT) {
+        /* the decoder: the encoder's shape, positions for the slots and a chunk */
+        memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)o.joint_chunks, .chunk_len = T};
+        mc.dec.ctx = mc.chunks + T;
+        if (memmodel_config_check(&mc, &e) != 0) {
+            driver_error(d, "the joint encoder's memory model: %s", e.msg);
+            *rc = 1;
+            return NULL;
+        }
+        memmodel_build(&h->mm, &mc);
+        memmodel_init_weights(&h->mm, &init);
+        h->what = HOLD_MM;
+        snprintf(label, sizeof label, "inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
+        *rc = train_loop(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+        return *rc ? NULL : &h->mm.enc;
+    }
+    probe_config dc = pl->probe;
+    dc.arch = c->arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
+    dc.d = c->d;
+    dc.layers = c->layers;
+    dc.heads = c->heads;
+    dc.pmem = c->pmem;
+    dc.bias = c->bias;
+    dc.n = T;
+    autoencoder_build(&h->ae, c, &dc);
+    autoencoder_init_weights(&h->ae, &init);
+    h->what = HOLD_AE;
+    snprintf(label, sizeof label, "inversion: %s, ctx %d", enc_names[k], T);
+    *rc = train_loop(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+    if (*rc)
+        return NULL;
+    /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
+    char name[64], path[4096], seedbuf[32];
+    snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
+    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
+    const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
+                           "tokenizer", bd->tokenizer_ref, NULL};
+    if (lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        *rc = 1;
+        return NULL;
+    }
+    return &h->ae.enc;
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
@@ -411,34 +515,15 @@ static int measure_ctx(driver *d, const inv_plan *pl, const bs_data *bd, lm *unt
     int rc = measure(d, pl, NULL, c.d, bd, T, eval_ids, n_eval, "zero embedding", &base);
     for (int i = 0; i < pl->nenc && rc == 0; i++) {
         const enc_kind k = pl->enc[i];
-        autoencoder ae;
-        lm *enc = k == ENC_UNTRAINED ? untrained : causal;
-        if (k == ENC_AUTOENCODER) {
-            probe_config dc = pl->probe;
-            dc.arch = c.arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
-            dc.d = c.d;
-            dc.layers = c.layers;
-            dc.heads = c.heads;
-            dc.pmem = c.pmem;
-            dc.bias = c.bias;
-            dc.n = T;
-            autoencoder_build(&ae, &c, &dc);
-            rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
-            autoencoder_init_weights(&ae, &init);
-            lm_optim opt = make_optim(o.lr, o.encoder_steps);
-            char label[64];
-            snprintf(label, sizeof label, "inversion: autoencoder, ctx %d", T);
-            rc = train_loop(d, TRAIN_AE, &ae, NULL, bd, T, o.encoder_steps, &opt, label);
-            enc = &ae.enc;
-        }
+        enc_holder h = {0};
+        lm *enc = encoder_at(d, pl, bd, k, &c, T, untrained, causal, &h, &rc);
         probe_metrics m;
         if (rc == 0)
             rc = measure(d, pl, enc, enc->cfg.d, bd, T, eval_ids, n_eval, enc_names[k], &m);
         if (rc == 0)
             for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
                 write_row(w, enc_names[k], &enc->cfg, T, &m, base.token_acc);
-        if (k == ENC_AUTOENCODER)
-            autoencoder_free(&ae);
+        holder_free(&h);
     }
     free(eval_ids);
     return rc;
@@ -452,9 +537,8 @@ static int run(driver *d, const inv_plan *pl)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    if (bd.train.n < (size_t)pl->ctx_max + 2 || bd.val.n < (size_t)pl->ctx_max + 2) {
-        driver_error(d, "the corpus is too small for inputs of %d tokens (training %zu tokens, validation %zu)",
-                     pl->ctx_max, bd.train.n, bd.val.n);
+    if (bs_data_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         bs_data_free(&bd);
         return 1;
     }

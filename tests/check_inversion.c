@@ -267,6 +267,43 @@ START_TEST(test_encoder_ckpt)
 }
 END_TEST
 
+/* The memory models' encoders: trained here (frozen: an autoencoder's, so the same row as the
+ * autoencoder's; joint: a causal memory model's), then from memlab copy's checkpoints. */
+START_TEST(test_memory_encoders)
+{
+    char *dir = test_tmpdir(), cmd[4096], args[2048], *out, *err;
+    snprintf(args, sizeof args, "--preset smoke --encoder autoencoder,frozen,joint --out-dir %s/a", dir);
+    ck_assert_int_eq(inv_run(args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const three[] = {"autoencoder", "frozen", "joint"};
+    check_rows(out, three, (const int[]){16, 16, 16}, 3, "gpt", 32);
+    char *ae = strchr(out, '\n') + 1, *fr = strchr(ae, '\n') + 1;
+    ck_assert_int_eq(strncmp(strchr(ae, ','), strchr(fr, ','), strchr(fr, '\n') - strchr(fr, ',')), 0);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s copy --preset smoke --threads 1 --quiet --encoder frozen --out-dir %s/fz -o /dev/null && "
+             "%s copy --preset smoke --threads 1 --quiet --objective causal --out-dir %s/jt -o /dev/null",
+             test_memlab_bin(), dir, test_memlab_bin(), dir);
+    ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
+    snprintf(args, sizeof args, "--preset smoke --ctx 8 --encoder frozen,joint --frozen-ckpt %s/fz/encoder.safetensors "
+             "--joint-ckpt %s/jt/encoder.safetensors --out-dir %s/b", dir, dir, dir);
+    ck_assert_int_eq(inv_run(args, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    static const char *const two[] = {"frozen", "joint"};
+    check_rows(out, two, (const int[]){8, 8}, 2, "gpt", 32);
+    free(out);
+    free(err);
+    /* at --ctx 16 the checkpoints' positions (8) fall short */
+    snprintf(args, sizeof args, "--preset smoke --encoder joint --joint-ckpt %s/jt/encoder.safetensors --out-dir %s/c", dir, dir);
+    ck_assert_int_eq(inv_run(args, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "--joint-ckpt"));
+    ck_assert_ptr_nonnull(strstr(err, "cover 8 tokens"));
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     char *dir = test_tmpdir(), narrow[1100];
@@ -284,9 +321,10 @@ START_TEST(test_bad_input)
         int code;
         const char *needle;
     } cases[] = {
-        {"--encoder nonsense", 2, "--encoder 'nonsense': expected untrained, causal or autoencoder"},
-        {"--encoder untrained,frozen", 2, "--encoder frozen: not available yet"},
-        {"--encoder joint", 2, "--encoder joint: not available yet"},
+        {"--encoder nonsense", 2, "--encoder 'nonsense': expected untrained, causal, autoencoder, frozen or joint"},
+        {"--encoder untrained --frozen-ckpt x.safetensors", 2, "--frozen-ckpt gives the frozen encoder"},
+        {"--encoder frozen --joint-ckpt x.safetensors", 2, "--joint-ckpt gives the joint encoder"},
+        {"--encoder joint --joint-objective recall", 2, "recall"},
         {"--encoder causal,causal", 2, "twice"},
         {"--ctx-sweep 8,x", 2, "--ctx-sweep"},
         {"--probe-d 100 --probe-heads 3", 2, "--probe-d 100 is not divisible by --probe-heads 3"},
@@ -295,7 +333,7 @@ START_TEST(test_bad_input)
         {"--encoder untrained --encoder-ckpt x.safetensors", 2, "--encoder-ckpt"},
         {"--encoder-ckpt /nonexistent.safetensors", 1, "/nonexistent.safetensors"},
     };
-    snprintf(cases[7].args, sizeof cases[7].args, "--encoder-ckpt %s", narrow);
+    snprintf(cases[8].args, sizeof cases[8].args, "--encoder-ckpt %s", narrow);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char args[4096], *out, *err;
         snprintf(args, sizeof args, "--preset smoke --out-dir %.1000s/out %.2047s", dir, cases[i].args);
@@ -306,15 +344,15 @@ START_TEST(test_bad_input)
         free(out);
         free(err);
     }
-    /* --help lists the encoders that exist, not the memory-model ones to come */
+    /* --help lists every encoder, the memory models' too */
     char *out;
     ck_assert_int_eq(inv_run("--help", &out, NULL), 0);
     char *line = strstr(out, "--encoder E");
     ck_assert_ptr_nonnull(line);
     *strchr(line, '\n') = 0;
     ck_assert_ptr_nonnull(strstr(line, "autoencoder"));
-    ck_assert_ptr_null(strstr(line, "frozen"));
-    ck_assert_ptr_null(strstr(line, "joint"));
+    ck_assert_ptr_nonnull(strstr(line, "frozen"));
+    ck_assert_ptr_nonnull(strstr(line, "joint"));
     free(out);
     test_rmdir(dir);
 }
@@ -333,6 +371,7 @@ Suite *suite_inversion(void)
     TCase *cmd = tcase_create("command");
     tcase_add_test(cmd, test_smoke);
     tcase_add_test(cmd, test_encoder_ckpt);
+    tcase_add_test(cmd, test_memory_encoders);
     tcase_add_test(cmd, test_bad_input);
     tcase_set_timeout(cmd, 120);
     suite_add_tcase(s, cmd);

@@ -743,3 +743,13 @@ void args_free(const cmd_spec *spec, common_opts *c)
     c->positional = NULL;
     c->npositional = 0;
 }
+
+int args_next_item(const char **s, char *buf, size_t len)
+{
+    if (!*s)
+        return 0;
+    size_t n = strcspn(*s, ",");
+    snprintf(buf, len, "%.*s", (int)n, *s);
+    *s = (*s)[n] ? *s + n + 1 : NULL;
+    return 1;
+}

@@ -77,6 +77,10 @@ void args_print_help(const cmd_spec *spec, FILE *f);
 /* The resolved configuration as a flat YAML mapping: memlab_version, git_commit, seed, threads,
  * preset and every option of the command. Loadable again with --config. -1 on a write error. */
 int args_write_config(const cmd_spec *spec, const common_opts *c, FILE *f, const char *git_commit);
+/* The next comma-separated item of *s into buf (NUL-terminated, cut to len - 1); 0 at the end of
+ * the list (*s becomes NULL after the last item). */
+int args_next_item(const char **s, char *buf, size_t len);
+
 /* Frees the owned strings of c and of the command's string options; safe to call twice. */
 void args_free(const cmd_spec *spec, common_opts *c);
 

@@ -9,7 +9,7 @@
 #define TTY_INTERVAL 0.1
 #define PLAIN_INTERVAL 5.0
 
-static double now_seconds(void)
+double progress_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -47,7 +47,7 @@ void progress_start(progress *p, const char *label, long long total_steps, int q
     p->quiet = quiet;
     p->out = stderr;
     p->tty = isatty(STDERR_FILENO);
-    p->t_start = now_seconds();
+    p->t_start = progress_now();
     p->step_printed = -1;
 }
 
@@ -93,7 +93,7 @@ void progress_update(progress *p, long long step, double loss, long long tokens_
     p->tokens = tokens_done;
     if (p->quiet)
         return;
-    double t = now_seconds();
+    double t = progress_now();
     int first = p->step_printed < 0, last = p->total > 0 && step >= p->total;
     double interval = p->tty ? TTY_INTERVAL : PLAIN_INTERVAL;
     if (first || last || t - p->t_printed >= interval)
@@ -104,7 +104,7 @@ void progress_end(progress *p)
 {
     if (p->quiet)
         return;
-    double t = now_seconds();
+    double t = progress_now();
     if (p->tty || p->step_printed != p->step || p->step_printed < 0) {
         progress_print(p, t, 1);
         return;

@@ -27,6 +27,9 @@ void progress_update(progress *p, long long step, double loss, long long tokens_
 /* The final line, with the total time. */
 void progress_end(progress *p);
 
+/* Seconds on the monotonic clock (for rates such as tokens/s). */
+double progress_now(void);
+
 /* "memlab: <message>" on stderr unless quiet. */
 void log_info(int quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

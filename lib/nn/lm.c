@@ -132,8 +132,15 @@ int lm_max_len(const lm *m) { return m->wpe >= 0 ? m->cfg.ctx : 0; }
 
 tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)
 {
+    return lm_hidden_from(m, tp, op_embedding(tp, ids, B, T, params_tensor(&m->ps, m->wte)), drop);
+}
+
+tensor *lm_hidden_from(lm *m, tape *tp, tensor *x, rng *drop)
+{
     const lm_config *c = &m->cfg;
-    tensor *x = op_embedding(tp, ids, B, T, params_tensor(&m->ps, m->wte));
+    if (x->ndim != 3 || x->shape[2] != c->d)
+        fatal("internal: an lm of width %d fed inputs of %d dimensions", c->d, x->shape[x->ndim - 1]);
+    const int B = x->shape[0], T = x->shape[1];
     if (m->wpe >= 0) {
         if (T > c->ctx)
             fatal("internal: %d positions through a learned table of %d", T, c->ctx);

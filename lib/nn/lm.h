@@ -74,6 +74,10 @@ void lm_free(lm *m);
  * (fatal otherwise: callers check with lm_max_len first). drop: the dropout stream (used only when
  * tp->training and cfg.dropout > 0). */
 tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);
+/* The same from input vectors x[B,T,d] in place of the token embeddings (positions, blocks and
+ * the final LayerNorm as lm_hidden): for models that feed some positions other vectors than
+ * tokens (nn/memmodel.h). Gradients flow back into x. */
+tensor *lm_hidden_from(lm *m, tape *tp, tensor *x, rng *drop);
 /* Hidden states [..., d] -> logits [..., vocab] through the tied embedding (mosaic: times 1/sqrt d). */
 tensor *lm_logits(lm *m, tape *tp, tensor *h);
 tensor *lm_forward(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);

@@ -1,0 +1,696 @@
+/* memlab copy and memlab blank-copy: encoder-decoder memory models (Badger 2026, REFERENCE.md §6)
+ * trained on the causal, copy, blank-copy or combined objective, with a trainable or frozen
+ * (autoencoder) encoder, optionally through a curriculum of stages, against the no-memory and the
+ * full-context controls; every model is scored on all three tasks on held-out text. `--cost` measures
+ * instead the training speed and forward FLOPs per token of the memory model against the
+ * full-context decoder as the number of chunks grows.
+ *
+ * The model is nn/memmodel.h, the batches data/copytask.h, the data the babistories pipeline
+ * (experiments/babistories_data.h). The two commands differ only in the copy task they default to
+ * and that `combined` adds to next-token prediction: copy for `copy`, blank copy for `blank-copy`.
+ *
+ * Determinism: the windows of training step s (counted over all stages) come from a random stream
+ * numbered by s; the initial weights from one stream whatever the objective, so that models trained
+ * on different objectives start alike. tokens_per_s is a wall-clock measurement and varies. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "babistories_data.h"
+#include "data/copytask.h"
+#include "driver.h"
+#include "io/progress.h"
+#include "lm_opts.h"
+#include "nn/autoencoder.h"
+#include "nn/lm_ckpt.h"
+#include "nn/memmodel.h"
+
+typedef struct {
+    char *objective, *curriculum, *encoder, *encoder_ckpt, *decoder_ckpt, *baseline, *encoder_arch, *decoder_arch;
+    char *data, *tokenizer, *vocab_dir, *cost_chunks;
+    long long chunks, chunk_len, enc_d, enc_layers, enc_heads, steps, batch, warmup, eval_every, eval_batches;
+    long long ae_steps, stories, val_stories, vocab_size, cost_steps;
+    int no_memory, map, cost;
+    double lr, wd, clip, val_fraction;
+} cp_opts;
+
+static cp_opts o;
+static lm_opts mo;   /* the decoder's shape (--layers, --d, --heads, --pmem, --dropout) and --pos */
+
+#define CP_MAX_STAGES 8
+#define CP_MAX_COST 8
+
+static const opt_spec cp_options[] = {
+    {"chunks", 0, OPT_INT, &o.chunks, "4", "chunks per input (C): each becomes one memory", NULL, -1e9, 4096, "C"},
+    {"chunk-len", 0, OPT_INT, &o.chunk_len, "8", "tokens per chunk (L); the input is C x L tokens", NULL, -1e9, 1 << 20, "L"},
+    {"objective", 0, OPT_STRING, &o.objective, NULL, "training objective: causal (next token), copy, blank-copy, or combined (causal + this command's copy task, losses summed); default: this command's task", "causal|copy|blank-copy|combined", 0, -1, "O"},
+    {"curriculum", 0, OPT_STRING, &o.curriculum, NULL, "stages instead of --objective: a comma list of OBJECTIVE[:STEPS] (default steps --steps), each starting from the previous stage's weights, e.g. blank-copy:500,combined:500", NULL, 0, -1, "O:N,..."},
+    {"encoder", 0, OPT_STRING, &o.encoder, "trainable", "trainable (trained with the decoder) or frozen (an autoencoder's encoder: --encoder-ckpt, or trained first for --ae-steps)", "trainable|frozen", 0, -1, "E"},
+    {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the frozen encoder: an autoencoder's encoder checkpoint (memlab memory-inversion's autoencoder_encoder_ctxN.safetensors, with N >= --chunk-len, or an earlier frozen run's; same --encoder-arch, --encoder-d, --encoder-layers)", NULL, 0, -1, "CKPT"},
+    {"ae-steps", 0, OPT_INT, &o.ae_steps, "2000", "--encoder frozen without --encoder-ckpt: autoencoder training steps on single chunks", NULL, 1, 1e9, "N"},
+    {"decoder-ckpt", 0, OPT_STRING, &o.decoder_ckpt, NULL, "initialise the decoder from a `memlab babistories` checkpoint (its shape replaces --decoder-arch, --d, --layers, --heads)", NULL, 0, -1, "CKPT"},
+    {"no-memory", 0, OPT_FLAG, &o.no_memory, NULL, "control: every memory slot a placeholder (no encoder)", NULL, 0, -1, NULL},
+    {"baseline", 0, OPT_STRING, &o.baseline, "none", "full: instead of the memory model, a decoder of the same shape reading the whole C x L input", "none|full", 0, -1, "B"},
+    {"encoder-arch", 0, OPT_STRING, &o.encoder_arch, "gpt", "encoder stack", "gpt|mosaic", 0, -1, "A"},
+    {"decoder-arch", 0, OPT_STRING, &o.decoder_arch, "gpt", "decoder stack", "gpt|mosaic", 0, -1, "A"},
+    {"encoder-d", 0, OPT_INT, &o.enc_d, "64", "encoder width (a linear map joins it to --d when they differ)", NULL, 1, 65536, "D"},
+    {"encoder-layers", 0, OPT_INT, &o.enc_layers, "2", "encoder blocks", NULL, 1, 1000, "L"},
+    {"encoder-heads", 0, OPT_INT, &o.enc_heads, "4", "encoder heads (must divide --encoder-d)", NULL, 1, 4096, "H"},
+    LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
+    {"pos", 0, OPT_STRING, &mo.pos, "learned", "gpt positions of both stacks: learned, none, rope or alibi", "learned|none|rope|alibi", 0, -1, "P"},
+    {"map", 0, OPT_BOOL, &o.map, "on", "a linear map from memories to the decoder's width and embedding scale (always on when the widths differ)", NULL, 0, -1, "on|off"},
+    {"steps", 0, OPT_INT, &o.steps, "4000", "training steps (of each curriculum stage without its own count)", NULL, 1, 1e9, "N"},
+    {"batch", 0, OPT_INT, &o.batch, "16", "inputs of C x L tokens per step", NULL, 1, 1e6, "B"},
+    {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10, per stage)", NULL, 1e-12, 10, "LR"},
+    {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every stage", NULL, 0, 1e9, "N"},
+    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
+    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate every N steps (and at the end of every stage)", NULL, 1, 1e9, "N"},
+    {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of held-out inputs per evaluation", NULL, 1, 1e6, "N"},
+    {"cost", 0, OPT_FLAG, &o.cost, NULL, "measure instead training tokens/s and forward FLOPs per token, memory model against the full-context decoder, for each of --cost-chunks", NULL, 0, -1, NULL},
+    {"cost-chunks", 0, OPT_STRING, &o.cost_chunks, "1,2,4,8,16", "--cost: the chunk counts", NULL, 0, -1, "C,C,..."},
+    {"cost-steps", 0, OPT_INT, &o.cost_steps, "20", "--cost: timed training steps per model", NULL, 1, 1e6, "N"},
+    {"data", 0, OPT_STRING, &o.data, NULL, "text corpus as for babistories, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
+    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
+    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
+    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
+    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", NULL, 0, -1, "T"},
+    {"vocab-size", 0, OPT_INT, &o.vocab_size, "512", "tokens of a trained BPE", NULL, 257, 1 << 20, "N"},
+    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+};
+
+static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "chunks", "2",
+                                       "chunk-len", "8", "d", "32", "heads", "2", "encoder-d", "32", "encoder-heads", "2",
+                                       "layers", "1", "encoder-layers", "1", "batch", "4", "steps", "6",
+                                       "eval-every", "3", "eval-batches", "2", "warmup", "2", "ae-steps", "5",
+                                       "cost-chunks", "1,2", "cost-steps", "2", NULL};
+/* The paper's chunking (4 x 256) and vocabulary; widths, depths and steps are memlab's. */
+static const char *const paper_kv[] = {"vocab-size", "8192", "chunks", "4", "chunk-len", "256", "d", "512",
+                                       "heads", "8", "layers", "4", "encoder-d", "512", "encoder-heads", "8",
+                                       "encoder-layers", "4", "steps", "20000", "ae-steps", "20000", "warmup", "1000",
+                                       "lr", "1e-3", "eval-every", "1000", NULL};
+static const preset_def cp_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+
+#define CP_DESCRIPTION                                                                                          \
+    "An input is --chunks C x --chunk-len L tokens of text (training or held-out). The encoder (--encoder-arch,\n"      \
+    "-d, -layers, -heads) turns each chunk into one memory, its last-token state, all chunks in one pass;\n"  \
+    "to predict chunk c the decoder (--decoder-arch, --d, --layers, --heads) reads C slots (the memories\n"   \
+    "of chunks 0..c-1, learned placeholders for the rest) then chunk c's tokens, causally. Objectives:\n"     \
+    "causal (next token); copy (the input is [x, x] with x its first half, loss on the second half);\n"       \
+    "blank-copy (the second half of the input is the pad token <|endoftext|>, the same labels); combined\n"   \
+    "(causal + this command's copy task, summed). --encoder frozen uses an autoencoder's encoder (from\n"     \
+    "--encoder-ckpt, or trained first); --curriculum runs stages. Controls: --no-memory, --baseline full.\n"  \
+    "Every --eval-every steps all three are measured on held-out inputs. Primary CSV (also\n"                 \
+    "<out-dir>/copy.csv):\n"                                                                                   \
+    "  command,encoder,objective,curriculum,encoder_arch,decoder_arch,chunks,chunk_len,step,copy_acc,\n"      \
+    "  blank_copy_acc,causal_ce,tokens_per_s\n"                                                                \
+    "copy_acc / blank_copy_acc: token accuracy on the copied half; causal_ce: next-token cross-entropy\n"      \
+    "(nats). encoder is trainable, frozen, none (--no-memory) or full (the baseline); curriculum the\n"     \
+    "stages joined by + (or none). Checkpoints: <out-dir>/encoder.safetensors, decoder.safetensors.\n"     \
+    "--cost writes instead\n"                                                                                 \
+    "  command,model,chunks,chunk_len,params,tokens_per_s,flops_per_token\n"                                  \
+    "for the memory model and the full-context decoder at each of --cost-chunks (also <out-dir>/cost.csv)."
+
+static const cmd_spec copy_spec = {
+    .command = "copy",
+    .summary = "memory models on the copy task: encoder memories, objectives, frozen encoder, curriculum (Badger 2026)",
+    .usage = "memlab copy [options]",
+    .description = CP_DESCRIPTION,
+    .opts = cp_options,
+    .nopts = sizeof cp_options / sizeof cp_options[0],
+    .presets = cp_presets,
+    .npresets = 3,
+};
+
+static const cmd_spec blank_spec = {
+    .command = "blank-copy",
+    .summary = "memory models on the blank-copy task: regenerate text from memories alone (Badger 2026)",
+    .usage = "memlab blank-copy [options]",
+    .description = CP_DESCRIPTION,
+    .opts = cp_options,
+    .nopts = sizeof cp_options / sizeof cp_options[0],
+    .presets = cp_presets,
+    .npresets = 3,
+};
+
+static const char *const cp_columns[] = {"command", "encoder", "objective", "curriculum", "encoder_arch",
+                                         "decoder_arch", "chunks", "chunk_len", "step", "copy_acc",
+                                         "blank_copy_acc", "causal_ce", "tokens_per_s"};
+#define CP_NCOLS ((int)(sizeof cp_columns / sizeof *cp_columns))
+static const char *const cost_columns[] = {"command", "model", "chunks", "chunk_len", "params", "tokens_per_s",
+                                           "flops_per_token"};
+#define COST_NCOLS ((int)(sizeof cost_columns / sizeof *cost_columns))
+
+typedef struct {
+    int objective;
+    long long steps;
+} stage;
+
+typedef struct {
+    copy_task task;            /* the command's copy task */
+    stage st[CP_MAX_STAGES];
+    int nst;
+    int cost[CP_MAX_COST], ncost;
+} cp_plan;
+
+/* ---- options ------------------------------------------------------------------------------------ */
+
+static int parse_curriculum(cp_plan *pl, err_t *e)
+{
+    const char *s = o.curriculum;
+    char item[64], *colon;
+    while (args_next_item(&s, item, sizeof item)) {
+        stage *st = &pl->st[pl->nst];
+        st->steps = o.steps;
+        if ((colon = strchr(item, ':')) != NULL) {
+            char *end;
+            *colon = 0;
+            st->steps = strtoll(colon + 1, &end, 10);
+            if (*end || end == colon + 1 || st->steps < 1)
+                return err_set(e, "--curriculum '%s': a stage's steps must be a positive integer", o.curriculum);
+        }
+        if (pl->nst == CP_MAX_STAGES || copytask_objective_parse(item, &st->objective) != 0)
+            return err_set(e, "--curriculum '%s': expected at most %d stages OBJECTIVE[:STEPS], objectives causal, copy, blank-copy or combined",
+                           o.curriculum, CP_MAX_STAGES);
+        pl->nst++;
+    }
+    return 0;
+}
+
+static int parse_cost(cp_plan *pl, err_t *e)
+{
+    const char *s = o.cost_chunks;
+    char item[64];
+    while (args_next_item(&s, item, sizeof item)) {
+        char *end;
+        long v = strtol(item, &end, 10);
+        if (end == item || *end || v < 1 || v > 4096 || pl->ncost == CP_MAX_COST)
+            return err_set(e, "--cost-chunks expects a comma list of at most %d chunk counts from 1 to 4096, got '%s'",
+                           CP_MAX_COST, o.cost_chunks);
+        pl->cost[pl->ncost++] = (int)v;
+    }
+    return 0;
+}
+
+static int full_baseline(void) { return strcmp(o.baseline, "full") == 0; }
+static int frozen(void) { return strcmp(o.encoder, "frozen") == 0; }
+
+/* The two stacks' shapes for a vocabulary, `chunks` chunks, the memory model or (full) the
+ * full-context decoder. */
+static int stack_configs(int vocab, int chunks, int full, lm_config *enc, lm_config *dec, err_t *e)
+{
+    lm_opts m = mo;
+    m.arch = o.decoder_arch;
+    m.ctx = full ? chunks * o.chunk_len : chunks + o.chunk_len;
+    if (lm_opts_config(&m, vocab, dec, e) != 0)
+        return -1;
+    m.arch = o.encoder_arch;
+    m.ctx = o.chunk_len;
+    m.d = o.enc_d;
+    m.layers = o.enc_layers;
+    m.heads = o.enc_heads;
+    int rc = lm_opts_config(&m, vocab, enc, e);
+    if (rc != 0 && strstr(e->msg, "--d ") == e->msg)   /* name the encoder's options */
+        err_set(e, "--encoder-d %lld is not divisible by --encoder-heads %lld", o.enc_d, o.enc_heads);
+    return rc;
+}
+
+/* Usage errors, checked before any data is read. */
+static int plan_make(cp_plan *pl, copy_task task, err_t *e)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->task = task;
+    if (o.chunks < 1)
+        return err_set(e, "--chunks %lld: need at least one chunk", o.chunks);
+    if (o.chunk_len < 1)
+        return err_set(e, "--chunk-len %lld: need at least one token per chunk", o.chunk_len);
+    if (o.chunks * o.chunk_len > 1 << 20)
+        return err_set(e, "--chunks %lld x --chunk-len %lld: inputs longer than %d tokens", o.chunks, o.chunk_len, 1 << 20);
+    if (o.curriculum && o.objective)
+        return err_set(e, "--curriculum and --objective both given: the curriculum names each stage's objective");
+    if (o.curriculum) {
+        if (parse_curriculum(pl, e) != 0)
+            return -1;
+    } else {
+        pl->st[0].steps = o.steps;
+        pl->st[0].objective = (int)task;
+        if (o.objective && copytask_objective_parse(o.objective, &pl->st[0].objective) != 0)
+            return err_set(e, "--objective '%s': expected causal, copy, blank-copy or combined", o.objective);
+        pl->nst = 1;
+    }
+    lm_config enc, dec;
+    if (stack_configs(257, (int)o.chunks, full_baseline(), &enc, &dec, e) != 0)
+        return -1;
+    if ((o.chunks * o.chunk_len) % 2 != 0)
+        return err_set(e, "--chunks %lld x --chunk-len %lld is odd: the copy tasks split the input in halves", o.chunks,
+                       o.chunk_len);
+    if (o.no_memory && full_baseline())
+        return err_set(e, "--no-memory and --baseline full are two different controls: give one");
+    if (frozen() && (o.no_memory || full_baseline()))
+        return err_set(e, "--encoder frozen needs an encoder: not with --no-memory or --baseline full");
+    if (o.encoder_ckpt && !frozen())
+        return err_set(e, "--encoder-ckpt gives the frozen encoder: add --encoder frozen");
+    if (o.cost && parse_cost(pl, e) != 0)
+        return -1;
+    return 0;
+}
+
+/* The frozen encoder's checkpoint against --encoder-arch, --encoder-d and --encoder-layers (before
+ * any data is read). */
+static int check_encoder_ckpt(err_t *e)
+{
+    lm_config k, want;
+    if (lm_ckpt_config(o.encoder_ckpt, &k, e) != 0)
+        return -1;
+    if (stack_configs(257, (int)o.chunks, 0, &want, &(lm_config){0}, e) != 0)
+        return -1;
+    if (k.arch == want.arch && k.d == want.d && k.layers == want.layers)
+        return 0;
+    return err_set(e, "--encoder-ckpt %s: a %s of width %d and %d layers, but --encoder-arch %s --encoder-d %d --encoder-layers %d",
+                   o.encoder_ckpt, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(want.arch), want.d, want.layers);
+}
+
+/* ---- data --------------------------------------------------------------------------------------- */
+
+#define STREAM_STEP (1ULL << 40)
+#define STREAM_AE (2ULL << 40)
+#define STREAM_DROPOUT (3ULL << 40)
+#define STREAM_COST (4ULL << 40)
+
+static int data_load(driver *d, bs_data *bd, err_t *e)
+{
+    char path[4096];
+    const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
+    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
+                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
+                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
+                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+                                 ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
+}
+
+/* B windows of n + 1 consecutive tokens drawn with r. */
+static void windows(const bs_tokens *s, rng *r, int B, int n, int *win)
+{
+    int *scratch = xmalloc((size_t)B * (n + 1) * sizeof *scratch);
+    bs_windows(s, r, B, n + 1, win, scratch);
+    free(scratch);
+}
+
+static lm_optim make_optim(long long steps)
+{
+    return (lm_optim){
+        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
+        .sched = {.kind = SCHED_COSINE, .lr = o.lr, .lr_end = o.lr / 10, .warmup = o.warmup < steps ? o.warmup : 0,
+                  .total = steps},
+        .clip = o.clip,
+    };
+}
+
+/* ---- the model ----------------------------------------------------------------------------------- */
+
+static int ckpt_extra_save(driver *d, const lm *m, const bs_data *bd, const char *name, const char *role, err_t *e)
+{
+    char path[4096], seedbuf[32];
+    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
+    const char *extra[] = {"experiment", d->spec->command, "role", role, "seed", seedbuf,
+                           "tokenizer", bd->tokenizer_ref, NULL};
+    return lm_ckpt_save(driver_out_path(d, name, path, sizeof path), m, extra, 0, e);
+}
+
+/* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
+ * encoder's weights are copied into enc. */
+static int train_autoencoder(driver *d, const bs_data *bd, lm *enc, err_t *e)
+{
+    const lm_config *c = &enc->cfg;
+    const int B = (int)o.batch, L = (int)o.chunk_len;
+    probe_config dc = {.arch = c->arch, .n = L, .d = c->d, .layers = c->layers, .heads = c->heads, .pmem = c->pmem,
+                       .bias = c->bias, .feed = FEED_UNROLLED};
+    autoencoder ae;
+    autoencoder_build(&ae, c, &dc);
+    rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT + 10);
+    autoencoder_init_weights(&ae, &init);
+    lm_optim opt = make_optim(o.ae_steps);
+    int *ids = xmalloc((size_t)B * L * sizeof *ids), *tg = xmalloc((size_t)B * L * sizeof *tg);
+    tape tp;
+    tape_init(&tp);
+    progress prog;
+    progress_start(&prog, "autoencoder (frozen encoder)", o.ae_steps, d->opt.quiet);
+    int rc = 0;
+    for (long long s = 0; s < o.ae_steps && rc == 0; s++) {
+        rng r = rng_stream((uint64_t)d->opt.seed, STREAM_AE + (uint64_t)s);
+        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+        bs_windows(&bd->train, &r, B, L, ids, tg);
+        double loss = autoencoder_train_step(&ae, &tp, ids, B, &opt, s, &drop);
+        if (!isfinite(loss))
+            rc = err_set(e, "autoencoder: the loss became %g at step %lld (try a lower --lr)", loss, s + 1);
+        progress_update(&prog, s + 1, loss, (s + 1) * (long long)B * L);
+    }
+    progress_end(&prog);
+    if (rc == 0) {
+        params_copy(&enc->ps, &ae.enc.ps, 0);
+        rc = ckpt_extra_save(d, &ae.enc, bd, "autoencoder_encoder.safetensors", "autoencoder-encoder", e);
+    }
+    tape_free(&tp);
+    free(ids);
+    free(tg);
+    autoencoder_free(&ae);
+    return rc;
+}
+
+/* A checkpoint's model, checked to be a gpt or mosaic of the tokenizer's vocabulary. */
+static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t *e)
+{
+    if (lm_ckpt_open(path, m, 0, e) != 0)
+        return -1;
+    const char *why = m->cfg.arch == LM_LSTM      ? "an lstm (the memory model takes gpt or mosaic stacks)"
+                      : m->cfg.vocab != vocab ? "a vocabulary other than the tokenizer's" : NULL;
+    if (why) {
+        err_set(e, "%s %s: %s", opt, path, why);
+        lm_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds the model for `chunks` chunks: shapes from the options or the checkpoints, weights from the
+ * seeded initialisation, then the checkpoints'. *code: 2 for an option at fault, 1 otherwise. */
+static int model_make(driver *d, const bs_data *bd, int chunks, int full, int no_memory, memmodel *m, int *code,
+                      err_t *e)
+{
+    memmodel_config c = {.chunks = chunks, .chunk_len = (int)o.chunk_len, .no_memory = no_memory, .full = full,
+                         .frozen = frozen()};
+    *code = 2;
+    if (stack_configs(bd->vocab, chunks, full, &c.enc, &c.dec, e) != 0)
+        return -1;
+    lm enc_ck = {0}, dec_ck = {0};
+    *code = 1;
+    if (o.encoder_ckpt) {
+        if (open_stack("--encoder-ckpt", o.encoder_ckpt, bd->vocab, &enc_ck, e) != 0)
+            return -1;
+        c.enc = enc_ck.cfg;
+    }
+    if (o.decoder_ckpt) {
+        if (open_stack("--decoder-ckpt", o.decoder_ckpt, bd->vocab, &dec_ck, e) != 0) {
+            if (o.encoder_ckpt)
+                lm_free(&enc_ck);
+            return -1;
+        }
+        c.dec = dec_ck.cfg;
+        c.dec.dropout = mo.dropout;
+    }
+    c.map = o.map || c.enc.d != c.dec.d;
+    int rc = memmodel_config_check(&c, e);
+    if (rc != 0 && (o.encoder_ckpt || o.decoder_ckpt)) {
+        err_t why = *e;
+        err_set(e, "%s (with %s%s%s)", why.msg, o.encoder_ckpt ? o.encoder_ckpt : "", o.encoder_ckpt && o.decoder_ckpt ? ", " : "",
+                o.decoder_ckpt ? o.decoder_ckpt : "");
+    } else if (rc != 0) {
+        *code = 2;
+    }
+    if (rc == 0) {
+        memmodel_build(m, &c);
+        rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
+        memmodel_init_weights(m, &init);
+        if (o.encoder_ckpt)
+            params_copy(&m->enc.ps, &enc_ck.ps, 0);
+        if (o.decoder_ckpt)
+            params_copy(&m->dec.ps, &dec_ck.ps, 0);
+    }
+    if (o.encoder_ckpt)
+        lm_free(&enc_ck);
+    if (o.decoder_ckpt)
+        lm_free(&dec_ck);
+    return rc;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    int *win;   /* eval_batches * B windows of n + 1 held-out tokens */
+    int nb;
+} eval_set;
+
+typedef struct {
+    double copy_acc, blank_acc, causal_ce;
+} cp_metrics;
+
+static cp_metrics evaluate(memmodel *m, const eval_set *es, int B, int n, int pad)
+{
+    int *ids = xmalloc((size_t)B * n * sizeof *ids), *tg = xmalloc((size_t)B * n * sizeof *tg);
+    probe_score sc[3] = {{0}};
+    tape tp;
+    tape_init(&tp);
+    for (int i = 0; i < es->nb; i++)
+        for (int t = 0; t < 3; t++) {
+            copytask_batch((copy_task)t, es->win + (size_t)i * B * (n + 1), B, n, pad, ids, tg);
+            memmodel_score(m, &tp, &(memmodel_batch){ids, tg}, B, &sc[t]);
+        }
+    tape_free(&tp);
+    free(ids);
+    free(tg);
+    const int V = m->cfg.dec.vocab;
+    return (cp_metrics){.copy_acc = probe_metrics_of(&sc[TASK_COPY], V).token_acc,
+                        .blank_acc = probe_metrics_of(&sc[TASK_BLANK_COPY], V).token_acc,
+                        .causal_ce = probe_metrics_of(&sc[TASK_CAUSAL], V).ce};
+}
+
+static const char *encoder_label(void)
+{
+    return full_baseline() ? "full" : o.no_memory ? "none" : o.encoder;
+}
+
+static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj, long long step,
+                      const cp_metrics *x, double tps)
+{
+    csv_str(w, d->spec->command);
+    csv_str(w, encoder_label());
+    csv_str(w, copytask_objective_name(obj));
+    char stages[256];   /* the curriculum's stages joined by '+': one plain CSV field */
+    snprintf(stages, sizeof stages, "%s", o.curriculum ? o.curriculum : "none");
+    for (char *c = stages; (c = strchr(c, ',')) != NULL;)
+        *c = '+';
+    csv_str(w, stages);
+    csv_str(w, o.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch));
+    csv_str(w, lm_arch_name(m->cfg.dec.arch));
+    csv_int(w, m->cfg.chunks);
+    csv_int(w, m->cfg.chunk_len);
+    csv_int(w, step);
+    csv_num(w, x->copy_acc);
+    csv_num(w, x->blank_acc);
+    csv_num(w, x->causal_ce);
+    csv_num(w, tps);
+    csv_end_row(w);
+}
+
+/* ---- training ------------------------------------------------------------------------------------ */
+
+/* Every stage of the plan, evaluating every --eval-every steps and at each stage's end; the rows go to
+ * the primary CSV and `table`. */
+static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, csv_writer *table, err_t *e)
+{
+    const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len, pad = bpe_eot(bd->tok);
+    eval_set es = {.nb = (int)o.eval_batches};
+    es.win = xmalloc((size_t)es.nb * B * (n + 1) * sizeof *es.win);
+    rng er = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
+    windows(&bd->val, &er, es.nb * B, n, es.win);
+    int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)2 * B * n * sizeof *ids),
+        *tg = xmalloc((size_t)2 * B * n * sizeof *tg);
+    tape tp;
+    tape_init(&tp);
+    long long step = 0, tokens = 0;
+    double seconds = 0;
+    int rc = 0;
+    for (int si = 0; si < pl->nst && rc == 0; si++) {
+        const stage *st = &pl->st[si];
+        lm_optim opt = make_optim(st->steps);
+        char label[96];
+        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(st->objective), si + 1,
+                 pl->nst);
+        progress prog;
+        progress_start(&prog, label, st->steps, d->opt.quiet);
+        for (long long s = 0; s < st->steps; s++, step++) {
+            const double t0 = progress_now();
+            rng r = rng_stream((uint64_t)d->opt.seed, STREAM_STEP + (uint64_t)step);
+            rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
+            windows(&bd->train, &r, B, n, win);
+            const int nb = copytask_objective_batches(st->objective, pl->task, win, B, n, pad, ids, tg);
+            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
+            double loss = memmodel_train_step(m, &tp, bt, nb, B, &opt, s, &drop);
+            seconds += progress_now() - t0;
+            tokens += (long long)nb * B * n;
+            if (!isfinite(loss)) {
+                rc = err_set(e, "%s: the loss became %g at step %lld (try a lower --lr)", label, loss, step + 1);
+                break;
+            }
+            progress_update(&prog, s + 1, loss, (s + 1) * (long long)nb * B * n);
+            if ((step + 1) % o.eval_every == 0 || s + 1 == st->steps) {
+                cp_metrics x = evaluate(m, &es, B, n, pad);
+                for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
+                    write_row(w, d, m, st->objective, step + 1, &x, tokens / seconds);
+            }
+        }
+        progress_end(&prog);
+    }
+    tape_free(&tp);
+    free(win);
+    free(ids);
+    free(tg);
+    free(es.win);
+    return rc;
+}
+
+static int save_model(driver *d, const bs_data *bd, const memmodel *m, err_t *e)
+{
+    if (ckpt_extra_save(d, &m->dec, bd, "decoder.safetensors", "decoder", e) != 0)
+        return -1;
+    if (m->cfg.no_memory || m->cfg.full)
+        return 0;
+    return ckpt_extra_save(d, &m->enc, bd, "encoder.safetensors", m->cfg.frozen ? "frozen-encoder" : "joint-encoder", e);
+}
+
+static int run_train(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, int *code)
+{
+    memmodel m;
+    if (model_make(d, bd, (int)o.chunks, full_baseline(), o.no_memory, &m, code, e) != 0)
+        return -1;
+    *code = 1;
+    log_info(d->opt.quiet, "%s: %s encoder, %zu decoder parameters, %zu training tokens, vocabulary %d",
+             d->spec->command, encoder_label(), params_numel(&m.dec.ps), bd->train.n, bd->vocab);
+    int rc = 0;
+    if (frozen() && !o.encoder_ckpt)
+        rc = train_autoencoder(d, bd, &m.enc, e);
+    char path[4096];
+    csv_writer *table = rc ? NULL : csv_open(driver_out_path(d, "copy.csv", path, sizeof path), cp_columns, CP_NCOLS, e);
+    if (rc == 0 && !table)
+        rc = -1;
+    if (rc == 0)
+        rc = train(d, pl, bd, &m, table, e);
+    if (rc == 0)
+        rc = save_model(d, bd, &m, e);
+    if (table && rc == 0)
+        rc = csv_close(table, e);
+    else if (table)
+        csv_abort(table);
+    memmodel_free(&m);
+    return rc;
+}
+
+/* ---- cost ------------------------------------------------------------------------------------------ */
+
+/* Training tokens per second of a model over --cost-steps causal steps (after one untimed step). */
+static double measure_speed(driver *d, memmodel *m, const bs_data *bd)
+{
+    const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len;
+    int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)B * n * sizeof *ids),
+        *tg = xmalloc((size_t)B * n * sizeof *tg);
+    lm_optim opt = make_optim(o.cost_steps + 1);
+    tape tp;
+    tape_init(&tp);
+    double t0 = 0;
+    for (long long s = 0; s <= o.cost_steps; s++) {
+        if (s == 1)
+            t0 = progress_now();
+        rng r = rng_stream((uint64_t)d->opt.seed, STREAM_COST + (uint64_t)s);
+        windows(&bd->train, &r, B, n, win);
+        copytask_batch(TASK_CAUSAL, win, B, n, 0, ids, tg);
+        memmodel_train_step(m, &tp, &(memmodel_batch){ids, tg}, 1, B, &opt, s, NULL);
+    }
+    const double tps = (double)o.cost_steps * B * n / (progress_now() - t0);
+    tape_free(&tp);
+    free(win);
+    free(ids);
+    free(tg);
+    return tps;
+}
+
+static int run_cost(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, int *code)
+{
+    char path[4096];
+    csv_writer *table = csv_open(driver_out_path(d, "cost.csv", path, sizeof path), cost_columns, COST_NCOLS, e);
+    if (!table)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < pl->ncost && rc == 0; i++)
+        for (int full = 0; full < 2 && rc == 0; full++) {
+            const int C = pl->cost[i];
+            memmodel m;
+            if (model_make(d, bd, C, full, 0, &m, code, e) != 0) {
+                rc = -1;
+                break;
+            }
+            const double tps = measure_speed(d, &m, bd), flops = memmodel_flops_per_token(&m.cfg);
+            const size_t params = params_numel(&m.dec.ps) + params_numel(&m.ps) + (full ? 0 : params_numel(&m.enc.ps));
+            log_info(d->opt.quiet, "%s --cost: %s, %d chunks: %.0f tokens/s, %.3g FLOPs/token", d->spec->command,
+                     full ? "full context" : "memory model", C, tps, flops);
+            for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL) {
+                csv_str(w, d->spec->command);
+                csv_str(w, full ? "full" : "memory");
+                csv_int(w, C);
+                csv_int(w, o.chunk_len);
+                csv_int(w, (long long)params);
+                csv_num(w, tps);
+                csv_num(w, flops);
+                csv_end_row(w);
+            }
+            memmodel_free(&m);
+        }
+    if (rc == 0)
+        return csv_close(table, e);
+    csv_abort(table);
+    return rc;
+}
+
+/* ---- the commands -------------------------------------------------------------------------------- */
+
+static int run(driver *d, const cp_plan *pl)
+{
+    bs_data bd;
+    err_t e;
+    if (data_load(d, &bd, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return 1;
+    }
+    int maxc = (int)o.chunks;
+    for (int i = 0; o.cost && i < pl->ncost; i++)
+        maxc = pl->cost[i] > maxc ? pl->cost[i] : maxc;
+    if (bs_data_check_len(&bd, (size_t)maxc * o.chunk_len, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        bs_data_free(&bd);
+        return 1;
+    }
+    int code = 1;
+    int rc = o.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
+    if (rc != 0)
+        driver_error(d, "%s", e.msg);
+    bs_data_free(&bd);
+    return rc ? code : 0;
+}
+
+static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
+{
+    driver d;
+    int code;
+    if (driver_begin(&d, spec, argc, argv, &code) != 0)
+        return code;
+    cp_plan pl;
+    err_t e;
+    if (plan_make(&pl, task, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 2;
+    }
+    if (o.encoder_ckpt && check_encoder_ckpt(&e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 1;
+    }
+    if ((o.cost ? driver_open_csv(&d, cost_columns, COST_NCOLS) : driver_open_csv(&d, cp_columns, CP_NCOLS)) != 0)
+        return driver_end(&d, 0);
+    int rc = run(&d, &pl);
+    int end = driver_end(&d, rc == 0);
+    return rc ? rc : end;
+}
+
+int cmd_copy(int argc, char **argv) { return cmd_run(&copy_spec, TASK_COPY, argc, argv); }
+int cmd_blank_copy(int argc, char **argv) { return cmd_run(&blank_spec, TASK_BLANK_COPY, argc, argv); }
