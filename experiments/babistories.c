@@ -24,6 +24,7 @@
 #include "io/progress.h"
 #include "lm_opts.h"
 #include "nn/lm_ckpt.h"
+#include "nn/lm_decode.h"
 #include "nn/lm_train.h"
 
 /* Text far from children's stories that every Debian machine has and nobody here wrote. */
@@ -429,35 +430,74 @@ static int sample_token(const double *p, int V, rng *r)
     return tok;
 }
 
+static void push_id(bpe_ids *ids, int t)
+{
+    if (ids->n == ids->cap) {
+        ids->cap = ids->cap ? 2 * ids->cap : 64;
+        ids->ids = xrealloc(ids->ids, ids->cap * sizeof *ids->ids);
+    }
+    ids->ids[ids->n++] = t;
+}
+
+/* p = softmax(z) in double (the same as lm_next_probs). */
+static void softmax_row(const real *z, int V, double *p)
+{
+    double mx = z[0], s = 0;
+    for (int v = 1; v < V; v++)
+        mx = fmax(mx, z[v]);
+    for (int v = 0; v < V; v++)
+        s += p[v] = exp(z[v] - mx);
+    for (int v = 0; v < V; v++)
+        p[v] /= s;
+}
+
 /* The continuation of prompt ids (extended in place) by up to max_tokens sampled tokens, stopping at
- * <|endoftext|>; returns the new text (malloc'd) or NULL with e set. */
+ * <|endoftext|>; returns the new text (malloc'd) or NULL with e set. While prompt and continuation
+ * fit in the training context it decodes one token at a time against a key/value (gpt) or memory
+ * (mosaic) cache (nn/lm_decode.h); beyond, it re-runs the last context's worth of tokens for every
+ * new one (a sliding window, which a cache cannot give). */
 static char *continue_ids(lm *m, bpe *tok, bpe_ids *ids, long long max_tokens, rng *r, err_t *e)
 {
     const int V = m->cfg.vocab, maxlen = lm_max_len(m) ? lm_max_len(m) : m->cfg.ctx;
-    double *p = NULL;
-    tape tp;
-    tape_init(&tp);
-    size_t first_new = ids->n;
-    for (long long i = 0; i < max_tokens; i++) {
-        /* The last `maxlen` tokens (no cache: every step runs the window again). */
-        int T = ids->n < (size_t)maxlen ? (int)ids->n : maxlen;
-        const int *win = ids->ids + ids->n - T;
-        p = xrealloc(p, (size_t)T * V * sizeof *p);
-        lm_next_probs(m, &tp, win, 1, T, p);
-        int t = sample_token(p + (size_t)(T - 1) * V, V, r);
-        if (t == bpe_eot(tok))
-            break;
-        if (ids->n == ids->cap) {
-            ids->cap = ids->cap ? 2 * ids->cap : 64;
-            ids->ids = xrealloc(ids->ids, ids->cap * sizeof *ids->ids);
+    const size_t first_new = ids->n;
+    double *p = xmalloc((size_t)V * sizeof *p);
+    if (ids->n + (size_t)max_tokens <= (size_t)maxlen) {
+        lm_decoder dc;
+        lm_decoder_init(&dc, m, (int)(ids->n + (size_t)max_tokens));
+        real *z = xmalloc((size_t)V * sizeof *z);
+        for (size_t i = 0; i < ids->n; i++)
+            lm_decode_step(m, &dc, ids->ids[i], z);
+        for (long long i = 0; i < max_tokens; i++) {
+            softmax_row(z, V, p);
+            int t = sample_token(p, V, r);
+            if (t == bpe_eot(tok))
+                break;
+            push_id(ids, t);
+            if (i + 1 < max_tokens)
+                lm_decode_step(m, &dc, t, z);
         }
-        ids->ids[ids->n++] = t;
+        free(z);
+        lm_decoder_free(&dc);
+    } else {
+        double *probs = NULL;
+        tape tp;
+        tape_init(&tp);
+        for (long long i = 0; i < max_tokens; i++) {
+            int T = ids->n < (size_t)maxlen ? (int)ids->n : maxlen;
+            const int *win = ids->ids + ids->n - T;
+            probs = xrealloc(probs, (size_t)T * V * sizeof *probs);
+            lm_next_probs(m, &tp, win, 1, T, probs);
+            int t = sample_token(probs + (size_t)(T - 1) * V, V, r);
+            if (t == bpe_eot(tok))
+                break;
+            push_id(ids, t);
+        }
+        free(probs);
+        tape_free(&tp);
     }
     free(p);
-    tape_free(&tp);
     size_t len;
-    char *text = bpe_decode(tok, ids->ids + first_new, ids->n - first_new, &len, e);
-    return text;
+    return bpe_decode(tok, ids->ids + first_new, ids->n - first_new, &len, e);
 }
 
 /* The prompt's tokens; -1 (message printed) when it has none. */
