@@ -19,6 +19,9 @@ set key top left noenhanced
 set xlabel 'leaky-average coefficient a = exp(-lambda)'
 set ylabel 'width of the recent-token peak (positions)'
 set title 'mosaic heads: key averaging against attention peak width (Fig 15)'
-ctxs = system("awk -F, 'NR > 1 && $1 == \"mosaic\" && !seen[$3]++ { printf \"%s \", $3 }' '".data."'")
-plot for [i=1:words(ctxs)] data using (strcol(1) eq 'mosaic' && $3 == word(ctxs, i) + 0 ? $8 : NaN):9 \
-     with points pt 7 ps 1.5 lc i title 'window '.word(ctxs, i)
+# one point series per (checkpoint, window): keys "checkpoint|ctx"
+sets = system("awk -F, 'NR > 1 && $1 == \"mosaic\" && !seen[$4 \"|\" $3]++ { printf \"%s|%s \", $4, $3 }' '".data."'")
+ck(k) = k[1:strstrt(k, '|') - 1]
+ctx(k) = k[strstrt(k, '|') + 1:] + 0
+plot for [i=1:words(sets)] data using ((strcol(1) eq 'mosaic' && strcol(4) eq ck(word(sets, i)) && $3 == ctx(word(sets, i))) ? $8 : NaN):9 \
+     with points pt 7 ps 1.5 lc i title ck(word(sets, i)).', window '.ctx(word(sets, i))
