@@ -178,6 +178,49 @@ static void check_rollout(int heads, int complex_param)
 START_TEST(test_rollout_matches_network) { check_rollout(3, 1); check_rollout(1, 1); check_rollout(3, 0); }
 END_TEST
 
+/* The initialisation of the public code: a linear layer's uniform draw in +-1/sqrt(6), projected onto
+ * the complex form, so every complex entry is the mean of two uniforms: variance bound^2 / 6, half
+ * that of one uniform draw (bound^2 / 3), which the plain real matrices keep. */
+static double init_variance(int complex_param, double *maxabs)
+{
+    double sum = 0, sum2 = 0, n = 0;
+    *maxabs = 0;
+    for (int seed = 0; seed < 200; seed++) {
+        param_store ps;
+        params_init(&ps);
+        ctxmem net;
+        ctxmem_declare(&net, &ps, 6, 3, 2, complex_param, 50);
+        params_alloc(&ps);
+        rng r = rng_stream((uint64_t)seed, RNG_STREAM_INIT);
+        ctxmem_init(&net, &ps, &r);
+        const int idx[3] = {net.wphi, net.wpsi, net.wz};
+        for (int k = 0; k < 3; k++) {
+            tensor *t = params_tensor(&ps, idx[k]);
+            for (size_t i = 0; i < t->n; i++) {
+                sum += t->data[i];
+                sum2 += (double)t->data[i] * t->data[i];
+                n++;
+                *maxabs = fmax(*maxabs, fabs(t->data[i]));
+            }
+        }
+        params_free(&ps);
+    }
+    return sum2 / n - (sum / n) * (sum / n);
+}
+
+START_TEST(test_init_as_the_public_code)
+{
+    const double b2 = 1.0 / 6; /* bound^2 */
+    double maxabs;
+    double vc = init_variance(1, &maxabs); /* 200 x 54 entries: the estimate is within a few percent */
+    ck_assert_msg(fabs(vc - b2 / 6) < 0.06 * b2 / 6, "complex entries: variance %g, want %g", vc, b2 / 6);
+    ck_assert(maxabs <= sqrt(b2));
+    double vr = init_variance(0, &maxabs);
+    ck_assert_msg(fabs(vr - b2 / 3) < 0.06 * b2 / 3, "real entries: variance %g, want %g", vr, b2 / 3);
+    ck_assert(maxabs <= sqrt(b2));
+}
+END_TEST
+
 /* ---- the command ---------------------------------------------------------------------------------- */
 
 static int run_cmd(const char *args, char **out, char **err)
@@ -295,6 +338,7 @@ Suite *suite_three_moons(void)
     tcase_add_test(tc, test_observations);
     tcase_add_test(tc, test_forward_hand_computed);
     tcase_add_test(tc, test_rollout_matches_network);
+    tcase_add_test(tc, test_init_as_the_public_code);
     suite_add_tcase(s, tc);
     TCase *cmd = tcase_create("command");
     tcase_add_test(cmd, test_smoke_run);
