@@ -4,7 +4,7 @@
 # findings checked against memlab's summary tables.
 set -eu
 out=$1
-# Training 3 heads can fail (the paper says so; so does seed 1 here): train 3 seeds, count how many
+# Training 3 heads can fail (the paper says so; so does seed 3 here): train 3 seeds, count how many
 # disentangle, and read the errors off the seed with the most diagonal weights.
 $MEMLAB three-moons --heads 3 --seeds 3 --eval-seqs 256 --ctx-step 2 --quiet --out-dir "$out" -o "$out/three_moons.csv"
 $MEMLAB three-moons --heads 1 --eval-seqs 256 --ctx-step 2 --quiet --out-dir "$out/heads1" -o "$out/heads1/three_moons.csv"
