@@ -35,7 +35,7 @@ static const opt_spec tm_options[] = {
     {"lr-end", 0, OPT_DOUBLE, &o.lr_end, "5e-6", "learning rate at the last iteration (linear schedule)", NULL, 0, 10, "LR"},
     {"clip", 0, OPT_DOUBLE, &o.clip, "0.5", "errors are clipped to +-clip in the loss (no gradient beyond)", NULL, 1e-9, 1e9, "C"},
     {"no-clip", 0, OPT_FLAG, &o.no_clip, NULL, "plain mean squared error (the paper's ablation)", NULL, 0, -1, NULL},
-    {"bias-correction", 0, OPT_FLAG, &o.bias_correction, NULL, "Adam's 1/(1-beta^t) moment corrections (the paper's code trains with MLX's AdamW, which has none: its early steps are 1.6-6.5 times larger)", NULL, 0, -1, NULL},
+    {"bias-correction", 0, OPT_FLAG, &o.bias_correction, NULL, "Adam's 1/(1-beta^t) moment corrections (the paper's code trains with MLX's AdamW, which has none: its steps are 1.6-6.6 times larger over 500 iterations)", NULL, 0, -1, NULL},
     {"seq-len", 0, OPT_INT, &o.seq_len, "800", "observations per training sequence", NULL, 64, 100000, "T"},
     {"eval-triple", 0, OPT_STRING, &o.eval_triple, "0.5/1/2.5", "the training triple to evaluate (as --list-periods names it)", NULL, 0, -1, "P1/P2/P3"},
     {"eval-seqs", 0, OPT_INT, &o.eval_seqs, "512", "evaluation sequences per triple", NULL, 1, 1e6, "N"},
