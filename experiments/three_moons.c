@@ -42,7 +42,7 @@ static const opt_spec tm_options[] = {
     {"rollout", 0, OPT_INT, &o.rollout, "25", "autoregressive prediction steps per context length", NULL, 1, 10000, "N"},
     {"ctx-step", 0, OPT_INT, &o.ctx_step, "1", "evaluate every N-th context length", NULL, 1, 100000, "N"},
     {"seeds", 0, OPT_INT, &o.seeds, "1", "train and evaluate K seeds (--seed, --seed + 1, ...); reports how many disentangle", NULL, 1, 10000, "K"},
-    {"threshold", 0, OPT_DOUBLE, &o.threshold, "0.2", "a seed has converged when its validation rollout error between max(p) and lcm(p) is below this (disentangled seeds reach 0.09-0.11, others 0.25)", NULL, 0, 1e9, "E"},
+    {"threshold", 0, OPT_DOUBLE, &o.threshold, "0.2", "a seed has converged when its validation rollout error between max(p) and lcm(p) is below this (disentangled seeds reach 0.09-0.11, others 0.25-0.30)", NULL, 0, 1e9, "E"},
     {"list-periods", 0, OPT_FLAG, &o.list_periods, NULL, "print the 35 period triples, their LCM, max period and split, as CSV, and exit", NULL, 0, -1, NULL},
 };
 
