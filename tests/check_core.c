@@ -158,6 +158,32 @@ START_TEST(test_adamw_hand_computed)
 }
 END_TEST
 
+/* Without bias correction (MLX's Adam and AdamW default): m and v are used as they are, so the first
+ * step is (1-b1)/sqrt(1-b2) = 3.16 times the corrected one. */
+START_TEST(test_adamw_without_bias_correction)
+{
+    param_store ps;
+    params_init(&ps);
+    int w = params_declare(&ps, "w", 1, (int[]){1}, 1);
+    params_alloc(&ps);
+    params_fill(&ps, w, 1.0);
+    adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1, .no_bias_correction = 1};
+    const double lr = 0.01;
+    /* step 1, g = 0.5: m = 0.05, v = 0.00025 */
+    params_tensor(&ps, w)->grad[0] = 0.5f;
+    adamw_step(&ps, &cfg, lr, 1);
+    double p1 = 1.0 - lr * 0.1 * 1.0 - lr * 0.05 / (sqrt(0.00025) + 1e-8);
+    ck_assert_rel(params_tensor(&ps, w)->data[0], p1, 1e-6);
+    ck_assert_rel(1.0 - lr * 0.1 - p1, lr * 3.1623, 1e-4);
+    /* step 2, g = -0.25: m = 0.02, v = 0.00031225 (the step number no longer matters) */
+    params_tensor(&ps, w)->grad[0] = -0.25f;
+    adamw_step(&ps, &cfg, lr, 2);
+    double p2 = p1 - lr * 0.1 * p1 - lr * 0.02 / (sqrt(0.00031225) + 1e-8);
+    ck_assert_rel(params_tensor(&ps, w)->data[0], p2, 1e-6);
+    params_free(&ps);
+}
+END_TEST
+
 START_TEST(test_schedules)
 {
     schedule cos = {.kind = SCHED_COSINE, .lr = 1e-3, .lr_end = 1e-4, .warmup = 10, .total = 110};
@@ -294,6 +320,7 @@ Suite *suite_core(void)
     tcase_add_test(tc, test_rng_reference_vector);
     tcase_add_test(tc, test_rng_streams_and_statistics);
     tcase_add_test(tc, test_adamw_hand_computed);
+    tcase_add_test(tc, test_adamw_without_bias_correction);
     tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_clip_to_exact_norm);
     tcase_add_test(tc, test_tape_off_records_nothing_and_grads_accumulate);

@@ -4,7 +4,7 @@
 # findings checked against memlab's summary tables.
 set -eu
 out=$1
-# Training 3 heads can fail (the paper says so; so does seed 1 here): train 3 seeds, count how many
+# Training 3 heads can fail (the paper says so; so does seed 3 here): train 3 seeds, count how many
 # disentangle, and read the errors off the seed with the most diagonal weights.
 $MEMLAB three-moons --heads 3 --seeds 3 --eval-seqs 256 --ctx-step 2 --quiet --out-dir "$out" -o "$out/three_moons.csv"
 $MEMLAB three-moons --heads 1 --eval-seqs 256 --ctx-step 2 --quiet --out-dir "$out/heads1" -o "$out/heads1/three_moons.csv"
@@ -15,12 +15,14 @@ $MEMLAB three-moons --heads 1 --eval-seqs 256 --ctx-step 2 --quiet --out-dir "$o
 # the validation row of the seed with the largest diagonal mass (column 18)
 val() { awk -F, -v col="$2" '$5 == "validation" && (best == "" || $18 > best) { best = $18; v = $col } END { print v }' "$1/summary.csv"; }
 h3_disentangled=$(awk -F, '$5 == "validation" && $18 > 0.9 { n++ } END { print n + 0 }' "$out/summary.csv")
+# the same error for every seed that disentangles, so that the pick of one seed hides nothing
+h3_each=$(awk -F, '$5 == "validation" && $18 > 0.9 { printf "%s%s", sep, $10; sep = ", " }' "$out/summary.csv")
 h3_between=$(val "$out" 10); h3_diag=$(val "$out" 18); h3_step1=$(val "$out" 13)
 h1_between=$(val "$out/heads1" 10); h1_after=$(val "$out/heads1" 11)
 h1_step1=$(val "$out/heads1" 13); h1_step1_after=$(val "$out/heads1" 14)
 yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 {
-echo "| Memory Mosaics §3 | 3 heads predict the validation triple once the context exceeds max(p): error below 0.1 between max(p) and lcm(p) | $h3_between | $(yes_no "$h3_between < 0.1") |"
+echo "| Memory Mosaics §3 | 3 heads predict the validation triple once the context exceeds max(p): error below 0.1 between max(p) and lcm(p) | $h3_between (the most diagonal seed; each seed that disentangles: $h3_each) | $(yes_no "$h3_between < 0.1") |"
 echo "| Memory Mosaics §3 | 1 head must wait for lcm(p): error above 0.2 between max(p) and lcm(p), below 0.1 after | $h1_between before lcm, $h1_after after | $(yes_no "$h1_between > 0.2 && $h1_after < 0.1") |"
 echo "| Memory Mosaics §3 | (retrieval) the 3-head network's memory read is accurate between max(p) and lcm(p): first-step error below 0.1 (1 head, which can extrapolate one step from its recent past, for reference) | 3 heads $h3_step1; 1 head $h1_step1 before lcm, $h1_step1_after after | $(yes_no "$h3_step1 < 0.1") |"
 echo "| Memory Mosaics Fig 6 | the 3-head network disentangles the moons: diagonal share of \|W\| mass above 0.9 | best seed $h3_diag; $h3_disentangled of 3 seeds above 0.9 | $(yes_no "$h3_diag > 0.9") |"

@@ -6,7 +6,8 @@
 void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
 {
     const double b1 = cfg->beta1, b2 = cfg->beta2;
-    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    const int bc = !cfg->no_bias_correction;
+    const double bc1 = bc ? 1.0 - pow(b1, (double)t) : 1.0, bc2 = bc ? 1.0 - pow(b2, (double)t) : 1.0;
     for (int i = 0; i < ps->count; i++) {
         const param_entry *e = &ps->entries[i];
         real *p = ps->data + e->offset, *g = ps->grad + e->offset;

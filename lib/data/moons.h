@@ -1,8 +1,9 @@
 /* The three-moons data (Memory Mosaics §3): three moons circle a planet with periods p1, p2, p3
  * (time units); an observation is the three unit complex numbers e^{i theta_k}, theta_k(t) =
  * 2 pi t / p_k + 0.3, as six reals (cos, sin interleaved). Period triples are every 3-subset of
- * {0.5, 1, ..., 3.5}, sorted by the LCM of the triple, then by the largest period, then
- * lexicographically; the first MOONS_KEPT are used, the last of those for validation. */
+ * {0.5, 1, ..., 3.5} in itertools.combinations order, sorted by the LCM of the triple as the public
+ * code sorts them (NumPy's default argsort, whose ties fall as its introsort leaves them); the first
+ * MOONS_KEPT are used, the last of those for validation. */
 #ifndef MEMLAB_DATA_MOONS_H
 #define MEMLAB_DATA_MOONS_H
 

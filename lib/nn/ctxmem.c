@@ -30,12 +30,35 @@ void ctxmem_declare(ctxmem *m, param_store *ps, int in, int heads, int head_dim,
     m->wz = declare_matrix(m, ps, "ctxmem.w_z", in, E);
 }
 
+/* A linear layer's default initialisation, uniform in +-bound, of the real rows x cols matrix; a
+ * complex-structured matrix takes the projection of that real draw onto the [[a, -b], [b, a]] form,
+ * a = (w00 + w11) / 2, b = (w10 - w01) / 2 per 2x2 block: the public code builds its complex
+ * layers that way, so each complex entry is the mean of two uniform draws (a triangular
+ * distribution, sqrt 2 narrower than one draw). */
+static void init_matrix(const ctxmem *m, param_store *ps, int idx, double bound, rng *r)
+{
+    tensor *t = params_tensor(ps, idx);
+    if (!m->complex_param) {
+        params_init_uniform(ps, idx, -bound, bound, r);
+        return;
+    }
+    const int rows = t->shape[1], cols = t->shape[2];
+    const size_t nn = (size_t)rows * cols;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) { /* block (i, j) of the real matrix, drawn block by block */
+            double w00 = -bound + 2 * bound * rng_uniform(r), w01 = -bound + 2 * bound * rng_uniform(r);
+            double w10 = -bound + 2 * bound * rng_uniform(r), w11 = -bound + 2 * bound * rng_uniform(r);
+            t->data[(size_t)i * cols + j] = (real)((w00 + w11) / 2);
+            t->data[nn + (size_t)i * cols + j] = (real)((w10 - w01) / 2);
+        }
+}
+
 void ctxmem_init(const ctxmem *m, param_store *ps, rng *r)
 {
     double bound = 1.0 / sqrt((double)m->in);
-    params_init_uniform(ps, m->wphi, -bound, bound, r);
-    params_init_uniform(ps, m->wpsi, -bound, bound, r);
-    params_init_uniform(ps, m->wz, -bound, bound, r);
+    init_matrix(m, ps, m->wphi, bound, r);
+    init_matrix(m, ps, m->wpsi, bound, r);
+    init_matrix(m, ps, m->wz, bound, r);
 }
 
 static tensor *matrix(const ctxmem *m, param_store *ps, tape *tp, int idx)

@@ -19,7 +19,8 @@ typedef struct {
 } ctxmem;
 
 void ctxmem_declare(ctxmem *m, param_store *ps, int in, int heads, int head_dim, int complex_param, double beta);
-/* Every free parameter uniform in +-1/sqrt(in) (a linear layer's default initialisation). */
+/* A linear layer's default initialisation, uniform in +-1/sqrt(in), of each real matrix; complex
+ * matrices take its projection onto the complex form (each entry the mean of two such draws). */
 void ctxmem_init(const ctxmem *m, param_store *ps, rng *r);
 /* The three real matrices (W_phi [E, in], W_psi [E, in], W_z [in, E], E = heads * head_dim) on tp. */
 void ctxmem_matrices(const ctxmem *m, param_store *ps, tape *tp, tensor **wphi, tensor **wpsi, tensor **wz);
