@@ -504,6 +504,8 @@ static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, c
     for (int si = 0; si < pl->nst && rc == 0; si++) {
         const stage *st = &pl->st[si];
         lm_optim opt = make_optim(st->steps);
+        if (si > 0)
+            memmodel_reset_optimizer(m);
         char label[96];
         snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(st->objective), si + 1,
                  pl->nst);

@@ -93,6 +93,14 @@ size_t params_numel(const param_store *ps)
 
 void params_zero_grad(param_store *ps) { memset(ps->grad, 0, ps->total * sizeof(real)); }
 
+void params_zero_moments(param_store *ps)
+{
+    if (!ps->m || ps->total == 0)   /* an empty store (e.g. no encoder) */
+        return;
+    memset(ps->m, 0, ps->total * sizeof(real));
+    memset(ps->v, 0, ps->total * sizeof(real));
+}
+
 void params_scale_grad(param_store *ps, real factor)
 {
     for (size_t i = 0; i < ps->total; i++)

@@ -42,6 +42,8 @@ int params_find(const param_store *ps, const char *name);
 /* Elements in all tensors (without padding): the model's parameter count. */
 size_t params_numel(const param_store *ps);
 void params_zero_grad(param_store *ps);
+/* Forgets the AdamW moments (a fresh optimiser over the same values). */
+void params_zero_moments(param_store *ps);
 void params_scale_grad(param_store *ps, real factor);
 
 void params_init_normal(param_store *ps, int idx, double std, rng *r);

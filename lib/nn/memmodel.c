@@ -141,6 +141,13 @@ double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches,
     return optim_step_stores(tp, loss, stores, n, o, step);
 }
 
+void memmodel_reset_optimizer(memmodel *m)
+{
+    params_zero_moments(&m->dec.ps);
+    params_zero_moments(&m->ps);
+    params_zero_moments(&m->enc.ps);
+}
+
 void memmodel_score(memmodel *m, tape *tp, const memmodel_batch *batch, int B, probe_score *s)
 {
     tape_reset(tp);

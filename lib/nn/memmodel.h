@@ -62,6 +62,10 @@ typedef struct {
 double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches, int nb, int B, const lm_optim *o,
                            long long step, rng *drop);
 
+/* Forgets every store's AdamW moments: a curriculum stage starts a fresh optimiser (its step count,
+ * and so Adam's bias correction, restarts at 1 with its schedule) from the previous stage's weights. */
+void memmodel_reset_optimizer(memmodel *m);
+
 /* Evaluation mode: adds the accuracy and cross-entropy of one batch's predictions (targets other
  * than -1) to s. */
 void memmodel_score(memmodel *m, tape *tp, const memmodel_batch *batch, int B, probe_score *s);
