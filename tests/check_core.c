@@ -180,6 +180,12 @@ START_TEST(test_adamw_without_bias_correction)
     adamw_step(&ps, &cfg, lr, 2);
     double p2 = p1 - lr * 0.1 * p1 - lr * 0.02 / (sqrt(0.00031225) + 1e-8);
     ck_assert_rel(params_tensor(&ps, w)->data[0], p2, 1e-6);
+    /* a fresh optimiser over the same values: after params_zero_moments, step 1 with g = 0.5 moves
+     * the weight exactly as the first step did */
+    params_zero_moments(&ps);
+    params_tensor(&ps, w)->grad[0] = 0.5f;
+    adamw_step(&ps, &cfg, lr, 1);
+    ck_assert_rel(params_tensor(&ps, w)->data[0], p2 - lr * 0.1 * p2 - lr * 0.05 / (sqrt(0.00025) + 1e-8), 1e-6);
     params_free(&ps);
 }
 END_TEST
