@@ -405,20 +405,10 @@ END_TEST
 
 START_TEST(test_bad_input)
 {
-    char *dir = test_tmpdir(), narrow[1100];
+    char *dir = test_tmpdir(), narrow[1100], prefix[1200];
     snprintf(narrow, sizeof narrow, "%s/narrow.safetensors", dir);
-    lm_config c = {.arch = LM_GPT, .vocab = 300, .ctx = 8, .d = 16, .layers = 1, .heads = 2};
-    err_t e;
-    ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
-    lm m;
-    lm_build(&m, &c);
-    ck_assert_int_eq(lm_ckpt_save(narrow, &m, NULL, 0, &e), 0);
-    lm_free(&m);
-    struct {
-        char args[2048];
-        int code;
-        const char *needle;
-    } cases[] = {
+    write_gpt_ckpt(narrow, 16, 8);
+    bad_input_case cases[] = {
         {"--chunks 0", 2, "--chunks 0: need at least one chunk"},
         {"--chunk-len 0", 2, "--chunk-len 0"},
         {"--chunks 3 --chunk-len 5", 2, "is odd"},
@@ -435,16 +425,8 @@ START_TEST(test_bad_input)
         {"--encoder frozen --encoder-ckpt /nonexistent.safetensors", 1, "/nonexistent.safetensors"},
     };
     snprintf(cases[12].args, sizeof cases[12].args, "--encoder frozen --encoder-ckpt %s", narrow);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char args[4096], *out, *err;
-        snprintf(args, sizeof args, "--out-dir %.1000s/out %.2047s", dir, cases[i].args);
-        ck_assert_msg(cp_run("blank-copy", args, &out, &err) == cases[i].code, "%s: %s", cases[i].args, err);
-        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
-        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
-        ck_assert_str_eq(out, "");
-        free(out);
-        free(err);
-    }
+    snprintf(prefix, sizeof prefix, "blank-copy --threads 1 --quiet --preset smoke --out-dir %s/out", dir);
+    expect_bad_inputs(prefix, cases, sizeof cases / sizeof *cases);
     test_rmdir(dir);
 }
 END_TEST

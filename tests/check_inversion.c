@@ -306,21 +306,11 @@ END_TEST
 
 START_TEST(test_bad_input)
 {
-    char *dir = test_tmpdir(), narrow[1100];
+    char *dir = test_tmpdir(), narrow[1100], prefix[1200];
     /* a gpt checkpoint of width 16: the smoke preset asks for 32 */
     snprintf(narrow, sizeof narrow, "%s/narrow.safetensors", dir);
-    lm_config c = {.arch = LM_GPT, .vocab = 300, .ctx = 16, .d = 16, .layers = 1, .heads = 2};
-    err_t e;
-    ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
-    lm m;
-    lm_build(&m, &c);
-    ck_assert_int_eq(lm_ckpt_save(narrow, &m, NULL, 0, &e), 0);
-    lm_free(&m);
-    struct {
-        char args[2048];
-        int code;
-        const char *needle;
-    } cases[] = {
+    write_gpt_ckpt(narrow, 16, 16);
+    bad_input_case cases[] = {
         {"--encoder nonsense", 2, "--encoder 'nonsense': expected untrained, causal, autoencoder, frozen or joint"},
         {"--encoder untrained --frozen-ckpt x.safetensors", 2, "--frozen-ckpt gives the frozen encoder"},
         {"--encoder frozen --joint-ckpt x.safetensors", 2, "--joint-ckpt gives the joint encoder"},
@@ -334,16 +324,8 @@ START_TEST(test_bad_input)
         {"--encoder-ckpt /nonexistent.safetensors", 1, "/nonexistent.safetensors"},
     };
     snprintf(cases[8].args, sizeof cases[8].args, "--encoder-ckpt %s", narrow);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char args[4096], *out, *err;
-        snprintf(args, sizeof args, "--preset smoke --out-dir %.1000s/out %.2047s", dir, cases[i].args);
-        ck_assert_int_eq(inv_run(args, &out, &err), cases[i].code);
-        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
-        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
-        ck_assert_str_eq(out, "");
-        free(out);
-        free(err);
-    }
+    snprintf(prefix, sizeof prefix, "memory-inversion --threads 1 --quiet --preset smoke --out-dir %s/out", dir);
+    expect_bad_inputs(prefix, cases, sizeof cases / sizeof *cases);
     /* --help lists every encoder, the memory models' too */
     char *out;
     ck_assert_int_eq(inv_run("--help", &out, NULL), 0);

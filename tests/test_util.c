@@ -9,6 +9,7 @@
 
 #include "core/params.h"
 #include "io/ckpt.h"
+#include "nn/lm_ckpt.h"
 
 const char *test_memlab_bin(void)
 {
@@ -209,4 +210,29 @@ void fixture_load_params(const char *path, param_store *ps, const char *prefix)
         memcpy(params_tensor(ps, i)->data, t->data, t->n * sizeof(real));
         tensor_free(t);
     }
+}
+
+void expect_bad_inputs(const char *prefix, const bad_input_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char cmd[8192], *out, *err;
+        snprintf(cmd, sizeof cmd, "%s %s %s", test_memlab_bin(), prefix, cases[i].args);
+        ck_assert_msg(test_run(cmd, &out, &err) == cases[i].code, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
+        ck_assert_str_eq(out, "");
+        free(out);
+        free(err);
+    }
+}
+
+void write_gpt_ckpt(const char *path, int d, int ctx)
+{
+    lm_config c = {.arch = LM_GPT, .vocab = 300, .ctx = ctx, .d = d, .layers = 1, .heads = 2};
+    err_t e;
+    ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
+    lm m;
+    lm_build(&m, &c);
+    ck_assert_msg(lm_ckpt_save(path, &m, NULL, 0, &e) == 0, "%s", e.msg);
+    lm_free(&m);
 }

@@ -30,6 +30,21 @@ int test_run(const char *cmd, char **out, char **err);
 char *test_tmpdir(void);
 void test_rmdir(char *dir);
 
+/* One bad-input run: the arguments, the exit code and a piece of the one-line message expected. */
+typedef struct {
+    char args[2048];
+    int code;
+    const char *needle;
+} bad_input_case;
+
+/* Runs "<memlab> <prefix> <case args>" for every case and checks the exit code, that stderr is one
+ * line holding the needle, and that nothing reached stdout. */
+void expect_bad_inputs(const char *prefix, const bad_input_case *cases, size_t n);
+
+/* Writes a freshly built (zero) gpt checkpoint of width d, one layer, two heads, vocabulary 300 and
+ * context ctx at path: the wrong-shape encoder that bad-input tests hand to a command. */
+void write_gpt_ckpt(const char *path, int d, int ctx);
+
 /* Contents of a file, or NULL. */
 char *test_slurp(const char *path);
 
