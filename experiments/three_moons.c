@@ -18,7 +18,7 @@
 
 typedef struct {
     long long heads, iters, batch, eval_seqs, ctx_step, seeds, seq_len, rollout;
-    double beta, lr, lr_end, clip, threshold;
+    double beta, lr, lr_end, clip, threshold, ideal;
     char *param, *eval_triple;
     int no_clip, list_periods, bias_correction;
 } tm_opts;
@@ -43,6 +43,7 @@ static const opt_spec tm_options[] = {
     {"ctx-step", 0, OPT_INT, &o.ctx_step, "1", "evaluate every N-th context length", NULL, 1, 100000, "N"},
     {"seeds", 0, OPT_INT, &o.seeds, "1", "train and evaluate K seeds (--seed, --seed + 1, ...); reports how many disentangle", NULL, 1, 10000, "K"},
     {"threshold", 0, OPT_DOUBLE, &o.threshold, "0.2", "a seed has converged when its validation rollout error between max(p) and lcm(p) is below this (disentangled seeds reach 0.09-0.11, others 0.25-0.30)", NULL, 0, 1e9, "E"},
+    {"ideal", 0, OPT_DOUBLE, &o.ideal, "0", "skip training and evaluate the hand-built ideal memory instead: W_phi = G I, W_psi = W_z = I (each head keys on its own moons and returns what followed the match); 0 trains as usual", NULL, 0, 1e3, "G"},
     {"list-periods", 0, OPT_FLAG, &o.list_periods, NULL, "print the 35 period triples, their LCM, max period and split, as CSV, and exit", NULL, 0, -1, NULL},
 };
 
@@ -64,7 +65,11 @@ static const cmd_spec tm_spec = {
         "--out-dir gets summary.csv (errors before max(p), between max(p) and lcm(p), after lcm(p), and\n"
         "the diagonal-mass disentanglement score), weights.csv, train_loss.csv, the checkpoint\n"
         "three_moons_seedN.safetensors, curves.csv (a copy of the primary table), landmarks.csv (the\n"
-        "periods and LCM in steps) and the figure three_moons.png (experiments/plots/three_moons.gp).",
+        "periods and LCM in steps), rollout.csv (the error of each rollout step, by band of context\n"
+        "length) and the figures three_moons.png and three_moons_rollout.png (experiments/plots/).\n"
+        "summary.csv also gives train_objective, the clipped training loss of the final weights on a\n"
+        "fixed batch of training sequences; weights.csv also gives the product W_z W_psi.\n"
+        "--ideal G evaluates the hand-built ideal memory (no training) under the same measures.",
     .opts = tm_options,
     .nopts = sizeof tm_options / sizeof tm_options[0],
     .presets = tm_presets,
@@ -84,6 +89,13 @@ static double block_abs(const real *W, int cols, int i, int j)
             s += w * w;
         }
     return sqrt(s / 2);
+}
+
+/* The complex entry a + ib of block (i, i), as write_weights projects it: its argument. */
+static double block_phase(const real *W, int cols, int i)
+{
+    const real *p = W + (size_t)(2 * i) * cols + 2 * i;
+    return atan2((p[cols] - p[1]) / 2, (p[0] + p[cols + 1]) / 2);
 }
 
 typedef struct {
@@ -197,20 +209,46 @@ static void real_matrices(run *r, real *wphi, real *wpsi, real *wz)
     tape_free(&tp);
 }
 
+typedef struct {
+    double before, between, after;
+} window_means;
+
+enum { BAND_BEFORE_MAX, BAND_BETWEEN, BAND_AFTER_LCM, NBANDS };
+static const char *const band_names[NBANDS] = {"before_max", "between", "after_lcm"};
+
+/* The band of a context length: up to max(p), up to lcm(p), beyond. */
+static int band_of(double T, double maxp, double lcm) { return T <= maxp ? BAND_BEFORE_MAX : T <= lcm ? BAND_BETWEEN : BAND_AFTER_LCM; }
+
+static window_means windows(const double *mad, int nctx, double maxp, double lcm)
+{
+    double sum[NBANDS] = {0}, n[NBANDS] = {0};
+    for (int i = 0; i < nctx; i++) {
+        int w = band_of(1 + i * (double)o.ctx_step, maxp, lcm);
+        sum[w] += mad[i];
+        n[w]++;
+    }
+    window_means m = {n[0] ? sum[0] / n[0] : NAN, n[1] ? sum[1] / n[1] : NAN, n[2] ? sum[2] / n[2] : NAN};
+    return m;
+}
+
 /* Mean absolute deviation of `rollout`-step predictions for every evaluated context length:
  * mad[i] for context length 1 + i * ctx_step, and mad1[i] of the first predicted step alone (pure
- * memory retrieval, before errors compound along the rollout). Sequences are independent (one per OpenMP
- * iteration); the per-sequence errors are summed in sequence order, so the result does not depend
- * on the thread count. */
+ * memory retrieval, before errors compound along the rollout); by_step[band * rollout + j], the error
+ * of the (j+1)-th predicted step averaged over the context lengths of a band (NAN for an empty band):
+ * how the error grows along the rollout. Sequences are independent (one per OpenMP iteration); the
+ * per-sequence errors are summed in sequence order, so the result does not depend on the thread
+ * count. */
 static void evaluate(run *r, const moon_triple *t, const real *wphi, const real *wpsi, const real *wz,
-                     int nctx, double *mad, double *mad1)
+                     int nctx, double *mad, double *mad1, double *by_step)
 {
     const int S = (int)o.eval_seqs, L = (int)o.seq_len + 1, steps = (int)o.rollout;
+    const double maxp = moons_max_period_steps(r->data, t), lcm = moons_lcm_steps(r->data, t);
     real *seqs = xmalloc((size_t)S * L * MOONS_DIM * sizeof(real));
     rng ev = rng_stream((uint64_t)r->seed, RNG_STREAM_EVAL);
     for (int s = 0; s < S; s++)
         moons_sequence(r->data, t, &ev, seqs + (size_t)s * L * MOONS_DIM);
     double *err = xcalloc((size_t)S * nctx, sizeof *err), *err1 = xcalloc((size_t)S * nctx, sizeof *err1);
+    double *err_step = xcalloc((size_t)S * NBANDS * steps, sizeof *err_step);
     size_t work_len = ctxmem_rollout_work(&r->net, L);
 #pragma omp parallel
     {
@@ -221,15 +259,19 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
             const real *x = seqs + (size_t)s * L * MOONS_DIM;
             for (int i = 0; i < nctx; i++) {
                 int T = 1 + i * (int)o.ctx_step;
+                double *es = err_step + ((size_t)s * NBANDS + band_of(T, maxp, lcm)) * steps;
                 ctxmem_rollout(&r->net, wphi, wpsi, wz, x, T, steps, pred, work);
-                double e = 0, e1 = 0;
-                for (int j = 0; j < steps * MOONS_DIM; j++) {
-                    double a = fabs((double)pred[j] - x[(size_t)T * MOONS_DIM + j]);
-                    e += a;
-                    e1 += j < MOONS_DIM ? a : 0;
+                double e = 0;
+                for (int j = 0; j < steps; j++) {
+                    double ej = 0;
+                    for (int c = 0; c < MOONS_DIM; c++)
+                        ej += fabs((double)pred[j * MOONS_DIM + c] - x[(size_t)(T + j) * MOONS_DIM + c]);
+                    es[j] += ej / MOONS_DIM;
+                    e += ej;
+                    if (j == 0)
+                        err1[(size_t)s * nctx + i] = ej / MOONS_DIM;
                 }
                 err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
-                err1[(size_t)s * nctx + i] = e1 / MOONS_DIM;
             }
         }
         free(work);
@@ -244,26 +286,64 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
         mad[i] = sum / S;
         mad1[i] = sum1 / S;
     }
+    int in_band[NBANDS] = {0};
+    for (int i = 0; i < nctx; i++)
+        in_band[band_of(1 + i * (double)o.ctx_step, maxp, lcm)]++;
+    for (int w = 0; w < NBANDS; w++)
+        for (int j = 0; j < steps; j++) {
+            double sum = 0;
+            for (int s = 0; s < S; s++)
+                sum += err_step[((size_t)s * NBANDS + w) * steps + j];
+            by_step[w * steps + j] = in_band[w] ? sum / ((double)S * in_band[w]) : NAN;
+        }
     free(err);
     free(err1);
+    free(err_step);
     free(seqs);
 }
 
-typedef struct {
-    double before, between, after;
-} window_means;
-
-static window_means windows(const double *mad, int nctx, double maxp, double lcm)
+/* The training objective (the clipped loss the network is trained on) of the current weights, on a
+ * fixed batch of 8 sequences of each training triple: so that a trained network and the hand-built
+ * ideal one (--ideal) can be compared on what training optimises, not only on rollouts. */
+static double train_objective(run *r)
 {
-    double sum[3] = {0}, n[3] = {0};
-    for (int i = 0; i < nctx; i++) {
-        double T = 1 + i * (double)o.ctx_step;
-        int w = T <= maxp ? 0 : T <= lcm ? 1 : 2;
-        sum[w] += mad[i];
-        n[w]++;
+    enum { PER_TRIPLE = 8, TM_STREAM_OBJECTIVE = RNG_STREAM_USER };
+    const int B = PER_TRIPLE * (MOONS_KEPT - 1), T = (int)o.seq_len;
+    real *obs = xmalloc((size_t)(T + 1) * MOONS_DIM * sizeof(real));
+    real *x = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real)), *y = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real));
+    rng g = rng_stream((uint64_t)r->seed, TM_STREAM_OBJECTIVE);
+    for (int b = 0; b < B; b++) {
+        moons_sequence(r->data, moons_kept(r->data, b / PER_TRIPLE), &g, obs);
+        memcpy(x + (size_t)b * T * MOONS_DIM, obs, (size_t)T * MOONS_DIM * sizeof(real));
+        memcpy(y + (size_t)b * T * MOONS_DIM, obs + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
     }
-    window_means m = {n[0] ? sum[0] / n[0] : NAN, n[1] ? sum[1] / n[1] : NAN, n[2] ? sum[2] / n[2] : NAN};
-    return m;
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    const int shape[3] = {B, T, MOONS_DIM};
+    tensor *xt = tape_input(&tp, 3, shape, x), *yt = tape_input(&tp, 3, shape, y);
+    double l = op_mse(&tp, ctxmem_forward(&r->net, &r->ps, &tp, xt), yt, o.no_clip ? 0 : (real)o.clip)->data[0];
+    tape_free(&tp);
+    free(obs);
+    free(x);
+    free(y);
+    return l;
+}
+
+/* The hand-built ideal memory: W_phi = G I, W_psi = W_z = I. Every head (1 or 3) keys on its own
+ * moons' positions and returns the next observation exactly; the larger G, the sharper its reads.
+ * What a perfect memory of this architecture achieves under the same rollout evaluation. */
+static void set_ideal(run *r, double gain)
+{
+    const int mats[3] = {r->net.wphi, r->net.wpsi, r->net.wz};
+    for (int m = 0; m < 3; m++) {
+        tensor *t = params_tensor(&r->ps, mats[m]);
+        memset(t->data, 0, t->n * sizeof(real));
+        /* complex [2, 3, 3] (real parts first) or real [6, 6]: the diagonal of the first block */
+        const int n = r->net.complex_param ? 3 : 6;
+        for (int i = 0; i < n; i++)
+            t->data[(size_t)i * n + i] = (real)(m == 0 ? gain : 1);
+    }
 }
 
 /* ---- outputs ------------------------------------------------------------------------------------ */
@@ -318,9 +398,9 @@ static int list_periods(driver *d, const moons *m)
     return driver_end(d, 1);
 }
 
-/* Draws three_moons.png with experiments/plots/three_moons.gp when gnuplot and the script are found
- * (the script is looked up next to the binary's source tree); a missing gnuplot is only a note. */
-static void draw_figure(driver *d)
+/* Draws `name`.png with experiments/plots/`name`.gp when gnuplot and the script are found (the script
+ * is looked up next to the binary's source tree); a missing gnuplot is only a note. */
+static void draw_figure(driver *d, const char *name)
 {
     char exe[4096], script[4200], cmd[12000];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -331,14 +411,14 @@ static void draw_figure(driver *d)
     if (!slash)
         return;
     *slash = 0;
-    const char *candidates[] = {"%s/experiments/plots/three_moons.gp", "%s/../experiments/plots/three_moons.gp",
-                                "%s/../../experiments/plots/three_moons.gp"};
+    const char *candidates[] = {"%s/experiments/plots/%s.gp", "%s/../experiments/plots/%s.gp",
+                                "%s/../../experiments/plots/%s.gp"};
     for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        snprintf(script, sizeof script, candidates[i], exe);
+        snprintf(script, sizeof script, candidates[i], exe, name);
         if (access(script, R_OK) == 0) {
             snprintf(cmd, sizeof cmd, "gnuplot -e \"dir='%s'\" '%s' 2>/dev/null", d->opt.out_dir, script);
             if (system(cmd) != 0)
-                log_info(d->opt.quiet, "three-moons: no figure (gnuplot missing or failed; `make figures` draws it)");
+                log_info(d->opt.quiet, "three-moons: no %s.png (gnuplot missing or failed; `make figures` draws it)", name);
             return;
         }
     }
@@ -379,18 +459,20 @@ int cmd_three_moons(int argc, char **argv)
     static const char *const sum_cols[] = {"heads", "seed", "param", "clip", "split", "periods",
                                            "max_period_steps", "lcm_steps", "mad_before_max", "mad_between",
                                            "mad_after_lcm", "step1_before_max", "step1_between", "step1_after_lcm",
-                                           "diag_phi", "diag_psi", "diag_z", "diag", "converged"};
+                                           "diag_phi", "diag_psi", "diag_z", "diag", "converged", "train_objective"};
     static const char *const w_cols[] = {"seed", "matrix", "row", "col", "re", "im", "abs"};
     static const char *const l_cols[] = {"heads", "seed", "param", "clip", "iter", "lr", "loss"};
     static const char *const m_cols[] = {"split", "periods", "landmark", "steps"};
+    static const char *const r_cols[] = {"heads", "seed", "split", "periods", "band", "step", "mad"};
     if (driver_open_csv(&d, cols, 11) != 0)
         return driver_end(&d, 0);
     csv_writer *curves = open_table(&d, "curves.csv", cols, 11);
-    csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 19) : NULL;
+    csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 20) : NULL;
     csv_writer *weights = summary ? open_table(&d, "weights.csv", w_cols, 7) : NULL;
     csv_writer *losses = weights ? open_table(&d, "train_loss.csv", l_cols, 7) : NULL;
     csv_writer *marks = losses ? open_table(&d, "landmarks.csv", m_cols, 4) : NULL;
-    int ok = marks != NULL, converged = 0;
+    csv_writer *steps_csv = marks ? open_table(&d, "rollout.csv", r_cols, 7) : NULL;
+    int ok = steps_csv != NULL, converged = 0;
     const int splits[2] = {eval_idx, MOONS_KEPT - 1};
     for (int s = 0; ok && s < 2; s++) { /* where the figure draws its vertical lines */
         const moon_triple *t = moons_kept(&data, splits[s]);
@@ -406,6 +488,7 @@ int cmd_three_moons(int argc, char **argv)
         }
     }
     double *mad = xmalloc((size_t)nctx * sizeof *mad), *mad1 = xmalloc((size_t)nctx * sizeof *mad1);
+    double *by_step = xmalloc((size_t)NBANDS * o.rollout * sizeof *by_step);
 
     for (long long k = 0; k < o.seeds && ok; k++) {
         run r = {.d = &d, .data = &data, .seed = d.opt.seed + k, .loss_csv = losses};
@@ -415,25 +498,53 @@ int cmd_three_moons(int argc, char **argv)
         params_alloc(&r.ps);
         rng init = rng_stream((uint64_t)r.seed, RNG_STREAM_INIT);
         ctxmem_init(&r.net, &r.ps, &init);
-        if (train(&r) != 0) {
+        if (o.ideal > 0) {
+            set_ideal(&r, o.ideal);
+        } else if (train(&r) != 0) {
             ok = 0;
             params_free(&r.ps);
             break;
         }
-        real wphi[36], wpsi[36], wz[36];
+        real wphi[36], wpsi[36], wz[36], wzpsi[36];
         real_matrices(&r, wphi, wpsi, wz);
         diag_score ds = disentanglement(wphi, wpsi, wz);
         write_weights(weights, r.seed, "w_phi", wphi, 6, 6);
         write_weights(weights, r.seed, "w_psi", wpsi, 6, 6);
         write_weights(weights, r.seed, "w_z", wz, 6, 6);
+        /* W_z W_psi maps an observation to the network's prediction when the memory reads exactly the
+         * position whose value it holds: the identity for a pure memory; a phase on its diagonal is a
+         * turn the network adds to every predicted step (which compounds along a rollout). */
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) {
+                double acc = 0;
+                for (int k = 0; k < 6; k++)
+                    acc += (double)wz[i * 6 + k] * wpsi[k * 6 + j];
+                wzpsi[i * 6 + j] = (real)acc;
+            }
+        write_weights(weights, r.seed, "w_z_w_psi", wzpsi, 6, 6);
+        double objective = train_objective(&r);
+        log_info(d.opt.quiet, "three-moons: heads %lld seed %lld: training objective %.4g; W_z W_psi turns the "
+                              "moons by %.3f, %.3f, %.3f rad a step", o.heads, r.seed, objective,
+                 block_phase(wzpsi, 6, 0), block_phase(wzpsi, 6, 1), block_phase(wzpsi, 6, 2));
 
         for (int s = 0; s < 2; s++) {
             const moon_triple *t = moons_kept(&data, splits[s]);
             char name[64];
             moons_triple_name(t, name, sizeof name);
             double maxp = moons_max_period_steps(&data, t), lcm = moons_lcm_steps(&data, t);
-            evaluate(&r, t, wphi, wpsi, wz, nctx, mad, mad1);
+            evaluate(&r, t, wphi, wpsi, wz, nctx, mad, mad1, by_step);
             const char *split = s ? "validation" : "train";
+            for (int w = 0; w < NBANDS; w++)
+                for (int j = 0; j < o.rollout && isfinite(by_step[w * o.rollout]); j++) {
+                    csv_int(steps_csv, o.heads);
+                    csv_int(steps_csv, r.seed);
+                    csv_str(steps_csv, split);
+                    csv_str(steps_csv, name);
+                    csv_str(steps_csv, band_names[w]);
+                    csv_int(steps_csv, j + 1);
+                    csv_num(steps_csv, by_step[w * o.rollout + j]);
+                    csv_end_row(steps_csv);
+                }
             for (int i = 0; i < nctx; i++)
                 for (int c = 0; c < 2; c++) {
                     csv_writer *w = c ? curves : d.csv;
@@ -473,6 +584,7 @@ int cmd_three_moons(int argc, char **argv)
             csv_num(summary, ds.z);
             csv_num(summary, ds.mean);
             csv_int(summary, conv);
+            csv_num(summary, objective);
             csv_end_row(summary);
             log_info(d.opt.quiet,
                      "three-moons: heads %lld seed %lld %s %s: %lld-step error %.3g before max(p) = %.0f steps, "
@@ -494,12 +606,13 @@ int cmd_three_moons(int argc, char **argv)
     }
     free(mad);
     free(mad1);
+    free(by_step);
     if (ok)
         log_info(d.opt.quiet, "three-moons: %d of %lld seeds converged (validation error below %g between max(p) "
                               "and lcm(p))", converged, o.seeds, o.threshold);
     err_t e;
-    csv_writer *tables[5] = {curves, summary, weights, losses, marks};
-    for (int i = 0; i < 5; i++) {
+    csv_writer *tables[6] = {curves, summary, weights, losses, marks, steps_csv};
+    for (int i = 0; i < 6; i++) {
         if (!tables[i])
             continue;
         if (ok && csv_close(tables[i], &e) != 0) {
@@ -509,7 +622,9 @@ int cmd_three_moons(int argc, char **argv)
             csv_abort(tables[i]);
         }
     }
-    if (ok)
-        draw_figure(&d);
+    if (ok) {
+        draw_figure(&d, "three_moons");
+        draw_figure(&d, "three_moons_rollout");
+    }
     return driver_end(&d, ok);
 }

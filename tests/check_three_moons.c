@@ -273,16 +273,110 @@ START_TEST(test_smoke_run)
         ck_assert_msg(text != NULL, "missing %s", files[i]);
         if (i == 0)
             ck_assert_ptr_nonnull(strstr(text, "diag_phi"));
-        if (i == 1) { /* 3 matrices x 9 complex entries */
+        if (i == 1) { /* 3 matrices and the product W_z W_psi, x 9 complex entries */
             int lines = 0;
             for (char *c = text; *c; c++)
                 lines += *c == '\n';
-            ck_assert_int_eq(lines, 28);
+            ck_assert_int_eq(lines, 37);
         }
         free(text);
     }
     free(out);
     free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* Field `col` (0-based) of the first row of dir/file whose field `key_col` is `key`, as a number. */
+static double csv_field(const char *dir, const char *file, int key_col, const char *key, int col)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    char *text = test_slurp(path);
+    ck_assert_msg(text != NULL, "missing %s", path);
+    double v = NAN;
+    for (char *line = strchr(text, '\n'); line && line[1] && isnan(v); line = strchr(line + 1, '\n')) {
+        char *f[32];
+        int n = 0;
+        char *row = strndup(line + 1, strcspn(line + 1, "\n"));
+        for (char *tok = strtok(row, ","); tok && n < 32; tok = strtok(NULL, ","))
+            f[n++] = tok;
+        if (n > key_col && n > col && strcmp(f[key_col], key) == 0)
+            v = strtod(f[col], NULL);
+        free(row);
+    }
+    free(text);
+    ck_assert_msg(!isnan(v), "%s: no row with %s", path, key);
+    return v;
+}
+
+/* rollout.csv holds the error of every rollout step by band of context length: its first step is
+ * the summary's first-step error, and a band's steps average to the summary's rollout error. */
+START_TEST(test_rollout_steps_table)
+{
+    char *dir = test_tmpdir(), args[1024], path[1100];
+    snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --out-dir %s", dir);
+    ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
+    snprintf(path, sizeof path, "%s/rollout.csv", dir);
+    char *text = test_slurp(path);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(strncmp(text, "heads,seed,split,periods,band,step,mad\n", 39), 0);
+    static const char *const bands[3] = {"before_max", "between", "after_lcm"};
+    for (int b = 0; b < 3; b++) {
+        double sum = 0, first = NAN;
+        int n = 0;
+        for (char *line = strchr(text, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+            char split[32], band[32];
+            int step;
+            double mad;
+            ck_assert_int_eq(sscanf(line, "%*d,%*d,%31[^,],%*[^,],%31[^,],%d,%lf", split, band, &step, &mad), 4);
+            if (strcmp(split, "validation") != 0 || strcmp(band, bands[b]) != 0)
+                continue;
+            ck_assert_int_eq(step, n + 1);
+            ck_assert(isfinite(mad) && mad >= 0);
+            first = n == 0 ? mad : first;
+            sum += mad;
+            n++;
+        }
+        ck_assert_int_eq(n, 25);
+        /* summary.csv: split is column 4; rollout bands 8-10, first-step bands 11-13 */
+        ck_assert_double_eq_tol(first, csv_field(dir, "summary.csv", 4, "validation", 11 + b), 1e-5);
+        ck_assert_double_eq_tol(sum / n, csv_field(dir, "summary.csv", 4, "validation", 8 + b), 1e-5);
+    }
+    free(text);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* The hand-built ideal memory (--ideal) shows the paper's two findings under memlab's rollout, with
+ * no training: one head is lost until the configuration repeats, lcm(p), and accurate after; three
+ * heads are accurate from max(p). (Smoke-size sequences: a turn of the fastest moon is 11 steps, so
+ * the bands are coarse and the thresholds loose.) */
+START_TEST(test_ideal_memory)
+{
+    char *dir = test_tmpdir(), args[1024];
+    for (int heads = 1; heads <= 3; heads += 2) {
+        snprintf(args, sizeof args, "--preset smoke --ideal 4 --heads %d --quiet --threads 2 --out-dir %s", heads, dir);
+        ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
+        double between = csv_field(dir, "summary.csv", 4, "validation", 9);
+        double after = csv_field(dir, "summary.csv", 4, "validation", 10);
+        double diag = csv_field(dir, "summary.csv", 4, "validation", 17);
+        double objective = csv_field(dir, "summary.csv", 4, "validation", 19);
+        ck_assert_double_eq_tol(diag, 1, 1e-9);
+        ck_assert(isfinite(objective) && objective > 0);
+        if (heads == 1) {
+            ck_assert_msg(between > 0.5, "1 head between max(p) and lcm(p): %g", between);
+            ck_assert_msg(after < 0.15, "1 head after lcm(p): %g", after);
+        } else {
+            ck_assert_msg(between < 0.15, "3 heads between max(p) and lcm(p): %g", between);
+        }
+        char path[1100];
+        snprintf(path, sizeof path, "%s/train_loss.csv", dir);
+        char *loss = test_slurp(path);
+        ck_assert_ptr_nonnull(loss);
+        ck_assert_int_eq(strchr(loss, '\n') - loss + 1, (long)strlen(loss)); /* header only: no training */
+        free(loss);
+    }
     test_rmdir(dir);
 }
 END_TEST
@@ -356,6 +450,7 @@ START_TEST(test_bad_input)
         {"--eval-triple 0.5/2/3", "--eval-triple"},
         {"--eval-triple 1/2/3", "not a training triple"},
         {"--rollout 900", "--rollout"},
+        {"--ideal -1", "--ideal"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *out, *err;
@@ -395,6 +490,8 @@ Suite *suite_three_moons(void)
     TCase *cmd = tcase_create("command");
     tcase_add_test(cmd, test_smoke_run);
     tcase_add_test(cmd, test_list_periods);
+    tcase_add_test(cmd, test_rollout_steps_table);
+    tcase_add_test(cmd, test_ideal_memory);
     tcase_add_test(cmd, test_first_step_without_bias_correction);
     tcase_add_test(cmd, test_bad_input);
     tcase_add_test(cmd, test_closed_pipe_leaves_no_temporary_files);
