@@ -317,7 +317,25 @@ static int run_train(driver *d)
         lm_arch_parse(mo.arch, &archs[narch++]);
     }
 
+    lm_config cfgs[2];
+    for (int a = 0; !o.resume && a < narch; a++) { /* every model's options, checked before any output */
+        char *saved = mo.arch;
+        mo.arch = (char *)lm_arch_name(archs[a]);
+        int bad = lm_opts_config(&mo, bd.vocab, &cfgs[a], &e);
+        mo.arch = saved;
+        if (bad) {
+            driver_error(d, "%s", e.msg);
+            bs_data_free(&bd);
+            return 2;
+        }
+    }
     static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
+    if (driver_open_csv(d, cols, 10) != 0) {
+        if (o.resume)
+            lm_free(&resumed);
+        bs_data_free(&bd);
+        return 1;
+    }
     char path[4096];
     csv_writer *curves = csv_open(driver_out_path(d, "curves.csv", path, sizeof path), cols, 10, &e);
     if (!curves) {
@@ -334,17 +352,7 @@ static int run_train(driver *d)
         if (o.resume) {
             m = resumed;
         } else {
-            char *saved = mo.arch;
-            mo.arch = (char *)lm_arch_name(archs[a]);
-            lm_config cfg;
-            int bad = lm_opts_config(&mo, bd.vocab, &cfg, &e);
-            mo.arch = saved;
-            if (bad) {
-                driver_error(d, "%s", e.msg);
-                rc = 2;
-                break;
-            }
-            lm_build(&m, &cfg);
+            lm_build(&m, &cfgs[a]);
             rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
             lm_init_weights(&m, &init);
         }
@@ -970,10 +978,7 @@ int cmd_babistories(int argc, char **argv)
     }
     int rc;
     if (strcmp(action, "train") == 0) {
-        static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
-        if (driver_open_csv(&d, cols, 10) != 0)
-            return driver_end(&d, 0);
-        rc = run_train(&d);
+        rc = run_train(&d); /* opens the table once the data and options have passed their checks */
     } else if (strcmp(action, "generate") == 0) {
         d.table_only = 1;
         rc = run_generate(&d);

@@ -18,7 +18,7 @@
 
 typedef struct {
     long long heads, iters, batch, eval_seqs, ctx_step, seeds, seq_len, rollout;
-    double beta, lr, lr_end, clip, threshold, ideal;
+    double beta, lr, lr_end, clip, threshold, ideal, start_ideal;
     char *param, *eval_triple;
     int no_clip, list_periods, bias_correction;
 } tm_opts;
@@ -44,6 +44,7 @@ static const opt_spec tm_options[] = {
     {"seeds", 0, OPT_INT, &o.seeds, "1", "train and evaluate K seeds (--seed, --seed + 1, ...); reports how many disentangle", NULL, 1, 10000, "K"},
     {"threshold", 0, OPT_DOUBLE, &o.threshold, "0.2", "a seed has converged when its validation rollout error between max(p) and lcm(p) is below this (disentangled seeds reach 0.09-0.11, others 0.25-0.30)", NULL, 0, 1e9, "E"},
     {"ideal", 0, OPT_DOUBLE, &o.ideal, "0", "skip training and evaluate the hand-built ideal memory instead: W_phi = G I, W_psi = W_z = I (each head keys on its own moons and returns what followed the match); 0 trains as usual", NULL, 0, 1e3, "G"},
+    {"start-ideal", 0, OPT_DOUBLE, &o.start_ideal, "0", "train from the hand-built ideal memory with key gain G instead of the random initialisation (does training keep it?); 0: random", NULL, 0, 1e3, "G"},
     {"list-periods", 0, OPT_FLAG, &o.list_periods, NULL, "print the 35 period triples, their LCM, max period and split, as CSV, and exit", NULL, 0, -1, NULL},
 };
 
@@ -439,6 +440,11 @@ int cmd_three_moons(int argc, char **argv)
         driver_end(&d, 0);
         return 2;
     }
+    if (o.ideal > 0 && o.start_ideal > 0) {
+        driver_error(&d, "--ideal evaluates the ideal memory without training; --start-ideal trains from it: give one");
+        driver_end(&d, 0);
+        return 2;
+    }
     int eval_idx = moons_find(&data, o.eval_triple);
     if (eval_idx < 0 || moons_is_validation(eval_idx)) {
         driver_error(&d, "--eval-triple '%s' is not a training triple (see --list-periods)", o.eval_triple);
@@ -498,9 +504,9 @@ int cmd_three_moons(int argc, char **argv)
         params_alloc(&r.ps);
         rng init = rng_stream((uint64_t)r.seed, RNG_STREAM_INIT);
         ctxmem_init(&r.net, &r.ps, &init);
-        if (o.ideal > 0) {
-            set_ideal(&r, o.ideal);
-        } else if (train(&r) != 0) {
+        if (o.ideal > 0 || o.start_ideal > 0)
+            set_ideal(&r, o.ideal > 0 ? o.ideal : o.start_ideal);
+        if (o.ideal == 0 && train(&r) != 0) {
             ok = 0;
             params_free(&r.ps);
             break;

@@ -195,11 +195,7 @@ START_TEST(test_bad_input)
     char *dir = test_tmpdir(), *mlp = test_fixture("mlp.safetensors.gz"), empty[1100];
     snprintf(empty, sizeof empty, "%s/empty.txt", dir);
     fclose(fopen(empty, "w"));
-    struct {
-        char args[2048];
-        int code;
-        const char *needle;
-    } cases[] = {
+    bad_input_case cases[] = {
         {"generate --ckpt /nonexistent.safetensors", 1, "/nonexistent.safetensors"},
         {"", 1, "not a memlab language-model checkpoint"},
         {"", 1, "empty.txt"},
@@ -209,14 +205,7 @@ START_TEST(test_bad_input)
     };
     snprintf(cases[1].args, sizeof cases[1].args, "generate --ckpt %s", mlp);
     snprintf(cases[2].args, sizeof cases[2].args, "--preset smoke --data %s --out-dir %s", empty, dir);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *out, *err;
-        ck_assert_int_eq(bs_run(cases[i].args, &out, &err), cases[i].code);
-        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
-        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
-        free(out);
-        free(err);
-    }
+    expect_bad_inputs("babistories --threads 1 --quiet", cases, sizeof cases / sizeof *cases);
     test_fixture_done(mlp);
     test_rmdir(dir);
 }

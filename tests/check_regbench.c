@@ -198,13 +198,9 @@ END_TEST
 /* A usage error: exit 2, one line on stderr holding needle, nothing on stdout. */
 static void expect_usage_error(const char *args, const char *needle)
 {
-    char *out, *err;
-    ck_assert_int_eq(run_cmd(args, &out, &err), 2);
-    ck_assert_msg(strstr(err, needle) != NULL, "%s: %s", args, err);
-    ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", args, err);
-    ck_assert_str_eq(out, "");
-    free(out);
-    free(err);
+    bad_input_case c = {.code = 2, .needle = needle};
+    snprintf(c.args, sizeof c.args, "%s", args);
+    expect_bad_inputs("regbench --threads 1", &c, 1);
 }
 
 START_TEST(test_bad_input)

@@ -426,6 +426,34 @@ START_TEST(test_first_step_without_bias_correction)
 }
 END_TEST
 
+/* --start-ideal starts training at the ideal memory: with a negligible learning rate, one iteration
+ * leaves W_phi = 4 I and W_z W_psi = I. */
+START_TEST(test_start_ideal)
+{
+    char *dir = test_tmpdir(), args[1024];
+    snprintf(args, sizeof args, "--preset smoke --start-ideal 4 --iters 1 --lr 1e-9 --lr-end 1e-9 --quiet --threads 1 "
+                                "--out-dir %s", dir);
+    ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/weights.csv", dir);
+    char *text = test_slurp(path);
+    ck_assert_ptr_nonnull(text);
+    int rows = 0;
+    for (char *line = strchr(text, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        char name[32];
+        int row, col;
+        double re, im;
+        ck_assert_int_eq(sscanf(line, "%*d,%31[^,],%d,%d,%lf,%lf", name, &row, &col, &re, &im), 5);
+        double want = row != col ? 0 : strcmp(name, "w_phi") == 0 ? 4 : 1;
+        ck_assert_msg(fabs(re - want) < 1e-6 && fabs(im) < 1e-6, "%s[%d,%d] = %g%+gi", name, row, col, re, im);
+        rows++;
+    }
+    ck_assert_int_eq(rows, 36);
+    free(text);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_list_periods)
 {
     char *out;
@@ -439,28 +467,19 @@ END_TEST
 
 START_TEST(test_bad_input)
 {
-    struct {
-        const char *args, *needle;
-    } cases[] = {
-        {"--heads 2", "--heads must be 1 or 3"},
-        {"--iters -5", "--iters"},
-        {"--iters 0", "--iters"},
-        {"--hedas 3", "--hedas"},
-        {"--param imaginary", "--param"},
-        {"--eval-triple 0.5/2/3", "--eval-triple"},
-        {"--eval-triple 1/2/3", "not a training triple"},
-        {"--rollout 900", "--rollout"},
-        {"--ideal -1", "--ideal"},
+    const bad_input_case cases[] = {
+        {"--heads 2", 2, "--heads must be 1 or 3"},
+        {"--iters -5", 2, "--iters"},
+        {"--iters 0", 2, "--iters"},
+        {"--hedas 3", 2, "--hedas"},
+        {"--param imaginary", 2, "--param"},
+        {"--eval-triple 0.5/2/3", 2, "--eval-triple"},
+        {"--eval-triple 1/2/3", 2, "not a training triple"},
+        {"--rollout 900", 2, "--rollout"},
+        {"--ideal -1", 2, "--ideal"},
+        {"--ideal 4 --start-ideal 4", 2, "give one"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *out, *err;
-        ck_assert_int_eq(run_cmd(cases[i].args, &out, &err), 2);
-        ck_assert_msg(strstr(err, cases[i].needle) != NULL, "%s: %s", cases[i].args, err);
-        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "%s: not one line: %s", cases[i].args, err);
-        ck_assert_str_eq(out, "");
-        free(out);
-        free(err);
-    }
+    expect_bad_inputs("three-moons", cases, sizeof cases / sizeof *cases);
 }
 END_TEST
 
@@ -492,6 +511,7 @@ Suite *suite_three_moons(void)
     tcase_add_test(cmd, test_list_periods);
     tcase_add_test(cmd, test_rollout_steps_table);
     tcase_add_test(cmd, test_ideal_memory);
+    tcase_add_test(cmd, test_start_ideal);
     tcase_add_test(cmd, test_first_step_without_bias_correction);
     tcase_add_test(cmd, test_bad_input);
     tcase_add_test(cmd, test_closed_pipe_leaves_no_temporary_files);
