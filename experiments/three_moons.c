@@ -141,15 +141,27 @@ typedef struct {
     csv_writer *loss_csv;
 } run;
 
+/* The clip of the loss: 0 (none) under --no-clip. */
+static real loss_clip(void) { return o.no_clip ? 0 : (real)o.clip; }
+
+/* Draws one sequence of triple t into obs (T + 1 observations) and puts its inputs x_1..x_T and
+ * targets x_2..x_{T+1} in row b of x and y ([B, T, MOONS_DIM] each). */
+static void draw_pair(const moons *m, const moon_triple *t, rng *g, real *obs, real *x, real *y, int b, int T)
+{
+    moons_sequence(m, t, g, obs);
+    memcpy(x + (size_t)b * T * MOONS_DIM, obs, (size_t)T * MOONS_DIM * sizeof(real));
+    memcpy(y + (size_t)b * T * MOONS_DIM, obs + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
+}
+
 static int train(run *r)
 {
     const int B = (int)o.batch, T = (int)o.seq_len;
-    real *obs = xmalloc((size_t)B * (T + 1) * MOONS_DIM * sizeof(real));
+    real *obs = xmalloc((size_t)(T + 1) * MOONS_DIM * sizeof(real));
     real *x = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real)), *y = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real));
     rng data = rng_stream((uint64_t)r->seed, RNG_STREAM_DATA);
     adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .no_bias_correction = !o.bias_correction};
     schedule sched = {.kind = SCHED_LINEAR, .lr = o.lr, .lr_end = o.lr_end, .total = o.iters};
-    const real clip = o.no_clip ? 0 : (real)o.clip;
+    const real clip = loss_clip();
     tape tp;
     tape_init(&tp);
     progress prog;
@@ -158,13 +170,8 @@ static int train(run *r)
     progress_start(&prog, label, o.iters, r->d->opt.quiet);
     int ok = 1;
     for (long long it = 0; it < o.iters && ok; it++) {
-        for (int b = 0; b < B; b++) {
-            const moon_triple *t = moons_kept(r->data, (int)rng_below(&data, MOONS_KEPT - 1));
-            real *s = obs + (size_t)b * (T + 1) * MOONS_DIM;
-            moons_sequence(r->data, t, &data, s);
-            memcpy(x + (size_t)b * T * MOONS_DIM, s, (size_t)T * MOONS_DIM * sizeof(real));
-            memcpy(y + (size_t)b * T * MOONS_DIM, s + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
-        }
+        for (int b = 0; b < B; b++)
+            draw_pair(r->data, moons_kept(r->data, (int)rng_below(&data, MOONS_KEPT - 1)), &data, obs, x, y, b, T);
         const int shape[3] = {B, T, MOONS_DIM};
         tensor *xt = tape_input(&tp, 3, shape, x), *yt = tape_input(&tp, 3, shape, y);
         tensor *loss = op_mse(&tp, ctxmem_forward(&r->net, &r->ps, &tp, xt), yt, clip);
@@ -313,17 +320,14 @@ static double train_objective(run *r)
     real *obs = xmalloc((size_t)(T + 1) * MOONS_DIM * sizeof(real));
     real *x = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real)), *y = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real));
     rng g = rng_stream((uint64_t)r->seed, TM_STREAM_OBJECTIVE);
-    for (int b = 0; b < B; b++) {
-        moons_sequence(r->data, moons_kept(r->data, b / PER_TRIPLE), &g, obs);
-        memcpy(x + (size_t)b * T * MOONS_DIM, obs, (size_t)T * MOONS_DIM * sizeof(real));
-        memcpy(y + (size_t)b * T * MOONS_DIM, obs + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
-    }
+    for (int b = 0; b < B; b++)
+        draw_pair(r->data, moons_kept(r->data, b / PER_TRIPLE), &g, obs, x, y, b, T);
     tape tp;
     tape_init(&tp);
     tp.grad_enabled = 0;
     const int shape[3] = {B, T, MOONS_DIM};
     tensor *xt = tape_input(&tp, 3, shape, x), *yt = tape_input(&tp, 3, shape, y);
-    double l = op_mse(&tp, ctxmem_forward(&r->net, &r->ps, &tp, xt), yt, o.no_clip ? 0 : (real)o.clip)->data[0];
+    double l = op_mse(&tp, ctxmem_forward(&r->net, &r->ps, &tp, xt), yt, loss_clip())->data[0];
     tape_free(&tp);
     free(obs);
     free(x);
@@ -458,7 +462,7 @@ int cmd_three_moons(int argc, char **argv)
         return 2;
     }
     const int nctx = (max_ctx - 1) / (int)o.ctx_step + 1;
-    const real clip = o.no_clip ? 0 : (real)o.clip;
+    const real clip = loss_clip();
 
     static const char *const cols[] = {"heads", "seed", "split", "periods", "context_len", "mad",
                                        "max_period_steps", "lcm_steps", "param", "clip", "mad_step1"};
