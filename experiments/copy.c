@@ -363,10 +363,10 @@ static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t
 {
     if (lm_ckpt_open(path, m, 0, e) != 0)
         return -1;
-    const char *why = m->cfg.arch == LM_LSTM      ? "an lstm (the memory model takes gpt or mosaic stacks)"
+    const char *why = !m->ops->attends ? "its blocks do not attend (the memory model takes gpt or mosaic stacks)"
                       : m->cfg.vocab != vocab ? "a vocabulary other than the tokenizer's" : NULL;
     if (why) {
-        err_set(e, "%s %s: %s", opt, path, why);
+        err_set(e, "%s %s: a %s model: %s", opt, path, m->ops->name, why);
         lm_free(m);
         return -1;
     }

@@ -250,7 +250,7 @@ static int run_trained(driver *d, const pfa_dataset *ds)
         snprintf(row.model, sizeof row.model, "%s", o.model);
         row.layers = mo.layers;
         row.d = mo.d;
-        row.heads = tc.cfg.arch == LM_LSTM ? 1 : mo.heads;
+        row.heads = lm_arch_table(tc.cfg.arch)->attends ? mo.heads : 1;
         row.params = (long long)params_numel(&rm.m.ps);
         row.lr = o.lr;
         row.wd = o.wd;
