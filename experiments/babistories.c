@@ -19,6 +19,7 @@
 
 #include "babistories_analyses.h"
 #include "babistories_data.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/gzfile.h"
 #include "io/progress.h"
@@ -1001,3 +1002,5 @@ int cmd_babistories(int argc, char **argv)
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;
 }
+
+const command babistories_command = {&bs_spec, NULL, cmd_babistories, 1};

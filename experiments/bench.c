@@ -24,6 +24,7 @@
 #include "core/blas.h"
 #include "core/ops.h"
 #include "core/threads.h"
+#include "commands.h"
 #include "driver.h"
 #include "nn/lm_decode.h"
 #include "nn/lm_flops.h"
@@ -792,3 +793,5 @@ int cmd_bench(int argc, char **argv)
     free(h);
     return driver_end(&d, ok);
 }
+
+const command bench_command = {&bench_spec, NULL, cmd_bench, 0};

@@ -19,6 +19,7 @@
 
 #include "babistories_data.h"
 #include "data/copytask.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -696,3 +697,7 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
 
 int cmd_copy(int argc, char **argv) { return cmd_run(&copy_spec, TASK_COPY, argc, argv); }
 int cmd_blank_copy(int argc, char **argv) { return cmd_run(&blank_spec, TASK_BLANK_COPY, argc, argv); }
+
+const command copy_command = {&copy_spec, NULL, cmd_copy, 1};
+
+const command blank_copy_command = {&blank_spec, NULL, cmd_blank_copy, 1};

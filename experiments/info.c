@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "driver.h"
 #include "lm_opts.h"
 
@@ -88,3 +89,5 @@ int cmd_info(int argc, char **argv)
     lm_free(&m);
     return driver_end(&d, 1);
 }
+
+const command info_command = {&info_spec, NULL, cmd_info, 0};

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "babistories_data.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -590,3 +591,5 @@ int cmd_memory_inversion(int argc, char **argv)
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;
 }
+
+const command memory_inversion_command = {&inv_spec, "inversion", cmd_memory_inversion, 1};

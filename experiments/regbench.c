@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "data/ngram.h"
 #include "data/pfa.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/atomic.h"
 #include "io/progress.h"
@@ -712,3 +713,5 @@ int cmd_regbench(int argc, char **argv)
     free(model_text);
     return code;
 }
+
+const command regbench_command = {&rb_spec, NULL, cmd_regbench, 1};
