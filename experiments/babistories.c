@@ -20,6 +20,7 @@
 #include "babistories_analyses.h"
 #include "babistories_data.h"
 #include "commands.h"
+#include "core/dist.h"
 #include "driver.h"
 #include "io/gzfile.h"
 #include "io/progress.h"
@@ -185,13 +186,19 @@ typedef struct {
     char path[4096];   /* the checkpoint */
 } bs_run;
 
+/* Data-parallel ranks (core/dist.h) draw the whole batch and each trains on its own rows; their
+ * dropout streams differ by rank (rank 0's is the single process's), so that with dropout N ranks
+ * follow the single-process run in distribution, and without it within float tolerance. */
 static double bs_step(void *ctx, long long s, long long *tokens)
 {
     bs_run *r = ctx;
     step_windows(r->bd, r->d->opt.seed, s, r->B, r->T, r->ids, r->tg);
-    rng drop = rng_stream((uint64_t)r->d->opt.seed, STREAM_STEP_DROPOUT + (uint64_t)s);
+    const int rows = r->B / dist_size();
+    const size_t first = (size_t)dist_rank() * rows * r->T;
+    rng drop = rng_stream((uint64_t)r->d->opt.seed,
+                          STREAM_STEP_DROPOUT + (uint64_t)s + ((uint64_t)dist_rank() << 32));
     *tokens += (long long)r->B * r->T;
-    return lm_train_step(r->m, &r->tp, r->ids, r->tg, r->B, r->T, -1, &r->opt, s, &drop, NULL);
+    return lm_train_step(r->m, &r->tp, r->ids + first, r->tg + first, rows, r->T, -1, &r->opt, s, &drop, NULL);
 }
 
 /* Train and validation loss on the fixed windows: one row in the primary CSV and in curves.csv. */
@@ -266,6 +273,10 @@ static int run_train(driver *d)
 {
     bs_data bd;
     err_t e;
+    if (o.batch % dist_size() != 0) {
+        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+        return 2;
+    }
     if (bs_data_load(&bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
                                           .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
                                           .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
@@ -367,6 +378,7 @@ static int run_train(driver *d)
             rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
             lm_init_weights(&m, &init);
         }
+        dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd.train.n, bd.vocab);
         if (train_arch(d, &bd, &m, start, &ev_train, &ev_val, curves) != 0)
