@@ -1,4 +1,4 @@
-/* Activation kernels: GELU, ReLU, tanh, sigmoid, row softmax and inverted dropout. */
+/* Activation kernels: GELU (tanh and erf forms), ReLU, tanh, sigmoid, row softmax and inverted dropout. */
 #include "core/kernels.h"
 
 #include <tgmath.h>
@@ -45,6 +45,36 @@ void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
         real s = 1 / (1 + e);
         real du = GELU_BETA * (1 + 3 * GELU_KAPPA * x * x);
         dinp[i] += dout[i] * (s + 2 * x * s * (e * s) * du);
+    }
+}
+
+/* GELU, exact form, as PyTorch's nn.GELU() (nanoGPT's MLP): x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
+ * Written with erfc(-x / sqrt 2) in place of 1 + erf(x / sqrt 2): the same value without the
+ * cancellation for negative x, where 1 + erf would lose every digit below -4 or so. */
+#define GELU_RSQRT2 ((real)M_SQRT1_2)
+#define GELU_RSQRT2PI ((real)(M_2_SQRTPI * M_SQRT1_2 * 0.5))
+
+void gelu_erf_forward(real *out, const real *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_TRANS)
+    for (size_t i = 0; i < n; i++) {
+        real x = inp[i];
+        out[i] = (real)0.5 * x * erfc(-x * GELU_RSQRT2);
+    }
+}
+
+void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n)
+{
+    if (!dinp)
+        return;
+    /* d/dx x Phi(x) = Phi(x) + x phi(x), phi the standard normal density; phi underflows to 0
+     * (never NaN) far out, where x phi(x) is 0 anyway. */
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_TRANS)
+    for (size_t i = 0; i < n; i++) {
+        real x = inp[i];
+        real cdf = (real)0.5 * erfc(-x * GELU_RSQRT2);
+        real pdf = GELU_RSQRT2PI * exp_vec((real)-0.5 * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
     }
 }
 

@@ -1,6 +1,6 @@
 /* The nanoGPT block: x += proj(attention(LN1 x)); x += fc_proj(gelu(fc(LN2 x))). Causal attention
  * with learned W_q, W_k, W_v in one [3d, d] matrix (as nanoGPT's c_attn), logits scaled 1/sqrt(hs),
- * a 4d MLP with GPT-2's tanh GELU. Relative positions live here: RoPE rotates q and k, ALiBi biases
+ * a 4d MLP with nanoGPT's exact GELU (or GPT-2's tanh approximation: --gelu tanh). Relative positions live here: RoPE rotates q and k, ALiBi biases
  * the logits (learned absolute positions are added to the embedding in lm.c). Dropout on the
  * residual branches; attention-probability dropout is not implemented (the attention kernel keeps
  * no mask for it). */
@@ -85,7 +85,8 @@ static tensor *gpt_block(const lm_block *b, param_store *ps, const lm_config *c,
     x = op_add(tp, x, op_dropout(tp, a, p, drop));
 
     h = op_layernorm(tp, x, params_tensor(ps, b->ln2_w), lm_param(ps, b->ln2_b), eps);
-    h = op_gelu(tp, op_linear(tp, h, params_tensor(ps, b->fc_w), lm_param(ps, b->fc_b)));
+    h = op_linear(tp, h, params_tensor(ps, b->fc_w), lm_param(ps, b->fc_b));
+    h = c->gelu == GELU_TANH ? op_gelu(tp, h) : op_gelu_erf(tp, h);
     h = op_linear(tp, h, params_tensor(ps, b->fc_proj_w), lm_param(ps, b->fc_proj_b));
     return op_add(tp, x, op_dropout(tp, h, p, drop));
 }

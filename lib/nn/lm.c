@@ -9,9 +9,38 @@
 
 static const char *const arch_names[] = {"gpt", "mosaic", "lstm"};
 static const char *const pos_names[] = {"learned", "none", "rope", "alibi"};
+static const char *const gelu_names[] = {"erf", "tanh"};
+static const char *const variant_names[] = {"library", "nano"};
 
 const char *lm_arch_name(lm_arch a) { return arch_names[a]; }
 const char *lm_pos_name(lm_pos p) { return pos_names[p]; }
+const char *lm_gelu_name(lm_gelu g) { return gelu_names[g]; }
+const char *lm_mosaic_variant_name(lm_mosaic_variant v) { return variant_names[v]; }
+
+/* Index of s in names[n], or -1. */
+static int name_index(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int lm_gelu_parse(const char *s, lm_gelu *g)
+{
+    int i = name_index(s, gelu_names, 2);
+    if (i >= 0)
+        *g = (lm_gelu)i;
+    return i >= 0 ? 0 : -1;
+}
+
+int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v)
+{
+    int i = name_index(s, variant_names, 2);
+    if (i >= 0)
+        *v = (lm_mosaic_variant)i;
+    return i >= 0 ? 0 : -1;
+}
 
 int lm_arch_parse(const char *s, lm_arch *a)
 {
@@ -103,9 +132,10 @@ void lm_build(lm *m, const lm_config *c)
 void lm_init_weights(lm *m, rng *r)
 {
     const lm_config *c = &m->cfg;
-    /* nanoGPT (and the lstm): every embedding N(0, 0.02); the mosaic library: the (tied) embedding
-     * N(0, 1), which its logit scale 1/sqrt(d) brings back to unit-size logits. */
-    params_init_normal(&m->ps, m->wte, c->arch == LM_MOSAIC ? 1.0 : 0.02, r);
+    /* nanoGPT (and the lstm, and nanoMosaics): every embedding N(0, 0.02); the mosaic library: the
+     * (tied) embedding N(0, 1), which its logit scale 1/sqrt(d) brings back to unit-size logits. */
+    const int library = c->arch == LM_MOSAIC && c->mosaic_variant == MOSAIC_LIBRARY;
+    params_init_normal(&m->ps, m->wte, library ? 1.0 : 0.02, r);
     if (m->wpe >= 0)
         params_init_normal(&m->ps, m->wpe, 0.02, r);
     for (int l = 0; l < c->layers; l++) {
@@ -166,7 +196,7 @@ tensor *lm_hidden_from(lm *m, tape *tp, tensor *x, rng *drop)
 tensor *lm_logits(lm *m, tape *tp, tensor *h)
 {
     tensor *logits = op_linear(tp, h, params_tensor(&m->ps, m->wte), NULL);
-    if (m->cfg.arch == LM_MOSAIC)
+    if (m->cfg.arch == LM_MOSAIC && m->cfg.mosaic_variant == MOSAIC_LIBRARY)
         logits = op_scale(tp, logits, (real)(1.0 / sqrt(m->cfg.d)));
     return logits;
 }

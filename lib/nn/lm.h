@@ -17,6 +17,14 @@ typedef enum { LM_GPT, LM_MOSAIC, LM_LSTM } lm_arch;
 /* gpt positions: a learned absolute table, none, rotary q and k (RoPE), or linear biases of the
  * attention logits (ALiBi). */
 typedef enum { POS_LEARNED, POS_NONE, POS_ROPE, POS_ALIBI } lm_pos;
+/* gpt MLP activation: the exact erf GELU (nanoGPT's nn.GELU(), the default, 0 so that a zeroed
+ * config gets it) or GPT-2's tanh approximation (memlab's only form before; what a checkpoint
+ * without the key was trained with). */
+typedef enum { GELU_ERF, GELU_TANH } lm_gelu;
+/* The mosaic as the Memory Mosaics library (default) or as its nanoMosaics variant: no 1/sqrt(d)
+ * on the output logits, key scales capped at ln 65535 in both memories, nanoGPT's N(0, 0.02)
+ * initialisation of the embedding and linear layers (docs/fidelity.md). */
+typedef enum { MOSAIC_LIBRARY, MOSAIC_NANO } lm_mosaic_variant;
 
 typedef struct {
     lm_arch arch;
@@ -26,6 +34,8 @@ typedef struct {
     int pmem;        /* mosaic: persistent key/value slots per head (0: 3.5 d rounded) */
     int bias;        /* biases in linears and LayerNorms */
     lm_pos pos;      /* gpt only; the mosaic has no positions */
+    lm_gelu gelu;    /* gpt only */
+    lm_mosaic_variant mosaic_variant; /* mosaic only */
     double dropout;  /* residual dropout (and, for gpt, on the embedding) */
     int bidirectional; /* attention over every position (gpt: full mask; mosaic: contextual memory
                         * over every position, itself included) for decoders that read all positions
@@ -56,6 +66,10 @@ const char *lm_arch_name(lm_arch a);
 int lm_arch_parse(const char *s, lm_arch *a);     /* 0 or -1 */
 const char *lm_pos_name(lm_pos p);
 int lm_pos_parse(const char *s, lm_pos *p);
+const char *lm_gelu_name(lm_gelu g);
+int lm_gelu_parse(const char *s, lm_gelu *g);
+const char *lm_mosaic_variant_name(lm_mosaic_variant v);
+int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v);
 
 /* Fills defaults (pmem) and checks the shape: d divisible by heads, sizes positive, an even head
  * size for gpt with RoPE. 0 or -1 with a message naming the option at fault ("--d 100 is not
@@ -78,7 +92,8 @@ tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);
  * the final LayerNorm as lm_hidden): for models that feed some positions other vectors than
  * tokens (nn/memmodel.h). Gradients flow back into x. */
 tensor *lm_hidden_from(lm *m, tape *tp, tensor *x, rng *drop);
-/* Hidden states [..., d] -> logits [..., vocab] through the tied embedding (mosaic: times 1/sqrt d). */
+/* Hidden states [..., d] -> logits [..., vocab] through the tied embedding (the library mosaic:
+ * times 1/sqrt d). */
 tensor *lm_logits(lm *m, tape *tp, tensor *h);
 tensor *lm_forward(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);
 /* The longest input the model accepts: cfg.ctx with learned positions, otherwise (none, RoPE,

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The architecture keys, then dropout (a training setting that generation must know is off). */
-#define LM_META_KEYS 11
+/* The architecture keys, then dropout (a training setting that generation must know is off), then
+ * one key of the architecture's own: the gpt's "gelu", the mosaic's "mosaic_variant". */
+#define LM_META_KEYS 12
 
 int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int with_optim, err_t *e)
 {
@@ -19,14 +20,17 @@ int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int wi
         "memlab_model", "lm", "arch", lm_arch_name(c->arch), "vocab", num[0], "ctx", num[1],
         "d", num[2], "layers", num[3], "heads", num[4], "pmem", num[5], "bias", num[6],
         "pos", lm_pos_name(c->pos), "dropout", num[7],
+        c->arch == LM_GPT ? "gelu" : c->arch == LM_MOSAIC ? "mosaic_variant" : NULL,
+        c->arch == LM_GPT ? lm_gelu_name(c->gelu) : lm_mosaic_variant_name(c->mosaic_variant),
     };
+    const int n_own = c->arch == LM_LSTM ? LM_META_KEYS - 1 : LM_META_KEYS;
     size_t n_extra = 0;
     while (extra && extra[2 * n_extra])
         n_extra++;
-    const char **meta = xcalloc(2 * (LM_META_KEYS + n_extra) + 1, sizeof *meta);
-    memcpy(meta, own, sizeof own);
+    const char **meta = xcalloc(2 * (n_own + n_extra) + 1, sizeof *meta);
+    memcpy(meta, own, 2 * n_own * sizeof *meta);
     for (size_t i = 0; i < 2 * n_extra; i++)
-        meta[2 * LM_META_KEYS + i] = extra[i];
+        meta[2 * n_own + i] = extra[i];
     int rc = ckpt_save(path, &m->ps, meta, with_optim, e);
     free(meta);
     return rc;
@@ -66,6 +70,15 @@ int lm_ckpt_config(const char *path, lm_config *c, err_t *e)
         meta_int(md, path, "bias", &c->bias, e))
         goto out;
     c->dropout = drop ? strtod(drop, NULL) : 0;
+    /* Absent keys: what checkpoints were before them (a gpt with the tanh GELU, the library mosaic);
+     * the other architecture's field keeps the default. */
+    const char *gelu = ckpt_meta_get(md, "gelu"), *variant = ckpt_meta_get(md, "mosaic_variant");
+    c->gelu = c->arch == LM_GPT ? GELU_TANH : GELU_ERF;
+    if ((gelu && lm_gelu_parse(gelu, &c->gelu) != 0) ||
+        (variant && lm_mosaic_variant_parse(variant, &c->mosaic_variant) != 0)) {
+        err_set(e, "%s: unknown gelu '%s' / mosaic_variant '%s'", path, gelu ? gelu : "", variant ? variant : "");
+        goto out;
+    }
     err_t e2;
     if (lm_config_resolve(c, &e2) != 0) {
         err_set(e, "%s: %s", path, e2.msg);

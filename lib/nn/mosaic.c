@@ -8,7 +8,10 @@
  *
  * The per-head scalars are stored divided by 10 and multiplied by 10 in the forward pass, as in the
  * Memory Mosaics library (its `exp_param_scale`): the same optimiser then moves them 10x faster
- * than the matrices. So a stored leaky rate 0.05 means lambda = 0.5, a = e^-0.5. */
+ * than the matrices. So a stored leaky rate 0.05 means lambda = 0.5, a = e^-0.5.
+ *
+ * --mosaic-variant nano follows nanoMosaics instead: other key-scale caps and initialisation (and, in
+ * lm.c, no logit scale); docs/fidelity.md compares both with the public code term by term. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +21,11 @@
 #include "nn/lm_decode.h"
 
 #define MOSAIC_PARAM_SCALE 10.0
-#define MOSAIC_KEY_SCALE_CAP 5.0   /* s = exp(min(10 kappa, 5)): logits stay below e^10 */
+/* Key-scale caps. The library: s = exp(min(10 kappa, 5)), squared for the persistent memory (cap 10
+ * on the exponent), so logits stay below e^10. nanoMosaics: the exponent (10 kappa, or 20 kappa for
+ * the persistent memory) capped at ln 65535, for both memories ("fits in fp16"). */
+#define MOSAIC_KEY_SCALE_CAP 5.0
+#define MOSAIC_NANO_KEY_SCALE_CAP 11.090339630053647   /* ln 65535 */
 
 static int declare_head_scalar(param_store *ps, int layer, const char *name, int H)
 {
@@ -77,7 +84,11 @@ static void init_leak(param_store *ps, int idx, int H)
 void mosaic_block_init(const lm_block *b, param_store *ps, const lm_config *c, rng *r)
 {
     const int d = c->d, H = c->heads;
-    const double std = 1 / sqrt(d), proj_std = std / sqrt(c->layers);
+    /* The library: linear layers N(0, 1/fan_in), output projections / sqrt(L); nanoMosaics keeps
+     * nanoGPT's N(0, 0.02) and 0.02 / sqrt(2L). */
+    const int nano = c->mosaic_variant == MOSAIC_NANO;
+    const double std = nano ? 0.02 : 1 / sqrt(d);
+    const double proj_std = nano ? 0.02 / sqrt(2.0 * c->layers) : std / sqrt(c->layers);
     params_fill(ps, b->ln1_w, 1);
     params_fill(ps, b->ln2_w, 1);
     fill_if(ps, b->ln1_b, 0);
@@ -124,10 +135,16 @@ static void leaky_step(tensor *x, const tensor *theta, real *state, int pos, int
     }
 }
 
-/* Normalised leaky-averaged keys with scale exp(min(10 kappa, 5))^power, per head; one token at
+/* The cap on the key scale's exponent power * 10 kappa. */
+static real key_scale_cap(const lm_config *c, double power)
+{
+    return (real)(c->mosaic_variant == MOSAIC_NANO ? MOSAIC_NANO_KEY_SCALE_CAP : MOSAIC_KEY_SCALE_CAP * power);
+}
+
+/* Normalised leaky-averaged keys with scale exp(min(power * 10 kappa, cap)), per head; one token at
  * position pos carrying the running average in state, or (state NULL) the whole window. */
 static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias, int leak, int kscale,
-                           int hs, double power, real *state, int pos)
+                           int hs, double power, real cap, real *state, int pos)
 {
     tensor *k = op_linear(tp, x, params_tensor(ps, w), lm_param(ps, bias));
     tensor *theta = scaled(tp, ps, leak, 1);
@@ -136,7 +153,7 @@ static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias
     else
         k = op_leaky_avg(tp, k, theta);
     k = op_rownorm(tp, k, hs);
-    return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), (real)(MOSAIC_KEY_SCALE_CAP * power));
+    return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), cap);
 }
 
 /* Values alpha (c v~_t + (1 - c) v~_{t+1}) / |.| from v~ = W_v x [B, T, d]. */
@@ -177,7 +194,8 @@ static tensor *mosaic_block(const lm_block *b, param_store *ps, const lm_config 
 
     /* Contextual memory. */
     tensor *h = op_layernorm(tp, x, params_tensor(ps, b->ln1_w), lm_param(ps, b->ln1_b), eps);
-    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1, kc ? kc->leak_ctx : NULL, pos);
+    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1, key_scale_cap(c, 1),
+                            kc ? kc->leak_ctx : NULL, pos);
     tensor *v = op_linear(tp, h, params_tensor(ps, b->cv_w), lm_param(ps, b->cv_b));
     tensor *y = kc ? mosaic_ctx_decode(tp, ps, b, c, k, v, kc, pos)
                    : op_attention(tp, k, k, mosaic_values(tp, ps, b, v, hs), H,
@@ -188,7 +206,8 @@ static tensor *mosaic_block(const lm_block *b, param_store *ps, const lm_config 
     /* Persistent memory: every position of every sequence queries the same table, so the batch is
      * one long row of queries (one sgemm per head instead of one per sequence). */
     h = op_layernorm(tp, x, params_tensor(ps, b->ln2_w), lm_param(ps, b->ln2_b), eps);
-    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2, kc ? kc->leak_pm : NULL, pos);
+    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2, key_scale_cap(c, 2),
+                    kc ? kc->leak_pm : NULL, pos);
     k = op_reshape(tp, k, 3, (int[]){1, B * T, d});
     y = op_attention(tp, k, params_tensor(ps, b->p_keys), params_tensor(ps, b->p_values), H,
                      (att_mask){ATT_FULL, 0}, 1);
