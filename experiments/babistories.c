@@ -321,8 +321,7 @@ static int run_train(driver *d)
                                     want.heads != resumed.cfg.heads || want.pmem != resumed.cfg.pmem ||
                                     want.bias != resumed.cfg.bias || want.pos != resumed.cfg.pos
                               ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
-                          : (want.arch == LM_GPT && want.gelu != resumed.cfg.gelu) ||
-                                    (want.arch == LM_MOSAIC && want.mosaic_variant != resumed.cfg.mosaic_variant)
+                          : !lm_config_same_variant(&want, &resumed.cfg)
                               ? "it was trained with another --gelu / --mosaic-variant"
                           : want.vocab != resumed.cfg.vocab ? "its vocabulary differs from the tokenizer's"
                           : want.ctx != resumed.cfg.ctx ? "its context differs from --ctx" : NULL;
