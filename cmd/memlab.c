@@ -26,7 +26,7 @@ static const command commands[] = {
     {"copy", NULL, cmd_copy, "encoder-decoder memory models on the copy task: objectives, frozen encoder, curriculum (Badger 2026)", 1},
     {"blank-copy", NULL, cmd_blank_copy, "memory models on blank copy: regenerate text from memories alone (Badger 2026)", 1},
     {"bench", NULL, cmd_bench, "training and generation throughput and MFU, against the same models in PyTorch", 0},
-    {"info", NULL, cmd_info, "parameter count of a gpt or mosaic shape, per tensor, per block and in total", 0},
+    {"info", NULL, cmd_info, "parameter count of a gpt, mosaic or lstm shape, per tensor, per block and in total", 0},
     {"tokenize", NULL, cmd_tokenize, "byte-level BPE: encode, decode, train a tokenizer", 0},
     {"xor", NULL, cmd_xor, "train a 2-layer network on XOR: an end-to-end check of the core", 0},
     {"help", NULL, cmd_help, "this list; `memlab COMMAND --help` for a command's options", 0},

@@ -14,7 +14,7 @@ typedef struct {
 
 /* Rows for an opt_spec table; defaults as strings. `o` is an lm_opts lvalue. LM_SHAPE_ROWS: the
  * shape alone (commands that pick the architecture their own way); LM_OPTION_ROWS adds --arch
- * (ARCH_CHOICES e.g. "gpt|mosaic"), --ctx, --bias and --pos. */
+ * (ARCH_CHOICES e.g. "gpt|mosaic", ARCH_HELP its one-line help), --ctx, --bias and --pos. */
 #define LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT)                                                               \
     {"layers", 0, OPT_INT, &(o).layers, LAYERS, "blocks", NULL, 1, 1000, "L"},                                    \
     {"d", 0, OPT_INT, &(o).d, D, "model width", NULL, 1, 65536, "D"},                                                   \
@@ -22,8 +22,8 @@ typedef struct {
     {"pmem", 0, OPT_INT, &(o).pmem, "0", "mosaic: persistent-memory slots per head (0: 3.5 d)", NULL, 0, 1 << 24, "P"}, \
     {"dropout", 0, OPT_DOUBLE, &(o).dropout, DROPOUT, "residual dropout probability", NULL, 0, 0.99, "P"}
 
-#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, LAYERS, D, HEADS, CTX, DROPOUT)                                     \
-    {"arch", 0, OPT_STRING, &(o).arch, ARCH, "model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", ARCH_CHOICES, 0, -1, "A"}, \
+#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, ARCH_HELP, LAYERS, D, HEADS, CTX, DROPOUT)                          \
+    {"arch", 0, OPT_STRING, &(o).arch, ARCH, ARCH_HELP, ARCH_CHOICES, 0, -1, "A"},                                 \
     LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT),                                                                   \
     {"ctx", 0, OPT_INT, &(o).ctx, CTX, "context length in tokens (rows of gpt's learned position table)", NULL, 2, 1 << 20, "T"}, \
     {"bias", 0, OPT_BOOL, &(o).bias, "off", "biases in linear layers and LayerNorms", NULL, 0, -1, "on|off"},        \
