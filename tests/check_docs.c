@@ -369,8 +369,8 @@ Suite *suite_docs(void)
     tcase_add_test(tc, test_babistories_help_says_who_draws_the_png);
     tcase_add_test(tc, test_commands_log_under_their_own_name);
     tcase_add_test(tc, test_figures_names_only_what_it_drew);
-    //R tcase_add_test(tc, test_readme_is_short);
-    //R tcase_add_test(tc, test_readme_examples_name_real_options);
+    tcase_add_test(tc, test_readme_is_short);
+    tcase_add_test(tc, test_readme_examples_name_real_options);
     suite_add_tcase(s, tc);
     return s;
 }
