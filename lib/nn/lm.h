@@ -4,8 +4,9 @@
  *
  * Both share the token embedding (tied to the output head), pre-LN residual blocks and a final
  * LayerNorm; they differ in their blocks (nn/gpt.c, nn/mosaic.c). The RegBench baseline `lstm`
- * stacks LSTM layers (no residual) between the same embedding and final LayerNorm (nn/lstm.c). REFERENCE.md §1-2 gives the
- * formulas; parameter names follow the PyTorch twins in tests/reference/twin_lm.py. */
+ * stacks LSTM layers (no residual) between the same embedding and final LayerNorm (nn/lstm.c).
+ * docs/models.md gives the formulas; parameter names follow the PyTorch twins in
+ * tests/reference/twin_lm.py. */
 #ifndef MEMLAB_NN_LM_H
 #define MEMLAB_NN_LM_H
 
