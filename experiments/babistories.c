@@ -19,6 +19,7 @@
 
 #include "babistories_analyses.h"
 #include "babistories_data.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/gzfile.h"
 #include "io/progress.h"
@@ -319,8 +320,10 @@ static int run_train(driver *d)
         }
         archs[narch++] = resumed.cfg.arch;
     } else if (strcmp(mo.arch, "both") == 0) {
-        archs[narch++] = LM_GPT;
-        archs[narch++] = LM_MOSAIC;
+        /* the paper's comparison: every architecture with attention (gpt, mosaic) */
+        for (int a = 0; a < lm_arch_count(); a++)
+            if (lm_arch_table((lm_arch)a)->attends && narch < (int)(sizeof archs / sizeof archs[0]))
+                archs[narch++] = (lm_arch)a;
     } else {
         lm_arch_parse(mo.arch, &archs[narch++]);
     }
@@ -610,7 +613,7 @@ static int run_ood(driver *d)
 
 /* ---- attention: the last position's attention over earlier ones (Figs 12, 13, 15) --------------- */
 
-static const char *positions_name(const lm *m) { return m->cfg.arch == LM_MOSAIC ? "none" : lm_pos_name(m->cfg.pos); }
+static const char *positions_name(const lm *m) { return lm_config_pos_name(&m->cfg); }
 
 /* heads: attention_heads.csv, one row per layer and head of every checkpoint. */
 static int attention_one(driver *d, const char *ckpt, void *heads_csv)
@@ -666,9 +669,8 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
             csv_str(heads, ckpt);
             csv_int(heads, l);
             csv_int(heads, h);
-            /* The mosaic stores lambda / 10 (mosaic.c); its coefficient is a = exp(-lambda). */
-            double lambda = m.cfg.arch == LM_MOSAIC ? fabs(10.0 * params_tensor(&m.ps, m.blocks[l].c_leak)->data[h])
-                                                    : NAN;
+            /* the leaky coefficient is a = exp(-lambda) (NaN for gpt) */
+            double lambda = lm_head_leak(&m, l, h);
             csv_num(heads, lambda);
             csv_num(heads, exp(-lambda));
             csv_num(heads, bs_attention_peak_width(&a, l, h));
@@ -923,3 +925,5 @@ int cmd_babistories(int argc, char **argv)
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;
 }
+
+const command babistories_command = {&bs_spec, NULL, cmd_babistories, 1};

@@ -7,6 +7,7 @@
 #include "core/optim.h"
 #include "core/params.h"
 #include "core/rng.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/ckpt.h"
 #include "nn/mlp.h"
@@ -127,3 +128,5 @@ int cmd_xor(int argc, char **argv)
     params_free(&r.ps);
     return driver_end(&d, ok);
 }
+
+const command xor_command = {&xor_spec, NULL, cmd_xor, 0};
