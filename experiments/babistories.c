@@ -20,6 +20,7 @@
 #include "babistories_analyses.h"
 #include "babistories_data.h"
 #include "commands.h"
+#include "core/dist.h"
 #include "driver.h"
 #include "io/gzfile.h"
 #include "io/progress.h"
@@ -185,13 +186,19 @@ typedef struct {
     char path[4096];   /* the checkpoint */
 } bs_run;
 
+/* Data-parallel ranks (core/dist.h) draw the whole batch and each trains on its own rows; their
+ * dropout streams differ by rank (rank 0's is the single process's), so that with dropout N ranks
+ * follow the single-process run in distribution, and without it within float tolerance. */
 static double bs_step(void *ctx, long long s, long long *tokens)
 {
     bs_run *r = ctx;
     step_windows(r->bd, r->d->opt.seed, s, r->B, r->T, r->ids, r->tg);
-    rng drop = rng_stream((uint64_t)r->d->opt.seed, STREAM_STEP_DROPOUT + (uint64_t)s);
+    const int rows = r->B / dist_size();
+    const size_t first = (size_t)dist_rank() * rows * r->T;
+    rng drop = rng_stream((uint64_t)r->d->opt.seed,
+                          STREAM_STEP_DROPOUT + (uint64_t)s + ((uint64_t)dist_rank() << 32));
     *tokens += (long long)r->B * r->T;
-    return lm_train_step(r->m, &r->tp, r->ids, r->tg, r->B, r->T, -1, &r->opt, s, &drop, NULL);
+    return lm_train_step(r->m, &r->tp, r->ids + first, r->tg + first, rows, r->T, -1, &r->opt, s, &drop, NULL);
 }
 
 /* Train and validation loss on the fixed windows: one row in the primary CSV and in curves.csv. */
@@ -325,6 +332,9 @@ static int plan_resume(driver *d, const bs_data *bd, bs_plan *pl)
                       : want.d != have->d || want.layers != have->layers || want.heads != have->heads ||
                                 want.pmem != have->pmem || want.bias != have->bias || want.pos != have->pos
                           ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
+                      : (want.arch == LM_GPT && want.gelu != have->gelu) ||
+                                (want.arch == LM_MOSAIC && want.mosaic_variant != have->mosaic_variant)
+                          ? "it was trained with another --gelu / --mosaic-variant"
                       : want.vocab != have->vocab ? "its vocabulary differs from the tokenizer's"
                       : want.ctx != have->ctx ? "its context differs from --ctx" : NULL;
     if (why) {
@@ -377,6 +387,7 @@ static int train_all(driver *d, bs_data *bd, bs_plan *pl, csv_writer *curves)
             rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
             lm_init_weights(&m, &init);
         }
+        dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
         if (train_arch(d, bd, &m, pl->start, &ev_train, &ev_val, curves) != 0)
@@ -397,6 +408,10 @@ static int run_train(driver *d)
 {
     bs_data bd;
     bs_plan pl;
+    if (o.batch % dist_size() != 0) {
+        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+        return 2;
+    }
     if (train_data_load(d, &bd) != 0)
         return 1;
     int rc = plan_make(d, &bd, &pl);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "core/dist.h"
 #include "io/progress.h"
 
 /* Ctrl-C while a checkpoint hook is set: the handler only records it; the loop finishes the step in
@@ -14,15 +15,21 @@ static void on_sigint(int sig) { interrupted = sig; }
 
 static int every(long long done, long long n) { return n > 0 && done % n == 0; }
 
-/* The hooks after step `done`; returns the run's end, or -1 to go on. */
+/* The hooks after step `done`; returns the run's end, or -1 to go on. Data-parallel ranks
+ * (core/dist.h) agree on Ctrl-C before the hooks and on the hooks' success after them, so that they
+ * all take the same branch: a rank that stops alone would leave the others waiting in the next
+ * step's collective. */
 static int after_step(const train_loop *c, const train_state *st)
 {
     const long long done = st->step;
     const int last = c->end > 0 && done == c->end, stop = c->stop_at > 0 && done == c->stop_at;
-    const int intr = interrupted != 0;
-    if (c->eval && (every(done, c->eval_every) || last) && c->eval(c->ctx, st) != 0)
-        return TRAIN_FAILED;
-    if (c->ckpt && (every(done, c->ckpt_every) || last || stop || intr) && c->ckpt(c->ctx, st) != 0)
+    const int intr = !dist_agree_ok(interrupted == 0);
+    int ok = 1;
+    if (c->eval && (every(done, c->eval_every) || last))
+        ok = c->eval(c->ctx, st) == 0;
+    if (ok && c->ckpt && (every(done, c->ckpt_every) || last || stop || intr))
+        ok = c->ckpt(c->ctx, st) == 0;
+    if (!dist_agree_ok(ok))
         return TRAIN_FAILED;
     if (stop)
         return TRAIN_STOPPED;
