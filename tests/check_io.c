@@ -1367,6 +1367,42 @@ START_TEST(test_ckpt_foreign)
 }
 END_TEST
 
+/* Fuzz finding: a header naming a key twice freed the parsed header, then quoted the key from it
+ * (use after free). Every reader of the header must refuse it with the key intact. */
+START_TEST(test_ckpt_duplicate_key)
+{
+    char *dir = test_tmpdir(), *path = path_in(dir, "dup.safetensors");
+    const char *headers[] = {
+        "{\"__metadata__\":{},\"__metadata__\":{}}",
+        "{\"embed.w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+        "\"__metadata__\":{},\"embed.w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+    };
+    const char *keys[] = {"__metadata__", "embed.w"};
+    param_store ps;
+    store_make(&ps, 0);
+    for (int k = 0; k < 2; k++) {
+        size_t hlen = strlen(headers[k]);
+        unsigned char *file = xcalloc(1, 8 + hlen + 4);
+        file[0] = (unsigned char)hlen;
+        memcpy(file + 8, headers[k], hlen);
+        write_bytes(path, file, 8 + hlen + 4);
+        free(file);
+        char want[1024];
+        snprintf(want, sizeof want, "%s: '%s' appears twice in the header", path, keys[k]);
+        err_t e = {{0}};
+        ck_assert_int_eq(ckpt_load(path, &ps, 0, &e), -1);
+        ck_assert_str_eq(e.msg, want);
+        ck_assert_ptr_null(ckpt_meta_read(path, &e));
+        ck_assert_str_eq(e.msg, want);
+        ck_assert_ptr_null(ckpt_read_tensor(path, "embed.w", &e));
+        ck_assert_str_eq(e.msg, want);
+    }
+    params_free(&ps);
+    free(path);
+    test_rmdir(dir);
+}
+END_TEST
+
 /* Mutated and random headers must give an error or a clean load, never a crash (the ASan build
  * makes out-of-bounds reads visible). */
 START_TEST(test_ckpt_garbage)
@@ -1690,6 +1726,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, test_ckpt_truncated);
     tcase_add_test(tc, test_ckpt_foreign);
     tcase_add_test(tc, test_ckpt_garbage);
+    tcase_add_test(tc, test_ckpt_duplicate_key);
     tcase_add_test(tc, test_json_strings);
     tcase_add_test(tc, test_ckpt_numpy);
     suite_add_tcase(s, tc);
