@@ -716,6 +716,8 @@ static int vocab_load(bpe *t, const json_value *obj, const char *what, err_t *e)
             rc = err_set(e, "%s: token \"%s\": the id must be an integer from 0 to %d", what, key, n - 1);
         else if (t->entry_of_id[id] != -2)
             rc = err_set(e, "%s: id %d is given to two tokens", what, (int)id);
+        else if (!strcmp(key, BPE_EOT_TEXT) && t->eot >= 0)
+            rc = err_set(e, "%s: token \"%s\" appears twice (ids %d and %d)", what, key, t->eot, (int)id);
         else if (!strcmp(key, BPE_EOT_TEXT))
             t->entry_of_id[t->eot = (int)id] = -1;
         else if (klen == 0 || unmap_bytes(&t->map, key, klen, buf, &len) != 0)
