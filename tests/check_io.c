@@ -634,6 +634,33 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+/* Writes entries to a file in dir, reads it back and checks every entry against its original (a
+ * NULL value comes back null, on its own line); returns the file's text. */
+static char *expect_config_roundtrip(const char *dir, const config_entry *out, int nout)
+{
+    char *path = path_in(dir, "w.yaml");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(config_write_yaml(f, out, nout), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    config_entry *in;
+    int nin;
+    err_t e;
+    ck_assert_msg(config_load(path, &in, &nin, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(nin, nout);
+    for (int i = 0; i < nout; i++) {
+        ck_assert_str_eq(in[i].key, out[i].key);
+        ck_assert_str_eq(in[i].value, out[i].value ? out[i].value : "");
+        ck_assert_int_eq(in[i].is_seq, out[i].is_seq);
+        ck_assert_int_eq(in[i].is_null, out[i].value == NULL);
+        ck_assert_int_eq(in[i].line, i + 1);
+    }
+    config_free(in, nin);
+    char *text = test_slurp(path);
+    free(path);
+    return text;
+}
+
 START_TEST(test_config_write_roundtrip)
 {
     static const char *const values[] = {
@@ -655,34 +682,51 @@ START_TEST(test_config_write_roundtrip)
     out[nv + 3] = (config_entry){.key = xstrdup("odd key: #1"), .value = xstrdup("v")};
     int nout = nv + 4;
 
-    char *dir = test_tmpdir(), *path = path_in(dir, "w.yaml");
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(config_write_yaml(f, out, nout), 0);
-    ck_assert_int_eq(fclose(f), 0);
-    config_entry *in;
-    int nin;
-    err_t e;
-    ck_assert_msg(config_load(path, &in, &nin, &e) == 0, "%s", e.msg);
-    ck_assert_int_eq(nin, nout);
-    for (int i = 0; i < nout; i++) {
-        ck_assert_str_eq(in[i].key, out[i].key);
-        ck_assert_str_eq(in[i].value, out[i].value ? out[i].value : "");
-        ck_assert_int_eq(in[i].is_seq, out[i].is_seq);
-        ck_assert_int_eq(in[i].is_null, out[i].value == NULL);
-        ck_assert_int_eq(in[i].line, i + 1);
-    }
+    char *dir = test_tmpdir();
     /* readable as well as exact: plain words stay plain */
-    char *text = test_slurp(path);
+    char *text = expect_config_roundtrip(dir, out, nout);
     ck_assert_ptr_nonnull(strstr(text, "k0: plain\n"));
     ck_assert_ptr_nonnull(strstr(text, "k2: \"yes\"\n"));
     ck_assert_ptr_nonnull(strstr(text, "k12: -5\n"));
     ck_assert_ptr_nonnull(strstr(text, "nothing: null\n"));
     ck_assert_ptr_nonnull(strstr(text, "empty_seq: []\n"));
     free(text);
-    config_free(in, nin);
     config_free(out, nout);
-    free(path);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* Fuzz finding: U+0085, U+2028, U+2029 and the C1 controls were written bare; YAML reads them as
+ * line breaks or refuses them, so "\N" came back null and "a\Lb" did not load. Each of them, and
+ * the byte-order mark and non-characters, in keys, values and list items, must read back. */
+START_TEST(test_config_write_unicode_breaks)
+{
+    static const char *const values[] = {
+        "\xc2\x85", "a\xc2\x85" "b", "\xe2\x80\xa8", "a\xe2\x80\xa8" "b", "a\xe2\x80\xa9" "b", "\xc2\x80",
+        "x\xc2\x9f", "\xef\xbb\xbfx", "x\xef\xbf\xbe", "\xef\xbf\xbf", "\xc2\xa0nbsp\xc2\xa0", "\xe2\x80\xa7ok",
+    };
+    int nv = (int)(sizeof values / sizeof *values);
+    config_entry *out = xcalloc((size_t)nv * 2 + 1, sizeof *out);
+    char key[64];
+    for (int i = 0; i < nv; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        out[i] = (config_entry){.key = xstrdup(key), .value = xstrdup(values[i])};
+        out[nv + i] = (config_entry){.key = xstrdup(values[i]), .value = xstrdup("v")};
+    }
+    out[2 * nv] = (config_entry){.key = xstrdup("seq"), .value = xstrdup("\xc2\x85,a\xe2\x80\xa8" "b,\xc2\x9f"),
+                                 .is_seq = 1};
+    int nout = 2 * nv + 1;
+    char *dir = test_tmpdir();
+    /* YAML's escapes where YAML has them; a harmless character stays as it is */
+    char *text = expect_config_roundtrip(dir, out, nout);
+    ck_assert_ptr_nonnull(strstr(text, "k0: \"\\N\"\n"));
+    ck_assert_ptr_nonnull(strstr(text, "k3: \"a\\Lb\"\n"));
+    ck_assert_ptr_nonnull(strstr(text, "k4: \"a\\Pb\"\n"));
+    ck_assert_ptr_nonnull(strstr(text, "k5: \"\\x80\"\n"));
+    ck_assert_ptr_nonnull(strstr(text, "k7: \"\\uFEFFx\"\n"));
+    ck_assert_ptr_nonnull(strstr(text, "k11: \xe2\x80\xa7ok\n"));
+    free(text);
+    config_free(out, nout);
     test_rmdir(dir);
 }
 END_TEST
@@ -1705,6 +1749,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, test_config_good);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_config_write_roundtrip);
+    tcase_add_test(tc, test_config_write_unicode_breaks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("args");
