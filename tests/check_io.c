@@ -901,7 +901,7 @@ START_TEST(test_args_forms)
     common_opts c;
     err_t e;
     ck_assert_msg(tparse(&t, &c, &e, "--heads=9", "-o", "out.csv", "-e", "4", "--bias", "off", "-v", "--lr",
-                         "1e-2", "--name=", "--threads", "3", "--seed", "42", "--out-dir", "d", "-q",
+                         "1e-2", "--name=", "--threads", "1", "--seed", "42", "--out-dir", "d", "-q",
                          "--print-config", "--iters", "1e3", NULL) == 0, "%s", e.msg);
     ck_assert_int_eq(t.heads, 9);
     ck_assert_str_eq(c.output, "out.csv");
@@ -910,7 +910,7 @@ START_TEST(test_args_forms)
     ck_assert_int_eq(t.verbose, 1);
     ck_assert(t.lr == 0.01);
     ck_assert_str_eq(t.name, "");
-    ck_assert_int_eq(c.threads, 3);
+    ck_assert_int_eq(c.threads, 1);
     ck_assert_int_eq(c.seed, 42);
     ck_assert_str_eq(c.out_dir, "d");
     ck_assert_int_eq(c.quiet, 1);

@@ -528,6 +528,8 @@ START_TEST(test_read_errors)
     ck_assert_int_eq(stat(gz, &st), 0);
     ck_assert_int_eq(truncate(gz, st.st_size / 2), 0);
     expect_read_error(gz, "gzip");
+    /* an endless line: refused at the line limit instead of filling the memory */
+    expect_read_error("/dev/zero", "/dev/zero:1: longer than 64 MiB, the limit for a line of a story corpus");
 
     free(corpus);
     free(gz);

@@ -6,6 +6,10 @@
 #include "data/stories.h"
 #include "io/gzfile.h"
 #include "io/json.h"
+#include "io/limits.h"
+
+/* What the size limits call the file. */
+#define CORPUS "a story corpus"
 
 /* ---- collecting stories into one block ------------------------------------------------------------ */
 
@@ -123,7 +127,7 @@ static int json_line(collector *c, const char *line, size_t len, const char *pat
 static int read_json_array(collector *c, const char *path, err_t *e)
 {
     size_t len;
-    char *text = file_read_all(path, &len, e);
+    char *text = file_read_max(path, LIMIT_DATA_BYTES, CORPUS, &len, e);
     if (!text)
         return -1;
     json_value v;
@@ -173,6 +177,7 @@ int stories_read(const char *path, story_set *out, err_t *e)
     line_reader *r = lines_open(path, e);
     if (!r)
         return -1;
+    lines_limit(r, LIMIT_LINE_BYTES, LIMIT_DATA_BYTES, CORPUS);
     collector c = {0}, cur = {0};
     int format = -1, rc = 0;
     size_t len;

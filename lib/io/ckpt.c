@@ -11,9 +11,8 @@
 
 #include "io/atomic.h"
 #include "io/json.h"
+#include "io/limits.h"
 
-/* The safetensors reference implementation refuses larger headers; so do we, before allocating. */
-#define HEADER_MAX (100u << 20)
 #define SHAPE_MAX_DIM 8
 
 #ifdef MEMLAB_DOUBLE
@@ -334,9 +333,9 @@ static int header_read(FILE *f, const char *path, st_header *h, err_t *e)
     if (hlen > size - 8)
         return err_set(e, "%s: header length %llu is larger than the file (%llu bytes): not a safetensors file, "
                           "or truncated", path, (unsigned long long)hlen, (unsigned long long)size);
-    if (hlen > HEADER_MAX)
-        return err_set(e, "%s: header length %llu is implausible: not a safetensors file", path,
-                       (unsigned long long)hlen);
+    if (hlen > LIMIT_CKPT_HEADER_BYTES)   /* checked before allocating */
+        return err_set(e, "%s: header length %llu is larger than %zu MiB, the limit for a safetensors header",
+                       path, (unsigned long long)hlen, LIMIT_CKPT_HEADER_BYTES / LIMIT_MIB);
     char *text = xmalloc(hlen + 1);
     if (fread(text, 1, hlen, f) != hlen) {
         free(text);

@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #include "io/gzfile.h"
+#include "io/limits.h"
 
 /* A growable list of entries being read. */
 typedef struct {
@@ -176,7 +177,7 @@ int config_load(const char *path, config_entry **out, int *n, err_t *e)
     *out = NULL;
     *n = 0;
     size_t len;
-    char *text = file_read_all(path, &len, e);
+    char *text = file_read_max(path, LIMIT_CONFIG_BYTES, "a YAML config file", &len, e);
     if (!text)
         return -1;
     entry_list l = {0};
