@@ -107,6 +107,47 @@ $(BUILD)/tests/run_double: tests/runner.c tests/test_util.c $(TEST_DBL:%.c=$(BUI
 check: $(BUILD)/memlab memlab $(BUILD)/tests/run_double $(BUILD)/tests/run_float
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_double
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_float
+	@$(MAKE) --no-print-directory fuzz-check
+
+# ---- fuzzing: libFuzzer harnesses of every parser of untrusted input (docs/fuzzing.md) -----------
+# `make fuzz` builds tests/fuzz/fuzz_NAME.c against the library compiled by clang with ASan and
+# UBSan in build/fuzz, then runs each harness FUZZ_SECONDS seconds (FUZZ_JOBS at a time).
+# `make check` runs each for 2 seconds when clang can build libFuzzer targets, else says so.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/bin/fuzz_%)
+FUZZ_SUPPORT := tests/fuzz/util.c tests/fuzz/bpe_check.c
+FUZZ_MAKE     = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT=-O1 \
+                SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)"
+
+# The readers under test and what they call, compiled by clang through the object rules above (a
+# sub-make with BUILD=$(FUZZ_BUILD) keeps them apart from gcc's), in one archive.
+FUZZ_LIB_SRC := lib/core/error.c lib/core/params.c lib/core/tensor.c lib/core/rng.c $(filter-out lib/io/args.c,$(wildcard lib/io/*.c)) \
+                lib/data/bpe.c lib/data/stories_read.c experiments/regbench_grid.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/f/%.o)
+fuzz-objects: $(FUZZ_LIB_OBJ)
+	@:
+ifneq ($(BUILD),$(FUZZ_BUILD))
+$(FUZZ_BUILD)/libreaders.a: FORCE
+	+@$(FUZZ_MAKE) fuzz-objects
+	@if [ ! -e $@ ] || [ -n "$$(find $(FUZZ_LIB_OBJ) -newer $@)" ]; then rm -f $@; ar rcs $@ $(FUZZ_LIB_OBJ); fi
+endif
+$(FUZZ_BUILD)/bin/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SUPPORT) $(wildcard tests/fuzz/*.h) $(FUZZ_BUILD)/libreaders.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -O1 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Ilib -Iexperiments -Itests/fuzz \
+	    -fsanitize=fuzzer $(FUZZ_SAN) $(filter %.c %.o %.a,$^) -lyaml -lz -lm -o $@
+
+.PHONY: fuzz fuzz-build fuzz-check fuzz-objects
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh $(FUZZ_BUILD)/bin $(FUZZ_SECONDS) $(FUZZ_NAMES)
+fuzz-check:
+	@if FUZZ_CC=$(FUZZ_CC) scripts/fuzz.sh --available; then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=2; \
+	 else echo "fuzz: skipped: $(FUZZ_CC) cannot build libFuzzer targets (Debian: apt-get install clang libclang-rt-14-dev)"; fi
 
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check

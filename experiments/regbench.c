@@ -616,7 +616,11 @@ static int sweep(driver *d, char *const *models, int nmodels)
         code = usage_error(d, "%s", e.msg);
         goto out;
     }
-    npts = rb_grid_points(&g, (const char *const *)models, uses, nmodels, sizes, nsizes, d->opt.quiet, &pts);
+    npts = rb_grid_points(&g, (const char *const *)models, uses, nmodels, sizes, nsizes, d->opt.quiet, &pts, &e);
+    if (npts < 0) {
+        code = usage_error(d, "%s", e.msg);
+        goto out;
+    }
     if (npts == 0) {
         code = usage_error(d, "the grid has no point: heads divide d in none of its combinations");
         goto out;

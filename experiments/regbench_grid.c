@@ -2,11 +2,13 @@
 #include "regbench_grid.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/atomic.h"
 #include "io/config.h"
+#include "io/limits.h"
 #include "io/progress.h"
 
 /* The option each axis sets, and whether its values are integers. */
@@ -171,14 +173,37 @@ void rb_grid_describe(const rb_grid *g, char *buf, size_t len)
     }
 }
 
+/* The most points the sweep can have (every model taking every axis), saturating instead of
+ * overflowing; 0 with e filled above LIMIT_SWEEP_POINTS, naming the factors. */
+static int points_bound(const rb_grid *g, int nmodels, int nsizes, int *per_size, err_t *e)
+{
+    uint64_t n = (uint64_t)nmodels * (uint64_t)nsizes, grid = 1;
+    for (int k = 0; k < RB_NAXES; k++)
+        if (__builtin_mul_overflow(grid, (uint64_t)g->ax[k].n, &grid))
+            grid = UINT64_MAX;
+    if (__builtin_mul_overflow(n, grid, &n) || n > LIMIT_SWEEP_POINTS) {
+        char axes[512] = "";
+        size_t used = 0;
+        for (int k = 0; k < RB_NAXES && used < sizeof axes; k++)
+            used += (size_t)snprintf(axes + used, sizeof axes - used, " x %d %s", g->ax[k].n, axis_info[k].name);
+        err_set(e, "the sweep has up to %.3g points (%d model%s x %d training size%s%s), more than the %d a sweep may "
+                   "have", (double)nmodels * nsizes * (double)grid, nmodels, nmodels == 1 ? "" : "s", nsizes,
+                nsizes == 1 ? "" : "s", axes, LIMIT_SWEEP_POINTS);
+        return 0;
+    }
+    *per_size = (int)grid;
+    return 1;
+}
+
 int rb_grid_points(const rb_grid *g, const char *const *models, const rb_grid_use *uses, int nmodels,
-                   const long long *sizes, int nsizes, int quiet, rb_point **out)
+                   const long long *sizes, int nsizes, int quiet, rb_point **out, err_t *e)
 {
     const rb_axis *ax = g->ax;
-    int per_size = 1;
-    for (int k = 0; k < RB_NAXES; k++)
-        per_size *= ax[k].n;
-    rb_point *pts = xmalloc((size_t)nmodels * nsizes * per_size * sizeof *pts);
+    int per_size;
+    *out = NULL;
+    if (!points_bound(g, nmodels, nsizes, &per_size, e))
+        return -1;
+    rb_point *pts = xmalloc((size_t)nmodels * (size_t)nsizes * (size_t)per_size * sizeof *pts);
     char *noted = xcalloc((size_t)ax[RB_AX_D].n * ax[RB_AX_HEADS].n, 1);   /* (d, heads) pairs reported */
     int n = 0;
     for (int m = 0; m < nmodels; m++)

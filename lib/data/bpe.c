@@ -10,6 +10,7 @@
 #include "io/atomic.h"
 #include "io/gzfile.h"
 #include "io/json.h"
+#include "io/limits.h"
 
 /* ---- Unicode classes -------------------------------------------------------------------------- */
 
@@ -716,6 +717,8 @@ static int vocab_load(bpe *t, const json_value *obj, const char *what, err_t *e)
             rc = err_set(e, "%s: token \"%s\": the id must be an integer from 0 to %d", what, key, n - 1);
         else if (t->entry_of_id[id] != -2)
             rc = err_set(e, "%s: id %d is given to two tokens", what, (int)id);
+        else if (!strcmp(key, BPE_EOT_TEXT) && t->eot >= 0)
+            rc = err_set(e, "%s: token \"%s\" appears twice (ids %d and %d)", what, key, t->eot, (int)id);
         else if (!strcmp(key, BPE_EOT_TEXT))
             t->entry_of_id[t->eot = (int)id] = -1;
         else if (klen == 0 || unmap_bytes(&t->map, key, klen, buf, &len) != 0)
@@ -755,7 +758,7 @@ static int merge_parse(bpe *t, const char *line, size_t len, const char *where, 
 static int json_load(const char *path, json_value *root, err_t *e)
 {
     size_t len;
-    char *text = file_read_all(path, &len, e);
+    char *text = file_read_max(path, LIMIT_TOKENIZER_BYTES, "a tokenizer file", &len, e);
     if (!text)
         return -1;
     err_t je;
@@ -779,7 +782,7 @@ bpe *bpe_load_gpt2(const char *dir, err_t *e)
     size_t len = 0;
     char *text = NULL;
     snprintf(path, sizeof path, "%s/vocab.bpe", dir);
-    if (rc == 0 && !(text = file_read_all(path, &len, e)))
+    if (rc == 0 && !(text = file_read_max(path, LIMIT_TOKENIZER_BYTES, "a tokenizer file", &len, e)))
         rc = -1;
     /* Python's GPT-2 encoder drops the first line ("#version: 0.2") and the empty last one. */
     long lineno = 0;

@@ -21,7 +21,9 @@ typedef struct bpe bpe;
 /* The only special token, and the text that stands for it. */
 #define BPE_EOT_TEXT "<|endoftext|>"
 
-/* GPT-2's files: DIR/encoder.json (token -> id) and DIR/vocab.bpe (merges, best first). */
+/* GPT-2's files: DIR/encoder.json (token -> id) and DIR/vocab.bpe (merges, best first). Both loaders
+ * refuse a file above LIMIT_TOKENIZER_BYTES (limits.h), and a vocabulary that gives a token, or
+ * <|endoftext|>, two ids. */
 bpe *bpe_load_gpt2(const char *dir, err_t *e);
 /* A tokenizer saved by bpe_save (format in docs/tokenize.md). */
 bpe *bpe_load(const char *path, err_t *e);

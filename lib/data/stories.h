@@ -192,10 +192,11 @@ typedef struct {
  *   '['  one JSON array of such objects or strings (TinyStories' data*.json);
  *   else plain text, stories separated by "<|endoftext|>" (on a line of its own, or anywhere in a
  *        line); a file without the marker is one story.
- * Blank stories are skipped; white space around each story is dropped and "\r\n" read as "\n".
+ * A NUL byte is read as a space (plain text only: JSON strings cannot hold one); blank stories are
+ * skipped; white space around each story is dropped and "\r\n" read as "\n".
  * Gzip is read through zlib (by content, whatever the name). -1 with e filled ("PATH: ...", with the
- * line for a bad JSON line) when the file is missing, unreadable, corrupt, malformed, or holds no
- * story. */
+ * line for a bad JSON line) when the file is missing, unreadable, corrupt, malformed, holds no
+ * story, or passes a size limit (limits.h: LIMIT_DATA_BYTES in all, LIMIT_LINE_BYTES a line). */
 int stories_read(const char *path, story_set *out, err_t *e);
 
 /* Generated stories first .. first + n - 1 as a set (the same texts as stories_generate). */

@@ -6,6 +6,10 @@
 #include "data/stories.h"
 #include "io/gzfile.h"
 #include "io/json.h"
+#include "io/limits.h"
+
+/* What the size limits call the file. */
+#define CORPUS "a story corpus"
 
 /* ---- collecting stories into one block ------------------------------------------------------------ */
 
@@ -36,35 +40,37 @@ static int is_space(char ch)
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
 }
 
-/* Adds s[0, n) as a story: surrounding white space dropped, "\r\n" read as "\n"; blank ones skipped. */
+/* Adds s[0, n) as a story: "\r\n" and a lone '\r' read as "\n", a NUL byte as a space (a story is a
+ * C string; a space rather than nothing, so that no "<|endoftext|>" is formed by joining text),
+ * then the white space around it dropped; blank ones skipped. Trimming comes last, so that neither
+ * "\0" nor "a \0" can leave an empty story or a trailing space. */
 static void add_story(collector *c, const char *s, size_t n)
 {
-    while (n && is_space(*s))
-        s++, n--;
-    while (n && is_space(s[n - 1]))
-        n--;
-    if (!n)
+    if (n == 0)
         return;
+    size_t start = c->n, k = 0, a = 0;
+    put_bytes(c, s, n);
+    char *d = c->data + start;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '\r' && i + 1 < n && d[i + 1] == '\n')
+            continue;
+        d[k++] = d[i] == '\r' ? '\n' : d[i] == '\0' ? ' ' : d[i];
+    }
+    while (a < k && is_space(d[a]))
+        a++;
+    while (k > a && is_space(d[k - 1]))
+        k--;
+    c->n = start;
+    if (a == k)
+        return;
+    memmove(d, d + a, k - a);
+    c->n = start + (k - a);
+    put_bytes(c, "", 1);
     if (c->count == c->cap_off) {
         c->cap_off = c->cap_off ? 2 * c->cap_off : 1024;
         c->off = xrealloc(c->off, c->cap_off * sizeof *c->off);
     }
-    c->off[c->count++] = c->n;
-    for (size_t i = 0; i < n;) {
-        const char *cr = memchr(s + i, '\r', n - i);
-        size_t end = cr ? (size_t)(cr - s) : n;
-        put_bytes(c, s + i, end - i);
-        i = end;
-        if (cr) {
-            if (i + 1 < n && s[i + 1] == '\n')
-                i++; /* "\r\n" -> "\n" */
-            else {
-                put_bytes(c, "\n", 1);
-                i++;
-            }
-        }
-    }
-    put_bytes(c, "", 1);
+    c->off[c->count++] = start;
 }
 
 static void collector_into(collector *c, story_set *out)
@@ -121,7 +127,7 @@ static int json_line(collector *c, const char *line, size_t len, const char *pat
 static int read_json_array(collector *c, const char *path, err_t *e)
 {
     size_t len;
-    char *text = file_read_all(path, &len, e);
+    char *text = file_read_max(path, LIMIT_DATA_BYTES, CORPUS, &len, e);
     if (!text)
         return -1;
     json_value v;
@@ -171,6 +177,7 @@ int stories_read(const char *path, story_set *out, err_t *e)
     line_reader *r = lines_open(path, e);
     if (!r)
         return -1;
+    lines_limit(r, LIMIT_LINE_BYTES, LIMIT_DATA_BYTES, CORPUS);
     collector c = {0}, cur = {0};
     int format = -1, rc = 0;
     size_t len;

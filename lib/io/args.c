@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
+#include "core/threads.h"
 #include "io/config.h"
 
 /* The common options, in the order --help lists them. */
@@ -50,7 +50,7 @@ static void table_build(opt_table *t, const cmd_spec *spec, common_opts *c)
                                    "random seed; same seed, threads and build give identical output",
                                    NULL, 0, big, "N"};
     t->common[C_THREADS] = (opt_spec){"threads", 0, OPT_INT, &c->threads, "0",
-                                      "worker threads; 0 = all online CPUs", NULL, 0, 1e6, "N"};
+                                      "worker threads; 0 = all online CPUs (also the most used)", NULL, 0, 1e6, "N"};
     t->common[C_CONFIG] = (opt_spec){"config", 0, OPT_STRING, &c->config, NULL,
                                      "read options from a YAML file (key: value; flags override it)",
                                      NULL, 1, 0, "FILE.yaml"};
@@ -574,9 +574,16 @@ int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_
 
     free(c->preset);
     c->preset = preset ? xstrdup(preset->name) : NULL;
-    if (c->threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        c->threads = n >= 1 ? n : 1;
+    /* More threads than CPUs only adds contention, and each OpenBLAS thread reserves a large buffer:
+     * under a memory limit (ulimit -v) 32 of them made OpenBLAS hang in its allocator. */
+    int online = threads_available();
+    if (c->threads == 0)
+        c->threads = online;
+    else if (c->threads > online) {
+        if (!c->quiet)
+            fprintf(stderr, "memlab: note: --threads %lld is more than the %d online CPU%s; using %d\n", c->threads,
+                    online, online == 1 ? "" : "s", online);
+        c->threads = online;
     }
     if (positional_check(spec, c, e) != 0)
         goto out;

@@ -61,7 +61,8 @@ typedef struct {
 
 typedef struct {
     long long seed;      /* --seed, default 1 */
-    long long threads;   /* --threads, resolved: 0 ("all cores") becomes the online CPU count */
+    long long threads;   /* --threads, resolved: 0 ("all cores") becomes the online CPU count, and
+                            more than that is capped to it with a note on stderr (unless quiet) */
     char *config;        /* --config FILE.yaml or NULL */
     char *preset;        /* the preset applied, or NULL */
     int print_config;

@@ -11,9 +11,8 @@
 
 #include "io/atomic.h"
 #include "io/json.h"
+#include "io/limits.h"
 
-/* The safetensors reference implementation refuses larger headers; so do we, before allocating. */
-#define HEADER_MAX (100u << 20)
 #define SHAPE_MAX_DIM 8
 
 #ifdef MEMLAB_DOUBLE
@@ -293,6 +292,29 @@ static int tensor_parse(const char *path, const char *name, const json_value *v,
     return 0;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every key of the header once (a tensor or __metadata__ named twice is refused). Sorted rather
+ * than compared pairwise: a 100 MB header can hold millions of keys. The message is written before
+ * anything is freed, since it quotes a key of the parsed header. */
+static int keys_unique(const json_value *root, const char *path, err_t *e)
+{
+    if (root->n < 2)
+        return 0;
+    char **keys = xmalloc((size_t)root->n * sizeof *keys);
+    memcpy(keys, root->keys, (size_t)root->n * sizeof *keys);
+    qsort(keys, (size_t)root->n, sizeof *keys, key_cmp);
+    int rc = 0;
+    for (int i = 1; i < root->n && rc == 0; i++)
+        if (!strcmp(keys[i - 1], keys[i]))
+            rc = err_set(e, "%s: '%s' appears twice in the header", path, keys[i]);
+    free(keys);
+    return rc;
+}
+
 /* Reads and checks the header: its length against the file, the JSON, every tensor's entry
  * against the data the file really holds. */
 static int header_read(FILE *f, const char *path, st_header *h, err_t *e)
@@ -311,9 +333,9 @@ static int header_read(FILE *f, const char *path, st_header *h, err_t *e)
     if (hlen > size - 8)
         return err_set(e, "%s: header length %llu is larger than the file (%llu bytes): not a safetensors file, "
                           "or truncated", path, (unsigned long long)hlen, (unsigned long long)size);
-    if (hlen > HEADER_MAX)
-        return err_set(e, "%s: header length %llu is implausible: not a safetensors file", path,
-                       (unsigned long long)hlen);
+    if (hlen > LIMIT_CKPT_HEADER_BYTES)   /* checked before allocating */
+        return err_set(e, "%s: header length %llu is larger than %zu MiB, the limit for a safetensors header",
+                       path, (unsigned long long)hlen, LIMIT_CKPT_HEADER_BYTES / LIMIT_MIB);
     char *text = xmalloc(hlen + 1);
     if (fread(text, 1, hlen, f) != hlen) {
         free(text);
@@ -332,15 +354,14 @@ static int header_read(FILE *f, const char *path, st_header *h, err_t *e)
 
     h->data_start = 8 + hlen;
     uint64_t data_len = size - h->data_start;
+    if (keys_unique(&h->root, path, e) != 0) {
+        header_free(h);
+        return -1;
+    }
     h->t = xcalloc((size_t)h->root.n + 1, sizeof *h->t);
     for (int i = 0; i < h->root.n; i++) {
         const char *key = h->root.keys[i];
         const json_value *v = &h->root.items[i];
-        for (int j = 0; j < i; j++)
-            if (!strcmp(h->root.keys[j], key)) {
-                header_free(h);
-                return err_set(e, "%s: tensor '%s' appears twice in the header", path, key);
-            }
         if (!strcmp(key, "__metadata__")) {
             int ok = v->type == JSON_OBJECT;
             for (int k = 0; ok && k < v->n; k++)

@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #include "io/gzfile.h"
+#include "io/limits.h"
 
 /* A growable list of entries being read. */
 typedef struct {
@@ -176,7 +177,7 @@ int config_load(const char *path, config_entry **out, int *n, err_t *e)
     *out = NULL;
     *n = 0;
     size_t len;
-    char *text = file_read_all(path, &len, e);
+    char *text = file_read_max(path, LIMIT_CONFIG_BYTES, "a YAML config file", &len, e);
     if (!text)
         return -1;
     entry_list l = {0};
@@ -212,11 +213,43 @@ static int reserved_word(const char *s)
     return 0;
 }
 
+/* The code point at s (NUL-terminated) and its length in *n; -1 (with *n = 1) for a byte that does
+ * not start well-formed UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short). */
+static long utf8_decode(const unsigned char *s, size_t *n)
+{
+    static const long min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    *n = 1;
+    if (len == 0)
+        return -1;
+    long cp = len == 1 ? s[0] : s[0] & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)   /* also stops at the NUL */
+            return -1;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min_of_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    *n = len;
+    return cp;
+}
+
+/* Characters a YAML reader does not take back as they were when written bare: C0 and C1 controls
+ * and DEL (refused, or line breaks: U+0085 is NEL), the Unicode line and paragraph separators
+ * U+2028 and U+2029 (line breaks too), the byte-order mark U+FEFF (skipped at the start of a
+ * line), the non-characters U+FFFE and U+FFFF (refused), and bytes that are not UTF-8 (refused).
+ * -1 stands for such a byte. */
+static int needs_escape(long cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF ||
+           cp == 0xFFFE || cp == 0xFFFF;
+}
+
 /* Whether s must be double-quoted to be read back as the same string. in_flow: inside [ ... ],
  * where ',' and brackets end a plain scalar. */
 static int needs_quotes(const char *s, int in_flow, int bare)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(s), len;
     if (n == 0 || (!bare && reserved_word(s)))
         return 1;
     if (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
@@ -231,8 +264,8 @@ static int needs_quotes(const char *s, int in_flow, int bare)
         return 1;
     if (in_flow && strpbrk(s, ",[]{}"))
         return 1;
-    for (const unsigned char *u = (const unsigned char *)s; *u; u++)
-        if (*u < 0x20 || *u == 0x7f)
+    for (const unsigned char *u = (const unsigned char *)s; *u; u += len)
+        if (needs_escape(utf8_decode(u, &len)))
             return 1;
     return 0;
 }
@@ -244,19 +277,25 @@ static void write_scalar(FILE *f, const char *s, int in_flow, int bare)
         return;
     }
     fputc('"', f);
-    for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
-        switch (*u) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\r': fputs("\\r", f); break;
-        default:
-            if (*u < 0x20 || *u == 0x7f)
-                fprintf(f, "\\x%02X", *u);
-            else
-                fputc(*u, f);
-        }
+    size_t len;
+    for (const unsigned char *u = (const unsigned char *)s; *u; u += len) {
+        long cp = utf8_decode(u, &len);
+        if (cp == '"' || cp == '\\')
+            fprintf(f, "\\%c", (int)cp);
+        else if (cp == '\n')
+            fputs("\\n", f);
+        else if (cp == '\t')
+            fputs("\\t", f);
+        else if (cp == '\r')
+            fputs("\\r", f);
+        else if (cp == 0x85 || cp == 0x2028 || cp == 0x2029)   /* YAML's own escapes: \N, \L, \P */
+            fprintf(f, "\\%c", cp == 0x85 ? 'N' : cp == 0x2028 ? 'L' : 'P');
+        else if (cp < 0)   /* not UTF-8: no YAML string holds this byte; \xNN at least shows it */
+            fprintf(f, "\\x%02X", *u);
+        else if (needs_escape(cp))
+            fprintf(f, cp < 0x100 ? "\\x%02lX" : "\\u%04lX", cp);
+        else
+            fwrite(u, 1, len, f);
     }
     fputc('"', f);
 }

@@ -17,14 +17,17 @@ typedef struct {
                       not quoted like the string "true" would be */
 } config_entry;
 
-/* Reads path (gzip allowed). An empty file has no entries. Errors name the file and line:
+/* Reads path (gzip allowed; at most LIMIT_CONFIG_BYTES, limits.h). An empty file has no entries.
+ * Errors name the file and line:
  * "config.yaml:3: YAML syntax error: ...", "config.yaml:5: key 'x' must be a scalar or a list of
  * scalars", "config.yaml:4: duplicate key 'x' (first on line 2)". */
 int config_load(const char *path, config_entry **out, int *n, err_t *e);
 void config_free(config_entry *entries, int n);
 
 /* Writes a flat YAML mapping, double-quoting every scalar that a YAML reader could misread (empty,
- * "yes", "null", leading indicators, ": ", " #", control characters). A NULL value or is_null is
+ * "yes", "null", leading indicators, ": ", " #", control characters, the line breaks U+0085, U+2028
+ * and U+2029, the byte-order mark), so that every entry read by config_load is read back the same
+ * (checked by the `config` fuzz harness). A NULL value or is_null is
  * written as null; is_seq values as a flow list; bare values are not quoted for being reserved
  * words. -1 if the stream reports a write error. */
 int config_write_yaml(FILE *f, const config_entry *entries, int n);

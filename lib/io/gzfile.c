@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/limits.h"
+
 #define READ_CHUNK (1u << 20)
 
 /* Opens through a descriptor of our own so that a directory is refused with a clear message and the
@@ -61,16 +63,25 @@ static int gz_check(gzFile gz, const char *path, err_t *e)
     }
 }
 
-char *file_read_all(const char *path, size_t *len, err_t *e)
+/* The limit message of file_read_max and of the line reader's total. */
+static int too_large(const char *path, size_t max, const char *what, err_t *e)
+{
+    return err_set(e, "%s: larger than %zu MiB, the limit for %s", path, max / LIMIT_MIB, what);
+}
+
+char *file_read_max(const char *path, size_t max, const char *what, size_t *len, err_t *e)
 {
     gzFile gz = gz_open_checked(path, e);
     if (!gz)
         return NULL;
+    /* room for max bytes, one more to see that there are more, and the NUL */
     size_t cap = 1u << 16, n = 0;
+    if (cap > max + 2)
+        cap = max + 2;
     char *buf = xmalloc(cap);
     for (;;) {
         if (cap - n < 2) {
-            cap *= 2;
+            cap = cap > (max + 2) / 2 ? max + 2 : 2 * cap;
             buf = xrealloc(buf, cap);
         }
         size_t want = cap - n - 1;
@@ -86,12 +97,23 @@ char *file_read_all(const char *path, size_t *len, err_t *e)
         if (got == 0)
             break;
         n += (size_t)got;
+        if (n > max) {
+            too_large(path, max, what, e);
+            free(buf);
+            gzclose_r(gz);
+            return NULL;
+        }
     }
     gzclose_r(gz);
     buf[n] = '\0';
     if (len)
         *len = n;
     return buf;
+}
+
+char *file_read_all(const char *path, size_t *len, err_t *e)
+{
+    return file_read_max(path, LIMIT_DATA_BYTES, "a file", len, e);
 }
 
 struct line_reader {
@@ -103,6 +125,8 @@ struct line_reader {
     int eof;
     int failed;
     long long lineno;
+    size_t max_line, max_total, total;   /* limits, and the bytes read so far */
+    const char *what;
     err_t err;
 };
 
@@ -116,7 +140,15 @@ line_reader *lines_open(const char *path, err_t *e)
     r->path = xstrdup(path);
     r->cap = 1u << 16;
     r->buf = xmalloc(r->cap);
+    lines_limit(r, LIMIT_LINE_BYTES, LIMIT_DATA_BYTES, "a file");
     return r;
+}
+
+void lines_limit(line_reader *r, size_t max_line, size_t max_total, const char *what)
+{
+    r->max_line = max_line;
+    r->max_total = max_total;
+    r->what = what;
 }
 
 /* Reads more bytes after buf[end], first moving the unread part to the front and growing the
@@ -127,6 +159,12 @@ static void lines_fill(line_reader *r)
         memmove(r->buf, r->buf + r->beg, r->end - r->beg);
         r->end -= r->beg;
         r->beg = 0;
+    }
+    if (r->end > r->max_line) {   /* all of it is one unfinished line */
+        err_set(&r->err, "%s:%lld: longer than %zu MiB, the limit for a line of %s", r->path, r->lineno + 1,
+                r->max_line / LIMIT_MIB, r->what);
+        r->failed = 1;
+        return;
     }
     if (r->cap - r->end < 4096) {
         r->cap *= 2;
@@ -144,6 +182,11 @@ static void lines_fill(line_reader *r)
     if (got == 0)
         r->eof = 1;
     r->end += (size_t)got;
+    r->total += (size_t)got;
+    if (r->total > r->max_total) {
+        too_large(r->path, r->max_total, r->what, &r->err);
+        r->failed = 1;
+    }
 }
 
 const char *lines_next(line_reader *r, size_t *len)
