@@ -24,6 +24,7 @@
 #include "core/blas.h"
 #include "core/ops.h"
 #include "core/threads.h"
+#include "commands.h"
 #include "driver.h"
 #include "nn/lm_decode.h"
 #include "nn/lm_flops.h"
@@ -572,8 +573,10 @@ static int ab_row(harness *h, const char *bench, const measurement *m)
         rw.torch_rss_mb = rss[1];
     }
     if (strcmp(m->kind, "train") == 0) {
-        lm_config c = {.arch = strcmp(m->arch, "gpt") == 0 ? LM_GPT : LM_MOSAIC, .vocab = (int)o.vocab,
-                       .ctx = m->ctx, .d = m->d, .layers = m->layers, .heads = m->heads, .pmem = m->pmem};
+        lm_config c = {.vocab = (int)o.vocab, .ctx = m->ctx, .d = m->d, .layers = m->layers, .heads = m->heads,
+                       .pmem = m->pmem};
+        if (lm_arch_parse(m->arch, &c.arch) != 0)
+            fatal("internal: bench model '%s'", m->arch);
         rw.gflops = lm_flops_per_token(&c).train * rw.memlab_tps * 1e-9;
         rw.mfu = rw.gflops / h->ceiling;
         rw.memlab_step_s = (double)m->batch * m->ctx / rw.memlab_tps;
@@ -790,3 +793,5 @@ int cmd_bench(int argc, char **argv)
     free(h);
     return driver_end(&d, ok);
 }
+
+const command bench_command = {&bench_spec, NULL, cmd_bench, 0};

@@ -19,6 +19,7 @@
 
 #include "babistories_data.h"
 #include "data/copytask.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -363,10 +364,10 @@ static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t
 {
     if (lm_ckpt_open(path, m, 0, e) != 0)
         return -1;
-    const char *why = m->cfg.arch == LM_LSTM      ? "an lstm (the memory model takes gpt or mosaic stacks)"
+    const char *why = !m->ops->attends ? "its blocks do not attend (the memory model takes gpt or mosaic stacks)"
                       : m->cfg.vocab != vocab ? "a vocabulary other than the tokenizer's" : NULL;
     if (why) {
-        err_set(e, "%s %s: %s", opt, path, why);
+        err_set(e, "%s %s: a %s model: %s", opt, path, m->ops->name, why);
         lm_free(m);
         return -1;
     }
@@ -696,3 +697,7 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
 
 int cmd_copy(int argc, char **argv) { return cmd_run(&copy_spec, TASK_COPY, argc, argv); }
 int cmd_blank_copy(int argc, char **argv) { return cmd_run(&blank_spec, TASK_BLANK_COPY, argc, argv); }
+
+const command copy_command = {&copy_spec, NULL, cmd_copy, 1};
+
+const command blank_copy_command = {&blank_spec, NULL, cmd_blank_copy, 1};

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "driver.h"
 #include "lm_opts.h"
 
@@ -52,7 +53,7 @@ int cmd_info(int argc, char **argv)
     if (driver_open_csv(&d, cols, 5) != 0)
         return driver_end(&d, 0);
     lm m;
-    lm_build(&m, &cfg);
+    lm_declare(&m, &cfg);   /* counted, never allocated: any shape fits in memory */
     const char *arch = lm_arch_name(cfg.arch);
     char shape[64], block[32];
     for (int i = 0; i < m.ps.count; i++) {
@@ -88,3 +89,5 @@ int cmd_info(int argc, char **argv)
     lm_free(&m);
     return driver_end(&d, 1);
 }
+
+const command info_command = {&info_spec, NULL, cmd_info, 0};

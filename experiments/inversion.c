@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "babistories_data.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -208,7 +209,7 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
         if (k.arch != c.arch || k.d != c.d || k.layers != c.layers)
             return err_set(e, "%s %s: a %s of width %d and %d layers, but --arch %s --d %d --layers %d", cks[i].opt,
                            cks[i].path, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(c.arch), c.d, c.layers);
-        if (k.arch == LM_GPT && k.pos == POS_LEARNED && k.ctx < pl->ctx_max)
+        if (lm_config_max_len(&k) > 0 && k.ctx < pl->ctx_max)
             return err_set(e, "%s %s: its learned positions cover %d tokens, fewer than the input length %d", cks[i].opt,
                            cks[i].path, k.ctx, pl->ctx_max);
     }
@@ -590,3 +591,5 @@ int cmd_memory_inversion(int argc, char **argv)
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;
 }
+
+const command memory_inversion_command = {&inv_spec, "inversion", cmd_memory_inversion, 1};

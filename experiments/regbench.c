@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "data/ngram.h"
 #include "data/pfa.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/atomic.h"
 #include "io/progress.h"
@@ -250,7 +251,7 @@ static int run_trained(driver *d, const pfa_dataset *ds)
         snprintf(row.model, sizeof row.model, "%s", o.model);
         row.layers = mo.layers;
         row.d = mo.d;
-        row.heads = tc.cfg.arch == LM_LSTM ? 1 : mo.heads;
+        row.heads = lm_arch_table(tc.cfg.arch)->attends ? mo.heads : 1;
         row.params = (long long)params_numel(&rm.m.ps);
         row.lr = o.lr;
         row.wd = o.wd;
@@ -712,3 +713,5 @@ int cmd_regbench(int argc, char **argv)
     free(model_text);
     return code;
 }
+
+const command regbench_command = {&rb_spec, NULL, cmd_regbench, 1};

@@ -271,3 +271,5 @@ int cmd_tokenize(int argc, char **argv)
     args_free(&tok_spec, &c);
     return rc == 0 ? 0 : 1;
 }
+
+const command tokenize_command = {&tok_spec, NULL, cmd_tokenize, 0};

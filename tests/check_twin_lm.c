@@ -322,7 +322,7 @@ static size_t block_params(lm_arch arch)
     err_t e;
     ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
     lm m;
-    lm_build(&m, &c);
+    lm_declare(&m, &c);   /* counted, not allocated */
     size_t n = params_numel(&m.ps) - (size_t)c.vocab * c.d - c.d;   /* minus embedding, final LN */
     lm_free(&m);
     return n;
@@ -439,6 +439,14 @@ START_TEST(test_info_command)
     ck_assert_msg(strncmp(out, "arch,scope,name,shape,params\n", 29) == 0, "header: %s", out);
     ck_assert_ptr_nonnull(strstr(out, "mosaic,block,h.0,,7079508\n"));
     ck_assert_ptr_nonnull(strstr(out, "mosaic,tensor,h.0.pmem.M_k,2688x768,2064384\n"));
+    free(out);
+    free(err);
+    /* GPT-2 XL's shape counts without being allocated: its 1.56e9 parameters, their gradients and
+     * AdamW moments (25 GB) would not fit under a 2 GB address-space limit */
+    snprintf(cmd, sizeof cmd, "(ulimit -v 2000000; %s info --d 1600 --layers 48 --heads 25)", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 0);
+    /* wte V d + wpe 512 d + 48 blocks of 12 d^2 + 2 d (no biases) + ln_f d */
+    ck_assert_msg(strstr(out, "gpt,total,,,1556020800\n") != NULL, "%s", err);
     free(out);
     free(err);
     snprintf(cmd, sizeof cmd, "%s info --d 100 --heads 3", test_memlab_bin());

@@ -5,7 +5,8 @@
 #include <string.h>
 
 /* The architecture keys, then dropout (a training setting that generation must know is off), then
- * one key of the architecture's own: the gpt's "gelu", the mosaic's "mosaic_variant". */
+ * the architecture's own option where it has one (nn/arch.h: the gpt's "gelu", the mosaic's
+ * "mosaic_variant"). */
 #define LM_META_KEYS 12
 
 int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int with_optim, err_t *e)
@@ -20,10 +21,9 @@ int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int wi
         "memlab_model", "lm", "arch", lm_arch_name(c->arch), "vocab", num[0], "ctx", num[1],
         "d", num[2], "layers", num[3], "heads", num[4], "pmem", num[5], "bias", num[6],
         "pos", lm_pos_name(c->pos), "dropout", num[7],
-        c->arch == LM_GPT ? "gelu" : c->arch == LM_MOSAIC ? "mosaic_variant" : NULL,
-        c->arch == LM_GPT ? lm_gelu_name(c->gelu) : lm_mosaic_variant_name(c->mosaic_variant),
+        m->ops->variant_key, m->ops->variant_key ? m->ops->variant_name(c) : NULL,
     };
-    const int n_own = c->arch == LM_LSTM ? LM_META_KEYS - 1 : LM_META_KEYS;
+    const int n_own = m->ops->variant_key ? LM_META_KEYS : LM_META_KEYS - 1;
     size_t n_extra = 0;
     while (extra && extra[2 * n_extra])
         n_extra++;
@@ -70,13 +70,12 @@ int lm_ckpt_config(const char *path, lm_config *c, err_t *e)
         meta_int(md, path, "bias", &c->bias, e))
         goto out;
     c->dropout = drop ? strtod(drop, NULL) : 0;
-    /* Absent keys: what checkpoints were before them (a gpt with the tanh GELU, the library mosaic);
-     * the other architecture's field keeps the default. */
-    const char *gelu = ckpt_meta_get(md, "gelu"), *variant = ckpt_meta_get(md, "mosaic_variant");
-    c->gelu = c->arch == LM_GPT ? GELU_TANH : GELU_ERF;
-    if ((gelu && lm_gelu_parse(gelu, &c->gelu) != 0) ||
-        (variant && lm_mosaic_variant_parse(variant, &c->mosaic_variant) != 0)) {
-        err_set(e, "%s: unknown gelu '%s' / mosaic_variant '%s'", path, gelu ? gelu : "", variant ? variant : "");
+    /* The architecture's own option; an absent key reads as what checkpoints held before it (a gpt
+     * with the tanh GELU, the library mosaic). */
+    const lm_arch_ops *ops = lm_arch_table(c->arch);
+    const char *variant = ops->variant_key ? ckpt_meta_get(md, ops->variant_key) : NULL;
+    if (ops->variant_key && ops->variant_parse(c, variant) != 0) {
+        err_set(e, "%s: unknown %s '%s'", path, ops->variant_key, variant);
         goto out;
     }
     err_t e2;

@@ -35,7 +35,7 @@ typedef struct {
     lm_config blocks_cfg;   /* the block stack's shape, bidirectional */
     param_store ps;
     int feed_w, feed_b, wpe, lnf_w, lnf_b, head_w, head_b;
-    lm_block *blocks;
+    lm_stack stack;
     int *window;            /* [n * feed width]: the embedding element each feed input reads */
 } probe;
 
