@@ -8,6 +8,7 @@ OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g -std=c11 -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS_BASE = -D_GNU_SOURCE -Ilib -fopenmp
 SAN     ?=
+MPI     ?= auto
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
 .PHONY: all check demo figures bench asan clean deps fixtures
@@ -28,11 +29,20 @@ $(BUILD)/config.mk: scripts/deps.sh
 	   else blas="$$(pkg-config --libs openblas)"; fi; \
 	   echo "PKG_LIBS := $$blas $$(pkg-config --libs yaml-0.1 zlib) -lm"; \
 	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
-	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@.tmp && mv $@.tmp $@
+	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; \
+	   if [ "$(MPI)" != off ] && command -v mpicc >/dev/null; then \
+	     echo "MPI_CFLAGS := $$(mpicc --showme:compile) -DMEMLAB_MPI"; echo "MPI_LIBS := $$(mpicc --showme:link)"; fi; \
+	   } > $@.tmp && mv $@.tmp $@
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 -include $(BUILD)/config.mk
 endif
 deps: $(BUILD)/config.mk
+
+# Data-parallel runs over MPI (lib/core/dist.c, docs/distributed.md) when mpicc is found at
+# configuration time (Debian: libopenmpi-dev); MPI=off builds without. Re-run `make clean` after
+# installing it.
+PKG_CFLAGS += $(MPI_CFLAGS)
+PKG_LIBS += $(MPI_LIBS)
 
 # ---- sources ----------------------------------------------------------------------------------
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))

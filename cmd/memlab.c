@@ -4,6 +4,7 @@
 
 #include "../experiments/commands.h"
 #include "../experiments/driver.h"
+#include "core/dist.h"
 #include "io/atomic.h"
 
 static int cmd_help(int argc, char **argv);
@@ -65,6 +66,12 @@ static void print_help(FILE *f)
     fprintf(f, "\nOptions shared by every experiment: --seed N, --threads N, --config FILE.yaml,\n"
            "--preset smoke|default|paper, --print-config, -o FILE, --out-dir DIR, --quiet.\n"
            "CSV goes to stdout (or -o FILE); logs and progress go to stderr.\n");
+    if (strcmp(dist_transport(), "none") == 0)
+        fprintf(f, "\nData-parallel training (mpirun -np N memlab babistories ...) needs a build with MPI:\n"
+                   "apt-get install libopenmpi-dev openmpi-bin, then make clean && make (docs/distributed.md).\n");
+    else
+        fprintf(f, "\nData-parallel training: mpirun -np N memlab babistories ... (built with %s; docs/distributed.md).\n",
+                dist_transport());
 }
 
 static const command *find_command(const char *name);
@@ -89,7 +96,7 @@ static int cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("memlab %s (commit %s)\n", MEMLAB_VERSION, memlab_git_commit);
+    printf("memlab %s (commit %s, data-parallel transport: %s)\n", MEMLAB_VERSION, memlab_git_commit, dist_transport());
     return 0;
 }
 
@@ -103,6 +110,7 @@ static const command *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+    dist_init(&argc, &argv);   /* a data-parallel rank when an MPI launcher started us */
     atomic_cleanup_on_signals();
     if (argc < 2) {
         print_help(stderr);

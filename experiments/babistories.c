@@ -10,8 +10,8 @@
  * Determinism and exact resume: the training windows of step s and the dropout masks of step s are
  * drawn from RNG streams numbered by s, so a run resumed at step s sees exactly what the
  * uninterrupted run saw. */
+#include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +20,15 @@
 #include "babistories_analyses.h"
 #include "babistories_data.h"
 #include "commands.h"
+#include "core/dist.h"
 #include "driver.h"
 #include "io/gzfile.h"
 #include "io/progress.h"
 #include "lm_opts.h"
 #include "nn/lm_ckpt.h"
-#include "nn/lm_decode.h"
+#include "nn/sampler.h"
 #include "nn/lm_train.h"
+#include "nn/train_loop.h"
 
 /* Text far from children's stories that every Debian machine has and nobody here wrote. */
 #define OOD_DEFAULT_TEXT "/usr/share/common-licenses/GPL-3"
@@ -120,11 +122,6 @@ static const cmd_spec bs_spec = {
     .max_positional = 1,
 };
 
-/* ---- Ctrl-C: finish the step, write the checkpoint, stop --------------------------------------- */
-
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { interrupted = sig; }
-
 /* ---- per-step random streams ------------------------------------------------------------------- */
 
 #define STREAM_STEP_DATA (1ULL << 40)
@@ -176,89 +173,111 @@ static int save_ckpt(driver *d, lm *m, const bs_data *bd, long long step, const 
     return 0;
 }
 
+/* One architecture's training run: what the step function and the hooks share. */
+typedef struct {
+    driver *d;
+    const bs_data *bd;
+    lm *m;
+    lm_optim opt;
+    tape tp;
+    int B, T, nb;
+    int *ids, *tg;   /* one step's windows [B * T] */
+    const eval_set *ev_train, *ev_val;
+    csv_writer *curves;
+    char path[4096];   /* the checkpoint */
+} bs_run;
+
+/* Data-parallel ranks (core/dist.h) draw the whole batch and each trains on its own rows; their
+ * dropout streams differ by rank (rank 0's is the single process's), so that with dropout N ranks
+ * follow the single-process run in distribution, and without it within float tolerance. */
+static double bs_step(void *ctx, long long s, long long *tokens)
+{
+    bs_run *r = ctx;
+    step_windows(r->bd, r->d->opt.seed, s, r->B, r->T, r->ids, r->tg);
+    const int rows = r->B / dist_size();
+    const size_t first = (size_t)dist_rank() * rows * r->T;
+    rng drop = rng_stream((uint64_t)r->d->opt.seed,
+                          STREAM_STEP_DROPOUT + (uint64_t)s + ((uint64_t)dist_rank() << 32));
+    *tokens += (long long)r->B * r->T;
+    return lm_train_step(r->m, &r->tp, r->ids + first, r->tg + first, rows, r->T, -1, &r->opt, s, &drop, NULL);
+}
+
+/* Train and validation loss on the fixed windows: one row in the primary CSV and in curves.csv. */
+static int bs_eval(void *ctx, const train_state *st)
+{
+    bs_run *r = ctx;
+    const lm *m = r->m;
+    double tl = eval_loss(r->m, &r->tp, r->ev_train, r->nb, r->B, r->T);
+    double vl = eval_loss(r->m, &r->tp, r->ev_val, r->nb, r->B, r->T);
+    for (csv_writer *w = r->d->csv; w; w = w == r->d->csv ? r->curves : NULL) {
+        csv_str(w, lm_arch_name(m->cfg.arch));
+        csv_int(w, m->cfg.layers);
+        csv_int(w, m->cfg.d);
+        csv_int(w, m->cfg.heads);
+        csv_int(w, (long long)params_numel(&m->ps));
+        csv_int(w, st->step);
+        csv_int(w, st->step * (long long)r->B * r->T);
+        csv_num(w, schedule_lr(&r->opt.sched, st->step - 1));
+        csv_num(w, tl);
+        csv_num(w, vl);
+        csv_end_row(w);
+    }
+    return 0;
+}
+
+static int bs_ckpt(void *ctx, const train_state *st)
+{
+    bs_run *r = ctx;
+    return save_ckpt(r->d, r->m, r->bd, st->step, r->path);
+}
+
 /* Trains one architecture from step `start` (0, or a resumed checkpoint's step). */
 static int train_arch(driver *d, bs_data *bd, lm *m, long long start, const eval_set *ev_train,
                       const eval_set *ev_val, csv_writer *curves)
 {
-    const int B = (int)o.batch, T = m->cfg.ctx, nb = (int)o.eval_batches;
     const char *arch = lm_arch_name(m->cfg.arch);
-    char path[4096], name[64];
-    snprintf(name, sizeof name, "babistories_%s.safetensors", arch);
-    driver_out_path(d, name, path, sizeof path);
-    lm_optim opt = {
+    bs_run r = {.d = d, .bd = bd, .m = m, .B = (int)o.batch, .T = m->cfg.ctx, .nb = (int)o.eval_batches,
+                .ev_train = ev_train, .ev_val = ev_val, .curves = curves};
+    r.opt = (lm_optim){
         .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
         .sched = {.kind = SCHED_COSINE, .lr = o.lr, .lr_end = o.lr_end, .warmup = o.warmup, .total = o.steps},
         .clip = o.clip,
     };
-    int *ids = xmalloc((size_t)B * T * sizeof *ids), *tg = xmalloc((size_t)B * T * sizeof *tg);
-    tape tp;
-    tape_init(&tp);
-    progress prog;
-    char label[64];
+    char name[64], label[64];
+    snprintf(name, sizeof name, "babistories_%s.safetensors", arch);
+    driver_out_path(d, name, r.path, sizeof r.path);
     snprintf(label, sizeof label, "babistories %s", arch);
-    progress_start(&prog, label, o.steps, d->opt.quiet);
-    long long params = (long long)params_numel(&m->ps);
-    int ok = 1;
-    struct sigaction sa = {.sa_handler = on_sigint}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
-    for (long long s = start; s < o.steps; s++) {
-        step_windows(bd, d->opt.seed, s, B, T, ids, tg);
-        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_STEP_DROPOUT + (uint64_t)s);
-        double loss = lm_train_step(m, &tp, ids, tg, B, T, -1, &opt, s, &drop, NULL);
-        if (!isfinite(loss)) {
-            driver_error(d, "%s: the loss became %g at step %lld (try a lower --lr)", arch, loss, s + 1);
-            ok = 0;
-            break;
-        }
-        progress_update(&prog, s + 1, loss, (s + 1 - start) * (long long)B * T);
-        const long long done = s + 1;
-        if (done % o.eval_every == 0 || done == o.steps) {
-            double tl = eval_loss(m, &tp, ev_train, nb, B, T), vl = eval_loss(m, &tp, ev_val, nb, B, T);
-            for (csv_writer *w = d->csv; w; w = w == d->csv ? curves : NULL) {
-                csv_str(w, arch);
-                csv_int(w, m->cfg.layers);
-                csv_int(w, m->cfg.d);
-                csv_int(w, m->cfg.heads);
-                csv_int(w, params);
-                csv_int(w, done);
-                csv_int(w, done * (long long)B * T);
-                csv_num(w, schedule_lr(&opt.sched, s));
-                csv_num(w, tl);
-                csv_num(w, vl);
-                csv_end_row(w);
-            }
-        }
-        const int stop = done == o.stop_at;
-        if (interrupted || stop || done % o.ckpt_every == 0 || done == o.steps) {
-            if (save_ckpt(d, m, bd, done, path) != 0) {
-                ok = 0;
-                break;
-            }
-        }
-        if (stop) {
-            log_info(d->opt.quiet, "babistories: stopped after step %lld (--stop-at); continue with --resume %s", done, path);
-            break;
-        }
-        if (interrupted) {
-            log_info(d->opt.quiet, "babistories: interrupted at step %lld; checkpoint %s (continue with --resume)",
-                     done, path);
-            ok = 0;
-            break;
-        }
-    }
-    sigaction(SIGINT, &old, NULL);
-    progress_end(&prog);
-    tape_free(&tp);
-    free(ids);
-    free(tg);
-    return ok ? 0 : -1;
+    r.ids = xmalloc((size_t)r.B * r.T * sizeof *r.ids);
+    r.tg = xmalloc((size_t)r.B * r.T * sizeof *r.tg);
+    tape_init(&r.tp);
+    train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = start,
+                       .end = o.steps, .ctx = &r, .step = bs_step, .eval_every = o.eval_every, .eval = bs_eval,
+                       .ckpt_every = o.ckpt_every, .ckpt = bs_ckpt, .stop_at = o.stop_at};
+    train_state st;
+    err_t e;
+    train_end end = train_loop_run(&loop, &st, &e);
+    if (end == TRAIN_DIVERGED)
+        driver_error(d, "%s", e.msg);
+    else if (end == TRAIN_STOPPED)
+        log_info(d->opt.quiet, "babistories: stopped after step %lld (--stop-at); continue with --resume %s", st.step,
+                 r.path);
+    else if (end == TRAIN_INTERRUPTED)
+        log_info(d->opt.quiet, "babistories: interrupted at step %lld; checkpoint %s (continue with --resume)",
+                 st.step, r.path);
+    tape_free(&r.tp);
+    free(r.ids);
+    free(r.tg);
+    return end == TRAIN_DONE || end == TRAIN_STOPPED ? 0 : -1;
 }
 
 static int run_train(driver *d)
 {
     bs_data bd;
     err_t e;
+    if (o.batch % dist_size() != 0) {
+        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+        return 2;
+    }
     if (bs_data_load(&bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
                                           .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
                                           .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
@@ -303,6 +322,8 @@ static int run_train(driver *d)
                                     want.heads != resumed.cfg.heads || want.pmem != resumed.cfg.pmem ||
                                     want.bias != resumed.cfg.bias || want.pos != resumed.cfg.pos
                               ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
+                          : !lm_config_same_variant(&want, &resumed.cfg)
+                              ? "it was trained with another --gelu / --mosaic-variant"
                           : want.vocab != resumed.cfg.vocab ? "its vocabulary differs from the tokenizer's"
                           : want.ctx != resumed.cfg.ctx ? "its context differs from --ctx" : NULL;
         if (why) {
@@ -360,6 +381,7 @@ static int run_train(driver *d)
             rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
             lm_init_weights(&m, &init);
         }
+        dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd.train.n, bd.vocab);
         if (train_arch(d, &bd, &m, start, &ev_train, &ev_val, curves) != 0)
@@ -408,106 +430,21 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
     return 0;
 }
 
-static int sample_token(const double *p, int V, rng *r)
-{
-    if (o.temperature == 0) {
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (p[v] > p[best])
-                best = v;
-        return best;
-    }
-    double *w = xmalloc((size_t)V * sizeof *w);
-    for (int v = 0; v < V; v++)
-        w[v] = pow(p[v], 1.0 / o.temperature);
-    if (o.top_k > 0 && o.top_k < V) {
-        /* Keep the k largest weights: find the k-th largest by partial selection. */
-        double *sorted = xmalloc((size_t)V * sizeof *sorted);
-        memcpy(sorted, w, (size_t)V * sizeof *sorted);
-        for (int i = 0; i < o.top_k; i++)
-            for (int j = i + 1; j < V; j++)
-                if (sorted[j] > sorted[i]) {
-                    double t = sorted[i];
-                    sorted[i] = sorted[j];
-                    sorted[j] = t;
-                }
-        double kth = sorted[o.top_k - 1];
-        for (int v = 0; v < V; v++)
-            if (w[v] < kth)
-                w[v] = 0;
-        free(sorted);
-    }
-    int tok = rng_categorical(r, w, V);
-    free(w);
-    return tok;
-}
-
-static void push_id(bpe_ids *ids, int t)
-{
-    if (ids->n == ids->cap) {
-        ids->cap = ids->cap ? 2 * ids->cap : 64;
-        ids->ids = xrealloc(ids->ids, ids->cap * sizeof *ids->ids);
-    }
-    ids->ids[ids->n++] = t;
-}
-
-/* p = softmax(z) in double (the same as lm_next_probs). */
-static void softmax_row(const real *z, int V, double *p)
-{
-    double mx = z[0], s = 0;
-    for (int v = 1; v < V; v++)
-        mx = fmax(mx, z[v]);
-    for (int v = 0; v < V; v++)
-        s += p[v] = exp(z[v] - mx);
-    for (int v = 0; v < V; v++)
-        p[v] /= s;
-}
-
 /* The continuation of prompt ids (extended in place) by up to max_tokens sampled tokens, stopping at
- * <|endoftext|>; returns the new text (malloc'd) or NULL with e set. While prompt and continuation
- * fit in the training context it decodes one token at a time against a key/value (gpt) or memory
- * (mosaic) cache (nn/lm_decode.h); beyond, it re-runs the last context's worth of tokens for every
- * new one (a sliding window, which a cache cannot give). */
+ * <|endoftext|>; returns the new text (malloc'd) or NULL with e set. Cached while prompt and
+ * continuation fit in the training context, a sliding window beyond (nn/sampler.h). */
 static char *continue_ids(lm *m, bpe *tok, bpe_ids *ids, long long max_tokens, rng *r, err_t *e)
 {
-    const int V = m->cfg.vocab, maxlen = lm_max_len(m) ? lm_max_len(m) : m->cfg.ctx;
-    const size_t first_new = ids->n;
-    double *p = xmalloc((size_t)V * sizeof *p);
-    if (ids->n + (size_t)max_tokens <= (size_t)maxlen) {
-        lm_decoder dc;
-        lm_decoder_init(&dc, m, (int)(ids->n + (size_t)max_tokens));
-        real *z = xmalloc((size_t)V * sizeof *z);
-        for (size_t i = 0; i < ids->n; i++)
-            lm_decode_step(m, &dc, ids->ids[i], z);
-        for (long long i = 0; i < max_tokens; i++) {
-            softmax_row(z, V, p);
-            int t = sample_token(p, V, r);
-            if (t == bpe_eot(tok))
-                break;
-            push_id(ids, t);
-            if (i + 1 < max_tokens)
-                lm_decode_step(m, &dc, t, z);
-        }
-        free(z);
-        lm_decoder_free(&dc);
-    } else {
-        double *probs = NULL;
-        tape tp;
-        tape_init(&tp);
-        for (long long i = 0; i < max_tokens; i++) {
-            int T = ids->n < (size_t)maxlen ? (int)ids->n : maxlen;
-            const int *win = ids->ids + ids->n - T;
-            probs = xrealloc(probs, (size_t)T * V * sizeof *probs);
-            lm_next_probs(m, &tp, win, 1, T, probs);
-            int t = sample_token(probs + (size_t)(T - 1) * V, V, r);
-            if (t == bpe_eot(tok))
-                break;
-            push_id(ids, t);
-        }
-        free(probs);
-        tape_free(&tp);
+    const size_t first_new = ids->n, total = ids->n + (size_t)max_tokens;
+    if (ids->cap < total) {
+        ids->cap = total;
+        ids->ids = xrealloc(ids->ids, ids->cap * sizeof *ids->ids);
     }
-    free(p);
+    sampler s;
+    sampler_init(&s, m, &(sample_cfg){.temperature = o.temperature, .top_k = o.top_k},
+                 total > INT_MAX ? INT_MAX : (int)total, SAMPLE_AUTO);
+    ids->n = (size_t)sampler_extend(&s, ids->ids, (int)ids->n, (int)max_tokens, bpe_eot(tok), r);
+    sampler_free(&s);
     size_t len;
     return bpe_decode(tok, ids->ids + first_new, ids->n - first_new, &len, e);
 }

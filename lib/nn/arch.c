@@ -11,6 +11,17 @@ static const lm_arch_ops *const registry[] = {&gpt_arch, &mosaic_arch, &lstm_arc
 static const int nregistry = sizeof registry / sizeof registry[0];
 
 static const char *const pos_names[] = {"learned", "none", "rope", "alibi"};
+static const char *const gelu_names[] = {"erf", "tanh"};
+static const char *const variant_names[] = {"library", "nano"};
+
+/* Index of s in names[n], or -1. */
+static int name_index(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
 
 const lm_arch_ops *lm_arch_table(lm_arch a)
 {
@@ -24,6 +35,9 @@ int lm_arch_count(void) { return nregistry; }
 const char *lm_arch_name(lm_arch a) { return lm_arch_table(a)->name; }
 const char *lm_pos_name(lm_pos p) { return pos_names[p]; }
 
+const char *lm_gelu_name(lm_gelu g) { return gelu_names[g]; }
+const char *lm_mosaic_variant_name(lm_mosaic_variant v) { return variant_names[v]; }
+
 int lm_arch_parse(const char *s, lm_arch *a)
 {
     for (int i = 0; i < nregistry; i++)
@@ -36,12 +50,26 @@ int lm_arch_parse(const char *s, lm_arch *a)
 
 int lm_pos_parse(const char *s, lm_pos *p)
 {
-    for (int i = 0; i < (int)(sizeof pos_names / sizeof pos_names[0]); i++)
-        if (strcmp(s, pos_names[i]) == 0) {
-            *p = (lm_pos)i;
-            return 0;
-        }
-    return -1;
+    int i = name_index(s, pos_names, (int)(sizeof pos_names / sizeof pos_names[0]));
+    if (i >= 0)
+        *p = (lm_pos)i;
+    return i >= 0 ? 0 : -1;
+}
+
+int lm_gelu_parse(const char *s, lm_gelu *g)
+{
+    int i = name_index(s, gelu_names, 2);
+    if (i >= 0)
+        *g = (lm_gelu)i;
+    return i >= 0 ? 0 : -1;
+}
+
+int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v)
+{
+    int i = name_index(s, variant_names, 2);
+    if (i >= 0)
+        *v = (lm_mosaic_variant)i;
+    return i >= 0 ? 0 : -1;
 }
 
 int lm_config_resolve(lm_config *c, err_t *e)
@@ -63,6 +91,12 @@ int lm_config_resolve(lm_config *c, err_t *e)
 int lm_config_max_len(const lm_config *c)
 {
     return lm_arch_table(c->arch)->takes_positions && c->pos == POS_LEARNED ? c->ctx : 0;
+}
+
+int lm_config_same_variant(const lm_config *a, const lm_config *b)
+{
+    const lm_arch_ops *ops = lm_arch_table(a->arch);
+    return a->arch == b->arch && (!ops->variant_key || strcmp(ops->variant_name(a), ops->variant_name(b)) == 0);
 }
 
 const char *lm_config_pos_name(const lm_config *c)

@@ -32,7 +32,8 @@ typedef struct lm_arch_ops {
     int takes_positions;     /* --pos applies (absolute, rotary or ALiBi positions) */
     int nearest_key;         /* the nearest key a query reads: 0 itself (causal), 1 the previous
                               * position (strict mask) */
-    double embed_std;        /* the token embedding's initial standard deviation */
+    /* The token embedding's initial standard deviation. */
+    double (*embed_std)(const lm_config *c);
     int embed_dropout;       /* dropout on the embedding as well as on the residual branches */
     size_t block_size;       /* bytes of one layer's parameter-index struct */
 
@@ -54,6 +55,12 @@ typedef struct lm_arch_ops {
     lm_block_macs (*macs)(const lm_config *c, int T);
     /* Head h's leaky-average coefficient lambda of its contextual keys; NULL without. */
     double (*head_leak)(const void *block, param_store *ps, int h);
+    /* The architecture's own option that a checkpoint records under variant_key (gpt: "gelu", the
+     * mosaic: "mosaic_variant"; NULL: none): its value's name, and its parse from a value, or from
+     * NULL when a checkpoint lacks the key (what checkpoints held before the key existed). 0 or -1. */
+    const char *variant_key;
+    const char *(*variant_name)(const lm_config *c);
+    int (*variant_parse)(lm_config *c, const char *value);
 } lm_arch_ops;
 
 const lm_arch_ops *lm_arch_table(lm_arch a);
@@ -63,6 +70,10 @@ const char *lm_arch_name(lm_arch a);
 int lm_arch_parse(const char *s, lm_arch *a);     /* 0 or -1 */
 const char *lm_pos_name(lm_pos p);
 int lm_pos_parse(const char *s, lm_pos *p);
+const char *lm_gelu_name(lm_gelu g);
+int lm_gelu_parse(const char *s, lm_gelu *g);
+const char *lm_mosaic_variant_name(lm_mosaic_variant v);
+int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v);
 
 /* Fills defaults and checks the shape: d divisible by heads, sizes positive, then the
  * architecture's own (an even head size for gpt with RoPE, the mosaic's pmem). 0 or -1 with a message
@@ -70,6 +81,8 @@ int lm_pos_parse(const char *s, lm_pos *p);
 int lm_config_resolve(lm_config *c, err_t *e);
 /* The longest input a configuration accepts: ctx with learned positions, else unbounded (0). */
 int lm_config_max_len(const lm_config *c);
+/* Whether two configurations of one architecture agree on its own option (variant_key). */
+int lm_config_same_variant(const lm_config *a, const lm_config *b);
 /* The positions a model of this configuration uses, as --pos names them ("none" for an
  * architecture without). */
 const char *lm_config_pos_name(const lm_config *c);

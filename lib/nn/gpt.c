@@ -1,7 +1,7 @@
 /* The nanoGPT block: x += proj(attention(LN1 x)); x += fc_proj(gelu(fc(LN2 x))). Causal attention
  * with learned W_q, W_k, W_v in one [3d, d] matrix (as nanoGPT's c_attn), logits scaled 1/sqrt(hs),
- * a 4d MLP with GPT-2's tanh GELU. Relative positions live here: RoPE rotates q and k, ALiBi biases
- * the logits (learned absolute positions are added to the embedding in lm.c). Dropout on the
+ * a 4d MLP with nanoGPT's exact GELU (or GPT-2's tanh approximation: --gelu tanh). Relative
+ * positions live here: RoPE rotates q and k, ALiBi biases the logits (learned absolute positions are added to the embedding in lm.c). Dropout on the
  * residual branches; attention-probability dropout is not implemented (the attention kernel keeps
  * no mask for it). Decoding keeps each block's keys and values (a KV cache). */
 #include <math.h>
@@ -100,7 +100,8 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     x = op_add(tp, x, op_dropout(tp, a, p, drop));
 
     h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
-    h = op_gelu(tp, layers_linear(tp, ps, h, b->fc_w, b->fc_b));
+    h = layers_linear(tp, ps, h, b->fc_w, b->fc_b);
+    h = c->gelu == GELU_TANH ? op_gelu(tp, h) : op_gelu_erf(tp, h);
     h = layers_linear(tp, ps, h, b->fc_proj_w, b->fc_proj_b);
     return op_add(tp, x, op_dropout(tp, h, p, drop));
 }
@@ -124,6 +125,20 @@ static void gpt_cache_free(void *cache)
 
 static double gpt_logit_scale(const lm_config *c) { return 1; }
 
+static double gpt_embed_std(const lm_config *c) { return 0.02; }
+
+static const char *gpt_variant_name(const lm_config *c) { return lm_gelu_name(c->gelu); }
+
+/* A checkpoint without "gelu" was trained with the tanh form, memlab's only one before. */
+static int gpt_variant_parse(lm_config *c, const char *value)
+{
+    if (!value) {
+        c->gelu = GELU_TANH;
+        return 0;
+    }
+    return lm_gelu_parse(value, &c->gelu);
+}
+
 /* c_attn 3d^2, attn.c_proj d^2, mlp.c_fc 4d^2, mlp.c_proj 4d^2; every head: hs per score and hs per
  * value row over its keys (causal: t + 1 of them). */
 static lm_block_macs gpt_macs(const lm_config *c, int T)
@@ -138,7 +153,7 @@ const lm_arch_ops gpt_arch = {
     .attends = 1,
     .takes_positions = 1,
     .nearest_key = 0,
-    .embed_std = 0.02,
+    .embed_std = gpt_embed_std,
     .embed_dropout = 1,
     .block_size = sizeof(gpt_block),
     .resolve = gpt_resolve,
@@ -150,4 +165,7 @@ const lm_arch_ops gpt_arch = {
     .logit_scale = gpt_logit_scale,
     .macs = gpt_macs,
     .head_leak = NULL,
+    .variant_key = "gelu",
+    .variant_name = gpt_variant_name,
+    .variant_parse = gpt_variant_parse,
 };

@@ -32,7 +32,7 @@ void lm_init_weights(lm *m, rng *r)
 {
     const lm_config *c = &m->cfg;
     /* nanoGPT: position embeddings N(0, 0.02); the token embedding as its architecture says. */
-    params_init_normal(&m->ps, m->wte, m->ops->embed_std, r);
+    params_init_normal(&m->ps, m->wte, m->ops->embed_std(c), r);
     if (m->wpe >= 0)
         params_init_normal(&m->ps, m->wpe, 0.02, r);
     lm_stack_init(&m->stack, &m->ps, c, r);

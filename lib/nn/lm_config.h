@@ -9,6 +9,14 @@ typedef enum { LM_GPT, LM_MOSAIC, LM_LSTM } lm_arch;
 /* gpt positions: a learned absolute table, none, rotary q and k (RoPE), or linear biases of the
  * attention logits (ALiBi). */
 typedef enum { POS_LEARNED, POS_NONE, POS_ROPE, POS_ALIBI } lm_pos;
+/* gpt MLP activation: the exact erf GELU (nanoGPT's nn.GELU(), the default, 0 so that a zeroed
+ * config gets it) or GPT-2's tanh approximation (memlab's only form before; what a checkpoint
+ * without the key was trained with). */
+typedef enum { GELU_ERF, GELU_TANH } lm_gelu;
+/* The mosaic as the Memory Mosaics library (default) or as its nanoMosaics variant: no 1/sqrt(d)
+ * on the output logits, key scales capped at ln 65535 in both memories, nanoGPT's N(0, 0.02)
+ * initialisation of the embedding and linear layers (docs/fidelity.md). */
+typedef enum { MOSAIC_LIBRARY, MOSAIC_NANO } lm_mosaic_variant;
 
 typedef struct {
     lm_arch arch;
@@ -18,6 +26,8 @@ typedef struct {
     int pmem;        /* mosaic: persistent key/value slots per head (0: 3.5 d rounded) */
     int bias;        /* biases in linears and LayerNorms */
     lm_pos pos;      /* architectures that take positions (gpt) */
+    lm_gelu gelu;    /* gpt only */
+    lm_mosaic_variant mosaic_variant; /* mosaic only */
     double dropout;  /* residual dropout (and, for gpt, on the embedding) */
     int bidirectional; /* attention over every position (gpt: full mask; mosaic: contextual memory
                         * over every position, itself included) for decoders that read all positions

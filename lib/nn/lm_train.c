@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
 
 double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
@@ -12,6 +13,9 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     tp->training = 1;
     tensor *loss = op_softmax_xent(tp, lm_forward(m, tp, ids, B, T, drop), targets, ignore);
     double l = loss->data[0];
+    /* Data-parallel ranks (core/dist.h) each hold a share of the batch: every one of them sees the
+     * mean loss, so that all stop together on a non-finite one, and steps with the mean gradient. */
+    dist_mean_double(&l, 1);
     if (gnorm)
         *gnorm = NAN;
     if (!isfinite(l))
@@ -19,6 +23,7 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     params_zero_grad(&m->ps);
     tape_backward(tp, loss);
     tape_reset(tp);
+    dist_mean_real(m->ps.grad, m->ps.total);
     double norm = o->clip > 0 ? clip_grad_norm(&m->ps, o->clip) : grad_norm(&m->ps);
     if (gnorm)
         *gnorm = norm;

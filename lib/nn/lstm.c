@@ -44,6 +44,8 @@ static tensor *lstm_layer_forward(const void *block, param_store *ps, const lm_c
 
 static double lstm_layer_logit_scale(const lm_config *c) { return 1; }
 
+static double lstm_layer_embed_std(const lm_config *c) { return 0.02; }
+
 /* input and recurrent products of the four gates; the recurrence has no attention */
 static lm_block_macs lstm_layer_macs(const lm_config *c, int T) { return (lm_block_macs){.dense = 8.0 * c->d * c->d}; }
 
@@ -51,7 +53,7 @@ const lm_arch_ops lstm_arch = {
     .name = "lstm",
     .attends = 0,
     .takes_positions = 0,
-    .embed_std = 0.02,
+    .embed_std = lstm_layer_embed_std,
     .embed_dropout = 0,
     .block_size = sizeof(lstm_layer),
     .declare = lstm_layer_declare,

@@ -58,7 +58,7 @@ void memmodel_init_weights(memmodel *m, rng *r)
         lm_init_weights(&m->enc, r);
     /* Memories (LayerNorm outputs, unit scale) enter through the map at the scale of the decoder's
      * token embeddings, so that a gpt decoder's positions still tell its slots apart. */
-    const double emb = m->dec.ops->embed_std;
+    const double emb = m->dec.ops->embed_std(&m->cfg.dec);
     if (m->map_w >= 0)
         params_init_normal(&m->ps, m->map_w, emb / sqrt(m->cfg.enc.d), r);
     if (m->slots >= 0)

@@ -8,7 +8,10 @@
  *
  * The per-head scalars are stored divided by 10 and multiplied by 10 in the forward pass, as in the
  * Memory Mosaics library (its `exp_param_scale`): the same optimiser then moves them 10x faster
- * than the matrices. So a stored leaky rate 0.05 means lambda = 0.5, a = e^-0.5. */
+ * than the matrices. So a stored leaky rate 0.05 means lambda = 0.5, a = e^-0.5.
+ *
+ * --mosaic-variant nano follows nanoMosaics instead: other key-scale caps and initialisation (and, in
+ * lm.c, no logit scale); docs/fidelity.md compares both with the public code term by term. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +22,11 @@
 #include "nn/layers.h"
 
 #define MOSAIC_PARAM_SCALE 10.0
-#define MOSAIC_KEY_SCALE_CAP 5.0   /* s = exp(min(10 kappa, 5)): logits stay below e^10 */
+/* Key-scale caps. The library: s = exp(min(10 kappa, 5)), squared for the persistent memory (cap 10
+ * on the exponent), so logits stay below e^10. nanoMosaics: the exponent (10 kappa, or 20 kappa for
+ * the persistent memory) capped at ln 65535, for both memories ("fits in fp16"). */
+#define MOSAIC_KEY_SCALE_CAP 5.0
+#define MOSAIC_NANO_KEY_SCALE_CAP 11.090339630053647   /* ln 65535 */
 
 typedef struct {
     int ln1_w, ln1_b, ln2_w, ln2_b;
@@ -100,7 +107,11 @@ static void mosaic_init(const void *block, param_store *ps, const lm_config *c, 
 {
     const mosaic_block *b = block;
     const int d = c->d, H = c->heads;
-    const double std = 1 / sqrt(d), proj_std = std / sqrt(c->layers);
+    /* The library: linear layers N(0, 1/fan_in), output projections / sqrt(L); nanoMosaics keeps
+     * nanoGPT's N(0, 0.02) and 0.02 / sqrt(2L). */
+    const int nano = c->mosaic_variant == MOSAIC_NANO;
+    const double std = nano ? 0.02 : 1 / sqrt(d);
+    const double proj_std = nano ? 0.02 / sqrt(2.0 * c->layers) : std / sqrt(c->layers);
     params_fill(ps, b->ln1_w, 1);
     params_fill(ps, b->ln2_w, 1);
     layers_fill_if(ps, b->ln1_b, 0);
@@ -147,10 +158,16 @@ static void leaky_step(tensor *x, const tensor *theta, real *state, int pos, int
     }
 }
 
-/* Normalised leaky-averaged keys with scale exp(min(10 kappa, 5))^power, per head; one token at
+/* The cap on the key scale's exponent power * 10 kappa. */
+static real key_scale_cap(const lm_config *c, double power)
+{
+    return (real)(c->mosaic_variant == MOSAIC_NANO ? MOSAIC_NANO_KEY_SCALE_CAP : MOSAIC_KEY_SCALE_CAP * power);
+}
+
+/* Normalised leaky-averaged keys with scale exp(min(power * 10 kappa, cap)), per head; one token at
  * position pos carrying the running average in state, or (state NULL) the whole window. */
 static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias, int leak, int kscale,
-                           int hs, double power, real *state, int pos)
+                           int hs, double power, real cap, real *state, int pos)
 {
     tensor *k = layers_linear(tp, ps, x, w, bias);
     tensor *theta = scaled(tp, ps, leak, 1);
@@ -159,7 +176,7 @@ static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias
     else
         k = op_leaky_avg(tp, k, theta);
     k = op_rownorm(tp, k, hs);
-    return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), (real)(MOSAIC_KEY_SCALE_CAP * power));
+    return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), cap);
 }
 
 /* Values alpha (c v~_t + (1 - c) v~_{t+1}) / |.| from v~ = W_v x [B, T, d]. */
@@ -202,7 +219,8 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
 
     /* Contextual memory. */
     tensor *h = layers_layernorm(tp, ps, x, b->ln1_w, b->ln1_b);
-    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1, kc ? kc->leak_ctx : NULL, pos);
+    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1, key_scale_cap(c, 1),
+                            kc ? kc->leak_ctx : NULL, pos);
     tensor *v = layers_linear(tp, ps, h, b->cv_w, b->cv_b);
     tensor *y = kc ? mosaic_ctx_decode(tp, ps, b, c, k, v, kc, pos)
                    : op_attention(tp, k, k, mosaic_values(tp, ps, b, v, hs), H,
@@ -213,7 +231,8 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
     /* Persistent memory: every position of every sequence queries the same table, so the batch is
      * one long row of queries (one sgemm per head instead of one per sequence). */
     h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
-    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2, kc ? kc->leak_pm : NULL, pos);
+    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2, key_scale_cap(c, 2),
+                    kc ? kc->leak_pm : NULL, pos);
     k = op_reshape(tp, k, 3, (int[]){1, B * T, d});
     y = op_attention(tp, k, params_tensor(ps, b->p_keys), params_tensor(ps, b->p_values), H,
                      (att_mask){ATT_FULL, 0}, 1);
@@ -242,8 +261,12 @@ static void mosaic_cache_free(void *cache)
     free(kc);
 }
 
-/* The Memory Mosaics library multiplies the tied head's logits by 1/sqrt(d). */
-static double mosaic_logit_scale(const lm_config *c) { return 1.0 / sqrt(c->d); }
+/* The Memory Mosaics library multiplies the tied head's logits by 1/sqrt(d); nanoMosaics does not. */
+static double mosaic_logit_scale(const lm_config *c) { return c->mosaic_variant == MOSAIC_NANO ? 1 : 1.0 / sqrt(c->d); }
+
+/* The library: N(0, 1), which its logit scale 1/sqrt(d) brings back to unit-size logits;
+ * nanoMosaics: nanoGPT's N(0, 0.02). */
+static double mosaic_embed_std(const lm_config *c) { return c->mosaic_variant == MOSAIC_NANO ? 0.02 : 1.0; }
 
 /* ctx.W_k, ctx.W_v, ctx.c_proj, pmem.W_k, pmem.c_proj; the contextual memory's keys are their own
  * queries under the strict mask (t earlier keys); the persistent memory reads P key and P value
@@ -264,14 +287,24 @@ static double mosaic_head_leak(const void *block, param_store *ps, int h)
     return fabs(MOSAIC_PARAM_SCALE * params_tensor(ps, b->c_leak)->data[h]);
 }
 
+static const char *mosaic_variant_name(const lm_config *c) { return lm_mosaic_variant_name(c->mosaic_variant); }
+
+/* A checkpoint without "mosaic_variant" holds the library's mosaic, memlab's only one before. */
+static int mosaic_variant_parse(lm_config *c, const char *value)
+{
+    if (!value) {
+        c->mosaic_variant = MOSAIC_LIBRARY;
+        return 0;
+    }
+    return lm_mosaic_variant_parse(value, &c->mosaic_variant);
+}
+
 const lm_arch_ops mosaic_arch = {
     .name = "mosaic",
     .attends = 1,
     .takes_positions = 0,
     .nearest_key = 1,
-    /* the library's embedding N(0, 1), which its logit scale 1/sqrt(d) brings back to unit-size
-     * logits */
-    .embed_std = 1.0,
+    .embed_std = mosaic_embed_std,
     .embed_dropout = 0,
     .block_size = sizeof(mosaic_block),
     .resolve = mosaic_resolve,
@@ -283,4 +316,7 @@ const lm_arch_ops mosaic_arch = {
     .logit_scale = mosaic_logit_scale,
     .macs = mosaic_macs,
     .head_leak = mosaic_head_leak,
+    .variant_key = "mosaic_variant",
+    .variant_name = mosaic_variant_name,
+    .variant_parse = mosaic_variant_parse,
 };

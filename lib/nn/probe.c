@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
 #include "nn/layers.h"
 
@@ -120,6 +121,7 @@ double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int
                          long long step)
 {
     double l = loss->data[0];
+    dist_mean_double(&l, 1);   /* data-parallel ranks: as lm_train_step */
     if (!isfinite(l)) {
         tape_reset(tp);
         return NAN;
@@ -128,6 +130,8 @@ double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int
         params_zero_grad(stores[i]);
     tape_backward(tp, loss);
     tape_reset(tp);
+    for (int i = 0; i < n; i++)
+        dist_mean_real(stores[i]->grad, stores[i]->total);
     double sq = 0;
     for (int i = 0; i < n; i++) {
         double g = grad_norm(stores[i]);
