@@ -14,8 +14,8 @@ typedef struct {
 
 /* Rows for an opt_spec table; defaults as strings. `o` is an lm_opts lvalue. LM_SHAPE_ROWS: the
  * shape and the architectures' variants (--gelu, --mosaic-variant) alone (commands that pick the
- * architecture their own way); LM_OPTION_ROWS adds --arch (ARCH_CHOICES e.g. "gpt|mosaic", ARCH_HELP
- * its one-line help), --ctx, --bias and --pos. */
+ * architecture their own way); LM_OPTION_ROWS adds --arch (ARCH_CHOICES e.g. "gpt|mosaic",
+ * ARCH_HELP its one-line help), --ctx, --bias and --pos. */
 #define LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT)                                                               \
     {"layers", 0, OPT_INT, &(o).layers, LAYERS, "blocks", NULL, 1, 1000, "L"},                                    \
     {"d", 0, OPT_INT, &(o).d, D, "model width", NULL, 1, 65536, "D"},                                                   \
