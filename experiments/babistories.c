@@ -270,136 +270,176 @@ static int train_arch(driver *d, bs_data *bd, lm *m, long long start, const eval
     return end == TRAIN_DONE || end == TRAIN_STOPPED ? 0 : -1;
 }
 
-static int run_train(driver *d)
+/* What a training run trains: fresh models of the options' shapes, or the resumed checkpoint's. */
+typedef struct {
+    int narch;
+    lm_config cfgs[2];
+    lm resumed;         /* --resume: the model, trained on from step `start` */
+    long long start;
+} bs_plan;
+
+/* The corpus, tokenised, with room for at least one window of each split; 0 or 1 (message printed). */
+static int train_data_load(driver *d, bs_data *bd)
 {
-    bs_data bd;
     err_t e;
-    if (o.batch % dist_size() != 0) {
-        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
-        return 2;
-    }
-    if (bs_data_load(&bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                          .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                          .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                          .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+    if (bs_data_load(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
+                                         .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
+                                         .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
+                                         .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
                      &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
-    if (bd.train.n < (size_t)T + 2 || bd.val.n < (size_t)T + 2) {
+    const int T = (int)mo.ctx;
+    if (bd->train.n < (size_t)T + 2 || bd->val.n < (size_t)T + 2) {
         driver_error(d, "the corpus is too small for --ctx %d (training %zu tokens, validation %zu)", T,
-                     bd.train.n, bd.val.n);
-        bs_data_free(&bd);
+                     bd->train.n, bd->val.n);
+        bs_data_free(bd);
         return 1;
     }
+    return 0;
+}
+
+/* The options' model config for one architecture (--arch may say both); 0 or -1 with e set. */
+static int config_for(lm_arch arch, int vocab, lm_config *c, err_t *e)
+{
+    char *saved = mo.arch;
+    mo.arch = (char *)lm_arch_name(arch);
+    int bad = lm_opts_config(&mo, vocab, c, e);
+    mo.arch = saved;
+    return bad;
+}
+
+/* --resume: the checkpoint's model and step, which the run's options must describe (--arch unless
+ * both, the shape, the vocabulary and the context). 0, or the exit code (message printed). */
+static int plan_resume(driver *d, const bs_data *bd, bs_plan *pl)
+{
+    err_t e;
+    if (lm_ckpt_open(o.resume, &pl->resumed, 1, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return 1;
+    }
+    ckpt_meta *md = ckpt_meta_read(o.resume, &e);
+    const char *st = md ? ckpt_meta_get(md, "step") : NULL;
+    pl->start = st ? atoll(st) : -1;
+    ckpt_meta_free(md);
+    const lm_config *have = &pl->resumed.cfg;
+    lm_config want;
+    int bad = strcmp(mo.arch, "both") == 0 ? config_for(have->arch, bd->vocab, &want, &e)
+                                           : lm_opts_config(&mo, bd->vocab, &want, &e);
+    const char *why = bad ? e.msg
+                      : pl->start < 0 ? "it records no step"
+                      : want.arch != have->arch ? "it holds another architecture than --arch"
+                      : want.d != have->d || want.layers != have->layers || want.heads != have->heads ||
+                                want.pmem != have->pmem || want.bias != have->bias || want.pos != have->pos
+                          ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
+                      : (want.arch == LM_GPT && want.gelu != have->gelu) ||
+                                (want.arch == LM_MOSAIC && want.mosaic_variant != have->mosaic_variant)
+                          ? "it was trained with another --gelu / --mosaic-variant"
+                      : want.vocab != have->vocab ? "its vocabulary differs from the tokenizer's"
+                      : want.ctx != have->ctx ? "its context differs from --ctx" : NULL;
+    if (why) {
+        driver_error(d, "--resume %s: %s", o.resume, why);
+        lm_free(&pl->resumed);
+        return bad ? 2 : 1;
+    }
+    pl->narch = 1;
+    return 0;
+}
+
+/* Every model's options, checked before any output; 0, or the exit code (message printed). */
+static int plan_make(driver *d, const bs_data *bd, bs_plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    if (o.resume)
+        return plan_resume(d, bd, pl);
     lm_arch archs[2];
-    int narch = 0;
-    lm resumed;
-    long long start = 0;
-    if (o.resume) {
-        if (lm_ckpt_open(o.resume, &resumed, 1, &e) != 0) {
-            driver_error(d, "%s", e.msg);
-            bs_data_free(&bd);
-            return 1;
-        }
-        ckpt_meta *md = ckpt_meta_read(o.resume, &e);
-        const char *st = md ? ckpt_meta_get(md, "step") : NULL;
-        start = st ? atoll(st) : -1;
-        ckpt_meta_free(md);
-        /* The run's options must describe the checkpoint's model: --arch (unless both), the shape,
-         * the vocabulary and the context. */
-        lm_config want;
-        char *saved = mo.arch;
-        if (strcmp(mo.arch, "both") == 0)
-            mo.arch = (char *)lm_arch_name(resumed.cfg.arch);
-        int bad = lm_opts_config(&mo, bd.vocab, &want, &e);
-        mo.arch = saved;
-        const char *why = bad ? e.msg
-                          : start < 0 ? "it records no step"
-                          : want.arch != resumed.cfg.arch ? "it holds another architecture than --arch"
-                          : want.d != resumed.cfg.d || want.layers != resumed.cfg.layers ||
-                                    want.heads != resumed.cfg.heads || want.pmem != resumed.cfg.pmem ||
-                                    want.bias != resumed.cfg.bias || want.pos != resumed.cfg.pos
-                              ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
-                          : !lm_config_same_variant(&want, &resumed.cfg)
-                              ? "it was trained with another --gelu / --mosaic-variant"
-                          : want.vocab != resumed.cfg.vocab ? "its vocabulary differs from the tokenizer's"
-                          : want.ctx != resumed.cfg.ctx ? "its context differs from --ctx" : NULL;
-        if (why) {
-            driver_error(d, "--resume %s: %s", o.resume, why);
-            lm_free(&resumed);
-            bs_data_free(&bd);
-            return bad ? 2 : 1;
-        }
-        archs[narch++] = resumed.cfg.arch;
-    } else if (strcmp(mo.arch, "both") == 0) {
+    if (strcmp(mo.arch, "both") == 0) {
         /* the paper's comparison: every architecture with attention (gpt, mosaic) */
         for (int a = 0; a < lm_arch_count(); a++)
-            if (lm_arch_table((lm_arch)a)->attends && narch < (int)(sizeof archs / sizeof archs[0]))
-                archs[narch++] = (lm_arch)a;
+            if (lm_arch_table((lm_arch)a)->attends && pl->narch < (int)(sizeof archs / sizeof archs[0]))
+                archs[pl->narch++] = (lm_arch)a;
     } else {
-        lm_arch_parse(mo.arch, &archs[narch++]);
+        lm_arch_parse(mo.arch, &archs[pl->narch++]);
     }
-
-    lm_config cfgs[2];
-    for (int a = 0; !o.resume && a < narch; a++) { /* every model's options, checked before any output */
-        char *saved = mo.arch;
-        mo.arch = (char *)lm_arch_name(archs[a]);
-        int bad = lm_opts_config(&mo, bd.vocab, &cfgs[a], &e);
-        mo.arch = saved;
-        if (bad) {
+    err_t e;
+    for (int a = 0; a < pl->narch; a++)
+        if (config_for(archs[a], bd->vocab, &pl->cfgs[a], &e) != 0) {
             driver_error(d, "%s", e.msg);
-            bs_data_free(&bd);
             return 2;
         }
-    }
-    static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
-    if (driver_open_csv(d, cols, 10) != 0) {
-        if (o.resume)
-            lm_free(&resumed);
-        bs_data_free(&bd);
-        return 1;
-    }
-    char path[4096];
-    csv_writer *curves = csv_open(driver_out_path(d, "curves.csv", path, sizeof path), cols, 10, &e);
-    if (!curves) {
-        driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
-        return 1;
-    }
+    return 0;
+}
+
+/* Trains every model of the plan in turn on the same windows; 0 or -1. */
+static int train_all(driver *d, bs_data *bd, bs_plan *pl, csv_writer *curves)
+{
+    const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
     eval_set ev_train, ev_val;
-    eval_set_make(&ev_train, &bd.train, d->opt.seed, RNG_STREAM_EVAL, nb, B, T);
-    eval_set_make(&ev_val, &bd.val, d->opt.seed, RNG_STREAM_EVAL + 1000, nb, B, T);
+    eval_set_make(&ev_train, &bd->train, d->opt.seed, RNG_STREAM_EVAL, nb, B, T);
+    eval_set_make(&ev_val, &bd->val, d->opt.seed, RNG_STREAM_EVAL + 1000, nb, B, T);
     int rc = 0;
-    for (int a = 0; a < narch && rc == 0; a++) {
+    for (int a = 0; a < pl->narch; a++) {
         lm m;
         if (o.resume) {
-            m = resumed;
+            m = pl->resumed;
         } else {
-            lm_build(&m, &cfgs[a]);
+            lm_build(&m, &pl->cfgs[a]);
             rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
             lm_init_weights(&m, &init);
         }
         dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
-                 lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd.train.n, bd.vocab);
-        if (train_arch(d, &bd, &m, start, &ev_train, &ev_val, curves) != 0)
-            rc = 1;
+                 lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
+        if (train_arch(d, bd, &m, pl->start, &ev_train, &ev_val, curves) != 0)
+            rc = -1;
         lm_free(&m);
-    }
-    if (rc == 0) {
-        if (csv_close(curves, &e) != 0) {
-            driver_error(d, "%s", e.msg);
-            rc = 1;
-        }
-    } else {
-        csv_abort(curves);
+        if (rc)
+            break;
     }
     free(ev_train.ids);
     free(ev_train.tg);
     free(ev_val.ids);
     free(ev_val.tg);
+    return rc;
+}
+
+/* train: plan, open the tables, train, then commit curves.csv. Returns the exit code. */
+static int run_train(driver *d)
+{
+    bs_data bd;
+    bs_plan pl;
+    if (o.batch % dist_size() != 0) {
+        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+        return 2;
+    }
+    if (train_data_load(d, &bd) != 0)
+        return 1;
+    int rc = plan_make(d, &bd, &pl);
+    if (rc != 0) {
+        bs_data_free(&bd);
+        return rc;
+    }
+    static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
+    char path[4096];
+    err_t e;
+    csv_writer *curves = NULL;
+    if (driver_open_csv(d, cols, 10) == 0 &&
+        !(curves = csv_open(driver_out_path(d, "curves.csv", path, sizeof path), cols, 10, &e)))
+        driver_error(d, "%s", e.msg);
+    if (!curves) {
+        if (o.resume)
+            lm_free(&pl.resumed);
+        bs_data_free(&bd);
+        return 1;
+    }
+    rc = train_all(d, &bd, &pl, curves) == 0 ? 0 : 1;
+    if (rc == 0 && csv_close(curves, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        rc = 1;
+    } else if (rc != 0) {
+        csv_abort(curves);
+    }
     bs_data_free(&bd);
     return rc;
 }

@@ -26,6 +26,7 @@
 #include "nn/autoencoder.h"
 #include "nn/lm_ckpt.h"
 #include "nn/memmodel.h"
+#include "nn/train_loop.h"
 
 typedef struct {
     char *objective, *curriculum, *encoder, *encoder_ckpt, *decoder_ckpt, *baseline, *encoder_arch, *decoder_arch;
@@ -320,42 +321,52 @@ static int ckpt_extra_save(driver *d, const lm *m, const bs_data *bd, const char
     return lm_ckpt_save(driver_out_path(d, name, path, sizeof path), m, extra, 0, e);
 }
 
+/* The autoencoder's training run: what its step function reads. */
+typedef struct {
+    const driver *d;
+    const bs_data *bd;
+    autoencoder *ae;
+    lm_optim opt;
+    int B, L;
+    int *ids, *tg;
+    tape tp;
+} ae_run;
+
+static double ae_step(void *ctx, long long s, long long *tokens)
+{
+    ae_run *a = ctx;
+    rng r = rng_stream((uint64_t)a->d->opt.seed, STREAM_AE + (uint64_t)s);
+    rng drop = rng_stream((uint64_t)a->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+    bs_windows(&a->bd->train, &r, a->B, a->L, a->ids, a->tg);
+    *tokens += (long long)a->B * a->L;
+    return autoencoder_train_step(a->ae, &a->tp, a->ids, a->B, &a->opt, s, &drop);
+}
+
 /* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
  * encoder's weights are copied into enc. */
 static int train_autoencoder(driver *d, const bs_data *bd, lm *enc, err_t *e)
 {
     const lm_config *c = &enc->cfg;
-    const int B = (int)o.batch, L = (int)o.chunk_len;
-    probe_config dc = {.arch = c->arch, .n = L, .d = c->d, .layers = c->layers, .heads = c->heads, .pmem = c->pmem,
-                       .bias = c->bias, .feed = FEED_UNROLLED};
+    probe_config dc = {.arch = c->arch, .n = (int)o.chunk_len, .d = c->d, .layers = c->layers, .heads = c->heads,
+                       .pmem = c->pmem, .bias = c->bias, .feed = FEED_UNROLLED};
     autoencoder ae;
     autoencoder_build(&ae, c, &dc);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT + 10);
     autoencoder_init_weights(&ae, &init);
-    lm_optim opt = make_optim(o.ae_steps);
-    int *ids = xmalloc((size_t)B * L * sizeof *ids), *tg = xmalloc((size_t)B * L * sizeof *tg);
-    tape tp;
-    tape_init(&tp);
-    progress prog;
-    progress_start(&prog, "autoencoder (frozen encoder)", o.ae_steps, d->opt.quiet);
-    int rc = 0;
-    for (long long s = 0; s < o.ae_steps && rc == 0; s++) {
-        rng r = rng_stream((uint64_t)d->opt.seed, STREAM_AE + (uint64_t)s);
-        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-        bs_windows(&bd->train, &r, B, L, ids, tg);
-        double loss = autoencoder_train_step(&ae, &tp, ids, B, &opt, s, &drop);
-        if (!isfinite(loss))
-            rc = err_set(e, "autoencoder: the loss became %g at step %lld (try a lower --lr)", loss, s + 1);
-        progress_update(&prog, s + 1, loss, (s + 1) * (long long)B * L);
-    }
-    progress_end(&prog);
+    ae_run a = {.d = d, .bd = bd, .ae = &ae, .opt = make_optim(o.ae_steps), .B = (int)o.batch, .L = (int)o.chunk_len};
+    a.ids = xmalloc((size_t)a.B * a.L * sizeof *a.ids);
+    a.tg = xmalloc((size_t)a.B * a.L * sizeof *a.tg);
+    tape_init(&a.tp);
+    train_loop loop = {.label = "autoencoder (frozen encoder)", .hint = "try a lower --lr", .quiet = d->opt.quiet,
+                       .end = o.ae_steps, .ctx = &a, .step = ae_step};
+    int rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
     if (rc == 0) {
         params_copy(&enc->ps, &ae.enc.ps, 0);
         rc = ckpt_extra_save(d, &ae.enc, bd, "autoencoder_encoder.safetensors", "autoencoder-encoder", e);
     }
-    tape_free(&tp);
-    free(ids);
-    free(tg);
+    tape_free(&a.tp);
+    free(a.ids);
+    free(a.tg);
     autoencoder_free(&ae);
     return rc;
 }
@@ -487,60 +498,84 @@ static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj
 
 /* ---- training ------------------------------------------------------------------------------------ */
 
+/* The decoder's training run over every stage: what the step function and the evaluation share. */
+typedef struct {
+    driver *d;
+    const cp_plan *pl;
+    const bs_data *bd;
+    memmodel *m;
+    csv_writer *table;
+    const stage *st;      /* the stage in progress */
+    long long offset;     /* its first step: steps count on across stages, the schedule per stage */
+    lm_optim opt;
+    int B, n, pad;
+    eval_set es;
+    int *win, *ids, *tg;
+    tape tp;
+    long long tokens;     /* over every stage so far, for the tokens_per_s column */
+    double seconds;       /* spent in the steps (not in evaluation) */
+} cp_run;
+
+static double cp_step(void *ctx, long long step, long long *tokens)
+{
+    cp_run *c = ctx;
+    const int B = c->B, n = c->n;
+    const double t0 = progress_now();
+    rng r = rng_stream((uint64_t)c->d->opt.seed, STREAM_STEP + (uint64_t)step);
+    rng drop = rng_stream((uint64_t)c->d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
+    windows(&c->bd->train, &r, B, n, c->win);
+    const int nb = copytask_objective_batches(c->st->objective, c->pl->task, c->win, B, n, c->pad, c->ids, c->tg);
+    const memmodel_batch bt[2] = {{c->ids, c->tg}, {c->ids + (size_t)B * n, c->tg + (size_t)B * n}};
+    double loss = memmodel_train_step(c->m, &c->tp, bt, nb, B, &c->opt, step - c->offset, &drop);
+    c->seconds += progress_now() - t0;
+    c->tokens += (long long)nb * B * n;
+    *tokens += (long long)nb * B * n;
+    return loss;
+}
+
+static int cp_eval(void *ctx, const train_state *st)
+{
+    cp_run *c = ctx;
+    cp_metrics x = evaluate(c->m, &c->es, c->B, c->n, c->pad);
+    for (csv_writer *w = c->d->csv; w; w = w == c->d->csv ? c->table : NULL)
+        write_row(w, c->d, c->m, c->st->objective, st->step, &x, c->tokens / c->seconds);
+    return 0;
+}
+
 /* Every stage of the plan, evaluating every --eval-every steps and at each stage's end; the rows go to
  * the primary CSV and `table`. */
 static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, csv_writer *table, err_t *e)
 {
-    const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len, pad = bpe_eot(bd->tok);
-    eval_set es = {.nb = (int)o.eval_batches};
-    es.win = xmalloc((size_t)es.nb * B * (n + 1) * sizeof *es.win);
+    cp_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .table = table, .B = (int)o.batch,
+                .n = m->cfg.chunks * m->cfg.chunk_len, .pad = bpe_eot(bd->tok), .es = {.nb = (int)o.eval_batches}};
+    const int B = c.B, n = c.n;
+    c.es.win = xmalloc((size_t)c.es.nb * B * (n + 1) * sizeof *c.es.win);
     rng er = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
-    windows(&bd->val, &er, es.nb * B, n, es.win);
-    int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)2 * B * n * sizeof *ids),
-        *tg = xmalloc((size_t)2 * B * n * sizeof *tg);
-    tape tp;
-    tape_init(&tp);
-    long long step = 0, tokens = 0;
-    double seconds = 0;
+    windows(&bd->val, &er, c.es.nb * B, n, c.es.win);
+    c.win = xmalloc((size_t)B * (n + 1) * sizeof *c.win);
+    c.ids = xmalloc((size_t)2 * B * n * sizeof *c.ids);
+    c.tg = xmalloc((size_t)2 * B * n * sizeof *c.tg);
+    tape_init(&c.tp);
     int rc = 0;
     for (int si = 0; si < pl->nst && rc == 0; si++) {
-        const stage *st = &pl->st[si];
-        lm_optim opt = make_optim(st->steps);
+        c.st = &pl->st[si];
+        c.opt = make_optim(c.st->steps);
         if (si > 0)
             memmodel_reset_optimizer(m);
         char label[96];
-        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(st->objective), si + 1,
-                 pl->nst);
-        progress prog;
-        progress_start(&prog, label, st->steps, d->opt.quiet);
-        for (long long s = 0; s < st->steps; s++, step++) {
-            const double t0 = progress_now();
-            rng r = rng_stream((uint64_t)d->opt.seed, STREAM_STEP + (uint64_t)step);
-            rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
-            windows(&bd->train, &r, B, n, win);
-            const int nb = copytask_objective_batches(st->objective, pl->task, win, B, n, pad, ids, tg);
-            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
-            double loss = memmodel_train_step(m, &tp, bt, nb, B, &opt, s, &drop);
-            seconds += progress_now() - t0;
-            tokens += (long long)nb * B * n;
-            if (!isfinite(loss)) {
-                rc = err_set(e, "%s: the loss became %g at step %lld (try a lower --lr)", label, loss, step + 1);
-                break;
-            }
-            progress_update(&prog, s + 1, loss, (s + 1) * (long long)nb * B * n);
-            if ((step + 1) % o.eval_every == 0 || s + 1 == st->steps) {
-                cp_metrics x = evaluate(m, &es, B, n, pad);
-                for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
-                    write_row(w, d, m, st->objective, step + 1, &x, tokens / seconds);
-            }
-        }
-        progress_end(&prog);
+        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(c.st->objective),
+                 si + 1, pl->nst);
+        train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = c.offset,
+                           .end = c.offset + c.st->steps, .ctx = &c, .step = cp_step, .eval_every = o.eval_every,
+                           .eval = cp_eval};
+        rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
+        c.offset += c.st->steps;
     }
-    tape_free(&tp);
-    free(win);
-    free(ids);
-    free(tg);
-    free(es.win);
+    tape_free(&c.tp);
+    free(c.win);
+    free(c.ids);
+    free(c.tg);
+    free(c.es.win);
     return rc;
 }
 

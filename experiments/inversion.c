@@ -25,6 +25,7 @@
 #include "data/copytask.h"
 #include "nn/lm_ckpt.h"
 #include "nn/memmodel.h"
+#include "nn/train_loop.h"
 
 typedef struct {
     char *encoder, *encoder_ckpt, *frozen_ckpt, *joint_ckpt, *joint_objective, *probe_arch, *feed, *ctx_sweep;
@@ -255,63 +256,76 @@ static lm_optim make_optim(double lr, long long steps)
 
 typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE, TRAIN_JOINT } train_kind;
 
-/* A training loop of one of the four kinds; what it trains is `model` (an lm, an autoencoder, a
+/* One training run of one of the four kinds; what it trains is `model` (an lm, an autoencoder, a
  * probe with `enc` its frozen encoder, NULL for the zero embedding, or a memory model on
- * --joint-objective with chunks of T tokens). 0, or -1 when the loss stopped being finite (message
- * printed). */
-static int train_loop(driver *d, train_kind kind, void *model, lm *enc, const bs_data *bd, int T, long long steps,
-                      const lm_optim *opt, const char *label)
-{
-    const int B = (int)o.batch;
-    /* the memory model reads inputs of n = chunks x T tokens, and two batches of them for combined */
-    const int n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T, W = kind == TRAIN_JOINT ? n + 1 : T;
-    int *ids = xmalloc((size_t)2 * B * W * sizeof *ids), *tg = xmalloc((size_t)2 * B * W * sizeof *tg);
-    int *win = kind == TRAIN_JOINT ? xmalloc((size_t)B * W * sizeof *win) : NULL;
-    int objective = 0;
-    copytask_objective_parse(o.joint_objective, &objective);
-    real *emb = NULL;
-    if (kind == TRAIN_PROBE)
-        emb = xcalloc((size_t)B * ((probe *)model)->cfg.d_in, sizeof *emb);
-    const uint64_t base = kind == TRAIN_CAUSAL ? STREAM_CAUSAL
-                          : kind == TRAIN_AE   ? STREAM_AE
-                          : kind == TRAIN_JOINT ? STREAM_JOINT
-                                               : STREAM_PROBE;
+ * --joint-objective with chunks of T tokens). */
+typedef struct {
+    driver *d;
+    train_kind kind;
+    void *model;
+    lm *enc;
+    const bs_data *bd;
+    const lm_optim *opt;
+    int B, T, n, W;   /* the memory model reads n = chunks x T tokens from windows of W = n + 1 */
+    int objective;
+    uint64_t stream;  /* the kind's base of the per-step data streams */
+    int *ids, *tg, *win;
+    real *emb;
     tape tp;
-    tape_init(&tp);
-    progress prog;
-    progress_start(&prog, label, steps, d->opt.quiet);
-    int rc = 0;
-    for (long long s = 0; s < steps; s++) {
-        rng r = rng_stream((uint64_t)d->opt.seed, base + (uint64_t)s);
-        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-        bs_windows(&bd->train, &r, B, W, win ? win : ids, tg);
-        double loss;
-        if (kind == TRAIN_JOINT) {
-            const int nb = copytask_objective_batches(objective, TASK_BLANK_COPY, win, B, n, bpe_eot(bd->tok), ids, tg);
-            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
-            loss = memmodel_train_step(model, &tp, bt, nb, B, opt, s, &drop);
-        } else if (kind == TRAIN_CAUSAL) {
-            loss = lm_train_step(model, &tp, ids, tg, B, T, -1, opt, s, &drop, NULL);
-        } else if (kind == TRAIN_AE) {
-            loss = autoencoder_train_step(model, &tp, ids, B, opt, s, &drop);
-        } else {
-            if (enc)
-                lm_embed(enc, &tp, ids, B, T, emb);
-            loss = probe_train_step(model, &tp, emb, ids, B, opt, s);
-        }
-        if (!isfinite(loss)) {
-            driver_error(d, "%s: the loss became %g at step %lld (try a lower --lr / --probe-lr)", label, loss, s + 1);
-            rc = -1;
-            break;
-        }
-        progress_update(&prog, s + 1, loss, (s + 1) * (long long)B * T);
+} inv_train;
+
+static double inv_step(void *ctx, long long s, long long *tokens)
+{
+    inv_train *t = ctx;
+    const int B = t->B, T = t->T, n = t->n;
+    rng r = rng_stream((uint64_t)t->d->opt.seed, t->stream + (uint64_t)s);
+    rng drop = rng_stream((uint64_t)t->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+    bs_windows(&t->bd->train, &r, B, t->W, t->win ? t->win : t->ids, t->tg);
+    *tokens += (long long)B * T;
+    if (t->kind == TRAIN_JOINT) {
+        const int nb = copytask_objective_batches(t->objective, TASK_BLANK_COPY, t->win, B, n, bpe_eot(t->bd->tok),
+                                                  t->ids, t->tg);
+        const memmodel_batch bt[2] = {{t->ids, t->tg}, {t->ids + (size_t)B * n, t->tg + (size_t)B * n}};
+        return memmodel_train_step(t->model, &t->tp, bt, nb, B, t->opt, s, &drop);
     }
-    progress_end(&prog);
-    tape_free(&tp);
-    free(ids);
-    free(tg);
-    free(win);
-    free(emb);
+    if (t->kind == TRAIN_CAUSAL)
+        return lm_train_step(t->model, &t->tp, t->ids, t->tg, B, T, -1, t->opt, s, &drop, NULL);
+    if (t->kind == TRAIN_AE)
+        return autoencoder_train_step(t->model, &t->tp, t->ids, B, t->opt, s, &drop);
+    if (t->enc)
+        lm_embed(t->enc, &t->tp, t->ids, B, T, t->emb);
+    return probe_train_step(t->model, &t->tp, t->emb, t->ids, B, t->opt, s);
+}
+
+/* 0, or -1 when the loss stopped being finite (message printed). */
+static int train_model(driver *d, train_kind kind, void *model, lm *enc, const bs_data *bd, int T, long long steps,
+                       const lm_optim *opt, const char *label)
+{
+    inv_train t = {.d = d, .kind = kind, .model = model, .enc = enc, .bd = bd, .opt = opt, .B = (int)o.batch, .T = T};
+    t.n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T;
+    t.W = kind == TRAIN_JOINT ? t.n + 1 : T;
+    t.ids = xmalloc((size_t)2 * t.B * t.W * sizeof *t.ids);
+    t.tg = xmalloc((size_t)2 * t.B * t.W * sizeof *t.tg);
+    t.win = kind == TRAIN_JOINT ? xmalloc((size_t)t.B * t.W * sizeof *t.win) : NULL;
+    copytask_objective_parse(o.joint_objective, &t.objective);
+    if (kind == TRAIN_PROBE)
+        t.emb = xcalloc((size_t)t.B * ((probe *)model)->cfg.d_in, sizeof *t.emb);
+    t.stream = kind == TRAIN_CAUSAL ? STREAM_CAUSAL
+               : kind == TRAIN_AE   ? STREAM_AE
+               : kind == TRAIN_JOINT ? STREAM_JOINT
+                                    : STREAM_PROBE;
+    tape_init(&t.tp);
+    train_loop loop = {.label = label, .hint = "try a lower --lr / --probe-lr", .quiet = d->opt.quiet, .end = steps,
+                       .ctx = &t, .step = inv_step};
+    err_t e;
+    int rc = train_loop_run(&loop, NULL, &e) == TRAIN_DONE ? 0 : -1;
+    if (rc)
+        driver_error(d, "%s", e.msg);
+    tape_free(&t.tp);
+    free(t.ids);
+    free(t.tg);
+    free(t.win);
+    free(t.emb);
     return rc;
 }
 
@@ -331,7 +345,7 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_da
     char label[96];
     snprintf(label, sizeof label, "memory-inversion: probe of %s, ctx %d", name, T);
     lm_optim opt = make_optim(o.probe_lr, o.probe_steps);
-    int rc = train_loop(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
+    int rc = train_model(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
     if (rc == 0) {
         const int B = (int)o.batch, V = bd->vocab;
         real *emb = xcalloc((size_t)B * d_in, sizeof *emb), *logits = xmalloc((size_t)B * T * V * sizeof *logits);
@@ -406,7 +420,7 @@ static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm 
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
-    if (train_loop(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
+    if (train_model(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
         lm_free(causal);
         return err_set(e, "the causal encoder's training failed");
     }
@@ -471,7 +485,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
         memmodel_init_weights(&h->mm, &init);
         h->what = HOLD_MM;
         snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
-        *rc = train_loop(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+        *rc = train_model(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
         return *rc ? NULL : &h->mm.enc;
     }
     probe_config dc = pl->probe;
@@ -486,7 +500,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
     autoencoder_init_weights(&h->ae, &init);
     h->what = HOLD_AE;
     snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
-    *rc = train_loop(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+    *rc = train_model(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
     if (*rc)
         return NULL;
     /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
