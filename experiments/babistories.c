@@ -45,7 +45,7 @@ static bs_opts o;
 static lm_opts mo;
 
 static const opt_spec bs_options[] = {
-    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "1", "128", "4", "256", "0.05"),
+    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or both, trained in turn on the same windows", "1", "128", "4", "256", "0.05"),
     {"data", 0, OPT_STRING, &o.data, NULL, "story corpus: TinyStories/BabiStories text (stories separated by <|endoftext|> lines) or JSON lines with a text/story field, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
     {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
     {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
@@ -98,7 +98,8 @@ static const cmd_spec bs_spec = {
         "on fixed windows every --eval-every steps. Primary CSV:\n"
         "  arch,layers,d,heads,params,step,tokens,lr,train_loss,val_loss\n"
         "--out-dir gets tokenizer.json (a trained BPE), babistories_<arch>.safetensors (weights, AdamW\n"
-        "moments, step; Ctrl-C writes it before exiting), curves.csv and babistories.png.\n"
+        "moments, step; Ctrl-C writes it before exiting) and curves.csv (the same table; `make figures`\n"
+        "then draws it as babistories.png).\n"
         "generate: --ckpt FILE --prompt TEXT writes the prompt and its continuation on stdout.\n"
         "score: --ckpt FILE --text FILE writes position,token,loss (CSV) for every token after the\n"
         "first of each window of the model's context.\n"
@@ -332,9 +333,7 @@ static int plan_resume(driver *d, const bs_data *bd, bs_plan *pl)
                       : want.d != have->d || want.layers != have->layers || want.heads != have->heads ||
                                 want.pmem != have->pmem || want.bias != have->bias || want.pos != have->pos
                           ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
-                      : (want.arch == LM_GPT && want.gelu != have->gelu) ||
-                                (want.arch == LM_MOSAIC && want.mosaic_variant != have->mosaic_variant)
-                          ? "it was trained with another --gelu / --mosaic-variant"
+                      : !lm_config_same_variant(&want, have) ? "it was trained with another --gelu / --mosaic-variant"
                       : want.vocab != have->vocab ? "its vocabulary differs from the tokenizer's"
                       : want.ctx != have->ctx ? "its context differs from --ctx" : NULL;
     if (why) {

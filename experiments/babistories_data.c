@@ -54,7 +54,8 @@ static bpe *make_tokenizer(const bs_data_opts *op, bs_data *bd, const story_set 
     }
     size_t n = n_train < BS_TOKENIZER_STORIES ? n_train : BS_TOKENIZER_STORIES, len;
     char *text = tokenizer_text(set, idx, n, &len);
-    log_info(op->quiet, "babistories: training a %d-token BPE on %zu stories", op->vocab_size, n);
+    log_info(op->quiet, "%s: training a %d-token BPE on %zu stories", op->command ? op->command : "babistories",
+             op->vocab_size, n);
     bpe *tok = bpe_train(text, len, op->vocab_size, NULL, NULL);
     free(text);
     if (mkdir_p(op->out_dir, e) != 0) {
@@ -110,7 +111,8 @@ static int corpus_load(corpus *c, const bs_data_opts *op, err_t *e)
         c->n_tr = c->split.n_train;
         c->n_va = c->split.n_val;
         c->va_set = &c->train;
-        log_info(op->quiet, "babistories: %s: %zu stories (%zu training, %zu validation)", op->data, c->train.n,
+        log_info(op->quiet, "%s: %s: %zu stories (%zu training, %zu validation)",
+                 op->command ? op->command : "babistories", op->data, c->train.n,
                  c->n_tr, c->n_va);
     } else {
         stories_generate_set(BS_CORPUS_SEED, 0, (size_t)op->stories, &c->train);

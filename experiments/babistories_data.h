@@ -39,6 +39,7 @@ typedef struct {
     long long seed;
     const char *out_dir;       /* a trained tokenizer is saved here as tokenizer.json */
     int quiet;
+    const char *command;       /* the command named in log lines; NULL: babistories */
 } bs_data_opts;
 
 int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e);

@@ -1,4 +1,4 @@
-/* memlab copy and memlab blank-copy: encoder-decoder memory models (Badger 2026, REFERENCE.md §6)
+/* memlab copy and memlab blank-copy: encoder-decoder memory models (Badger 2026, docs/copy.md)
  * trained on the causal, copy, blank-copy or combined objective, with a trainable or frozen
  * (autoencoder) encoder, optionally through a curriculum of stages, against the no-memory and the
  * full-context controls; every model is scored on all three tasks on held-out text. `--cost` measures
@@ -287,7 +287,8 @@ static int data_load(driver *d, bs_data *bd, err_t *e)
     return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
                                                     .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
                                                     .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet,
+                                                    .command = d->spec->command},
                                  ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
 

@@ -1,5 +1,6 @@
 /* memlab memory-inversion: how much of its input a language model's embedding keeps (Badger 2026,
- * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder, and the memory models' of
+ * docs/memory-inversion.md). Encoders (untrained, causally trained, autoencoder, and the memory
+ * models' of
  * memlab copy: frozen, an autoencoder's, and joint, trained with a memory model's decoder) turn a
  * window of text into its last-token hidden state; for each, a fresh probe decoder (nn/probe.h)
  * learns to regenerate every token of the window from that embedding alone, with the encoder frozen;
@@ -40,7 +41,7 @@ static lm_opts mo;
 #define INV_MAX_CTX 16
 
 static const opt_spec inv_options[] = {
-    LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "1", "128", "4", "16", "0"),
+    LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "encoder model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", "1", "128", "4", "16", "0"),
     {"encoder", 0, OPT_STRING, &o.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction), autoencoder (trained with a decoder to regenerate its input from its embedding), and the memory models' (memlab copy): frozen (an autoencoder's encoder, frozen in the memory model) and joint (trained with the memory model's decoder on --joint-objective)", NULL, 0, -1, "E[,E...]"},
     {"frozen-ckpt", 0, OPT_STRING, &o.frozen_ckpt, NULL, "the frozen encoder from a checkpoint (memlab copy's autoencoder_encoder.safetensors) instead of training an autoencoder", NULL, 0, -1, "CKPT"},
     {"joint-ckpt", 0, OPT_STRING, &o.joint_ckpt, NULL, "the joint encoder from a checkpoint (memlab copy's encoder.safetensors) instead of training a memory model", NULL, 0, -1, "CKPT"},
@@ -75,7 +76,8 @@ static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "v
                                        "heads", "2", "ctx", "16", "batch", "4", "encoder-steps", "10",
                                        "probe-steps", "10", "probe-d", "32", "probe-heads", "2", "probe-layers", "1",
                                        "eval-windows", "16", "warmup", "2", NULL};
-/* The paper's vocabulary and input length (REFERENCE.md §6); widths, depths and steps are memlab's. */
+/* The paper's vocabulary and input length (docs/memory-inversion.md#what-the-paper-specifies);
+ * widths, depths and steps are memlab's. */
 static const char *const paper_kv[] = {"vocab-size", "8192", "ctx", "512", "d", "512", "heads", "8", "layers", "4",
                                        "probe-d", "512", "probe-heads", "8", "probe-layers", "4",
                                        "encoder-steps", "20000", "probe-steps", "20000", "eval-windows", "2048",
@@ -227,7 +229,8 @@ static int data_load(driver *d, bs_data *bd, err_t *e)
     return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
                                                     .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
                                                     .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet,
+                                                    .command = d->spec->command},
                                  o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt,
                                  driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
@@ -340,7 +343,7 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_da
     rng init = rng_stream((uint64_t)d->opt.seed, STREAM_PROBE_INIT);
     probe_init_weights(&p, &init);
     char label[96];
-    snprintf(label, sizeof label, "inversion: probe of %s, ctx %d", name, T);
+    snprintf(label, sizeof label, "memory-inversion: probe of %s, ctx %d", name, T);
     lm_optim opt = make_optim(o.probe_lr, o.probe_steps);
     int rc = train_model(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
     if (rc == 0) {
@@ -358,7 +361,7 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_da
             probe_score_add(&sc, logits, ids, (long long)b * T, V, -1);
         }
         *out = probe_metrics_of(&sc, V);
-        log_info(d->opt.quiet, "inversion: %s at ctx %d: token accuracy %.4f, cross-entropy %.4f", name, T,
+        log_info(d->opt.quiet, "%s: %s at ctx %d: token accuracy %.4f, cross-entropy %.4f", d->spec->command, name, T,
                  out->token_acc, out->ce);
         tape_free(&tp);
         free(emb);
@@ -417,7 +420,7 @@ static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm 
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
-    if (train_model(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "inversion: causal encoder") != 0) {
+    if (train_model(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
         lm_free(causal);
         return err_set(e, "the causal encoder's training failed");
     }
@@ -481,7 +484,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
         memmodel_build(&h->mm, &mc);
         memmodel_init_weights(&h->mm, &init);
         h->what = HOLD_MM;
-        snprintf(label, sizeof label, "inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
+        snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
         *rc = train_model(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
         return *rc ? NULL : &h->mm.enc;
     }
@@ -496,7 +499,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
     autoencoder_build(&h->ae, c, &dc);
     autoencoder_init_weights(&h->ae, &init);
     h->what = HOLD_AE;
-    snprintf(label, sizeof label, "inversion: %s, ctx %d", enc_names[k], T);
+    snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
     *rc = train_model(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
     if (*rc)
         return NULL;
@@ -557,7 +560,7 @@ static int run(driver *d, const inv_plan *pl)
         bs_data_free(&bd);
         return 1;
     }
-    log_info(d->opt.quiet, "inversion: %s encoders, %zu training tokens, vocabulary %d", lm_arch_name(pl->arch),
+    log_info(d->opt.quiet, "%s: %s encoders, %zu training tokens, vocabulary %d", d->spec->command, lm_arch_name(pl->arch),
              bd.train.n, bd.vocab);
     lm untrained = {0}, causal = {0};
     if (shared_encoders(d, pl, &bd, &untrained, &causal, &e) != 0) {

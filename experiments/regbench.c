@@ -70,8 +70,8 @@ static const char *const rb_modes[] = {"describe", "export", "sweep", "grid", "t
 
 static const char *const smoke_kv[] = {"train-size", "20", "val-size", "20", "test-size", "20", "epochs", "2",
                                        "d", "16", "heads", "2", "layers", "1", "batch", "8", NULL};
-/* The paper's sweep (REFERENCE §4): its grid (the default one: layers, d, heads, wd) at its
- * training sizes, with the memory mosaic's other settings (P = 3.5 d, the default, is its 448 at
+/* The paper's sweep (docs/regbench.md#what-the-paper-specifies): its grid (the default one: layers,
+ * d, heads, wd) at its training sizes, with the memory mosaic's other settings (P = 3.5 d, the default, is its 448 at
  * d = 128). */
 static const char *const paper_kv[] = {"sweep", "on", "model", "mosaic,gpt", "train-sizes", RB_PAPER_SIZES,
                                        "epochs", "200", "dropout", "0.05", "lr", "5e-4", "clip", "1", NULL};

@@ -7,7 +7,7 @@
 #include "nn/lm_train.h"
 #include "nn/train_loop.h"
 
-/* Inputs tok[0..len-2], targets tok[1..len-1] except '|' (not trained on, REFERENCE §4); rows padded
+/* Inputs tok[0..len-2], targets tok[1..len-1] except '|' (not trained on: docs/regbench.md); rows padded
  * with '.' to T inputs whose targets are ignored. */
 static void fill_row(const uint8_t *tok, int len, int T, int *ids, int *tg)
 {
