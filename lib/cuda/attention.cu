@@ -19,75 +19,34 @@
  * Masks follow row_keys of the CPU kernel: every row's keys are one interval [lo, hi), so a tile
  * visits only key tiles that intersect the union of its rows' intervals. */
 #include <math.h>
+#include <stdint.h>
 
-#include "cuda/seq_common.cuh"
+#include "cuda/attention_common.cuh"
 
-extern "C" {
-#include "cuda/kernels_seq_cuda.h"
-}
-
-#define ATT_BR 64      /* query rows of a tile */
-#define ATT_BC 64      /* key columns of a tile */
-#define ATT_THREADS 256
-#define PS_LD (ATT_BC + 1)
-
-/* The keys [lo, hi) of query row i: core/kernels_attention.c's row_keys, line for line. */
-__device__ __forceinline__ void row_keys(const att_dims &d, int i, int *lo, int *hi)
+/* rows [r0, r0 + 64) of a head into s[64][HSP + 1] (zeros past n rows or hs columns). fp32 rows
+ * whose hs and ld are multiples of 4 from a 16-byte aligned start are read 4 floats a load (the odd
+ * shared row length then takes them one by one); others, and bf16, one element at a time. */
+__device__ __forceinline__ bool rows_vec4(const float *x, size_t ld, int hs)
 {
-    int t = i + d.Tk - d.Tq;
-    int a = 0, b = 0;
-    switch (d.mask.kind) {
-    case ATT_CAUSAL: b = t + 1; break;
-    case ATT_STRICT: b = t; break;
-    case ATT_FULL: b = d.Tk; break;
-    case ATT_BLOCK:
-        b = t + 1;
-        a = t >= 0 ? t / d.mask.block * d.mask.block : 0;
-        break;
-    }
-    if (b > d.Tk)
-        b = d.Tk;
-    if (b < 0)
-        b = 0;
-    if (a > b)
-        a = b;
-    *lo = a;
-    *hi = b;
+    return hs % 4 == 0 && ld % 4 == 0 && ((uintptr_t)x & 15) == 0;
 }
 
-/* Rows past Tq see nothing. */
-__device__ __forceinline__ void row_keys_or_none(const att_dims &d, int i, int *lo, int *hi)
-{
-    if (i < d.Tq) {
-        row_keys(d, i, lo, hi);
-    } else {
-        *lo = 0;
-        *hi = 0;
-    }
-}
-
-/* Keys [c0, c1) that some row of the query tile at i0 may see (both interval ends never decrease
- * from row to row). */
-__device__ __forceinline__ void tile_keys(const att_dims &d, int i0, int *c0, int *c1)
-{
-    int last = min(i0 + ATT_BR, d.Tq) - 1, unused;
-    row_keys(d, i0, c0, &unused);
-    row_keys(d, last, &unused, c1);
-}
-
-/* The logit of query position t and key u: scale q.k plus ALiBi's -m (t - u). */
-__device__ __forceinline__ float logit(const att_dims &d, float dot, float slope, int i, int u)
-{
-    float x = d.scale * dot;
-    if (d.alibi)
-        x += -(slope * (float)(i + d.Tk - d.Tq - u));
-    return x;
-}
-
-/* rows [r0, r0 + 64) of a head into s[64][HSP + 1] (zeros past n rows or hs columns). */
 template <int HSP, typename E>
 __device__ __forceinline__ void load_tile(float *s, const E *x, size_t ld, int r0, int n, int hs)
 {
+    if constexpr (sizeof(E) == sizeof(float)) {
+        if (rows_vec4((const float *)x, ld, hs)) {
+            for (int e = threadIdx.x; e < ATT_BR * HSP / 4; e += ATT_THREADS) {
+                const int r = e / (HSP / 4), c = e % (HSP / 4) * 4;
+                float4 val = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (r0 + r < n && c < hs)
+                    val = *reinterpret_cast<const float4 *>((const float *)x + (size_t)(r0 + r) * ld + c);
+                float *dst = s + r * (HSP + 1) + c;
+                dst[0] = val.x, dst[1] = val.y, dst[2] = val.z, dst[3] = val.w;
+            }
+            return;
+        }
+    }
     for (int e = threadIdx.x; e < ATT_BR * HSP; e += ATT_THREADS) {
         int r = e / HSP, c = e % HSP;
         float val = 0.f;
@@ -288,25 +247,6 @@ att_probs(float *att, const float *q, const float *k, const float *lse, att_dims
 
 /* ---- backward -------------------------------------------------------------------------------- */
 
-/* D[b,h,i] = dout_i . out_i over the head's columns: one warp a row. */
-template <typename E>
-__global__ void att_delta(float *D, const E *dout, const float *out, att_dims d)
-{
-    const long row = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (row >= (long)d.B * d.H * d.Tq)
-        return;
-    const int i = (int)(row % d.Tq), h = (int)(row / d.Tq % d.H), b = (int)(row / d.Tq / d.H);
-    const size_t off = (size_t)b * d.bso + (size_t)i * d.ldo + (size_t)h * d.hs;
-    float s = 0.f;
-    for (int c = lane; c < d.hs; c += 32)
-        s += ld_f(dout + off + c) * out[off + c];
-    for (int o = 16; o; o >>= 1)
-        s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0)
-        D[row] = s;
-}
-
 template <int HSP>
 constexpr size_t dkv_smem() { return (4 * ATT_BR * (HSP + 1) + 2 * ATT_BC * PS_LD + 2 * ATT_BR) * sizeof(float); }
 
@@ -469,29 +409,6 @@ att_backward_q(float *dq, const E *dout, const E *q, const E *k, const E *v, con
 
 /* ---- host side ------------------------------------------------------------------------------- */
 
-/* The head-size bucket: the smallest HSP that holds hs. */
-static int att_bucket(const att_dims *d, const char *who)
-{
-    if (d->hs < 1 || d->hs > CUDA_ATT_MAX_HS)
-        fatal("internal: %s: head size %d outside 1..%d", who, d->hs, CUDA_ATT_MAX_HS);
-    if (d->B > 65535 || d->H > 65535)
-        fatal("internal: %s: %d batch rows and %d heads exceed the grid", who, d->B, d->H);
-    return d->hs <= 16 ? 16 : d->hs <= 32 ? 32 : d->hs <= 64 ? 64 : 128;
-}
-
-/* A kernel using more than 48 KiB of dynamic shared memory must say so first (once per kernel;
- * the flag is a static of each template instance's launcher). */
-template <typename K>
-static void opt_in_smem(K kernel, size_t smem, bool *opted)
-{
-    if (!*opted) {
-        SEQ_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        *opted = true;
-    }
-}
-
-static unsigned tiles(int n, int t) { return (unsigned)((n + t - 1) / t); }
-
 template <int HSP, typename E>
 static void forward_hsp(float *out, float *lse, const E *q, const E *k, const E *v, const att_dims *d)
 {
@@ -523,11 +440,6 @@ extern "C" void cuda_attention_forward(real *out, real *lse, const real *q, cons
     forward_any(out, lse, q, k, v, d, "cuda_attention_forward");
 }
 
-extern "C" void cuda_attention_forward_bf16(real *out, real *lse, const unsigned short *q,
-                                            const unsigned short *k, const unsigned short *v, const att_dims *d)
-{
-    forward_any(out, lse, q, k, v, d, "cuda_attention_forward_bf16");
-}
 
 template <int HSP>
 static void probs_hsp(float *att, const float *q, const float *k, const float *lse, const att_dims *d)
@@ -586,9 +498,7 @@ static void backward_any(float *dq, float *dk, float *dv, float *scratch, const 
     if ((!dq && !dk && !dv) || d->B == 0 || d->H == 0 || d->Tq == 0)
         return;
     const int hsp = att_bucket(d, who);
-    const long rows = (long)d->B * d->H * d->Tq;
-    att_delta<E><<<(unsigned)((rows + 7) / 8), 256>>>(scratch, dout, out, *d);
-    SEQ_LAUNCHED();
+    att_delta_run(scratch, dout, out, d);
     switch (hsp) {
     case 16: backward_hsp<16>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
     case 32: backward_hsp<32>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
@@ -604,10 +514,3 @@ extern "C" void cuda_attention_backward(real *dq, real *dk, real *dv, real *scra
     backward_any(dq, dk, dv, scratch, dout, q, k, v, out, lse, d, "cuda_attention_backward");
 }
 
-extern "C" void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real *scratch,
-                                             const unsigned short *dout, const unsigned short *q,
-                                             const unsigned short *k, const unsigned short *v, const real *out,
-                                             const real *lse, const att_dims *d)
-{
-    backward_any(dq, dk, dv, scratch, dout, q, k, v, out, lse, d, "cuda_attention_backward_bf16");
-}

@@ -3,12 +3,13 @@
  * mask kind, odd lengths (never a multiple of the 64-row tile), Tq < Tk, head sizes 2 to 128, ALiBi,
  * q / k / v as column slices of one fused qkv buffer, k / v shared by the batch, and the mosaic's
  * q = k with dq and dk one buffer. Gradients start from random values, so that accumulation (+=)
- * is checked too. Then the bf16-operand variant against fp32.
+ * is checked too. Then the bf16 tensor-core variant (lib/cuda/attention_bf16.cu) on every case.
  *
  * Tolerances (fp32, error = max |gpu - cpu| / max |cpu| over a tensor): 2e-5 for the output and the
  * probabilities, 1e-4 for gradients (the GPU sums in another order over up to 200 keys); bf16
- * operands: 1e-5 against the fp32 kernel on the same bf16-rounded inputs (the same arithmetic),
- * 3e-2 against fp32 on the unrounded inputs (bf16 keeps 8 bits of mantissa). */
+ * operands: 1e-2 against the fp32 kernel on the same bf16-rounded inputs (what is left is the
+ * rounding of P and dS to bf16 between products), 3e-2 against the fp32 CPU kernel on the unrounded
+ * inputs (bf16 keeps 8 bits of mantissa). */
 #include "seq_test.h"
 
 extern "C" {
@@ -18,7 +19,7 @@ extern "C" {
 
 #define TOL_FWD 2e-5
 #define TOL_GRAD 1e-4
-#define TOL_BF16_SAME 1e-5
+#define TOL_BF16_SAME 1e-2
 #define TOL_BF16_FP32 3e-2
 
 enum layout { SEPARATE, FUSED_QKV, SHARED_KV, SELF_KEYS };
@@ -275,7 +276,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         if (quick && i != 0 && i != 1 && i != 8)
             continue;
-        run_case(cases[i], i == 0 || i == 1 || i == 8);
+        run_case(cases[i], 1);
     }
     return seq_exit();
 }
