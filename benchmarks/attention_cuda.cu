@@ -7,26 +7,14 @@
  * (median of the repetitions; flops count only the allowed logits, 4 hs per logit forward, 8 in
  * the backward's four products (dV, dP, dK, dQ) plus the recomputed QK^T: 10 hs).
  * Usage: attention_cuda [B, default 32] */
-#include <algorithm>
-#include <cuda_runtime.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <vector>
+
+#include "cuda_timing.cuh"
 
 extern "C" {
 #include "core/kernels.h"
 #include "cuda/kernels_seq_cuda.h"
 }
-
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(e_));                           \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static float *dev_random(size_t n)
 {
@@ -57,31 +45,6 @@ static unsigned short *dev_bf16(const float *x, size_t n)
     to_bf16<<<(unsigned)((n + 255) / 256), 256>>>(o, x, n);
     CK(cudaGetLastError());
     return o;
-}
-
-/* Median milliseconds of reps calls of f after two warm-ups. */
-template <typename F>
-static double time_ms(F f, int reps)
-{
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    f();
-    f();
-    std::vector<double> t;
-    for (int r = 0; r < reps; r++) {
-        CK(cudaEventRecord(a, 0));
-        f();
-        CK(cudaEventRecord(b, 0));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
-        t.push_back(ms);
-    }
-    CK(cudaEventDestroy(a));
-    CK(cudaEventDestroy(b));
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
 }
 
 /* Allowed (query, key) pairs of one (batch, head). */

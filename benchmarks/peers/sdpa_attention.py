@@ -5,6 +5,8 @@ median of the repetitions, fp32 and bf16 inputs. q, k, v are [B, H, T, hs] views
 strict (u < t, the mosaic's mask) cannot be said that way and goes as an explicit boolean mask,
 which is what the paper's code does, so it takes the memory-efficient or math path.
 CSV: bench,B,Tq,Tk,H,hs,mask,dtype,fwd_ms,bwd_ms,backend_note
+Also the leaky average as the paper's code writes it (a lower-triangular [T, T] matrix of decay
+powers per head, applied as a batched product), the peer of memlab's O(T) scan: leaky,... lines.
 Usage: python3 sdpa_attention.py [B, default 32]"""
 import sys
 
@@ -50,6 +52,25 @@ def bench(name, B, T, H, hs, mask, dtype):
     print(f"sdpa-{name},{B},{T},{T},{H},{hs},{mask},{str(dtype)[6:]},{fwd:.3f},{both - fwd:.3f},bwd=fwd+bwd-fwd", flush=True)
 
 
+def leaky(B, T, H, hs, dtype):
+    """out_t = sum_{u<=t} a_h^(t-u) inp_u as one [H, T, T] lower-triangular product."""
+    x = torch.randn(B, H, T, hs, device="cuda", dtype=dtype, requires_grad=True)
+    theta = torch.full((H,), 0.3, device="cuda", requires_grad=True)
+
+    def f():
+        a = torch.exp(-theta.abs())
+        t = torch.arange(T, device="cuda")
+        e = (t[:, None] - t[None, :]).clamp(min=0).to(torch.float32)
+        w = torch.where(t[:, None] >= t[None, :], a[:, None, None] ** e, torch.zeros((), device="cuda"))
+        return torch.matmul(w.to(dtype), x)
+
+    y = f()
+    dy = torch.randn_like(y)
+    fwd = time_ms(f)
+    both = time_ms(lambda: torch.autograd.grad(f(), (x, theta), dy))
+    print(f"leaky-tril,{B},{T},{T},{H},{hs},tril,{str(dtype)[6:]},{fwd:.3f},{both - fwd:.3f},lower-triangular product", flush=True)
+
+
 if __name__ == "__main__":
     B = int(sys.argv[1]) if len(sys.argv) > 1 else 32
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -58,3 +79,4 @@ if __name__ == "__main__":
     for dtype in (torch.float32, torch.bfloat16):
         bench("gpt", B, 512, 12, 64, "causal", dtype)
         bench("gpt-strict", B, 512, 12, 64, "strict", dtype)
+        leaky(B, 512, 12, 64, dtype)

@@ -25,6 +25,20 @@
 typedef unsigned short bf16_t;
 
 #define TC_THREADS 128
+/* Blocks per multiprocessor the compiler must leave room for (register cap 65536 / (128 x this)):
+ * 4 and 4 measured fastest (benchmarks/NOTES.md section 9, item 6); set at build time to compare. */
+#ifndef TC_MIN_BLOCKS_FWD
+#define TC_MIN_BLOCKS_FWD 4
+#endif
+#ifndef TC_MIN_BLOCKS_BWD
+#define TC_MIN_BLOCKS_BWD 4
+#endif
+/* 1: a tile that is also stored transposed is read column group by column group (see load_bf16)
+ * in the backward kernels too; 0: row by row there (measured faster with 4 blocks per SM, NOTES
+ * section 9 item 5). The forward always reads its v column group by column group. */
+#ifndef TC_TMAP_BWD
+#define TC_TMAP_BWD 0
+#endif
 #define TC_LDT (ATT_BC + 8)   /* row length of a transposed [hs][64] tile */
 
 __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
@@ -78,7 +92,7 @@ __device__ __forceinline__ void c_to_a(uint32_t a[4], const float c0[4], const f
  * when Xt is set, transposed into Xt[HSP][TC_LDT]. When the rows allow it (hs and ld multiples of 8,
  * a 16-byte aligned start: the gpt's heads of 64 in a fused qkv) each thread moves 8 bf16 with one
  * 16-byte load; otherwise one element at a time. The test is uniform over the block. */
-template <int HSP>
+template <int HSP, bool TMAP = true>
 __device__ __forceinline__ void load_bf16(bf16_t *X, bf16_t *Xt, const bf16_t *x, size_t ld, int n, int hs)
 {
     if (hs % 8 == 0 && ld % 8 == 0 && ((uintptr_t)x & 15) == 0) {
@@ -86,7 +100,8 @@ __device__ __forceinline__ void load_bf16(bf16_t *X, bf16_t *Xt, const bf16_t *x
             /* Transposing, a warp takes 32 rows of one 8-column group: its 16-bit stores to Xt then
              * go to 32 neighbouring elements (no bank conflict) where 32 groups of one row would hit
              * one bank 8 times; the 16-byte reads of the rows' halves meet in L1. */
-            const int r = Xt ? e % 64 : e / (HSP / 8), c = Xt ? e / 64 * 8 : e % (HSP / 8) * 8;
+            const bool cols = TMAP && Xt;
+            const int r = cols ? e % 64 : e / (HSP / 8), c = cols ? e / 64 * 8 : e % (HSP / 8) * 8;
             uint4 val = make_uint4(0, 0, 0, 0);
             if (r < n && c < hs)
                 val = *reinterpret_cast<const uint4 *>(x + (size_t)r * ld + c);
@@ -117,7 +132,7 @@ template <int HSP>
 constexpr size_t tc_fwd_smem() { return (2 * 64 * (HSP + 8) + HSP * TC_LDT) * sizeof(bf16_t); }
 
 template <int HSP>
-__global__ void __launch_bounds__(TC_THREADS)
+__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_FWD)
 attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
@@ -249,6 +264,30 @@ __device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, in
         acc[nn][0] = acc[nn][1] = acc[nn][2] = acc[nn][3] = 0.f;
 }
 
+/* The backward's two products over 16 rows (from row0) and 32 columns (from col0), as C fragments:
+ * s = X1 Y1^T and gp = X2 Y2^T, all four [64][HSP + 8] tiles (S and dP, or their transposes). */
+template <int HSP>
+__device__ __forceinline__ void two_products(float s[4][4], float gp[4][4], const bf16_t *X1, const bf16_t *Y1,
+                                             const bf16_t *X2, const bf16_t *Y2, int row0, int col0, int g, int t)
+{
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            s[nt][e] = gp[nt][e] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < HSP / 16; ks++) {
+        uint32_t a1[4], a2[4];
+        frag_a(a1, X1, HSP + 8, row0, ks * 16, g, t);
+        frag_a(a2, X2, HSP + 8, row0, ks * 16, g, t);
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) {
+            mma_rows(s[nt], a1, Y1, HSP + 8, col0 + nt * 8, ks * 16, g, t);
+            mma_rows(gp[nt], a2, Y2, HSP + 8, col0 + nt * 8, ks * 16, g, t);
+        }
+    }
+}
+
 template <int HSP>
 constexpr size_t tc_kv_smem()
 {
@@ -260,7 +299,7 @@ constexpr size_t tc_kv_smem()
  * dP^T = v dout^T for 32 queries at a time (two halves of the query tile, to hold fewer registers),
  * then dV += P^T dout and dK += scale dS^T q. */
 template <int HSP>
-__global__ void __launch_bounds__(TC_THREADS)
+__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_BWD)
 attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
                  const float *lse, const float *D, att_dims d)
 {
@@ -295,8 +334,8 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
             if (c1 <= j0 || c0 >= j0 + ATT_BC || c1 <= c0)
                 continue;   /* no row of this query tile sees these keys (uniform over the block) */
             __syncthreads();
-            load_bf16<HSP>(Qs, Qt, qb + (size_t)i0 * d.ldq, d.ldq, d.Tq - i0, hs);
-            load_bf16<HSP>(Os, Ot, ob + (size_t)i0 * d.ldo, d.ldo, d.Tq - i0, hs);
+            load_bf16<HSP, TC_TMAP_BWD>(Qs, Qt, qb + (size_t)i0 * d.ldq, d.ldq, d.Tq - i0, hs);
+            load_bf16<HSP, TC_TMAP_BWD>(Os, Ot, ob + (size_t)i0 * d.ldo, d.ldo, d.Tq - i0, hs);
             if (threadIdx.x < 64) {
                 const int i = i0 + threadIdx.x;
                 Ls[threadIdx.x] = i < d.Tq ? lb[i] : 0.f;
@@ -307,22 +346,7 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
 #pragma unroll
             for (int half = 0; half < 2; half++) {
                 float s[4][4], gp[4][4];
-#pragma unroll
-                for (int nt = 0; nt < 4; nt++) {
-                    for (int e = 0; e < 4; e++)
-                        s[nt][e] = gp[nt][e] = 0.f;
-                }
-#pragma unroll
-                for (int ks = 0; ks < HSP / 16; ks++) {
-                    uint32_t ka[4], va[4];
-                    frag_a(ka, Ks, LD, warp * 16, ks * 16, g, t);
-                    frag_a(va, Vs, LD, warp * 16, ks * 16, g, t);
-#pragma unroll
-                    for (int nt = 0; nt < 4; nt++) {
-                        mma_rows(s[nt], ka, Qs, LD, half * 32 + nt * 8, ks * 16, g, t);
-                        mma_rows(gp[nt], va, Os, LD, half * 32 + nt * 8, ks * 16, g, t);
-                    }
-                }
+                two_products<HSP>(s, gp, Ks, Qs, Vs, Os, warp * 16, half * 32, g, t);
 #pragma unroll
                 for (int nt = 0; nt < 4; nt++)
 #pragma unroll
@@ -364,7 +388,7 @@ constexpr size_t tc_q_smem() { return (4 * 64 * (HSP + 8) + HSP * TC_LDT) * size
 /* One block per (query tile, head, batch); warp w owns queries w*16 .. w*16+15:
  * dQ += scale dS k over the key tiles the rows see. */
 template <int HSP>
-__global__ void __launch_bounds__(TC_THREADS)
+__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_BWD)
 attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
                 const float *lse, const float *D, att_dims d)
 {
@@ -394,27 +418,13 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
     tile_keys(d, i0, &c0, &c1);
     for (int j0 = c0; j0 < c1; j0 += ATT_BC) {
         __syncthreads();
-        load_bf16<HSP>(Ks, Kt, kb + (size_t)j0 * d.ldk, d.ldk, d.Tk - j0, hs);
+        load_bf16<HSP, TC_TMAP_BWD>(Ks, Kt, kb + (size_t)j0 * d.ldk, d.ldk, d.Tk - j0, hs);
         load_bf16<HSP>(Vs, NULL, vb + (size_t)j0 * d.ldv, d.ldv, d.Tk - j0, hs);
         __syncthreads();
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             float s[4][4], gp[4][4];
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-                for (int e = 0; e < 4; e++)
-                    s[nt][e] = gp[nt][e] = 0.f;
-#pragma unroll
-            for (int ks = 0; ks < HSP / 16; ks++) {
-                uint32_t qa[4], oa[4];
-                frag_a(qa, Qs, LD, warp * 16, ks * 16, g, t);
-                frag_a(oa, Os, LD, warp * 16, ks * 16, g, t);
-#pragma unroll
-                for (int nt = 0; nt < 4; nt++) {
-                    mma_rows(s[nt], qa, Ks, LD, half * 32 + nt * 8, ks * 16, g, t);
-                    mma_rows(gp[nt], oa, Vs, LD, half * 32 + nt * 8, ks * 16, g, t);
-                }
-            }
+            two_products<HSP>(s, gp, Qs, Ks, Os, Vs, warp * 16, half * 32, g, t);
 #pragma unroll
             for (int nt = 0; nt < 4; nt++)
 #pragma unroll

@@ -109,9 +109,13 @@ __global__ void leaky_fwd(float *out, const float *inp, const float *theta, int 
 }
 
 /* Reverse scan g_t = dout_t + a g_{t+1}; dinp_t += g_t; the thread's part of da is
- * sum_t g_t out_{t-1}, stored at part[h][b * hs + j] for head_finish. */
-__global__ void leaky_bwd(float *dinp, double *part, const float *dout, const float *out, const float *theta,
-                          int B, int T, int H, int hs)
+ * sum_t g_t out_{t-1}, stored at part[h][b * hs + j] for head_finish. As in the forward, the loads
+ * of UNROLL steps (dout, out and dinp) are issued together before the dependent arithmetic: the
+ * compiler may not move a load above the previous step's store to dinp by itself (the buffers
+ * could alias, as far as it knows), which left one memory latency per step: 7x the forward's time
+ * before, 2.8x after (benchmarks/NOTES.md section 9). The callers' dinp never aliases dout or out. */
+__global__ void leaky_bwd(float *__restrict__ dinp, double *part, const float *__restrict__ dout,
+                          const float *__restrict__ out, const float *theta, int B, int T, int H, int hs)
 {
     const int C = H * hs;
     const long id = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -122,7 +126,25 @@ __global__ void leaky_bwd(float *dinp, double *part, const float *dout, const fl
     const size_t base = (size_t)b * T * C + c;
     float g = 0.f;
     double acc = 0;
-    for (int t = T - 1; t >= 0; t--) {
+    int t = T - 1;
+    for (; t + 1 >= UNROLL; t -= UNROLL) {   /* steps t, t-1, ..., t-UNROLL+1 */
+        float dy[UNROLL], yp[UNROLL], dx[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int s = t - u;
+            dy[u] = dout[base + (size_t)s * C];
+            yp[u] = s > 0 ? out[base + (size_t)(s - 1) * C] : 0.f;
+            dx[u] = dinp ? dinp[base + (size_t)s * C] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            g = fmaf(a, g, dy[u]);
+            if (dinp)
+                dinp[base + (size_t)(t - u) * C] = dx[u] + g;
+            acc += (double)g * yp[u];
+        }
+    }
+    for (; t >= 0; t--) {
         const float dy = dout[base + (size_t)t * C];
         const float yp = t > 0 ? out[base + (size_t)(t - 1) * C] : 0.f;
         g = fmaf(a, g, dy);

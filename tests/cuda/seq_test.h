@@ -1,4 +1,4 @@
-/* What the sequence-kernel tests share (tests/cuda/check_*_seq*.cu, check_attention_cuda.cu): random
+/* What the sequence-kernel tests share (tests/cuda/test_seq.cu, test_attention.cu): random
  * host buffers, device copies, and one printed line per check. A check compares a GPU result with
  * the CPU kernel's by the largest absolute difference over the largest |reference| (an error
  * relative to the tensor's scale, so that entries near zero do not dominate); it fails above its
