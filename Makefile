@@ -120,20 +120,20 @@ check: $(BUILD)/memlab memlab $(BUILD)/tests/run_double $(BUILD)/tests/run_float
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_double
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_float
 
-# ---- GPU tests: every tests/cuda/test_*.c or test_*.cu is its own program, linked with the
-# library (its lib/cuda objects included) and the other files of tests/cuda/ (the harness). Each
+# ---- GPU tests: every tests/cuda/*.c or *.cu is its own program, linked with the library (its
+# lib/cuda objects included) and the harness (tests/cuda/harness*.c, harness*.cu). Each
 # prints one line per check and exits non-zero on a failure. `make check` only builds them (CI has
 # no GPU); `make check-cuda` builds and runs them (CUDA_RUNNER=compute-sanitizer runs each under
 # the sanitizer). On the device machine: scripts/device_check_cuda.sh (docs/gpu.md).
-CUDA_TEST_SRC := $(sort $(wildcard tests/cuda/test_*.c tests/cuda/test_*.cu))
-CUDA_HARNESS  := $(filter-out $(CUDA_TEST_SRC),$(sort $(wildcard tests/cuda/*.c tests/cuda/*.cu)))
+CUDA_HARNESS  := $(sort $(wildcard tests/cuda/harness*.c tests/cuda/harness*.cu))
+CUDA_TEST_SRC := $(filter-out $(CUDA_HARNESS),$(sort $(wildcard tests/cuda/*.c tests/cuda/*.cu)))
 CUDA_HARNESS_OBJ := $(patsubst %,$(BUILD)/f/%.o,$(basename $(CUDA_HARNESS)))
 CUDA_TEST_BIN := $(patsubst tests/cuda/%,$(BUILD)/cuda-tests/%,$(basename $(CUDA_TEST_SRC)))
 $(BUILD)/cuda-tests/%: $(BUILD)/f/tests/cuda/%.o $(CUDA_HARNESS_OBJ) $(BUILD)/f/version.o $(BUILD)/libmemlab.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
 ifneq ($(NVCC),)
-cuda-tests: $(CUDA_TEST_BIN)
+cuda-tests: $(CUDA_TEST_BIN) $(BENCH_CUDA_BIN)
 check-cuda: cuda-tests
 	CUDA_RUNNER="$(CUDA_RUNNER)" scripts/check_cuda.sh $(BUILD)/cuda-tests
 else
@@ -150,11 +150,13 @@ demo: memlab
 figures: memlab
 	scripts/figures.sh
 
-BENCH_SRC := $(sort $(wildcard benchmarks/*.c))
+# benchmarks/*_cuda.c need a GPU and a CUDA build: built with `make cuda-tests` when nvcc exists.
+BENCH_SRC := $(filter-out %_cuda.c,$(sort $(wildcard benchmarks/*.c)))
 BENCH_BIN := $(BENCH_SRC:benchmarks/%.c=$(BUILD)/bench/%)
+BENCH_CUDA_BIN := $(if $(NVCC),$(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.c)))
 $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libmemlab.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libmemlab.a $(PKG_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libmemlab.a $(PKG_LIBS) $(CUDA_LIBS) -o $@
 
 # `memlab bench` (experiments/bench.c): the sgemm ceiling, training and generation throughput and MFU
 # of gpt and mosaic, and the same models in PyTorch (benchmarks/peers/, Debian's python3-torch),

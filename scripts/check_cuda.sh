@@ -5,8 +5,8 @@
 # device machine, by scripts/device_check_cuda.sh.
 dir=${1:?usage: scripts/check_cuda.sh DIR}
 total=0; failed=0; names=""
-for t in "$dir"/test_*; do
-    [ -x "$t" ] || continue
+for t in "$dir"/*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
     total=$((total + 1))
     echo "## $(basename "$t")${CUDA_RUNNER:+ under $CUDA_RUNNER}"
     if ! $CUDA_RUNNER "$t"; then

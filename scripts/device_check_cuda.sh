@@ -22,10 +22,11 @@ pack)
     make -j2 BUILD=build/device OPT="-O2 -march=x86-64-v3" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" \
         build/device/memlab cuda-tests
     mkdir -p "$dir/cuda-tests" "$dir/lib" "$dir/scripts"
-    cp build/device/cuda-tests/test_* "$dir/cuda-tests/"
+    cp build/device/cuda-tests/* "$dir/cuda-tests/"
     cp build/device/memlab "$dir/"
+    mkdir -p "$dir/bench" && cp build/device/bench/*_cuda "$dir/bench/" 2>/dev/null || true
     cp scripts/check_cuda.sh scripts/device_check_cuda.sh "$dir/scripts/"
-    for b in "$dir"/cuda-tests/* "$dir/memlab"; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
+    for b in "$dir"/cuda-tests/* "$dir"/bench/* "$dir/memlab"; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
         grep -v -E '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libopenblas)[.-]' |
         while read -r lib; do cp -L "$lib" "$dir/lib/"; done
     du -sh "$dir"

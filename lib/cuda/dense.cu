@@ -110,6 +110,14 @@ extern "C" void cuda_fill_add(real *dst, const real *scale, real mult, size_t n)
         LAUNCH(k_fill_add, n, dst, scale, mult, n);
 }
 
+__global__ static void k_add_scalar(real *dst, real v) { dst[0] += v; }
+
+extern "C" void cuda_add_scalar(real *dst, real v)
+{
+    k_add_scalar<<<1, 1>>>(dst, v);
+    CUDA_LAUNCHED();
+}
+
 /* ---- embedding ---------------------------------------------------------------------------------- */
 
 __global__ static void k_embed(real *out, const int *ids, const real *table, int N, int C)

@@ -35,6 +35,8 @@ void cuda_embedding_backward(real *dtable, const real *dout, const int *ids, int
 /* dst[i] += v for i < n: seeds a loss gradient and fills the backward of sum and mean, where v
  * comes from device memory (*scale * mult) so that the host never reads it. */
 void cuda_fill_add(real *dst, const real *scale, real mult, size_t n);
+/* dst[0] += v: seeds the loss's gradient. */
+void cuda_add_scalar(real *dst, real v);
 
 /* Batched products for attention-like code: C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] in
  * row-major terms (ta/tb transpose A/B), strided batches. */
