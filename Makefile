@@ -129,6 +129,7 @@ CUDA_HARNESS  := $(sort $(wildcard tests/cuda/harness*.c tests/cuda/harness*.cu)
 CUDA_TEST_SRC := $(filter-out $(CUDA_HARNESS),$(sort $(wildcard tests/cuda/*.c tests/cuda/*.cu)))
 CUDA_HARNESS_OBJ := $(patsubst %,$(BUILD)/f/%.o,$(basename $(CUDA_HARNESS)))
 CUDA_TEST_BIN := $(patsubst tests/cuda/%,$(BUILD)/cuda-tests/%,$(basename $(CUDA_TEST_SRC)))
+BENCH_CUDA_BIN := $(if $(NVCC),$(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.c)))
 $(BUILD)/cuda-tests/%: $(BUILD)/f/tests/cuda/%.o $(CUDA_HARNESS_OBJ) $(BUILD)/f/version.o $(BUILD)/libmemlab.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
@@ -153,7 +154,6 @@ figures: memlab
 # benchmarks/*_cuda.c need a GPU and a CUDA build: built with `make cuda-tests` when nvcc exists.
 BENCH_SRC := $(filter-out %_cuda.c,$(sort $(wildcard benchmarks/*.c)))
 BENCH_BIN := $(BENCH_SRC:benchmarks/%.c=$(BUILD)/bench/%)
-BENCH_CUDA_BIN := $(if $(NVCC),$(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.c)))
 $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libmemlab.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libmemlab.a $(PKG_LIBS) $(CUDA_LIBS) -o $@

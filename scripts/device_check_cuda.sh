@@ -26,7 +26,7 @@ pack)
     cp build/device/memlab "$dir/"
     mkdir -p "$dir/bench" && cp build/device/bench/*_cuda "$dir/bench/" 2>/dev/null || true
     cp scripts/check_cuda.sh scripts/device_check_cuda.sh "$dir/scripts/"
-    for b in "$dir"/cuda-tests/* "$dir"/bench/* "$dir/memlab"; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
+    for b in "$dir"/cuda-tests/* "$dir"/bench/* "$dir/memlab"; do [ -f "$b" ] && ldd "$b" || true; done | awk '/=> \// {print $3}' | sort -u |
         grep -v -E '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libopenblas)[.-]' |
         while read -r lib; do cp -L "$lib" "$dir/lib/"; done
     du -sh "$dir"

@@ -36,6 +36,10 @@ static void attention_bwd(tape *tp, tape_node *node)
     attention_backward(dq, dk, dv, scratch, node->out->grad, q->data, k->data, v->data, node->saved[0], d);
 }
 
+#if HAVE_CUDA_SEQ
+static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, const att_dims *d);
+#endif
+
 static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask,
                             real scale, int alibi)
 {
