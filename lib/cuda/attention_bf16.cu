@@ -26,7 +26,7 @@ typedef unsigned short bf16_t;
 
 #define TC_THREADS 128
 /* Blocks per multiprocessor the compiler must leave room for (register cap 65536 / (128 x this)):
- * 4 and 4 measured fastest (benchmarks/NOTES.md section 9, item 6); set at build time to compare. */
+ * 4 and 4 measured fastest (benchmarks/NOTES.md section 10, item 6); set at build time to compare. */
 #ifndef TC_MIN_BLOCKS_FWD
 #define TC_MIN_BLOCKS_FWD 4
 #endif
@@ -35,7 +35,7 @@ typedef unsigned short bf16_t;
 #endif
 /* 1: a tile that is also stored transposed is read column group by column group (see load_bf16)
  * in the backward kernels too; 0: row by row there (measured faster with 4 blocks per SM, NOTES
- * section 9 item 5). The forward always reads its v column group by column group. */
+ * section 10 item 5). The forward always reads its v column group by column group. */
 #ifndef TC_TMAP_BWD
 #define TC_TMAP_BWD 0
 #endif

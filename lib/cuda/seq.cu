@@ -113,7 +113,7 @@ __global__ void leaky_fwd(float *out, const float *inp, const float *theta, int 
  * of UNROLL steps (dout, out and dinp) are issued together before the dependent arithmetic: the
  * compiler may not move a load above the previous step's store to dinp by itself (the buffers
  * could alias, as far as it knows), which left one memory latency per step: 7x the forward's time
- * before, 2.8x after (benchmarks/NOTES.md section 9). The callers' dinp never aliases dout or out. */
+ * before, 2.8x after (benchmarks/NOTES.md section 10). The callers' dinp never aliases dout or out. */
 __global__ void leaky_bwd(float *__restrict__ dinp, double *part, const float *__restrict__ dout,
                           const float *__restrict__ out, const float *theta, int B, int T, int H, int hs)
 {
