@@ -18,8 +18,9 @@
 #include <time.h>
 
 #include "babistories_analyses.h"
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 #include "commands.h"
+#include "corpus_opts.h"
 #include "core/dist.h"
 #include "driver.h"
 #include "io/gzfile.h"
@@ -34,11 +35,12 @@
 #define OOD_DEFAULT_TEXT "/usr/share/common-licenses/GPL-3"
 
 typedef struct {
-    char *data, *tokenizer, *vocab_dir, *resume, *ckpt, *prompt, *text;
-    long long stories, val_stories, vocab_size, steps, batch, warmup, eval_every, eval_batches;
+    corpus_opts corpus;
+    char *resume, *ckpt, *prompt, *text;
+    long long steps, batch, warmup, eval_every, eval_batches;
     long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens, ctx_mult, windows, stride;
     char *prompts, *format;
-    double lr, lr_end, wd, clip, val_fraction, temperature;
+    double lr, lr_end, wd, clip, temperature;
 } bs_opts;
 
 static bs_opts o;
@@ -46,20 +48,13 @@ static lm_opts mo;
 
 static const opt_spec bs_options[] = {
     LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or both, trained in turn on the same windows", "1", "128", "4", "256", "0.05"),
-    {"data", 0, OPT_STRING, &o.data, NULL, "story corpus: TinyStories/BabiStories text (stories separated by <|endoftext|> lines) or JSON lines with a text/story field, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
-    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
-    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
-    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out for validation (by story)", NULL, 1e-6, 0.5, "F"},
-    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a tokenizer .json saved by memlab tokenize", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "2048", "tokens of a trained BPE (256 bytes + merges + <|endoftext|>)", NULL, 257, 1 << 20, "N"},
-    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a tokenizer .json saved by memlab tokenize", "2048", "tokens of a trained BPE (256 bytes + merges + <|endoftext|>)"),
     {"steps", 0, OPT_INT, &o.steps, "3000", "training steps (batches)", NULL, 1, 1e9, "N"},
     {"batch", 0, OPT_INT, &o.batch, "16", "windows of --ctx + 1 tokens per step", NULL, 1, 1e6, "B"},
     {"lr", 0, OPT_DOUBLE, &o.lr, "5e-3", "peak learning rate (AdamW 0.9, 0.95; the paper's 5e-3)", NULL, 1e-12, 10, "LR"},
     {"lr-end", 0, OPT_DOUBLE, &o.lr_end, "1e-4", "learning rate at the last step (cosine)", NULL, 0, 10, "LR"},
     {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps", NULL, 0, 1e9, "N"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    LM_DECAY_CLIP_ROWS(o),
     {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate train and validation loss every N steps (and at the last)", NULL, 1, 1e9, "N"},
     {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of fixed windows per loss evaluation", NULL, 1, 1e6, "N"},
     {"ckpt-every", 0, OPT_INT, &o.ckpt_every, "500", "write the checkpoint every N steps (and at the end)", NULL, 1, 1e9, "N"},
@@ -128,10 +123,10 @@ static const cmd_spec bs_spec = {
 #define STREAM_STEP_DROPOUT (2ULL << 40)
 
 /* Window starts for step s: batch rows drawn uniformly over the training stream. */
-static void step_windows(const bs_data *bd, long long seed, long long step, int B, int T, int *ids, int *tg)
+static void step_windows(const token_corpus *bd, long long seed, long long step, int B, int T, int *ids, int *tg)
 {
     rng r = rng_stream((uint64_t)seed, STREAM_STEP_DATA + (uint64_t)step);
-    bs_windows(&bd->train, &r, B, T, ids, tg);
+    token_stream_windows(&bd->train, &r, B, T, ids, tg);
 }
 
 /* ---- training ----------------------------------------------------------------------------------- */
@@ -140,13 +135,13 @@ typedef struct {
     int *ids, *tg;   /* eval_batches * B * T */
 } eval_set;
 
-static void eval_set_make(eval_set *es, const bs_tokens *toks, long long seed, uint64_t stream, int nb, int B, int T)
+static void eval_set_make(eval_set *es, const token_stream *toks, long long seed, uint64_t stream, int nb, int B, int T)
 {
     es->ids = xmalloc((size_t)nb * B * T * sizeof(int));
     es->tg = xmalloc((size_t)nb * B * T * sizeof(int));
     rng r = rng_stream((uint64_t)seed, stream);
     for (int i = 0; i < nb; i++)
-        bs_windows(toks, &r, B, T, es->ids + (size_t)i * B * T, es->tg + (size_t)i * B * T);
+        token_stream_windows(toks, &r, B, T, es->ids + (size_t)i * B * T, es->tg + (size_t)i * B * T);
 }
 
 static double eval_loss(lm *m, tape *tp, const eval_set *es, int nb, int B, int T)
@@ -158,7 +153,7 @@ static double eval_loss(lm *m, tape *tp, const eval_set *es, int nb, int B, int 
     return n ? sum / n : NAN;
 }
 
-static int save_ckpt(driver *d, lm *m, const bs_data *bd, long long step, const char *path)
+static int save_ckpt(driver *d, lm *m, const token_corpus *bd, long long step, const char *path)
 {
     char stepbuf[32], seedbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%lld", step);
@@ -176,7 +171,7 @@ static int save_ckpt(driver *d, lm *m, const bs_data *bd, long long step, const 
 /* One architecture's training run: what the step function and the hooks share. */
 typedef struct {
     driver *d;
-    const bs_data *bd;
+    const token_corpus *bd;
     lm *m;
     lm_optim opt;
     tape tp;
@@ -232,17 +227,13 @@ static int bs_ckpt(void *ctx, const train_state *st)
 }
 
 /* Trains one architecture from step `start` (0, or a resumed checkpoint's step). */
-static int train_arch(driver *d, bs_data *bd, lm *m, long long start, const eval_set *ev_train,
+static int train_arch(driver *d, token_corpus *bd, lm *m, long long start, const eval_set *ev_train,
                       const eval_set *ev_val, csv_writer *curves)
 {
     const char *arch = lm_arch_name(m->cfg.arch);
     bs_run r = {.d = d, .bd = bd, .m = m, .B = (int)o.batch, .T = m->cfg.ctx, .nb = (int)o.eval_batches,
                 .ev_train = ev_train, .ev_val = ev_val, .curves = curves};
-    r.opt = (lm_optim){
-        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
-        .sched = {.kind = SCHED_COSINE, .lr = o.lr, .lr_end = o.lr_end, .warmup = o.warmup, .total = o.steps},
-        .clip = o.clip,
-    };
+    r.opt = lm_optim_cosine(o.lr, o.lr_end, o.warmup, o.steps, o.wd, o.clip);
     char name[64], label[64];
     snprintf(name, sizeof name, "babistories_%s.safetensors", arch);
     driver_out_path(d, name, r.path, sizeof r.path);
@@ -279,14 +270,11 @@ typedef struct {
 } bs_plan;
 
 /* The corpus, tokenised, with room for at least one window of each split; 0 or 1 (message printed). */
-static int train_data_load(driver *d, bs_data *bd)
+static int train_data_load(driver *d, token_corpus *bd)
 {
     err_t e;
-    if (bs_data_load(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                         .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                         .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                         .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
-                     &e) != 0) {
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    if (token_corpus_load(bd, &co, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
@@ -294,7 +282,7 @@ static int train_data_load(driver *d, bs_data *bd)
     if (bd->train.n < (size_t)T + 2 || bd->val.n < (size_t)T + 2) {
         driver_error(d, "the corpus is too small for --ctx %d (training %zu tokens, validation %zu)", T,
                      bd->train.n, bd->val.n);
-        bs_data_free(bd);
+        token_corpus_free(bd);
         return 1;
     }
     return 0;
@@ -312,7 +300,7 @@ static int config_for(lm_arch arch, int vocab, lm_config *c, err_t *e)
 
 /* --resume: the checkpoint's model and step, which the run's options must describe (--arch unless
  * both, the shape, the vocabulary and the context). 0, or the exit code (message printed). */
-static int plan_resume(driver *d, const bs_data *bd, bs_plan *pl)
+static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
 {
     err_t e;
     if (lm_ckpt_open(o.resume, &pl->resumed, 1, &e) != 0) {
@@ -346,7 +334,7 @@ static int plan_resume(driver *d, const bs_data *bd, bs_plan *pl)
 }
 
 /* Every model's options, checked before any output; 0, or the exit code (message printed). */
-static int plan_make(driver *d, const bs_data *bd, bs_plan *pl)
+static int plan_make(driver *d, const token_corpus *bd, bs_plan *pl)
 {
     memset(pl, 0, sizeof *pl);
     if (o.resume)
@@ -370,7 +358,7 @@ static int plan_make(driver *d, const bs_data *bd, bs_plan *pl)
 }
 
 /* Trains every model of the plan in turn on the same windows; 0 or -1. */
-static int train_all(driver *d, bs_data *bd, bs_plan *pl, csv_writer *curves)
+static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curves)
 {
     const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
     eval_set ev_train, ev_val;
@@ -405,7 +393,7 @@ static int train_all(driver *d, bs_data *bd, bs_plan *pl, csv_writer *curves)
 /* train: plan, open the tables, train, then commit curves.csv. Returns the exit code. */
 static int run_train(driver *d)
 {
-    bs_data bd;
+    token_corpus bd;
     bs_plan pl;
     if (o.batch % dist_size() != 0) {
         driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
@@ -415,7 +403,7 @@ static int run_train(driver *d)
         return 1;
     int rc = plan_make(d, &bd, &pl);
     if (rc != 0) {
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return rc;
     }
     static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
@@ -428,7 +416,7 @@ static int run_train(driver *d)
     if (!curves) {
         if (o.resume)
             lm_free(&pl.resumed);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
     rc = train_all(d, &bd, &pl, curves) == 0 ? 0 : 1;
@@ -438,7 +426,7 @@ static int run_train(driver *d)
     } else if (rc != 0) {
         csv_abort(curves);
     }
-    bs_data_free(&bd);
+    token_corpus_free(&bd);
     return rc;
 }
 
@@ -455,7 +443,7 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    *tok = bs_tokenizer_for_ckpt(ckpt, o.vocab_dir, &e);
+    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
             err_set(&e, "%s: the tokenizer has %d tokens, the model %d", ckpt, bpe_vocab_size(*tok), m->cfg.vocab);
@@ -687,11 +675,10 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
         return 2;
     }
     err_t e;
-    bs_tokens val;
+    token_stream val;
     bs_attention a;
-    if (bs_val_tokens(&(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                      .val_fraction = o.val_fraction, .quiet = d->opt.quiet},
-                      tok, &val, &e) != 0 ||
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    if (token_corpus_val(&co, tok, &val, &e) != 0 ||
         bs_attention_measure(&m, val.ids, val.n, T, (int)o.windows, &a, &e) != 0) {
         driver_error(d, "%s: %s", ckpt, e.msg);
         free(val.ids);
@@ -968,7 +955,7 @@ int cmd_babistories(int argc, char **argv)
     const char *action = d.opt.npositional ? d.opt.positional[0] : "train";
     if (o.dump_corpus > 0) {
         d.table_only = 1;
-        bs_dump_corpus((uint64_t)o.dump_corpus, stdout);
+        token_corpus_dump_stories((uint64_t)o.dump_corpus, stdout);
         return driver_end(&d, 1);
     }
     int rc;

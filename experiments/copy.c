@@ -6,7 +6,7 @@
  * full-context decoder as the number of chunks grows.
  *
  * The model is nn/memmodel.h, the batches data/copytask.h, the data the babistories pipeline
- * (experiments/babistories_data.h). The two commands differ only in the copy task they default to
+ * (lib/data/token_corpus.h). The two commands differ only in the copy task they default to
  * and that `combined` adds to next-token prediction: copy for `copy`, blank copy for `blank-copy`.
  *
  * Determinism: the windows of training step s (counted over all stages) come from a random stream
@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 #include "data/copytask.h"
 #include "commands.h"
+#include "corpus_opts.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -30,11 +31,12 @@
 
 typedef struct {
     char *objective, *curriculum, *encoder, *encoder_ckpt, *decoder_ckpt, *baseline, *encoder_arch, *decoder_arch;
-    char *data, *tokenizer, *vocab_dir, *cost_chunks;
+    corpus_opts corpus;
+    char *cost_chunks;
     long long chunks, chunk_len, enc_d, enc_layers, enc_heads, steps, batch, warmup, eval_every, eval_batches;
-    long long ae_steps, stories, val_stories, vocab_size, cost_steps;
+    long long ae_steps, cost_steps;
     int no_memory, map, cost;
-    double lr, wd, clip, val_fraction;
+    double lr, wd, clip;
 } cp_opts;
 
 static cp_opts o;
@@ -66,20 +68,13 @@ static const opt_spec cp_options[] = {
     {"batch", 0, OPT_INT, &o.batch, "16", "inputs of C x L tokens per step", NULL, 1, 1e6, "B"},
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10, per stage)", NULL, 1e-12, 10, "LR"},
     {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every stage", NULL, 0, 1e9, "N"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    LM_DECAY_CLIP_ROWS(o),
     {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate every N steps (and at the end of every stage)", NULL, 1, 1e9, "N"},
     {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of held-out inputs per evaluation", NULL, 1, 1e6, "N"},
     {"cost", 0, OPT_FLAG, &o.cost, NULL, "measure instead training tokens/s and forward FLOPs per token, memory model against the full-context decoder, for each of --cost-chunks", NULL, 0, -1, NULL},
     {"cost-chunks", 0, OPT_STRING, &o.cost_chunks, "1,2,4,8,16", "--cost: the chunk counts", NULL, 0, -1, "C,C,..."},
     {"cost-steps", 0, OPT_INT, &o.cost_steps, "20", "--cost: timed training steps per model", NULL, 1, 1e6, "N"},
-    {"data", 0, OPT_STRING, &o.data, NULL, "text corpus as for babistories, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
-    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
-    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
-    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
-    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "512", "tokens of a trained BPE", NULL, 257, 1 << 20, "N"},
-    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", "512", "tokens of a trained BPE"),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "chunks", "2",
@@ -280,39 +275,31 @@ static int check_encoder_ckpt(err_t *e)
 #define STREAM_DROPOUT (3ULL << 40)
 #define STREAM_COST (4ULL << 40)
 
-static int data_load(driver *d, bs_data *bd, err_t *e)
+static int data_load(driver *d, token_corpus *bd, err_t *e)
 {
     char path[4096];
     const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
-    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet,
-                                                    .command = d->spec->command},
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    return token_corpus_load_for_ckpt(bd, &co,
                                  ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
 
 /* B windows of n + 1 consecutive tokens drawn with r. */
-static void windows(const bs_tokens *s, rng *r, int B, int n, int *win)
+static void windows(const token_stream *s, rng *r, int B, int n, int *win)
 {
     int *scratch = xmalloc((size_t)B * (n + 1) * sizeof *scratch);
-    bs_windows(s, r, B, n + 1, win, scratch);
+    token_stream_windows(s, r, B, n + 1, win, scratch);
     free(scratch);
 }
 
 static lm_optim make_optim(long long steps)
 {
-    return (lm_optim){
-        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
-        .sched = {.kind = SCHED_COSINE, .lr = o.lr, .lr_end = o.lr / 10, .warmup = o.warmup < steps ? o.warmup : 0,
-                  .total = steps},
-        .clip = o.clip,
-    };
+    return lm_optim_cosine(o.lr, o.lr / 10, o.warmup < steps ? o.warmup : 0, steps, o.wd, o.clip);
 }
 
 /* ---- the model ----------------------------------------------------------------------------------- */
 
-static int ckpt_extra_save(driver *d, const lm *m, const bs_data *bd, const char *name, const char *role, err_t *e)
+static int ckpt_extra_save(driver *d, const lm *m, const token_corpus *bd, const char *name, const char *role, err_t *e)
 {
     char path[4096], seedbuf[32];
     snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
@@ -324,7 +311,7 @@ static int ckpt_extra_save(driver *d, const lm *m, const bs_data *bd, const char
 /* The autoencoder's training run: what its step function reads. */
 typedef struct {
     const driver *d;
-    const bs_data *bd;
+    const token_corpus *bd;
     autoencoder *ae;
     lm_optim opt;
     int B, L;
@@ -337,14 +324,14 @@ static double ae_step(void *ctx, long long s, long long *tokens)
     ae_run *a = ctx;
     rng r = rng_stream((uint64_t)a->d->opt.seed, STREAM_AE + (uint64_t)s);
     rng drop = rng_stream((uint64_t)a->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-    bs_windows(&a->bd->train, &r, a->B, a->L, a->ids, a->tg);
+    token_stream_windows(&a->bd->train, &r, a->B, a->L, a->ids, a->tg);
     *tokens += (long long)a->B * a->L;
     return autoencoder_train_step(a->ae, &a->tp, a->ids, a->B, &a->opt, s, &drop);
 }
 
 /* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
  * encoder's weights are copied into enc. */
-static int train_autoencoder(driver *d, const bs_data *bd, lm *enc, err_t *e)
+static int train_autoencoder(driver *d, const token_corpus *bd, lm *enc, err_t *e)
 {
     const lm_config *c = &enc->cfg;
     probe_config dc = {.arch = c->arch, .n = (int)o.chunk_len, .d = c->d, .layers = c->layers, .heads = c->heads,
@@ -388,7 +375,7 @@ static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t
 
 /* Builds the model for `chunks` chunks: shapes from the options or the checkpoints, weights from the
  * seeded initialisation, then the checkpoints'. *code: 2 for an option at fault, 1 otherwise. */
-static int model_make(driver *d, const bs_data *bd, int chunks, int full, int no_memory, memmodel *m, int *code,
+static int model_make(driver *d, const token_corpus *bd, int chunks, int full, int no_memory, memmodel *m, int *code,
                       err_t *e)
 {
     memmodel_config c = {.chunks = chunks, .chunk_len = (int)o.chunk_len, .no_memory = no_memory, .full = full,
@@ -502,7 +489,7 @@ static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj
 typedef struct {
     driver *d;
     const cp_plan *pl;
-    const bs_data *bd;
+    const token_corpus *bd;
     memmodel *m;
     csv_writer *table;
     const stage *st;      /* the stage in progress */
@@ -544,7 +531,7 @@ static int cp_eval(void *ctx, const train_state *st)
 
 /* Every stage of the plan, evaluating every --eval-every steps and at each stage's end; the rows go to
  * the primary CSV and `table`. */
-static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, csv_writer *table, err_t *e)
+static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel *m, csv_writer *table, err_t *e)
 {
     cp_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .table = table, .B = (int)o.batch,
                 .n = m->cfg.chunks * m->cfg.chunk_len, .pad = bpe_eot(bd->tok), .es = {.nb = (int)o.eval_batches}};
@@ -579,7 +566,7 @@ static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, c
     return rc;
 }
 
-static int save_model(driver *d, const bs_data *bd, const memmodel *m, err_t *e)
+static int save_model(driver *d, const token_corpus *bd, const memmodel *m, err_t *e)
 {
     if (ckpt_extra_save(d, &m->dec, bd, "decoder.safetensors", "decoder", e) != 0)
         return -1;
@@ -588,7 +575,7 @@ static int save_model(driver *d, const bs_data *bd, const memmodel *m, err_t *e)
     return ckpt_extra_save(d, &m->enc, bd, "encoder.safetensors", m->cfg.frozen ? "frozen-encoder" : "joint-encoder", e);
 }
 
-static int run_train(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, int *code)
+static int run_train(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     memmodel m;
     if (model_make(d, bd, (int)o.chunks, full_baseline(), o.no_memory, &m, code, e) != 0)
@@ -618,7 +605,7 @@ static int run_train(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, 
 /* ---- cost ------------------------------------------------------------------------------------------ */
 
 /* Training tokens per second of a model over --cost-steps causal steps (after one untimed step). */
-static double measure_speed(driver *d, memmodel *m, const bs_data *bd)
+static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
 {
     const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len;
     int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)B * n * sizeof *ids),
@@ -643,7 +630,7 @@ static double measure_speed(driver *d, memmodel *m, const bs_data *bd)
     return tps;
 }
 
-static int run_cost(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, int *code)
+static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     char path[4096];
     csv_writer *table = csv_open(driver_out_path(d, "cost.csv", path, sizeof path), cost_columns, COST_NCOLS, e);
@@ -684,7 +671,7 @@ static int run_cost(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, i
 
 static int run(driver *d, const cp_plan *pl)
 {
-    bs_data bd;
+    token_corpus bd;
     err_t e;
     if (data_load(d, &bd, &e) != 0) {
         driver_error(d, "%s", e.msg);
@@ -693,16 +680,16 @@ static int run(driver *d, const cp_plan *pl)
     int maxc = (int)o.chunks;
     for (int i = 0; o.cost && i < pl->ncost; i++)
         maxc = pl->cost[i] > maxc ? pl->cost[i] : maxc;
-    if (bs_data_check_len(&bd, (size_t)maxc * o.chunk_len, &e) != 0) {
+    if (token_corpus_check_len(&bd, (size_t)maxc * o.chunk_len, &e) != 0) {
         driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
     int code = 1;
     int rc = o.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
     if (rc != 0)
         driver_error(d, "%s", e.msg);
-    bs_data_free(&bd);
+    token_corpus_free(&bd);
     return rc ? code : 0;
 }
 

@@ -8,7 +8,7 @@
  * same probe trained on a zero embedding is the baseline: what can be guessed with no memory at all.
  *
  * Data: the babistories pipeline (generated stories or --data, a trained BPE or a saved tokenizer;
- * experiments/babistories_data.h). Determinism: the windows of training step s of each phase come
+ * lib/data/token_corpus.h). Determinism: the windows of training step s of each phase come
  * from a random stream numbered by s, so every encoder's probe sees the same windows in the same
  * order and starts from the same weights. */
 #include <math.h>
@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 #include "commands.h"
+#include "corpus_opts.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -29,10 +30,10 @@
 
 typedef struct {
     char *encoder, *encoder_ckpt, *frozen_ckpt, *joint_ckpt, *joint_objective, *probe_arch, *feed, *ctx_sweep;
-    char *data, *tokenizer, *vocab_dir;
-    long long stories, val_stories, vocab_size, encoder_steps, probe_steps, batch, warmup, eval_windows;
+    corpus_opts corpus;
+    long long encoder_steps, probe_steps, batch, warmup, eval_windows;
     long long probe_d, probe_layers, probe_heads, joint_chunks;
-    double lr, probe_lr, wd, clip, val_fraction;
+    double lr, probe_lr, wd, clip;
 } inv_opts;
 
 static inv_opts o;
@@ -52,8 +53,7 @@ static const opt_spec inv_options[] = {
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "encoder training: peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10)", NULL, 1e-12, 10, "LR"},
     {"batch", 0, OPT_INT, &o.batch, "32", "windows per training step (encoders and probes)", NULL, 1, 1e6, "B"},
     {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every training", NULL, 0, 1e9, "N"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    LM_DECAY_CLIP_ROWS(o),
     {"probe-arch", 0, OPT_STRING, &o.probe_arch, "gpt", "the probe's blocks (whatever the encoder's): gpt or mosaic, both attending over every position", "gpt|mosaic", 0, -1, "A"},
     {"probe-d", 0, OPT_INT, &o.probe_d, "128", "probe width", NULL, 1, 65536, "D"},
     {"probe-layers", 0, OPT_INT, &o.probe_layers, "1", "probe blocks", NULL, 1, 1000, "L"},
@@ -63,13 +63,7 @@ static const opt_spec inv_options[] = {
     {"feed", 0, OPT_STRING, &o.feed, "unrolled", "how the embedding reaches the decoder's positions: unrolled (position p: elements p mod d .. p mod d + d/2 - 1, wrapping) or repeated (all of it everywhere)", "unrolled|repeated", 0, -1, "F"},
     {"ctx-sweep", 0, OPT_STRING, &o.ctx_sweep, NULL, "measure at each of these input lengths (a comma list; default: --ctx alone)", NULL, 0, -1, "N,N,..."},
     {"eval-windows", 0, OPT_INT, &o.eval_windows, "512", "held-out windows the metrics are measured on", NULL, 1, 1e7, "N"},
-    {"data", 0, OPT_STRING, &o.data, NULL, "text corpus as for babistories (stories separated by <|endoftext|> lines, or JSON lines), .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
-    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
-    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
-    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
-    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)", NULL, 257, 1 << 20, "N"},
-    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)"),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
@@ -223,14 +217,11 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
 
 /* The corpus, tokenised with --tokenizer, or with a checkpoint's tokenizer (saved beside the
  * results) when an encoder comes from a checkpoint and --tokenizer is left at train. */
-static int data_load(driver *d, bs_data *bd, err_t *e)
+static int data_load(driver *d, token_corpus *bd, err_t *e)
 {
     char path[4096];
-    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet,
-                                                    .command = d->spec->command},
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    return token_corpus_load_for_ckpt(bd, &co,
                                  o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt,
                                  driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
@@ -247,11 +238,7 @@ static int data_load(driver *d, bs_data *bd, err_t *e)
 
 static lm_optim make_optim(double lr, long long steps)
 {
-    return (lm_optim){
-        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
-        .sched = {.kind = SCHED_COSINE, .lr = lr, .lr_end = lr / 10, .warmup = o.warmup, .total = steps},
-        .clip = o.clip,
-    };
+    return lm_optim_cosine(lr, lr / 10, o.warmup, steps, o.wd, o.clip);
 }
 
 typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE, TRAIN_JOINT } train_kind;
@@ -264,7 +251,7 @@ typedef struct {
     train_kind kind;
     void *model;
     lm *enc;
-    const bs_data *bd;
+    const token_corpus *bd;
     const lm_optim *opt;
     int B, T, n, W;   /* the memory model reads n = chunks x T tokens from windows of W = n + 1 */
     int objective;
@@ -280,7 +267,7 @@ static double inv_step(void *ctx, long long s, long long *tokens)
     const int B = t->B, T = t->T, n = t->n;
     rng r = rng_stream((uint64_t)t->d->opt.seed, t->stream + (uint64_t)s);
     rng drop = rng_stream((uint64_t)t->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-    bs_windows(&t->bd->train, &r, B, t->W, t->win ? t->win : t->ids, t->tg);
+    token_stream_windows(&t->bd->train, &r, B, t->W, t->win ? t->win : t->ids, t->tg);
     *tokens += (long long)B * T;
     if (t->kind == TRAIN_JOINT) {
         const int nb = copytask_objective_batches(t->objective, TASK_BLANK_COPY, t->win, B, n, bpe_eot(t->bd->tok),
@@ -298,7 +285,7 @@ static double inv_step(void *ctx, long long s, long long *tokens)
 }
 
 /* 0, or -1 when the loss stopped being finite (message printed). */
-static int train_model(driver *d, train_kind kind, void *model, lm *enc, const bs_data *bd, int T, long long steps,
+static int train_model(driver *d, train_kind kind, void *model, lm *enc, const token_corpus *bd, int T, long long steps,
                        const lm_optim *opt, const char *label)
 {
     inv_train t = {.d = d, .kind = kind, .model = model, .enc = enc, .bd = bd, .opt = opt, .B = (int)o.batch, .T = T};
@@ -331,7 +318,7 @@ static int train_model(driver *d, train_kind kind, void *model, lm *enc, const b
 
 /* A fresh probe for the embeddings of `enc` (NULL: zero embeddings of the encoder's width) at input
  * length T, trained and measured on the held-out windows eval_ids[n_eval * T]. */
-static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_data *bd, int T, const int *eval_ids,
+static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token_corpus *bd, int T, const int *eval_ids,
                    int n_eval, const char *name, probe_metrics *out)
 {
     probe_config pc = pl->probe;
@@ -402,7 +389,7 @@ static int open_encoder(const char *opt, const char *path, int vocab, lm *m, err
 }
 
 /* The untrained and causal encoders, shared by every input length: built at the longest. */
-static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, err_t *e)
+static int shared_encoders(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, err_t *e)
 {
     lm_config c;
     if (encoder_config(bd->vocab, pl->ctx_max, &c, e) != 0)
@@ -451,7 +438,7 @@ static void holder_free(enc_holder *h)
  * is an autoencoder's, which the memory model never changes); a memory model's trained jointly with
  * its decoder (joint without --joint-ckpt); or a checkpoint's. *rc: 0, or 1 with the message
  * printed (the result is then NULL). */
-static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind k, const lm_config *c, int T,
+static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c, int T,
                       lm *untrained, lm *causal, enc_holder *h, int *rc)
 {
     const char *ckpt = k == ENC_FROZEN ? o.frozen_ckpt : k == ENC_JOINT ? o.joint_ckpt : NULL;
@@ -518,13 +505,13 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
-static int measure_ctx(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, int T,
+static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T,
                        csv_writer *table)
 {
     const int n_eval = (int)o.eval_windows;
     int *eval_ids = xmalloc((size_t)n_eval * T * sizeof *eval_ids), *scratch = xmalloc((size_t)n_eval * T * sizeof *scratch);
     rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
-    bs_windows(&bd->val, &r, n_eval, T, eval_ids, scratch);
+    token_stream_windows(&bd->val, &r, n_eval, T, eval_ids, scratch);
     free(scratch);
     err_t e;
     lm_config c;
@@ -549,15 +536,15 @@ static int measure_ctx(driver *d, const inv_plan *pl, const bs_data *bd, lm *unt
 
 static int run(driver *d, const inv_plan *pl)
 {
-    bs_data bd;
+    token_corpus bd;
     err_t e;
     if (data_load(d, &bd, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    if (bs_data_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
+    if (token_corpus_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
         driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
     log_info(d->opt.quiet, "%s: %s encoders, %zu training tokens, vocabulary %d", d->spec->command, lm_arch_name(pl->arch),
@@ -567,7 +554,7 @@ static int run(driver *d, const inv_plan *pl)
         if (pl->want[ENC_UNTRAINED])
             lm_free(&untrained);
         driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
     char path[4096];
@@ -585,7 +572,7 @@ static int run(driver *d, const inv_plan *pl)
         lm_free(&untrained);
     if (pl->want[ENC_CAUSAL])
         lm_free(&causal);
-    bs_data_free(&bd);
+    token_corpus_free(&bd);
     return rc;
 }
 

@@ -32,6 +32,12 @@ typedef struct {
     {"bias", 0, OPT_BOOL, &(o).bias, "off", "biases in linear layers and LayerNorms", NULL, 0, -1, "on|off"},        \
     {"pos", 0, OPT_STRING, &(o).pos, "learned", "gpt positions: learned absolute table (inputs up to --ctx), none, rope (rotary) or alibi (linear biases)", "learned|none|rope|alibi", 0, -1, "P"}
 
+/* --wd and --clip of every command that trains a language model; `o` is a struct lvalue with
+ * double fields wd and clip. */
+#define LM_DECAY_CLIP_ROWS(o)                                                                                     \
+    {"wd", 0, OPT_DOUBLE, &(o).wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},                     \
+    {"clip", 0, OPT_DOUBLE, &(o).clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"}
+
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e);
 
