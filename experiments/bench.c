@@ -664,6 +664,80 @@ static int detect_torch(harness *h)
     return 0;
 }
 
+/* What the harness measures: the options' shapes, checked. */
+typedef struct {
+    shape train[MAX_SHAPES];
+    int ntrain;
+    int scaling[3];   /* d, layers, heads */
+    int ctxs[MAX_SHAPES], nctx;
+} bench_plan;
+
+/* Parses and checks --train-shapes, --scaling-ctx, --scaling-shape and --suite; NULL, or the first bad
+ * option with its expected form. */
+static const char *plan_make(bench_plan *pl)
+{
+    int train[MAX_SHAPES * 4];
+    pl->ntrain = parse_list(o.train_shapes, 4, train, MAX_SHAPES);
+    pl->nctx = parse_list(o.scaling_ctx, 1, pl->ctxs, MAX_SHAPES);
+    if (pl->ntrain < 0)
+        return "--train-shapes (DxLAYERSxCTXxHEADS,...)";
+    if (pl->nctx < 0)
+        return "--scaling-ctx (N,N,...)";
+    if (parse_dims(o.scaling_shape, pl->scaling, 3))
+        return "--scaling-shape (DxLAYERSxHEADS)";
+    for (int i = 0; i < pl->ntrain; i++) {
+        pl->train[i] = (shape){.d = train[4 * i], .layers = train[4 * i + 1], .ctx = train[4 * i + 2],
+                               .heads = train[4 * i + 3]};
+        if (pl->train[i].d % pl->train[i].heads != 0)
+            return "--train-shapes (a d not divisible by its heads)";
+    }
+    if (pl->scaling[0] % pl->scaling[2] != 0)
+        return "--scaling-shape (d not divisible by heads)";
+    for (const char *p = o.suite; *p;) {
+        size_t len = strcspn(p, ",");
+        static const char *const known[] = {"sgemm", "train", "scaling", "generate"};
+        int ok = 0;
+        for (int k = 0; k < 4; k++)
+            ok |= strlen(known[k]) == len && strncmp(p, known[k], len) == 0;
+        if (!ok)
+            return "--suite (sgemm, train, scaling, generate)";
+        p += len;
+        p += *p == ',';
+    }
+    return NULL;
+}
+
+/* Every benchmark of --suite, one row each (memlab and PyTorch alternating); 1, or 0 on a failure. */
+static int run_suites(harness *h, const bench_plan *pl)
+{
+    const shape *ts = pl->train;
+    int ok = 1;
+    if (suite_has("sgemm"))
+        run_sgemm(h, ts, pl->ntrain);
+    for (int i = 0; ok && suite_has("train") && i < pl->ntrain; i++)
+        for (int a = 0; ok && a < 2; a++) {
+            measurement m = make_measurement("train", archs[a], ts[i].d, ts[i].layers, ts[i].heads, ts[i].ctx,
+                                             batch_for(&ts[i]));
+            ok = ab_row(h, "train", &m) == 0;
+        }
+    for (int i = 0; ok && suite_has("scaling") && i < pl->nctx; i++)
+        for (int a = 0; ok && a < 2; a++) {
+            measurement m = make_measurement("train", archs[a], pl->scaling[0], pl->scaling[1], pl->scaling[2],
+                                             pl->ctxs[i], (int)o.scaling_batch);
+            ok = ab_row(h, "scaling", &m) == 0;
+        }
+    static const char *const gen_kinds[] = {"generate", "generate_uncached"};
+    for (int i = 0; ok && suite_has("generate") && i < pl->ntrain; i++)
+        for (int g = 0; ok && g < 2; g++)
+            for (int a = 0; ok && a < 2; a++) {
+                measurement m = make_measurement(gen_kinds[g], archs[a], ts[i].d, ts[i].layers, ts[i].heads,
+                                                 ts[i].ctx, 1);
+                ok = ab_row(h, gen_kinds[g], &m) == 0;
+            }
+    return ok;
+}
+
+/* bench: plan -> the PyTorch peers' check -> every suite -> the Markdown table. */
 int cmd_bench(int argc, char **argv)
 {
     driver d;
@@ -677,29 +751,8 @@ int cmd_bench(int argc, char **argv)
         driver_end(&d, 0);
         return 2;
     }
-    int train[MAX_SHAPES * 4], scaling[3], ctxs[MAX_SHAPES];
-    const int ntrain = parse_list(o.train_shapes, 4, train, MAX_SHAPES);
-    const int nctx = parse_list(o.scaling_ctx, 1, ctxs, MAX_SHAPES);
-    const char *bad = ntrain < 0                              ? "--train-shapes (DxLAYERSxCTXxHEADS,...)"
-                      : nctx < 0                              ? "--scaling-ctx (N,N,...)"
-                      : parse_dims(o.scaling_shape, scaling, 3) ? "--scaling-shape (DxLAYERSxHEADS)"
-                                                              : NULL;
-    for (int i = 0; !bad && i < ntrain; i++)
-        if (train[4 * i] % train[4 * i + 3] != 0)
-            bad = "--train-shapes (a d not divisible by its heads)";
-    if (!bad && scaling[0] % scaling[2] != 0)
-        bad = "--scaling-shape (d not divisible by heads)";
-    for (const char *p = o.suite; !bad && *p;) {
-        size_t len = strcspn(p, ",");
-        static const char *const known[] = {"sgemm", "train", "scaling", "generate"};
-        int ok = 0;
-        for (int k = 0; k < 4; k++)
-            ok |= strlen(known[k]) == len && strncmp(p, known[k], len) == 0;
-        if (!ok)
-            bad = "--suite (sgemm, train, scaling, generate)";
-        p += len;
-        p += *p == ',';
-    }
+    bench_plan pl;
+    const char *bad = plan_make(&pl);
     if (bad) {
         driver_error(&d, "bad %s", bad);
         driver_end(&d, 0);
@@ -712,32 +765,7 @@ int cmd_bench(int argc, char **argv)
     static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
                                        "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
                                        "peak_rss_mb"};
-    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0;
-    shape ts[MAX_SHAPES];
-    for (int i = 0; i < ntrain; i++)
-        ts[i] = (shape){.d = train[4 * i], .layers = train[4 * i + 1], .ctx = train[4 * i + 2], .heads = train[4 * i + 3]};
-    if (ok && suite_has("sgemm"))
-        run_sgemm(h, ts, ntrain);
-    for (int i = 0; ok && suite_has("train") && i < ntrain; i++)
-        for (int a = 0; ok && a < 2; a++) {
-            measurement m = make_measurement("train", archs[a], ts[i].d, ts[i].layers, ts[i].heads, ts[i].ctx,
-                                             batch_for(&ts[i]));
-            ok = ab_row(h, "train", &m) == 0;
-        }
-    for (int i = 0; ok && suite_has("scaling") && i < nctx; i++)
-        for (int a = 0; ok && a < 2; a++) {
-            measurement m = make_measurement("train", archs[a], scaling[0], scaling[1], scaling[2], ctxs[i],
-                                             (int)o.scaling_batch);
-            ok = ab_row(h, "scaling", &m) == 0;
-        }
-    static const char *const gen_kinds[] = {"generate", "generate_uncached"};
-    for (int i = 0; ok && suite_has("generate") && i < ntrain; i++)
-        for (int g = 0; ok && g < 2; g++)
-            for (int a = 0; ok && a < 2; a++) {
-                measurement m = make_measurement(gen_kinds[g], archs[a], ts[i].d, ts[i].layers, ts[i].heads,
-                                                 ts[i].ctx, 1);
-                ok = ab_row(h, gen_kinds[g], &m) == 0;
-            }
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0 && run_suites(h, &pl);
     if (ok) {
         char path[4096];
         if (!o.markdown)

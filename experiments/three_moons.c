@@ -17,6 +17,7 @@
 #include "io/progress.h"
 #include "io/spawn.h"
 #include "nn/ctxmem.h"
+#include "nn/loss_step.h"
 #include "nn/train_loop.h"
 
 typedef struct {
@@ -178,15 +179,8 @@ static double tm_step(void *ctx, long long it, long long *tokens)
     const int shape[3] = {B, T, MOONS_DIM};
     tensor *xt = tape_input(&t->tp, 3, shape, t->x), *yt = tape_input(&t->tp, 3, shape, t->y);
     tensor *loss = op_mse(&t->tp, ctxmem_forward(&r->net, &r->ps, &t->tp, xt), yt, loss_clip());
-    double l = loss->data[0];
-    if (isfinite(l)) {   /* a non-finite loss stops the run with the weights of the iteration before */
-        params_zero_grad(&r->ps);
-        tape_backward(&t->tp, loss);
-        adamw_step(&r->ps, &t->adamw, schedule_lr(&t->sched, it), it + 1);
-    }
-    tape_reset(&t->tp);
     *tokens += (long long)B * T;
-    return l;
+    return loss_step(&t->tp, loss, &r->ps, &t->adamw, schedule_lr(&t->sched, it), it + 1);
 }
 
 /* train_loss.csv: every iteration's learning rate and loss. */

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "driver.h"
 #include "io/ckpt.h"
+#include "nn/loss_step.h"
 #include "nn/mlp.h"
 #include "nn/train_loop.h"
 
@@ -64,15 +65,8 @@ static double xor_step(void *ctx, long long step, long long *tokens)
     tensor *x = tape_input(&r->tp, 2, (int[]){4, 2}, xs);
     tensor *y = tape_input(&r->tp, 2, (int[]){4, 1}, ys);
     tensor *loss = op_mse(&r->tp, mlp_forward(&r->net, &r->ps, &r->tp, x), y, 0);
-    double l = loss->data[0];
-    if (isfinite(l)) {   /* a non-finite loss stops the run with the weights of the step before */
-        params_zero_grad(&r->ps);
-        tape_backward(&r->tp, loss);
-        adamw_step(&r->ps, &r->adamw, schedule_lr(&r->sched, step), step + 1);
-    }
-    tape_reset(&r->tp);
     *tokens += 4;
-    return l;
+    return loss_step(&r->tp, loss, &r->ps, &r->adamw, schedule_lr(&r->sched, step), step + 1);
 }
 
 static int xor_row(void *ctx, const train_state *st)
