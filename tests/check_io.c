@@ -634,6 +634,22 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+/* Fuzz finding: messages quoted keys and list items as they were, so a key or item holding a line
+ * break (an escaped or folded one) made a message of several lines. err_set escapes them. */
+START_TEST(test_config_messages_one_line)
+{
+    char *dir = test_tmpdir();
+    config_entry *c;
+    int n;
+    err_t e;
+    ck_assert_int_eq(load_text(dir, "c.yaml", "sizes: ['1,\n\n  2']\n", &c, &n, &e), -1);
+    ck_msg(&e, dir, "c.yaml", ":1: key 'sizes': list item '1,\\n2' must not contain a comma");
+    ck_assert_int_eq(load_text(dir, "c.yaml", "\"a\\nb\\tc\\x01\": 1\n\"a\\nb\\tc\\x01\": 2\n", &c, &n, &e), -1);
+    ck_msg(&e, dir, "c.yaml", ":2: duplicate key 'a\\nb\\tc\\x01' (first on line 1)");
+    test_rmdir(dir);
+}
+END_TEST
+
 /* Writes entries to a file in dir, reads it back and checks every entry against its original (a
  * NULL value comes back null, on its own line); returns the file's text. */
 static char *expect_config_roundtrip(const char *dir, const config_entry *out, int nout)
@@ -1750,6 +1766,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_config_write_roundtrip);
     tcase_add_test(tc, test_config_write_unicode_breaks);
+    tcase_add_test(tc, test_config_messages_one_line);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("args");

@@ -5,25 +5,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* dst = src with control characters written as escapes (\n, \t, \xNN), cut to fit: a message
+ * quotes keys, values and paths from the input, and must stay one line whatever they hold. */
+static void one_line(char *dst, size_t cap, const char *src)
+{
+    size_t k = 0;
+    for (const unsigned char *u = (const unsigned char *)src; *u && k + 1 < cap; u++) {
+        char esc[8];
+        if (*u >= 0x20 && *u != 0x7f) {
+            dst[k++] = (char)*u;
+            continue;
+        }
+        if (*u == '\n' || *u == '\t' || *u == '\r')
+            snprintf(esc, sizeof esc, "\\%c", *u == '\n' ? 'n' : *u == '\t' ? 't' : 'r');
+        else
+            snprintf(esc, sizeof esc, "\\x%02X", *u);
+        size_t n = strlen(esc);
+        if (k + n + 1 > cap)
+            break;
+        memcpy(dst + k, esc, n);
+        k += n;
+    }
+    dst[k] = '\0';
+}
+
 int err_set(err_t *e, const char *fmt, ...)
 {
     if (e) {
+        char raw[ERR_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        one_line(e->msg, sizeof e->msg, raw);
     }
     return -1;
 }
 
 void fatal(const char *fmt, ...)
 {
+    char raw[ERR_MAX], msg[ERR_MAX];
     va_list ap;
-    fputs("memlab: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    one_line(msg, sizeof msg, raw);
+    fprintf(stderr, "memlab: %s\n", msg);
     exit(1);
 }
 

@@ -13,7 +13,9 @@ typedef struct {
     char msg[ERR_MAX];
 } err_t;
 
-/* Formats the message into e (if e is not NULL) and returns -1, so that `return err_set(e, ...)`. */
+/* Formats the message into e (if e is not NULL) and returns -1, so that `return err_set(e, ...)`.
+ * Control characters that the input put into it (a key or value holding a newline) are written as
+ * escapes (\n, \t, \xNN), so that the message is one line; so are fatal()'s. */
 int err_set(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints "memlab: <message>" on stderr and exits with status 1. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/dist.h"
 #include "core/threads.h"
 #include "io/config.h"
 
@@ -580,7 +581,7 @@ int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_
     if (c->threads == 0)
         c->threads = online;
     else if (c->threads > online) {
-        if (!c->quiet)
+        if (!c->quiet && dist_rank() == 0)   /* data-parallel ranks: rank 0 speaks for them all */
             fprintf(stderr, "memlab: note: --threads %lld is more than the %d online CPU%s; using %d\n", c->threads,
                     online, online == 1 ? "" : "s", online);
         c->threads = online;
