@@ -43,6 +43,13 @@ void tape_set_device(tape *tp, device_kind d)
     arena_init_kind(&tp->pinned, d == DEV_CUDA ? MEM_PINNED : MEM_HOST);
 }
 
+void tape_set_bf16(tape *tp, int on)
+{
+    if (on && tp->device != DEV_CUDA)
+        fatal("internal: bf16 on a tape on the %s (a GPU mode)", device_name(tp->device));
+    tp->bf16 = on;
+}
+
 void *tape_alloc(tape *tp, size_t bytes) { return arena_alloc(&tp->mem, bytes); }
 
 /* The arena of the tape's numbers: `mem` itself on the CPU, as before devices existed. */

@@ -40,6 +40,7 @@ struct tape {
     arena data;         /* DEV_CUDA: the numbers (device memory) */
     arena pinned;       /* DEV_CUDA: scalar outputs the host reads (losses), pinned and mapped */
     device_kind device;
+    int bf16;           /* DEV_CUDA: linears in bf16 (tape_set_bf16) */
     tape_node *nodes;
     int n, cap;
     int grad_enabled;   /* record nodes at all (off for evaluation) */
@@ -55,6 +56,10 @@ void tape_reset(tape *tp);
 
 /* Puts the tape's numbers on a device (an empty tape only; device_open first). */
 void tape_set_device(tape *tp, device_kind d);
+
+/* --dtype bf16: the tape's linears take bf16 operands on the tensor cores with fp32 accumulation;
+ * values, gradients and master weights stay fp32. A GPU mode: fatal on a CPU tape. */
+void tape_set_bf16(tape *tp, int on);
 
 /* Host arena memory (dimension structs, copies of ids, anything the host reads). */
 void *tape_alloc(tape *tp, size_t bytes);

@@ -56,7 +56,15 @@ static void compare_stores(const char *tag, int step, param_store *cpu, param_st
     free(v);
 }
 
-static void run(const char *tag, lm_config cfg, double clip)
+static void run_steps(const char *tag, lm_config cfg, double clip, int bf16);
+
+static void run(const char *tag, lm_config cfg, double clip) { run_steps(tag, cfg, clip, 0); }
+
+/* --dtype bf16 on the GPU against the fp32 CPU: the loss within 1% and the gradient norm within 5%
+ * over three steps (bf16 operands round each product's inputs to 8 significant bits). */
+static void run_bf16(const char *tag, lm_config cfg) { run_steps(tag, cfg, 1.0, 1); }
+
+static void run_steps(const char *tag, lm_config cfg, double clip, int bf16)
 {
     err_t e;
     if (lm_config_resolve(&cfg, &e) != 0) {
@@ -74,6 +82,7 @@ static void run(const char *tag, lm_config cfg, double clip)
     tape_init(&tc);
     tape_init(&tg);
     tape_set_device(&tg, DEV_CUDA);
+    tape_set_bf16(&tg, bf16);
 
     const int B = 4, T = cfg.ctx;
     int *ids = malloc((size_t)B * T * sizeof *ids), *tgt = malloc((size_t)B * T * sizeof *tgt);
@@ -91,10 +100,11 @@ static void run(const char *tag, lm_config cfg, double clip)
         double lg = lm_train_step(&gpu, &tg, ids, tgt, B, T, -1, &opt, step, NULL, &ng);
         char name[128];
         snprintf(name, sizeof name, "%s step %d loss", tag, step);
-        th_check_scalar(name, lg, lc, 0, 1e-5);
+        th_check_scalar(name, lg, lc, 0, bf16 ? 1e-2 : 1e-5);
         snprintf(name, sizeof name, "%s step %d gradient norm", tag, step);
-        th_check_scalar(name, ng, nc, 0, 1e-5);
-        compare_stores(tag, step, &cpu.ps, &gpu.ps);
+        th_check_scalar(name, ng, nc, 0, bf16 ? 5e-2 : 1e-5);
+        if (!bf16)
+            compare_stores(tag, step, &cpu.ps, &gpu.ps);
     }
     free(ids);
     free(tgt);
@@ -121,5 +131,7 @@ int main(void)
     run("gpt alibi", alibi, 1.0);
     lm_config mosaic = {.arch = LM_MOSAIC, .vocab = 97, .ctx = 24, .d = 64, .layers = 2, .heads = 4, .bias = 0};
     run("mosaic", mosaic, 1.0);
+    run_bf16("gpt bf16 vs fp32 cpu", gpt);
+    run_bf16("mosaic bf16 vs fp32 cpu", mosaic);
     return th_finish();
 }
