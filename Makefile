@@ -8,6 +8,7 @@ OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g -std=c11 -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS_BASE = -D_GNU_SOURCE -Ilib -fopenmp
 SAN     ?=
+MPI     ?= auto
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
 .PHONY: all check check-cuda cuda-tests demo figures bench asan clean deps fixtures
@@ -28,11 +29,20 @@ $(BUILD)/config.mk: scripts/deps.sh
 	   else blas="$$(pkg-config --libs openblas)"; fi; \
 	   echo "PKG_LIBS := $$blas $$(pkg-config --libs yaml-0.1 zlib) -lm"; \
 	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
-	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@.tmp && mv $@.tmp $@
+	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; \
+	   if [ "$(MPI)" != off ] && command -v mpicc >/dev/null; then \
+	     echo "MPI_CFLAGS := $$(mpicc --showme:compile) -DMEMLAB_MPI"; echo "MPI_LIBS := $$(mpicc --showme:link)"; fi; \
+	   } > $@.tmp && mv $@.tmp $@
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 -include $(BUILD)/config.mk
 endif
 deps: $(BUILD)/config.mk
+
+# Data-parallel runs over MPI (lib/core/dist.c, docs/distributed.md) when mpicc is found at
+# configuration time (Debian: libopenmpi-dev); MPI=off builds without. Re-run `make clean` after
+# installing it.
+PKG_CFLAGS += $(MPI_CFLAGS)
+PKG_LIBS += $(MPI_LIBS)
 
 # ---- CUDA (optional) ---------------------------------------------------------------------------
 # Built when nvcc is found (on PATH, else /usr/local/cuda/bin/nvcc; NVCC= forces it off). Without
@@ -161,7 +171,7 @@ $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libmemlab.a
 
 # `memlab bench` (experiments/bench.c): the sgemm ceiling, training and generation throughput and MFU
 # of gpt and mosaic, and the same models in PyTorch (benchmarks/peers/, Debian's python3-torch),
-# measured in one run: benchmarks/results.csv and the README's table benchmarks/results.md. 10-20
+# measured in one run: benchmarks/results.csv and docs/bench.md's table benchmarks/results.md. 10-20
 # minutes on a quiet 2-core machine; BENCH_ARGS adds options (e.g. BENCH_ARGS="--preset smoke").
 # The kernel micro-benchmarks (benchmarks/*.c: sgemm, attention) are built beside it.
 BENCH_ARGS ?=
@@ -169,7 +179,7 @@ bench: memlab $(BENCH_BIN)
 	scripts/deps.sh --torch
 	$(BUILD)/memlab bench --torch on --out-dir $(BUILD)/bench -o benchmarks/results.csv \
 	    --markdown benchmarks/results.md $(BENCH_ARGS)
-	scripts/readme_bench.sh benchmarks/results.md README.md
+	scripts/readme_bench.sh benchmarks/results.md docs/bench.md
 
 # Regenerates the committed test fixtures from the PyTorch twins (needs Debian's python3-torch).
 fixtures:

@@ -4,39 +4,28 @@
 
 #include "../experiments/commands.h"
 #include "../experiments/driver.h"
+#include "core/dist.h"
 #include "io/atomic.h"
-
-typedef struct {
-    const char *name;
-    const char *aliases;   /* space-separated, or NULL */
-    int (*run)(int argc, char **argv);
-    const char *help;
-    int experiment;        /* listed under experiments (1) or utilities (0) */
-} command;
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
+static const cmd_spec help_spec = {.command = "help", .summary = "this list; `memlab COMMAND --help` for a command's options"};
+static const cmd_spec version_spec = {.command = "version", .summary = "version and git commit"};
+static const command help_command = {&help_spec, NULL, cmd_help, 0};
+static const command version_command = {&version_spec, NULL, cmd_version, 0};
+
 /* An experiment command is listed here only once it works. */
-static const command commands[] = {
-    {"three-moons", NULL, cmd_three_moons, "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)", 1},
-    {"regbench", NULL, cmd_regbench, "in-context language learning on random automata (Memory Mosaics Fig 11)", 1},
-    {"babistories", NULL, cmd_babistories, "GPT vs memory mosaic language models on children's stories (Memory Mosaics Fig 9)", 1},
-    {"memory-inversion", "inversion", cmd_memory_inversion, "how much of its input an LM embedding keeps: causal LM vs autoencoder (Badger 2026)", 1},
-    {"copy", NULL, cmd_copy, "encoder-decoder memory models on the copy task: objectives, frozen encoder, curriculum (Badger 2026)", 1},
-    {"blank-copy", NULL, cmd_blank_copy, "memory models on blank copy: regenerate text from memories alone (Badger 2026)", 1},
-    {"bench", NULL, cmd_bench, "training and generation throughput and MFU, against the same models in PyTorch", 0},
-    {"info", NULL, cmd_info, "parameter count of a gpt or mosaic shape, per tensor, per block and in total", 0},
-    {"tokenize", NULL, cmd_tokenize, "byte-level BPE: encode, decode, train a tokenizer", 0},
-    {"xor", NULL, cmd_xor, "train a 2-layer network on XOR: an end-to-end check of the core", 0},
-    {"help", NULL, cmd_help, "this list; `memlab COMMAND --help` for a command's options", 0},
-    {"version", NULL, cmd_version, "version and git commit", 0},
+static const command *const commands[] = {
+    &three_moons_command, &regbench_command, &babistories_command, &memory_inversion_command, &copy_command,
+    &blank_copy_command, &bench_command, &info_command, &tokenize_command, &xor_command, &help_command,
+    &version_command,
 };
 static const int ncommands = sizeof commands / sizeof commands[0];
 
 static int matches(const command *c, const char *name)
 {
-    if (strcmp(c->name, name) == 0)
+    if (strcmp(c->spec->command, name) == 0)
         return 1;
     if (!c->aliases)
         return 0;
@@ -54,8 +43,8 @@ static int matches(const command *c, const char *name)
 static void list_commands(FILE *f, int experiment)
 {
     for (int i = 0; i < ncommands; i++)
-        if (commands[i].experiment == experiment)
-            fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].help);
+        if (commands[i]->experiment == experiment)
+            fprintf(f, "  %-18s %s\n", commands[i]->spec->command, commands[i]->spec->summary);
 }
 
 static void print_help(FILE *f)
@@ -66,7 +55,7 @@ static void print_help(FILE *f)
            MEMLAB_VERSION);
     int any = 0;
     for (int i = 0; i < ncommands; i++)
-        any |= commands[i].experiment;
+        any |= commands[i]->experiment;
     fprintf(f, "Experiments:\n");
     if (any)
         list_commands(f, 1);
@@ -77,6 +66,12 @@ static void print_help(FILE *f)
     fprintf(f, "\nOptions shared by every experiment: --seed N, --threads N, --config FILE.yaml,\n"
            "--preset smoke|default|paper, --print-config, -o FILE, --out-dir DIR, --quiet.\n"
            "CSV goes to stdout (or -o FILE); logs and progress go to stderr.\n");
+    if (strcmp(dist_transport(), "none") == 0)
+        fprintf(f, "\nData-parallel training (mpirun -np N memlab babistories ...) needs a build with MPI:\n"
+                   "apt-get install libopenmpi-dev openmpi-bin, then make clean && make (docs/distributed.md).\n");
+    else
+        fprintf(f, "\nData-parallel training: mpirun -np N memlab babistories ... (built with %s; docs/distributed.md).\n",
+                dist_transport());
 }
 
 static const command *find_command(const char *name);
@@ -101,20 +96,21 @@ static int cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("memlab %s (commit %s)\n", MEMLAB_VERSION, memlab_git_commit);
+    printf("memlab %s (commit %s, data-parallel transport: %s)\n", MEMLAB_VERSION, memlab_git_commit, dist_transport());
     return 0;
 }
 
 static const command *find_command(const char *name)
 {
     for (int i = 0; i < ncommands; i++)
-        if (matches(&commands[i], name))
-            return &commands[i];
+        if (matches(commands[i], name))
+            return commands[i];
     return NULL;
 }
 
 int main(int argc, char **argv)
 {
+    dist_init(&argc, &argv);   /* a data-parallel rank when an MPI launcher started us */
     atomic_cleanup_on_signals();
     if (argc < 2) {
         print_help(stderr);

@@ -99,7 +99,7 @@ static void observe(void *ctx, const real *att, int B, int H, int Tq, int Tk, in
 int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows, bs_attention *a, err_t *e)
 {
     memset(a, 0, sizeof *a);
-    if (m->cfg.arch != LM_GPT && m->cfg.arch != LM_MOSAIC) {
+    if (!m->ops->attends) {
         err_set(e, "a %s model has no attention to measure", lm_arch_name(m->cfg.arch));
         return -1;
     }
@@ -120,7 +120,7 @@ int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows
     if (nwin > (size_t)max_windows)
         nwin = (size_t)max_windows;
     *a = (bs_attention){.layers = m->cfg.layers, .heads = m->cfg.heads, .T = T,
-                        .nearest = m->cfg.arch == LM_MOSAIC ? T - 2 : T - 1, .windows = (long long)nwin};
+                        .nearest = T - 1 - m->ops->nearest_key, .windows = (long long)nwin};
     a->weight = xcalloc((size_t)a->layers * a->heads * T, sizeof *a->weight);
     observer_state st = {.a = a};
     tape tp;

@@ -1,14 +1,56 @@
 #include "driver.h"
 
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "core/threads.h"
 #include "io/atomic.h"
 
+/* ---- data-parallel ranks: only rank 0 writes -------------------------------------------------- */
+
+/* Ranks other than 0 run the same command (core/dist.h) but their results are rank 0's: their
+ * table goes nowhere, their logs are off, and whatever they write into --out-dir goes to a private
+ * folder that driver_end removes, so that no command needs to know which rank it is. */
+static void mute_other_rank(driver *d)
+{
+    char tmpl[] = "/tmp/memlab-rank-XXXXXX";
+    if (!mkdtemp(tmpl))
+        fatal("rank %d: cannot make a scratch folder under /tmp", dist_rank());
+    d->rank_dir = xstrdup(tmpl);
+    free(d->opt.out_dir);
+    d->opt.out_dir = xstrdup(tmpl);
+    free(d->opt.output);
+    d->opt.output = xstrdup("-");
+    d->opt.quiet = 1;
+    if (!freopen("/dev/null", "w", stdout))
+        fatal("rank %d: cannot silence stdout", dist_rank());
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_rank_dir(driver *d)
+{
+    if (!d->rank_dir)
+        return;
+    nftw(d->rank_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(d->rank_dir);
+    d->rank_dir = NULL;
+}
+
 void driver_error(const driver *d, const char *fmt, ...)
 {
+    /* Data-parallel ranks check the same inputs and fail alike: rank 0 speaks for them (fatal()
+     * still speaks on any rank). */
+    if (dist_rank() != 0)
+        return;
     va_list ap;
     fprintf(stderr, "memlab: %s: ", d->spec->command);
     va_start(ap, fmt);
@@ -37,6 +79,8 @@ int driver_begin(driver *d, const cmd_spec *spec, int argc, char **argv, int *ex
         return -1;
     }
     threads_set((int)d->opt.threads);
+    if (dist_rank() != 0)
+        mute_other_rank(d);
     return 0;
 }
 
@@ -57,7 +101,10 @@ int driver_open_csv(driver *d, const char *const *columns, int ncols)
         driver_error(d, "%s", e.msg);
         return -1;
     }
-    d->csv = csv_open(d->opt.output, columns, ncols, &e);
+    char copy[4096];
+    if (d->table_copy && !d->table_only)
+        driver_out_path(d, d->table_copy, copy, sizeof copy);
+    d->csv = csv_open_copy(d->opt.output, d->table_copy && !d->table_only ? copy : NULL, columns, ncols, &e);
     if (!d->csv) {
         driver_error(d, "%s", e.msg);
         return -1;
@@ -115,5 +162,6 @@ int driver_end(driver *d, int ok)
     if (ok && !d->table_only && write_config(d) != 0)
         ok = 0;
     args_free(d->spec, &d->opt);
+    remove_rank_dir(d);
     return ok ? 0 : 1;
 }

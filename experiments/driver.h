@@ -13,6 +13,8 @@ typedef struct {
     common_opts opt;
     csv_writer *csv;   /* the primary table (-o FILE, default stdout) */
     int table_only;    /* set by commands whose only output is the table: no --out-dir, no config.yaml */
+    char *rank_dir;    /* a data-parallel rank other than 0: its private --out-dir, removed at the end */
+    const char *table_copy;   /* set before driver_open_csv: the table also goes to <out-dir>/<table_copy> */
 } driver;
 
 /* Returns 0 when the command should run; otherwise the command returns *exit_code at once
@@ -29,7 +31,7 @@ int driver_end(driver *d, int ok);
 /* Writes a file atomically through write(f, ctx) (0 or -1 on a write error); 0, or -1 with the
  * message printed and nothing left behind. */
 int driver_write_file(driver *d, const char *path, int (*write)(FILE *f, void *ctx), void *ctx);
-/* "memlab: <command>: <message>" on stderr. */
+/* "memlab: <command>: <message>" on stderr (rank 0 only in a data-parallel run). */
 void driver_error(const driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

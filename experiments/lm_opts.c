@@ -9,5 +9,9 @@ int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e)
         return err_set(e, "--arch '%s': expected gpt, mosaic or lstm", o->arch);
     if (lm_pos_parse(o->pos, &c->pos) != 0)
         return err_set(e, "--pos '%s': expected learned, none, rope or alibi", o->pos);
+    if (lm_gelu_parse(o->gelu, &c->gelu) != 0)
+        return err_set(e, "--gelu '%s': expected erf or tanh", o->gelu);
+    if (lm_mosaic_variant_parse(o->mosaic_variant, &c->mosaic_variant) != 0)
+        return err_set(e, "--mosaic-variant '%s': expected library or nano", o->mosaic_variant);
     return lm_config_resolve(c, e);
 }

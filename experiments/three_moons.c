@@ -11,6 +11,7 @@
 #include "core/ops.h"
 #include "core/optim.h"
 #include "data/moons.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/ckpt.h"
 #include "io/progress.h"
@@ -638,3 +639,5 @@ int cmd_three_moons(int argc, char **argv)
     }
     return driver_end(&d, ok);
 }
+
+const command three_moons_command = {&tm_spec, NULL, cmd_three_moons, 1};

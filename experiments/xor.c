@@ -7,10 +7,11 @@
 #include "core/optim.h"
 #include "core/params.h"
 #include "core/rng.h"
+#include "commands.h"
 #include "driver.h"
 #include "io/ckpt.h"
-#include "io/progress.h"
 #include "nn/mlp.h"
+#include "nn/train_loop.h"
 
 typedef struct {
     long long steps, hidden, log_every;
@@ -36,13 +37,67 @@ static const cmd_spec xor_spec = {
     .usage = "memlab xor [options]",
     .description = "Trains in -> hidden (tanh) -> 1 with mean squared error and AdamW on the four XOR\n"
                    "points, the learning rate falling linearly from --lr to --lr-end.\n"
-                   "Primary CSV: seed,hidden,step,loss. --out-dir gets the trained weights\n"
-                   "(xor.safetensors) and config.yaml.",
+                   "Primary CSV: seed,hidden,step,loss. --out-dir gets the same table as xor.csv\n"
+                   "(`make figures` draws it as xor.png), the trained weights (xor.safetensors) and\n"
+                   "config.yaml.",
     .opts = xor_options,
     .nopts = sizeof xor_options / sizeof xor_options[0],
     .presets = xor_presets,
     .npresets = 2,
 };
+
+/* One training run: the network, its optimiser, the tape, and where the rows go. */
+typedef struct {
+    driver *d;
+    param_store ps;
+    mlp net;
+    adamw_cfg adamw;
+    schedule sched;
+    tape tp;
+} xor_run;
+
+static double xor_step(void *ctx, long long step, long long *tokens)
+{
+    static const real xs[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+    static const real ys[4] = {0, 1, 1, 0};
+    xor_run *r = ctx;
+    tensor *x = tape_input(&r->tp, 2, (int[]){4, 2}, xs);
+    tensor *y = tape_input(&r->tp, 2, (int[]){4, 1}, ys);
+    tensor *loss = op_mse(&r->tp, mlp_forward(&r->net, &r->ps, &r->tp, x), y, 0);
+    double l = loss->data[0];
+    if (isfinite(l)) {   /* a non-finite loss stops the run with the weights of the step before */
+        params_zero_grad(&r->ps);
+        tape_backward(&r->tp, loss);
+        adamw_step(&r->ps, &r->adamw, schedule_lr(&r->sched, step), step + 1);
+    }
+    tape_reset(&r->tp);
+    *tokens += 4;
+    return l;
+}
+
+static int xor_row(void *ctx, const train_state *st)
+{
+    xor_run *r = ctx;
+    csv_int(r->d->csv, r->d->opt.seed);
+    csv_int(r->d->csv, xo.hidden);
+    csv_int(r->d->csv, st->step);
+    csv_num(r->d->csv, st->loss);
+    csv_end_row(r->d->csv);
+    return 0;
+}
+
+static int xor_save(xor_run *r)
+{
+    char path[4096], hidden[32];
+    err_t e;
+    snprintf(hidden, sizeof hidden, "%lld", xo.hidden);
+    const char *meta[] = {"model", "mlp", "hidden", hidden, "task", "xor", NULL};
+    if (ckpt_save(driver_out_path(r->d, "xor.safetensors", path, sizeof path), &r->ps, meta, 0, &e) != 0) {
+        driver_error(r->d, "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
 
 int cmd_xor(int argc, char **argv)
 {
@@ -51,60 +106,29 @@ int cmd_xor(int argc, char **argv)
     if (driver_begin(&d, &xor_spec, argc, argv, &code) != 0)
         return code;
     static const char *const cols[] = {"seed", "hidden", "step", "loss"};
+    d.table_copy = "xor.csv";   /* what `make figures` draws (xor.gp) */
     if (driver_open_csv(&d, cols, 4) != 0)
         return driver_end(&d, 0);
 
-    static const real xs[8] = {0, 0, 0, 1, 1, 0, 1, 1};
-    static const real ys[4] = {0, 1, 1, 0};
-    param_store ps;
-    mlp net;
-    params_init(&ps);
-    mlp_declare(&net, &ps, "xor", 2, (int)xo.hidden, 1);
-    params_alloc(&ps);
+    xor_run r = {.d = &d,
+                 .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0},
+                 .sched = {.kind = SCHED_LINEAR, .lr = xo.lr, .lr_end = xo.lr_end, .total = xo.steps}};
+    params_init(&r.ps);
+    mlp_declare(&r.net, &r.ps, "xor", 2, (int)xo.hidden, 1);
+    params_alloc(&r.ps);
     rng init = rng_stream((uint64_t)d.opt.seed, RNG_STREAM_INIT);
-    mlp_init(&net, &ps, &init);
-    adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
-    schedule sched = {.kind = SCHED_LINEAR, .lr = xo.lr, .lr_end = xo.lr_end, .total = xo.steps};
-    tape tp;
-    tape_init(&tp);
-    progress prog;
-    progress_start(&prog, "xor", xo.steps, d.opt.quiet);
-    int ok = 1;
-    for (long long step = 1; step <= xo.steps; step++) {
-        tensor *x = tape_input(&tp, 2, (int[]){4, 2}, xs);
-        tensor *y = tape_input(&tp, 2, (int[]){4, 1}, ys);
-        tensor *loss = op_mse(&tp, mlp_forward(&net, &ps, &tp, x), y, 0);
-        double l = loss->data[0];
-        if (!isfinite(l)) {
-            driver_error(&d, "loss is %g at step %lld; stopping", l, step);
-            ok = 0;
-            break;
-        }
-        params_zero_grad(&ps);
-        tape_backward(&tp, loss);
-        adamw_step(&ps, &cfg, schedule_lr(&sched, step - 1), step);
-        tape_reset(&tp);
-        progress_update(&prog, step, l, step * 4);
-        if (step % xo.log_every == 0 || step == xo.steps) {
-            csv_int(d.csv, d.opt.seed);
-            csv_int(d.csv, xo.hidden);
-            csv_int(d.csv, step);
-            csv_num(d.csv, l);
-            csv_end_row(d.csv);
-        }
-    }
-    progress_end(&prog);
-    if (ok) {
-        char path[4096], hidden[32];
-        err_t e;
-        snprintf(hidden, sizeof hidden, "%lld", xo.hidden);
-        const char *meta[] = {"model", "mlp", "hidden", hidden, "task", "xor", NULL};
-        if (ckpt_save(driver_out_path(&d, "xor.safetensors", path, sizeof path), &ps, meta, 0, &e) != 0) {
-            driver_error(&d, "%s", e.msg);
-            ok = 0;
-        }
-    }
-    tape_free(&tp);
-    params_free(&ps);
+    mlp_init(&r.net, &r.ps, &init);
+    tape_init(&r.tp);
+    train_loop loop = {.label = "xor", .quiet = d.opt.quiet, .end = xo.steps, .ctx = &r, .step = xor_step,
+                       .eval_every = xo.log_every, .eval = xor_row};
+    err_t e;
+    int ok = train_loop_run(&loop, NULL, &e) == TRAIN_DONE;
+    if (!ok)
+        driver_error(&d, "%s", e.msg);
+    ok = ok && xor_save(&r) == 0;
+    tape_free(&r.tp);
+    params_free(&r.ps);
     return driver_end(&d, ok);
 }
+
+const command xor_command = {&xor_spec, NULL, cmd_xor, 0};

@@ -244,6 +244,10 @@ static double gelu_ref(double x)
     return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
+/* The exact GELU from its definition x Phi(x) with 1 + erf: the kernel's erfc form is a rewriting,
+ * not the same expression, and agrees to rounding for these |x| <= 3. */
+static double gelu_erf_ref(double x) { return 0.5 * x * (1 + erf(x / sqrt(2))); }
+
 static double relu_ref(double x) { return x > 0 ? x : 0; }
 static double sigmoid_ref(double x) { return 1 / (1 + exp(-x)); }
 
@@ -255,6 +259,7 @@ START_TEST(test_activations)
         double (*ref)(double);
     } acts[] = {
         {"gelu", op_gelu, gelu_ref},
+        {"gelu_erf", op_gelu_erf, gelu_erf_ref},
         {"relu", op_relu, relu_ref},
         {"tanh", op_tanh, tanh},
         {"sigmoid", op_sigmoid, sigmoid_ref},
@@ -840,6 +845,7 @@ START_TEST(test_backward_accumulates)
     EXPECT_ACCUMULATES("layernorm", layernorm_backward(P, P + 100, P + 200, d, d + 50, d + 100, d + 200,
                                                        d + 300, N, C));
     EXPECT_ACCUMULATES("gelu", gelu_backward(P, d, d + 50, 30));
+    EXPECT_ACCUMULATES("gelu_erf", gelu_erf_backward(P, d, d + 50, 30));
     EXPECT_ACCUMULATES("relu", relu_backward(P, d, d + 50, 30));
     EXPECT_ACCUMULATES("tanh", tanh_backward(P, d, d + 50, 30));
     EXPECT_ACCUMULATES("sigmoid", sigmoid_backward(P, d, d + 50, 30));
@@ -859,6 +865,7 @@ START_TEST(test_backward_accumulates)
     embedding_backward(NULL, d, ids, N, C);
     layernorm_backward(NULL, NULL, NULL, d, d, d, d, d, N, C);
     gelu_backward(NULL, d, d, 30);
+    gelu_erf_backward(NULL, d, d, 30);
     relu_backward(NULL, d, d, 30);
     tanh_backward(NULL, d, d, 30);
     sigmoid_backward(NULL, d, d, 30);

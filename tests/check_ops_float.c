@@ -234,6 +234,28 @@ START_TEST(test_activations_float)
     expect_close(x->grad, wgrad, gscale, x->n, FLT_TOL, "gelu dx");
     tape_free(&tp);
 
+    /* the exact GELU x Phi(x): the same tails, and the erfc form keeps the left tail's relative
+     * precision (1 + erf would cancel to 0 there) */
+    for (int i = 0; i < N * C; i++) {
+        double v = x->data[i], cdf = 0.5 * erfc(-v / sqrt(2)), pdf = exp(-0.5 * v * v) / sqrt(2 * M_PI);
+        want[i] = v * cdf;
+        wgrad[i] = dy->data[i] * (cdf + v * pdf);
+        gscale[i] = fabs(dy->data[i]) * (cdf + fabs(v) * pdf) + 1e-30;
+    }
+    /* values: the same absolute floor (at -30 the exact value, 1e-196, is below float's range) */
+    double *vscale = dalloc(N * C);
+    for (int i = 0; i < N * C; i++)
+        vscale[i] = 1e-30;
+    tape_init(&tp);
+    memset(x->grad, 0, x->n * sizeof(real));
+    y = op_gelu_erf(&tp, x);
+    expect_close(y->data, want, vscale, y->n, FLT_TOL, "gelu_erf");
+    free(vscale);
+    ck_assert(fabs(y->data[0]) <= 1e-30 && y->data[1] == 30);
+    tape_backward(&tp, op_sum(&tp, op_mul(&tp, y, tape_input(&tp, 2, xs, dy->data))));
+    expect_close(x->grad, wgrad, gscale, x->n, FLT_TOL, "gelu_erf dx");
+    tape_free(&tp);
+
     /* softmax, with a -inf entry (a masked logit) that must come out exactly 0 */
     x->data[5] = -INFINITY;
     for (int n = 0; n < N; n++) {

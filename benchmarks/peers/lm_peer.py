@@ -160,7 +160,7 @@ def gpt_step(x, P, l, cfg, cache, pos, twin):
     a = twin.torch.softmax((q @ K.transpose(-1, -2)) / math.sqrt(d // H), dim=-1) @ V
     x = x + twin.linear(twin.unheads(a), P, f"h.{l}.attn.c_proj")
     h = twin.layernorm(x, P, f"h.{l}.ln_2")
-    h = twin.F.gelu(twin.linear(h, P, f"h.{l}.mlp.c_fc"), approximate="tanh")
+    h = twin.gelu(twin.linear(h, P, f"h.{l}.mlp.c_fc"), cfg)
     return x + twin.linear(h, P, f"h.{l}.mlp.c_proj")
 
 

@@ -43,6 +43,9 @@ void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout
 /* GELU with the tanh approximation (GPT-2's). */
 void gelu_forward(real *out, const real *inp, size_t n);
 void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
+/* GELU, exact: x Phi(x) with the normal CDF through erfc (PyTorch's nn.GELU(), nanoGPT's). */
+void gelu_erf_forward(real *out, const real *inp, size_t n);
+void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n);
 void relu_forward(real *out, const real *inp, size_t n);
 void relu_backward(real *dinp, const real *dout, const real *out, size_t n);
 void tanh_forward(real *out, const real *inp, size_t n);

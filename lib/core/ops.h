@@ -18,7 +18,8 @@ tensor *op_mul(tape *tp, tensor *a, tensor *b);          /* elementwise, same sh
 tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table);
 /* LayerNorm over the last dim; b may be NULL (weight-only LayerNorm). */
 tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps);
-tensor *op_gelu(tape *tp, tensor *x);
+tensor *op_gelu(tape *tp, tensor *x);                    /* tanh approximation (GPT-2) */
+tensor *op_gelu_erf(tape *tp, tensor *x);                /* exact, x Phi(x) (nn.GELU()) */
 tensor *op_relu(tape *tp, tensor *x);
 tensor *op_tanh(tape *tp, tensor *x);
 tensor *op_sigmoid(tape *tp, tensor *x);

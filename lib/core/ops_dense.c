@@ -292,6 +292,20 @@ tensor *op_gelu(tape *tp, tensor *x)
     return out;
 }
 
+static void gelu_erf_op_backward(tape *tp, tape_node *nd)
+{
+    KERNEL(nd->out->device, gelu_erf_backward)(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n);
+}
+
+tensor *op_gelu_erf(tape *tp, tensor *x)
+{
+    device_kind dev = DEV("op_gelu_erf", x);
+    tensor *out = tape_tensor(tp, x->ndim, x->shape);
+    KERNEL(dev, gelu_erf_forward)(out->data, x->data, x->n);
+    tape_record(tp, gelu_erf_op_backward, out, 1, &x);
+    return out;
+}
+
 static void relu_op_backward(tape *tp, tape_node *nd)
 {
     KERNEL(nd->out->device, relu_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);

@@ -105,6 +105,17 @@ tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape)
     return t;
 }
 
+tensor *tape_to_host(tape *tp, tensor *t)
+{
+    if (t->device == DEV_CPU)
+        return t;
+    tensor *h = arena_zalloc(&tp->mem, sizeof *h);
+    tensor_set_shape(h, t->ndim, t->shape);
+    h->data = arena_alloc(&tp->mem, t->n * sizeof(real));
+    mem_copy(h->data, MEM_HOST, t->data, device_mem(t->device), t->n * sizeof(real));
+    return h;
+}
+
 tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in)
 {
     if (!tp->grad_enabled)

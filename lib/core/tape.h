@@ -77,6 +77,11 @@ tensor *tape_input(tape *tp, int ndim, const int *shape, const real *src);
  * through it: use op_reshape for that. */
 tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape);
 
+/* t itself when it is on the CPU; else a copy of its values in host memory of the tape (a tensor
+ * on the CPU, no gradient, valid until tape_reset): for host code that reads an op's output, such
+ * as evaluation reading logits. It waits for the GPU. */
+tensor *tape_to_host(tape *tp, tensor *t);
+
 /* Records a node for `out` computed from `in` when gradients are on and some input requires one;
  * then marks out->requires_grad. Returns the node (to fill saved/args) or NULL when nothing was
  * recorded, in which case the op needs to save nothing. */

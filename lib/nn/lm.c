@@ -6,129 +6,47 @@
 #include <string.h>
 
 #include "core/ops.h"
-
-static const char *const arch_names[] = {"gpt", "mosaic", "lstm"};
-static const char *const pos_names[] = {"learned", "none", "rope", "alibi"};
-
-const char *lm_arch_name(lm_arch a) { return arch_names[a]; }
-const char *lm_pos_name(lm_pos p) { return pos_names[p]; }
-
-int lm_arch_parse(const char *s, lm_arch *a)
-{
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, arch_names[i]) == 0) {
-            *a = (lm_arch)i;
-            return 0;
-        }
-    return -1;
-}
-
-int lm_pos_parse(const char *s, lm_pos *p)
-{
-    for (int i = 0; i < (int)(sizeof pos_names / sizeof pos_names[0]); i++)
-        if (strcmp(s, pos_names[i]) == 0) {
-            *p = (lm_pos)i;
-            return 0;
-        }
-    return -1;
-}
-
-int lm_config_resolve(lm_config *c, err_t *e)
-{
-    if (c->vocab < 2)
-        return err_set(e, "vocabulary of %d tokens (need at least 2)", c->vocab);
-    if (c->d < 1 || c->layers < 1 || c->heads < 1 || c->ctx < 1)
-        return err_set(e, "--d, --layers, --heads and --ctx must be positive");
-    if (c->d % c->heads != 0)
-        return err_set(e, "--d %d is not divisible by --heads %d", c->d, c->heads);
-    if (c->arch == LM_GPT && c->pos == POS_ROPE && (c->d / c->heads) % 2 != 0)
-        return err_set(e, "--pos rope needs an even head size (--d %d / --heads %d = %d)", c->d, c->heads,
-                       c->d / c->heads);
-    if (!(c->dropout >= 0 && c->dropout < 1))
-        return err_set(e, "--dropout %g outside [0, 1)", c->dropout);
-    if (c->arch == LM_MOSAIC && c->pmem <= 0)
-        c->pmem = (int)lround(3.5 * c->d);
-    return 0;
-}
-
-void lm_declare_linear(param_store *ps, const char *prefix, int out, int in, int bias, int *w, int *b)
-{
-    char name[PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    *w = params_declare_auto(ps, name, 2, (int[]){out, in});
-    *b = -1;
-    if (bias) {
-        snprintf(name, sizeof name, "%s.bias", prefix);
-        *b = params_declare_auto(ps, name, 1, (int[]){out});
-    }
-}
-
-void lm_declare_layernorm(param_store *ps, const char *prefix, int d, int bias, int *w, int *b)
-{
-    char name[PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    *w = params_declare_auto(ps, name, 1, (int[]){d});
-    *b = -1;
-    if (bias) {
-        snprintf(name, sizeof name, "%s.bias", prefix);
-        *b = params_declare_auto(ps, name, 1, (int[]){d});
-    }
-}
-
-tensor *lm_param(param_store *ps, int idx) { return idx < 0 ? NULL : params_tensor(ps, idx); }
+#include "nn/layers.h"
 
 void lm_build(lm *m, const lm_config *c)
 {
+    lm_declare(m, c);
+    params_alloc(&m->ps);
+}
+
+void lm_declare(lm *m, const lm_config *c)
+{
     memset(m, 0, sizeof *m);
     m->cfg = *c;
+    m->ops = lm_arch_table(c->arch);
     params_init(&m->ps);
     m->wte = params_declare_auto(&m->ps, "wte", 2, (int[]){c->vocab, c->d});
     m->wpe = -1;
-    if (c->arch == LM_GPT && c->pos == POS_LEARNED)
+    if (lm_config_max_len(c) > 0)
         m->wpe = params_declare_auto(&m->ps, "wpe", 2, (int[]){c->ctx, c->d});
-    m->blocks = xcalloc((size_t)c->layers, sizeof *m->blocks);
-    for (int l = 0; l < c->layers; l++) {
-        memset(&m->blocks[l], 0xff, sizeof m->blocks[l]);   /* every index -1 */
-        if (c->arch == LM_GPT)
-            gpt_block_declare(&m->blocks[l], &m->ps, c, l);
-        else if (c->arch == LM_MOSAIC)
-            mosaic_block_declare(&m->blocks[l], &m->ps, c, l);
-        else
-            lstm_layer_declare(&m->blocks[l], &m->ps, c, l);
-    }
-    lm_declare_layernorm(&m->ps, "ln_f", c->d, c->bias, &m->lnf_w, &m->lnf_b);
-    params_alloc(&m->ps);
+    lm_stack_declare(&m->stack, &m->ps, c);
+    layers_declare_layernorm(&m->ps, "ln_f", c->d, c->bias, &m->lnf_w, &m->lnf_b);
 }
 
 void lm_init_weights(lm *m, rng *r)
 {
     const lm_config *c = &m->cfg;
-    /* nanoGPT (and the lstm): every embedding N(0, 0.02); the mosaic library: the (tied) embedding
-     * N(0, 1), which its logit scale 1/sqrt(d) brings back to unit-size logits. */
-    params_init_normal(&m->ps, m->wte, c->arch == LM_MOSAIC ? 1.0 : 0.02, r);
+    /* nanoGPT: position embeddings N(0, 0.02); the token embedding as its architecture says. */
+    params_init_normal(&m->ps, m->wte, m->ops->embed_std(c), r);
     if (m->wpe >= 0)
         params_init_normal(&m->ps, m->wpe, 0.02, r);
-    for (int l = 0; l < c->layers; l++) {
-        if (c->arch == LM_GPT)
-            gpt_block_init(&m->blocks[l], &m->ps, c, r);
-        else if (c->arch == LM_MOSAIC)
-            mosaic_block_init(&m->blocks[l], &m->ps, c, r);
-        else
-            lstm_layer_init(&m->blocks[l], &m->ps, c, r);
-    }
+    lm_stack_init(&m->stack, &m->ps, c, r);
     params_fill(&m->ps, m->lnf_w, 1);
-    if (m->lnf_b >= 0)
-        params_fill(&m->ps, m->lnf_b, 0);
+    layers_fill_if(&m->ps, m->lnf_b, 0);
 }
 
 void lm_free(lm *m)
 {
     params_free(&m->ps);
-    free(m->blocks);
-    m->blocks = NULL;
+    lm_stack_free(&m->stack);
 }
 
-int lm_max_len(const lm *m) { return m->wpe >= 0 ? m->cfg.ctx : 0; }
+int lm_max_len(const lm *m) { return lm_config_max_len(&m->cfg); }
 
 tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)
 {
@@ -152,26 +70,25 @@ tensor *lm_hidden_from(lm *m, tape *tp, tensor *x, rng *drop)
         free(pos);
         x = op_add(tp, x, pb);
     }
-    if (c->arch == LM_GPT)
+    if (m->ops->embed_dropout)
         x = op_dropout(tp, x, (real)c->dropout, drop);
-    for (int l = 0; l < c->layers; l++) {
-        const lm_block *b = &m->blocks[l];
-        x = c->arch == LM_GPT      ? gpt_block_forward(b, &m->ps, c, tp, x, drop)
-            : c->arch == LM_MOSAIC ? mosaic_block_forward(b, &m->ps, c, tp, x, drop)
-                                   : lstm_layer_forward(b, &m->ps, c, tp, x, drop);
-    }
-    return op_layernorm(tp, x, params_tensor(&m->ps, m->lnf_w), lm_param(&m->ps, m->lnf_b), (real)1e-5);
+    x = lm_stack_forward(&m->stack, &m->ps, c, tp, x, drop, NULL, 0);
+    return layers_layernorm(tp, &m->ps, x, m->lnf_w, m->lnf_b);
 }
 
 tensor *lm_logits(lm *m, tape *tp, tensor *h)
 {
     tensor *logits = op_linear(tp, h, params_tensor(&m->ps, m->wte), NULL);
-    if (m->cfg.arch == LM_MOSAIC)
-        logits = op_scale(tp, logits, (real)(1.0 / sqrt(m->cfg.d)));
-    return logits;
+    const double scale = m->ops->logit_scale(&m->cfg);
+    return scale == 1 ? logits : op_scale(tp, logits, (real)scale);
 }
 
 tensor *lm_forward(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)
 {
     return lm_logits(m, tp, lm_hidden(m, tp, ids, B, T, drop));
+}
+
+double lm_head_leak(lm *m, int l, int h)
+{
+    return m->ops->head_leak ? m->ops->head_leak(lm_stack_block(&m->stack, l), &m->ps, h) : NAN;
 }

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The architecture keys, then dropout (a training setting that generation must know is off). */
-#define LM_META_KEYS 11
+/* The architecture keys, then dropout (a training setting that generation must know is off), then
+ * the architecture's own option where it has one (nn/arch.h: the gpt's "gelu", the mosaic's
+ * "mosaic_variant"). */
+#define LM_META_KEYS 12
 
 int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int with_optim, err_t *e)
 {
@@ -19,14 +21,16 @@ int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int wi
         "memlab_model", "lm", "arch", lm_arch_name(c->arch), "vocab", num[0], "ctx", num[1],
         "d", num[2], "layers", num[3], "heads", num[4], "pmem", num[5], "bias", num[6],
         "pos", lm_pos_name(c->pos), "dropout", num[7],
+        m->ops->variant_key, m->ops->variant_key ? m->ops->variant_name(c) : NULL,
     };
+    const int n_own = m->ops->variant_key ? LM_META_KEYS : LM_META_KEYS - 1;
     size_t n_extra = 0;
     while (extra && extra[2 * n_extra])
         n_extra++;
-    const char **meta = xcalloc(2 * (LM_META_KEYS + n_extra) + 1, sizeof *meta);
-    memcpy(meta, own, sizeof own);
+    const char **meta = xcalloc(2 * (n_own + n_extra) + 1, sizeof *meta);
+    memcpy(meta, own, 2 * n_own * sizeof *meta);
     for (size_t i = 0; i < 2 * n_extra; i++)
-        meta[2 * LM_META_KEYS + i] = extra[i];
+        meta[2 * n_own + i] = extra[i];
     int rc = ckpt_save(path, &m->ps, meta, with_optim, e);
     free(meta);
     return rc;
@@ -66,6 +70,14 @@ int lm_ckpt_config(const char *path, lm_config *c, err_t *e)
         meta_int(md, path, "bias", &c->bias, e))
         goto out;
     c->dropout = drop ? strtod(drop, NULL) : 0;
+    /* The architecture's own option; an absent key reads as what checkpoints held before it (a gpt
+     * with the tanh GELU, the library mosaic). */
+    const lm_arch_ops *ops = lm_arch_table(c->arch);
+    const char *variant = ops->variant_key ? ckpt_meta_get(md, ops->variant_key) : NULL;
+    if (ops->variant_key && ops->variant_parse(c, variant) != 0) {
+        err_set(e, "%s: unknown %s '%s'", path, ops->variant_key, variant);
+        goto out;
+    }
     err_t e2;
     if (lm_config_resolve(c, &e2) != 0) {
         err_set(e, "%s: %s", path, e2.msg);

@@ -5,29 +5,23 @@
 #include <string.h>
 
 #include "core/ops.h"
+#include "nn/layers.h"
 
 void lm_decoder_init(lm_decoder *dc, const lm *m, int cap)
 {
     const lm_config *c = &m->cfg;
-    if (c->arch == LM_LSTM || c->bidirectional)
-        fatal("internal: lm_decoder for a %s model", c->bidirectional ? "bidirectional" : "lstm");
+    if (!m->ops->cache_new || c->bidirectional)
+        fatal("internal: lm_decoder for a %s %s model", c->bidirectional ? "bidirectional" : "non-decoding",
+              m->ops->name);
     if (cap < 1 || (lm_max_len(m) > 0 && cap > lm_max_len(m)))
         fatal("internal: lm_decoder of %d tokens (the model takes %d)", cap, lm_max_len(m));
     memset(dc, 0, sizeof *dc);
     dc->cap = cap;
     dc->nlayers = c->layers;
+    dc->ops = m->ops;
     dc->layers = xcalloc((size_t)c->layers, sizeof *dc->layers);
-    const size_t rows = (size_t)cap * c->d * sizeof(real), row = (size_t)c->d * sizeof(real);
-    for (int l = 0; l < c->layers; l++) {
-        lm_layer_cache *kc = &dc->layers[l];
-        kc->k = xaligned_zeroed(rows);
-        kc->v = xaligned_zeroed(rows);
-        if (c->arch == LM_MOSAIC) {
-            kc->vraw = xaligned_zeroed(row);
-            kc->leak_ctx = xaligned_zeroed(row);
-            kc->leak_pm = xaligned_zeroed(row);
-        }
-    }
+    for (int l = 0; l < c->layers; l++)
+        dc->layers[l] = m->ops->cache_new(c, cap);
     tape_init(&dc->tp);
     dc->tp.grad_enabled = 0;
     dc->tp.training = 0;
@@ -35,10 +29,8 @@ void lm_decoder_init(lm_decoder *dc, const lm *m, int cap)
 
 void lm_decoder_free(lm_decoder *dc)
 {
-    for (int l = 0; l < dc->nlayers; l++) {
-        lm_layer_cache *kc = &dc->layers[l];
-        free(kc->k), free(kc->v), free(kc->vraw), free(kc->leak_ctx), free(kc->leak_pm);
-    }
+    for (int l = 0; l < dc->nlayers; l++)
+        dc->ops->cache_free(dc->layers[l]);
     free(dc->layers);
     dc->layers = NULL;
     dc->nlayers = 0;
@@ -46,15 +38,6 @@ void lm_decoder_free(lm_decoder *dc)
 }
 
 void lm_decoder_reset(lm_decoder *dc) { dc->len = 0; }
-
-tensor *lm_cache_view(tape *tp, real *buf, int n, int d)
-{
-    tensor *t = tape_alloc(tp, sizeof *t);
-    memset(t, 0, sizeof *t);
-    t->data = buf;
-    tensor_set_shape(t, 3, (int[]){1, n, d});
-    return t;
-}
 
 void lm_decode_step(lm *m, lm_decoder *dc, int token, real *logits)
 {
@@ -67,10 +50,8 @@ void lm_decode_step(lm *m, lm_decoder *dc, int token, real *logits)
     tensor *x = op_embedding(tp, &token, 1, 1, params_tensor(&m->ps, m->wte));
     if (m->wpe >= 0)
         x = op_add(tp, x, op_embedding(tp, &pos, 1, 1, params_tensor(&m->ps, m->wpe)));
-    for (int l = 0; l < c->layers; l++)
-        x = c->arch == LM_GPT ? gpt_block_decode(&m->blocks[l], &m->ps, c, tp, x, &dc->layers[l], pos)
-                              : mosaic_block_decode(&m->blocks[l], &m->ps, c, tp, x, &dc->layers[l], pos);
-    x = op_layernorm(tp, x, params_tensor(&m->ps, m->lnf_w), lm_param(&m->ps, m->lnf_b), (real)1e-5);
+    x = lm_stack_forward(&m->stack, &m->ps, c, tp, x, NULL, dc->layers, pos);
+    x = layers_layernorm(tp, &m->ps, x, m->lnf_w, m->lnf_b);
     tensor *z = lm_logits(m, tp, x);
     memcpy(logits, z->data, (size_t)c->vocab * sizeof *logits);
     dc->len++;

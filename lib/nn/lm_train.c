@@ -2,7 +2,17 @@
 
 #include <math.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
+
+lm_optim lm_optim_cosine(double lr, double lr_end, long long warmup, long long total, double wd, double clip)
+{
+    return (lm_optim){
+        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = wd},
+        .sched = {.kind = SCHED_COSINE, .lr = lr, .lr_end = lr_end, .warmup = warmup, .total = total},
+        .clip = clip,
+    };
+}
 
 double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                      const lm_optim *o, long long step, rng *drop, double *gnorm)
@@ -12,6 +22,9 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     tp->training = 1;
     tensor *loss = op_softmax_xent(tp, lm_forward(m, tp, ids, B, T, drop), targets, ignore);
     double l = loss->data[0];
+    /* Data-parallel ranks (core/dist.h) each hold a share of the batch: every one of them sees the
+     * mean loss, so that all stop together on a non-finite one, and steps with the mean gradient. */
+    dist_mean_double(&l, 1);
     if (gnorm)
         *gnorm = NAN;
     if (!isfinite(l))
@@ -19,6 +32,7 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     params_zero_grad(&m->ps);
     tape_backward(tp, loss);
     tape_reset(tp);
+    dist_mean_real(m->ps.grad, m->ps.total);
     double norm = o->clip > 0 ? clip_grad_norm(&m->ps, o->clip) : grad_norm(&m->ps);
     if (gnorm)
         *gnorm = norm;
@@ -36,7 +50,7 @@ static tensor *eval_logits(lm *m, tape *tp, const int *ids, int B, int T, int *w
     *was = tp->grad_enabled;
     tp->grad_enabled = 0;
     tp->training = 0;
-    return lm_forward(m, tp, ids, B, T, NULL);
+    return tape_to_host(tp, lm_forward(m, tp, ids, B, T, NULL));   /* logits on the GPU: copied */
 }
 
 static void eval_end(tape *tp, int was)

@@ -6,6 +6,7 @@
 
 #include "core/ops.h"
 #include "nn/autoencoder.h"
+#include "nn/layers.h"
 
 static int uses_encoder(const memmodel_config *c) { return !c->no_memory && !c->full; }
 
@@ -15,17 +16,17 @@ int memmodel_config_check(const memmodel_config *c, err_t *e)
         return err_set(e, "--chunks %d: need at least one chunk", c->chunks);
     if (c->chunk_len < 1)
         return err_set(e, "--chunk-len %d: need at least one token per chunk", c->chunk_len);
-    if (c->dec.arch == LM_LSTM || (uses_encoder(c) && c->enc.arch == LM_LSTM))
+    if (!lm_arch_table(c->dec.arch)->attends || (uses_encoder(c) && !lm_arch_table(c->enc.arch)->attends))
         return err_set(e, "--encoder-arch/--decoder-arch: the memory model takes gpt or mosaic stacks");
     const int dec_len = c->full ? c->chunks * c->chunk_len : c->chunks + c->chunk_len;
-    if (c->dec.arch == LM_GPT && c->dec.pos == POS_LEARNED && c->dec.ctx < dec_len)
+    if (lm_config_max_len(&c->dec) > 0 && c->dec.ctx < dec_len)
         return err_set(e, "the decoder's learned positions cover %d inputs, fewer than the %d it reads (%s)", c->dec.ctx,
                        dec_len, c->full ? "--chunks x --chunk-len" : "--chunks slots + --chunk-len tokens");
     if (!uses_encoder(c))
         return 0;
     if (c->enc.vocab != c->dec.vocab)
         return err_set(e, "the encoder reads %d tokens, the decoder %d", c->enc.vocab, c->dec.vocab);
-    if (c->enc.arch == LM_GPT && c->enc.pos == POS_LEARNED && c->enc.ctx < c->chunk_len)
+    if (lm_config_max_len(&c->enc) > 0 && c->enc.ctx < c->chunk_len)
         return err_set(e, "the encoder's learned positions cover %d tokens, fewer than --chunk-len %d", c->enc.ctx,
                        c->chunk_len);
     if (!c->map && c->enc.d != c->dec.d)
@@ -44,7 +45,7 @@ void memmodel_build(memmodel *m, const memmodel_config *c)
         lm_build(&m->enc, &c->enc);
     params_init(&m->ps);
     if (uses_encoder(c) && c->map)
-        lm_declare_linear(&m->ps, "map", c->dec.d, c->enc.d, 1, &m->map_w, &m->map_b);
+        layers_declare_linear(&m->ps, "map", c->dec.d, c->enc.d, 1, &m->map_w, &m->map_b);
     if (!c->full)
         m->slots = params_declare_auto(&m->ps, "placeholders", 2, (int[]){c->chunks, c->dec.d});
     params_alloc(&m->ps);
@@ -57,7 +58,7 @@ void memmodel_init_weights(memmodel *m, rng *r)
         lm_init_weights(&m->enc, r);
     /* Memories (LayerNorm outputs, unit scale) enter through the map at the scale of the decoder's
      * token embeddings, so that a gpt decoder's positions still tell its slots apart. */
-    const double emb = m->cfg.dec.arch == LM_MOSAIC ? 1.0 : 0.02;
+    const double emb = m->dec.ops->embed_std(&m->cfg.dec);
     if (m->map_w >= 0)
         params_init_normal(&m->ps, m->map_w, emb / sqrt(m->cfg.enc.d), r);
     if (m->slots >= 0)
@@ -98,7 +99,7 @@ static tensor *memories(memmodel *m, tape *tp, const int *ids, int B, rng *drop)
         mem = lm_embedding(&m->enc, tp, ids, N, c->chunk_len, drop);
     }
     if (m->map_w >= 0)
-        mem = op_linear(tp, mem, params_tensor(&m->ps, m->map_w), lm_param(&m->ps, m->map_b));
+        mem = layers_linear(tp, &m->ps, mem, m->map_w, m->map_b);
     return mem;
 }
 
@@ -160,15 +161,14 @@ void memmodel_score(memmodel *m, tape *tp, const memmodel_batch *batch, int B, p
 
 /* ---- cost ------------------------------------------------------------------------------------------ */
 
-/* Per position of a sequence of T through the stack (no head): linear layers, and attention over the
- * keys each query may read on average (causal: (T + 1) / 2; the mosaic's strict mask (T - 1) / 2 and
- * its persistent table). */
+/* Per position of a sequence of T through the stack (no head), 2 FLOPs per multiply-add: linear
+ * layers, attention over the keys each query may read on average, persistent-memory tables. The
+ * leaky-average scans are left out here (lm_flops_per_token counts them: 4d per layer, under 0.1%
+ * at the memory models' shapes). */
 static double stack_flops(const lm_config *c, int T)
 {
-    const double d = c->d;
-    if (c->arch == LM_GPT)
-        return c->layers * (24 * d * d + 4 * d * (T + 1) / 2.0);
-    return c->layers * (10 * d * d + 4 * d * (T - 1) / 2.0 + 4 * d * c->pmem);
+    const lm_block_macs b = lm_arch_table(c->arch)->macs(c, T);
+    return c->layers * (2 * b.dense + 2 * b.attention + 2 * b.memory);
 }
 
 double memmodel_flops_per_token(const memmodel_config *c)

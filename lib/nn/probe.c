@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
+#include "nn/layers.h"
 
 static const char *const feed_names[] = {"unrolled", "repeated"};
 
@@ -35,7 +37,7 @@ void probe_feed_index(probe_feed f, int d_in, int n, int *idx)
 
 int probe_config_check(probe_config *c, err_t *e)
 {
-    if (c->arch != LM_GPT && c->arch != LM_MOSAIC)
+    if (!lm_arch_table(c->arch)->attends)
         return err_set(e, "--probe-arch '%s': expected gpt or mosaic", lm_arch_name(c->arch));
     if (c->d_in < 2)
         return err_set(e, "an embedding of %d elements (the probe needs at least 2)", c->d_in);
@@ -63,18 +65,11 @@ void probe_build(probe *p, const probe_config *c)
     p->window = xmalloc((size_t)c->n * w * sizeof *p->window);
     probe_feed_index(c->feed, c->d_in, c->n, p->window);
     params_init(&p->ps);
-    lm_declare_linear(&p->ps, "feed", c->d, w, c->bias, &p->feed_w, &p->feed_b);
+    layers_declare_linear(&p->ps, "feed", c->d, w, c->bias, &p->feed_w, &p->feed_b);
     p->wpe = params_declare_auto(&p->ps, "wpe", 2, (int[]){c->n, c->d});
-    p->blocks = xcalloc((size_t)c->layers, sizeof *p->blocks);
-    for (int l = 0; l < c->layers; l++) {
-        memset(&p->blocks[l], 0xff, sizeof p->blocks[l]);   /* every index -1 */
-        if (c->arch == LM_GPT)
-            gpt_block_declare(&p->blocks[l], &p->ps, &p->blocks_cfg, l);
-        else
-            mosaic_block_declare(&p->blocks[l], &p->ps, &p->blocks_cfg, l);
-    }
-    lm_declare_layernorm(&p->ps, "ln_f", c->d, c->bias, &p->lnf_w, &p->lnf_b);
-    lm_declare_linear(&p->ps, "head", c->vocab, c->d, c->bias, &p->head_w, &p->head_b);
+    lm_stack_declare(&p->stack, &p->ps, &p->blocks_cfg);
+    layers_declare_layernorm(&p->ps, "ln_f", c->d, c->bias, &p->lnf_w, &p->lnf_b);
+    layers_declare_linear(&p->ps, "head", c->vocab, c->d, c->bias, &p->head_w, &p->head_b);
     params_alloc(&p->ps);
 }
 
@@ -83,12 +78,7 @@ void probe_init_weights(probe *p, rng *r)
     const probe_config *c = &p->cfg;
     params_init_normal(&p->ps, p->feed_w, 1 / sqrt(probe_feed_width(c->feed, c->d_in)), r);
     params_init_normal(&p->ps, p->wpe, 1, r);
-    for (int l = 0; l < c->layers; l++) {
-        if (c->arch == LM_GPT)
-            gpt_block_init(&p->blocks[l], &p->ps, &p->blocks_cfg, r);
-        else
-            mosaic_block_init(&p->blocks[l], &p->ps, &p->blocks_cfg, r);
-    }
+    lm_stack_init(&p->stack, &p->ps, &p->blocks_cfg, r);
     params_fill(&p->ps, p->lnf_w, 1);
     params_init_normal(&p->ps, p->head_w, 0.02, r);
     /* Biases (feed, final LayerNorm, head) start at zero as allocated. */
@@ -97,9 +87,8 @@ void probe_init_weights(probe *p, rng *r)
 void probe_free(probe *p)
 {
     params_free(&p->ps);
-    free(p->blocks);
+    lm_stack_free(&p->stack);
     free(p->window);
-    p->blocks = NULL;
     p->window = NULL;
 }
 
@@ -119,21 +108,20 @@ tensor *probe_forward(probe *p, tape *tp, tensor *emb)
         pos[i] = i % n;
     tensor *x = op_embedding(tp, ids, B, n * w, op_reshape(tp, emb, 2, (int[]){B * c->d_in, 1}));
     x = op_reshape(tp, x, 3, (int[]){B, n, w});
-    x = op_linear(tp, x, params_tensor(&p->ps, p->feed_w), lm_param(&p->ps, p->feed_b));
+    x = layers_linear(tp, &p->ps, x, p->feed_w, p->feed_b);
     x = op_add(tp, x, op_embedding(tp, pos, B, n, params_tensor(&p->ps, p->wpe)));
     free(ids);
     free(pos);
-    for (int l = 0; l < c->layers; l++)
-        x = c->arch == LM_GPT ? gpt_block_forward(&p->blocks[l], &p->ps, &p->blocks_cfg, tp, x, NULL)
-                              : mosaic_block_forward(&p->blocks[l], &p->ps, &p->blocks_cfg, tp, x, NULL);
-    x = op_layernorm(tp, x, params_tensor(&p->ps, p->lnf_w), lm_param(&p->ps, p->lnf_b), (real)1e-5);
-    return op_linear(tp, x, params_tensor(&p->ps, p->head_w), lm_param(&p->ps, p->head_b));
+    x = lm_stack_forward(&p->stack, &p->ps, &p->blocks_cfg, tp, x, NULL, NULL, 0);
+    x = layers_layernorm(tp, &p->ps, x, p->lnf_w, p->lnf_b);
+    return layers_linear(tp, &p->ps, x, p->head_w, p->head_b);
 }
 
 double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int n, const lm_optim *o,
                          long long step)
 {
     double l = loss->data[0];
+    dist_mean_double(&l, 1);   /* data-parallel ranks: as lm_train_step */
     if (!isfinite(l)) {
         tape_reset(tp);
         return NAN;
@@ -142,6 +130,8 @@ double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int
         params_zero_grad(stores[i]);
     tape_backward(tp, loss);
     tape_reset(tp);
+    for (int i = 0; i < n; i++)
+        dist_mean_real(stores[i]->grad, stores[i]->total);
     double sq = 0;
     for (int i = 0; i < n; i++) {
         double g = grad_norm(stores[i]);

@@ -1,0 +1,150 @@
+/* dist.h over MPI when the build has it (MEMLAB_MPI, set by the Makefile where mpicc is found),
+ * else a single process. */
+#include "core/dist.h"
+
+#include <stdlib.h>
+
+#include "core/error.h"
+
+/* Ranks in the launcher's environment: Open MPI's mpirun, PMI/PMIx launchers (MPICH's hydra,
+ * Slurm's srun); 0 when not started by one. */
+static int launcher_size(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 0)
+            return atoi(v);
+    }
+    return getenv("PMIX_RANK") || getenv("PMI_RANK") ? 1 : 0;
+}
+
+void dist_mean_real(real *buf, size_t n)
+{
+    if (dist_size() == 1)
+        return;
+    dist_sum_real(buf, n);
+    const real inv = (real)(1.0 / dist_size());
+    for (size_t i = 0; i < n; i++)
+        buf[i] *= inv;
+}
+
+void dist_mean_double(double *buf, size_t n)
+{
+    if (dist_size() == 1)
+        return;
+    dist_sum_double(buf, n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] /= dist_size();
+}
+
+#ifdef MEMLAB_MPI
+#include <mpi.h>
+
+static int joined, rank, size = 1;
+
+#ifdef MEMLAB_DOUBLE
+#define MPI_REAL_T MPI_DOUBLE
+#else
+#define MPI_REAL_T MPI_FLOAT
+#endif
+
+static void check(int rc, const char *what)
+{
+    if (rc != MPI_SUCCESS)
+        fatal("MPI: %s failed (error %d)", what, rc);
+}
+
+void dist_init(int *argc, char ***argv)
+{
+    if (joined || launcher_size() == 0)
+        return;
+    check(MPI_Init(argc, argv), "MPI_Init");
+    joined = 1;
+    check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
+    check(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
+    atexit(dist_finalize);
+}
+
+void dist_finalize(void)
+{
+    if (!joined)
+        return;
+    joined = 0;
+    MPI_Finalize();
+}
+
+const char *dist_transport(void) { return "mpi"; }
+
+/* MPI counts are ints: large buffers go in pieces. */
+#define DIST_CHUNK ((size_t)1 << 28)
+
+void dist_sum_real(real *buf, size_t n)
+{
+    for (size_t at = 0; joined && size > 1 && at < n; at += DIST_CHUNK) {
+        const int len = (int)(n - at < DIST_CHUNK ? n - at : DIST_CHUNK);
+        check(MPI_Allreduce(MPI_IN_PLACE, buf + at, len, MPI_REAL_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    }
+}
+
+void dist_sum_double(double *buf, size_t n)
+{
+    for (size_t at = 0; joined && size > 1 && at < n; at += DIST_CHUNK) {
+        const int len = (int)(n - at < DIST_CHUNK ? n - at : DIST_CHUNK);
+        check(MPI_Allreduce(MPI_IN_PLACE, buf + at, len, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    }
+}
+
+void dist_broadcast_real(real *buf, size_t n)
+{
+    for (size_t at = 0; joined && size > 1 && at < n; at += DIST_CHUNK) {
+        const int len = (int)(n - at < DIST_CHUNK ? n - at : DIST_CHUNK);
+        check(MPI_Bcast(buf + at, len, MPI_REAL_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    }
+}
+
+int dist_agree_ok(int ok)
+{
+    if (!joined || size == 1)
+        return ok;
+    int all = ok ? 1 : 0;
+    check(MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    return all;
+}
+
+int dist_rank(void) { return rank; }
+int dist_size(void) { return size; }
+
+#else /* a single process */
+
+void dist_init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    /* N copies of one run would each write the same files: refuse before anything is written. */
+    if (launcher_size() > 1)
+        fatal("started as one of %d ranks, but this memlab was built without MPI: install libopenmpi-dev "
+              "and rebuild (make clean && make; docs/distributed.md)", launcher_size());
+}
+void dist_finalize(void) {}
+const char *dist_transport(void) { return "none"; }
+void dist_sum_real(real *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+}
+void dist_sum_double(double *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+}
+void dist_broadcast_real(real *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+}
+int dist_agree_ok(int ok) { return ok; }
+int dist_rank(void) { return 0; }
+int dist_size(void) { return 1; }
+
+#endif

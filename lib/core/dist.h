@@ -1,0 +1,44 @@
+/* Data-parallel processes: the one small interface every training loop talks to, over whatever
+ * transport the build has (docs/distributed.md). A run launched by `mpirun -np N` (or a cluster's
+ * srun) on a build with MPI is N ranks; anything else is a single process of rank 0 of 1, and every
+ * call below is then a no-op or the identity, so that code written for N ranks runs unchanged.
+ *
+ * The ranks run the same command on the same inputs. Each takes its share of the global batch;
+ * gradients are summed over the ranks and divided by their number before clipping and the
+ * optimiser step (dist_mean_grads), so that N ranks follow the single-process run. Parameters start
+ * identical (rank 0's are broadcast). Only rank 0 writes results. A rank that fails says why on
+ * stderr and the ranks agree to stop (dist_agree_ok) instead of waiting for each other forever.
+ *
+ * The process-wide state (the communicator) is the transport's own, initialised once. */
+#ifndef MEMLAB_DIST_H
+#define MEMLAB_DIST_H
+
+#include <stddef.h>
+
+#include "core/real.h"
+
+/* Joins the launcher's ranks when the process was started by one (MPI's environment variables);
+ * does nothing otherwise. Call once, first thing in main. */
+void dist_init(int *argc, char ***argv);
+/* Leaves the group (MPI_Finalize); registered with atexit by dist_init. */
+void dist_finalize(void);
+int dist_rank(void);
+int dist_size(void);
+/* The transport the build has: "mpi" or "none". */
+const char *dist_transport(void);
+
+/* In place, over every rank: the sum of buf. */
+void dist_sum_real(real *buf, size_t n);
+void dist_sum_double(double *buf, size_t n);
+/* In place, over every rank: the mean of buf (the sum divided by the number of ranks): a
+ * data-parallel step's gradients and loss. */
+void dist_mean_real(real *buf, size_t n);
+void dist_mean_double(double *buf, size_t n);
+/* Rank 0's buf on every rank. */
+void dist_broadcast_real(real *buf, size_t n);
+/* Whether every rank's ok is true (a collective: every rank must call it at the same point). Used
+ * after each rank checks its inputs, and wherever one rank may fail alone (a file only it writes),
+ * so that all of them stop together. */
+int dist_agree_ok(int ok);
+
+#endif

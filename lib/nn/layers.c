@@ -1,0 +1,58 @@
+#include "nn/layers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/ops.h"
+
+static int declare_optional_bias(param_store *ps, const char *prefix, int n, int bias)
+{
+    if (!bias)
+        return -1;
+    char name[PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return params_declare_auto(ps, name, 1, (int[]){n});
+}
+
+void layers_declare_linear(param_store *ps, const char *prefix, int out, int in, int bias, int *w, int *b)
+{
+    char name[PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    *w = params_declare_auto(ps, name, 2, (int[]){out, in});
+    *b = declare_optional_bias(ps, prefix, out, bias);
+}
+
+void layers_declare_layernorm(param_store *ps, const char *prefix, int d, int bias, int *w, int *b)
+{
+    char name[PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    *w = params_declare_auto(ps, name, 1, (int[]){d});
+    *b = declare_optional_bias(ps, prefix, d, bias);
+}
+
+tensor *layers_param(param_store *ps, int idx) { return idx < 0 ? NULL : params_tensor(ps, idx); }
+
+tensor *layers_linear(tape *tp, param_store *ps, tensor *x, int w, int b)
+{
+    return op_linear(tp, x, params_tensor(ps, w), layers_param(ps, b));
+}
+
+tensor *layers_layernorm(tape *tp, param_store *ps, tensor *x, int w, int b)
+{
+    return op_layernorm(tp, x, params_tensor(ps, w), layers_param(ps, b), (real)LAYERS_LN_EPS);
+}
+
+void layers_fill_if(param_store *ps, int idx, double v)
+{
+    if (idx >= 0)
+        params_fill(ps, idx, v);
+}
+
+tensor *layers_buffer_view(tape *tp, real *buf, int n, int d)
+{
+    tensor *t = tape_alloc(tp, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->data = buf;
+    tensor_set_shape(t, 3, (int[]){1, n, d});
+    return t;
+}

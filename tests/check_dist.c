@@ -1,0 +1,146 @@
+/* Data-parallel training over MPI (core/dist.h) through the real binary: 2 ranks on however many
+ * cores (oversubscribed) follow the single process's loss curve and end at its weights within float
+ * tolerance; a rank that fails stops both with one line and no hang. Skipped, with a message, when
+ * mpirun is missing or memlab was built without MPI. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/ckpt.h"
+#include "nn/lm_ckpt.h"
+#include "test_util.h"
+
+/* Open MPI refuses root without these; oversubscribe: 2 ranks on a machine of any size. The bound
+ * turns a hang in a collective into a failure. */
+#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np 2 "
+
+static int have_mpi(void)
+{
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "command -v mpirun >/dev/null && %s version", test_memlab_bin());
+    int ok = test_run(cmd, &out, NULL) == 0 && strstr(out, "transport: mpi") != NULL;
+    free(out);
+    if (!ok)
+        fprintf(stderr, "check_dist: skipped (no mpirun, or memlab built without MPI: apt-get install "
+                        "libopenmpi-dev openmpi-bin, then make clean && make)\n");
+    return ok;
+}
+
+/* The training run's CSV (stdout) of babistories' smoke preset, gpt, no dropout (whose masks differ
+ * by rank), with or without mpirun. */
+static int train(const char *launcher, const char *dir, char **out, char **err)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s%s babistories --preset smoke --arch gpt --dropout 0 --threads 1 --quiet --out-dir %s",
+             launcher, test_memlab_bin(), dir);
+    return test_run(cmd, out, err);
+}
+
+/* Column c (0-based) of every data row of a CSV text, into v; returns the rows. */
+static int column(const char *csv, int c, double *v, int max)
+{
+    int n = 0;
+    for (const char *line = strchr(csv, '\n'); line && line[1] && n < max; line = strchr(line + 1, '\n')) {
+        const char *f = line + 1;
+        for (int i = 0; i < c; i++)
+            f = strchr(f, ',') + 1;
+        v[n++] = strtod(f, NULL);
+    }
+    return n;
+}
+
+START_TEST(test_two_ranks_follow_one)
+{
+    if (!have_mpi())
+        return;
+    char *one = test_tmpdir(), *two = test_tmpdir(), *out1, *out2, *err;
+    ck_assert_int_eq(train("", one, &out1, &err), 0);
+    free(err);
+    ck_assert_msg(train(MPIRUN, two, &out2, &err) == 0, "%s", err);
+    free(err);
+    /* the same rows, steps and token counts; losses within float tolerance */
+    double a[8], b[8];
+    for (int c = 5; c <= 9; c++) {
+        int n = column(out1, c, a, 8);
+        ck_assert_int_eq(column(out2, c, b, 8), n);
+        ck_assert_int_eq(n, 2);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(fabs(a[i] - b[i]) <= 1e-4 * fabs(a[i]), "column %d row %d: %g vs %g", c, i, a[i], b[i]);
+    }
+    /* rank 0's checkpoint: the single process's weights within tolerance; nothing from rank 1 */
+    char p1[4096], p2[4096];
+    snprintf(p1, sizeof p1, "%s/babistories_gpt.safetensors", one);
+    snprintf(p2, sizeof p2, "%s/babistories_gpt.safetensors", two);
+    lm m1, m2;
+    err_t e;
+    ck_assert_int_eq(lm_ckpt_open(p1, &m1, 0, &e), 0);
+    ck_assert_int_eq(lm_ckpt_open(p2, &m2, 0, &e), 0);
+    ck_assert_uint_eq(m1.ps.total, m2.ps.total);
+    double worst = 0;
+    for (size_t i = 0; i < m1.ps.total; i++)
+        worst = fmax(worst, fabs((double)m1.ps.data[i] - m2.ps.data[i]));
+    ck_assert_msg(worst < 1e-4, "weights differ by %g", worst);
+    lm_free(&m1);
+    lm_free(&m2);
+    free(out1);
+    free(out2);
+    test_rmdir(one);
+    test_rmdir(two);
+}
+END_TEST
+
+/* Rank 0 cannot write its checkpoint (a folder stands at its name); rank 1 could. Both stop at that
+ * step with exit 1, memlab's one line, and nothing on stdout beyond the table so far. */
+START_TEST(test_failing_rank_stops_all)
+{
+    if (!have_mpi())
+        return;
+    char *dir = test_tmpdir(), path[4096], *out, *err;
+    snprintf(path, sizeof path, "mkdir -p %s/babistories_gpt.safetensors", dir);
+    ck_assert_int_eq(test_run(path, NULL, NULL), 0);
+    int rc = train(MPIRUN, dir, &out, &err);
+    ck_assert_msg(rc == 1, "exit %d (124: a hang); stderr: %s", rc, err);
+    int lines = 0;
+    for (const char *s = strstr(err, "memlab: "); s; s = strstr(s + 1, "memlab: "))
+        lines++;
+    ck_assert_msg(lines == 1, "%d lines from memlab: %s", lines, err);
+    ck_assert_ptr_nonnull(strstr(err, "babistories_gpt.safetensors"));
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* A batch the ranks cannot share is refused before any work, by rank 0 alone, exit 2. */
+START_TEST(test_indivisible_batch)
+{
+    if (!have_mpi())
+        return;
+    char *dir = test_tmpdir(), cmd[8192], *out, *err;
+    snprintf(cmd, sizeof cmd, MPIRUN "%s babistories --preset smoke --batch 3 --threads 1 --out-dir %s/run",
+             test_memlab_bin(), dir);
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_str_eq(out, "");
+    ck_assert_ptr_nonnull(strstr(err, "memlab: babistories: --batch 3 is not divisible by the 2 data-parallel ranks\n"));
+    ck_assert_ptr_null(strstr(strstr(err, "ranks\n") + 1, "memlab: "));
+    snprintf(cmd, sizeof cmd, "test -e %s/run", dir);
+    ck_assert_int_ne(test_run(cmd, NULL, NULL), 0);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+Suite *suite_dist(void)
+{
+    Suite *s = suite_create("dist");
+    TCase *tc = tcase_create("mpi");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_two_ranks_follow_one);
+    tcase_add_test(tc, test_failing_rank_stops_all);
+    tcase_add_test(tc, test_indivisible_batch);
+    suite_add_tcase(s, tc);
+    return s;
+}
