@@ -2,7 +2,7 @@
  * at a few shapes: tokens per second over timed steps after warm-up steps, and the device memory
  * high-water mark. A measurement for benchmarks/NOTES.md, not a test. Needs a GPU (and a build
  * with CUDA); CSV on stdout:
- *   bench,arch,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib */
+ *   bench,arch,dtype,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -19,7 +19,7 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, int steps)
+static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, int steps, int bf16)
 {
     lm_config c = {.arch = arch, .vocab = 50304, .ctx = ctx, .d = d, .layers = layers, .heads = heads,
                    .bias = 0, .pos = POS_LEARNED};
@@ -28,6 +28,7 @@ static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, in
         fprintf(stderr, "lm_step_cuda: %s\n", e.msg);
         exit(1);
     }
+    cuda_peak_reset();
     lm m;
     lm_build(&m, &c);
     rng r = rng_stream(1, RNG_STREAM_INIT), data = rng_stream(1, RNG_STREAM_DATA);
@@ -36,6 +37,7 @@ static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, in
     tape tp;
     tape_init(&tp);
     tape_set_device(&tp, DEV_CUDA);
+    tape_set_bf16(&tp, bf16);
     int n = B * ctx;
     int *ids = malloc((size_t)n * sizeof *ids), *tg = malloc((size_t)n * sizeof *tg);
     for (int i = 0; i < n; i++) {
@@ -52,7 +54,8 @@ static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, in
         lm_train_step(&m, &tp, ids, tg, B, ctx, -1, &o, s + 2, NULL, NULL);
     device_sync(DEV_CUDA);
     double sec = now() - t0;
-    printf("lm_step_cuda,%s,%d,%d,%d,%d,%d,%d,%.4f,%.0f,%.0f\n", lm_arch_name(arch), d, layers, heads, ctx, B,
+    printf("lm_step_cuda,%s,%s,%d,%d,%d,%d,%d,%d,%.4f,%.0f,%.0f\n", lm_arch_name(arch), bf16 ? "bf16" : "fp32", d,
+           layers, heads, ctx, B,
            steps, sec, (double)n * steps / sec, cuda_peak_bytes() / 1048576.0);
     fflush(stdout);
     free(ids);
@@ -70,10 +73,13 @@ int main(int argc, char **argv)
     }
     int steps = argc > 1 ? atoi(argv[1]) : 5;
     fprintf(stderr, "lm_step_cuda on %s\n", cuda_ctx_describe());
-    printf("bench,arch,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib\n");
-    bench(LM_GPT, 256, 4, 4, 256, 16, steps);
-    bench(LM_GPT, 768, 12, 12, 512, 8, steps);
-    bench(LM_MOSAIC, 256, 4, 4, 256, 16, steps);
-    bench(LM_MOSAIC, 768, 12, 12, 512, 8, steps);
+    printf("bench,arch,dtype,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib\n");
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        bench(LM_GPT, 256, 4, 4, 256, 16, steps, bf16);
+        bench(LM_GPT, 768, 12, 12, 512, 8, steps, bf16);
+        bench(LM_GPT, 768, 12, 12, 512, 32, steps, bf16);
+        bench(LM_MOSAIC, 256, 4, 4, 256, 16, steps, bf16);
+        bench(LM_MOSAIC, 768, 12, 12, 512, 8, steps, bf16);
+    }
     return 0;
 }

@@ -7,8 +7,8 @@
 #   there:  DIR/scripts/device_check_cuda.sh run DIR  # every test, then every test under
 #                                                     # compute-sanitizer when it is found
 #
-# The pack builds for x86-64-v3 (not -march=native: the other host's CPU may differ) and for sm_90
-# only (CUDA_ARCH overrides), and leaves out the libraries every CUDA machine has (glibc, libstdc++,
+# The pack builds for x86-64-v3 (not -march=native: the other host's CPU may differ), for sm_90
+# only (CUDA_ARCH overrides) and without MPI (one process per GPU is all the tests need), and leaves out the libraries every CUDA machine has (glibc, libstdc++,
 # the CUDA runtime and cuBLAS, found through the binaries' rpath or LD_LIBRARY_PATH) and OpenBLAS
 # (too large to carry; the other machine's own libopenblas.so.0 serves, the tests' CPU references
 # only need it to be correct). docs/gpu.md describes the recipe.
@@ -19,7 +19,7 @@ case $mode in
 pack)
     here=$(cd "$(dirname "$0")/.." && pwd)
     cd "$here"
-    make -j2 BUILD=build/device OPT="-O2 -march=x86-64-v3" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" \
+    make -j2 BUILD=build/device OPT="-O2 -march=x86-64-v3" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" MPI=off \
         build/device/memlab cuda-tests
     mkdir -p "$dir/cuda-tests" "$dir/lib" "$dir/scripts"
     cp build/device/cuda-tests/* "$dir/cuda-tests/"

@@ -4,6 +4,7 @@
  * k or its CUDA twin; the few whose twins differ (host ids, losses read by the host, dropout's
  * generator) say so where they branch. */
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/dispatch.h"
@@ -52,6 +53,15 @@ static int *ints_on(tape *tp, const int *host, size_t n)
 static void linear_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+#if HAVE_CUDA
+    if (nd->saved[0]) {   /* bf16: the forward's converted operands */
+        int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
+        uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
+        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0],
+                                  nd->saved[1], N, (int)nd->iarg[1], OC);
+        return;
+    }
+#endif
     KERNEL(nd->out->device, matmul_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
                     (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2]);
 }
@@ -72,10 +82,21 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     shape[x->ndim - 1] = OC;
     device_kind dev = DEV("op_linear", x, w, b);
     tensor *out = tape_tensor(tp, x->ndim, shape);
-    KERNEL(dev, matmul_forward)(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
+    uint16_t *xb = NULL, *wb = NULL;
+#if HAVE_CUDA
+    if (dev == DEV_CUDA && tp->bf16) {
+        xb = tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
+        wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
+        cuda_matmul_forward_bf16(out->data, xb, wb, x->data, w->data, b ? b->data : NULL, N, C, OC);
+    }
+#endif
+    if (!xb)
+        KERNEL(dev, matmul_forward)(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
     tensor *in[3] = {x, w, b};
     tape_node *nd = tape_record(tp, linear_backward, out, 3, in);
     if (nd) {
+        nd->saved[0] = xb;
+        nd->saved[1] = wb;
         nd->iarg[0] = N;
         nd->iarg[1] = C;
         nd->iarg[2] = OC;
@@ -138,9 +159,48 @@ tensor *op_mul(tape *tp, tensor *a, tensor *b)
 
 /* ---- embedding ------------------------------------------------------------------------------- */
 
+#if HAVE_CUDA
+/* The GPU backward wants the positions grouped by id (cuda_embedding_backward_grouped): a counting
+ * sort here, where the ids already are, into one device buffer {order[N], seg_begin[nseg+1],
+ * seg_id[nseg]}; returns it, *nseg the number of distinct ids. */
+static int *embedding_groups(tape *tp, const int *ids, int N, int V, int *nseg)
+{
+    int *start = tape_alloc(tp, ((size_t)V + 1) * sizeof *start);
+    memset(start, 0, ((size_t)V + 1) * sizeof *start);
+    for (int i = 0; i < N; i++)
+        start[ids[i] + 1]++;
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        n += start[v + 1] > 0;
+        start[v + 1] += start[v];
+    }
+    int *host = tape_alloc(tp, ((size_t)N + 2 * (size_t)n + 1) * sizeof *host);
+    int *order = host, *seg_begin = host + N, *seg_id = seg_begin + n + 1;
+    for (int v = 0, s = 0; v < V; v++)
+        if (start[v + 1] > start[v]) {
+            seg_begin[s] = start[v];
+            seg_id[s++] = v;
+        }
+    seg_begin[n] = N;
+    for (int i = 0; i < N; i++)   /* stable: positions of an id stay in increasing order */
+        order[start[ids[i]]++] = i;
+    *nseg = n;
+    return ints_on(tp, host, (size_t)N + 2 * (size_t)n + 1);
+}
+#endif
+
 static void embedding_op_backward(tape *tp, tape_node *nd)
 {
     tensor *table = nd->in[0];
+#if HAVE_CUDA
+    if (table->device == DEV_CUDA) {
+        int N = (int)nd->iarg[0], nseg = (int)nd->iarg[2];
+        const int *g = nd->saved[1];
+        cuda_embedding_backward_grouped(grad_of(table), nd->out->grad, g, g + N, g + N + nseg + 1, nseg,
+                                        (int)nd->iarg[1]);
+        return;
+    }
+#endif
     KERNEL(table->device, embedding_backward)(grad_of(table), nd->out->grad, nd->saved[0], (int)nd->iarg[0], (int)nd->iarg[1]);
 }
 
@@ -166,6 +226,13 @@ tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table)
     tape_node *nd = tape_record(tp, embedding_op_backward, out, 1, &table);
     if (nd) {
         nd->saved[0] = dev == DEV_CPU ? ints_on(tp, ids, (size_t)N) : (int *)kid;
+#if HAVE_CUDA
+        if (dev == DEV_CUDA) {
+            int nseg = 0;
+            nd->saved[1] = embedding_groups(tp, ids, N, V, &nseg);
+            nd->iarg[2] = nseg;
+        }
+#endif
         nd->iarg[0] = N;
         nd->iarg[1] = C;
     }
@@ -227,13 +294,14 @@ tensor *op_gelu(tape *tp, tensor *x)
 
 static void gelu_erf_op_backward(tape *tp, tape_node *nd)
 {
-    gelu_erf_backward(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n);
+    KERNEL(nd->out->device, gelu_erf_backward)(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n);
 }
 
 tensor *op_gelu_erf(tape *tp, tensor *x)
 {
+    device_kind dev = DEV("op_gelu_erf", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    gelu_erf_forward(out->data, x->data, x->n);
+    KERNEL(dev, gelu_erf_forward)(out->data, x->data, x->n);
     tape_record(tp, gelu_erf_op_backward, out, 1, &x);
     return out;
 }

@@ -27,6 +27,13 @@ static void attention_bwd(tape *tp, tape_node *node)
 #if HAVE_CUDA_SEQ
     if (q->device == DEV_CUDA) {
         real *scr = tape_alloc_data(tp, cuda_attention_scratch_size(d) * sizeof(real));
+        if (node->saved[2]) {   /* bf16: q, k, v converted by the forward, one after another */
+            const unsigned short *qb = node->saved[2], *kb = qb + q->n, *vb = kb + k->n;
+            unsigned short *doutb = tape_alloc_data(tp, node->out->n * sizeof *doutb);
+            cuda_to_bf16(doutb, node->out->grad, node->out->n);
+            cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, qb, kb, vb, node->out->data, node->saved[0], d);
+            return;
+        }
         cuda_attention_backward(dq, dk, dv, scr, node->out->grad, q->data, k->data, v->data, node->out->data,
                                 node->saved[0], d);
         return;
@@ -106,7 +113,16 @@ static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, cons
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, q->shape[2]});
     real *lse = tape_alloc_data(tp, (size_t)B * H * Tq * sizeof(real));
-    cuda_attention_forward(out->data, lse, q->data, k->data, v->data, d);
+    unsigned short *qkvb = NULL;
+    if (tp->bf16) {   /* --dtype bf16: operands on the tensor cores */
+        qkvb = tape_alloc_data(tp, (q->n + k->n + v->n) * sizeof *qkvb);
+        cuda_to_bf16(qkvb, q->data, q->n);
+        cuda_to_bf16(qkvb + q->n, k->data, k->n);
+        cuda_to_bf16(qkvb + q->n + k->n, v->data, v->n);
+        cuda_attention_forward_bf16(out->data, lse, qkvb, qkvb + q->n, qkvb + q->n + k->n, d);
+    } else {
+        cuda_attention_forward(out->data, lse, q->data, k->data, v->data, d);
+    }
     if (tp->att_observer) {
         size_t bytes = (size_t)B * H * Tq * Tk * sizeof(real);
         real *att = tape_alloc_data(tp, bytes), *host = tape_alloc(tp, bytes);
@@ -118,6 +134,7 @@ static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, cons
     if (node) {
         node->saved[0] = lse;
         node->saved[1] = (void *)d;
+        node->saved[2] = qkvb;
     }
     return out;
 }

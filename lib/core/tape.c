@@ -43,6 +43,13 @@ void tape_set_device(tape *tp, device_kind d)
     arena_init_kind(&tp->pinned, d == DEV_CUDA ? MEM_PINNED : MEM_HOST);
 }
 
+void tape_set_bf16(tape *tp, int on)
+{
+    if (on && tp->device != DEV_CUDA)
+        fatal("internal: bf16 on a tape on the %s (a GPU mode)", device_name(tp->device));
+    tp->bf16 = on;
+}
+
 void *tape_alloc(tape *tp, size_t bytes) { return arena_alloc(&tp->mem, bytes); }
 
 /* The arena of the tape's numbers: `mem` itself on the CPU, as before devices existed. */
@@ -96,6 +103,17 @@ tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape)
     t->data = x->data;
     t->device = x->device;
     return t;
+}
+
+tensor *tape_to_host(tape *tp, tensor *t)
+{
+    if (t->device == DEV_CPU)
+        return t;
+    tensor *h = arena_zalloc(&tp->mem, sizeof *h);
+    tensor_set_shape(h, t->ndim, t->shape);
+    h->data = arena_alloc(&tp->mem, t->n * sizeof(real));
+    mem_copy(h->data, MEM_HOST, t->data, device_mem(t->device), t->n * sizeof(real));
+    return h;
 }
 
 tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in)

@@ -40,6 +40,7 @@ struct tape {
     arena data;         /* DEV_CUDA: the numbers (device memory) */
     arena pinned;       /* DEV_CUDA: scalar outputs the host reads (losses), pinned and mapped */
     device_kind device;
+    int bf16;           /* DEV_CUDA: linears in bf16 (tape_set_bf16) */
     tape_node *nodes;
     int n, cap;
     int grad_enabled;   /* record nodes at all (off for evaluation) */
@@ -56,6 +57,10 @@ void tape_reset(tape *tp);
 /* Puts the tape's numbers on a device (an empty tape only; device_open first). */
 void tape_set_device(tape *tp, device_kind d);
 
+/* --dtype bf16: the tape's linears take bf16 operands on the tensor cores with fp32 accumulation;
+ * values, gradients and master weights stay fp32. A GPU mode: fatal on a CPU tape. */
+void tape_set_bf16(tape *tp, int on);
+
 /* Host arena memory (dimension structs, copies of ids, anything the host reads). */
 void *tape_alloc(tape *tp, size_t bytes);
 /* Arena memory on the tape's device: op outputs' numbers and saved values kernels read. */
@@ -71,6 +76,11 @@ tensor *tape_input(tape *tp, int ndim, const int *shape, const real *src);
 /* A tensor sharing x's data with another shape of the same size; no node, so gradients do not flow
  * through it: use op_reshape for that. */
 tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape);
+
+/* t itself when it is on the CPU; else a copy of its values in host memory of the tape (a tensor
+ * on the CPU, no gradient, valid until tape_reset): for host code that reads an op's output, such
+ * as evaluation reading logits. It waits for the GPU. */
+tensor *tape_to_host(tape *tp, tensor *t);
 
 /* Records a node for `out` computed from `in` when gradients are on and some input requires one;
  * then marks out->requires_grad. Returns the node (to fill saved/args) or NULL when nothing was

@@ -130,3 +130,5 @@ extern "C" void cuda_memcopy(void *dst, const void *src, size_t bytes)
 extern "C" void cuda_sync(void) { CUDA_CHECK(cudaStreamSynchronize(0)); }
 
 extern "C" size_t cuda_peak_bytes(void) { return bytes_peak; }
+
+extern "C" void cuda_peak_reset(void) { bytes_peak = bytes_now; }

@@ -37,6 +37,8 @@ void cuda_memcopy(void *dst, const void *src, size_t bytes);
 void cuda_sync(void);
 /* Bytes of device memory at the high-water mark since the context opened (cuda_dev_alloc only). */
 size_t cuda_peak_bytes(void);
+/* Starts a new high-water mark at the bytes allocated now. */
+void cuda_peak_reset(void);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,6 @@
 /* Dense CUDA kernels: cuBLAS linears and batched products, elementwise arithmetic, embedding. */
+#include <cuda_bf16.h>
+
 #include "cuda/launch.cuh"
 #include "cuda/cuda_ctx.h"
 
@@ -31,17 +33,40 @@ extern "C" void cuda_matmul_forward(real *out, const real *inp, const real *weig
                              bias ? &one : &zero, out, OC));
 }
 
-/* Column sums of dout[N,OC] into dbias, in a fixed order: each thread owns a column and adds rows
- * in order, as the CPU does (the bias gradient is small; its cost is N*OC reads). */
-__global__ static void col_sums(real *dbias, const real *dout, int N, int OC)
+/* Column sums of dout[N,OC] into dbias in a fixed order: partial sums over chunks of COL_CHUNK rows
+ * (rows in order), then the chunks in order. Parallel over rows and columns, no atomics. */
+#define COL_CHUNK 128
+__global__ static void k_col_part(float *part, const real *dout, int N, int OC)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x, c = blockIdx.y;
+    if (j >= OC)
+        return;
+    int n1 = min(N, (c + 1) * COL_CHUNK);
+    float s = 0;
+    for (int n = c * COL_CHUNK; n < n1; n++)
+        s += dout[(size_t)n * OC + j];
+    part[(size_t)c * OC + j] = s;
+}
+
+__global__ static void k_col_final(real *dbias, const float *part, int chunks, int OC)
 {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= OC)
         return;
     float s = 0;
-    for (int n = 0; n < N; n++)
-        s += dout[(size_t)n * OC + j];
+    for (int c = 0; c < chunks; c++)
+        s += part[(size_t)c * OC + j];
     dbias[j] += s;
+}
+
+static void col_sums(real *dbias, const real *dout, int N, int OC)
+{
+    int chunks = (N + COL_CHUNK - 1) / COL_CHUNK;
+    float *part = (float *)cuda_scratch((size_t)chunks * OC * sizeof(float));
+    k_col_part<<<dim3((OC + 127) / 128, chunks), 128>>>(part, dout, N, OC);
+    CUDA_LAUNCHED();
+    k_col_final<<<(OC + 127) / 128, 128>>>(dbias, part, chunks, OC);
+    CUDA_LAUNCHED();
 }
 
 extern "C" void cuda_matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
@@ -54,8 +79,51 @@ extern "C" void cuda_matmul_backward(real *dinp, real *dweight, real *dbias, con
     if (dweight) /* dweight^T[C,OC] += inp^T[C,N] . dout[N,OC] */
         CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC, &one, dweight, C));
     if (dbias) {
-        col_sums<<<(OC + THREADS - 1) / THREADS, THREADS>>>(dbias, dout, N, OC);
+        col_sums(dbias, dout, N, OC);
+    }
+}
+
+/* ---- bf16 linears ------------------------------------------------------------------------------ */
+
+__global__ static void k_to_bf16(uint16_t *dst, const real *src, size_t n)
+{
+    GRID_STRIDE(i, n) dst[i] = __bfloat16_as_ushort(__float2bfloat16_rn(src[i]));
+}
+
+extern "C" void cuda_to_bf16(uint16_t *dst, const real *src, size_t n) { LAUNCH(k_to_bf16, n, dst, src, n); }
+
+/* C (fp32, column-major m x n) = op(A) op(B) + beta C with bf16 A and B, fp32 accumulation. */
+static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const uint16_t *a, int lda,
+                      const uint16_t *b, int ldb, float beta, real *c, int ldc)
+{
+    const float one = 1;
+    CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), ta, tb, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb,
+                              &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
+                                         const real *bias, int N, int C, int OC)
+{
+    cuda_to_bf16(xb, inp, (size_t)N * C);
+    cuda_to_bf16(wb, weight, (size_t)OC * C);
+    if (bias) {
+        rows_fill<<<cuda_blocks((size_t)N * OC, THREADS), THREADS>>>(out, bias, (size_t)N, OC);
         CUDA_LAUNCHED();
+    }
+    gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, wb, C, xb, C, bias ? 1.f : 0.f, out, OC);
+}
+
+extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
+                                          const uint16_t *xb, const uint16_t *wb, int N, int C, int OC)
+{
+    if (dinp || dweight)
+        cuda_to_bf16(doutb, dout, (size_t)N * OC);
+    if (dinp)
+        gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, 1.f, dinp, C);
+    if (dweight)
+        gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, xb, C, doutb, OC, 1.f, dweight, C);
+    if (dbias) {
+        col_sums(dbias, dout, N, OC);
     }
 }
 
@@ -134,6 +202,29 @@ __global__ static void k_embed_bwd(real *dtable, const real *dout, const int *id
         return;
     for (int n = 0; n < N; n++)
         dtable[(size_t)ids[n] * C + j] += dout[(size_t)n * C + j];
+}
+
+#define EMB_COLS 128
+__global__ static void k_embed_bwd_grouped(real *dtable, const real *dout, const int *order, const int *seg_begin,
+                                           const int *seg_id, int C)
+{
+    int s = blockIdx.x, j = blockIdx.y * EMB_COLS + threadIdx.x;
+    if (j >= C)
+        return;
+    float sum = 0;
+    for (int p = seg_begin[s]; p < seg_begin[s + 1]; p++)
+        sum += dout[(size_t)order[p] * C + j];
+    dtable[(size_t)seg_id[s] * C + j] += sum;
+}
+
+extern "C" void cuda_embedding_backward_grouped(real *dtable, const real *dout, const int *order,
+                                                const int *seg_begin, const int *seg_id, int nseg, int C)
+{
+    if (!dtable || nseg == 0)
+        return;
+    k_embed_bwd_grouped<<<dim3(nseg, (C + EMB_COLS - 1) / EMB_COLS), EMB_COLS>>>(dtable, dout, order, seg_begin,
+                                                                               seg_id, C);
+    CUDA_LAUNCHED();
 }
 
 extern "C" void cuda_embedding_forward(real *out, const int *ids, const real *table, int N, int C)

@@ -32,11 +32,28 @@ void cuda_mul_backward(real *da, real *db, const real *dout, const real *a, cons
  * fixed order per column (a row-sorted pass, no atomics), so repeated ids sum deterministically. */
 void cuda_embedding_forward(real *out, const int *ids, const real *table, int N, int C);
 void cuda_embedding_backward(real *dtable, const real *dout, const int *ids, int N, int C);
+/* The same backward from the ids grouped by value (core/ops_dense.c sorts them on the host, where
+ * they arrive): positions order[seg_begin[s] .. seg_begin[s+1]) hold id seg_id[s], in increasing
+ * order. One block per (id, column tile) sums its rows in order and adds once: parallel over every
+ * id and column, deterministic, no atomics. All arrays on the device. */
+void cuda_embedding_backward_grouped(real *dtable, const real *dout, const int *order, const int *seg_begin,
+                                     const int *seg_id, int nseg, int C);
 /* dst[i] += v for i < n: seeds a loss gradient and fills the backward of sum and mean, where v
  * comes from device memory (*scale * mult) so that the host never reads it. */
 void cuda_fill_add(real *dst, const real *scale, real mult, size_t n);
 /* dst[0] += v: seeds the loss's gradient. */
 void cuda_add_scalar(real *dst, real v);
+
+/* The --dtype bf16 linears: bf16 operands on the tensor cores, fp32 accumulation, fp32 out and
+ * gradients, fp32 master weights. The forward converts inp and weight into xb[N*C] and wb[OC*C]
+ * (bf16 bits; scratch the op keeps for the backward pass); the backward converts dout into
+ * doutb[N*OC]. The bias and its gradient stay fp32. */
+void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
+                              const real *bias, int N, int C, int OC);
+void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
+                               const uint16_t *xb, const uint16_t *wb, int N, int C, int OC);
+/* fp32 -> bf16 bits, round to nearest even. */
+void cuda_to_bf16(uint16_t *dst, const real *src, size_t n);
 
 /* Batched products for attention-like code: C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] in
  * row-major terms (ta/tb transpose A/B), strided batches. */

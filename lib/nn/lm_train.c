@@ -50,7 +50,7 @@ static tensor *eval_logits(lm *m, tape *tp, const int *ids, int B, int T, int *w
     *was = tp->grad_enabled;
     tp->grad_enabled = 0;
     tp->training = 0;
-    return lm_forward(m, tp, ids, B, T, NULL);
+    return tape_to_host(tp, lm_forward(m, tp, ids, B, T, NULL));   /* logits on the GPU: copied */
 }
 
 static void eval_end(tape *tp, int was)

@@ -3,7 +3,9 @@
  *
  * Tolerances (|gpu - cpu| <= atol + rtol |cpu|): elementwise kernels 1e-6 / 1e-5 (float rounding
  * and the GPU's own exp/erf/tanh); reductions over rows or columns (layernorm, softmax, losses,
- * linears, embedding sums) 1e-5 / 1e-4: the GPU adds in another order than the CPU. */
+ * linears, embedding sums) 1e-5 / 1e-4: the GPU adds in another order than the CPU. The bf16
+ * linears (bf16 operands, fp32 accumulation) against the fp32 CPU: within 1% of the result's
+ * largest magnitude (bf16 keeps 8 significant bits: 0.4% per operand). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,46 @@ static void test_matmul(int N, int C, int OC, int with_bias)
         snprintf(name, sizeof name, "matmul_backward dbias N=%d OC=%d", N, OC);
         check(name, &db, RED_ATOL * 10, RED_RTOL);
     }
+    buf *all[] = {&x, &w, &b, &out, &dout, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
+static double max_abs(const real *x, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+static void test_matmul_bf16(int N, int C, int OC)
+{
+    char name[96];
+    buf x = rnd((size_t)N * C, -1, 1), w = rnd((size_t)OC * C, -0.5, 0.5), b = rnd(OC, -1, 1);
+    buf out = rnd((size_t)N * OC, 0, 0), dout = rnd((size_t)N * OC, -1, 1);
+    buf dx = rnd(x.n, -1, 1), dw = rnd(w.n, -1, 1), db = rnd(OC, -1, 1);
+    uint16_t *xb = cuda_dev_alloc(x.n * 2), *wb = cuda_dev_alloc(w.n * 2), *ob = cuda_dev_alloc(out.n * 2);
+    matmul_forward(out.h, x.h, w.h, b.h, N, C, OC);
+    cuda_matmul_forward_bf16(out.d, xb, wb, x.d, w.d, b.d, N, C, OC);
+    snprintf(name, sizeof name, "matmul_forward_bf16 N=%d C=%d OC=%d (vs fp32 cpu)", N, C, OC);
+    check(name, &out, 1e-2 * max_abs(out.h, out.n), 0);
+    real *dx0 = th_download(dx.d, dx.n), *dw0 = th_download(dw.d, dw.n);
+    matmul_backward(dx.h, dw.h, db.h, dout.h, x.h, w.h, N, C, OC);
+    cuda_matmul_backward_bf16(dx.d, dw.d, db.d, ob, dout.d, xb, wb, N, C, OC);
+    /* the scale of the added gradient, not of the starting values */
+    for (size_t i = 0; i < dx.n; i++)
+        dx0[i] = dx.h[i] - dx0[i];
+    for (size_t i = 0; i < dw.n; i++)
+        dw0[i] = dw.h[i] - dw0[i];
+    check("matmul_backward_bf16 dinp", &dx, 1e-2 * max_abs(dx0, dx.n), 0);
+    check("matmul_backward_bf16 dweight", &dw, 1e-2 * max_abs(dw0, dw.n), 0);
+    check("matmul_backward_bf16 dbias (fp32)", &db, RED_ATOL * 10, RED_RTOL);
+    free(dx0);
+    free(dw0);
+    cuda_dev_free(xb);
+    cuda_dev_free(wb);
+    cuda_dev_free(ob);
     buf *all[] = {&x, &w, &b, &out, &dout, &dx, &dw, &db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         buf_free(all[i]);
@@ -208,6 +250,29 @@ static void test_embedding(void)
     embedding_backward(dt.h, dout.h, ids, N, C);
     cuda_embedding_backward(dt.d, dout.d, dids, N, C);
     check("embedding_backward (repeated ids)", &dt, 0, 0);
+    /* grouped by id (the op's GPU path): one sum per id and column, then one add */
+    int *order = malloc(N * sizeof *order), *seg = malloc((2 * V + 1) * sizeof *seg), nseg = 0, k = 0;
+    for (int v = 0; v < V; v++) {
+        int first = k;
+        for (int i = 0; i < N; i++)
+            if (ids[i] == v)
+                order[k++] = i;
+        if (k > first) {
+            seg[nseg] = first;
+            seg[V + 1 + nseg++] = v;
+        }
+    }
+    seg[nseg] = N;
+    int *dorder = th_upload_ints(order, N), *dbegin = th_upload_ints(seg, nseg + 1);
+    int *dsegid = th_upload_ints(seg + V + 1, nseg);
+    embedding_backward(dt.h, dout.h, ids, N, C);
+    cuda_embedding_backward_grouped(dt.d, dout.d, dorder, dbegin, dsegid, nseg, C);
+    check("embedding_backward_grouped", &dt, RED_ATOL, RED_RTOL);
+    th_free_dev(dorder);
+    th_free_dev(dbegin);
+    th_free_dev(dsegid);
+    free(order);
+    free(seg);
     th_free_dev(dids);
     free(ids);
     buf_free(&table);
@@ -381,6 +446,8 @@ int main(void)
     test_matmul(64, 48, 80, 1);
     test_matmul(333, 129, 65, 0);
     test_matmul(1024, 256, 768, 1);
+    test_matmul_bf16(333, 128, 72);
+    test_matmul_bf16(1024, 768, 2304);
     test_bmm();
     test_elementwise();
     test_rows(300, 96);
