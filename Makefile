@@ -125,7 +125,7 @@ $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libmemlab.a
 
 # `memlab bench` (experiments/bench.c): the sgemm ceiling, training and generation throughput and MFU
 # of gpt and mosaic, and the same models in PyTorch (benchmarks/peers/, Debian's python3-torch),
-# measured in one run: benchmarks/results.csv and the README's table benchmarks/results.md. 10-20
+# measured in one run: benchmarks/results.csv and docs/bench.md's table benchmarks/results.md. 10-20
 # minutes on a quiet 2-core machine; BENCH_ARGS adds options (e.g. BENCH_ARGS="--preset smoke").
 # The kernel micro-benchmarks (benchmarks/*.c: sgemm, attention) are built beside it.
 BENCH_ARGS ?=
@@ -133,7 +133,7 @@ bench: memlab $(BENCH_BIN)
 	scripts/deps.sh --torch
 	$(BUILD)/memlab bench --torch on --out-dir $(BUILD)/bench -o benchmarks/results.csv \
 	    --markdown benchmarks/results.md $(BENCH_ARGS)
-	scripts/readme_bench.sh benchmarks/results.md README.md
+	scripts/readme_bench.sh benchmarks/results.md docs/bench.md
 
 # Regenerates the committed test fixtures from the PyTorch twins (needs Debian's python3-torch).
 fixtures:

@@ -18,8 +18,9 @@
 #include <time.h>
 
 #include "babistories_analyses.h"
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 #include "commands.h"
+#include "corpus_opts.h"
 #include "core/dist.h"
 #include "driver.h"
 #include "io/gzfile.h"
@@ -34,32 +35,26 @@
 #define OOD_DEFAULT_TEXT "/usr/share/common-licenses/GPL-3"
 
 typedef struct {
-    char *data, *tokenizer, *vocab_dir, *resume, *ckpt, *prompt, *text;
-    long long stories, val_stories, vocab_size, steps, batch, warmup, eval_every, eval_batches;
+    corpus_opts corpus;
+    char *resume, *ckpt, *prompt, *text;
+    long long steps, batch, warmup, eval_every, eval_batches;
     long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens, ctx_mult, windows, stride;
     char *prompts, *format;
-    double lr, lr_end, wd, clip, val_fraction, temperature;
+    double lr, lr_end, wd, clip, temperature;
 } bs_opts;
 
 static bs_opts o;
 static lm_opts mo;
 
 static const opt_spec bs_options[] = {
-    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "1", "128", "4", "256", "0.05"),
-    {"data", 0, OPT_STRING, &o.data, NULL, "story corpus: TinyStories/BabiStories text (stories separated by <|endoftext|> lines) or JSON lines with a text/story field, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
-    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
-    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
-    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out for validation (by story)", NULL, 1e-6, 0.5, "F"},
-    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a tokenizer .json saved by memlab tokenize", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "2048", "tokens of a trained BPE (256 bytes + merges + <|endoftext|>)", NULL, 257, 1 << 20, "N"},
-    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or both, trained in turn on the same windows", "1", "128", "4", "256", "0.05"),
+    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a tokenizer .json saved by memlab tokenize", "2048", "tokens of a trained BPE (256 bytes + merges + <|endoftext|>)"),
     {"steps", 0, OPT_INT, &o.steps, "3000", "training steps (batches)", NULL, 1, 1e9, "N"},
     {"batch", 0, OPT_INT, &o.batch, "16", "windows of --ctx + 1 tokens per step", NULL, 1, 1e6, "B"},
     {"lr", 0, OPT_DOUBLE, &o.lr, "5e-3", "peak learning rate (AdamW 0.9, 0.95; the paper's 5e-3)", NULL, 1e-12, 10, "LR"},
     {"lr-end", 0, OPT_DOUBLE, &o.lr_end, "1e-4", "learning rate at the last step (cosine)", NULL, 0, 10, "LR"},
     {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps", NULL, 0, 1e9, "N"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    LM_DECAY_CLIP_ROWS(o),
     {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate train and validation loss every N steps (and at the last)", NULL, 1, 1e9, "N"},
     {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of fixed windows per loss evaluation", NULL, 1, 1e6, "N"},
     {"ckpt-every", 0, OPT_INT, &o.ckpt_every, "500", "write the checkpoint every N steps (and at the end)", NULL, 1, 1e9, "N"},
@@ -98,7 +93,8 @@ static const cmd_spec bs_spec = {
         "on fixed windows every --eval-every steps. Primary CSV:\n"
         "  arch,layers,d,heads,params,step,tokens,lr,train_loss,val_loss\n"
         "--out-dir gets tokenizer.json (a trained BPE), babistories_<arch>.safetensors (weights, AdamW\n"
-        "moments, step; Ctrl-C writes it before exiting), curves.csv and babistories.png.\n"
+        "moments, step; Ctrl-C writes it before exiting) and curves.csv (the same table; `make figures`\n"
+        "then draws it as babistories.png).\n"
         "generate: --ckpt FILE --prompt TEXT writes the prompt and its continuation on stdout.\n"
         "score: --ckpt FILE --text FILE writes position,token,loss (CSV) for every token after the\n"
         "first of each window of the model's context.\n"
@@ -127,10 +123,10 @@ static const cmd_spec bs_spec = {
 #define STREAM_STEP_DROPOUT (2ULL << 40)
 
 /* Window starts for step s: batch rows drawn uniformly over the training stream. */
-static void step_windows(const bs_data *bd, long long seed, long long step, int B, int T, int *ids, int *tg)
+static void step_windows(const token_corpus *bd, long long seed, long long step, int B, int T, int *ids, int *tg)
 {
     rng r = rng_stream((uint64_t)seed, STREAM_STEP_DATA + (uint64_t)step);
-    bs_windows(&bd->train, &r, B, T, ids, tg);
+    token_stream_windows(&bd->train, &r, B, T, ids, tg);
 }
 
 /* ---- training ----------------------------------------------------------------------------------- */
@@ -139,13 +135,13 @@ typedef struct {
     int *ids, *tg;   /* eval_batches * B * T */
 } eval_set;
 
-static void eval_set_make(eval_set *es, const bs_tokens *toks, long long seed, uint64_t stream, int nb, int B, int T)
+static void eval_set_make(eval_set *es, const token_stream *toks, long long seed, uint64_t stream, int nb, int B, int T)
 {
     es->ids = xmalloc((size_t)nb * B * T * sizeof(int));
     es->tg = xmalloc((size_t)nb * B * T * sizeof(int));
     rng r = rng_stream((uint64_t)seed, stream);
     for (int i = 0; i < nb; i++)
-        bs_windows(toks, &r, B, T, es->ids + (size_t)i * B * T, es->tg + (size_t)i * B * T);
+        token_stream_windows(toks, &r, B, T, es->ids + (size_t)i * B * T, es->tg + (size_t)i * B * T);
 }
 
 static double eval_loss(lm *m, tape *tp, const eval_set *es, int nb, int B, int T)
@@ -157,7 +153,7 @@ static double eval_loss(lm *m, tape *tp, const eval_set *es, int nb, int B, int 
     return n ? sum / n : NAN;
 }
 
-static int save_ckpt(driver *d, lm *m, const bs_data *bd, long long step, const char *path)
+static int save_ckpt(driver *d, lm *m, const token_corpus *bd, long long step, const char *path)
 {
     char stepbuf[32], seedbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%lld", step);
@@ -175,7 +171,7 @@ static int save_ckpt(driver *d, lm *m, const bs_data *bd, long long step, const 
 /* One architecture's training run: what the step function and the hooks share. */
 typedef struct {
     driver *d;
-    const bs_data *bd;
+    const token_corpus *bd;
     lm *m;
     lm_optim opt;
     tape tp;
@@ -231,17 +227,13 @@ static int bs_ckpt(void *ctx, const train_state *st)
 }
 
 /* Trains one architecture from step `start` (0, or a resumed checkpoint's step). */
-static int train_arch(driver *d, bs_data *bd, lm *m, long long start, const eval_set *ev_train,
+static int train_arch(driver *d, token_corpus *bd, lm *m, long long start, const eval_set *ev_train,
                       const eval_set *ev_val, csv_writer *curves)
 {
     const char *arch = lm_arch_name(m->cfg.arch);
     bs_run r = {.d = d, .bd = bd, .m = m, .B = (int)o.batch, .T = m->cfg.ctx, .nb = (int)o.eval_batches,
                 .ev_train = ev_train, .ev_val = ev_val, .curves = curves};
-    r.opt = (lm_optim){
-        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
-        .sched = {.kind = SCHED_COSINE, .lr = o.lr, .lr_end = o.lr_end, .warmup = o.warmup, .total = o.steps},
-        .clip = o.clip,
-    };
+    r.opt = lm_optim_cosine(o.lr, o.lr_end, o.warmup, o.steps, o.wd, o.clip);
     char name[64], label[64];
     snprintf(name, sizeof name, "babistories_%s.safetensors", arch);
     driver_out_path(d, name, r.path, sizeof r.path);
@@ -269,138 +261,174 @@ static int train_arch(driver *d, bs_data *bd, lm *m, long long start, const eval
     return end == TRAIN_DONE || end == TRAIN_STOPPED ? 0 : -1;
 }
 
-static int run_train(driver *d)
+/* What a training run trains: fresh models of the options' shapes, or the resumed checkpoint's. */
+typedef struct {
+    int narch;
+    lm_config cfgs[2];
+    lm resumed;         /* --resume: the model, trained on from step `start` */
+    long long start;
+} bs_plan;
+
+/* The corpus, tokenised, with room for at least one window of each split; 0 or 1 (message printed). */
+static int train_data_load(driver *d, token_corpus *bd)
 {
-    bs_data bd;
     err_t e;
-    if (o.batch % dist_size() != 0) {
-        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
-        return 2;
-    }
-    if (bs_data_load(&bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                          .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                          .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                          .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
-                     &e) != 0) {
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    if (token_corpus_load(bd, &co, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
-    if (bd.train.n < (size_t)T + 2 || bd.val.n < (size_t)T + 2) {
+    const int T = (int)mo.ctx;
+    if (bd->train.n < (size_t)T + 2 || bd->val.n < (size_t)T + 2) {
         driver_error(d, "the corpus is too small for --ctx %d (training %zu tokens, validation %zu)", T,
-                     bd.train.n, bd.val.n);
-        bs_data_free(&bd);
+                     bd->train.n, bd->val.n);
+        token_corpus_free(bd);
         return 1;
     }
+    return 0;
+}
+
+/* The options' model config for one architecture (--arch may say both); 0 or -1 with e set. */
+static int config_for(lm_arch arch, int vocab, lm_config *c, err_t *e)
+{
+    char *saved = mo.arch;
+    mo.arch = (char *)lm_arch_name(arch);
+    int bad = lm_opts_config(&mo, vocab, c, e);
+    mo.arch = saved;
+    return bad;
+}
+
+/* --resume: the checkpoint's model and step, which the run's options must describe (--arch unless
+ * both, the shape, the vocabulary and the context). 0, or the exit code (message printed). */
+static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
+{
+    err_t e;
+    if (lm_ckpt_open(o.resume, &pl->resumed, 1, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return 1;
+    }
+    ckpt_meta *md = ckpt_meta_read(o.resume, &e);
+    const char *st = md ? ckpt_meta_get(md, "step") : NULL;
+    pl->start = st ? atoll(st) : -1;
+    ckpt_meta_free(md);
+    const lm_config *have = &pl->resumed.cfg;
+    lm_config want;
+    int bad = strcmp(mo.arch, "both") == 0 ? config_for(have->arch, bd->vocab, &want, &e)
+                                           : lm_opts_config(&mo, bd->vocab, &want, &e);
+    const char *why = bad ? e.msg
+                      : pl->start < 0 ? "it records no step"
+                      : want.arch != have->arch ? "it holds another architecture than --arch"
+                      : want.d != have->d || want.layers != have->layers || want.heads != have->heads ||
+                                want.pmem != have->pmem || want.bias != have->bias || want.pos != have->pos
+                          ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
+                      : (want.arch == LM_GPT && want.gelu != have->gelu) ||
+                                (want.arch == LM_MOSAIC && want.mosaic_variant != have->mosaic_variant)
+                          ? "it was trained with another --gelu / --mosaic-variant"
+                      : want.vocab != have->vocab ? "its vocabulary differs from the tokenizer's"
+                      : want.ctx != have->ctx ? "its context differs from --ctx" : NULL;
+    if (why) {
+        driver_error(d, "--resume %s: %s", o.resume, why);
+        lm_free(&pl->resumed);
+        return bad ? 2 : 1;
+    }
+    pl->narch = 1;
+    return 0;
+}
+
+/* Every model's options, checked before any output; 0, or the exit code (message printed). */
+static int plan_make(driver *d, const token_corpus *bd, bs_plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    if (o.resume)
+        return plan_resume(d, bd, pl);
     lm_arch archs[2];
-    int narch = 0;
-    lm resumed;
-    long long start = 0;
-    if (o.resume) {
-        if (lm_ckpt_open(o.resume, &resumed, 1, &e) != 0) {
-            driver_error(d, "%s", e.msg);
-            bs_data_free(&bd);
-            return 1;
-        }
-        ckpt_meta *md = ckpt_meta_read(o.resume, &e);
-        const char *st = md ? ckpt_meta_get(md, "step") : NULL;
-        start = st ? atoll(st) : -1;
-        ckpt_meta_free(md);
-        /* The run's options must describe the checkpoint's model: --arch (unless both), the shape,
-         * the vocabulary and the context. */
-        lm_config want;
-        char *saved = mo.arch;
-        if (strcmp(mo.arch, "both") == 0)
-            mo.arch = (char *)lm_arch_name(resumed.cfg.arch);
-        int bad = lm_opts_config(&mo, bd.vocab, &want, &e);
-        mo.arch = saved;
-        const char *why = bad ? e.msg
-                          : start < 0 ? "it records no step"
-                          : want.arch != resumed.cfg.arch ? "it holds another architecture than --arch"
-                          : want.d != resumed.cfg.d || want.layers != resumed.cfg.layers ||
-                                    want.heads != resumed.cfg.heads || want.pmem != resumed.cfg.pmem ||
-                                    want.bias != resumed.cfg.bias || want.pos != resumed.cfg.pos
-                              ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
-                          : (want.arch == LM_GPT && want.gelu != resumed.cfg.gelu) ||
-                                    (want.arch == LM_MOSAIC && want.mosaic_variant != resumed.cfg.mosaic_variant)
-                              ? "it was trained with another --gelu / --mosaic-variant"
-                          : want.vocab != resumed.cfg.vocab ? "its vocabulary differs from the tokenizer's"
-                          : want.ctx != resumed.cfg.ctx ? "its context differs from --ctx" : NULL;
-        if (why) {
-            driver_error(d, "--resume %s: %s", o.resume, why);
-            lm_free(&resumed);
-            bs_data_free(&bd);
-            return bad ? 2 : 1;
-        }
-        archs[narch++] = resumed.cfg.arch;
-    } else if (strcmp(mo.arch, "both") == 0) {
+    if (strcmp(mo.arch, "both") == 0) {
         /* the paper's comparison: every architecture with attention (gpt, mosaic) */
         for (int a = 0; a < lm_arch_count(); a++)
-            if (lm_arch_table((lm_arch)a)->attends && narch < (int)(sizeof archs / sizeof archs[0]))
-                archs[narch++] = (lm_arch)a;
+            if (lm_arch_table((lm_arch)a)->attends && pl->narch < (int)(sizeof archs / sizeof archs[0]))
+                archs[pl->narch++] = (lm_arch)a;
     } else {
-        lm_arch_parse(mo.arch, &archs[narch++]);
+        lm_arch_parse(mo.arch, &archs[pl->narch++]);
     }
-
-    lm_config cfgs[2];
-    for (int a = 0; !o.resume && a < narch; a++) { /* every model's options, checked before any output */
-        char *saved = mo.arch;
-        mo.arch = (char *)lm_arch_name(archs[a]);
-        int bad = lm_opts_config(&mo, bd.vocab, &cfgs[a], &e);
-        mo.arch = saved;
-        if (bad) {
+    err_t e;
+    for (int a = 0; a < pl->narch; a++)
+        if (config_for(archs[a], bd->vocab, &pl->cfgs[a], &e) != 0) {
             driver_error(d, "%s", e.msg);
-            bs_data_free(&bd);
             return 2;
         }
-    }
-    static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
-    if (driver_open_csv(d, cols, 10) != 0) {
-        if (o.resume)
-            lm_free(&resumed);
-        bs_data_free(&bd);
-        return 1;
-    }
-    char path[4096];
-    csv_writer *curves = csv_open(driver_out_path(d, "curves.csv", path, sizeof path), cols, 10, &e);
-    if (!curves) {
-        driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
-        return 1;
-    }
+    return 0;
+}
+
+/* Trains every model of the plan in turn on the same windows; 0 or -1. */
+static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curves)
+{
+    const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
     eval_set ev_train, ev_val;
-    eval_set_make(&ev_train, &bd.train, d->opt.seed, RNG_STREAM_EVAL, nb, B, T);
-    eval_set_make(&ev_val, &bd.val, d->opt.seed, RNG_STREAM_EVAL + 1000, nb, B, T);
+    eval_set_make(&ev_train, &bd->train, d->opt.seed, RNG_STREAM_EVAL, nb, B, T);
+    eval_set_make(&ev_val, &bd->val, d->opt.seed, RNG_STREAM_EVAL + 1000, nb, B, T);
     int rc = 0;
-    for (int a = 0; a < narch && rc == 0; a++) {
+    for (int a = 0; a < pl->narch; a++) {
         lm m;
         if (o.resume) {
-            m = resumed;
+            m = pl->resumed;
         } else {
-            lm_build(&m, &cfgs[a]);
+            lm_build(&m, &pl->cfgs[a]);
             rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
             lm_init_weights(&m, &init);
         }
         dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
-                 lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd.train.n, bd.vocab);
-        if (train_arch(d, &bd, &m, start, &ev_train, &ev_val, curves) != 0)
-            rc = 1;
+                 lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
+        if (train_arch(d, bd, &m, pl->start, &ev_train, &ev_val, curves) != 0)
+            rc = -1;
         lm_free(&m);
-    }
-    if (rc == 0) {
-        if (csv_close(curves, &e) != 0) {
-            driver_error(d, "%s", e.msg);
-            rc = 1;
-        }
-    } else {
-        csv_abort(curves);
+        if (rc)
+            break;
     }
     free(ev_train.ids);
     free(ev_train.tg);
     free(ev_val.ids);
     free(ev_val.tg);
-    bs_data_free(&bd);
+    return rc;
+}
+
+/* train: plan, open the tables, train, then commit curves.csv. Returns the exit code. */
+static int run_train(driver *d)
+{
+    token_corpus bd;
+    bs_plan pl;
+    if (o.batch % dist_size() != 0) {
+        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+        return 2;
+    }
+    if (train_data_load(d, &bd) != 0)
+        return 1;
+    int rc = plan_make(d, &bd, &pl);
+    if (rc != 0) {
+        token_corpus_free(&bd);
+        return rc;
+    }
+    static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
+    char path[4096];
+    err_t e;
+    csv_writer *curves = NULL;
+    if (driver_open_csv(d, cols, 10) == 0 &&
+        !(curves = csv_open(driver_out_path(d, "curves.csv", path, sizeof path), cols, 10, &e)))
+        driver_error(d, "%s", e.msg);
+    if (!curves) {
+        if (o.resume)
+            lm_free(&pl.resumed);
+        token_corpus_free(&bd);
+        return 1;
+    }
+    rc = train_all(d, &bd, &pl, curves) == 0 ? 0 : 1;
+    if (rc == 0 && csv_close(curves, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        rc = 1;
+    } else if (rc != 0) {
+        csv_abort(curves);
+    }
+    token_corpus_free(&bd);
     return rc;
 }
 
@@ -417,7 +445,7 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    *tok = bs_tokenizer_for_ckpt(ckpt, o.vocab_dir, &e);
+    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
             err_set(&e, "%s: the tokenizer has %d tokens, the model %d", ckpt, bpe_vocab_size(*tok), m->cfg.vocab);
@@ -649,11 +677,10 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
         return 2;
     }
     err_t e;
-    bs_tokens val;
+    token_stream val;
     bs_attention a;
-    if (bs_val_tokens(&(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                      .val_fraction = o.val_fraction, .quiet = d->opt.quiet},
-                      tok, &val, &e) != 0 ||
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    if (token_corpus_val(&co, tok, &val, &e) != 0 ||
         bs_attention_measure(&m, val.ids, val.n, T, (int)o.windows, &a, &e) != 0) {
         driver_error(d, "%s: %s", ckpt, e.msg);
         free(val.ids);
@@ -913,7 +940,7 @@ int cmd_babistories(int argc, char **argv)
     const char *action = d.opt.npositional ? d.opt.positional[0] : "train";
     if (o.dump_corpus > 0) {
         d.table_only = 1;
-        bs_dump_corpus((uint64_t)o.dump_corpus, stdout);
+        token_corpus_dump_stories((uint64_t)o.dump_corpus, stdout);
         return driver_end(&d, 1);
     }
     int rc;

@@ -17,18 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/blas.h"
 #include "core/ops.h"
 #include "core/threads.h"
 #include "commands.h"
 #include "driver.h"
-#include "nn/lm_decode.h"
+#include "io/spawn.h"
 #include "nn/lm_flops.h"
 #include "nn/lm_train.h"
+#include "nn/sampler.h"
+#include "nn/train_loop.h"
 
 #define MAX_SHAPES 16
 #define MAX_ROWS 256
@@ -121,69 +121,69 @@ static void random_ids(int *ids, size_t n, int V, rng *r)
         ids[i] = (int)rng_below(r, (uint64_t)V);
 }
 
-/* Training steps on random tokens (the cost of a step does not depend on the data). */
+/* Training steps on random tokens (the cost of a step does not depend on the data), timed after
+ * --warmup steps until both --min-steps and --min-time are reached. */
+typedef struct {
+    lm *m;
+    tape tp;
+    int *ids, *tg;
+    int B, T;
+    lm_optim opt;
+    double start, elapsed;
+    long long timed;
+} timed_train;
+
+static double timed_step(void *ctx, long long step, long long *tokens)
+{
+    timed_train *t = ctx;
+    if (step == o.warmup)
+        t->start = now();
+    *tokens += (long long)t->B * t->T;
+    return lm_train_step(t->m, &t->tp, t->ids, t->tg, t->B, t->T, -1, &t->opt, step, NULL, NULL);
+}
+
+static int timed_enough(void *ctx, const train_state *st)
+{
+    timed_train *t = ctx;
+    if (st->step <= o.warmup)
+        return 0;
+    t->timed = st->step - o.warmup;
+    t->elapsed = now() - t->start;
+    return t->timed >= o.min_steps && t->elapsed >= o.min_time;
+}
+
 static int run_train(driver *d, lm *m, int B, int T)
 {
     const size_t n = (size_t)B * T;
-    int *ids = xmalloc(n * sizeof *ids), *tg = xmalloc(n * sizeof *tg);
-    rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
-    random_ids(ids, n, m->cfg.vocab, &r);
-    random_ids(tg, n, m->cfg.vocab, &r);
     /* babistories' optimiser: AdamW (0.9, 0.95), decay 0.1, clipping at 1 */
-    const lm_optim opt = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
-                          .sched = {.kind = SCHED_CONSTANT, .lr = 1e-3, .total = 1},
-                          .clip = 1};
-    tape tp;
-    tape_init(&tp);
-    double loss = 0, start = 0, elapsed = 0;
-    long long step = 0, timed = 0;
-    for (;; step++) {
-        if (step == o.warmup)
-            start = now();
-        loss = lm_train_step(m, &tp, ids, tg, B, T, -1, &opt, step, NULL, NULL);
-        if (!isfinite(loss)) {
-            driver_error(d, "the loss became %g at step %lld", loss, step + 1);
-            break;
-        }
-        if (step >= o.warmup) {
-            timed = step + 1 - o.warmup;
-            elapsed = now() - start;
-            if (timed >= o.min_steps && elapsed >= o.min_time)
-                break;
-        }
-    }
-    tape_free(&tp);
-    free(ids);
-    free(tg);
-    if (!isfinite(loss))
+    timed_train t = {.m = m, .B = B, .T = T,
+                     .opt = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
+                             .sched = {.kind = SCHED_CONSTANT, .lr = 1e-3, .total = 1},
+                             .clip = 1}};
+    t.ids = xmalloc(n * sizeof *t.ids);
+    t.tg = xmalloc(n * sizeof *t.tg);
+    rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
+    random_ids(t.ids, n, m->cfg.vocab, &r);
+    random_ids(t.tg, n, m->cfg.vocab, &r);
+    tape_init(&t.tp);
+    train_loop loop = {.label = "bench", .quiet = 1, .ctx = &t, .step = timed_step, .done = timed_enough};
+    train_state st;
+    err_t e;
+    const int ok = train_loop_run(&loop, &st, &e) == TRAIN_DONE;
+    tape_free(&t.tp);
+    free(t.ids);
+    free(t.tg);
+    if (!ok) {
+        driver_error(d, "%s", e.msg);
         return -1;
+    }
     csv_str(d->csv, "train");
-    csv_num(d->csv, (double)timed * B * T / elapsed);
-    csv_int(d->csv, timed);
-    csv_num(d->csv, elapsed);
-    csv_num(d->csv, loss);
+    csv_num(d->csv, (double)t.timed * B * T / t.elapsed);
+    csv_int(d->csv, t.timed);
+    csv_num(d->csv, t.elapsed);
+    csv_num(d->csv, st.loss);
     csv_end_row(d->csv);
     return 0;
-}
-
-/* Greedy generation of one sequence. Uncached: each new token runs the model over the last ctx
- * tokens and takes the logits of the last position only. Cached: the prompt goes through the
- * decoder's cache token by token (untimed), then each new token is one cached step. */
-static int argmax(const real *z, int V)
-{
-    int best = 0;
-    for (int v = 1; v < V; v++)
-        if (z[v] > z[best])
-            best = v;
-    return best;
-}
-
-static int next_uncached(lm *m, tape *tp, const int *seq, int len)
-{
-    const int T = len < m->cfg.ctx ? len : m->cfg.ctx;
-    tape_reset(tp);
-    tensor *h = lm_hidden(m, tp, seq + len - T, 1, T, NULL);
-    return argmax(lm_logits(m, tp, op_slice(tp, h, 1, T - 1, 1))->data, m->cfg.vocab);
 }
 
 /* Tokens the generation benchmark adds: --gen-tokens, within the context for the cache. */
@@ -193,6 +193,9 @@ static int gen_count(int ctx, int cached)
     return cached && room < o.gen_tokens ? (room > 0 ? room : 0) : (int)o.gen_tokens;
 }
 
+/* Greedy generation of one sequence after a random prompt (nn/sampler.h). Uncached: each new token
+ * runs the model over the last ctx tokens. Cached: the prompt goes through the decoder's cache
+ * (untimed), then each new token is one cached step. */
 static int run_generate(driver *d, lm *m, int cached)
 {
     const int prompt = m->cfg.ctx / 2 > 0 ? m->cfg.ctx / 2 : 1, G = gen_count(m->cfg.ctx, cached);
@@ -200,39 +203,22 @@ static int run_generate(driver *d, lm *m, int cached)
         driver_error(d, "no room to generate after a prompt of %d tokens in a context of %d", prompt, m->cfg.ctx);
         return -1;
     }
-    const int total = prompt + (int)o.warmup + G, V = m->cfg.vocab;
+    const int total = prompt + (int)o.warmup + G;
     int *seq = xmalloc((size_t)total * sizeof *seq);
-    real *z = xmalloc((size_t)V * sizeof *z);
     rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
-    random_ids(seq, (size_t)prompt, V, &r);
-    tape tp;
-    tape_init(&tp);
-    tp.grad_enabled = 0;
-    tp.training = 0;
-    lm_decoder dc = {0};
-    if (cached) {
-        lm_decoder_init(&dc, m, prompt + (int)o.warmup + G);
-        for (int i = 0; i < prompt; i++)
-            lm_decode_step(m, &dc, seq[i], z);
-    }
-    int len = prompt;
+    random_ids(seq, (size_t)prompt, m->cfg.vocab, &r);
+    sampler sm;
+    sampler_init(&sm, m, &(sample_cfg){.temperature = 0}, total, cached ? SAMPLE_CACHED : SAMPLE_WINDOW);
+    sampler_feed(&sm, seq, prompt);
     double start = 0;
-    for (int i = 0; i < o.warmup + G; i++, len++) {
+    for (int i = 0, len = prompt; i < o.warmup + G; i++, len++) {
         if (i == o.warmup)
             start = now();
-        if (cached) {
-            seq[len] = argmax(z, V);
-            lm_decode_step(m, &dc, seq[len], z);
-        } else {
-            seq[len] = next_uncached(m, &tp, seq, len);
-        }
+        seq[len] = sampler_next(&sm, seq, len, NULL);
     }
     double elapsed = now() - start;
-    if (cached)
-        lm_decoder_free(&dc);
-    tape_free(&tp);
+    sampler_free(&sm);
     free(seq);
-    free(z);
     csv_str(d->csv, cached ? "generate" : "generate_uncached");
     csv_num(d->csv, G / elapsed);
     csv_int(d->csv, G);
@@ -412,53 +398,23 @@ typedef struct {
  * "kind,tokens_per_s,steps,seconds,loss" after its header. 0, or -1 with a message. */
 static int run_child(harness *h, char *const *argv, child_result *res)
 {
-    int fd[2];
-    if (pipe(fd) != 0) {
-        driver_error(h->d, "pipe: %s", strerror(errno));
+    spawn_child c;
+    err_t e;
+    if (spawn_start(NULL, argv, SPAWN_OUT_PIPE, &c, &e) != 0) {
+        driver_error(h->d, "%s", e.msg);
         return -1;
     }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        driver_error(h->d, "fork: %s", strerror(errno));
-        close(fd[0]);
-        close(fd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(fd[1], STDOUT_FILENO);
-        close(fd[0]);
-        close(fd[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, "memlab: bench: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fd[1]);
-    /* Keep the first 8 KB (the measurement is two short lines) and drain the rest, so that a
-     * talkative child never blocks on a full pipe while we wait for it. */
-    char buf[8192], drain[4096];
-    size_t len = 0;
-    ssize_t got;
-    for (;;) {
-        const int room = len < sizeof buf - 1;
-        got = room ? read(fd[0], buf + len, sizeof buf - 1 - len) : read(fd[0], drain, sizeof drain);
-        if (got > 0)
-            len += room ? (size_t)got : 0;
-        else if (got == 0 || errno != EINTR)
-            break;
-    }
-    buf[len] = 0;
-    close(fd[0]);
+    /* the measurement is two short lines: 8 KB is plenty, the rest is drained */
+    char buf[8192], why[64];
+    spawn_read_all(&c, buf, sizeof buf);
     int status;
     struct rusage ru;
-    while (wait4(pid, &status, 0, &ru) < 0)
-        if (errno != EINTR) {
-            driver_error(h->d, "wait4: %s", strerror(errno));
-            return -1;
-        }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        driver_error(h->d, "%s %s failed (%s %d)", argv[0], argv[1], WIFEXITED(status) ? "exit" : "signal",
-                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    if (spawn_wait(c.pid, &status, &ru, &e) < 0) {
+        driver_error(h->d, "%s", e.msg);
+        return -1;
+    }
+    if (!spawn_ok(status)) {
+        driver_error(h->d, "%s %s failed (%s)", argv[0], argv[1], spawn_status_str(status, why, sizeof why));
         return -1;
     }
     const char *data = strchr(buf, '\n');
@@ -507,7 +463,7 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
         argv[n++] = o.python;
         argv[n++] = o.peer;
     } else {
-        argv[n++] = "/proc/self/exe";
+        argv[n++] = SPAWN_SELF;
         argv[n++] = "bench";
         argv[n++] = "run";
         argv[n++] = "--quiet";

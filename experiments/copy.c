@@ -1,4 +1,4 @@
-/* memlab copy and memlab blank-copy: encoder-decoder memory models (Badger 2026, REFERENCE.md §6)
+/* memlab copy and memlab blank-copy: encoder-decoder memory models (Badger 2026, docs/copy.md)
  * trained on the causal, copy, blank-copy or combined objective, with a trainable or frozen
  * (autoencoder) encoder, optionally through a curriculum of stages, against the no-memory and the
  * full-context controls; every model is scored on all three tasks on held-out text. `--cost` measures
@@ -6,7 +6,7 @@
  * full-context decoder as the number of chunks grows.
  *
  * The model is nn/memmodel.h, the batches data/copytask.h, the data the babistories pipeline
- * (experiments/babistories_data.h). The two commands differ only in the copy task they default to
+ * (lib/data/token_corpus.h). The two commands differ only in the copy task they default to
  * and that `combined` adds to next-token prediction: copy for `copy`, blank copy for `blank-copy`.
  *
  * Determinism: the windows of training step s (counted over all stages) come from a random stream
@@ -17,23 +17,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 #include "data/copytask.h"
 #include "commands.h"
+#include "corpus_opts.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
 #include "nn/autoencoder.h"
 #include "nn/lm_ckpt.h"
 #include "nn/memmodel.h"
+#include "nn/train_loop.h"
 
 typedef struct {
     char *objective, *curriculum, *encoder, *encoder_ckpt, *decoder_ckpt, *baseline, *encoder_arch, *decoder_arch;
-    char *data, *tokenizer, *vocab_dir, *cost_chunks;
+    corpus_opts corpus;
+    char *cost_chunks;
     long long chunks, chunk_len, enc_d, enc_layers, enc_heads, steps, batch, warmup, eval_every, eval_batches;
-    long long ae_steps, stories, val_stories, vocab_size, cost_steps;
+    long long ae_steps, cost_steps;
     int no_memory, map, cost;
-    double lr, wd, clip, val_fraction;
+    double lr, wd, clip;
 } cp_opts;
 
 static cp_opts o;
@@ -65,20 +68,13 @@ static const opt_spec cp_options[] = {
     {"batch", 0, OPT_INT, &o.batch, "16", "inputs of C x L tokens per step", NULL, 1, 1e6, "B"},
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10, per stage)", NULL, 1e-12, 10, "LR"},
     {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every stage", NULL, 0, 1e9, "N"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    LM_DECAY_CLIP_ROWS(o),
     {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate every N steps (and at the end of every stage)", NULL, 1, 1e9, "N"},
     {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of held-out inputs per evaluation", NULL, 1, 1e6, "N"},
     {"cost", 0, OPT_FLAG, &o.cost, NULL, "measure instead training tokens/s and forward FLOPs per token, memory model against the full-context decoder, for each of --cost-chunks", NULL, 0, -1, NULL},
     {"cost-chunks", 0, OPT_STRING, &o.cost_chunks, "1,2,4,8,16", "--cost: the chunk counts", NULL, 0, -1, "C,C,..."},
     {"cost-steps", 0, OPT_INT, &o.cost_steps, "20", "--cost: timed training steps per model", NULL, 1, 1e6, "N"},
-    {"data", 0, OPT_STRING, &o.data, NULL, "text corpus as for babistories, .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
-    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
-    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
-    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
-    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "512", "tokens of a trained BPE", NULL, 257, 1 << 20, "N"},
-    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", "512", "tokens of a trained BPE"),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "chunks", "2",
@@ -279,38 +275,31 @@ static int check_encoder_ckpt(err_t *e)
 #define STREAM_DROPOUT (3ULL << 40)
 #define STREAM_COST (4ULL << 40)
 
-static int data_load(driver *d, bs_data *bd, err_t *e)
+static int data_load(driver *d, token_corpus *bd, err_t *e)
 {
     char path[4096];
     const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
-    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    return token_corpus_load_for_ckpt(bd, &co,
                                  ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
 
 /* B windows of n + 1 consecutive tokens drawn with r. */
-static void windows(const bs_tokens *s, rng *r, int B, int n, int *win)
+static void windows(const token_stream *s, rng *r, int B, int n, int *win)
 {
     int *scratch = xmalloc((size_t)B * (n + 1) * sizeof *scratch);
-    bs_windows(s, r, B, n + 1, win, scratch);
+    token_stream_windows(s, r, B, n + 1, win, scratch);
     free(scratch);
 }
 
 static lm_optim make_optim(long long steps)
 {
-    return (lm_optim){
-        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
-        .sched = {.kind = SCHED_COSINE, .lr = o.lr, .lr_end = o.lr / 10, .warmup = o.warmup < steps ? o.warmup : 0,
-                  .total = steps},
-        .clip = o.clip,
-    };
+    return lm_optim_cosine(o.lr, o.lr / 10, o.warmup < steps ? o.warmup : 0, steps, o.wd, o.clip);
 }
 
 /* ---- the model ----------------------------------------------------------------------------------- */
 
-static int ckpt_extra_save(driver *d, const lm *m, const bs_data *bd, const char *name, const char *role, err_t *e)
+static int ckpt_extra_save(driver *d, const lm *m, const token_corpus *bd, const char *name, const char *role, err_t *e)
 {
     char path[4096], seedbuf[32];
     snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
@@ -319,42 +308,52 @@ static int ckpt_extra_save(driver *d, const lm *m, const bs_data *bd, const char
     return lm_ckpt_save(driver_out_path(d, name, path, sizeof path), m, extra, 0, e);
 }
 
+/* The autoencoder's training run: what its step function reads. */
+typedef struct {
+    const driver *d;
+    const token_corpus *bd;
+    autoencoder *ae;
+    lm_optim opt;
+    int B, L;
+    int *ids, *tg;
+    tape tp;
+} ae_run;
+
+static double ae_step(void *ctx, long long s, long long *tokens)
+{
+    ae_run *a = ctx;
+    rng r = rng_stream((uint64_t)a->d->opt.seed, STREAM_AE + (uint64_t)s);
+    rng drop = rng_stream((uint64_t)a->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+    token_stream_windows(&a->bd->train, &r, a->B, a->L, a->ids, a->tg);
+    *tokens += (long long)a->B * a->L;
+    return autoencoder_train_step(a->ae, &a->tp, a->ids, a->B, &a->opt, s, &drop);
+}
+
 /* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
  * encoder's weights are copied into enc. */
-static int train_autoencoder(driver *d, const bs_data *bd, lm *enc, err_t *e)
+static int train_autoencoder(driver *d, const token_corpus *bd, lm *enc, err_t *e)
 {
     const lm_config *c = &enc->cfg;
-    const int B = (int)o.batch, L = (int)o.chunk_len;
-    probe_config dc = {.arch = c->arch, .n = L, .d = c->d, .layers = c->layers, .heads = c->heads, .pmem = c->pmem,
-                       .bias = c->bias, .feed = FEED_UNROLLED};
+    probe_config dc = {.arch = c->arch, .n = (int)o.chunk_len, .d = c->d, .layers = c->layers, .heads = c->heads,
+                       .pmem = c->pmem, .bias = c->bias, .feed = FEED_UNROLLED};
     autoencoder ae;
     autoencoder_build(&ae, c, &dc);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT + 10);
     autoencoder_init_weights(&ae, &init);
-    lm_optim opt = make_optim(o.ae_steps);
-    int *ids = xmalloc((size_t)B * L * sizeof *ids), *tg = xmalloc((size_t)B * L * sizeof *tg);
-    tape tp;
-    tape_init(&tp);
-    progress prog;
-    progress_start(&prog, "autoencoder (frozen encoder)", o.ae_steps, d->opt.quiet);
-    int rc = 0;
-    for (long long s = 0; s < o.ae_steps && rc == 0; s++) {
-        rng r = rng_stream((uint64_t)d->opt.seed, STREAM_AE + (uint64_t)s);
-        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-        bs_windows(&bd->train, &r, B, L, ids, tg);
-        double loss = autoencoder_train_step(&ae, &tp, ids, B, &opt, s, &drop);
-        if (!isfinite(loss))
-            rc = err_set(e, "autoencoder: the loss became %g at step %lld (try a lower --lr)", loss, s + 1);
-        progress_update(&prog, s + 1, loss, (s + 1) * (long long)B * L);
-    }
-    progress_end(&prog);
+    ae_run a = {.d = d, .bd = bd, .ae = &ae, .opt = make_optim(o.ae_steps), .B = (int)o.batch, .L = (int)o.chunk_len};
+    a.ids = xmalloc((size_t)a.B * a.L * sizeof *a.ids);
+    a.tg = xmalloc((size_t)a.B * a.L * sizeof *a.tg);
+    tape_init(&a.tp);
+    train_loop loop = {.label = "autoencoder (frozen encoder)", .hint = "try a lower --lr", .quiet = d->opt.quiet,
+                       .end = o.ae_steps, .ctx = &a, .step = ae_step};
+    int rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
     if (rc == 0) {
         params_copy(&enc->ps, &ae.enc.ps, 0);
         rc = ckpt_extra_save(d, &ae.enc, bd, "autoencoder_encoder.safetensors", "autoencoder-encoder", e);
     }
-    tape_free(&tp);
-    free(ids);
-    free(tg);
+    tape_free(&a.tp);
+    free(a.ids);
+    free(a.tg);
     autoencoder_free(&ae);
     return rc;
 }
@@ -376,7 +375,7 @@ static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t
 
 /* Builds the model for `chunks` chunks: shapes from the options or the checkpoints, weights from the
  * seeded initialisation, then the checkpoints'. *code: 2 for an option at fault, 1 otherwise. */
-static int model_make(driver *d, const bs_data *bd, int chunks, int full, int no_memory, memmodel *m, int *code,
+static int model_make(driver *d, const token_corpus *bd, int chunks, int full, int no_memory, memmodel *m, int *code,
                       err_t *e)
 {
     memmodel_config c = {.chunks = chunks, .chunk_len = (int)o.chunk_len, .no_memory = no_memory, .full = full,
@@ -486,64 +485,88 @@ static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj
 
 /* ---- training ------------------------------------------------------------------------------------ */
 
+/* The decoder's training run over every stage: what the step function and the evaluation share. */
+typedef struct {
+    driver *d;
+    const cp_plan *pl;
+    const token_corpus *bd;
+    memmodel *m;
+    csv_writer *table;
+    const stage *st;      /* the stage in progress */
+    long long offset;     /* its first step: steps count on across stages, the schedule per stage */
+    lm_optim opt;
+    int B, n, pad;
+    eval_set es;
+    int *win, *ids, *tg;
+    tape tp;
+    long long tokens;     /* over every stage so far, for the tokens_per_s column */
+    double seconds;       /* spent in the steps (not in evaluation) */
+} cp_run;
+
+static double cp_step(void *ctx, long long step, long long *tokens)
+{
+    cp_run *c = ctx;
+    const int B = c->B, n = c->n;
+    const double t0 = progress_now();
+    rng r = rng_stream((uint64_t)c->d->opt.seed, STREAM_STEP + (uint64_t)step);
+    rng drop = rng_stream((uint64_t)c->d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
+    windows(&c->bd->train, &r, B, n, c->win);
+    const int nb = copytask_objective_batches(c->st->objective, c->pl->task, c->win, B, n, c->pad, c->ids, c->tg);
+    const memmodel_batch bt[2] = {{c->ids, c->tg}, {c->ids + (size_t)B * n, c->tg + (size_t)B * n}};
+    double loss = memmodel_train_step(c->m, &c->tp, bt, nb, B, &c->opt, step - c->offset, &drop);
+    c->seconds += progress_now() - t0;
+    c->tokens += (long long)nb * B * n;
+    *tokens += (long long)nb * B * n;
+    return loss;
+}
+
+static int cp_eval(void *ctx, const train_state *st)
+{
+    cp_run *c = ctx;
+    cp_metrics x = evaluate(c->m, &c->es, c->B, c->n, c->pad);
+    for (csv_writer *w = c->d->csv; w; w = w == c->d->csv ? c->table : NULL)
+        write_row(w, c->d, c->m, c->st->objective, st->step, &x, c->tokens / c->seconds);
+    return 0;
+}
+
 /* Every stage of the plan, evaluating every --eval-every steps and at each stage's end; the rows go to
  * the primary CSV and `table`. */
-static int train(driver *d, const cp_plan *pl, const bs_data *bd, memmodel *m, csv_writer *table, err_t *e)
+static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel *m, csv_writer *table, err_t *e)
 {
-    const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len, pad = bpe_eot(bd->tok);
-    eval_set es = {.nb = (int)o.eval_batches};
-    es.win = xmalloc((size_t)es.nb * B * (n + 1) * sizeof *es.win);
+    cp_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .table = table, .B = (int)o.batch,
+                .n = m->cfg.chunks * m->cfg.chunk_len, .pad = bpe_eot(bd->tok), .es = {.nb = (int)o.eval_batches}};
+    const int B = c.B, n = c.n;
+    c.es.win = xmalloc((size_t)c.es.nb * B * (n + 1) * sizeof *c.es.win);
     rng er = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
-    windows(&bd->val, &er, es.nb * B, n, es.win);
-    int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)2 * B * n * sizeof *ids),
-        *tg = xmalloc((size_t)2 * B * n * sizeof *tg);
-    tape tp;
-    tape_init(&tp);
-    long long step = 0, tokens = 0;
-    double seconds = 0;
+    windows(&bd->val, &er, c.es.nb * B, n, c.es.win);
+    c.win = xmalloc((size_t)B * (n + 1) * sizeof *c.win);
+    c.ids = xmalloc((size_t)2 * B * n * sizeof *c.ids);
+    c.tg = xmalloc((size_t)2 * B * n * sizeof *c.tg);
+    tape_init(&c.tp);
     int rc = 0;
     for (int si = 0; si < pl->nst && rc == 0; si++) {
-        const stage *st = &pl->st[si];
-        lm_optim opt = make_optim(st->steps);
+        c.st = &pl->st[si];
+        c.opt = make_optim(c.st->steps);
         if (si > 0)
             memmodel_reset_optimizer(m);
         char label[96];
-        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(st->objective), si + 1,
-                 pl->nst);
-        progress prog;
-        progress_start(&prog, label, st->steps, d->opt.quiet);
-        for (long long s = 0; s < st->steps; s++, step++) {
-            const double t0 = progress_now();
-            rng r = rng_stream((uint64_t)d->opt.seed, STREAM_STEP + (uint64_t)step);
-            rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
-            windows(&bd->train, &r, B, n, win);
-            const int nb = copytask_objective_batches(st->objective, pl->task, win, B, n, pad, ids, tg);
-            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
-            double loss = memmodel_train_step(m, &tp, bt, nb, B, &opt, s, &drop);
-            seconds += progress_now() - t0;
-            tokens += (long long)nb * B * n;
-            if (!isfinite(loss)) {
-                rc = err_set(e, "%s: the loss became %g at step %lld (try a lower --lr)", label, loss, step + 1);
-                break;
-            }
-            progress_update(&prog, s + 1, loss, (s + 1) * (long long)nb * B * n);
-            if ((step + 1) % o.eval_every == 0 || s + 1 == st->steps) {
-                cp_metrics x = evaluate(m, &es, B, n, pad);
-                for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
-                    write_row(w, d, m, st->objective, step + 1, &x, tokens / seconds);
-            }
-        }
-        progress_end(&prog);
+        snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(c.st->objective),
+                 si + 1, pl->nst);
+        train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = c.offset,
+                           .end = c.offset + c.st->steps, .ctx = &c, .step = cp_step, .eval_every = o.eval_every,
+                           .eval = cp_eval};
+        rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
+        c.offset += c.st->steps;
     }
-    tape_free(&tp);
-    free(win);
-    free(ids);
-    free(tg);
-    free(es.win);
+    tape_free(&c.tp);
+    free(c.win);
+    free(c.ids);
+    free(c.tg);
+    free(c.es.win);
     return rc;
 }
 
-static int save_model(driver *d, const bs_data *bd, const memmodel *m, err_t *e)
+static int save_model(driver *d, const token_corpus *bd, const memmodel *m, err_t *e)
 {
     if (ckpt_extra_save(d, &m->dec, bd, "decoder.safetensors", "decoder", e) != 0)
         return -1;
@@ -552,7 +575,7 @@ static int save_model(driver *d, const bs_data *bd, const memmodel *m, err_t *e)
     return ckpt_extra_save(d, &m->enc, bd, "encoder.safetensors", m->cfg.frozen ? "frozen-encoder" : "joint-encoder", e);
 }
 
-static int run_train(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, int *code)
+static int run_train(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     memmodel m;
     if (model_make(d, bd, (int)o.chunks, full_baseline(), o.no_memory, &m, code, e) != 0)
@@ -582,7 +605,7 @@ static int run_train(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, 
 /* ---- cost ------------------------------------------------------------------------------------------ */
 
 /* Training tokens per second of a model over --cost-steps causal steps (after one untimed step). */
-static double measure_speed(driver *d, memmodel *m, const bs_data *bd)
+static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
 {
     const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len;
     int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)B * n * sizeof *ids),
@@ -607,7 +630,7 @@ static double measure_speed(driver *d, memmodel *m, const bs_data *bd)
     return tps;
 }
 
-static int run_cost(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, int *code)
+static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     char path[4096];
     csv_writer *table = csv_open(driver_out_path(d, "cost.csv", path, sizeof path), cost_columns, COST_NCOLS, e);
@@ -648,7 +671,7 @@ static int run_cost(driver *d, const cp_plan *pl, const bs_data *bd, err_t *e, i
 
 static int run(driver *d, const cp_plan *pl)
 {
-    bs_data bd;
+    token_corpus bd;
     err_t e;
     if (data_load(d, &bd, &e) != 0) {
         driver_error(d, "%s", e.msg);
@@ -657,16 +680,16 @@ static int run(driver *d, const cp_plan *pl)
     int maxc = (int)o.chunks;
     for (int i = 0; o.cost && i < pl->ncost; i++)
         maxc = pl->cost[i] > maxc ? pl->cost[i] : maxc;
-    if (bs_data_check_len(&bd, (size_t)maxc * o.chunk_len, &e) != 0) {
+    if (token_corpus_check_len(&bd, (size_t)maxc * o.chunk_len, &e) != 0) {
         driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
     int code = 1;
     int rc = o.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
     if (rc != 0)
         driver_error(d, "%s", e.msg);
-    bs_data_free(&bd);
+    token_corpus_free(&bd);
     return rc ? code : 0;
 }
 

@@ -1,6 +1,6 @@
 /* memlab info: the parameter count of a model shape, per tensor, per block and in total, without
- * building anything else, so that shapes can be matched before a run (REFERENCE.md §1: a mosaic
- * block and a GPT-2 block of the same width differ by a few dozen scalars). */
+ * building anything else, so that shapes can be matched before a run (docs/models.md#parameter-count:
+ * a mosaic block and a GPT-2 block of the same width differ by a few dozen scalars). */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,19 +12,20 @@ static lm_opts io;
 static long long info_vocab;
 
 static const opt_spec info_options[] = {
-    LM_OPTION_ROWS(io, "gpt", "gpt|mosaic|lstm", "12", "768", "12", "512", "0"),
+    LM_OPTION_ROWS(io, "gpt", "gpt|mosaic|lstm", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or lstm (LSTM layers)", "12", "768", "12", "512", "0"),
     {"vocab", 0, OPT_INT, &info_vocab, "50304", "vocabulary size (GPT-2's 50257 padded to 50304)", NULL, 2, 1 << 24, "V"},
 };
 
 static const cmd_spec info_spec = {
     .command = "info",
-    .summary = "parameter count of a gpt or mosaic shape, per tensor, per block and in total",
-    .usage = "memlab info [--arch gpt|mosaic] [--layers L --d D --heads H --vocab V --ctx T --pmem P]",
+    .summary = "parameter count of a gpt, mosaic or lstm shape, per tensor, per block and in total",
+    .usage = "memlab info [--arch gpt|mosaic|lstm] [--layers L --d D --heads H --vocab V --ctx T --pmem P]",
     .description = "Primary CSV: arch,scope,name,shape,params with one row per tensor (scope tensor), one\n"
                    "per block (scope block, name h.L) and the total (scope total). The defaults are\n"
                    "GPT-2 small's shape. Writes no files.",
     .opts = info_options,
     .nopts = sizeof info_options / sizeof info_options[0],
+    .unused_common = "seed|threads|out-dir",
 };
 
 static void shape_text(const param_entry *pe, char *buf, size_t len)

@@ -1,5 +1,6 @@
 /* memlab memory-inversion: how much of its input a language model's embedding keeps (Badger 2026,
- * REFERENCE.md §6). Encoders (untrained, causally trained, autoencoder, and the memory models' of
+ * docs/memory-inversion.md). Encoders (untrained, causally trained, autoencoder, and the memory
+ * models' of
  * memlab copy: frozen, an autoencoder's, and joint, trained with a memory model's decoder) turn a
  * window of text into its last-token hidden state; for each, a fresh probe decoder (nn/probe.h)
  * learns to regenerate every token of the window from that embedding alone, with the encoder frozen;
@@ -7,7 +8,7 @@
  * same probe trained on a zero embedding is the baseline: what can be guessed with no memory at all.
  *
  * Data: the babistories pipeline (generated stories or --data, a trained BPE or a saved tokenizer;
- * experiments/babistories_data.h). Determinism: the windows of training step s of each phase come
+ * lib/data/token_corpus.h). Determinism: the windows of training step s of each phase come
  * from a random stream numbered by s, so every encoder's probe sees the same windows in the same
  * order and starts from the same weights. */
 #include <math.h>
@@ -15,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 #include "commands.h"
+#include "corpus_opts.h"
 #include "driver.h"
 #include "io/progress.h"
 #include "lm_opts.h"
@@ -24,13 +26,14 @@
 #include "data/copytask.h"
 #include "nn/lm_ckpt.h"
 #include "nn/memmodel.h"
+#include "nn/train_loop.h"
 
 typedef struct {
     char *encoder, *encoder_ckpt, *frozen_ckpt, *joint_ckpt, *joint_objective, *probe_arch, *feed, *ctx_sweep;
-    char *data, *tokenizer, *vocab_dir;
-    long long stories, val_stories, vocab_size, encoder_steps, probe_steps, batch, warmup, eval_windows;
+    corpus_opts corpus;
+    long long encoder_steps, probe_steps, batch, warmup, eval_windows;
     long long probe_d, probe_layers, probe_heads, joint_chunks;
-    double lr, probe_lr, wd, clip, val_fraction;
+    double lr, probe_lr, wd, clip;
 } inv_opts;
 
 static inv_opts o;
@@ -39,7 +42,7 @@ static lm_opts mo;
 #define INV_MAX_CTX 16
 
 static const opt_spec inv_options[] = {
-    LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "1", "128", "4", "16", "0"),
+    LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "encoder model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", "1", "128", "4", "16", "0"),
     {"encoder", 0, OPT_STRING, &o.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction), autoencoder (trained with a decoder to regenerate its input from its embedding), and the memory models' (memlab copy): frozen (an autoencoder's encoder, frozen in the memory model) and joint (trained with the memory model's decoder on --joint-objective)", NULL, 0, -1, "E[,E...]"},
     {"frozen-ckpt", 0, OPT_STRING, &o.frozen_ckpt, NULL, "the frozen encoder from a checkpoint (memlab copy's autoencoder_encoder.safetensors) instead of training an autoencoder", NULL, 0, -1, "CKPT"},
     {"joint-ckpt", 0, OPT_STRING, &o.joint_ckpt, NULL, "the joint encoder from a checkpoint (memlab copy's encoder.safetensors) instead of training a memory model", NULL, 0, -1, "CKPT"},
@@ -50,8 +53,7 @@ static const opt_spec inv_options[] = {
     {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "encoder training: peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10)", NULL, 1e-12, 10, "LR"},
     {"batch", 0, OPT_INT, &o.batch, "32", "windows per training step (encoders and probes)", NULL, 1, 1e6, "B"},
     {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every training", NULL, 0, 1e9, "N"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    LM_DECAY_CLIP_ROWS(o),
     {"probe-arch", 0, OPT_STRING, &o.probe_arch, "gpt", "the probe's blocks (whatever the encoder's): gpt or mosaic, both attending over every position", "gpt|mosaic", 0, -1, "A"},
     {"probe-d", 0, OPT_INT, &o.probe_d, "128", "probe width", NULL, 1, 65536, "D"},
     {"probe-layers", 0, OPT_INT, &o.probe_layers, "1", "probe blocks", NULL, 1, 1000, "L"},
@@ -61,20 +63,15 @@ static const opt_spec inv_options[] = {
     {"feed", 0, OPT_STRING, &o.feed, "unrolled", "how the embedding reaches the decoder's positions: unrolled (position p: elements p mod d .. p mod d + d/2 - 1, wrapping) or repeated (all of it everywhere)", "unrolled|repeated", 0, -1, "F"},
     {"ctx-sweep", 0, OPT_STRING, &o.ctx_sweep, NULL, "measure at each of these input lengths (a comma list; default: --ctx alone)", NULL, 0, -1, "N,N,..."},
     {"eval-windows", 0, OPT_INT, &o.eval_windows, "512", "held-out windows the metrics are measured on", NULL, 1, 1e7, "N"},
-    {"data", 0, OPT_STRING, &o.data, NULL, "text corpus as for babistories (stories separated by <|endoftext|> lines, or JSON lines), .gz allowed (default: memlab's story generator)", NULL, 0, -1, "PATH"},
-    {"stories", 0, OPT_INT, &o.stories, "20000", "generated training stories (without --data)", NULL, 1, 1e9, "N"},
-    {"val-stories", 0, OPT_INT, &o.val_stories, "500", "generated validation stories (without --data)", NULL, 1, 1e8, "N"},
-    {"val-fraction", 0, OPT_DOUBLE, &o.val_fraction, "0.01", "share of a --data corpus held out (by story)", NULL, 1e-6, 0.5, "F"},
-    {"tokenizer", 0, OPT_STRING, &o.tokenizer, "train", "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", NULL, 0, -1, "T"},
-    {"vocab-size", 0, OPT_INT, &o.vocab_size, "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)", NULL, 257, 1 << 20, "N"},
-    {"vocab-dir", 0, OPT_STRING, &o.vocab_dir, NULL, "folder holding GPT-2's encoder.json and vocab.bpe (--tokenizer gpt2)", NULL, 0, -1, "DIR"},
+    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)"),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
                                        "heads", "2", "ctx", "16", "batch", "4", "encoder-steps", "10",
                                        "probe-steps", "10", "probe-d", "32", "probe-heads", "2", "probe-layers", "1",
                                        "eval-windows", "16", "warmup", "2", NULL};
-/* The paper's vocabulary and input length (REFERENCE.md §6); widths, depths and steps are memlab's. */
+/* The paper's vocabulary and input length (docs/memory-inversion.md#what-the-paper-specifies);
+ * widths, depths and steps are memlab's. */
 static const char *const paper_kv[] = {"vocab-size", "8192", "ctx", "512", "d", "512", "heads", "8", "layers", "4",
                                        "probe-d", "512", "probe-heads", "8", "probe-layers", "4",
                                        "encoder-steps", "20000", "probe-steps", "20000", "eval-windows", "2048",
@@ -220,13 +217,11 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
 
 /* The corpus, tokenised with --tokenizer, or with a checkpoint's tokenizer (saved beside the
  * results) when an encoder comes from a checkpoint and --tokenizer is left at train. */
-static int data_load(driver *d, bs_data *bd, err_t *e)
+static int data_load(driver *d, token_corpus *bd, err_t *e)
 {
     char path[4096];
-    return bs_data_load_for_ckpt(bd, &(bs_data_opts){.data = o.data, .stories = o.stories, .val_stories = o.val_stories,
-                                                    .val_fraction = o.val_fraction, .tokenizer = o.tokenizer,
-                                                    .vocab_size = (int)o.vocab_size, .vocab_dir = o.vocab_dir,
-                                                    .seed = d->opt.seed, .out_dir = d->opt.out_dir, .quiet = d->opt.quiet},
+    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    return token_corpus_load_for_ckpt(bd, &co,
                                  o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt,
                                  driver_out_path(d, "tokenizer.json", path, sizeof path), e);
 }
@@ -243,78 +238,87 @@ static int data_load(driver *d, bs_data *bd, err_t *e)
 
 static lm_optim make_optim(double lr, long long steps)
 {
-    return (lm_optim){
-        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = o.wd},
-        .sched = {.kind = SCHED_COSINE, .lr = lr, .lr_end = lr / 10, .warmup = o.warmup, .total = steps},
-        .clip = o.clip,
-    };
+    return lm_optim_cosine(lr, lr / 10, o.warmup, steps, o.wd, o.clip);
 }
 
 typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE, TRAIN_JOINT } train_kind;
 
-/* A training loop of one of the four kinds; what it trains is `model` (an lm, an autoencoder, a
+/* One training run of one of the four kinds; what it trains is `model` (an lm, an autoencoder, a
  * probe with `enc` its frozen encoder, NULL for the zero embedding, or a memory model on
- * --joint-objective with chunks of T tokens). 0, or -1 when the loss stopped being finite (message
- * printed). */
-static int train_loop(driver *d, train_kind kind, void *model, lm *enc, const bs_data *bd, int T, long long steps,
-                      const lm_optim *opt, const char *label)
-{
-    const int B = (int)o.batch;
-    /* the memory model reads inputs of n = chunks x T tokens, and two batches of them for combined */
-    const int n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T, W = kind == TRAIN_JOINT ? n + 1 : T;
-    int *ids = xmalloc((size_t)2 * B * W * sizeof *ids), *tg = xmalloc((size_t)2 * B * W * sizeof *tg);
-    int *win = kind == TRAIN_JOINT ? xmalloc((size_t)B * W * sizeof *win) : NULL;
-    int objective = 0;
-    copytask_objective_parse(o.joint_objective, &objective);
-    real *emb = NULL;
-    if (kind == TRAIN_PROBE)
-        emb = xcalloc((size_t)B * ((probe *)model)->cfg.d_in, sizeof *emb);
-    const uint64_t base = kind == TRAIN_CAUSAL ? STREAM_CAUSAL
-                          : kind == TRAIN_AE   ? STREAM_AE
-                          : kind == TRAIN_JOINT ? STREAM_JOINT
-                                               : STREAM_PROBE;
+ * --joint-objective with chunks of T tokens). */
+typedef struct {
+    driver *d;
+    train_kind kind;
+    void *model;
+    lm *enc;
+    const token_corpus *bd;
+    const lm_optim *opt;
+    int B, T, n, W;   /* the memory model reads n = chunks x T tokens from windows of W = n + 1 */
+    int objective;
+    uint64_t stream;  /* the kind's base of the per-step data streams */
+    int *ids, *tg, *win;
+    real *emb;
     tape tp;
-    tape_init(&tp);
-    progress prog;
-    progress_start(&prog, label, steps, d->opt.quiet);
-    int rc = 0;
-    for (long long s = 0; s < steps; s++) {
-        rng r = rng_stream((uint64_t)d->opt.seed, base + (uint64_t)s);
-        rng drop = rng_stream((uint64_t)d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
-        bs_windows(&bd->train, &r, B, W, win ? win : ids, tg);
-        double loss;
-        if (kind == TRAIN_JOINT) {
-            const int nb = copytask_objective_batches(objective, TASK_BLANK_COPY, win, B, n, bpe_eot(bd->tok), ids, tg);
-            const memmodel_batch bt[2] = {{ids, tg}, {ids + (size_t)B * n, tg + (size_t)B * n}};
-            loss = memmodel_train_step(model, &tp, bt, nb, B, opt, s, &drop);
-        } else if (kind == TRAIN_CAUSAL) {
-            loss = lm_train_step(model, &tp, ids, tg, B, T, -1, opt, s, &drop, NULL);
-        } else if (kind == TRAIN_AE) {
-            loss = autoencoder_train_step(model, &tp, ids, B, opt, s, &drop);
-        } else {
-            if (enc)
-                lm_embed(enc, &tp, ids, B, T, emb);
-            loss = probe_train_step(model, &tp, emb, ids, B, opt, s);
-        }
-        if (!isfinite(loss)) {
-            driver_error(d, "%s: the loss became %g at step %lld (try a lower --lr / --probe-lr)", label, loss, s + 1);
-            rc = -1;
-            break;
-        }
-        progress_update(&prog, s + 1, loss, (s + 1) * (long long)B * T);
+} inv_train;
+
+static double inv_step(void *ctx, long long s, long long *tokens)
+{
+    inv_train *t = ctx;
+    const int B = t->B, T = t->T, n = t->n;
+    rng r = rng_stream((uint64_t)t->d->opt.seed, t->stream + (uint64_t)s);
+    rng drop = rng_stream((uint64_t)t->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+    token_stream_windows(&t->bd->train, &r, B, t->W, t->win ? t->win : t->ids, t->tg);
+    *tokens += (long long)B * T;
+    if (t->kind == TRAIN_JOINT) {
+        const int nb = copytask_objective_batches(t->objective, TASK_BLANK_COPY, t->win, B, n, bpe_eot(t->bd->tok),
+                                                  t->ids, t->tg);
+        const memmodel_batch bt[2] = {{t->ids, t->tg}, {t->ids + (size_t)B * n, t->tg + (size_t)B * n}};
+        return memmodel_train_step(t->model, &t->tp, bt, nb, B, t->opt, s, &drop);
     }
-    progress_end(&prog);
-    tape_free(&tp);
-    free(ids);
-    free(tg);
-    free(win);
-    free(emb);
+    if (t->kind == TRAIN_CAUSAL)
+        return lm_train_step(t->model, &t->tp, t->ids, t->tg, B, T, -1, t->opt, s, &drop, NULL);
+    if (t->kind == TRAIN_AE)
+        return autoencoder_train_step(t->model, &t->tp, t->ids, B, t->opt, s, &drop);
+    if (t->enc)
+        lm_embed(t->enc, &t->tp, t->ids, B, T, t->emb);
+    return probe_train_step(t->model, &t->tp, t->emb, t->ids, B, t->opt, s);
+}
+
+/* 0, or -1 when the loss stopped being finite (message printed). */
+static int train_model(driver *d, train_kind kind, void *model, lm *enc, const token_corpus *bd, int T, long long steps,
+                       const lm_optim *opt, const char *label)
+{
+    inv_train t = {.d = d, .kind = kind, .model = model, .enc = enc, .bd = bd, .opt = opt, .B = (int)o.batch, .T = T};
+    t.n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T;
+    t.W = kind == TRAIN_JOINT ? t.n + 1 : T;
+    t.ids = xmalloc((size_t)2 * t.B * t.W * sizeof *t.ids);
+    t.tg = xmalloc((size_t)2 * t.B * t.W * sizeof *t.tg);
+    t.win = kind == TRAIN_JOINT ? xmalloc((size_t)t.B * t.W * sizeof *t.win) : NULL;
+    copytask_objective_parse(o.joint_objective, &t.objective);
+    if (kind == TRAIN_PROBE)
+        t.emb = xcalloc((size_t)t.B * ((probe *)model)->cfg.d_in, sizeof *t.emb);
+    t.stream = kind == TRAIN_CAUSAL ? STREAM_CAUSAL
+               : kind == TRAIN_AE   ? STREAM_AE
+               : kind == TRAIN_JOINT ? STREAM_JOINT
+                                    : STREAM_PROBE;
+    tape_init(&t.tp);
+    train_loop loop = {.label = label, .hint = "try a lower --lr / --probe-lr", .quiet = d->opt.quiet, .end = steps,
+                       .ctx = &t, .step = inv_step};
+    err_t e;
+    int rc = train_loop_run(&loop, NULL, &e) == TRAIN_DONE ? 0 : -1;
+    if (rc)
+        driver_error(d, "%s", e.msg);
+    tape_free(&t.tp);
+    free(t.ids);
+    free(t.tg);
+    free(t.win);
+    free(t.emb);
     return rc;
 }
 
 /* A fresh probe for the embeddings of `enc` (NULL: zero embeddings of the encoder's width) at input
  * length T, trained and measured on the held-out windows eval_ids[n_eval * T]. */
-static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_data *bd, int T, const int *eval_ids,
+static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token_corpus *bd, int T, const int *eval_ids,
                    int n_eval, const char *name, probe_metrics *out)
 {
     probe_config pc = pl->probe;
@@ -326,9 +330,9 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_da
     rng init = rng_stream((uint64_t)d->opt.seed, STREAM_PROBE_INIT);
     probe_init_weights(&p, &init);
     char label[96];
-    snprintf(label, sizeof label, "inversion: probe of %s, ctx %d", name, T);
+    snprintf(label, sizeof label, "memory-inversion: probe of %s, ctx %d", name, T);
     lm_optim opt = make_optim(o.probe_lr, o.probe_steps);
-    int rc = train_loop(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
+    int rc = train_model(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
     if (rc == 0) {
         const int B = (int)o.batch, V = bd->vocab;
         real *emb = xcalloc((size_t)B * d_in, sizeof *emb), *logits = xmalloc((size_t)B * T * V * sizeof *logits);
@@ -344,7 +348,7 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const bs_da
             probe_score_add(&sc, logits, ids, (long long)b * T, V, -1);
         }
         *out = probe_metrics_of(&sc, V);
-        log_info(d->opt.quiet, "inversion: %s at ctx %d: token accuracy %.4f, cross-entropy %.4f", name, T,
+        log_info(d->opt.quiet, "%s: %s at ctx %d: token accuracy %.4f, cross-entropy %.4f", d->spec->command, name, T,
                  out->token_acc, out->ce);
         tape_free(&tp);
         free(emb);
@@ -385,7 +389,7 @@ static int open_encoder(const char *opt, const char *path, int vocab, lm *m, err
 }
 
 /* The untrained and causal encoders, shared by every input length: built at the longest. */
-static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, err_t *e)
+static int shared_encoders(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, err_t *e)
 {
     lm_config c;
     if (encoder_config(bd->vocab, pl->ctx_max, &c, e) != 0)
@@ -403,7 +407,7 @@ static int shared_encoders(driver *d, const inv_plan *pl, const bs_data *bd, lm 
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
-    if (train_loop(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "inversion: causal encoder") != 0) {
+    if (train_model(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
         lm_free(causal);
         return err_set(e, "the causal encoder's training failed");
     }
@@ -434,7 +438,7 @@ static void holder_free(enc_holder *h)
  * is an autoencoder's, which the memory model never changes); a memory model's trained jointly with
  * its decoder (joint without --joint-ckpt); or a checkpoint's. *rc: 0, or 1 with the message
  * printed (the result is then NULL). */
-static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind k, const lm_config *c, int T,
+static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c, int T,
                       lm *untrained, lm *causal, enc_holder *h, int *rc)
 {
     const char *ckpt = k == ENC_FROZEN ? o.frozen_ckpt : k == ENC_JOINT ? o.joint_ckpt : NULL;
@@ -467,8 +471,8 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
         memmodel_build(&h->mm, &mc);
         memmodel_init_weights(&h->mm, &init);
         h->what = HOLD_MM;
-        snprintf(label, sizeof label, "inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
-        *rc = train_loop(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+        snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
+        *rc = train_model(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
         return *rc ? NULL : &h->mm.enc;
     }
     probe_config dc = pl->probe;
@@ -482,8 +486,8 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
     autoencoder_build(&h->ae, c, &dc);
     autoencoder_init_weights(&h->ae, &init);
     h->what = HOLD_AE;
-    snprintf(label, sizeof label, "inversion: %s, ctx %d", enc_names[k], T);
-    *rc = train_loop(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+    snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
+    *rc = train_model(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
     if (*rc)
         return NULL;
     /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
@@ -501,13 +505,13 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const bs_data *bd, enc_kind
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
-static int measure_ctx(driver *d, const inv_plan *pl, const bs_data *bd, lm *untrained, lm *causal, int T,
+static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T,
                        csv_writer *table)
 {
     const int n_eval = (int)o.eval_windows;
     int *eval_ids = xmalloc((size_t)n_eval * T * sizeof *eval_ids), *scratch = xmalloc((size_t)n_eval * T * sizeof *scratch);
     rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
-    bs_windows(&bd->val, &r, n_eval, T, eval_ids, scratch);
+    token_stream_windows(&bd->val, &r, n_eval, T, eval_ids, scratch);
     free(scratch);
     err_t e;
     lm_config c;
@@ -532,25 +536,25 @@ static int measure_ctx(driver *d, const inv_plan *pl, const bs_data *bd, lm *unt
 
 static int run(driver *d, const inv_plan *pl)
 {
-    bs_data bd;
+    token_corpus bd;
     err_t e;
     if (data_load(d, &bd, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    if (bs_data_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
+    if (token_corpus_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
         driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
-    log_info(d->opt.quiet, "inversion: %s encoders, %zu training tokens, vocabulary %d", lm_arch_name(pl->arch),
+    log_info(d->opt.quiet, "%s: %s encoders, %zu training tokens, vocabulary %d", d->spec->command, lm_arch_name(pl->arch),
              bd.train.n, bd.vocab);
     lm untrained = {0}, causal = {0};
     if (shared_encoders(d, pl, &bd, &untrained, &causal, &e) != 0) {
         if (pl->want[ENC_UNTRAINED])
             lm_free(&untrained);
         driver_error(d, "%s", e.msg);
-        bs_data_free(&bd);
+        token_corpus_free(&bd);
         return 1;
     }
     char path[4096];
@@ -568,7 +572,7 @@ static int run(driver *d, const inv_plan *pl)
         lm_free(&untrained);
     if (pl->want[ENC_CAUSAL])
         lm_free(&causal);
-    bs_data_free(&bd);
+    token_corpus_free(&bd);
     return rc;
 }
 

@@ -14,8 +14,8 @@ typedef struct {
 
 /* Rows for an opt_spec table; defaults as strings. `o` is an lm_opts lvalue. LM_SHAPE_ROWS: the
  * shape and the architectures' variants (--gelu, --mosaic-variant) alone (commands that pick the
- * architecture their own way); LM_OPTION_ROWS adds --arch
- * (ARCH_CHOICES e.g. "gpt|mosaic"), --ctx, --bias and --pos. */
+ * architecture their own way); LM_OPTION_ROWS adds --arch (ARCH_CHOICES e.g. "gpt|mosaic",
+ * ARCH_HELP its one-line help), --ctx, --bias and --pos. */
 #define LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT)                                                               \
     {"layers", 0, OPT_INT, &(o).layers, LAYERS, "blocks", NULL, 1, 1000, "L"},                                    \
     {"d", 0, OPT_INT, &(o).d, D, "model width", NULL, 1, 65536, "D"},                                                   \
@@ -25,12 +25,18 @@ typedef struct {
     {"gelu", 0, OPT_STRING, &(o).gelu, "erf", "gpt MLP activation: erf (exact GELU, nanoGPT's nn.GELU()) or tanh (GPT-2's approximation)", "erf|tanh", 0, -1, "G"}, \
     {"mosaic-variant", 0, OPT_STRING, &(o).mosaic_variant, "library", "mosaic: library (Memory Mosaics library) or nano (nanoMosaics: no logit scale, key scales capped at ln 65535, N(0, 0.02) init; docs/fidelity.md)", "library|nano", 0, -1, "V"}
 
-#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, LAYERS, D, HEADS, CTX, DROPOUT)                                     \
-    {"arch", 0, OPT_STRING, &(o).arch, ARCH, "model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", ARCH_CHOICES, 0, -1, "A"}, \
+#define LM_OPTION_ROWS(o, ARCH, ARCH_CHOICES, ARCH_HELP, LAYERS, D, HEADS, CTX, DROPOUT)                          \
+    {"arch", 0, OPT_STRING, &(o).arch, ARCH, ARCH_HELP, ARCH_CHOICES, 0, -1, "A"},                                 \
     LM_SHAPE_ROWS(o, LAYERS, D, HEADS, DROPOUT),                                                                   \
     {"ctx", 0, OPT_INT, &(o).ctx, CTX, "context length in tokens (rows of gpt's learned position table)", NULL, 2, 1 << 20, "T"}, \
     {"bias", 0, OPT_BOOL, &(o).bias, "off", "biases in linear layers and LayerNorms", NULL, 0, -1, "on|off"},        \
     {"pos", 0, OPT_STRING, &(o).pos, "learned", "gpt positions: learned absolute table (inputs up to --ctx), none, rope (rotary) or alibi (linear biases)", "learned|none|rope|alibi", 0, -1, "P"}
+
+/* --wd and --clip of every command that trains a language model; `o` is a struct lvalue with
+ * double fields wd and clip. */
+#define LM_DECAY_CLIP_ROWS(o)                                                                                     \
+    {"wd", 0, OPT_DOUBLE, &(o).wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},                     \
+    {"clip", 0, OPT_DOUBLE, &(o).clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"}
 
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e);

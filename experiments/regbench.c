@@ -20,6 +20,7 @@
 #include "driver.h"
 #include "io/atomic.h"
 #include "io/progress.h"
+#include "io/spawn.h"
 #include "lm_opts.h"
 #include "regbench_grid.h"
 #include "regbench_train.h"
@@ -69,8 +70,8 @@ static const char *const rb_modes[] = {"describe", "export", "sweep", "grid", "t
 
 static const char *const smoke_kv[] = {"train-size", "20", "val-size", "20", "test-size", "20", "epochs", "2",
                                        "d", "16", "heads", "2", "layers", "1", "batch", "8", NULL};
-/* The paper's sweep (REFERENCE §4): its grid (the default one: layers, d, heads, wd) at its
- * training sizes, with the memory mosaic's other settings (P = 3.5 d, the default, is its 448 at
+/* The paper's sweep (docs/regbench.md#what-the-paper-specifies): its grid (the default one: layers,
+ * d, heads, wd) at its training sizes, with the memory mosaic's other settings (P = 3.5 d, the default, is its 448 at
  * d = 128). */
 static const char *const paper_kv[] = {"sweep", "on", "model", "mosaic,gpt", "train-sizes", RB_PAPER_SIZES,
                                        "epochs", "200", "dropout", "0.05", "lr", "5e-4", "clip", "1", NULL};
@@ -611,7 +612,6 @@ static int sweep(driver *d, char *const *models, int nmodels)
     rb_point *pts = NULL;
     int npts = 0, code = -1;   /* -1: not ended yet */
     char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (parse_sizes(sizes, max_sizes, &nsizes, &e) != 0 || (o.grid && rb_grid_load(&g, o.grid, rb_options, RB_NOPTS, &e) != 0)) {
         code = usage_error(d, "%s", e.msg);
         goto out;
@@ -625,11 +625,10 @@ static int sweep(driver *d, char *const *models, int nmodels)
         code = usage_error(d, "%s", e.msg);
         goto out;
     }
-    if (len <= 0) {
-        driver_error(d, "cannot find the memlab binary (/proc/self/exe): %s", strerror(errno));
+    if (spawn_self_path(exe, sizeof exe, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         goto out;
     }
-    exe[len] = '\0';
     long long jobs = o.jobs, threads = d->opt.threads;
     if (!o.emit_jobs && jobs > threads) {
         log_info(d->opt.quiet, "regbench: --jobs %lld with --threads %lld: running %lld point%s at a time", jobs,

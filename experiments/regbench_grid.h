@@ -23,7 +23,7 @@ typedef struct {
     rb_axis ax[RB_NAXES];
 } rb_grid;
 
-/* The paper's search space (REFERENCE §4): layers {1, 2, 4, 8}, d {64, 128, 256}, heads {2, 4, 8},
+/* The paper's search space (docs/regbench.md#what-the-paper-specifies): layers {1, 2, 4, 8}, d {64, 128, 256}, heads {2, 4, 8},
  * weight decay {1e-2, 1e-1}; lr and epochs: the one value given. */
 void rb_grid_default(rb_grid *g, double lr, long long epochs);
 /* Replaces every axis that the file lists ("layers: [1, 2]"; a single value is a list of one).

@@ -3,20 +3,17 @@
  * point of each model and training size picked on validation (also --collect). */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "io/gzfile.h"
 #include "io/progress.h"
+#include "io/spawn.h"
 #include "regbench_grid.h"
 
-extern char **environ;
 
 /* ---- a point's command line ------------------------------------------------------------------ */
 
@@ -173,37 +170,30 @@ static pid_t point_start(const rb_sweep *s, int i)
 {
     strv a = {0};
     point_argv(s, i, &a);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    /* /proc/self/exe: this very binary, even if the file was replaced since it started */
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, a.v, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    spawn_child c;
+    err_t e;
+    int rc = spawn_start(SPAWN_SELF, a.v, SPAWN_OUT_NULL, &c, &e);
     strv_free(&a);
     if (rc != 0) {
         char name[32];
         rb_point_name(s, i, name, sizeof name);
-        driver_error(s->d, "%s: cannot start %s: %s", name, s->exe, strerror(rc));
+        driver_error(s->d, "%s: %s", name, e.msg);
         return -1;
     }
-    return pid;
+    return c.pid;
 }
 
 static void point_report(const rb_sweep *s, int i, int status, double seconds, int done, int *failed)
 {
-    char name[32], what[256];
+    char name[32], what[256], why[64];
     rb_point_name(s, i, name, sizeof name);
     rb_point_describe(&s->points[i], what, sizeof what);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (spawn_ok(status)) {
         log_info(s->d->opt.quiet, "regbench: %s (%d/%d) done in %.1f s: %s", name, done, s->npoints, seconds, what);
         return;
     }
     ++*failed;
-    if (WIFEXITED(status))
-        driver_error(s->d, "%s failed (exit status %d): %s", name, WEXITSTATUS(status), what);
-    else
-        driver_error(s->d, "%s failed (signal %d): %s", name, WIFSIGNALED(status) ? WTERMSIG(status) : 0, what);
+    driver_error(s->d, "%s failed (%s): %s", name, spawn_status_str(status, why, sizeof why), what);
 }
 
 int rb_sweep_run(const rb_sweep *s, int jobs)
@@ -226,12 +216,10 @@ int rb_sweep_run(const rb_sweep *s, int jobs)
         if (running == 0)
             continue;
         int status;
-        pid_t p = waitpid(-1, &status, 0);
-        if (p < 0) {
-            if (errno == EINTR)
-                continue;
-            fatal("regbench: waiting for the sweep's points: %s", strerror(errno));
-        }
+        err_t e;
+        pid_t p = spawn_wait(-1, &status, NULL, &e);
+        if (p < 0)
+            fatal("regbench: the sweep's points: %s", e.msg);
         for (int i = 0; i < next; i++)
             if (pid[i] == p) {
                 pid[i] = 0;

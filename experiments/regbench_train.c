@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/progress.h"
 #include "nn/lm_train.h"
+#include "nn/train_loop.h"
 
-/* Inputs tok[0..len-2], targets tok[1..len-1] except '|' (not trained on, REFERENCE §4); rows padded
+/* Inputs tok[0..len-2], targets tok[1..len-1] except '|' (not trained on: docs/regbench.md); rows padded
  * with '.' to T inputs whose targets are ignored. */
 static void fill_row(const uint8_t *tok, int len, int T, int *ids, int *tg)
 {
@@ -48,6 +48,40 @@ static void epoch_order(const pfa_split *train, rng *r, int B, int *order)
     }
 }
 
+/* The training run: the epoch's order and one batch's rows. */
+typedef struct {
+    rb_model *rm;
+    const pfa_split *train;
+    lm_optim opt;
+    int N, B;
+    long long per_epoch;   /* batches */
+    int *order, *ids, *tg;
+    rng data, drop;
+} rb_run;
+
+/* Step s takes batch s mod per_epoch of the epoch's order, drawn anew at its first batch. */
+static double rb_step(void *ctx, long long step, long long *tokens)
+{
+    rb_run *r = ctx;
+    const int B = r->B, first = (int)(step % r->per_epoch) * B, nb = first + B <= r->N ? B : r->N - first;
+    if (first == 0)
+        epoch_order(r->train, &r->data, B, r->order);
+    int T = 1;
+    for (int b = 0; b < nb; b++) {
+        int len;
+        pfa_split_seq(r->train, r->order[first + b], &len);
+        if (len - 1 > T)
+            T = len - 1;
+    }
+    for (int b = 0; b < nb; b++) {
+        int len;
+        const uint8_t *tok = pfa_split_seq(r->train, r->order[first + b], &len);
+        fill_row(tok, len, T, r->ids + (size_t)b * T, r->tg + (size_t)b * T);
+    }
+    *tokens += (long long)nb * T;
+    return lm_train_step(&r->rm->m, &r->rm->tp, r->ids, r->tg, nb, T, -1, &r->opt, step, &r->drop, NULL);
+}
+
 int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t *e)
 {
     memset(rm, 0, sizeof *rm);
@@ -56,52 +90,26 @@ int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t 
     lm_init_weights(&rm->m, &init);
     tape_init(&rm->tp);
     const int N = train->count, B = (int)(c->batch < N ? c->batch : N);
-    const long long per_epoch = (N + B - 1) / B, total = per_epoch * c->epochs;
-    lm_optim opt = {
+    rb_run r = {.rm = rm, .train = train, .N = N, .B = B, .per_epoch = (N + B - 1) / B,
+                .data = rng_stream((uint64_t)c->seed, RNG_STREAM_DATA), .drop = rng_stream((uint64_t)c->seed, RNG_STREAM_DROPOUT)};
+    const long long total = r.per_epoch * c->epochs;
+    r.opt = (lm_optim){
         .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = c->wd},
         .sched = {.kind = SCHED_COSINE, .lr = c->lr, .lr_end = c->lr * c->lr_min_frac,
                   .warmup = (long long)(c->warmup_frac * total), .total = total},
         .clip = c->clip,
     };
-    int *order = xmalloc((size_t)N * sizeof *order);
-    int *ids = xmalloc((size_t)B * PFA_MAX_TOKENS * sizeof *ids), *tg = xmalloc((size_t)B * PFA_MAX_TOKENS * sizeof *tg);
-    rng data = rng_stream((uint64_t)c->seed, RNG_STREAM_DATA), drop = rng_stream((uint64_t)c->seed, RNG_STREAM_DROPOUT);
-    progress prog;
+    r.order = xmalloc((size_t)N * sizeof *r.order);
+    r.ids = xmalloc((size_t)B * PFA_MAX_TOKENS * sizeof *r.ids);
+    r.tg = xmalloc((size_t)B * PFA_MAX_TOKENS * sizeof *r.tg);
     char label[64];
     snprintf(label, sizeof label, "regbench %s", lm_arch_name(c->cfg.arch));
-    progress_start(&prog, label, total, c->quiet);
-    long long step = 0, tokens = 0;
-    int rc = 0;
-    for (long long ep = 0; ep < c->epochs && rc == 0; ep++) {
-        epoch_order(train, &data, B, order);
-        for (int first = 0; first < N; first += B, step++) {
-            const int nb = first + B <= N ? B : N - first;
-            int T = 1;
-            for (int b = 0; b < nb; b++) {
-                int len;
-                pfa_split_seq(train, order[first + b], &len);
-                if (len - 1 > T)
-                    T = len - 1;
-            }
-            for (int b = 0; b < nb; b++) {
-                int len;
-                const uint8_t *tok = pfa_split_seq(train, order[first + b], &len);
-                fill_row(tok, len, T, ids + (size_t)b * T, tg + (size_t)b * T);
-            }
-            double loss = lm_train_step(&rm->m, &rm->tp, ids, tg, nb, T, -1, &opt, step, &drop, NULL);
-            if (!isfinite(loss)) {
-                rc = err_set(e, "%s: the loss became %g at step %lld (try a lower --lr)", lm_arch_name(c->cfg.arch),
-                             loss, step + 1);
-                break;
-            }
-            tokens += (long long)nb * T;
-            progress_update(&prog, step + 1, loss, tokens);
-        }
-    }
-    progress_end(&prog);
-    free(order);
-    free(ids);
-    free(tg);
+    train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = c->quiet, .end = total, .ctx = &r,
+                       .step = rb_step};
+    int rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
+    free(r.order);
+    free(r.ids);
+    free(r.tg);
     tape_reset(&rm->tp);
     rm->ids = xmalloc(PFA_MAX_TOKENS * sizeof *rm->ids);
     return rc;

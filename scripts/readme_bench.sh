@@ -1,9 +1,9 @@
 #!/bin/sh
-# Embeds a Markdown file (default benchmarks/results.md, written by `memlab bench`) in README.md
+# Embeds a Markdown file (default benchmarks/results.md, written by `memlab bench`) in docs/bench.md
 # between the lines <!-- bench-results:begin --> and <!-- bench-results:end -->; `make bench` runs it.
 set -eu
 table="${1:-benchmarks/results.md}"
-readme="${2:-README.md}"
+readme="${2:-docs/bench.md}"
 [ -r "$table" ] || { echo "readme_bench.sh: no $table (run make bench)" >&2; exit 1; }
 grep -q '^<!-- bench-results:begin -->$' "$readme" && grep -q '^<!-- bench-results:end -->$' "$readme" ||
     { echo "readme_bench.sh: $readme lacks the bench-results markers" >&2; exit 1; }

@@ -91,13 +91,14 @@ run_all() {
     run blank blank-copy --preset smoke $common --out-dir blank -o blank.csv
     # utilities
     run xor xor --preset smoke $common --out-dir xor -o xor.csv
-    run info info $common
-    run info_m info --arch mosaic --layers 2 --d 64 --heads 4 --vocab 300 --ctx 64 $common
+    # info and tokenize take neither a seed nor threads (they refuse them)
+    run info info --quiet
+    run info_m info --arch mosaic --layers 2 --d 64 --heads 4 --vocab 300 --ctx 64 --quiet
     "$M" babistories --preset smoke --dump-corpus 40 >corpus.txt 2>/dev/null || echo failed >corpus.failed
-    run tok_train tokenize --train --vocab-size 300 corpus.txt -o tok.json $common
-    run tok_enc tokenize --tokenizer tok.json corpus.txt $common
+    run tok_train tokenize --train --vocab-size 300 corpus.txt -o tok.json --quiet
+    run tok_enc tokenize --tokenizer tok.json corpus.txt --quiet
     "$M" tokenize --tokenizer tok.json corpus.txt >ids.txt 2>/dev/null || true
-    run tok_dec tokenize --tokenizer tok.json --decode ids.txt $common
+    run tok_dec tokenize --tokenizer tok.json --decode ids.txt --quiet
     run bench bench --preset smoke --torch off $common --out-dir bench -o bench.csv
     rm -f bench/results.md
     for k in train generate generate_uncached; do

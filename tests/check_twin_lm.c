@@ -314,8 +314,8 @@ START_TEST(test_variant_names_round_trip)
 }
 END_TEST
 
-/* REFERENCE.md §1: at d = 768, H = 12, P = 2688 a mosaic block and a bias-free GPT-2 block differ
- * by a few dozen scalars (7H = 84: the per-head leaky rates, scales and mixing coefficients). */
+/* docs/models.md#parameter-count: at d = 768, H = 12, P = 2688 a mosaic block and a bias-free GPT-2
+ * block differ by a few dozen scalars (7H = 84: the per-head leaky rates, scales and mixing coefficients). */
 static size_t block_params(lm_arch arch)
 {
     lm_config c = {.arch = arch, .vocab = 50304, .ctx = 512, .d = 768, .layers = 1, .heads = 12, .pos = POS_NONE};

@@ -28,7 +28,7 @@ fall() { awk -F, -v a="$1" 'NR == FNR { if ($1 == a) T++; next }
          END { printf "%.3f", s / n - e / m }' "$out/ood.csv" "$out/ood.csv"; }
 og=$(fall gpt); om=$(fall mosaic)
 # Attention of the last position (Figs 12, 13, 15): both models at the training context, the mosaic
-# also at 3x (the learned-position gpt cannot go there: memlab refuses, see the README).
+# also at 3x (the learned-position gpt cannot go there: memlab refuses, see docs/babistories.md).
 $MEMLAB babistories attention --ckpt "$out/gpt/babistories_gpt.safetensors,$out/mosaic/babistories_mosaic.safetensors" \
     --threads 1 --quiet --out-dir "$out/attention_x1" -o "$out/attention.csv"
 $MEMLAB babistories attention --ckpt "$out/mosaic/babistories_mosaic.safetensors" --ctx-mult 3 \
@@ -52,12 +52,12 @@ $MEMLAB babistories compare --ckpt "$out/gpt/babistories_gpt.safetensors,$out/mo
 last() { awk -F, -v a="$1" '$1 == a { v = $10 } END { print v }' "$out/curves.csv"; }
 g=$(last gpt); m=$(last mosaic)
 yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
-echo "| Memory Mosaics Fig 9 | at depth 1 the memory mosaic's validation loss is at or below the GPT's (paper: 80k steps of 512 x 512 tokens, GPT-2 tokenizer) | after $steps steps of 16 x 256 tokens: mosaic $m, gpt $g (the mosaic overtakes only after ~1200 of 3000 steps: the default preset, README, ends 0.772 vs 0.843) | $(yes_no "$m <= $g") |" > "$out/summary.rows"
+echo "| Memory Mosaics Fig 9 | at depth 1 the memory mosaic's validation loss is at or below the GPT's (paper: 80k steps of 512 x 512 tokens, GPT-2 tokenizer) | after $steps steps of 16 x 256 tokens: mosaic $m, gpt $g (the mosaic overtakes only after ~1200 of 3000 steps: the default preset, docs/babistories.md, ends 0.772 vs 0.843) | $(yes_no "$m <= $g") |" > "$out/summary.rows"
 # Fig 10 holds when the mosaic's loss falls more over the window than the gpt's and settles (within
 # 1% of its final value) no earlier; "partly" when only one of the two says so.
 pm=${sm%% *}; pg=${sg%% *}
 fig10=$(awk -v om="$om" -v og="$og" -v pm="$pm" -v pg="$pg" 'BEGIN { a = om > og; b = pm >= pg; print a && b ? "yes" : a || b ? "partly" : "no" }')
 echo "| Memory Mosaics Fig 10 | on out-of-distribution text the mosaic's per-position loss keeps falling after the GPT's has flattened | fall of the mean loss from the window's second eighth to its last on the GPL-3 text: mosaic $om, gpt $og nats; each curve within 1% of its final value from position: mosaic $sm, gpt $sg | $fig10 |" >> "$out/summary.rows"
-echo "| Memory Mosaics Fig 12 | the mosaic's last position attends flatly apart from the recent tokens (the GPT's, at depth 12, has a sink at position 0) | share of attention on position 0 / on the last 8 readable positions: mosaic $m0 / $m8, gpt $g0 / $g8 (uniform: 0.004 / 0.031; depth 1, no sink: README) | $(yes_no "$m0 < 0.008 && $m8 > 0.1") |" >> "$out/summary.rows"
+echo "| Memory Mosaics Fig 12 | the mosaic's last position attends flatly apart from the recent tokens (the GPT's, at depth 12, has a sink at position 0) | share of attention on position 0 / on the last 8 readable positions: mosaic $m0 / $m8, gpt $g0 / $g8 (uniform: 0.004 / 0.031; depth 1, no sink: docs/babistories.md) | $(yes_no "$m0 < 0.008 && $m8 > 0.1") |" >> "$out/summary.rows"
 echo "| Memory Mosaics Fig 13 | at 3x the training context the mosaic's attention stays flat apart from recent tokens (a learned-position GPT cannot run there) | mosaic at 768 tokens: position 0 $x0, last 8 $x8 (uniform 0.0013 / 0.010) | $(yes_no "$x0 < 0.003 && $x8 > 0.1") |" >> "$out/summary.rows"
 echo "| Memory Mosaics Fig 15 | a larger leaky-average coefficient widens the recent-token peak | mosaic heads, coefficient:peak width $pairs | $(yes_no "$monotone == 1") |" >> "$out/summary.rows"

@@ -23,7 +23,7 @@ typedef struct bpe bpe;
 
 /* GPT-2's files: DIR/encoder.json (token -> id) and DIR/vocab.bpe (merges, best first). */
 bpe *bpe_load_gpt2(const char *dir, err_t *e);
-/* A tokenizer saved by bpe_save (format in README.md, "memlab tokenize"). */
+/* A tokenizer saved by bpe_save (format in docs/tokenize.md). */
 bpe *bpe_load(const char *path, err_t *e);
 /* "gpt2" loads from vocab_dir (which must then be given); anything else is a bpe_save file. */
 bpe *bpe_open(const char *name, const char *vocab_dir, err_t *e);

@@ -1,4 +1,5 @@
-/* Batches for the memory-model objectives (REFERENCE.md §6), built from windows of a token stream.
+/* Batches for the memory-model objectives (docs/copy.md#what-the-paper-specifies), built from windows
+ * of a token stream.
  * An input of n tokens is C chunks of L (n = C * L), row-major, so that ids[B * n] is also
  * ids[(B * C) * L]: chunk c of row b is row b * C + c.
  *

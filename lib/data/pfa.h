@@ -28,9 +28,10 @@
  * zero. The end of a string is not an event of the automaton: the public code's target distribution
  * (analyze.py get_dfa_probs) is likewise uniform over the state's outgoing letters with no mass on '|';
  * its headline accuracy skips positions whose target is '|', its L1 distance keeps them. memlab scores
- * every position (REFERENCE §4: "every position of every test sequence"); a position whose target is
- * '|' still has the state's letters as its true distribution, so predicting '|' there counts as an
- * error, as it does everywhere. The cross-entropy (a training-style loss) skips targets equal to '|'.
+ * every position (docs/regbench.md#what-the-paper-specifies: every position of every test sequence);
+ * a position whose target is '|' still has the state's letters as its true distribution, so
+ * predicting '|' there counts as an error, as it does everywhere. The cross-entropy (a
+ * training-style loss) skips targets equal to '|'.
  */
 #ifndef MEMLAB_DATA_PFA_H
 #define MEMLAB_DATA_PFA_H

@@ -60,7 +60,8 @@ static void table_build(opt_table *t, const cmd_spec *spec, common_opts *c)
                                            "print the resolved configuration as YAML and exit",
                                            NULL, 1, 0, NULL};
     t->common[C_OUTPUT] = (opt_spec){"output", 'o', OPT_STRING, &c->output, "-",
-                                     "the primary CSV table; '-' is stdout", NULL, 1, 0, "FILE"};
+                                     spec->output_help ? spec->output_help : "the primary CSV table; '-' is stdout",
+                                     NULL, 1, 0, "FILE"};
     t->common[C_OUT_DIR] = (opt_spec){"out-dir", 0, OPT_STRING, &c->out_dir, t->out_dir_def,
                                       "directory for every other artefact (config, tables, checkpoints)",
                                       NULL, 1, 0, "DIR"};
@@ -185,6 +186,16 @@ static int parse_bool(const char *s, int *out)
         }
     }
     return -1;
+}
+
+static int in_choices(const char *choices, const char *s);
+
+/* 1 when the common option at index i (of the opt_table) is one the command declares unused. */
+static int common_unused(const cmd_spec *spec, int i)
+{
+    static const char *const names[NCOMMON] = {"seed", "threads", "config", "preset", "print-config",
+                                               "output", "out-dir", "quiet", "help"};
+    return i >= 0 && i < NCOMMON && spec->unused_common && in_choices(spec->unused_common, names[i]);
 }
 
 static int in_choices(const char *choices, const char *s)
@@ -352,6 +363,8 @@ static int cli_tokenize(const opt_table *t, int argc, char **argv, cli_item *ite
         }
         char spelled[80];
         opt_spelling(t, &it, spelled, sizeof spelled);
+        if (common_unused(t->spec, it.opt))
+            return err_set(e, "%s: %s does not apply to this command", cmd, spelled);
         if (t->all[it.opt]->type == OPT_FLAG) {
             if (inline_value)
                 return err_set(e, "%s: %s takes no value", cmd, spelled);
@@ -608,7 +621,13 @@ static void help_option(FILE *f, const opt_spec *o, const char *def)
     else
         fprintf(f, "%-*s", HELP_COL, left);
     fputs(o->help ? o->help : "", f);
-    if (def && o->type != OPT_FLAG)
+    /* An option with a fixed set of values lists them, unless its metavar already does. */
+    int list = o->type == OPT_STRING && o->choices && *o->choices && strcmp(metavar_of(o), o->choices);
+    if (list && def)
+        fprintf(f, " (one of %s; default: %s)", o->choices, def);
+    else if (list)
+        fprintf(f, " (one of %s)", o->choices);
+    else if (def && o->type != OPT_FLAG)
         fprintf(f, " (default: %s)", def);
     fputc('\n', f);
 }
@@ -639,7 +658,7 @@ void args_print_help(const cmd_spec *spec, FILE *f)
         const char *def = t.common[i].def;
         if (i == C_PRESET)
             def = find_preset(spec, "default") ? "default" : NULL;
-        if (i == C_PRESET && spec->npresets == 0)
+        if ((i == C_PRESET && spec->npresets == 0) || common_unused(spec, i))
             continue;
         help_option(f, &t.common[i], def);
     }
@@ -657,9 +676,11 @@ void args_print_help(const cmd_spec *spec, FILE *f)
             fputc('\n', f);
         }
     }
-    fputs("\nLater settings win: defaults, then the preset, then --config FILE.yaml, then the command\n"
-          "line. Every option is also a config key, spelled with '_' for '-' (e.g. out_dir: DIR).\n",
-          f);
+    if (!common_unused(spec, C_CONFIG))
+        fprintf(f, "\nLater settings win: defaults, %sthen --config FILE.yaml, then the command line.\n"
+                "Every option is also a config key, spelled with '_' for '-'%s.\n",
+                spec->npresets > 0 ? "then the preset, " : "",
+                common_unused(spec, C_OUT_DIR) ? "" : " (e.g. out_dir: DIR)");
     table_free(&t);
 }
 

@@ -52,6 +52,11 @@ typedef struct {
     const preset_def *presets; /* "default" is applied when none is chosen, if it exists */
     int npresets;
     int min_positional, max_positional;
+    /* Common options that do not apply to this command, '|'-separated (e.g. "seed|out-dir"): left out
+     * of --help and refused on the command line. NULL: all apply. */
+    const char *unused_common;
+    /* What -o writes, for --help; NULL: "the primary CSV table". */
+    const char *output_help;
 } cmd_spec;
 
 typedef struct {

@@ -15,6 +15,7 @@ struct csv_writer {
     int ncols;
     int nfields;         /* fields in the current row */
     int write_errno;     /* first failed flush of stdout, reported by csv_close */
+    csv_writer *copy;    /* csv_open_copy: a second file that gets every field, or NULL */
 };
 
 static void field_begin(csv_writer *w)
@@ -66,20 +67,39 @@ csv_writer *csv_open(const char *path, const char *const *columns, int ncols, er
     return w;
 }
 
+csv_writer *csv_open_copy(const char *path, const char *copy_path, const char *const *columns, int ncols,
+                          err_t *e)
+{
+    csv_writer *w = csv_open(path, columns, ncols, e);
+    if (!w || !copy_path || (path && strcmp(path, copy_path) == 0))
+        return w;
+    if (!(w->copy = csv_open(copy_path, columns, ncols, e))) {
+        csv_abort(w);
+        return NULL;
+    }
+    return w;
+}
+
 void csv_str(csv_writer *w, const char *s)
 {
+    if (w->copy)
+        csv_str(w->copy, s);
     field_begin(w);
     put_quoted(w->fp, s);
 }
 
 void csv_int(csv_writer *w, long long v)
 {
+    if (w->copy)
+        csv_int(w->copy, v);
     field_begin(w);
     fprintf(w->fp, "%lld", v);
 }
 
 void csv_num(csv_writer *w, double v)
 {
+    if (w->copy)
+        csv_num(w->copy, v);
     field_begin(w);
     if (isfinite(v))
         fprintf(w->fp, "%.6g", v);
@@ -87,6 +107,8 @@ void csv_num(csv_writer *w, double v)
 
 void csv_end_row(csv_writer *w)
 {
+    if (w->copy)
+        csv_end_row(w->copy);
     if (w->nfields != w->ncols)
         fatal("internal: %s: CSV row has %d fields, the header has %d", w->name, w->nfields, w->ncols);
     w->nfields = 0;
@@ -106,6 +128,11 @@ int csv_close(csv_writer *w, err_t *e)
     int rc = 0;
     if (w->nfields != 0)
         fatal("internal: %s: CSV closed in the middle of a row", w->name);
+    if (w->copy && csv_close(w->copy, e) != 0) {
+        w->copy = NULL;
+        csv_abort(w);
+        return -1;
+    }
     if (w->file) {
         rc = atomic_commit(w->file, e);
     } else {
@@ -125,6 +152,7 @@ void csv_abort(csv_writer *w)
 {
     if (!w)
         return;
+    csv_abort(w->copy);
     if (w->file)
         atomic_abort(w->file);
     else

@@ -9,6 +9,10 @@ typedef struct csv_writer csv_writer;
 
 /* path NULL or "-" writes to stdout. Writes the header row at once. */
 csv_writer *csv_open(const char *path, const char *const *columns, int ncols, err_t *e);
+/* csv_open, and every row also goes to copy_path (committed and dropped with the main file); no copy
+ * when copy_path is NULL or the same path. */
+csv_writer *csv_open_copy(const char *path, const char *copy_path, const char *const *columns, int ncols,
+                          err_t *e);
 /* One field each; NULL is an empty cell. */
 void csv_str(csv_writer *w, const char *s);
 void csv_int(csv_writer *w, long long v);

@@ -93,6 +93,12 @@ int lm_config_max_len(const lm_config *c)
     return lm_arch_table(c->arch)->takes_positions && c->pos == POS_LEARNED ? c->ctx : 0;
 }
 
+int lm_config_same_variant(const lm_config *a, const lm_config *b)
+{
+    const lm_arch_ops *ops = lm_arch_table(a->arch);
+    return a->arch == b->arch && (!ops->variant_key || strcmp(ops->variant_name(a), ops->variant_name(b)) == 0);
+}
+
 const char *lm_config_pos_name(const lm_config *c)
 {
     return lm_arch_table(c->arch)->takes_positions ? lm_pos_name(c->pos) : "none";

@@ -81,6 +81,8 @@ int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v);
 int lm_config_resolve(lm_config *c, err_t *e);
 /* The longest input a configuration accepts: ctx with learned positions, else unbounded (0). */
 int lm_config_max_len(const lm_config *c);
+/* Whether two configurations of one architecture agree on its own option (variant_key). */
+int lm_config_same_variant(const lm_config *a, const lm_config *b);
 /* The positions a model of this configuration uses, as --pos names them ("none" for an
  * architecture without). */
 const char *lm_config_pos_name(const lm_config *c);

@@ -1,8 +1,8 @@
-/* Sequence embeddings and the autoencoder (REFERENCE.md §6). The embedding of a token sequence is an
- * encoder's final hidden state at its last token. The autoencoder is a language-model stack
- * (nn/lm.h) as encoder and a probe-shaped decoder (nn/probe.h) trained together to regenerate the
- * encoder's input from that embedding alone, the gradient flowing through the embedding into the
- * encoder. */
+/* Sequence embeddings and the autoencoder (docs/memory-inversion.md#what-the-paper-specifies). The
+ * embedding of a token sequence is an encoder's final hidden state at its last token. The
+ * autoencoder is a language-model stack (nn/lm.h) as encoder and a probe-shaped decoder
+ * (nn/probe.h) trained together to regenerate the encoder's input from that embedding alone, the
+ * gradient flowing through the embedding into the encoder. */
 #ifndef MEMLAB_NN_AUTOENCODER_H
 #define MEMLAB_NN_AUTOENCODER_H
 

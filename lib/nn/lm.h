@@ -4,7 +4,7 @@
  *
  * Every architecture shares the token embedding (tied to the output head), the stack of its blocks
  * and a final LayerNorm; the blocks are the architecture table's (nn/arch.h: gpt.c, mosaic.c, and the
- * RegBench baseline lstm.c, LSTM layers without residual). REFERENCE.md §1-2 gives the formulas;
+ * RegBench baseline lstm.c, LSTM layers without residual). docs/models.md gives the formulas;
  * parameter names follow the PyTorch twins in tests/reference/twin_lm.py. */
 #ifndef MEMLAB_NN_LM_H
 #define MEMLAB_NN_LM_H

@@ -5,6 +5,15 @@
 #include "core/dist.h"
 #include "core/ops.h"
 
+lm_optim lm_optim_cosine(double lr, double lr_end, long long warmup, long long total, double wd, double clip)
+{
+    return (lm_optim){
+        .adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = wd},
+        .sched = {.kind = SCHED_COSINE, .lr = lr, .lr_end = lr_end, .warmup = warmup, .total = total},
+        .clip = clip,
+    };
+}
+
 double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                      const lm_optim *o, long long step, rng *drop, double *gnorm)
 {

@@ -12,6 +12,11 @@ typedef struct {
     double clip;   /* global gradient-norm bound; 0: none */
 } lm_optim;
 
+/* The language models' recipe (the papers' nanoGPT-style training): AdamW (0.9, 0.95, eps 1e-8),
+ * weight decay wd on matrices, linear warm-up then cosine from lr to lr_end over total steps,
+ * global-norm clip (0: none). */
+lm_optim lm_optim_cosine(double lr, double lr_end, long long warmup, long long total, double wd, double clip);
+
 /* One optimiser step (step = 0, 1, ... indexes the schedule) on ids/targets [B*T]; targets equal to
  * `ignore` carry no loss. Returns the mean loss before the step; *gnorm (may be NULL) gets the
  * gradient norm before clipping. A non-finite loss or gradient is returned without stepping, so

@@ -1,10 +1,10 @@
-/* The encoder-decoder memory model (REFERENCE.md §6). An input of C chunks of L tokens; the encoder
- * (an lm stack) turns every chunk into one memory, its last-token hidden state, all B * C chunks in
- * one batched pass (they are independent); an optional linear map takes memories from the encoder's
- * width to the decoder's. To predict chunk c the decoder (another lm stack) reads C memory slots at
- * fixed positions, [m_0 .. m_{c-1}, placeholders for slots c .. C-1], followed by chunk c's tokens,
- * causally; the B * C decoder sequences also run as one batch. Placeholders are learned vectors, one
- * per slot.
+/* The encoder-decoder memory model (docs/copy.md#what-the-paper-specifies). An input of C chunks of
+ * L tokens; the encoder (an lm stack) turns every chunk into one memory, its last-token hidden
+ * state, all B * C chunks in one batched pass (they are independent); an optional linear map takes
+ * memories from the encoder's width to the decoder's. To predict chunk c the decoder (another lm
+ * stack) reads C memory slots at fixed positions, [m_0 .. m_{c-1}, placeholders for slots c ..
+ * C-1], followed by chunk c's tokens, causally; the B * C decoder sequences also run as one batch.
+ * Placeholders are learned vectors, one per slot.
  *
  * Controls: no_memory (every slot a placeholder; no encoder at all) and full (no encoder and no
  * slots: the decoder reads the whole C * L input as one sequence, the full-context baseline).

@@ -1,4 +1,4 @@
-/* The memory-mosaic block (REFERENCE.md §1): x += CtxMem(LN1 x); x += PMem(LN2 x).
+/* The memory-mosaic block (docs/models.md#mosaic-the-memory-mosaic-network): x += CtxMem(LN1 x); x += PMem(LN2 x).
  *
  * Contextual memory, per head: keys k = s * leaky(W_k x) / |.|, used as queries too; values
  * v = alpha * (c v~_t + (1 - c) v~_{t+1}) / |.| with v~ = W_v x; attention over earlier positions

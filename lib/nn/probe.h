@@ -1,8 +1,9 @@
-/* The inversion probe (REFERENCE.md §6): a decoder that regenerates all n tokens of a sequence in
- * one forward pass from a single embedding vector, with no token input at all. Position p reads
- * the embedding through the feed, plus a learned position vector; a stack of gpt or mosaic blocks
- * of its own width and depth mixes the positions (bidirectionally: every position is decoded at
- * once); a final LayerNorm and an output head over the vocabulary give the logits.
+/* The inversion probe (docs/memory-inversion.md#what-the-paper-specifies): a decoder that
+ * regenerates all n tokens of a sequence in one forward pass from a single embedding vector, with
+ * no token input at all. Position p reads the embedding through the feed, plus a learned position
+ * vector; a stack of gpt or mosaic blocks of its own width and depth mixes the positions
+ * (bidirectionally: every position is decoded at once); a final LayerNorm and an output head over
+ * the vocabulary give the logits.
  *
  * Feeds: `unrolled` gives position p the window of d/2 consecutive embedding elements starting at
  * p mod d (wrapping), `repeated` the whole embedding at every position; either way through one
@@ -76,7 +77,7 @@ void probe_logits(probe *p, tape *tp, const real *emb, int B, real *logits);
 double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int n, const lm_optim *o,
                          long long step);
 
-/* ---- metrics (REFERENCE.md §6) ------------------------------------------------------------------ */
+/* ---- metrics (docs/memory-inversion.md#what-the-paper-specifies) ----------------------------- */
 
 typedef struct {
     long long correct, count;   /* argmax equal to the target, among targets other than ignore */

@@ -1,5 +1,5 @@
 """PyTorch twins of memlab's language models (lib/nn/lm.c, gpt.c, mosaic.c), written for memlab from
-REFERENCE.md §1-2. For a tiny configuration of each architecture they write
+docs/models.md. For a tiny configuration of each architecture they write
 tests/fixtures/lm_<arch>[_<pos>].safetensors.gz holding the token ids, the initial weights (under memlab's
 parameter names), the logits, the loss, every gradient and the weights after three AdamW steps.
 The gpt runs with learned positions (lm_gpt), RoPE (lm_gpt_rope) and ALiBi (lm_gpt_alibi), with the

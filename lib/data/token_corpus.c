@@ -1,4 +1,4 @@
-#include "babistories_data.h"
+#include "data/token_corpus.h"
 
 #include <libgen.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "io/ckpt.h"
 #include "io/progress.h"
 
-static void tokens_push(bs_tokens *s, size_t *cap, const int *ids, size_t n)
+static void tokens_push(token_stream *s, size_t *cap, const int *ids, size_t n)
 {
     if (s->n + n > *cap) {
         *cap = (s->n + n) * 2;
@@ -37,7 +37,7 @@ static char *tokenizer_text(const story_set *set, const size_t *idx, size_t n, s
     return text;
 }
 
-static bpe *make_tokenizer(const bs_data_opts *op, bs_data *bd, const story_set *set, const size_t *idx,
+static bpe *make_tokenizer(const token_corpus_opts *op, token_corpus *bd, const story_set *set, const size_t *idx,
                            size_t n_train, err_t *e)
 {
     if (strcmp(op->tokenizer, "gpt2") == 0) {
@@ -52,9 +52,10 @@ static bpe *make_tokenizer(const bs_data_opts *op, bs_data *bd, const story_set 
         snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "%s", op->tokenizer);
         return bpe_load(op->tokenizer, e);
     }
-    size_t n = n_train < BS_TOKENIZER_STORIES ? n_train : BS_TOKENIZER_STORIES, len;
+    size_t n = n_train < CORPUS_TOKENIZER_STORIES ? n_train : CORPUS_TOKENIZER_STORIES, len;
     char *text = tokenizer_text(set, idx, n, &len);
-    log_info(op->quiet, "babistories: training a %d-token BPE on %zu stories", op->vocab_size, n);
+    log_info(op->quiet, "%s: training a %d-token BPE on %zu stories", op->command ? op->command : "memlab",
+             op->vocab_size, n);
     bpe *tok = bpe_train(text, len, op->vocab_size, NULL, NULL);
     free(text);
     if (mkdir_p(op->out_dir, e) != 0) {
@@ -70,7 +71,7 @@ static bpe *make_tokenizer(const bs_data_opts *op, bs_data *bd, const story_set 
 }
 
 /* Stories idx[0..n) (idx NULL: 0..n-1), each followed by <|endoftext|>, as one token stream. */
-static void encode_stories(bpe *tok, const story_set *set, const size_t *idx, size_t n, bs_tokens *s)
+static void encode_stories(bpe *tok, const story_set *set, const size_t *idx, size_t n, token_stream *s)
 {
     size_t cap = 0;
     bpe_ids scratch = {0};
@@ -95,13 +96,13 @@ typedef struct {
     const story_set *va_set;
 } corpus;
 
-static int corpus_load(corpus *c, const bs_data_opts *op, err_t *e)
+static int corpus_load(corpus *c, const token_corpus_opts *op, err_t *e)
 {
     memset(c, 0, sizeof *c);
     if (op->data) {
         if (stories_read(op->data, &c->train, e) != 0)
             return -1;
-        if (stories_split(c->train.n, BS_CORPUS_SEED, op->val_fraction, &c->split, e) != 0) {
+        if (stories_split(c->train.n, CORPUS_SEED, op->val_fraction, &c->split, e) != 0) {
             story_set_free(&c->train);
             return -1;
         }
@@ -110,11 +111,12 @@ static int corpus_load(corpus *c, const bs_data_opts *op, err_t *e)
         c->n_tr = c->split.n_train;
         c->n_va = c->split.n_val;
         c->va_set = &c->train;
-        log_info(op->quiet, "babistories: %s: %zu stories (%zu training, %zu validation)", op->data, c->train.n,
+        log_info(op->quiet, "%s: %s: %zu stories (%zu training, %zu validation)",
+                 op->command ? op->command : "memlab", op->data, c->train.n,
                  c->n_tr, c->n_va);
     } else {
-        stories_generate_set(BS_CORPUS_SEED, 0, (size_t)op->stories, &c->train);
-        stories_generate_set(BS_CORPUS_SEED, BS_VAL_FIRST, (size_t)op->val_stories, &c->val);
+        stories_generate_set(CORPUS_SEED, 0, (size_t)op->stories, &c->train);
+        stories_generate_set(CORPUS_SEED, CORPUS_VAL_FIRST, (size_t)op->val_stories, &c->val);
         c->n_tr = c->train.n;
         c->n_va = c->val.n;
         c->va_set = &c->val;
@@ -129,7 +131,7 @@ static void corpus_free(corpus *c)
     story_set_free(&c->val);
 }
 
-int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e)
+int token_corpus_load(token_corpus *bd, const token_corpus_opts *op, err_t *e)
 {
     memset(bd, 0, sizeof *bd);
     corpus c;
@@ -147,7 +149,7 @@ int bs_data_load(bs_data *bd, const bs_data_opts *op, err_t *e)
     return rc;
 }
 
-int bs_val_tokens(const bs_data_opts *op, bpe *tok, bs_tokens *val, err_t *e)
+int token_corpus_val(const token_corpus_opts *op, bpe *tok, token_stream *val, err_t *e)
 {
     memset(val, 0, sizeof *val);
     corpus c;
@@ -158,7 +160,7 @@ int bs_val_tokens(const bs_data_opts *op, bpe *tok, bs_tokens *val, err_t *e)
     return 0;
 }
 
-void bs_data_free(bs_data *bd)
+void token_corpus_free(token_corpus *bd)
 {
     free(bd->train.ids);
     free(bd->val.ids);
@@ -167,23 +169,23 @@ void bs_data_free(bs_data *bd)
     memset(bd, 0, sizeof *bd);
 }
 
-int bs_data_load_for_ckpt(bs_data *bd, const bs_data_opts *op, const char *ckpt, const char *save_as, err_t *e)
+int token_corpus_load_for_ckpt(token_corpus *bd, const token_corpus_opts *op, const char *ckpt, const char *save_as, err_t *e)
 {
     if (!ckpt || strcmp(op->tokenizer, "train") != 0)
-        return bs_data_load(bd, op, e);
-    bpe *tok = bs_tokenizer_for_ckpt(ckpt, op->vocab_dir, e);
+        return token_corpus_load(bd, op, e);
+    bpe *tok = tokenizer_for_ckpt(ckpt, op->vocab_dir, e);
     if (!tok)
         return -1;
     int rc = bpe_save(tok, save_as, e);
     bpe_free(tok);
     if (rc != 0)
         return -1;
-    bs_data_opts with = *op;
+    token_corpus_opts with = *op;
     with.tokenizer = save_as;
-    return bs_data_load(bd, &with, e);
+    return token_corpus_load(bd, &with, e);
 }
 
-int bs_data_check_len(const bs_data *bd, size_t n, err_t *e)
+int token_corpus_check_len(const token_corpus *bd, size_t n, err_t *e)
 {
     if (bd->train.n >= n + 2 && bd->val.n >= n + 2)
         return 0;
@@ -191,7 +193,7 @@ int bs_data_check_len(const bs_data *bd, size_t n, err_t *e)
                    bd->train.n, bd->val.n);
 }
 
-void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets)
+void token_stream_windows(const token_stream *s, rng *r, int B, int T, int *ids, int *targets)
 {
     for (int b = 0; b < B; b++) {
         size_t at = (size_t)rng_below(r, s->n - (size_t)T);
@@ -200,7 +202,7 @@ void bs_windows(const bs_tokens *s, rng *r, int B, int T, int *ids, int *targets
     }
 }
 
-bpe *bs_tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
+bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
 {
     ckpt_meta *md = ckpt_meta_read(ckpt, e);
     if (!md)
@@ -228,11 +230,11 @@ bpe *bs_tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
     return tok;
 }
 
-void bs_dump_corpus(uint64_t n, FILE *f)
+void token_corpus_dump_stories(uint64_t n, FILE *f)
 {
     char buf[STORIES_MAX_LEN + 1];
     for (uint64_t i = 0; i < n; i++) {
-        stories_generate(BS_CORPUS_SEED, i, buf, sizeof buf);
+        stories_generate(CORPUS_SEED, i, buf, sizeof buf);
         fprintf(f, "%s\n%s\n", buf, STORIES_EOT);
     }
 }
