@@ -173,6 +173,12 @@ static void check_rollout(int heads, int complex_param)
             ck_assert_msg(fabs(out->data[(CTX - 1 + s) * 6 + j] - pred[s * 6 + j]) < 1e-5,
                           "heads %d step %d: network %g, rollout %g", heads, s, out->data[(CTX - 1 + s) * 6 + j],
                           pred[s * 6 + j]);
+    /* the rollout on the tape (--train-rollout) gives the same predictions */
+    tensor *taped = ctxmem_rollout_tape(&net, &ps, &tp, tape_input(&tp, 3, (int[]){1, CTX, 6}, seq), CTX, STEPS);
+    ck_assert_int_eq(taped->shape[1], STEPS);
+    for (int i = 0; i < STEPS * 6; i++)
+        ck_assert_msg(fabs(taped->data[i] - pred[i]) < 1e-5, "heads %d: taped rollout %g, cached %g at %d", heads,
+                      taped->data[i], pred[i], i);
     /* a one-observation context has an empty memory: the first prediction is zero */
     ctxmem_rollout(&net, wphi->data, wpsi->data, wz->data, seq, 1, 1, pred, work);
     for (int j = 0; j < 6; j++)
@@ -310,16 +316,24 @@ static double csv_field(const char *dir, const char *file, int key_col, const ch
     return v;
 }
 
+/* Runs three-moons with args and returns the text of `file` in dir (free it). */
+static char *run_and_read(const char *args, const char *dir, const char *file)
+{
+    char path[1100];
+    ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    char *text = test_slurp(path);
+    ck_assert_ptr_nonnull(text);
+    return text;
+}
+
 /* rollout.csv holds the error of every rollout step by band of context length: its first step is
  * the summary's first-step error, and a band's steps average to the summary's rollout error. */
 START_TEST(test_rollout_steps_table)
 {
-    char *dir = test_tmpdir(), args[1024], path[1100];
+    char *dir = test_tmpdir(), args[1024];
     snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --out-dir %s", dir);
-    ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
-    snprintf(path, sizeof path, "%s/rollout.csv", dir);
-    char *text = test_slurp(path);
-    ck_assert_ptr_nonnull(text);
+    char *text = run_and_read(args, dir, "rollout.csv");
     ck_assert_int_eq(strncmp(text, "heads,seed,split,periods,band,step,mad\n", 39), 0);
     static const char *const bands[3] = {"before_max", "between", "after_lcm"};
     for (int b = 0; b < 3; b++) {
@@ -351,7 +365,7 @@ END_TEST
 /* The hand-built ideal memory (--ideal) shows the paper's two findings under memlab's rollout, with
  * no training: one head is lost until the configuration repeats, lcm(p), and accurate after; three
  * heads are accurate from max(p). (Smoke-size sequences: a turn of the fastest moon is 11 steps, so
- * the bands are coarse and the thresholds loose.) */
+ * the bands are coarse; the 3-head threshold is loose.) */
 START_TEST(test_ideal_memory)
 {
     char *dir = test_tmpdir(), args[1024];
@@ -365,8 +379,10 @@ START_TEST(test_ideal_memory)
         ck_assert_double_eq_tol(diag, 1, 1e-9);
         ck_assert(isfinite(objective) && objective > 0);
         if (heads == 1) {
-            ck_assert_msg(between > 0.5, "1 head between max(p) and lcm(p): %g", between);
-            ck_assert_msg(after < 0.15, "1 head after lcm(p): %g", after);
+            /* the ideal memory's target (issue 17): above 0.2 before lcm(p), below 0.1 after
+             * (measured at smoke size: 0.83 and 0.069) */
+            ck_assert_msg(between > 0.2, "1 head between max(p) and lcm(p): %g", between);
+            ck_assert_msg(after < 0.1, "1 head after lcm(p): %g", after);
         } else {
             ck_assert_msg(between < 0.15, "3 heads between max(p) and lcm(p): %g", between);
         }
@@ -447,6 +463,34 @@ START_TEST(test_start_ideal)
 }
 END_TEST
 
+/* --train-rollout trains through free rollouts: the loss it logs falls (smoke size: the mean of the
+ * last 5 of 30 iterations below that of the first 5), and the run gives finite errors. */
+START_TEST(test_train_rollout)
+{
+    char *dir = test_tmpdir(), args[1024];
+    snprintf(args, sizeof args, "--preset smoke --heads 1 --train-rollout 5 --quiet --threads 1 --out-dir %s", dir);
+    char *text = run_and_read(args, dir, "train_loss.csv");
+    double first = 0, last = 0;
+    int n = 0;
+    for (char *line = strchr(text, '\n') + 1; *line; line = strchr(line, '\n') + 1, n++) {
+        char *nl = strchr(line, '\n'), *comma = nl;
+        while (comma > line && comma[-1] != ',')   /* the last field: loss */
+            comma--;
+        double loss = strtod(comma, NULL);
+        ck_assert(isfinite(loss));
+        if (n < 5)
+            first += loss / 5;
+        if (n >= 25)
+            last += loss / 5;
+    }
+    ck_assert_int_eq(n, 30);
+    ck_assert_msg(last < first, "rollout loss %g over the first iterations, %g over the last", first, last);
+    ck_assert(isfinite(csv_field(dir, "summary.csv", 4, "validation", 10)));
+    free(text);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_list_periods)
 {
     char *out;
@@ -471,6 +515,9 @@ START_TEST(test_bad_input)
         {"--rollout 900", 2, "--rollout"},
         {"--ideal -1", 2, "--ideal"},
         {"--ideal 4 --start-ideal 4", 2, "give one"},
+        {"--ideal 4 --train-rollout 5", 2, "--train-rollout trains"},
+        {"--train-rollout 800", 2, "--train-rollout 800"},
+        {"--train-rollout -1", 2, "--train-rollout"},
     };
     expect_bad_inputs("three-moons", cases, sizeof cases / sizeof *cases);
 }
@@ -501,6 +548,7 @@ Suite *suite_three_moons(void)
     suite_add_tcase(s, tc);
     TCase *cmd = tcase_create("command");
     tcase_add_test(cmd, test_smoke_run);
+    tcase_add_test(cmd, test_train_rollout);
     tcase_add_test(cmd, test_list_periods);
     tcase_add_test(cmd, test_rollout_steps_table);
     tcase_add_test(cmd, test_ideal_memory);

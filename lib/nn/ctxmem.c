@@ -86,6 +86,33 @@ tensor *ctxmem_forward(const ctxmem *m, param_store *ps, tape *tp, tensor *x)
     return op_linear(tp, mem, wz, NULL);
 }
 
+tensor *ctxmem_rollout_tape(const ctxmem *m, param_store *ps, tape *tp, tensor *x, int c, int steps)
+{
+    const int L = x->shape[1];
+    if (c < 2 || c > L)
+        fatal("internal: ctxmem_rollout_tape: context %d of a %d-long sequence", c, L);
+    tensor *wphi, *wpsi, *wz;
+    ctxmem_matrices(m, ps, tp, &wphi, &wpsi, &wz);
+    /* The memory: keys of positions 0..c-2 and their values W_psi x_{u+1}; the query is the key of
+     * position c-1. Each step reads the memory, predicts, and then the query's position joins the
+     * memory (its key, and the prediction's W_psi as its value) and the prediction's key queries. */
+    tensor *kmem = op_linear(tp, op_slice(tp, x, 1, 0, c - 1), wphi, NULL);
+    tensor *vmem = op_linear(tp, op_slice(tp, x, 1, 1, c - 1), wpsi, NULL);
+    tensor *q = op_linear(tp, op_slice(tp, x, 1, c - 1, 1), wphi, NULL);
+    const att_mask full = {.kind = ATT_FULL};
+    tensor *preds = NULL;
+    for (int s = 0; s < steps; s++) {
+        tensor *p = op_linear(tp, op_attention(tp, q, kmem, vmem, m->heads, full, (real)m->beta), wz, NULL);
+        preds = preds ? op_concat(tp, preds, p, 1) : p;
+        if (s + 1 == steps)
+            break;
+        kmem = op_concat(tp, kmem, q, 1);
+        vmem = op_concat(tp, vmem, op_linear(tp, p, wpsi, NULL), 1);
+        q = op_linear(tp, p, wphi, NULL);
+    }
+    return preds;
+}
+
 size_t ctxmem_rollout_work(const ctxmem *m, int max_len)
 {
     size_t E = (size_t)m->heads * (size_t)m->head_dim;

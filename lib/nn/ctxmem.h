@@ -34,6 +34,11 @@ tensor *ctxmem_forward(const ctxmem *m, param_store *ps, tape *tp, tensor *x);
  * predictions [steps, in] (of x_{T_ctx+1} ... in 1-based terms). The three real matrices are given
  * (from ctxmem_matrices) so that many rollouts share one expansion. work: at least
  * ctxmem_rollout_work(m, T_ctx + steps) reals. */
+/* The same rollout on the tape, for training through it: x[B, L, in] observations (the batch shares
+ * the context length), the first c (c >= 2) read as context, then `steps` free predictions, each fed
+ * back as ctxmem_rollout does; returns the predictions [B, steps, in] of x_c .. x_{c+steps-1}
+ * (0-based rows of x), differentiable in the weights through every step. */
+tensor *ctxmem_rollout_tape(const ctxmem *m, param_store *ps, tape *tp, tensor *x, int c, int steps);
 size_t ctxmem_rollout_work(const ctxmem *m, int max_len);
 void ctxmem_rollout(const ctxmem *m, const real *wphi, const real *wpsi, const real *wz, const real *x,
                     int T_ctx, int steps, real *pred, real *work);
