@@ -41,7 +41,12 @@ typedef struct {
     long long ckpt_every, stop_at, dump_corpus, top_k, max_tokens, ctx_mult, windows, stride;
     char *prompts, *format;
     double lr, lr_end, wd, clip, temperature;
+    device_opts dev;
 } bs_opts;
+
+/* train: where the models run (--device, --dtype), resolved before any work. */
+static device_kind train_device;
+static int train_bf16;
 
 static bs_opts o;
 static lm_opts mo;
@@ -72,6 +77,7 @@ static const opt_spec bs_options[] = {
     {"windows", 0, OPT_INT, &o.windows, "64", "attention: validation windows averaged over", NULL, 1, 1e7, "N"},
     {"prompts", 0, OPT_STRING, &o.prompts, NULL, "compare: a file of prompts, one per line (default: memlab's 24 prompts)", NULL, 0, -1, "FILE"},
     {"format", 0, OPT_STRING, &o.format, "markdown", "compare: markdown (a side-by-side table) or csv", "markdown|csv", 0, -1, "F"},
+    DEVICE_OPTION_ROWS(o.dev),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
@@ -241,6 +247,8 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, long long start, const
     r.ids = xmalloc((size_t)r.B * r.T * sizeof *r.ids);
     r.tg = xmalloc((size_t)r.B * r.T * sizeof *r.tg);
     tape_init(&r.tp);
+    tape_set_device(&r.tp, train_device);
+    tape_set_bf16(&r.tp, train_bf16);
     train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = start,
                        .end = o.steps, .ctx = &r, .step = bs_step, .eval_every = o.eval_every, .eval = bs_eval,
                        .ckpt_every = o.ckpt_every, .ckpt = bs_ckpt, .stop_at = o.stop_at};
@@ -375,6 +383,7 @@ static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curve
             lm_init_weights(&m, &init);
         }
         dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
+        params_move(&m.ps, train_device);   /* initialised (or loaded) on the host: the same weights on either device */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
         if (train_arch(d, bd, &m, pl->start, &ev_train, &ev_val, curves) != 0)
@@ -397,6 +406,16 @@ static int run_train(driver *d)
     bs_plan pl;
     if (o.batch % dist_size() != 0) {
         driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+        return 2;
+    }
+    err_t de;
+    if (device_opts_open(&o.dev, &train_device, &train_bf16, &de) != 0) {
+        driver_error(d, "%s", de.msg);
+        return 2;
+    }
+    if (train_device != DEV_CPU && dist_size() > 1) {
+        driver_error(d, "--device cuda with %d data-parallel ranks: GPU ranks need NCCL, not built yet "
+                        "(docs/distributed.md)", dist_size());
         return 2;
     }
     if (train_data_load(d, &bd) != 0)

@@ -1,5 +1,7 @@
 #include "lm_opts.h"
 
+#include <string.h>
+
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e)
 {
     *c = (lm_config){.vocab = vocab, .ctx = (int)o->ctx, .d = (int)o->d, .layers = (int)o->layers,
@@ -14,4 +16,16 @@ int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e)
     if (lm_mosaic_variant_parse(o->mosaic_variant, &c->mosaic_variant) != 0)
         return err_set(e, "--mosaic-variant '%s': expected library or nano", o->mosaic_variant);
     return lm_config_resolve(c, e);
+}
+
+int device_opts_open(const device_opts *o, device_kind *dev, int *bf16, err_t *e)
+{
+    if (device_parse(o->device, dev, e) != 0)
+        return -1;
+    *bf16 = strcmp(o->dtype, "bf16") == 0;
+    if (!*bf16 && strcmp(o->dtype, "fp32") != 0)
+        return err_set(e, "--dtype '%s': expected fp32 or bf16", o->dtype);
+    if (*bf16 && *dev != DEV_CUDA)
+        return err_set(e, "--dtype bf16 needs --device cuda (the CPU trains in fp32)");
+    return device_open(*dev, e);
 }

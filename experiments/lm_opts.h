@@ -3,6 +3,7 @@
 #ifndef MEMLAB_EXPERIMENTS_LM_OPTS_H
 #define MEMLAB_EXPERIMENTS_LM_OPTS_H
 
+#include "core/device.h"
 #include "io/args.h"
 #include "nn/lm.h"
 
@@ -37,6 +38,21 @@ typedef struct {
 #define LM_DECAY_CLIP_ROWS(o)                                                                                     \
     {"wd", 0, OPT_DOUBLE, &(o).wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},                     \
     {"clip", 0, OPT_DOUBLE, &(o).clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"}
+
+/* Where a command runs its language models (docs/gpu.md): --device cpu|cuda and, on the GPU,
+ * --dtype fp32|bf16 (bf16 operands of the matrix products and attention, fp32 accumulation, fp32
+ * weights and optimiser state). */
+typedef struct {
+    char *device, *dtype;
+} device_opts;
+
+#define DEVICE_OPTION_ROWS(o)                                                                                     \
+    {"device", 0, OPT_STRING, &(o).device, "cpu", "where the language models train and run (cuda: a build with nvcc and a GPU; docs/gpu.md)", "cpu|cuda", 0, -1, "D"}, \
+    {"dtype", 0, OPT_STRING, &(o).dtype, "fp32", "--device cuda: fp32 (the reference) or bf16 (bf16 operands, fp32 accumulation and weights)", "fp32|bf16", 0, -1, "T"}
+
+/* Parses and opens the device: 0, or -1 with one line ("--device cuda: this memlab was built
+ * without CUDA", "--dtype bf16 needs --device cuda"). */
+int device_opts_open(const device_opts *o, device_kind *dev, int *bf16, err_t *e);
 
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e);

@@ -202,11 +202,33 @@ START_TEST(test_bad_input)
         {"--d 100 --heads 3 --preset smoke", 2, "--d 100 is not divisible by --heads 3"},
         {"generate", 2, "--ckpt"},
         {"fly", 2, "unknown action 'fly'"},
+        {"--preset smoke --dtype bf16", 2, "--dtype bf16 needs --device cuda"},
+        {"--preset smoke --device tpu", 2, "--device"},
     };
     snprintf(cases[1].args, sizeof cases[1].args, "generate --ckpt %s", mlp);
     snprintf(cases[2].args, sizeof cases[2].args, "--preset smoke --data %s --out-dir %s", empty, dir);
     expect_bad_inputs("babistories --threads 1 --quiet", cases, sizeof cases / sizeof *cases);
     test_fixture_done(mlp);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* --device cuda where no GPU can be used (hidden here, so that a machine with one tests the same
+ * path): one line, exit 2, before anything is written (a build without CUDA says so instead). */
+START_TEST(test_device_unavailable)
+{
+    char *dir = test_tmpdir(), cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, "CUDA_VISIBLE_DEVICES= %s babistories --preset smoke --device cuda --quiet --out-dir %s/run",
+             test_memlab_bin(), dir);
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_str_eq(out, "");
+    ck_assert_msg(strncmp(err, "memlab: babistories: --device cuda: ", 36) == 0 && strchr(err, '\n') == err + strlen(err) - 1,
+                  "%s", err);
+    ck_assert_msg(strstr(err, "built without CUDA") || strstr(err, "no usable GPU"), "%s", err);
+    snprintf(cmd, sizeof cmd, "test -e %s/run", dir);
+    ck_assert_int_ne(test_run(cmd, NULL, NULL), 0);
+    free(out);
+    free(err);
     test_rmdir(dir);
 }
 END_TEST
@@ -219,6 +241,7 @@ Suite *suite_babistories(void)
     tcase_add_test(tc, test_resume_is_exact);
     tcase_add_test(tc, test_dump_corpus);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_device_unavailable);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

@@ -31,7 +31,12 @@ int lm_ckpt_save(const char *path, const lm *m, const char *const *extra, int wi
     memcpy(meta, own, 2 * n_own * sizeof *meta);
     for (size_t i = 0; i < 2 * n_extra; i++)
         meta[2 * n_own + i] = extra[i];
-    int rc = ckpt_save(path, &m->ps, meta, with_optim, e);
+    /* A store on the GPU is written from the host: moved there and back (values and moments). */
+    param_store *ps = (param_store *)&m->ps;
+    const device_kind dev = ps->device;
+    params_move(ps, DEV_CPU);
+    int rc = ckpt_save(path, ps, meta, with_optim, e);
+    params_move(ps, dev);
     free(meta);
     return rc;
 }
