@@ -11,7 +11,7 @@ SAN     ?=
 MPI     ?= auto
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
-.PHONY: all check demo figures bench asan clean deps fixtures
+.PHONY: all check check-cuda cuda-tests demo figures bench asan clean deps fixtures
 all: memlab
 
 # ---- dependencies: resolved once into $(BUILD)/config.mk --------------------------------------
@@ -44,6 +44,25 @@ deps: $(BUILD)/config.mk
 PKG_CFLAGS += $(MPI_CFLAGS)
 PKG_LIBS += $(MPI_LIBS)
 
+# ---- CUDA (optional) ---------------------------------------------------------------------------
+# Built when nvcc is found (on PATH, else /usr/local/cuda/bin/nvcc; NVCC= forces it off). Without
+# it memlab builds as before and `--device cuda` says in one line that it was built without CUDA.
+# The CUDA objects go into the float library only: the double build is for gradient checks.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+# Hopper (sm_90) plus the common older data-centre and desktop targets nvcc 13 still supports, and
+# PTX for newer cards. CUDA_ARCH="-arch=sm_90" builds one target (a faster local edit loop).
+CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
+             -gencode arch=compute_90,code=[sm_90,compute_90]
+CU_SRC   := $(sort $(wildcard lib/cuda/*.cu))
+ifneq ($(NVCC),)
+CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+CUDA_DEFS  := -DMEMLAB_CUDA -I$(CUDA_HOME)/include
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+CU_OBJ     := $(CU_SRC:%.cu=$(BUILD)/f/%.o)
+NVCCFLAGS  ?= -O3 -g -lineinfo -std=c++17 $(CUDA_ARCH) -Xcompiler -Wall,-Wno-unused-parameter
+endif
+
 # ---- sources ----------------------------------------------------------------------------------
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 EXP_SRC  := $(sort $(wildcard experiments/*.c))
@@ -52,15 +71,18 @@ TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TEST_DBL := $(filter tests/check_grad_%,$(TEST_SRC))
 TEST_FLT := $(filter-out $(TEST_DBL),$(TEST_SRC))
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/f/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/f/%.o) $(CU_OBJ)
 LIBD_OBJ := $(LIB_SRC:%.c=$(BUILD)/d/%.o)
 EXP_OBJ  := $(EXP_SRC:%.c=$(BUILD)/f/%.o)
 
-ALL_CFLAGS = $(CFLAGS) $(SAN) $(CPPFLAGS_BASE) $(PKG_CFLAGS)
+ALL_CFLAGS = $(CFLAGS) $(SAN) $(CPPFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS)
 
 $(BUILD)/f/%.o: %.c $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/f/%.o: %.cu $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -D_GNU_SOURCE -Ilib $(CUDA_DEFS) -MMD -MP -c $< -o $@
 $(BUILD)/d/%.o: %.c $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DMEMLAB_DOUBLE -MMD -MP -c $< -o $@
@@ -82,7 +104,7 @@ $(BUILD)/f/version.o: FORCE $(BUILD)/config.mk
 FORCE:
 
 $(BUILD)/memlab: $(BUILD)/f/cmd/memlab.o $(BUILD)/f/version.o $(BUILD)/libmemlab_exp.a $(BUILD)/libmemlab.a
-	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
 
 memlab: $(BUILD)/memlab
 	@if [ "$(BUILD)" = "build" ]; then cp $< $@.tmp && mv $@.tmp $@; fi
@@ -100,11 +122,11 @@ $(BUILD)/tests/double_suites.inc: FORCE
 	$(call suite_list,$(TEST_DBL))
 
 $(BUILD)/tests/run_float: tests/runner.c tests/test_util.c $(TEST_FLT:%.c=$(BUILD)/f/%.o) $(BUILD)/f/version.o $(BUILD)/libmemlab_exp.a $(BUILD)/libmemlab.a $(BUILD)/tests/float_suites.inc
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/tests -DSUITES_INC='"float_suites.inc"' $(filter %.c %.o %.a,$^) $(PKG_LIBS) $(CHECK_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/tests -DSUITES_INC='"float_suites.inc"' $(filter %.c %.o %.a,$^) $(PKG_LIBS) $(CUDA_LIBS) $(CHECK_LIBS) -o $@
 $(BUILD)/tests/run_double: tests/runner.c tests/test_util.c $(TEST_DBL:%.c=$(BUILD)/d/%.o) $(BUILD)/f/version.o $(BUILD)/libmemlab_double.a $(BUILD)/tests/double_suites.inc
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DMEMLAB_DOUBLE -I$(BUILD)/tests -DSUITES_INC='"double_suites.inc"' $(filter %.c %.o %.a,$^) $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
-check: $(BUILD)/memlab memlab $(BUILD)/tests/run_double $(BUILD)/tests/run_float
+check: $(BUILD)/memlab memlab $(BUILD)/tests/run_double $(BUILD)/tests/run_float $(if $(NVCC),cuda-tests)
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_double
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_float
 	@$(MAKE) --no-print-directory fuzz-check
@@ -121,12 +143,13 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/bin/fuzz_%)
 FUZZ_SUPPORT := tests/fuzz/util.c tests/fuzz/bpe_check.c
-FUZZ_MAKE     = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT=-O1 \
+# The readers are host code: built without CUDA and MPI, whatever this machine has.
+FUZZ_MAKE     = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT=-O1 NVCC= MPI=off \
                 SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)"
 
 # The readers under test and what they call, compiled by clang through the object rules above (a
 # sub-make with BUILD=$(FUZZ_BUILD) keeps them apart from gcc's), in one archive.
-FUZZ_LIB_SRC := lib/core/error.c lib/core/params.c lib/core/tensor.c lib/core/rng.c $(filter-out lib/io/args.c,$(wildcard lib/io/*.c)) \
+FUZZ_LIB_SRC := lib/core/error.c lib/core/device.c lib/core/params.c lib/core/tensor.c lib/core/rng.c $(filter-out lib/io/args.c,$(wildcard lib/io/*.c)) \
                 lib/data/bpe.c lib/data/stories_read.c experiments/regbench_grid.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/f/%.o)
 fuzz-objects: $(FUZZ_LIB_OBJ)
@@ -149,6 +172,28 @@ fuzz-check:
 	@if FUZZ_CC=$(FUZZ_CC) scripts/fuzz.sh --available; then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=2; \
 	 else echo "fuzz: skipped: $(FUZZ_CC) cannot build libFuzzer targets (Debian: apt-get install clang libclang-rt-14-dev)"; fi
 
+# ---- GPU tests: every tests/cuda/*.c or *.cu is its own program, linked with the library (its
+# lib/cuda objects included) and the harness (tests/cuda/harness*.c, harness*.cu). Each
+# prints one line per check and exits non-zero on a failure. `make check` only builds them (CI has
+# no GPU); `make check-cuda` builds and runs them (CUDA_RUNNER=compute-sanitizer runs each under
+# the sanitizer). On the device machine: scripts/device_check_cuda.sh (docs/gpu.md).
+CUDA_HARNESS  := $(sort $(wildcard tests/cuda/harness*.c tests/cuda/harness*.cu))
+CUDA_TEST_SRC := $(filter-out $(CUDA_HARNESS),$(sort $(wildcard tests/cuda/*.c tests/cuda/*.cu)))
+CUDA_HARNESS_OBJ := $(patsubst %,$(BUILD)/f/%.o,$(basename $(CUDA_HARNESS)))
+CUDA_TEST_BIN := $(patsubst tests/cuda/%,$(BUILD)/cuda-tests/%,$(basename $(CUDA_TEST_SRC)))
+BENCH_CUDA_BIN := $(if $(NVCC),$(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.c)))
+$(BUILD)/cuda-tests/%: $(BUILD)/f/tests/cuda/%.o $(CUDA_HARNESS_OBJ) $(BUILD)/f/version.o $(BUILD)/libmemlab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
+ifneq ($(NVCC),)
+cuda-tests: $(CUDA_TEST_BIN) $(BENCH_CUDA_BIN)
+check-cuda: cuda-tests
+	CUDA_RUNNER="$(CUDA_RUNNER)" scripts/check_cuda.sh $(BUILD)/cuda-tests
+else
+cuda-tests check-cuda:
+	@echo "make $@: no nvcc found (NVCC=/path/to/nvcc to name one); nothing to do" >&2; exit 1
+endif
+
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
 
@@ -158,11 +203,12 @@ demo: memlab
 figures: memlab
 	scripts/figures.sh
 
-BENCH_SRC := $(sort $(wildcard benchmarks/*.c))
+# benchmarks/*_cuda.c need a GPU and a CUDA build: built with `make cuda-tests` when nvcc exists.
+BENCH_SRC := $(filter-out %_cuda.c,$(sort $(wildcard benchmarks/*.c)))
 BENCH_BIN := $(BENCH_SRC:benchmarks/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libmemlab.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libmemlab.a $(PKG_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libmemlab.a $(PKG_LIBS) $(CUDA_LIBS) -o $@
 
 # `memlab bench` (experiments/bench.c): the sgemm ceiling, training and generation throughput and MFU
 # of gpt and mosaic, and the same models in PyTorch (benchmarks/peers/, Debian's python3-torch),

@@ -321,9 +321,7 @@ static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
                       : want.d != have->d || want.layers != have->layers || want.heads != have->heads ||
                                 want.pmem != have->pmem || want.bias != have->bias || want.pos != have->pos
                           ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
-                      : (want.arch == LM_GPT && want.gelu != have->gelu) ||
-                                (want.arch == LM_MOSAIC && want.mosaic_variant != have->mosaic_variant)
-                          ? "it was trained with another --gelu / --mosaic-variant"
+                      : !lm_config_same_variant(&want, have) ? "it was trained with another --gelu / --mosaic-variant"
                       : want.vocab != have->vocab ? "its vocabulary differs from the tokenizer's"
                       : want.ctx != have->ctx ? "its context differs from --ctx" : NULL;
     if (why) {
@@ -845,6 +843,66 @@ static void markdown_cell(const char *s)
     }
 }
 
+/* The two models' continuations of every prompt, cont[prompt * 2 + model]; each prompt has its own
+ * sampling seed, the same for both. 0, or the exit code (message printed). */
+static int compare_generate(driver *d, const prompt_list *pl, lm *m, bpe **tok, char **cont)
+{
+    rng seeds = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
+    bpe_ids ids = {0};
+    int rc = 0;
+    log_info(d->opt.quiet, "babistories compare: %d prompts, up to %lld tokens each", pl->n, o.max_tokens);
+    for (int i = 0; rc == 0 && i < pl->n; i++) {
+        uint64_t seed = rng_next(&seeds);
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            err_t e;
+            rng r;
+            rng_seed(&r, seed);
+            if (encode_prompt(d, tok[k], pl->text[i], &ids) != 0)
+                rc = 2;
+            else if (!(cont[i * 2 + k] = continue_ids(&m[k], tok[k], &ids, o.max_tokens, &r, &e))) {
+                driver_error(d, "%s", e.msg);
+                rc = 1;
+            }
+        }
+    }
+    free(ids.ids);
+    return rc;
+}
+
+static int compare_write_csv(driver *d, const prompt_list *pl, const lm *m, char *const *path, char *const *cont)
+{
+    static const char *const cols[] = {"prompt_id", "prompt", "arch", "checkpoint", "continuation"};
+    if (driver_open_csv(d, cols, 5) != 0)
+        return 1;
+    for (int i = 0; i < pl->n; i++)
+        for (int k = 0; k < 2; k++) {
+            csv_int(d->csv, i + 1);
+            csv_str(d->csv, pl->text[i]);
+            csv_str(d->csv, lm_arch_name(m[k].cfg.arch));
+            csv_str(d->csv, path[k]);
+            csv_str(d->csv, cont[i * 2 + k]);
+            csv_end_row(d->csv);
+        }
+    return 0;
+}
+
+static void compare_write_markdown(const prompt_list *pl, const lm *m, char *const *path, char *const *cont)
+{
+    printf("| # | prompt | %s (%s) | %s (%s) |\n|---|---|---|---|\n", lm_arch_name(m[0].cfg.arch), path[0],
+           lm_arch_name(m[1].cfg.arch), path[1]);
+    for (int i = 0; i < pl->n; i++) {
+        printf("| %d | ", i + 1);
+        markdown_cell(pl->text[i]);
+        for (int k = 0; k < 2; k++) {
+            fputs(" | ...", stdout);
+            markdown_cell(cont[i * 2 + k]);
+        }
+        fputs(" |\n", stdout);
+    }
+    fflush(stdout);
+}
+
+/* compare: two checkpoints, the prompts -> the continuations -> the table. */
 static int run_compare(driver *d)
 {
     char *list = o.ckpt ? xstrdup(o.ckpt) : NULL, *save = NULL;
@@ -866,53 +924,13 @@ static int run_compare(driver *d)
         lm_free(&m[0]);
         bpe_free(tok[0]);
     }
-    /* Continuations [prompt][model]. Each prompt has its own sampling seed, the same for both. */
     char **cont = xcalloc((size_t)pl.n * 2, sizeof *cont);
-    rng seeds = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
-    bpe_ids ids = {0};
     if (rc == 0)
-        log_info(d->opt.quiet, "babistories compare: %d prompts, up to %lld tokens each", pl.n, o.max_tokens);
-    for (int i = 0; rc == 0 && i < pl.n; i++) {
-        uint64_t seed = rng_next(&seeds);
-        for (int k = 0; k < 2 && rc == 0; k++) {
-            err_t e;
-            rng r;
-            rng_seed(&r, seed);
-            if (encode_prompt(d, tok[k], pl.text[i], &ids) != 0)
-                rc = 2;
-            else if (!(cont[i * 2 + k] = continue_ids(&m[k], tok[k], &ids, o.max_tokens, &r, &e))) {
-                driver_error(d, "%s", e.msg);
-                rc = 1;
-            }
-        }
-    }
-    if (rc == 0 && strcmp(o.format, "csv") == 0) {
-        static const char *const cols[] = {"prompt_id", "prompt", "arch", "checkpoint", "continuation"};
-        if (driver_open_csv(d, cols, 5) != 0)
-            rc = 1;
-        for (int i = 0; rc == 0 && i < pl.n; i++)
-            for (int k = 0; k < 2; k++) {
-                csv_int(d->csv, i + 1);
-                csv_str(d->csv, pl.text[i]);
-                csv_str(d->csv, lm_arch_name(m[k].cfg.arch));
-                csv_str(d->csv, path[k]);
-                csv_str(d->csv, cont[i * 2 + k]);
-                csv_end_row(d->csv);
-            }
-    } else if (rc == 0) {
-        printf("| # | prompt | %s (%s) | %s (%s) |\n|---|---|---|---|\n", lm_arch_name(m[0].cfg.arch), path[0],
-               lm_arch_name(m[1].cfg.arch), path[1]);
-        for (int i = 0; i < pl.n; i++) {
-            printf("| %d | ", i + 1);
-            markdown_cell(pl.text[i]);
-            for (int k = 0; k < 2; k++) {
-                fputs(" | ...", stdout);
-                markdown_cell(cont[i * 2 + k]);
-            }
-            fputs(" |\n", stdout);
-        }
-        fflush(stdout);
-    }
+        rc = compare_generate(d, &pl, m, tok, cont);
+    if (rc == 0 && strcmp(o.format, "csv") == 0)
+        rc = compare_write_csv(d, &pl, m, path, cont);
+    else if (rc == 0)
+        compare_write_markdown(&pl, m, path, cont);
     for (int i = 0; i < pl.n; i++) {
         free(cont[i * 2]);
         free(cont[i * 2 + 1]);
@@ -920,12 +938,9 @@ static int run_compare(driver *d)
     }
     free(cont);
     free(pl.text);
-    free(ids.ids);
-    if (tok[1]) {
-        for (int k = 0; k < 2; k++) {
-            lm_free(&m[k]);
-            bpe_free(tok[k]);
-        }
+    for (int k = 0; tok[1] && k < 2; k++) {
+        lm_free(&m[k]);
+        bpe_free(tok[k]);
     }
     free(list);
     return rc;

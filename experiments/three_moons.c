@@ -15,7 +15,9 @@
 #include "driver.h"
 #include "io/ckpt.h"
 #include "io/progress.h"
+#include "io/spawn.h"
 #include "nn/ctxmem.h"
+#include "nn/train_loop.h"
 
 typedef struct {
     long long heads, iters, batch, eval_seqs, ctx_step, seeds, seq_len, rollout;
@@ -154,53 +156,77 @@ static void draw_pair(const moons *m, const moon_triple *t, rng *g, real *obs, r
     memcpy(y + (size_t)b * T * MOONS_DIM, obs + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
 }
 
+/* One seed's training: the batch buffers, the data stream and the optimiser its steps share. */
+typedef struct {
+    run *r;
+    int B, T;
+    real *obs, *x, *y;
+    rng data;
+    adamw_cfg adamw;
+    schedule sched;
+    tape tp;
+} tm_train;
+
+static double tm_step(void *ctx, long long it, long long *tokens)
+{
+    tm_train *t = ctx;
+    run *r = t->r;
+    const int B = t->B, T = t->T;
+    for (int b = 0; b < B; b++)
+        draw_pair(r->data, moons_kept(r->data, (int)rng_below(&t->data, MOONS_KEPT - 1)), &t->data, t->obs, t->x, t->y,
+                  b, T);
+    const int shape[3] = {B, T, MOONS_DIM};
+    tensor *xt = tape_input(&t->tp, 3, shape, t->x), *yt = tape_input(&t->tp, 3, shape, t->y);
+    tensor *loss = op_mse(&t->tp, ctxmem_forward(&r->net, &r->ps, &t->tp, xt), yt, loss_clip());
+    double l = loss->data[0];
+    if (isfinite(l)) {   /* a non-finite loss stops the run with the weights of the iteration before */
+        params_zero_grad(&r->ps);
+        tape_backward(&t->tp, loss);
+        adamw_step(&r->ps, &t->adamw, schedule_lr(&t->sched, it), it + 1);
+    }
+    tape_reset(&t->tp);
+    *tokens += (long long)B * T;
+    return l;
+}
+
+/* train_loss.csv: every iteration's learning rate and loss. */
+static int tm_loss_row(void *ctx, const train_state *st)
+{
+    tm_train *t = ctx;
+    csv_writer *w = t->r->loss_csv;
+    csv_int(w, o.heads);
+    csv_int(w, t->r->seed);
+    csv_str(w, o.param);
+    csv_num(w, loss_clip());
+    csv_int(w, st->step);
+    csv_num(w, schedule_lr(&t->sched, st->step - 1));
+    csv_num(w, st->loss);
+    csv_end_row(w);
+    return 0;
+}
+
 static int train(run *r)
 {
-    const int B = (int)o.batch, T = (int)o.seq_len;
-    real *obs = xmalloc((size_t)(T + 1) * MOONS_DIM * sizeof(real));
-    real *x = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real)), *y = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real));
-    rng data = rng_stream((uint64_t)r->seed, RNG_STREAM_DATA);
-    adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .no_bias_correction = !o.bias_correction};
-    schedule sched = {.kind = SCHED_LINEAR, .lr = o.lr, .lr_end = o.lr_end, .total = o.iters};
-    const real clip = loss_clip();
-    tape tp;
-    tape_init(&tp);
-    progress prog;
+    tm_train t = {.r = r, .B = (int)o.batch, .T = (int)o.seq_len, .data = rng_stream((uint64_t)r->seed, RNG_STREAM_DATA),
+                  .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0,
+                            .no_bias_correction = !o.bias_correction},
+                  .sched = {.kind = SCHED_LINEAR, .lr = o.lr, .lr_end = o.lr_end, .total = o.iters}};
+    t.obs = xmalloc((size_t)(t.T + 1) * MOONS_DIM * sizeof(real));
+    t.x = xmalloc((size_t)t.B * t.T * MOONS_DIM * sizeof(real));
+    t.y = xmalloc((size_t)t.B * t.T * MOONS_DIM * sizeof(real));
+    tape_init(&t.tp);
     char label[64];
     snprintf(label, sizeof label, "three-moons seed %lld", r->seed);
-    progress_start(&prog, label, o.iters, r->d->opt.quiet);
-    int ok = 1;
-    for (long long it = 0; it < o.iters && ok; it++) {
-        for (int b = 0; b < B; b++)
-            draw_pair(r->data, moons_kept(r->data, (int)rng_below(&data, MOONS_KEPT - 1)), &data, obs, x, y, b, T);
-        const int shape[3] = {B, T, MOONS_DIM};
-        tensor *xt = tape_input(&tp, 3, shape, x), *yt = tape_input(&tp, 3, shape, y);
-        tensor *loss = op_mse(&tp, ctxmem_forward(&r->net, &r->ps, &tp, xt), yt, clip);
-        double l = loss->data[0], lr = schedule_lr(&sched, it);
-        if (!isfinite(l)) {
-            driver_error(r->d, "seed %lld: training loss is %g at iteration %lld; stopping", r->seed, l, it + 1);
-            ok = 0;
-            break;
-        }
-        params_zero_grad(&r->ps);
-        tape_backward(&tp, loss);
-        adamw_step(&r->ps, &cfg, lr, it + 1);
-        tape_reset(&tp);
-        progress_update(&prog, it + 1, l, (it + 1) * (long long)B * T);
-        csv_int(r->loss_csv, o.heads);
-        csv_int(r->loss_csv, r->seed);
-        csv_str(r->loss_csv, o.param);
-        csv_num(r->loss_csv, clip);
-        csv_int(r->loss_csv, it + 1);
-        csv_num(r->loss_csv, lr);
-        csv_num(r->loss_csv, l);
-        csv_end_row(r->loss_csv);
-    }
-    progress_end(&prog);
-    tape_free(&tp);
-    free(obs);
-    free(x);
-    free(y);
+    train_loop loop = {.label = label, .quiet = r->d->opt.quiet, .end = o.iters, .ctx = &t, .step = tm_step,
+                       .eval_every = 1, .eval = tm_loss_row};
+    err_t e;
+    const int ok = train_loop_run(&loop, NULL, &e) == TRAIN_DONE;
+    if (!ok)
+        driver_error(r->d, "%s", e.msg);
+    tape_free(&t.tp);
+    free(t.obs);
+    free(t.x);
+    free(t.y);
     return ok ? 0 : -1;
 }
 
@@ -409,10 +435,8 @@ static int list_periods(driver *d, const moons *m)
 static void draw_figure(driver *d, const char *name)
 {
     char exe[4096], script[4200], cmd[12000];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
+    if (spawn_self_path(exe, sizeof exe, NULL) != 0)
         return;
-    exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (!slash)
         return;

@@ -91,6 +91,8 @@ START_TEST(test_enum_options_list_choices_and_default)
         {"bench", "kind", "train|generate|generate_uncached"},
         {"bench", "arch", "gpt|mosaic"},
         {"info", "arch", "gpt|mosaic|lstm"},
+        {"babistories", "gelu", "erf|tanh"},
+        {"info", "mosaic-variant", "library|nano"},
         {"xor", "preset", "smoke|default"},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++) {

@@ -1,9 +1,12 @@
 /* Dense ops: shape checks, arena outputs and tape nodes over the dense kernels. Each backward
  * function hands the kernel the gradient buffers of the inputs that need one and NULL for the
- * others. */
+ * others. Every op runs on its inputs' device (core/dispatch.h): KERNEL(dev, k) is the CPU kernel
+ * k or its CUDA twin; the few whose twins differ (host ids, losses read by the host, dropout's
+ * generator) say so where they branch. */
 #include <limits.h>
 #include <string.h>
 
+#include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -29,10 +32,19 @@ static int as_int(const char *op, size_t v)
     return (int)v;
 }
 
-static tensor *scalar_out(tape *tp)
+/* A scalar result the host may read (a loss): pinned memory on the GPU. */
+static tensor *scalar_out(tape *tp) { return tape_scalar(tp); }
+
+#define DEV(op, ...) op_device(op, tp->device, sizeof((tensor *[]){__VA_ARGS__}) / sizeof(tensor *), \
+                               (tensor *[]){__VA_ARGS__})
+
+/* A device copy of n host ints (ids, targets) in the tape's data arena; the host array itself on
+ * the CPU, copied into the host arena when the node keeps it. */
+static int *ints_on(tape *tp, const int *host, size_t n)
 {
-    int one = 1;
-    return tape_tensor(tp, 1, &one);
+    int *copy = tape_alloc_data(tp, n * sizeof *copy);
+    mem_copy(copy, device_mem(tp->device), host, MEM_HOST, n * sizeof *copy);
+    return copy;
 }
 
 /* ---- linear ---------------------------------------------------------------------------------- */
@@ -40,7 +52,7 @@ static tensor *scalar_out(tape *tp)
 static void linear_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    matmul_backward(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
+    KERNEL(nd->out->device, matmul_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
                     (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2]);
 }
 
@@ -58,8 +70,9 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     int shape[TENSOR_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = OC;
+    device_kind dev = DEV("op_linear", x, w, b);
     tensor *out = tape_tensor(tp, x->ndim, shape);
-    matmul_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
+    KERNEL(dev, matmul_forward)(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
     tensor *in[3] = {x, w, b};
     tape_node *nd = tape_record(tp, linear_backward, out, 3, in);
     if (nd) {
@@ -74,15 +87,17 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
 
 static void add_backward(tape *tp, tape_node *nd)
 {
-    accumulate(grad_of(nd->in[0]), nd->out->grad, 1, nd->out->n);
-    accumulate(grad_of(nd->in[1]), nd->out->grad, 1, nd->out->n);
+    device_kind dev = nd->out->device;
+    KERNEL(dev, accumulate)(grad_of(nd->in[0]), nd->out->grad, 1, nd->out->n);
+    KERNEL(dev, accumulate)(grad_of(nd->in[1]), nd->out->grad, 1, nd->out->n);
 }
 
 tensor *op_add(tape *tp, tensor *a, tensor *b)
 {
     check_same_shape("op_add", a, b);
+    device_kind dev = DEV("op_add", a, b);
     tensor *out = tape_tensor(tp, a->ndim, a->shape);
-    add_forward(out->data, a->data, b->data, a->n);
+    KERNEL(dev, add_forward)(out->data, a->data, b->data, a->n);
     tensor *in[2] = {a, b};
     tape_record(tp, add_backward, out, 2, in);
     return out;
@@ -90,13 +105,14 @@ tensor *op_add(tape *tp, tensor *a, tensor *b)
 
 static void scale_backward(tape *tp, tape_node *nd)
 {
-    accumulate(grad_of(nd->in[0]), nd->out->grad, (real)nd->farg[0], nd->out->n);
+    KERNEL(nd->out->device, accumulate)(grad_of(nd->in[0]), nd->out->grad, (real)nd->farg[0], nd->out->n);
 }
 
 tensor *op_scale(tape *tp, tensor *x, real s)
 {
+    device_kind dev = DEV("op_scale", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    scale_forward(out->data, x->data, s, x->n);
+    KERNEL(dev, scale_forward)(out->data, x->data, s, x->n);
     tape_node *nd = tape_record(tp, scale_backward, out, 1, &x);
     if (nd)
         nd->farg[0] = s;
@@ -106,14 +122,15 @@ tensor *op_scale(tape *tp, tensor *x, real s)
 static void mul_op_backward(tape *tp, tape_node *nd)
 {
     tensor *a = nd->in[0], *b = nd->in[1];
-    mul_backward(grad_of(a), grad_of(b), nd->out->grad, a->data, b->data, nd->out->n);
+    KERNEL(nd->out->device, mul_backward)(grad_of(a), grad_of(b), nd->out->grad, a->data, b->data, nd->out->n);
 }
 
 tensor *op_mul(tape *tp, tensor *a, tensor *b)
 {
     check_same_shape("op_mul", a, b);
+    device_kind dev = DEV("op_mul", a, b);
     tensor *out = tape_tensor(tp, a->ndim, a->shape);
-    mul_forward(out->data, a->data, b->data, a->n);
+    KERNEL(dev, mul_forward)(out->data, a->data, b->data, a->n);
     tensor *in[2] = {a, b};
     tape_record(tp, mul_op_backward, out, 2, in);
     return out;
@@ -124,7 +141,7 @@ tensor *op_mul(tape *tp, tensor *a, tensor *b)
 static void embedding_op_backward(tape *tp, tape_node *nd)
 {
     tensor *table = nd->in[0];
-    embedding_backward(grad_of(table), nd->out->grad, nd->saved[0], (int)nd->iarg[0], (int)nd->iarg[1]);
+    KERNEL(table->device, embedding_backward)(grad_of(table), nd->out->grad, nd->saved[0], (int)nd->iarg[0], (int)nd->iarg[1]);
 }
 
 tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table)
@@ -141,13 +158,14 @@ tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table)
             fatal("internal: op_embedding id %d at position %d outside the table's rows 0..%d", ids[i],
                   i, V - 1);
     int shape[3] = {B, T, C};
+    device_kind dev = DEV("op_embedding", table);
     tensor *out = tape_tensor(tp, 3, shape);
-    embedding_forward(out->data, ids, table->data, N, C);
+    /* the kernels read the ids where they run: a copy on the GPU, the caller's array on the CPU */
+    const int *kid = dev == DEV_CPU ? ids : ints_on(tp, ids, (size_t)N);
+    KERNEL(dev, embedding_forward)(out->data, kid, table->data, N, C);
     tape_node *nd = tape_record(tp, embedding_op_backward, out, 1, &table);
     if (nd) {
-        int *copy = tape_alloc(tp, (size_t)N * sizeof *copy);
-        memcpy(copy, ids, (size_t)N * sizeof *copy);
-        nd->saved[0] = copy;
+        nd->saved[0] = dev == DEV_CPU ? ints_on(tp, ids, (size_t)N) : (int *)kid;
         nd->iarg[0] = N;
         nd->iarg[1] = C;
     }
@@ -159,7 +177,7 @@ tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table)
 static void layernorm_op_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    layernorm_backward(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
+    KERNEL(x->device, layernorm_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
                        nd->saved[0], nd->saved[1], (int)nd->iarg[0], (int)nd->iarg[1]);
 }
 
@@ -174,19 +192,20 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
         fatal("internal: op_layernorm x %s vs b %s", tensor_shape_str(x, sx, sizeof sx),
               tensor_shape_str(b, sw, sizeof sw));
     int N = as_int("op_layernorm", tensor_rows(x));
+    device_kind dev = DEV("op_layernorm", x, w, b);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
     tensor *in[3] = {x, w, b};
     tape_node *nd = tape_record(tp, layernorm_op_backward, out, 3, in);
     real *mean = NULL, *rstd = NULL;
     if (nd) {
-        mean = tape_alloc(tp, (size_t)N * sizeof *mean);
-        rstd = tape_alloc(tp, (size_t)N * sizeof *rstd);
+        mean = tape_alloc_data(tp, (size_t)N * sizeof *mean);
+        rstd = tape_alloc_data(tp, (size_t)N * sizeof *rstd);
         nd->saved[0] = mean;
         nd->saved[1] = rstd;
         nd->iarg[0] = N;
         nd->iarg[1] = C;
     }
-    layernorm_forward(out->data, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
+    KERNEL(dev, layernorm_forward)(out->data, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
     return out;
 }
 
@@ -194,13 +213,14 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
 
 static void gelu_op_backward(tape *tp, tape_node *nd)
 {
-    gelu_backward(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n);
+    KERNEL(nd->out->device, gelu_backward)(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n);
 }
 
 tensor *op_gelu(tape *tp, tensor *x)
 {
+    device_kind dev = DEV("op_gelu", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    gelu_forward(out->data, x->data, x->n);
+    KERNEL(dev, gelu_forward)(out->data, x->data, x->n);
     tape_record(tp, gelu_op_backward, out, 1, &x);
     return out;
 }
@@ -220,46 +240,49 @@ tensor *op_gelu_erf(tape *tp, tensor *x)
 
 static void relu_op_backward(tape *tp, tape_node *nd)
 {
-    relu_backward(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
+    KERNEL(nd->out->device, relu_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
 }
 
 tensor *op_relu(tape *tp, tensor *x)
 {
+    device_kind dev = DEV("op_relu", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    relu_forward(out->data, x->data, x->n);
+    KERNEL(dev, relu_forward)(out->data, x->data, x->n);
     tape_record(tp, relu_op_backward, out, 1, &x);
     return out;
 }
 
 static void tanh_op_backward(tape *tp, tape_node *nd)
 {
-    tanh_backward(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
+    KERNEL(nd->out->device, tanh_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
 }
 
 tensor *op_tanh(tape *tp, tensor *x)
 {
+    device_kind dev = DEV("op_tanh", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    tanh_forward(out->data, x->data, x->n);
+    KERNEL(dev, tanh_forward)(out->data, x->data, x->n);
     tape_record(tp, tanh_op_backward, out, 1, &x);
     return out;
 }
 
 static void sigmoid_op_backward(tape *tp, tape_node *nd)
 {
-    sigmoid_backward(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
+    KERNEL(nd->out->device, sigmoid_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
 }
 
 tensor *op_sigmoid(tape *tp, tensor *x)
 {
+    device_kind dev = DEV("op_sigmoid", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    sigmoid_forward(out->data, x->data, x->n);
+    KERNEL(dev, sigmoid_forward)(out->data, x->data, x->n);
     tape_record(tp, sigmoid_op_backward, out, 1, &x);
     return out;
 }
 
 static void softmax_op_backward(tape *tp, tape_node *nd)
 {
-    softmax_backward(grad_of(nd->in[0]), nd->out->grad, nd->out->data, (int)nd->iarg[0],
+    KERNEL(nd->out->device, softmax_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, (int)nd->iarg[0],
                      (int)nd->iarg[1]);
 }
 
@@ -267,8 +290,9 @@ tensor *op_softmax(tape *tp, tensor *x)
 {
     int C = tensor_cols(x);
     int N = as_int("op_softmax", tensor_rows(x));
+    device_kind dev = DEV("op_softmax", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    softmax_forward(out->data, x->data, N, C);
+    KERNEL(dev, softmax_forward)(out->data, x->data, N, C);
     tape_node *nd = tape_record(tp, softmax_op_backward, out, 1, &x);
     if (nd) {
         nd->iarg[0] = N;
@@ -281,6 +305,14 @@ tensor *op_softmax(tape *tp, tensor *x)
 
 static void softmax_xent_op_backward(tape *tp, tape_node *nd)
 {
+#if HAVE_CUDA
+    /* the loss's gradient stays on the device */
+    if (nd->out->device == DEV_CUDA) {
+        cuda_softmax_xent_backward(grad_of(nd->in[0]), nd->saved[0], nd->saved[1], (int)nd->iarg[0],
+                                   (int)nd->iarg[1], (int)nd->iarg[2], (int)nd->iarg[3], nd->out->grad);
+        return;
+    }
+#endif
     softmax_xent_backward(grad_of(nd->in[0]), nd->saved[0], nd->saved[1], (int)nd->iarg[0],
                           (int)nd->iarg[1], (int)nd->iarg[2], (int)nd->iarg[3], nd->out->grad[0]);
 }
@@ -293,17 +325,28 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
         if (targets[i] != ignore && (targets[i] < 0 || targets[i] >= V))
             fatal("internal: op_softmax_xent target %d at row %d outside the classes 0..%d", targets[i],
                   i, V - 1);
-    real *probs = tape_alloc(tp, logits->n * sizeof *probs);
+    device_kind dev = DEV("op_softmax_xent", logits);
+    real *probs = tape_alloc_data(tp, logits->n * sizeof *probs);
     int count = 0;
-    double loss = softmax_xent_forward(probs, logits->data, targets, N, V, ignore, &count);
     tensor *out = scalar_out(tp);
-    out->data[0] = (real)loss;
+    const int *ktargets = targets;
+#if HAVE_CUDA
+    if (dev == DEV_CUDA) {
+        /* The host counts the rows from its own targets; the GPU writes the loss into pinned
+         * memory, and this wait is the one read-back of a training step. */
+        for (int i = 0; i < N; i++)
+            count += targets[i] != ignore;
+        ktargets = ints_on(tp, targets, (size_t)N);
+        cuda_softmax_xent_forward(out->data, probs, logits->data, ktargets, N, V, ignore, count);
+        device_sync(dev);
+    }
+#endif
+    if (dev == DEV_CPU)
+        out->data[0] = (real)softmax_xent_forward(probs, logits->data, targets, N, V, ignore, &count);
     tape_node *nd = tape_record(tp, softmax_xent_op_backward, out, 1, &logits);
     if (nd) {
-        int *copy = tape_alloc(tp, (size_t)N * sizeof *copy);
-        memcpy(copy, targets, (size_t)N * sizeof *copy);
         nd->saved[0] = probs;
-        nd->saved[1] = copy;
+        nd->saved[1] = dev == DEV_CPU ? ints_on(tp, targets, (size_t)N) : (int *)ktargets;
         nd->iarg[0] = N;
         nd->iarg[1] = V;
         nd->iarg[2] = ignore;
@@ -315,14 +358,28 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
 static void mse_op_backward(tape *tp, tape_node *nd)
 {
     tensor *pred = nd->in[0];
+#if HAVE_CUDA
+    if (pred->device == DEV_CUDA) {
+        cuda_mse_backward(grad_of(pred), pred->data, nd->saved[0], pred->n, (real)nd->farg[0], nd->out->grad);
+        return;
+    }
+#endif
     mse_backward(grad_of(pred), pred->data, nd->saved[0], pred->n, (real)nd->farg[0], nd->out->grad[0]);
 }
 
 tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip)
 {
     check_same_shape("op_mse", pred, target);
+    device_kind dev = DEV("op_mse", pred, target);
     tensor *out = scalar_out(tp);
-    out->data[0] = (real)mse_forward(pred->data, target->data, pred->n, clip);
+#if HAVE_CUDA
+    if (dev == DEV_CUDA) {
+        cuda_mse_forward(out->data, pred->data, target->data, pred->n, clip);
+        device_sync(dev);   /* the host reads the loss */
+    }
+#endif
+    if (dev == DEV_CPU)
+        out->data[0] = (real)mse_forward(pred->data, target->data, pred->n, clip);
     /* Only pred is an input of the node: the target never receives a gradient. */
     tape_node *nd = tape_record(tp, mse_op_backward, out, 1, &pred);
     if (nd) {
@@ -339,7 +396,7 @@ tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip)
 
 static void rownorm_op_backward(tape *tp, tape_node *nd)
 {
-    rownorm_backward(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->saved[0], (int)nd->iarg[0],
+    KERNEL_SEQ(nd->out->device, rownorm_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->saved[0], (int)nd->iarg[0],
                      (int)nd->iarg[1], ROWNORM_EPS);
 }
 
@@ -349,9 +406,10 @@ tensor *op_rownorm(tape *tp, tensor *x, int group)
     if (group < 1 || tensor_cols(x) % group != 0)
         fatal("internal: op_rownorm groups of %d in %s", group, tensor_shape_str(x, sx, sizeof sx));
     int N = as_int("op_rownorm", x->n / (size_t)group);
+    device_kind dev = DEV("op_rownorm", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    real *norm = tape_alloc(tp, (size_t)N * sizeof *norm);
-    rownorm_forward(out->data, norm, x->data, N, group, ROWNORM_EPS);
+    real *norm = tape_alloc_data(tp, (size_t)N * sizeof *norm);
+    KERNEL_SEQ(dev, rownorm_forward)(out->data, norm, x->data, N, group, ROWNORM_EPS);
     tape_node *nd = tape_record(tp, rownorm_op_backward, out, 1, &x);
     if (nd) {
         nd->saved[0] = norm;
@@ -364,7 +422,7 @@ tensor *op_rownorm(tape *tp, tensor *x, int group)
 static void exp_scale_op_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *p = nd->in[1];
-    exp_scale_backward(grad_of(x), grad_of(p), nd->out->grad, x->data, p->data, (int)nd->iarg[0],
+    KERNEL_SEQ(x->device, exp_scale_backward)(grad_of(x), grad_of(p), nd->out->grad, x->data, p->data, (int)nd->iarg[0],
                        (int)nd->iarg[1], (int)nd->iarg[2], (real)nd->farg[0]);
 }
 
@@ -377,8 +435,9 @@ tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)
               tensor_shape_str(p, sp, sizeof sp));
     int D = tensor_cols(x) / G;
     int N = as_int("op_exp_scale", tensor_rows(x));
+    device_kind dev = DEV("op_exp_scale", x, p);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    exp_scale_forward(out->data, x->data, p->data, N, G, D, cap);
+    KERNEL_SEQ(dev, exp_scale_forward)(out->data, x->data, p->data, N, G, D, cap);
     tensor *in[2] = {x, p};
     tape_node *nd = tape_record(tp, exp_scale_op_backward, out, 2, in);
     if (nd) {
@@ -396,7 +455,7 @@ static void dropout_op_backward(tape *tp, tape_node *nd)
 {
     /* d(x * mask) / dx = mask: mul_backward with the mask as the other factor. */
     tensor *x = nd->in[0];
-    mul_backward(grad_of(x), NULL, nd->out->grad, x->data, nd->saved[0], x->n);
+    KERNEL(x->device, mul_backward)(grad_of(x), NULL, nd->out->grad, x->data, nd->saved[0], x->n);
 }
 
 tensor *op_dropout(tape *tp, tensor *x, real p, rng *r)
@@ -405,9 +464,17 @@ tensor *op_dropout(tape *tp, tensor *x, real p, rng *r)
         return x;
     if (!(p > 0 && p < 1))
         fatal("internal: op_dropout probability %g outside [0, 1)", (double)p);
+    device_kind dev = DEV("op_dropout", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    real *mask = tape_alloc(tp, x->n * sizeof *mask);
-    dropout_forward(out->data, mask, x->data, x->n, p, r);
+    real *mask = tape_alloc_data(tp, x->n * sizeof *mask);
+#if HAVE_CUDA
+    /* One draw of the stream keys the whole call: the counter-based mask of element i is then a
+     * function of (seed, step, tensor) through the key and of i, whatever the launch order. */
+    if (dev == DEV_CUDA)
+        cuda_dropout_forward(out->data, mask, x->data, x->n, p, rng_next(r));
+#endif
+    if (dev == DEV_CPU)
+        dropout_forward(out->data, mask, x->data, x->n, p, r);
     tape_node *nd = tape_record(tp, dropout_op_backward, out, 1, &x);
     if (nd)
         nd->saved[0] = mask;
@@ -435,39 +502,47 @@ static void fill_add(real *dx, real g, size_t n)
         dx[i] += g;
 }
 
+/* sum and mean (iarg[0] = 1): dx += dout, or dout / n. */
 static void sum_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0];
-    fill_add(grad_of(x), nd->out->grad[0], x->n);
+    int mean = (int)nd->iarg[0];
+#if HAVE_CUDA
+    if (x->device == DEV_CUDA) {
+        cuda_fill_add(grad_of(x), nd->out->grad, mean ? (real)(1.0 / (double)x->n) : 1, x->n);
+        return;
+    }
+#endif
+    fill_add(grad_of(x), mean ? nd->out->grad[0] / (real)x->n : nd->out->grad[0], x->n);
 }
 
-tensor *op_sum(tape *tp, tensor *x)
+static tensor *sum_op(tape *tp, const char *op, tensor *x, int mean)
 {
+    device_kind dev = DEV(op, x);
     tensor *out = scalar_out(tp);
-    out->data[0] = (real)sum_all(x->data, x->n);
-    tape_record(tp, sum_backward, out, 1, &x);
+    double mult = mean ? 1.0 / (double)x->n : 1.0;
+#if HAVE_CUDA
+    if (dev == DEV_CUDA) {
+        cuda_sum(out->data, x->data, x->n, mult);
+        device_sync(dev);   /* scalars are read by the host (losses) */
+    }
+#endif
+    if (dev == DEV_CPU)
+        out->data[0] = (real)(mean ? sum_all(x->data, x->n) / (double)x->n : sum_all(x->data, x->n));
+    tape_node *nd = tape_record(tp, sum_backward, out, 1, &x);
+    if (nd)
+        nd->iarg[0] = mean;
     return out;
 }
 
-static void mean_backward(tape *tp, tape_node *nd)
-{
-    tensor *x = nd->in[0];
-    fill_add(grad_of(x), nd->out->grad[0] / (real)x->n, x->n);
-}
-
-tensor *op_mean(tape *tp, tensor *x)
-{
-    tensor *out = scalar_out(tp);
-    out->data[0] = (real)(sum_all(x->data, x->n) / (double)x->n);
-    tape_record(tp, mean_backward, out, 1, &x);
-    return out;
-}
+tensor *op_sum(tape *tp, tensor *x) { return sum_op(tp, "op_sum", x, 0); }
+tensor *op_mean(tape *tp, tensor *x) { return sum_op(tp, "op_mean", x, 1); }
 
 /* ---- shapes ---------------------------------------------------------------------------------- */
 
 static void reshape_backward(tape *tp, tape_node *nd)
 {
-    accumulate(grad_of(nd->in[0]), nd->out->grad, 1, nd->out->n);
+    KERNEL(nd->out->device, accumulate)(grad_of(nd->in[0]), nd->out->grad, 1, nd->out->n);
 }
 
 tensor *op_reshape(tape *tp, tensor *x, int ndim, const int *shape)
@@ -507,7 +582,7 @@ static size_t extent_product(const tensor *t, int from, int to)
 static void concat_op_backward(tape *tp, tape_node *nd)
 {
     tensor *a = nd->in[0], *b = nd->in[1];
-    concat_backward(grad_of(a), grad_of(b), nd->out->grad, (size_t)nd->iarg[0], (size_t)nd->iarg[1],
+    KERNEL(a->device, concat_backward)(grad_of(a), grad_of(b), nd->out->grad, (size_t)nd->iarg[0], (size_t)nd->iarg[1],
                     (size_t)nd->iarg[2]);
 }
 
@@ -528,8 +603,9 @@ tensor *op_concat(tape *tp, tensor *a, tensor *b, int axis)
     shape[ax] = a->shape[ax] + b->shape[ax];
     size_t outer = extent_product(a, 0, ax);
     size_t inner_a = extent_product(a, ax, a->ndim), inner_b = extent_product(b, ax, b->ndim);
+    device_kind dev = DEV("op_concat", a, b);
     tensor *out = tape_tensor(tp, a->ndim, shape);
-    concat_forward(out->data, a->data, b->data, outer, inner_a, inner_b);
+    KERNEL(dev, concat_forward)(out->data, a->data, b->data, outer, inner_a, inner_b);
     tensor *in[2] = {a, b};
     tape_node *nd = tape_record(tp, concat_op_backward, out, 2, in);
     if (nd) {
@@ -542,7 +618,7 @@ tensor *op_concat(tape *tp, tensor *a, tensor *b, int axis)
 
 static void slice_op_backward(tape *tp, tape_node *nd)
 {
-    slice_backward(grad_of(nd->in[0]), nd->out->grad, (size_t)nd->iarg[0], (size_t)nd->iarg[1],
+    KERNEL(nd->out->device, slice_backward)(grad_of(nd->in[0]), nd->out->grad, (size_t)nd->iarg[0], (size_t)nd->iarg[1],
                    (size_t)nd->iarg[2], (size_t)nd->iarg[3]);
 }
 
@@ -561,8 +637,9 @@ tensor *op_slice(tape *tp, tensor *x, int axis, int start, int len)
     size_t post = extent_product(x, ax + 1, x->ndim);
     size_t outer = extent_product(x, 0, ax), inner = extent_product(x, ax, x->ndim);
     size_t el_start = (size_t)start * post, el_len = (size_t)len * post;
+    device_kind dev = DEV("op_slice", x);
     tensor *out = tape_tensor(tp, x->ndim, shape);
-    slice_forward(out->data, x->data, outer, inner, el_start, el_len);
+    KERNEL(dev, slice_forward)(out->data, x->data, outer, inner, el_start, el_len);
     tape_node *nd = tape_record(tp, slice_op_backward, out, 1, &x);
     if (nd) {
         nd->iarg[0] = (long long)outer;

@@ -1,5 +1,6 @@
 /* The LSTM recurrence as one op: the kernel pair of kernels_lstm.c, with the cell states and the
  * activated gates kept in the tape's arena for the backward pass. */
+#include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -23,6 +24,8 @@ tensor *op_lstm(tape *tp, tensor *xproj, tensor *w_hh)
         w_hh->shape[0] != 4 * w_hh->shape[1])
         fatal("internal: op_lstm: xproj %s must be [B,T,4H] and w_hh %s [4H,H]",
               tensor_shape_str(xproj, sx, sizeof sx), tensor_shape_str(w_hh, sw, sizeof sw));
+    /* the lstm stays on the CPU (issue 19 allows it) */
+    op_cpu_only("op_lstm", op_device("op_lstm", tp->device, 2, (tensor *[]){xproj, w_hh}));
     const int B = xproj->shape[0], T = xproj->shape[1], H = w_hh->shape[1];
     tensor *h = tape_tensor(tp, 3, (int[]){B, T, H});
     real *c = tape_alloc(tp, (size_t)B * T * H * sizeof(real));

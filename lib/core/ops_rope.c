@@ -1,4 +1,5 @@
 /* Rotary position embedding as an op: a shape check, the rotation and a recorded inverse rotation. */
+#include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -6,7 +7,7 @@ static void rope_bwd(tape *tp, tape_node *node)
 {
     tensor *x = node->in[0];
     const int H = (int)node->iarg[0];
-    rope_backward(needs_grad(x) ? x->grad : NULL, node->out->grad, x->shape[0], x->shape[1], H,
+    KERNEL_SEQ(x->device, rope_backward)(needs_grad(x) ? x->grad : NULL, node->out->grad, x->shape[0], x->shape[1], H,
                   x->shape[2] / H, (int)node->iarg[1]);
 }
 
@@ -20,8 +21,9 @@ tensor *op_rope(tape *tp, tensor *x, int H, int pos0)
         fatal("internal: op_rope: width %d is not divisible into %d heads of an even size", C, H);
     if (pos0 < 0)
         fatal("internal: op_rope: first position %d", pos0);
+    device_kind dev = op_device("op_rope", tp->device, 1, &x);
     tensor *out = tape_tensor(tp, 3, x->shape);
-    rope_forward(out->data, x->data, x->shape[0], x->shape[1], H, C / H, pos0);
+    KERNEL_SEQ(dev, rope_forward)(out->data, x->data, x->shape[0], x->shape[1], H, C / H, pos0);
     tape_node *node = tape_record(tp, rope_bwd, out, 1, (tensor *[]){x});
     if (node) {
         node->iarg[0] = H;

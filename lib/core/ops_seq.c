@@ -1,5 +1,8 @@
 /* Sequence ops: attention, the leaky average, the look-ahead mix, the time shift and the
- * complex-structured matrix, each a shape check, a forward kernel and a recorded backward. */
+ * complex-structured matrix, each a shape check, a forward kernel and a recorded backward. On the
+ * GPU (core/dispatch.h) attention is the fused kernel, which keeps each row's log-sum-exp for its
+ * backward pass in place of the probabilities; time shift and the complex matrix are CPU-only. */
+#include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -21,9 +24,21 @@ static void attention_bwd(tape *tp, tape_node *node)
     tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
     const att_dims *d = node->saved[1];
     real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
+#if HAVE_CUDA_SEQ
+    if (q->device == DEV_CUDA) {
+        real *scr = tape_alloc_data(tp, cuda_attention_scratch_size(d) * sizeof(real));
+        cuda_attention_backward(dq, dk, dv, scr, node->out->grad, q->data, k->data, v->data, node->out->data,
+                                node->saved[0], d);
+        return;
+    }
+#endif
     real *scratch = dq || dk ? tape_alloc(tp, attention_scratch_size(d) * sizeof(real)) : NULL;
     attention_backward(dq, dk, dv, scratch, node->out->grad, q->data, k->data, v->data, node->saved[0], d);
 }
+
+#if HAVE_CUDA_SEQ
+static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, const att_dims *d);
+#endif
 
 static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask,
                             real scale, int alibi)
@@ -54,11 +69,22 @@ static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tens
         .bsv = shared ? 0 : (size_t)Tk * C, .bso = (size_t)Tq * C,
         .mask = mask, .scale = scale,
     };
+    device_kind dev = op_device(op, tp->device, 3, (tensor *[]){q, k, v});
     if (alibi) {
         real *slopes = tape_alloc(tp, (size_t)H * sizeof(real));
         alibi_slopes(slopes, H);
         d->alibi = slopes;
+        if (dev != DEV_CPU) {   /* the kernel reads them on the device */
+            real *ds = tape_alloc_data(tp, (size_t)H * sizeof(real));
+            mem_copy(ds, device_mem(dev), slopes, MEM_HOST, (size_t)H * sizeof(real));
+            d->alibi = ds;
+        }
     }
+#if HAVE_CUDA_SEQ
+    if (dev == DEV_CUDA)
+        return attention_op_cuda(tp, q, k, v, d);
+#endif
+    op_cpu_only(op, dev);
     real *att = tape_alloc(tp, (size_t)B * H * Tq * Tk * sizeof(real));
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, C});
     attention_forward(out->data, att, q->data, k->data, v->data, d);
@@ -71,6 +97,31 @@ static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tens
     }
     return out;
 }
+
+#if HAVE_CUDA_SEQ
+/* The fused kernel saves lse[B,H,Tq]; the attention observer, when set, gets probabilities that an
+ * extra kernel recomputes from it and that are copied to the host. */
+static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, const att_dims *d)
+{
+    const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
+    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, q->shape[2]});
+    real *lse = tape_alloc_data(tp, (size_t)B * H * Tq * sizeof(real));
+    cuda_attention_forward(out->data, lse, q->data, k->data, v->data, d);
+    if (tp->att_observer) {
+        size_t bytes = (size_t)B * H * Tq * Tk * sizeof(real);
+        real *att = tape_alloc_data(tp, bytes), *host = tape_alloc(tp, bytes);
+        cuda_attention_probs(att, q->data, k->data, lse, d);
+        mem_copy(host, MEM_HOST, att, MEM_DEVICE, bytes);
+        tp->att_observer(tp->att_observer_ctx, host, B, H, Tq, Tk, k->ndim == 3);
+    }
+    tape_node *node = tape_record(tp, attention_bwd, out, 3, (tensor *[]){q, k, v});
+    if (node) {
+        node->saved[0] = lse;
+        node->saved[1] = (void *)d;
+    }
+    return out;
+}
+#endif
 
 tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale)
 {
@@ -97,7 +148,7 @@ static void leaky_avg_bwd(tape *tp, tape_node *node)
 {
     tensor *x = node->in[0], *theta = node->in[1], *out = node->out;
     const int H = (int)theta->n;
-    leaky_avg_backward(grad_of(x), grad_of(theta), out->grad, out->data, theta->data, x->shape[0],
+    KERNEL_SEQ(x->device, leaky_avg_backward)(grad_of(x), grad_of(theta), out->grad, out->data, theta->data, x->shape[0],
                        x->shape[1], H, x->shape[2] / H);
 }
 
@@ -105,8 +156,9 @@ tensor *op_leaky_avg(tape *tp, tensor *x, tensor *theta)
 {
     check_per_head("op_leaky_avg", x, theta);
     const int H = (int)theta->n;
+    device_kind dev = op_device("op_leaky_avg", tp->device, 2, (tensor *[]){x, theta});
     tensor *out = tape_tensor(tp, 3, x->shape);
-    leaky_avg_forward(out->data, x->data, theta->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
+    KERNEL_SEQ(dev, leaky_avg_forward)(out->data, x->data, theta->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
     tape_record(tp, leaky_avg_bwd, out, 2, (tensor *[]){x, theta});
     return out;
 }
@@ -115,7 +167,7 @@ static void lookahead_mix_bwd(tape *tp, tape_node *node)
 {
     tensor *x = node->in[0], *c = node->in[1];
     const int H = (int)c->n;
-    lookahead_mix_backward(grad_of(x), grad_of(c), node->out->grad, x->data, c->data, x->shape[0],
+    KERNEL_SEQ(x->device, lookahead_mix_backward)(grad_of(x), grad_of(c), node->out->grad, x->data, c->data, x->shape[0],
                            x->shape[1], H, x->shape[2] / H);
 }
 
@@ -123,8 +175,9 @@ tensor *op_lookahead_mix(tape *tp, tensor *x, tensor *c)
 {
     check_per_head("op_lookahead_mix", x, c);
     const int H = (int)c->n;
+    device_kind dev = op_device("op_lookahead_mix", tp->device, 2, (tensor *[]){x, c});
     tensor *out = tape_tensor(tp, 3, x->shape);
-    lookahead_mix_forward(out->data, x->data, c->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
+    KERNEL_SEQ(dev, lookahead_mix_forward)(out->data, x->data, c->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
     tape_record(tp, lookahead_mix_bwd, out, 2, (tensor *[]){x, c});
     return out;
 }
@@ -139,6 +192,7 @@ tensor *op_time_shift(tape *tp, tensor *x, int k)
 {
     if (x->ndim != 3)
         shape_fatal("op_time_shift", "input must be [B,T,C]", x, NULL);
+    op_cpu_only("op_time_shift", op_device("op_time_shift", tp->device, 1, &x));
     tensor *out = tape_tensor(tp, 3, x->shape);
     time_shift_forward(out->data, x->data, x->shape[0], x->shape[1], x->shape[2], k);
     tape_node *node = tape_record(tp, time_shift_bwd, out, 1, (tensor *[]){x});
@@ -159,6 +213,7 @@ tensor *op_complex_matrix(tape *tp, tensor *p)
 {
     if (p->ndim != 3 || p->shape[0] != 2 || p->shape[1] != p->shape[2])
         shape_fatal("op_complex_matrix", "parameters must be [2,n,n]", p, NULL);
+    op_cpu_only("op_complex_matrix", op_device("op_complex_matrix", tp->device, 1, &p));
     const int n = p->shape[1];
     tensor *W = tape_tensor(tp, 2, (int[]){2 * n, 2 * n});
     complex_expand_forward(W->data, p->data, n);

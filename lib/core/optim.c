@@ -3,11 +3,21 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/dispatch.h"
+
 void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
 {
     const double b1 = cfg->beta1, b2 = cfg->beta2;
     const int bc = !cfg->no_bias_correction;
     const double bc1 = bc ? 1.0 - pow(b1, (double)t) : 1.0, bc2 = bc ? 1.0 - pow(b2, (double)t) : 1.0;
+#if HAVE_CUDA
+    /* one fused kernel over the whole store, decay flags from the per-element mask */
+    if (ps->device == DEV_CUDA) {
+        cuda_adamw_step(ps->data, ps->grad, ps->m, ps->v, ps->decay_mask, ps->total, lr, b1, b2, cfg->eps,
+                        cfg->weight_decay, bc1, bc2, NULL);
+        return;
+    }
+#endif
     for (int i = 0; i < ps->count; i++) {
         const param_entry *e = &ps->entries[i];
         real *p = ps->data + e->offset, *g = ps->grad + e->offset;
@@ -24,6 +34,17 @@ void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
             p[j] = (real)(p[j] - decay * p[j] - lr * update);
         }
     }
+}
+
+/* Here rather than in params.c, which only stores (the checkpoint readers link params.c alone). */
+void params_scale_grad(param_store *ps, real factor)
+{
+    if (ps->device != DEV_CPU) {
+        KERNEL(ps->device, scale_forward)(ps->grad, ps->grad, factor, ps->total);
+        return;
+    }
+    for (size_t i = 0; i < ps->total; i++)
+        ps->grad[i] *= factor;
 }
 
 double schedule_lr(const schedule *s, long long step)
@@ -52,8 +73,27 @@ int schedule_kind_parse(const char *name)
     return -1;
 }
 
+#if HAVE_CUDA
+/* The norm on the device and, when max_norm > 0 and it is exceeded, the gradients scaled there too
+ * (the factor never leaves the GPU); the host waits only to return the norm. */
+static double grad_norm_cuda(const param_store *ps, double max_norm)
+{
+    double *norm = ps->scalars;
+    real *scale = (real *)((char *)ps->scalars + 32);
+    cuda_grad_norm(norm, scale, ps->grad, ps->total, max_norm);
+    if (max_norm > 0)
+        cuda_scale_inplace(ps->grad, ps->total, scale, 1);
+    device_sync(DEV_CUDA);
+    return *norm;
+}
+#endif
+
 double grad_norm(const param_store *ps)
 {
+#if HAVE_CUDA
+    if (ps->device == DEV_CUDA)
+        return grad_norm_cuda(ps, 0);
+#endif
     /* Sum per tensor in a fixed order (padding is zero and contributes nothing). */
     double sum = 0;
     for (size_t j = 0; j < ps->total; j++)
@@ -63,6 +103,10 @@ double grad_norm(const param_store *ps)
 
 double clip_grad_norm(param_store *ps, double max_norm)
 {
+#if HAVE_CUDA
+    if (ps->device == DEV_CUDA)
+        return grad_norm_cuda(ps, max_norm);
+#endif
     double norm = grad_norm(ps);
     if (norm > max_norm && norm > 0) {
         real factor = (real)(max_norm / norm);

@@ -41,6 +41,8 @@ double schedule_lr(const schedule *s, long long step);
 /* Parses "constant" | "linear" | "cosine"; -1 if unknown. */
 int schedule_kind_parse(const char *name);
 
+/* Every gradient times factor (on the store's device). */
+void params_scale_grad(param_store *ps, real factor);
 /* Global L2 norm of all gradients. */
 double grad_norm(const param_store *ps);
 /* Scales every gradient so that the global norm is at most max_norm; returns the norm before. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dispatch.h"
 #include "core/error.h"
 
 #define PARAM_ALIGN_ELEMS (64 / sizeof(real))
@@ -12,10 +13,13 @@ void params_init(param_store *ps) { memset(ps, 0, sizeof *ps); }
 
 void params_free(param_store *ps)
 {
-    free(ps->data);
-    free(ps->grad);
-    free(ps->m);
-    free(ps->v);
+    mem_kind k = device_mem(ps->device);
+    mem_free(k, ps->data);
+    mem_free(k, ps->grad);
+    mem_free(k, ps->m);
+    mem_free(k, ps->v);
+    mem_free(k, ps->decay_mask);
+    mem_free(MEM_PINNED, ps->scalars);
     free(ps->entries);
     memset(ps, 0, sizeof *ps);
 }
@@ -68,6 +72,15 @@ void params_alloc(param_store *ps)
     ps->allocated = 1;
 }
 
+/* The initialisers write host memory: a store on the GPU is initialised before params_move. */
+static tensor *host_tensor(param_store *ps, int idx, const char *fn)
+{
+    if (ps->device != DEV_CPU)
+        fatal("internal: %s on a parameter store on the %s (initialise, then params_move)", fn,
+              device_name(ps->device));
+    return params_tensor(ps, idx);
+}
+
 tensor *params_tensor(param_store *ps, int idx)
 {
     if (idx < 0 || idx >= ps->count || !ps->allocated)
@@ -91,39 +104,33 @@ size_t params_numel(const param_store *ps)
     return n;
 }
 
-void params_zero_grad(param_store *ps) { memset(ps->grad, 0, ps->total * sizeof(real)); }
+void params_zero_grad(param_store *ps) { mem_zero(device_mem(ps->device), ps->grad, ps->total * sizeof(real)); }
 
 void params_zero_moments(param_store *ps)
 {
     if (!ps->m || ps->total == 0)   /* an empty store (e.g. no encoder) */
         return;
-    memset(ps->m, 0, ps->total * sizeof(real));
-    memset(ps->v, 0, ps->total * sizeof(real));
-}
-
-void params_scale_grad(param_store *ps, real factor)
-{
-    for (size_t i = 0; i < ps->total; i++)
-        ps->grad[i] *= factor;
+    mem_zero(device_mem(ps->device), ps->m, ps->total * sizeof(real));
+    mem_zero(device_mem(ps->device), ps->v, ps->total * sizeof(real));
 }
 
 void params_init_normal(param_store *ps, int idx, double std, rng *r)
 {
-    tensor *t = params_tensor(ps, idx);
+    tensor *t = host_tensor(ps, idx, "params_init_normal");
     for (size_t i = 0; i < t->n; i++)
         t->data[i] = (real)(std * rng_normal(r));
 }
 
 void params_init_uniform(param_store *ps, int idx, double lo, double hi, rng *r)
 {
-    tensor *t = params_tensor(ps, idx);
+    tensor *t = host_tensor(ps, idx, "params_init_uniform");
     for (size_t i = 0; i < t->n; i++)
         t->data[i] = (real)(lo + (hi - lo) * rng_uniform(r));
 }
 
 void params_fill(param_store *ps, int idx, double value)
 {
-    tensor *t = params_tensor(ps, idx);
+    tensor *t = host_tensor(ps, idx, "params_fill");
     for (size_t i = 0; i < t->n; i++)
         t->data[i] = (real)value;
 }
@@ -133,9 +140,55 @@ void params_copy(param_store *dst, const param_store *src, int with_optim)
     if (dst->total != src->total || dst->count != src->count)
         fatal("internal: copying between parameter stores of different layouts");
     size_t bytes = src->total * sizeof(real);
-    memcpy(dst->data, src->data, bytes);
+    mem_kind dk = device_mem(dst->device), sk = device_mem(src->device);
+    mem_copy(dst->data, dk, src->data, sk, bytes);
     if (with_optim) {
-        memcpy(dst->m, src->m, bytes);
-        memcpy(dst->v, src->v, bytes);
+        mem_copy(dst->m, dk, src->m, sk, bytes);
+        mem_copy(dst->v, dk, src->v, sk, bytes);
+    }
+}
+
+/* A buffer of the store moved to another kind of memory (the old one freed). */
+static real *buffer_move(real *old, mem_kind from, mem_kind to, size_t bytes)
+{
+    real *p = mem_alloc(to, bytes);
+    mem_copy(p, to, old, from, bytes);
+    mem_free(from, old);
+    return p;
+}
+
+void params_move(param_store *ps, device_kind d)
+{
+    if (!ps->allocated)
+        fatal("internal: params_move before params_alloc");
+    if (ps->device == d)
+        return;
+    mem_kind from = device_mem(ps->device), to = device_mem(d);
+    size_t bytes = ps->total * sizeof(real);
+    ps->data = buffer_move(ps->data, from, to, bytes);
+    ps->grad = buffer_move(ps->grad, from, to, bytes);
+    ps->m = buffer_move(ps->m, from, to, bytes);
+    ps->v = buffer_move(ps->v, from, to, bytes);
+    mem_free(from, ps->decay_mask);
+    mem_free(MEM_PINNED, ps->scalars);
+    ps->decay_mask = NULL;
+    ps->scalars = NULL;
+    if (d != DEV_CPU) {
+        /* The fused AdamW reads the decay flag per element (padding: no decay; it stays zero). */
+        unsigned char *mask = xcalloc(ps->total ? ps->total : 1, 1);
+        for (int i = 0; i < ps->count; i++)
+            if (ps->entries[i].decay)
+                memset(mask + ps->entries[i].offset, 1, ps->entries[i].n);
+        ps->decay_mask = mem_alloc(to, ps->total ? ps->total : 1);
+        mem_copy(ps->decay_mask, to, mask, MEM_HOST, ps->total);
+        free(mask);
+        ps->scalars = mem_alloc(MEM_PINNED, 64);
+    }
+    ps->device = d;
+    for (int i = 0; i < ps->count; i++) {
+        param_entry *e = &ps->entries[i];
+        e->t.data = ps->data + e->offset;
+        e->t.grad = ps->grad + e->offset;
+        e->t.device = d;
     }
 }

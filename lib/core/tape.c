@@ -3,12 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dispatch.h"
 #include "core/error.h"
 
 void tape_init(tape *tp)
 {
     memset(tp, 0, sizeof *tp);
     arena_init(&tp->mem);
+    arena_init(&tp->data);
+    arena_init(&tp->pinned);
+    tp->device = DEV_CPU;
     tp->grad_enabled = 1;
     tp->training = 1;
 }
@@ -16,6 +20,8 @@ void tape_init(tape *tp)
 void tape_free(tape *tp)
 {
     arena_free(&tp->mem);
+    arena_free(&tp->data);
+    arena_free(&tp->pinned);
     free(tp->nodes);
     memset(tp, 0, sizeof *tp);
 }
@@ -24,29 +30,60 @@ void tape_reset(tape *tp)
 {
     tp->n = 0;
     arena_reset(&tp->mem);
+    arena_reset(&tp->data);
+    arena_reset(&tp->pinned);
+}
+
+void tape_set_device(tape *tp, device_kind d)
+{
+    if (tp->n || tp->mem.blocks || tp->data.blocks)
+        fatal("internal: tape_set_device on a tape already in use");
+    tp->device = d;
+    arena_init_kind(&tp->data, device_mem(d));
+    arena_init_kind(&tp->pinned, d == DEV_CUDA ? MEM_PINNED : MEM_HOST);
 }
 
 void *tape_alloc(tape *tp, size_t bytes) { return arena_alloc(&tp->mem, bytes); }
 
-tensor *tape_tensor(tape *tp, int ndim, const int *shape)
+/* The arena of the tape's numbers: `mem` itself on the CPU, as before devices existed. */
+static arena *data_arena(tape *tp) { return tp->device == DEV_CPU ? &tp->mem : &tp->data; }
+
+void *tape_alloc_data(tape *tp, size_t bytes) { return arena_alloc(data_arena(tp), bytes); }
+
+static tensor *tensor_struct(tape *tp, int ndim, const int *shape)
 {
     tensor *t = arena_zalloc(&tp->mem, sizeof *t);
     tensor_set_shape(t, ndim, shape);
-    t->data = arena_alloc(&tp->mem, t->n * sizeof(real));
+    t->device = tp->device;
+    return t;
+}
+
+tensor *tape_tensor(tape *tp, int ndim, const int *shape)
+{
+    tensor *t = tensor_struct(tp, ndim, shape);
+    t->data = tape_alloc_data(tp, t->n * sizeof(real));
+    return t;
+}
+
+tensor *tape_scalar(tape *tp)
+{
+    int one = 1;
+    tensor *t = tensor_struct(tp, 1, &one);
+    t->data = arena_alloc(tp->device == DEV_CPU ? &tp->mem : &tp->pinned, sizeof(real));
     return t;
 }
 
 tensor *tape_tensor_zeros(tape *tp, int ndim, const int *shape)
 {
     tensor *t = tape_tensor(tp, ndim, shape);
-    memset(t->data, 0, t->n * sizeof(real));
+    mem_zero(device_mem(tp->device), t->data, t->n * sizeof(real));
     return t;
 }
 
 tensor *tape_input(tape *tp, int ndim, const int *shape, const real *src)
 {
     tensor *t = tape_tensor(tp, ndim, shape);
-    memcpy(t->data, src, t->n * sizeof(real));
+    mem_copy(t->data, device_mem(tp->device), src, MEM_HOST, t->n * sizeof(real));
     return t;
 }
 
@@ -57,6 +94,7 @@ tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape)
     if (t->n != x->n)
         fatal("internal: view of %zu elements as %zu", x->n, t->n);
     t->data = x->data;
+    t->device = x->device;
     return t;
 }
 
@@ -90,7 +128,7 @@ tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_i
 static void ensure_grad(tape *tp, tensor *t)
 {
     if (t && t->requires_grad && !t->grad)
-        t->grad = arena_zalloc(&tp->mem, t->n * sizeof(real));
+        t->grad = arena_zalloc(data_arena(tp), t->n * sizeof(real));
 }
 
 void tape_backward(tape *tp, tensor *loss)
@@ -106,7 +144,7 @@ void tape_backward(tape *tp, tensor *loss)
             ensure_grad(tp, node->in[j]);
     }
     ensure_grad(tp, loss);
-    loss->grad[0] += 1;
+    tensor_seed_grad(loss);
     for (int i = tp->n - 1; i >= 0; i--)
         tp->nodes[i].backward(tp, &tp->nodes[i]);
 }

@@ -1,7 +1,11 @@
 /* The eager tape. An op computes its output at once and, when gradients are on and an input needs
  * one, records a node {backward, inputs, output, saved values}; tape_backward(loss) walks the nodes
  * in reverse. Models are written forward-only and get their backward pass from the recorded nodes.
- * All op outputs and saved values live in the tape's arena and die at tape_reset(). */
+ * All op outputs and saved values live in the tape's arenas and die at tape_reset().
+ *
+ * A tape has a device (tape_set_device): its tensors' numbers live there, in the `data` arena (the
+ * GPU's memory for DEV_CUDA), while the tensor structs, the nodes and everything tape_alloc hands
+ * out stay on the host. On the CPU both are the one host arena `mem`. */
 #ifndef MEMLAB_TAPE_H
 #define MEMLAB_TAPE_H
 
@@ -32,7 +36,10 @@ struct tape_node {
 };
 
 struct tape {
-    arena mem;
+    arena mem;          /* host: tensor structs, tape_alloc, and on the CPU the numbers too */
+    arena data;         /* DEV_CUDA: the numbers (device memory) */
+    arena pinned;       /* DEV_CUDA: scalar outputs the host reads (losses), pinned and mapped */
+    device_kind device;
     tape_node *nodes;
     int n, cap;
     int grad_enabled;   /* record nodes at all (off for evaluation) */
@@ -46,12 +53,20 @@ void tape_free(tape *tp);
 /* Forget every node and every arena tensor (keeps the memory for the next step). */
 void tape_reset(tape *tp);
 
-/* Arena memory for op outputs and saved values. */
+/* Puts the tape's numbers on a device (an empty tape only; device_open first). */
+void tape_set_device(tape *tp, device_kind d);
+
+/* Host arena memory (dimension structs, copies of ids, anything the host reads). */
 void *tape_alloc(tape *tp, size_t bytes);
+/* Arena memory on the tape's device: op outputs' numbers and saved values kernels read. */
+void *tape_alloc_data(tape *tp, size_t bytes);
+/* A one-element tensor the host can read after device_sync (pinned on the GPU): a loss. */
+tensor *tape_scalar(tape *tp);
 /* A new arena tensor with uninitialised / zeroed data, no gradient. */
 tensor *tape_tensor(tape *tp, int ndim, const int *shape);
 tensor *tape_tensor_zeros(tape *tp, int ndim, const int *shape);
-/* An arena tensor holding a copy of src (n elements per shape); never requires grad. */
+/* An arena tensor holding a copy of src (n elements per shape, HOST memory) on the tape's device;
+ * never requires grad. */
 tensor *tape_input(tape *tp, int ndim, const int *shape, const real *src);
 /* A tensor sharing x's data with another shape of the same size; no node, so gradients do not flow
  * through it: use op_reshape for that. */

@@ -1,4 +1,5 @@
-/* A tensor is a view: a shape and pointers to values and (when gradients flow) their gradients.
+/* A tensor is a view: a shape and pointers to values and (when gradients flow) their gradients,
+ * on one device (core/device.h).
  * Tensors made by ops live in the tape's arena until the step ends; parameters point into the
  * param store; tensor_alloc makes a heap tensor that outlives steps (test inputs, caches). */
 #ifndef MEMLAB_TENSOR_H
@@ -6,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "core/device.h"
 #include "core/real.h"
 
 #define TENSOR_MAX_DIM 4
@@ -17,6 +19,7 @@ typedef struct tensor {
     int shape[TENSOR_MAX_DIM];
     size_t n;          /* number of elements */
     int requires_grad;
+    device_kind device; /* where data and grad live (DEV_CPU for every zeroed tensor) */
 } tensor;
 
 /* Sets shape and n; ndim in 1..TENSOR_MAX_DIM, every extent >= 1 (fatal otherwise: a bug). */

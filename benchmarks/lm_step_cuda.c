@@ -1,0 +1,79 @@
+/* Training throughput of the fp32 GPU path (lm_train_step on a tape on the GPU) for gpt and mosaic
+ * at a few shapes: tokens per second over timed steps after warm-up steps, and the device memory
+ * high-water mark. A measurement for benchmarks/NOTES.md, not a test. Needs a GPU (and a build
+ * with CUDA); CSV on stdout:
+ *   bench,arch,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/device.h"
+#include "cuda/cuda_ctx.h"
+#include "nn/lm.h"
+#include "nn/lm_train.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, int steps)
+{
+    lm_config c = {.arch = arch, .vocab = 50304, .ctx = ctx, .d = d, .layers = layers, .heads = heads,
+                   .bias = 0, .pos = POS_LEARNED};
+    err_t e;
+    if (lm_config_resolve(&c, &e) != 0) {
+        fprintf(stderr, "lm_step_cuda: %s\n", e.msg);
+        exit(1);
+    }
+    lm m;
+    lm_build(&m, &c);
+    rng r = rng_stream(1, RNG_STREAM_INIT), data = rng_stream(1, RNG_STREAM_DATA);
+    lm_init_weights(&m, &r);
+    params_move(&m.ps, DEV_CUDA);
+    tape tp;
+    tape_init(&tp);
+    tape_set_device(&tp, DEV_CUDA);
+    int n = B * ctx;
+    int *ids = malloc((size_t)n * sizeof *ids), *tg = malloc((size_t)n * sizeof *tg);
+    for (int i = 0; i < n; i++) {
+        ids[i] = (int)rng_below(&data, 50304);
+        tg[i] = (int)rng_below(&data, 50304);
+    }
+    lm_optim o = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
+                  .sched = {.kind = SCHED_CONSTANT, .lr = 1e-4, .total = 1000}, .clip = 1.0};
+    for (int s = 0; s < 2; s++)
+        lm_train_step(&m, &tp, ids, tg, B, ctx, -1, &o, s, NULL, NULL);
+    device_sync(DEV_CUDA);
+    double t0 = now();
+    for (int s = 0; s < steps; s++)
+        lm_train_step(&m, &tp, ids, tg, B, ctx, -1, &o, s + 2, NULL, NULL);
+    device_sync(DEV_CUDA);
+    double sec = now() - t0;
+    printf("lm_step_cuda,%s,%d,%d,%d,%d,%d,%d,%.4f,%.0f,%.0f\n", lm_arch_name(arch), d, layers, heads, ctx, B,
+           steps, sec, (double)n * steps / sec, cuda_peak_bytes() / 1048576.0);
+    fflush(stdout);
+    free(ids);
+    free(tg);
+    tape_free(&tp);
+    lm_free(&m);
+}
+
+int main(int argc, char **argv)
+{
+    err_t e;
+    if (device_open(DEV_CUDA, &e) != 0) {
+        fprintf(stderr, "lm_step_cuda: %s\n", e.msg);
+        return 1;
+    }
+    int steps = argc > 1 ? atoi(argv[1]) : 5;
+    fprintf(stderr, "lm_step_cuda on %s\n", cuda_ctx_describe());
+    printf("bench,arch,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib\n");
+    bench(LM_GPT, 256, 4, 4, 256, 16, steps);
+    bench(LM_GPT, 768, 12, 12, 512, 8, steps);
+    bench(LM_MOSAIC, 256, 4, 4, 256, 16, steps);
+    bench(LM_MOSAIC, 768, 12, 12, 512, 8, steps);
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* What the fp32 attention (attention.cu) and the bf16 tensor-core attention (attention_bf16.cu)
+ * share: tile sizes, the mask intervals, the logit, the backward's D = rowsum(dout * out), and the
+ * host-side checks and launch helpers. */
+#ifndef MEMLAB_ATTENTION_COMMON_CUH
+#define MEMLAB_ATTENTION_COMMON_CUH
+
+#include "cuda/seq_common.cuh"
+
+extern "C" {
+#include "cuda/kernels_seq_cuda.h"
+}
+
+#define ATT_BR 64      /* query rows of a tile */
+#define ATT_BC 64      /* key columns of a tile */
+#define ATT_THREADS 256
+#define PS_LD (ATT_BC + 1)
+
+/* The keys [lo, hi) of query row i: core/kernels_attention.c's row_keys, line for line. */
+__device__ __forceinline__ void row_keys(const att_dims &d, int i, int *lo, int *hi)
+{
+    int t = i + d.Tk - d.Tq;
+    int a = 0, b = 0;
+    switch (d.mask.kind) {
+    case ATT_CAUSAL: b = t + 1; break;
+    case ATT_STRICT: b = t; break;
+    case ATT_FULL: b = d.Tk; break;
+    case ATT_BLOCK:
+        b = t + 1;
+        a = t >= 0 ? t / d.mask.block * d.mask.block : 0;
+        break;
+    }
+    if (b > d.Tk)
+        b = d.Tk;
+    if (b < 0)
+        b = 0;
+    if (a > b)
+        a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* Rows past Tq see nothing. */
+__device__ __forceinline__ void row_keys_or_none(const att_dims &d, int i, int *lo, int *hi)
+{
+    if (i < d.Tq) {
+        row_keys(d, i, lo, hi);
+    } else {
+        *lo = 0;
+        *hi = 0;
+    }
+}
+
+/* Keys [c0, c1) that some row of the query tile at i0 may see (both interval ends never decrease
+ * from row to row). */
+__device__ __forceinline__ void tile_keys(const att_dims &d, int i0, int *c0, int *c1)
+{
+    int last = min(i0 + ATT_BR, d.Tq) - 1, unused;
+    row_keys(d, i0, c0, &unused);
+    row_keys(d, last, &unused, c1);
+}
+
+/* The logit of query position t and key u: scale q.k plus ALiBi's -m (t - u). */
+__device__ __forceinline__ float logit(const att_dims &d, float dot, float slope, int i, int u)
+{
+    float x = d.scale * dot;
+    if (d.alibi)
+        x += -(slope * (float)(i + d.Tk - d.Tq - u));
+    return x;
+}
+
+/* D[b,h,i] = dout_i . out_i over the head's columns: one warp a row. */
+template <typename E>
+__global__ void att_delta(float *D, const E *dout, const float *out, att_dims d)
+{
+    const long row = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (row >= (long)d.B * d.H * d.Tq)
+        return;
+    const int i = (int)(row % d.Tq), h = (int)(row / d.Tq % d.H), b = (int)(row / d.Tq / d.H);
+    const size_t off = (size_t)b * d.bso + (size_t)i * d.ldo + (size_t)h * d.hs;
+    float s = 0.f;
+    for (int c = lane; c < d.hs; c += 32)
+        s += ld_f(dout + off + c) * out[off + c];
+    for (int o = 16; o; o >>= 1)
+        s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0)
+        D[row] = s;
+}
+
+/* The head-size bucket: the smallest HSP that holds hs. */
+static inline int att_bucket(const att_dims *d, const char *who)
+{
+    if (d->hs < 1 || d->hs > CUDA_ATT_MAX_HS)
+        fatal("internal: %s: head size %d outside 1..%d", who, d->hs, CUDA_ATT_MAX_HS);
+    if (d->B > 65535 || d->H > 65535)
+        fatal("internal: %s: %d batch rows and %d heads exceed the grid", who, d->B, d->H);
+    return d->hs <= 16 ? 16 : d->hs <= 32 ? 32 : d->hs <= 64 ? 64 : 128;
+}
+
+/* A kernel using more than 48 KiB of dynamic shared memory must say so first (once per kernel;
+ * the flag is a static of each template instance's launcher). */
+template <typename K>
+static inline void opt_in_smem(K kernel, size_t smem, bool *opted)
+{
+    if (!*opted) {
+        SEQ_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        *opted = true;
+    }
+}
+
+static inline unsigned tiles(int n, int t) { return (unsigned)((n + t - 1) / t); }
+
+
+/* D into scratch for the backward kernels. */
+template <typename E>
+static inline void att_delta_run(float *D, const E *dout, const float *out, const att_dims *d)
+{
+    const long rows = (long)d->B * d->H * d->Tq;
+    att_delta<E><<<(unsigned)((rows + 7) / 8), 256>>>(D, dout, out, *d);
+    SEQ_LAUNCHED();
+}
+
+#endif

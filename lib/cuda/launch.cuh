@@ -1,0 +1,56 @@
+/* Grid-stride loops and their launch, shared by the elementwise kernels of lib/cuda. */
+#ifndef MEMLAB_CUDA_LAUNCH_CUH
+#define MEMLAB_CUDA_LAUNCH_CUH
+
+#include "cuda/cuda_check.cuh"
+
+extern "C" {
+#include "core/real.h"
+}
+
+#define THREADS 256
+#define GRID_STRIDE(i, n) \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+#define LAUNCH(kernel, n, ...)                                                  \
+    do {                                                                        \
+        if ((n) > 0) {                                                          \
+            kernel<<<cuda_blocks((n), THREADS), THREADS>>>(__VA_ARGS__);        \
+            CUDA_LAUNCHED();                                                    \
+        }                                                                       \
+    } while (0)
+
+/* Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets it.
+ * The order is fixed by the launch shape, so the bits are too. */
+template <typename T> __device__ __forceinline__ T block_sum(T v)
+{
+    __shared__ T part[32];
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0)
+        part[warp] = v;
+    __syncthreads();
+    v = lane < nw ? part[lane] : (T)0;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <typename T> __device__ __forceinline__ T block_max(T v)
+{
+    __shared__ T part[32];
+    for (int o = 16; o > 0; o >>= 1)
+        v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0)
+        part[warp] = v;
+    __syncthreads();
+    v = lane < nw ? part[lane] : part[0];
+    for (int o = 16; o > 0; o >>= 1)
+        v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+#endif

@@ -1,0 +1,139 @@
+/* Losses on the GPU: fused softmax + cross-entropy, (clipped) MSE, and the sum behind op_sum and
+ * op_mean. Each writes its scalar to memory the caller names (device or pinned), never returning it:
+ * the host reads the loss once, when it logs it. */
+#include "cuda/reduce.cuh"
+
+extern "C" {
+#include "cuda/kernels_cuda.h"
+}
+
+#define ROW_THREADS 256
+
+/* One block per row: max, sum of exponentials, the probabilities (kept for backward) and the row's
+ * loss log(sum) + max - x[target] (0 for an ignored row) in rowloss. */
+__global__ static void k_xent_rows(double *rowloss, real *probs, const real *logits, const int *targets, int V,
+                                   int ignore)
+{
+    size_t off = (size_t)blockIdx.x * V;
+    const real *x = logits + off;
+    real *p = probs + off;
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        mx = fmaxf(mx, x[i]);
+    mx = block_max(mx);
+    float s = 0;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        float e = expf(x[i] - mx);
+        p[i] = e;
+        s += e;
+    }
+    s = block_sum(s);
+    float inv = 1.f / s;
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        p[i] *= inv;
+    if (threadIdx.x == 0) {
+        int t = targets[blockIdx.x];
+        rowloss[blockIdx.x] = t == ignore ? 0.0 : (double)mx + log((double)s) - (double)x[t];
+    }
+}
+
+/* The mean over counted rows, rows in order within each thread's stripe, stripes in order. */
+__global__ static void k_mean_rows(real *loss, const double *rowloss, int N, int count)
+{
+    double s = 0;
+    for (int i = threadIdx.x; i < N; i += blockDim.x)
+        s += rowloss[i];
+    s = block_sum(s);
+    if (threadIdx.x == 0)
+        *loss = count > 0 ? (real)(s / count) : 0;
+}
+
+extern "C" void cuda_softmax_xent_forward(real *loss, real *probs, const real *logits, const int *targets, int N,
+                                          int V, int ignore, int count)
+{
+    double *rowloss = (double *)cuda_scratch((size_t)N * sizeof(double));
+    k_xent_rows<<<N, ROW_THREADS>>>(rowloss, probs, logits, targets, V, ignore);
+    CUDA_LAUNCHED();
+    k_mean_rows<<<1, 1024>>>(loss, rowloss, N, count);
+    CUDA_LAUNCHED();
+}
+
+__global__ static void k_xent_bwd(real *dlogits, const real *probs, const int *targets, int N, int V, int ignore,
+                                  int count, const real *dloss)
+{
+    float s = *dloss / (float)count;
+    size_t total = (size_t)N * V;
+    GRID_STRIDE(i, total)
+    {
+        size_t n = i / V;
+        int t = targets[n];
+        if (t == ignore)
+            continue;
+        dlogits[i] += s * (probs[i] - ((int)(i - n * V) == t ? 1.f : 0.f));
+    }
+}
+
+extern "C" void cuda_softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
+                                           int ignore, int count, const real *dloss)
+{
+    if (!dlogits || count <= 0)
+        return;
+    LAUNCH(k_xent_bwd, (size_t)N * V, dlogits, probs, targets, N, V, ignore, count, dloss);
+}
+
+/* ---- mse and sums ------------------------------------------------------------------------------ */
+
+__global__ static void k_mse_part(double *part, const real *pred, const real *target, size_t n, real clip)
+{
+    double s = 0;
+    GRID_STRIDE(i, n)
+    {
+        float d = pred[i] - target[i];
+        s += clip > 0 && !(fabsf(d) < clip) ? (double)clip * clip : (double)d * d;
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0)
+        part[blockIdx.x] = s;
+}
+
+__global__ static void k_store_scaled(real *out, const double *sum, double mult) { *out = (real)(*sum * mult); }
+
+extern "C" void cuda_mse_forward(real *loss, const real *pred, const real *target, size_t n, real clip)
+{
+    double *part = (double *)cuda_scratch(REDUCE_BLOCKS * sizeof(double));
+    int nb = (int)((n + REDUCE_THREADS * 4 - 1) / (REDUCE_THREADS * 4));
+    nb = nb < 1 ? 1 : nb > REDUCE_BLOCKS ? REDUCE_BLOCKS : nb;
+    k_mse_part<<<nb, REDUCE_THREADS>>>(part, pred, target, n, clip);
+    CUDA_LAUNCHED();
+    k_reduce_final<<<1, REDUCE_THREADS>>>(part, nb);
+    CUDA_LAUNCHED();
+    k_store_scaled<<<1, 1>>>(loss, part, 1.0 / (double)n);
+    CUDA_LAUNCHED();
+}
+
+__global__ static void k_mse_bwd(real *dpred, const real *pred, const real *target, size_t n, real clip,
+                                 const real *dloss)
+{
+    float s = 2.f * *dloss / (float)n;
+    GRID_STRIDE(i, n)
+    {
+        float d = pred[i] - target[i];
+        if (clip > 0 && !(fabsf(d) < clip))
+            continue;
+        dpred[i] += s * d;
+    }
+}
+
+extern "C" void cuda_mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip,
+                                  const real *dloss)
+{
+    if (dpred)
+        LAUNCH(k_mse_bwd, n, dpred, pred, target, n, clip, dloss);
+}
+
+extern "C" void cuda_sum(real *out, const real *x, size_t n, double mult)
+{
+    double *s = reduce_sum(x, n, reduce_id());
+    k_store_scaled<<<1, 1>>>(out, s, mult);
+    CUDA_LAUNCHED();
+}

@@ -1,0 +1,454 @@
+/* The CUDA twins of the time-mixing kernels (core/kernels_time.c: leaky average, look-ahead mix),
+ * RoPE (core/kernels_rope.c) and the row kernels rownorm and exp_scale (core/kernels_norm.c).
+ * docs/gpu_kernels.md, "Sequence kernels", explains each.
+ *
+ * Per-head parameter gradients (dtheta, dc, dp) are sums over millions of terms: each is reduced in
+ * two fixed stages (blocks write double partials, then one thread a head adds them in order), never
+ * with atomics, so the bits do not depend on scheduling. Temporaries come from the stream-ordered
+ * allocator on stream 0 (cudaMallocAsync), which recycles them without a device synchronisation. */
+#include <math.h>
+
+#include "cuda/seq_common.cuh"
+
+extern "C" {
+#include "cuda/kernels_seq_cuda.h"
+}
+
+#define SEQ_THREADS 256
+/* Blocks per head of a stage-1 reduction: enough to fill the card for a dozen heads. */
+#define RED_CHUNKS 64
+
+static unsigned blocks_for(size_t n) { return (unsigned)((n + SEQ_THREADS - 1) / SEQ_THREADS); }
+
+static void *tmp_alloc(size_t bytes)
+{
+    void *p = NULL;
+    SEQ_CHECK(cudaMallocAsync(&p, bytes ? bytes : 1, 0));
+    return p;
+}
+static void tmp_free(void *p) { SEQ_CHECK(cudaFreeAsync(p, 0)); }
+
+/* Sum of a block's values (blockDim.x = SEQ_THREADS); the result is valid in thread 0. */
+__device__ double block_sum(double x)
+{
+    __shared__ double warp_part[SEQ_THREADS / 32];
+    for (int o = 16; o; o >>= 1)
+        x += __shfl_xor_sync(0xffffffffu, x, o);
+    if ((threadIdx.x & 31) == 0)
+        warp_part[threadIdx.x / 32] = x;
+    __syncthreads();
+    double s = 0;
+    if (threadIdx.x == 0)
+        for (int w = 0; w < SEQ_THREADS / 32; w++)
+            s += warp_part[w];
+    return s;
+}
+
+/* What multiplies a head's summed partials before it is added to its gradient. */
+enum head_factor { FACTOR_ONE, FACTOR_LEAK, FACTOR_EXP_CAP };
+
+/* Stage 2: dst[h] += factor(h) * sum of part[h * n .. h * n + n - 1], in order. */
+__global__ void head_finish(float *dst, const double *part, int n, const float *param, int H, int kind, float cap)
+{
+    const int h = blockIdx.x * blockDim.x + threadIdx.x;
+    if (h >= H)
+        return;
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += part[(size_t)h * n + i];
+    double f = 1;
+    if (kind == FACTOR_LEAK) {   /* d a / d theta = -a sign(theta); sign(0) = 0 */
+        const float th = param[h];
+        f = -(double)expf(-fabsf(th)) * (double)((th > 0) - (th < 0));
+    } else if (kind == FACTOR_EXP_CAP) {   /* above the cap the scale is constant */
+        f = param[h] < cap ? (double)expf(fminf(param[h], cap)) : 0.0;
+    }
+    dst[h] += (float)(s * f);
+}
+
+static void finish(float *dst, const double *part, int n, const float *param, int H, int kind, float cap)
+{
+    head_finish<<<(H + 127) / 128, 128>>>(dst, part, n, param, H, kind, cap);
+    SEQ_LAUNCHED();
+}
+
+/* ---- leaky average ---------------------------------------------------------------------------- */
+
+/* One thread per (batch, channel), a sequential scan over t; consecutive threads are consecutive
+ * channels, so every step's loads coalesce. The loads of UNROLL steps are issued before their
+ * dependent multiply-adds, to keep several in flight. */
+#define UNROLL 8
+
+__global__ void leaky_fwd(float *out, const float *inp, const float *theta, int B, int T, int H, int hs)
+{
+    const int C = H * hs;
+    const long id = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (long)B * C)
+        return;
+    const int b = (int)(id / C), c = (int)(id % C);
+    const float a = expf(-fabsf(theta[c / hs]));
+    const float *x = inp + (size_t)b * T * C + c;
+    float *y = out + (size_t)b * T * C + c;
+    float prev = 0.f;
+    int t = 0;
+    for (; t + UNROLL <= T; t += UNROLL) {
+        float xs[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            xs[u] = x[(size_t)(t + u) * C];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            prev = t + u == 0 ? xs[u] : fmaf(a, prev, xs[u]);
+            y[(size_t)(t + u) * C] = prev;
+        }
+    }
+    for (; t < T; t++) {
+        prev = t == 0 ? x[0] : fmaf(a, prev, x[(size_t)t * C]);
+        y[(size_t)t * C] = prev;
+    }
+}
+
+/* Reverse scan g_t = dout_t + a g_{t+1}; dinp_t += g_t; the thread's part of da is
+ * sum_t g_t out_{t-1}, stored at part[h][b * hs + j] for head_finish. As in the forward, the loads
+ * of UNROLL steps (dout, out and dinp) are issued together before the dependent arithmetic: the
+ * compiler may not move a load above the previous step's store to dinp by itself (the buffers
+ * could alias, as far as it knows), which left one memory latency per step: 7x the forward's time
+ * before, 2.8x after (benchmarks/NOTES.md section 10). The callers' dinp never aliases dout or out. */
+__global__ void leaky_bwd(float *__restrict__ dinp, double *part, const float *__restrict__ dout,
+                          const float *__restrict__ out, const float *theta, int B, int T, int H, int hs)
+{
+    const int C = H * hs;
+    const long id = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (long)B * C)
+        return;
+    const int b = (int)(id / C), c = (int)(id % C), h = c / hs, j = c % hs;
+    const float a = expf(-fabsf(theta[h]));
+    const size_t base = (size_t)b * T * C + c;
+    float g = 0.f;
+    double acc = 0;
+    int t = T - 1;
+    for (; t + 1 >= UNROLL; t -= UNROLL) {   /* steps t, t-1, ..., t-UNROLL+1 */
+        float dy[UNROLL], yp[UNROLL], dx[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int s = t - u;
+            dy[u] = dout[base + (size_t)s * C];
+            yp[u] = s > 0 ? out[base + (size_t)(s - 1) * C] : 0.f;
+            dx[u] = dinp ? dinp[base + (size_t)s * C] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            g = fmaf(a, g, dy[u]);
+            if (dinp)
+                dinp[base + (size_t)(t - u) * C] = dx[u] + g;
+            acc += (double)g * yp[u];
+        }
+    }
+    for (; t >= 0; t--) {
+        const float dy = dout[base + (size_t)t * C];
+        const float yp = t > 0 ? out[base + (size_t)(t - 1) * C] : 0.f;
+        g = fmaf(a, g, dy);
+        if (dinp)
+            dinp[base + (size_t)t * C] += g;
+        acc += (double)g * yp;
+    }
+    if (part)
+        part[(size_t)h * B * hs + (size_t)b * hs + j] = acc;
+}
+
+extern "C" void cuda_leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs)
+{
+    const size_t n = (size_t)B * H * hs;
+    if (n == 0 || T == 0)
+        return;
+    leaky_fwd<<<blocks_for(n), SEQ_THREADS>>>(out, inp, theta, B, T, H, hs);
+    SEQ_LAUNCHED();
+}
+
+extern "C" void cuda_leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out,
+                                        const real *theta, int B, int T, int H, int hs)
+{
+    const size_t n = (size_t)B * H * hs;
+    if ((!dinp && !dtheta) || n == 0 || T == 0)
+        return;
+    double *part = dtheta ? (double *)tmp_alloc(n * sizeof(double)) : NULL;
+    leaky_bwd<<<blocks_for(n), SEQ_THREADS>>>(dinp, part, dout, out, theta, B, T, H, hs);
+    SEQ_LAUNCHED();
+    if (dtheta) {
+        finish(dtheta, part, B * hs, theta, H, FACTOR_LEAK, 0.f);
+        tmp_free(part);
+    }
+}
+
+/* ---- look-ahead mix --------------------------------------------------------------------------- */
+
+__global__ void lookahead_fwd(float *out, const float *inp, const float *c, int B, int T, int H, int hs)
+{
+    const int C = H * hs;
+    const size_t n = (size_t)B * T * C;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(e % C), t = (int)(e / C % T);
+        const float w = c[ch / hs];
+        const float next = t + 1 < T ? inp[e + C] : 0.f;
+        out[e] = w * inp[e] + (1 - w) * next;
+    }
+}
+
+__global__ void lookahead_bwd_inp(float *dinp, const float *dout, const float *c, int B, int T, int H, int hs)
+{
+    const int C = H * hs;
+    const size_t n = (size_t)B * T * C;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(e % C), t = (int)(e / C % T);
+        const float w = c[ch / hs];
+        float g = w * dout[e];
+        if (t > 0)
+            g += (1 - w) * dout[e - C];
+        dinp[e] += g;
+    }
+}
+
+/* Stage 1 of dc: block (h, chunk) sums dout_t . (inp_t - inp_{t+1}) over its share of the head's
+ * B T hs terms into part[h * RED_CHUNKS + chunk]. */
+__global__ void lookahead_bwd_c(double *part, const float *dout, const float *inp, int B, int T, int H, int hs)
+{
+    const int h = blockIdx.x, C = H * hs;
+    const size_t m = (size_t)B * T * hs, per = (m + RED_CHUNKS - 1) / RED_CHUNKS;
+    const size_t e0 = blockIdx.y * per, e1 = e0 + per < m ? e0 + per : m;
+    double acc = 0;
+    for (size_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+        const int j = (int)(e % hs), t = (int)(e / hs % T), b = (int)(e / hs / T);
+        const size_t off = ((size_t)b * T + t) * C + (size_t)h * hs + j;
+        const float next = t + 1 < T ? inp[off + C] : 0.f;
+        acc += (double)dout[off] * (inp[off] - next);
+    }
+    const double s = block_sum(acc);
+    if (threadIdx.x == 0)
+        part[(size_t)h * RED_CHUNKS + blockIdx.y] = s;
+}
+
+/* Grid-stride launches: at most this many blocks, each thread then loops. */
+static unsigned grid_for(size_t n)
+{
+    const unsigned b = blocks_for(n);
+    return b < 4096 ? (b ? b : 1) : 4096;
+}
+
+extern "C" void cuda_lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
+{
+    const size_t n = (size_t)B * T * H * hs;
+    if (n == 0)
+        return;
+    lookahead_fwd<<<grid_for(n), SEQ_THREADS>>>(out, inp, c, B, T, H, hs);
+    SEQ_LAUNCHED();
+}
+
+extern "C" void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
+                                            int B, int T, int H, int hs)
+{
+    const size_t n = (size_t)B * T * H * hs;
+    if (n == 0)
+        return;
+    if (dinp) {
+        lookahead_bwd_inp<<<grid_for(n), SEQ_THREADS>>>(dinp, dout, c, B, T, H, hs);
+        SEQ_LAUNCHED();
+    }
+    if (dc) {
+        double *part = (double *)tmp_alloc((size_t)H * RED_CHUNKS * sizeof(double));
+        lookahead_bwd_c<<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(part, dout, inp, B, T, H, hs);
+        SEQ_LAUNCHED();
+        finish(dc, part, RED_CHUNKS, NULL, H, FACTOR_ONE, 0.f);
+        tmp_free(part);
+    }
+}
+
+/* ---- RoPE ------------------------------------------------------------------------------------- */
+
+/* cs[(t * half + i) * 2] = cos, + 1 = sin of (pos0 + t) ROPE_BASE^(-2i/hs), in double as the CPU's
+ * table, then rounded. */
+__global__ void rope_table(float *cs, int T, int hs, int pos0)
+{
+    const int half = hs / 2;
+    const long e = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= (long)T * half)
+        return;
+    const int t = (int)(e / half), i = (int)(e % half);
+    const double a = (double)(pos0 + t) * pow(ROPE_BASE, -2.0 * i / hs);
+    cs[2 * e] = (float)cos(a);
+    cs[2 * e + 1] = (float)sin(a);
+}
+
+/* One thread per pair (row, head, i): turn by dir * angle; acc adds into out (the backward). */
+__global__ void rope_apply(float *out, const float *inp, const float *cs, int B, int T, int H, int hs, float dir,
+                           int acc)
+{
+    const int half = hs / 2, C = H * hs;
+    const size_t n = (size_t)B * T * H * half;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const int i = (int)(e % half), h = (int)(e / half % H);
+        const size_t r = e / half / H;
+        const int t = (int)(r % T);
+        const float c = cs[((size_t)t * half + i) * 2], s = dir * cs[((size_t)t * half + i) * 2 + 1];
+        const size_t ia = r * C + (size_t)h * hs + i, ib = ia + half;
+        const float xa = inp[ia], xb = inp[ib];
+        const float ya = c * xa - s * xb, yb = s * xa + c * xb;
+        if (acc) {
+            out[ia] += ya;
+            out[ib] += yb;
+        } else {
+            out[ia] = ya;
+            out[ib] = yb;
+        }
+    }
+}
+
+static void rope_run(float *out, const float *inp, int B, int T, int H, int hs, int pos0, float dir, int acc)
+{
+    const int half = hs / 2;
+    const size_t pairs = (size_t)B * T * H * half;
+    if (pairs == 0)
+        return;
+    float *cs = (float *)tmp_alloc((size_t)T * half * 2 * sizeof(float));
+    rope_table<<<blocks_for((size_t)T * half), SEQ_THREADS>>>(cs, T, hs, pos0);
+    SEQ_LAUNCHED();
+    rope_apply<<<grid_for(pairs), SEQ_THREADS>>>(out, inp, cs, B, T, H, hs, dir, acc);
+    SEQ_LAUNCHED();
+    tmp_free(cs);
+}
+
+extern "C" void cuda_rope_forward(real *out, const real *inp, int B, int T, int H, int hs, int pos0)
+{
+    rope_run(out, inp, B, T, H, hs, pos0, 1.f, 0);
+}
+
+extern "C" void cuda_rope_backward(real *dinp, const real *dout, int B, int T, int H, int hs, int pos0)
+{
+    if (dinp)
+        rope_run(dinp, dout, B, T, H, hs, pos0, -1.f, 1);
+}
+
+/* ---- rownorm ---------------------------------------------------------------------------------- */
+
+/* One warp per row. */
+__device__ __forceinline__ float warp_sum(float x)
+{
+    for (int o = 16; o; o >>= 1)
+        x += __shfl_xor_sync(0xffffffffu, x, o);
+    return x;
+}
+
+__global__ void rownorm_fwd(float *out, float *norm, const float *inp, int N, int C, float eps)
+{
+    const long n = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (n >= N)
+        return;
+    const float *x = inp + (size_t)n * C;
+    float ss = 0.f;
+    for (int i = lane; i < C; i += 32)
+        ss += x[i] * x[i];
+    const float nrm = sqrtf(warp_sum(ss)), den = nrm > eps ? nrm : eps;
+    for (int i = lane; i < C; i += 32)
+        out[(size_t)n * C + i] = x[i] / den;
+    if (lane == 0)
+        norm[n] = nrm;
+}
+
+__global__ void rownorm_bwd(float *dinp, const float *dout, const float *out, const float *norm, int N, int C,
+                            float eps)
+{
+    const long n = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (n >= N)
+        return;
+    const float *y = out + (size_t)n * C, *dy = dout + (size_t)n * C;
+    float *dx = dinp + (size_t)n * C;
+    const float nrm = norm[n];
+    if (nrm >= eps) {   /* y = x / ||x||: dx = (dy - y (y . dy)) / ||x|| */
+        float dot = 0.f;
+        for (int i = lane; i < C; i += 32)
+            dot += y[i] * dy[i];
+        dot = warp_sum(dot);
+        for (int i = lane; i < C; i += 32)
+            dx[i] += (dy[i] - y[i] * dot) / nrm;
+    } else {   /* the denominator is the constant eps */
+        for (int i = lane; i < C; i += 32)
+            dx[i] += dy[i] / eps;
+    }
+}
+
+extern "C" void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)
+{
+    if (N <= 0)
+        return;
+    rownorm_fwd<<<(unsigned)((N + 7) / 8), 256>>>(out, norm, inp, N, C, eps);
+    SEQ_LAUNCHED();
+}
+
+extern "C" void cuda_rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
+                                      real eps)
+{
+    if (!dinp || N <= 0)
+        return;
+    rownorm_bwd<<<(unsigned)((N + 7) / 8), 256>>>(dinp, dout, out, norm, N, C, eps);
+    SEQ_LAUNCHED();
+}
+
+/* ---- exp_scale -------------------------------------------------------------------------------- */
+
+__global__ void exp_scale_apply(float *out, const float *inp, const float *p, int N, int G, int D, float cap,
+                                int acc)
+{
+    const size_t n = (size_t)N * G * D;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const float s = expf(fminf(p[e / D % G], cap));
+        if (acc)
+            out[e] += s * inp[e];
+        else
+            out[e] = s * inp[e];
+    }
+}
+
+/* Stage 1 of dp: block (g, chunk) sums dout . inp over its share of group g's N D terms. */
+__global__ void exp_scale_bwd_p(double *part, const float *dout, const float *inp, int N, int G, int D)
+{
+    const int g = blockIdx.x;
+    const size_t m = (size_t)N * D, per = (m + RED_CHUNKS - 1) / RED_CHUNKS;
+    const size_t e0 = blockIdx.y * per, e1 = e0 + per < m ? e0 + per : m;
+    double acc = 0;
+    for (size_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+        const size_t off = (e / D * G + g) * (size_t)D + e % D;
+        acc += (double)dout[off] * inp[off];
+    }
+    const double s = block_sum(acc);
+    if (threadIdx.x == 0)
+        part[(size_t)g * RED_CHUNKS + blockIdx.y] = s;
+}
+
+extern "C" void cuda_exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap)
+{
+    const size_t n = (size_t)N * G * D;
+    if (n == 0)
+        return;
+    exp_scale_apply<<<grid_for(n), SEQ_THREADS>>>(out, inp, p, N, G, D, cap, 0);
+    SEQ_LAUNCHED();
+}
+
+extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
+                                        int N, int G, int D, real cap)
+{
+    const size_t n = (size_t)N * G * D;
+    if (n == 0)
+        return;
+    if (dinp) {
+        exp_scale_apply<<<grid_for(n), SEQ_THREADS>>>(dinp, dout, p, N, G, D, cap, 1);
+        SEQ_LAUNCHED();
+    }
+    if (dp) {
+        double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
+        exp_scale_bwd_p<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, dout, inp, N, G, D);
+        SEQ_LAUNCHED();
+        finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
+        tmp_free(part);
+    }
+}

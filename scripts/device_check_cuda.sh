@@ -1,0 +1,47 @@
+#!/bin/sh
+# `make check-cuda` for a GPU machine that has the CUDA toolkit but not memlab's build dependencies
+# (libyaml, libcheck, OpenBLAS headers) nor a network: build the GPU test programs here, carry them
+# with the few shared libraries the other machine lacks, and run them there.
+#
+#   here:   scripts/device_check_cuda.sh pack DIR     # builds into build/device, fills DIR
+#   there:  DIR/scripts/device_check_cuda.sh run DIR  # every test, then every test under
+#                                                     # compute-sanitizer when it is found
+#
+# The pack builds for x86-64-v3 (not -march=native: the other host's CPU may differ) and for sm_90
+# only (CUDA_ARCH overrides), and leaves out the libraries every CUDA machine has (glibc, libstdc++,
+# the CUDA runtime and cuBLAS, found through the binaries' rpath or LD_LIBRARY_PATH) and OpenBLAS
+# (too large to carry; the other machine's own libopenblas.so.0 serves, the tests' CPU references
+# only need it to be correct). docs/gpu.md describes the recipe.
+set -e
+mode=${1:?usage: device_check_cuda.sh pack|run DIR}
+dir=${2:?usage: device_check_cuda.sh pack|run DIR}
+case $mode in
+pack)
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    cd "$here"
+    make -j2 BUILD=build/device OPT="-O2 -march=x86-64-v3" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" \
+        build/device/memlab cuda-tests
+    mkdir -p "$dir/cuda-tests" "$dir/lib" "$dir/scripts"
+    cp build/device/cuda-tests/* "$dir/cuda-tests/"
+    cp build/device/memlab "$dir/"
+    mkdir -p "$dir/bench" && cp build/device/bench/*_cuda "$dir/bench/" 2>/dev/null || true
+    cp scripts/check_cuda.sh scripts/device_check_cuda.sh "$dir/scripts/"
+    for b in "$dir"/cuda-tests/* "$dir"/bench/* "$dir/memlab"; do [ -f "$b" ] && ldd "$b" || true; done | awk '/=> \// {print $3}' | sort -u |
+        grep -v -E '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libopenblas)[.-]' |
+        while read -r lib; do cp -L "$lib" "$dir/lib/"; done
+    du -sh "$dir"
+    ;;
+run)
+    cd "$dir"
+    export LD_LIBRARY_PATH="$PWD/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} OPENBLAS_NUM_THREADS=1
+    status=0
+    scripts/check_cuda.sh cuda-tests || status=1
+    san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+    if [ -n "$san" ] && [ "${SANITIZE:-1}" = 1 ]; then
+        CUDA_RUNNER="$san --error-exitcode=1 --tool memcheck" scripts/check_cuda.sh cuda-tests || status=1
+    fi
+    exit $status
+    ;;
+*) echo "device_check_cuda.sh: unknown mode '$mode' (pack or run)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,396 @@
+/* Every dense CUDA kernel against its CPU kernel on random inputs, forward and backward. Backward
+ * kernels start from nonzero gradients, so that accumulation (+=) is checked too.
+ *
+ * Tolerances (|gpu - cpu| <= atol + rtol |cpu|): elementwise kernels 1e-6 / 1e-5 (float rounding
+ * and the GPU's own exp/erf/tanh); reductions over rows or columns (layernorm, softmax, losses,
+ * linears, embedding sums) 1e-5 / 1e-4: the GPU adds in another order than the CPU. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kernels.h"
+#include "cuda/cuda_ctx.h"
+#include "cuda/kernels_cuda.h"
+#include "harness.h"
+
+#define EW_ATOL 1e-6
+#define EW_RTOL 1e-5
+#define RED_ATOL 1e-5
+#define RED_RTOL 1e-4
+
+static rng R;
+
+/* A random host buffer and its device copy. */
+typedef struct {
+    real *h, *d;
+    size_t n;
+} buf;
+
+static buf rnd(size_t n, double lo, double hi)
+{
+    buf b = {th_random(n, &R, lo, hi), NULL, n};
+    b.d = th_upload(b.h, n);
+    return b;
+}
+
+static void buf_free(buf *b)
+{
+    free(b->h);
+    th_free_dev(b->d);
+}
+
+static int check(const char *name, buf *b, double atol, double rtol)
+{
+    return th_check_dev(name, b->d, b->h, b->n, atol, rtol);
+}
+
+static void test_matmul(int N, int C, int OC, int with_bias)
+{
+    char name[96];
+    buf x = rnd((size_t)N * C, -1, 1), w = rnd((size_t)OC * C, -0.5, 0.5), b = rnd(OC, -1, 1);
+    buf out = rnd((size_t)N * OC, 0, 0), dout = rnd((size_t)N * OC, -1, 1);
+    buf dx = rnd(x.n, -1, 1), dw = rnd(w.n, -1, 1), db = rnd(OC, -1, 1);
+    matmul_forward(out.h, x.h, w.h, with_bias ? b.h : NULL, N, C, OC);
+    cuda_matmul_forward(out.d, x.d, w.d, with_bias ? b.d : NULL, N, C, OC);
+    snprintf(name, sizeof name, "matmul_forward N=%d C=%d OC=%d bias=%d", N, C, OC, with_bias);
+    check(name, &out, RED_ATOL, RED_RTOL);
+    matmul_backward(dx.h, dw.h, with_bias ? db.h : NULL, dout.h, x.h, w.h, N, C, OC);
+    cuda_matmul_backward(dx.d, dw.d, with_bias ? db.d : NULL, dout.d, x.d, w.d, N, C, OC);
+    snprintf(name, sizeof name, "matmul_backward dinp N=%d C=%d OC=%d", N, C, OC);
+    check(name, &dx, RED_ATOL, RED_RTOL);
+    snprintf(name, sizeof name, "matmul_backward dweight N=%d C=%d OC=%d", N, C, OC);
+    check(name, &dw, RED_ATOL * 10, RED_RTOL);
+    if (with_bias) {
+        snprintf(name, sizeof name, "matmul_backward dbias N=%d OC=%d", N, OC);
+        check(name, &db, RED_ATOL * 10, RED_RTOL);
+    }
+    buf *all[] = {&x, &w, &b, &out, &dout, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
+static void test_bmm(void)
+{
+    /* batch of row-major products in all four transpose combinations against a naive loop */
+    const int batch = 3, M = 17, N = 23, K = 19;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            buf a = rnd((size_t)batch * M * K, -1, 1), b = rnd((size_t)batch * K * N, -1, 1);
+            buf c = rnd((size_t)batch * M * N, -1, 1);
+            for (int p = 0; p < batch; p++)
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double s = 0;
+                        for (int k = 0; k < K; k++) {
+                            double av = ta ? a.h[(size_t)p * M * K + (size_t)k * M + i] : a.h[(size_t)p * M * K + (size_t)i * K + k];
+                            double bv = tb ? b.h[(size_t)p * K * N + (size_t)j * K + k] : b.h[(size_t)p * K * N + (size_t)k * N + j];
+                            s += av * bv;
+                        }
+                        real *cv = &c.h[(size_t)p * M * N + (size_t)i * N + j];
+                        *cv = (real)(0.5 * s + 2.0 * *cv);
+                    }
+            cuda_bmm(c.d, a.d, b.d, batch, M, N, K, ta, tb, (long long)M * K, (long long)K * N, (long long)M * N,
+                     0.5f, 2.0f);
+            char name[64];
+            snprintf(name, sizeof name, "bmm ta=%d tb=%d", ta, tb);
+            check(name, &c, RED_ATOL, RED_RTOL);
+            buf_free(&a);
+            buf_free(&b);
+            buf_free(&c);
+        }
+}
+
+static void test_elementwise(void)
+{
+    const size_t n = 100000;
+    buf a = rnd(n, -3, 3), b = rnd(n, -3, 3), out = rnd(n, 0, 0), da = rnd(n, -1, 1), db = rnd(n, -1, 1);
+    buf dout = rnd(n, -1, 1);
+    add_forward(out.h, a.h, b.h, n);
+    cuda_add_forward(out.d, a.d, b.d, n);
+    check("add_forward", &out, 0, 0);
+    scale_forward(out.h, a.h, 0.37f, n);
+    cuda_scale_forward(out.d, a.d, 0.37f, n);
+    check("scale_forward", &out, 0, 0);
+    accumulate(da.h, b.h, -1.5f, n);
+    cuda_accumulate(da.d, b.d, -1.5f, n);
+    check("accumulate", &da, EW_ATOL, EW_RTOL);
+    mul_forward(out.h, a.h, b.h, n);
+    cuda_mul_forward(out.d, a.d, b.d, n);
+    check("mul_forward", &out, 0, 0);
+    mul_backward(da.h, db.h, dout.h, a.h, b.h, n);
+    cuda_mul_backward(da.d, db.d, dout.d, a.d, b.d, n);
+    check("mul_backward da", &da, EW_ATOL, EW_RTOL);
+    check("mul_backward db", &db, EW_ATOL, EW_RTOL);
+
+    /* activations: forward, then backward accumulating onto da */
+    struct {
+        const char *name;
+        void (*cf)(real *, const real *, size_t), (*gf)(real *, const real *, size_t);
+        void (*cb)(real *, const real *, const real *, size_t), (*gb)(real *, const real *, const real *, size_t);
+        int bwd_from_out;   /* the backward reads the output (relu, tanh, sigmoid), else the input */
+    } acts[] = {
+        {"gelu", gelu_forward, cuda_gelu_forward, gelu_backward, cuda_gelu_backward, 0},
+        {"relu", relu_forward, cuda_relu_forward, relu_backward, cuda_relu_backward, 1},
+        {"tanh", tanh_forward, cuda_tanh_forward, tanh_backward, cuda_tanh_backward, 1},
+        {"sigmoid", sigmoid_forward, cuda_sigmoid_forward, sigmoid_backward, cuda_sigmoid_backward, 1},
+    };
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+        char name[64];
+        acts[i].cf(out.h, a.h, n);
+        acts[i].gf(out.d, a.d, n);
+        snprintf(name, sizeof name, "%s_forward", acts[i].name);
+        check(name, &out, EW_ATOL, EW_RTOL);
+        const buf *src = acts[i].bwd_from_out ? &out : &a;
+        acts[i].cb(da.h, dout.h, src->h, n);
+        acts[i].gb(da.d, dout.d, src->d, n);
+        snprintf(name, sizeof name, "%s_backward", acts[i].name);
+        check(name, &da, EW_ATOL, EW_RTOL);
+    }
+    /* the exact GELU against erf in double */
+    for (size_t i = 0; i < n; i++) {
+        double x = a.h[i];
+        out.h[i] = (real)(0.5 * x * (1 + erf(x / sqrt(2.0))));
+        da.h[i] += (real)(dout.h[i] * (0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI)));
+    }
+    cuda_gelu_erf_forward(out.d, a.d, n);
+    check("gelu_erf_forward (vs double erf)", &out, EW_ATOL, EW_RTOL);
+    cuda_gelu_erf_backward(da.d, dout.d, a.d, n);
+    check("gelu_erf_backward (vs double erf)", &da, EW_ATOL, EW_RTOL);
+    buf *all[] = {&a, &b, &out, &da, &db, &dout};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
+static void test_rows(int N, int C)
+{
+    char name[96];
+    buf x = rnd((size_t)N * C, -2, 2), w = rnd(C, 0.5, 1.5), b = rnd(C, -1, 1), out = rnd(x.n, 0, 0);
+    buf mean = rnd(N, 0, 0), rstd = rnd(N, 0, 0), dout = rnd(x.n, -1, 1);
+    buf dx = rnd(x.n, -1, 1), dw = rnd(C, -1, 1), db = rnd(C, -1, 1);
+    layernorm_forward(out.h, mean.h, rstd.h, x.h, w.h, b.h, N, C, 1e-5f);
+    cuda_layernorm_forward(out.d, mean.d, rstd.d, x.d, w.d, b.d, N, C, 1e-5f);
+    snprintf(name, sizeof name, "layernorm_forward N=%d C=%d", N, C);
+    check(name, &out, RED_ATOL, RED_RTOL);
+    check("layernorm_forward mean", &mean, RED_ATOL, RED_RTOL);
+    check("layernorm_forward rstd", &rstd, RED_ATOL, RED_RTOL);
+    layernorm_backward(dx.h, dw.h, db.h, dout.h, x.h, w.h, mean.h, rstd.h, N, C);
+    cuda_layernorm_backward(dx.d, dw.d, db.d, dout.d, x.d, w.d, mean.d, rstd.d, N, C);
+    snprintf(name, sizeof name, "layernorm_backward dinp N=%d C=%d", N, C);
+    check(name, &dx, RED_ATOL, RED_RTOL);
+    check("layernorm_backward dweight", &dw, RED_ATOL * 10, RED_RTOL);
+    check("layernorm_backward dbias", &db, RED_ATOL * 10, RED_RTOL);
+
+    softmax_forward(out.h, x.h, N, C);
+    cuda_softmax_forward(out.d, x.d, N, C);
+    snprintf(name, sizeof name, "softmax_forward N=%d C=%d", N, C);
+    check(name, &out, RED_ATOL, RED_RTOL);
+    softmax_backward(dx.h, dout.h, out.h, N, C);
+    cuda_softmax_backward(dx.d, dout.d, out.d, N, C);
+    check("softmax_backward", &dx, RED_ATOL, RED_RTOL);
+    buf *all[] = {&x, &w, &b, &out, &mean, &rstd, &dout, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
+static void test_embedding(void)
+{
+    const int N = 517, C = 96, V = 40;
+    int *ids = malloc(N * sizeof *ids);
+    for (int i = 0; i < N; i++)
+        ids[i] = (int)rng_below(&R, V);   /* many repeats: the backward must add them all */
+    int *dids = th_upload_ints(ids, N);
+    buf table = rnd((size_t)V * C, -1, 1), out = rnd((size_t)N * C, 0, 0), dout = rnd(out.n, -1, 1);
+    buf dt = rnd(table.n, -1, 1);
+    embedding_forward(out.h, ids, table.h, N, C);
+    cuda_embedding_forward(out.d, dids, table.d, N, C);
+    check("embedding_forward", &out, 0, 0);
+    embedding_backward(dt.h, dout.h, ids, N, C);
+    cuda_embedding_backward(dt.d, dout.d, dids, N, C);
+    check("embedding_backward (repeated ids)", &dt, 0, 0);
+    th_free_dev(dids);
+    free(ids);
+    buf_free(&table);
+    buf_free(&out);
+    buf_free(&dout);
+    buf_free(&dt);
+}
+
+static void test_xent(int N, int V)
+{
+    int *tg = malloc(N * sizeof *tg);
+    int count = 0;
+    for (int i = 0; i < N; i++) {
+        tg[i] = i % 7 == 3 ? -1 : (int)rng_below(&R, V);   /* some ignored rows */
+        count += tg[i] != -1;
+    }
+    int *dtg = th_upload_ints(tg, N);
+    buf logits = rnd((size_t)N * V, -4, 4), probs = rnd(logits.n, 0, 0), dl = rnd(logits.n, -1, 1);
+    real *loss_d = th_dev_zeros(1), dloss_h = 0.75f;
+    real *dloss_d = th_upload(&dloss_h, 1);
+    int cnt = 0;
+    double loss = softmax_xent_forward(probs.h, logits.h, tg, N, V, -1, &cnt);
+    cuda_softmax_xent_forward(loss_d, probs.d, logits.d, dtg, N, V, -1, count);
+    real *lg = th_download(loss_d, 1);
+    char name[96];
+    snprintf(name, sizeof name, "softmax_xent_forward loss N=%d V=%d", N, V);
+    th_check_scalar(name, lg[0], loss, RED_ATOL, RED_RTOL);
+    th_check_scalar("softmax_xent_forward count", count, cnt, 0, 0);
+    check("softmax_xent_forward probs", &probs, RED_ATOL, RED_RTOL);
+    softmax_xent_backward(dl.h, probs.h, tg, N, V, -1, cnt, dloss_h);
+    cuda_softmax_xent_backward(dl.d, probs.d, dtg, N, V, -1, count, dloss_d);
+    check("softmax_xent_backward", &dl, RED_ATOL, RED_RTOL);
+    free(lg);
+    free(tg);
+    th_free_dev(dtg);
+    th_free_dev(loss_d);
+    th_free_dev(dloss_d);
+    buf_free(&logits);
+    buf_free(&probs);
+    buf_free(&dl);
+}
+
+static void test_mse_sum(void)
+{
+    const size_t n = 30011;
+    buf p = rnd(n, -2, 2), t = rnd(n, -2, 2), dp = rnd(n, -1, 1);
+    real *loss_d = th_dev_zeros(1), dloss_h = 1.25f, *dloss_d = th_upload(&dloss_h, 1);
+    for (int clipped = 0; clipped < 2; clipped++) {
+        real clip = clipped ? 1.0f : 0.0f;
+        double l = mse_forward(p.h, t.h, n, clip);
+        cuda_mse_forward(loss_d, p.d, t.d, n, clip);
+        real *lg = th_download(loss_d, 1);
+        th_check_scalar(clipped ? "mse_forward clip=1" : "mse_forward", lg[0], l, RED_ATOL, RED_RTOL);
+        free(lg);
+        mse_backward(dp.h, p.h, t.h, n, clip, dloss_h);
+        cuda_mse_backward(dp.d, p.d, t.d, n, clip, dloss_d);
+        check(clipped ? "mse_backward clip=1" : "mse_backward", &dp, EW_ATOL, EW_RTOL);
+    }
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += p.h[i];
+    cuda_sum(loss_d, p.d, n, 1.0 / (double)n);
+    real *lg = th_download(loss_d, 1);
+    th_check_scalar("sum (mean of 30011)", lg[0], s / (double)n, RED_ATOL, RED_RTOL);
+    free(lg);
+    th_free_dev(loss_d);
+    th_free_dev(dloss_d);
+    buf_free(&p);
+    buf_free(&t);
+    buf_free(&dp);
+}
+
+static void test_shape(void)
+{
+    const size_t outer = 37, ia = 29, ib = 13;
+    buf a = rnd(outer * ia, -1, 1), b = rnd(outer * ib, -1, 1), out = rnd(outer * (ia + ib), 0, 0);
+    buf dout = rnd(out.n, -1, 1), da = rnd(a.n, -1, 1), db = rnd(b.n, -1, 1);
+    concat_forward(out.h, a.h, b.h, outer, ia, ib);
+    cuda_concat_forward(out.d, a.d, b.d, outer, ia, ib);
+    check("concat_forward", &out, 0, 0);
+    concat_backward(da.h, db.h, dout.h, outer, ia, ib);
+    cuda_concat_backward(da.d, db.d, dout.d, outer, ia, ib);
+    check("concat_backward da", &da, 0, 0);
+    check("concat_backward db", &db, 0, 0);
+    buf s = rnd(outer * 7, 0, 0), ds = rnd(outer * 7, -1, 1);
+    slice_forward(s.h, a.h, outer, ia, 5, 7);
+    cuda_slice_forward(s.d, a.d, outer, ia, 5, 7);
+    check("slice_forward", &s, 0, 0);
+    slice_backward(da.h, ds.h, outer, ia, 5, 7);
+    cuda_slice_backward(da.d, ds.d, outer, ia, 5, 7);
+    check("slice_backward", &da, 0, 0);
+    buf *all[] = {&a, &b, &out, &dout, &da, &db, &s, &ds};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
+static void test_dropout(void)
+{
+    /* Against the same generator on the host: the mask is a function of (key, element) alone. */
+    const size_t n = 200000;
+    const real p = 0.25f;
+    buf x = rnd(n, -1, 1), out = rnd(n, 0, 0), mask = rnd(n, 0, 0);
+    uint64_t key = 0x1234abcd5678ef01ull;
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        int keep = dropout_keep_host(key, i, p);
+        mask.h[i] = keep ? 1 / (1 - p) : 0;
+        out.h[i] = x.h[i] * mask.h[i];
+        dropped += !keep;
+    }
+    cuda_dropout_forward(out.d, mask.d, x.d, n, p, key);
+    check("dropout_forward mask (host generator)", &mask, 0, 0);
+    check("dropout_forward out", &out, 0, 0);
+    /* 200000 Bernoulli(0.25) draws: standard deviation 194, so 5 sigma is about 970 */
+    th_check_scalar("dropout rate", (double)dropped, p * n, 970, 0);
+    buf_free(&x);
+    buf_free(&out);
+    buf_free(&mask);
+}
+
+static void test_optim(void)
+{
+    const size_t n = 50000;
+    buf p = rnd(n, -1, 1), g = rnd(n, -1, 1), m = rnd(n, -0.1, 0.1), v = rnd(n, 0, 0.01);
+    unsigned char *mask = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        mask[i] = i % 3 != 0;
+    unsigned char *dmask = cuda_dev_alloc(n);
+    cuda_memcopy(dmask, mask, n);
+    const double lr = 1e-3, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1, t = 7;
+    const double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    /* the CPU loop of core/optim.c, written out (it takes a whole param store) */
+    for (size_t j = 0; j < n; j++) {
+        double gj = g.h[j], mj = b1 * m.h[j] + (1 - b1) * gj, vj = b2 * v.h[j] + (1 - b2) * gj * gj;
+        m.h[j] = (real)mj;
+        v.h[j] = (real)vj;
+        double dec = mask[j] ? lr * wd : 0;
+        p.h[j] = (real)(p.h[j] - dec * p.h[j] - lr * ((mj / bc1) / (sqrt(vj / bc2) + eps)));
+    }
+    cuda_adamw_step(p.d, g.d, m.d, v.d, dmask, n, lr, b1, b2, eps, wd, bc1, bc2, NULL);
+    check("adamw_step p", &p, 1e-7, 1e-6);
+    check("adamw_step m", &m, 1e-7, 1e-6);
+    check("adamw_step v", &v, 1e-9, 1e-6);
+
+    double *norm = cuda_pinned_alloc(64);
+    real *scale = (real *)((char *)norm + 32);
+    double s = 0;
+    for (size_t j = 0; j < n; j++)
+        s += (double)g.h[j] * g.h[j];
+    cuda_grad_norm(norm, scale, g.d, n, 1.0);
+    cuda_scale_inplace(g.d, n, scale, 1);
+    cuda_sync();
+    th_check_scalar("grad_norm", *norm, sqrt(s), 0, 1e-9);
+    real f = (real)(1.0 / sqrt(s));
+    for (size_t j = 0; j < n; j++)
+        g.h[j] *= f;
+    check("clip to norm 1", &g, 1e-7, 1e-6);
+    cuda_pinned_free(norm);
+    cuda_dev_free(dmask);
+    free(mask);
+    buf_free(&p);
+    buf_free(&g);
+    buf_free(&m);
+    buf_free(&v);
+}
+
+int main(void)
+{
+    th_open("test_dense");
+    R = rng_stream(19, RNG_STREAM_USER);
+    test_matmul(64, 48, 80, 1);
+    test_matmul(333, 129, 65, 0);
+    test_matmul(1024, 256, 768, 1);
+    test_bmm();
+    test_elementwise();
+    test_rows(300, 96);
+    test_rows(64, 1000);
+    test_embedding();
+    test_xent(257, 1000);
+    test_xent(64, 50304);
+    test_mse_sum();
+    test_shape();
+    test_dropout();
+    test_optim();
+    return th_finish();
+}

@@ -1,0 +1,167 @@
+/* The CUDA sequence kernels of lib/cuda/seq.cu against their CPU twins (core/kernels_time.c,
+ * kernels_rope.c, kernels_norm.c) on random inputs, forward and backward, odd shapes included.
+ * Gradients start from random values (accumulation is checked) and parameter gradients from a
+ * random value too.
+ *
+ * Tolerances (fp32; error = max |gpu - cpu| / max |cpu| over a tensor): 1e-5 everywhere. The
+ * elementwise kernels and the scans do the CPU's arithmetic in the CPU's order (up to fused
+ * multiply-adds); the parameter gradients are double sums in another order, rounded to float once. */
+#include "seq_test.h"
+
+extern "C" {
+#include "core/kernels.h"
+#include "cuda/kernels_seq_cuda.h"
+}
+
+#define TOL 1e-5
+
+/* Per-head parameters with the awkward values in front: theta 0 (no derivative, zero subgradient),
+ * a negative theta, then random ones. */
+static std::vector<float> leak_params(int H)
+{
+    std::vector<float> th = rand_vec(H, -2.f, 2.f);
+    th[0] = 0.f;
+    if (H > 1)
+        th[1] = -0.7f;
+    return th;
+}
+
+static void check_time(int B, int T, int H, int hs)
+{
+    char name[120];
+    const size_t n = (size_t)B * T * H * hs;
+    std::vector<float> x = rand_vec(n), dy = rand_vec(n), dx0 = rand_vec(n), th = leak_params(H);
+    std::vector<float> dth0 = rand_vec(H), c = rand_vec(H, 0.f, 1.f), dc0 = rand_vec(H);
+
+    /* leaky average */
+    std::vector<float> y(n), dx = dx0, dth = dth0;
+    leaky_avg_forward(y.data(), x.data(), th.data(), B, T, H, hs);
+    leaky_avg_backward(dx.data(), dth.data(), dy.data(), y.data(), th.data(), B, T, H, hs);
+    float *x_ = dup(x), *dy_ = dup(dy), *th_ = dup(th), *y_ = dup(std::vector<float>(n, NAN));
+    float *dx_ = dup(dx0), *dth_ = dup(dth0);
+    cuda_leaky_avg_forward(y_, x_, th_, B, T, H, hs);
+    cuda_leaky_avg_backward(dx_, dth_, dy_, y_, th_, B, T, H, hs);
+    snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d forward", B, T, H, hs);
+    check_vec(name, back(y_, n), y, TOL);
+    snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dinp", B, T, H, hs);
+    check_vec(name, back(dx_, n), dx, TOL);
+    snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dtheta", B, T, H, hs);
+    check_vec(name, back(dth_, H), dth, TOL);
+
+    /* look-ahead mix */
+    std::vector<float> z(n), dx2 = dx0, dc = dc0;
+    lookahead_mix_forward(z.data(), x.data(), c.data(), B, T, H, hs);
+    lookahead_mix_backward(dx2.data(), dc.data(), dy.data(), x.data(), c.data(), B, T, H, hs);
+    float *c_ = dup(c), *z_ = dup(std::vector<float>(n, NAN)), *dx2_ = dup(dx0), *dc_ = dup(dc0);
+    cuda_lookahead_mix_forward(z_, x_, c_, B, T, H, hs);
+    cuda_lookahead_mix_backward(dx2_, dc_, dy_, x_, c_, B, T, H, hs);
+    snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d forward", B, T, H, hs);
+    check_vec(name, back(z_, n), z, TOL);
+    snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d dinp", B, T, H, hs);
+    check_vec(name, back(dx2_, n), dx2, TOL);
+    snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d dc", B, T, H, hs);
+    check_vec(name, back(dc_, H), dc, TOL);
+
+    /* the NULL gradients are skipped: dtheta alone, dinp alone */
+    std::vector<float> dth2 = dth0;
+    leaky_avg_backward(NULL, dth2.data(), dy.data(), y.data(), th.data(), B, T, H, hs);
+    float *dth2_ = dup(dth0);
+    cuda_leaky_avg_backward(NULL, dth2_, dy_, y_, th_, B, T, H, hs);
+    cuda_lookahead_mix_backward(NULL, NULL, dy_, x_, c_, B, T, H, hs);
+    snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dtheta without dinp", B, T, H, hs);
+    check_vec(name, back(dth2_, H), dth2, TOL);
+
+    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_})
+        dfree(p);
+}
+
+static void check_rope(int B, int T, int H, int hs, int pos0)
+{
+    char name[120];
+    const size_t n = (size_t)B * T * H * hs;
+    std::vector<float> x = rand_vec(n), dy = rand_vec(n), dx0 = rand_vec(n), y(n), dx = dx0;
+    rope_forward(y.data(), x.data(), B, T, H, hs, pos0);
+    rope_backward(dx.data(), dy.data(), B, T, H, hs, pos0);
+    float *x_ = dup(x), *dy_ = dup(dy), *y_ = dup(std::vector<float>(n, NAN)), *dx_ = dup(dx0);
+    cuda_rope_forward(y_, x_, B, T, H, hs, pos0);
+    cuda_rope_backward(dx_, dy_, B, T, H, hs, pos0);
+    snprintf(name, sizeof name, "rope B%d T%d H%d hs%d pos0 %d forward", B, T, H, hs, pos0);
+    check_vec(name, back(y_, n), y, TOL);
+    snprintf(name, sizeof name, "rope B%d T%d H%d hs%d pos0 %d dinp", B, T, H, hs, pos0);
+    check_vec(name, back(dx_, n), dx, TOL);
+    for (float *p : {x_, dy_, y_, dx_})
+        dfree(p);
+}
+
+/* tiny: row 1 is below eps (the constant-denominator branch); its gradient, dy / eps, then
+ * dominates the tensor's scale, so the other shapes leave it out to hold the ordinary rows to TOL. */
+static void check_rownorm(int N, int C, int tiny)
+{
+    char name[120];
+    const float eps = 1e-6f;
+    const size_t n = (size_t)N * C;
+    std::vector<float> x = rand_vec(n), dy = rand_vec(n), dx0 = rand_vec(n), y(n), nrm(N), dx = dx0;
+    for (int i = 0; i < C; i++)
+        if (tiny && N > 1)
+            x[(size_t)C + i] = 1e-9f;
+    rownorm_forward(y.data(), nrm.data(), x.data(), N, C, eps);
+    rownorm_backward(dx.data(), dy.data(), y.data(), nrm.data(), N, C, eps);
+    float *x_ = dup(x), *dy_ = dup(dy), *y_ = dup(std::vector<float>(n, NAN)), *nrm_ = dup(std::vector<float>(N));
+    float *dx_ = dup(dx0);
+    cuda_rownorm_forward(y_, nrm_, x_, N, C, eps);
+    cuda_rownorm_backward(dx_, dy_, y_, nrm_, N, C, eps);
+    snprintf(name, sizeof name, "rownorm N%d C%d%s forward", N, C, tiny ? " tiny row" : "");
+    check_vec(name, back(y_, n), y, TOL);
+    snprintf(name, sizeof name, "rownorm N%d C%d%s norms", N, C, tiny ? " tiny row" : "");
+    check_vec(name, back(nrm_, N), nrm, TOL);
+    snprintf(name, sizeof name, "rownorm N%d C%d%s dinp", N, C, tiny ? " tiny row" : "");
+    check_vec(name, back(dx_, n), dx, TOL);
+    for (float *p : {x_, dy_, y_, nrm_, dx_})
+        dfree(p);
+}
+
+static void check_exp_scale(int N, int G, int D)
+{
+    char name[120];
+    const float cap = 5.f;
+    const size_t n = (size_t)N * G * D;
+    std::vector<float> x = rand_vec(n), dy = rand_vec(n), dx0 = rand_vec(n), y(n), dx = dx0;
+    std::vector<float> p = rand_vec(G, -1.f, 3.f), dp0 = rand_vec(G), dp = dp0;
+    p[0] = 6.f;   /* above the cap: constant scale, no gradient */
+    if (G > 1)
+        p[1] = cap;   /* at the cap: p < cap is false, as on the CPU */
+    exp_scale_forward(y.data(), x.data(), p.data(), N, G, D, cap);
+    exp_scale_backward(dx.data(), dp.data(), dy.data(), x.data(), p.data(), N, G, D, cap);
+    float *x_ = dup(x), *dy_ = dup(dy), *y_ = dup(std::vector<float>(n, NAN)), *p_ = dup(p), *dx_ = dup(dx0);
+    float *dp_ = dup(dp0);
+    cuda_exp_scale_forward(y_, x_, p_, N, G, D, cap);
+    cuda_exp_scale_backward(dx_, dp_, dy_, x_, p_, N, G, D, cap);
+    snprintf(name, sizeof name, "exp_scale N%d G%d D%d forward", N, G, D);
+    check_vec(name, back(y_, n), y, TOL);
+    snprintf(name, sizeof name, "exp_scale N%d G%d D%d dinp", N, G, D);
+    check_vec(name, back(dx_, n), dx, TOL);
+    snprintf(name, sizeof name, "exp_scale N%d G%d D%d dp", N, G, D);
+    check_vec(name, back(dp_, G), dp, TOL);
+    for (float *q : {x_, dy_, y_, p_, dx_, dp_})
+        dfree(q);
+}
+
+int main(void)
+{
+    check_time(2, 37, 3, 16);
+    check_time(3, 129, 2, 64);
+    check_time(4, 513, 5, 7);
+    check_time(2, 1000, 12, 64);
+    check_time(1, 1, 2, 3);
+    check_rope(2, 37, 3, 16, 0);
+    check_rope(2, 100, 2, 64, 123);
+    check_rope(1, 65, 1, 128, 4000);
+    check_rope(3, 9, 5, 2, 7);
+    check_rownorm(37, 64, 1);
+    check_rownorm(37, 64, 0);
+    check_rownorm(100, 3, 0);
+    check_rownorm(1000, 768, 0);
+    check_exp_scale(50, 6, 7);
+    check_exp_scale(4096, 12, 64);
+    return seq_exit();
+}
