@@ -10,19 +10,6 @@ extern const lm_arch_ops gpt_arch, mosaic_arch, lstm_arch;
 static const lm_arch_ops *const registry[] = {&gpt_arch, &mosaic_arch, &lstm_arch};
 static const int nregistry = sizeof registry / sizeof registry[0];
 
-static const char *const pos_names[] = {"learned", "none", "rope", "alibi"};
-static const char *const gelu_names[] = {"erf", "tanh"};
-static const char *const variant_names[] = {"library", "nano"};
-
-/* Index of s in names[n], or -1. */
-static int name_index(const char *s, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 const lm_arch_ops *lm_arch_table(lm_arch a)
 {
     if ((int)a < 0 || (int)a >= nregistry)
@@ -33,10 +20,6 @@ const lm_arch_ops *lm_arch_table(lm_arch a)
 int lm_arch_count(void) { return nregistry; }
 
 const char *lm_arch_name(lm_arch a) { return lm_arch_table(a)->name; }
-const char *lm_pos_name(lm_pos p) { return pos_names[p]; }
-
-const char *lm_gelu_name(lm_gelu g) { return gelu_names[g]; }
-const char *lm_mosaic_variant_name(lm_mosaic_variant v) { return variant_names[v]; }
 
 int lm_arch_parse(const char *s, lm_arch *a)
 {
@@ -46,30 +29,6 @@ int lm_arch_parse(const char *s, lm_arch *a)
             return 0;
         }
     return -1;
-}
-
-int lm_pos_parse(const char *s, lm_pos *p)
-{
-    int i = name_index(s, pos_names, (int)(sizeof pos_names / sizeof pos_names[0]));
-    if (i >= 0)
-        *p = (lm_pos)i;
-    return i >= 0 ? 0 : -1;
-}
-
-int lm_gelu_parse(const char *s, lm_gelu *g)
-{
-    int i = name_index(s, gelu_names, 2);
-    if (i >= 0)
-        *g = (lm_gelu)i;
-    return i >= 0 ? 0 : -1;
-}
-
-int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v)
-{
-    int i = name_index(s, variant_names, 2);
-    if (i >= 0)
-        *v = (lm_mosaic_variant)i;
-    return i >= 0 ? 0 : -1;
 }
 
 int lm_config_resolve(lm_config *c, err_t *e)

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/ops.h"
-#include "nn/arch.h"
+#include "nn/arch_ops.h"
 #include "nn/layers.h"
 
 typedef struct {

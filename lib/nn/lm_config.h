@@ -1,6 +1,6 @@
 /* The shape and options of a language model, as plain data: what a command's options, a checkpoint's
- * metadata and a memory model's two stacks describe. The functions that read it (names, parsing,
- * resolving defaults) live with the architecture table (nn/arch.h). */
+ * metadata and a memory model's two stacks describe, and the names of its enumerations. Resolving
+ * a configuration (defaults, checks) needs the architecture table: nn/arch.h. */
 #ifndef MEMLAB_NN_LM_CONFIG_H
 #define MEMLAB_NN_LM_CONFIG_H
 
@@ -33,5 +33,13 @@ typedef struct {
                         * over every position, itself included) for decoders that read all positions
                         * at once (nn/probe.c); 0 (causal) in every language model */
 } lm_config;
+
+/* Names as the options and checkpoints spell them ("learned", "erf", "nano"); parse: 0 or -1. */
+const char *lm_pos_name(lm_pos p);
+int lm_pos_parse(const char *s, lm_pos *p);
+const char *lm_gelu_name(lm_gelu g);
+int lm_gelu_parse(const char *s, lm_gelu *g);
+const char *lm_mosaic_variant_name(lm_mosaic_variant v);
+int lm_mosaic_variant_parse(const char *s, lm_mosaic_variant *v);
 
 #endif

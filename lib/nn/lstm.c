@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "core/ops.h"
-#include "nn/arch.h"
+#include "nn/arch_ops.h"
 #include "nn/layers.h"
 
 typedef struct {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "core/ops.h"
-#include "nn/arch.h"
+#include "nn/arch_ops.h"
 #include "nn/layers.h"
 
 #define MOSAIC_PARAM_SCALE 10.0
