@@ -76,32 +76,25 @@ void dist_finalize(void)
 
 const char *dist_transport(void) { return "mpi"; }
 
-/* MPI counts are ints: large buffers go in pieces. */
+/* MPI counts are ints: large buffers go in pieces. In place over every rank: the sum (bcast 0) or
+ * rank 0's values (bcast 1) of n elements of elem bytes. */
 #define DIST_CHUNK ((size_t)1 << 28)
 
-void dist_sum_real(real *buf, size_t n)
+static void collective(void *buf, size_t n, MPI_Datatype type, size_t elem, int bcast)
 {
     for (size_t at = 0; joined && size > 1 && at < n; at += DIST_CHUNK) {
         const int len = (int)(n - at < DIST_CHUNK ? n - at : DIST_CHUNK);
-        check(MPI_Allreduce(MPI_IN_PLACE, buf + at, len, MPI_REAL_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+        char *p = (char *)buf + at * elem;
+        if (bcast)
+            check(MPI_Bcast(p, len, type, 0, MPI_COMM_WORLD), "MPI_Bcast");
+        else
+            check(MPI_Allreduce(MPI_IN_PLACE, p, len, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
     }
 }
 
-void dist_sum_double(double *buf, size_t n)
-{
-    for (size_t at = 0; joined && size > 1 && at < n; at += DIST_CHUNK) {
-        const int len = (int)(n - at < DIST_CHUNK ? n - at : DIST_CHUNK);
-        check(MPI_Allreduce(MPI_IN_PLACE, buf + at, len, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-    }
-}
-
-void dist_broadcast_real(real *buf, size_t n)
-{
-    for (size_t at = 0; joined && size > 1 && at < n; at += DIST_CHUNK) {
-        const int len = (int)(n - at < DIST_CHUNK ? n - at : DIST_CHUNK);
-        check(MPI_Bcast(buf + at, len, MPI_REAL_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    }
-}
+void dist_sum_real(real *buf, size_t n) { collective(buf, n, MPI_REAL_T, sizeof *buf, 0); }
+void dist_sum_double(double *buf, size_t n) { collective(buf, n, MPI_DOUBLE, sizeof *buf, 0); }
+void dist_broadcast_real(real *buf, size_t n) { collective(buf, n, MPI_REAL_T, sizeof *buf, 1); }
 
 int dist_agree_ok(int ok)
 {
