@@ -44,9 +44,6 @@ typedef struct {
     device_opts dev;
 } bs_opts;
 
-/* train: where the models run (--device, --dtype), resolved before any work. */
-static device_kind train_device;
-static int train_bf16;
 
 static bs_opts o;
 static lm_opts mo;
@@ -232,8 +229,19 @@ static int bs_ckpt(void *ctx, const train_state *st)
     return save_ckpt(r->d, r->m, r->bd, st->step, r->path);
 }
 
-/* Trains one architecture from step `start` (0, or a resumed checkpoint's step). */
-static int train_arch(driver *d, token_corpus *bd, lm *m, long long start, const eval_set *ev_train,
+/* What a training run trains: fresh models of the options' shapes, or the resumed checkpoint's. */
+typedef struct {
+    int narch;
+    lm_config cfgs[2];
+    lm resumed;         /* --resume: the model, trained on from step `start` */
+    long long start;
+    device_kind device; /* --device, --dtype: where the models train */
+    int bf16;
+} bs_plan;
+
+/* Trains one architecture from the plan's step `start` (0, or a resumed checkpoint's step) on its
+ * device. */
+static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, const eval_set *ev_train,
                       const eval_set *ev_val, csv_writer *curves)
 {
     const char *arch = lm_arch_name(m->cfg.arch);
@@ -247,9 +255,9 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, long long start, const
     r.ids = xmalloc((size_t)r.B * r.T * sizeof *r.ids);
     r.tg = xmalloc((size_t)r.B * r.T * sizeof *r.tg);
     tape_init(&r.tp);
-    tape_set_device(&r.tp, train_device);
-    tape_set_bf16(&r.tp, train_bf16);
-    train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = start,
+    tape_set_device(&r.tp, pl->device);
+    tape_set_bf16(&r.tp, pl->bf16);
+    train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = pl->start,
                        .end = o.steps, .ctx = &r, .step = bs_step, .eval_every = o.eval_every, .eval = bs_eval,
                        .ckpt_every = o.ckpt_every, .ckpt = bs_ckpt, .stop_at = o.stop_at};
     train_state st;
@@ -269,13 +277,6 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, long long start, const
     return end == TRAIN_DONE || end == TRAIN_STOPPED ? 0 : -1;
 }
 
-/* What a training run trains: fresh models of the options' shapes, or the resumed checkpoint's. */
-typedef struct {
-    int narch;
-    lm_config cfgs[2];
-    lm resumed;         /* --resume: the model, trained on from step `start` */
-    long long start;
-} bs_plan;
 
 /* The corpus, tokenised, with room for at least one window of each split; 0 or 1 (message printed). */
 static int train_data_load(driver *d, token_corpus *bd)
@@ -383,10 +384,10 @@ static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curve
             lm_init_weights(&m, &init);
         }
         dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
-        params_move(&m.ps, train_device);   /* initialised (or loaded) on the host: the same weights on either device */
+        params_move(&m.ps, pl->device);   /* initialised (or loaded) on the host: the same weights on either device */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
-        if (train_arch(d, bd, &m, pl->start, &ev_train, &ev_val, curves) != 0)
+        if (train_arch(d, bd, &m, pl, &ev_train, &ev_val, curves) != 0)
             rc = -1;
         lm_free(&m);
         if (rc)
@@ -409,11 +410,13 @@ static int run_train(driver *d)
         return 2;
     }
     err_t de;
-    if (device_opts_open(&o.dev, &train_device, &train_bf16, &de) != 0) {
+    device_kind device;
+    int bf16;
+    if (device_opts_open(&o.dev, &device, &bf16, &de) != 0) {
         driver_error(d, "%s", de.msg);
         return 2;
     }
-    if (train_device != DEV_CPU && dist_size() > 1) {
+    if (device != DEV_CPU && dist_size() > 1) {
         driver_error(d, "--device cuda with %d data-parallel ranks: GPU ranks need NCCL, not built yet "
                         "(docs/distributed.md)", dist_size());
         return 2;
@@ -421,6 +424,8 @@ static int run_train(driver *d)
     if (train_data_load(d, &bd) != 0)
         return 1;
     int rc = plan_make(d, &bd, &pl);
+    pl.device = device;
+    pl.bf16 = bf16;
     if (rc != 0) {
         token_corpus_free(&bd);
         return rc;
