@@ -56,8 +56,17 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvc
 # Turing T4.
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
 CU_SRC   := $(sort $(wildcard lib/cuda/*.cu))
+# The toolkit's root is asked of nvcc itself (its dry run prints TOP=): a wrapper script such as
+# /usr/local/bin/nvcc that execs the real one does not sit next to lib64. A toolkit without the
+# runtime libraries (compiler only) builds without CUDA, saying so.
 ifneq ($(NVCC),)
-CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+CUDA_HOME  ?= $(realpath $(patsubst TOP=%,%,$(filter TOP=%,$(shell $(NVCC) --dryrun -c -x cu /dev/null -o /dev/null 2>&1))))
+ifeq ($(wildcard $(CUDA_HOME)/lib64/libcudart.so),)
+$(info CUDA off: nvcc at $(NVCC) but no libcudart.so under '$(CUDA_HOME)/lib64' (CUDA_HOME= names the toolkit))
+NVCC :=
+endif
+endif
+ifneq ($(NVCC),)
 CUDA_DEFS  := -DMEMLAB_CUDA -I$(CUDA_HOME)/include
 CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 CU_OBJ     := $(CU_SRC:%.cu=$(BUILD)/f/%.o)
