@@ -10,6 +10,7 @@
 
 #include "core/ops.h"
 #include "core/optim.h"
+#include "core/pool.h"
 #include "data/moons.h"
 #include "commands.h"
 #include "driver.h"
@@ -307,6 +308,49 @@ static window_means windows(const double *mad, int nctx, double maxp, double lcm
  * how the error grows along the rollout. Sequences are independent (one per OpenMP iteration); the
  * per-sequence errors are summed in sequence order, so the result does not depend on the thread
  * count. */
+/* evaluate()'s sequences [lo, hi) on the pool (core/pool.h): every sequence writes its own rows of
+ * the error tables; work and pred hold one buffer per pool participant. */
+typedef struct {
+    run *r;
+    const real *wphi, *wpsi, *wz, *seqs;
+    double *err, *err1, *err_step;
+    int nctx, L, steps;
+    double maxp, lcm;
+    size_t work_len;
+    real *work, *pred;
+} eval_args;
+
+static void evaluate_seqs(void *arg, size_t lo, size_t hi)
+{
+    const eval_args *a = arg;
+    run *r = a->r;
+    const real *wphi = a->wphi, *wpsi = a->wpsi, *wz = a->wz, *seqs = a->seqs;
+    double *err = a->err, *err1 = a->err1, *err_step = a->err_step;
+    const int nctx = a->nctx, L = a->L, steps = a->steps;
+    const double maxp = a->maxp, lcm = a->lcm;
+    real *work = a->work + (size_t)pool_participant() * a->work_len;
+    real *pred = a->pred + (size_t)pool_participant() * steps * MOONS_DIM;
+    for (int s = (int)lo; s < (int)hi; s++) {
+        const real *x = seqs + (size_t)s * L * MOONS_DIM;
+        for (int i = 0; i < nctx; i++) {
+            int T = 1 + i * (int)o.ctx_step;
+            double *es = err_step + ((size_t)s * NBANDS + band_of(T, maxp, lcm)) * steps;
+            ctxmem_rollout(&r->net, wphi, wpsi, wz, x, T, steps, pred, work);
+            double e = 0;
+            for (int j = 0; j < steps; j++) {
+                double ej = 0;
+                for (int c = 0; c < MOONS_DIM; c++)
+                    ej += fabs((double)pred[j * MOONS_DIM + c] - x[(size_t)(T + j) * MOONS_DIM + c]);
+                es[j] += ej / MOONS_DIM;
+                e += ej;
+                if (j == 0)
+                    err1[(size_t)s * nctx + i] = ej / MOONS_DIM;
+            }
+            err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
+        }
+    }
+}
+
 static void evaluate(run *r, const moon_triple *t, const real *wphi, const real *wpsi, const real *wz,
                      int nctx, double *mad, double *mad1, double *by_step)
 {
@@ -318,34 +362,13 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
         moons_sequence(r->data, t, &ev, seqs + (size_t)s * L * MOONS_DIM);
     double *err = xcalloc((size_t)S * nctx, sizeof *err), *err1 = xcalloc((size_t)S * nctx, sizeof *err1);
     double *err_step = xcalloc((size_t)S * NBANDS * steps, sizeof *err_step);
-    size_t work_len = ctxmem_rollout_work(&r->net, L);
-#pragma omp parallel
-    {
-        real *work = xmalloc(work_len * sizeof(real));
-        real *pred = xmalloc((size_t)steps * MOONS_DIM * sizeof(real));
-#pragma omp for schedule(dynamic, 1)
-        for (int s = 0; s < S; s++) {
-            const real *x = seqs + (size_t)s * L * MOONS_DIM;
-            for (int i = 0; i < nctx; i++) {
-                int T = 1 + i * (int)o.ctx_step;
-                double *es = err_step + ((size_t)s * NBANDS + band_of(T, maxp, lcm)) * steps;
-                ctxmem_rollout(&r->net, wphi, wpsi, wz, x, T, steps, pred, work);
-                double e = 0;
-                for (int j = 0; j < steps; j++) {
-                    double ej = 0;
-                    for (int c = 0; c < MOONS_DIM; c++)
-                        ej += fabs((double)pred[j * MOONS_DIM + c] - x[(size_t)(T + j) * MOONS_DIM + c]);
-                    es[j] += ej / MOONS_DIM;
-                    e += ej;
-                    if (j == 0)
-                        err1[(size_t)s * nctx + i] = ej / MOONS_DIM;
-                }
-                err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
-            }
-        }
-        free(work);
-        free(pred);
-    }
+    eval_args ea = {r, wphi, wpsi, wz, seqs, err, err1, err_step, nctx, L, steps, maxp, lcm,
+                    ctxmem_rollout_work(&r->net, L), NULL, NULL};
+    ea.work = xmalloc((size_t)pool_size() * ea.work_len * sizeof(real));
+    ea.pred = xmalloc((size_t)pool_size() * steps * MOONS_DIM * sizeof(real));
+    pool_for((size_t)S, 1, evaluate_seqs, &ea);
+    free(ea.work);
+    free(ea.pred);
     for (int i = 0; i < nctx; i++) {
         double sum = 0, sum1 = 0;
         for (int s = 0; s < S; s++) {

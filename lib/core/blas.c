@@ -1,11 +1,67 @@
 #include "core/blas.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "core/error.h"
+#include "core/pool.h"
 #include "core/rng.h"
+
+/* One gemm split into mt x nt tiles of C, each a single-threaded BLAS call over the whole of K, so a
+ * tile's values do not depend on which thread computed it. OpenBLAS runs on one thread per call
+ * (threads_set): the pool is the only source of parallelism. */
+struct gemm {
+    int trans_a, trans_b, M, N, K;
+    real alpha;
+    const real *A;
+    int lda;
+    const real *B;
+    int ldb;
+    real beta;
+    real *C;
+    int ldc, mt, nt;
+};
+
+/* Below this many multiply-adds a gemm runs on the caller's thread alone (a 64 x 64 x 64 product
+ * takes ~10 us, the order of a pool round trip); tiles keep at least GEMM_MIN_SIDE rows and columns
+ * so that BLAS's register blocking stays efficient. */
+enum { GEMM_PAR_MACS = 1 << 18, GEMM_MIN_SIDE = 32, GEMM_TILES_PER_PARTICIPANT = 2 };
+
+/* OpenBLAS's OpenMP build re-reads its thread count from the calling thread's OpenMP count, which
+ * a new thread starts at the number of cores: each thread that calls BLAS sets its own to 1 once. */
+static void blas_single_threaded(void)
+{
+    static _Thread_local int done;
+    if (!done) {
+        omp_set_num_threads(1);
+        done = 1;
+    }
+}
+
+static void gemm_tile(void *arg, size_t lo, size_t hi)
+{
+    const struct gemm *g = arg;
+    blas_single_threaded();
+    for (size_t t = lo; t < hi; t++) {
+        const int ti = (int)(t / (size_t)g->nt), tj = (int)(t % (size_t)g->nt);
+        const int m0 = (int)((long)g->M * ti / g->mt), m1 = (int)((long)g->M * (ti + 1) / g->mt);
+        const int n0 = (int)((long)g->N * tj / g->nt), n1 = (int)((long)g->N * (tj + 1) / g->nt);
+        if (m1 <= m0 || n1 <= n0)
+            continue;
+        const real *a = g->trans_a ? g->A + m0 : g->A + (size_t)m0 * g->lda;
+        const real *b = g->trans_b ? g->B + (size_t)n0 * g->ldb : g->B + n0;
+        real *c = g->C + (size_t)m0 * g->ldc + n0;
+        enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+        enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+#ifdef MEMLAB_DOUBLE
+        cblas_dgemm(CblasRowMajor, ta, tb, m1 - m0, n1 - n0, g->K, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc);
+#else
+        cblas_sgemm(CblasRowMajor, ta, tb, m1 - m0, n1 - n0, g->K, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc);
+#endif
+    }
+}
 
 void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A, int lda,
                const real *B, int ldb, real beta, real *C, int ldc)
@@ -18,13 +74,30 @@ void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const 
                 C[(long)i * ldc + j] = beta == 0 ? 0 : beta * C[(long)i * ldc + j];
         return;
     }
-    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-#ifdef MEMLAB_DOUBLE
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
+    struct gemm g = {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, 1};
+    const double macs = (double)M * N * K;
+    if (macs < GEMM_PAR_MACS || pool_size() == 1) {
+        gemm_tile(&g, 0, 1);
+        return;
+    }
+    /* Tiles of C for the pool: the longer side is halved until there are enough tiles for every
+     * participant to take a few (docs/threads.md), keeping a tile's sides at GEMM_MIN_SIDE or more
+     * and its work above GEMM_PAR_MACS / 4. */
+    const int want = GEMM_TILES_PER_PARTICIPANT * pool_size();
+    while (g.mt * g.nt < want) {
+        const int mlen = (M + g.mt - 1) / g.mt, nlen = (N + g.nt - 1) / g.nt;
+        if (mlen >= nlen && mlen >= 2 * GEMM_MIN_SIDE)
+            g.mt *= 2;
+        else if (nlen >= 2 * GEMM_MIN_SIDE)
+            g.nt *= 2;
+        else if (mlen >= 2 * GEMM_MIN_SIDE)
+            g.mt *= 2;
+        else
+            break;
+        if (macs / ((double)g.mt * g.nt) < GEMM_PAR_MACS / 4)
+            break;
+    }
+    pool_for((size_t)g.mt * g.nt, g.mt * g.nt > 1, gemm_tile, &g);
 }
 
 static double now(void)

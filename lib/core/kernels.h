@@ -3,9 +3,10 @@
  * buffers, and skip any gradient pointer that is NULL. A future GPU backend replaces this file's
  * implementations, not the models.
  *
- * Threading: kernels may use OpenMP loops (`#pragma omp parallel for schedule(static)`) over
- * independent outputs, never around a BLAS call, and never reduce floating-point values across
- * threads in an order that depends on scheduling: the same thread count gives the same bits. */
+ * Threading: kernels run their loops over independent outputs on the core's pool (core/pool.h,
+ * docs/threads.md; OpenMP only for `simd`), and never reduce floating-point values across chunks
+ * in an order that depends on scheduling: the same thread count gives the same bits. A BLAS call
+ * inside a pool loop runs on that loop's thread. */
 #ifndef MEMLAB_KERNELS_H
 #define MEMLAB_KERNELS_H
 

@@ -4,8 +4,9 @@
 #include <tgmath.h>
 
 #include "core/fastexp.h"
+#include "core/kernels_par.h"
 
-/* Below this much work a loop stays on one thread (a parallel region costs microseconds). The
+/* Below this much work a loop stays on one thread (a pool round trip costs microseconds). The
  * transcendental kernels cost more per element, so they split sooner than copies. */
 #define PAR_MIN_TRANS ((size_t)1 << 13)
 #define PAR_MIN ((size_t)1 << 16)
@@ -20,24 +21,33 @@
  * cap (x below about -7) the derivative is below 1e-30 either way. */
 #define GELU_Z_MAX ((real)80)
 
-void gelu_forward(real *out, const real *inp, size_t n)
+static void gelu_forward_rows(void *arg, size_t lo, size_t hi)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
-    for (size_t i = 0; i < n; i++) {
+    const par_args *p = arg;
+    real *out = p->out;
+    const real *inp = p->a;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
         real x = inp[i];
         real u = GELU_BETA * (x + GELU_KAPPA * x * x * x);
         out[i] = x / (1 + exp_vec(-2 * u));
     }
 }
 
-void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
+void gelu_forward(real *out, const real *inp, size_t n)
 {
-    if (!dinp)
-        return;
-    /* With s = sigmoid(2u) = 1 / (1 + e), e = e^-2u: d gelu / dx = s + 2 x s (1 - s) u', and
-     * 1 - s = e s keeps its precision where s is close to 1. */
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
-    for (size_t i = 0; i < n; i++) {
+    pool_for(n, n >= PAR_MIN_TRANS, gelu_forward_rows, &(par_args){.out = out, .a = inp});
+}
+
+/* With s = sigmoid(2u) = 1 / (1 + e), e = e^-2u: d gelu / dx = s + 2 x s (1 - s) u', and
+ * 1 - s = e s keeps its precision where s is close to 1. */
+static void gelu_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+    real *dinp = p->out;
+    const real *dout = p->a, *inp = p->b;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
         real x = inp[i];
         real u = GELU_BETA * (x + GELU_KAPPA * x * x * x);
         real z = -2 * u;
@@ -46,6 +56,12 @@ void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
         real du = GELU_BETA * (1 + 3 * GELU_KAPPA * x * x);
         dinp[i] += dout[i] * (s + 2 * x * s * (e * s) * du);
     }
+}
+
+void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
+{
+    if (dinp)
+        pool_for(n, n >= PAR_MIN_TRANS, gelu_backward_rows, &(par_args){.out = dinp, .a = dout, .b = inp});
 }
 
 /* GELU, exact form, as PyTorch's nn.GELU() (nanoGPT's MLP): x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
@@ -81,23 +97,32 @@ static inline float erfc_vec(float z)
 }
 #endif
 
-void gelu_erf_forward(real *out, const real *inp, size_t n)
+static void gelu_erf_forward_rows(void *arg, size_t lo, size_t hi)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
-    for (size_t i = 0; i < n; i++) {
+    const par_args *p = arg;
+    real *out = p->out;
+    const real *inp = p->a;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
         real x = inp[i];
         out[i] = (real)0.5 * x * erfc_vec(-x * GELU_RSQRT2);
     }
 }
 
-void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n)
+void gelu_erf_forward(real *out, const real *inp, size_t n)
 {
-    if (!dinp)
-        return;
-    /* d/dx x Phi(x) = Phi(x) + x phi(x), phi the standard normal density; phi underflows to 0
-     * (never NaN) far out, where x phi(x) is 0 anyway. */
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
-    for (size_t i = 0; i < n; i++) {
+    pool_for(n, n >= PAR_MIN_TRANS, gelu_erf_forward_rows, &(par_args){.out = out, .a = inp});
+}
+
+/* d/dx x Phi(x) = Phi(x) + x phi(x), phi the standard normal density; phi underflows to 0 (never
+ * NaN) far out, where x phi(x) is 0 anyway. */
+static void gelu_erf_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+    real *dinp = p->out;
+    const real *dout = p->a, *inp = p->b;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
         real x = inp[i];
         real cdf = (real)0.5 * erfc_vec(-x * GELU_RSQRT2);
         real pdf = GELU_RSQRT2PI * exp_vec((real)-0.5 * x * x);
@@ -105,100 +130,152 @@ void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n)
     }
 }
 
+void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n)
+{
+    if (dinp)
+        pool_for(n, n >= PAR_MIN_TRANS, gelu_erf_backward_rows, &(par_args){.out = dinp, .a = dout, .b = inp});
+}
+
+static void relu_forward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)   /* written so that a NaN passes through, as in PyTorch */
+        p->out[i] = p->a[i] < 0 ? 0 : p->a[i];
+}
+
 void relu_forward(real *out, const real *inp, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)   /* written so that a NaN passes through, as in PyTorch */
-        out[i] = inp[i] < 0 ? 0 : inp[i];
+    pool_for(n, n >= PAR_MIN, relu_forward_rows, &(par_args){.out = out, .a = inp});
+}
+
+/* a: the upstream gradient, b: the forward output. */
+static void relu_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        p->out[i] += p->b[i] > 0 ? p->a[i] : 0;
 }
 
 void relu_backward(real *dinp, const real *dout, const real *out, size_t n)
 {
-    if (!dinp)
-        return;
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dinp[i] += out[i] > 0 ? dout[i] : 0;
+    if (dinp)
+        pool_for(n, n >= PAR_MIN, relu_backward_rows, &(par_args){.out = dinp, .a = dout, .b = out});
+}
+
+static void tanh_forward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+    for (size_t i = lo; i < hi; i++)
+        p->out[i] = tanh(p->a[i]);
 }
 
 void tanh_forward(real *out, const real *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_TRANS)
-    for (size_t i = 0; i < n; i++)
-        out[i] = tanh(inp[i]);
+    pool_for(n, n >= PAR_MIN_TRANS, tanh_forward_rows, &(par_args){.out = out, .a = inp});
+}
+
+static void tanh_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        p->out[i] += p->a[i] * (1 - p->b[i] * p->b[i]);
 }
 
 void tanh_backward(real *dinp, const real *dout, const real *out, size_t n)
 {
-    if (!dinp)
-        return;
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dinp[i] += dout[i] * (1 - out[i] * out[i]);
+    if (dinp)
+        pool_for(n, n >= PAR_MIN, tanh_backward_rows, &(par_args){.out = dinp, .a = dout, .b = out});
+}
+
+static void sigmoid_forward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
+        real x = p->a[i];
+        /* e^-|x| never overflows: s = 1 / (1 + e) for x >= 0, e / (1 + e) below. */
+        real e = exp_vec(x < 0 ? x : -x);
+        real s = 1 / (1 + e);
+        p->out[i] = x >= 0 ? s : e * s;
+    }
 }
 
 void sigmoid_forward(real *out, const real *inp, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN_TRANS)
-    for (size_t i = 0; i < n; i++) {
-        real x = inp[i];
-        /* e^-|x| never overflows: s = 1 / (1 + e) for x >= 0, e / (1 + e) below. */
-        real e = exp_vec(x < 0 ? x : -x);
-        real s = 1 / (1 + e);
-        out[i] = x >= 0 ? s : e * s;
-    }
+    pool_for(n, n >= PAR_MIN_TRANS, sigmoid_forward_rows, &(par_args){.out = out, .a = inp});
+}
+
+static void sigmoid_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        p->out[i] += p->a[i] * p->b[i] * (1 - p->b[i]);
 }
 
 void sigmoid_backward(real *dinp, const real *dout, const real *out, size_t n)
 {
-    if (!dinp)
-        return;
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dinp[i] += dout[i] * out[i] * (1 - out[i]);
+    if (dinp)
+        pool_for(n, n >= PAR_MIN, sigmoid_backward_rows, &(par_args){.out = dinp, .a = dout, .b = out});
 }
 
-void softmax_forward(real *out, const real *inp, int N, int C)
+static void softmax_forward_rows(void *arg, size_t lo, size_t hi)
 {
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN_TRANS)
-    for (int n = 0; n < N; n++) {
-        const real *restrict x = inp + (size_t)n * (size_t)C;
-        real *restrict y = out + (size_t)n * (size_t)C;
+    const par_args *p = arg;
+    const size_t C = (size_t)p->C;
+    for (size_t n = lo; n < hi; n++) {
+        const real *restrict x = p->a + n * C;
+        real *restrict y = p->out + n * C;
         real mx = x[0];
 #pragma omp simd reduction(max : mx)
-        for (int i = 1; i < C; i++)
+        for (size_t i = 1; i < C; i++)
             mx = x[i] > mx ? x[i] : mx;
         real sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (int i = 0; i < C; i++) {
+        for (size_t i = 0; i < C; i++) {
             y[i] = exp_vec(x[i] - mx);
             sum += y[i];
         }
         real inv = 1 / sum;
 #pragma omp simd
-        for (int i = 0; i < C; i++)
+        for (size_t i = 0; i < C; i++)
             y[i] *= inv;
+    }
+}
+
+void softmax_forward(real *out, const real *inp, int N, int C)
+{
+    pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN_TRANS, softmax_forward_rows,
+             &(par_args){.out = out, .a = inp, .C = C});
+}
+
+static void softmax_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *p = arg;
+    const size_t C = (size_t)p->C;
+    for (size_t n = lo; n < hi; n++) {
+        const real *restrict y = p->b + n * C;
+        const real *restrict dy = p->a + n * C;
+        real *restrict dx = p->out + n * C;
+        /* dx = y * (dy - y . dy): O(C) per row, never the C x C Jacobian. */
+        real dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (size_t i = 0; i < C; i++)
+            dot += y[i] * dy[i];
+#pragma omp simd
+        for (size_t i = 0; i < C; i++)
+            dx[i] += y[i] * (dy[i] - dot);
     }
 }
 
 void softmax_backward(real *dinp, const real *dout, const real *out, int N, int C)
 {
-    if (!dinp)
-        return;
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const real *restrict y = out + (size_t)n * (size_t)C;
-        const real *restrict dy = dout + (size_t)n * (size_t)C;
-        real *restrict dx = dinp + (size_t)n * (size_t)C;
-        /* dx = y * (dy - y . dy): O(C) per row, never the C x C Jacobian. */
-        real dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int i = 0; i < C; i++)
-            dot += y[i] * dy[i];
-#pragma omp simd
-        for (int i = 0; i < C; i++)
-            dx[i] += y[i] * (dy[i] - dot);
-    }
+    if (dinp)
+        pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, softmax_backward_rows,
+                 &(par_args){.out = dinp, .a = dout, .b = out, .C = C});
 }
 
 void dropout_forward(real *out, real *mask, const real *inp, size_t n, real p, rng *r)

@@ -19,7 +19,6 @@
  * once per row (the direct rows are compiled twice, with and without it), so attention without it
  * does no extra work. The backward passes need nothing from it: they read the probabilities. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +26,7 @@
 #include "core/error.h"
 #include "core/fastexp.h"
 #include "core/kernels.h"
+#include "core/pool.h"
 
 /* Head sizes up to this take the direct path; at most 4 (its rows spell out up to four columns).
  * Set at compile time with -DATT_DIRECT_HS=0 to send every size through the products. */
@@ -167,35 +167,52 @@ static inline void prefetch_write(real *p, int n)
         PREFETCH(p + u, 1);
 }
 
+/* The operands of one attention loop run on the pool (core/pool.h): the per-(batch, head) layout
+ * helpers use x, t, bs and ld; the row and unit loops the rest. */
+typedef struct {
+    const att_dims *d;
+    real *out, *att, *dq, *dk, *dv, *scratch, *t, *kt, *vt, *dkt, *dvt;
+    const real *q, *k, *v, *dout, *x, *part;
+    size_t bs;
+    int ld, shared;
+} att_args;
+
 /* Head h of batch bb of x (rows ld apart, batch stride bs) as hs contiguous rows of Tk:
  * t[((bb * H + h) * hs + j) * Tk + u] = x[bb * bs + u * ld + h * hs + j] for bb < nb. */
-static real *heads_transposed(const real *x, int nb, size_t bs, int ld, const att_dims *d)
+static void heads_transposed_units(void *arg, size_t lo, size_t hi)
 {
-    const int H = d->H, hs = d->hs, Tk = d->Tk;
+    const att_args *a = arg;
+    const int H = a->d->H, hs = a->d->hs, Tk = a->d->Tk, ld = a->ld;
     const size_t head = (size_t)hs * Tk;
-    real *t = xmalloc((size_t)nb * H * head * sizeof(real));
-#pragma omp parallel for schedule(static) if (enough_work(d))
-    for (int bh = 0; bh < nb * H; bh++) {
-        const real *src = x + (size_t)(bh / H) * bs + (size_t)(bh % H) * hs;
-        real *dst = t + (size_t)bh * head;
+    for (size_t bh = lo; bh < hi; bh++) {
+        const real *src = a->x + (bh / H) * a->bs + (bh % H) * hs;
+        real *dst = a->t + bh * head;
         for (int u = 0; u < Tk; u++)
             for (int j = 0; j < hs; j++)
                 dst[(size_t)j * Tk + u] = src[(size_t)u * ld + j];
     }
+}
+
+static real *heads_transposed(const real *x, int nb, size_t bs, int ld, const att_dims *d)
+{
+    real *t = xmalloc((size_t)nb * d->H * d->hs * d->Tk * sizeof(real));
+    pool_for((size_t)nb * d->H, enough_work(d), heads_transposed_units,
+             &(att_args){.d = d, .t = t, .x = x, .bs = bs, .ld = ld});
     return t;
 }
 
 /* x (laid out as above; bs = 0 for a table shared by the batch) += the per-(batch, head) partials
  * part[((b * H + h) * hs + j) * Tk + u], batch by batch in order. */
-static void heads_fold(real *x, size_t bs, int ld, const real *part, const att_dims *d)
+static void heads_fold_rows(void *arg, size_t lo, size_t hi)
 {
-    const int B = d->B, H = d->H, hs = d->hs, Tk = d->Tk;
-    const int nb = bs ? B : 1;
-    const size_t head = (size_t)hs * Tk, batch = (size_t)H * head;
-#pragma omp parallel for schedule(static) if (enough_work(d))
-    for (long r = 0; r < (long)nb * Tk; r++) {
+    const att_args *a = arg;
+    const att_dims *d = a->d;
+    const int B = d->B, H = d->H, hs = d->hs, Tk = d->Tk, ld = a->ld;
+    const size_t head = (size_t)hs * Tk, batch = (size_t)H * head, bs = a->bs;
+    const real *part = a->part;
+    for (size_t r = lo; r < hi; r++) {
         const int bd = (int)(r / Tk), u = (int)(r % Tk);
-        real *row = x + (size_t)bd * bs + (size_t)u * ld;
+        real *row = a->t + (size_t)bd * bs + (size_t)u * ld;
         for (int h = 0; h < H; h++)
             for (int j = 0; j < hs; j++) {
                 const real *pp = part + (size_t)h * head + (size_t)j * Tk + u;
@@ -208,6 +225,13 @@ static void heads_fold(real *x, size_t bs, int ld, const real *part, const att_d
                 row[h * hs + j] = acc;
             }
     }
+}
+
+static void heads_fold(real *x, size_t bs, int ld, const real *part, const att_dims *d)
+{
+    const int nb = bs ? d->B : 1;
+    pool_for((size_t)nb * d->Tk, enough_work(d), heads_fold_rows,
+             &(att_args){.d = d, .t = x, .part = part, .bs = bs, .ld = ld});
 }
 
 /* The rows below take hs as a literal (ATT_DIRECT_ROW spells out the one switch), so that the
@@ -348,15 +372,16 @@ direct_row_backward(real *restrict g, real *dkh, real *dvh, real *dqi, const rea
     }
 }
 
-static void forward_direct(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
+static void forward_direct_rows(void *arg, size_t lo_row, size_t hi_row)
 {
-    const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk, hs = d->hs;
+    const att_args *a = arg;
+    const att_dims *d = a->d;
+    const int H = d->H, Tq = d->Tq, Tk = d->Tk, hs = d->hs;
     const size_t head = (size_t)hs * Tk;
-    real *kt = heads_transposed(k, d->bsk ? B : 1, d->bsk, d->ldk, d);
-    real *vt = heads_transposed(v, d->bsv ? B : 1, d->bsv, d->ldv, d);
-    const long rows = (long)B * H * Tq;
-#pragma omp parallel for schedule(static) if (enough_work(d))
-    for (long r = 0; r < rows; r++) {
+    real *out = a->out, *att = a->att;
+    const real *q = a->q, *kt = a->kt, *vt = a->vt;
+    const long rows = (long)hi_row;
+    for (long r = (long)lo_row; r < rows; r++) {
         const int i = (int)(r % Tq), b = (int)(r / Tq / H), h = (int)(r / Tq % H);
         real *p = att + (size_t)r * Tk;
         real *o = out + (size_t)b * d->bso + (size_t)i * d->ldo + (size_t)h * hs;
@@ -380,29 +405,32 @@ static void forward_direct(real *out, real *att, const real *q, const real *k, c
             ATT_DIRECT_ROW(direct_row_forward, hs, p, o, qi, kh, vh, Tk, lo, hi, d->scale, 0, 0, 0)
         }
     }
+}
+
+static void forward_direct(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
+{
+    const int B = d->B;
+    real *kt = heads_transposed(k, d->bsk ? B : 1, d->bsk, d->ldk, d);
+    real *vt = heads_transposed(v, d->bsv ? B : 1, d->bsv, d->ldv, d);
+    pool_for((size_t)B * d->H * d->Tq, enough_work(d), forward_direct_rows,
+             &(att_args){.d = d, .out = out, .att = att, .q = q, .kt = kt, .vt = vt});
     free(kt);
     free(vt);
 }
 
-static void backward_direct(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k,
-                            const real *v, const real *att, const att_dims *d)
+/* scratch: one row of Tk per pool participant. */
+static void backward_direct_units(void *arg, size_t lo_unit, size_t hi_unit)
 {
-    const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk, hs = d->hs;
-    const size_t head = (size_t)hs * Tk, pairs = (size_t)B * H;
-    const int ds = dq || dk;
-    /* Partials for every (batch, head), so that the pairs run in parallel with no race even when
-     * k / v are shared by the batch; a partial nobody wants is computed and dropped (dv always
-     * exists, dk whenever dS does), which keeps the row loops free of tests. */
-    real *kt = heads_transposed(k, d->bsk ? B : 1, d->bsk, d->ldk, d);
-    real *vt = heads_transposed(v, d->bsv ? B : 1, d->bsv, d->ldv, d);
-    real *dvt = xcalloc(pairs * head, sizeof(real));
-    real *dkt = ds ? xcalloc(pairs * head, sizeof(real)) : NULL;
-    real *gbuf = xmalloc((size_t)omp_get_max_threads() * Tk * sizeof(real));
-
-#pragma omp parallel for schedule(static) if (enough_work(d))
-    for (int bh = 0; bh < B * H; bh++) {
+    const att_args *a = arg;
+    const att_dims *d = a->d;
+    const int H = d->H, Tq = d->Tq, Tk = d->Tk, hs = d->hs;
+    const size_t head = (size_t)hs * Tk;
+    const int ds = a->dq || a->dkt;
+    real *dq = a->dq, *dkt = a->dkt, *dvt = a->dvt;
+    const real *kt = a->kt, *vt = a->vt, *att = a->att, *q = a->q, *dout = a->dout;
+    for (int bh = (int)lo_unit; bh < (int)hi_unit; bh++) {
         const int b = bh / H, h = bh % H;
-        real *g = gbuf + (size_t)omp_get_thread_num() * Tk;
+        real *g = a->scratch + (size_t)pool_participant() * Tk;
         const real *kh = kt + ((size_t)(d->bsk ? b : 0) * H + h) * head;
         const real *vh = vt + ((size_t)(d->bsv ? b : 0) * H + h) * head;
         real *dkh = dkt ? dkt + (size_t)bh * head : NULL;
@@ -425,6 +453,25 @@ static void backward_direct(real *dq, real *dk, real *dv, const real *dout, cons
                            d->scale, ds)
         }
     }
+}
+
+static void backward_direct(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k,
+                            const real *v, const real *att, const att_dims *d)
+{
+    const int B = d->B, H = d->H, Tk = d->Tk, hs = d->hs;
+    const size_t head = (size_t)hs * Tk, pairs = (size_t)B * H;
+    const int ds = dq || dk;
+    /* Partials for every (batch, head), so that the pairs run in parallel with no race even when
+     * k / v are shared by the batch; a partial nobody wants is computed and dropped (dv always
+     * exists, dk whenever dS does), which keeps the row loops free of tests. */
+    real *kt = heads_transposed(k, d->bsk ? B : 1, d->bsk, d->ldk, d);
+    real *vt = heads_transposed(v, d->bsv ? B : 1, d->bsv, d->ldv, d);
+    real *dvt = xcalloc(pairs * head, sizeof(real));
+    real *dkt = ds ? xcalloc(pairs * head, sizeof(real)) : NULL;
+    real *gbuf = xmalloc((size_t)pool_size() * Tk * sizeof(real));
+    pool_for(pairs, enough_work(d), backward_direct_units,
+             &(att_args){.d = d, .dq = dq, .dkt = dkt, .dvt = dvt, .scratch = gbuf, .kt = kt, .vt = vt,
+                         .att = (real *)att, .q = q, .dout = dout});
 
     if (dk)
         heads_fold(dk, d->bsk, d->ldk, dkt, d);
@@ -441,13 +488,13 @@ static void backward_direct(real *dq, real *dk, real *dv, const real *dout, cons
 
 static int use_direct(const att_dims *d) { return d->hs >= 1 && d->hs <= ATT_DIRECT_HS; }
 
-/* The products path runs its (batch, head) units in one parallel region, each unit's products on
- * its own thread (OpenBLAS's OpenMP build runs a product called inside a parallel region on the
- * calling thread: nothing nests), when there are at least as many units as threads; otherwise one
- * unit after another, each product threaded by OpenBLAS (if large enough). */
+/* The products path runs its (batch, head) units on the pool, each unit's products on the thread
+ * that runs it (a product called inside a pool loop runs inline: nothing nests), when there are at
+ * least as many units as participants; otherwise one unit after another, each product split over
+ * the pool by blas_gemm (if large enough). */
 static int units_parallel(long units, const att_dims *d)
 {
-    const int t = omp_get_max_threads();
+    const int t = pool_size();
     return t > 1 && units >= t && enough_work(d);
 }
 
@@ -493,6 +540,13 @@ static void forward_unit(real *out, real *att, const real *q, const real *k, con
     }
 }
 
+static void forward_units(void *arg, size_t lo, size_t hi)
+{
+    const att_args *a = arg;
+    for (size_t u = lo; u < hi; u++)
+        forward_unit(a->out, a->att, a->q, a->k, a->v, a->d, (int)(u / a->d->H), (int)(u % a->d->H));
+}
+
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
 {
     if (use_direct(d)) {
@@ -500,14 +554,13 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
         return;
     }
     const long units = (long)d->B * d->H;
-#pragma omp parallel for schedule(static) if (units_parallel(units, d))
-    for (long u = 0; u < units; u++)
-        forward_unit(out, att, q, k, v, d, (int)(u / d->H), (int)(u % d->H));
+    pool_for((size_t)units, units_parallel(units, d), forward_units,
+             &(att_args){.d = d, .out = out, .att = att, .q = q, .k = k, .v = v});
 }
 
 size_t attention_scratch_size(const att_dims *d)
 {
-    return (size_t)omp_get_max_threads() * d->Tq * d->Tk;
+    return (size_t)pool_size() * d->Tq * d->Tk;
 }
 
 /* One (batch, head) of the backward pass, with a Tq x Tk scratch of its own. */
@@ -573,6 +626,20 @@ static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const rea
     }
 }
 
+/* Units of the products path's backward pass: one (batch, head), or a whole head over the batch in
+ * order when k / v are shared by the batch; each participant works in its own Tq x Tk scratch. */
+static void backward_units(void *arg, size_t lo, size_t hi)
+{
+    const att_args *a = arg;
+    const att_dims *d = a->d;
+    const int B = d->B, H = d->H, shared = a->shared;
+    real *own = a->scratch + (size_t)pool_participant() * d->Tq * d->Tk;
+    for (size_t u = lo; u < hi; u++)
+        for (int b = shared ? 0 : (int)(u / H); b < (shared ? B : (int)(u / H) + 1); b++)
+            backward_unit(a->dq, a->dk, a->dv, own, a->dout, a->q, a->k, a->v, a->att, d, b,
+                          shared ? (int)u : (int)(u % H));
+}
+
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
                         const real *k, const real *v, const real *att, const att_dims *d)
 {
@@ -590,13 +657,7 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
     const int B = d->B, H = d->H;
     const int shared = B > 1 && ((dk && d->bsk == 0) || (dv && d->bsv == 0));
     const long units = shared ? H : (long)B * H;
-    const size_t TT = (size_t)d->Tq * d->Tk;
-#pragma omp parallel if (units_parallel(units, d))
-    {
-        real *own = scratch + (size_t)omp_get_thread_num() * TT;
-#pragma omp for schedule(static)
-        for (long u = 0; u < units; u++)
-            for (int b = shared ? 0 : (int)(u / H); b < (shared ? B : (int)(u / H) + 1); b++)
-                backward_unit(dq, dk, dv, own, dout, q, k, v, att, d, b, shared ? (int)u : (int)(u % H));
-    }
+    pool_for((size_t)units, units_parallel(units, d), backward_units,
+             &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .q = q, .k = k,
+                         .v = v, .att = (real *)att, .shared = shared});
 }

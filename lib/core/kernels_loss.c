@@ -3,6 +3,8 @@
 
 #include <tgmath.h>
 
+#include "core/kernels_par.h"
+
 /* Below this much work a loop stays on one thread (a parallel region costs microseconds). */
 #define PAR_MIN ((size_t)1 << 13)
 
@@ -45,24 +47,34 @@ double softmax_xent_forward(real *probs, const real *logits, const int *targets,
     return counted ? total / counted : 0;
 }
 
+/* dlogits += s (probs - onehot(target)) per row of C = V; rows whose target is N (the ignored id)
+ * get nothing. */
+static void xent_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *a = arg;
+    const int V = a->C, ignore = a->N;
+    const real s = a->s;
+    for (size_t n = lo; n < hi; n++) {
+        int t = a->ids[n];
+        if (t == ignore)
+            continue;
+        const real *restrict pr = a->a + n * (size_t)V;
+        real *restrict dx = a->out + n * (size_t)V;
+#pragma omp simd
+        for (int i = 0; i < V; i++)
+            dx[i] += s * pr[i];
+        dx[t] -= s;
+    }
+}
+
 void softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
                            int ignore, int count, real dloss)
 {
     if (!dlogits || count <= 0)
         return;
     real s = dloss / (real)count;
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)V >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        int t = targets[n];
-        if (t == ignore)
-            continue;
-        const real *restrict pr = probs + (size_t)n * (size_t)V;
-        real *restrict dx = dlogits + (size_t)n * (size_t)V;
-#pragma omp simd
-        for (int i = 0; i < V; i++)
-            dx[i] += s * pr[i];
-        dx[t] -= s;
-    }
+    pool_for((size_t)N, (size_t)N * (size_t)V >= PAR_MIN, xent_backward_rows,
+             &(par_args){.out = dlogits, .a = probs, .ids = targets, .s = s, .N = ignore, .C = V});
 }
 
 double mse_forward(const real *pred, const real *target, size_t n, real clip)
@@ -89,21 +101,32 @@ double mse_forward(const real *pred, const real *target, size_t n, real clip)
     return sum / (double)n;
 }
 
-void mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip, real dloss)
+/* dpred += s (pred - target); with a clip (c points at it), |e| >= clip is clipped: the loss is the
+ * constant clip^2 there. */
+static void mse_backward_rows(void *arg, size_t lo, size_t hi)
 {
-    if (!dpred || n == 0)
-        return;
-    real s = 2 * dloss / (real)n;
-    if (clip > 0) {
-        /* |e| >= clip is clipped: the loss is the constant clip^2 there. */
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN * 8)
-        for (size_t i = 0; i < n; i++) {
+    const par_args *a = arg;
+    real *dpred = a->out;
+    const real *pred = a->a, *target = a->b;
+    const real s = a->s;
+    if (a->c) {
+        const real clip = *a->c;
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
             real e = pred[i] - target[i];
             dpred[i] += fabs(e) < clip ? s * e : 0;
         }
     } else {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN * 8)
-        for (size_t i = 0; i < n; i++)
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++)
             dpred[i] += s * (pred[i] - target[i]);
     }
+}
+
+void mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip, real dloss)
+{
+    if (!dpred || n == 0)
+        return;
+    pool_for(n, n >= PAR_MIN * 8, mse_backward_rows,
+             &(par_args){.out = dpred, .a = pred, .b = target, .s = 2 * dloss / (real)n, .c = clip > 0 ? &clip : NULL});
 }

@@ -3,18 +3,31 @@
 
 #include <tgmath.h>
 
-/* Below this many elements a loop stays on one thread (a parallel region costs microseconds). */
+#include "core/kernels_par.h"
+
+/* Below this many elements a loop stays on one thread (a pool round trip costs microseconds). */
 #define PAR_MIN ((size_t)1 << 15)
 
 /* Weight and bias gradients sum over rows: split by columns, each thread owning whole blocks and
  * adding rows in order, so that the bits do not depend on the thread count. */
 #define COL_BLOCK 64
 
-void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
-                       const real *bias, int N, int C, real eps)
+/* One layer norm's operands, forward and backward. */
+typedef struct {
+    real *out, *mean, *rstd, *dinp, *dweight, *dbias;
+    const real *inp, *weight, *bias, *dout, *cmean, *crstd;
+    int N, C;
+    real eps;
+} layernorm_args;
+
+static void layernorm_forward_rows(void *arg, size_t lo, size_t hi)
 {
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    const layernorm_args *a = arg;
+    real *out = a->out, *mean = a->mean, *rstd = a->rstd;
+    const real *inp = a->inp, *weight = a->weight, *bias = a->bias;
+    const int C = a->C;
+    const real eps = a->eps;
+    for (size_t n = lo; n < hi; n++) {
         const real *restrict x = inp + (size_t)n * (size_t)C;
         real *restrict y = out + (size_t)n * (size_t)C;
         real s = 0;
@@ -46,39 +59,51 @@ void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const
     }
 }
 
-void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
-                        const real *weight, const real *mean, const real *rstd, int N, int C)
+void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
+                       const real *bias, int N, int C, real eps)
 {
-    if (dinp) {
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN)
-        for (int n = 0; n < N; n++) {
-            const real *restrict x = inp + (size_t)n * (size_t)C;
-            const real *restrict dy = dout + (size_t)n * (size_t)C;
-            real *restrict dx = dinp + (size_t)n * (size_t)C;
-            real m = mean[n], r = rstd[n];
-            /* With g = w * dy and xhat the normalised input:
-             * dx = (g - mean(g) - xhat * mean(g * xhat)) * rstd. */
-            real sg = 0, sgx = 0;
+    layernorm_args a = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .weight = weight, .bias = bias,
+                        .N = N, .C = C, .eps = eps};
+    pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, layernorm_forward_rows, &a);
+}
+
+static void layernorm_dinp_rows(void *arg, size_t lo, size_t hi)
+{
+    const layernorm_args *a = arg;
+    real *dinp = a->dinp;
+    const real *inp = a->inp, *weight = a->weight, *dout = a->dout, *mean = a->cmean, *rstd = a->crstd;
+    const int C = a->C;
+    for (size_t n = lo; n < hi; n++) {
+        const real *restrict x = inp + (size_t)n * (size_t)C;
+        const real *restrict dy = dout + (size_t)n * (size_t)C;
+        real *restrict dx = dinp + (size_t)n * (size_t)C;
+        real m = mean[n], r = rstd[n];
+        /* With g = w * dy and xhat the normalised input:
+         * dx = (g - mean(g) - xhat * mean(g * xhat)) * rstd. */
+        real sg = 0, sgx = 0;
 #pragma omp simd reduction(+ : sg, sgx)
-            for (int i = 0; i < C; i++) {
-                real g = weight[i] * dy[i];
-                sg += g;
-                sgx += g * ((x[i] - m) * r);
-            }
-            sg /= (real)C;
-            sgx /= (real)C;
+        for (int i = 0; i < C; i++) {
+            real g = weight[i] * dy[i];
+            sg += g;
+            sgx += g * ((x[i] - m) * r);
+        }
+        sg /= (real)C;
+        sgx /= (real)C;
 #pragma omp simd
-            for (int i = 0; i < C; i++) {
-                real xhat = (x[i] - m) * r;
-                dx[i] += (weight[i] * dy[i] - sg - xhat * sgx) * r;
-            }
+        for (int i = 0; i < C; i++) {
+            real xhat = (x[i] - m) * r;
+            dx[i] += (weight[i] * dy[i] - sg - xhat * sgx) * r;
         }
     }
-    if (!dweight && !dbias)
-        return;
-    int blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN && blocks > 1)
-    for (int blk = 0; blk < blocks; blk++) {
+}
+
+static void layernorm_params_blocks(void *arg, size_t lo, size_t hi)
+{
+    const layernorm_args *a = arg;
+    real *dweight = a->dweight, *dbias = a->dbias;
+    const real *inp = a->inp, *dout = a->dout, *mean = a->cmean, *rstd = a->crstd;
+    const int N = a->N, C = a->C;
+    for (int blk = (int)lo; blk < (int)hi; blk++) {
         int c0 = blk * COL_BLOCK;
         int w = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
         double aw[COL_BLOCK] = {0}, ab[COL_BLOCK] = {0};
@@ -101,10 +126,27 @@ void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout
     }
 }
 
-void rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)
+void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
+                        const real *weight, const real *mean, const real *rstd, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    layernorm_args a = {.dinp = dinp, .dweight = dweight, .dbias = dbias, .dout = dout, .inp = inp,
+                        .weight = weight, .cmean = mean, .crstd = rstd, .N = N, .C = C};
+    const int par = (size_t)N * (size_t)C >= PAR_MIN;
+    if (dinp)
+        pool_for((size_t)N, par, layernorm_dinp_rows, &a);
+    if (dweight || dbias)
+        pool_for((size_t)((C + COL_BLOCK - 1) / COL_BLOCK), par, layernorm_params_blocks, &a);
+}
+
+/* Row normalisation's operands (out2: the norms; forward and backward). */
+static void rownorm_forward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *a = arg;
+    real *out = a->out, *norm = a->out2;
+    const real *inp = a->a;
+    const int C = a->C;
+    const real eps = a->s;
+    for (size_t n = lo; n < hi; n++) {
         const real *restrict x = inp + (size_t)n * (size_t)C;
         real *restrict y = out + (size_t)n * (size_t)C;
         real ss = 0;
@@ -120,13 +162,20 @@ void rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real 
     }
 }
 
-void rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
-                      real eps)
+void rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)
 {
-    if (!dinp)
-        return;
-#pragma omp parallel for schedule(static) if ((size_t)N * (size_t)C >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, rownorm_forward_rows,
+             &(par_args){.out = out, .out2 = norm, .a = inp, .C = C, .s = eps});
+}
+
+static void rownorm_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *a = arg;
+    real *dinp = a->out;
+    const real *dout = a->a, *out = a->b, *norm = a->c;
+    const int C = a->C;
+    const real eps = a->s;
+    for (size_t n = lo; n < hi; n++) {
         const real *restrict y = out + (size_t)n * (size_t)C;
         const real *restrict dy = dout + (size_t)n * (size_t)C;
         real *restrict dx = dinp + (size_t)n * (size_t)C;
@@ -147,43 +196,62 @@ void rownorm_backward(real *dinp, const real *dout, const real *out, const real 
     }
 }
 
+void rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
+                      real eps)
+{
+    if (dinp)
+        pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, rownorm_backward_rows,
+                 &(par_args){.out = dinp, .a = dout, .b = out, .c = norm, .C = C, .s = eps});
+}
+
 static inline real capped_exp(real p, real cap) { return exp(p < cap ? p : cap); }
+
+/* The capped exponential scale's operands: out (y, or dx when accumulate) = or += e^min(p, cap) * a
+ * (x or dy) per row of D, row r in group r % G; dp gets the N rows' sums per group. */
+typedef struct {
+    real *out, *dp;
+    const real *a, *inp, *p;
+    int N, G, D, accumulate;
+    real cap;
+} exp_scale_args;
+
+static void exp_scale_rows(void *arg, size_t lo, size_t hi)
+{
+    const exp_scale_args *e = arg;
+    const size_t D = (size_t)e->D;
+    for (size_t r = lo; r < hi; r++) {
+        real s = capped_exp(e->p[r % (size_t)e->G], e->cap);
+        const real *restrict x = e->a + r * D;
+        real *restrict y = e->out + r * D;
+        if (e->accumulate) {
+#pragma omp simd
+            for (size_t i = 0; i < D; i++)
+                y[i] += s * x[i];
+        } else {
+#pragma omp simd
+            for (size_t i = 0; i < D; i++)
+                y[i] = s * x[i];
+        }
+    }
+}
 
 void exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap)
 {
     size_t rows = (size_t)N * (size_t)G;
-#pragma omp parallel for schedule(static) if (rows * (size_t)D >= PAR_MIN)
-    for (size_t r = 0; r < rows; r++) {
-        real s = capped_exp(p[r % (size_t)G], cap);
-        const real *restrict x = inp + r * (size_t)D;
-        real *restrict y = out + r * (size_t)D;
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            y[i] = s * x[i];
-    }
+    pool_for(rows, rows * (size_t)D >= PAR_MIN, exp_scale_rows,
+             &(exp_scale_args){.out = out, .a = inp, .p = p, .G = G, .D = D, .cap = cap});
 }
 
-void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
-                        int N, int G, int D, real cap)
+/* One group per iteration, rows in order: the same bits for any thread count. Above the cap the
+ * scale is constant and p gets nothing. */
+static void exp_scale_dp_groups(void *arg, size_t lo, size_t hi)
 {
-    size_t rows = (size_t)N * (size_t)G;
-    if (dinp) {
-#pragma omp parallel for schedule(static) if (rows * (size_t)D >= PAR_MIN)
-        for (size_t r = 0; r < rows; r++) {
-            real s = capped_exp(p[r % (size_t)G], cap);
-            const real *restrict dy = dout + r * (size_t)D;
-            real *restrict dx = dinp + r * (size_t)D;
-#pragma omp simd
-            for (int i = 0; i < D; i++)
-                dx[i] += s * dy[i];
-        }
-    }
-    if (!dp)
-        return;
-    /* One group per iteration, rows in order: the same bits for any thread count. Above the cap
-     * the scale is constant and p gets nothing. */
-#pragma omp parallel for schedule(static) if (rows * (size_t)D >= PAR_MIN)
-    for (int g = 0; g < G; g++) {
+    const exp_scale_args *e = arg;
+    real *dp = e->dp;
+    const real *dout = e->a, *inp = e->inp, *p = e->p;
+    const int N = e->N, G = e->G, D = e->D;
+    const real cap = e->cap;
+    for (int g = (int)lo; g < (int)hi; g++) {
         if (!(p[g] < cap))
             continue;
         double acc = 0;
@@ -199,4 +267,16 @@ void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp,
         }
         dp[g] += (real)((double)capped_exp(p[g], cap) * acc);
     }
+}
+
+void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
+                        int N, int G, int D, real cap)
+{
+    size_t rows = (size_t)N * (size_t)G;
+    exp_scale_args e = {.out = dinp, .dp = dp, .a = dout, .inp = inp, .p = p, .N = N, .G = G, .D = D,
+                        .accumulate = 1, .cap = cap};
+    if (dinp)
+        pool_for(rows, rows * (size_t)D >= PAR_MIN, exp_scale_rows, &e);
+    if (dp)
+        pool_for((size_t)G, rows * (size_t)D >= PAR_MIN, exp_scale_dp_groups, &e);
 }

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/kernels.h"
+#include "core/kernels_par.h"
 
 /* cs[(t * half + i) * 2] = cos, [.. + 1] = sin of (pos0 + t) * ROPE_BASE^(-2i/hs). */
 static real *rope_table(int T, int hs, int pos0)
@@ -26,13 +27,21 @@ static real *rope_table(int T, int hs, int pos0)
 
 /* Every head of every row: (x_i, x_{i+half}) -> (c x_i - s x_{i+half}, s x_i + c x_{i+half}) with
  * s = dir * sin: dir = 1 turns forward, -1 back. The backward pass accumulates (+=). */
-static void rope_apply(real *out, const real *inp, int B, int T, int H, int hs, int pos0, real dir, int acc)
+typedef struct {
+    real *out;
+    const real *inp, *cs;
+    int T, H, hs, acc;
+    real dir;
+} rope_args;
+
+static void rope_rows(void *arg, size_t lo, size_t hi)
 {
-    const int half = hs / 2, C = H * hs;
-    real *cs = rope_table(T, hs, pos0);
-    /* threaded only above 2^15 elements: a cached decoding step's single row is not worth a region */
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= ((size_t)1 << 15))
-    for (long r = 0; r < (long)B * T; r++) {
+    const rope_args *g = arg;
+    const real *inp = g->inp, *cs = g->cs;
+    real *out = g->out;
+    const int T = g->T, H = g->H, hs = g->hs, acc = g->acc, half = hs / 2, C = H * hs;
+    const real dir = g->dir;
+    for (size_t r = lo; r < hi; r++) {
         const real *tab = cs + (size_t)(r % T) * half * 2;
         const real *x = inp + (size_t)r * C;
         real *y = out + (size_t)r * C;
@@ -52,6 +61,14 @@ static void rope_apply(real *out, const real *inp, int B, int T, int H, int hs, 
             }
         }
     }
+}
+
+static void rope_apply(real *out, const real *inp, int B, int T, int H, int hs, int pos0, real dir, int acc)
+{
+    real *cs = rope_table(T, hs, pos0);
+    /* threaded only above 2^15 elements: a cached decoding step's single row is not worth a loop */
+    pool_for((size_t)B * (size_t)T, (size_t)B * T * H * hs >= ((size_t)1 << 15), rope_rows,
+             &(rope_args){.out = out, .inp = inp, .cs = cs, .T = T, .H = H, .hs = hs, .acc = acc, .dir = dir});
     free(cs);
 }
 

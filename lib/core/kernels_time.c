@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/kernels.h"
+#include "core/kernels_par.h"
 
 /* Thread a loop only above this many elements of [B, T, C]: a region costs more than it saves on
  * less (the single rows of a cached decoding step; benchmarks/NOTES.md §2 and §6). */
@@ -30,15 +31,27 @@ static double head_sum(const double *part, int B, int H, int h)
     return s;
 }
 
-void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs)
+/* The operands of one time kernel over [B, T, H * hs] (C: the row width of time_shift, k its
+ * shift); part holds one double per (batch, head) for the parameter gradients. The loops run over
+ * (batch, head) pairs, each scanning its own column block in time order. */
+typedef struct {
+    real *out, *dinp;
+    double *part;
+    real *gbuf;
+    const real *inp, *dout, *p;
+    int B, T, H, hs, C, k;
+} time_args;
+
+static void leaky_avg_forward_heads(void *arg, size_t lo, size_t hi)
 {
+    const time_args *g = arg;
+    const int T = g->T, H = g->H, hs = g->hs;
     const size_t C = (size_t)H * hs;
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
-    for (int bh = 0; bh < B * H; bh++) {
+    for (int bh = (int)lo; bh < (int)hi; bh++) {
         const int b = bh / H, h = bh % H;
-        const real a = REXP(-RABS(theta[h]));
-        const real *x = inp + (size_t)b * T * C + (size_t)h * hs;
-        real *y = out + (size_t)b * T * C + (size_t)h * hs;
+        const real a = REXP(-RABS(g->p[h]));
+        const real *x = g->inp + (size_t)b * T * C + (size_t)h * hs;
+        real *y = g->out + (size_t)b * T * C + (size_t)h * hs;
         for (int j = 0; j < hs; j++)
             y[j] = x[j];
         for (int t = 1; t < T; t++) {
@@ -51,26 +64,28 @@ void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int
     }
 }
 
+void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs)
+{
+    pool_for((size_t)B * H, (size_t)B * T * H * hs >= PAR_MIN, leaky_avg_forward_heads,
+             &(time_args){.out = out, .inp = inp, .p = theta, .B = B, .T = T, .H = H, .hs = hs});
+}
+
 /* Reverse scan g_t = dout_t + a g_{t+1}: dinp_t += g_t and da = sum_t g_t . out_{t-1}; then
  * dtheta += da * d(a)/d(theta) = da * (-a) * sign(theta). At theta = 0 exactly, |theta| has no
- * derivative; sign(0) = 0 takes the zero subgradient there. */
-void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
-                        int B, int T, int H, int hs)
+ * derivative; sign(0) = 0 takes the zero subgradient there. (inp: the forward output.) */
+static void leaky_avg_backward_heads(void *arg, size_t lo, size_t hi)
 {
-    if (!dinp && !dtheta)
-        return;
+    const time_args *ta = arg;
+    const int T = ta->T, H = ta->H, hs = ta->hs;
     const size_t C = (size_t)H * hs;
-    real *gbuf = xmalloc((size_t)B * C * sizeof(real));
-    double *part = xcalloc((size_t)B * H, sizeof(double));
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
-    for (int bh = 0; bh < B * H; bh++) {
+    for (int bh = (int)lo; bh < (int)hi; bh++) {
         const int b = bh / H, h = bh % H;
-        const real a = REXP(-RABS(theta[h]));
+        const real a = REXP(-RABS(ta->p[h]));
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
-        const real *dy = dout + base;
-        const real *y = out + base;
-        real *dx = dinp ? dinp + base : NULL;
-        real *g = gbuf + (size_t)bh * hs;
+        const real *dy = ta->dout + base;
+        const real *y = ta->inp + base;
+        real *dx = ta->dinp ? ta->dinp + base : NULL;
+        real *g = ta->gbuf + (size_t)bh * hs;
         double acc = 0;
         for (int j = 0; j < hs; j++)
             g[j] = 0;
@@ -89,8 +104,21 @@ void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *
                     acc += (double)g[j] * yp[j];
             }
         }
-        part[bh] = acc;
+        ta->part[bh] = acc;
     }
+}
+
+void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
+                        int B, int T, int H, int hs)
+{
+    if (!dinp && !dtheta)
+        return;
+    const size_t C = (size_t)H * hs;
+    real *gbuf = xmalloc((size_t)B * C * sizeof(real));
+    double *part = xcalloc((size_t)B * H, sizeof(double));
+    pool_for((size_t)B * H, (size_t)B * T * C >= PAR_MIN, leaky_avg_backward_heads,
+             &(time_args){.dinp = dinp, .part = part, .gbuf = gbuf, .inp = out, .dout = dout, .p = theta,
+                          .B = B, .T = T, .H = H, .hs = hs});
     if (dtheta)
         for (int h = 0; h < H; h++) {
             const double a = REXP(-RABS(theta[h]));
@@ -101,15 +129,16 @@ void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *
     free(gbuf);
 }
 
-void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
+static void lookahead_mix_forward_heads(void *arg, size_t lo, size_t hi)
 {
+    const time_args *g = arg;
+    const int T = g->T, H = g->H, hs = g->hs;
     const size_t C = (size_t)H * hs;
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
-    for (int bh = 0; bh < B * H; bh++) {
+    for (int bh = (int)lo; bh < (int)hi; bh++) {
         const int b = bh / H, h = bh % H;
-        const real ch = c[h], rest = 1 - c[h];
-        const real *x = inp + (size_t)b * T * C + (size_t)h * hs;
-        real *y = out + (size_t)b * T * C + (size_t)h * hs;
+        const real ch = g->p[h], rest = 1 - g->p[h];
+        const real *x = g->inp + (size_t)b * T * C + (size_t)h * hs;
+        real *y = g->out + (size_t)b * T * C + (size_t)h * hs;
         for (int t = 0; t < T; t++) {
             const real *xt = x + (size_t)t * C;
             real *yt = y + (size_t)t * C;
@@ -125,21 +154,26 @@ void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int
     }
 }
 
-/* dinp_t += c dout_t + (1 - c) dout_{t-1};  dc += sum_t dout_t . (inp_t - inp_{t+1}). */
-void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
-                            int B, int T, int H, int hs)
+void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
 {
-    if (!dinp && !dc)
-        return;
+    pool_for((size_t)B * H, (size_t)B * T * H * hs >= PAR_MIN, lookahead_mix_forward_heads,
+             &(time_args){.out = out, .inp = inp, .p = c, .B = B, .T = T, .H = H, .hs = hs});
+}
+
+/* dinp_t += c dout_t + (1 - c) dout_{t-1};  dc += sum_t dout_t . (inp_t - inp_{t+1}). */
+static void lookahead_mix_backward_heads(void *arg, size_t lo, size_t hi)
+{
+    const time_args *g = arg;
+    const int T = g->T, H = g->H, hs = g->hs;
     const size_t C = (size_t)H * hs;
-    double *part = dc ? xcalloc((size_t)B * H, sizeof(double)) : NULL;
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
-    for (int bh = 0; bh < B * H; bh++) {
+    real *dinp = g->dinp;
+    double *part = g->part;
+    for (int bh = (int)lo; bh < (int)hi; bh++) {
         const int b = bh / H, h = bh % H;
-        const real ch = c[h], rest = 1 - c[h];
+        const real ch = g->p[h], rest = 1 - g->p[h];
         const size_t base = (size_t)b * T * C + (size_t)h * hs;
-        const real *dy = dout + base;
-        const real *x = inp + base;
+        const real *dy = g->dout + base;
+        const real *x = g->inp + base;
         if (dinp) {
             real *dx = dinp + base;
             for (int t = 0; t < T; t++) {
@@ -166,6 +200,17 @@ void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *
             part[bh] = acc;
         }
     }
+}
+
+void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
+                            int B, int T, int H, int hs)
+{
+    if (!dinp && !dc)
+        return;
+    double *part = dc ? xcalloc((size_t)B * H, sizeof(double)) : NULL;
+    pool_for((size_t)B * H, (size_t)B * T * H * hs >= PAR_MIN, lookahead_mix_backward_heads,
+             &(time_args){.dinp = dinp, .part = part, .inp = inp, .dout = dout, .p = c, .B = B, .T = T, .H = H,
+                          .hs = hs});
     if (dc) {
         for (int h = 0; h < H; h++)
             dc[h] += (real)head_sum(part, B, H, h);
@@ -180,33 +225,46 @@ static long shifted(int t, int T, int k)
     return s >= 0 && s < T ? s : -1;
 }
 
-void time_shift_forward(real *out, const real *inp, int B, int T, int C, int k)
+static void time_shift_forward_seqs(void *arg, size_t lo, size_t hi)
 {
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
-    for (int b = 0; b < B; b++)
+    const time_args *g = arg;
+    const int T = g->T, C = g->C, k = g->k;
+    for (size_t b = lo; b < hi; b++)
         for (int t = 0; t < T; t++) {
-            real *o = out + ((size_t)b * T + t) * C;
+            real *o = g->out + (b * T + t) * C;
             long s = shifted(t, T, k);
             if (s >= 0)
-                memcpy(o, inp + ((size_t)b * T + (size_t)s) * C, (size_t)C * sizeof(real));
+                memcpy(o, g->inp + (b * T + (size_t)s) * C, (size_t)C * sizeof(real));
             else
                 memset(o, 0, (size_t)C * sizeof(real));
         }
 }
 
-void time_shift_backward(real *dinp, const real *dout, int B, int T, int C, int k)
+void time_shift_forward(real *out, const real *inp, int B, int T, int C, int k)
 {
-    if (!dinp)
-        return;
-#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
-    for (int b = 0; b < B; b++)
+    pool_for((size_t)B, (size_t)B * T * C >= PAR_MIN, time_shift_forward_seqs,
+             &(time_args){.out = out, .inp = inp, .T = T, .C = C, .k = k});
+}
+
+static void time_shift_backward_seqs(void *arg, size_t lo, size_t hi)
+{
+    const time_args *ta = arg;
+    const int T = ta->T, C = ta->C, k = ta->k;
+    for (size_t b = lo; b < hi; b++)
         for (int t = 0; t < T; t++) {
             long s = shifted(t, T, k);
             if (s < 0)
                 continue;
-            const real *g = dout + ((size_t)b * T + t) * C;
-            real *dx = dinp + ((size_t)b * T + (size_t)s) * C;
+            const real *g = ta->dout + (b * T + t) * C;
+            real *dx = ta->dinp + (b * T + (size_t)s) * C;
             for (int c = 0; c < C; c++)
                 dx[c] += g[c];
         }
+}
+
+void time_shift_backward(real *dinp, const real *dout, int B, int T, int C, int k)
+{
+    if (dinp)
+        pool_for((size_t)B, (size_t)B * T * C >= PAR_MIN, time_shift_backward_seqs,
+                 &(time_args){.dinp = dinp, .dout = dout, .T = T, .C = C, .k = k});
 }

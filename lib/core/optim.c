@@ -4,6 +4,40 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/pool.h"
+
+/* One AdamW step over the store's elements [lo, hi), which may span several tensors: the whole
+ * store is one pool loop (docs/threads.md), each element's update independent of the others. */
+typedef struct {
+    param_store *ps;
+    const adamw_cfg *cfg;
+    double lr, bc1, bc2;
+} adamw_args;
+
+static void adamw_range(void *arg, size_t lo, size_t hi)
+{
+    const adamw_args *a = arg;
+    const param_store *ps = a->ps;
+    const double b1 = a->cfg->beta1, b2 = a->cfg->beta2, eps = a->cfg->eps, lr = a->lr;
+    for (int i = 0; i < ps->count && lo < hi; i++) {
+        const param_entry *e = &ps->entries[i];
+        if (lo >= e->offset + e->n)
+            continue;
+        const size_t end = hi < e->offset + e->n ? hi : e->offset + e->n;
+        const double decay = e->decay ? lr * a->cfg->weight_decay : 0.0;
+        real *p = ps->data, *g = ps->grad, *m = ps->m, *v = ps->v;
+        for (size_t j = lo > e->offset ? lo : e->offset; j < end; j++) {   /* padding between tensors stays */
+            double gj = g[j];
+            double mj = b1 * m[j] + (1.0 - b1) * gj;
+            double vj = b2 * v[j] + (1.0 - b2) * gj * gj;
+            m[j] = (real)mj;
+            v[j] = (real)vj;
+            double update = (mj / a->bc1) / (sqrt(vj / a->bc2) + eps);
+            p[j] = (real)(p[j] - decay * p[j] - lr * update);
+        }
+        lo = end;
+    }
+}
 
 void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
 {
@@ -18,22 +52,8 @@ void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
         return;
     }
 #endif
-    for (int i = 0; i < ps->count; i++) {
-        const param_entry *e = &ps->entries[i];
-        real *p = ps->data + e->offset, *g = ps->grad + e->offset;
-        real *m = ps->m + e->offset, *v = ps->v + e->offset;
-        const double decay = e->decay ? lr * cfg->weight_decay : 0.0;
-#pragma omp parallel for schedule(static) if (e->n > 65536)
-        for (size_t j = 0; j < e->n; j++) {
-            double gj = g[j];
-            double mj = b1 * m[j] + (1.0 - b1) * gj;
-            double vj = b2 * v[j] + (1.0 - b2) * gj * gj;
-            m[j] = (real)mj;
-            v[j] = (real)vj;
-            double update = (mj / bc1) / (sqrt(vj / bc2) + cfg->eps);
-            p[j] = (real)(p[j] - decay * p[j] - lr * update);
-        }
-    }
+    adamw_args a = {ps, cfg, lr, bc1, bc2};
+    pool_for(ps->total, ps->total > 65536, adamw_range, &a);
 }
 
 /* Here rather than in params.c, which only stores (the checkpoint readers link params.c alone). */

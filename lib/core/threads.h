@@ -1,7 +1,6 @@
-/* One thread count for OpenBLAS and the core's own OpenMP loops. They never nest: kernels run
- * OpenMP loops around non-BLAS work, except attention's products path, whose parallel region over
- * (batch, head) calls BLAS on each thread, which OpenBLAS's OpenMP build (the one the Makefile
- * links) then runs on that thread alone. */
+/* One thread count for the core: the size of its pool (core/pool.h), which runs every kernel loop
+ * and splits large products into single-threaded BLAS calls (core/blas.c). OpenBLAS and OpenMP
+ * run on one thread each (OpenMP serves only `simd`). docs/threads.md. */
 #ifndef MEMLAB_THREADS_H
 #define MEMLAB_THREADS_H
 
