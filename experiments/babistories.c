@@ -132,6 +132,17 @@ static void step_windows(const token_corpus *bd, long long seed, long long step,
     token_stream_windows(&bd->train, &r, B, T, ids, tg);
 }
 
+/* --device and --dtype, opened: 0, or the exit code (the one-line message printed). Every action
+ * asks before it writes anything, and again where it places a model (opening twice is cheap). */
+static int bs_device(driver *d, device_kind *dev, int *bf16)
+{
+    err_t e;
+    int rc = device_opts_open(&o.dev, dev, bf16, &e);
+    if (rc)
+        driver_error(d, "%s", e.msg);
+    return rc;
+}
+
 /* ---- training ----------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -254,9 +265,7 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, con
     snprintf(label, sizeof label, "babistories %s", arch);
     r.ids = xmalloc((size_t)r.B * r.T * sizeof *r.ids);
     r.tg = xmalloc((size_t)r.B * r.T * sizeof *r.tg);
-    tape_init(&r.tp);
-    tape_set_device(&r.tp, pl->device);
-    tape_set_bf16(&r.tp, pl->bf16);
+    lm_tape_init(&r.tp, m);   /* on the device lm_place put the model on */
     train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = pl->start,
                        .end = o.steps, .ctx = &r, .step = bs_step, .eval_every = o.eval_every, .eval = bs_eval,
                        .ckpt_every = o.ckpt_every, .ckpt = bs_ckpt, .stop_at = o.stop_at};
@@ -384,7 +393,7 @@ static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curve
             lm_init_weights(&m, &init);
         }
         dist_broadcast_real(m.ps.data, m.ps.total);   /* data-parallel ranks start from rank 0's weights */
-        params_move(&m.ps, pl->device);   /* initialised (or loaded) on the host: the same weights on either device */
+        lm_place(&m, pl->device, pl->bf16);   /* initialised (or loaded) on the host: the same weights on either device */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
         if (train_arch(d, bd, &m, pl, &ev_train, &ev_val, curves) != 0)
@@ -409,13 +418,10 @@ static int run_train(driver *d)
         driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
         return 2;
     }
-    err_t de;
     device_kind device;
-    int bf16;
-    if (device_opts_open(&o.dev, &device, &bf16, &de) != 0) {
-        driver_error(d, "%s", de.msg);
-        return 2;
-    }
+    int bf16, bad = bs_device(d, &device, &bf16);
+    if (bad)
+        return bad;
     if (device != DEV_CPU && dist_size() > 1) {
         driver_error(d, "--device cuda with %d data-parallel ranks: GPU ranks need NCCL, not built yet "
                         "(docs/distributed.md)", dist_size());
@@ -463,10 +469,15 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         driver_error(d, "--ckpt FILE is required");
         return 2;
     }
+    device_kind dev;
+    int bf16, rc = bs_device(d, &dev, &bf16);
+    if (rc)
+        return rc;
     if (lm_ckpt_open(ckpt, m, 0, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
+    lm_place(m, dev, bf16);   /* loaded on the host: a checkpoint of either device runs on either */
     *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
@@ -580,7 +591,7 @@ static int run_score(driver *d)
         const int V = m.cfg.vocab, T = m.cfg.ctx;
         double *p = xmalloc((size_t)T * V * sizeof *p);
         tape tp;
-        tape_init(&tp);
+        lm_tape_init(&tp, &m);
         /* Windows of T + 1 tokens overlapping by one, so that every token after the first is scored
          * exactly once, each with the context of its own window. */
         for (size_t at = 0; at + 1 < ids.n; at += (size_t)T) {
@@ -982,8 +993,18 @@ int cmd_babistories(int argc, char **argv)
         token_corpus_dump_stories((uint64_t)o.dump_corpus, stdout);
         return driver_end(&d, 1);
     }
-    int rc;
-    if (strcmp(action, "train") == 0) {
+    static const char *const actions[] = {"train", "generate", "score", "ood", "attention", "compare"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        known |= strcmp(action, actions[i]) == 0;
+    device_kind dev;
+    int bf16, rc;
+    if (!known) {
+        driver_error(&d, "unknown action '%s' (train, generate, score, ood, attention or compare)", action);
+        rc = 2;
+    } else if ((rc = bs_device(&d, &dev, &bf16)) != 0) {
+        /* a bad or unusable --device: one line, nothing written */
+    } else if (strcmp(action, "train") == 0) {
         rc = run_train(&d); /* opens the table once the data and options have passed their checks */
     } else if (strcmp(action, "generate") == 0) {
         d.table_only = 1;
@@ -996,12 +1017,9 @@ int cmd_babistories(int argc, char **argv)
         rc = run_ood(&d);
     } else if (strcmp(action, "attention") == 0) {
         rc = run_attention(&d);
-    } else if (strcmp(action, "compare") == 0) {
+    } else {
         d.table_only = 1;
         rc = run_compare(&d);
-    } else {
-        driver_error(&d, "unknown action '%s' (train, generate, score, ood, attention or compare)", action);
-        rc = 2;
     }
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;

@@ -25,7 +25,7 @@ size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, doub
     double *loss = xmalloc((size_t)per * T * sizeof *loss);
     memset(mean, 0, (size_t)T * sizeof *mean);
     tape tp;
-    tape_init(&tp);
+    lm_tape_init(&tp, m);
     for (size_t w0 = 0; w0 < nwin; w0 += (size_t)per) {
         int B = (int)(nwin - w0 < (size_t)per ? nwin - w0 : (size_t)per);
         for (int b = 0; b < B; b++) {
@@ -124,7 +124,7 @@ int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows
     a->weight = xcalloc((size_t)a->layers * a->heads * T, sizeof *a->weight);
     observer_state st = {.a = a};
     tape tp;
-    tape_init(&tp);
+    lm_tape_init(&tp, m);
     tp.grad_enabled = 0;
     tp.training = 0;
     tp.att_observer = observe;

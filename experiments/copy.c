@@ -37,6 +37,7 @@ typedef struct {
     long long ae_steps, cost_steps;
     int no_memory, map, cost;
     double lr, wd, clip;
+    device_opts dev;
 } cp_opts;
 
 static cp_opts o;
@@ -75,6 +76,7 @@ static const opt_spec cp_options[] = {
     {"cost-chunks", 0, OPT_STRING, &o.cost_chunks, "1,2,4,8,16", "--cost: the chunk counts", NULL, 0, -1, "C,C,..."},
     {"cost-steps", 0, OPT_INT, &o.cost_steps, "20", "--cost: timed training steps per model", NULL, 1, 1e6, "N"},
     CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", "512", "tokens of a trained BPE"),
+    DEVICE_OPTION_ROWS(o.dev),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "chunks", "2",
@@ -149,6 +151,8 @@ typedef struct {
     stage st[CP_MAX_STAGES];
     int nst;
     int cost[CP_MAX_COST], ncost;
+    device_kind device;        /* --device, --dtype: where every model trains and runs */
+    int bf16;
 } cp_plan;
 
 /* ---- options ------------------------------------------------------------------------------------ */
@@ -331,7 +335,7 @@ static double ae_step(void *ctx, long long s, long long *tokens)
 
 /* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
  * encoder's weights are copied into enc. */
-static int train_autoencoder(driver *d, const token_corpus *bd, lm *enc, err_t *e)
+static int train_autoencoder(driver *d, const cp_plan *pl, const token_corpus *bd, lm *enc, err_t *e)
 {
     const lm_config *c = &enc->cfg;
     probe_config dc = {.arch = c->arch, .n = (int)o.chunk_len, .d = c->d, .layers = c->layers, .heads = c->heads,
@@ -340,10 +344,11 @@ static int train_autoencoder(driver *d, const token_corpus *bd, lm *enc, err_t *
     autoencoder_build(&ae, c, &dc);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT + 10);
     autoencoder_init_weights(&ae, &init);
+    autoencoder_place(&ae, pl->device, pl->bf16);
     ae_run a = {.d = d, .bd = bd, .ae = &ae, .opt = make_optim(o.ae_steps), .B = (int)o.batch, .L = (int)o.chunk_len};
     a.ids = xmalloc((size_t)a.B * a.L * sizeof *a.ids);
     a.tg = xmalloc((size_t)a.B * a.L * sizeof *a.tg);
-    tape_init(&a.tp);
+    lm_tape_init(&a.tp, &ae.enc);
     train_loop loop = {.label = "autoencoder (frozen encoder)", .hint = "try a lower --lr", .quiet = d->opt.quiet,
                        .end = o.ae_steps, .ctx = &a, .step = ae_step};
     int rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
@@ -375,8 +380,8 @@ static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t
 
 /* Builds the model for `chunks` chunks: shapes from the options or the checkpoints, weights from the
  * seeded initialisation, then the checkpoints'. *code: 2 for an option at fault, 1 otherwise. */
-static int model_make(driver *d, const token_corpus *bd, int chunks, int full, int no_memory, memmodel *m, int *code,
-                      err_t *e)
+static int model_make(driver *d, const cp_plan *pl, const token_corpus *bd, int chunks, int full, int no_memory,
+                      memmodel *m, int *code, err_t *e)
 {
     memmodel_config c = {.chunks = chunks, .chunk_len = (int)o.chunk_len, .no_memory = no_memory, .full = full,
                          .frozen = frozen()};
@@ -416,6 +421,7 @@ static int model_make(driver *d, const token_corpus *bd, int chunks, int full, i
             params_copy(&m->enc.ps, &enc_ck.ps, 0);
         if (o.decoder_ckpt)
             params_copy(&m->dec.ps, &dec_ck.ps, 0);
+        memmodel_place(m, pl->device, pl->bf16);   /* the same weights on either device */
     }
     if (o.encoder_ckpt)
         lm_free(&enc_ck);
@@ -440,7 +446,7 @@ static cp_metrics evaluate(memmodel *m, const eval_set *es, int B, int n, int pa
     int *ids = xmalloc((size_t)B * n * sizeof *ids), *tg = xmalloc((size_t)B * n * sizeof *tg);
     probe_score sc[3] = {{0}};
     tape tp;
-    tape_init(&tp);
+    lm_tape_init(&tp, &m->dec);
     for (int i = 0; i < es->nb; i++)
         for (int t = 0; t < 3; t++) {
             copytask_batch((copy_task)t, es->win + (size_t)i * B * (n + 1), B, n, pad, ids, tg);
@@ -542,7 +548,7 @@ static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel 
     c.win = xmalloc((size_t)B * (n + 1) * sizeof *c.win);
     c.ids = xmalloc((size_t)2 * B * n * sizeof *c.ids);
     c.tg = xmalloc((size_t)2 * B * n * sizeof *c.tg);
-    tape_init(&c.tp);
+    lm_tape_init(&c.tp, &m->dec);
     int rc = 0;
     for (int si = 0; si < pl->nst && rc == 0; si++) {
         c.st = &pl->st[si];
@@ -578,14 +584,14 @@ static int save_model(driver *d, const token_corpus *bd, const memmodel *m, err_
 static int run_train(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     memmodel m;
-    if (model_make(d, bd, (int)o.chunks, full_baseline(), o.no_memory, &m, code, e) != 0)
+    if (model_make(d, pl, bd, (int)o.chunks, full_baseline(), o.no_memory, &m, code, e) != 0)
         return -1;
     *code = 1;
     log_info(d->opt.quiet, "%s: %s encoder, %zu decoder parameters, %zu training tokens, vocabulary %d",
              d->spec->command, encoder_label(), params_numel(&m.dec.ps), bd->train.n, bd->vocab);
     int rc = 0;
     if (frozen() && !o.encoder_ckpt)
-        rc = train_autoencoder(d, bd, &m.enc, e);
+        rc = train_autoencoder(d, pl, bd, &m.enc, e);
     char path[4096];
     csv_writer *table = rc ? NULL : csv_open(driver_out_path(d, "copy.csv", path, sizeof path), cp_columns, CP_NCOLS, e);
     if (rc == 0 && !table)
@@ -612,7 +618,7 @@ static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
         *tg = xmalloc((size_t)B * n * sizeof *tg);
     lm_optim opt = make_optim(o.cost_steps + 1);
     tape tp;
-    tape_init(&tp);
+    lm_tape_init(&tp, &m->dec);
     double t0 = 0;
     for (long long s = 0; s <= o.cost_steps; s++) {
         if (s == 1)
@@ -641,7 +647,7 @@ static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t 
         for (int full = 0; full < 2 && rc == 0; full++) {
             const int C = pl->cost[i];
             memmodel m;
-            if (model_make(d, bd, C, full, 0, &m, code, e) != 0) {
+            if (model_make(d, pl, bd, C, full, 0, &m, code, e) != 0) {
                 rc = -1;
                 break;
             }
@@ -705,6 +711,11 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return 2;
+    }
+    if ((code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return code;
     }
     if (o.encoder_ckpt && check_encoder_ckpt(&e) != 0) {
         driver_error(&d, "%s", e.msg);

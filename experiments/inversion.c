@@ -34,6 +34,7 @@ typedef struct {
     long long encoder_steps, probe_steps, batch, warmup, eval_windows;
     long long probe_d, probe_layers, probe_heads, joint_chunks;
     double lr, probe_lr, wd, clip;
+    device_opts dev;
 } inv_opts;
 
 static inv_opts o;
@@ -64,6 +65,7 @@ static const opt_spec inv_options[] = {
     {"ctx-sweep", 0, OPT_STRING, &o.ctx_sweep, NULL, "measure at each of these input lengths (a comma list; default: --ctx alone)", NULL, 0, -1, "N,N,..."},
     {"eval-windows", 0, OPT_INT, &o.eval_windows, "512", "held-out windows the metrics are measured on", NULL, 1, 1e7, "N"},
     CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)"),
+    DEVICE_OPTION_ROWS(o.dev),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
@@ -121,6 +123,8 @@ typedef struct {
     int ctx[INV_MAX_CTX], nctx, ctx_max;
     lm_arch arch;
     probe_config probe;   /* n, vocab and d_in are set per measurement */
+    device_kind device;   /* --device, --dtype: where every model trains and runs */
+    int bf16;
 } inv_plan;
 
 /* ---- options ------------------------------------------------------------------------------------ */
@@ -285,8 +289,8 @@ static double inv_step(void *ctx, long long s, long long *tokens)
 }
 
 /* 0, or -1 when the loss stopped being finite (message printed). */
-static int train_model(driver *d, train_kind kind, void *model, lm *enc, const token_corpus *bd, int T, long long steps,
-                       const lm_optim *opt, const char *label)
+static int train_model(driver *d, const inv_plan *pl, train_kind kind, void *model, lm *enc, const token_corpus *bd,
+                       int T, long long steps, const lm_optim *opt, const char *label)
 {
     inv_train t = {.d = d, .kind = kind, .model = model, .enc = enc, .bd = bd, .opt = opt, .B = (int)o.batch, .T = T};
     t.n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T;
@@ -301,7 +305,7 @@ static int train_model(driver *d, train_kind kind, void *model, lm *enc, const t
                : kind == TRAIN_AE   ? STREAM_AE
                : kind == TRAIN_JOINT ? STREAM_JOINT
                                     : STREAM_PROBE;
-    tape_init(&t.tp);
+    tape_init_on(&t.tp, pl->device, pl->bf16);
     train_loop loop = {.label = label, .hint = "try a lower --lr / --probe-lr", .quiet = d->opt.quiet, .end = steps,
                        .ctx = &t, .step = inv_step};
     err_t e;
@@ -329,15 +333,16 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token
     probe_build(&p, &pc);
     rng init = rng_stream((uint64_t)d->opt.seed, STREAM_PROBE_INIT);
     probe_init_weights(&p, &init);
+    probe_place(&p, pl->device);
     char label[96];
     snprintf(label, sizeof label, "memory-inversion: probe of %s, ctx %d", name, T);
     lm_optim opt = make_optim(o.probe_lr, o.probe_steps);
-    int rc = train_model(d, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
+    int rc = train_model(d, pl, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
     if (rc == 0) {
         const int B = (int)o.batch, V = bd->vocab;
         real *emb = xcalloc((size_t)B * d_in, sizeof *emb), *logits = xmalloc((size_t)B * T * V * sizeof *logits);
         tape tp;
-        tape_init(&tp);
+        tape_init_on(&tp, pl->device, pl->bf16);
         probe_score sc = {0};
         for (int i = 0; i < n_eval; i += B) {
             const int b = n_eval - i < B ? n_eval - i : B;
@@ -398,16 +403,22 @@ static int shared_encoders(driver *d, const inv_plan *pl, const token_corpus *bd
         lm_build(untrained, &c);
         rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
         lm_init_weights(untrained, &init);
+        lm_place(untrained, pl->device, pl->bf16);
     }
     if (!pl->want[ENC_CAUSAL])
         return 0;
-    if (o.encoder_ckpt)
-        return open_encoder("--encoder-ckpt", o.encoder_ckpt, bd->vocab, causal, e);
+    if (o.encoder_ckpt) {
+        if (open_encoder("--encoder-ckpt", o.encoder_ckpt, bd->vocab, causal, e) != 0)
+            return -1;
+        lm_place(causal, pl->device, pl->bf16);
+        return 0;
+    }
     lm_build(causal, &c);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
+    lm_place(causal, pl->device, pl->bf16);
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
-    if (train_model(d, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
+    if (train_model(d, pl, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
         lm_free(causal);
         return err_set(e, "the causal encoder's training failed");
     }
@@ -455,6 +466,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
             return NULL;
         }
         h->what = HOLD_LOADED;
+        lm_place(&h->loaded, pl->device, pl->bf16);
         return &h->loaded;
     }
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
@@ -470,9 +482,10 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
         }
         memmodel_build(&h->mm, &mc);
         memmodel_init_weights(&h->mm, &init);
+        memmodel_place(&h->mm, pl->device, pl->bf16);
         h->what = HOLD_MM;
         snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
-        *rc = train_model(d, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+        *rc = train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
         return *rc ? NULL : &h->mm.enc;
     }
     probe_config dc = pl->probe;
@@ -485,9 +498,10 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
     dc.n = T;
     autoencoder_build(&h->ae, c, &dc);
     autoencoder_init_weights(&h->ae, &init);
+    autoencoder_place(&h->ae, pl->device, pl->bf16);
     h->what = HOLD_AE;
     snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
-    *rc = train_model(d, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
+    *rc = train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
     if (*rc)
         return NULL;
     /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
@@ -584,7 +598,7 @@ int cmd_memory_inversion(int argc, char **argv)
         return code;
     inv_plan pl;
     err_t e;
-    if (plan_make(&pl, &code, &e) != 0) {
+    if (plan_make(&pl, &code, &e) != 0 || (code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return code;

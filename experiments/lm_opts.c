@@ -21,11 +21,15 @@ int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e)
 int device_opts_open(const device_opts *o, device_kind *dev, int *bf16, err_t *e)
 {
     if (device_parse(o->device, dev, e) != 0)
-        return -1;
+        return 2;
     *bf16 = strcmp(o->dtype, "bf16") == 0;
-    if (!*bf16 && strcmp(o->dtype, "fp32") != 0)
-        return err_set(e, "--dtype '%s': expected fp32 or bf16", o->dtype);
-    if (*bf16 && *dev != DEV_CUDA)
-        return err_set(e, "--dtype bf16 needs --device cuda (the CPU trains in fp32)");
-    return device_open(*dev, e);
+    if (!*bf16 && strcmp(o->dtype, "fp32") != 0) {
+        err_set(e, "--dtype '%s': expected fp32 or bf16", o->dtype);
+        return 2;
+    }
+    if (*bf16 && *dev != DEV_CUDA) {
+        err_set(e, "--dtype bf16 needs --device cuda (the CPU runs in fp32)");
+        return 2;
+    }
+    return device_open(*dev, e) != 0 ? 1 : 0;
 }

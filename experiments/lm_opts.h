@@ -50,8 +50,10 @@ typedef struct {
     {"device", 0, OPT_STRING, &(o).device, "cpu", "where the language models train and run (cuda: a build with nvcc and a GPU; docs/gpu.md)", "cpu|cuda", 0, -1, "D"}, \
     {"dtype", 0, OPT_STRING, &(o).dtype, "fp32", "--device cuda: fp32 (the reference) or bf16 (bf16 operands, fp32 accumulation and weights)", "fp32|bf16", 0, -1, "T"}
 
-/* Parses and opens the device: 0, or -1 with one line ("--device cuda: this memlab was built
- * without CUDA", "--dtype bf16 needs --device cuda"). */
+/* Parses and opens the device before a command writes anything: 0; 2 for a bad option ("--dtype
+ * bf16 needs --device cuda"); 1 when the device cannot be used ("--device cuda: this memlab was
+ * built without CUDA", "... no usable GPU"); one line in e. Opening again is cheap (the CUDA
+ * context opens once). Then lm_place (nn/lm.h) puts each model there. */
 int device_opts_open(const device_opts *o, device_kind *dev, int *bf16, err_t *e);
 
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */

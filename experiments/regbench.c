@@ -30,6 +30,7 @@ typedef struct {
     long long ngram_order, train_size, val_size, test_size, epochs, batch, jobs;
     double lr, wd, clip, warmup;
     int describe, sweep, emit_jobs;
+    device_opts dev;
 } rb_opts;
 
 static rb_opts o;
@@ -60,6 +61,7 @@ static const opt_spec rb_options[] = {
     {"jobs", 0, OPT_INT, &o.jobs, "1", "sweep: points trained at once, each in a child process with --threads / J threads", NULL, 1, 1024, "J"},
     {"emit-jobs", 0, OPT_FLAG, &o.emit_jobs, NULL, "print the sweep's command lines, one a point, for GNU parallel or a scheduler, instead of running them", NULL, 0, -1, NULL},
     {"collect", 0, OPT_STRING, &o.collect, NULL, "merge DIR/point_NNN.csv (the --emit-jobs points) into the primary table and write DIR/best.csv", NULL, 0, -1, "DIR"},
+    DEVICE_OPTION_ROWS(o.dev),
 };
 #define RB_NOPTS ((int)(sizeof rb_options / sizeof rb_options[0]))
 
@@ -236,6 +238,23 @@ static int trained_config(lm_config *c, err_t *e)
     return lm_opts_config(&mo, PFA_VOCAB, c, e);
 }
 
+/* --device and --dtype for the trained models (the references run on the CPU whatever they say):
+ * 0, or the exit code with the one-line message printed. The lstm has no GPU kernels. */
+static int trained_device(driver *d, int has_lstm, device_kind *dev, int *bf16)
+{
+    err_t e;
+    int rc = 0;
+    if (has_lstm && device_parse(o.dev.device, dev, &e) == 0 && *dev != DEV_CPU) {
+        err_set(&e, "--model lstm runs on the CPU only (the LSTM has no GPU kernels): leave out --device cuda");
+        rc = 2;
+    } else {
+        rc = device_opts_open(&o.dev, dev, bf16, &e);
+    }
+    if (rc)
+        driver_error(d, "%s", e.msg);
+    return rc;
+}
+
 static int run_trained(driver *d, const pfa_dataset *ds)
 {
     rb_row row = {.trained = 1};
@@ -243,6 +262,7 @@ static int run_trained(driver *d, const pfa_dataset *ds)
                        .warmup_frac = o.warmup, .lr_min_frac = 0.1, .seed = d->opt.seed, .quiet = d->opt.quiet};
     err_t e;
     trained_config(&tc.cfg, &e);   /* checked before the data were drawn */
+    trained_device(d, 0, &tc.device, &tc.bf16);   /* checked too: opens it again */
     double t0 = now_seconds();
     rb_model rm;
     int rc = rb_train(&rm, &tc, &ds->train, &e);
@@ -667,6 +687,12 @@ static int run_one(driver *d)
         err_t e;
         if (trained_config(&c, &e) != 0)
             return usage_error(d, "%s", e.msg);
+        device_kind dev;
+        int bf16, rc = trained_device(d, c.arch == LM_LSTM, &dev, &bf16);
+        if (rc) {
+            driver_end(d, 0);
+            return rc;
+        }
     }
     /* Only trained models and the data views use the training set; the others skip drawing it (the
      * validation and test sets do not depend on it). */
@@ -702,8 +728,19 @@ int cmd_regbench(int argc, char **argv)
     char *model_text = xstrdup(o.model), *models[5];
     int nmodels;
     err_t e;
-    if (parse_models(model_text, models, &nmodels, &e) != 0)
+    int has_lstm = 0, trained = 0;
+    device_kind dev;
+    int bf16;
+    if (parse_models(model_text, models, &nmodels, &e) != 0) {
         code = usage_error(&d, "%s", e.msg);
+        goto out;
+    }
+    for (int m = 0; m < nmodels; m++) {
+        has_lstm |= !strcmp(models[m], "lstm");
+        trained |= !is_reference_model(models[m]);
+    }
+    if (trained && (o.sweep || o.emit_jobs) && (code = trained_device(&d, has_lstm, &dev, &bf16)) != 0)
+        driver_end(&d, 0);   /* a sweep checks once, before its points start */
     else if (o.sweep || o.emit_jobs)
         code = sweep(&d, models, nmodels);
     else if (nmodels > 1)
@@ -713,6 +750,7 @@ int cmd_regbench(int argc, char **argv)
                            o.grid ? "grid" : o.train_sizes ? "train-sizes" : "jobs");
     else
         code = run_one(&d);
+out:
     free(model_text);
     return code;
 }

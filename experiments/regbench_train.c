@@ -88,7 +88,8 @@ int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t 
     lm_build(&rm->m, &c->cfg);
     rng init = rng_stream((uint64_t)c->seed, RNG_STREAM_INIT);
     lm_init_weights(&rm->m, &init);
-    tape_init(&rm->tp);
+    lm_place(&rm->m, c->device, c->bf16);   /* the same initial weights on either device */
+    lm_tape_init(&rm->tp, &rm->m);
     const int N = train->count, B = (int)(c->batch < N ? c->batch : N);
     rb_run r = {.rm = rm, .train = train, .N = N, .B = B, .per_epoch = (N + B - 1) / B,
                 .data = rng_stream((uint64_t)c->seed, RNG_STREAM_DATA), .drop = rng_stream((uint64_t)c->seed, RNG_STREAM_DROPOUT)};

@@ -14,6 +14,8 @@ typedef struct {
     double lr_min_frac;       /* cosine floor as a fraction of lr (the paper: 0.1) */
     long long seed;
     int quiet;
+    device_kind device;       /* where the model trains and predicts (--device, --dtype) */
+    int bf16;
 } rb_train_cfg;
 
 typedef struct {

@@ -193,6 +193,40 @@ START_TEST(test_failed_run_leaves_earlier_output)
 }
 END_TEST
 
+/* --device cuda where no GPU can be used (hidden here, so that a machine with one tests the same
+ * path), on every command and action that runs a language model: one line, exit 1, before anything
+ * is written (a build without CUDA says so instead). The lstm says it has no GPU kernels (exit 2). */
+START_TEST(test_device_unavailable)
+{
+    static const char *const cmds[] = {
+        "babistories --preset smoke", "babistories score --ckpt x --text y", "babistories generate --ckpt x",
+        "babistories ood --ckpt x", "babistories attention --ckpt x", "babistories compare --ckpt x,y",
+        "regbench --preset smoke --model gpt", "regbench --preset smoke --model mosaic,gpt --sweep",
+        "copy --preset smoke", "blank-copy --preset smoke", "memory-inversion --preset smoke",
+    };
+    char *dir = test_tmpdir(), cmd[4096], *out, *err;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        snprintf(cmd, sizeof cmd, "CUDA_VISIBLE_DEVICES= %s %s --device cuda --quiet --out-dir %s/run", test_memlab_bin(),
+                 cmds[i], dir);
+        ck_assert_msg(test_run(cmd, &out, &err) == 1, "%s: %s", cmds[i], err);
+        ck_assert_msg(strcmp(out, "") == 0, "%s wrote %s", cmds[i], out);
+        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1 && strstr(err, ": --device cuda: ") &&
+                          (strstr(err, "built without CUDA") || strstr(err, "no usable GPU")),
+                      "%s: %s", cmds[i], err);
+        snprintf(cmd, sizeof cmd, "test -e %s/run", dir);
+        ck_assert_msg(test_run(cmd, NULL, NULL) != 0, "%s left %s/run", cmds[i], dir);
+        free(out);
+        free(err);
+    }
+    snprintf(cmd, sizeof cmd, "%s regbench --preset smoke --model lstm --device cuda --quiet", test_memlab_bin());
+    ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+    ck_assert_msg(strstr(err, "--model lstm runs on the CPU only") && strchr(err, '\n') == err + strlen(err) - 1, "%s", err);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -206,6 +240,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, test_same_seed_same_bytes);
     tcase_add_test(tc, test_config_file_and_print_config);
     tcase_add_test(tc, test_failed_run_leaves_earlier_output);
+    tcase_add_test(tc, test_device_unavailable);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -50,6 +50,15 @@ void tape_set_bf16(tape *tp, int on)
     tp->bf16 = on;
 }
 
+void tape_init_on(tape *tp, device_kind d, int bf16)
+{
+    tape_init(tp);
+    if (d != DEV_CPU) {
+        tape_set_device(tp, d);
+        tape_set_bf16(tp, bf16);
+    }
+}
+
 void *tape_alloc(tape *tp, size_t bytes) { return arena_alloc(&tp->mem, bytes); }
 
 /* The arena of the tape's numbers: `mem` itself on the CPU, as before devices existed. */

@@ -61,6 +61,10 @@ void tape_set_device(tape *tp, device_kind d);
  * values, gradients and master weights stay fp32. A GPU mode: fatal on a CPU tape. */
 void tape_set_bf16(tape *tp, int on);
 
+/* tape_init, then (on the GPU) tape_set_device and tape_set_bf16: a tape for a command's --device
+ * and --dtype. */
+void tape_init_on(tape *tp, device_kind d, int bf16);
+
 /* Host arena memory (dimension structs, copies of ids, anything the host reads). */
 void *tape_alloc(tape *tp, size_t bytes);
 /* Arena memory on the tape's device: op outputs' numbers and saved values kernels read. */

@@ -42,9 +42,9 @@ typedef struct lm_arch_ops {
      * the layer's decoding cache, which it extends. */
     tensor *(*forward)(const void *block, param_store *ps, const lm_config *c, tape *tp, tensor *x, rng *drop,
                        void *cache, int pos);
-    /* A layer's decoding cache for up to cap tokens, and its release; NULL when the architecture
-     * does not decode incrementally. */
-    void *(*cache_new)(const lm_config *c, int cap);
+    /* A layer's decoding cache for up to cap tokens in the memory of device dev (where the model's
+     * parameters are), and its release; NULL when the architecture does not decode incrementally. */
+    void *(*cache_new)(const lm_config *c, int cap, device_kind dev);
     void (*cache_free)(void *cache);
     /* The scale of the tied head's logits (1 unless the architecture scales them). */
     double (*logit_scale)(const lm_config *c);

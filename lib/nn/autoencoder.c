@@ -14,7 +14,7 @@ void lm_embed(lm *m, tape *tp, const int *ids, int B, int T, real *emb)
 {
     tape_reset(tp);
     tp->grad_enabled = tp->training = 0;
-    tensor *e = lm_embedding(m, tp, ids, B, T, NULL);
+    tensor *e = tape_to_host(tp, lm_embedding(m, tp, ids, B, T, NULL));   /* on the GPU: a copy */
     memcpy(emb, e->data, e->n * sizeof *emb);
     tape_reset(tp);
 }
@@ -32,6 +32,12 @@ void autoencoder_init_weights(autoencoder *a, rng *r)
 {
     lm_init_weights(&a->enc, r);
     probe_init_weights(&a->dec, r);
+}
+
+void autoencoder_place(autoencoder *a, device_kind d, int bf16)
+{
+    lm_place(&a->enc, d, bf16);
+    probe_place(&a->dec, d);
 }
 
 void autoencoder_free(autoencoder *a)

@@ -26,6 +26,8 @@ typedef struct {
 void autoencoder_build(autoencoder *a, const lm_config *enc, const probe_config *dec);
 void autoencoder_init_weights(autoencoder *a, rng *r);
 void autoencoder_free(autoencoder *a);
+/* Both parts on device d (lm_place, probe_place); its tape: lm_tape_init(tp, &a->enc). */
+void autoencoder_place(autoencoder *a, device_kind d, int bf16);
 
 /* One step on ids[B * n] (inputs and targets alike): cross-entropy of the regenerated tokens,
  * backward through decoder and encoder, one AdamW step on both (clipped together). The mean loss,

@@ -20,6 +20,7 @@ typedef struct {
 
 typedef struct {
     real *k, *v;   /* [cap, d]: the keys and values of the positions so far */
+    device_kind dev;
 } gpt_cache;
 
 static int gpt_resolve(lm_config *c, err_t *e)
@@ -87,8 +88,8 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
         k = op_rope(tp, k, c->heads, pos);
     }
     if (kc) {
-        memcpy(kc->k + (size_t)pos * d, k->data, (size_t)d * sizeof(real));
-        memcpy(kc->v + (size_t)pos * d, v->data, (size_t)d * sizeof(real));
+        layers_buffer_copy(tp, kc->k + (size_t)pos * d, k->data, (size_t)d);
+        layers_buffer_copy(tp, kc->v + (size_t)pos * d, v->data, (size_t)d);
         k = layers_buffer_view(tp, kc->k, pos + 1, d);
         v = layers_buffer_view(tp, kc->v, pos + 1, d);
     }
@@ -106,20 +107,21 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     return op_add(tp, x, op_dropout(tp, h, p, drop));
 }
 
-static void *gpt_cache_new(const lm_config *c, int cap)
+static void *gpt_cache_new(const lm_config *c, int cap, device_kind dev)
 {
     gpt_cache *kc = xcalloc(1, sizeof *kc);
-    const size_t rows = (size_t)cap * c->d * sizeof(real);
-    kc->k = xaligned_zeroed(rows);
-    kc->v = xaligned_zeroed(rows);
+    const size_t rows = (size_t)cap * c->d;
+    kc->k = layers_buffer_new(rows, dev);
+    kc->v = layers_buffer_new(rows, dev);
+    kc->dev = dev;
     return kc;
 }
 
 static void gpt_cache_free(void *cache)
 {
     gpt_cache *kc = cache;
-    free(kc->k);
-    free(kc->v);
+    layers_buffer_free(kc->k, kc->dev);
+    layers_buffer_free(kc->v, kc->dev);
     free(kc);
 }
 

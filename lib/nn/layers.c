@@ -53,6 +53,22 @@ tensor *layers_buffer_view(tape *tp, real *buf, int n, int d)
     tensor *t = tape_alloc(tp, sizeof *t);
     memset(t, 0, sizeof *t);
     t->data = buf;
+    t->device = tp->device;
     tensor_set_shape(t, 3, (int[]){1, n, d});
     return t;
+}
+
+real *layers_buffer_new(size_t n, device_kind dev)
+{
+    real *b = mem_alloc(device_mem(dev), n * sizeof *b);
+    mem_zero(device_mem(dev), b, n * sizeof *b);
+    return b;
+}
+
+void layers_buffer_free(real *buf, device_kind dev) { mem_free(device_mem(dev), buf); }
+
+void layers_buffer_copy(const tape *tp, real *dst, const real *src, size_t n)
+{
+    const mem_kind k = device_mem(tp->device);
+    mem_copy(dst, k, src, k, n * sizeof *dst);
 }

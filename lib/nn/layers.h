@@ -25,5 +25,10 @@ void layers_fill_if(param_store *ps, int idx, double v);
 /* An arena tensor [1, n, d] over rows 0..n-1 of a buffer (no copy, no gradient): a decoding cache
  * read as keys or values. */
 tensor *layers_buffer_view(tape *tp, real *buf, int n, int d);
+/* A zeroed buffer of n reals for a decoding cache on device dev (the model's), and its release. */
+real *layers_buffer_new(size_t n, device_kind dev);
+void layers_buffer_free(real *buf, device_kind dev);
+/* Copies n reals between two buffers on the tape's device (cache rows, op outputs). */
+void layers_buffer_copy(const tape *tp, real *dst, const real *src, size_t n);
 
 #endif

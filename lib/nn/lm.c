@@ -46,6 +46,17 @@ void lm_free(lm *m)
     lm_stack_free(&m->stack);
 }
 
+void lm_place(lm *m, device_kind d, int bf16)
+{
+    params_move(&m->ps, d);
+    m->bf16 = d == DEV_CUDA && bf16;
+}
+
+void lm_tape_init(tape *tp, const lm *m)
+{
+    tape_init_on(tp, m->ps.device, m->bf16);
+}
+
 int lm_max_len(const lm *m) { return lm_config_max_len(&m->cfg); }
 
 tensor *lm_hidden(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)

@@ -21,6 +21,7 @@ typedef struct {
     param_store ps;
     int wte, wpe, lnf_w, lnf_b;   /* wpe -1 without learned positions */
     lm_stack stack;
+    int bf16;   /* on the GPU: the tapes of lm_tape_init run bf16 products (--dtype bf16) */
 } lm;
 
 /* Declares and allocates every parameter (zeroed); then lm_init_weights draws the initial values:
@@ -33,6 +34,13 @@ void lm_build(lm *m, const lm_config *c);
 void lm_declare(lm *m, const lm_config *c);
 void lm_init_weights(lm *m, rng *r);
 void lm_free(lm *m);
+/* Puts the parameters on device d (after lm_init_weights or a checkpoint load, so that both
+ * devices start from the same weights) and records the dtype its tapes use there (bf16: the GPU
+ * only). Every command that runs a model on --device does this once, then makes its tapes with
+ * lm_tape_init (docs/gpu.md). */
+void lm_place(lm *m, device_kind d, int bf16);
+/* tape_init for a tape that runs m: on m's device, in m's dtype. */
+void lm_tape_init(tape *tp, const lm *m);
 
 /* ids[B*T] -> final LayerNorm output [B,T,d]. T may exceed cfg.ctx only without learned positions
  * (fatal otherwise: callers check with lm_max_len first). drop: the dropout stream (used only when

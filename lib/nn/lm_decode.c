@@ -21,8 +21,8 @@ void lm_decoder_init(lm_decoder *dc, const lm *m, int cap)
     dc->ops = m->ops;
     dc->layers = xcalloc((size_t)c->layers, sizeof *dc->layers);
     for (int l = 0; l < c->layers; l++)
-        dc->layers[l] = m->ops->cache_new(c, cap);
-    tape_init(&dc->tp);
+        dc->layers[l] = m->ops->cache_new(c, cap, m->ps.device);
+    lm_tape_init(&dc->tp, m);
     dc->tp.grad_enabled = 0;
     dc->tp.training = 0;
 }
@@ -52,7 +52,7 @@ void lm_decode_step(lm *m, lm_decoder *dc, int token, real *logits)
         x = op_add(tp, x, op_embedding(tp, &pos, 1, 1, params_tensor(&m->ps, m->wpe)));
     x = lm_stack_forward(&m->stack, &m->ps, c, tp, x, NULL, dc->layers, pos);
     x = layers_layernorm(tp, &m->ps, x, m->lnf_w, m->lnf_b);
-    tensor *z = lm_logits(m, tp, x);
+    tensor *z = tape_to_host(tp, lm_logits(m, tp, x));   /* on the GPU: a copy */
     memcpy(logits, z->data, (size_t)c->vocab * sizeof *logits);
     dc->len++;
     tape_reset(tp);

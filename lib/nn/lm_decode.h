@@ -6,7 +6,8 @@
  * equal those of lm_forward over the same tokens (tests/check_decode.c).
  *
  * Decoding runs without gradients; one sequence per cache; up to `cap` tokens (at most cfg.ctx with
- * learned positions; causal models only). */
+ * learned positions; causal models only). The caches live where the model's parameters are
+ * (lm_place): on the GPU every step's rows stay there and only the logits come back. */
 #ifndef MEMLAB_NN_LM_DECODE_H
 #define MEMLAB_NN_LM_DECODE_H
 

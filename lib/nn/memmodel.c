@@ -94,7 +94,7 @@ static tensor *memories(memmodel *m, tape *tp, const int *ids, int B, rng *drop)
         tensor *e = lm_embedding(&m->enc, tp, ids, N, c->chunk_len, NULL);
         tp->grad_enabled = grad;
         tp->training = training;
-        mem = tape_input(tp, 2, (int[]){N, c->enc.d}, e->data);
+        mem = tape_view(tp, e, 2, (int[]){N, c->enc.d});   /* no node: a constant on either device */
     } else {
         mem = lm_embedding(&m->enc, tp, ids, N, c->chunk_len, drop);
     }
@@ -142,6 +142,14 @@ double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches,
     return optim_step_stores(tp, loss, stores, n, o, step);
 }
 
+void memmodel_place(memmodel *m, device_kind d, int bf16)
+{
+    if (uses_encoder(&m->cfg))
+        lm_place(&m->enc, d, bf16);
+    lm_place(&m->dec, d, bf16);
+    params_move(&m->ps, d);
+}
+
 void memmodel_reset_optimizer(memmodel *m)
 {
     params_zero_moments(&m->dec.ps);
@@ -153,7 +161,7 @@ void memmodel_score(memmodel *m, tape *tp, const memmodel_batch *batch, int B, p
 {
     tape_reset(tp);
     tp->grad_enabled = tp->training = 0;
-    tensor *logits = memmodel_forward(m, tp, batch->ids, B, NULL);
+    tensor *logits = tape_to_host(tp, memmodel_forward(m, tp, batch->ids, B, NULL));
     probe_score_add(s, logits->data, batch->targets, (long long)B * m->cfg.chunks * m->cfg.chunk_len,
                     m->cfg.dec.vocab, -1);
     tape_reset(tp);

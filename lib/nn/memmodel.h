@@ -42,6 +42,9 @@ void memmodel_build(memmodel *m, const memmodel_config *c);
  * (0.02): its slots then look alike. */
 void memmodel_init_weights(memmodel *m, rng *r);
 void memmodel_free(memmodel *m);
+/* lm_place for every store (the encoder, the decoder and the model's own); a tape for the model is
+ * lm_tape_init(tp, &m->dec). */
+void memmodel_place(memmodel *m, device_kind d, int bf16);
 
 /* The slot layout: rows[(b * C + c) * C + j] is the row of the slot table that slot j of chunk c of
  * batch row b reads, where the table holds the B * C memories (row b * C + j) followed by the C

@@ -45,6 +45,7 @@ typedef struct {
     real *k, *v;              /* [cap, d] */
     real *vraw;               /* W_v x of the last position [d], its value still to complete */
     real *leak_ctx, *leak_pm; /* running leaky averages of the two key streams [d] */
+    device_kind dev;          /* where the rows live: the model's device */
 } mosaic_cache;
 
 static int mosaic_resolve(lm_config *c, err_t *e)
@@ -142,20 +143,20 @@ static tensor *scaled(tape *tp, param_store *ps, int idx, double factor)
     return op_scale(tp, params_tensor(ps, idx), (real)(MOSAIC_PARAM_SCALE * factor));
 }
 
-/* One step of the leaky average y_t = x_t + a y_{t-1} (a = e^-|theta| per head, as
- * leaky_avg_forward computes it), in place on x[1, 1, H*hs], carrying y in state (y_0 = x_0). */
-static void leaky_step(tensor *x, const tensor *theta, real *state, int pos, int hs)
+/* One step of the leaky average y_t = x_t + a y_{t-1} at position pos for x [1, 1, d], carrying y
+ * in state (y_0 = x_0): the window's own leaky-average op over the two rows [y_{pos-1}, x_pos], so
+ * that a decoded key is the window's on either device. */
+static tensor *leaky_step(tape *tp, tensor *x, tensor *theta, real *state, int pos)
 {
-    for (int h = 0; h < theta->shape[0]; h++) {
-#ifdef MEMLAB_DOUBLE
-        const real a = exp(-fabs(theta->data[h]));
-#else
-        const real a = expf(-fabsf(theta->data[h]));
-#endif
-        real *y = x->data + (size_t)h * hs, *s = state + (size_t)h * hs;
-        for (int j = 0; j < hs; j++)
-            s[j] = y[j] = pos ? y[j] + a * s[j] : y[j];
+    const int d = x->shape[2];
+    if (pos > 0) {
+        tensor *pair = tape_tensor(tp, 3, (int[]){1, 2, d});
+        layers_buffer_copy(tp, pair->data, state, (size_t)d);
+        layers_buffer_copy(tp, pair->data + d, x->data, (size_t)d);
+        x = op_slice(tp, op_leaky_avg(tp, pair, theta), 1, 1, 1);
     }
+    layers_buffer_copy(tp, state, x->data, (size_t)d);
+    return x;
 }
 
 /* The cap on the key scale's exponent power * 10 kappa. */
@@ -172,7 +173,7 @@ static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias
     tensor *k = layers_linear(tp, ps, x, w, bias);
     tensor *theta = scaled(tp, ps, leak, 1);
     if (state)
-        leaky_step(k, theta, state, pos, hs);
+        k = leaky_step(tp, k, theta, state, pos);
     else
         k = op_leaky_avg(tp, k, theta);
     k = op_rownorm(tp, k, hs);
@@ -193,16 +194,15 @@ static tensor *mosaic_ctx_decode(tape *tp, param_store *ps, const mosaic_block *
                                  tensor *v, mosaic_cache *kc, int pos)
 {
     const int d = c->d, hs = d / c->heads;
-    const size_t row = (size_t)d * sizeof(real);
     if (pos > 0) {
         tensor *pair = tape_tensor(tp, 3, (int[]){1, 2, d});
-        memcpy(pair->data, kc->vraw, row);
-        memcpy(pair->data + d, v->data, row);
-        memcpy(kc->v + (size_t)(pos - 1) * d, mosaic_values(tp, ps, b, pair, hs)->data, row);
+        layers_buffer_copy(tp, pair->data, kc->vraw, (size_t)d);
+        layers_buffer_copy(tp, pair->data + d, v->data, (size_t)d);
+        layers_buffer_copy(tp, kc->v + (size_t)(pos - 1) * d, mosaic_values(tp, ps, b, pair, hs)->data, (size_t)d);
     }
-    memcpy(kc->vraw, v->data, row);
-    memcpy(kc->k + (size_t)pos * d, k->data, row);
-    memset(kc->v + (size_t)pos * d, 0, row);   /* never read: the strict mask stops at pos - 1 */
+    layers_buffer_copy(tp, kc->vraw, v->data, (size_t)d);
+    layers_buffer_copy(tp, kc->k + (size_t)pos * d, k->data, (size_t)d);
+    /* kc->v row pos is never read (the strict mask stops at pos - 1): left as allocated, zero */
     return op_attention(tp, k, layers_buffer_view(tp, kc->k, pos + 1, d), layers_buffer_view(tp, kc->v, pos + 1, d),
                         c->heads, (att_mask){ATT_STRICT, 0}, 1);
 }
@@ -242,22 +242,25 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
     return op_add(tp, x, op_dropout(tp, y, p, drop));
 }
 
-static void *mosaic_cache_new(const lm_config *c, int cap)
+static void *mosaic_cache_new(const lm_config *c, int cap, device_kind dev)
 {
     mosaic_cache *kc = xcalloc(1, sizeof *kc);
-    const size_t rows = (size_t)cap * c->d * sizeof(real), row = (size_t)c->d * sizeof(real);
-    kc->k = xaligned_zeroed(rows);
-    kc->v = xaligned_zeroed(rows);
-    kc->vraw = xaligned_zeroed(row);
-    kc->leak_ctx = xaligned_zeroed(row);
-    kc->leak_pm = xaligned_zeroed(row);
+    const size_t rows = (size_t)cap * c->d, row = (size_t)c->d;
+    kc->k = layers_buffer_new(rows, dev);
+    kc->v = layers_buffer_new(rows, dev);
+    kc->vraw = layers_buffer_new(row, dev);
+    kc->leak_ctx = layers_buffer_new(row, dev);
+    kc->leak_pm = layers_buffer_new(row, dev);
+    kc->dev = dev;
     return kc;
 }
 
 static void mosaic_cache_free(void *cache)
 {
     mosaic_cache *kc = cache;
-    free(kc->k), free(kc->v), free(kc->vraw), free(kc->leak_ctx), free(kc->leak_pm);
+    real *bufs[] = {kc->k, kc->v, kc->vraw, kc->leak_ctx, kc->leak_pm};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        layers_buffer_free(bufs[i], kc->dev);
     free(kc);
 }
 
@@ -284,7 +287,9 @@ static lm_block_macs mosaic_macs(const lm_config *c, int T)
 static double mosaic_head_leak(const void *block, param_store *ps, int h)
 {
     const mosaic_block *b = block;
-    return fabs(MOSAIC_PARAM_SCALE * params_tensor(ps, b->c_leak)->data[h]);
+    real theta;   /* one number, read from the GPU when the store is there */
+    mem_copy(&theta, MEM_HOST, params_tensor(ps, b->c_leak)->data + h, device_mem(ps->device), sizeof theta);
+    return fabs(MOSAIC_PARAM_SCALE * theta);
 }
 
 static const char *mosaic_variant_name(const lm_config *c) { return lm_mosaic_variant_name(c->mosaic_variant); }

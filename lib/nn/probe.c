@@ -117,6 +117,8 @@ tensor *probe_forward(probe *p, tape *tp, tensor *emb)
     return layers_linear(tp, &p->ps, x, p->head_w, p->head_b);
 }
 
+void probe_place(probe *p, device_kind d) { params_move(&p->ps, d); }
+
 double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int n, const lm_optim *o,
                          long long step)
 {
@@ -164,7 +166,7 @@ void probe_logits(probe *p, tape *tp, const real *emb, int B, real *logits)
 {
     tape_reset(tp);
     tp->grad_enabled = tp->training = 0;
-    tensor *out = probe_forward(p, tp, tape_input(tp, 2, (int[]){B, p->cfg.d_in}, emb));
+    tensor *out = tape_to_host(tp, probe_forward(p, tp, tape_input(tp, 2, (int[]){B, p->cfg.d_in}, emb)));
     memcpy(logits, out->data, out->n * sizeof *logits);
     tape_reset(tp);
 }

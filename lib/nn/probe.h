@@ -58,6 +58,9 @@ void probe_build(probe *p, const probe_config *c);
  * both reach the stack at unit scale; the head N(0, 0.02). */
 void probe_init_weights(probe *p, rng *r);
 void probe_free(probe *p);
+/* The probe's parameters on device d (after probe_init_weights); it then runs on a tape of that
+ * device (the encoder's: lm_tape_init), reading embeddings from the host. */
+void probe_place(probe *p, device_kind d);
 
 /* emb [B, d_in] (gradients flow back into it when it requires them) -> logits [B, n, vocab]. */
 tensor *probe_forward(probe *p, tape *tp, tensor *emb);

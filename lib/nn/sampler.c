@@ -61,7 +61,7 @@ void sampler_init(sampler *s, lm *m, const sample_cfg *c, int max_len, sample_mo
     s->cached = mode == SAMPLE_CACHED || (mode == SAMPLE_AUTO && max_len <= m->cfg.ctx);
     if (s->cached)
         lm_decoder_init(&s->dc, m, max_len);
-    tape_init(&s->tp);
+    lm_tape_init(&s->tp, m);
     s->tp.grad_enabled = 0;
     s->tp.training = 0;
     s->z = xmalloc((size_t)V * sizeof *s->z);
@@ -94,7 +94,7 @@ static void window_logits(sampler *s, const int *seq, int len)
     const int T = len < m->cfg.ctx ? len : m->cfg.ctx;
     tape_reset(&s->tp);
     tensor *h = lm_hidden(m, &s->tp, seq + len - T, 1, T, NULL);
-    const real *z = lm_logits(m, &s->tp, op_slice(&s->tp, h, 1, T - 1, 1))->data;
+    const real *z = tape_to_host(&s->tp, lm_logits(m, &s->tp, op_slice(&s->tp, h, 1, T - 1, 1)))->data;
     for (int v = 0; v < m->cfg.vocab; v++)
         s->z[v] = z[v];
 }

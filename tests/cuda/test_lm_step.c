@@ -6,9 +6,19 @@
  *
  * Tolerances: the loss and the norm to 1e-5 relative; gradients to 1e-6 + 1e-3 relative (the GPU
  * sums in other orders: float noise of 1e-7 relative on sums of a few hundred terms, a few ulps
- * more after the backward pass through the layers). AdamW runs with eps 1e-6 so that a gradient
- * below float noise cannot flip the sign of a full-size first step; weights then agree to
- * 1e-6 + 1e-4 relative. */
+ * more after the backward pass through the layers); the AdamW moments to 1e-3 relative.
+ *
+ * The weights after AdamW cannot share a fixed tolerance: the update m^/(sqrt v^ + eps) is a
+ * normalised gradient, so where a gradient is itself near float noise (|g| ~ eps = 1e-6) a
+ * difference of 1e-9 in g moves the update by ~1e-3 of itself; the H100 measured 2.3e-6 on the
+ * nano mosaic's weights while every gradient agreed. So the weights are held to what the measured
+ * gradient differences can explain through AdamW's own sensitivity, element by element:
+ *   with D_s = max over steps r <= s of |g_gpu - g_cpu| (after clipping), both moments are convex
+ *   combinations of past g and g^2, so |dm^| <= D_s, |d sqrt v^| <= D_s and |m^| <= sqrt v^, hence
+ *   |d update_s| <= 2 D_s / (sqrt v^_s + eps) and |dw_t| <= sum_{s<=t} lr 2 D_s / (sqrt v^_s + eps)
+ * (weight decay only shrinks a difference), plus 1e-6 + 1e-4 relative for the float rounding of the
+ * update itself. A wrong AdamW (bias correction, decay mask, eps) still fails: it moves weights
+ * whose gradients agree, where the bound is tight. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +29,51 @@
 #include "nn/lm_train.h"
 #include "harness.h"
 
-static void compare_stores(const char *tag, int step, param_store *cpu, param_store *gpu)
+/* The weights' tolerance per element (the header's bound), carried across a run's steps. */
+typedef struct {
+    double *dmax;    /* D_s: the largest gradient difference so far */
+    double *drift;   /* sum over steps of lr 2 D_s / (sqrt v^_s + eps) */
+} adamw_bound;
+
+/* Adds step t's (1-based) term to the bound from the gradients the two sides stepped with. */
+static void adamw_bound_step(adamw_bound *ab, const real *g_gpu, const param_store *cpu, const lm_optim *o, long long t)
+{
+    const double lr = schedule_lr(&o->sched, t - 1), bc2 = 1.0 - pow(o->adamw.beta2, (double)t);
+    for (size_t i = 0; i < cpu->total; i++) {
+        ab->dmax[i] = fmax(ab->dmax[i], fabs((double)g_gpu[i] - cpu->grad[i]));
+        ab->drift[i] += lr * 2 * ab->dmax[i] / (sqrt(cpu->v[i] / bc2) + o->adamw.eps);
+    }
+}
+
+/* The weights against the bound; one check line (the worst element named when it fails). */
+static void check_weights(const char *name, const real *w_gpu, const param_store *cpu, const adamw_bound *ab)
+{
+    double worst = 0, max_abs = 0;
+    size_t at = 0;
+    int ok = 1;
+    for (size_t i = 0; i < cpu->total; i++) {
+        const double d = fabs((double)w_gpu[i] - cpu->data[i]);
+        const double excess = d - (1e-6 + 1e-4 * fabs(cpu->data[i]) + ab->drift[i]);
+        if (!(excess <= 0) && (ok || excess > worst)) {
+            ok = 0;
+            worst = excess;
+            at = i;
+        }
+        max_abs = fmax(max_abs, d);
+    }
+    /* th_check_scalar counts and prints the check: the worst excess over the bound against 0 */
+    char line[320];
+    snprintf(line, sizeof line, "%s (max_abs %.3g; bound 1e-6 + 1e-4 |w| + AdamW's sensitivity to the gradient "
+                                "differences, largest %.3g)%s",
+             name, max_abs, ab->drift[at], ok ? "" : " worst element below");
+    th_check_scalar(line, ok ? 0 : worst, 0, 0, 0);
+    if (!ok)
+        printf("     element %zu: %.9g vs %.9g, gradient diff so far %.3g, cpu v %.3g\n", at, (double)w_gpu[at],
+               (double)cpu->data[at], ab->dmax[at], (double)cpu->v[at]);
+}
+
+static void compare_stores(const char *tag, int step, param_store *cpu, param_store *gpu, const lm_optim *o,
+                           adamw_bound *ab)
 {
     size_t bytes = cpu->total * sizeof(real);
     real *g = malloc(bytes), *d = malloc(bytes), *m = malloc(bytes), *v = malloc(bytes);
@@ -45,8 +99,9 @@ static void compare_stores(const char *tag, int step, param_store *cpu, param_st
     }
     snprintf(name, sizeof name, "%s step %d all gradients (%d tensors off)", tag, step, bad);
     th_check(name, g, cpu->grad, cpu->total, 1e-6, 1e-3);
+    adamw_bound_step(ab, g, cpu, o, step + 1);
     snprintf(name, sizeof name, "%s step %d weights after AdamW", tag, step);
-    th_check(name, d, cpu->data, cpu->total, 1e-6, 1e-4);
+    check_weights(name, d, cpu, ab);
     snprintf(name, sizeof name, "%s step %d AdamW m", tag, step);
     th_check(name, m, cpu->m, cpu->total, 1e-8, 1e-3);
     snprintf(name, sizeof name, "%s step %d AdamW v", tag, step);
@@ -91,6 +146,7 @@ static void run_steps(const char *tag, lm_config cfg, double clip, int bf16)
     lm_optim opt = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-6, .weight_decay = 0.1},
                     .sched = {.kind = SCHED_CONSTANT, .lr = 1e-3, .total = 100},
                     .clip = clip};
+    adamw_bound ab = {calloc(cpu.ps.total, sizeof(double)), calloc(cpu.ps.total, sizeof(double))};
     for (int step = 0; step < 3; step++) {
         for (int i = 0; i < B * T; i++) {
             ids[i] = (int)rng_below(&data, (uint64_t)cfg.vocab);
@@ -105,7 +161,7 @@ static void run_steps(const char *tag, lm_config cfg, double clip, int bf16)
         snprintf(name, sizeof name, "%s step %d gradient norm", tag, step);
         th_check_scalar(name, ng, nc, 0, bf16 ? 5e-2 : 1e-5);
         if (!bf16)
-            compare_stores(tag, step, &cpu.ps, &gpu.ps);
+            compare_stores(tag, step, &cpu.ps, &gpu.ps, &opt, &ab);
     }
     /* evaluation reads the logits on the host (tape_to_host copies them from the GPU) */
     long long cc = 0, cg = 0;
@@ -113,6 +169,8 @@ static void run_steps(const char *tag, lm_config cfg, double clip, int bf16)
     char name[128];
     snprintf(name, sizeof name, "%s lm_eval_sum after the steps", tag);
     th_check_scalar(name, eg, ec, 0, bf16 ? 1e-2 : 1e-5);
+    free(ab.dmax);
+    free(ab.drift);
     free(ids);
     free(tgt);
     tape_free(&tc);
