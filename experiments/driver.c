@@ -21,7 +21,7 @@ static void mute_other_rank(driver *d)
     if (!mkdtemp(tmpl))
         fatal("rank %d: cannot make a scratch folder under /tmp", dist_rank());
     d->rank_dir = xstrdup(tmpl);
-    free(d->opt.out_dir);
+    d->shared_out_dir = d->opt.out_dir;
     d->opt.out_dir = xstrdup(tmpl);
     free(d->opt.output);
     d->opt.output = xstrdup("-");
@@ -43,6 +43,8 @@ static void remove_rank_dir(driver *d)
     nftw(d->rank_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(d->rank_dir);
     d->rank_dir = NULL;
+    free(d->shared_out_dir);
+    d->shared_out_dir = NULL;
 }
 
 void driver_error(const driver *d, const char *fmt, ...)

@@ -14,6 +14,7 @@ typedef struct {
     csv_writer *csv;   /* the primary table (-o FILE, default stdout) */
     int table_only;    /* set by commands whose only output is the table: no --out-dir, no config.yaml */
     char *rank_dir;    /* a data-parallel rank other than 0: its private --out-dir, removed at the end */
+    char *shared_out_dir; /* that rank's --out-dir as given (rank 0's), for work shared through files */
     const char *table_copy;   /* set before driver_open_csv: the table also goes to <out-dir>/<table_copy> */
 } driver;
 

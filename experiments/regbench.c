@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/dist.h"
 #include "core/error.h"
 #include "data/ngram.h"
 #include "data/pfa.h"
@@ -590,14 +591,24 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
 {
     char grid[512], best_path[4200];
     rb_grid_describe(g, grid, sizeof grid);
-    log_info(d->opt.quiet, "regbench: sweeping %d points (%d model%s x %d training size%s x grid %s), %lld at a time "
+    char ranks[64] = "";
+    if (s->ranks > 1)
+        snprintf(ranks, sizeof ranks, " on each of %d MPI ranks", s->ranks);
+    log_info(d->opt.quiet, "regbench: sweeping %d points (%d model%s x %d training size%s x grid %s), %lld at a time%s "
                            "with %lld thread%s each",
-             s->npoints, nmodels, nmodels == 1 ? "" : "s", nsizes, nsizes == 1 ? "" : "s", grid, o.jobs, s->threads,
-             s->threads == 1 ? "" : "s");
-    int failed = rb_sweep_run(s, (int)o.jobs);
+             s->npoints, nmodels, nmodels == 1 ? "" : "s", nsizes, nsizes == 1 ? "" : "s", grid, o.jobs, ranks,
+             s->threads, s->threads == 1 ? "" : "s");
+    if (s->ranks > 1) /* the points are single processes of their own, not ranks of this run */
+        dist_hide_launcher();
+    double failed = rb_sweep_run(s, (int)o.jobs);
+    if (s->ranks > 1) {
+        dist_sum_double(&failed, 1);   /* also waits for every rank's points before the merge */
+        if (s->rank != 0)
+            return failed == 0;
+    }
     if (failed) {
         driver_error(d, "%d of %d points failed; the others' rows are in %s/point_*.csv (--collect %s merges them)",
-                     failed, s->npoints, d->opt.out_dir, d->opt.out_dir);
+                     (int)failed, s->npoints, d->opt.out_dir, d->opt.out_dir);
         return 0;
     }
     char **paths = xmalloc((size_t)s->npoints * sizeof *paths);
@@ -661,7 +672,9 @@ static int sweep(driver *d, char *const *models, int nmodels)
     }
     rb_sweep s = {.d = d, .exe = exe, .modes = rb_modes, .points = pts, .npoints = npts,
                   .threads = threads / jobs > 1 ? threads / jobs : 1,
-                  .quiet = d->opt.quiet || (!o.emit_jobs && jobs > 1)};
+                  .quiet = d->opt.quiet || (!o.emit_jobs && jobs > 1),
+                  .out_dir = d->shared_out_dir ? d->shared_out_dir : d->opt.out_dir,
+                  .rank = o.emit_jobs ? 0 : dist_rank(), .ranks = o.emit_jobs ? 1 : dist_size()};
     int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, &g, nmodels, nsizes);
     char grid_path[4200];   /* the grid beside config.yaml, once the sweep succeeded */
     if (ok && rb_grid_write(&g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {

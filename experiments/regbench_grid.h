@@ -73,15 +73,17 @@ typedef struct {
     int npoints;
     long long threads;               /* --threads of each point */
     int quiet;                       /* --quiet on each point's line */
+    const char *out_dir;             /* where the points write (every rank's: the shared --out-dir) */
+    int rank, ranks;                 /* MPI ranks: this one runs points rank, rank + ranks, ... */
 } rb_sweep;
 
 /* The file stem of point i: "point_007" (at least 3 digits, enough for every point). */
 void rb_point_name(const rb_sweep *s, int i, char *buf, size_t len);
 /* One shell-quoted command line per point. -1 on a write error. */
 int rb_sweep_emit(const rb_sweep *s, FILE *f);
-/* Runs every point, `jobs` at a time, as child processes of this binary; each writes its row to
- * DIR/point_NNN.csv. A point that fails is reported with its settings; the others still run.
- * Returns the number of points that failed. */
+/* Runs this rank's points (every point for one rank), `jobs` at a time, as child processes of this
+ * binary; each writes its row to DIR/point_NNN.csv. A point that fails is reported with its
+ * settings; the others still run. Returns the number of this rank's points that failed. */
 int rb_sweep_run(const rb_sweep *s, int jobs);
 
 /* The merged rows of one-row (or longer) tables with the same header, as text (cells copied

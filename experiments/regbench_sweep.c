@@ -118,8 +118,8 @@ static void point_argv(const rb_sweep *s, int i, strv *a)
     if (s->quiet)
         strv_push(a, "--quiet");
     rb_point_name(s, i, name, sizeof name);
-    strv_option(a, "-o", "%s/%s.csv", s->d->opt.out_dir, name);
-    strv_option(a, "--out-dir", "%s/%s", s->d->opt.out_dir, name);
+    strv_option(a, "-o", "%s/%s.csv", s->out_dir, name);
+    strv_option(a, "--out-dir", "%s/%s", s->out_dir, name);
     strv_push(a, NULL);
 }
 
@@ -165,6 +165,21 @@ static double now_seconds(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* A point's failure: every rank reports its own (driver_error speaks for rank 0 alone). */
+static void sweep_error(const rb_sweep *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sweep_error(const rb_sweep *s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s->ranks > 1)
+        fprintf(stderr, "memlab: %s: rank %d: %s\n", s->d->spec->command, s->rank, msg);
+    else
+        driver_error(s->d, "%s", msg);
+}
+
 /* Starts point i; its stdout goes to /dev/null (the parent's stdout carries the merged table). */
 static pid_t point_start(const rb_sweep *s, int i)
 {
@@ -177,10 +192,16 @@ static pid_t point_start(const rb_sweep *s, int i)
     if (rc != 0) {
         char name[32];
         rb_point_name(s, i, name, sizeof name);
-        driver_error(s->d, "%s: %s", name, e.msg);
+        sweep_error(s, "%s: %s", name, e.msg);
         return -1;
     }
     return c.pid;
+}
+
+/* The number of points this rank runs. */
+static int mine(const rb_sweep *s)
+{
+    return s->ranks > 1 ? (s->npoints - s->rank + s->ranks - 1) / s->ranks : s->npoints;
 }
 
 static void point_report(const rb_sweep *s, int i, int status, double seconds, int done, int *failed)
@@ -189,18 +210,19 @@ static void point_report(const rb_sweep *s, int i, int status, double seconds, i
     rb_point_name(s, i, name, sizeof name);
     rb_point_describe(&s->points[i], what, sizeof what);
     if (spawn_ok(status)) {
-        log_info(s->d->opt.quiet, "regbench: %s (%d/%d) done in %.1f s: %s", name, done, s->npoints, seconds, what);
+        log_info(s->d->opt.quiet, "regbench: %s (%d/%d) done in %.1f s: %s", name, done, mine(s), seconds, what);
         return;
     }
     ++*failed;
-    driver_error(s->d, "%s failed (%s): %s", name, spawn_status_str(status, why, sizeof why), what);
+    sweep_error(s, "%s failed (%s): %s", name, spawn_status_str(status, why, sizeof why), what);
 }
 
 int rb_sweep_run(const rb_sweep *s, int jobs)
 {
     pid_t *pid = xcalloc((size_t)s->npoints, sizeof *pid);   /* 0: not running */
     double *t0 = xcalloc((size_t)s->npoints, sizeof *t0);
-    int next = 0, running = 0, done = 0, failed = 0;
+    const int step = s->ranks > 1 ? s->ranks : 1;
+    int next = s->ranks > 1 ? s->rank : 0, running = 0, done = 0, failed = 0;
     while (next < s->npoints || running > 0) {
         while (running < jobs && next < s->npoints) {
             t0[next] = now_seconds();
@@ -211,7 +233,7 @@ int rb_sweep_run(const rb_sweep *s, int jobs)
                 failed++;
                 done++;
             }
-            next++;
+            next += step;
         }
         if (running == 0)
             continue;
@@ -220,7 +242,7 @@ int rb_sweep_run(const rb_sweep *s, int jobs)
         pid_t p = spawn_wait(-1, &status, NULL, &e);
         if (p < 0)
             fatal("regbench: the sweep's points: %s", e.msg);
-        for (int i = 0; i < next; i++)
+        for (int i = 0; i < next && i < s->npoints; i++)
             if (pid[i] == p) {
                 pid[i] = 0;
                 running--;

@@ -1,6 +1,7 @@
 /* Data-parallel training over MPI (core/dist.h) through the real binary: 2 ranks on however many
  * cores (oversubscribed) follow the single process's loss curve and end at its weights within float
- * tolerance; a rank that fails stops both with one line and no hang. Skipped, with a message, when
+ * tolerance; a rank that fails stops both with one line and no hang; a regbench sweep's points
+ * shared by 2 ranks give the single process's table. Skipped, with a message, when
  * mpirun is missing or memlab was built without MPI. */
 #include <check.h>
 #include <math.h>
@@ -133,6 +134,59 @@ START_TEST(test_indivisible_batch)
 }
 END_TEST
 
+/* A regbench sweep's points handed to 2 ranks (points 0, 2 on rank 0; 1 on rank 1): every point's
+ * row, and the merged table, as one process gives them, except the time column (the last). */
+static char *without_last_column(const char *csv)
+{
+    char *t = malloc(strlen(csv) + 1), *w = t;
+    for (const char *line = csv; *line;) {
+        const char *end = strchr(line, '\n'), *stop = end ? end : line + strlen(line);
+        const char *comma = stop;
+        while (comma > line && *comma != ',')
+            comma--;
+        if (comma == line)
+            comma = stop;
+        memcpy(w, line, (size_t)(comma - line));
+        w += comma - line;
+        *w++ = '\n';
+        line = end ? end + 1 : stop;
+    }
+    *w = 0;
+    return t;
+}
+
+START_TEST(test_sweep_points_over_ranks)
+{
+    if (!have_mpi())
+        return;
+    char *dir = test_tmpdir(), cmd[8192], *one, *two, *err;
+    snprintf(cmd, sizeof cmd, "printf 'layers: [1]\\nd: [16]\\nheads: [2]\\nwd: [0.01, 0.1, 0.2]\\n' > %s/grid.yaml", dir);
+    ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
+    const char *sweep = "regbench --preset smoke --seed 1 --threads 1 --quiet --sweep --model gpt";
+    snprintf(cmd, sizeof cmd, "%s %s --grid %s/grid.yaml --out-dir %s/one", test_memlab_bin(), sweep, dir, dir);
+    ck_assert_int_eq(test_run(cmd, &one, NULL), 0);
+    /* without --quiet: rank 0 logs its own points, 2 of the 3 */
+    snprintf(cmd, sizeof cmd, MPIRUN "%s %.*s --sweep --model gpt --grid %s/grid.yaml --out-dir %s/two", test_memlab_bin(),
+             (int)(strstr(sweep, " --quiet") - sweep), sweep, dir, dir);
+    int rc = test_run(cmd, &two, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(err, "point_002 (2/2) done") && !strstr(err, "point_001 ("), "rank 0's points: %s", err);
+    char *a = without_last_column(one), *b = without_last_column(two);
+    ck_assert_msg(strchr(strchr(a, '\n') + 1, '\n') != NULL, "no rows: %s", one);
+    ck_assert_str_eq(a, b);
+    for (int i = 0; i < 3; i++) {   /* each point wrote its own table into the shared folder */
+        snprintf(cmd, sizeof cmd, "test -s %s/two/point_00%d.csv", dir, i);
+        ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
+    }
+    free(a);
+    free(b);
+    free(one);
+    free(two);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 Suite *suite_dist(void)
 {
     Suite *s = suite_create("dist");
@@ -141,6 +195,7 @@ Suite *suite_dist(void)
     tcase_add_test(tc, test_two_ranks_follow_one);
     tcase_add_test(tc, test_failing_rank_stops_all);
     tcase_add_test(tc, test_indivisible_batch);
+    tcase_add_test(tc, test_sweep_points_over_ranks);
     suite_add_tcase(s, tc);
     return s;
 }

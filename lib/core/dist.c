@@ -3,6 +3,7 @@
 #include "core/dist.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 
@@ -17,6 +18,29 @@ static int launcher_size(void)
             return atoi(v);
     }
     return getenv("PMIX_RANK") || getenv("PMI_RANK") ? 1 : 0;
+}
+
+void dist_hide_launcher(void)
+{
+    extern char **environ;
+    static const char *const prefixes[] = {"OMPI_", "PMI_", "PMIX_"};
+    for (int again = 1; again;) {   /* unsetenv reshuffles environ: rescan after each removal */
+        again = 0;
+        for (char **v = environ; v && *v && !again; v++)
+            for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++)
+                if (!strncmp(*v, prefixes[p], strlen(prefixes[p]))) {
+                    const char *eq = strchr(*v, '=');
+                    char name[256];
+                    size_t len = eq ? (size_t)(eq - *v) : strlen(*v);
+                    if (len >= sizeof name)
+                        continue;
+                    memcpy(name, *v, len);
+                    name[len] = 0;
+                    unsetenv(name);
+                    again = 1;
+                    break;
+                }
+    }
 }
 
 void dist_mean_real(real *buf, size_t n)

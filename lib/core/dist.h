@@ -36,6 +36,10 @@ void dist_mean_real(real *buf, size_t n);
 void dist_mean_double(double *buf, size_t n);
 /* Rank 0's buf on every rank. */
 void dist_broadcast_real(real *buf, size_t n);
+/* Removes the launcher's variables (OMPI_*, PMI_*, PMIX_*) from this process's environment, so that
+ * a child it starts afterwards (a regbench sweep's point) runs as a single process of its own
+ * instead of trying to join the ranks. Call after dist_init. */
+void dist_hide_launcher(void);
 /* Whether every rank's ok is true (a collective: every rank must call it at the same point). Used
  * after each rank checks its inputs, and wherever one rank may fail alone (a file only it writes),
  * so that all of them stop together. */
