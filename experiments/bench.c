@@ -25,6 +25,7 @@
 #include "commands.h"
 #include "driver.h"
 #include "io/spawn.h"
+#include "lm_opts.h"
 #include "nn/lm_flops.h"
 #include "nn/lm_train.h"
 #include "nn/sampler.h"
@@ -38,6 +39,7 @@ typedef struct {
     char *suite, *train_shapes, *scaling_shape, *scaling_ctx, *torch, *python, *peer, *peer_dir, *markdown;
     char *threads_list;
     int compile;
+    device_opts dev;
     long long tokens, scaling_batch, gen_tokens, vocab, repeats, warmup, min_steps, square;
     double min_time, sgemm_time;
     /* `bench run`: one measurement in this process */
@@ -70,6 +72,7 @@ static const opt_spec bench_options[] = {
     {"peer", 0, OPT_STRING, &o.peer, "twin", "the PyTorch peer: twin (lm_peer.py: the test fixtures' twins, hand-written attention, for PyTorch 1.13) or torch2 (lm_peer_torch2.py: nanoGPT with SDPA and nanoMosaics' mosaic, PyTorch >= 2.1)", "twin|torch2", 0, -1, "NAME"},
     {"peer-dir", 0, OPT_STRING, &o.peer_dir, "benchmarks/peers", "the folder of the peers' scripts", NULL, 0, -1, "DIR"},
     {"compile", 0, OPT_FLAG, &o.compile, NULL, "the torch2 peer runs its model through torch.compile", NULL, 0, -1, NULL},
+    DEVICE_OPTION_ROWS(o.dev),
     {"threads-list", 0, OPT_STRING, &o.threads_list, NULL, "thread counts to run every benchmark at, e.g. 2,8,16 (a scaling table in one CSV; default: --threads alone)", NULL, 0, -1, "LIST"},
     {"markdown", 0, OPT_STRING, &o.markdown, NULL, "the Markdown table (default <out-dir>/results.md)", NULL, 0, -1, "FILE"},
     {"kind", 0, OPT_STRING, &o.kind, "train", "run: train, generate (with the KV / memory cache) or generate_uncached", "train|generate|generate_uncached", 0, -1, "K"},
@@ -134,6 +137,7 @@ typedef struct {
     tape tp;
     int *ids, *tg;
     int B, T;
+    int bf16;
     lm_optim opt;
     double start, elapsed;
     long long timed;
@@ -158,11 +162,11 @@ static int timed_enough(void *ctx, const train_state *st)
     return t->timed >= o.min_steps && t->elapsed >= o.min_time;
 }
 
-static int run_train(driver *d, lm *m, int B, int T)
+static int run_train(driver *d, lm *m, int B, int T, int bf16)
 {
     const size_t n = (size_t)B * T;
     /* babistories' optimiser: AdamW (0.9, 0.95), decay 0.1, clipping at 1 */
-    timed_train t = {.m = m, .B = B, .T = T,
+    timed_train t = {.m = m, .B = B, .T = T, .bf16 = bf16,
                      .opt = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
                              .sched = {.kind = SCHED_CONSTANT, .lr = 1e-3, .total = 1},
                              .clip = 1}};
@@ -172,6 +176,8 @@ static int run_train(driver *d, lm *m, int B, int T)
     random_ids(t.ids, n, m->cfg.vocab, &r);
     random_ids(t.tg, n, m->cfg.vocab, &r);
     tape_init(&t.tp);
+    tape_set_device(&t.tp, m->ps.device);
+    tape_set_bf16(&t.tp, bf16);
     train_loop loop = {.label = "bench", .quiet = 1, .ctx = &t, .step = timed_step, .done = timed_enough};
     train_state st;
     err_t e;
@@ -240,8 +246,16 @@ static int bench_run(driver *d)
     lm_config cfg = {.vocab = (int)o.vocab, .ctx = (int)o.ctx, .d = (int)o.d, .layers = (int)o.layers,
                      .heads = (int)o.heads, .pmem = (int)o.pmem, .pos = POS_LEARNED};
     err_t e;
-    if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0) {
+    device_kind device;
+    int bf16;
+    if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0 ||
+        device_opts_open(&o.dev, &device, &bf16, &e) != 0) {
         driver_error(d, "%s", e.msg);
+        driver_end(d, 0);
+        return 2;
+    }
+    if (device != DEV_CPU && strcmp(o.kind, "train") != 0) {
+        driver_error(d, "bench run --device cuda: training only (generation runs on the CPU)");
         driver_end(d, 0);
         return 2;
     }
@@ -252,7 +266,8 @@ static int bench_run(driver *d)
     lm_build(&m, &cfg);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(&m, &init);
-    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx)
+    params_move(&m.ps, device);   /* initialised on the host: the same weights on either device */
+    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx, bf16)
                                            : run_generate(d, &m, strcmp(o.kind, "generate") == 0);
     lm_free(&m);
     return driver_end(d, rc == 0);
@@ -461,7 +476,7 @@ typedef struct {
 
 static int measure(harness *h, const measurement *m, int torch, child_result *res)
 {
-    char a[16][32];
+    char a[17][32];
     snprintf(a[0], 32, "%s", m->kind);
     snprintf(a[1], 32, "%s", m->arch);
     snprintf(a[2], 32, "%d", m->d);
@@ -492,8 +507,10 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
     }
     static const char *const flags[] = {"--kind", "--arch", "--d", "--layers", "--heads", "--ctx", "--batch",
                                         "--pmem", "--vocab", "--threads", "--warmup", "--min-steps",
-                                        "--min-time", "--gen-tokens", "--seed"};
-    for (int i = 0; i < 15; i++) {
+                                        "--min-time", "--gen-tokens", "--seed", "--device", "--dtype"};
+    snprintf(a[15], 32, "%s", o.dev.device);
+    snprintf(a[16], 32, "%s", o.dev.dtype);
+    for (int i = 0; i < 17; i++) {
         argv[n++] = (char *)flags[i];
         argv[n++] = a[i];
     }
@@ -779,6 +796,12 @@ static const char *harness_setup(harness *h, long long threads)
     if (o.compile && !h->peer->compiles)
         return "--compile needs --peer torch2 (the twin peer is PyTorch 1.13's, which has no torch.compile)";
     snprintf(h->peer_path, sizeof h->peer_path, "%s/%s", o.peer_dir, h->peer->script);
+    if (strcmp(o.dev.device, "cpu") != 0) {
+        if (suite_has("sgemm") || suite_has("generate"))
+            return "--device cuda: training suites only (--suite train,scaling; sgemm and generation are the CPU's)";
+        if (strcmp(o.torch, "off") != 0 && !h->peer->compiles)
+            return "--device cuda: the twin peer is the CPU's; --peer torch2, or --torch off";
+    }
     if (o.threads_list) {
         h->nthread_counts = parse_list(o.threads_list, 1, h->thread_counts, MAX_THREAD_COUNTS);
         if (h->nthread_counts < 0)
@@ -821,6 +844,12 @@ int cmd_bench(int argc, char **argv)
     harness *h = xcalloc(1, sizeof *h);
     h->d = &d;
     bad = harness_setup(h, d.opt.threads);
+    device_kind device;
+    int bf16;
+    err_t de;
+    /* opened here too, so that a build without CUDA or a machine without a GPU stops before any row */
+    if (!bad && device_opts_open(&o.dev, &device, &bf16, &de) != 0)
+        bad = de.msg;
     if (bad) {
         driver_error(&d, "%s", bad);
         driver_end(&d, 0);

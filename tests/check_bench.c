@@ -162,7 +162,7 @@ static void smoke(const char *extra, int torch, const int want[4])
     snprintf(path, sizeof path, "%s/results.md", dir);
     char *md = test_slurp(path);
     ck_assert_msg(md, "no %s", path);
-    ck_assert(strstr(md, "Machine: ") && strstr(md, "Commit: `") && strstr(md, "| bench | arch |"));
+    ck_assert(strstr(md, "Machine: ") && strstr(md, "Commit: `") && strstr(md, "| bench | threads | arch |"));
     ck_assert(strstr(md, "| train | 1 | mosaic | 32 | 1 | 32 | 2 |"));
     free(md);
     free(out);
@@ -318,8 +318,10 @@ START_TEST(test_bad_input)
     free(err);
     static const char *const bad[][2] = {{"--peer torch3", "--peer"},
                                          {"--compile", "--compile needs --peer torch2"},
-                                         {"--threads-list 2,0", "--threads-list"}};
-    for (int i = 0; i < 3; i++) {
+                                         {"--threads-list 2,0", "--threads-list"},
+                                         {"--dtype bf16", "--dtype bf16 needs --device cuda"},
+                                         {"--device cuda", "--device cuda"}};
+    for (int i = 0; i < 5; i++) {
         snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch off %s", test_memlab_bin(), bad[i][0]);
         ck_assert_int_eq(test_run(cmd, &out, &err), 2);
         ck_assert_msg(strstr(err, bad[i][1]) && !*out, "%s: %s", cmd, err);

@@ -208,6 +208,8 @@ def main():
     args = common.parser(__doc__.split("\n")[0])
     args.add_argument("--check-cache", action="store_true", help="check cached against full logits and exit")
     args = args.parse_args()
+    if args.device != "cpu" or args.dtype != "fp32":
+        sys.exit("lm_peer.py: the twin peer runs on the CPU in fp32 (lm_peer_torch2.py has --device cuda)")
     common.set_threads(args.threads)
     import torch
     if args.version:

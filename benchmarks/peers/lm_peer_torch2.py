@@ -280,8 +280,6 @@ def main():
     global torch, nn, F, HAS_SDPA
     p = common.parser(__doc__.split("\n")[0])
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast (cuda only)")
     args = p.parse_args()
     if args.dtype == "bf16" and args.device != "cuda":
         sys.exit("lm_peer_torch2.py: --dtype bf16 needs --device cuda")

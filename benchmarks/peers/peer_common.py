@@ -25,6 +25,8 @@ def parser(description):
                           ("gen-tokens", 32), ("seed", 1)]:
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--min-time", type=float, default=3.0)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast (cuda only)")
     return p
 
 
