@@ -25,16 +25,21 @@
 #include "commands.h"
 #include "driver.h"
 #include "io/spawn.h"
+#include "lm_opts.h"
 #include "nn/lm_flops.h"
 #include "nn/lm_train.h"
 #include "nn/sampler.h"
 #include "nn/train_loop.h"
 
 #define MAX_SHAPES 16
-#define MAX_ROWS 256
+#define MAX_ROWS 1024
+#define MAX_THREAD_COUNTS 16
 
 typedef struct {
-    char *suite, *train_shapes, *scaling_shape, *scaling_ctx, *torch, *python, *peer, *markdown;
+    char *suite, *train_shapes, *scaling_shape, *scaling_ctx, *torch, *python, *peer, *peer_dir, *markdown;
+    char *threads_list;
+    int compile;
+    device_opts dev;
     long long tokens, scaling_batch, gen_tokens, vocab, repeats, warmup, min_steps, square;
     double min_time, sgemm_time;
     /* `bench run`: one measurement in this process */
@@ -63,8 +68,12 @@ static const opt_spec bench_options[] = {
     {"sgemm-time", 0, OPT_DOUBLE, &o.sgemm_time, "0.5", "seconds per sgemm measurement", NULL, 0, 1e6, "S"},
     {"square", 0, OPT_INT, &o.square, "1024", "the square sgemm size", NULL, 1, 1 << 16, "N"},
     {"torch", 0, OPT_STRING, &o.torch, "auto", "the PyTorch peers: on, off, or auto (on when --python imports torch)", "auto|on|off", 0, -1, "WHEN"},
-    {"python", 0, OPT_STRING, &o.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch)", NULL, 0, -1, "PATH"},
-    {"peer", 0, OPT_STRING, &o.peer, "benchmarks/peers/lm_peer.py", "the PyTorch peer script", NULL, 0, -1, "PATH"},
+    {"python", 0, OPT_STRING, &o.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch; the device machine's PyTorch 2: /opt/torch/.venv/bin/python3)", NULL, 0, -1, "PATH"},
+    {"peer", 0, OPT_STRING, &o.peer, "twin", "the PyTorch peer: twin (lm_peer.py: the test fixtures' twins, hand-written attention, for PyTorch 1.13) or torch2 (lm_peer_torch2.py: nanoGPT with SDPA and nanoMosaics' mosaic, PyTorch >= 2.1)", "twin|torch2", 0, -1, "NAME"},
+    {"peer-dir", 0, OPT_STRING, &o.peer_dir, "benchmarks/peers", "the folder of the peers' scripts", NULL, 0, -1, "DIR"},
+    {"compile", 0, OPT_FLAG, &o.compile, NULL, "the torch2 peer runs its model through torch.compile", NULL, 0, -1, NULL},
+    DEVICE_OPTION_ROWS(o.dev),
+    {"threads-list", 0, OPT_STRING, &o.threads_list, NULL, "thread counts to run every benchmark at, e.g. 2,8,16 (a scaling table in one CSV; default: --threads alone)", NULL, 0, -1, "LIST"},
     {"markdown", 0, OPT_STRING, &o.markdown, NULL, "the Markdown table (default <out-dir>/results.md)", NULL, 0, -1, "FILE"},
     {"kind", 0, OPT_STRING, &o.kind, "train", "run: train, generate (with the KV / memory cache) or generate_uncached", "train|generate|generate_uncached", 0, -1, "K"},
     {"arch", 0, OPT_STRING, &o.arch, "gpt", "run: gpt or mosaic", "gpt|mosaic", 0, -1, "A"},
@@ -128,6 +137,7 @@ typedef struct {
     tape tp;
     int *ids, *tg;
     int B, T;
+    int bf16;
     lm_optim opt;
     double start, elapsed;
     long long timed;
@@ -152,11 +162,11 @@ static int timed_enough(void *ctx, const train_state *st)
     return t->timed >= o.min_steps && t->elapsed >= o.min_time;
 }
 
-static int run_train(driver *d, lm *m, int B, int T)
+static int run_train(driver *d, lm *m, int B, int T, int bf16)
 {
     const size_t n = (size_t)B * T;
     /* babistories' optimiser: AdamW (0.9, 0.95), decay 0.1, clipping at 1 */
-    timed_train t = {.m = m, .B = B, .T = T,
+    timed_train t = {.m = m, .B = B, .T = T, .bf16 = bf16,
                      .opt = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
                              .sched = {.kind = SCHED_CONSTANT, .lr = 1e-3, .total = 1},
                              .clip = 1}};
@@ -166,6 +176,8 @@ static int run_train(driver *d, lm *m, int B, int T)
     random_ids(t.ids, n, m->cfg.vocab, &r);
     random_ids(t.tg, n, m->cfg.vocab, &r);
     tape_init(&t.tp);
+    tape_set_device(&t.tp, m->ps.device);
+    tape_set_bf16(&t.tp, bf16);
     train_loop loop = {.label = "bench", .quiet = 1, .ctx = &t, .step = timed_step, .done = timed_enough};
     train_state st;
     err_t e;
@@ -234,8 +246,16 @@ static int bench_run(driver *d)
     lm_config cfg = {.vocab = (int)o.vocab, .ctx = (int)o.ctx, .d = (int)o.d, .layers = (int)o.layers,
                      .heads = (int)o.heads, .pmem = (int)o.pmem, .pos = POS_LEARNED};
     err_t e;
-    if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0) {
+    device_kind device;
+    int bf16;
+    if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0 ||
+        device_opts_open(&o.dev, &device, &bf16, &e) != 0) {
         driver_error(d, "%s", e.msg);
+        driver_end(d, 0);
+        return 2;
+    }
+    if (device != DEV_CPU && strcmp(o.kind, "train") != 0) {
+        driver_error(d, "bench run --device cuda: training only (generation runs on the CPU)");
         driver_end(d, 0);
         return 2;
     }
@@ -246,7 +266,8 @@ static int bench_run(driver *d)
     lm_build(&m, &cfg);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(&m, &init);
-    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx)
+    params_move(&m.ps, device);   /* initialised on the host: the same weights on either device */
+    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx, bf16)
                                            : run_generate(d, &m, strcmp(o.kind, "generate") == 0);
     lm_free(&m);
     return driver_end(d, rc == 0);
@@ -310,15 +331,29 @@ static int suite_has(const char *name)
 
 typedef struct {
     char bench[48];
+    int threads;
     const char *arch;   /* NULL: empty cell */
     int d, layers, ctx, batch;   /* 0: empty cell */
     double memlab_tps, torch_tps, gflops, mfu, rss_mb, torch_rss_mb, memlab_step_s, torch_step_s;
 } row;
 
+/* The PyTorch peers (benchmarks/peers/): the script, and whether it has a decoding cache (the
+ * nanoGPT-style torch2 peer has none, as nanoGPT has none: its `generate` rows leave PyTorch's cells
+ * empty) and a torch.compile option. */
+typedef struct {
+    const char *name, *script;
+    int cached, compiles;
+} peer_def;
+
+static const peer_def peers[] = {{"twin", "lm_peer.py", 1, 0}, {"torch2", "lm_peer_torch2.py", 0, 1}};
+
 typedef struct {
     driver *d;
     int threads, torch;
+    const peer_def *peer;
+    char peer_path[4096];
     char torch_version[64];
+    int thread_counts[MAX_THREAD_COUNTS], nthread_counts;
     double ceiling;    /* best sgemm GFLOP/s of this run; NaN without the sgemm suite */
     row rows[MAX_ROWS];
     int nrows;
@@ -333,7 +368,7 @@ static void emit(harness *h, const row *r)
     if (r->layers) csv_int(w, r->layers); else csv_str(w, NULL);
     if (r->ctx) csv_int(w, r->ctx); else csv_str(w, NULL);
     if (r->batch) csv_int(w, r->batch); else csv_str(w, NULL);
-    csv_int(w, h->threads);
+    csv_int(w, r->threads);
     csv_num(w, r->memlab_tps);
     csv_num(w, r->torch_tps);
     csv_num(w, r->memlab_tps / r->torch_tps);
@@ -345,9 +380,9 @@ static void emit(harness *h, const row *r)
         h->rows[h->nrows++] = *r;
 }
 
-static row row_new(const char *bench)
+static row row_new(const harness *h, const char *bench)
 {
-    row r = {.memlab_tps = NAN, .torch_tps = NAN, .gflops = NAN, .mfu = NAN, .rss_mb = NAN,
+    row r = {.threads = h->threads, .memlab_tps = NAN, .torch_tps = NAN, .gflops = NAN, .mfu = NAN, .rss_mb = NAN,
              .torch_rss_mb = NAN, .memlab_step_s = NAN, .torch_step_s = NAN};
     snprintf(r.bench, sizeof r.bench, "%s", bench);
     return r;
@@ -358,9 +393,9 @@ static void sgemm_row(harness *h, int M, int N, int K, const shape *s, int batch
     char name[48];
     snprintf(name, sizeof name, "sgemm_%dx%dx%d", M, N, K);
     for (int i = 0; i < h->nrows; i++)
-        if (strcmp(h->rows[i].bench, name) == 0)
+        if (strcmp(h->rows[i].bench, name) == 0 && h->rows[i].threads == h->threads)
             return;   /* measured already for another shape */
-    row r = row_new(name);
+    row r = row_new(h, name);
     if (s) {
         r.d = s->d;
         r.ctx = s->ctx;
@@ -441,7 +476,7 @@ typedef struct {
 
 static int measure(harness *h, const measurement *m, int torch, child_result *res)
 {
-    char a[16][32];
+    char a[17][32];
     snprintf(a[0], 32, "%s", m->kind);
     snprintf(a[1], 32, "%s", m->arch);
     snprintf(a[2], 32, "%d", m->d);
@@ -461,7 +496,9 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
     int n = 0;
     if (torch) {
         argv[n++] = o.python;
-        argv[n++] = o.peer;
+        argv[n++] = h->peer_path;
+        if (o.compile)
+            argv[n++] = "--compile";
     } else {
         argv[n++] = SPAWN_SELF;
         argv[n++] = "bench";
@@ -470,8 +507,10 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
     }
     static const char *const flags[] = {"--kind", "--arch", "--d", "--layers", "--heads", "--ctx", "--batch",
                                         "--pmem", "--vocab", "--threads", "--warmup", "--min-steps",
-                                        "--min-time", "--gen-tokens", "--seed"};
-    for (int i = 0; i < 15; i++) {
+                                        "--min-time", "--gen-tokens", "--seed", "--device", "--dtype"};
+    snprintf(a[15], 32, "%s", o.dev.device);
+    snprintf(a[16], 32, "%s", o.dev.dtype);
+    for (int i = 0; i < 17; i++) {
         argv[n++] = (char *)flags[i];
         argv[n++] = a[i];
     }
@@ -503,7 +542,8 @@ static double median(double *v, int n)
 static int ab_row(harness *h, const char *bench, const measurement *m)
 {
     double tps[2][1000], rss[2] = {0, 0};
-    const int R = (int)o.repeats, sides = h->torch ? 2 : 1;
+    const int torch = h->torch && (h->peer->cached || strcmp(m->kind, "generate") != 0);
+    const int R = (int)o.repeats, sides = torch ? 2 : 1;
     for (int r = 0; r < R; r++)
         for (int side = 0; side < sides; side++) {
             child_result res;
@@ -516,7 +556,7 @@ static int ab_row(harness *h, const char *bench, const measurement *m)
                         bench, m->arch, m->d, m->layers, m->ctx, m->batch, side ? "torch " : "memlab",
                         res.tps, res.steps, res.seconds, res.loss, res.rss_mb);
         }
-    row rw = row_new(bench);
+    row rw = row_new(h, bench);
     rw.arch = m->arch;
     rw.d = m->d;
     rw.layers = m->layers;
@@ -524,7 +564,7 @@ static int ab_row(harness *h, const char *bench, const measurement *m)
     rw.batch = m->batch;
     rw.memlab_tps = median(tps[0], R);
     rw.rss_mb = rss[0];
-    if (h->torch) {
+    if (torch) {
         rw.torch_tps = median(tps[1], R);
         rw.torch_rss_mb = rss[1];
     }
@@ -598,17 +638,24 @@ static int write_markdown(FILE *f, void *ctx)
     cpu_model(cpu, sizeof cpu);
     time_t t = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
-    fprintf(f, "Machine: %s, %d cores online, %.0f GiB; %d thread%s for memlab and PyTorch; OpenBLAS kernels %s%s. "
-               "Date: %s. Commit: `%s`. PyTorch: %s. Preset: %s.\n\n",
-            cpu, threads_available(), mem_total_gb(), h->threads, h->threads == 1 ? "" : "s", blas_kernels(),
+    char threads[256];
+    int len = 0;
+    for (int i = 0; i < h->nthread_counts; i++)
+        len += snprintf(threads + len, sizeof threads - (size_t)len, "%s%d", i ? ", " : "", h->thread_counts[i]);
+    fprintf(f, "Machine: %s, %d cores online, %.0f GiB; threads for memlab and PyTorch: %s; OpenBLAS kernels %s%s. "
+               "Date: %s. Commit: `%s`. PyTorch: %s",
+            cpu, threads_available(), mem_total_gb(), threads, blas_kernels(),
             getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "", date, memlab_git_commit,
-            h->torch ? h->torch_version : "not run", h->d->opt.preset ? h->d->opt.preset : "default");
-    fputs("| bench | arch | d | layers | ctx | batch | memlab tokens/s | PyTorch tokens/s | memlab / PyTorch "
+            h->torch ? h->torch_version : "not run");
+    if (h->torch)
+        fprintf(f, ", peer %s (%s%s)", h->peer->name, h->peer->script, o.compile ? ", torch.compile" : "");
+    fprintf(f, ". Preset: %s.\n\n", h->d->opt.preset ? h->d->opt.preset : "default");
+    fputs("| bench | threads | arch | d | layers | ctx | batch | memlab tokens/s | PyTorch tokens/s | memlab / PyTorch "
           "| GFLOP/s | MFU | memlab ms/step | PyTorch ms/step | memlab peak RSS MB | PyTorch peak RSS MB |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
     for (int i = 0; i < h->nrows; i++) {
         const row *r = &h->rows[i];
-        fprintf(f, "| %s | %s |", r->bench, r->arch ? r->arch : "");
+        fprintf(f, "| %s | %d | %s |", r->bench, r->threads, r->arch ? r->arch : "");
         const int ints[] = {r->d, r->layers, r->ctx, r->batch};
         for (int j = 0; j < 4; j++)
             if (ints[j])
@@ -642,8 +689,8 @@ static int detect_torch(harness *h)
 {
     if (strcmp(o.torch, "off") == 0)
         return 0;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --version 2>/dev/null", o.python, o.peer);
+    char cmd[8500];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --version 2>/dev/null", o.python, h->peer_path);
     FILE *p = popen(cmd, "r");
     int ok = 0;
     if (p) {
@@ -656,11 +703,11 @@ static int detect_torch(harness *h)
     }
     if (strcmp(o.torch, "on") == 0) {
         driver_error(h->d, "--torch on: '%s %s --version' failed (Debian's python3-torch: scripts/deps.sh --torch)",
-                     o.python, o.peer);
+                     o.python, h->peer_path);
         return -1;
     }
     fprintf(stderr, "memlab: bench: %s cannot run %s with torch: measuring memlab alone (--torch auto)\n",
-            o.python, o.peer);
+            o.python, h->peer_path);
     return 0;
 }
 
@@ -737,7 +784,43 @@ static int run_suites(harness *h, const bench_plan *pl)
     return ok;
 }
 
-/* bench: plan -> the PyTorch peers' check -> every suite -> the Markdown table. */
+/* The peer (--peer, --peer-dir, --compile) and the thread counts (--threads-list, else --threads),
+ * each capped at the cores online with a note. NULL, or the bad option. */
+static const char *harness_setup(harness *h, long long threads)
+{
+    for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
+        if (strcmp(o.peer, peers[i].name) == 0)
+            h->peer = &peers[i];
+    if (!h->peer)
+        return "bad --peer (twin, torch2)";
+    if (o.compile && !h->peer->compiles)
+        return "--compile needs --peer torch2 (the twin peer is PyTorch 1.13's, which has no torch.compile)";
+    snprintf(h->peer_path, sizeof h->peer_path, "%s/%s", o.peer_dir, h->peer->script);
+    if (strcmp(o.dev.device, "cpu") != 0) {
+        if (suite_has("sgemm") || suite_has("generate"))
+            return "--device cuda: training suites only (--suite train,scaling; sgemm and generation are the CPU's)";
+        if (strcmp(o.torch, "off") != 0 && !h->peer->compiles)
+            return "--device cuda: the twin peer is the CPU's; --peer torch2, or --torch off";
+    }
+    if (o.threads_list) {
+        h->nthread_counts = parse_list(o.threads_list, 1, h->thread_counts, MAX_THREAD_COUNTS);
+        if (h->nthread_counts < 0)
+            return "bad --threads-list (N,N,...: at most 16 positive counts)";
+    } else {
+        h->thread_counts[0] = (int)threads;
+        h->nthread_counts = 1;
+    }
+    const int cores = threads_available();
+    for (int i = 0; i < h->nthread_counts; i++)
+        if (h->thread_counts[i] > cores) {
+            fprintf(stderr, "memlab: bench: %d threads capped at the %d cores online (more would time the "
+                            "scheduler, not the kernels)\n", h->thread_counts[i], cores);
+            h->thread_counts[i] = cores;
+        }
+    return NULL;
+}
+
+/* bench: plan -> the PyTorch peers' check -> every suite at every thread count -> the Markdown table. */
 int cmd_bench(int argc, char **argv)
 {
     driver d;
@@ -760,12 +843,29 @@ int cmd_bench(int argc, char **argv)
     }
     harness *h = xcalloc(1, sizeof *h);
     h->d = &d;
-    h->threads = (int)d.opt.threads;
-    h->ceiling = NAN;
+    bad = harness_setup(h, d.opt.threads);
+    device_kind device;
+    int bf16;
+    err_t de;
+    /* opened here too, so that a build without CUDA or a machine without a GPU stops before any row */
+    if (!bad && device_opts_open(&o.dev, &device, &bf16, &de) != 0)
+        bad = de.msg;
+    if (bad) {
+        driver_error(&d, "%s", bad);
+        driver_end(&d, 0);
+        free(h);
+        return 2;
+    }
     static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
                                        "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
                                        "peak_rss_mb"};
-    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0 && run_suites(h, &pl);
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0;
+    /* every suite at each thread count, the sgemm ceiling (MFU's divisor) measured anew for each */
+    for (int i = 0; ok && i < h->nthread_counts; i++) {
+        h->threads = h->thread_counts[i];
+        h->ceiling = NAN;
+        ok = run_suites(h, &pl);
+    }
     if (ok) {
         char path[4096];
         if (!o.markdown)

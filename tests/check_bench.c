@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ops.h"
+#include "nn/lm.h"
+#include "nn/lm_ckpt.h"
 #include "nn/lm_flops.h"
 #include "test_util.h"
 
@@ -94,14 +97,22 @@ static int fields(char *line, char **f)
 
 static int empty(const char *s) { return *s == 0; }
 
+static int have_torch(const char *why)
+{
+    if (test_run("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", NULL, NULL) == 0)
+        return 1;
+    fprintf(stderr, "check_bench: /usr/bin/python3 lacks torch (Debian's python3-torch): skipping %s\n", why);
+    return 0;
+}
+
 /* Runs the smoke benchmark and checks every row, and how many of each kind it wrote: sgemm, train,
  * scaling, generate_uncached. */
 static void smoke(const char *extra, int torch, const int want[4])
 {
     int n[4] = {0, 0, 0, 0}, *nsgemm = &n[0], *ntrain = &n[1], *nscaling = &n[2], *ngen = &n[3];
     char *dir = test_tmpdir(), cmd[4096], *out, *err;
-    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --threads 1 --quiet --out-dir %s --peer %s %s",
-             test_memlab_bin(), dir, "benchmarks/peers/lm_peer.py", extra);
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --threads 1 --quiet --out-dir %s %s", test_memlab_bin(), dir,
+             extra);
     int rc = test_run(cmd, &out, &err);
     ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
     ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
@@ -151,8 +162,8 @@ static void smoke(const char *extra, int torch, const int want[4])
     snprintf(path, sizeof path, "%s/results.md", dir);
     char *md = test_slurp(path);
     ck_assert_msg(md, "no %s", path);
-    ck_assert(strstr(md, "Machine: ") && strstr(md, "Commit: `") && strstr(md, "| bench | arch |"));
-    ck_assert(strstr(md, "| train | mosaic | 32 | 1 | 32 | 2 |"));
+    ck_assert(strstr(md, "Machine: ") && strstr(md, "Commit: `") && strstr(md, "| bench | threads | arch |"));
+    ck_assert(strstr(md, "| train | 1 | mosaic | 32 | 1 | 32 | 2 |"));
     free(md);
     free(out);
     free(err);
@@ -170,11 +181,8 @@ END_TEST
 
 START_TEST(test_smoke_torch)
 {
-    if (test_run("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1", NULL, NULL) != 0) {
-        fprintf(stderr, "check_bench: /usr/bin/python3 lacks torch (Debian's python3-torch): skipping the PyTorch "
-                        "peers' smoke run\n");
+    if (!have_torch("the PyTorch peers' smoke run"))
         return;
-    }
     smoke("--torch on --suite sgemm,train,generate", 1, (const int[]){6, 2, 0, 4});
     /* the peers' own caches give the logits of their full forward */
     for (int a = 0; a < 2; a++) {
@@ -184,6 +192,114 @@ START_TEST(test_smoke_torch)
         ck_assert_msg(test_run(cmd, &out, NULL) == 0, "%s: %s", cmd, out);
         free(out);
     }
+}
+END_TEST
+
+/* The token ids of the peers' --check-loss (benchmarks/peers/peer_common.py: check_ids). */
+static void check_ids(int *ids, int n, int vocab, int salt)
+{
+    for (int i = 0; i < n; i++)
+        ids[i] = (int)((((long long)(i + salt) * 7919 + 13) % (1 << 20)) % vocab);
+}
+
+/* A model of memlab bench's kind (no biases, learned positions, exact GELU, the library mosaic) at a
+ * tiny shape, its weights moved off the initialisation so that every term counts (the gpt's N(0,
+ * 0.02) matrices would leave attention uniform): matrices get noise of std 0.5 / sqrt(fan-in), vectors
+ * (LayerNorm weights, the mosaic's per-head scalars) a factor 1 + 0.1 N(0, 1). Written as a
+ * checkpoint recording memlab's loss on the check's ids (times loss_factor: 1, or a wrong loss that
+ * the peers must reject) and the batch. */
+static void write_check_ckpt(const char *path, int mosaic, double loss_factor)
+{
+    lm_config c = {.arch = mosaic ? LM_MOSAIC : LM_GPT, .vocab = 23, .ctx = 7, .d = 12, .layers = 2, .heads = 3,
+                   .pmem = mosaic ? 5 : 0, .pos = POS_LEARNED};
+    err_t e;
+    ck_assert_int_eq(lm_config_resolve(&c, &e), 0);
+    lm m;
+    lm_build(&m, &c);
+    rng r = rng_stream(7, RNG_STREAM_INIT);
+    lm_init_weights(&m, &r);
+    for (int i = 0; i < m.ps.count; i++) {
+        const param_entry *pe = &m.ps.entries[i];
+        real *w = params_tensor(&m.ps, i)->data;
+        for (size_t j = 0; j < pe->n; j++)
+            w[j] = pe->ndim == 2 ? w[j] + 0.5 / sqrt(pe->shape[1]) * rng_normal(&r) : w[j] * (1 + 0.1 * rng_normal(&r));
+    }
+    enum { B = 2 };
+    int ids[B * 7], targets[B * 7];
+    check_ids(ids, B * c.ctx, c.vocab, 0);
+    check_ids(targets, B * c.ctx, c.vocab, 1);
+    tape tp;
+    tape_init(&tp);
+    tensor *loss = op_softmax_xent(&tp, lm_forward(&m, &tp, ids, B, c.ctx, NULL), targets, -1);
+    char value[32];
+    snprintf(value, sizeof value, "%.9g", loss->data[0] * loss_factor);
+    const char *extra[] = {"check_loss", value, "check_batch", "2", NULL};
+    ck_assert_msg(lm_ckpt_save(path, &m, extra, 0, &e) == 0, "%s", e.msg);
+    tape_free(&tp);
+    lm_free(&m);
+}
+
+/* Both peers compute memlab's functions: the same weights give memlab's loss within 1e-4 (under
+ * Debian's torch 1.13 the torch2 peer runs its no-SDPA fallback), and a recorded loss 0.1% off fails. */
+START_TEST(test_peers_equal_memlab)
+{
+    if (!have_torch("the peers' losses against memlab's"))
+        return;
+    char *dir = test_tmpdir(), path[4200], cmd[8600], *out;
+    snprintf(path, sizeof path, "%s/check.safetensors", dir);
+    static const char *const scripts[] = {"lm_peer.py", "lm_peer_torch2.py"};
+    for (int mosaic = 0; mosaic < 2; mosaic++)
+        for (int wrong = 0; wrong < 2; wrong++) {
+            write_check_ckpt(path, mosaic, wrong ? 1.001 : 1);
+            for (int s = 0; s < 2; s++) {
+                snprintf(cmd, sizeof cmd, "/usr/bin/python3 benchmarks/peers/%s --check-loss %s", scripts[s], path);
+                const int rc = test_run(cmd, &out, NULL);
+                ck_assert_msg(wrong ? rc == 1 : rc == 0, "%s: exit %d: %s", cmd, rc, out);
+                ck_assert_msg(strstr(out, "relative difference"), "%s", out);
+                free(out);
+            }
+        }
+    test_rmdir(dir);
+}
+END_TEST
+
+/* --threads-list: every benchmark at each count, one CSV (the threads column); with the torch2 peer,
+ * PyTorch's cells are filled except for cached generation (it has no cache). No timing is asserted. */
+START_TEST(test_threads_list)
+{
+    const int torch = have_torch("the torch2 peer in the thread-list run");
+    char *dir = test_tmpdir(), cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --quiet --out-dir %s --suite train,generate --threads-list 1,2 "
+                              "--torch %s --peer torch2", test_memlab_bin(), dir, torch ? "on" : "off");
+    int rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
+    int rows[2] = {0, 0}, torch_cells = 0;
+    for (char *line = strchr(out, '\n') + 1, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        *next++ = 0;
+        char *f[13];
+        ck_assert_int_eq(fields(line, f), 13);
+        const int t = atoi(f[6]);
+        ck_assert_msg(t == 1 || t == 2, "threads %s", f[6]);
+        rows[t - 1]++;
+        ck_assert(strtod(f[7], NULL) > 0);
+        const int cached = strcmp(f[0], "generate") == 0;
+        ck_assert_msg(empty(f[8]) == (cached || !torch), "%s: torch cell '%s'", f[0], f[8]);
+        torch_cells += !empty(f[8]);
+    }
+    /* train and both generations, 2 archs each, at each count */
+    ck_assert_int_eq(rows[0], 6);
+    ck_assert_int_eq(rows[1], 6);
+    ck_assert_int_eq(torch_cells, torch ? 8 : 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.md", dir);
+    char *md = test_slurp(path);
+    ck_assert_msg(md && strstr(md, "threads for memlab and PyTorch: 1, 2") && strstr(md, "| train | 2 | mosaic |"),
+                  "%s", md ? md : path);
+    free(md);
+    free(out);
+    free(err);
+    test_rmdir(dir);
 }
 END_TEST
 
@@ -200,6 +316,18 @@ START_TEST(test_bad_input)
     ck_assert_msg(strstr(err, "--suite"), "%s", err);
     free(out);
     free(err);
+    static const char *const bad[][2] = {{"--peer torch3", "--peer"},
+                                         {"--compile", "--compile needs --peer torch2"},
+                                         {"--threads-list 2,0", "--threads-list"},
+                                         {"--dtype bf16", "--dtype bf16 needs --device cuda"},
+                                         {"--device cuda", "--device cuda"}};
+    for (int i = 0; i < 5; i++) {
+        snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch off %s", test_memlab_bin(), bad[i][0]);
+        ck_assert_int_eq(test_run(cmd, &out, &err), 2);
+        ck_assert_msg(strstr(err, bad[i][1]) && !*out, "%s: %s", cmd, err);
+        free(out);
+        free(err);
+    }
     snprintf(cmd, sizeof cmd, "%s bench --preset smoke --torch on --python /nonexistent/python3", test_memlab_bin());
     ck_assert_int_eq(test_run(cmd, &out, &err), 1);
     ck_assert_msg(strstr(err, "--torch on"), "%s", err);
@@ -220,6 +348,8 @@ Suite *suite_bench(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_smoke_memlab);
     tcase_add_test(tc, test_smoke_torch);
+    tcase_add_test(tc, test_peers_equal_memlab);
+    tcase_add_test(tc, test_threads_list);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;

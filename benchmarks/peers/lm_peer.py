@@ -19,7 +19,6 @@ algorithm as memlab's lib/nn/lm_decode.c), `generate_uncached` re-running the wi
         --heads 4 --ctx 256 --batch 32 --vocab 2048 --threads 2
     /usr/bin/python3 benchmarks/peers/lm_peer.py --version
 """
-import argparse
 import math
 import os
 import sys
@@ -28,65 +27,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "reference"))
 
-
-def parse():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--version", action="store_true", help="print torch's version and exit")
-    p.add_argument("--kind", choices=["train", "generate", "generate_uncached"], default="train")
-    p.add_argument("--check-cache", action="store_true", help="check cached against full logits and exit")
-    p.add_argument("--arch", choices=["gpt", "mosaic"], default="gpt")
-    for name, default in [("d", 128), ("layers", 2), ("heads", 4), ("ctx", 256), ("batch", 8), ("pmem", 0),
-                          ("vocab", 2048), ("threads", 1), ("warmup", 1), ("min-steps", 2),
-                          ("gen-tokens", 32), ("seed", 1)]:
-        p.add_argument("--" + name, type=int, default=default)
-    p.add_argument("--min-time", type=float, default=3.0)
-    return p.parse_args()
+import peer_common as common  # noqa: E402 (beside this file)
 
 
-def build(args, torch, twin):
-    """float32 leaf tensors under memlab's parameter names, drawn as memlab's initialisation
-    (nanoGPT's for gpt, the Memory Mosaics library's for mosaic; lib/nn/gpt.c, mosaic.c)."""
-    cfg = {"arch": args.arch, "vocab": args.vocab, "d": args.d, "heads": args.heads, "layers": args.layers,
-           "ctx": args.ctx, "bias": 0, "pmem": args.pmem or round(3.5 * args.d)}
-    g = torch.Generator().manual_seed(args.seed)
-    d, H, L, V = args.d, args.heads, args.layers, args.vocab
-    P = {}
-    normal = lambda *shape, std: torch.randn(*shape, generator=g) * std
-    if args.arch == "gpt":
-        P["wte"] = normal(V, d, std=0.02)
-        P["wpe"] = normal(args.ctx, d, std=0.02)
-        proj = 0.02 / math.sqrt(2 * L)
-        for l in range(L):
-            P[f"h.{l}.ln_1.weight"] = torch.ones(d)
-            P[f"h.{l}.attn.c_attn.weight"] = normal(3 * d, d, std=0.02)
-            P[f"h.{l}.attn.c_proj.weight"] = normal(d, d, std=proj)
-            P[f"h.{l}.ln_2.weight"] = torch.ones(d)
-            P[f"h.{l}.mlp.c_fc.weight"] = normal(4 * d, d, std=0.02)
-            P[f"h.{l}.mlp.c_proj.weight"] = normal(d, 4 * d, std=proj)
-    else:
-        Pn, hs = cfg["pmem"], d // H
-        std, proj = 1 / math.sqrt(d), 1 / math.sqrt(d) / math.sqrt(L)
-        leak = torch.linspace(0.5, 5, H) / twin.PSCALE if H > 1 else torch.full((1,), 0.5 / twin.PSCALE)
-        P["wte"] = normal(V, d, std=1.0)
-        for l in range(L):
-            P[f"h.{l}.ln_1.weight"] = torch.ones(d)
-            P[f"h.{l}.ctx.W_k.weight"] = normal(d, d, std=std)
-            P[f"h.{l}.ctx.W_v.weight"] = normal(d, d, std=std)
-            P[f"h.{l}.ctx.c_proj.weight"] = normal(d, d, std=proj)
-            P[f"h.{l}.ctx.leaky_key_beta"] = leak.clone()
-            P[f"h.{l}.ctx.kernel_beta"] = torch.full((H,), 1 / twin.PSCALE)
-            P[f"h.{l}.ctx.value_coef"] = torch.rand(H, generator=g)
-            P[f"h.{l}.ctx.value_beta"] = torch.full((H,), -0.5 / twin.PSCALE)
-            P[f"h.{l}.ln_2.weight"] = torch.ones(d)
-            P[f"h.{l}.pmem.W_k.weight"] = normal(d, d, std=std)
-            P[f"h.{l}.pmem.M_k"] = normal(Pn, d, std=1 / math.sqrt(hs))
-            P[f"h.{l}.pmem.M_v"] = normal(Pn, d, std=1 / math.sqrt(hs))
-            P[f"h.{l}.pmem.c_proj.weight"] = normal(d, d, std=proj)
-            P[f"h.{l}.pmem.leaky_key_beta"] = leak.clone()
-            P[f"h.{l}.pmem.kernel_beta"] = torch.full((H,), 1 / twin.PSCALE)
-            P[f"h.{l}.pmem.value_beta"] = torch.full((H,), -0.5 / twin.PSCALE)
-    P["ln_f.weight"] = torch.ones(d)
-    return cfg, {k: v.float().requires_grad_(True) for k, v in P.items()}
+def build(args, torch):
+    """memlab's initialisation (peer_common.init_params) as leaf tensors."""
+    cfg = common.config(args)
+    return cfg, {k: v.requires_grad_(True) for k, v in common.init_params(cfg, torch, args.seed).items()}
 
 
 def hidden(P, ids, cfg, twin):
@@ -107,35 +54,22 @@ def logits(P, h, cfg):
 
 def run_train(args, torch, twin, cfg, P):
     F = torch.nn.functional
-    g = torch.Generator().manual_seed(args.seed + 1)
-    B, T, V = args.batch, args.ctx, args.vocab
-    ids = torch.randint(0, V, (B, T), generator=g)
-    targets = torch.randint(0, V, (B, T), generator=g)
-    decay = [v for v in P.values() if v.dim() >= 2]
-    plain = [v for v in P.values() if v.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": plain, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    ids, targets = common.random_batch(args, torch)
     params = list(P.values())
-    step, start, timed, loss = 0, 0.0, 0, float("nan")
-    while True:
-        if step == args.warmup:
-            start = time.perf_counter()
+
+    def loss_of():
         z = logits(P, hidden(P, ids, cfg, twin), cfg)
-        loss_t = F.cross_entropy(z.view(-1, V), targets.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss_t.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        loss = loss_t.item()
-        if not math.isfinite(loss):
-            sys.exit(f"lm_peer.py: the loss became {loss} at step {step + 1}")
-        step += 1
-        if step > args.warmup:
-            timed = step - args.warmup
-            elapsed = time.perf_counter() - start
-            if timed >= args.min_steps and elapsed >= args.min_time:
-                break
-    return timed * B * T / elapsed, timed, elapsed, loss
+        return F.cross_entropy(z.view(-1, args.vocab), targets.view(-1))
+
+    return common.timed_train(args, torch, params, loss_of, common.adamw(torch, params), "lm_peer.py")
+
+
+def check_loss(args, torch, twin):
+    """The twin's loss on a memlab checkpoint against memlab's (peer_common.check_case)."""
+    cfg, P, ids, targets, want = common.check_case(args.check_loss, torch)
+    z = logits(P, hidden(P, ids, cfg, twin), cfg)
+    loss = torch.nn.functional.cross_entropy(z.view(-1, cfg["vocab"]), targets.view(-1)).item()
+    common.check_loss_report(f"twin {cfg['arch']}", loss, want)
 
 
 class Cache:
@@ -271,24 +205,25 @@ def check_cache(args, torch, twin, cfg, P):
 
 
 def main():
-    args = parse()
-    # Debian's torch does its matrix products in OpenBLAS (the pthread build the alternatives select),
-    # whose thread count torch.set_num_threads leaves alone: set it, and OpenMP's, before loading.
-    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    args = common.parser(__doc__.split("\n")[0])
+    args.add_argument("--check-cache", action="store_true", help="check cached against full logits and exit")
+    args = args.parse_args()
+    if args.device != "cpu" or args.dtype != "fp32":
+        sys.exit("lm_peer.py: the twin peer runs on the CPU in fp32 (lm_peer_torch2.py has --device cuda)")
+    common.set_threads(args.threads)
     import torch
     if args.version:
         print(torch.__version__)
         return
     torch.set_num_threads(args.threads)
     import twin_lm as twin
-    cfg, P = build(args, torch, twin)
+    if args.check_loss:
+        return check_loss(args, torch, twin)
+    cfg, P = build(args, torch)
     if args.check_cache:
         return check_cache(args, torch, twin, cfg, P)
     run = run_train if args.kind == "train" else run_generate
-    tps, steps, seconds, loss = run(args, torch, twin, cfg, P)
-    print("kind,tokens_per_s,steps,seconds,loss")
-    print(f"{args.kind},{tps:.6g},{steps},{seconds:.6g},{'' if math.isnan(loss) else f'{loss:.6g}'}")
+    common.print_row(args.kind, *run(args, torch, twin, cfg, P))
 
 
 if __name__ == "__main__":
