@@ -463,7 +463,9 @@ static int config_apply(const opt_table *t, const char *path, const config_entry
         } else {
             const opt_spec *o = t->all[i];
             set_on_line[i] = c->line;
-            if (c->is_null && o->type == OPT_STRING && !o->choices) {
+            /* null is "unset": what a string option without a default holds before any source, and
+             * what args_write_config writes for it, choices or not. */
+            if (c->is_null && o->type == OPT_STRING && (!o->choices || !o->def)) {
                 free(*(char **)o->dest);
                 *(char **)o->dest = NULL;
             } else if (c->is_null) {
