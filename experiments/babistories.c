@@ -161,14 +161,15 @@ static int save_ckpt(driver *d, lm *m, const token_corpus *bd, long long step, c
     char stepbuf[32], seedbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%lld", step);
     snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
-    const char *extra[] = {"experiment", "babistories", "step", stepbuf, "seed", seedbuf,
-                           "tokenizer", bd->tokenizer_ref, NULL};
+    char *config = driver_config_text(d);
+    const char *extra[] = {"experiment", "babistories", "step", stepbuf, "seed", seedbuf, "config", config,
+                           TOKEN_CORPUS_CKPT_META(bd), NULL};
     err_t e;
-    if (lm_ckpt_save(path, m, extra, 1, &e) != 0) {
+    int rc = lm_ckpt_save(path, m, extra, 1, &e);
+    free(config);
+    if (rc != 0)
         driver_error(d, "%s", e.msg);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* One architecture's training run: what the step function and the hooks share. */
@@ -467,7 +468,7 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, &e);
+    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, d->opt.quiet, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
             err_set(&e, "%s: the tokenizer has %d tokens, the model %d", ckpt, bpe_vocab_size(*tok), m->cfg.vocab);

@@ -6,6 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/token_corpus.h"
+#include "io/ckpt.h"
+#include "io/gzfile.h"
+#include "io/sha256.h"
+#include "nn/lm_ckpt.h"
 #include "test_util.h"
 
 static int bs_run(const char *args, char **out, char **err)
@@ -177,6 +182,110 @@ START_TEST(test_resume_is_exact)
 }
 END_TEST
 
+/* sha256_hex against FIPS 180-4's examples (one block, two blocks) and the empty string. */
+START_TEST(test_sha256_known_answers)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex("abc", 3, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256_hex(two, strlen(two), hex);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    sha256_hex("", 0, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+END_TEST
+
+/* A checkpoint stands alone: it carries the run's configuration and its tokenizer (whose sha256 is
+ * that of tokenizer.json), so that moved away from its folder, with the folder gone, generate and
+ * score still work; a tokenizer that does not match its recorded hash is refused; a checkpoint from
+ * before (naming its tokenizer) still loads, with a note. */
+START_TEST(test_checkpoint_stands_alone)
+{
+    char *dir = test_tmpdir(), args[8192], path[600], moved[600], *out, *err;
+    snprintf(args, sizeof args, "--preset smoke --arch gpt --steps 10 --out-dir %s/run", dir);
+    ck_assert_int_eq(bs_run(args, NULL, NULL), 0);
+    snprintf(path, sizeof path, "%s/run/tokenizer.json", dir);
+    char *tok = test_slurp(path), want[SHA256_HEX_LEN + 1];
+    ck_assert_ptr_nonnull(tok);
+    sha256_hex(tok, strlen(tok), want);
+    snprintf(path, sizeof path, "%s/run/babistories_gpt.safetensors", dir);
+    err_t e;
+    ckpt_meta *md = ckpt_meta_read(path, &e);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_str_eq(ckpt_meta_get(md, CKPT_TOKENIZER_JSON), tok);
+    ck_assert_str_eq(ckpt_meta_get(md, CKPT_TOKENIZER_SHA256), want);
+    const char *cfg = ckpt_meta_get(md, "config");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_ptr_nonnull(strstr(cfg, "\nsteps: 10\n"));
+    ck_assert_ptr_nonnull(strstr(cfg, "\nd: 32\n"));
+    ck_assert_ptr_nonnull(strstr(cfg, "\npreset: smoke\n"));
+    ckpt_meta_free(md);
+    free(tok);
+
+    /* moved, its folder removed, used from another working directory */
+    snprintf(moved, sizeof moved, "%s/elsewhere.safetensors", dir);
+    ck_assert_int_eq(rename(path, moved), 0);
+    snprintf(args, sizeof args, "rm -r %s/run", dir);
+    ck_assert_int_eq(test_run(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "cd / && %s babistories generate --quiet --threads 1 --ckpt %s --prompt 'Once upon' --max-tokens 5",
+             test_memlab_bin(), moved);
+    ck_assert_msg(test_run(args, &out, &err) == 0, "%s", err);
+    ck_assert_int_eq(strncmp(out, "Once upon", 9), 0);
+    free(out);
+    free(err);
+
+    /* one hex digit of the recorded hash changed: refused by generate and score, in one line */
+    char *bytes;
+    size_t len;
+    bytes = file_read_all(moved, &len, &e);
+    ck_assert_ptr_nonnull(bytes);
+    char *h = memmem(bytes, len, want, SHA256_HEX_LEN);
+    ck_assert_ptr_nonnull(h);
+    h[0] = h[0] == '0' ? '1' : '0';
+    snprintf(path, sizeof path, "%s/tampered.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+    free(bytes);
+    char text[600];
+    snprintf(text, sizeof text, "%s/t.txt", dir);
+    f = fopen(text, "w");
+    fputs("Lily had a red ball.\n", f);
+    fclose(f);
+    bad_input_case cases[] = {
+        {"", 1, "its tokenizer does not match the sha256 it records"},
+        {"", 1, "its tokenizer does not match the sha256 it records"},
+    };
+    snprintf(cases[0].args, sizeof cases[0].args, "generate --ckpt %s", path);
+    snprintf(cases[1].args, sizeof cases[1].args, "score --ckpt %s --text %s", path, text);
+    expect_bad_inputs("babistories --threads 1 --quiet", cases, 2);
+
+    /* a checkpoint from before: no tokenizer of its own, its tokenizer named; loads with a note */
+    lm m;
+    ck_assert_msg(lm_ckpt_open(moved, &m, 0, &e) == 0, "%s", e.msg);
+    md = ckpt_meta_read(moved, &e);
+    char old_tok[600];
+    snprintf(old_tok, sizeof old_tok, "%s/old_tokenizer.json", dir);
+    f = fopen(old_tok, "w");
+    fputs(ckpt_meta_get(md, CKPT_TOKENIZER_JSON), f);
+    fclose(f);
+    ckpt_meta_free(md);
+    const char *old_meta[] = {"tokenizer", old_tok, NULL};
+    snprintf(path, sizeof path, "%s/old.safetensors", dir);
+    ck_assert_int_eq(lm_ckpt_save(path, &m, old_meta, 0, &e), 0);
+    lm_free(&m);
+    snprintf(args, sizeof args, "%s babistories generate --threads 1 --ckpt %s --prompt 'Once upon' --max-tokens 5",
+             test_memlab_bin(), path);
+    ck_assert_msg(test_run(args, &out, &err) == 0, "%s", err);
+    ck_assert_int_eq(strncmp(out, "Once upon", 9), 0);
+    ck_assert_ptr_nonnull(strstr(err, "predates checkpoints that carry their tokenizer"));
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_dump_corpus)
 {
     char *out, *err;
@@ -239,6 +348,8 @@ Suite *suite_babistories(void)
     TCase *tc = tcase_create("command");
     tcase_add_test(tc, test_train_generate_score);
     tcase_add_test(tc, test_resume_is_exact);
+    tcase_add_test(tc, test_sha256_known_answers);
+    tcase_add_test(tc, test_checkpoint_stands_alone);
     tcase_add_test(tc, test_dump_corpus);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_device_unavailable);
