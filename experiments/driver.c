@@ -104,7 +104,8 @@ int driver_open_csv(driver *d, const char *const *columns, int ncols)
     char copy[4096];
     if (d->table_copy && !d->table_only)
         driver_out_path(d, d->table_copy, copy, sizeof copy);
-    d->csv = csv_open_copy(d->opt.output, d->table_copy && !d->table_only ? copy : NULL, columns, ncols, &e);
+    d->csv = d->live_table ? csv_open_live(d->opt.output, columns, ncols, 0, &e)
+                           : csv_open_copy(d->opt.output, d->table_copy && !d->table_only ? copy : NULL, columns, ncols, &e);
     if (!d->csv) {
         driver_error(d, "%s", e.msg);
         return -1;

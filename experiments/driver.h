@@ -15,6 +15,8 @@ typedef struct {
     int table_only;    /* set by commands whose only output is the table: no --out-dir, no config.yaml */
     char *rank_dir;    /* a data-parallel rank other than 0: its private --out-dir, removed at the end */
     const char *table_copy;   /* set before driver_open_csv: the table also goes to <out-dir>/<table_copy> */
+    int live_table;   /* set before driver_open_csv: a training curve, written as the run goes and kept
+                         however it ends (csv_open_live); no table_copy then */
 } driver;
 
 /* Returns 0 when the command should run; otherwise the command returns *exit_code at once

@@ -172,8 +172,8 @@ START_TEST(test_resume_is_exact)
     ck_assert_ptr_nonnull(strstr(err, "another architecture"));
     free(err);
     snprintf(args, sizeof args, "--preset smoke --d 64 --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors", dir, dir);
-    ck_assert_int_eq(bs_run(args, NULL, &err), 1);
-    ck_assert_ptr_nonnull(strstr(err, "shape differs"));
+    ck_assert_int_eq(bs_run(args, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--d 64 contradicts the checkpoint's 32"));
     free(err);
     free(full);
     free(part);
@@ -286,6 +286,97 @@ START_TEST(test_checkpoint_stands_alone)
 }
 END_TEST
 
+/* --resume takes every option from the checkpoint: `--resume CKPT` alone continues the run, into
+ * the checkpoint's folder, and its curves.csv becomes the uninterrupted run's (the rows evaluated
+ * after the checkpoint are not repeated). Options that contradict the checkpoint, and --steps at or
+ * below its step, are refused in one line with nothing written. */
+START_TEST(test_resume_takes_the_checkpoint_options)
+{
+    char *dir = test_tmpdir(), args[4096], path[600], *err;
+    const char *run = "--preset smoke --arch gpt --eval-every 3 --ckpt-every 6";
+    snprintf(args, sizeof args, "%s --out-dir %s/full", run, dir);
+    ck_assert_int_eq(bs_run(args, NULL, NULL), 0);
+    /* stopped at 8: the checkpoint is at step 8, the curve holds steps 3 and 6 */
+    snprintf(args, sizeof args, "%s --stop-at 8 --out-dir %s/part", run, dir);
+    ck_assert_int_eq(bs_run(args, NULL, NULL), 0);
+    snprintf(path, sizeof path, "%s/part/curves.csv", dir);
+    char *before = test_slurp(path);
+    char ckpt[700];
+    snprintf(ckpt, sizeof ckpt, "%s/part/babistories_gpt.safetensors", dir);
+
+    bad_input_case cases[] = {
+        {"", 2, "the checkpoint is at step 8: --steps 8 must be above it"},
+        {"", 2, "the checkpoint is at step 8: --steps 5 must be above it"},
+        {"", 2, "--lr 0.01 contradicts the checkpoint's 0.005"},
+        {"", 2, "--seed 2 contradicts the checkpoint's 1"},
+        {"", 2, "--heads 4 contradicts the checkpoint's 2"},
+        {"", 2, "--preset default contradicts the checkpoint's smoke"},
+        {"", 1, "it holds another architecture than --arch"},
+    };
+    const char *extra[] = {"--steps 8", "--steps 5", "--lr 0.01", "--seed 2", "--heads 4", "--preset default",
+                           "--arch mosaic"};
+    for (int i = 0; i < 7; i++)
+        snprintf(cases[i].args, sizeof cases[i].args, "--resume %s %s", ckpt, extra[i]);
+    expect_bad_inputs("babistories --threads 1 --quiet", cases, 7);
+    char *after = test_slurp(path);
+    ck_assert_str_eq(before, after);   /* the refusals left the curve alone */
+    free(after);
+
+    snprintf(args, sizeof args, "--resume %s --eval-every 3", ckpt);   /* may be given again */
+    ck_assert_int_eq(bs_run(args, NULL, &err), 0);
+    ck_assert_str_eq(err, "");
+    free(err);
+    char *whole = test_slurp(path);
+    snprintf(path, sizeof path, "%s/full/curves.csv", dir);
+    char *full = test_slurp(path);
+    ck_assert_str_eq(whole, full);
+    free(whole);
+    free(full);
+    free(before);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* Ctrl-C: the run ends after the step in flight with its checkpoint, and config.yaml and the curve
+ * so far (curves.csv and the -o table, written as the run goes) are on disk, with no temporary file
+ * left; the curve then continues with --resume. */
+START_TEST(test_interrupt_keeps_the_curve)
+{
+    char *dir = test_tmpdir(), cmd[8192], path[600], *out, *err;
+    snprintf(cmd, sizeof cmd,
+             "%s babistories --threads 1 --quiet --preset smoke --arch gpt --steps 1000000 --eval-every 2 "
+             "--ckpt-every 1000000 --out-dir %s/run -o %s/table.csv & pid=$!; "
+             "for i in $(seq 1200); do [ $(cat %s/run/curves.csv 2>/dev/null | wc -l) -ge 3 ] && break; sleep 0.1; done; "
+             "kill -INT $pid; wait $pid; echo $?; ls -a %s/run %s | grep -c '[.]tmp[.]'",
+             test_memlab_bin(), dir, dir, dir, dir, dir);
+    ck_assert_int_eq(test_run(cmd, &out, &err), 1);   /* grep -c found no temporary file */
+    ck_assert_msg(strcmp(out, "1\n0\n") == 0, "exit code, temporary files: %s (%s)", out, err);
+    snprintf(path, sizeof path, "%s/run/curves.csv", dir);
+    char *curve = test_slurp(path);
+    snprintf(path, sizeof path, "%s/table.csv", dir);
+    char *table = test_slurp(path);
+    ck_assert_ptr_nonnull(curve);
+    ck_assert_ptr_nonnull(table);
+    ck_assert_str_eq(curve, table);
+    ck_assert_int_eq(strncmp(curve, header, strlen(header)), 0);
+    ck_assert_ptr_nonnull(strstr(curve, "\ngpt,1,32,2,"));
+    snprintf(path, sizeof path, "%s/run/config.yaml", dir);
+    char *cfg = test_slurp(path);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_ptr_nonnull(strstr(cfg, "\nsteps: 1000000\n"));
+    snprintf(path, sizeof path, "%s/run/babistories_gpt.safetensors", dir);
+    char *ckpt = test_slurp(path);
+    ck_assert_ptr_nonnull(ckpt);
+    free(ckpt);
+    free(cfg);
+    free(curve);
+    free(table);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_dump_corpus)
 {
     char *out, *err;
@@ -350,6 +441,8 @@ Suite *suite_babistories(void)
     tcase_add_test(tc, test_resume_is_exact);
     tcase_add_test(tc, test_sha256_known_answers);
     tcase_add_test(tc, test_checkpoint_stands_alone);
+    tcase_add_test(tc, test_resume_takes_the_checkpoint_options);
+    tcase_add_test(tc, test_interrupt_keeps_the_curve);
     tcase_add_test(tc, test_dump_corpus);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_device_unavailable);
