@@ -290,11 +290,13 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, con
 static int train_data_load(driver *d, token_corpus *bd)
 {
     err_t e;
-    char tok_path[4096];
+    char tok_path[4096] = "";
     const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    /* --resume: the checkpoint's own tokenizer (hash-checked), not a new one */
-    if (token_corpus_load_for_ckpt(bd, &co, o.resume, driver_out_path(d, "tokenizer.json", tok_path, sizeof tok_path),
-                                   &e) != 0) {
+    /* --resume: the checkpoint's own tokenizer (hash-checked), not a new one, saved in --out-dir (made
+     * only then: a fresh run makes it once the data has passed its checks) */
+    if (o.resume)
+        driver_out_path(d, "tokenizer.json", tok_path, sizeof tok_path);
+    if (token_corpus_load_for_ckpt(bd, &co, o.resume, tok_path, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
