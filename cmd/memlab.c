@@ -15,13 +15,14 @@ static const cmd_spec version_spec = {.command = "version", .summary = "version 
 static const command help_command = {&help_spec, NULL, cmd_help, 0};
 static const command version_command = {&version_spec, NULL, cmd_version, 0};
 
-/* An experiment command is listed here only once it works. */
-static const command *const commands[] = {
-    &three_moons_command, &regbench_command, &babistories_command, &memory_inversion_command, &copy_command,
-    &blank_copy_command, &bench_command, &info_command, &tokenize_command, &xor_command, &help_command,
-    &version_command,
-};
-static const int ncommands = sizeof commands / sizeof commands[0];
+/* The experiments and utilities (experiments/commands.c), then help and version. */
+static const command *const builtins[] = {&help_command, &version_command};
+#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
+
+static const command *command_at(int i)
+{
+    return i < memlab_ncommands ? memlab_commands[i] : builtins[i - memlab_ncommands];
+}
 
 static int matches(const command *c, const char *name)
 {
@@ -42,9 +43,9 @@ static int matches(const command *c, const char *name)
 
 static void list_commands(FILE *f, int experiment)
 {
-    for (int i = 0; i < ncommands; i++)
-        if (commands[i]->experiment == experiment)
-            fprintf(f, "  %-18s %s\n", commands[i]->spec->command, commands[i]->spec->summary);
+    for (int i = 0; i < memlab_ncommands + NBUILTINS; i++)
+        if (command_at(i)->experiment == experiment)
+            fprintf(f, "  %-18s %s\n", command_at(i)->spec->command, command_at(i)->spec->summary);
 }
 
 static void print_help(FILE *f)
@@ -54,8 +55,8 @@ static void print_help(FILE *f)
            "usage: memlab COMMAND [options]      memlab COMMAND --help\n\n",
            MEMLAB_VERSION);
     int any = 0;
-    for (int i = 0; i < ncommands; i++)
-        any |= commands[i]->experiment;
+    for (int i = 0; i < memlab_ncommands; i++)
+        any |= memlab_commands[i]->experiment;
     fprintf(f, "Experiments:\n");
     if (any)
         list_commands(f, 1);
@@ -102,9 +103,9 @@ static int cmd_version(int argc, char **argv)
 
 static const command *find_command(const char *name)
 {
-    for (int i = 0; i < ncommands; i++)
-        if (matches(commands[i], name))
-            return commands[i];
+    for (int i = 0; i < memlab_ncommands + NBUILTINS; i++)
+        if (matches(command_at(i), name))
+            return command_at(i);
     return NULL;
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "babistories_analyses.h"
 #include "data/token_corpus.h"
@@ -61,7 +62,7 @@ static const opt_spec bs_options[] = {
     {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of fixed windows per loss evaluation", NULL, 1, 1e6, "N"},
     {"ckpt-every", 0, OPT_INT, &o.ckpt_every, "500", "write the checkpoint every N steps (and at the end)", NULL, 1, 1e9, "N"},
     {"stop-at", 0, OPT_INT, &o.stop_at, "0", "write the checkpoint and stop after step N, to continue later with --resume (0: run to --steps)", NULL, 0, 1e9, "N"},
-    {"resume", 0, OPT_STRING, &o.resume, NULL, "continue the run that wrote this checkpoint (its architecture only) from its step", NULL, 0, -1, "CKPT"},
+    {"resume", 0, OPT_STRING, &o.resume, NULL, "continue the run that wrote this checkpoint (its architecture only) from its step, with its options (only --steps, --arch, --eval-every, --ckpt-every, --device, --dtype, --vocab-dir, --stop-at, --threads, -o and --out-dir may be given otherwise; --out-dir defaults to the checkpoint's folder, whose curves.csv it continues)", NULL, 0, -1, "CKPT"},
     {"dump-corpus", 0, OPT_INT, &o.dump_corpus, "0", "print N generated stories (TinyStories format) and exit", NULL, 0, 1e9, "N"},
     {"ckpt", 0, OPT_STRING, &o.ckpt, NULL, "generate/score: the checkpoint; ood/attention: a comma list of them; compare: two, A,B", NULL, 0, -1, "CKPT"},
     {"prompt", 0, OPT_STRING, &o.prompt, "Once upon a time", "generate: the text to continue", NULL, 0, -1, "TEXT"},
@@ -118,6 +119,12 @@ static const cmd_spec bs_spec = {
     .presets = bs_presets,
     .npresets = 3,
     .max_positional = 1,
+    /* --resume takes every option from the checkpoint (docs/babistories.md, "Resuming") */
+    .resume_option = "resume",
+    .resume_config = lm_ckpt_run_config,
+    .resume_may_change = "steps|arch|eval-every|ckpt-every|device|dtype|vocab-dir",
+    .resume_fresh = "resume|stop-at|dump-corpus|ckpt|prompt|text|temperature|top-k|max-tokens|stride|ctx-mult|"
+                    "windows|prompts|format",
 };
 
 /* ---- per-step random streams ------------------------------------------------------------------- */
@@ -172,14 +179,15 @@ static int save_ckpt(driver *d, lm *m, const token_corpus *bd, long long step, c
     char stepbuf[32], seedbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%lld", step);
     snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
-    const char *extra[] = {"experiment", "babistories", "step", stepbuf, "seed", seedbuf,
-                           "tokenizer", bd->tokenizer_ref, NULL};
+    char *config = driver_config_text(d);
+    const char *extra[] = {"experiment", "babistories", "step", stepbuf, "seed", seedbuf, "config", config,
+                           TOKEN_CORPUS_CKPT_META(bd), NULL};
     err_t e;
-    if (lm_ckpt_save(path, m, extra, 1, &e) != 0) {
+    int rc = lm_ckpt_save(path, m, extra, 1, &e);
+    free(config);
+    if (rc != 0)
         driver_error(d, "%s", e.msg);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* One architecture's training run: what the step function and the hooks share. */
@@ -291,8 +299,13 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, con
 static int train_data_load(driver *d, token_corpus *bd)
 {
     err_t e;
+    char tok_path[4096] = "";
     const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    if (token_corpus_load(bd, &co, &e) != 0) {
+    /* --resume: the checkpoint's own tokenizer (hash-checked), not a new one, saved in --out-dir (made
+     * only then: a fresh run makes it once the data has passed its checks) */
+    if (o.resume)
+        driver_out_path(d, "tokenizer.json", tok_path, sizeof tok_path);
+    if (token_corpus_load_for_ckpt(bd, &co, o.resume, tok_path, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
@@ -346,6 +359,13 @@ static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
         driver_error(d, "--resume %s: %s", o.resume, why);
         lm_free(&pl->resumed);
         return bad ? 2 : 1;
+    }
+    if (o.steps <= pl->start || (o.stop_at > 0 && o.stop_at <= pl->start)) {
+        driver_error(d, "--resume %s: the checkpoint is at step %lld: --%s %lld must be above it (--steps counts "
+                        "from the start of the run)", o.resume, pl->start, o.steps <= pl->start ? "steps" : "stop-at",
+                     o.steps <= pl->start ? o.steps : o.stop_at);
+        lm_free(&pl->resumed);
+        return 2;
     }
     pl->narch = 1;
     return 0;
@@ -409,6 +429,74 @@ static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curve
     return rc;
 }
 
+/* The rows of an earlier curves.csv that a run resumed at `start` keeps: all but those of its
+ * architecture after its checkpoint (evaluations after the last checkpoint, which it repeats).
+ * header: the expected first line. NULL with e set when the file's header differs. */
+static char *curves_kept(const char *text, const char *header, const char *arch, long long start, const char *path,
+                         err_t *e)
+{
+    size_t hlen = strlen(header);
+    if (strncmp(text, header, hlen) != 0 || text[hlen] != '\n') {
+        err_set(e, "%s: its header is not %s", path, header);
+        return NULL;
+    }
+    char *kept = xmalloc(strlen(text) + 1), *at = kept;
+    for (const char *line = text; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        const char *step = line;   /* the sixth field */
+        for (int f = 0; f < 5 && step; f++) {
+            step = memchr(step, ',', (size_t)(line + n - step));
+            step = step ? step + 1 : NULL;
+        }
+        size_t alen = strlen(arch);
+        int later = line != text && step && !strncmp(line, arch, alen) && line[alen] == ',' && atoll(step) > start;
+        if (!later) {
+            memcpy(at, line, n);
+            at += n;
+        }
+        line += n;
+    }
+    *at = '\0';
+    return kept;
+}
+
+/* <out-dir>/curves.csv, written as the run goes. --resume continues the run's curve: the rows of
+ * curves.csv in --out-dir, else beside the checkpoint, up to the checkpoint's step. */
+static csv_writer *curves_open(driver *d, const bs_plan *pl, const char *const *cols, int ncols, err_t *e)
+{
+    char path[4096], src[4096];
+    driver_out_path(d, "curves.csv", path, sizeof path);
+    if (!o.resume)
+        return csv_open_live(path, cols, ncols, 0, e);
+    snprintf(src, sizeof src, "%s", path);
+    if (access(src, R_OK) != 0) {
+        const char *slash = strrchr(o.resume, '/');
+        snprintf(src, sizeof src, "%.*scurves.csv", slash ? (int)(slash - o.resume + 1) : 0, o.resume);
+    }
+    size_t len;
+    char *text = access(src, R_OK) == 0 ? file_read_all(src, &len, e) : xstrdup("");
+    if (!text)
+        return NULL;
+    char header[256] = "";
+    for (int i = 0; i < ncols; i++)
+        snprintf(header + strlen(header), sizeof header - strlen(header), "%s%s", i ? "," : "", cols[i]);
+    char *kept = *text ? curves_kept(text, header, lm_arch_name(pl->resumed.cfg.arch), pl->start, src, e) : xstrdup("");
+    free(text);
+    if (!kept)
+        return NULL;
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(kept, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(kept);
+    if (!ok) {
+        err_set(e, "%s: cannot write", path);
+        return NULL;
+    }
+    return csv_open_live(path, cols, ncols, 1, e);
+}
+
 /* train: plan, open the tables, train, then commit curves.csv. Returns the exit code. */
 static int run_train(driver *d)
 {
@@ -437,11 +525,11 @@ static int run_train(driver *d)
         return rc;
     }
     static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
-    char path[4096];
     err_t e;
     csv_writer *curves = NULL;
-    if (driver_open_csv(d, cols, 10) == 0 &&
-        !(curves = csv_open(driver_out_path(d, "curves.csv", path, sizeof path), cols, 10, &e)))
+    d->live_table = 1;   /* the curve so far stays on disk whatever ends the run (Ctrl-C, --stop-at) */
+    if (driver_open_csv(d, cols, 10) == 0 && driver_write_config(d) == 0 &&
+        !(curves = curves_open(d, &pl, cols, 10, &e)))
         driver_error(d, "%s", e.msg);
     if (!curves) {
         if (o.resume)
@@ -478,7 +566,7 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         return 1;
     }
     lm_place(m, dev, bf16);   /* loaded on the host: a checkpoint of either device runs on either */
-    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, &e);
+    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, d->opt.quiet, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
             err_set(&e, "%s: the tokenizer has %d tokens, the model %d", ckpt, bpe_vocab_size(*tok), m->cfg.vocab);

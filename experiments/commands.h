@@ -17,4 +17,9 @@ typedef struct {
 extern const command three_moons_command, regbench_command, babistories_command, memory_inversion_command,
     copy_command, blank_copy_command, bench_command, info_command, tokenize_command, xor_command;
 
+/* Every command above, in the order `memlab help` lists them (experiments/commands.c): cmd/memlab.c
+ * dispatches to them, and the tests walk them (every command's printed config replays). */
+extern const command *const memlab_commands[];
+extern const int memlab_ncommands;
+
 #endif

@@ -307,9 +307,12 @@ static int ckpt_extra_save(driver *d, const lm *m, const token_corpus *bd, const
 {
     char path[4096], seedbuf[32];
     snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
-    const char *extra[] = {"experiment", d->spec->command, "role", role, "seed", seedbuf,
-                           "tokenizer", bd->tokenizer_ref, NULL};
-    return lm_ckpt_save(driver_out_path(d, name, path, sizeof path), m, extra, 0, e);
+    char *config = driver_config_text(d);
+    const char *extra[] = {"experiment", d->spec->command, "role", role, "seed", seedbuf, "config", config,
+                           TOKEN_CORPUS_CKPT_META(bd), NULL};
+    int rc = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), m, extra, 0, e);
+    free(config);
+    return rc;
 }
 
 /* The autoencoder's training run: what its step function reads. */

@@ -106,7 +106,8 @@ int driver_open_csv(driver *d, const char *const *columns, int ncols)
     char copy[4096];
     if (d->table_copy && !d->table_only)
         driver_out_path(d, d->table_copy, copy, sizeof copy);
-    d->csv = csv_open_copy(d->opt.output, d->table_copy && !d->table_only ? copy : NULL, columns, ncols, &e);
+    d->csv = d->live_table ? csv_open_live(d->opt.output, columns, ncols, 0, &e)
+                           : csv_open_copy(d->opt.output, d->table_copy && !d->table_only ? copy : NULL, columns, ncols, &e);
     if (!d->csv) {
         driver_error(d, "%s", e.msg);
         return -1;
@@ -140,7 +141,17 @@ static int config_writer(FILE *f, void *ctx)
     return args_write_config(d->spec, &d->opt, f, memlab_git_commit);
 }
 
-static int write_config(driver *d)
+char *driver_config_text(const driver *d)
+{
+    char *text = NULL;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    if (!f || config_writer(f, (void *)d) != 0 || fclose(f) != 0)
+        fatal("out of memory writing the configuration");
+    return text;
+}
+
+int driver_write_config(driver *d)
 {
     char path[4096];
     driver_out_path(d, "config.yaml", path, sizeof path);
@@ -161,7 +172,7 @@ int driver_end(driver *d, int ok)
         }
         d->csv = NULL;
     }
-    if (ok && !d->table_only && write_config(d) != 0)
+    if (ok && !d->table_only && driver_write_config(d) != 0)
         ok = 0;
     args_free(d->spec, &d->opt);
     remove_rank_dir(d);

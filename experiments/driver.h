@@ -16,6 +16,8 @@ typedef struct {
     char *rank_dir;    /* a data-parallel rank other than 0: its private --out-dir, removed at the end */
     char *shared_out_dir; /* that rank's --out-dir as given (rank 0's), for work shared through files */
     const char *table_copy;   /* set before driver_open_csv: the table also goes to <out-dir>/<table_copy> */
+    int live_table;   /* set before driver_open_csv: a training curve, written as the run goes and kept
+                         however it ends (csv_open_live); no table_copy then */
 } driver;
 
 /* Returns 0 when the command should run; otherwise the command returns *exit_code at once
@@ -32,6 +34,11 @@ int driver_end(driver *d, int ok);
 /* Writes a file atomically through write(f, ctx) (0 or -1 on a write error); 0, or -1 with the
  * message printed and nothing left behind. */
 int driver_write_file(driver *d, const char *path, int (*write)(FILE *f, void *ctx), void *ctx);
+/* The resolved configuration as config.yaml holds it (malloc'd YAML): checkpoints carry it. */
+char *driver_config_text(const driver *d);
+/* Writes <out-dir>/config.yaml now (driver_end writes it again on success): a training run that may
+ * be interrupted records its configuration before its first step. 0 or -1 (message printed). */
+int driver_write_config(driver *d);
 /* "memlab: <command>: <message>" on stderr (rank 0 only in a data-parallel run). */
 void driver_error(const driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -508,9 +508,12 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
     char name[64], path[4096], seedbuf[32];
     snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
     snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
+    char *config = driver_config_text(d);
     const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
-                           "tokenizer", bd->tokenizer_ref, NULL};
-    if (lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0) {
+                           "config", config, TOKEN_CORPUS_CKPT_META(bd), NULL};
+    int bad = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0;
+    free(config);
+    if (bad) {
         driver_error(d, "%s", e.msg);
         *rc = 1;
         return NULL;

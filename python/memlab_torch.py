@@ -15,6 +15,7 @@ As a command, the same CSV as `memlab babistories score` (position,token,loss):
 
     python3 python/memlab_torch.py score CKPT TEXTFILE [--vocab-dir DIR] [--float64]
 """
+import hashlib
 import json
 import math
 import os
@@ -146,9 +147,14 @@ class Tokenizer:
     def from_json(cls, path):
         """A tokenizer saved by memlab (`memlab tokenize --train`, babistories' tokenizer.json)."""
         with open(path, encoding="utf-8") as f:
-            d = json.load(f)
+            return cls.from_json_text(f.read(), path)
+
+    @classmethod
+    def from_json_text(cls, text, what="tokenizer"):
+        """The same from the text of such a file (what a checkpoint carries as tokenizer_json)."""
+        d = json.loads(text)
         if d.get("format") != "memlab-bpe" or d.get("version") != 1 or d.get("pretokenizer") != "gpt2":
-            raise ValueError(f"{path}: not a memlab-bpe tokenizer of version 1 with the gpt2 pretokenizer")
+            raise ValueError(f"{what}: not a memlab-bpe tokenizer of version 1 with the gpt2 pretokenizer")
         return cls(d["vocab"], d["merges"])
 
     @classmethod
@@ -222,9 +228,20 @@ class Tokenizer:
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
 
+def _carried_tokenizer(ckpt_path, meta):
+    """The tokenizer a checkpoint carries (tokenizer_json), checked against its tokenizer_sha256 as
+    memlab checks it."""
+    text = meta["tokenizer_json"]
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != meta.get("tokenizer_sha256"):
+        raise ValueError(f"{ckpt_path}: its tokenizer does not match the sha256 it records "
+                         "(the checkpoint is damaged or was edited)")
+    return Tokenizer.from_json_text(text, f"{ckpt_path}: its tokenizer")
+
+
 def _open_tokenizer(ckpt_path, ref, vocab_dir):
-    """The tokenizer a checkpoint names: "gpt2" (with vocab_dir), or a memlab tokenizer .json at its
-    recorded path or, when the run's folder has moved, beside the checkpoint (as memlab looks)."""
+    """The tokenizer a checkpoint from before checkpoints carried theirs names: "gpt2" (with
+    vocab_dir), or a memlab tokenizer .json at its recorded path or, when the run's folder has moved,
+    beside the checkpoint (as memlab looks)."""
     if ref == "gpt2":
         if vocab_dir is None:
             raise ValueError(f"{ckpt_path}: trained with GPT-2's tokenizer: pass vocab_dir")
@@ -420,14 +437,20 @@ def _config(path, meta):
 
 
 def load(path, vocab_dir=None, dtype=torch.float32, tokenizer=True):
-    """The checkpoint's model (eval mode) with its tokenizer as .tokenizer (None when the checkpoint
-    names none, or with tokenizer=False). AdamW moments (optim.*) are left out."""
+    """The checkpoint's model (eval mode) with its tokenizer as .tokenizer: the one the checkpoint
+    carries (hash-checked), or for an older checkpoint the one it names (None when it names none,
+    or with tokenizer=False). AdamW moments (optim.*) are left out; the run's resolved configuration
+    is .run_config (YAML text, None for an older checkpoint)."""
     tensors, meta = read_safetensors(path)
     config = _config(path, meta)
     model = MemlabLM(config, {k: v for k, v in tensors.items() if not k.startswith("optim.")}, dtype)
     model.eval()
-    if tokenizer and "tokenizer" in meta:
+    model.run_config = meta.get("config")
+    if tokenizer and "tokenizer_json" in meta:
+        model.tokenizer = _carried_tokenizer(path, meta)
+    elif tokenizer and "tokenizer" in meta:
         model.tokenizer = _open_tokenizer(path, meta["tokenizer"], vocab_dir)
+    if model.tokenizer is not None:
         if len(model.tokenizer) != config["vocab"]:
             raise ValueError(f"{path}: the tokenizer has {len(model.tokenizer)} tokens, the model {config['vocab']}")
     return model

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../experiments/commands.h"
+#include "io/args.h"
 #include "test_util.h"
 
 static char *out, *err;
@@ -227,6 +229,78 @@ START_TEST(test_device_unavailable)
 }
 END_TEST
 
+/* The configuration --print-config writes for argv (args_parse, then args_write_config: what the
+ * driver does), malloc'd; NULL with the usage error in e. */
+static char *printed_config(const cmd_spec *spec, int argc, char **argv, err_t *e)
+{
+    common_opts c;
+    char *text = NULL;
+    size_t len;
+    if (args_parse(spec, argc, argv, &c, e) == 0) {
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_int_eq(args_write_config(spec, &c, f, "test"), 0);
+        fclose(f);
+    }
+    args_free(spec, &c);
+    return text;
+}
+
+/* `memlab C [--preset P] --print-config > c.yaml; memlab C --config c.yaml --print-config` prints the
+ * same file for every command of experiments/commands.h and each of its presets (and none): a
+ * printed config loads and describes the same run. In process (each run of the binary costs a
+ * second of start-up), then through the binary for the commands whose config once failed to load
+ * (copy, blank-copy: `objective:` written empty) and a run replayed. */
+START_TEST(test_every_printed_config_replays)
+{
+    char *dir = test_tmpdir();
+    char path[600], cmd[1400];
+    snprintf(path, sizeof path, "%s/c.yaml", dir);
+    int checked = 0;
+    for (int i = 0; i < memlab_ncommands; i++) {
+        const cmd_spec *spec = memlab_commands[i]->spec;
+        for (int p = -1; p < spec->npresets; p++) {
+            char *name = (char *)spec->command, *preset = p >= 0 ? (char *)spec->presets[p].name : NULL;
+            char *argv1[] = {name, "--preset", preset, NULL}, *argv2[] = {name, "--config", path, NULL};
+            err_t e;
+            char *first = printed_config(spec, p >= 0 ? 3 : 1, argv1, &e);
+            ck_assert_msg(first != NULL, "%s %s: %s", name, preset ? preset : "", e.msg);
+            FILE *f = fopen(path, "w");
+            ck_assert_ptr_nonnull(f);
+            fputs(first, f);
+            fclose(f);
+            char *again = printed_config(spec, 3, argv2, &e);
+            ck_assert_msg(again != NULL, "%s %s: its printed config does not load: %s", name, preset ? preset : "", e.msg);
+            ck_assert_msg(strcmp(first, again) == 0, "%s %s: the replayed config differs:\n%s\n---\n%s", name,
+                          preset ? preset : "", first, again);
+            free(first);
+            free(again);
+            checked++;
+        }
+    }
+    ck_assert_int_ge(checked, 2 * memlab_ncommands);
+    const char *once_broken[] = {"copy", "blank-copy"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s --preset smoke --print-config > %s", once_broken[i], path);
+        ck_assert_int_eq(run("%s", cmd), 0);
+        char *first = test_slurp(path);
+        snprintf(cmd, sizeof cmd, "%s --config %s --print-config", once_broken[i], path);
+        ck_assert_msg(run("%s", cmd) == 0, "%s: %s", once_broken[i], err);
+        ck_assert_str_eq(first, out);
+        free(first);
+    }
+    /* The run itself: the smoke preset and its printed config give the same table. */
+    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 1 --out-dir %s", dir), 0);
+    char *direct = strdup(out);
+    snprintf(cmd, sizeof cmd, "xor --preset smoke --threads 1 --print-config > %s", path);
+    ck_assert_int_eq(run("%s", cmd), 0);
+    snprintf(cmd, sizeof cmd, "xor --config %s --quiet --out-dir %s", path, dir);
+    ck_assert_int_eq(run("%s", cmd), 0);
+    ck_assert_str_eq(direct, out);
+    free(direct);
+    test_rmdir(dir);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -241,6 +315,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, test_config_file_and_print_config);
     tcase_add_test(tc, test_failed_run_leaves_earlier_output);
     tcase_add_test(tc, test_device_unavailable);
+    tcase_add_test(tc, test_every_printed_config_replays);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

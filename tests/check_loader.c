@@ -113,6 +113,19 @@ START_TEST(test_loader_matches_memlab)
     ck_assert_int_gt(atoi(out), 300);
     free(out);
     free(err);
+    /* the loader uses the tokenizer the checkpoint carries, with the run's configuration beside it, and
+     * refuses it when it does not match its recorded sha256 (one hex digit changed) */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import sys; sys.path.insert(0, 'python'); import memlab_torch as m\n"
+             "p = '%s/gpt/babistories_gpt.safetensors'; model = m.load(p); assert 'steps: 10' in model.run_config\n"
+             "raw = open(p, 'rb').read(); h = m.read_safetensors(p)[1]['tokenizer_sha256'].encode()\n"
+             "bad = raw.replace(h, (b'1' if h[:1] == b'0' else b'0') + h[1:]); open(p + '.bad', 'wb').write(bad)\n"
+             "try:\n m.load(p + '.bad')\nexcept ValueError as e:\n print(e)\"",
+             dir);
+    ck_assert_msg(test_run(cmd, &out, &err) == 0, "%s: %s", cmd, err);
+    ck_assert_msg(strstr(out, "does not match the sha256 it records") != NULL, "%s", out);
+    free(out);
+    free(err);
     test_rmdir(dir);
 }
 END_TEST

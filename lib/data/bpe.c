@@ -754,6 +754,15 @@ static int merge_parse(bpe *t, const char *line, size_t len, const char *where, 
     return rc;
 }
 
+/* text[0, len) parsed as JSON; -1 with e naming `what`. */
+static int json_parse_named(const char *text, size_t len, const char *what, json_value *root, err_t *e)
+{
+    err_t je;
+    if (json_parse(text, len, root, &je) != 0)
+        return err_set(e, "%s: invalid JSON: %s", what, je.msg);
+    return 0;
+}
+
 /* The whole of path, parsed as JSON; -1 with e naming the file. */
 static int json_load(const char *path, json_value *root, err_t *e)
 {
@@ -761,12 +770,9 @@ static int json_load(const char *path, json_value *root, err_t *e)
     char *text = file_read_max(path, LIMIT_TOKENIZER_BYTES, "a tokenizer file", &len, e);
     if (!text)
         return -1;
-    err_t je;
-    int rc = json_parse(text, len, root, &je);
+    int rc = json_parse_named(text, len, path, root, e);
     free(text);
-    if (rc != 0)
-        return err_set(e, "%s: invalid JSON: %s", path, je.msg);
-    return 0;
+    return rc;
 }
 
 bpe *bpe_load_gpt2(const char *dir, err_t *e)
@@ -806,14 +812,12 @@ bpe *bpe_load_gpt2(const char *dir, err_t *e)
     return t;
 }
 
-bpe *bpe_load(const char *path, err_t *e)
+/* A bpe_save document already parsed; `path` names it in messages. */
+static bpe *bpe_from_root(const json_value *root, const char *path, err_t *e)
 {
-    json_value root;
-    if (json_load(path, &root, e) != 0)
-        return NULL;
-    const json_value *fmt = json_get(&root, "format"), *ver = json_get(&root, "version");
-    const json_value *pre = json_get(&root, "pretokenizer"), *vocab = json_get(&root, "vocab");
-    const json_value *merges = json_get(&root, "merges");
+    const json_value *fmt = json_get(root, "format"), *ver = json_get(root, "version");
+    const json_value *pre = json_get(root, "pretokenizer"), *vocab = json_get(root, "vocab");
+    const json_value *merges = json_get(root, "merges");
     uint64_t v = 0;
     bpe *t = NULL;
     int rc = 0;
@@ -839,11 +843,34 @@ bpe *bpe_load(const char *path, err_t *e)
                 rc = merge_parse(t, m->text, strlen(m->text), where, e);
         }
     }
-    json_free(&root);
     if (rc != 0) {
         bpe_free(t);
         return NULL;
     }
+    return t;
+}
+
+bpe *bpe_load(const char *path, err_t *e)
+{
+    json_value root;
+    if (json_load(path, &root, e) != 0)
+        return NULL;
+    bpe *t = bpe_from_root(&root, path, e);
+    json_free(&root);
+    return t;
+}
+
+bpe *bpe_from_json(const char *text, size_t len, const char *what, err_t *e)
+{
+    json_value root;
+    if (len > LIMIT_TOKENIZER_BYTES) {
+        err_set(e, "%s: larger than %zu MiB, the limit for a tokenizer", what, LIMIT_TOKENIZER_BYTES / LIMIT_MIB);
+        return NULL;
+    }
+    if (json_parse_named(text, len, what, &root, e) != 0)
+        return NULL;
+    bpe *t = bpe_from_root(&root, what, e);
+    json_free(&root);
     return t;
 }
 
@@ -884,15 +911,8 @@ static void write_token(FILE *f, const bpe *t, int id)
         write_mapped(f, &t->map, s, len);
 }
 
-int bpe_save(const bpe *t, const char *path, err_t *e)
+static void bpe_write(const bpe *t, FILE *f)
 {
-    atomic_file *af = NULL;
-    FILE *f = stdout;
-    if (strcmp(path, "-") != 0) {
-        if (!(af = atomic_open(path, e)))
-            return -1;
-        f = atomic_fp(af);
-    }
     fputs("{\"format\": \"memlab-bpe\", \"version\": 1, \"pretokenizer\": \"gpt2\",\n\"vocab\": {", f);
     for (int id = 0; id < t->nvocab; id++) {
         fputs(id ? ",\n  \"" : "\n  \"", f);
@@ -908,11 +928,35 @@ int bpe_save(const bpe *t, const char *path, err_t *e)
         fputc('"', f);
     }
     fputs("\n]}\n", f);
+}
+
+int bpe_save(const bpe *t, const char *path, err_t *e)
+{
+    atomic_file *af = NULL;
+    FILE *f = stdout;
+    if (strcmp(path, "-") != 0) {
+        if (!(af = atomic_open(path, e)))
+            return -1;
+        f = atomic_fp(af);
+    }
+    bpe_write(t, f);
     if (af)
         return atomic_commit(af, e);
     if (fflush(f) != 0 || ferror(f))
         return err_set(e, "stdout: write failed");
     return 0;
+}
+
+char *bpe_to_json(const bpe *t, size_t *len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (!f)
+        fatal("out of memory writing a tokenizer as JSON");
+    bpe_write(t, f);
+    if (fclose(f) != 0)
+        fatal("out of memory writing a tokenizer as JSON");
+    return text;
 }
 
 /* ---- encoding and decoding -------------------------------------------------------------------- */

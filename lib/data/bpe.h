@@ -33,6 +33,12 @@ bpe *bpe_open(const char *name, const char *vocab_dir, err_t *e);
  * "vocab": {encoder.json's content}, "merges": [vocab.bpe's lines]}. Written atomically;
  * path "-" is stdout. */
 int bpe_save(const bpe *t, const char *path, err_t *e);
+/* What bpe_save writes, as a malloc'd NUL-terminated string (*len excludes the NUL): a checkpoint
+ * carries its tokenizer in this form (docs/babistories.md, "Checkpoints"). */
+char *bpe_to_json(const bpe *t, size_t *len);
+/* bpe_load of a document held in memory (at most LIMIT_TOKENIZER_BYTES); `what` names it in
+ * messages. */
+bpe *bpe_from_json(const char *text, size_t len, const char *what, err_t *e);
 void bpe_free(bpe *t);
 
 int bpe_vocab_size(const bpe *t);

@@ -9,6 +9,7 @@
 #include "io/atomic.h"
 #include "io/ckpt.h"
 #include "io/progress.h"
+#include "io/sha256.h"
 
 static void tokens_push(token_stream *s, size_t *cap, const int *ids, size_t n)
 {
@@ -140,6 +141,9 @@ int token_corpus_load(token_corpus *bd, const token_corpus_opts *op, err_t *e)
     int rc = -1;
     bd->tok = make_tokenizer(op, bd, &c.train, c.tr_idx, c.n_tr, e);
     if (bd->tok) {
+        size_t len;
+        bd->tokenizer_json = bpe_to_json(bd->tok, &len);
+        sha256_hex(bd->tokenizer_json, len, bd->tokenizer_sha256);
         bd->vocab = bpe_vocab_size(bd->tok);
         encode_stories(bd->tok, &c.train, c.tr_idx, c.n_tr, &bd->train);
         encode_stories(bd->tok, c.va_set, c.va_idx, c.n_va, &bd->val);
@@ -166,14 +170,40 @@ void token_corpus_free(token_corpus *bd)
     free(bd->val.ids);
     if (bd->tok)
         bpe_free(bd->tok);
+    free(bd->tokenizer_json);
     memset(bd, 0, sizeof *bd);
+}
+
+/* The tokenizer hash a checkpoint records, malloc'd; NULL when it records none (an old checkpoint)
+ * or cannot be read (e set). */
+static char *ckpt_tokenizer_sha256(const char *ckpt, err_t *e)
+{
+    ckpt_meta *md = ckpt_meta_read(ckpt, e);
+    const char *h = md ? ckpt_meta_get(md, CKPT_TOKENIZER_SHA256) : NULL;
+    char *out = h ? xstrdup(h) : NULL;
+    ckpt_meta_free(md);
+    return out;
 }
 
 int token_corpus_load_for_ckpt(token_corpus *bd, const token_corpus_opts *op, const char *ckpt, const char *save_as, err_t *e)
 {
-    if (!ckpt || strcmp(op->tokenizer, "train") != 0)
+    if (!ckpt)
         return token_corpus_load(bd, op, e);
-    bpe *tok = tokenizer_for_ckpt(ckpt, op->vocab_dir, e);
+    if (strcmp(op->tokenizer, "train") != 0) {
+        err_t me = {{0}};
+        char *want = ckpt_tokenizer_sha256(ckpt, &me);
+        if (!want && me.msg[0])
+            return err_set(e, "%s", me.msg);
+        int rc = token_corpus_load(bd, op, e);
+        if (rc == 0 && want && strcmp(want, bd->tokenizer_sha256) != 0) {
+            rc = err_set(e, "--tokenizer %s is not the tokenizer %s was trained with (sha256 %.12s..., not %.12s...)",
+                         op->tokenizer, ckpt, bd->tokenizer_sha256, want);
+            token_corpus_free(bd);
+        }
+        free(want);
+        return rc;
+    }
+    bpe *tok = tokenizer_for_ckpt(ckpt, op->vocab_dir, op->quiet, e);
     if (!tok)
         return -1;
     int rc = bpe_save(tok, save_as, e);
@@ -202,13 +232,26 @@ void token_stream_windows(const token_stream *s, rng *r, int B, int T, int *ids,
     }
 }
 
-bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
+/* The tokenizer a checkpoint carries, checked against its hash. */
+static bpe *carried_tokenizer(const char *ckpt, const char *json, const char *sha, err_t *e)
 {
-    ckpt_meta *md = ckpt_meta_read(ckpt, e);
-    if (!md)
+    char have[SHA256_HEX_LEN + 1], what[4200];
+    sha256_hex(json, strlen(json), have);
+    if (!sha || strcmp(sha, have) != 0) {
+        err_set(e, "%s: its tokenizer does not match the sha256 it records (the checkpoint is damaged or was edited)",
+                ckpt);
         return NULL;
-    const char *ref = ckpt_meta_get(md, "tokenizer");
+    }
+    snprintf(what, sizeof what, "%s: its tokenizer", ckpt);
+    return bpe_from_json(json, strlen(json), what, e);
+}
+
+/* A checkpoint from before checkpoints carried their tokenizer: the one it names. */
+static bpe *named_tokenizer(const char *ckpt, const char *ref, const char *vocab_dir, int quiet, err_t *e)
+{
     bpe *tok = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", ref ? ref : "");
     if (!ref) {
         err_set(e, "%s: the checkpoint records no tokenizer", ckpt);
     } else if (strcmp(ref, "gpt2") == 0) {
@@ -218,7 +261,7 @@ bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
         tok = bpe_load(ref, e);
     } else {
         /* The run's folder may have moved: look beside the checkpoint. */
-        char *c1 = strdup(ckpt), *c2 = strdup(ref), path[4096];
+        char *c1 = strdup(ckpt), *c2 = strdup(ref);
         snprintf(path, sizeof path, "%s/%s", dirname(c1), basename(c2));
         tok = bpe_load(path, e);
         if (!tok)
@@ -226,6 +269,20 @@ bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e)
         free(c1);
         free(c2);
     }
+    if (tok)
+        log_info(quiet, "note: %s predates checkpoints that carry their tokenizer: using %s, unchecked",
+                 ckpt, strcmp(ref, "gpt2") == 0 ? "GPT-2's from --vocab-dir" : path);
+    return tok;
+}
+
+bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, int quiet, err_t *e)
+{
+    ckpt_meta *md = ckpt_meta_read(ckpt, e);
+    if (!md)
+        return NULL;
+    const char *json = ckpt_meta_get(md, CKPT_TOKENIZER_JSON);
+    bpe *tok = json ? carried_tokenizer(ckpt, json, ckpt_meta_get(md, CKPT_TOKENIZER_SHA256), e)
+                    : named_tokenizer(ckpt, ckpt_meta_get(md, "tokenizer"), vocab_dir, quiet, e);
     ckpt_meta_free(md);
     return tok;
 }

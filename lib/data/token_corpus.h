@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "data/bpe.h"
+#include "io/sha256.h"
 
 /* memlab's generated corpus is the same whatever --seed (which varies initialisation and order). */
 #define CORPUS_SEED 1
@@ -28,7 +29,18 @@ typedef struct {
     int vocab;
     bpe *tok;
     char tokenizer_ref[4096];   /* "gpt2" or the tokenizer file, recorded in checkpoints */
+    char *tokenizer_json;       /* the tokenizer as bpe_save writes it: checkpoints carry it */
+    char tokenizer_sha256[SHA256_HEX_LEN + 1];   /* sha256 of tokenizer_json (what sha256sum prints for tokenizer.json) */
 } token_corpus;
+
+/* The checkpoint metadata that carries the corpus's tokenizer, for an initialiser of key, value
+ * pairs (nn/lm_ckpt.h's `extra`): its name (informative), the tokenizer itself and its hash, which
+ * every reader checks (tokenizer_for_ckpt; docs/babistories.md, "Checkpoints"). */
+#define TOKEN_CORPUS_CKPT_META(bd)                                                                   \
+    "tokenizer", (bd)->tokenizer_ref, CKPT_TOKENIZER_JSON, (bd)->tokenizer_json, CKPT_TOKENIZER_SHA256, \
+        (bd)->tokenizer_sha256
+#define CKPT_TOKENIZER_JSON "tokenizer_json"
+#define CKPT_TOKENIZER_SHA256 "tokenizer_sha256"
 
 typedef struct {
     const char *data;          /* NULL: the generator */
@@ -51,7 +63,8 @@ int token_corpus_val(const token_corpus_opts *op, bpe *tok, token_stream *val, e
 
 /* token_corpus_load, except that with a checkpoint (ckpt not NULL) and op->tokenizer "train" the
  * checkpoint's own tokenizer is used (tokenizer_for_ckpt), saved first as save_as so that the
- * results record it. */
+ * results record it; with another --tokenizer, it must be the checkpoint's (the same sha256):
+ * "--tokenizer X is not the tokenizer CKPT was trained with". */
 int token_corpus_load_for_ckpt(token_corpus *bd, const token_corpus_opts *op, const char *ckpt, const char *save_as, err_t *e);
 
 /* 0 when both splits hold an input of n tokens and its next token; otherwise -1 with "the corpus is
@@ -61,9 +74,12 @@ int token_corpus_check_len(const token_corpus *bd, size_t n, err_t *e);
 /* B windows of T inputs and their T next-token targets, starting uniformly over the stream. */
 void token_stream_windows(const token_stream *s, rng *r, int B, int T, int *ids, int *targets);
 
-/* The tokenizer a checkpoint was trained with: "gpt2" (needs vocab_dir) or its file, looked up as
- * recorded and then beside the checkpoint. */
-bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, err_t *e);
+/* The tokenizer a checkpoint was trained with: the one it carries, checked against the sha256 it
+ * records ("CKPT: its tokenizer does not match the sha256 it records"). A checkpoint written before
+ * checkpoints carried their tokenizer names it instead: "gpt2" (needs vocab_dir) or a file, looked
+ * up as recorded and then beside the checkpoint, with a note on stderr (unless quiet) that it is
+ * unchecked. */
+bpe *tokenizer_for_ckpt(const char *ckpt, const char *vocab_dir, int quiet, err_t *e);
 
 /* The first n generated training stories in the TinyStories format. */
 void token_corpus_dump_stories(uint64_t n, FILE *f);

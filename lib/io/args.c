@@ -463,7 +463,9 @@ static int config_apply(const opt_table *t, const char *path, const config_entry
         } else {
             const opt_spec *o = t->all[i];
             set_on_line[i] = c->line;
-            if (c->is_null && o->type == OPT_STRING && !o->choices) {
+            /* null is "unset": what a string option without a default holds before any source, and
+             * what args_write_config writes for it, choices or not. */
+            if (c->is_null && o->type == OPT_STRING && (!o->choices || !o->def)) {
                 free(*(char **)o->dest);
                 *(char **)o->dest = NULL;
             } else if (c->is_null) {
@@ -505,6 +507,138 @@ static int preset_choose(const opt_table *t, const char *cli_value, const char *
     }
     *out = find_preset(spec, "default");
     return 0;
+}
+
+/* ---- a resumed run: the checkpoint's configuration as the base --------------------------------- */
+
+static char *value_text(const opt_spec *o);
+
+/* name in a '|'-separated list (NULL: empty). */
+static int in_list(const char *list, const char *name)
+{
+    return list && in_choices(list, name);
+}
+
+/* The checkpoint a resumed run continues: the command line's, else the config file's, or NULL. */
+static const char *resume_path(const opt_table *t, const cli_item *items, int nitems, const config_entry *entries,
+                               int n)
+{
+    if (!t->spec->resume_config)
+        return NULL;
+    int opt = find_long(t, t->spec->resume_option, strlen(t->spec->resume_option));
+    if (opt < 0)
+        fatal("internal: %s: resume_option --%s is not an option", t->spec->command, t->spec->resume_option);
+    const char *v = cli_last(items, nitems, opt);
+    for (int k = 0; !v && k < n; k++)
+        if (find_key(t, entries[k].key) == opt && !entries[k].is_null)
+            v = entries[k].value;
+    return v;
+}
+
+typedef struct {
+    char what[4200];        /* "CKPT's configuration", for messages */
+    config_entry *entries;  /* what the checkpoint carries */
+    int n;
+    char **value;           /* every option's value once it was applied (value_text), for the check */
+} resume_base;
+
+static void resume_base_free(resume_base *b, int nall)
+{
+    config_free(b->entries, b->n);
+    for (int i = 0; b->value && i < nall; i++)
+        free(b->value[i]);
+    free(b->value);
+}
+
+/* Reads the checkpoint's configuration; 0 with b->n == 0 (and a note) when it carries none. */
+static int resume_base_read(const opt_table *t, const char *ckpt, int quiet, resume_base *b, err_t *e)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->what, sizeof b->what, "%s's configuration", ckpt);
+    err_t re = {{0}};
+    char *text = t->spec->resume_config(ckpt, &re);
+    if (!text && re.msg[0])
+        return err_set(e, "%s: --%s %s", t->spec->command, t->spec->resume_option, re.msg);
+    if (!text) {
+        if (!quiet && dist_rank() == 0)
+            fprintf(stderr, "memlab: note: --%s %s: an older checkpoint that does not carry its configuration: "
+                            "the options are taken as given\n", t->spec->resume_option, ckpt);
+        return 0;
+    }
+    int rc = config_parse_text(b->what, text, strlen(text), &b->entries, &b->n, e);
+    free(text);
+    return rc;
+}
+
+/* Applies the checkpoint's configuration but for the fresh options and --threads, then records
+ * every option's value. */
+static int resume_base_apply(const opt_table *t, resume_base *b, err_t *e)
+{
+    config_entry *keep = xcalloc((size_t)b->n + 1, sizeof *keep);
+    int nkeep = 0;
+    for (int k = 0; k < b->n; k++) {
+        int i = find_key(t, b->entries[k].key);
+        if (i == C_THREADS || (i >= 0 && in_list(t->spec->resume_fresh, t->all[i]->name)))
+            continue;
+        keep[nkeep++] = b->entries[k];   /* shallow: b->entries still owns the strings */
+    }
+    int rc = config_apply(t, b->what, keep, nkeep, e);
+    free(keep);
+    if (rc != 0)
+        return -1;
+    b->value = xcalloc((size_t)t->nall, sizeof *b->value);
+    for (int i = 0; i < t->nall; i++)
+        b->value[i] = value_text(t->all[i]);
+    return 0;
+}
+
+/* Options a resumed run sets otherwise than its checkpoint: a usage error unless they may change. */
+static int resume_check(const opt_table *t, const resume_base *b, const char *ckpt, err_t *e)
+{
+    const cmd_spec *spec = t->spec;
+    for (int i = 0; i < t->nall; i++) {
+        const opt_spec *o = t->all[i];
+        if (i == C_THREADS || i == C_CONFIG || i == C_PRINT_CONFIG || i == C_OUTPUT || i == C_OUT_DIR ||
+            i == C_QUIET || i == C_HELP || i == C_PRESET || in_list(spec->resume_may_change, o->name) ||
+            in_list(spec->resume_fresh, o->name) || !strcmp(o->name, spec->resume_option))
+            continue;
+        char *now = value_text(o);
+        const char *was = b->value[i];
+        int same = (!now && !was) || (now && was && !strcmp(now, was));
+        if (!same) {
+            char may[1024] = "";
+            for (const char *p = spec->resume_may_change; p && *p;) {
+                size_t n = strcspn(p, "|"), at = strlen(may);
+                snprintf(may + at, sizeof may - at, "--%.*s, ", (int)n, p);
+                p += n + (p[n] == '|');
+            }
+            err_set(e, "%s: --%s %s: --%s %s contradicts the checkpoint's %s (a resumed run may change only %s"
+                       "--threads, -o, --out-dir)",
+                    spec->command, spec->resume_option, ckpt, o->name, now ? now : "(unset)", was ? was : "(unset)", may);
+            free(now);
+            return -1;
+        }
+        free(now);
+    }
+    return 0;
+}
+
+/* A resumed run writes beside its checkpoint unless told otherwise. */
+static void resume_out_dir(const opt_table *t, common_opts *c, const char *ckpt, const cli_item *items, int nitems,
+                           const config_entry *entries, int n)
+{
+    if (cli_last(items, nitems, C_OUT_DIR))
+        return;
+    for (int k = 0; k < n; k++)
+        if (find_key(t, entries[k].key) == C_OUT_DIR)
+            return;
+    free(c->out_dir);
+    c->out_dir = xstrdup(ckpt);
+    char *slash = strrchr(c->out_dir, '/');
+    if (!slash)
+        strcpy(c->out_dir, ".");
+    else
+        slash[slash == c->out_dir] = '\0';   /* "/x.safetensors" lies in "/" */
 }
 
 /* ---- args_parse ------------------------------------------------------------------------------- */
@@ -554,6 +688,7 @@ int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_
     config_entry *entries = NULL;
     int nentries = 0, nitems = 0, rc = -1;
     const preset_def *preset = NULL;
+    resume_base base = {0};
 
     if (cli_tokenize(&t, argc, argv, items, &nitems, c, e) != 0)
         goto out;
@@ -563,15 +698,36 @@ int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_
     const char *config_path = cli_last(items, nitems, C_CONFIG);
     if (config_path && config_load(config_path, &entries, &nentries, e) != 0)
         goto out;
-    if (preset_choose(&t, cli_last(items, nitems, C_PRESET), config_path, entries, nentries, &preset, e) != 0)
+    const char *resume = resume_path(&t, items, nitems, entries, nentries);
+    if (resume && resume_base_read(&t, resume, cli_last(items, nitems, C_QUIET) != NULL, &base, e) != 0)
         goto out;
-    if (preset)
-        preset_apply(&t, preset);
+    if (base.n) {
+        /* the checkpoint's preset, for the record: its values are in its configuration */
+        const char *cli_preset = cli_last(items, nitems, C_PRESET);
+        if (preset_choose(&t, NULL, base.what, base.entries, base.n, &preset, e) != 0)
+            goto out;
+        if (cli_preset && (!preset || strcmp(cli_preset, preset->name))) {
+            err_set(e, "%s: --%s %s: --preset %s contradicts the checkpoint's %s", spec->command, spec->resume_option,
+                    resume, cli_preset, preset ? preset->name : "(none)");
+            goto out;
+        }
+        if (resume_base_apply(&t, &base, e) != 0)
+            goto out;
+    } else {
+        if (preset_choose(&t, cli_last(items, nitems, C_PRESET), config_path, entries, nentries, &preset, e) != 0)
+            goto out;
+        if (preset)
+            preset_apply(&t, preset);
+    }
     if (config_path && config_apply(&t, config_path, entries, nentries, e) != 0)
         goto out;
     for (int i = 0; i < nitems; i++)
         if (cli_apply(&t, &items[i], e) != 0)
             goto out;
+    if (base.n && resume_check(&t, &base, resume, e) != 0)
+        goto out;
+    if (resume)
+        resume_out_dir(&t, c, resume, items, nitems, entries, nentries);
 
     free(c->preset);
     c->preset = preset ? xstrdup(preset->name) : NULL;
@@ -591,6 +747,7 @@ int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_
     rc = 0;
 out:
     config_free(entries, nentries);
+    resume_base_free(&base, t.nall);
     free(items);
     table_free(&t);
     return rc;

@@ -2,7 +2,8 @@
  * options (--seed, --threads, --config, --preset, ...), presets, YAML config files, --help, and the
  * resolved configuration written beside the results.
  *
- * Resolution order, later winning: defaults < preset < config file < command line. The preset is
+ * Resolution order, later winning: defaults < preset < config file < command line (a resumed run:
+ * the checkpoint's configuration < config file < command line, see cmd_spec.resume_config). The preset is
  * the one named by --preset, else by the config file's `preset` key, else "default" when the
  * command has one. Every option is also a config key: its name with '-' written as '_' (both
  * spellings are accepted). */
@@ -57,6 +58,19 @@ typedef struct {
     const char *unused_common;
     /* What -o writes, for --help; NULL: "the primary CSV table". */
     const char *output_help;
+    /* A command that continues a run from a checkpoint (its option resume_option, e.g. "resume"):
+     * resume_config returns the YAML text of the configuration the checkpoint carries (malloc'd),
+     * or NULL: with e->msg empty when it carries none (an older checkpoint: the options are then
+     * taken as given, with a note), else with the error. That configuration replaces the defaults
+     * and the preset; a config file or flag may then change only the options of resume_may_change
+     * ('|'-separated) and the common --threads, -o, --out-dir and --quiet; any other value that
+     * differs from the checkpoint's is a usage error naming both. The options of resume_fresh are
+     * not taken from the checkpoint (they start from their defaults; e.g. --stop-at) and may be
+     * set. --threads is never taken from it, and --out-dir defaults to the checkpoint's folder. */
+    const char *resume_option;
+    char *(*resume_config)(const char *ckpt, err_t *e);
+    const char *resume_may_change;
+    const char *resume_fresh;
 } cmd_spec;
 
 typedef struct {

@@ -172,6 +172,22 @@ static int config_parse(const char *path, const char *text, size_t len, entry_li
     return rc;
 }
 
+int config_parse_text(const char *what, const char *text, size_t len, config_entry **out, int *n, err_t *e)
+{
+    *out = NULL;
+    *n = 0;
+    if (len > LIMIT_CONFIG_BYTES)
+        return err_set(e, "%s: larger than %zu MiB, the limit for a YAML config", what, LIMIT_CONFIG_BYTES / LIMIT_MIB);
+    entry_list l = {0};
+    if (config_parse(what, text, len, &l, e) != 0) {
+        entry_list_free(&l);
+        return -1;
+    }
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
+
 int config_load(const char *path, config_entry **out, int *n, err_t *e)
 {
     *out = NULL;
@@ -180,16 +196,9 @@ int config_load(const char *path, config_entry **out, int *n, err_t *e)
     char *text = file_read_max(path, LIMIT_CONFIG_BYTES, "a YAML config file", &len, e);
     if (!text)
         return -1;
-    entry_list l = {0};
-    int rc = config_parse(path, text, len, &l, e);
+    int rc = config_parse_text(path, text, len, out, n, e);
     free(text);
-    if (rc != 0) {
-        entry_list_free(&l);
-        return -1;
-    }
-    *out = l.v;
-    *n = l.n;
-    return 0;
+    return rc;
 }
 
 void config_free(config_entry *entries, int n)

@@ -22,6 +22,9 @@ typedef struct {
  * "config.yaml:3: YAML syntax error: ...", "config.yaml:5: key 'x' must be a scalar or a list of
  * scalars", "config.yaml:4: duplicate key 'x' (first on line 2)". */
 int config_load(const char *path, config_entry **out, int *n, err_t *e);
+/* config_load of a text held in memory (a checkpoint's recorded configuration); `what` names it in
+ * messages as the path would. */
+int config_parse_text(const char *what, const char *text, size_t len, config_entry **out, int *n, err_t *e);
 void config_free(config_entry *entries, int n);
 
 /* Writes a flat YAML mapping, double-quoting every scalar that a YAML reader could misread (empty,

@@ -14,7 +14,8 @@ struct csv_writer {
     char *name;          /* path, or "stdout", for messages */
     int ncols;
     int nfields;         /* fields in the current row */
-    int write_errno;     /* first failed flush of stdout, reported by csv_close */
+    int write_errno;     /* first failed flush of stdout or a live file, reported by csv_close */
+    int live;            /* csv_open_live: a file written directly, flushed every row, kept on abort */
     csv_writer *copy;    /* csv_open_copy: a second file that gets every field, or NULL */
 };
 
@@ -67,6 +68,60 @@ csv_writer *csv_open(const char *path, const char *const *columns, int ncols, er
     return w;
 }
 
+/* The header row as csv_open writes it, malloc'd. */
+static char *header_text(const char *const *columns, int ncols)
+{
+    char *text = NULL;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        fatal("out of memory writing a CSV header");
+    for (int i = 0; i < ncols; i++) {
+        if (i)
+            fputc(',', f);
+        put_quoted(f, columns[i]);
+    }
+    fputc('\n', f);
+    fclose(f);
+    return text;
+}
+
+csv_writer *csv_open_live(const char *path, const char *const *columns, int ncols, int append, err_t *e)
+{
+    if (!path || strcmp(path, "-") == 0)
+        return csv_open(path, columns, ncols, e);
+    char *header = header_text(columns, ncols);
+    int has_rows = 0;
+    FILE *old = append ? fopen(path, "r") : NULL;
+    if (old) {
+        char line[4096];
+        has_rows = fgets(line, sizeof line, old) != NULL;
+        fclose(old);
+        if (has_rows && strcmp(line, header) != 0) {
+            err_set(e, "%s: its header is not %.*s", path, (int)strlen(header) - 1, header);
+            free(header);
+            return NULL;
+        }
+    }
+    FILE *fp = fopen(path, has_rows ? "a" : "w");
+    if (!fp) {
+        err_set(e, "%s: cannot write: %s", path, strerror(errno));
+        free(header);
+        return NULL;
+    }
+    csv_writer *w = xcalloc(1, sizeof *w);
+    w->ncols = ncols;
+    w->fp = fp;
+    w->live = 1;
+    w->name = xstrdup(path);
+    if (!has_rows) {
+        fputs(header, fp);
+        fflush(fp);
+    }
+    free(header);
+    return w;
+}
+
 csv_writer *csv_open_copy(const char *path, const char *copy_path, const char *const *columns, int ncols,
                           err_t *e)
 {
@@ -113,7 +168,7 @@ void csv_end_row(csv_writer *w)
         fatal("internal: %s: CSV row has %d fields, the header has %d", w->name, w->nfields, w->ncols);
     w->nfields = 0;
     fputc('\n', w->fp);
-    if (!w->file && fflush(w->fp) != 0 && w->write_errno == 0)
+    if (!w->file && fflush(w->fp) != 0 && w->write_errno == 0)   /* stdout or a live file */
         w->write_errno = errno ? errno : EIO;
 }
 
@@ -141,6 +196,8 @@ int csv_close(csv_writer *w, err_t *e)
             err = errno ? errno : EIO;
         if (err == 0 && ferror(w->fp))
             err = EIO;
+        if (w->live && fclose(w->fp) != 0 && err == 0)
+            err = errno ? errno : EIO;
         if (err)
             rc = err_set(e, "%s: write failed: %s", w->name, strerror(err));
     }
@@ -155,6 +212,8 @@ void csv_abort(csv_writer *w)
     csv_abort(w->copy);
     if (w->file)
         atomic_abort(w->file);
+    else if (w->live)
+        fclose(w->fp);
     else
         fflush(w->fp);
     csv_release(w);

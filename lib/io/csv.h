@@ -13,6 +13,12 @@ csv_writer *csv_open(const char *path, const char *const *columns, int ncols, er
  * when copy_path is NULL or the same path. */
 csv_writer *csv_open_copy(const char *path, const char *copy_path, const char *const *columns, int ncols,
                           err_t *e);
+/* A training curve (docs/design.md, "Output and errors"): written straight to path as the run goes,
+ * every row flushed, and left on disk however the run ends (csv_abort keeps it: its rows are true
+ * measurements), so that Ctrl-C or a crash keeps the curve so far; no temporary file. append: the
+ * rows go after those already in the file, whose header must be this one ("FILE: its header is not
+ * ..."); an absent or empty file gets the header. path NULL or "-": stdout, as csv_open. */
+csv_writer *csv_open_live(const char *path, const char *const *columns, int ncols, int append, err_t *e);
 /* One field each; NULL is an empty cell. */
 void csv_str(csv_writer *w, const char *s);
 void csv_int(csv_writer *w, long long v);

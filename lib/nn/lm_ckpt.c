@@ -106,3 +106,15 @@ int lm_ckpt_open(const char *path, lm *m, int with_optim, err_t *e)
     }
     return 0;
 }
+
+char *lm_ckpt_run_config(const char *path, err_t *e)
+{
+    e->msg[0] = '\0';
+    ckpt_meta *md = ckpt_meta_read(path, e);
+    if (!md)
+        return NULL;
+    const char *c = ckpt_meta_get(md, "config");
+    char *out = c ? xstrdup(c) : NULL;
+    ckpt_meta_free(md);
+    return out;
+}
