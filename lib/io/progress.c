@@ -1,5 +1,7 @@
 #include "io/progress.h"
 
+#include "io/runlog.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -46,7 +48,7 @@ void progress_start(progress *p, const char *label, long long total_steps, int q
     p->total = total_steps;
     p->quiet = quiet;
     p->out = stderr;
-    p->tty = isatty(STDERR_FILENO);
+    p->tty = runlog_stderr_isatty();   /* fd 2 may be run.log's pipe (io/runlog.h) */
     p->t_start = progress_now();
     p->step_printed = -1;
 }
