@@ -685,6 +685,11 @@ static int run(driver *d, const cp_plan *pl)
         token_corpus_free(&bd);
         return 1;
     }
+    /* the table's header once the data passed their checks */
+    if ((o.cost ? driver_open_csv(d, cost_columns, COST_NCOLS) : driver_open_csv(d, cp_columns, CP_NCOLS)) != 0) {
+        token_corpus_free(&bd);
+        return 1;
+    }
     int code = 1;
     int rc = o.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
     if (rc != 0)
@@ -706,13 +711,17 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
         driver_end(&d, 0);
         return 2;
     }
+    const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup", .warmup = o.warmup};
+    if (schedule_opts_check(&sch, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 2;
+    }
     if (o.encoder_ckpt && check_encoder_ckpt(&e) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return 1;
     }
-    if ((o.cost ? driver_open_csv(&d, cost_columns, COST_NCOLS) : driver_open_csv(&d, cp_columns, CP_NCOLS)) != 0)
-        return driver_end(&d, 0);
     int rc = run(&d, &pl);
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;

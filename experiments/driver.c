@@ -149,8 +149,11 @@ static int check_output(const driver *d)
     if (!is_dir(parent) && !in_out_dir) {
         driver_error(d, "-o %s: no folder %s", out, parent);
         ok = 0;
-    } else {
-        ok = check_creatable(d, "-o", out);
+    } else if (access(out, F_OK) == 0 && access(out, W_OK) != 0) {   /* a file or device to replace */
+        driver_error(d, "-o %s: cannot write: %s", out, strerror(errno));
+        ok = 0;
+    } else if (access(out, F_OK) != 0) {
+        ok = check_creatable(d, "-o", parent);
     }
     free(parent);
     return ok;

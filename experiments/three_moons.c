@@ -13,6 +13,7 @@
 #include "data/moons.h"
 #include "commands.h"
 #include "driver.h"
+#include "lm_opts.h"
 #include "io/ckpt.h"
 #include "io/progress.h"
 #include "io/spawn.h"
@@ -319,6 +320,12 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
     double *err = xcalloc((size_t)S * nctx, sizeof *err), *err1 = xcalloc((size_t)S * nctx, sizeof *err1);
     double *err_step = xcalloc((size_t)S * NBANDS * steps, sizeof *err_step);
     size_t work_len = ctxmem_rollout_work(&r->net, L);
+    char name[64], label[128];
+    moons_triple_name(t, name, sizeof name);
+    snprintf(label, sizeof label, "three-moons: seed %lld: evaluating %s", (long long)r->seed, name);
+    progress prog;
+    progress_start_items(&prog, label, "sequence", S, r->d->opt.quiet);
+    long long done = 0;
 #pragma omp parallel
     {
         real *work = xmalloc(work_len * sizeof(real));
@@ -342,10 +349,13 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
                 }
                 err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
             }
+#pragma omp critical(tm_eval_progress)
+            progress_update(&prog, ++done, 0, 0);
         }
         free(work);
         free(pred);
     }
+    progress_end(&prog);
     for (int i = 0; i < nctx; i++) {
         double sum = 0, sum1 = 0;
         for (int s = 0; s < S; s++) {
@@ -528,6 +538,26 @@ int cmd_three_moons(int argc, char **argv)
     const int max_ctx = (int)o.seq_len - (int)o.rollout - 1;
     if (max_ctx < 1) {
         driver_error(&d, "--rollout %lld leaves no context in sequences of %lld", o.rollout, o.seq_len);
+        driver_end(&d, 0);
+        return 2;
+    }
+    if (o.ctx_step > max_ctx) {
+        driver_error(&d, "--ctx-step %lld is larger than the longest context evaluated, %d (--seq-len - --rollout - 1)",
+                     o.ctx_step, max_ctx);
+        driver_end(&d, 0);
+        return 2;
+    }
+    if (o.no_clip && args_given(&tm_spec, &d.opt, "clip")) {
+        driver_error(&d, "--no-clip trains on the plain squared error; --clip %g sets the clip it drops: give one",
+                     o.clip);
+        driver_end(&d, 0);
+        return 2;
+    }
+    err_t why;
+    const schedule_opts sch = {.steps_name = "--iters", .steps = o.iters, .lr_name = "--lr", .lr = o.lr,
+                               .lr_end_name = "--lr-end", .lr_end = o.lr_end};
+    if (schedule_opts_check(&sch, &why) != 0) {
+        driver_error(&d, "%s", why.msg);
         driver_end(&d, 0);
         return 2;
     }
