@@ -280,8 +280,8 @@ static int data_load(driver *d, token_corpus *bd, err_t *e)
     char path[4096];
     const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
     const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    return token_corpus_load_for_ckpt(bd, &co,
-                                 ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
+    /* a checkpoint's tokenizer is saved into the run folder before the corpus is read */
+    return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
 
 /* B windows of n + 1 consecutive tokens drawn with r. */

@@ -778,7 +778,7 @@ static void tcmd_init(tcmd *t, int min_pos, int max_pos)
     };
     memcpy(t->opts, o, sizeof o);
     t->spec = (cmd_spec){"tst", "a test command", "memlab tst [options]", "Trains nothing.", t->opts, 8,
-                         tpresets, 3, min_pos, max_pos, NULL, NULL};
+                         tpresets, 3, min_pos, max_pos, NULL, NULL, NULL, NULL};
 }
 
 /* args_parse on "tst" followed by the NULL-terminated arguments. */
