@@ -452,7 +452,7 @@ static int run_train(driver *d)
         if (bad)
             return bad;
     }
-    if (driver_ready(d) != 0 || train_data_load(d, &bd) != 0)
+    if (train_data_load(d, &bd) != 0)
         return 1;
     int rc = plan_make(d, &bd, &pl);
     pl.device = device;

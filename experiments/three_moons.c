@@ -63,6 +63,13 @@ static const char *const smoke_kv[] = {"iters", "30", "batch", "8", "seq-len", "
 static const char *const paper_kv[] = {NULL};
 static const preset_def tm_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
+/* --list-periods prints a table and writes no run folder. */
+static int tm_out_dir_use(const common_opts *c)
+{
+    (void)c;
+    return o.list_periods ? OUT_DIR_NONE : OUT_DIR_NEW;
+}
+
 static const cmd_spec tm_spec = {
     .command = "three-moons",
     .summary = "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)",
@@ -86,6 +93,7 @@ static const cmd_spec tm_spec = {
     .nopts = sizeof tm_options / sizeof tm_options[0],
     .presets = tm_presets,
     .npresets = 3,
+    .out_dir_use = tm_out_dir_use,
 };
 
 /* ---- the disentanglement score ----------------------------------------------------------------- */
