@@ -26,6 +26,7 @@
 #include "driver.h"
 #include "io/gzfile.h"
 #include "io/progress.h"
+#include "io/utf8.h"
 #include "lm_opts.h"
 #include "nn/lm_ckpt.h"
 #include "nn/sampler.h"
@@ -87,6 +88,18 @@ static const char *const paper_kv[] = {"tokenizer", "gpt2", "d", "768", "heads",
                                        "ckpt-every", "1000", NULL};
 static const preset_def bs_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
+/* train writes a run folder (--resume continues one), attention an analysis folder of its own; the
+ * other actions and --dump-corpus write only the table (docs/outputs.md). */
+static int bs_out_dir_use(const common_opts *c)
+{
+    const char *action = c->npositional ? c->positional[0] : "train";
+    if (o.dump_corpus > 0)
+        return OUT_DIR_NONE;
+    if (!strcmp(action, "train"))
+        return o.resume ? OUT_DIR_CONTINUE : OUT_DIR_NEW;
+    return !strcmp(action, "attention") ? OUT_DIR_ANALYSIS : OUT_DIR_NONE;
+}
+
 static const cmd_spec bs_spec = {
     .command = "babistories",
     .summary = "GPT vs memory mosaic language models on children's stories (Memory Mosaics Fig 9)",
@@ -110,7 +123,8 @@ static const cmd_spec bs_spec = {
         "positions,checkpoint: the attention of a window's last position on every earlier position pos\n"
         "(offset = last - pos), averaged over --windows validation windows of M x the training context\n"
         "(Figs 12, 13; the validation stories come from the same --data or generator options as\n"
-        "training). --out-dir gets attention_heads.csv: per head the leaky-average coefficient (mosaic),\n"
+        "training). --out-dir (a folder of its own: config-attention.yaml, run-attention.log) gets\n"
+        "attention_heads.csv: per head the leaky-average coefficient (mosaic),\n"
         "the width of the recent-token peak (Fig 15) and the mass on position 0 and on the last 8.\n"
         "compare: --ckpt A,B [--prompts FILE] continues the same prompts with both models, side by side\n"
         "(Tables 1, 5) as Markdown (--format csv: prompt_id,prompt,arch,checkpoint,continuation).",
@@ -125,6 +139,8 @@ static const cmd_spec bs_spec = {
     .resume_may_change = "steps|arch|eval-every|ckpt-every|device|dtype|vocab-dir",
     .resume_fresh = "resume|stop-at|dump-corpus|ckpt|prompt|text|temperature|top-k|max-tokens|stride|ctx-mult|"
                     "windows|prompts|format",
+    .out_dir_use = bs_out_dir_use,
+    .default_action = "train",
 };
 
 /* ---- per-step random streams ------------------------------------------------------------------- */
@@ -515,6 +531,22 @@ static int run_train(driver *d)
                         "(docs/distributed.md)", dist_size());
         return 2;
     }
+    /* The options alone, before the corpus is read or a tokenizer trained and saved. */
+    err_t de;
+    const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup",
+                               .warmup = o.warmup, .stop_name = "--stop-at", .stop_at = o.stop_at,
+                               .lr_name = "--lr", .lr = o.lr, .lr_end_name = "--lr-end", .lr_end = o.lr_end};
+    if (schedule_opts_check(&sch, &de) != 0) {
+        driver_error(d, "%s", de.msg);
+        return 2;
+    }
+    if (!o.resume) {
+        /* whether a shape is valid does not depend on the vocabulary: any stands in for the corpus's */
+        token_corpus shapes_only = {.vocab = 512};
+        int bad = plan_make(d, &shapes_only, &pl);
+        if (bad)
+            return bad;
+    }
     if (train_data_load(d, &bd) != 0)
         return 1;
     int rc = plan_make(d, &bd, &pl);
@@ -763,12 +795,38 @@ static int ood_text(driver *d, const char *ckpt, void *ctx)
     return ood_one(d, ckpt, o.text ? o.text : OOD_DEFAULT_TEXT);
 }
 
+/* ood's checks of one checkpoint, before any row: it opens with its tokenizer and the text holds a
+ * window of its context. 0, or the exit code (message printed). */
+static int ood_check(driver *d, const char *ckpt, void *ctx)
+{
+    const char *path = o.text ? o.text : OOD_DEFAULT_TEXT;
+    lm m;
+    bpe *tok;
+    int rc = open_ckpt(d, ckpt, &m, &tok);
+    if (rc)
+        return rc;
+    bpe_ids ids = {0};
+    if (encode_file(d, tok, path, &ids) != 0) {
+        rc = 1;
+    } else if (ids.n <= (size_t)m.cfg.ctx) {
+        driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, m.cfg.ctx);
+        rc = 1;
+    }
+    free(ids.ids);
+    lm_free(&m);
+    bpe_free(tok);
+    return rc;
+}
+
 static int run_ood(driver *d)
 {
     if (!o.ckpt) {
         driver_error(d, "--ckpt FILE[,FILE...] is required");
         return 2;
     }
+    int rc = for_each_ckpt(d, ood_check, NULL);
+    if (rc)
+        return rc;
     static const char *const cols[] = {"arch", "checkpoint", "position", "mean_loss", "n"};
     if (driver_open_csv(d, cols, 5) != 0)
         return 1;
@@ -789,14 +847,6 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
     if (rc)
         return rc;
     const int T = (int)(m.cfg.ctx * o.ctx_mult);
-    if (lm_max_len(&m) && T > lm_max_len(&m)) {
-        driver_error(d, "--ctx-mult %lld: %s is a %s with learned positions for %d tokens and cannot read %d "
-                        "(gpt --pos rope, alibi or none, and the mosaic, can)",
-                     o.ctx_mult, ckpt, lm_arch_name(m.cfg.arch), lm_max_len(&m), T);
-        lm_free(&m);
-        bpe_free(tok);
-        return 2;
-    }
     err_t e;
     token_stream val;
     bs_attention a;
@@ -852,12 +902,47 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
     return 0;
 }
 
+/* attention's checks of one checkpoint, before any output: it opens with its tokenizer and reads
+ * windows of --ctx-mult times its context; the validation stories are read for the first one (their
+ * source does not depend on the checkpoint). 0, or the exit code (message printed). */
+static int attention_check(driver *d, const char *ckpt, void *first)
+{
+    lm m;
+    bpe *tok;
+    int rc = open_ckpt(d, ckpt, &m, &tok);
+    if (rc)
+        return rc;
+    const int T = (int)(m.cfg.ctx * o.ctx_mult);
+    if (lm_max_len(&m) && T > lm_max_len(&m)) {
+        driver_error(d, "--ctx-mult %lld: %s is a %s with learned positions for %d tokens and cannot read %d "
+                        "(gpt --pos rope, alibi or none, and the mosaic, can)",
+                     o.ctx_mult, ckpt, lm_arch_name(m.cfg.arch), lm_max_len(&m), T);
+        rc = 2;
+    } else if (*(int *)first) {
+        err_t e;
+        token_stream val = {0};
+        const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+        if (token_corpus_val(&co, tok, &val, &e) != 0) {
+            driver_error(d, "%s: %s", ckpt, e.msg);
+            rc = 1;
+        }
+        free(val.ids);
+        *(int *)first = 0;
+    }
+    lm_free(&m);
+    bpe_free(tok);
+    return rc;
+}
+
 static int run_attention(driver *d)
 {
     if (!o.ckpt) {
         driver_error(d, "--ckpt FILE[,FILE...] is required");
         return 2;
     }
+    int first = 1, rc = for_each_ckpt(d, attention_check, &first);
+    if (rc)
+        return rc;
     static const char *const cols[] = {"arch", "pos", "layer", "head", "offset", "weight", "ctx", "positions", "checkpoint"};
     if (driver_open_csv(d, cols, 9) != 0)
         return 1;
@@ -870,7 +955,7 @@ static int run_attention(driver *d)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    int rc = for_each_ckpt(d, attention_one, heads);
+    rc = for_each_ckpt(d, attention_one, heads);
     if (rc != 0)
         csv_abort(heads);
     else if (csv_close(heads, &e) != 0) {
@@ -953,16 +1038,17 @@ static int prompts_load(driver *d, prompt_list *pl)
     return 0;
 }
 
-/* A Markdown table cell: one line, pipes escaped. */
+/* A Markdown table cell: one line, pipes escaped, valid UTF-8 (a continuation can end inside a
+ * character). */
 static void markdown_cell(const char *s)
 {
-    for (; *s; s++) {
-        if (*s == '|')
-            fputs("\\|", stdout);
-        else if (*s == '\n' || *s == '\r')
-            fputc(' ', stdout);
-        else
-            fputc(*s, stdout);
+    for (size_t n; *s; s += n) {
+        n = strcspn(s, "|\n\r");
+        utf8_write_valid(stdout, s, n);
+        if (!s[n])
+            break;
+        fputs(s[n] == '|' ? "\\|" : " ", stdout);
+        n++;
     }
 }
 
@@ -1077,7 +1163,6 @@ int cmd_babistories(int argc, char **argv)
         return code;
     const char *action = d.opt.npositional ? d.opt.positional[0] : "train";
     if (o.dump_corpus > 0) {
-        d.table_only = 1;
         token_corpus_dump_stories((uint64_t)o.dump_corpus, stdout);
         return driver_end(&d, 1);
     }
@@ -1095,18 +1180,14 @@ int cmd_babistories(int argc, char **argv)
     } else if (strcmp(action, "train") == 0) {
         rc = run_train(&d); /* opens the table once the data and options have passed their checks */
     } else if (strcmp(action, "generate") == 0) {
-        d.table_only = 1;
         rc = run_generate(&d);
     } else if (strcmp(action, "score") == 0) {
-        d.table_only = 1;
         rc = run_score(&d);
     } else if (strcmp(action, "ood") == 0) {
-        d.table_only = 1;
         rc = run_ood(&d);
     } else if (strcmp(action, "attention") == 0) {
         rc = run_attention(&d);
-    } else {
-        d.table_only = 1;
+    } else if (strcmp(action, "compare") == 0) {
         rc = run_compare(&d);
     }
     int end = driver_end(&d, rc == 0);

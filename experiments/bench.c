@@ -91,6 +91,9 @@ static const char *const smoke_kv[] = {"train-shapes", "32x1x32x2", "tokens", "6
                                        "min-time", "0", "sgemm-time", "0", "square", "128", NULL};
 static const preset_def bench_presets[] = {{"smoke", smoke_kv}, {"default", NULL}};
 
+/* `bench run` writes only its table; the harness writes results.md into a run folder. */
+static int bench_out_dir_use(const common_opts *c) { return c->npositional ? OUT_DIR_NONE : OUT_DIR_NEW; }
+
 static const cmd_spec bench_spec = {
     .command = "bench",
     .summary = "training and generation throughput, MFU, and the same models in PyTorch",
@@ -113,6 +116,7 @@ static const cmd_spec bench_spec = {
     .presets = bench_presets,
     .npresets = 2,
     .max_positional = 1,
+    .out_dir_use = bench_out_dir_use,
 };
 
 static double now(void)
@@ -242,7 +246,6 @@ static int run_generate(driver *d, lm *m, int cached)
 
 static int bench_run(driver *d)
 {
-    d->table_only = 1;
     lm_config cfg = {.vocab = (int)o.vocab, .ctx = (int)o.ctx, .d = (int)o.d, .layers = (int)o.layers,
                      .heads = (int)o.heads, .pmem = (int)o.pmem, .pos = POS_LEARNED};
     err_t e;

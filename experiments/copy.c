@@ -284,8 +284,8 @@ static int data_load(driver *d, token_corpus *bd, err_t *e)
     char path[4096];
     const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
     const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    return token_corpus_load_for_ckpt(bd, &co,
-                                 ckpt, driver_out_path(d, "tokenizer.json", path, sizeof path), e);
+    /* a checkpoint's tokenizer is saved into the run folder before the corpus is read */
+    return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
 
 /* B windows of n + 1 consecutive tokens drawn with r. */
@@ -694,6 +694,11 @@ static int run(driver *d, const cp_plan *pl)
         token_corpus_free(&bd);
         return 1;
     }
+    /* the table's header once the data passed their checks */
+    if ((o.cost ? driver_open_csv(d, cost_columns, COST_NCOLS) : driver_open_csv(d, cp_columns, CP_NCOLS)) != 0) {
+        token_corpus_free(&bd);
+        return 1;
+    }
     int code = 1;
     int rc = o.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
     if (rc != 0)
@@ -715,6 +720,12 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
         driver_end(&d, 0);
         return 2;
     }
+    const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup", .warmup = o.warmup};
+    if (schedule_opts_check(&sch, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 2;
+    }
     if ((code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
@@ -725,8 +736,6 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
         driver_end(&d, 0);
         return 1;
     }
-    if ((o.cost ? driver_open_csv(&d, cost_columns, COST_NCOLS) : driver_open_csv(&d, cp_columns, CP_NCOLS)) != 0)
-        return driver_end(&d, 0);
     int rc = run(&d, &pl);
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;

@@ -42,7 +42,6 @@ int cmd_info(int argc, char **argv)
     int code;
     if (driver_begin(&d, &info_spec, argc, argv, &code) != 0)
         return code;
-    d.table_only = 1;
     lm_config cfg;
     err_t e;
     if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0) {

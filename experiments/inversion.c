@@ -225,9 +225,9 @@ static int data_load(driver *d, token_corpus *bd, err_t *e)
 {
     char path[4096];
     const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    return token_corpus_load_for_ckpt(bd, &co,
-                                 o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt,
-                                 driver_out_path(d, "tokenizer.json", path, sizeof path), e);
+    const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt;
+    /* a checkpoint's tokenizer is saved into the run folder before the corpus is read */
+    return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
 
 /* ---- training ------------------------------------------------------------------------------------ */
@@ -559,8 +559,11 @@ static int run(driver *d, const inv_plan *pl)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    if (token_corpus_check_len(&bd, (size_t)pl->ctx_max, &e) != 0) {
+    int bad = token_corpus_check_len(&bd, (size_t)pl->ctx_max, &e) != 0;
+    if (bad)
         driver_error(d, "%s", e.msg);
+    /* the table's header once the data passed their checks */
+    if (bad || driver_open_csv(d, inv_columns, INV_NCOLS) != 0) {
         token_corpus_free(&bd);
         return 1;
     }
@@ -606,8 +609,15 @@ int cmd_memory_inversion(int argc, char **argv)
         driver_end(&d, 0);
         return code;
     }
-    if (driver_open_csv(&d, inv_columns, INV_NCOLS) != 0)
-        return driver_end(&d, 0);
+    const schedule_opts enc = {.steps_name = "--encoder-steps", .steps = o.encoder_steps, .warmup_name = "--warmup",
+                               .warmup = o.warmup},
+                        probe = {.steps_name = "--probe-steps", .steps = o.probe_steps, .warmup_name = "--warmup",
+                                 .warmup = o.warmup};
+    if (schedule_opts_check(&enc, &e) != 0 || schedule_opts_check(&probe, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 2;
+    }
     int rc = run(&d, &pl);
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;

@@ -33,3 +33,17 @@ int device_opts_open(const device_opts *o, device_kind *dev, int *bf16, err_t *e
     }
     return device_open(*dev, e) != 0 ? 1 : 0;
 }
+
+int schedule_opts_check(const schedule_opts *s, err_t *e)
+{
+    if (s->warmup_name && s->warmup > s->steps)
+        return err_set(e, "%s %lld is longer than the training (%s %lld)", s->warmup_name, s->warmup, s->steps_name,
+                       s->steps);
+    if (s->stop_name && s->stop_at > s->steps)
+        return err_set(e, "%s %lld is after the last step (%s %lld)", s->stop_name, s->stop_at, s->steps_name,
+                       s->steps);
+    if (s->lr_end_name && s->lr_end > s->lr)
+        return err_set(e, "%s %g is above %s %g (the schedule only decays)", s->lr_end_name, s->lr_end, s->lr_name,
+                       s->lr);
+    return 0;
+}

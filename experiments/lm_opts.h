@@ -56,6 +56,22 @@ typedef struct {
  * context opens once). Then lm_place (nn/lm.h) puts each model there. */
 int device_opts_open(const device_opts *o, device_kind *dev, int *bf16, err_t *e);
 
+/* A training schedule's options, by their names in the command (NULL: the command has none). */
+typedef struct {
+    const char *steps_name;   /* "--steps", "--iters", "--encoder-steps" */
+    long long steps;
+    const char *warmup_name;  /* "--warmup" */
+    long long warmup;
+    const char *stop_name;    /* "--stop-at" (0: not given) */
+    long long stop_at;
+    const char *lr_name, *lr_end_name;   /* "--lr", "--lr-end" */
+    double lr, lr_end;
+} schedule_opts;
+
+/* The combinations that make no sense, as one line in e: a warm-up longer than the training, a stop
+ * after its end, a final learning rate above the first. 0 or -1. */
+int schedule_opts_check(const schedule_opts *s, err_t *e);
+
 /* lm_config from the options and a vocabulary size; 0, or -1 with the message in e. */
 int lm_opts_config(const lm_opts *o, int vocab, lm_config *c, err_t *e);
 

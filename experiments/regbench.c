@@ -80,6 +80,13 @@ static const char *const paper_kv[] = {"sweep", "on", "model", "mosaic,gpt", "tr
                                        "epochs", "200", "dropout", "0.05", "lr", "5e-4", "clip", "1", NULL};
 static const preset_def rb_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
+/* --collect writes into the sweep's folder it reads (best.csv) and to -o: no run folder of its own. */
+static int rb_out_dir_use(const common_opts *c)
+{
+    (void)c;
+    return o.collect ? OUT_DIR_NONE : OUT_DIR_NEW;
+}
+
 static const cmd_spec rb_spec = {
     .command = "regbench",
     .summary = "in-context language learning on random automata (Memory Mosaics Fig 11)",
@@ -119,6 +126,7 @@ static const cmd_spec rb_spec = {
     .nopts = sizeof rb_options / sizeof rb_options[0],
     .presets = rb_presets,
     .npresets = 3,
+    .out_dir_use = rb_out_dir_use,
 };
 
 static int usage_error(driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -525,7 +533,6 @@ static int collect(driver *d)
 {
     if (o.emit_jobs || o.describe || o.export_path)
         return usage_error(d, "--collect cannot be combined with --emit-jobs, --describe or --export");
-    d->table_only = 1;   /* everything it writes goes to DIR or -o */
     char **paths, best_path[4200];
     int n;
     err_t e;
@@ -598,6 +605,8 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
                            "with %lld thread%s each",
              s->npoints, nmodels, nmodels == 1 ? "" : "s", nsizes, nsizes == 1 ? "" : "s", grid, o.jobs, ranks,
              s->threads, s->threads == 1 ? "" : "s");
+    if (driver_ready(d) != 0)   /* the points write into the run folder */
+        return 0;
     if (s->ranks > 1) /* the points are single processes of their own, not ranks of this run */
         dist_hide_launcher();
     double failed = rb_sweep_run(s, (int)o.jobs);

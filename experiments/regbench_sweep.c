@@ -117,6 +117,9 @@ static void point_argv(const rb_sweep *s, int i, strv *a)
     strv_option(a, "--threads", "%lld", s->threads);
     if (s->quiet)
         strv_push(a, "--quiet");
+    /* a sweep told to write over its folder writes over its points' folders too (docs/outputs.md) */
+    if (s->d->opt.force)
+        strv_push(a, "--force");
     rb_point_name(s, i, name, sizeof name);
     strv_option(a, "-o", "%s/%s.csv", s->out_dir, name);
     strv_option(a, "--out-dir", "%s/%s", s->out_dir, name);

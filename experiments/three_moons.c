@@ -3,6 +3,7 @@
  * moons and predicts well once the context holds one period of the slowest moon, long before the
  * whole system repeats; with one head it must wait for the system period (the LCM). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "data/moons.h"
 #include "commands.h"
 #include "driver.h"
+#include "lm_opts.h"
 #include "io/ckpt.h"
 #include "io/progress.h"
 #include "io/spawn.h"
@@ -63,6 +65,13 @@ static const char *const smoke_kv[] = {"iters", "30", "batch", "8", "seq-len", "
 static const char *const paper_kv[] = {NULL};
 static const preset_def tm_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
+/* --list-periods prints a table and writes no run folder. */
+static int tm_out_dir_use(const common_opts *c)
+{
+    (void)c;
+    return o.list_periods ? OUT_DIR_NONE : OUT_DIR_NEW;
+}
+
 static const cmd_spec tm_spec = {
     .command = "three-moons",
     .summary = "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)",
@@ -86,6 +95,7 @@ static const cmd_spec tm_spec = {
     .nopts = sizeof tm_options / sizeof tm_options[0],
     .presets = tm_presets,
     .npresets = 3,
+    .out_dir_use = tm_out_dir_use,
 };
 
 /* ---- the disentanglement score ----------------------------------------------------------------- */
@@ -318,6 +328,8 @@ typedef struct {
     double maxp, lcm;
     size_t work_len;
     real *work, *pred;
+    progress *prog;        /* drawn by the calling thread alone (participant 0) */
+    _Atomic long long *done;
 } eval_args;
 
 static void evaluate_seqs(void *arg, size_t lo, size_t hi)
@@ -348,6 +360,9 @@ static void evaluate_seqs(void *arg, size_t lo, size_t hi)
             }
             err[(size_t)s * nctx + i] = e / (steps * MOONS_DIM);
         }
+        const long long done = atomic_fetch_add(a->done, 1) + 1;
+        if (pool_participant() == 0)
+            progress_update(a->prog, done, 0, 0);
     }
 }
 
@@ -362,13 +377,20 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
         moons_sequence(r->data, t, &ev, seqs + (size_t)s * L * MOONS_DIM);
     double *err = xcalloc((size_t)S * nctx, sizeof *err), *err1 = xcalloc((size_t)S * nctx, sizeof *err1);
     double *err_step = xcalloc((size_t)S * NBANDS * steps, sizeof *err_step);
+    char name[64], label[128];
+    moons_triple_name(t, name, sizeof name);
+    snprintf(label, sizeof label, "three-moons: seed %lld: evaluating %s", (long long)r->seed, name);
+    progress prog;
+    progress_start_items(&prog, label, "sequence", S, r->d->opt.quiet);
+    _Atomic long long done = 0;
     eval_args ea = {r, wphi, wpsi, wz, seqs, err, err1, err_step, nctx, L, steps, maxp, lcm,
-                    ctxmem_rollout_work(&r->net, L), NULL, NULL};
+                    ctxmem_rollout_work(&r->net, L), NULL, NULL, &prog, &done};
     ea.work = xmalloc((size_t)pool_size() * ea.work_len * sizeof(real));
     ea.pred = xmalloc((size_t)pool_size() * steps * MOONS_DIM * sizeof(real));
     pool_for((size_t)S, 1, evaluate_seqs, &ea);
     free(ea.work);
     free(ea.pred);
+    progress_end(&prog);
     for (int i = 0; i < nctx; i++) {
         double sum = 0, sum1 = 0;
         for (int s = 0; s < S; s++) {
@@ -551,6 +573,26 @@ int cmd_three_moons(int argc, char **argv)
     const int max_ctx = (int)o.seq_len - (int)o.rollout - 1;
     if (max_ctx < 1) {
         driver_error(&d, "--rollout %lld leaves no context in sequences of %lld", o.rollout, o.seq_len);
+        driver_end(&d, 0);
+        return 2;
+    }
+    if (o.ctx_step > max_ctx) {
+        driver_error(&d, "--ctx-step %lld is larger than the longest context evaluated, %d (--seq-len - --rollout - 1)",
+                     o.ctx_step, max_ctx);
+        driver_end(&d, 0);
+        return 2;
+    }
+    if (o.no_clip && args_given(&tm_spec, &d.opt, "clip")) {
+        driver_error(&d, "--no-clip trains on the plain squared error; --clip %g sets the clip it drops: give one",
+                     o.clip);
+        driver_end(&d, 0);
+        return 2;
+    }
+    err_t why;
+    const schedule_opts sch = {.steps_name = "--iters", .steps = o.iters, .lr_name = "--lr", .lr = o.lr,
+                               .lr_end_name = "--lr-end", .lr_end = o.lr_end};
+    if (schedule_opts_check(&sch, &why) != 0) {
+        driver_error(&d, "%s", why.msg);
         driver_end(&d, 0);
         return 2;
     }

@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "commands.h"
 #include "driver.h"
+#include "lm_opts.h"
 #include "io/ckpt.h"
 #include "nn/loss_step.h"
 #include "nn/mlp.h"
@@ -99,6 +100,14 @@ int cmd_xor(int argc, char **argv)
     int code;
     if (driver_begin(&d, &xor_spec, argc, argv, &code) != 0)
         return code;
+    err_t e;
+    const schedule_opts sch = {.steps_name = "--steps", .steps = xo.steps, .lr_name = "--lr", .lr = xo.lr,
+                               .lr_end_name = "--lr-end", .lr_end = xo.lr_end};
+    if (schedule_opts_check(&sch, &e) != 0) {
+        driver_error(&d, "%s", e.msg);
+        driver_end(&d, 0);
+        return 2;
+    }
     static const char *const cols[] = {"seed", "hidden", "step", "loss"};
     d.table_copy = "xor.csv";   /* what `make figures` draws (xor.gp) */
     if (driver_open_csv(&d, cols, 4) != 0)
@@ -115,7 +124,6 @@ int cmd_xor(int argc, char **argv)
     tape_init(&r.tp);
     train_loop loop = {.label = "xor", .quiet = d.opt.quiet, .end = xo.steps, .ctx = &r, .step = xor_step,
                        .eval_every = xo.log_every, .eval = xor_row};
-    err_t e;
     int ok = train_loop_run(&loop, NULL, &e) == TRAIN_DONE;
     if (!ok)
         driver_error(&d, "%s", e.msg);

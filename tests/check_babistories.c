@@ -118,7 +118,7 @@ START_TEST(test_train_generate_score)
     ck_assert_ptr_nonnull(strstr(out, "\nmosaic,191,0,0,0,0,192,none,"));
     free(out);
     free(err);
-    snprintf(args, sizeof args, "attention --preset smoke --ctx-mult 3 --out-dir %s/att3 --ckpt %s/babistories_gpt.safetensors",
+    snprintf(args, sizeof args, "attention --preset smoke --ctx-mult 3 --out-dir %s/att3b --ckpt %s/babistories_gpt.safetensors",
              dir, dir);
     ck_assert_int_eq(bs_run(args, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "learned positions for 64 tokens and cannot read 192"));
@@ -406,7 +406,7 @@ START_TEST(test_bad_input)
         {"--preset smoke --device tpu", 2, "--device"},
     };
     snprintf(cases[1].args, sizeof cases[1].args, "generate --ckpt %s", mlp);
-    snprintf(cases[2].args, sizeof cases[2].args, "--preset smoke --data %s --out-dir %s", empty, dir);
+    snprintf(cases[2].args, sizeof cases[2].args, "--preset smoke --data %s --out-dir %s/out", empty, dir);
     expect_bad_inputs("babistories --threads 1 --quiet", cases, sizeof cases / sizeof *cases);
     test_fixture_done(mlp);
     test_rmdir(dir);

@@ -135,9 +135,9 @@ START_TEST(test_same_seed_same_bytes)
     char *dir = test_tmpdir();
     ck_assert_int_eq(run("xor --preset smoke --quiet --threads 2 --seed 5 --out-dir %s", dir), 0);
     char *a = strdup(out);
-    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 2 --seed 5 --out-dir %s", dir), 0);
+    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 2 --seed 5 --force --out-dir %s", dir), 0);
     ck_assert_str_eq(a, out);
-    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 2 --seed 6 --out-dir %s", dir), 0);
+    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 2 --seed 6 --force --out-dir %s", dir), 0);
     ck_assert_str_ne(a, out);
     free(a);
     test_rmdir(dir);
@@ -185,7 +185,7 @@ START_TEST(test_failed_run_leaves_earlier_output)
     char *kept = test_slurp(path);
     ck_assert_str_eq(kept, "earlier\n");
     free(kept);
-    snprintf(cmd, sizeof cmd, "xor --preset smoke --quiet -o %s --out-dir %s", path, dir);
+    snprintf(cmd, sizeof cmd, "xor --preset smoke --quiet -o %s --out-dir %s/run", path, dir);
     ck_assert_int_eq(run("%s", cmd), 0);
     ck_assert_str_eq(out, ""); /* the table went to the file */
     kept = test_slurp(path);

@@ -271,7 +271,7 @@ static int check_rows(const char *csv, const char *command, const char *encoder,
 START_TEST(test_smoke)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err, path[1100];
-    snprintf(args, sizeof args, "--out-dir %s", dir);
+    snprintf(args, sizeof args, "--force --out-dir %s", dir);
     ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const copy2[] = {"copy", "copy"};
@@ -376,7 +376,7 @@ END_TEST
 START_TEST(test_cost)
 {
     char *dir = test_tmpdir(), args[2048], *out;
-    snprintf(args, sizeof args, "--out-dir %s --cost --cost-chunks 1,4", dir);
+    snprintf(args, sizeof args, "--force --out-dir %s --cost --cost-chunks 1,4", dir);
     ck_assert_int_eq(cp_run("copy", args, &out, NULL), 0);
     const char *h = "command,model,chunks,chunk_len,params,tokens_per_s,flops_per_token\n";
     ck_assert_int_eq(strncmp(out, h, strlen(h)), 0);

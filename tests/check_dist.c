@@ -34,7 +34,7 @@ static int have_mpi(void)
 static int train(const char *launcher, const char *dir, char **out, char **err)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s%s babistories --preset smoke --arch gpt --dropout 0 --threads 1 --quiet --out-dir %s",
+    snprintf(cmd, sizeof cmd, "%s%s babistories --preset smoke --arch gpt --dropout 0 --threads 1 --quiet --force --out-dir %s",
              launcher, test_memlab_bin(), dir);
     return test_run(cmd, out, err);
 }

@@ -243,7 +243,7 @@ START_TEST(test_figures_names_only_what_it_drew)
     free(log);
 
     /* What `memlab xor` writes to its --out-dir is what xor.gp draws. */
-    ck_assert_int_eq(run("xor --preset smoke --quiet --out-dir %s/xor", dir), 0);
+    ck_assert_int_eq(run("xor --preset smoke --quiet --force --out-dir %s/xor", dir), 0);
     log = NULL;
     ck_assert_int_eq(test_run(cmd, NULL, &log), 0);
     ck_assert_int_eq(check_drawn(log), 1);

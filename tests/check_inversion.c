@@ -224,7 +224,7 @@ static void check_rows(char *csv, const char *const *encoders, const int *ctx, i
 START_TEST(test_smoke)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err, path[1100];
-    snprintf(args, sizeof args, "--preset smoke --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --force --out-dir %s", dir);
     ck_assert_int_eq(inv_run(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const three[] = {"untrained", "causal", "autoencoder"};
@@ -237,7 +237,7 @@ START_TEST(test_smoke)
     free(out);
     free(err);
     /* the alias, a mosaic, a sweep over two lengths, a subset of encoders in another order */
-    snprintf(args, sizeof args, "--preset smoke --arch mosaic --encoder autoencoder,untrained --ctx-sweep 8,12 --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --arch mosaic --encoder autoencoder,untrained --ctx-sweep 8,12 --force --out-dir %s", dir);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s inversion --threads 1 --quiet %s", test_memlab_bin(), args);
     ck_assert_int_eq(test_run(cmd, &out, NULL), 0);

@@ -274,11 +274,12 @@ START_TEST(test_atomic_commit)
     ck_assert_ptr_nonnull(a);
     ck_assert_str_eq(atomic_path(a), path);
     fputs("new\n", atomic_fp(a));
-    /* until the commit, the old file is intact and the new data sits in a temporary beside it */
+    /* until the commit, the old file is intact and the new data sit in a temporary file that has no
+     * name (O_TMPFILE), so that nothing is left behind however the process ends */
     char *got = test_slurp(path);
     ck_assert_str_eq(got, "old\n");
     free(got);
-    ck_assert_int_eq(dir_count(dir), 2);
+    ck_assert_int_eq(dir_count(dir), 1);
     ck_assert_int_eq(atomic_commit(a, &e), 0);
     got = test_slurp(path);
     ck_assert_str_eq(got, "new\n");
@@ -778,7 +779,7 @@ static void tcmd_init(tcmd *t, int min_pos, int max_pos)
     };
     memcpy(t->opts, o, sizeof o);
     t->spec = (cmd_spec){"tst", "a test command", "memlab tst [options]", "Trains nothing.", t->opts, 8,
-                         tpresets, 3, min_pos, max_pos, NULL, NULL, NULL, NULL, NULL, NULL};
+                         tpresets, 3, min_pos, max_pos, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 }
 
 /* args_parse on "tst" followed by the NULL-terminated arguments. */
@@ -1106,6 +1107,7 @@ START_TEST(test_args_write_config)
     const char *want = "# memlab tst: the resolved configuration (reusable with --config)\n"
                        "memlab_version: " MEMLAB_VERSION "\n"
                        "git_commit: abc123\n"
+                       "command: tst\n"
                        "seed: 9\n"
                        "threads: 2\n"
                        "preset: smoke\n"

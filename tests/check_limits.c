@@ -153,7 +153,7 @@ START_TEST(test_cli_dev_zero)
     snprintf(cases[0].args, sizeof cases[0].args, "xor --config /dev/zero --out-dir %s", out);
     snprintf(cases[1].args, sizeof cases[1].args, "regbench --sweep --preset smoke --grid /dev/zero --out-dir %s", out);
     snprintf(cases[2].args, sizeof cases[2].args, "tokenize --tokenizer /dev/zero -o %s/ids.txt < /dev/null", dir);
-    snprintf(cases[3].args, sizeof cases[3].args, "babistories --preset smoke --data /dev/zero --out-dir %s -o %s/t.csv",
+    snprintf(cases[3].args, sizeof cases[3].args, "babistories --preset smoke --quiet --data /dev/zero --out-dir %s -o %s/t.csv",
              out, dir);
     expect_bad_inputs("", cases, sizeof cases / sizeof *cases);
     ck_assert(!file_exists(out));

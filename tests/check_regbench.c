@@ -53,7 +53,7 @@ START_TEST(test_smoke_runs)
                 {"--model uniform", "uniform"}};
     double acc[4];
     for (int i = 0; i < 4; i++) {
-        snprintf(args, sizeof args, "--preset smoke --quiet --out-dir %s %s", dir, runs[i].flags);
+        snprintf(args, sizeof args, "--preset smoke --quiet --force --out-dir %s %s", dir, runs[i].flags);
         ck_assert_int_eq(run_cmd(args, &out, &err), 0);
         ck_assert_str_eq(err, "");
         ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
@@ -84,7 +84,7 @@ START_TEST(test_smoke_runs)
     ck_assert(acc[0] > acc[1] && acc[1] > acc[3]);
     /* the same run again: byte-identical */
     char *a, *b;
-    snprintf(args, sizeof args, "--preset smoke --model ngram --quiet --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --model ngram --quiet --force --out-dir %s", dir);
     ck_assert_int_eq(run_cmd(args, &a, NULL), 0);
     ck_assert_int_eq(run_cmd(args, &b, NULL), 0);
     ck_assert_str_eq(a, b);
@@ -103,7 +103,7 @@ END_TEST
 START_TEST(test_describe)
 {
     char *dir = test_tmpdir(), args[1024], *out;
-    snprintf(args, sizeof args, "--preset smoke --describe --quiet --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --describe --quiet --force --out-dir %s", dir);
     ck_assert_int_eq(run_cmd(args, &out, NULL), 0);
     ck_assert_int_eq(strncmp(out, "split,statistic,mean,min,max\n", 29), 0);
     ck_assert_ptr_nonnull(strstr(out, "\ntrain,automata,20,,\n"));
@@ -131,7 +131,7 @@ START_TEST(test_export)
 {
     char *dir = test_tmpdir(), args[3072], path[1024], *out, *err;
     snprintf(path, sizeof path, "%s/data.txt", dir);
-    snprintf(args, sizeof args, "--train-size 5 --val-size 3 --test-size 4 --export %s --out-dir %s", path, dir);
+    snprintf(args, sizeof args, "--train-size 5 --val-size 3 --test-size 4 --export %s --force --out-dir %s", path, dir);
     ck_assert_int_eq(run_cmd(args, &out, &err), 0);
     ck_assert_str_eq(out, "");
     ck_assert_ptr_nonnull(strstr(err, "data.txt.automata.jsonl"));
@@ -163,7 +163,7 @@ START_TEST(test_trained_smoke)
     char *dir = test_tmpdir(), args[1024], *out, *err;
     static const char *const models[] = {"mosaic", "gpt", "lstm"};
     for (int i = 0; i < 3; i++) {
-        snprintf(args, sizeof args, "--preset smoke --quiet --out-dir %s --model %s", dir, models[i]);
+        snprintf(args, sizeof args, "--preset smoke --quiet --force --out-dir %s --model %s", dir, models[i]);
         ck_assert_int_eq(run_cmd(args, &out, &err), 0);
         ck_assert_str_eq(err, "");
         ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
@@ -283,7 +283,7 @@ static void sweep_two_points(const char *dir, const char *flags, char **table, c
     char args[2048], path[1024], *err;
     snprintf(path, sizeof path, "%s/grid.in.yaml", dir);
     write_text(path, two_points);
-    snprintf(args, sizeof args, "--sweep --preset smoke --quiet --grid %s --out-dir %s/sweep %s", path, dir, flags);
+    snprintf(args, sizeof args, "--sweep --preset smoke --quiet --grid %s --force --out-dir %s/sweep %s", path, dir, flags);
     ck_assert_int_eq(run_cmd(args, table, &err), 0);
     ck_assert_str_eq(err, "");
     free(err);
@@ -452,7 +452,7 @@ START_TEST(test_sweep_bad_input)
     write_text(path, two_points);
     snprintf(args, sizeof args, "mkdir -p %s/fail && touch %s/fail/point_000", dir, dir);
     ck_assert_int_eq(test_run(args, NULL, NULL), 0);
-    snprintf(args, sizeof args, "--sweep --preset smoke --quiet --grid %s --out-dir %s/fail", path, dir);
+    snprintf(args, sizeof args, "--sweep --preset smoke --quiet --grid %s --force --out-dir %s/fail", path, dir);
     ck_assert_int_eq(run_cmd(args, &out, &err), 1);
     ck_assert_str_eq(out, "");
     ck_assert_msg(strstr(err, "point_000 failed") && strstr(err, "wd 0.01"), "%s", err);

@@ -77,7 +77,7 @@ static void expect_read(const char *text, int gz, const char *const *want, size_
         write_text(path, text);
     story_set s;
     err_t e = {{0}};
-    ck_assert_msg(stories_read(path, &s, &e) == 0, "%s", e.msg);
+    ck_assert_msg(stories_read(path, &s, NULL, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(s.n, n);
     for (size_t i = 0; i < n; i++) {
         ck_assert_str_eq(s.text[i], want[i]);
@@ -93,7 +93,7 @@ static void expect_read_error(const char *path, const char *needle)
 {
     story_set s;
     err_t e = {{0}};
-    ck_assert_int_eq(stories_read(path, &s, &e), -1);
+    ck_assert_int_eq(stories_read(path, &s, NULL, &e), -1);
     ck_assert_msg(strstr(e.msg, needle) != NULL, "message '%s' lacks '%s'", e.msg, needle);
     ck_assert_msg(strstr(e.msg, path) != NULL, "message '%s' lacks the path", e.msg);
     ck_assert_uint_eq(s.n, 0);
@@ -215,7 +215,7 @@ START_TEST(test_generator_deterministic)
     char *corpus = stories_corpus(SEED, 3, 5, &len);
     ck_assert_uint_eq(len, strlen(corpus));
     story_set set;
-    stories_generate_set(SEED, 3, 5, &set);
+    stories_generate_set(SEED, 3, 5, &set, NULL);
     ck_assert_uint_eq(set.n, 5);
     const char *c = corpus;
     for (int i = 0; i < 5; i++) {
@@ -453,8 +453,8 @@ START_TEST(test_read_generated_corpus)
     write_gz(path, corpus);
     story_set s, g;
     err_t e = {{0}};
-    ck_assert_msg(stories_read(path, &s, &e) == 0, "%s", e.msg);
-    stories_generate_set(SEED, 0, 50, &g);
+    ck_assert_msg(stories_read(path, &s, NULL, &e) == 0, "%s", e.msg);
+    stories_generate_set(SEED, 0, 50, &g, NULL);
     ck_assert_uint_eq(s.n, 50);
     for (size_t i = 0; i < 50; i++)
         ck_assert_str_eq(s.text[i], g.text[i]);
@@ -481,7 +481,7 @@ START_TEST(test_read_nul_bytes)
     ck_assert_int_eq(fclose(f), 0);
     story_set s;
     err_t e = {{0}};
-    ck_assert_msg(stories_read(path, &s, &e) == 0, "%s", e.msg);
+    ck_assert_msg(stories_read(path, &s, NULL, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(s.n, 4);
     for (size_t i = 0; i < s.n; i++) {
         ck_assert_str_eq(s.text[i], want[i]);

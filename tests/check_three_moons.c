@@ -246,7 +246,7 @@ static int run_cmd(const char *args, char **out, char **err)
 START_TEST(test_smoke_run)
 {
     char *dir = test_tmpdir(), args[1024], *out, *err;
-    snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --force --out-dir %s", dir);
     ck_assert_int_eq(run_cmd(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     const char *header = "heads,seed,split,periods,context_len,mad,max_period_steps,lcm_steps,param,clip,mad_step1\n";
@@ -332,7 +332,7 @@ static char *run_and_read(const char *args, const char *dir, const char *file)
 START_TEST(test_rollout_steps_table)
 {
     char *dir = test_tmpdir(), args[1024];
-    snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --quiet --threads 2 --force --out-dir %s", dir);
     char *text = run_and_read(args, dir, "rollout.csv");
     ck_assert_int_eq(strncmp(text, "heads,seed,split,periods,band,step,mad\n", 39), 0);
     static const char *const bands[3] = {"before_max", "between", "after_lcm"};
@@ -370,7 +370,7 @@ START_TEST(test_ideal_memory)
 {
     char *dir = test_tmpdir(), args[1024];
     for (int heads = 1; heads <= 3; heads += 2) {
-        snprintf(args, sizeof args, "--preset smoke --ideal 4 --heads %d --quiet --threads 2 --out-dir %s", heads, dir);
+        snprintf(args, sizeof args, "--preset smoke --ideal 4 --heads %d --quiet --threads 2 --force --out-dir %s", heads, dir);
         ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
         double between = csv_field(dir, "summary.csv", 4, "validation", 9);
         double after = csv_field(dir, "summary.csv", 4, "validation", 10);
@@ -425,7 +425,7 @@ START_TEST(test_first_step_without_bias_correction)
     int n[2];
     for (int k = 0; k < 2; k++) {
         snprintf(sub[k], sizeof sub[k], "%s/%s", dir, k ? "corrected" : "mlx");
-        snprintf(args, sizeof args, "--preset smoke --iters 1 --lr 0.01 --lr-end 0.01 --quiet --threads 1 --out-dir %s%s",
+        snprintf(args, sizeof args, "--preset smoke --iters 1 --lr 0.01 --lr-end 0.01 --quiet --threads 1 --force --out-dir %s%s",
                  sub[k], k ? " --bias-correction" : "");
         ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
         n[k] = read_weights(sub[k], w[k], 54);
@@ -448,7 +448,7 @@ START_TEST(test_start_ideal)
 {
     char *dir = test_tmpdir(), args[1024];
     snprintf(args, sizeof args, "--preset smoke --start-ideal 4 --iters 1 --lr 1e-9 --lr-end 1e-9 --quiet --threads 1 "
-                                "--out-dir %s", dir);
+                                "--force --out-dir %s", dir);
     ck_assert_int_eq(run_cmd(args, NULL, NULL), 0);
     /* weights.csv: W_phi, W_psi, W_z and W_z W_psi, 9 complex entries each, row by row */
     double w[74];
@@ -468,7 +468,7 @@ END_TEST
 START_TEST(test_train_rollout)
 {
     char *dir = test_tmpdir(), args[1024];
-    snprintf(args, sizeof args, "--preset smoke --heads 1 --train-rollout 5 --quiet --threads 1 --out-dir %s", dir);
+    snprintf(args, sizeof args, "--preset smoke --heads 1 --train-rollout 5 --quiet --threads 1 --force --out-dir %s", dir);
     char *text = run_and_read(args, dir, "train_loss.csv");
     double first = 0, last = 0;
     int n = 0;
@@ -526,7 +526,7 @@ END_TEST
 START_TEST(test_closed_pipe_leaves_no_temporary_files)
 {
     char *dir = test_tmpdir(), cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s three-moons --preset smoke --quiet --out-dir %s | head -n 2 >/dev/null; ls %s",
+    snprintf(cmd, sizeof cmd, "%s three-moons --preset smoke --quiet --force --out-dir %s | head -n 2 >/dev/null; ls %s",
              test_memlab_bin(), dir, dir);
     char *out;
     test_run(cmd, &out, NULL);

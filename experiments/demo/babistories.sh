@@ -7,7 +7,7 @@ out=$1
 steps=${BABISTORIES_DEMO_STEPS:-1600}
 for a in gpt mosaic; do
     $MEMLAB babistories --arch $a --steps "$steps" --eval-every 300 --threads 1 --quiet \
-        --out-dir "$out/$a" -o "$out/$a.csv" &
+        --force --out-dir "$out/$a" -o "$out/$a.csv" &
 done
 wait
 { cat "$out/gpt.csv"; tail -n +2 "$out/mosaic.csv"; } > "$out/curves.csv"
@@ -30,9 +30,9 @@ og=$(fall gpt); om=$(fall mosaic)
 # Attention of the last position (Figs 12, 13, 15): both models at the training context, the mosaic
 # also at 3x (the learned-position gpt cannot go there: memlab refuses, see docs/babistories.md).
 $MEMLAB babistories attention --ckpt "$out/gpt/babistories_gpt.safetensors,$out/mosaic/babistories_mosaic.safetensors" \
-    --threads 1 --quiet --out-dir "$out/attention_x1" -o "$out/attention.csv"
+    --threads 1 --quiet --force --out-dir "$out/attention_x1" -o "$out/attention.csv"
 $MEMLAB babistories attention --ckpt "$out/mosaic/babistories_mosaic.safetensors" --ctx-mult 3 \
-    --threads 1 --quiet --out-dir "$out/attention_x3" -o "$out/attention_x3.csv"
+    --threads 1 --quiet --force --out-dir "$out/attention_x3" -o "$out/attention_x3.csv"
 tail -n +2 "$out/attention_x3.csv" >> "$out/attention.csv"
 { cat "$out/attention_x1/attention_heads.csv"; tail -n +2 "$out/attention_x3/attention_heads.csv"; } > "$out/attention_heads.csv"
 # attention_heads.csv columns: 1 arch, 3 ctx, 7 leaky_rate, 8 leaky_coef, 9 peak_width, 10 share_pos0,

@@ -15,7 +15,7 @@ run() {
     name=$1
     shift
     $MEMLAB blank-copy --chunks 2 --steps "$steps" --ae-steps "$steps" --eval-every 100 --threads 1 --quiet \
-        --out-dir "$out/$name" -o "$out/$name.csv" "$@"
+        --force --out-dir "$out/$name" -o "$out/$name.csv" "$@"
 }
 run causal --objective causal &
 run nomem --no-memory --objective combined &
@@ -26,7 +26,7 @@ wait
 { head -n 1 "$out/causal.csv"; for r in causal nomem combined frozen; do tail -n +2 "$out/$r.csv"; done; } > "$out/copy.csv"
 $MEMLAB memory-inversion --encoder frozen,joint --frozen-ckpt "$out/frozen/encoder.safetensors" \
     --joint-ckpt "$out/causal/encoder.safetensors" --arch gpt --d 64 --layers 2 --heads 4 --ctx 8 \
-    --probe-d 64 --probe-heads 4 --probe-steps 800 --threads 1 --quiet --out-dir "$out/inversion" \
+    --probe-d 64 --probe-heads 4 --probe-steps 800 --threads 1 --quiet --force --out-dir "$out/inversion" \
     -o "$out/inversion.csv"
 # copy.csv columns: 9 step, 11 blank_copy_acc, 12 causal_ce; the last row of a run is its end
 last() { tail -n 1 "$out/$1.csv" | cut -d, -f"$2"; }

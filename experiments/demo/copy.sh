@@ -6,7 +6,7 @@
 set -eu
 out=$1
 $MEMLAB copy --cost --chunk-len 32 --cost-steps "${COPY_DEMO_COST_STEPS:-4}" --batch 8 --threads 1 --quiet \
-    --out-dir "$out" -o "$out/cost.csv"
+    --force --out-dir "$out" -o "$out/cost.csv"
 # cost.csv columns: 2 model, 3 chunks, 6 tokens_per_s, 7 flops_per_token
 get() { awk -F, -v m="$1" -v c="$2" -v k="$3" '$2 == m && $3 == c { print $k; exit }' "$out/cost.csv"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }

@@ -9,7 +9,7 @@ enc_steps=${INVERSION_DEMO_ENCODER_STEPS:-1500}
 probe_steps=${INVERSION_DEMO_PROBE_STEPS:-800}
 for a in gpt mosaic; do
     $MEMLAB memory-inversion --arch $a --encoder-steps "$enc_steps" --probe-steps "$probe_steps" --threads 1 --quiet \
-        --out-dir "$out/$a" -o "$out/$a.csv" &
+        --force --out-dir "$out/$a" -o "$out/$a.csv" &
 done
 wait
 { cat "$out/gpt.csv"; tail -n +2 "$out/mosaic.csv"; } > "$out/inversion.csv"

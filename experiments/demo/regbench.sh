@@ -5,15 +5,15 @@
 set -eu
 out=$1
 for n in 100 500; do
-    $MEMLAB regbench --model mosaic --train-size $n --threads 1 --quiet --out-dir "$out/mosaic$n" -o "$out/mosaic$n.csv" &
-    $MEMLAB regbench --model gpt --train-size $n --threads 1 --quiet --out-dir "$out/gpt$n" -o "$out/gpt$n.csv"
+    $MEMLAB regbench --model mosaic --train-size $n --threads 1 --quiet --force --out-dir "$out/mosaic$n" -o "$out/mosaic$n.csv" &
+    $MEMLAB regbench --model gpt --train-size $n --threads 1 --quiet --force --out-dir "$out/gpt$n" -o "$out/gpt$n.csv"
     wait
 done
 # The references do not depend on the training set: one row per size draws them as flat lines.
 : > "$out/refs.csv"
 for n in 100 500; do
     for ref in "ngram --ngram-order 2" "ngram --ngram-order 3" "ngram --ngram-order 4" "uniform"; do
-        $MEMLAB regbench --model $ref --train-size $n --quiet --out-dir "$out/ref" -o "$out/ref.csv"
+        $MEMLAB regbench --model $ref --train-size $n --quiet --force --out-dir "$out/ref" -o "$out/ref.csv"
         tail -n +2 "$out/ref.csv" >> "$out/refs.csv"
     done
 done

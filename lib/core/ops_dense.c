@@ -588,10 +588,9 @@ static tensor *sum_op(tape *tp, const char *op, tensor *x, int mean)
 {
     device_kind dev = DEV(op, x);
     tensor *out = scalar_out(tp);
-    double mult = mean ? 1.0 / (double)x->n : 1.0;
 #if HAVE_CUDA
     if (dev == DEV_CUDA) {
-        cuda_sum(out->data, x->data, x->n, mult);
+        cuda_sum(out->data, x->data, x->n, mean ? 1.0 / (double)x->n : 1.0);
         device_sync(dev);   /* scalars are read by the host (losses) */
     }
 #endif

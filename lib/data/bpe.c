@@ -11,6 +11,7 @@
 #include "io/gzfile.h"
 #include "io/json.h"
 #include "io/limits.h"
+#include "io/utf8.h"
 
 /* ---- Unicode classes -------------------------------------------------------------------------- */
 
@@ -184,8 +185,9 @@ static const uint32_t number_ranges[][2] = {
 
 enum { CC_LETTER, CC_NUMBER, CC_SPACE, CC_OTHER };
 
-/* A byte that does not start a well-formed UTF-8 sequence: a character of its own, class other. */
-#define INVALID_CP 0xFFFFFFFFu
+/* A byte that does not start a well-formed UTF-8 sequence (io/utf8.h): a character of its own,
+ * class other. */
+#define INVALID_CP UTF8_INVALID
 
 static int in_ranges(uint32_t cp, const uint32_t (*r)[2], size_t n)
 {
@@ -226,45 +228,6 @@ static int cp_class(uint32_t cp)
     if (in_ranges(cp, number_ranges, sizeof number_ranges / sizeof number_ranges[0]))
         return CC_NUMBER;
     return CC_OTHER;
-}
-
-/* The character at s[0, len), len > 0, and its length in *n: strict UTF-8 (no overlong forms, no
- * surrogates, nothing above U+10FFFF); anything else is INVALID_CP, one byte long. */
-static uint32_t utf8_next(const unsigned char *s, size_t len, size_t *n)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xBF;
-    size_t need;
-    uint32_t cp;
-    *n = 1;
-    if (c < 0x80)
-        return c;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        cp = c & 0x0F;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        cp = c & 0x07;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return INVALID_CP;
-    }
-    if (len <= need)
-        return INVALID_CP;
-    for (size_t i = 1; i <= need; i++) {
-        if (s[i] < lo || s[i] > hi)
-            return INVALID_CP;
-        lo = 0x80;
-        hi = 0xBF;
-        cp = cp << 6 | (s[i] & 0x3Fu);
-    }
-    *n = need + 1;
-    return cp;
 }
 
 static int class_at(const unsigned char *s, size_t len, size_t *n)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "io/progress.h"
 
 /* The end-of-text marker that separates stories (GPT-2's <|endoftext|>, as TinyStories writes it). */
 #define STORIES_EOT "<|endoftext|>"
@@ -197,10 +198,12 @@ typedef struct {
  * Gzip is read through zlib (by content, whatever the name). -1 with e filled ("PATH: ...", with the
  * line for a bad JSON line) when the file is missing, unreadable, corrupt, malformed, holds no
  * story, or passes a size limit (limits.h: LIMIT_DATA_BYTES in all, LIMIT_LINE_BYTES a line). */
-int stories_read(const char *path, story_set *out, err_t *e);
+/* p (NULL: none) is updated with the lines read. */
+int stories_read(const char *path, story_set *out, progress *p, err_t *e);
 
-/* Generated stories first .. first + n - 1 as a set (the same texts as stories_generate). */
-void stories_generate_set(uint64_t seed, uint64_t first, size_t n, story_set *out);
+/* Generated stories first .. first + n - 1 as a set (the same texts as stories_generate); p (NULL:
+ * none) is updated with the stories made. */
+void stories_generate_set(uint64_t seed, uint64_t first, size_t n, story_set *out, progress *p);
 
 void story_set_free(story_set *s);
 

@@ -1513,7 +1513,7 @@ char *stories_corpus(uint64_t seed, uint64_t first, uint64_t n, size_t *len)
     return all.p;
 }
 
-void stories_generate_set(uint64_t seed, uint64_t first, size_t n, story_set *out)
+void stories_generate_set(uint64_t seed, uint64_t first, size_t n, story_set *out, progress *p)
 {
     sbuf raw = {0}, one = {0}, all = {0};
     size_t *off = xmalloc((n + 1) * sizeof *off);
@@ -1522,6 +1522,8 @@ void stories_generate_set(uint64_t seed, uint64_t first, size_t n, story_set *ou
         story_into(seed, first + i, &raw, &one);
         off[i] = all.n;
         sb_put(&all, one.p, one.n + 1);   /* with its NUL */
+        if (p)
+            progress_update(p, (long long)i + 1, 0, 0);
     }
     off[n] = all.n;
     free(raw.p);

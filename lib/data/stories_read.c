@@ -171,7 +171,7 @@ static void plain_line(collector *c, collector *cur, const char *line, size_t le
 
 enum { FORMAT_PLAIN, FORMAT_JSON_LINES, FORMAT_JSON_ARRAY };
 
-int stories_read(const char *path, story_set *out, err_t *e)
+int stories_read(const char *path, story_set *out, progress *p, err_t *e)
 {
     memset(out, 0, sizeof *out);
     line_reader *r = lines_open(path, e);
@@ -182,6 +182,8 @@ int stories_read(const char *path, story_set *out, err_t *e)
     int format = -1, rc = 0;
     size_t len;
     for (const char *line; (line = lines_next(r, &len));) {
+        if (p)
+            progress_update(p, lines_lineno(r), 0, 0);
         if (format < 0) {
             size_t i = 0;
             while (i < len && is_space(line[i]))

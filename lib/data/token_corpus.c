@@ -38,6 +38,13 @@ static char *tokenizer_text(const story_set *set, const size_t *idx, size_t n, s
     return text;
 }
 
+static void bpe_progress(void *ctx, int merges_done, int merges_max)
+{
+    progress *p = ctx;
+    p->total = merges_max;
+    progress_update(p, merges_done, 0, 0);
+}
+
 static bpe *make_tokenizer(const token_corpus_opts *op, token_corpus *bd, const story_set *set, const size_t *idx,
                            size_t n_train, err_t *e)
 {
@@ -57,7 +64,12 @@ static bpe *make_tokenizer(const token_corpus_opts *op, token_corpus *bd, const 
     char *text = tokenizer_text(set, idx, n, &len);
     log_info(op->quiet, "%s: training a %d-token BPE on %zu stories", op->command ? op->command : "memlab",
              op->vocab_size, n);
-    bpe *tok = bpe_train(text, len, op->vocab_size, NULL, NULL);
+    char label[96];
+    progress p;
+    snprintf(label, sizeof label, "%s: BPE", op->command ? op->command : "memlab");
+    progress_start_items(&p, label, "merge", 0, op->quiet);
+    bpe *tok = bpe_train(text, len, op->vocab_size, bpe_progress, &p);
+    progress_end(&p);
     free(text);
     if (mkdir_p(op->out_dir, e) != 0) {
         bpe_free(tok);
@@ -100,8 +112,15 @@ typedef struct {
 static int corpus_load(corpus *c, const token_corpus_opts *op, err_t *e)
 {
     memset(c, 0, sizeof *c);
+    const char *cmd = op->command ? op->command : "memlab";
+    char label[96];
+    progress p;
     if (op->data) {
-        if (stories_read(op->data, &c->train, e) != 0)
+        snprintf(label, sizeof label, "%s: reading %s", cmd, op->data);
+        progress_start_items(&p, label, "line", 0, op->quiet);
+        int rc = stories_read(op->data, &c->train, &p, e);
+        progress_end(&p);
+        if (rc != 0)
             return -1;
         if (stories_split(c->train.n, CORPUS_SEED, op->val_fraction, &c->split, e) != 0) {
             story_set_free(&c->train);
@@ -116,8 +135,11 @@ static int corpus_load(corpus *c, const token_corpus_opts *op, err_t *e)
                  op->command ? op->command : "memlab", op->data, c->train.n,
                  c->n_tr, c->n_va);
     } else {
-        stories_generate_set(CORPUS_SEED, 0, (size_t)op->stories, &c->train);
-        stories_generate_set(CORPUS_SEED, CORPUS_VAL_FIRST, (size_t)op->val_stories, &c->val);
+        snprintf(label, sizeof label, "%s: generating stories", cmd);
+        progress_start_items(&p, label, "story", op->stories, op->quiet);
+        stories_generate_set(CORPUS_SEED, 0, (size_t)op->stories, &c->train, &p);
+        progress_end(&p);
+        stories_generate_set(CORPUS_SEED, CORPUS_VAL_FIRST, (size_t)op->val_stories, &c->val, NULL);
         c->n_tr = c->train.n;
         c->n_va = c->val.n;
         c->va_set = &c->val;

@@ -12,10 +12,11 @@
 #include "io/config.h"
 
 /* The common options, in the order --help lists them. */
-enum { C_SEED, C_THREADS, C_CONFIG, C_PRESET, C_PRINT_CONFIG, C_OUTPUT, C_OUT_DIR, C_QUIET, C_HELP, NCOMMON };
+enum { C_SEED, C_THREADS, C_CONFIG, C_PRESET, C_PRINT_CONFIG, C_OUTPUT, C_OUT_DIR, C_FORCE, C_QUIET, C_HELP, NCOMMON };
 
-/* Config keys that args_write_config adds for the record and that a config file may therefore hold. */
-static const char *const record_keys[] = {"memlab_version", "git_commit"};
+/* Config keys that args_write_config adds for the record and that a config file may therefore hold
+ * (`command` is also checked: a config of another command is refused). */
+static const char *const record_keys[] = {"memlab_version", "git_commit", "command", "action", "command_line"};
 
 /* Every option a command accepts: the common ones (pointing into a common_opts) then its own. */
 typedef struct {
@@ -64,8 +65,12 @@ static void table_build(opt_table *t, const cmd_spec *spec, common_opts *c)
                                      spec->output_help ? spec->output_help : "the primary CSV table; '-' is stdout",
                                      NULL, 1, 0, "FILE"};
     t->common[C_OUT_DIR] = (opt_spec){"out-dir", 0, OPT_STRING, &c->out_dir, t->out_dir_def,
-                                      "directory for every other artefact (config, tables, checkpoints)",
+                                      "directory for every other artefact (config, tables, checkpoints, "
+                                      "run.log); must be absent or empty unless --force",
                                       NULL, 1, 0, "DIR"};
+    t->common[C_FORCE] = (opt_spec){"force", 0, OPT_FLAG, &c->force, NULL,
+                                    "write into a non-empty --out-dir, replacing files of the same names",
+                                    NULL, 1, 0, NULL};
     t->common[C_QUIET] = (opt_spec){"quiet", 'q', OPT_FLAG, &c->quiet, NULL,
                                     "no progress line or log messages on stderr", NULL, 1, 0, NULL};
     t->common[C_HELP] = (opt_spec){"help", 'h', OPT_FLAG, &c->help, NULL, "show this help and exit",
@@ -195,7 +200,10 @@ static int in_choices(const char *choices, const char *s);
 static int common_unused(const cmd_spec *spec, int i)
 {
     static const char *const names[NCOMMON] = {"seed", "threads", "config", "preset", "print-config",
-                                               "output", "out-dir", "quiet", "help"};
+                                               "output", "out-dir", "force", "quiet", "help"};
+    /* --force only matters where --out-dir does */
+    if (i == C_FORCE)
+        i = C_OUT_DIR;
     return i >= 0 && i < NCOMMON && spec->unused_common && in_choices(spec->unused_common, names[i]);
 }
 
@@ -381,10 +389,19 @@ static int cli_tokenize(const opt_table *t, int argc, char **argv, cli_item *ite
     return 0;
 }
 
-static int cli_apply(const opt_table *t, const cli_item *it, err_t *e)
+/* Records that the user set option i (config_apply, cli_apply); common options are not tracked,
+ * nor a resumed checkpoint's own configuration (c NULL). */
+static void mark_given(const opt_table *t, common_opts *c, int i)
+{
+    if (i >= NCOMMON && c && c->given)
+        c->given[i - NCOMMON] = 1;
+}
+
+static int cli_apply(const opt_table *t, const cli_item *it, common_opts *c, err_t *e)
 {
     const opt_spec *o = t->all[it->opt];
     char why[ERR_MAX], spelled[80];
+    mark_given(t, c, it->opt);
     if (o->type == OPT_FLAG) {
         *(int *)o->dest = 1;
         return 0;
@@ -441,13 +458,19 @@ static const char *type_noun(opt_type type)
     return "a value";
 }
 
-static int config_apply(const opt_table *t, const char *path, const config_entry *entries, int n, err_t *e)
+static int config_apply(const opt_table *t, const char *path, const config_entry *entries, int n,
+                        common_opts *given, err_t *e)
 {
     char why[ERR_MAX];
     int *set_on_line = xcalloc((size_t)t->nall, sizeof *set_on_line);
     int rc = 0;
     for (int k = 0; k < n && rc == 0; k++) {
         const config_entry *c = &entries[k];
+        if (!strcmp(c->key, "command") && !c->is_null && !c->is_seq && strcmp(c->value, t->spec->command)) {
+            rc = err_set(e, "%s:%d: this configuration is for memlab %s, not %s", path, c->line, c->value,
+                         t->spec->command);
+            continue;
+        }
         if (is_record_key(c->key))
             continue;
         int i = find_key(t, c->key);
@@ -463,6 +486,7 @@ static int config_apply(const opt_table *t, const char *path, const config_entry
         } else {
             const opt_spec *o = t->all[i];
             set_on_line[i] = c->line;
+            mark_given(t, given, i);
             /* null is "unset": what a string option without a default holds before any source, and
              * what args_write_config writes for it, choices or not. */
             if (c->is_null && o->type == OPT_STRING && (!o->choices || !o->def)) {
@@ -582,7 +606,7 @@ static int resume_base_apply(const opt_table *t, resume_base *b, err_t *e)
             continue;
         keep[nkeep++] = b->entries[k];   /* shallow: b->entries still owns the strings */
     }
-    int rc = config_apply(t, b->what, keep, nkeep, e);
+    int rc = config_apply(t, b->what, keep, nkeep, NULL, e);
     free(keep);
     if (rc != 0)
         return -1;
@@ -670,6 +694,7 @@ static int wants_help(int argc, char **argv)
 int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_t *e)
 {
     memset(c, 0, sizeof *c);
+    c->given = xcalloc(spec->nopts > 0 ? (size_t)spec->nopts : 1, 1);
     /* Every string destination starts NULL so that setting one can free the previous value and
      * args_free works whatever happens below. */
     for (int i = 0; i < spec->nopts; i++)
@@ -719,10 +744,10 @@ int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_
         if (preset)
             preset_apply(&t, preset);
     }
-    if (config_path && config_apply(&t, config_path, entries, nentries, e) != 0)
+    if (config_path && config_apply(&t, config_path, entries, nentries, c, e) != 0)
         goto out;
     for (int i = 0; i < nitems; i++)
-        if (cli_apply(&t, &items[i], e) != 0)
+        if (cli_apply(&t, &items[i], c, e) != 0)
             goto out;
     if (base.n && resume_check(&t, &base, resume, e) != 0)
         goto out;
@@ -885,13 +910,29 @@ static char *value_text(const opt_spec *o)
 
 int args_write_config(const cmd_spec *spec, const common_opts *c, FILE *f, const char *git_commit)
 {
+    return args_write_config_records(spec, c, f, git_commit, NULL);
+}
+
+int args_write_config_records(const cmd_spec *spec, const common_opts *c, FILE *f, const char *git_commit,
+                              const char *const *records)
+{
     /* The table only reads through its pointers here. */
     opt_table t;
     table_build(&t, spec, (common_opts *)c);
-    int n = 0, cap = 5 + spec->nopts;
+    int nrec = 0;
+    for (const char *const *kv = records; kv && kv[0]; kv += 2) {
+        if (!is_record_key(kv[0]) || !strcmp(kv[0], "command") || !strcmp(kv[0], "memlab_version") ||
+            !strcmp(kv[0], "git_commit"))
+            fatal("internal: %s: '%s' is not a record key of a configuration", spec->command, kv[0]);
+        nrec++;
+    }
+    int n = 0, cap = 6 + nrec + spec->nopts;
     config_entry *entries = xcalloc((size_t)cap, sizeof *entries);
     entries[n++] = (config_entry){.key = xstrdup("memlab_version"), .value = xstrdup(MEMLAB_VERSION)};
     entries[n++] = (config_entry){.key = xstrdup("git_commit"), .value = xstrdup(git_commit ? git_commit : "unknown")};
+    entries[n++] = (config_entry){.key = xstrdup("command"), .value = xstrdup(spec->command)};
+    for (const char *const *kv = records; kv && kv[0]; kv += 2)
+        entries[n++] = (config_entry){.key = xstrdup(kv[0]), .value = kv[1] ? xstrdup(kv[1]) : NULL};
     const int common_written[] = {C_SEED, C_THREADS, C_PRESET};
     for (int i = 0; i < 3; i++) {
         const opt_spec *o = &t.common[common_written[i]];
@@ -925,9 +966,24 @@ void args_free(const cmd_spec *spec, common_opts *c)
     for (int i = 0; i < c->npositional; i++)
         free(c->positional[i]);
     free(c->positional);
+    free(c->given);
     c->config = c->preset = c->output = c->out_dir = NULL;
     c->positional = NULL;
+    c->given = NULL;
     c->npositional = 0;
+}
+
+int args_common_applies(const cmd_spec *spec, const char *name)
+{
+    return !spec->unused_common || !in_choices(spec->unused_common, name);
+}
+
+int args_given(const cmd_spec *spec, const common_opts *c, const char *name)
+{
+    for (int i = 0; i < spec->nopts; i++)
+        if (!strcmp(spec->opts[i].name, name))
+            return c->given && c->given[i];
+    fatal("internal: %s: no option --%s", spec->command, name);
 }
 
 int args_next_item(const char **s, char *buf, size_t len)

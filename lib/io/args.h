@@ -43,6 +43,8 @@ typedef struct {
     const char *const *kv;
 } preset_def;
 
+struct common_opts;
+
 typedef struct {
     const char *command;       /* "three-moons" */
     const char *summary;       /* one line */
@@ -71,9 +73,23 @@ typedef struct {
     char *(*resume_config)(const char *ckpt, err_t *e);
     const char *resume_may_change;
     const char *resume_fresh;
+    /* How a run uses --out-dir (docs/outputs.md), asked once the options are resolved: OUT_DIR_NEW
+     * when NULL or when out-dir is an unused common option (then nothing is written there at all). */
+    int (*out_dir_use)(const struct common_opts *c);
+    /* The action run when no positional argument names one (e.g. "train"), recorded in config.yaml;
+     * NULL for commands without actions. */
+    const char *default_action;
 } cmd_spec;
 
-typedef struct {
+/* What a run does with --out-dir (cmd_spec.out_dir_use). */
+enum {
+    OUT_DIR_NONE,       /* writes nothing there (its only output is -o / stdout) */
+    OUT_DIR_NEW,        /* a new run: the folder must be absent or empty unless --force */
+    OUT_DIR_CONTINUE,   /* continues the run that wrote the folder (--resume): it may hold files */
+    OUT_DIR_ANALYSIS    /* an analysis of other runs: like NEW, and its config is config-<action>.yaml */
+};
+
+typedef struct common_opts {
     long long seed;      /* --seed, default 1 */
     long long threads;   /* --threads, resolved: 0 ("all cores") becomes the online CPU count, and
                             more than that is capped to it with a note on stderr (unless quiet) */
@@ -82,10 +98,13 @@ typedef struct {
     int print_config;
     char *output;        /* -o/--output, "-" for stdout */
     char *out_dir;       /* --out-dir, default "results/<command>" */
+    int force;           /* --force: a new run may write into a non-empty --out-dir */
     int quiet;
     int help;
     char **positional;
     int npositional;
+    unsigned char *given;   /* per option of the command's own table: 1 when a config file or the
+                               command line set it (not a default or a preset) */
 } common_opts;
 
 /* Fills c and every option's dest (their previous contents are ignored, not freed).
@@ -94,9 +113,20 @@ typedef struct {
  * Whatever it returns, args_free releases what it allocated. */
 int args_parse(const cmd_spec *spec, int argc, char **argv, common_opts *c, err_t *e);
 void args_print_help(const cmd_spec *spec, FILE *f);
-/* The resolved configuration as a flat YAML mapping: memlab_version, git_commit, seed, threads,
- * preset and every option of the command. Loadable again with --config. -1 on a write error. */
+/* The resolved configuration as a flat YAML mapping: memlab_version, git_commit, command, seed,
+ * threads, preset and every option of the command. Loadable again with --config. -1 on a write error. */
 int args_write_config(const cmd_spec *spec, const common_opts *c, FILE *f, const char *git_commit);
+/* The same with more record keys after `command` (key, value, ..., NULL; values may be NULL): only
+ * the keys "action" and "command_line" are allowed, the ones a config file may hold for the record
+ * (ignored when read; a `command` key naming another command is refused). */
+int args_write_config_records(const cmd_spec *spec, const common_opts *c, FILE *f, const char *git_commit,
+                              const char *const *records);
+/* 1 when the common option `name` ("out-dir", "seed", ...) applies to the command (is not listed in
+ * its unused_common). */
+int args_common_applies(const cmd_spec *spec, const char *name);
+/* 1 when a config file or the command line set the command's option `name` (not a default or a
+ * preset): for options whose combination only makes no sense when both were asked for. */
+int args_given(const cmd_spec *spec, const common_opts *c, const char *name);
 /* The next comma-separated item of *s into buf (NUL-terminated, cut to len - 1); 0 at the end of
  * the list (*s becomes NULL after the last item). */
 int args_next_item(const char **s, char *buf, size_t len);

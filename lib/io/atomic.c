@@ -11,7 +11,8 @@
 struct atomic_file {
     FILE *fp;
     char *path;
-    char *tmp;   /* NULL when writing straight to a device or pipe */
+    char *tmp;     /* the named temporary file (mkstemp), or NULL */
+    int unnamed;   /* an O_TMPFILE file: no name until atomic_commit links it */
 };
 
 #define TMP_SUFFIX ".tmp.XXXXXX"
@@ -47,11 +48,16 @@ static void pending_remove(const char *tmp)
             pending[i] = NULL;
 }
 
-static void cleanup_and_reraise(int sig)
+static void pending_unlink(void)
 {
     for (int i = 0; i < PENDING_MAX; i++)
         if (pending[i])
             unlink(pending[i]); /* async-signal-safe */
+}
+
+static void cleanup_and_reraise(int sig)
+{
+    pending_unlink();
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -65,10 +71,54 @@ void atomic_cleanup_on_signals(void)
 
 static void atomic_release(atomic_file *a)
 {
-    pending_remove(a->tmp);
+    if (a->tmp)
+        pending_remove(a->tmp);
     free(a->path);
     free(a->tmp);
     free(a);
+}
+
+/* "dir" of "dir/name" ("." for a bare name, "/" for "/name"); malloc'd. */
+static char *parent_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
+/* An unnamed file in path's directory (O_TMPFILE; the mode follows the umask as with O_CREAT), or
+ * -1 with errno set: EOPNOTSUPP, EISDIR or EINVAL where the file system or kernel has none. */
+static int open_unnamed(const char *path)
+{
+#ifdef O_TMPFILE
+    char *dir = parent_of(path);
+    if (!dir)
+        return -1;
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    int err = errno;
+    free(dir);
+    errno = err;
+    return fd;
+#else
+    (void)path;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Gives the unnamed file behind fd the name "path.tmp.N" (a fresh N); the name in buf. */
+static int link_unnamed(int fd, const char *path, char *buf, size_t len)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    static unsigned counter;
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(buf, len, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, buf, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
 }
 
 atomic_file *atomic_open(const char *path, err_t *e)
@@ -95,11 +145,33 @@ atomic_file *atomic_open(const char *path, err_t *e)
         }
         return a;
     }
+    /* Where the file system allows, the temporary file has no name until it is complete, so that no
+     * way of dying leaves one behind: not fatal() (out of memory), not a signal, not SIGKILL from
+     * the kernel's out-of-memory killer. Elsewhere a named one, removed by exit() and by signals. */
+    int fd = open_unnamed(path);
+    if (fd >= 0) {
+        a->unnamed = 1;
+        if (!(a->fp = fdopen(fd, "wb"))) {
+            err_set(e, "%s: cannot create: %s", path, strerror(errno));
+            close(fd);
+            atomic_release(a);
+            return NULL;
+        }
+        return a;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+        err_set(e, "%s: cannot create: %s", path, strerror(errno));
+        atomic_release(a);
+        return NULL;
+    }
+    static int at_exit_registered;
+    if (!at_exit_registered)
+        at_exit_registered = atexit(pending_unlink) == 0;
     a->tmp = xmalloc(n + sizeof TMP_SUFFIX);
     memcpy(a->tmp, path, n);
     memcpy(a->tmp + n, TMP_SUFFIX, sizeof TMP_SUFFIX);
 
-    int fd = mkstemp(a->tmp);
+    fd = mkstemp(a->tmp);
     if (fd < 0) {
         err_set(e, "%s: cannot create: %s", path, strerror(errno));
         atomic_release(a);
@@ -124,8 +196,7 @@ const char *atomic_path(const atomic_file *a) { return a->path; }
  * power cut. Some file systems refuse fsync on directories; the data is safe anyway, so ignore. */
 static void sync_parent_dir(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = parent_of(path);
     if (!dir)
         return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -145,12 +216,20 @@ int atomic_commit(atomic_file *a, err_t *e)
         rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
     else if (ferror(a->fp))
         rc = err_set(e, "%s: write failed (disk full or I/O error)", a->path);
-    else if (a->tmp && fsync(fileno(a->fp)) != 0)
+    else if ((a->tmp || a->unnamed) && fsync(fileno(a->fp)) != 0)
         rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
+    /* An unnamed file gets a temporary name, then the final one by rename (a link cannot replace). */
+    char linked[4200];
+    if (a->unnamed && rc == 0 && link_unnamed(fileno(a->fp), a->path, linked, sizeof linked) != 0)
+        rc = err_set(e, "%s: cannot create: %s", a->path, strerror(errno));
+    else if (a->unnamed && rc == 0) {
+        a->tmp = xstrdup(linked);
+        pending_add(a->tmp);
+    }
     if (fclose(a->fp) != 0 && rc == 0)
         rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
     a->fp = NULL;
-    if (!a->tmp) {   /* a device or pipe: nothing to rename */
+    if (!a->tmp) {   /* a device or pipe, or an unnamed file that failed: nothing to rename */
         atomic_release(a);
         return rc;
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "io/atomic.h"
+#include "io/utf8.h"
 
 struct csv_writer {
     FILE *fp;
@@ -17,7 +18,21 @@ struct csv_writer {
     int write_errno;     /* first failed flush of stdout or a live file, reported by csv_close */
     int live;            /* csv_open_live: a file written directly, flushed every row, kept on abort */
     csv_writer *copy;    /* csv_open_copy: a second file that gets every field, or NULL */
+    char **columns;      /* the header, for csv_last_row */
+    char row[1024];      /* "column=value ..." of the row being written, then of the last one */
+    char last[1024];
 };
+
+/* Adds "column=value" of the current field to the row's summary (values cut to 40 bytes). */
+static void summary_add(csv_writer *w, const char *value)
+{
+    if (!w->columns)   /* the header row */
+        return;
+    size_t k = strlen(w->row);
+    if (k + 1 < sizeof w->row)
+        snprintf(w->row + k, sizeof w->row - k, "%s%s=%.40s", k ? " " : "", w->columns[w->nfields - 1],
+                 value ? value : "");
+}
 
 static void field_begin(csv_writer *w)
 {
@@ -27,20 +42,22 @@ static void field_begin(csv_writer *w)
         fputc(',', w->fp);
 }
 
+/* RFC 4180 quoting; the text is written as valid UTF-8 (io/utf8.h): a model's sampled text can end
+ * in the middle of a character. */
 static void put_quoted(FILE *fp, const char *s)
 {
     if (!s)
         return;
     if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, fp);
+        utf8_write_valid(fp, s, strlen(s));
         return;
     }
     fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', fp);
-        fputc(*s, fp);
+    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+        utf8_write_valid(fp, s, (size_t)(q - s) + 1);
+        fputc('"', fp);
     }
+    utf8_write_valid(fp, s, strlen(s));
     fputc('"', fp);
 }
 
@@ -65,6 +82,10 @@ csv_writer *csv_open(const char *path, const char *const *columns, int ncols, er
     for (int i = 0; i < ncols; i++)
         csv_str(w, columns[i]);
     csv_end_row(w);
+    w->columns = xcalloc((size_t)ncols, sizeof *w->columns);
+    for (int i = 0; i < ncols; i++)
+        w->columns[i] = xstrdup(columns[i]);
+    w->last[0] = w->row[0] = '\0';
     return w;
 }
 
@@ -141,6 +162,7 @@ void csv_str(csv_writer *w, const char *s)
         csv_str(w->copy, s);
     field_begin(w);
     put_quoted(w->fp, s);
+    summary_add(w, s);
 }
 
 void csv_int(csv_writer *w, long long v)
@@ -148,7 +170,10 @@ void csv_int(csv_writer *w, long long v)
     if (w->copy)
         csv_int(w->copy, v);
     field_begin(w);
-    fprintf(w->fp, "%lld", v);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    fputs(buf, w->fp);
+    summary_add(w, buf);
 }
 
 void csv_num(csv_writer *w, double v)
@@ -156,8 +181,11 @@ void csv_num(csv_writer *w, double v)
     if (w->copy)
         csv_num(w->copy, v);
     field_begin(w);
+    char buf[32] = "";
     if (isfinite(v))
-        fprintf(w->fp, "%.6g", v);
+        snprintf(buf, sizeof buf, "%.6g", v);
+    fputs(buf, w->fp);
+    summary_add(w, buf);
 }
 
 void csv_end_row(csv_writer *w)
@@ -167,13 +195,20 @@ void csv_end_row(csv_writer *w)
     if (w->nfields != w->ncols)
         fatal("internal: %s: CSV row has %d fields, the header has %d", w->name, w->nfields, w->ncols);
     w->nfields = 0;
+    memcpy(w->last, w->row, sizeof w->last);
+    w->row[0] = '\0';
     fputc('\n', w->fp);
     if (!w->file && fflush(w->fp) != 0 && w->write_errno == 0)   /* stdout or a live file */
         w->write_errno = errno ? errno : EIO;
 }
 
+const char *csv_last_row(const csv_writer *w) { return w->last; }
+
 static void csv_release(csv_writer *w)
 {
+    for (int i = 0; w->columns && i < w->ncols; i++)
+        free(w->columns[i]);
+    free(w->columns);
     free(w->name);
     free(w);
 }

@@ -1,4 +1,4 @@
-/* CSV tables (RFC 4180 quoting, a header row, numbers with %.6g). A file is written atomically;
+/* CSV tables (RFC 4180 quoting, valid UTF-8, a header row, numbers with %.6g). A file is written atomically;
  * stdout is flushed after every row so that a pipeline sees progress. */
 #ifndef MEMLAB_IO_CSV_H
 #define MEMLAB_IO_CSV_H
@@ -26,6 +26,9 @@ void csv_int(csv_writer *w, long long v);
 void csv_num(csv_writer *w, double v);
 /* Ends the row; a row with other than ncols fields is a bug and fatal. */
 void csv_end_row(csv_writer *w);
+/* The last complete data row as "column=value column=value ..." (strings cut to 40 bytes, the
+ * whole cut to about 1 KB); "" before the first. */
+const char *csv_last_row(const csv_writer *w);
 /* Commits the file (or flushes stdout) and releases w; -1 with e filled on a write error. */
 int csv_close(csv_writer *w, err_t *e);
 /* Drops a half-written file (an earlier file at the path stays); for stdout just flushes. NULL ok. */

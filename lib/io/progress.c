@@ -1,5 +1,7 @@
 #include "io/progress.h"
 
+#include "io/runlog.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -46,9 +48,16 @@ void progress_start(progress *p, const char *label, long long total_steps, int q
     p->total = total_steps;
     p->quiet = quiet;
     p->out = stderr;
-    p->tty = isatty(STDERR_FILENO);
+    p->tty = runlog_stderr_isatty();   /* fd 2 may be run.log's pipe (io/runlog.h) */
     p->t_start = progress_now();
     p->step_printed = -1;
+}
+
+void progress_start_items(progress *p, const char *label, const char *unit, long long total, int quiet)
+{
+    progress_start(p, label, total, quiet);
+    p->unit = unit;
+    p->delay = 1.0;
 }
 
 /* "memlab: train: step 120/1000  loss 2.346  12.3k tok/s  ETA 1m23s" (or "done in 2m10s"). */
@@ -57,11 +66,11 @@ static void progress_print(progress *p, double t, int done)
     double elapsed = t - p->t_start;
     char line[256], tmp[32];
     size_t k = 0;
-    k += (size_t)snprintf(line + k, sizeof line - k, "memlab: %s%sstep %lld", p->label, *p->label ? ": " : "",
-                          p->step);
+    k += (size_t)snprintf(line + k, sizeof line - k, "memlab: %s%s%s %lld", p->label, *p->label ? ": " : "",
+                          p->unit ? p->unit : "step", p->step);
     if (p->total > 0)
         k += (size_t)snprintf(line + k, sizeof line - k, "/%lld", p->total);
-    if (p->step > 0)
+    if (p->step > 0 && !p->unit)
         k += (size_t)snprintf(line + k, sizeof line - k, "  loss %.4g", p->loss);
     if (p->tokens > 0 && elapsed > 0) {
         format_rate(tmp, sizeof tmp, (double)p->tokens / elapsed);
@@ -94,6 +103,8 @@ void progress_update(progress *p, long long step, double loss, long long tokens_
     if (p->quiet)
         return;
     double t = progress_now();
+    if (t - p->t_start < p->delay)
+        return;
     int first = p->step_printed < 0, last = p->total > 0 && step >= p->total;
     double interval = p->tty ? TTY_INTERVAL : PLAIN_INTERVAL;
     if (first || last || t - p->t_printed >= interval)
@@ -102,7 +113,7 @@ void progress_update(progress *p, long long step, double loss, long long tokens_
 
 void progress_end(progress *p)
 {
-    if (p->quiet)
+    if (p->quiet || (p->delay > 0 && p->step_printed < 0))   /* a short phase said nothing: nor here */
         return;
     double t = progress_now();
     if (p->tty || p->step_printed != p->step || p->step_printed < 0) {

@@ -19,9 +19,15 @@ typedef struct {
     long long tokens;
     long long step_printed; /* the step last shown, -1 before any */
     int line_open;          /* a redrawn line is on screen without its newline */
+    const char *unit;       /* progress_start_items: what is counted ("story"); NULL: training steps */
+    double delay;           /* seconds before the first line (items: a short phase stays silent) */
 } progress;
 
 void progress_start(progress *p, const char *label, long long total_steps, int quiet);
+/* A phase that counts items (stories generated or read, BPE merges, evaluated sequences): lines
+ * "memlab: <label>: <unit> 120/1000  ETA 5s" as progress_update is called (its loss is not shown),
+ * nothing at all for a phase that ends within a second. total <= 0: unknown. */
+void progress_start_items(progress *p, const char *label, const char *unit, long long total, int quiet);
 /* tokens_done: tokens processed since the start (0 if not meaningful: no tokens/s shown). */
 void progress_update(progress *p, long long step, double loss, long long tokens_done);
 /* The final line, with the total time. */

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fuzz_file("corpus", data, size);
     story_set s;
     err_t e;
-    if (stories_read(path, &s, &e) != 0) {
+    if (stories_read(path, &s, NULL, &e) != 0) {
         if (!e.msg[0] || strchr(e.msg, '\n'))
             fuzz_fail("bad message '%s'", e.msg);
         return 0;
