@@ -1,0 +1,56 @@
+#!/bin/sh
+# Training tokens/s with 2 threads on two CPUs, idle and while another process keeps one of them
+# busy (issue 18's robustness target; benchmarks/NOTES.md §2, docs/threads.md). Every memlab binary
+# given, then the PyTorch peer, interleaved, REPEATS rounds; CSV on stdout:
+#   round,arch,condition,who,tokens_per_s
+#
+#   scripts/bench_contention.sh [-p PYTHON] [-c CPUS] [-r REPEATS] MEMLAB [MEMLAB ...]
+#
+# CPUS (default 0,1) are the two CPUs the runs are pinned to (taskset); the busy loop is pinned to
+# the second. Everything runs at nice -15 when allowed, so that other work on the machine weighs
+# little. PYTHON (default /usr/bin/python3) runs benchmarks/peers/lm_peer.py; -p none skips it.
+set -eu
+python=/usr/bin/python3 cpus=0,1 repeats=2
+while getopts p:c:r: opt; do
+    case $opt in
+    p) python=$OPTARG ;;
+    c) cpus=$OPTARG ;;
+    r) repeats=$OPTARG ;;
+    *) echo "usage: $0 [-p PYTHON] [-c CPUS] [-r REPEATS] MEMLAB [MEMLAB ...]" >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "usage: $0 [-p PYTHON] [-c CPUS] [-r REPEATS] MEMLAB [MEMLAB ...]" >&2; exit 2; }
+for m in "$@"; do
+    [ -x "$m" ] || { echo "bench_contention: $m is not an executable" >&2; exit 2; }
+done
+command -v taskset >/dev/null || { echo "bench_contention: taskset not found (util-linux)" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+busy_cpu=${cpus#*,}
+nice=""
+nice -n -15 true 2>/dev/null && nice="nice -n -15"
+shape="--d 128 --layers 2 --heads 4 --ctx 256 --batch 32 --vocab 2048 --threads 2 --warmup 1 --min-steps 2 --min-time 4"
+
+memlab_rate() { $nice taskset -c "$cpus" "$1" bench run --kind train --arch "$2" $shape 2>/dev/null | tail -n 1 | cut -d, -f2; }
+torch_rate() { (cd "$root" && $nice taskset -c "$cpus" "$python" benchmarks/peers/lm_peer.py --kind train --arch "$1" $shape 2>/dev/null | tail -n 1 | cut -d, -f2); }
+
+busy=""
+stop_busy() { [ -n "$busy" ] && kill "$busy" 2>/dev/null && wait "$busy" 2>/dev/null; busy=""; }
+trap stop_busy EXIT INT TERM
+echo "round,arch,condition,who,tokens_per_s"
+for round in $(seq "$repeats"); do
+    for arch in gpt mosaic; do
+        for cond in idle busy; do
+            if [ $cond = busy ]; then
+                $nice taskset -c "$busy_cpu" sh -c 'while :; do :; done' &
+                busy=$!
+                sleep 0.3
+            fi
+            for m in "$@"; do
+                echo "$round,$arch,$cond,$m,$(memlab_rate "$m" $arch)"
+            done
+            [ "$python" = none ] || echo "$round,$arch,$cond,torch-twin,$(torch_rate $arch)"
+            stop_busy
+        done
+    done
+done
