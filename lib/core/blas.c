@@ -76,7 +76,7 @@ void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const 
     }
     struct gemm g = {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, 1};
     const double macs = (double)M * N * K;
-    if (macs < GEMM_PAR_MACS || pool_size() == 1) {
+    if (macs < GEMM_PAR_MACS || pool_size() == 1 || pool_in_loop()) {   /* one call, on this thread */
         gemm_tile(&g, 0, 1);
         return;
     }

@@ -150,6 +150,8 @@ int pool_size(void) { return P.size; }
 
 int pool_participant(void) { return in_chunk ? my_index : 0; }
 
+int pool_in_loop(void) { return in_chunk; }
+
 void pool_for(size_t n, int parallel, pool_fn fn, void *arg)
 {
     if (n == 0)

@@ -25,6 +25,9 @@ void pool_for(size_t n, int parallel, pool_fn fn, void *arg);
 int pool_size(void);
 int pool_participant(void);
 
+/* 1 while the calling thread runs a chunk (a loop it starts now runs inline). */
+int pool_in_loop(void);
+
 /* threads >= 1 participants; workers start at the first parallel loop. */
 void pool_resize(int threads);
 
