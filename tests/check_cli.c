@@ -289,11 +289,11 @@ START_TEST(test_every_printed_config_replays)
         free(first);
     }
     /* The run itself: the smoke preset and its printed config give the same table. */
-    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 1 --out-dir %s", dir), 0);
+    ck_assert_int_eq(run("xor --preset smoke --quiet --threads 1 --out-dir %s/direct", dir), 0);
     char *direct = strdup(out);
     snprintf(cmd, sizeof cmd, "xor --preset smoke --threads 1 --print-config > %s", path);
     ck_assert_int_eq(run("%s", cmd), 0);
-    snprintf(cmd, sizeof cmd, "xor --config %s --quiet --out-dir %s", path, dir);
+    snprintf(cmd, sizeof cmd, "xor --config %s --quiet --out-dir %s/replayed", path, dir);
     ck_assert_int_eq(run("%s", cmd), 0);
     ck_assert_str_eq(direct, out);
     free(direct);
