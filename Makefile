@@ -139,7 +139,25 @@ $(BUILD)/tests/run_double: tests/runner.c tests/test_util.c $(TEST_DBL:%.c=$(BUI
 check: $(BUILD)/memlab memlab $(BUILD)/tests/run_double $(BUILD)/tests/run_float $(if $(NVCC),cuda-tests)
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_double
 	MEMLAB_BIN=$(abspath $(BUILD)/memlab) $(BUILD)/tests/run_float
+	@$(MAKE) --no-print-directory pool-tsan
 	@$(MAKE) --no-print-directory fuzz-check
+
+# The core's thread pool under ThreadSanitizer (tests/tsan/pool_stress.c, docs/threads.md): the pool
+# alone, without OpenBLAS or OpenMP, whose own threads TSan cannot follow. Skipped, saying so, where
+# the compiler has no TSan runtime.
+$(BUILD)/tsan/pool_stress: tests/tsan/pool_stress.c lib/core/pool.c lib/core/pool.h lib/core/error.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -Ilib -fsanitize=thread $(filter %.c,$^) -lpthread -lm -o $@
+.PHONY: pool-tsan
+pool-tsan:
+	@if printf 'int main(void){return 0;}\n' | $(CC) -fsanitize=thread -x c - -o /dev/null 2>/dev/null; then \
+	   $(MAKE) --no-print-directory $(BUILD)/tsan/pool_stress || exit 1; \
+	   out=$$($(BUILD)/tsan/pool_stress 2>&1); rc=$$?; \
+	   if [ $$rc -eq 0 ]; then echo "$$out"; \
+	   elif echo "$$out" | grep -q "unexpected memory mapping"; then \
+	     echo "pool-tsan: skipped: this kernel's address-space layout defeats ThreadSanitizer"; \
+	   else echo "$$out"; exit 1; fi; \
+	 else echo "pool-tsan: skipped: $(CC) has no ThreadSanitizer runtime (Debian: libtsan2)"; fi
 
 # ---- fuzzing: libFuzzer harnesses of every parser of untrusted input (docs/fuzzing.md) -----------
 # `make fuzz` builds tests/fuzz/fuzz_NAME.c against the library compiled by clang with ASan and
