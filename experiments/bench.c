@@ -263,7 +263,8 @@ static int bench_run(driver *d)
         return 2;
     }
     static const char *const cols[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
-    if (driver_open_csv(d, cols, 5) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return driver_end(d, 0);
     lm m;
     lm_build(&m, &cfg);
@@ -862,7 +863,8 @@ int cmd_bench(int argc, char **argv)
     static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
                                        "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
                                        "peak_rss_mb"};
-    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0;
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, &primary) == 0;
     /* every suite at each thread count, the sgemm ceiling (MFU's divisor) measured anew for each */
     for (int i = 0; ok && i < h->nthread_counts; i++) {
         h->threads = h->thread_counts[i];

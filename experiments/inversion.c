@@ -111,7 +111,8 @@ static const cmd_spec inv_spec = {
 static const char *const inv_columns[] = {"encoder", "arch", "d", "layers", "ctx", "feed", "probe_steps",
                                           "token_acc", "ce", "entropy_ratio", "retained", "bits_per_token",
                                           "baseline_token_acc"};
-#define INV_NCOLS ((int)(sizeof inv_columns / sizeof *inv_columns))
+/* The primary table, copied into the run folder. */
+static const table_spec inv_table = TABLE_SPEC("inversion.csv", inv_columns);
 
 typedef enum { ENC_UNTRAINED, ENC_CAUSAL, ENC_AUTOENCODER, ENC_FROZEN, ENC_JOINT, ENC_KINDS } enc_kind;
 static const char *const enc_names[] = {"untrained", "causal", "autoencoder", "frozen", "joint"};
@@ -366,20 +367,9 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token
 static void write_row(csv_writer *w, const char *encoder, const lm_config *c, int T, const probe_metrics *m,
                       double baseline)
 {
-    csv_str(w, encoder);
-    csv_str(w, lm_arch_name(c->arch));
-    csv_int(w, c->d);
-    csv_int(w, c->layers);
-    csv_int(w, T);
-    csv_str(w, o.feed);
-    csv_int(w, o.probe_steps);
-    csv_num(w, m->token_acc);
-    csv_num(w, m->ce);
-    csv_num(w, m->entropy_ratio);
-    csv_num(w, m->retained);
-    csv_num(w, m->bits_per_token);
-    csv_num(w, baseline);
-    csv_end_row(w);
+    csv_row(w, cell_str(encoder), cell_str(lm_arch_name(c->arch)), cell_int(c->d), cell_int(c->layers), cell_int(T),
+            cell_str(o.feed), cell_int(o.probe_steps), cell_num(m->token_acc), cell_num(m->ce),
+            cell_num(m->entropy_ratio), cell_num(m->retained), cell_num(m->bits_per_token), cell_num(baseline));
 }
 
 /* An encoder from a checkpoint (shape checked by plan_make) of the tokenizer's vocabulary. */
@@ -522,8 +512,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
-static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T,
-                       csv_writer *table)
+static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T)
 {
     const int n_eval = (int)o.eval_windows;
     int *eval_ids = xmalloc((size_t)n_eval * T * sizeof *eval_ids), *scratch = xmalloc((size_t)n_eval * T * sizeof *scratch);
@@ -543,8 +532,7 @@ static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm
         if (rc == 0)
             rc = measure(d, pl, enc, enc->cfg.d, bd, T, eval_ids, n_eval, enc_names[k], &m);
         if (rc == 0)
-            for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
-                write_row(w, enc_names[k], &enc->cfg, T, &m, base.token_acc);
+            write_row(d->csv, enc_names[k], &enc->cfg, T, &m, base.token_acc);
         holder_free(&h);
     }
     free(eval_ids);
@@ -563,7 +551,7 @@ static int run(driver *d, const inv_plan *pl)
     if (bad)
         driver_error(d, "%s", e.msg);
     /* the table's header once the data passed their checks */
-    if (bad || driver_open_csv(d, inv_columns, INV_NCOLS) != 0) {
+    if (bad || driver_open_csv(d, &inv_table) != 0) {
         token_corpus_free(&bd);
         return 1;
     }
@@ -577,17 +565,9 @@ static int run(driver *d, const inv_plan *pl)
         token_corpus_free(&bd);
         return 1;
     }
-    char path[4096];
-    csv_writer *table = csv_open(driver_out_path(d, "inversion.csv", path, sizeof path), inv_columns, INV_NCOLS, &e);
-    int rc = table ? 0 : (driver_error(d, "%s", e.msg), 1);
+    int rc = 0;
     for (int i = 0; i < pl->nctx && rc == 0; i++)
-        rc = measure_ctx(d, pl, &bd, &untrained, &causal, pl->ctx[i], table) != 0;
-    if (table && rc == 0 && csv_close(table, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        rc = 1;
-    } else if (table && rc != 0) {
-        csv_abort(table);
-    }
+        rc = measure_ctx(d, pl, &bd, &untrained, &causal, pl->ctx[i]) != 0;
     if (pl->want[ENC_UNTRAINED])
         lm_free(&untrained);
     if (pl->want[ENC_CAUSAL])
