@@ -505,65 +505,78 @@ static csv_writer *curves_open(driver *d, const bs_plan *pl, const table_spec *t
     return csv_open_live(path, cols, ncols, 1, e);
 }
 
-/* train: plan, open the tables, train. Returns the exit code. */
-static int run_train(driver *d)
+/* train's options alone, before the corpus is read or a tokenizer trained and saved: the ranks, the
+ * device (into *device, *bf16), the schedule and (unless --resume) the models' shapes (pl is
+ * scratch). 0, or the exit code (message printed). */
+static int train_check(driver *d, device_kind *device, int *bf16, bs_plan *pl)
 {
-    token_corpus bd;
-    bs_plan pl;
     if (o.batch % dist_size() != 0) {
         driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
         return 2;
     }
-    device_kind device;
-    int bf16, bad = bs_device(d, &device, &bf16);
+    int bad = bs_device(d, device, bf16);
     if (bad)
         return bad;
-    if (device != DEV_CPU && dist_size() > 1) {
+    if (*device != DEV_CPU && dist_size() > 1) {
         driver_error(d, "--device cuda with %d data-parallel ranks: GPU ranks need NCCL, not built yet "
                         "(docs/distributed.md)", dist_size());
         return 2;
     }
-    /* The options alone, before the corpus is read or a tokenizer trained and saved. */
-    err_t de;
+    err_t e;
     const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup",
                                .warmup = o.warmup, .stop_name = "--stop-at", .stop_at = o.stop_at,
                                .lr_name = "--lr", .lr = o.lr, .lr_end_name = "--lr-end", .lr_end = o.lr_end};
-    if (schedule_opts_check(&sch, &de) != 0) {
-        driver_error(d, "%s", de.msg);
+    if (schedule_opts_check(&sch, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         return 2;
     }
-    if (!o.resume) {
-        /* whether a shape is valid does not depend on the vocabulary: any stands in for the corpus's */
-        token_corpus shapes_only = {.vocab = 512};
-        int bad = plan_make(d, &shapes_only, &pl);
-        if (bad)
-            return bad;
-    }
-    if (train_data_load(d, &bd) != 0)
-        return 1;
-    int rc = plan_make(d, &bd, &pl);
-    pl.device = device;
-    pl.bf16 = bf16;
-    if (rc != 0) {
-        token_corpus_free(&bd);
-        return rc;
-    }
+    if (o.resume)
+        return 0;
+    /* whether a shape is valid does not depend on the vocabulary: any stands in for the corpus's */
+    token_corpus shapes_only = {.vocab = 512};
+    return plan_make(d, &shapes_only, pl);
+}
+
+/* The primary table (live: the curve so far stays on disk whatever ends the run, Ctrl-C or
+ * --stop-at) and its copy curves.csv; the configuration written before the first step. 0 or -1. */
+static int train_tables_open(driver *d, const bs_plan *pl)
+{
     static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
     static const table_spec primary = TABLE_SPEC(NULL, cols);
+    d->live_table = 1;
+    if (driver_open_csv(d, &primary) != 0 || driver_write_config(d) != 0)
+        return -1;
     err_t e;
-    csv_writer *curves = NULL;
-    d->live_table = 1;   /* the curve so far stays on disk whatever ends the run (Ctrl-C, --stop-at) */
-    if (driver_open_csv(d, &primary) == 0 && driver_write_config(d) == 0 &&
-        !(curves = curves_open(d, &pl, &primary, &e)))
-        driver_error(d, "%s", e.msg);
+    csv_writer *curves = curves_open(d, pl, &primary, &e);
     if (!curves) {
-        if (o.resume)
-            lm_free(&pl.resumed);
-        token_corpus_free(&bd);
-        return 1;
+        driver_error(d, "%s", e.msg);
+        return -1;
     }
     csv_tee(d->csv, curves);   /* closed or kept with the primary table by driver_end */
-    rc = train_all(d, &bd, &pl) == 0 ? 0 : 1;
+    return 0;
+}
+
+/* train: check, plan on the corpus, open the tables, train. Returns the exit code. */
+static int run_train(driver *d)
+{
+    bs_plan pl;
+    device_kind device;
+    int bf16, rc = train_check(d, &device, &bf16, &pl);
+    if (rc != 0)
+        return rc;
+    token_corpus bd;
+    if (train_data_load(d, &bd) != 0)
+        return 1;
+    rc = plan_make(d, &bd, &pl);
+    pl.device = device;
+    pl.bf16 = bf16;
+    if (rc == 0 && train_tables_open(d, &pl) != 0) {
+        if (o.resume)
+            lm_free(&pl.resumed);
+        rc = 1;
+    }
+    if (rc == 0)
+        rc = train_all(d, &bd, &pl) == 0 ? 0 : 1;
     token_corpus_free(&bd);
     return rc;
 }

@@ -681,17 +681,11 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
         return code;
     cp_plan pl;
     err_t e;
-    if (plan_make(&pl, task, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (plan_make(&pl, task, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup", .warmup = o.warmup};
-    if (schedule_opts_check(&sch, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (schedule_opts_check(&sch, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     if ((code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);

@@ -44,11 +44,8 @@ int cmd_info(int argc, char **argv)
         return code;
     lm_config cfg;
     err_t e;
-    if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     static const char *const cols[] = {"arch", "scope", "name", "shape", "params"};
     static const table_spec primary = TABLE_SPEC(NULL, cols);
     if (driver_open_csv(&d, &primary) != 0)

@@ -434,6 +434,63 @@ static void holder_free(enc_holder *h)
     h->what = HOLD_NONE;
 }
 
+/* The joint encoder, trained with its decoder as a memory model (--joint-objective) at length T;
+ * NULL on a failure (message printed). */
+static lm *joint_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, const lm_config *c, int T,
+                         enc_holder *h, lm_optim *opt, rng *init)
+{
+    /* the decoder: the encoder's shape, positions for the slots and a chunk */
+    memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)o.joint_chunks, .chunk_len = T};
+    mc.dec.ctx = mc.chunks + T;
+    err_t e;
+    if (memmodel_config_check(&mc, &e) != 0) {
+        driver_error(d, "the joint encoder's memory model: %s", e.msg);
+        return NULL;
+    }
+    memmodel_build(&h->mm, &mc);
+    memmodel_init_weights(&h->mm, init);
+    memmodel_place(&h->mm, pl->device, pl->bf16);
+    h->what = HOLD_MM;
+    char label[96];
+    snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
+    return train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, opt, label) != 0 ? NULL : &h->mm.enc;
+}
+
+/* An autoencoder's encoder (the frozen kind), trained at length T and saved for memlab copy
+ * --encoder frozen --encoder-ckpt; NULL on a failure (message printed). */
+static lm *autoencoder_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c,
+                               int T, enc_holder *h, lm_optim *opt, rng *init)
+{
+    probe_config dc = pl->probe;
+    dc.arch = c->arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
+    dc.d = c->d;
+    dc.layers = c->layers;
+    dc.heads = c->heads;
+    dc.pmem = c->pmem;
+    dc.bias = c->bias;
+    dc.n = T;
+    autoencoder_build(&h->ae, c, &dc);
+    autoencoder_init_weights(&h->ae, init);
+    autoencoder_place(&h->ae, pl->device, pl->bf16);
+    h->what = HOLD_AE;
+    char label[96];
+    snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
+    if (train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, opt, label) != 0)
+        return NULL;
+    char name[64], path[4096], seedbuf[32];
+    snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
+    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
+    char *config = driver_config_text(d);
+    const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
+                           "config", config, TOKEN_CORPUS_CKPT_META(bd), NULL};
+    err_t e;
+    int bad = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0;
+    free(config);
+    if (bad)
+        driver_error(d, "%s", e.msg);
+    return bad ? NULL : &h->ae.enc;
+}
+
 /* Encoder k at input length T (c: the encoder's shape there): the shared untrained and causal ones;
  * an autoencoder's (autoencoder, and frozen without --frozen-ckpt: a memory model's frozen encoder
  * is an autoencoder's, which the memory model never changes); a memory model's trained jointly with
@@ -443,7 +500,6 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
                       lm *untrained, lm *causal, enc_holder *h, int *rc)
 {
     const char *ckpt = k == ENC_FROZEN ? o.frozen_ckpt : k == ENC_JOINT ? o.joint_ckpt : NULL;
-    char label[96];
     err_t e;
     *rc = 0;
     if (k == ENC_UNTRAINED || k == ENC_CAUSAL)
@@ -461,54 +517,10 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
     }
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
-    if (k == ENC_JOINT) {
-        /* the decoder: the encoder's shape, positions for the slots and a chunk */
-        memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)o.joint_chunks, .chunk_len = T};
-        mc.dec.ctx = mc.chunks + T;
-        if (memmodel_config_check(&mc, &e) != 0) {
-            driver_error(d, "the joint encoder's memory model: %s", e.msg);
-            *rc = 1;
-            return NULL;
-        }
-        memmodel_build(&h->mm, &mc);
-        memmodel_init_weights(&h->mm, &init);
-        memmodel_place(&h->mm, pl->device, pl->bf16);
-        h->what = HOLD_MM;
-        snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
-        *rc = train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
-        return *rc ? NULL : &h->mm.enc;
-    }
-    probe_config dc = pl->probe;
-    dc.arch = c->arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
-    dc.d = c->d;
-    dc.layers = c->layers;
-    dc.heads = c->heads;
-    dc.pmem = c->pmem;
-    dc.bias = c->bias;
-    dc.n = T;
-    autoencoder_build(&h->ae, c, &dc);
-    autoencoder_init_weights(&h->ae, &init);
-    autoencoder_place(&h->ae, pl->device, pl->bf16);
-    h->what = HOLD_AE;
-    snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
-    *rc = train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
-    if (*rc)
-        return NULL;
-    /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
-    char name[64], path[4096], seedbuf[32];
-    snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
-    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
-    char *config = driver_config_text(d);
-    const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
-                           "config", config, TOKEN_CORPUS_CKPT_META(bd), NULL};
-    int bad = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0;
-    free(config);
-    if (bad) {
-        driver_error(d, "%s", e.msg);
-        *rc = 1;
-        return NULL;
-    }
-    return &h->ae.enc;
+    lm *enc = k == ENC_JOINT ? joint_encoder(d, pl, bd, c, T, h, &opt, &init)
+                             : autoencoder_encoder(d, pl, bd, k, c, T, h, &opt, &init);
+    *rc = enc ? 0 : 1;
+    return enc;
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
@@ -593,11 +605,8 @@ int cmd_memory_inversion(int argc, char **argv)
                                .warmup = o.warmup},
                         probe = {.steps_name = "--probe-steps", .steps = o.probe_steps, .warmup_name = "--warmup",
                                  .warmup = o.warmup};
-    if (schedule_opts_check(&enc, &e) != 0 || schedule_opts_check(&probe, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (schedule_opts_check(&enc, &e) != 0 || schedule_opts_check(&probe, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     int rc = run(&d, &pl);
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;

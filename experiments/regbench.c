@@ -623,44 +623,29 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
     return ok;
 }
 
-static int sweep(driver *d, char *const *models, int nmodels)
+/* The sweep's plan: the training sizes, the grid (--grid over the defaults in g) and its points,
+ * every one of which must make a model. 0, or -1 with the usage error in e. */
+static int sweep_plan(driver *d, char *const *models, int nmodels, rb_grid *g, long long *sizes, int max_sizes,
+                      int *nsizes, rb_point **pts, int *npts, err_t *e)
 {
-    if (o.describe || o.export_path)
-        return driver_usage_error(d, "--describe and --export cannot be combined with --sweep or --emit-jobs");
-    const int max_sizes = o.train_sizes ? (int)strlen(o.train_sizes) + 1 : 1;
-    long long *sizes = xmalloc((size_t)max_sizes * sizeof *sizes);
-    int nsizes;
-    rb_grid g;
-    rb_grid_default(&g, o.lr, o.epochs);
     rb_grid_use uses[5];
     for (int m = 0; m < nmodels; m++)
         uses[m] = is_reference_model(models[m]) ? RB_GRID_NONE : !strcmp(models[m], "lstm") ? RB_GRID_NO_HEADS
                                                                                             : RB_GRID_ALL;
-    err_t e;
-    rb_point *pts = NULL;
-    int npts = 0, code = -1;   /* -1: not ended yet */
-    char exe[4096];
-    if (parse_sizes(sizes, max_sizes, &nsizes, &e) != 0 || (o.grid && rb_grid_load(&g, o.grid, rb_options, RB_NOPTS, &e) != 0)) {
-        code = driver_usage_error(d, "%s", e.msg);
-        goto out;
-    }
-    npts = rb_grid_points(&g, (const char *const *)models, uses, nmodels, sizes, nsizes, d->opt.quiet, &pts, &e);
-    if (npts < 0) {
-        code = driver_usage_error(d, "%s", e.msg);
-        goto out;
-    }
-    if (npts == 0) {
-        code = driver_usage_error(d, "the grid has no point: heads divide d in none of its combinations");
-        goto out;
-    }
-    if (check_points(pts, npts, &e) != 0) {
-        code = driver_usage_error(d, "%s", e.msg);
-        goto out;
-    }
-    if (spawn_self_path(exe, sizeof exe, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        goto out;
-    }
+    if (parse_sizes(sizes, max_sizes, nsizes, e) != 0 || (o.grid && rb_grid_load(g, o.grid, rb_options, RB_NOPTS, e) != 0))
+        return -1;
+    *npts = rb_grid_points(g, (const char *const *)models, uses, nmodels, sizes, *nsizes, d->opt.quiet, pts, e);
+    if (*npts < 0)
+        return -1;
+    if (*npts == 0)
+        return err_set(e, "the grid has no point: heads divide d in none of its combinations");
+    return check_points(*pts, *npts, e);
+}
+
+/* Runs (or, --emit-jobs, lists) every point, --jobs at a time, then writes the grid beside
+ * config.yaml; 1 on success. */
+static int sweep_run(driver *d, rb_grid *g, const char *exe, const rb_point *pts, int npts, int nmodels, int nsizes)
+{
     long long jobs = o.jobs, threads = d->opt.threads;
     if (!o.emit_jobs && jobs > threads) {
         log_info(d->opt.quiet, "regbench: --jobs %lld with --threads %lld: running %lld point%s at a time", jobs,
@@ -672,16 +657,36 @@ static int sweep(driver *d, char *const *models, int nmodels)
                   .quiet = d->opt.quiet || (!o.emit_jobs && jobs > 1),
                   .out_dir = d->shared_out_dir ? d->shared_out_dir : d->opt.out_dir,
                   .rank = o.emit_jobs ? 0 : dist_rank(), .ranks = o.emit_jobs ? 1 : dist_size()};
-    int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, &g, nmodels, nsizes);
-    char grid_path[4200];   /* the grid beside config.yaml, once the sweep succeeded */
-    if (ok && rb_grid_write(&g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
+    int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, g, nmodels, nsizes);
+    char grid_path[4200];
+    err_t e;
+    if (ok && rb_grid_write(g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
         driver_error(d, "%s", e.msg);
         ok = 0;
     }
-    code = driver_end(d, ok);
-out:
-    if (code < 0)
+    return ok;
+}
+
+static int sweep(driver *d, char *const *models, int nmodels)
+{
+    if (o.describe || o.export_path)
+        return driver_usage_error(d, "--describe and --export cannot be combined with --sweep or --emit-jobs");
+    const int max_sizes = o.train_sizes ? (int)strlen(o.train_sizes) + 1 : 1;
+    long long *sizes = xmalloc((size_t)max_sizes * sizeof *sizes);
+    int nsizes, npts = 0, code;
+    rb_grid g;
+    rb_grid_default(&g, o.lr, o.epochs);
+    rb_point *pts = NULL;
+    err_t e;
+    char exe[4096];
+    if (sweep_plan(d, models, nmodels, &g, sizes, max_sizes, &nsizes, &pts, &npts, &e) != 0) {
+        code = driver_usage_error(d, "%s", e.msg);
+    } else if (spawn_self_path(exe, sizeof exe, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         code = driver_end(d, 0);
+    } else {
+        code = driver_end(d, sweep_run(d, &g, exe, pts, npts, nmodels, nsizes));
+    }
     free(pts);
     free(sizes);
     rb_grid_free(&g);

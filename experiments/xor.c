@@ -99,11 +99,8 @@ int cmd_xor(int argc, char **argv)
     err_t e;
     const schedule_opts sch = {.steps_name = "--steps", .steps = xo.steps, .lr_name = "--lr", .lr = xo.lr,
                                .lr_end_name = "--lr-end", .lr_end = xo.lr_end};
-    if (schedule_opts_check(&sch, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (schedule_opts_check(&sch, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     static const char *const cols[] = {"seed", "hidden", "step", "loss"};
     static const table_spec primary = TABLE_SPEC("xor.csv", cols);   /* the copy `make figures` draws (xor.gp) */
     if (driver_open_csv(&d, &primary) != 0)
