@@ -216,7 +216,6 @@ typedef struct {
     int B, T, nb;
     int *ids, *tg;   /* one step's windows [B * T] */
     const eval_set *ev_train, *ev_val;
-    csv_writer *curves;
     char path[4096];   /* the checkpoint */
 } bs_run;
 
@@ -235,26 +234,17 @@ static double bs_step(void *ctx, long long s, long long *tokens)
     return lm_train_step(r->m, &r->tp, r->ids + first, r->tg + first, rows, r->T, -1, &r->opt, s, &drop, NULL);
 }
 
-/* Train and validation loss on the fixed windows: one row in the primary CSV and in curves.csv. */
+/* Train and validation loss on the fixed windows: one row in the primary CSV (and so in curves.csv). */
 static int bs_eval(void *ctx, const train_state *st)
 {
     bs_run *r = ctx;
     const lm *m = r->m;
     double tl = eval_loss(r->m, &r->tp, r->ev_train, r->nb, r->B, r->T);
     double vl = eval_loss(r->m, &r->tp, r->ev_val, r->nb, r->B, r->T);
-    for (csv_writer *w = r->d->csv; w; w = w == r->d->csv ? r->curves : NULL) {
-        csv_str(w, lm_arch_name(m->cfg.arch));
-        csv_int(w, m->cfg.layers);
-        csv_int(w, m->cfg.d);
-        csv_int(w, m->cfg.heads);
-        csv_int(w, (long long)params_numel(&m->ps));
-        csv_int(w, st->step);
-        csv_int(w, st->step * (long long)r->B * r->T);
-        csv_num(w, schedule_lr(&r->opt.sched, st->step - 1));
-        csv_num(w, tl);
-        csv_num(w, vl);
-        csv_end_row(w);
-    }
+    csv_row(r->d->csv, cell_str(lm_arch_name(m->cfg.arch)), cell_int(m->cfg.layers), cell_int(m->cfg.d),
+            cell_int(m->cfg.heads), cell_int((long long)params_numel(&m->ps)), cell_int(st->step),
+            cell_int(st->step * (long long)r->B * r->T), cell_num(schedule_lr(&r->opt.sched, st->step - 1)),
+            cell_num(tl), cell_num(vl));
     return 0;
 }
 
@@ -277,11 +267,11 @@ typedef struct {
 /* Trains one architecture from the plan's step `start` (0, or a resumed checkpoint's step) on its
  * device. */
 static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, const eval_set *ev_train,
-                      const eval_set *ev_val, csv_writer *curves)
+                      const eval_set *ev_val)
 {
     const char *arch = lm_arch_name(m->cfg.arch);
     bs_run r = {.d = d, .bd = bd, .m = m, .B = (int)o.batch, .T = m->cfg.ctx, .nb = (int)o.eval_batches,
-                .ev_train = ev_train, .ev_val = ev_val, .curves = curves};
+                .ev_train = ev_train, .ev_val = ev_val};
     r.opt = lm_optim_cosine(o.lr, o.lr_end, o.warmup, o.steps, o.wd, o.clip);
     char name[64], label[64];
     snprintf(name, sizeof name, "babistories_%s.safetensors", arch);
@@ -412,7 +402,7 @@ static int plan_make(driver *d, const token_corpus *bd, bs_plan *pl)
 }
 
 /* Trains every model of the plan in turn on the same windows; 0 or -1. */
-static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curves)
+static int train_all(driver *d, token_corpus *bd, bs_plan *pl)
 {
     const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
     eval_set ev_train, ev_val;
@@ -432,7 +422,7 @@ static int train_all(driver *d, token_corpus *bd, bs_plan *pl, csv_writer *curve
         lm_place(&m, pl->device, pl->bf16);   /* initialised (or loaded) on the host: the same weights on either device */
         log_info(d->opt.quiet, "babistories: %s, %zu parameters, %zu training tokens, vocabulary %d",
                  lm_arch_name(m.cfg.arch), params_numel(&m.ps), bd->train.n, bd->vocab);
-        if (train_arch(d, bd, &m, pl, &ev_train, &ev_val, curves) != 0)
+        if (train_arch(d, bd, &m, pl, &ev_train, &ev_val) != 0)
             rc = -1;
         lm_free(&m);
         if (rc)
@@ -479,8 +469,10 @@ static char *curves_kept(const char *text, const char *header, const char *arch,
 
 /* <out-dir>/curves.csv, written as the run goes. --resume continues the run's curve: the rows of
  * curves.csv in --out-dir, else beside the checkpoint, up to the checkpoint's step. */
-static csv_writer *curves_open(driver *d, const bs_plan *pl, const char *const *cols, int ncols, err_t *e)
+static csv_writer *curves_open(driver *d, const bs_plan *pl, const table_spec *t, err_t *e)
 {
+    const char *const *cols = t->columns;
+    const int ncols = t->ncols;
     char path[4096], src[4096];
     driver_out_path(d, "curves.csv", path, sizeof path);
     if (!o.resume)
@@ -513,69 +505,78 @@ static csv_writer *curves_open(driver *d, const bs_plan *pl, const char *const *
     return csv_open_live(path, cols, ncols, 1, e);
 }
 
-/* train: plan, open the tables, train, then commit curves.csv. Returns the exit code. */
-static int run_train(driver *d)
+/* train's options alone, before the corpus is read or a tokenizer trained and saved: the ranks, the
+ * device (into *device, *bf16), the schedule and (unless --resume) the models' shapes (pl is
+ * scratch). 0, or the exit code (message printed). */
+static int train_check(driver *d, device_kind *device, int *bf16, bs_plan *pl)
 {
-    token_corpus bd;
-    bs_plan pl;
     if (o.batch % dist_size() != 0) {
         driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
         return 2;
     }
-    device_kind device;
-    int bf16, bad = bs_device(d, &device, &bf16);
+    int bad = bs_device(d, device, bf16);
     if (bad)
         return bad;
-    if (device != DEV_CPU && dist_size() > 1) {
+    if (*device != DEV_CPU && dist_size() > 1) {
         driver_error(d, "--device cuda with %d data-parallel ranks: GPU ranks need NCCL, not built yet "
                         "(docs/distributed.md)", dist_size());
         return 2;
     }
-    /* The options alone, before the corpus is read or a tokenizer trained and saved. */
-    err_t de;
+    err_t e;
     const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup",
                                .warmup = o.warmup, .stop_name = "--stop-at", .stop_at = o.stop_at,
                                .lr_name = "--lr", .lr = o.lr, .lr_end_name = "--lr-end", .lr_end = o.lr_end};
-    if (schedule_opts_check(&sch, &de) != 0) {
-        driver_error(d, "%s", de.msg);
+    if (schedule_opts_check(&sch, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         return 2;
     }
-    if (!o.resume) {
-        /* whether a shape is valid does not depend on the vocabulary: any stands in for the corpus's */
-        token_corpus shapes_only = {.vocab = 512};
-        int bad = plan_make(d, &shapes_only, &pl);
-        if (bad)
-            return bad;
+    if (o.resume)
+        return 0;
+    /* whether a shape is valid does not depend on the vocabulary: any stands in for the corpus's */
+    token_corpus shapes_only = {.vocab = 512};
+    return plan_make(d, &shapes_only, pl);
+}
+
+/* The primary table (live: the curve so far stays on disk whatever ends the run, Ctrl-C or
+ * --stop-at) and its copy curves.csv; the configuration written before the first step. 0 or -1. */
+static int train_tables_open(driver *d, const bs_plan *pl)
+{
+    static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    d->live_table = 1;
+    if (driver_open_csv(d, &primary) != 0 || driver_write_config(d) != 0)
+        return -1;
+    err_t e;
+    csv_writer *curves = curves_open(d, pl, &primary, &e);
+    if (!curves) {
+        driver_error(d, "%s", e.msg);
+        return -1;
     }
+    csv_tee(d->csv, curves);   /* closed or kept with the primary table by driver_end */
+    return 0;
+}
+
+/* train: check, plan on the corpus, open the tables, train. Returns the exit code. */
+static int run_train(driver *d)
+{
+    bs_plan pl;
+    device_kind device;
+    int bf16, rc = train_check(d, &device, &bf16, &pl);
+    if (rc != 0)
+        return rc;
+    token_corpus bd;
     if (train_data_load(d, &bd) != 0)
         return 1;
-    int rc = plan_make(d, &bd, &pl);
+    rc = plan_make(d, &bd, &pl);
     pl.device = device;
     pl.bf16 = bf16;
-    if (rc != 0) {
-        token_corpus_free(&bd);
-        return rc;
-    }
-    static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
-    err_t e;
-    csv_writer *curves = NULL;
-    d->live_table = 1;   /* the curve so far stays on disk whatever ends the run (Ctrl-C, --stop-at) */
-    if (driver_open_csv(d, cols, 10) == 0 && driver_write_config(d) == 0 &&
-        !(curves = curves_open(d, &pl, cols, 10, &e)))
-        driver_error(d, "%s", e.msg);
-    if (!curves) {
+    if (rc == 0 && train_tables_open(d, &pl) != 0) {
         if (o.resume)
             lm_free(&pl.resumed);
-        token_corpus_free(&bd);
-        return 1;
-    }
-    rc = train_all(d, &bd, &pl, curves) == 0 ? 0 : 1;
-    if (rc == 0 && csv_close(curves, &e) != 0) {
-        driver_error(d, "%s", e.msg);
         rc = 1;
-    } else if (rc != 0) {
-        csv_abort(curves);
     }
+    if (rc == 0)
+        rc = train_all(d, &bd, &pl) == 0 ? 0 : 1;
     token_corpus_free(&bd);
     return rc;
 }
@@ -705,7 +706,8 @@ static int run_score(driver *d)
         return 1;
     }
     static const char *const cols[] = {"position", "token", "loss"};
-    if (driver_open_csv(d, cols, 3) != 0) {
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0) {
         rc = 1;
     } else {
         const int V = m.cfg.vocab, T = m.cfg.ctx;
@@ -719,10 +721,8 @@ static int run_score(driver *d)
             lm_next_probs(&m, &tp, ids.ids + at, 1, n, p);
             for (int t = 0; t < n; t++) {
                 int next = ids.ids[at + t + 1];
-                csv_int(d->csv, (long long)(at + t + 1));
-                csv_int(d->csv, next);
-                csv_num(d->csv, -log(fmax(p[(size_t)t * V + next], 1e-300)));
-                csv_end_row(d->csv);
+                csv_row(d->csv, cell_int((long long)(at + t + 1)), cell_int(next),
+                        cell_num(-log(fmax(p[(size_t)t * V + next], 1e-300))));
             }
         }
         tape_free(&tp);
@@ -758,12 +758,8 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
         rc = 1;
     } else {
         for (int t = 0; t < T; t++) {
-            csv_str(d->csv, lm_arch_name(m.cfg.arch));
-            csv_str(d->csv, ckpt);
-            csv_int(d->csv, t);
-            csv_num(d->csv, mean[t]);
-            csv_int(d->csv, (long long)nwin);
-            csv_end_row(d->csv);
+            csv_row(d->csv, cell_str(lm_arch_name(m.cfg.arch)), cell_str(ckpt), cell_int(t), cell_num(mean[t]),
+                    cell_int((long long)nwin));
         }
         double final;
         /* Smoothed over the multiple of the stride nearest above 8 positions. */
@@ -828,7 +824,8 @@ static int run_ood(driver *d)
     if (rc)
         return rc;
     static const char *const cols[] = {"arch", "checkpoint", "position", "mean_loss", "n"};
-    if (driver_open_csv(d, cols, 5) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return 1;
     return for_each_ckpt(d, ood_text, NULL);
 }
@@ -863,33 +860,18 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
     for (int l = 0; l < a.layers; l++)
         for (int h = 0; h < a.heads; h++)
             for (int u = 0; u < T; u++) {
-                csv_str(d->csv, lm_arch_name(m.cfg.arch));
-                csv_int(d->csv, u);
-                csv_int(d->csv, l);
-                csv_int(d->csv, h);
-                csv_int(d->csv, T - 1 - u);
-                csv_num(d->csv, a.weight[((size_t)l * a.heads + h) * T + u]);
-                csv_int(d->csv, T);
-                csv_str(d->csv, positions_name(&m));
-                csv_str(d->csv, ckpt);
-                csv_end_row(d->csv);
+                csv_row(d->csv, cell_str(lm_arch_name(m.cfg.arch)), cell_int(u), cell_int(l), cell_int(h),
+                        cell_int(T - 1 - u), cell_num(a.weight[((size_t)l * a.heads + h) * T + u]), cell_int(T),
+                        cell_str(positions_name(&m)), cell_str(ckpt));
             }
     for (int l = 0; l < a.layers; l++) {
         for (int h = 0; h < a.heads; h++) {
-            csv_str(heads, lm_arch_name(m.cfg.arch));
-            csv_str(heads, positions_name(&m));
-            csv_int(heads, T);
-            csv_str(heads, ckpt);
-            csv_int(heads, l);
-            csv_int(heads, h);
             /* the leaky coefficient is a = exp(-lambda) (NaN for gpt) */
-            double lambda = lm_head_leak(&m, l, h);
-            csv_num(heads, lambda);
-            csv_num(heads, exp(-lambda));
-            csv_num(heads, bs_attention_peak_width(&a, l, h));
-            csv_num(heads, bs_attention_share(&a, l, h, 0, 1));
-            csv_num(heads, bs_attention_share(&a, l, h, a.nearest - 7, a.nearest + 1));
-            csv_end_row(heads);
+            const double lambda = lm_head_leak(&m, l, h);
+            csv_row(heads, cell_str(lm_arch_name(m.cfg.arch)), cell_str(positions_name(&m)), cell_int(T), cell_str(ckpt),
+                    cell_int(l), cell_int(h), cell_num(lambda), cell_num(exp(-lambda)),
+                    cell_num(bs_attention_peak_width(&a, l, h)), cell_num(bs_attention_share(&a, l, h, 0, 1)),
+                    cell_num(bs_attention_share(&a, l, h, a.nearest - 7, a.nearest + 1)));
         }
         log_info(d->opt.quiet, "babistories attention: %s (%s, %s), layer %d, %lld windows of %d: mass on position 0 "
                                "%.3f, on the last 8 readable positions %.3f (mean over heads)",
@@ -944,25 +926,14 @@ static int run_attention(driver *d)
     if (rc)
         return rc;
     static const char *const cols[] = {"arch", "pos", "layer", "head", "offset", "weight", "ctx", "positions", "checkpoint"};
-    if (driver_open_csv(d, cols, 9) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return 1;
     static const char *const head_cols[] = {"arch", "positions", "ctx", "checkpoint", "layer", "head", "leaky_rate",
                                             "leaky_coef", "peak_width", "share_pos0", "share_last8"};
-    char path[4096];
-    err_t e;
-    csv_writer *heads = csv_open(driver_out_path(d, "attention_heads.csv", path, sizeof path), head_cols, 11, &e);
-    if (!heads) {
-        driver_error(d, "%s", e.msg);
-        return 1;
-    }
-    rc = for_each_ckpt(d, attention_one, heads);
-    if (rc != 0)
-        csv_abort(heads);
-    else if (csv_close(heads, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        rc = 1;
-    }
-    return rc;
+    static const table_spec heads_table = TABLE_SPEC("attention_heads.csv", head_cols);
+    csv_writer *heads = driver_table(d, &heads_table);
+    return heads ? for_each_ckpt(d, attention_one, heads) : 1;
 }
 
 /* ---- compare: two models continue the same prompts (Tables 1, 5) -------------------------------- */
@@ -1081,16 +1052,13 @@ static int compare_generate(driver *d, const prompt_list *pl, lm *m, bpe **tok, 
 static int compare_write_csv(driver *d, const prompt_list *pl, const lm *m, char *const *path, char *const *cont)
 {
     static const char *const cols[] = {"prompt_id", "prompt", "arch", "checkpoint", "continuation"};
-    if (driver_open_csv(d, cols, 5) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return 1;
     for (int i = 0; i < pl->n; i++)
         for (int k = 0; k < 2; k++) {
-            csv_int(d->csv, i + 1);
-            csv_str(d->csv, pl->text[i]);
-            csv_str(d->csv, lm_arch_name(m[k].cfg.arch));
-            csv_str(d->csv, path[k]);
-            csv_str(d->csv, cont[i * 2 + k]);
-            csv_end_row(d->csv);
+            csv_row(d->csv, cell_int(i + 1), cell_str(pl->text[i]), cell_str(lm_arch_name(m[k].cfg.arch)),
+                    cell_str(path[k]), cell_str(cont[i * 2 + k]));
         }
     return 0;
 }

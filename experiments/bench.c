@@ -252,18 +252,13 @@ static int bench_run(driver *d)
     device_kind device;
     int bf16;
     if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0 ||
-        device_opts_open(&o.dev, &device, &bf16, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        driver_end(d, 0);
-        return 2;
-    }
-    if (device != DEV_CPU && strcmp(o.kind, "train") != 0) {
-        driver_error(d, "bench run --device cuda: training only (generation runs on the CPU)");
-        driver_end(d, 0);
-        return 2;
-    }
+        device_opts_open(&o.dev, &device, &bf16, &e) != 0)
+        return driver_usage_error(d, "%s", e.msg);
+    if (device != DEV_CPU && strcmp(o.kind, "train") != 0)
+        return driver_usage_error(d, "bench run --device cuda: training only (generation runs on the CPU)");
     static const char *const cols[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
-    if (driver_open_csv(d, cols, 5) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return driver_end(d, 0);
     lm m;
     lm_build(&m, &cfg);
@@ -824,6 +819,45 @@ static const char *harness_setup(harness *h, long long threads)
 }
 
 /* bench: plan -> the PyTorch peers' check -> every suite at every thread count -> the Markdown table. */
+/* The checks before any row: the suites' options, the peer and thread counts, the device (opened
+ * here too, so that a build without CUDA or a machine without a GPU stops before any row). 0, or -1
+ * with the usage error in e. */
+static int bench_check(harness *h, bench_plan *pl, err_t *e)
+{
+    const char *bad = plan_make(pl);
+    if (bad)
+        return err_set(e, "bad %s", bad);
+    if ((bad = harness_setup(h, h->d->opt.threads)))
+        return err_set(e, "%s", bad);
+    device_kind device;
+    int bf16;
+    return device_opts_open(&o.dev, &device, &bf16, e) != 0 ? -1 : 0;
+}
+
+/* Every suite at each thread count, the sgemm ceiling (MFU's divisor) measured anew for each, then
+ * the Markdown table; 1 on success. */
+static int bench_suites(driver *d, harness *h, const bench_plan *pl)
+{
+    static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
+                                       "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
+                                       "peak_rss_mb"};
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(d, &primary) == 0;
+    for (int i = 0; ok && i < h->nthread_counts; i++) {
+        h->threads = h->thread_counts[i];
+        h->ceiling = NAN;
+        ok = run_suites(h, pl);
+    }
+    if (!ok)
+        return 0;
+    char path[4096];
+    if (!o.markdown)
+        driver_out_path(d, "results.md", path, sizeof path);
+    else
+        snprintf(path, sizeof path, "%s", o.markdown);
+    return driver_write_file(d, path, write_markdown, h) == 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     driver d;
@@ -833,52 +867,18 @@ int cmd_bench(int argc, char **argv)
     if (d.opt.npositional == 1) {
         if (strcmp(d.opt.positional[0], "run") == 0)
             return bench_run(&d);
-        driver_error(&d, "unknown action '%s' (expected run, or none)", d.opt.positional[0]);
-        driver_end(&d, 0);
-        return 2;
-    }
-    bench_plan pl;
-    const char *bad = plan_make(&pl);
-    if (bad) {
-        driver_error(&d, "bad %s", bad);
-        driver_end(&d, 0);
-        return 2;
+        return driver_usage_error(&d, "unknown action '%s' (expected run, or none)", d.opt.positional[0]);
     }
     harness *h = xcalloc(1, sizeof *h);
     h->d = &d;
-    bad = harness_setup(h, d.opt.threads);
-    device_kind device;
-    int bf16;
-    err_t de;
-    /* opened here too, so that a build without CUDA or a machine without a GPU stops before any row */
-    if (!bad && device_opts_open(&o.dev, &device, &bf16, &de) != 0)
-        bad = de.msg;
-    if (bad) {
-        driver_error(&d, "%s", bad);
-        driver_end(&d, 0);
-        free(h);
-        return 2;
-    }
-    static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
-                                       "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
-                                       "peak_rss_mb"};
-    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(&d, cols, 13) == 0;
-    /* every suite at each thread count, the sgemm ceiling (MFU's divisor) measured anew for each */
-    for (int i = 0; ok && i < h->nthread_counts; i++) {
-        h->threads = h->thread_counts[i];
-        h->ceiling = NAN;
-        ok = run_suites(h, &pl);
-    }
-    if (ok) {
-        char path[4096];
-        if (!o.markdown)
-            driver_out_path(&d, "results.md", path, sizeof path);
-        else
-            snprintf(path, sizeof path, "%s", o.markdown);
-        ok = driver_write_file(&d, path, write_markdown, h) == 0;
-    }
+    bench_plan pl;
+    err_t e;
+    if (bench_check(h, &pl, &e) != 0)
+        code = driver_usage_error(&d, "%s", e.msg);
+    else
+        code = driver_end(&d, bench_suites(&d, h, &pl));
     free(h);
-    return driver_end(&d, ok);
+    return code;
 }
 
 const command bench_command = {&bench_spec, NULL, cmd_bench, 0};

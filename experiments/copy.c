@@ -136,10 +136,11 @@ static const cmd_spec blank_spec = {
 static const char *const cp_columns[] = {"command", "encoder", "objective", "curriculum", "encoder_arch",
                                          "decoder_arch", "chunks", "chunk_len", "step", "copy_acc",
                                          "blank_copy_acc", "causal_ce", "tokens_per_s"};
-#define CP_NCOLS ((int)(sizeof cp_columns / sizeof *cp_columns))
 static const char *const cost_columns[] = {"command", "model", "chunks", "chunk_len", "params", "tokens_per_s",
                                            "flops_per_token"};
-#define COST_NCOLS ((int)(sizeof cost_columns / sizeof *cost_columns))
+/* The primary table, copied into the run folder: the training curve, or --cost's measurements. */
+static const table_spec cp_table = TABLE_SPEC("copy.csv", cp_columns);
+static const table_spec cost_table = TABLE_SPEC("cost.csv", cost_columns);
 
 typedef struct {
     int objective;
@@ -472,24 +473,14 @@ static const char *encoder_label(void)
 static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj, long long step,
                       const cp_metrics *x, double tps)
 {
-    csv_str(w, d->spec->command);
-    csv_str(w, encoder_label());
-    csv_str(w, copytask_objective_name(obj));
     char stages[256];   /* the curriculum's stages joined by '+': one plain CSV field */
     snprintf(stages, sizeof stages, "%s", o.curriculum ? o.curriculum : "none");
     for (char *c = stages; (c = strchr(c, ',')) != NULL;)
         *c = '+';
-    csv_str(w, stages);
-    csv_str(w, o.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch));
-    csv_str(w, lm_arch_name(m->cfg.dec.arch));
-    csv_int(w, m->cfg.chunks);
-    csv_int(w, m->cfg.chunk_len);
-    csv_int(w, step);
-    csv_num(w, x->copy_acc);
-    csv_num(w, x->blank_acc);
-    csv_num(w, x->causal_ce);
-    csv_num(w, tps);
-    csv_end_row(w);
+    csv_row(w, cell_str(d->spec->command), cell_str(encoder_label()), cell_str(copytask_objective_name(obj)),
+            cell_str(stages), cell_str(o.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch)),
+            cell_str(lm_arch_name(m->cfg.dec.arch)), cell_int(m->cfg.chunks), cell_int(m->cfg.chunk_len),
+            cell_int(step), cell_num(x->copy_acc), cell_num(x->blank_acc), cell_num(x->causal_ce), cell_num(tps));
 }
 
 /* ---- training ------------------------------------------------------------------------------------ */
@@ -500,7 +491,6 @@ typedef struct {
     const cp_plan *pl;
     const token_corpus *bd;
     memmodel *m;
-    csv_writer *table;
     const stage *st;      /* the stage in progress */
     long long offset;     /* its first step: steps count on across stages, the schedule per stage */
     lm_optim opt;
@@ -533,16 +523,15 @@ static int cp_eval(void *ctx, const train_state *st)
 {
     cp_run *c = ctx;
     cp_metrics x = evaluate(c->m, &c->es, c->B, c->n, c->pad);
-    for (csv_writer *w = c->d->csv; w; w = w == c->d->csv ? c->table : NULL)
-        write_row(w, c->d, c->m, c->st->objective, st->step, &x, c->tokens / c->seconds);
+    write_row(c->d->csv, c->d, c->m, c->st->objective, st->step, &x, c->tokens / c->seconds);
     return 0;
 }
 
 /* Every stage of the plan, evaluating every --eval-every steps and at each stage's end; the rows go to
- * the primary CSV and `table`. */
-static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel *m, csv_writer *table, err_t *e)
+ * the primary CSV. */
+static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel *m, err_t *e)
 {
-    cp_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .table = table, .B = (int)o.batch,
+    cp_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .B = (int)o.batch,
                 .n = m->cfg.chunks * m->cfg.chunk_len, .pad = bpe_eot(bd->tok), .es = {.nb = (int)o.eval_batches}};
     const int B = c.B, n = c.n;
     c.es.win = xmalloc((size_t)c.es.nb * B * (n + 1) * sizeof *c.es.win);
@@ -595,18 +584,10 @@ static int run_train(driver *d, const cp_plan *pl, const token_corpus *bd, err_t
     int rc = 0;
     if (frozen() && !o.encoder_ckpt)
         rc = train_autoencoder(d, pl, bd, &m.enc, e);
-    char path[4096];
-    csv_writer *table = rc ? NULL : csv_open(driver_out_path(d, "copy.csv", path, sizeof path), cp_columns, CP_NCOLS, e);
-    if (rc == 0 && !table)
-        rc = -1;
     if (rc == 0)
-        rc = train(d, pl, bd, &m, table, e);
+        rc = train(d, pl, bd, &m, e);
     if (rc == 0)
         rc = save_model(d, bd, &m, e);
-    if (table && rc == 0)
-        rc = csv_close(table, e);
-    else if (table)
-        csv_abort(table);
     memmodel_free(&m);
     return rc;
 }
@@ -641,10 +622,6 @@ static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
 
 static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
-    char path[4096];
-    csv_writer *table = csv_open(driver_out_path(d, "cost.csv", path, sizeof path), cost_columns, COST_NCOLS, e);
-    if (!table)
-        return -1;
     int rc = 0;
     for (int i = 0; i < pl->ncost && rc == 0; i++)
         for (int full = 0; full < 2 && rc == 0; full++) {
@@ -658,21 +635,10 @@ static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t 
             const size_t params = params_numel(&m.dec.ps) + params_numel(&m.ps) + (full ? 0 : params_numel(&m.enc.ps));
             log_info(d->opt.quiet, "%s --cost: %s, %d chunks: %.0f tokens/s, %.3g FLOPs/token", d->spec->command,
                      full ? "full context" : "memory model", C, tps, flops);
-            for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL) {
-                csv_str(w, d->spec->command);
-                csv_str(w, full ? "full" : "memory");
-                csv_int(w, C);
-                csv_int(w, o.chunk_len);
-                csv_int(w, (long long)params);
-                csv_num(w, tps);
-                csv_num(w, flops);
-                csv_end_row(w);
-            }
+            csv_row(d->csv, cell_str(d->spec->command), cell_str(full ? "full" : "memory"), cell_int(C),
+                    cell_int(o.chunk_len), cell_int((long long)params), cell_num(tps), cell_num(flops));
             memmodel_free(&m);
         }
-    if (rc == 0)
-        return csv_close(table, e);
-    csv_abort(table);
     return rc;
 }
 
@@ -695,7 +661,7 @@ static int run(driver *d, const cp_plan *pl)
         return 1;
     }
     /* the table's header once the data passed their checks */
-    if ((o.cost ? driver_open_csv(d, cost_columns, COST_NCOLS) : driver_open_csv(d, cp_columns, CP_NCOLS)) != 0) {
+    if (driver_open_csv(d, o.cost ? &cost_table : &cp_table) != 0) {
         token_corpus_free(&bd);
         return 1;
     }
@@ -715,17 +681,11 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
         return code;
     cp_plan pl;
     err_t e;
-    if (plan_make(&pl, task, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (plan_make(&pl, task, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup", .warmup = o.warmup};
-    if (schedule_opts_check(&sch, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (schedule_opts_check(&sch, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     if ((code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);

@@ -67,6 +67,18 @@ void driver_error(const driver *d, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int driver_usage_error(driver *d, const char *fmt, ...)
+{
+    char msg[ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    driver_error(d, "%s", msg);
+    driver_end(d, 0);
+    return 2;
+}
+
 /* ---- where the run writes: checked before any work (docs/outputs.md) ---------------------------- */
 
 static int is_dir(const char *path)
@@ -298,22 +310,71 @@ const char *driver_out_path(driver *d, const char *name, char *buf, size_t len)
     return buf;
 }
 
-int driver_open_csv(driver *d, const char *const *columns, int ncols)
+static void add_table(driver *d, csv_writer *w)
+{
+    d->tables = xrealloc(d->tables, (size_t)(d->ntables + 1) * sizeof *d->tables);
+    d->tables[d->ntables++] = w;
+}
+
+int driver_open_csv(driver *d, const table_spec *t)
 {
     err_t e;
     /* The output directory first, so that -o may name a file inside it. */
     if (driver_ready(d) != 0)
         return -1;
+    if (d->csv)
+        fatal("internal: %s: the primary table opened twice", d->spec->command);
     char copy[4096];
-    if (d->table_copy && !d->table_only)
-        driver_out_path(d, d->table_copy, copy, sizeof copy);
-    d->csv = d->live_table ? csv_open_live(d->opt.output, columns, ncols, 0, &e)
-                           : csv_open_copy(d->opt.output, d->table_copy && !d->table_only ? copy : NULL, columns, ncols, &e);
+    const int copied = t->file && !d->table_only && !d->live_table;
+    if (copied)
+        driver_out_path(d, t->file, copy, sizeof copy);
+    d->csv = d->live_table ? csv_open_live(d->opt.output, t->columns, t->ncols, 0, &e)
+                           : csv_open_copy(d->opt.output, copied ? copy : NULL, t->columns, t->ncols, &e);
     if (!d->csv) {
         driver_error(d, "%s", e.msg);
         return -1;
     }
+    add_table(d, d->csv);
     return 0;
+}
+
+csv_writer *driver_table(driver *d, const table_spec *t)
+{
+    if (d->table_only)
+        fatal("internal: %s: %s: a run without a folder opens no table there", d->spec->command, t->file);
+    char path[4096];
+    err_t e;
+    csv_writer *w = csv_open(driver_out_path(d, t->file, path, sizeof path), t->columns, t->ncols, &e);
+    if (!w) {
+        driver_error(d, "%s", e.msg);
+        return NULL;
+    }
+    add_table(d, w);
+    return w;
+}
+
+/* Every table of the run: all synced, then all committed, or all discarded; returns ok. */
+static int end_tables(driver *d, int ok)
+{
+    err_t e = {{0}};
+    for (int i = 0; ok && i < d->ntables; i++)
+        if (csv_sync(d->tables[i], &e) != 0) {
+            driver_error(d, "%s", e.msg);
+            ok = 0;
+        }
+    for (int i = 0; i < d->ntables; i++) {
+        if (ok && csv_close(d->tables[i], &e) != 0) {
+            driver_error(d, "%s", e.msg);
+            ok = 0;
+        } else if (!ok) {
+            csv_abort(d->tables[i]);
+        }
+    }
+    free(d->tables);
+    d->tables = NULL;
+    d->ntables = 0;
+    d->csv = NULL;
+    return ok;
 }
 
 int driver_write_file(driver *d, const char *path, int (*write)(FILE *f, void *ctx), void *ctx)
@@ -373,23 +434,14 @@ static void final_line(const driver *d, int ok, const char *last_row, char *buf,
 
 int driver_end(driver *d, int ok)
 {
-    err_t e = {{0}};
     char last_row[1024] = "";
     if (d->csv)
         snprintf(last_row, sizeof last_row, "%s", csv_last_row(d->csv));
-    if (d->csv) {
-        if (ok) {
-            if (csv_close(d->csv, &e) != 0) {
-                driver_error(d, "%s", e.msg);
-                ok = 0;
-            }
-        } else {
-            csv_abort(d->csv);
-        }
-        d->csv = NULL;
-    }
+    ok = end_tables(d, ok);
     if (ok && !d->table_only && driver_write_config(d) != 0)
         ok = 0;
+    if (ok && d->after_commit)
+        d->after_commit(d);
     if (d->out_made && !d->rank_dir) {
         char line[1200];
         final_line(d, ok, last_row, line, sizeof line);

@@ -44,13 +44,11 @@ int cmd_info(int argc, char **argv)
         return code;
     lm_config cfg;
     err_t e;
-    if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     static const char *const cols[] = {"arch", "scope", "name", "shape", "params"};
-    if (driver_open_csv(&d, cols, 5) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(&d, &primary) != 0)
         return driver_end(&d, 0);
     lm m;
     lm_declare(&m, &cfg);   /* counted, never allocated: any shape fits in memory */
@@ -59,12 +57,8 @@ int cmd_info(int argc, char **argv)
     for (int i = 0; i < m.ps.count; i++) {
         const param_entry *pe = &m.ps.entries[i];
         shape_text(pe, shape, sizeof shape);
-        csv_str(d.csv, arch);
-        csv_str(d.csv, "tensor");
-        csv_str(d.csv, pe->name);
-        csv_str(d.csv, shape);
-        csv_int(d.csv, (long long)pe->n);
-        csv_end_row(d.csv);
+        csv_row(d.csv, cell_str(arch), cell_str("tensor"), cell_str(pe->name), cell_str(shape),
+                cell_int((long long)pe->n));
     }
     for (int l = 0; l < cfg.layers; l++) {
         snprintf(block, sizeof block, "h.%d.", l);
@@ -73,19 +67,10 @@ int cmd_info(int argc, char **argv)
             if (strncmp(m.ps.entries[i].name, block, strlen(block)) == 0)
                 n += (long long)m.ps.entries[i].n;
         block[strlen(block) - 1] = 0;
-        csv_str(d.csv, arch);
-        csv_str(d.csv, "block");
-        csv_str(d.csv, block);
-        csv_str(d.csv, "");
-        csv_int(d.csv, n);
-        csv_end_row(d.csv);
+        csv_row(d.csv, cell_str(arch), cell_str("block"), cell_str(block), cell_str(""), cell_int(n));
     }
-    csv_str(d.csv, arch);
-    csv_str(d.csv, "total");
-    csv_str(d.csv, "");
-    csv_str(d.csv, "");
-    csv_int(d.csv, (long long)params_numel(&m.ps));
-    csv_end_row(d.csv);
+    csv_row(d.csv, cell_str(arch), cell_str("total"), cell_str(""), cell_str(""),
+            cell_int((long long)params_numel(&m.ps)));
     lm_free(&m);
     return driver_end(&d, 1);
 }

@@ -111,7 +111,8 @@ static const cmd_spec inv_spec = {
 static const char *const inv_columns[] = {"encoder", "arch", "d", "layers", "ctx", "feed", "probe_steps",
                                           "token_acc", "ce", "entropy_ratio", "retained", "bits_per_token",
                                           "baseline_token_acc"};
-#define INV_NCOLS ((int)(sizeof inv_columns / sizeof *inv_columns))
+/* The primary table, copied into the run folder. */
+static const table_spec inv_table = TABLE_SPEC("inversion.csv", inv_columns);
 
 typedef enum { ENC_UNTRAINED, ENC_CAUSAL, ENC_AUTOENCODER, ENC_FROZEN, ENC_JOINT, ENC_KINDS } enc_kind;
 static const char *const enc_names[] = {"untrained", "causal", "autoencoder", "frozen", "joint"};
@@ -366,20 +367,9 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token
 static void write_row(csv_writer *w, const char *encoder, const lm_config *c, int T, const probe_metrics *m,
                       double baseline)
 {
-    csv_str(w, encoder);
-    csv_str(w, lm_arch_name(c->arch));
-    csv_int(w, c->d);
-    csv_int(w, c->layers);
-    csv_int(w, T);
-    csv_str(w, o.feed);
-    csv_int(w, o.probe_steps);
-    csv_num(w, m->token_acc);
-    csv_num(w, m->ce);
-    csv_num(w, m->entropy_ratio);
-    csv_num(w, m->retained);
-    csv_num(w, m->bits_per_token);
-    csv_num(w, baseline);
-    csv_end_row(w);
+    csv_row(w, cell_str(encoder), cell_str(lm_arch_name(c->arch)), cell_int(c->d), cell_int(c->layers), cell_int(T),
+            cell_str(o.feed), cell_int(o.probe_steps), cell_num(m->token_acc), cell_num(m->ce),
+            cell_num(m->entropy_ratio), cell_num(m->retained), cell_num(m->bits_per_token), cell_num(baseline));
 }
 
 /* An encoder from a checkpoint (shape checked by plan_make) of the tokenizer's vocabulary. */
@@ -444,6 +434,63 @@ static void holder_free(enc_holder *h)
     h->what = HOLD_NONE;
 }
 
+/* The joint encoder, trained with its decoder as a memory model (--joint-objective) at length T;
+ * NULL on a failure (message printed). */
+static lm *joint_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, const lm_config *c, int T,
+                         enc_holder *h, lm_optim *opt, rng *init)
+{
+    /* the decoder: the encoder's shape, positions for the slots and a chunk */
+    memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)o.joint_chunks, .chunk_len = T};
+    mc.dec.ctx = mc.chunks + T;
+    err_t e;
+    if (memmodel_config_check(&mc, &e) != 0) {
+        driver_error(d, "the joint encoder's memory model: %s", e.msg);
+        return NULL;
+    }
+    memmodel_build(&h->mm, &mc);
+    memmodel_init_weights(&h->mm, init);
+    memmodel_place(&h->mm, pl->device, pl->bf16);
+    h->what = HOLD_MM;
+    char label[96];
+    snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
+    return train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, opt, label) != 0 ? NULL : &h->mm.enc;
+}
+
+/* An autoencoder's encoder (the frozen kind), trained at length T and saved for memlab copy
+ * --encoder frozen --encoder-ckpt; NULL on a failure (message printed). */
+static lm *autoencoder_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c,
+                               int T, enc_holder *h, lm_optim *opt, rng *init)
+{
+    probe_config dc = pl->probe;
+    dc.arch = c->arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
+    dc.d = c->d;
+    dc.layers = c->layers;
+    dc.heads = c->heads;
+    dc.pmem = c->pmem;
+    dc.bias = c->bias;
+    dc.n = T;
+    autoencoder_build(&h->ae, c, &dc);
+    autoencoder_init_weights(&h->ae, init);
+    autoencoder_place(&h->ae, pl->device, pl->bf16);
+    h->what = HOLD_AE;
+    char label[96];
+    snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
+    if (train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, opt, label) != 0)
+        return NULL;
+    char name[64], path[4096], seedbuf[32];
+    snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
+    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
+    char *config = driver_config_text(d);
+    const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
+                           "config", config, TOKEN_CORPUS_CKPT_META(bd), NULL};
+    err_t e;
+    int bad = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0;
+    free(config);
+    if (bad)
+        driver_error(d, "%s", e.msg);
+    return bad ? NULL : &h->ae.enc;
+}
+
 /* Encoder k at input length T (c: the encoder's shape there): the shared untrained and causal ones;
  * an autoencoder's (autoencoder, and frozen without --frozen-ckpt: a memory model's frozen encoder
  * is an autoencoder's, which the memory model never changes); a memory model's trained jointly with
@@ -453,7 +500,6 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
                       lm *untrained, lm *causal, enc_holder *h, int *rc)
 {
     const char *ckpt = k == ENC_FROZEN ? o.frozen_ckpt : k == ENC_JOINT ? o.joint_ckpt : NULL;
-    char label[96];
     err_t e;
     *rc = 0;
     if (k == ENC_UNTRAINED || k == ENC_CAUSAL)
@@ -471,59 +517,14 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
     }
     lm_optim opt = make_optim(o.lr, o.encoder_steps);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
-    if (k == ENC_JOINT) {
-        /* the decoder: the encoder's shape, positions for the slots and a chunk */
-        memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)o.joint_chunks, .chunk_len = T};
-        mc.dec.ctx = mc.chunks + T;
-        if (memmodel_config_check(&mc, &e) != 0) {
-            driver_error(d, "the joint encoder's memory model: %s", e.msg);
-            *rc = 1;
-            return NULL;
-        }
-        memmodel_build(&h->mm, &mc);
-        memmodel_init_weights(&h->mm, &init);
-        memmodel_place(&h->mm, pl->device, pl->bf16);
-        h->what = HOLD_MM;
-        snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
-        *rc = train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
-        return *rc ? NULL : &h->mm.enc;
-    }
-    probe_config dc = pl->probe;
-    dc.arch = c->arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
-    dc.d = c->d;
-    dc.layers = c->layers;
-    dc.heads = c->heads;
-    dc.pmem = c->pmem;
-    dc.bias = c->bias;
-    dc.n = T;
-    autoencoder_build(&h->ae, c, &dc);
-    autoencoder_init_weights(&h->ae, &init);
-    autoencoder_place(&h->ae, pl->device, pl->bf16);
-    h->what = HOLD_AE;
-    snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
-    *rc = train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, &opt, label) != 0;
-    if (*rc)
-        return NULL;
-    /* the encoder for memlab copy --encoder frozen --encoder-ckpt */
-    char name[64], path[4096], seedbuf[32];
-    snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
-    snprintf(seedbuf, sizeof seedbuf, "%lld", d->opt.seed);
-    char *config = driver_config_text(d);
-    const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
-                           "config", config, TOKEN_CORPUS_CKPT_META(bd), NULL};
-    int bad = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0;
-    free(config);
-    if (bad) {
-        driver_error(d, "%s", e.msg);
-        *rc = 1;
-        return NULL;
-    }
-    return &h->ae.enc;
+    lm *enc = k == ENC_JOINT ? joint_encoder(d, pl, bd, c, T, h, &opt, &init)
+                             : autoencoder_encoder(d, pl, bd, k, c, T, h, &opt, &init);
+    *rc = enc ? 0 : 1;
+    return enc;
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
-static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T,
-                       csv_writer *table)
+static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T)
 {
     const int n_eval = (int)o.eval_windows;
     int *eval_ids = xmalloc((size_t)n_eval * T * sizeof *eval_ids), *scratch = xmalloc((size_t)n_eval * T * sizeof *scratch);
@@ -543,8 +544,7 @@ static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm
         if (rc == 0)
             rc = measure(d, pl, enc, enc->cfg.d, bd, T, eval_ids, n_eval, enc_names[k], &m);
         if (rc == 0)
-            for (csv_writer *w = d->csv; w; w = w == d->csv ? table : NULL)
-                write_row(w, enc_names[k], &enc->cfg, T, &m, base.token_acc);
+            write_row(d->csv, enc_names[k], &enc->cfg, T, &m, base.token_acc);
         holder_free(&h);
     }
     free(eval_ids);
@@ -563,7 +563,7 @@ static int run(driver *d, const inv_plan *pl)
     if (bad)
         driver_error(d, "%s", e.msg);
     /* the table's header once the data passed their checks */
-    if (bad || driver_open_csv(d, inv_columns, INV_NCOLS) != 0) {
+    if (bad || driver_open_csv(d, &inv_table) != 0) {
         token_corpus_free(&bd);
         return 1;
     }
@@ -577,17 +577,9 @@ static int run(driver *d, const inv_plan *pl)
         token_corpus_free(&bd);
         return 1;
     }
-    char path[4096];
-    csv_writer *table = csv_open(driver_out_path(d, "inversion.csv", path, sizeof path), inv_columns, INV_NCOLS, &e);
-    int rc = table ? 0 : (driver_error(d, "%s", e.msg), 1);
+    int rc = 0;
     for (int i = 0; i < pl->nctx && rc == 0; i++)
-        rc = measure_ctx(d, pl, &bd, &untrained, &causal, pl->ctx[i], table) != 0;
-    if (table && rc == 0 && csv_close(table, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        rc = 1;
-    } else if (table && rc != 0) {
-        csv_abort(table);
-    }
+        rc = measure_ctx(d, pl, &bd, &untrained, &causal, pl->ctx[i]) != 0;
     if (pl->want[ENC_UNTRAINED])
         lm_free(&untrained);
     if (pl->want[ENC_CAUSAL])
@@ -613,11 +605,8 @@ int cmd_memory_inversion(int argc, char **argv)
                                .warmup = o.warmup},
                         probe = {.steps_name = "--probe-steps", .steps = o.probe_steps, .warmup_name = "--warmup",
                                  .warmup = o.warmup};
-    if (schedule_opts_check(&enc, &e) != 0 || schedule_opts_check(&probe, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (schedule_opts_check(&enc, &e) != 0 || schedule_opts_check(&probe, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     int rc = run(&d, &pl);
     int end = driver_end(&d, rc == 0);
     return rc ? rc : end;

@@ -6,7 +6,6 @@
  * (lib/data/ngram.h); a trained model plugs in through the same predictor and result row. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,19 +128,6 @@ static const cmd_spec rb_spec = {
     .out_dir_use = rb_out_dir_use,
 };
 
-static int usage_error(driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(driver *d, const char *fmt, ...)
-{
-    char msg[ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    driver_error(d, "%s", msg);
-    driver_end(d, 0);
-    return 2;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -187,6 +173,7 @@ typedef struct {
 static const char *const rb_columns[] = {"model", "train_size", "layers", "d", "heads", "params", "lr", "wd",
                                          "epochs", "seed", "val_loss", "val_acc", "val_tvd", "test_acc",
                                          "test_tvd", "train_seconds"};
+static const table_spec rb_primary = TABLE_SPEC(NULL, rb_columns);
 
 /* A cell that only trained models fill; empty for the others. */
 static void trained_int(csv_writer *w, const rb_row *r, long long v)
@@ -298,7 +285,7 @@ static int run_trained(driver *d, const pfa_dataset *ds)
     rb_model_free(&rm);
     if (rc != 0)
         return 0;
-    if (driver_open_csv(d, rb_columns, sizeof rb_columns / sizeof *rb_columns) != 0)
+    if (driver_open_csv(d, &rb_primary) != 0)
         return 0;
     write_row(d, &row);
     return 1;
@@ -317,7 +304,7 @@ static int run_reference(driver *d, const pfa_dataset *ds)
     } else {
         snprintf(row.model, sizeof row.model, "%s", o.model);
     }
-    if (driver_open_csv(d, rb_columns, sizeof rb_columns / sizeof *rb_columns) != 0) {
+    if (driver_open_csv(d, &rb_primary) != 0) {
         ngram_free(ng);
         return 0;
     }
@@ -353,7 +340,8 @@ static void describe_row(csv_writer *w, const char *split, const char *stat, dou
 static int describe(driver *d, const pfa_dataset *ds)
 {
     static const char *const cols[] = {"split", "statistic", "mean", "min", "max"};
-    if (driver_open_csv(d, cols, 5) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return -1;
     const pfa_split *splits[3] = {&ds->train, &ds->val, &ds->test};
     static const char *const names[3] = {"train", "val", "test"};
@@ -513,7 +501,7 @@ static int merge_points(driver *d, char *const *paths, int n, const char *best_p
         driver_error(d, "%s", e.msg);
         ok = 0;
     }
-    if (ok && driver_open_csv(d, rb_columns, ncols) != 0)
+    if (ok && driver_open_csv(d, &rb_primary) != 0)
         ok = 0;
     if (ok) {
         rb_table_write(&t, NULL, 0, d->csv);
@@ -532,12 +520,12 @@ static int merge_points(driver *d, char *const *paths, int n, const char *best_p
 static int collect(driver *d)
 {
     if (o.emit_jobs || o.describe || o.export_path)
-        return usage_error(d, "--collect cannot be combined with --emit-jobs, --describe or --export");
+        return driver_usage_error(d, "--collect cannot be combined with --emit-jobs, --describe or --export");
     char **paths, best_path[4200];
     int n;
     err_t e;
     if (rb_point_files(o.collect, &paths, &n, &e) != 0)
-        return usage_error(d, "%s", e.msg);
+        return driver_usage_error(d, "%s", e.msg);
     snprintf(best_path, sizeof best_path, "%s/best.csv", o.collect);
     int ok = merge_points(d, paths, n, best_path);
     for (int i = 0; i < n; i++)
@@ -635,44 +623,29 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
     return ok;
 }
 
-static int sweep(driver *d, char *const *models, int nmodels)
+/* The sweep's plan: the training sizes, the grid (--grid over the defaults in g) and its points,
+ * every one of which must make a model. 0, or -1 with the usage error in e. */
+static int sweep_plan(driver *d, char *const *models, int nmodels, rb_grid *g, long long *sizes, int max_sizes,
+                      int *nsizes, rb_point **pts, int *npts, err_t *e)
 {
-    if (o.describe || o.export_path)
-        return usage_error(d, "--describe and --export cannot be combined with --sweep or --emit-jobs");
-    const int max_sizes = o.train_sizes ? (int)strlen(o.train_sizes) + 1 : 1;
-    long long *sizes = xmalloc((size_t)max_sizes * sizeof *sizes);
-    int nsizes;
-    rb_grid g;
-    rb_grid_default(&g, o.lr, o.epochs);
     rb_grid_use uses[5];
     for (int m = 0; m < nmodels; m++)
         uses[m] = is_reference_model(models[m]) ? RB_GRID_NONE : !strcmp(models[m], "lstm") ? RB_GRID_NO_HEADS
                                                                                             : RB_GRID_ALL;
-    err_t e;
-    rb_point *pts = NULL;
-    int npts = 0, code = -1;   /* -1: not ended yet */
-    char exe[4096];
-    if (parse_sizes(sizes, max_sizes, &nsizes, &e) != 0 || (o.grid && rb_grid_load(&g, o.grid, rb_options, RB_NOPTS, &e) != 0)) {
-        code = usage_error(d, "%s", e.msg);
-        goto out;
-    }
-    npts = rb_grid_points(&g, (const char *const *)models, uses, nmodels, sizes, nsizes, d->opt.quiet, &pts, &e);
-    if (npts < 0) {
-        code = usage_error(d, "%s", e.msg);
-        goto out;
-    }
-    if (npts == 0) {
-        code = usage_error(d, "the grid has no point: heads divide d in none of its combinations");
-        goto out;
-    }
-    if (check_points(pts, npts, &e) != 0) {
-        code = usage_error(d, "%s", e.msg);
-        goto out;
-    }
-    if (spawn_self_path(exe, sizeof exe, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        goto out;
-    }
+    if (parse_sizes(sizes, max_sizes, nsizes, e) != 0 || (o.grid && rb_grid_load(g, o.grid, rb_options, RB_NOPTS, e) != 0))
+        return -1;
+    *npts = rb_grid_points(g, (const char *const *)models, uses, nmodels, sizes, *nsizes, d->opt.quiet, pts, e);
+    if (*npts < 0)
+        return -1;
+    if (*npts == 0)
+        return err_set(e, "the grid has no point: heads divide d in none of its combinations");
+    return check_points(*pts, *npts, e);
+}
+
+/* Runs (or, --emit-jobs, lists) every point, --jobs at a time, then writes the grid beside
+ * config.yaml; 1 on success. */
+static int sweep_run(driver *d, rb_grid *g, const char *exe, const rb_point *pts, int npts, int nmodels, int nsizes)
+{
     long long jobs = o.jobs, threads = d->opt.threads;
     if (!o.emit_jobs && jobs > threads) {
         log_info(d->opt.quiet, "regbench: --jobs %lld with --threads %lld: running %lld point%s at a time", jobs,
@@ -684,16 +657,36 @@ static int sweep(driver *d, char *const *models, int nmodels)
                   .quiet = d->opt.quiet || (!o.emit_jobs && jobs > 1),
                   .out_dir = d->shared_out_dir ? d->shared_out_dir : d->opt.out_dir,
                   .rank = o.emit_jobs ? 0 : dist_rank(), .ranks = o.emit_jobs ? 1 : dist_size()};
-    int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, &g, nmodels, nsizes);
-    char grid_path[4200];   /* the grid beside config.yaml, once the sweep succeeded */
-    if (ok && rb_grid_write(&g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
+    int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, g, nmodels, nsizes);
+    char grid_path[4200];
+    err_t e;
+    if (ok && rb_grid_write(g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
         driver_error(d, "%s", e.msg);
         ok = 0;
     }
-    code = driver_end(d, ok);
-out:
-    if (code < 0)
+    return ok;
+}
+
+static int sweep(driver *d, char *const *models, int nmodels)
+{
+    if (o.describe || o.export_path)
+        return driver_usage_error(d, "--describe and --export cannot be combined with --sweep or --emit-jobs");
+    const int max_sizes = o.train_sizes ? (int)strlen(o.train_sizes) + 1 : 1;
+    long long *sizes = xmalloc((size_t)max_sizes * sizeof *sizes);
+    int nsizes, npts = 0, code;
+    rb_grid g;
+    rb_grid_default(&g, o.lr, o.epochs);
+    rb_point *pts = NULL;
+    err_t e;
+    char exe[4096];
+    if (sweep_plan(d, models, nmodels, &g, sizes, max_sizes, &nsizes, &pts, &npts, &e) != 0) {
+        code = driver_usage_error(d, "%s", e.msg);
+    } else if (spawn_self_path(exe, sizeof exe, &e) != 0) {
+        driver_error(d, "%s", e.msg);
         code = driver_end(d, 0);
+    } else {
+        code = driver_end(d, sweep_run(d, &g, exe, pts, npts, nmodels, nsizes));
+    }
     free(pts);
     free(sizes);
     rb_grid_free(&g);
@@ -708,7 +701,7 @@ static int run_one(driver *d)
         lm_config c;
         err_t e;
         if (trained_config(&c, &e) != 0)
-            return usage_error(d, "%s", e.msg);
+            return driver_usage_error(d, "%s", e.msg);
         device_kind dev;
         int bf16, rc = trained_device(d, c.arch == LM_LSTM, &dev, &bf16);
         if (rc) {
@@ -744,7 +737,7 @@ int cmd_regbench(int argc, char **argv)
     if (driver_begin(&d, &rb_spec, argc, argv, &code) != 0)
         return code;
     if (o.export_path && !*o.export_path)
-        return usage_error(&d, "--export needs a file name");
+        return driver_usage_error(&d, "--export needs a file name");
     if (o.collect)
         return collect(&d);
     char *model_text = xstrdup(o.model), *models[5];
@@ -754,7 +747,7 @@ int cmd_regbench(int argc, char **argv)
     device_kind dev;
     int bf16;
     if (parse_models(model_text, models, &nmodels, &e) != 0) {
-        code = usage_error(&d, "%s", e.msg);
+        code = driver_usage_error(&d, "%s", e.msg);
         goto out;
     }
     for (int m = 0; m < nmodels; m++) {
@@ -766,9 +759,9 @@ int cmd_regbench(int argc, char **argv)
     else if (o.sweep || o.emit_jobs)
         code = sweep(&d, models, nmodels);
     else if (nmodels > 1)
-        code = usage_error(&d, "--model takes one model unless --sweep or --emit-jobs is given");
+        code = driver_usage_error(&d, "--model takes one model unless --sweep or --emit-jobs is given");
     else if (o.grid || o.train_sizes || o.jobs > 1)
-        code = usage_error(&d, "--%s needs --sweep or --emit-jobs",
+        code = driver_usage_error(&d, "--%s needs --sweep or --emit-jobs",
                            o.grid ? "grid" : o.train_sizes ? "train-sizes" : "jobs");
     else
         code = run_one(&d);

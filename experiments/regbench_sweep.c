@@ -70,29 +70,14 @@ void rb_point_name(const rb_sweep *s, int i, char *buf, size_t len)
         fatal("internal: point name longer than %zu", len);
 }
 
-/* argv of point i, NULL-terminated. */
-static void point_argv(const rb_sweep *s, int i, strv *a)
+/* Every option of the command, as resolved, that is neither one of a point's own (its model and
+ * shape) nor one of modes (what makes this process a sweep rather than a point). */
+static void push_options(strv *a, const cmd_spec *spec, const char *const *modes)
 {
-    const rb_point *p = &s->points[i];
-    const cmd_spec *spec = s->d->spec;
-    char num[64], name[32];
-    strv_push(a, s->exe);
-    strv_push(a, spec->command);
-    strv_option(a, "--model", "%s", p->model);
-    strv_option(a, "--train-size", "%lld", p->train_size);
-    if (p->use != RB_GRID_NONE) {
-        strv_option(a, "--layers", "%lld", p->layers);
-        strv_option(a, "--d", "%lld", p->d);
-        strv_option(a, "--heads", "%lld", p->heads);
-        rb_format_number(p->lr, 0, num, sizeof num);
-        strv_option(a, "--lr", "%s", num);
-        rb_format_number(p->wd, 0, num, sizeof num);
-        strv_option(a, "--wd", "%s", num);
-        strv_option(a, "--epochs", "%lld", p->epochs);
-    }
+    char num[64];
     for (int k = 0; k < spec->nopts; k++) {
         const opt_spec *o = &spec->opts[k];
-        if (in_list(point_options, o->name) || in_list(s->modes, o->name))
+        if (in_list(point_options, o->name) || in_list(modes, o->name))
             continue;
         char flag[80];
         snprintf(flag, sizeof flag, "--%s", o->name);
@@ -113,6 +98,29 @@ static void point_argv(const rb_sweep *s, int i, strv *a)
             break;
         }
     }
+}
+
+/* argv of point i, NULL-terminated. */
+static void point_argv(const rb_sweep *s, int i, strv *a)
+{
+    const rb_point *p = &s->points[i];
+    const cmd_spec *spec = s->d->spec;
+    char num[64], name[32];
+    strv_push(a, s->exe);
+    strv_push(a, spec->command);
+    strv_option(a, "--model", "%s", p->model);
+    strv_option(a, "--train-size", "%lld", p->train_size);
+    if (p->use != RB_GRID_NONE) {
+        strv_option(a, "--layers", "%lld", p->layers);
+        strv_option(a, "--d", "%lld", p->d);
+        strv_option(a, "--heads", "%lld", p->heads);
+        rb_format_number(p->lr, 0, num, sizeof num);
+        strv_option(a, "--lr", "%s", num);
+        rb_format_number(p->wd, 0, num, sizeof num);
+        strv_option(a, "--wd", "%s", num);
+        strv_option(a, "--epochs", "%lld", p->epochs);
+    }
+    push_options(a, spec, s->modes);
     strv_option(a, "--seed", "%lld", s->d->opt.seed);
     strv_option(a, "--threads", "%lld", s->threads);
     if (s->quiet)

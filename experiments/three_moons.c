@@ -232,15 +232,8 @@ static double tm_step(void *ctx, long long it, long long *tokens)
 static int tm_loss_row(void *ctx, const train_state *st)
 {
     tm_train *t = ctx;
-    csv_writer *w = t->r->loss_csv;
-    csv_int(w, o.heads);
-    csv_int(w, t->r->seed);
-    csv_str(w, o.param);
-    csv_num(w, loss_clip());
-    csv_int(w, st->step);
-    csv_num(w, schedule_lr(&t->sched, st->step - 1));
-    csv_num(w, st->loss);
-    csv_end_row(w);
+    csv_row(t->r->loss_csv, cell_int(o.heads), cell_int(t->r->seed), cell_str(o.param), cell_num(loss_clip()),
+            cell_int(st->step), cell_num(schedule_lr(&t->sched, st->step - 1)), cell_num(st->loss));
     return 0;
 }
 
@@ -457,54 +450,187 @@ static void set_ideal(run *r, double gain)
     }
 }
 
-/* ---- outputs ------------------------------------------------------------------------------------ */
+/* ---- the plan: every check before any output ----------------------------------------------------- */
 
-static csv_writer *open_table(driver *d, const char *name, const char *const *cols, int n)
+typedef struct {
+    moons data;
+    int splits[2];   /* the evaluated triples among the kept ones: --eval-triple's, then the validation one */
+    int nctx;        /* context lengths evaluated: 1, 1 + ctx_step, ..., up to seq_len - rollout - 1 */
+} tm_plan;
+
+/* The options that make no sense alone or together; 0, or -1 with the usage error in e. */
+static int plan_make(const common_opts *c, tm_plan *pl, err_t *e)
 {
-    char path[4096];
-    err_t e;
-    csv_writer *w = csv_open(driver_out_path(d, name, path, sizeof path), cols, n, &e);
-    if (!w)
-        driver_error(d, "%s", e.msg);
-    return w;
+    if (o.heads != 1 && o.heads != 3)
+        return err_set(e, "--heads must be 1 or 3 (the three moons are 3 complex numbers), got %lld", o.heads);
+    if (o.ideal > 0 && o.start_ideal > 0)
+        return err_set(e, "--ideal evaluates the ideal memory without training; --start-ideal trains from it: give one");
+    if (o.ideal > 0 && o.train_rollout > 0)
+        return err_set(e, "--ideal evaluates the ideal memory without training; --train-rollout trains: give one");
+    if (o.train_rollout > o.seq_len - 1)
+        return err_set(e, "--train-rollout %lld: rollouts need at least 2 observations of context within --seq-len %lld",
+                       o.train_rollout, o.seq_len);
+    const int eval_idx = moons_find(&pl->data, o.eval_triple);
+    if (eval_idx < 0 || moons_is_validation(eval_idx))
+        return err_set(e, "--eval-triple '%s' is not a training triple (see --list-periods)", o.eval_triple);
+    const int max_ctx = (int)o.seq_len - (int)o.rollout - 1;
+    if (max_ctx < 1)
+        return err_set(e, "--rollout %lld leaves no context in sequences of %lld", o.rollout, o.seq_len);
+    if (o.ctx_step > max_ctx)
+        return err_set(e, "--ctx-step %lld is larger than the longest context evaluated, %d (--seq-len - --rollout - 1)",
+                       o.ctx_step, max_ctx);
+    if (o.no_clip && args_given(&tm_spec, c, "clip"))
+        return err_set(e, "--no-clip trains on the plain squared error; --clip %g sets the clip it drops: give one",
+                       o.clip);
+    const schedule_opts sch = {.steps_name = "--iters", .steps = o.iters, .lr_name = "--lr", .lr = o.lr,
+                               .lr_end_name = "--lr-end", .lr_end = o.lr_end};
+    if (schedule_opts_check(&sch, e) != 0)
+        return -1;
+    pl->splits[0] = eval_idx;
+    pl->splits[1] = MOONS_KEPT - 1;
+    pl->nctx = (max_ctx - 1) / (int)o.ctx_step + 1;
+    return 0;
 }
 
-static void write_weights(csv_writer *w, long long seed, const char *name, const real *W, int rows, int cols)
+/* ---- the tables ----------------------------------------------------------------------------------- */
+
+static const char *const curve_columns[] = {"heads", "seed", "split", "periods", "context_len", "mad",
+                                            "max_period_steps", "lcm_steps", "param", "clip", "mad_step1"};
+static const char *const summary_columns[] = {
+    "heads", "seed", "param", "clip", "split", "periods", "max_period_steps", "lcm_steps", "mad_before_max",
+    "mad_between", "mad_after_lcm", "step1_before_max", "step1_between", "step1_after_lcm", "diag_phi", "diag_psi",
+    "diag_z", "diag", "converged", "train_objective"};
+static const char *const weight_columns[] = {"seed", "matrix", "row", "col", "re", "im", "abs"};
+static const char *const loss_columns[] = {"heads", "seed", "param", "clip", "iter", "lr", "loss"};
+static const char *const landmark_columns[] = {"split", "periods", "landmark", "steps"};
+static const char *const rollout_columns[] = {"heads", "seed", "split", "periods", "band", "step", "mad"};
+/* The primary table, one row per context length, kept in the run folder as curves.csv. */
+static const table_spec curve_table = TABLE_SPEC("curves.csv", curve_columns);
+static const table_spec summary_table = TABLE_SPEC("summary.csv", summary_columns);
+static const table_spec weight_table = TABLE_SPEC("weights.csv", weight_columns);
+static const table_spec loss_table = TABLE_SPEC("train_loss.csv", loss_columns);
+static const table_spec landmark_table = TABLE_SPEC("landmarks.csv", landmark_columns);
+static const table_spec rollout_table = TABLE_SPEC("rollout.csv", rollout_columns);
+
+typedef struct {
+    csv_writer *summary, *weights, *losses, *landmarks, *rollout;
+} tm_tables;
+
+/* 1 when every table is open (the primary as d->csv). */
+static int tables_open(driver *d, tm_tables *t)
 {
-    for (int i = 0; i < rows / 2; i++)
-        for (int j = 0; j < cols / 2; j++) {
-            /* The complex entry a + ib of block [[a, -b], [b, a]]; for a free 2x2 block, its
-             * projection onto that form. */
-            const real *p = W + (size_t)(2 * i) * cols + 2 * j;
-            double re = (p[0] + p[cols + 1]) / 2, im = (p[cols] - p[1]) / 2;
-            csv_int(w, seed);
-            csv_str(w, name);
-            csv_int(w, i);
-            csv_int(w, j);
-            csv_num(w, re);
-            csv_num(w, im);
-            csv_num(w, block_abs(W, cols, i, j));
-            csv_end_row(w);
+    return driver_open_csv(d, &curve_table) == 0 && (t->summary = driver_table(d, &summary_table)) &&
+           (t->weights = driver_table(d, &weight_table)) && (t->losses = driver_table(d, &loss_table)) &&
+           (t->landmarks = driver_table(d, &landmark_table)) && (t->rollout = driver_table(d, &rollout_table));
+}
+
+/* landmarks.csv: where the figure draws its vertical lines, the periods and LCM of both splits. */
+static void write_landmarks(csv_writer *w, const tm_plan *pl)
+{
+    static const char *const labels[4] = {"p1", "p2", "p3", "lcm"};
+    for (int s = 0; s < 2; s++) {
+        const moon_triple *t = moons_kept(&pl->data, pl->splits[s]);
+        char name[64];
+        moons_triple_name(t, name, sizeof name);
+        for (int k = 0; k < 4; k++)
+            csv_row(w, cell_str(s ? "validation" : "train"), cell_str(name), cell_str(labels[k]),
+                    cell_num((k < 3 ? t->p[k] : t->lcm) * pl->data.steps_per_unit));
+    }
+}
+
+/* The network's matrices, and W_z W_psi, which maps an observation to the network's prediction when
+ * the memory reads exactly the position whose value it holds: the identity for a pure memory; a
+ * phase on its diagonal is a turn the network adds to every predicted step (which compounds along a
+ * rollout). */
+typedef struct {
+    real phi[36], psi[36], z[36], zpsi[36];
+} tm_weights;
+
+static void weights_of(run *r, tm_weights *w)
+{
+    real_matrices(r, w->phi, w->psi, w->z);
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            double acc = 0;
+            for (int k = 0; k < 6; k++)
+                acc += (double)w->z[i * 6 + k] * w->psi[k * 6 + j];
+            w->zpsi[i * 6 + j] = (real)acc;
         }
+}
+
+/* weights.csv: every 2x2 block of a 6x6 matrix as the complex entry a + ib of [[a, -b], [b, a]] (for
+ * a free block, its projection onto that form) and the block's magnitude. */
+static void write_matrix(csv_writer *w, long long seed, const char *name, const real *W)
+{
+    const int cols = 6;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            const real *p = W + (size_t)(2 * i) * cols + 2 * j;
+            csv_row(w, cell_int(seed), cell_str(name), cell_int(i), cell_int(j), cell_num((p[0] + p[cols + 1]) / 2),
+                    cell_num((p[cols] - p[1]) / 2), cell_num(block_abs(W, cols, i, j)));
+        }
+}
+
+static void write_weights(csv_writer *w, long long seed, const tm_weights *m)
+{
+    write_matrix(w, seed, "w_phi", m->phi);
+    write_matrix(w, seed, "w_psi", m->psi);
+    write_matrix(w, seed, "w_z", m->z);
+    write_matrix(w, seed, "w_z_w_psi", m->zpsi);
+}
+
+/* One split's evaluation: what its rows say. */
+typedef struct {
+    const char *split;   /* "train" or "validation" */
+    char name[64];       /* its periods */
+    double maxp, lcm;    /* in steps */
+    double *mad, *mad1;  /* by context length (evaluate()) */
+    double *by_step;     /* by band and rollout step (evaluate()) */
+    window_means wm, w1; /* mad and mad1 by band */
+} split_eval;
+
+/* rollout.csv: the error of every rollout step, by band of context length (bands with no context
+ * length left out). */
+static void write_rollout(csv_writer *w, long long seed, const split_eval *v)
+{
+    for (int b = 0; b < NBANDS; b++)
+        for (int j = 0; j < o.rollout && isfinite(v->by_step[b * o.rollout]); j++)
+            csv_row(w, cell_int(o.heads), cell_int(seed), cell_str(v->split), cell_str(v->name), cell_str(band_names[b]),
+                    cell_int(j + 1), cell_num(v->by_step[b * o.rollout + j]));
+}
+
+/* The primary table: the error against context length. */
+static void write_curve(csv_writer *w, long long seed, const split_eval *v, int nctx)
+{
+    for (int i = 0; i < nctx; i++)
+        csv_row(w, cell_int(o.heads), cell_int(seed), cell_str(v->split), cell_str(v->name),
+                cell_int(1 + i * o.ctx_step), cell_num(v->mad[i]), cell_num(v->maxp), cell_num(v->lcm),
+                cell_str(o.param), cell_num(loss_clip()), cell_num(v->mad1[i]));
+}
+
+static void write_summary(csv_writer *w, long long seed, const split_eval *v, diag_score ds, int converged,
+                          double objective)
+{
+    csv_row(w, cell_int(o.heads), cell_int(seed), cell_str(o.param), cell_num(loss_clip()), cell_str(v->split),
+            cell_str(v->name), cell_num(v->maxp), cell_num(v->lcm), cell_num(v->wm.before), cell_num(v->wm.between),
+            cell_num(v->wm.after), cell_num(v->w1.before), cell_num(v->w1.between), cell_num(v->w1.after),
+            cell_num(ds.phi), cell_num(ds.psi), cell_num(ds.z), cell_num(ds.mean), cell_int(converged),
+            cell_num(objective));
 }
 
 static int list_periods(driver *d, const moons *m)
 {
     static const char *const cols[] = {"rank", "periods", "lcm", "max_period", "max_period_steps", "lcm_steps", "split"};
-    if (driver_open_csv(d, cols, 7) != 0)
+    static const table_spec primary = TABLE_SPEC(NULL, cols);
+    if (driver_open_csv(d, &primary) != 0)
         return driver_end(d, 0);
     for (int i = 0; i < MOONS_TRIPLES; i++) {
         const moon_triple *t = &m->all[i];
         char name[64];
         moons_triple_name(t, name, sizeof name);
-        csv_int(d->csv, i + 1);
-        csv_str(d->csv, name);
-        csv_num(d->csv, t->lcm);
-        csv_num(d->csv, t->p[2]);
-        csv_num(d->csv, moons_max_period_steps(m, t));
-        csv_num(d->csv, moons_lcm_steps(m, t));
-        csv_str(d->csv, i >= MOONS_KEPT ? "unused" : moons_is_validation(i) ? "validation" : "train");
-        csv_end_row(d->csv);
+        csv_row(d->csv, cell_int(i + 1), cell_str(name), cell_num(t->lcm), cell_num(t->p[2]),
+                cell_num(moons_max_period_steps(m, t)), cell_num(moons_lcm_steps(m, t)),
+                cell_str(i >= MOONS_KEPT ? "unused" : moons_is_validation(i) ? "validation" : "train"));
     }
     return driver_end(d, 1);
 }
@@ -533,244 +659,121 @@ static void draw_figure(driver *d, const char *name)
     }
 }
 
+/* The figures, drawn from the tables once driver_end has committed them. */
+static void draw_figures(driver *d)
+{
+    draw_figure(d, "three_moons");
+    draw_figure(d, "three_moons_rollout");
+}
+
+/* ---- one seed: make the network, train it, evaluate it, write its rows ------------------------------- */
+
+static void model_make(run *r)
+{
+    params_init(&r->ps);
+    ctxmem_declare(&r->net, &r->ps, MOONS_DIM, (int)o.heads, MOONS_DIM / (int)o.heads, strcmp(o.param, "complex") == 0,
+                   o.beta);
+    params_alloc(&r->ps);
+    rng init = rng_stream((uint64_t)r->seed, RNG_STREAM_INIT);
+    ctxmem_init(&r->net, &r->ps, &init);
+    if (o.ideal > 0 || o.start_ideal > 0)
+        set_ideal(r, o.ideal > 0 ? o.ideal : o.start_ideal);
+}
+
+/* Evaluates split s (0: --eval-triple's, 1: validation) and writes its rows; whether it converged
+ * (its error between max(p) and lcm(p) is below --threshold). */
+static int evaluate_split(run *r, const tm_plan *pl, const tm_tables *tb, int s, const tm_weights *w, diag_score ds,
+                          double objective)
+{
+    const moon_triple *t = moons_kept(&pl->data, pl->splits[s]);
+    split_eval v = {.split = s ? "validation" : "train", .maxp = moons_max_period_steps(&pl->data, t),
+                    .lcm = moons_lcm_steps(&pl->data, t)};
+    moons_triple_name(t, v.name, sizeof v.name);
+    v.mad = xmalloc((size_t)pl->nctx * sizeof *v.mad);
+    v.mad1 = xmalloc((size_t)pl->nctx * sizeof *v.mad1);
+    v.by_step = xmalloc((size_t)NBANDS * o.rollout * sizeof *v.by_step);
+    evaluate(r, t, w->phi, w->psi, w->z, pl->nctx, v.mad, v.mad1, v.by_step);
+    v.wm = windows(v.mad, pl->nctx, v.maxp, v.lcm);
+    v.w1 = windows(v.mad1, pl->nctx, v.maxp, v.lcm);
+    const int conv = isfinite(v.wm.between) && v.wm.between < o.threshold;
+    write_rollout(tb->rollout, r->seed, &v);
+    write_curve(r->d->csv, r->seed, &v, pl->nctx);
+    write_summary(tb->summary, r->seed, &v, ds, conv, objective);
+    log_info(r->d->opt.quiet,
+             "three-moons: heads %lld seed %lld %s %s: %lld-step error %.3g before max(p) = %.0f steps, "
+             "%.3g up to lcm(p) = %.0f, %.3g after (first step: %.3g, %.3g, %.3g); diagonal mass %.3f",
+             o.heads, r->seed, v.split, v.name, o.rollout, v.wm.before, v.maxp, v.wm.between, v.lcm, v.wm.after,
+             v.w1.before, v.w1.between, v.w1.after, ds.mean);
+    free(v.mad);
+    free(v.mad1);
+    free(v.by_step);
+    return conv;
+}
+
+/* three_moons_seedN.safetensors, with what rebuilds the network. */
+static int save_checkpoint(run *r)
+{
+    char name[64], path[4096], heads[16], beta[32];
+    err_t e;
+    snprintf(heads, sizeof heads, "%lld", o.heads);
+    snprintf(beta, sizeof beta, "%g", o.beta);
+    snprintf(name, sizeof name, "three_moons_seed%lld.safetensors", r->seed);
+    const char *meta[] = {"model", "ctxmem", "heads", heads, "param", o.param, "beta", beta, NULL};
+    if (ckpt_save(driver_out_path(r->d, name, path, sizeof path), &r->ps, meta, 0, &e) != 0) {
+        driver_error(r->d, "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* One seed: trains it (unless --ideal), evaluates both splits, writes its rows and its checkpoint;
+ * counts it in *converged when the validation split converged. 1 on success. */
+static int run_seed(driver *d, const tm_plan *pl, const tm_tables *tb, long long seed, int *converged)
+{
+    run r = {.d = d, .data = &pl->data, .seed = seed, .loss_csv = tb->losses};
+    model_make(&r);
+    int ok = o.ideal > 0 || train(&r) == 0;
+    if (ok) {
+        tm_weights w;
+        weights_of(&r, &w);
+        const diag_score ds = disentanglement(w.phi, w.psi, w.z);
+        write_weights(tb->weights, r.seed, &w);
+        const double objective = train_objective(&r);
+        log_info(d->opt.quiet, "three-moons: heads %lld seed %lld: training objective %.4g; W_z W_psi turns the "
+                               "moons by %.3f, %.3f, %.3f rad a step", o.heads, r.seed, objective,
+                 block_phase(w.zpsi, 6, 0), block_phase(w.zpsi, 6, 1), block_phase(w.zpsi, 6, 2));
+        for (int s = 0; s < 2; s++)
+            if (evaluate_split(&r, pl, tb, s, &w, ds, objective) && s == 1)
+                (*converged)++;
+        ok = save_checkpoint(&r) == 0;
+    }
+    params_free(&r.ps);
+    return ok;
+}
+
 int cmd_three_moons(int argc, char **argv)
 {
     driver d;
     int code;
     if (driver_begin(&d, &tm_spec, argc, argv, &code) != 0)
         return code;
-    moons data;
-    moons_init(&data, (int)o.seq_len);
+    tm_plan pl;
+    moons_init(&pl.data, (int)o.seq_len);
     if (o.list_periods)
-        return list_periods(&d, &data);
-    if (o.heads != 1 && o.heads != 3) {
-        driver_error(&d, "--heads must be 1 or 3 (the three moons are 3 complex numbers), got %lld", o.heads);
-        driver_end(&d, 0);
-        return 2;
-    }
-    if (o.ideal > 0 && o.start_ideal > 0) {
-        driver_error(&d, "--ideal evaluates the ideal memory without training; --start-ideal trains from it: give one");
-        driver_end(&d, 0);
-        return 2;
-    }
-    if (o.ideal > 0 && o.train_rollout > 0) {
-        driver_error(&d, "--ideal evaluates the ideal memory without training; --train-rollout trains: give one");
-        driver_end(&d, 0);
-        return 2;
-    }
-    if (o.train_rollout > o.seq_len - 1) {
-        driver_error(&d, "--train-rollout %lld: rollouts need at least 2 observations of context within --seq-len %lld",
-                     o.train_rollout, o.seq_len);
-        driver_end(&d, 0);
-        return 2;
-    }
-    int eval_idx = moons_find(&data, o.eval_triple);
-    if (eval_idx < 0 || moons_is_validation(eval_idx)) {
-        driver_error(&d, "--eval-triple '%s' is not a training triple (see --list-periods)", o.eval_triple);
-        driver_end(&d, 0);
-        return 2;
-    }
-    const int max_ctx = (int)o.seq_len - (int)o.rollout - 1;
-    if (max_ctx < 1) {
-        driver_error(&d, "--rollout %lld leaves no context in sequences of %lld", o.rollout, o.seq_len);
-        driver_end(&d, 0);
-        return 2;
-    }
-    if (o.ctx_step > max_ctx) {
-        driver_error(&d, "--ctx-step %lld is larger than the longest context evaluated, %d (--seq-len - --rollout - 1)",
-                     o.ctx_step, max_ctx);
-        driver_end(&d, 0);
-        return 2;
-    }
-    if (o.no_clip && args_given(&tm_spec, &d.opt, "clip")) {
-        driver_error(&d, "--no-clip trains on the plain squared error; --clip %g sets the clip it drops: give one",
-                     o.clip);
-        driver_end(&d, 0);
-        return 2;
-    }
-    err_t why;
-    const schedule_opts sch = {.steps_name = "--iters", .steps = o.iters, .lr_name = "--lr", .lr = o.lr,
-                               .lr_end_name = "--lr-end", .lr_end = o.lr_end};
-    if (schedule_opts_check(&sch, &why) != 0) {
-        driver_error(&d, "%s", why.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
-    const int nctx = (max_ctx - 1) / (int)o.ctx_step + 1;
-    const real clip = loss_clip();
-
-    static const char *const cols[] = {"heads", "seed", "split", "periods", "context_len", "mad",
-                                       "max_period_steps", "lcm_steps", "param", "clip", "mad_step1"};
-    static const char *const sum_cols[] = {"heads", "seed", "param", "clip", "split", "periods",
-                                           "max_period_steps", "lcm_steps", "mad_before_max", "mad_between",
-                                           "mad_after_lcm", "step1_before_max", "step1_between", "step1_after_lcm",
-                                           "diag_phi", "diag_psi", "diag_z", "diag", "converged", "train_objective"};
-    static const char *const w_cols[] = {"seed", "matrix", "row", "col", "re", "im", "abs"};
-    static const char *const l_cols[] = {"heads", "seed", "param", "clip", "iter", "lr", "loss"};
-    static const char *const m_cols[] = {"split", "periods", "landmark", "steps"};
-    static const char *const r_cols[] = {"heads", "seed", "split", "periods", "band", "step", "mad"};
-    if (driver_open_csv(&d, cols, 11) != 0)
-        return driver_end(&d, 0);
-    csv_writer *curves = open_table(&d, "curves.csv", cols, 11);
-    csv_writer *summary = curves ? open_table(&d, "summary.csv", sum_cols, 20) : NULL;
-    csv_writer *weights = summary ? open_table(&d, "weights.csv", w_cols, 7) : NULL;
-    csv_writer *losses = weights ? open_table(&d, "train_loss.csv", l_cols, 7) : NULL;
-    csv_writer *marks = losses ? open_table(&d, "landmarks.csv", m_cols, 4) : NULL;
-    csv_writer *steps_csv = marks ? open_table(&d, "rollout.csv", r_cols, 7) : NULL;
-    int ok = steps_csv != NULL, converged = 0;
-    const int splits[2] = {eval_idx, MOONS_KEPT - 1};
-    for (int s = 0; ok && s < 2; s++) { /* where the figure draws its vertical lines */
-        const moon_triple *t = moons_kept(&data, splits[s]);
-        char name[64];
-        moons_triple_name(t, name, sizeof name);
-        static const char *const labels[4] = {"p1", "p2", "p3", "lcm"};
-        for (int k = 0; k < 4; k++) {
-            csv_str(marks, s ? "validation" : "train");
-            csv_str(marks, name);
-            csv_str(marks, labels[k]);
-            csv_num(marks, (k < 3 ? t->p[k] : t->lcm) * data.steps_per_unit);
-            csv_end_row(marks);
-        }
-    }
-    double *mad = xmalloc((size_t)nctx * sizeof *mad), *mad1 = xmalloc((size_t)nctx * sizeof *mad1);
-    double *by_step = xmalloc((size_t)NBANDS * o.rollout * sizeof *by_step);
-
-    for (long long k = 0; k < o.seeds && ok; k++) {
-        run r = {.d = &d, .data = &data, .seed = d.opt.seed + k, .loss_csv = losses};
-        params_init(&r.ps);
-        ctxmem_declare(&r.net, &r.ps, MOONS_DIM, (int)o.heads, MOONS_DIM / (int)o.heads,
-                       strcmp(o.param, "complex") == 0, o.beta);
-        params_alloc(&r.ps);
-        rng init = rng_stream((uint64_t)r.seed, RNG_STREAM_INIT);
-        ctxmem_init(&r.net, &r.ps, &init);
-        if (o.ideal > 0 || o.start_ideal > 0)
-            set_ideal(&r, o.ideal > 0 ? o.ideal : o.start_ideal);
-        if (o.ideal == 0 && train(&r) != 0) {
-            ok = 0;
-            params_free(&r.ps);
-            break;
-        }
-        real wphi[36], wpsi[36], wz[36], wzpsi[36];
-        real_matrices(&r, wphi, wpsi, wz);
-        diag_score ds = disentanglement(wphi, wpsi, wz);
-        write_weights(weights, r.seed, "w_phi", wphi, 6, 6);
-        write_weights(weights, r.seed, "w_psi", wpsi, 6, 6);
-        write_weights(weights, r.seed, "w_z", wz, 6, 6);
-        /* W_z W_psi maps an observation to the network's prediction when the memory reads exactly the
-         * position whose value it holds: the identity for a pure memory; a phase on its diagonal is a
-         * turn the network adds to every predicted step (which compounds along a rollout). */
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 6; j++) {
-                double acc = 0;
-                for (int k = 0; k < 6; k++)
-                    acc += (double)wz[i * 6 + k] * wpsi[k * 6 + j];
-                wzpsi[i * 6 + j] = (real)acc;
-            }
-        write_weights(weights, r.seed, "w_z_w_psi", wzpsi, 6, 6);
-        double objective = train_objective(&r);
-        log_info(d.opt.quiet, "three-moons: heads %lld seed %lld: training objective %.4g; W_z W_psi turns the "
-                              "moons by %.3f, %.3f, %.3f rad a step", o.heads, r.seed, objective,
-                 block_phase(wzpsi, 6, 0), block_phase(wzpsi, 6, 1), block_phase(wzpsi, 6, 2));
-
-        for (int s = 0; s < 2; s++) {
-            const moon_triple *t = moons_kept(&data, splits[s]);
-            char name[64];
-            moons_triple_name(t, name, sizeof name);
-            double maxp = moons_max_period_steps(&data, t), lcm = moons_lcm_steps(&data, t);
-            evaluate(&r, t, wphi, wpsi, wz, nctx, mad, mad1, by_step);
-            const char *split = s ? "validation" : "train";
-            for (int w = 0; w < NBANDS; w++)
-                for (int j = 0; j < o.rollout && isfinite(by_step[w * o.rollout]); j++) {
-                    csv_int(steps_csv, o.heads);
-                    csv_int(steps_csv, r.seed);
-                    csv_str(steps_csv, split);
-                    csv_str(steps_csv, name);
-                    csv_str(steps_csv, band_names[w]);
-                    csv_int(steps_csv, j + 1);
-                    csv_num(steps_csv, by_step[w * o.rollout + j]);
-                    csv_end_row(steps_csv);
-                }
-            for (int i = 0; i < nctx; i++)
-                for (int c = 0; c < 2; c++) {
-                    csv_writer *w = c ? curves : d.csv;
-                    csv_int(w, o.heads);
-                    csv_int(w, r.seed);
-                    csv_str(w, split);
-                    csv_str(w, name);
-                    csv_int(w, 1 + i * o.ctx_step);
-                    csv_num(w, mad[i]);
-                    csv_num(w, maxp);
-                    csv_num(w, lcm);
-                    csv_str(w, o.param);
-                    csv_num(w, clip);
-                    csv_num(w, mad1[i]);
-                    csv_end_row(w);
-                }
-            window_means wm = windows(mad, nctx, maxp, lcm), w1 = windows(mad1, nctx, maxp, lcm);
-            int conv = isfinite(wm.between) && wm.between < o.threshold;
-            if (s == 1)
-                converged += conv;
-            csv_int(summary, o.heads);
-            csv_int(summary, r.seed);
-            csv_str(summary, o.param);
-            csv_num(summary, clip);
-            csv_str(summary, split);
-            csv_str(summary, name);
-            csv_num(summary, maxp);
-            csv_num(summary, lcm);
-            csv_num(summary, wm.before);
-            csv_num(summary, wm.between);
-            csv_num(summary, wm.after);
-            csv_num(summary, w1.before);
-            csv_num(summary, w1.between);
-            csv_num(summary, w1.after);
-            csv_num(summary, ds.phi);
-            csv_num(summary, ds.psi);
-            csv_num(summary, ds.z);
-            csv_num(summary, ds.mean);
-            csv_int(summary, conv);
-            csv_num(summary, objective);
-            csv_end_row(summary);
-            log_info(d.opt.quiet,
-                     "three-moons: heads %lld seed %lld %s %s: %lld-step error %.3g before max(p) = %.0f steps, "
-                     "%.3g up to lcm(p) = %.0f, %.3g after (first step: %.3g, %.3g, %.3g); diagonal mass %.3f",
-                     o.heads, r.seed, split, name, o.rollout, wm.before, maxp, wm.between, lcm, wm.after, w1.before,
-                     w1.between, w1.after, ds.mean);
-        }
-        char name[64], path[4096], heads[16], beta[32];
-        err_t e;
-        snprintf(heads, sizeof heads, "%lld", o.heads);
-        snprintf(beta, sizeof beta, "%g", o.beta);
-        snprintf(name, sizeof name, "three_moons_seed%lld.safetensors", r.seed);
-        const char *meta[] = {"model", "ctxmem", "heads", heads, "param", o.param, "beta", beta, NULL};
-        if (ckpt_save(driver_out_path(&d, name, path, sizeof path), &r.ps, meta, 0, &e) != 0) {
-            driver_error(&d, "%s", e.msg);
-            ok = 0;
-        }
-        params_free(&r.ps);
-    }
-    free(mad);
-    free(mad1);
-    free(by_step);
+        return list_periods(&d, &pl.data);
+    err_t e;
+    if (plan_make(&d.opt, &pl, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
+    tm_tables tb;
+    int ok = tables_open(&d, &tb), converged = 0;
+    if (ok)
+        write_landmarks(tb.landmarks, &pl);
+    for (long long k = 0; k < o.seeds && ok; k++)
+        ok = run_seed(&d, &pl, &tb, d.opt.seed + k, &converged);
     if (ok)
         log_info(d.opt.quiet, "three-moons: %d of %lld seeds converged (validation error below %g between max(p) "
                               "and lcm(p))", converged, o.seeds, o.threshold);
-    err_t e;
-    csv_writer *tables[6] = {curves, summary, weights, losses, marks, steps_csv};
-    for (int i = 0; i < 6; i++) {
-        if (!tables[i])
-            continue;
-        if (ok && csv_close(tables[i], &e) != 0) {
-            driver_error(&d, "%s", e.msg);
-            ok = 0;
-        } else if (!ok) {
-            csv_abort(tables[i]);
-        }
-    }
-    if (ok) {
-        draw_figure(&d, "three_moons");
-        draw_figure(&d, "three_moons_rollout");
-    }
+    d.after_commit = draw_figures;
     return driver_end(&d, ok);
 }
 

@@ -73,11 +73,7 @@ static double xor_step(void *ctx, long long step, long long *tokens)
 static int xor_row(void *ctx, const train_state *st)
 {
     xor_run *r = ctx;
-    csv_int(r->d->csv, r->d->opt.seed);
-    csv_int(r->d->csv, xo.hidden);
-    csv_int(r->d->csv, st->step);
-    csv_num(r->d->csv, st->loss);
-    csv_end_row(r->d->csv);
+    csv_row(r->d->csv, cell_int(r->d->opt.seed), cell_int(xo.hidden), cell_int(st->step), cell_num(st->loss));
     return 0;
 }
 
@@ -103,14 +99,11 @@ int cmd_xor(int argc, char **argv)
     err_t e;
     const schedule_opts sch = {.steps_name = "--steps", .steps = xo.steps, .lr_name = "--lr", .lr = xo.lr,
                                .lr_end_name = "--lr-end", .lr_end = xo.lr_end};
-    if (schedule_opts_check(&sch, &e) != 0) {
-        driver_error(&d, "%s", e.msg);
-        driver_end(&d, 0);
-        return 2;
-    }
+    if (schedule_opts_check(&sch, &e) != 0)
+        return driver_usage_error(&d, "%s", e.msg);
     static const char *const cols[] = {"seed", "hidden", "step", "loss"};
-    d.table_copy = "xor.csv";   /* what `make figures` draws (xor.gp) */
-    if (driver_open_csv(&d, cols, 4) != 0)
+    static const table_spec primary = TABLE_SPEC("xor.csv", cols);   /* the copy `make figures` draws (xor.gp) */
+    if (driver_open_csv(&d, &primary) != 0)
         return driver_end(&d, 0);
 
     xor_run r = {.d = &d,

@@ -5,11 +5,14 @@
 #
 #   scripts/same_outputs.sh [BASE_REF]       exit 0: identical; 1: some file differs (listed)
 #
-# Only what measures time is left out of the comparison: CSV columns named *tokens_per_s,
-# *seconds, gflops, mfu, ratio, peak_rss_mb (dropped before hashing), config.yaml's git_commit
-# line, bench's Markdown table, and the figures (gnuplot's PNGs). stderr (progress, timings) is
-# not compared. The base binary is cached by commit in $SAME_OUTPUTS_CACHE (default
-# ~/.cache/memlab-same-outputs), so a second run against the same base only builds this tree.
+# Both binaries are built with one commit string (GIT_COMMIT=same-outputs), so that what records
+# it (config.yaml, the checkpoints that carry the configuration) compares byte for byte. Only what
+# measures time is left out of the comparison: CSV columns named *tokens_per_s, *seconds, gflops,
+# mfu, ratio, peak_rss_mb (dropped before hashing, and their values in run.log's last line),
+# run.log's "after S s", bench's Markdown table,
+# and the figures (gnuplot's PNGs). stderr (progress, timings) is not compared. The base binary is
+# cached by commit in $SAME_OUTPUTS_CACHE (default ~/.cache/memlab-same-outputs), so a second run
+# against the same base only builds this tree.
 # A developer tool: make check does not run it.
 set -eu
 base_ref=${1:-main}
@@ -24,17 +27,17 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # ---- the two binaries ---------------------------------------------------------------------------
-base_bin=$cache/$base_sha/memlab
+base_bin=$cache/$base_sha/memlab.same-commit
 if [ ! -x "$base_bin" ]; then
     echo "same_outputs: building $base_ref ($base_sha)" >&2
     git -C "$root" worktree add --quiet --detach "$tmp/base-src" "$base_sha"
-    make -C "$tmp/base-src" -j2 memlab >"$tmp/base-build.log" 2>&1 ||
+    make -C "$tmp/base-src" -j2 GIT_COMMIT=same-outputs memlab >"$tmp/base-build.log" 2>&1 ||
         { tail -20 "$tmp/base-build.log" >&2; echo "same_outputs: $base_ref does not build" >&2; exit 2; }
     mkdir -p "$cache/$base_sha"
     cp "$tmp/base-src/memlab" "$base_bin.tmp" && mv "$base_bin.tmp" "$base_bin"
 fi
 echo "same_outputs: building the current tree" >&2
-make -C "$root" -j2 memlab >"$tmp/cur-build.log" 2>&1 ||
+make -C "$root" -j2 GIT_COMMIT=same-outputs memlab >"$tmp/cur-build.log" 2>&1 ||
     { tail -20 "$tmp/cur-build.log" >&2; echo "same_outputs: the current tree does not build" >&2; exit 2; }
 cp "$root/memlab" "$tmp/cur-memlab"
 
@@ -112,7 +115,8 @@ run_all() {
 }
 
 # ---- normalising and hashing --------------------------------------------------------------------
-# A CSV whose header names a time column loses that column; config.yaml loses its commit line.
+# A CSV whose header names a time column loses that column; run.log its time and the values of
+# those columns in its last line.
 normalise() {
     find "$1" -type f | sort | while read -r f; do
         case $f in
@@ -121,8 +125,9 @@ normalise() {
                 NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /tokens_per_s$|seconds$|^gflops$|^mfu$|^ratio$|peak_rss/) drop[i] = 1 }
                 { s = ""; n = 0; for (i = 1; i <= NF; i++) if (!(i in drop)) s = (n++ ? s OFS : "") $i; print s }' "$f" >"$f.n"
             mv "$f.n" "$f" ;;
-        */config.yaml)
-            grep -v '^git_commit:' "$f" >"$f.n" || true
+        */run.log | */run-*.log)
+            sed -E 's/ after [0-9.]+ s/ after S s/; s/([a-z_]*(tokens_per_s|seconds)|gflops|mfu|ratio|peak_rss_mb)=[^ ]*/\1=T/g' \
+                "$f" >"$f.n"
             mv "$f.n" "$f" ;;
         esac
     done

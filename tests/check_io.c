@@ -65,30 +65,6 @@ static int dir_count(const char *dir)
     return n;
 }
 
-/* Runs fn in a child process with stdout and stderr sent to the given files (NULL: /dev/null), so
- * that output, exit codes and fatal() can be checked whatever Check's fork mode. Returns the exit
- * status, or -1 if the child was killed. */
-static int run_child(void (*fn)(void *), void *arg, const char *out, const char *err)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(99);
-        fn(arg);
-        fflush(stdout);
-        fflush(stderr);
-        _exit(0);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* ---- CSV -------------------------------------------------------------------------------------- */
 
 START_TEST(test_csv_quoting)
@@ -179,18 +155,103 @@ START_TEST(test_csv_column_count)
 {
     char *dir = test_tmpdir(), *path = path_in(dir, "c.csv"), *err = path_in(dir, "err");
     char want[700];
-    ck_assert_int_eq(run_child(csv_short_row, path, NULL, err), 1);
+    ck_assert_int_eq(test_run_child(csv_short_row, path, NULL, err), 1);
     char *msg = test_slurp(err);
     snprintf(want, sizeof want, "memlab: internal: %s: CSV row has 2 fields, the header has 3\n", path);
     ck_assert_str_eq(msg, want);
     free(msg);
-    ck_assert_int_eq(run_child(csv_long_row, path, NULL, err), 1);
+    ck_assert_int_eq(test_run_child(csv_long_row, path, NULL, err), 1);
     msg = test_slurp(err);
     snprintf(want, sizeof want, "memlab: internal: %s: CSV row has more fields than the header's 1\n", path);
     ck_assert_str_eq(msg, want);
     free(msg);
     free(path);
     free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* csv_row writes a whole row of typed cells as the field-by-field calls would. */
+START_TEST(test_csv_row)
+{
+    char *dir = test_tmpdir(), *path = path_in(dir, "r.csv");
+    const char *cols[] = {"arch", "step", "loss", "note"};
+    err_t e;
+    csv_writer *w = csv_open(path, cols, 4, &e);
+    ck_assert_ptr_nonnull(w);
+    csv_row(w, cell_str("gpt"), cell_int(12), cell_num(0.25), cell_str("a,b"));
+    csv_row(w, cell_str(NULL), cell_int(-1), cell_num(NAN), cell_str(""));
+    ck_assert_str_eq(csv_last_row(w), "arch= step=-1 loss= note=");
+    ck_assert_int_eq(csv_close(w, &e), 0);
+    char *got = test_slurp(path);
+    ck_assert_str_eq(got, "arch,step,loss,note\ngpt,12,0.25,\"a,b\"\n,-1,,\n");
+    free(got);
+    free(path);
+    test_rmdir(dir);
+}
+END_TEST
+
+static void csv_row_too_short(void *arg)
+{
+    const char *cols[] = {"a", "b", "c"};
+    err_t e;
+    csv_writer *w = csv_open(arg, cols, 3, &e);
+    csv_row(w, cell_int(1), cell_int(2));   /* fatal: 2 cells of 3, nothing of the row written */
+    csv_close(w, &e);
+}
+
+START_TEST(test_csv_row_count)
+{
+    char *dir = test_tmpdir(), *path = path_in(dir, "c.csv"), *err = path_in(dir, "err");
+    ck_assert_int_eq(test_run_child(csv_row_too_short, path, NULL, err), 1);
+    char *msg = test_slurp(err), want[700];
+    snprintf(want, sizeof want, "memlab: internal: %s: CSV row of 2 cells, the header has 3\n", path);
+    ck_assert_str_eq(msg, want);
+    ck_assert(!file_exists(path));   /* fatal() left no table and no temporary file */
+    ck_assert_int_eq(dir_count(dir), 1);
+    free(msg);
+    free(path);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* csv_tee: the copy gets every row written after it, and is committed or dropped with the table;
+ * csv_sync makes sure of the rows without giving the file its name. */
+START_TEST(test_csv_tee_and_sync)
+{
+    char *dir = test_tmpdir(), *path = path_in(dir, "t.csv"), *copy = path_in(dir, "copy.csv");
+    const char *cols[] = {"x"};
+    err_t e;
+    for (int commit = 0; commit < 2; commit++) {
+        csv_writer *w = csv_open(path, cols, 1, &e), *c = csv_open(copy, cols, 1, &e);
+        ck_assert_ptr_nonnull(w);
+        ck_assert_ptr_nonnull(c);
+        csv_tee(w, c);
+        csv_row(w, cell_int(7));
+        ck_assert_int_eq(csv_sync(w, &e), 0);
+        ck_assert(!file_exists(path) && !file_exists(copy));
+        if (!commit) {
+            csv_abort(w);
+            ck_assert_int_eq(dir_count(dir), 0);
+            continue;
+        }
+        ck_assert_int_eq(csv_close(w, &e), 0);
+        char *a = test_slurp(path), *b = test_slurp(copy);
+        ck_assert_str_eq(a, "x\n7\n");
+        ck_assert_str_eq(b, "x\n7\n");
+        free(a);
+        free(b);
+    }
+    /* a full disk shows at csv_sync, before anything is committed */
+    csv_writer *w = csv_open("/dev/full", cols, 1, &e);
+    ck_assert_ptr_nonnull(w);
+    csv_row(w, cell_int(1));
+    ck_assert_int_eq(csv_sync(w, &e), -1);
+    ck_assert_str_eq(e.msg, "/dev/full: write failed: No space left on device");
+    csv_abort(w);
+    free(path);
+    free(copy);
     test_rmdir(dir);
 }
 END_TEST
@@ -234,12 +295,12 @@ static void csv_to_stdout(void *arg)
 START_TEST(test_csv_stdout)
 {
     char *dir = test_tmpdir(), *out = path_in(dir, "out"), *err = path_in(dir, "err");
-    ck_assert_int_eq(run_child(csv_to_stdout, NULL, out, err), 0);
+    ck_assert_int_eq(test_run_child(csv_to_stdout, NULL, out, err), 0);
     char *got = test_slurp(out);
     ck_assert_str_eq(got, "step,loss\n1,0.5\n");
     free(got);
     /* a full disk behind stdout is reported at close, naming stdout */
-    ck_assert_int_eq(run_child(csv_to_stdout, NULL, "/dev/full", err), 3);
+    ck_assert_int_eq(test_run_child(csv_to_stdout, NULL, "/dev/full", err), 3);
     got = test_slurp(err);
     ck_assert_str_eq(got, "stdout: write failed: No space left on device");
     free(got);
@@ -1064,7 +1125,7 @@ START_TEST(test_args_help)
 {
     char *dir = test_tmpdir(), *out = path_in(dir, "out");
     /* --help wins over every other problem on the line, prints on stdout and returns 1 */
-    ck_assert_int_eq(run_child(help_child, "--help", out, NULL), 7);
+    ck_assert_int_eq(test_run_child(help_child, "--help", out, NULL), 7);
     char *text = test_slurp(out);
     ck_assert_ptr_nonnull(text);
     const char *want[] = {"Usage: memlab tst [options]\na test command\n\nTrains nothing.\n",
@@ -1084,7 +1145,7 @@ START_TEST(test_args_help)
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(strstr(text, want[i]), "help lacks '%s':\n%s", want[i], text);
     free(text);
-    ck_assert_int_eq(run_child(help_child, "-h", out, NULL), 7);
+    ck_assert_int_eq(test_run_child(help_child, "-h", out, NULL), 7);
     free(out);
     test_rmdir(dir);
 }
@@ -1706,11 +1767,11 @@ static void log_child(void *arg)
 START_TEST(test_log_info)
 {
     char *dir = test_tmpdir(), *err = path_in(dir, "err");
-    ck_assert_int_eq(run_child(log_child, NULL, NULL, err), 0);
+    ck_assert_int_eq(test_run_child(log_child, NULL, NULL, err), 0);
     char *text = test_slurp(err);
     ck_assert_str_eq(text, "memlab: hello 42\n");
     free(text);
-    ck_assert_int_eq(run_child(log_child, "quiet", NULL, err), 0);
+    ck_assert_int_eq(test_run_child(log_child, "quiet", NULL, err), 0);
     text = test_slurp(err);
     ck_assert_str_eq(text, "");
     free(text);
@@ -1745,6 +1806,9 @@ Suite *suite_io(void)
     tcase_add_test(tc, test_csv_numbers);
     tcase_add_test(tc, test_csv_column_count);
     tcase_add_test(tc, test_csv_abort);
+    tcase_add_test(tc, test_csv_row);
+    tcase_add_test(tc, test_csv_row_count);
+    tcase_add_test(tc, test_csv_tee_and_sync);
     tcase_add_test(tc, test_csv_stdout);
     tcase_add_test(tc, test_csv_open_error);
     suite_add_tcase(s, tc);

@@ -26,6 +26,11 @@ const char *test_memlab_bin(void);
  * discard) and returning the exit status (or -1 if it could not run or was killed). */
 int test_run(const char *cmd, char **out, char **err);
 
+/* Runs fn in a child process with stdout and stderr sent to the given files (NULL: /dev/null), so
+ * that output, exit codes and fatal() can be checked whatever Check's fork mode. Returns the exit
+ * status, or -1 if the child was killed. */
+int test_run_child(void (*fn)(void *), void *arg, const char *out, const char *err);
+
 /* A fresh directory under /tmp (removed by test_rmdir). */
 char *test_tmpdir(void);
 void test_rmdir(char *dir);

@@ -207,17 +207,22 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
-int atomic_commit(atomic_file *a, err_t *e)
+int atomic_sync(atomic_file *a, err_t *e)
 {
-    int rc = 0;
     /* Any earlier fwrite failure leaves the error flag set, but errno may have changed since, so
      * only a failing fflush gives a trustworthy reason. */
     if (fflush(a->fp) != 0)
-        rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
-    else if (ferror(a->fp))
-        rc = err_set(e, "%s: write failed (disk full or I/O error)", a->path);
-    else if ((a->tmp || a->unnamed) && fsync(fileno(a->fp)) != 0)
-        rc = err_set(e, "%s: write failed: %s", a->path, strerror(errno));
+        return err_set(e, "%s: write failed: %s", a->path, strerror(errno));
+    if (ferror(a->fp))
+        return err_set(e, "%s: write failed (disk full or I/O error)", a->path);
+    if ((a->tmp || a->unnamed) && fsync(fileno(a->fp)) != 0)
+        return err_set(e, "%s: write failed: %s", a->path, strerror(errno));
+    return 0;
+}
+
+int atomic_commit(atomic_file *a, err_t *e)
+{
+    int rc = atomic_sync(a, e);
     /* An unnamed file gets a temporary name, then the final one by rename (a link cannot replace). */
     char linked[4200];
     if (a->unnamed && rc == 0 && link_unnamed(fileno(a->fp), a->path, linked, sizeof linked) != 0)

@@ -16,6 +16,10 @@ atomic_file *atomic_open(const char *path, err_t *e);
 FILE *atomic_fp(atomic_file *a);
 /* The final path, for messages. */
 const char *atomic_path(const atomic_file *a);
+/* Flushes and syncs what was written, without giving the file its name: 0, or -1 with e naming
+ * the path (a full disk, an I/O error); the file stays pending either way (commit or abort it).
+ * Several files that must appear together are all synced before any is committed. */
+int atomic_sync(atomic_file *a, err_t *e);
 /* Flushes, syncs, closes and renames onto the target; releases a in every case. On failure the
  * temporary file is removed, the target is left as it was, and e names the path. */
 int atomic_commit(atomic_file *a, err_t *e);

@@ -149,11 +149,22 @@ csv_writer *csv_open_copy(const char *path, const char *copy_path, const char *c
     csv_writer *w = csv_open(path, columns, ncols, e);
     if (!w || !copy_path || (path && strcmp(path, copy_path) == 0))
         return w;
-    if (!(w->copy = csv_open(copy_path, columns, ncols, e))) {
+    csv_writer *copy = csv_open(copy_path, columns, ncols, e);
+    if (!copy) {
         csv_abort(w);
         return NULL;
     }
+    csv_tee(w, copy);
     return w;
+}
+
+void csv_tee(csv_writer *w, csv_writer *copy)
+{
+    if (w->copy)
+        fatal("internal: %s: CSV table already copied to %s", w->name, w->copy->name);
+    if (copy->ncols != w->ncols || w->nfields || copy->nfields)
+        fatal("internal: %s: a copy with %d columns (or in the middle of a row)", w->name, copy->ncols);
+    w->copy = copy;
 }
 
 void csv_str(csv_writer *w, const char *s)
@@ -202,6 +213,19 @@ void csv_end_row(csv_writer *w)
         w->write_errno = errno ? errno : EIO;
 }
 
+void csv_write_row(csv_writer *w, const csv_cell *cells, int n)
+{
+    if (n != w->ncols || w->nfields)
+        fatal("internal: %s: CSV row of %d cells, the header has %d", w->name, n, w->ncols);
+    for (int i = 0; i < n; i++)
+        switch (cells[i].kind) {
+        case CSV_CELL_STR: csv_str(w, cells[i].s); break;
+        case CSV_CELL_INT: csv_int(w, cells[i].i); break;
+        case CSV_CELL_NUM: csv_num(w, cells[i].x); break;
+        }
+    csv_end_row(w);
+}
+
 const char *csv_last_row(const csv_writer *w) { return w->last; }
 
 static void csv_release(csv_writer *w)
@@ -211,6 +235,29 @@ static void csv_release(csv_writer *w)
     free(w->columns);
     free(w->name);
     free(w);
+}
+
+/* The first write error of stdout or a live file, after flushing it; 0 when none. */
+static int stream_error(csv_writer *w)
+{
+    int err = w->write_errno;
+    if (fflush(w->fp) != 0 && err == 0)
+        err = errno ? errno : EIO;
+    if (err == 0 && ferror(w->fp))
+        err = EIO;
+    return err;
+}
+
+int csv_sync(csv_writer *w, err_t *e)
+{
+    if (w->nfields != 0)
+        fatal("internal: %s: CSV synced in the middle of a row", w->name);
+    if (w->copy && csv_sync(w->copy, e) != 0)
+        return -1;
+    if (w->file)
+        return atomic_sync(w->file, e);
+    int err = stream_error(w);
+    return err ? err_set(e, "%s: write failed: %s", w->name, strerror(err)) : 0;
 }
 
 int csv_close(csv_writer *w, err_t *e)
@@ -226,11 +273,7 @@ int csv_close(csv_writer *w, err_t *e)
     if (w->file) {
         rc = atomic_commit(w->file, e);
     } else {
-        int err = w->write_errno;
-        if (fflush(w->fp) != 0 && err == 0)
-            err = errno ? errno : EIO;
-        if (err == 0 && ferror(w->fp))
-            err = EIO;
+        int err = stream_error(w);
         if (w->live && fclose(w->fp) != 0 && err == 0)
             err = errno ? errno : EIO;
         if (err)

@@ -26,9 +26,36 @@ void csv_int(csv_writer *w, long long v);
 void csv_num(csv_writer *w, double v);
 /* Ends the row; a row with other than ncols fields is a bug and fatal. */
 void csv_end_row(csv_writer *w);
+
+/* One cell of a row written whole by csv_row: cell_str, cell_int and cell_num write as csv_str,
+ * csv_int and csv_num. */
+typedef struct {
+    enum { CSV_CELL_STR, CSV_CELL_INT, CSV_CELL_NUM } kind;
+    const char *s;
+    long long i;
+    double x;
+} csv_cell;
+static inline csv_cell cell_str(const char *s) { return (csv_cell){.kind = CSV_CELL_STR, .s = s}; }
+static inline csv_cell cell_int(long long v) { return (csv_cell){.kind = CSV_CELL_INT, .i = v}; }
+static inline csv_cell cell_num(double v) { return (csv_cell){.kind = CSV_CELL_NUM, .x = v}; }
+/* A whole row in one call, its cells counted by the compiler:
+ *     csv_row(w, cell_str("gpt"), cell_int(step), cell_num(loss));
+ * a count other than the header's is a bug and fatal, before anything of the row is written. */
+#define csv_row(w, ...)                                                                                    \
+    csv_write_row((w), (const csv_cell[]){__VA_ARGS__},                                                     \
+                  (int)(sizeof((const csv_cell[]){__VA_ARGS__}) / sizeof(csv_cell)))
+void csv_write_row(csv_writer *w, const csv_cell *cells, int n);
+
+/* From now on every field written to w also goes to copy (a table of the same columns), which
+ * csv_sync, csv_close and csv_abort then treat with w. */
+void csv_tee(csv_writer *w, csv_writer *copy);
 /* The last complete data row as "column=value column=value ..." (strings cut to 40 bytes, the
  * whole cut to about 1 KB); "" before the first. */
 const char *csv_last_row(const csv_writer *w);
+/* Checks that every row so far reached its file (flushed and synced; a file is not committed yet)
+ * or stdout: 0, or -1 with e filled on a write error. Tables that must appear together are all
+ * synced before any is closed (experiments/driver.h). */
+int csv_sync(csv_writer *w, err_t *e);
 /* Commits the file (or flushes stdout) and releases w; -1 with e filled on a write error. */
 int csv_close(csv_writer *w, err_t *e);
 /* Drops a half-written file (an earlier file at the path stays); for stdout just flushes. NULL ok. */
