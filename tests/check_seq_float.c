@@ -1,6 +1,7 @@
 /* Sequence kernels in the float build that training uses: attention (also with ALiBi's biases, on
  * both kernel paths) at a realistic size against a naive reference computed in float, and the same
- * bits from one thread and from two (attention and the leaky average, forward and backward). */
+ * bits from one thread and from two (attention and the leaky average, forward and backward); the
+ * flash attention kernels give the stored-probabilities kernels' bits. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -117,6 +118,17 @@ START_TEST(test_attention_float_matches_naive)
         worst = fmax(worst, err);
     }
     ck_assert_msg(worst < 1e-5, "float attention differs from the naive float reference by %g", worst);
+    if (attention_flash_supports(&d)) {
+        /* the kernel that keeps no probabilities: the same bits, except under the full mask (one
+         * product of Tq rows per head there, tiles of 64 rows in the flash kernel) */
+        real *flash = zero_buf(n);
+        attention_forward_flash(flash, q, k, v, &d);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(c->mask.kind == ATT_FULL ? fabs((double)flash[i] - out[i]) <= 1e-6 * fmax(fabs(out[i]), 1.0)
+                                                   : memcmp(&flash[i], &out[i], sizeof(real)) == 0,
+                          "flash attention's output %zu: %.9g vs %.9g", i, flash[i], out[i]);
+        free(flash);
+    }
     /* each row of probabilities sums to one, or is all zero for a row without keys */
     for (size_t r = 0; r < (size_t)B * H * T; r++) {
         double s = 0;
@@ -227,6 +239,58 @@ START_TEST(test_seq_kernels_deterministic_across_threads)
 }
 END_TEST
 
+/* The flash kernels: out, dq, dk, dv with n threads, in one block. */
+static real *flash_det_run(const det_case *c, int threads)
+{
+    threads_set(threads);
+    real slopes[8];
+    att_dims d = dims_self(c->B, c->T, c->H, c->hs, c->mask);
+    if (c->alibi) {
+        alibi_slopes(slopes, c->H);
+        d.alibi = slopes;
+    }
+    const size_t n = (size_t)c->B * c->T * c->H * c->hs;
+    real *q = normal_buf(n, 21), *k = normal_buf(n, 22), *v = normal_buf(n, 23), *dout = normal_buf(n, 24);
+    real *res = zero_buf(4 * n);
+    attention_forward_flash(res, q, k, v, &d);
+    attention_backward_flash(res + n, res + 2 * n, res + 3 * n, dout, q, k, v, &d);
+    free(q), free(k), free(v), free(dout);
+    return res;
+}
+
+/* The same promises for the flash kernels, which must also give the stored-probabilities kernels'
+ * bits for the same thread count (det_run's first 4 n elements, computed from the same inputs). */
+START_TEST(test_flash_deterministic_across_threads)
+{
+    const det_case *c = &DET_CASES[_i];
+    att_dims d = dims_self(c->B, c->T, c->H, c->hs, c->mask);
+    if (!attention_flash_supports(&d))
+        return;   /* the direct path's head sizes */
+    const int saved = threads_get();
+    real *one = flash_det_run(c, 1);
+    real *two = flash_det_run(c, 2);
+    real *again = flash_det_run(c, 2);
+    real *stored = det_run(c, 2);
+    threads_set(saved);
+    const size_t n = 4 * (size_t)c->B * c->T * c->H * c->hs;
+    size_t at;
+    ck_assert_msg(same_bits(two, again, n, &at), "flash element %zu differs between two runs on 2 threads", at);
+    ck_assert_msg(same_bits(two, stored, n, &at), "flash element %zu: %.9g vs the stored kernel's %.9g", at, two[at],
+                  stored[at]);
+    if (!c->blas_splits)
+        ck_assert_msg(same_bits(one, two, n, &at), "flash element %zu: %.9g (1 thread) vs %.9g (2)", at, one[at],
+                      two[at]);
+    else
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(fabs((double)one[i] - two[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
+                          "flash element %zu: %.9g (1 thread) vs %.9g (2)", i, one[i], two[i]);
+    free(one);
+    free(two);
+    free(again);
+    free(stored);
+}
+END_TEST
+
 Suite *suite_seq_float(void)
 {
     Suite *s = suite_create("seq_float");
@@ -234,6 +298,7 @@ Suite *suite_seq_float(void)
     tcase_add_loop_test(tc, test_attention_float_matches_naive, 0, (int)(sizeof FLOAT_CASES / sizeof FLOAT_CASES[0]));
     tcase_add_loop_test(tc, test_seq_kernels_deterministic_across_threads, 0,
                         (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
+    tcase_add_loop_test(tc, test_flash_deterministic_across_threads, 0, (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
