@@ -169,7 +169,7 @@ static size_t det_size(const det_case *c)
     return det_att_size(c) + 2 * n + c->H;
 }
 
-static real *det_run(const det_case *c, int threads)
+static real *det_run(const det_case *c, int threads, int flash)
 {
     threads_set(threads);
     real slopes[8];
@@ -185,8 +185,13 @@ static real *det_run(const det_case *c, int threads)
     real *out = res, *dq = out + n, *dk = dq + n, *dv = dk + n, *att = dv + n;
     real *leaky = res + det_att_size(c), *dx = leaky + n, *dtheta = dx + n;
     real *scratch = zero_buf(attention_scratch_size(&d));
-    attention_forward(out, att, q, k, v, &d);
-    attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+    if (flash) {   /* the kernels that keep no probabilities (att stays 0) */
+        attention_forward_flash(out, q, k, v, &d);
+        attention_backward_flash(dq, dk, dv, dout, q, k, v, &d);
+    } else {
+        attention_forward(out, att, q, k, v, &d);
+        attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+    }
     leaky_avg_forward(leaky, q, theta, c->B, c->T, c->H, c->hs);
     leaky_avg_backward(dx, dtheta, dout, leaky, theta, c->B, c->T, c->H, c->hs);
     free(q), free(k), free(v), free(dout), free(theta), free(scratch);
@@ -216,9 +221,9 @@ START_TEST(test_seq_kernels_deterministic_across_threads)
 {
     const det_case *c = &DET_CASES[_i];
     const int saved = threads_get();
-    real *one = det_run(c, 1);
-    real *two = det_run(c, 2);
-    real *again = det_run(c, 2);
+    real *one = det_run(c, 1, 0);
+    real *two = det_run(c, 2, 0);
+    real *again = det_run(c, 2, 0);
     threads_set(saved);
     const size_t n = det_size(c), natt = det_att_size(c);
     size_t at;
@@ -239,27 +244,8 @@ START_TEST(test_seq_kernels_deterministic_across_threads)
 }
 END_TEST
 
-/* The flash kernels: out, dq, dk, dv with n threads, in one block. */
-static real *flash_det_run(const det_case *c, int threads)
-{
-    threads_set(threads);
-    real slopes[8];
-    att_dims d = dims_self(c->B, c->T, c->H, c->hs, c->mask);
-    if (c->alibi) {
-        alibi_slopes(slopes, c->H);
-        d.alibi = slopes;
-    }
-    const size_t n = (size_t)c->B * c->T * c->H * c->hs;
-    real *q = normal_buf(n, 21), *k = normal_buf(n, 22), *v = normal_buf(n, 23), *dout = normal_buf(n, 24);
-    real *res = zero_buf(4 * n);
-    attention_forward_flash(res, q, k, v, &d);
-    attention_backward_flash(res + n, res + 2 * n, res + 3 * n, dout, q, k, v, &d);
-    free(q), free(k), free(v), free(dout);
-    return res;
-}
-
 /* The same promises for the flash kernels, which must also give the stored-probabilities kernels'
- * bits for the same thread count (det_run's first 4 n elements, computed from the same inputs). */
+ * bits for the same thread count (out, dq, dk, dv: det_run's first 4 n elements). */
 START_TEST(test_flash_deterministic_across_threads)
 {
     const det_case *c = &DET_CASES[_i];
@@ -267,12 +253,12 @@ START_TEST(test_flash_deterministic_across_threads)
     if (!attention_flash_supports(&d))
         return;   /* the direct path's head sizes */
     const int saved = threads_get();
-    real *one = flash_det_run(c, 1);
-    real *two = flash_det_run(c, 2);
-    real *again = flash_det_run(c, 2);
-    real *stored = det_run(c, 2);
+    real *one = det_run(c, 1, 1);
+    real *two = det_run(c, 2, 1);
+    real *again = det_run(c, 2, 1);
+    real *stored = det_run(c, 2, 0);
     threads_set(saved);
-    const size_t n = 4 * (size_t)c->B * c->T * c->H * c->hs;
+    const size_t n = 4 * (size_t)c->B * c->T * c->H * c->hs;   /* out, dq, dk, dv */
     size_t at;
     ck_assert_msg(same_bits(two, again, n, &at), "flash element %zu differs between two runs on 2 threads", at);
     ck_assert_msg(same_bits(two, stored, n, &at), "flash element %zu: %.9g vs the stored kernel's %.9g", at, two[at],

@@ -151,6 +151,18 @@ static void softmax_row(real *restrict p, int Tk, int lo, int hi)
     memset(p + hi, 0, (size_t)(Tk - hi) * sizeof(real));
 }
 
+/* dS = P * (dP - rowsum(dP * P)) over the allowed columns [lo, hi), in place of dP in g. */
+static void softmax_backward_row(real *restrict g, const real *restrict p, int lo, int hi)
+{
+    real dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int u = lo; u < hi; u++)
+        dot += g[u] * p[u];
+#pragma omp simd
+    for (int u = lo; u < hi; u++)
+        g[u] = p[u] * (g[u] - dot);
+}
+
 /* ---- direct path (hs <= ATT_DIRECT_HS) ------------------------------------------------------- */
 
 /* Asks for the cache lines of p[lo..hi) before they are needed. Each row of att is short and is
@@ -504,27 +516,19 @@ static int units_parallel(long units, const att_dims *d)
     return t > 1 && units >= t && enough_work(d);
 }
 
-/* One (batch, head): logits of the tiles' key ranges, softmax rows, P v over the same ranges (P is
- * exactly 0 elsewhere). */
-static void forward_unit(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d,
-                         int b, int h)
+/* Probabilities of rows [i0, i1) over the columns [c0, c1) into P (row r = query i0 + r, column u at
+ * P[r * Tk + u]; exactly 0 outside each row's keys, and a row without keys all 0). */
+static void tile_probs(real *P, const real *qb, const real *kb, const att_dims *d, int h, int i0, int i1, int c0,
+                       int c1)
 {
-    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs;
-    const real *qb = q + (size_t)b * d->bsq + (size_t)h * hs;
-    const real *kb = k + (size_t)b * d->bsk + (size_t)h * hs;
-    const real *vb = v + (size_t)b * d->bsv + (size_t)h * hs;
-    real *ob = out + (size_t)b * d->bso + (size_t)h * hs;
-    real *A = att + ((size_t)b * d->H + h) * Tq * Tk;
-    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-        tile_span(d, i0, &i1, &c0, &c1);
-        if (c1 > c0)
-            blas_gemm(0, 1, i1 - i0, c1 - c0, hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
-                      kb + (size_t)c0 * d->ldk, d->ldk, 0, A + (size_t)i0 * Tk + c0, Tk);
-    }
-    for (int i = 0; i < Tq; i++) {
+    const int Tq = d->Tq, Tk = d->Tk;
+    if (c1 > c0)
+        blas_gemm(0, 1, i1 - i0, c1 - c0, d->hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
+                  kb + (size_t)c0 * d->ldk, d->ldk, 0, P + c0, Tk);
+    for (int i = i0; i < i1; i++) {
         int lo, hi;
         row_keys(d, i, &lo, &hi);
-        real *restrict p = A + (size_t)i * Tk;
+        real *restrict p = P + (size_t)(i - i0) * Tk;
         if (d->alibi) {
             const real m = d->alibi[h];
             const int t = i + Tk - Tq;
@@ -534,11 +538,27 @@ static void forward_unit(real *out, real *att, const real *q, const real *k, con
         }
         softmax_row(p, Tk, lo, hi);
     }
+}
+
+/* One (batch, head), tile by tile: the logits of the key columns the tile's rows may see, their
+ * softmax rows, then P v over the same columns. The probabilities go to a->att (kept, tiles of
+ * tile_rows) or, for the flash kernel (a->att NULL), to P, ATT_TILE rows of the participant's own
+ * that the next tile overwrites. */
+static void forward_unit(const att_args *a, real *P, int b, int h)
+{
+    const att_dims *d = a->d;
+    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs, rows = a->att ? tile_rows(d) : ATT_TILE;
+    const real *qb = a->q + (size_t)b * d->bsq + (size_t)h * hs;
+    const real *kb = a->k + (size_t)b * d->bsk + (size_t)h * hs;
+    const real *vb = a->v + (size_t)b * d->bsv + (size_t)h * hs;
+    real *ob = a->out + (size_t)b * d->bso + (size_t)h * hs;
     for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-        tile_span(d, i0, &i1, &c0, &c1);
+        tile_span_of(d, rows, i0, &i1, &c0, &c1);
+        real *Pt = a->att ? a->att + (((size_t)b * d->H + h) * Tq + i0) * Tk : P;
+        tile_probs(Pt, qb, kb, d, h, i0, i1, c0, c1);
         if (c1 > c0) {
-            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, A + (size_t)i0 * Tk + c0, Tk,
-                      vb + (size_t)c0 * d->ldv, d->ldv, 0, ob + (size_t)i0 * d->ldo, d->ldo);
+            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, Pt + c0, Tk, vb + (size_t)c0 * d->ldv, d->ldv, 0,
+                      ob + (size_t)i0 * d->ldo, d->ldo);
         } else {
             for (int i = i0; i < i1; i++)
                 memset(ob + (size_t)i * d->ldo, 0, (size_t)hs * sizeof(real));
@@ -546,11 +566,15 @@ static void forward_unit(real *out, real *att, const real *q, const real *k, con
     }
 }
 
+/* Scratch of the flash kernels, per participant: P and dS of one tile. */
+static size_t flash_scratch_reals(const att_dims *d) { return (size_t)2 * ATT_TILE * d->Tk; }
+
 static void forward_units(void *arg, size_t lo, size_t hi)
 {
     const att_args *a = arg;
+    real *own = a->att ? NULL : a->scratch + (size_t)pool_participant() * flash_scratch_reals(a->d);
     for (size_t u = lo; u < hi; u++)
-        forward_unit(a->out, a->att, a->q, a->k, a->v, a->d, (int)(u / a->d->H), (int)(u % a->d->H));
+        forward_unit(a, own, (int)(u / a->d->H), (int)(u % a->d->H));
 }
 
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
@@ -604,15 +628,8 @@ static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const rea
     for (int i = 0; i < Tq; i++) {
         int lo, hi;
         row_keys(d, i, &lo, &hi);
-        real *restrict g = scratch + (size_t)i * Tk;
-        const real *restrict p = A + (size_t)i * Tk;
-        real dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int u = lo; u < hi; u++)
-            dot += g[u] * p[u];
-#pragma omp simd
-        for (int u = lo; u < hi; u++)
-            g[u] = p[u] * (g[u] - dot);
+        real *g = scratch + (size_t)i * Tk;
+        softmax_backward_row(g, A + (size_t)i * Tk, lo, hi);
         memset(g, 0, (size_t)lo * sizeof(real));
         memset(g + hi, 0, (size_t)(Tk - hi) * sizeof(real));
     }
@@ -678,62 +695,9 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
  * the very calls of the products path above, so the probabilities, the output and every gradient
  * have the same bits as there; only a q that is also k (dq and dk one buffer) sums its two terms in
  * another order, and a full mask is cut into tiles here where the products path makes one product
- * per head (OpenBLAS may round an element differently in a product of another size). Memory: 2 ATT_TILE Tk reals per participant, freed on return. The cost: the logits'
- * product and softmax once more in the backward pass. */
-
-static size_t flash_scratch_reals(const att_dims *d) { return (size_t)2 * ATT_TILE * d->Tk; }
-
-/* Probabilities of rows [i0, i1) over the columns [c0, c1) into P (row r = query i0 + r, column u at
- * P[r * Tk + u]; P is exactly 0 outside each row's keys). */
-static void flash_tile_probs(real *P, const real *qb, const real *kb, const att_dims *d, int h, int i0, int i1,
-                             int c0, int c1)
-{
-    const int Tq = d->Tq, Tk = d->Tk;
-    blas_gemm(0, 1, i1 - i0, c1 - c0, d->hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
-              kb + (size_t)c0 * d->ldk, d->ldk, 0, P + c0, Tk);
-    for (int i = i0; i < i1; i++) {
-        int lo, hi;
-        row_keys(d, i, &lo, &hi);
-        real *restrict p = P + (size_t)(i - i0) * Tk;
-        if (d->alibi) {
-            const real m = d->alibi[h];
-            const int t = i + Tk - Tq;
-#pragma omp simd
-            for (int u = lo; u < hi; u++)
-                p[u] += alibi_bias(m, t, u);
-        }
-        softmax_row(p, Tk, lo, hi);
-    }
-}
-
-static void flash_forward_unit(const att_args *a, real *P, int b, int h)
-{
-    const att_dims *d = a->d;
-    const int Tq = d->Tq, hs = d->hs;
-    const real *qb = a->q + (size_t)b * d->bsq + (size_t)h * hs;
-    const real *kb = a->k + (size_t)b * d->bsk + (size_t)h * hs;
-    const real *vb = a->v + (size_t)b * d->bsv + (size_t)h * hs;
-    real *ob = a->out + (size_t)b * d->bso + (size_t)h * hs;
-    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-        tile_span_of(d, ATT_TILE, i0, &i1, &c0, &c1);
-        if (c1 <= c0) {
-            for (int i = i0; i < i1; i++)
-                memset(ob + (size_t)i * d->ldo, 0, (size_t)hs * sizeof(real));
-            continue;
-        }
-        flash_tile_probs(P, qb, kb, d, h, i0, i1, c0, c1);
-        blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, P + c0, d->Tk, vb + (size_t)c0 * d->ldv, d->ldv, 0,
-                  ob + (size_t)i0 * d->ldo, d->ldo);
-    }
-}
-
-static void flash_forward_units(void *arg, size_t lo, size_t hi)
-{
-    const att_args *a = arg;
-    real *own = a->scratch + (size_t)pool_participant() * flash_scratch_reals(a->d);
-    for (size_t u = lo; u < hi; u++)
-        flash_forward_unit(a, own, (int)(u / a->d->H), (int)(u % a->d->H));
-}
+ * per head (OpenBLAS may round an element differently in a product of another size). Memory:
+ * 2 ATT_TILE Tk reals per participant, freed on return. The cost: the logits' product and softmax
+ * once more in the backward pass. */
 
 /* One (batch, head) of the backward pass: per tile, P again, then dv += P^T dout, dS = P * (dP -
  * rowsum(dP * P)) with dP = dout v^T, dq += scale dS k, dk += scale dS^T q. */
@@ -750,7 +714,7 @@ static void flash_backward_unit(const att_args *a, real *P, int b, int h)
         tile_span_of(d, ATT_TILE, i0, &i1, &c0, &c1);
         if (c1 <= c0)
             continue;
-        flash_tile_probs(P, a->q + hq, a->k + hk, d, h, i0, i1, c0, c1);
+        tile_probs(P, a->q + hq, a->k + hk, d, h, i0, i1, c0, c1);
         if (a->dv)
             blas_gemm(1, 0, c1 - c0, hs, i1 - i0, 1, P + c0, Tk, dob + (size_t)i0 * d->ldo, d->ldo, 1,
                       a->dv + hv + (size_t)c0 * d->ldv, d->ldv);
@@ -761,15 +725,8 @@ static void flash_backward_unit(const att_args *a, real *P, int b, int h)
         for (int i = i0; i < i1; i++) {
             int lo, hi;
             row_keys(d, i, &lo, &hi);
-            real *restrict g = G + (size_t)(i - i0) * Tk;
-            const real *restrict p = P + (size_t)(i - i0) * Tk;
-            real dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int u = lo; u < hi; u++)
-                dot += g[u] * p[u];
-#pragma omp simd
-            for (int u = lo; u < hi; u++)
-                g[u] = p[u] * (g[u] - dot);
+            real *g = G + (size_t)(i - i0) * Tk;
+            softmax_backward_row(g, P + (size_t)(i - i0) * Tk, lo, hi);
             /* the tile's columns this row may not see pass nothing on (c0 <= lo <= hi <= c1) */
             memset(g + c0, 0, (size_t)(lo - c0) * sizeof(real));
             memset(g + hi, 0, (size_t)(c1 - hi) * sizeof(real));
@@ -814,7 +771,7 @@ static void flash_run(pool_fn fn, att_args *a)
 void attention_forward_flash(real *out, const real *q, const real *k, const real *v, const att_dims *d)
 {
     flash_check(d);
-    flash_run(flash_forward_units, &(att_args){.d = d, .out = out, .q = q, .k = k, .v = v});
+    flash_run(forward_units, &(att_args){.d = d, .out = out, .q = q, .k = k, .v = v});
 }
 
 void attention_backward_flash(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k,
