@@ -1,6 +1,8 @@
 /* Masked multi-head attention, forward and backward kernels alone, at the shapes the models use:
  * the three-moons memory model (many tiny heads over a long context) and two language-model sizes.
- * Self-attention on [B, T, H*hs] buffers as the ops lay them out; 1 and 2 threads.
+ * Self-attention on [B, T, H*hs] buffers as the ops lay them out; 1 and 2 threads; the kernels that
+ * keep the probabilities (bench "attention") and, where it applies, the flash kernels that recompute
+ * them ("attention_flash").
  * CSV on stdout: bench,B,T,H,hs,mask,threads,fwd_ms,bwd_ms (the median milliseconds of one call).
  * Usage: attention [min_seconds per measurement, default 1] [shape index: that shape alone]
  *        [threads: that count alone]. */
@@ -75,31 +77,37 @@ static void bench(const shape *s, int threads, double min_seconds)
     real *dv = xaligned_zeroed(n * sizeof(real));
     real *att = xaligned_zeroed((size_t)s->B * s->H * TT * sizeof(real));
     real *scratch = xaligned_zeroed(attention_scratch_size(&d) * sizeof(real));
-    static double fwd[MAX_CALLS], bwd[MAX_CALLS];
     threads_set(threads);
-
-    /* warm-up: thread pools, caches, the pages of att and scratch */
-    attention_forward(out, att, q, k, v, &d);
-    attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
-
-    /* Forward and backward alternate, as in training; the gradients keep accumulating, which
-     * costs the same as writing them afresh. */
-    int calls = 0;
-    double start = now();
-    do {
-        double t0 = now();
-        attention_forward(out, att, q, k, v, &d);
-        double t1 = now();
-        attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
-        double t2 = now();
-        fwd[calls] = t1 - t0;
-        bwd[calls] = t2 - t1;
-        calls++;
-    } while (calls < MAX_CALLS && (calls < 3 || now() - start < min_seconds));
-
-    printf("attention,%d,%d,%d,%d,%s,%d,%.4g,%.4g\n", s->B, s->T, s->H, s->hs, mask_name(s->mask), threads,
-           1e3 * median(fwd, calls), 1e3 * median(bwd, calls));
-    fflush(stdout);
+    for (int flash = 0; flash < 2; flash++) {
+        if (flash && !attention_flash_supports(&d))
+            continue;
+        static double fwd[MAX_CALLS], bwd[MAX_CALLS];
+        int calls = 0;
+        /* the first call warms up (thread pools, caches, the pages of att and scratch); forward and
+         * backward alternate, as in training; the gradients keep accumulating, which costs the same
+         * as writing them afresh */
+        for (double start = now(), t0, t1, t2; calls <= MAX_CALLS && (calls < 4 || now() - start < min_seconds);
+             calls++) {
+            t0 = now();
+            if (flash)
+                attention_forward_flash(out, q, k, v, &d);
+            else
+                attention_forward(out, att, q, k, v, &d);
+            t1 = now();
+            if (flash)
+                attention_backward_flash(dq, dk, dv, dout, q, k, v, &d);
+            else
+                attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+            t2 = now();
+            if (calls > 0) {
+                fwd[calls - 1] = t1 - t0;
+                bwd[calls - 1] = t2 - t1;
+            }
+        }
+        printf("%s,%d,%d,%d,%d,%s,%d,%.4g,%.4g\n", flash ? "attention_flash" : "attention", s->B, s->T, s->H, s->hs,
+               mask_name(s->mask), threads, 1e3 * median(fwd, calls - 1), 1e3 * median(bwd, calls - 1));
+        fflush(stdout);
+    }
     free(q), free(k), free(v), free(dout), free(out), free(dq), free(dk), free(dv), free(att), free(scratch);
 }
 

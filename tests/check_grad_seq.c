@@ -329,6 +329,197 @@ START_TEST(test_attention_empty_rows_and_unseen_keys)
 }
 END_TEST
 
+/* ---- the flash kernel (probabilities recomputed, never kept) ---------------------------------- */
+
+/* Every per-sequence case of the products path, under every mask, and a few more: several row tiles
+ * (the tile is 64 rows) with a head size of the products path, and q that is k (the mosaic's
+ * keys as their own queries: dq and dk one buffer). */
+static const att_case FLASH_CASES[] = {
+    {"causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 6, 0, 0},
+    {"strict hs6", {ATT_STRICT, 0}, 2, 7, 7, 2, 6, 0, 0},
+    {"full hs5", {ATT_FULL, 0}, 2, 5, 7, 2, 5, 0, 0},
+    {"block3 cached hs5", {ATT_BLOCK, 3}, 2, 4, 7, 2, 5, 0, 0},
+    {"causal cached hs5", {ATT_CAUSAL, 0}, 2, 3, 7, 2, 5, 0, 0},
+    {"alibi causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 4, 6, 0, 1},
+    {"alibi strict cached hs5", {ATT_STRICT, 0}, 2, 3, 7, 3, 5, 0, 1},
+    {"causal long hs5", {ATT_CAUSAL, 0}, 1, 130, 130, 1, 5, 0, 0},
+    {"strict long hs5", {ATT_STRICT, 0}, 1, 130, 130, 1, 5, 0, 0},
+    {"block37 long hs5", {ATT_BLOCK, 37}, 1, 130, 130, 1, 5, 0, 0},
+    {"alibi strict cached long hs5", {ATT_STRICT, 0}, 1, 80, 130, 1, 5, 0, 1},
+};
+#define N_FLASH_CASES ((int)(sizeof FLASH_CASES / sizeof FLASH_CASES[0]))
+/* Cases run with q as k (Tq = Tk, shares the buffer and its gradient). */
+static int flash_q_is_k(int i) { return i == 1 || i == 8; }
+
+static att_dims *flash_dims(tape *tp, const att_case *c)
+{
+    const int C = c->H * c->hs;
+    att_dims *d = tape_alloc(tp, sizeof *d);
+    *d = (att_dims){.B = c->B, .Tq = c->Tq, .Tk = c->Tk, .H = c->H, .hs = c->hs, .ldq = C, .ldk = C, .ldv = C,
+                    .ldo = C, .bsq = (size_t)c->Tq * C, .bsk = (size_t)c->Tk * C, .bsv = (size_t)c->Tk * C,
+                    .bso = (size_t)c->Tq * C, .mask = c->mask, .scale = ATT_SCALE};
+    if (c->alibi) {
+        real *m = tape_alloc(tp, (size_t)c->H * sizeof(real));
+        alibi_slopes(m, c->H);
+        d->alibi = m;
+    }
+    return d;
+}
+
+static void flash_bwd(tape *tp, tape_node *nd)
+{
+    tensor *q = nd->in[0], *k = nd->in[1], *v = nd->in[2];
+    attention_backward_flash(needs_grad(q) ? q->grad : NULL, needs_grad(k) ? k->grad : NULL,
+                             needs_grad(v) ? v->grad : NULL, nd->out->grad, q->data, k->data, v->data, nd->saved[0]);
+}
+
+/* The flash kernels as an op of their own, so that central differences see them whatever kernel
+ * op_attention picks. */
+static tensor *flash_op(tape *tp, const att_case *c, tensor *q, tensor *k, tensor *v)
+{
+    att_dims *d = flash_dims(tp, c);
+    ck_assert(attention_flash_supports(d));
+    tensor *out = tape_tensor(tp, 3, (int[]){c->B, c->Tq, c->H * c->hs});
+    attention_forward_flash(out->data, q->data, k->data, v->data, d);
+    tape_node *nd = tape_record(tp, flash_bwd, out, 3, (tensor *[]){q, k, v});
+    if (nd)
+        nd->saved[0] = d;
+    return out;
+}
+
+static tensor *flash_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    const att_case *c = ctx;
+    return gradcheck_weighted_sum(tp, flash_op(tp, c, in[0], in[1], in[2]), 11);
+}
+
+static tensor *flash_loss_q_is_k(tape *tp, tensor *const *in, void *ctx)
+{
+    const att_case *c = ctx;
+    return gradcheck_weighted_sum(tp, flash_op(tp, c, in[0], in[0], in[1]), 11);
+}
+
+START_TEST(test_flash_matches_naive_and_gradcheck)
+{
+    const att_case *c = &FLASH_CASES[_i];
+    att_setup s = att_make(c, 600 + (uint64_t)_i);
+    const int q_is_k = flash_q_is_k(_i);
+    if (q_is_k) {
+        ck_assert_int_eq(c->Tq, c->Tk);
+        memcpy(s.k->data, s.q->data, s.q->n * sizeof(real));
+    }
+    tape tp;
+    tape_init(&tp);
+    tp.grad_enabled = 0;
+    tensor *o = flash_op(&tp, c, s.q, q_is_k ? s.q : s.k, s.v);
+    const size_t n = o->n;
+    double *want = malloc(n * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    att_naive(want, &s);
+    for (size_t i = 0; i < n; i++)
+        expect_near_unit(o->data[i], want[i], REF_TOL, c->name, i);
+    free(want);
+    tape_free(&tp);
+
+    char what[80];
+    snprintf(what, sizeof what, "flash attention %s%s", c->name, q_is_k ? " (q is k)" : "");
+    if (q_is_k)
+        expect_gradcheck(flash_loss_q_is_k, (tensor *[]){s.q, s.v}, 2, (void *)c, what);
+    else
+        expect_gradcheck(flash_loss, (tensor *[]){s.q, s.k, s.v}, 3, (void *)c, what);
+    att_free(&s);
+}
+END_TEST
+
+/* The flash kernels compute the stored-probabilities kernels' very products and softmax rows:
+ * output and gradients are the same bits (q distinct from k). */
+START_TEST(test_flash_same_bits_as_stored)
+{
+    const att_case *c = &FLASH_CASES[_i];
+    att_setup s = att_make(c, 700 + (uint64_t)_i);
+    tape tp;
+    tape_init(&tp);
+    att_dims *d = flash_dims(&tp, c);
+    const size_t nq = s.q->n, nk = s.k->n, natt = (size_t)c->B * c->H * c->Tq * c->Tk;
+    real *buf = calloc(2 * (2 * nq + 2 * nk) + natt + attention_scratch_size(d), sizeof(real));
+    ck_assert_ptr_nonnull(buf);
+    real *o1 = buf, *dq1 = o1 + nq, *dk1 = dq1 + nq, *dv1 = dk1 + nk;
+    real *o2 = dv1 + nk, *dq2 = o2 + nq, *dk2 = dq2 + nq, *dv2 = dk2 + nk;
+    real *att = dv2 + nk, *scratch = att + natt;
+    real *dout = s.q->grad;   /* any values: the q tensor's gradient buffer, filled below */
+    for (size_t i = 0; i < nq; i++)
+        dout[i] = (real)sin(0.37 * (double)i);
+    attention_forward(o1, att, s.q->data, s.k->data, s.v->data, d);
+    attention_backward(dq1, dk1, dv1, scratch, dout, s.q->data, s.k->data, s.v->data, att, d);
+    attention_forward_flash(o2, s.q->data, s.k->data, s.v->data, d);
+    attention_backward_flash(dq2, dk2, dv2, dout, s.q->data, s.k->data, s.v->data, d);
+    ck_assert_msg(memcmp(o1, o2, nq * sizeof(real)) == 0, "%s: outputs differ", c->name);
+    ck_assert_msg(memcmp(dq1, dq2, nq * sizeof(real)) == 0, "%s: dq differs", c->name);
+    ck_assert_msg(memcmp(dk1, dk2, nk * sizeof(real)) == 0, "%s: dk differs", c->name);
+    ck_assert_msg(memcmp(dv1, dv2, nk * sizeof(real)) == 0, "%s: dv differs", c->name);
+    free(buf);
+    tape_free(&tp);
+    att_free(&s);
+}
+END_TEST
+
+/* op_attention_qkv reads q | k | v inside one [B, T, 3C] tensor: the same output and the same
+ * gradient of qkv, bit for bit, as op_attention of its three slices (the gpt's two spellings). */
+static const att_case QKV_CASES[] = {
+    {"causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 6, 0, 0},
+    {"alibi causal hs6", {ATT_CAUSAL, 0}, 2, 7, 7, 4, 6, 0, 1},
+    {"full hs5", {ATT_FULL, 0}, 2, 7, 7, 2, 5, 0, 0},
+    {"strict hs5", {ATT_STRICT, 0}, 2, 7, 7, 2, 5, 0, 0},   /* the stored-probabilities kernel */
+    {"causal hs3", {ATT_CAUSAL, 0}, 2, 7, 7, 2, 3, 0, 0},   /* the direct path */
+};
+
+static tensor *qkv_loss(tape *tp, tensor *const *in, void *ctx)
+{
+    const att_case *c = ctx;
+    return gradcheck_weighted_sum(tp, op_attention_qkv(tp, in[0], c->H, c->mask, ATT_SCALE, c->alibi), 11);
+}
+
+START_TEST(test_attention_qkv_is_the_slices)
+{
+    const att_case *c = &QKV_CASES[_i];
+    const int C = c->H * c->hs;
+    tensor *qkv = tensor_alloc(3, (int[]){c->B, c->Tq, 3 * C}, 1);
+    fill_normal(qkv, 800 + (uint64_t)_i);
+    real *grads[2], *outs[2];
+    for (int way = 0; way < 2; way++) {
+        memset(qkv->grad, 0, qkv->n * sizeof(real));
+        tape tp;
+        tape_init(&tp);
+        tensor *o;
+        if (way == 0) {
+            o = op_attention_qkv(&tp, qkv, c->H, c->mask, ATT_SCALE, c->alibi);
+        } else {
+            tensor *q = op_slice(&tp, qkv, -1, 0, C), *k = op_slice(&tp, qkv, -1, C, C),
+                   *v = op_slice(&tp, qkv, -1, 2 * C, C);
+            o = att_op(&tp, c, q, k, v);
+        }
+        tape_backward(&tp, gradcheck_weighted_sum(&tp, o, 5));
+        outs[way] = malloc(o->n * sizeof(real));
+        grads[way] = malloc(qkv->n * sizeof(real));
+        ck_assert(outs[way] && grads[way]);
+        memcpy(outs[way], o->data, o->n * sizeof(real));
+        memcpy(grads[way], qkv->grad, qkv->n * sizeof(real));
+        tape_free(&tp);
+    }
+    const size_t nout = (size_t)c->B * c->Tq * C;
+    ck_assert_msg(memcmp(outs[0], outs[1], nout * sizeof(real)) == 0, "%s: outputs differ", c->name);
+    ck_assert_msg(memcmp(grads[0], grads[1], qkv->n * sizeof(real)) == 0, "%s: gradients differ", c->name);
+    char what[64];
+    snprintf(what, sizeof what, "attention qkv %s", c->name);
+    expect_gradcheck(qkv_loss, &qkv, 1, (void *)c, what);
+    for (int way = 0; way < 2; way++) {
+        free(outs[way]);
+        free(grads[way]);
+    }
+    tensor_free(qkv);
+}
+END_TEST
+
 START_TEST(test_attention_shared_table_is_the_repeated_table)
 {
     /* A [Tk,C] table must give what the same table repeated over the batch gives, and its
@@ -612,6 +803,9 @@ Suite *suite_grad_seq(void)
     tcase_add_loop_test(att, test_attention_no_leakage, 0, N_ATT_CASES);
     tcase_add_loop_test(att, test_attention_empty_rows_and_unseen_keys, 0, N_ATT_CASES);
     tcase_add_test(att, test_attention_shared_table_is_the_repeated_table);
+    tcase_add_loop_test(att, test_flash_matches_naive_and_gradcheck, 0, N_FLASH_CASES);
+    tcase_add_loop_test(att, test_flash_same_bits_as_stored, 0, N_FLASH_CASES);
+    tcase_add_loop_test(att, test_attention_qkv_is_the_slices, 0, (int)(sizeof QKV_CASES / sizeof QKV_CASES[0]));
     tcase_add_test(att, test_alibi_slopes);
     tcase_add_exit_test(att, test_attention_heads_must_divide_width, 1);
     tcase_set_timeout(att, 60);

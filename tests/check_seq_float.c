@@ -1,6 +1,7 @@
 /* Sequence kernels in the float build that training uses: attention (also with ALiBi's biases, on
  * both kernel paths) at a realistic size against a naive reference computed in float, and the same
- * bits from one thread and from two (attention and the leaky average, forward and backward). */
+ * bits from one thread and from two (attention and the leaky average, forward and backward); the
+ * flash attention kernels give the stored-probabilities kernels' bits. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -117,6 +118,17 @@ START_TEST(test_attention_float_matches_naive)
         worst = fmax(worst, err);
     }
     ck_assert_msg(worst < 1e-5, "float attention differs from the naive float reference by %g", worst);
+    if (attention_flash_supports(&d)) {
+        /* the kernel that keeps no probabilities: the same bits, except under the full mask (one
+         * product of Tq rows per head there, tiles of 64 rows in the flash kernel) */
+        real *flash = zero_buf(n);
+        attention_forward_flash(flash, q, k, v, &d);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(c->mask.kind == ATT_FULL ? fabs((double)flash[i] - out[i]) <= 1e-6 * fmax(fabs(out[i]), 1.0)
+                                                   : memcmp(&flash[i], &out[i], sizeof(real)) == 0,
+                          "flash attention's output %zu: %.9g vs %.9g", i, flash[i], out[i]);
+        free(flash);
+    }
     /* each row of probabilities sums to one, or is all zero for a row without keys */
     for (size_t r = 0; r < (size_t)B * H * T; r++) {
         double s = 0;
@@ -157,7 +169,7 @@ static size_t det_size(const det_case *c)
     return det_att_size(c) + 2 * n + c->H;
 }
 
-static real *det_run(const det_case *c, int threads)
+static real *det_run(const det_case *c, int threads, int flash)
 {
     threads_set(threads);
     real slopes[8];
@@ -173,8 +185,13 @@ static real *det_run(const det_case *c, int threads)
     real *out = res, *dq = out + n, *dk = dq + n, *dv = dk + n, *att = dv + n;
     real *leaky = res + det_att_size(c), *dx = leaky + n, *dtheta = dx + n;
     real *scratch = zero_buf(attention_scratch_size(&d));
-    attention_forward(out, att, q, k, v, &d);
-    attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+    if (flash) {   /* the kernels that keep no probabilities (att stays 0) */
+        attention_forward_flash(out, q, k, v, &d);
+        attention_backward_flash(dq, dk, dv, dout, q, k, v, &d);
+    } else {
+        attention_forward(out, att, q, k, v, &d);
+        attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+    }
     leaky_avg_forward(leaky, q, theta, c->B, c->T, c->H, c->hs);
     leaky_avg_backward(dx, dtheta, dout, leaky, theta, c->B, c->T, c->H, c->hs);
     free(q), free(k), free(v), free(dout), free(theta), free(scratch);
@@ -204,9 +221,9 @@ START_TEST(test_seq_kernels_deterministic_across_threads)
 {
     const det_case *c = &DET_CASES[_i];
     const int saved = threads_get();
-    real *one = det_run(c, 1);
-    real *two = det_run(c, 2);
-    real *again = det_run(c, 2);
+    real *one = det_run(c, 1, 0);
+    real *two = det_run(c, 2, 0);
+    real *again = det_run(c, 2, 0);
     threads_set(saved);
     const size_t n = det_size(c), natt = det_att_size(c);
     size_t at;
@@ -227,6 +244,39 @@ START_TEST(test_seq_kernels_deterministic_across_threads)
 }
 END_TEST
 
+/* The same promises for the flash kernels, which must also give the stored-probabilities kernels'
+ * bits for the same thread count (out, dq, dk, dv: det_run's first 4 n elements). */
+START_TEST(test_flash_deterministic_across_threads)
+{
+    const det_case *c = &DET_CASES[_i];
+    att_dims d = dims_self(c->B, c->T, c->H, c->hs, c->mask);
+    if (!attention_flash_supports(&d))
+        return;   /* the direct path's head sizes */
+    const int saved = threads_get();
+    real *one = det_run(c, 1, 1);
+    real *two = det_run(c, 2, 1);
+    real *again = det_run(c, 2, 1);
+    real *stored = det_run(c, 2, 0);
+    threads_set(saved);
+    const size_t n = 4 * (size_t)c->B * c->T * c->H * c->hs;   /* out, dq, dk, dv */
+    size_t at;
+    ck_assert_msg(same_bits(two, again, n, &at), "flash element %zu differs between two runs on 2 threads", at);
+    ck_assert_msg(same_bits(two, stored, n, &at), "flash element %zu: %.9g vs the stored kernel's %.9g", at, two[at],
+                  stored[at]);
+    if (!c->blas_splits)
+        ck_assert_msg(same_bits(one, two, n, &at), "flash element %zu: %.9g (1 thread) vs %.9g (2)", at, one[at],
+                      two[at]);
+    else
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(fabs((double)one[i] - two[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
+                          "flash element %zu: %.9g (1 thread) vs %.9g (2)", i, one[i], two[i]);
+    free(one);
+    free(two);
+    free(again);
+    free(stored);
+}
+END_TEST
+
 Suite *suite_seq_float(void)
 {
     Suite *s = suite_create("seq_float");
@@ -234,6 +284,7 @@ Suite *suite_seq_float(void)
     tcase_add_loop_test(tc, test_attention_float_matches_naive, 0, (int)(sizeof FLOAT_CASES / sizeof FLOAT_CASES[0]));
     tcase_add_loop_test(tc, test_seq_kernels_deterministic_across_threads, 0,
                         (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
+    tcase_add_loop_test(tc, test_flash_deterministic_across_threads, 0, (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

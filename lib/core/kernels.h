@@ -140,6 +140,16 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
                         const real *k, const real *v, const real *att, const att_dims *d);
 size_t attention_scratch_size(const att_dims *d);
+/* The same attention without the probabilities (flash-style; kernels_attention.c): the forward
+ * pass keeps nothing but out, the backward pass recomputes each tile of probabilities from q and k
+ * (docs/models.md, "Attention kernels"). Same bits as attention_forward / attention_backward, except
+ * when dq and dk are one buffer and under ATT_FULL with Tq > 64 (rounding: other product sizes). For the products path with per-sequence keys only
+ * (attention_flash_supports: head size above the direct path's, k and v not shared by the batch);
+ * each call allocates and frees 2 x 64 x Tk reals per thread. */
+int attention_flash_supports(const att_dims *d);
+void attention_forward_flash(real *out, const real *q, const real *k, const real *v, const att_dims *d);
+void attention_backward_flash(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k,
+                              const real *v, const att_dims *d);
 /* The ALiBi paper's head slopes (its get_slopes): m_h = 2^(-8(h+1)/H) when H is a power of two;
  * otherwise the slopes of the power of two p just below H, then every other slope of 2p (the 1st,
  * 3rd, ...) until there are H. */

@@ -84,16 +84,22 @@ static int tile_rows(const att_dims *d)
     return d->mask.kind == ATT_FULL ? d->Tq : ATT_TILE;
 }
 
-/* Rows [i0, i1) of the tile starting at i0, and the key columns [c0, c1) they may see. */
-static void tile_span(const att_dims *d, int i0, int *i1, int *c0, int *c1)
+/* Rows [i0, i1) of the tile of `rows` rows starting at i0, and the key columns [c0, c1) they may
+ * see. */
+static void tile_span_of(const att_dims *d, int rows, int i0, int *i1, int *c0, int *c1)
 {
-    int end = i0 + tile_rows(d);
+    int end = i0 + rows;
     if (end > d->Tq)
         end = d->Tq;
     int unused;
     row_keys(d, i0, c0, &unused);
     row_keys(d, end - 1, &unused, c1);
     *i1 = end;
+}
+
+static void tile_span(const att_dims *d, int i0, int *i1, int *c0, int *c1)
+{
+    tile_span_of(d, tile_rows(d), i0, i1, c0, c1);
 }
 
 /* ALiBi's bias of key u for a query at position t under slope m: -m (t - u), in one expression
@@ -143,6 +149,18 @@ static void softmax_row(real *restrict p, int Tk, int lo, int hi)
         p[u] *= inv;
     memset(p, 0, (size_t)lo * sizeof(real));
     memset(p + hi, 0, (size_t)(Tk - hi) * sizeof(real));
+}
+
+/* dS = P * (dP - rowsum(dP * P)) over the allowed columns [lo, hi), in place of dP in g. */
+static void softmax_backward_row(real *restrict g, const real *restrict p, int lo, int hi)
+{
+    real dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int u = lo; u < hi; u++)
+        dot += g[u] * p[u];
+#pragma omp simd
+    for (int u = lo; u < hi; u++)
+        g[u] = p[u] * (g[u] - dot);
 }
 
 /* ---- direct path (hs <= ATT_DIRECT_HS) ------------------------------------------------------- */
@@ -498,27 +516,19 @@ static int units_parallel(long units, const att_dims *d)
     return t > 1 && units >= t && enough_work(d);
 }
 
-/* One (batch, head): logits of the tiles' key ranges, softmax rows, P v over the same ranges (P is
- * exactly 0 elsewhere). */
-static void forward_unit(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d,
-                         int b, int h)
+/* Probabilities of rows [i0, i1) over the columns [c0, c1) into P (row r = query i0 + r, column u at
+ * P[r * Tk + u]; exactly 0 outside each row's keys, and a row without keys all 0). */
+static void tile_probs(real *P, const real *qb, const real *kb, const att_dims *d, int h, int i0, int i1, int c0,
+                       int c1)
 {
-    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs;
-    const real *qb = q + (size_t)b * d->bsq + (size_t)h * hs;
-    const real *kb = k + (size_t)b * d->bsk + (size_t)h * hs;
-    const real *vb = v + (size_t)b * d->bsv + (size_t)h * hs;
-    real *ob = out + (size_t)b * d->bso + (size_t)h * hs;
-    real *A = att + ((size_t)b * d->H + h) * Tq * Tk;
-    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-        tile_span(d, i0, &i1, &c0, &c1);
-        if (c1 > c0)
-            blas_gemm(0, 1, i1 - i0, c1 - c0, hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
-                      kb + (size_t)c0 * d->ldk, d->ldk, 0, A + (size_t)i0 * Tk + c0, Tk);
-    }
-    for (int i = 0; i < Tq; i++) {
+    const int Tq = d->Tq, Tk = d->Tk;
+    if (c1 > c0)
+        blas_gemm(0, 1, i1 - i0, c1 - c0, d->hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
+                  kb + (size_t)c0 * d->ldk, d->ldk, 0, P + c0, Tk);
+    for (int i = i0; i < i1; i++) {
         int lo, hi;
         row_keys(d, i, &lo, &hi);
-        real *restrict p = A + (size_t)i * Tk;
+        real *restrict p = P + (size_t)(i - i0) * Tk;
         if (d->alibi) {
             const real m = d->alibi[h];
             const int t = i + Tk - Tq;
@@ -528,11 +538,27 @@ static void forward_unit(real *out, real *att, const real *q, const real *k, con
         }
         softmax_row(p, Tk, lo, hi);
     }
+}
+
+/* One (batch, head), tile by tile: the logits of the key columns the tile's rows may see, their
+ * softmax rows, then P v over the same columns. The probabilities go to a->att (kept, tiles of
+ * tile_rows) or, for the flash kernel (a->att NULL), to P, ATT_TILE rows of the participant's own
+ * that the next tile overwrites. */
+static void forward_unit(const att_args *a, real *P, int b, int h)
+{
+    const att_dims *d = a->d;
+    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs, rows = a->att ? tile_rows(d) : ATT_TILE;
+    const real *qb = a->q + (size_t)b * d->bsq + (size_t)h * hs;
+    const real *kb = a->k + (size_t)b * d->bsk + (size_t)h * hs;
+    const real *vb = a->v + (size_t)b * d->bsv + (size_t)h * hs;
+    real *ob = a->out + (size_t)b * d->bso + (size_t)h * hs;
     for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
-        tile_span(d, i0, &i1, &c0, &c1);
+        tile_span_of(d, rows, i0, &i1, &c0, &c1);
+        real *Pt = a->att ? a->att + (((size_t)b * d->H + h) * Tq + i0) * Tk : P;
+        tile_probs(Pt, qb, kb, d, h, i0, i1, c0, c1);
         if (c1 > c0) {
-            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, A + (size_t)i0 * Tk + c0, Tk,
-                      vb + (size_t)c0 * d->ldv, d->ldv, 0, ob + (size_t)i0 * d->ldo, d->ldo);
+            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, 1, Pt + c0, Tk, vb + (size_t)c0 * d->ldv, d->ldv, 0,
+                      ob + (size_t)i0 * d->ldo, d->ldo);
         } else {
             for (int i = i0; i < i1; i++)
                 memset(ob + (size_t)i * d->ldo, 0, (size_t)hs * sizeof(real));
@@ -540,11 +566,15 @@ static void forward_unit(real *out, real *att, const real *q, const real *k, con
     }
 }
 
+/* Scratch of the flash kernels, per participant: P and dS of one tile. */
+static size_t flash_scratch_reals(const att_dims *d) { return (size_t)2 * ATT_TILE * d->Tk; }
+
 static void forward_units(void *arg, size_t lo, size_t hi)
 {
     const att_args *a = arg;
+    real *own = a->att ? NULL : a->scratch + (size_t)pool_participant() * flash_scratch_reals(a->d);
     for (size_t u = lo; u < hi; u++)
-        forward_unit(a->out, a->att, a->q, a->k, a->v, a->d, (int)(u / a->d->H), (int)(u % a->d->H));
+        forward_unit(a, own, (int)(u / a->d->H), (int)(u % a->d->H));
 }
 
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d)
@@ -598,15 +628,8 @@ static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const rea
     for (int i = 0; i < Tq; i++) {
         int lo, hi;
         row_keys(d, i, &lo, &hi);
-        real *restrict g = scratch + (size_t)i * Tk;
-        const real *restrict p = A + (size_t)i * Tk;
-        real dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int u = lo; u < hi; u++)
-            dot += g[u] * p[u];
-#pragma omp simd
-        for (int u = lo; u < hi; u++)
-            g[u] = p[u] * (g[u] - dot);
+        real *g = scratch + (size_t)i * Tk;
+        softmax_backward_row(g, A + (size_t)i * Tk, lo, hi);
         memset(g, 0, (size_t)lo * sizeof(real));
         memset(g + hi, 0, (size_t)(Tk - hi) * sizeof(real));
     }
@@ -660,4 +683,103 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
     pool_for((size_t)units, units_parallel(units, d), backward_units,
              &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .q = q, .k = k,
                          .v = v, .att = (real *)att, .shared = shared});
+}
+
+/* ---- the flash path: probabilities recomputed, never kept ------------------------------------ */
+
+/* The products path without the [B, H, Tq, Tk] probabilities: per (batch, head) and per tile of
+ * ATT_TILE query rows, the tile's logits and softmax rows are computed into a scratch of ATT_TILE x Tk
+ * of the participant's own, used, and dropped; the backward pass computes them again, tile by tile,
+ * before it needs them (FlashAttention-2's recomputation, on whole key ranges: a tile's rows fit in
+ * the scratch, so the softmax needs no running rescale). The tile's products and its softmax rows are
+ * the very calls of the products path above, so the probabilities, the output and every gradient
+ * have the same bits as there; only a q that is also k (dq and dk one buffer) sums its two terms in
+ * another order, and a full mask is cut into tiles here where the products path makes one product
+ * per head (OpenBLAS may round an element differently in a product of another size). Memory:
+ * 2 ATT_TILE Tk reals per participant, freed on return. The cost: the logits' product and softmax
+ * once more in the backward pass. */
+
+/* One (batch, head) of the backward pass: per tile, P again, then dv += P^T dout, dS = P * (dP -
+ * rowsum(dP * P)) with dP = dout v^T, dq += scale dS k, dk += scale dS^T q. */
+static void flash_backward_unit(const att_args *a, real *P, int b, int h)
+{
+    const att_dims *d = a->d;
+    const int Tq = d->Tq, Tk = d->Tk, hs = d->hs;
+    const size_t hq = (size_t)b * d->bsq + (size_t)h * hs;
+    const size_t hk = (size_t)b * d->bsk + (size_t)h * hs;
+    const size_t hv = (size_t)b * d->bsv + (size_t)h * hs;
+    const real *dob = a->dout + (size_t)b * d->bso + (size_t)h * hs;
+    real *G = P + (size_t)ATT_TILE * Tk;
+    for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
+        tile_span_of(d, ATT_TILE, i0, &i1, &c0, &c1);
+        if (c1 <= c0)
+            continue;
+        tile_probs(P, a->q + hq, a->k + hk, d, h, i0, i1, c0, c1);
+        if (a->dv)
+            blas_gemm(1, 0, c1 - c0, hs, i1 - i0, 1, P + c0, Tk, dob + (size_t)i0 * d->ldo, d->ldo, 1,
+                      a->dv + hv + (size_t)c0 * d->ldv, d->ldv);
+        if (!a->dq && !a->dk)
+            continue;
+        blas_gemm(0, 1, i1 - i0, c1 - c0, hs, 1, dob + (size_t)i0 * d->ldo, d->ldo, a->v + hv + (size_t)c0 * d->ldv,
+                  d->ldv, 0, G + c0, Tk);
+        for (int i = i0; i < i1; i++) {
+            int lo, hi;
+            row_keys(d, i, &lo, &hi);
+            real *g = G + (size_t)(i - i0) * Tk;
+            softmax_backward_row(g, P + (size_t)(i - i0) * Tk, lo, hi);
+            /* the tile's columns this row may not see pass nothing on (c0 <= lo <= hi <= c1) */
+            memset(g + c0, 0, (size_t)(lo - c0) * sizeof(real));
+            memset(g + hi, 0, (size_t)(c1 - hi) * sizeof(real));
+        }
+        if (a->dq)
+            blas_gemm(0, 0, i1 - i0, hs, c1 - c0, d->scale, G + c0, Tk, a->k + hk + (size_t)c0 * d->ldk, d->ldk,
+                      1, a->dq + hq + (size_t)i0 * d->ldq, d->ldq);
+        if (a->dk)
+            blas_gemm(1, 0, c1 - c0, hs, i1 - i0, d->scale, G + c0, Tk, a->q + hq + (size_t)i0 * d->ldq, d->ldq,
+                      1, a->dk + hk + (size_t)c0 * d->ldk, d->ldk);
+    }
+}
+
+static void flash_backward_units(void *arg, size_t lo, size_t hi)
+{
+    const att_args *a = arg;
+    real *own = a->scratch + (size_t)pool_participant() * flash_scratch_reals(a->d);
+    for (size_t u = lo; u < hi; u++)
+        flash_backward_unit(a, own, (int)(u / a->d->H), (int)(u % a->d->H));
+}
+
+int attention_flash_supports(const att_dims *d)
+{
+    return !use_direct(d) && d->bsk != 0 && d->bsv != 0;
+}
+
+static void flash_check(const att_dims *d)
+{
+    if (!attention_flash_supports(d))
+        fatal("internal: flash attention needs per-sequence keys and a head size above %d (hs %d)", ATT_DIRECT_HS,
+              d->hs);
+}
+
+static void flash_run(pool_fn fn, att_args *a)
+{
+    const long units = (long)a->d->B * a->d->H;
+    a->scratch = xmalloc((size_t)pool_size() * flash_scratch_reals(a->d) * sizeof(real));
+    pool_for((size_t)units, units_parallel(units, a->d), fn, a);
+    free(a->scratch);
+}
+
+void attention_forward_flash(real *out, const real *q, const real *k, const real *v, const att_dims *d)
+{
+    flash_check(d);
+    flash_run(forward_units, &(att_args){.d = d, .out = out, .q = q, .k = k, .v = v});
+}
+
+void attention_backward_flash(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k,
+                              const real *v, const att_dims *d)
+{
+    flash_check(d);
+    if (!dq && !dk && !dv)
+        return;
+    flash_run(flash_backward_units, &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k,
+                                                .v = v});
 }

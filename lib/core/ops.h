@@ -51,6 +51,10 @@ tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask 
 /* The same with ALiBi: the logits of head h get -m_h (t - u) added, m_h the paper's slopes
  * (alibi_slopes); queries are the last Tq of Tk positions as for every mask. */
 tensor *op_attention_alibi(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale);
+/* Self-attention of the column thirds q | k | v of qkv[B,T,3C] (a fused projection, as nanoGPT's
+ * c_attn), with ALiBi when alibi is 1: op_attention of the three slices, without copying them on the
+ * CPU (the kernels read qkv in place and write its gradient). */
+tensor *op_attention_qkv(tape *tp, tensor *qkv, int H, att_mask mask, real scale, int alibi);
 /* Rotary position embedding (ops_rope.c): x[B,T,H*hs] (hs even) at positions pos0 .. pos0+T-1 ->
  * each head's pairs (i, i + hs/2) rotated by position * 10000^(-2i/hs). pos0 > 0 rotates the new
  * tokens of a cached generation step. */

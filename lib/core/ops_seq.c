@@ -19,12 +19,34 @@ static real *grad_of(tensor *t) { return needs_grad(t) ? t->grad : NULL; }
 
 /* ---- attention ------------------------------------------------------------------------------ */
 
+/* The CPU node keeps the operands' layout (q, k, v at column offsets iarg[1..3] of the tensors
+ * in[0..2], or of in[0] alone for op_attention_qkv: iarg[0] = 1) and, from the stored-probabilities
+ * kernel, the probabilities in saved[0]; the flash kernel keeps nothing (saved[0] NULL). */
+static void attention_bwd_cpu(tape *tp, tape_node *node)
+{
+    const att_dims *d = node->saved[1];
+    const int fused = (int)node->iarg[0];
+    tensor *q = node->in[0], *k = fused ? q : node->in[1], *v = fused ? q : node->in[2];
+    const size_t oq = (size_t)node->iarg[1], ok = (size_t)node->iarg[2], ov = (size_t)node->iarg[3];
+    real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
+    dq = dq ? dq + oq : NULL;
+    dk = dk ? dk + ok : NULL;
+    dv = dv ? dv + ov : NULL;
+    const real *qd = q->data + oq, *kd = k->data + ok, *vd = v->data + ov;
+    if (!node->saved[0]) {
+        attention_backward_flash(dq, dk, dv, node->out->grad, qd, kd, vd, d);
+        return;
+    }
+    real *scratch = dq || dk ? tape_alloc(tp, attention_scratch_size(d) * sizeof(real)) : NULL;
+    attention_backward(dq, dk, dv, scratch, node->out->grad, qd, kd, vd, node->saved[0], d);
+}
+
 static void attention_bwd(tape *tp, tape_node *node)
 {
+#if HAVE_CUDA_SEQ
     tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
     const att_dims *d = node->saved[1];
     real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
-#if HAVE_CUDA_SEQ
     if (q->device == DEV_CUDA) {
         real *scr = tape_alloc_data(tp, cuda_attention_scratch_size(d) * sizeof(real));
         if (node->saved[2]) {   /* bf16: q, k, v converted by the forward, one after another */
@@ -39,13 +61,87 @@ static void attention_bwd(tape *tp, tape_node *node)
         return;
     }
 #endif
-    real *scratch = dq || dk ? tape_alloc(tp, attention_scratch_size(d) * sizeof(real)) : NULL;
-    attention_backward(dq, dk, dv, scratch, node->out->grad, q->data, k->data, v->data, node->saved[0], d);
+    attention_bwd_cpu(tp, node);
 }
 
 #if HAVE_CUDA_SEQ
 static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, const att_dims *d);
 #endif
+
+/* The kernel that keeps no probabilities serves every CPU call it supports (per-sequence keys, head
+ * sizes of the products path) except where the probabilities are wanted (an attention observer)
+ * and the mosaic's strict mask, whose context memory keeps the stored-probabilities kernel
+ * (docs/models.md, "Attention kernels"). */
+static int attention_flash(const tape *tp, const att_dims *d)
+{
+    return !tp->att_observer && d->mask.kind != ATT_STRICT && attention_flash_supports(d);
+}
+
+/* The CPU forward pass on q, k, v at column offsets oq, ok, ov of the input tensors in[0..n_in)
+ * (one fused tensor or three). */
+static tensor *attention_cpu(tape *tp, tensor *const *in, int n_in, size_t oq, size_t ok, size_t ov,
+                             const att_dims *d)
+{
+    const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
+    const tensor *kt = n_in == 1 ? in[0] : in[1], *vt = n_in == 1 ? in[0] : in[2];
+    const real *q = in[0]->data + oq, *k = kt->data + ok, *v = vt->data + ov;
+    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
+    real *att = NULL;
+    if (attention_flash(tp, d)) {
+        attention_forward_flash(out->data, q, k, v, d);
+    } else {
+        att = tape_alloc(tp, (size_t)B * H * Tq * Tk * sizeof(real));
+        attention_forward(out->data, att, q, k, v, d);
+        if (tp->att_observer)
+            tp->att_observer(tp->att_observer_ctx, att, B, H, Tq, Tk, d->bsk != 0);
+    }
+    tape_node *node = tape_record(tp, attention_bwd, out, n_in, in);
+    if (node) {
+        node->saved[0] = att;
+        node->saved[1] = (void *)d;
+        node->iarg[0] = n_in == 1;
+        node->iarg[1] = (long long)oq;
+        node->iarg[2] = (long long)ok;
+        node->iarg[3] = (long long)ov;
+    }
+    return out;
+}
+
+/* The dimensions of H heads over [B, Tq, C] queries and Tk keys (shared: one table for the batch),
+ * every operand with row stride ld; ALiBi's slopes when asked for, on the device dev. */
+static att_dims *attention_dims(tape *tp, device_kind dev, int B, int Tq, int Tk, int C, int ld, int H, int shared,
+                                att_mask mask, real scale, int alibi)
+{
+    att_dims *d = tape_alloc(tp, sizeof *d);
+    *d = (att_dims){
+        .B = B, .Tq = Tq, .Tk = Tk, .H = H, .hs = C / H,
+        .ldq = ld, .ldk = ld, .ldv = ld, .ldo = C,
+        .bsq = (size_t)Tq * ld, .bsk = shared ? 0 : (size_t)Tk * ld,
+        .bsv = shared ? 0 : (size_t)Tk * ld, .bso = (size_t)Tq * C,
+        .mask = mask, .scale = scale,
+    };
+    if (alibi) {
+        real *slopes = tape_alloc(tp, (size_t)H * sizeof(real));
+        alibi_slopes(slopes, H);
+        d->alibi = slopes;
+        if (dev != DEV_CPU) {   /* the kernel reads them on the device */
+            real *ds = tape_alloc_data(tp, (size_t)H * sizeof(real));
+            mem_copy(ds, device_mem(dev), slopes, MEM_HOST, (size_t)H * sizeof(real));
+            d->alibi = ds;
+        }
+    }
+    return d;
+}
+
+static void check_heads_and_mask(const char *op, int C, int H, att_mask mask)
+{
+    if (H < 1 || C % H != 0)
+        fatal("internal: %s: width %d is not divisible into %d heads", op, C, H);
+    if (mask.kind != ATT_CAUSAL && mask.kind != ATT_STRICT && mask.kind != ATT_FULL && mask.kind != ATT_BLOCK)
+        fatal("internal: %s: unknown mask kind %d", op, (int)mask.kind);
+    if (mask.kind == ATT_BLOCK && mask.block < 1)
+        fatal("internal: %s: block mask of %d positions", op, mask.block);
+}
 
 static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask,
                             real scale, int alibi)
@@ -61,48 +157,15 @@ static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tens
     const int Tk = k->shape[k->ndim - 2];
     if (k->shape[k->ndim - 1] != C || (!shared && k->shape[0] != B))
         shape_fatal(op, "q and k do not match", q, k);
-    if (H < 1 || C % H != 0)
-        fatal("internal: %s: width %d is not divisible into %d heads", op, C, H);
-    if (mask.kind != ATT_CAUSAL && mask.kind != ATT_STRICT && mask.kind != ATT_FULL && mask.kind != ATT_BLOCK)
-        fatal("internal: %s: unknown mask kind %d", op, (int)mask.kind);
-    if (mask.kind == ATT_BLOCK && mask.block < 1)
-        fatal("internal: %s: block mask of %d positions", op, mask.block);
-
-    att_dims *d = tape_alloc(tp, sizeof *d);
-    *d = (att_dims){
-        .B = B, .Tq = Tq, .Tk = Tk, .H = H, .hs = C / H,
-        .ldq = C, .ldk = C, .ldv = C, .ldo = C,
-        .bsq = (size_t)Tq * C, .bsk = shared ? 0 : (size_t)Tk * C,
-        .bsv = shared ? 0 : (size_t)Tk * C, .bso = (size_t)Tq * C,
-        .mask = mask, .scale = scale,
-    };
+    check_heads_and_mask(op, C, H, mask);
     device_kind dev = op_device(op, tp->device, 3, (tensor *[]){q, k, v});
-    if (alibi) {
-        real *slopes = tape_alloc(tp, (size_t)H * sizeof(real));
-        alibi_slopes(slopes, H);
-        d->alibi = slopes;
-        if (dev != DEV_CPU) {   /* the kernel reads them on the device */
-            real *ds = tape_alloc_data(tp, (size_t)H * sizeof(real));
-            mem_copy(ds, device_mem(dev), slopes, MEM_HOST, (size_t)H * sizeof(real));
-            d->alibi = ds;
-        }
-    }
+    att_dims *d = attention_dims(tp, dev, B, Tq, Tk, C, C, H, shared, mask, scale, alibi);
 #if HAVE_CUDA_SEQ
     if (dev == DEV_CUDA)
         return attention_op_cuda(tp, q, k, v, d);
 #endif
     op_cpu_only(op, dev);
-    real *att = tape_alloc(tp, (size_t)B * H * Tq * Tk * sizeof(real));
-    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, C});
-    attention_forward(out->data, att, q->data, k->data, v->data, d);
-    if (tp->att_observer)
-        tp->att_observer(tp->att_observer_ctx, att, B, H, Tq, Tk, !shared);
-    tape_node *node = tape_record(tp, attention_bwd, out, 3, (tensor *[]){q, k, v});
-    if (node) {
-        node->saved[0] = att;
-        node->saved[1] = d;
-    }
-    return out;
+    return attention_cpu(tp, (tensor *[]){q, k, v}, 3, 0, 0, 0, d);
 }
 
 #if HAVE_CUDA_SEQ
@@ -148,6 +211,22 @@ tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask 
 tensor *op_attention_alibi(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale)
 {
     return attention_op("op_attention_alibi", tp, q, k, v, H, mask, scale, 1);
+}
+
+tensor *op_attention_qkv(tape *tp, tensor *qkv, int H, att_mask mask, real scale, int alibi)
+{
+    const char *op = "op_attention_qkv";
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 != 0)
+        shape_fatal(op, "qkv must be [B,T,3C]", qkv, NULL);
+    const int B = qkv->shape[0], T = qkv->shape[1], C = qkv->shape[2] / 3;
+    check_heads_and_mask(op, C, H, mask);
+    device_kind dev = op_device(op, tp->device, 1, &qkv);
+    if (dev != DEV_CPU) {   /* the GPU's kernels read three tensors */
+        tensor *q = op_slice(tp, qkv, -1, 0, C), *k = op_slice(tp, qkv, -1, C, C), *v = op_slice(tp, qkv, -1, 2 * C, C);
+        return attention_op(op, tp, q, k, v, H, mask, scale, alibi);
+    }
+    att_dims *d = attention_dims(tp, dev, B, T, T, C, 3 * C, H, 0, mask, scale, alibi);
+    return attention_cpu(tp, &qkv, 1, 0, (size_t)C, (size_t)2 * C, d);
 }
 
 /* ---- per-head mixing over time -------------------------------------------------------------- */

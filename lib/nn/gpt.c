@@ -80,23 +80,30 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     const real p = (real)c->dropout;
     tensor *h = layers_layernorm(tp, ps, x, b->ln1_w, b->ln1_b);
     tensor *qkv = layers_linear(tp, ps, h, b->attn_w, b->attn_b);
-    tensor *q = op_slice(tp, qkv, -1, 0, d);
-    tensor *k = op_slice(tp, qkv, -1, d, d);
-    tensor *v = op_slice(tp, qkv, -1, 2 * d, d);
-    if (c->pos == POS_ROPE) {
-        q = op_rope(tp, q, c->heads, pos);
-        k = op_rope(tp, k, c->heads, pos);
-    }
-    if (kc) {
-        layers_buffer_copy(tp, kc->k + (size_t)pos * d, k->data, (size_t)d);
-        layers_buffer_copy(tp, kc->v + (size_t)pos * d, v->data, (size_t)d);
-        k = layers_buffer_view(tp, kc->k, pos + 1, d);
-        v = layers_buffer_view(tp, kc->v, pos + 1, d);
-    }
     const att_mask mask = {c->bidirectional ? ATT_FULL : ATT_CAUSAL, 0};
     const real scale = (real)(1.0 / sqrt(hs));
-    tensor *a = c->pos == POS_ALIBI ? op_attention_alibi(tp, q, k, v, c->heads, mask, scale)
-                                    : op_attention(tp, q, k, v, c->heads, mask, scale);
+    const int alibi = c->pos == POS_ALIBI;
+    tensor *a;
+    if (!kc && c->pos != POS_ROPE) {
+        /* the window's q, k, v are read inside qkv: no copies of them, nor of their gradients */
+        a = op_attention_qkv(tp, qkv, c->heads, mask, scale, alibi);
+    } else {
+        tensor *q = op_slice(tp, qkv, -1, 0, d);
+        tensor *k = op_slice(tp, qkv, -1, d, d);
+        tensor *v = op_slice(tp, qkv, -1, 2 * d, d);
+        if (c->pos == POS_ROPE) {
+            q = op_rope(tp, q, c->heads, pos);
+            k = op_rope(tp, k, c->heads, pos);
+        }
+        if (kc) {
+            layers_buffer_copy(tp, kc->k + (size_t)pos * d, k->data, (size_t)d);
+            layers_buffer_copy(tp, kc->v + (size_t)pos * d, v->data, (size_t)d);
+            k = layers_buffer_view(tp, kc->k, pos + 1, d);
+            v = layers_buffer_view(tp, kc->v, pos + 1, d);
+        }
+        a = alibi ? op_attention_alibi(tp, q, k, v, c->heads, mask, scale)
+                  : op_attention(tp, q, k, v, c->heads, mask, scale);
+    }
     a = layers_linear(tp, ps, a, b->attn_proj_w, b->attn_proj_b);
     x = op_add(tp, x, op_dropout(tp, a, p, drop));
 
