@@ -35,7 +35,13 @@ memlab_rate() { $nice taskset -c "$cpus" "$1" bench run --kind train --arch "$2"
 torch_rate() { (cd "$root" && $nice taskset -c "$cpus" "$python" benchmarks/peers/lm_peer.py --kind train --arch "$1" $shape 2>/dev/null | tail -n 1 | cut -d, -f2); }
 
 busy=""
-stop_busy() { [ -n "$busy" ] && kill "$busy" 2>/dev/null && wait "$busy" 2>/dev/null; busy=""; }
+stop_busy() {
+    if [ -n "$busy" ]; then
+        kill "$busy" 2>/dev/null || true
+        wait "$busy" 2>/dev/null || true   # the loop's status is the signal's
+    fi
+    busy=""
+}
 trap stop_busy EXIT INT TERM
 echo "round,arch,condition,who,tokens_per_s"
 for round in $(seq "$repeats"); do
