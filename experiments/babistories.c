@@ -306,20 +306,14 @@ static int train_data_load(driver *d, token_corpus *bd)
 {
     err_t e;
     char tok_path[4096] = "";
-    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    /* --resume: the checkpoint's own tokenizer (hash-checked), not a new one, saved in --out-dir (made
-     * only then: a fresh run makes it once the data has passed its checks) */
+    token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    co.window = (size_t)mo.ctx;
+    /* --resume: the checkpoint's own tokenizer (hash-checked), not a new one, saved in --out-dir once
+     * the data passed their checks (so is a fresh run's) */
     if (o.resume)
         driver_out_path(d, "tokenizer.json", tok_path, sizeof tok_path);
     if (token_corpus_load_for_ckpt(bd, &co, o.resume, tok_path, &e) != 0) {
         driver_error(d, "%s", e.msg);
-        return 1;
-    }
-    const int T = (int)mo.ctx;
-    if (bd->train.n < (size_t)T + 2 || bd->val.n < (size_t)T + 2) {
-        driver_error(d, "the corpus is too small for --ctx %d (training %zu tokens, validation %zu)", T,
-                     bd->train.n, bd->val.n);
-        token_corpus_free(bd);
         return 1;
     }
     return 0;

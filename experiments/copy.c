@@ -280,12 +280,17 @@ static int check_encoder_ckpt(err_t *e)
 #define STREAM_DROPOUT (3ULL << 40)
 #define STREAM_COST (4ULL << 40)
 
-static int data_load(driver *d, token_corpus *bd, err_t *e)
+/* The corpus, with room for the longest input of the plan (--chunks, or the largest --cost point). */
+static int data_load(driver *d, const cp_plan *pl, token_corpus *bd, err_t *e)
 {
     char path[4096];
     const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
-    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    /* a checkpoint's tokenizer is saved into the run folder before the corpus is read */
+    token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    int maxc = (int)o.chunks;
+    for (int i = 0; o.cost && i < pl->ncost; i++)
+        maxc = pl->cost[i] > maxc ? pl->cost[i] : maxc;
+    co.window = (size_t)maxc * o.chunk_len;
+    /* a checkpoint's tokenizer is saved into the run folder once the corpus passed its checks */
     return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
 
@@ -648,16 +653,8 @@ static int run(driver *d, const cp_plan *pl)
 {
     token_corpus bd;
     err_t e;
-    if (data_load(d, &bd, &e) != 0) {
+    if (data_load(d, pl, &bd, &e) != 0) {
         driver_error(d, "%s", e.msg);
-        return 1;
-    }
-    int maxc = (int)o.chunks;
-    for (int i = 0; o.cost && i < pl->ncost; i++)
-        maxc = pl->cost[i] > maxc ? pl->cost[i] : maxc;
-    if (token_corpus_check_len(&bd, (size_t)maxc * o.chunk_len, &e) != 0) {
-        driver_error(d, "%s", e.msg);
-        token_corpus_free(&bd);
         return 1;
     }
     /* the table's header once the data passed their checks */

@@ -221,13 +221,15 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
 /* ---- data --------------------------------------------------------------------------------------- */
 
 /* The corpus, tokenised with --tokenizer, or with a checkpoint's tokenizer (saved beside the
- * results) when an encoder comes from a checkpoint and --tokenizer is left at train. */
-static int data_load(driver *d, token_corpus *bd, err_t *e)
+ * results) when an encoder comes from a checkpoint and --tokenizer is left at train; with room for
+ * the plan's longest input. */
+static int data_load(driver *d, const inv_plan *pl, token_corpus *bd, err_t *e)
 {
     char path[4096];
-    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    co.window = (size_t)pl->ctx_max;
     const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt;
-    /* a checkpoint's tokenizer is saved into the run folder before the corpus is read */
+    /* a checkpoint's tokenizer is saved into the run folder once the corpus passed its checks */
     return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
 
@@ -555,15 +557,12 @@ static int run(driver *d, const inv_plan *pl)
 {
     token_corpus bd;
     err_t e;
-    if (data_load(d, &bd, &e) != 0) {
+    if (data_load(d, pl, &bd, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    int bad = token_corpus_check_len(&bd, (size_t)pl->ctx_max, &e) != 0;
-    if (bad)
-        driver_error(d, "%s", e.msg);
     /* the table's header once the data passed their checks */
-    if (bad || driver_open_csv(d, &inv_table) != 0) {
+    if (driver_open_csv(d, &inv_table) != 0) {
         token_corpus_free(&bd);
         return 1;
     }

@@ -146,6 +146,18 @@ START_TEST(test_bad_data_no_header)
     ck_assert(one_line(err));
     ck_assert_ptr_nonnull(strstr(err, "corrupt.gz"));
     ck_assert(!exists(dir, "copy"));   /* it failed reading: no run folder */
+    /* a corpus too small for --ctx: found before the trained tokenizer is saved, so no run folder */
+    char *tiny = path_in(dir, "tiny.txt");
+    f = fopen(tiny, "w");
+    for (int i = 0; i < 40; i++)
+        fputs("Tom went to the park. He saw a dog. The dog was happy.\n", f);
+    fclose(f);
+    ck_assert_int_eq(run("babistories --preset smoke --quiet --threads 1 --data %s/tiny.txt --ctx 512 --out-dir %s/bs", dir), 1);
+    ck_assert_str_eq(out, "");
+    ck_assert(one_line(err));
+    ck_assert_ptr_nonnull(strstr(err, "too small for inputs of 512 tokens"));
+    ck_assert(!exists(dir, "bs"));
+    free(tiny);
     free(bin);
     free(gz);
     test_rmdir(dir);

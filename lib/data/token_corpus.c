@@ -71,15 +71,8 @@ static bpe *make_tokenizer(const token_corpus_opts *op, token_corpus *bd, const 
     bpe *tok = bpe_train(text, len, op->vocab_size, bpe_progress, &p);
     progress_end(&p);
     free(text);
-    if (mkdir_p(op->out_dir, e) != 0) {
-        bpe_free(tok);
-        return NULL;
-    }
+    /* saved in --out-dir by corpus_build once the streams passed their checks */
     snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "%s/tokenizer.json", op->out_dir);
-    if (bpe_save(tok, bd->tokenizer_ref, e) != 0) {
-        bpe_free(tok);
-        return NULL;
-    }
     return tok;
 }
 
@@ -154,25 +147,54 @@ static void corpus_free(corpus *c)
     story_set_free(&c->val);
 }
 
-int token_corpus_load(token_corpus *bd, const token_corpus_opts *op, err_t *e)
+/* Both splits hold an input of n tokens and its next one. */
+static int check_window(const token_corpus *bd, size_t n, err_t *e)
+{
+    if (bd->train.n >= n + 2 && bd->val.n >= n + 2)
+        return 0;
+    return err_set(e, "the corpus is too small for inputs of %zu tokens (training %zu tokens, validation %zu)", n,
+                   bd->train.n, bd->val.n);
+}
+
+/* The streams with `given` as the tokenizer (taken over), or with op's (trained, GPT-2's or a file)
+ * when NULL. Nothing is written until the streams passed the window check: then a tokenizer trained
+ * here goes to op->out_dir/tokenizer.json, a given one to save_as (when not NULL). */
+static int corpus_build(token_corpus *bd, const token_corpus_opts *op, bpe *given, const char *save_as, err_t *e)
 {
     memset(bd, 0, sizeof *bd);
     corpus c;
-    if (corpus_load(&c, op, e) != 0)
+    if (corpus_load(&c, op, e) != 0) {
+        if (given)
+            bpe_free(given);
         return -1;
-    int rc = -1;
-    bd->tok = make_tokenizer(op, bd, &c.train, c.tr_idx, c.n_tr, e);
-    if (bd->tok) {
-        size_t len;
-        bd->tokenizer_json = bpe_to_json(bd->tok, &len);
-        sha256_hex(bd->tokenizer_json, len, bd->tokenizer_sha256);
-        bd->vocab = bpe_vocab_size(bd->tok);
-        encode_stories(bd->tok, &c.train, c.tr_idx, c.n_tr, &bd->train);
-        encode_stories(bd->tok, c.va_set, c.va_idx, c.n_va, &bd->val);
-        rc = 0;
     }
+    int trained = !given && strcmp(op->tokenizer, "train") == 0;
+    bd->tok = given ? given : make_tokenizer(op, bd, &c.train, c.tr_idx, c.n_tr, e);
+    if (!bd->tok) {
+        corpus_free(&c);
+        return -1;
+    }
+    size_t len;
+    bd->tokenizer_json = bpe_to_json(bd->tok, &len);
+    sha256_hex(bd->tokenizer_json, len, bd->tokenizer_sha256);
+    bd->vocab = bpe_vocab_size(bd->tok);
+    encode_stories(bd->tok, &c.train, c.tr_idx, c.n_tr, &bd->train);
+    encode_stories(bd->tok, c.va_set, c.va_idx, c.n_va, &bd->val);
     corpus_free(&c);
-    return rc;
+    const char *save = trained ? bd->tokenizer_ref : given ? save_as : NULL;
+    if (given && save_as)
+        snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "%s", save_as);
+    if (check_window(bd, op->window, e) != 0 || (save && trained && mkdir_p(op->out_dir, e) != 0) ||
+        (save && bpe_save(bd->tok, save, e) != 0)) {
+        token_corpus_free(bd);
+        return -1;
+    }
+    return 0;
+}
+
+int token_corpus_load(token_corpus *bd, const token_corpus_opts *op, err_t *e)
+{
+    return corpus_build(bd, op, NULL, NULL, e);
 }
 
 int token_corpus_val(const token_corpus_opts *op, bpe *tok, token_stream *val, err_t *e)
@@ -228,21 +250,7 @@ int token_corpus_load_for_ckpt(token_corpus *bd, const token_corpus_opts *op, co
     bpe *tok = tokenizer_for_ckpt(ckpt, op->vocab_dir, op->quiet, e);
     if (!tok)
         return -1;
-    int rc = bpe_save(tok, save_as, e);
-    bpe_free(tok);
-    if (rc != 0)
-        return -1;
-    token_corpus_opts with = *op;
-    with.tokenizer = save_as;
-    return token_corpus_load(bd, &with, e);
-}
-
-int token_corpus_check_len(const token_corpus *bd, size_t n, err_t *e)
-{
-    if (bd->train.n >= n + 2 && bd->val.n >= n + 2)
-        return 0;
-    return err_set(e, "the corpus is too small for inputs of %zu tokens (training %zu tokens, validation %zu)", n,
-                   bd->train.n, bd->val.n);
+    return corpus_build(bd, op, tok, save_as, e);
 }
 
 void token_stream_windows(const token_stream *s, rng *r, int B, int T, int *ids, int *targets)

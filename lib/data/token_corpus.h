@@ -51,10 +51,15 @@ typedef struct {
     const char *vocab_dir;
     long long seed;
     const char *out_dir;       /* a trained tokenizer is saved here as tokenizer.json */
+    size_t window;             /* both splits must hold an input of this many tokens and its next
+                                  one, checked before anything is written (0: any length) */
     int quiet;
     const char *command;       /* the command named in log lines; NULL: "memlab" */
 } token_corpus_opts;
 
+/* The two streams; a tokenizer trained here is saved in op->out_dir once they passed op->window's
+ * check ("the corpus is too small for inputs of N tokens (...)"), so a failed load writes nothing.
+ * 0, or -1 with a message. */
 int token_corpus_load(token_corpus *bd, const token_corpus_opts *op, err_t *e);
 void token_corpus_free(token_corpus *bd);
 /* The validation stream alone, encoded with a given tokenizer (a checkpoint's); op->tokenizer and
@@ -62,14 +67,11 @@ void token_corpus_free(token_corpus *bd);
 int token_corpus_val(const token_corpus_opts *op, bpe *tok, token_stream *val, err_t *e);
 
 /* token_corpus_load, except that with a checkpoint (ckpt not NULL) and op->tokenizer "train" the
- * checkpoint's own tokenizer is used (tokenizer_for_ckpt), saved first as save_as so that the
- * results record it; with another --tokenizer, it must be the checkpoint's (the same sha256):
+ * checkpoint's own tokenizer is used (tokenizer_for_ckpt), saved as save_as (once the streams
+ * passed op->window's check) so that the results record it; with another --tokenizer, it must be the checkpoint's (the same sha256):
  * "--tokenizer X is not the tokenizer CKPT was trained with". */
 int token_corpus_load_for_ckpt(token_corpus *bd, const token_corpus_opts *op, const char *ckpt, const char *save_as, err_t *e);
 
-/* 0 when both splits hold an input of n tokens and its next token; otherwise -1 with "the corpus is
- * too small for inputs of n tokens (...)". */
-int token_corpus_check_len(const token_corpus *bd, size_t n, err_t *e);
 
 /* B windows of T inputs and their T next-token targets, starting uniformly over the stream. */
 void token_stream_windows(const token_stream *s, rng *r, int B, int T, int *ids, int *targets);
