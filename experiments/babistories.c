@@ -511,12 +511,12 @@ static int train_check(driver *d, device_kind *device, int *bf16, bs_plan *pl)
     int bad = bs_device(d, device, bf16);
     if (bad)
         return bad;
-    if (*device != DEV_CPU && dist_size() > 1) {
-        driver_error(d, "--device cuda with %d data-parallel ranks: GPU ranks need NCCL, not built yet "
-                        "(docs/distributed.md)", dist_size());
-        return 2;
-    }
     err_t e;
+    /* GPU ranks: NCCL joined on every rank before any work (docs/distributed.md, "GPUs") */
+    if (dist_open_device(*device, &e) != 0) {
+        driver_error(d, "%s", e.msg);
+        return 1;
+    }
     const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup",
                                .warmup = o.warmup, .stop_name = "--stop-at", .stop_at = o.stop_at,
                                .lr_name = "--lr", .lr = o.lr, .lr_end_name = "--lr-end", .lr_end = o.lr_end};

@@ -1,5 +1,7 @@
 #include "core/device.h"
 
+#include "core/dist.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +35,7 @@ int device_open(device_kind d, err_t *e)
         return 0;
 #if HAVE_CUDA
     char msg[ERR_MAX - 16];
-    if (cuda_ctx_open(msg, sizeof msg) != 0)
+    if (cuda_ctx_open(dist_local_rank(), msg, sizeof msg) != 0)
         return err_set(e, "%s", msg);
     return 0;
 #else

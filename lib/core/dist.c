@@ -7,6 +7,14 @@
 
 #include "core/error.h"
 
+/* The GPU side exists only in the float build of a CUDA-enabled make (as core/device.c). */
+#if defined(MEMLAB_CUDA) && !defined(MEMLAB_DOUBLE)
+#define HAVE_CUDA 1
+#include "cuda/cuda_nccl.h"
+#else
+#define HAVE_CUDA 0
+#endif
+
 /* Ranks in the launcher's environment: Open MPI's mpirun, PMI/PMIx launchers (MPICH's hydra,
  * Slurm's srun); 0 when not started by one. */
 static int launcher_size(void)
@@ -62,10 +70,25 @@ void dist_mean_double(double *buf, size_t n)
         buf[i] /= dist_size();
 }
 
+void dist_mean_on(device_kind d, real *buf, size_t n)
+{
+    if (d == DEV_CPU) {
+        dist_mean_real(buf, n);
+        return;
+    }
+    if (dist_size() == 1)
+        return;
+#if HAVE_CUDA
+    cuda_nccl_mean(buf, n);
+#else
+    fatal("internal: dist_mean_on a GPU buffer in a build without CUDA");
+#endif
+}
+
 #ifdef MEMLAB_MPI
 #include <mpi.h>
 
-static int joined, rank, size = 1;
+static int joined, rank, size = 1, local_rank;
 
 #ifdef MEMLAB_DOUBLE
 #define MPI_REAL_T MPI_DOUBLE
@@ -87,6 +110,10 @@ void dist_init(int *argc, char ***argv)
     joined = 1;
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
+    MPI_Comm host;   /* the ranks that share this host's memory, hence its GPUs */
+    check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host), "MPI_Comm_split_type");
+    check(MPI_Comm_rank(host, &local_rank), "MPI_Comm_rank");
+    MPI_Comm_free(&host);
     atexit(dist_finalize);
 }
 
@@ -131,6 +158,31 @@ int dist_agree_ok(int ok)
 
 int dist_rank(void) { return rank; }
 int dist_size(void) { return size; }
+int dist_local_rank(void) { return local_rank; }
+
+int dist_open_device(device_kind d, err_t *e)
+{
+    if (d == DEV_CPU || size == 1)
+        return 0;
+#if HAVE_CUDA
+    /* Every rank loads NCCL and they agree before any joins: ncclCommInitRank waits for all. */
+    char msg[ERR_MAX - 32] = "";
+    int ok = cuda_nccl_load(msg, sizeof msg) == 0;
+    if (!dist_agree_ok(ok))
+        return err_set(e, "%s", ok ? "another rank could not load NCCL" : msg);
+    unsigned char id[CUDA_NCCL_ID_BYTES] = {0};
+    ok = rank != 0 || cuda_nccl_unique_id(id, msg, sizeof msg) == 0;
+    if (!dist_agree_ok(ok))
+        return err_set(e, "%s", ok ? "rank 0 could not make an NCCL unique id" : msg);
+    check(MPI_Bcast(id, CUDA_NCCL_ID_BYTES, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    ok = cuda_nccl_open(id, rank, size, msg, sizeof msg) == 0;
+    if (!dist_agree_ok(ok))
+        return err_set(e, "%s", ok ? "another rank could not join the NCCL communicator" : msg);
+    return 0;
+#else
+    return err_set(e, "--device cuda: this memlab was built without CUDA");
+#endif
+}
 
 #else /* a single process */
 
@@ -163,5 +215,12 @@ void dist_broadcast_real(real *buf, size_t n)
 int dist_agree_ok(int ok) { return ok; }
 int dist_rank(void) { return 0; }
 int dist_size(void) { return 1; }
+int dist_local_rank(void) { return 0; }
+int dist_open_device(device_kind d, err_t *e)
+{
+    (void)d;
+    (void)e;
+    return 0;
+}
 
 #endif

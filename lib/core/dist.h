@@ -5,7 +5,7 @@
  *
  * The ranks run the same command on the same inputs. Each takes its share of the global batch;
  * gradients are summed over the ranks and divided by their number before clipping and the
- * optimiser step (dist_mean_grads), so that N ranks follow the single-process run. Parameters start
+ * optimiser step (dist_mean_on), so that N ranks follow the single-process run. Parameters start
  * identical (rank 0's are broadcast). Only rank 0 writes results. A rank that fails says why on
  * stderr and the ranks agree to stop (dist_agree_ok) instead of waiting for each other forever.
  *
@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "core/device.h"
+#include "core/error.h"
 #include "core/real.h"
 
 /* Joins the launcher's ranks when the process was started by one (MPI's environment variables);
@@ -24,6 +26,9 @@ void dist_init(int *argc, char ***argv);
 void dist_finalize(void);
 int dist_rank(void);
 int dist_size(void);
+/* This rank's number among the ranks on its host (0 for a single process): the GPU it takes
+ * (cuda_ctx_open). */
+int dist_local_rank(void);
 /* The transport the build has: "mpi" or "none". */
 const char *dist_transport(void);
 
@@ -34,6 +39,15 @@ void dist_sum_double(double *buf, size_t n);
  * data-parallel step's gradients and loss. */
 void dist_mean_real(real *buf, size_t n);
 void dist_mean_double(double *buf, size_t n);
+/* dist_mean_real for n values that live on device d: on the GPU (one process per GPU), NCCL's
+ * all-reduce of the device buffer, queued behind the kernels that wrote it. dist_open_device(d)
+ * first. */
+void dist_mean_on(device_kind d, real *buf, size_t n);
+/* Sets up the collectives of device d for this run's ranks, after device_open(d): for CUDA with
+ * more than one rank, loads NCCL on every rank and joins them in one communicator (rank 0's unique
+ * id handed out over MPI). Every rank must call it and every rank gets the same answer: 0, or -1
+ * with one line (NCCL missing on some rank, ...). Nothing to do for the CPU or one process. */
+int dist_open_device(device_kind d, err_t *e);
 /* Rank 0's buf on every rank. */
 void dist_broadcast_real(real *buf, size_t n);
 /* Removes the launcher's variables (OMPI_*, PMI_*, PMIX_*) from this process's environment, so that

@@ -12,7 +12,7 @@ static void *lt_workspace;
 static char ctx_desc[256];
 static size_t bytes_now, bytes_peak;
 
-extern "C" int cuda_ctx_open(char *msg, size_t len)
+extern "C" int cuda_ctx_open(int ordinal, char *msg, size_t len)
 {
     if (ctx_open)
         return 0;
@@ -23,9 +23,10 @@ extern "C" int cuda_ctx_open(char *msg, size_t len)
                  err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device found");
         return -1;
     }
+    const int dev = (ordinal < 0 ? 0 : ordinal) % n;
     cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    CUDA_CHECK(cudaSetDevice(0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    CUDA_CHECK(cudaSetDevice(dev));
     /* The core's tensors are float throughout; TF32 would not match the CPU within the tests'
      * tolerances, so cuBLAS keeps full fp32 (the bf16 mode is a separate path). */
     CUBLAS_CHECK(cublasCreate(&blas));
@@ -33,8 +34,8 @@ extern "C" int cuda_ctx_open(char *msg, size_t len)
     CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
     CUBLAS_CHECK(cublasLtCreate(&blaslt));
     CUDA_CHECK(cudaMalloc(&lt_workspace, CUDA_LT_WORKSPACE));
-    snprintf(ctx_desc, sizeof ctx_desc, "%.200s, sm_%d%d, %.0f GiB", prop.name, prop.major, prop.minor,
-             (double)prop.totalGlobalMem / (1 << 30));
+    snprintf(ctx_desc, sizeof ctx_desc, "%.200s (GPU %d of %d), sm_%d%d, %.0f GiB", prop.name, dev, n, prop.major,
+             prop.minor, (double)prop.totalGlobalMem / (1 << 30));
     ctx_open = 1;
     return 0;
 }

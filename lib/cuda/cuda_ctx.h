@@ -1,4 +1,4 @@
-/* memlab's CUDA context, callable from C: device 0, the legacy default stream (stream 0) for every
+/* memlab's CUDA context, callable from C: one GPU per process, the legacy default stream (stream 0) for every
  * launch and copy, one cuBLAS and one cublasLt handle bound to it, and the memory primitives the
  * core's device seam (core/device.h) calls. Every kernel of lib/cuda (the sequence kernels
  * included) is queued on stream 0, so calls are ordered without events and the host only waits
@@ -16,8 +16,10 @@ extern "C" {
 #endif
 
 /* 0 when a GPU is usable (opening it on first call), else -1 with one line in msg (no device, a
- * driver too old for this build, ...). Safe to call again. */
-int cuda_ctx_open(char *msg, size_t len);
+ * driver too old for this build, ...). Safe to call again (the first call chose the GPU). The GPU
+ * is number `ordinal` modulo the visible count: 0 for a single process, a data-parallel rank's
+ * rank on its host (dist_local_rank) so that the ranks of one host take one GPU each. */
+int cuda_ctx_open(int ordinal, char *msg, size_t len);
 /* "NVIDIA H100 80GB HBM3, sm_90, 79 GiB": for logs. */
 const char *cuda_ctx_describe(void);
 

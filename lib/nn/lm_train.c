@@ -32,7 +32,7 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     params_zero_grad(&m->ps);
     tape_backward(tp, loss);
     tape_reset(tp);
-    dist_mean_real(m->ps.grad, m->ps.total);
+    dist_mean_on(m->ps.device, m->ps.grad, m->ps.total);
     double norm = o->clip > 0 ? clip_grad_norm(&m->ps, o->clip) : grad_norm(&m->ps);
     if (gnorm)
         *gnorm = norm;

@@ -133,7 +133,7 @@ double optim_step_stores(tape *tp, tensor *loss, param_store *const *stores, int
     tape_backward(tp, loss);
     tape_reset(tp);
     for (int i = 0; i < n; i++)
-        dist_mean_real(stores[i]->grad, stores[i]->total);
+        dist_mean_on(stores[i]->device, stores[i]->grad, stores[i]->total);
     double sq = 0;
     for (int i = 0; i < n; i++) {
         double g = grad_norm(stores[i]);

@@ -15,7 +15,7 @@ void th_open(const char *program)
 {
     prog = program;
     char msg[256];
-    if (cuda_ctx_open(msg, sizeof msg) != 0) {
+    if (cuda_ctx_open(0, msg, sizeof msg) != 0) {
         printf("FAIL %s: %s\n", prog, msg);
         exit(1);
     }
