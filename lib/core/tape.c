@@ -23,12 +23,14 @@ void tape_free(tape *tp)
     arena_free(&tp->data);
     arena_free(&tp->pinned);
     free(tp->nodes);
+    free(tp->spare);
     memset(tp, 0, sizeof *tp);
 }
 
 void tape_reset(tape *tp)
 {
     tp->n = 0;
+    tp->n_spare = 0;   /* the spare gradient blocks were arena memory */
     arena_reset(&tp->mem);
     arena_reset(&tp->data);
     arena_reset(&tp->pinned);
@@ -62,9 +64,9 @@ void tape_init_on(tape *tp, device_kind d, int bf16)
 void *tape_alloc(tape *tp, size_t bytes) { return arena_alloc(&tp->mem, bytes); }
 
 /* The arena of the tape's numbers: `mem` itself on the CPU, as before devices existed. */
-static arena *data_arena(tape *tp) { return tp->device == DEV_CPU ? &tp->mem : &tp->data; }
+arena *tape_data_arena(tape *tp) { return tp->device == DEV_CPU ? &tp->mem : &tp->data; }
 
-void *tape_alloc_data(tape *tp, size_t bytes) { return arena_alloc(data_arena(tp), bytes); }
+void *tape_alloc_data(tape *tp, size_t bytes) { return arena_alloc(tape_data_arena(tp), bytes); }
 
 static tensor *tensor_struct(tape *tp, int ndim, const int *shape)
 {
@@ -150,28 +152,4 @@ tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_i
         node->in[i] = in[i];
     out->requires_grad = 1;
     return node;
-}
-
-static void ensure_grad(tape *tp, tensor *t)
-{
-    if (t && t->requires_grad && !t->grad)
-        t->grad = arena_zalloc(data_arena(tp), t->n * sizeof(real));
-}
-
-void tape_backward(tape *tp, tensor *loss)
-{
-    if (loss->n != 1)
-        fatal("internal: backward from a tensor of %zu elements", loss->n);
-    if (!loss->requires_grad)
-        return;
-    for (int i = 0; i < tp->n; i++) {
-        tape_node *node = &tp->nodes[i];
-        ensure_grad(tp, node->out);
-        for (int j = 0; j < node->n_in; j++)
-            ensure_grad(tp, node->in[j]);
-    }
-    ensure_grad(tp, loss);
-    tensor_seed_grad(loss);
-    for (int i = tp->n - 1; i >= 0; i--)
-        tp->nodes[i].backward(tp, &tp->nodes[i]);
 }

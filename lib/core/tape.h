@@ -46,6 +46,8 @@ struct tape {
     int grad_enabled;   /* record nodes at all (off for evaluation) */
     int training;       /* dropout active */
     tape_attention_observer att_observer;   /* NULL: none */
+    struct tape_spare *spare;   /* tape_backward: dead gradient blocks for reuse (tape_grad.c) */
+    int n_spare, cap_spare;
     void *att_observer_ctx;
 };
 
@@ -91,10 +93,15 @@ tensor *tape_to_host(tape *tp, tensor *t);
  * recorded, in which case the op needs to save nothing. */
 tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in);
 
-/* Seeds d(loss)/d(loss) = 1 (loss must have one element), gives every tensor on the way a zeroed
- * gradient buffer (parameters keep accumulating into the store's), and runs the nodes in reverse.
- * Gradients accumulate (+=), so calling it for several micro-batches accumulates them. */
+/* Seeds d(loss)/d(loss) = 1 (loss must have one element) and runs the nodes in reverse. Each
+ * tensor on the way gets a zeroed gradient buffer when the pass first reaches it; an op output's
+ * buffer goes back for reuse once the last node that touches it has run (its producer), and the
+ * output's grad is NULL after the pass. Parameters keep accumulating into the store's buffers and
+ * leaves into their own (+=), so calling it for several micro-batches accumulates them.
+ * (tape_grad.c; docs/design.md, "The tape".) */
 void tape_backward(tape *tp, tensor *loss);
+/* The arena that holds the tape's numbers (the host arena on the CPU, device memory on the GPU). */
+arena *tape_data_arena(tape *tp);
 
 /* True when an input of a node needs its gradient (backward functions skip the others). */
 static inline int needs_grad(const tensor *t) { return t && t->requires_grad && t->grad; }
