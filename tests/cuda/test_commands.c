@@ -125,13 +125,14 @@ static void compare_csv(const char *name, char *gpu, char *cpu, double tol, doub
 }
 
 /* One command line on the CPU, on the GPU in fp32 and in bf16, compared; `text`: greedy output
- * that fp32 must reproduce. */
+ * that fp32 must reproduce. The three runs share the command's --out-dir (--force: only their
+ * stdout is compared). */
 static void three_ways(const char *name, const char *args, int text)
 {
     char label[200];
-    char *cpu = run(name, "%s --device cpu", args);
+    char *cpu = run(name, "%s --device cpu --force", args);
     char *cpu2 = cpu ? strdup(cpu) : NULL;
-    char *f32 = run(name, "%s --device cuda", args), *b16 = run(name, "%s --device cuda --dtype bf16", args);
+    char *f32 = run(name, "%s --device cuda --force", args), *b16 = run(name, "%s --device cuda --dtype bf16 --force", args);
     snprintf(label, sizeof label, "%s, cuda fp32 vs cpu", name);
     compare_csv(label, f32, cpu, 1e-4, 0.02, text);
     snprintf(label, sizeof label, "%s, cuda bf16 vs cpu", name);

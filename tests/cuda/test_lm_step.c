@@ -6,7 +6,11 @@
  *
  * Tolerances: the loss and the norm to 1e-5 relative; gradients to 1e-6 + 1e-3 relative (the GPU
  * sums in other orders: float noise of 1e-7 relative on sums of a few hundred terms, a few ulps
- * more after the backward pass through the layers); the AdamW moments to 1e-3 relative.
+ * more after the backward pass through the layers); the AdamW first moment to the gradients' own
+ * tolerance (it is an average of the clipped gradients with weights summing to less than 1, so a
+ * gradient difference within 1e-6 moves it by as much: the H100 measured 7.5e-8 on an element of
+ * 8.8e-6 of the nano mosaic, 1.7 times the 1e-8 + 1e-3 relative this test held it to before), the
+ * second moment to 1e-12 + 1e-3 relative.
  *
  * The weights after AdamW cannot share a fixed tolerance: the update m^/(sqrt v^ + eps) is a
  * normalised gradient, so where a gradient is itself near float noise (|g| ~ eps = 1e-6) a
@@ -103,7 +107,7 @@ static void compare_stores(const char *tag, int step, param_store *cpu, param_st
     snprintf(name, sizeof name, "%s step %d weights after AdamW", tag, step);
     check_weights(name, d, cpu, ab);
     snprintf(name, sizeof name, "%s step %d AdamW m", tag, step);
-    th_check(name, m, cpu->m, cpu->total, 1e-8, 1e-3);
+    th_check(name, m, cpu->m, cpu->total, 1e-6, 1e-3);
     snprintf(name, sizeof name, "%s step %d AdamW v", tag, step);
     th_check(name, v, cpu->v, cpu->total, 1e-12, 1e-3);
     free(g);
