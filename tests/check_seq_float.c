@@ -277,6 +277,43 @@ START_TEST(test_flash_deterministic_across_threads)
 }
 END_TEST
 
+/* Fewer attention units than threads (kernels_attention.c, run_units): a table of keys shared by
+ * the batch (the mosaic's persistent memory) has one backward unit per head, 2 here on 4 threads,
+ * so the heads run one after another with their products tiled over the pool. Every output and
+ * gradient: the same bits in two runs on 4 threads, and within float round-off of one thread (a
+ * product tiled over the pool may round otherwise than one call). */
+static real *shared_table_run(int threads)
+{
+    threads_set(threads);
+    const int B = 3, T = 96, P = 160, H = 2, hs = 32, C = H * hs;
+    att_dims d = {.B = B, .Tq = T, .Tk = P, .H = H, .hs = hs, .ldq = C, .ldk = C, .ldv = C, .ldo = C,
+                  .bsq = (size_t)T * C, .bsk = 0, .bsv = 0, .bso = (size_t)T * C, .mask = {ATT_FULL, 0},
+                  .scale = (real)(1 / sqrt(hs))};
+    const size_t nq = (size_t)B * T * C, nk = (size_t)P * C, natt = (size_t)B * H * T * P;
+    real *q = normal_buf(nq, 31), *k = normal_buf(nk, 32), *v = normal_buf(nk, 33), *dout = normal_buf(nq, 34);
+    real *res = zero_buf(2 * nq + 2 * nk + natt), *out = res, *dq = out + nq, *dk = dq + nq, *dv = dk + nk;
+    real *att = dv + nk, *scratch = zero_buf(attention_scratch_size(&d));
+    attention_forward(out, att, q, k, v, &d);
+    attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
+    free(q), free(k), free(v), free(dout), free(scratch);
+    return res;
+}
+
+START_TEST(test_fewer_units_than_threads)
+{
+    const int saved = threads_get();
+    real *one = shared_table_run(1), *four = shared_table_run(4), *again = shared_table_run(4);
+    threads_set(saved);
+    const size_t n = 2 * (size_t)3 * 96 * 64 + 2 * (size_t)160 * 64 + (size_t)3 * 2 * 96 * 160;
+    size_t at;
+    ck_assert_msg(same_bits(four, again, n, &at), "element %zu differs between two runs on 4 threads", at);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((double)one[i] - four[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
+                      "element %zu: %.9g (1 thread) vs %.9g (4)", i, one[i], four[i]);
+    free(one), free(four), free(again);
+}
+END_TEST
+
 Suite *suite_seq_float(void)
 {
     Suite *s = suite_create("seq_float");
@@ -285,6 +322,7 @@ Suite *suite_seq_float(void)
     tcase_add_loop_test(tc, test_seq_kernels_deterministic_across_threads, 0,
                         (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
     tcase_add_loop_test(tc, test_flash_deterministic_across_threads, 0, (int)(sizeof DET_CASES / sizeof DET_CASES[0]));
+    tcase_add_test(tc, test_fewer_units_than_threads);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

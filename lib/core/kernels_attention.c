@@ -516,6 +516,21 @@ static int units_parallel(long units, const att_dims *d)
     return t > 1 && units >= t && enough_work(d);
 }
 
+/* Runs fn over the units: in parallel when there are enough for every thread; with fewer units than
+ * threads (a head at a time over a shared table, a short batch on many cores) the units run one
+ * after another on this thread, outside any pool loop, so that each unit's products are tiled over
+ * the pool (blas_gemm) instead of the whole op running on one thread. A unit computes the same
+ * sums either way, in the same order, so the bits do not depend on the path. */
+static void run_units(long units, const att_dims *d, pool_fn fn, void *args)
+{
+    if (units_parallel(units, d) || units < 2 || pool_size() == 1 || pool_in_loop() || !enough_work(d)) {
+        pool_for((size_t)units, units_parallel(units, d), fn, args);
+        return;
+    }
+    for (long u = 0; u < units; u++)
+        fn(args, (size_t)u, (size_t)u + 1);
+}
+
 /* Probabilities of rows [i0, i1) over the columns [c0, c1) into P (row r = query i0 + r, column u at
  * P[r * Tk + u]; exactly 0 outside each row's keys, and a row without keys all 0). */
 static void tile_probs(real *P, const real *qb, const real *kb, const att_dims *d, int h, int i0, int i1, int c0,
@@ -583,9 +598,7 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
         forward_direct(out, att, q, k, v, d);
         return;
     }
-    const long units = (long)d->B * d->H;
-    pool_for((size_t)units, units_parallel(units, d), forward_units,
-             &(att_args){.d = d, .out = out, .att = att, .q = q, .k = k, .v = v});
+    run_units((long)d->B * d->H, d, forward_units, &(att_args){.d = d, .out = out, .att = att, .q = q, .k = k, .v = v});
 }
 
 size_t attention_scratch_size(const att_dims *d)
@@ -679,10 +692,9 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
      * writes dq and dk of its own (batch, head) alone. */
     const int B = d->B, H = d->H;
     const int shared = B > 1 && ((dk && d->bsk == 0) || (dv && d->bsv == 0));
-    const long units = shared ? H : (long)B * H;
-    pool_for((size_t)units, units_parallel(units, d), backward_units,
-             &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .q = q, .k = k,
-                         .v = v, .att = (real *)att, .shared = shared});
+    run_units(shared ? H : (long)B * H, d, backward_units,
+              &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .q = q, .k = k,
+                          .v = v, .att = (real *)att, .shared = shared});
 }
 
 /* ---- the flash path: probabilities recomputed, never kept ------------------------------------ */
@@ -762,9 +774,8 @@ static void flash_check(const att_dims *d)
 
 static void flash_run(pool_fn fn, att_args *a)
 {
-    const long units = (long)a->d->B * a->d->H;
     a->scratch = xmalloc((size_t)pool_size() * flash_scratch_reals(a->d) * sizeof(real));
-    pool_for((size_t)units, units_parallel(units, a->d), fn, a);
+    run_units((long)a->d->B * a->d->H, a->d, fn, a);
     free(a->scratch);
 }
 
