@@ -128,6 +128,10 @@ static double now(void)
 
 /* ---- one measurement in this process (`bench run`) ------------------------------------------------ */
 
+/* `bench run`'s table: one row, the measurement (a harness reads it back from its child). */
+static const char *const run_columns[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
+static const table_spec run_table = TABLE_SPEC(NULL, run_columns);
+
 static void random_ids(int *ids, size_t n, int V, rng *r)
 {
     for (size_t i = 0; i < n; i++)
@@ -193,12 +197,8 @@ static int run_train(driver *d, lm *m, int B, int T, int bf16)
         driver_error(d, "%s", e.msg);
         return -1;
     }
-    csv_str(d->csv, "train");
-    csv_num(d->csv, (double)t.timed * B * T / t.elapsed);
-    csv_int(d->csv, t.timed);
-    csv_num(d->csv, t.elapsed);
-    csv_num(d->csv, st.loss);
-    csv_end_row(d->csv);
+    csv_row(d->csv, cell_str("train"), cell_num((double)t.timed * B * T / t.elapsed), cell_int(t.timed),
+            cell_num(t.elapsed), cell_num(st.loss));
     return 0;
 }
 
@@ -235,12 +235,8 @@ static int run_generate(driver *d, lm *m, int cached)
     double elapsed = now() - start;
     sampler_free(&sm);
     free(seq);
-    csv_str(d->csv, cached ? "generate" : "generate_uncached");
-    csv_num(d->csv, G / elapsed);
-    csv_int(d->csv, G);
-    csv_num(d->csv, elapsed);
-    csv_num(d->csv, NAN);
-    csv_end_row(d->csv);
+    csv_row(d->csv, cell_str(cached ? "generate" : "generate_uncached"), cell_num(G / elapsed), cell_int(G),
+            cell_num(elapsed), cell_num(NAN));
     return 0;
 }
 
@@ -256,9 +252,7 @@ static int bench_run(driver *d)
         return driver_usage_error(d, "%s", e.msg);
     if (device != DEV_CPU && strcmp(o.kind, "train") != 0)
         return driver_usage_error(d, "bench run --device cuda: training only (generation runs on the CPU)");
-    static const char *const cols[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
-    static const table_spec primary = TABLE_SPEC(NULL, cols);
-    if (driver_open_csv(d, &primary) != 0)
+    if (driver_open_csv(d, &run_table) != 0)
         return driver_end(d, 0);
     lm m;
     lm_build(&m, &cfg);
@@ -357,23 +351,20 @@ typedef struct {
     int nrows;
 } harness;
 
+/* The harness's table: one row per measurement (emit). */
+static const char *const suite_columns[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
+                                            "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
+                                            "peak_rss_mb"};
+static const table_spec suite_table = TABLE_SPEC(NULL, suite_columns);
+
+/* A shape's cell: 0 (a row that has no such dimension) is an empty cell. */
+static csv_cell dim_cell(int v) { return v ? cell_int(v) : cell_str(NULL); }
+
 static void emit(harness *h, const row *r)
 {
-    csv_writer *w = h->d->csv;
-    csv_str(w, r->bench);
-    csv_str(w, r->arch);
-    if (r->d) csv_int(w, r->d); else csv_str(w, NULL);
-    if (r->layers) csv_int(w, r->layers); else csv_str(w, NULL);
-    if (r->ctx) csv_int(w, r->ctx); else csv_str(w, NULL);
-    if (r->batch) csv_int(w, r->batch); else csv_str(w, NULL);
-    csv_int(w, r->threads);
-    csv_num(w, r->memlab_tps);
-    csv_num(w, r->torch_tps);
-    csv_num(w, r->memlab_tps / r->torch_tps);
-    csv_num(w, r->gflops);
-    csv_num(w, r->mfu);
-    csv_num(w, r->rss_mb);
-    csv_end_row(w);
+    csv_row(h->d->csv, cell_str(r->bench), cell_str(r->arch), dim_cell(r->d), dim_cell(r->layers), dim_cell(r->ctx),
+            dim_cell(r->batch), cell_int(r->threads), cell_num(r->memlab_tps), cell_num(r->torch_tps),
+            cell_num(r->memlab_tps / r->torch_tps), cell_num(r->gflops), cell_num(r->mfu), cell_num(r->rss_mb));
     if (h->nrows < MAX_ROWS)
         h->rows[h->nrows++] = *r;
 }
@@ -838,11 +829,7 @@ static int bench_check(harness *h, bench_plan *pl, err_t *e)
  * the Markdown table; 1 on success. */
 static int bench_suites(driver *d, harness *h, const bench_plan *pl)
 {
-    static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
-                                       "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
-                                       "peak_rss_mb"};
-    static const table_spec primary = TABLE_SPEC(NULL, cols);
-    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(d, &primary) == 0;
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(d, &suite_table) == 0;
     for (int i = 0; ok && i < h->nthread_counts; i++) {
         h->threads = h->thread_counts[i];
         h->ceiling = NAN;

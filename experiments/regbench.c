@@ -176,42 +176,16 @@ static const char *const rb_columns[] = {"model", "train_size", "layers", "d", "
 static const table_spec rb_primary = TABLE_SPEC(NULL, rb_columns);
 
 /* A cell that only trained models fill; empty for the others. */
-static void trained_int(csv_writer *w, const rb_row *r, long long v)
-{
-    if (r->trained)
-        csv_int(w, v);
-    else
-        csv_str(w, NULL);
-}
-
-static void trained_num(csv_writer *w, const rb_row *r, double v)
-{
-    if (r->trained)
-        csv_num(w, v);
-    else
-        csv_str(w, NULL);
-}
+static csv_cell trained_int(const rb_row *r, long long v) { return r->trained ? cell_int(v) : cell_str(NULL); }
+static csv_cell trained_num(const rb_row *r, double v) { return r->trained ? cell_num(v) : cell_str(NULL); }
 
 static void write_row(driver *d, const rb_row *r)
 {
-    csv_writer *w = d->csv;
-    csv_str(w, r->model);
-    csv_int(w, o.train_size);
-    trained_int(w, r, r->layers);
-    trained_int(w, r, r->d);
-    trained_int(w, r, r->heads);
-    csv_int(w, r->params);
-    trained_num(w, r, r->lr);
-    trained_num(w, r, r->wd);
-    trained_int(w, r, r->epochs);
-    csv_int(w, d->opt.seed);
-    csv_num(w, pfa_score_loss(&r->val));
-    csv_num(w, pfa_score_accuracy(&r->val));
-    csv_num(w, pfa_score_tvd(&r->val));
-    csv_num(w, pfa_score_accuracy(&r->test));
-    csv_num(w, pfa_score_tvd(&r->test));
-    csv_num(w, r->train_seconds);
-    csv_end_row(w);
+    csv_row(d->csv, cell_str(r->model), cell_int(o.train_size), trained_int(r, r->layers), trained_int(r, r->d),
+            trained_int(r, r->heads), cell_int(r->params), trained_num(r, r->lr), trained_num(r, r->wd),
+            trained_int(r, r->epochs), cell_int(d->opt.seed), cell_num(pfa_score_loss(&r->val)),
+            cell_num(pfa_score_accuracy(&r->val)), cell_num(pfa_score_tvd(&r->val)),
+            cell_num(pfa_score_accuracy(&r->test)), cell_num(pfa_score_tvd(&r->test)), cell_num(r->train_seconds));
 }
 
 static void predict_ngram(void *self, const uint8_t *tok, int len, double *probs) { ngram_predict(self, tok, len, probs); }
@@ -324,17 +298,10 @@ static int run_reference(driver *d, const pfa_dataset *ds)
 
 static void describe_row(csv_writer *w, const char *split, const char *stat, double mean, const pfa_tally *t)
 {
-    csv_str(w, split);
-    csv_str(w, stat);
-    csv_num(w, mean);
-    if (t) {
-        csv_int(w, t->min);
-        csv_int(w, t->max);
-    } else {
-        csv_str(w, NULL);
-        csv_str(w, NULL);
-    }
-    csv_end_row(w);
+    if (t)
+        csv_row(w, cell_str(split), cell_str(stat), cell_num(mean), cell_int(t->min), cell_int(t->max));
+    else
+        csv_row(w, cell_str(split), cell_str(stat), cell_num(mean), cell_str(NULL), cell_str(NULL));
 }
 
 static int describe(driver *d, const pfa_dataset *ds)
@@ -475,12 +442,15 @@ static int parse_sizes(long long *sizes, int max, int *n, err_t *e)
     return rc;
 }
 
+/* The best row of each (model, training size) on validation, beside the points' tables. */
+static const table_spec rb_best = TABLE_SPEC("best.csv", rb_columns);
+
 /* Reads the points' tables in order, writes them all as the primary table and the best of each
- * (model, training size) to best_path. 1 on success. */
-static int merge_points(driver *d, char *const *paths, int n, const char *best_path)
+ * (model, training size) as best.csv in best_dir (NULL: --out-dir). 1 on success. */
+static int merge_points(driver *d, char *const *paths, int n, const char *best_dir)
 {
     enum { C_MODEL, C_SIZE, C_VAL_LOSS = 10, C_TEST_ACC = 13, C_TEST_TVD };
-    const int ncols = sizeof rb_columns / sizeof *rb_columns;
+    const int ncols = rb_primary.ncols;
     rb_table t;
     rb_table_init(&t, rb_columns, ncols);
     err_t e;
@@ -491,26 +461,18 @@ static int merge_points(driver *d, char *const *paths, int n, const char *best_p
             ok = 0;
         }
     int *best = xmalloc((size_t)(t.nrows + 1) * sizeof *best), nbest = ok ? rb_table_best(&t, best) : 0;
-    csv_writer *w = ok ? csv_open(best_path, rb_columns, ncols, &e) : NULL;
-    if (ok && w) {
-        rb_table_write(&t, best, nbest, w);
-        if (csv_close(w, &e) != 0)
-            w = NULL;
-    }
-    if (ok && !w) {
-        driver_error(d, "%s", e.msg);
-        ok = 0;
-    }
-    if (ok && driver_open_csv(d, &rb_primary) != 0)
-        ok = 0;
+    csv_writer *best_csv = !ok ? NULL : best_dir ? driver_table_in(d, best_dir, &rb_best) : driver_table(d, &rb_best);
+    ok = best_csv && driver_open_csv(d, &rb_primary) == 0;
     if (ok) {
+        rb_table_write(&t, best, nbest, best_csv);
         rb_table_write(&t, NULL, 0, d->csv);
         for (int b = 0; b < nbest; b++) {
             char *const *row = &t.cells[(size_t)best[b] * ncols];
             log_info(d->opt.quiet, "regbench: best %s at %s automata (row %d of %d): val_loss %s; test accuracy %s, TVD %s",
                      row[C_MODEL], row[C_SIZE], best[b] + 1, t.nrows, row[C_VAL_LOSS], row[C_TEST_ACC], row[C_TEST_TVD]);
         }
-        log_info(d->opt.quiet, "regbench: %d rows; the best of each model and training size in %s", t.nrows, best_path);
+        log_info(d->opt.quiet, "regbench: %d rows; the best of each model and training size in %s/%s", t.nrows,
+                 best_dir ? best_dir : d->opt.out_dir, rb_best.file);
     }
     free(best);
     rb_table_free(&t);
@@ -521,13 +483,12 @@ static int collect(driver *d)
 {
     if (o.emit_jobs || o.describe || o.export_path)
         return driver_usage_error(d, "--collect cannot be combined with --emit-jobs, --describe or --export");
-    char **paths, best_path[4200];
+    char **paths;
     int n;
     err_t e;
     if (rb_point_files(o.collect, &paths, &n, &e) != 0)
         return driver_usage_error(d, "%s", e.msg);
-    snprintf(best_path, sizeof best_path, "%s/best.csv", o.collect);
-    int ok = merge_points(d, paths, n, best_path);
+    int ok = merge_points(d, paths, n, o.collect);
     for (int i = 0; i < n; i++)
         free(paths[i]);
     free(paths);
@@ -584,7 +545,7 @@ static int emit_jobs(driver *d, const rb_sweep *s)
 /* --sweep: runs the points and merges their tables. */
 static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int nsizes)
 {
-    char grid[512], best_path[4200];
+    char grid[512];
     rb_grid_describe(g, grid, sizeof grid);
     char ranks[64] = "";
     if (s->ranks > 1)
@@ -616,7 +577,7 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
         paths[i] = xmalloc(len);
         snprintf(paths[i], len, "%s/%s.csv", d->opt.out_dir, name);
     }
-    int ok = merge_points(d, paths, s->npoints, driver_out_path(d, "best.csv", best_path, sizeof best_path));
+    int ok = merge_points(d, paths, s->npoints, NULL);
     for (int i = 0; i < s->npoints; i++)
         free(paths[i]);
     free(paths);

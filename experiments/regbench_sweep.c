@@ -429,10 +429,12 @@ int rb_table_best(const rb_table *t, int *best)
 
 void rb_table_write(const rb_table *t, const int *rows, int n, csv_writer *w)
 {
+    csv_cell *cells = xmalloc((size_t)t->ncols * sizeof *cells);
     for (int i = 0; i < (rows ? n : t->nrows); i++) {
         char *const *row = &t->cells[(size_t)(rows ? rows[i] : i) * t->ncols];
         for (int c = 0; c < t->ncols; c++)
-            csv_str(w, row[c]);
-        csv_end_row(w);
+            cells[c] = cell_str(row[c]);
+        csv_write_row(w, cells, t->ncols);
     }
+    free(cells);
 }
