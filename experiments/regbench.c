@@ -208,14 +208,22 @@ static int trained_config(lm_config *c, err_t *e)
     return lm_opts_config(&mo, PFA_VOCAB, c, e);
 }
 
+/* The architecture of a trained model (NULL for the references). */
+static const lm_arch_ops *model_arch(const char *model)
+{
+    lm_arch a;
+    return lm_arch_parse(model, &a) == 0 ? lm_arch_table(a) : NULL;
+}
+
 /* --device and --dtype for the trained models (the references run on the CPU whatever they say):
- * 0, or the exit code with the one-line message printed. The lstm has no GPU kernels. */
-static int trained_device(driver *d, int has_lstm, device_kind *dev, int *bf16)
+ * 0, or the exit code with the one-line message printed. cpu_only: a model among them without GPU
+ * kernels (the lstm), or NULL. */
+static int trained_device(driver *d, const char *cpu_only, device_kind *dev, int *bf16)
 {
     err_t e;
     int rc = 0;
-    if (has_lstm && device_parse(o.dev.device, dev, &e) == 0 && *dev != DEV_CPU) {
-        err_set(&e, "--model lstm runs on the CPU only (the LSTM has no GPU kernels): leave out --device cuda");
+    if (cpu_only && device_parse(o.dev.device, dev, &e) == 0 && *dev != DEV_CPU) {
+        err_set(&e, "--model %s runs on the CPU only (it has no GPU kernels): leave out --device cuda", cpu_only);
         rc = 2;
     } else {
         rc = device_opts_open(&o.dev, dev, bf16, &e);
@@ -232,7 +240,7 @@ static int run_trained(driver *d, const pfa_dataset *ds)
                        .warmup_frac = o.warmup, .lr_min_frac = 0.1, .seed = d->opt.seed, .quiet = d->opt.quiet};
     err_t e;
     trained_config(&tc.cfg, &e);   /* checked before the data were drawn */
-    trained_device(d, 0, &tc.device, &tc.bf16);   /* checked too: opens it again */
+    trained_device(d, NULL, &tc.device, &tc.bf16);   /* checked too: opens it again */
     double t0 = now_seconds();
     rb_model rm;
     int rc = rb_train(&rm, &tc, &ds->train, &e);
@@ -590,9 +598,10 @@ static int sweep_plan(driver *d, char *const *models, int nmodels, rb_grid *g, l
                       int *nsizes, rb_point **pts, int *npts, err_t *e)
 {
     rb_grid_use uses[5];
-    for (int m = 0; m < nmodels; m++)
-        uses[m] = is_reference_model(models[m]) ? RB_GRID_NONE : !strcmp(models[m], "lstm") ? RB_GRID_NO_HEADS
-                                                                                            : RB_GRID_ALL;
+    for (int m = 0; m < nmodels; m++) {   /* heads only for a model that attends (not the lstm) */
+        const lm_arch_ops *arch = model_arch(models[m]);
+        uses[m] = !arch ? RB_GRID_NONE : arch->attends ? RB_GRID_ALL : RB_GRID_NO_HEADS;
+    }
     if (parse_sizes(sizes, max_sizes, nsizes, e) != 0 || (o.grid && rb_grid_load(g, o.grid, rb_options, RB_NOPTS, e) != 0))
         return -1;
     *npts = rb_grid_points(g, (const char *const *)models, uses, nmodels, sizes, *nsizes, d->opt.quiet, pts, e);
@@ -664,7 +673,7 @@ static int run_one(driver *d)
         if (trained_config(&c, &e) != 0)
             return driver_usage_error(d, "%s", e.msg);
         device_kind dev;
-        int bf16, rc = trained_device(d, c.arch == LM_LSTM, &dev, &bf16);
+        int bf16, rc = trained_device(d, lm_arch_table(c.arch)->cpu_only ? o.model : NULL, &dev, &bf16);
         if (rc) {
             driver_end(d, 0);
             return rc;
@@ -704,7 +713,8 @@ int cmd_regbench(int argc, char **argv)
     char *model_text = xstrdup(o.model), *models[5];
     int nmodels;
     err_t e;
-    int has_lstm = 0, trained = 0;
+    const char *cpu_only = NULL;
+    int trained = 0;
     device_kind dev;
     int bf16;
     if (parse_models(model_text, models, &nmodels, &e) != 0) {
@@ -712,10 +722,12 @@ int cmd_regbench(int argc, char **argv)
         goto out;
     }
     for (int m = 0; m < nmodels; m++) {
-        has_lstm |= !strcmp(models[m], "lstm");
-        trained |= !is_reference_model(models[m]);
+        const lm_arch_ops *arch = model_arch(models[m]);
+        if (arch && arch->cpu_only)
+            cpu_only = models[m];
+        trained |= arch != NULL;
     }
-    if (trained && (o.sweep || o.emit_jobs) && (code = trained_device(&d, has_lstm, &dev, &bf16)) != 0)
+    if (trained && (o.sweep || o.emit_jobs) && (code = trained_device(&d, cpu_only, &dev, &bf16)) != 0)
         driver_end(&d, 0);   /* a sweep checks once, before its points start */
     else if (o.sweep || o.emit_jobs)
         code = sweep(&d, models, nmodels);
