@@ -44,39 +44,39 @@ typedef struct {
     char *prompts, *format;
     double lr, lr_end, wd, clip, temperature;
     device_opts dev;
-} bs_opts;
+} babistories_opts;
 
 
-static bs_opts o;
-static lm_opts mo;
+static babistories_opts opts;
+static lm_opts model_opts;
 
-static const opt_spec bs_options[] = {
-    LM_OPTION_ROWS(mo, "both", "gpt|mosaic|both", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or both, trained in turn on the same windows", "1", "128", "4", "256", "0.05"),
-    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a tokenizer .json saved by memlab tokenize", "2048", "tokens of a trained BPE (256 bytes + merges + <|endoftext|>)"),
-    {"steps", 0, OPT_INT, &o.steps, "3000", "training steps (batches)", NULL, 1, 1e9, "N"},
-    {"batch", 0, OPT_INT, &o.batch, "16", "windows of --ctx + 1 tokens per step", NULL, 1, 1e6, "B"},
-    {"lr", 0, OPT_DOUBLE, &o.lr, "5e-3", "peak learning rate (AdamW 0.9, 0.95; the paper's 5e-3)", NULL, 1e-12, 10, "LR"},
-    {"lr-end", 0, OPT_DOUBLE, &o.lr_end, "1e-4", "learning rate at the last step (cosine)", NULL, 0, 10, "LR"},
-    {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps", NULL, 0, 1e9, "N"},
-    LM_DECAY_CLIP_ROWS(o),
-    {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate train and validation loss every N steps (and at the last)", NULL, 1, 1e9, "N"},
-    {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of fixed windows per loss evaluation", NULL, 1, 1e6, "N"},
-    {"ckpt-every", 0, OPT_INT, &o.ckpt_every, "500", "write the checkpoint every N steps (and at the end)", NULL, 1, 1e9, "N"},
-    {"stop-at", 0, OPT_INT, &o.stop_at, "0", "write the checkpoint and stop after step N, to continue later with --resume (0: run to --steps)", NULL, 0, 1e9, "N"},
-    {"resume", 0, OPT_STRING, &o.resume, NULL, "continue the run that wrote this checkpoint (its architecture only) from its step, with its options (only --steps, --arch, --eval-every, --ckpt-every, --device, --dtype, --vocab-dir, --stop-at, --threads, -o and --out-dir may be given otherwise; --out-dir defaults to the checkpoint's folder, whose curves.csv it continues)", NULL, 0, -1, "CKPT"},
-    {"dump-corpus", 0, OPT_INT, &o.dump_corpus, "0", "print N generated stories (TinyStories format) and exit", NULL, 0, 1e9, "N"},
-    {"ckpt", 0, OPT_STRING, &o.ckpt, NULL, "generate/score: the checkpoint; ood/attention: a comma list of them; compare: two, A,B", NULL, 0, -1, "CKPT"},
-    {"prompt", 0, OPT_STRING, &o.prompt, "Once upon a time", "generate: the text to continue", NULL, 0, -1, "TEXT"},
-    {"text", 0, OPT_STRING, &o.text, NULL, "score: the text file; ood: the text (default " OOD_DEFAULT_TEXT ")", NULL, 0, -1, "FILE"},
-    {"temperature", 0, OPT_DOUBLE, &o.temperature, "0.8", "generate: sampling temperature (0: greedy)", NULL, 0, 100, "T"},
-    {"top-k", 0, OPT_INT, &o.top_k, "40", "generate: sample among the k most likely tokens (0: all)", NULL, 0, 1 << 24, "K"},
-    {"max-tokens", 0, OPT_INT, &o.max_tokens, "200", "generate/compare: tokens to add", NULL, 1, 1e7, "N"},
-    {"stride", 0, OPT_INT, &o.stride, "4", "ood: a window starts every N tokens (position p then averages the text's tokens p mod N: small N averages out how hard the text is at any one offset)", NULL, 1, 1e9, "N"},
-    {"ctx-mult", 0, OPT_INT, &o.ctx_mult, "1", "attention: read windows of this many times the training context (gpt with learned positions: 1 only)", NULL, 1, 64, "M"},
-    {"windows", 0, OPT_INT, &o.windows, "64", "attention: validation windows averaged over", NULL, 1, 1e7, "N"},
-    {"prompts", 0, OPT_STRING, &o.prompts, NULL, "compare: a file of prompts, one per line (default: memlab's 24 prompts)", NULL, 0, -1, "FILE"},
-    {"format", 0, OPT_STRING, &o.format, "markdown", "compare: markdown (a side-by-side table) or csv", "markdown|csv", 0, -1, "F"},
-    DEVICE_OPTION_ROWS(o.dev),
+static const opt_spec babistories_options[] = {
+    LM_OPTION_ROWS(model_opts, "both", "gpt|mosaic|both", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or both, trained in turn on the same windows", "1", "128", "4", "256", "0.05"),
+    CORPUS_OPTION_ROWS(opts.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a tokenizer .json saved by memlab tokenize", "2048", "tokens of a trained BPE (256 bytes + merges + <|endoftext|>)"),
+    {"steps", 0, OPT_INT, &opts.steps, "3000", "training steps (batches)", NULL, 1, 1e9, "N"},
+    {"batch", 0, OPT_INT, &opts.batch, "16", "windows of --ctx + 1 tokens per step", NULL, 1, 1e6, "B"},
+    {"lr", 0, OPT_DOUBLE, &opts.lr, "5e-3", "peak learning rate (AdamW 0.9, 0.95; the paper's 5e-3)", NULL, 1e-12, 10, "LR"},
+    {"lr-end", 0, OPT_DOUBLE, &opts.lr_end, "1e-4", "learning rate at the last step (cosine)", NULL, 0, 10, "LR"},
+    {"warmup", 0, OPT_INT, &opts.warmup, "100", "linear warm-up steps", NULL, 0, 1e9, "N"},
+    LM_DECAY_CLIP_ROWS(opts),
+    {"eval-every", 0, OPT_INT, &opts.eval_every, "250", "evaluate train and validation loss every N steps (and at the last)", NULL, 1, 1e9, "N"},
+    {"eval-batches", 0, OPT_INT, &opts.eval_batches, "8", "batches of fixed windows per loss evaluation", NULL, 1, 1e6, "N"},
+    {"ckpt-every", 0, OPT_INT, &opts.ckpt_every, "500", "write the checkpoint every N steps (and at the end)", NULL, 1, 1e9, "N"},
+    {"stop-at", 0, OPT_INT, &opts.stop_at, "0", "write the checkpoint and stop after step N, to continue later with --resume (0: run to --steps)", NULL, 0, 1e9, "N"},
+    {"resume", 0, OPT_STRING, &opts.resume, NULL, "continue the run that wrote this checkpoint (its architecture only) from its step, with its options (only --steps, --arch, --eval-every, --ckpt-every, --device, --dtype, --vocab-dir, --stop-at, --threads, -o and --out-dir may be given otherwise; --out-dir defaults to the checkpoint's folder, whose curves.csv it continues)", NULL, 0, -1, "CKPT"},
+    {"dump-corpus", 0, OPT_INT, &opts.dump_corpus, "0", "print N generated stories (TinyStories format) and exit", NULL, 0, 1e9, "N"},
+    {"ckpt", 0, OPT_STRING, &opts.ckpt, NULL, "generate/score: the checkpoint; ood/attention: a comma list of them; compare: two, A,B", NULL, 0, -1, "CKPT"},
+    {"prompt", 0, OPT_STRING, &opts.prompt, "Once upon a time", "generate: the text to continue", NULL, 0, -1, "TEXT"},
+    {"text", 0, OPT_STRING, &opts.text, NULL, "score: the text file; ood: the text (default " OOD_DEFAULT_TEXT ")", NULL, 0, -1, "FILE"},
+    {"temperature", 0, OPT_DOUBLE, &opts.temperature, "0.8", "generate: sampling temperature (0: greedy)", NULL, 0, 100, "T"},
+    {"top-k", 0, OPT_INT, &opts.top_k, "40", "generate: sample among the k most likely tokens (0: all)", NULL, 0, 1 << 24, "K"},
+    {"max-tokens", 0, OPT_INT, &opts.max_tokens, "200", "generate/compare: tokens to add", NULL, 1, 1e7, "N"},
+    {"stride", 0, OPT_INT, &opts.stride, "4", "ood: a window starts every N tokens (position p then averages the text's tokens p mod N: small N averages out how hard the text is at any one offset)", NULL, 1, 1e9, "N"},
+    {"ctx-mult", 0, OPT_INT, &opts.ctx_mult, "1", "attention: read windows of this many times the training context (gpt with learned positions: 1 only)", NULL, 1, 64, "M"},
+    {"windows", 0, OPT_INT, &opts.windows, "64", "attention: validation windows averaged over", NULL, 1, 1e7, "N"},
+    {"prompts", 0, OPT_STRING, &opts.prompts, NULL, "compare: a file of prompts, one per line (default: memlab's 24 prompts)", NULL, 0, -1, "FILE"},
+    {"format", 0, OPT_STRING, &opts.format, "markdown", "compare: markdown (a side-by-side table) or csv", "markdown|csv", 0, -1, "F"},
+    DEVICE_OPTION_ROWS(opts.dev),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
@@ -86,21 +86,21 @@ static const char *const paper_kv[] = {"tokenizer", "gpt2", "d", "768", "heads",
                                        "batch", "512", "lr", "5e-3", "lr-end", "1e-4", "warmup", "2000",
                                        "steps", "80000", "dropout", "0.05", "eval-every", "1000",
                                        "ckpt-every", "1000", NULL};
-static const preset_def bs_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+static const preset_def babistories_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
 /* train writes a run folder (--resume continues one), attention an analysis folder of its own; the
  * other actions and --dump-corpus write only the table (docs/outputs.md). */
-static int bs_out_dir_use(const common_opts *c)
+static int babistories_out_dir_use(const common_opts *c)
 {
     const char *action = c->npositional ? c->positional[0] : "train";
-    if (o.dump_corpus > 0)
+    if (opts.dump_corpus > 0)
         return OUT_DIR_NONE;
     if (!strcmp(action, "train"))
-        return o.resume ? OUT_DIR_CONTINUE : OUT_DIR_NEW;
+        return opts.resume ? OUT_DIR_CONTINUE : OUT_DIR_NEW;
     return !strcmp(action, "attention") ? OUT_DIR_ANALYSIS : OUT_DIR_NONE;
 }
 
-static const cmd_spec bs_spec = {
+static const cmd_spec babistories_spec = {
     .command = "babistories",
     .summary = "GPT vs memory mosaic language models on children's stories (Memory Mosaics Fig 9)",
     .usage = "memlab babistories [train|generate|score|ood|attention|compare] [options]",
@@ -128,9 +128,9 @@ static const cmd_spec bs_spec = {
         "the width of the recent-token peak (Fig 15) and the mass on position 0 and on the last 8.\n"
         "compare: --ckpt A,B [--prompts FILE] continues the same prompts with both models, side by side\n"
         "(Tables 1, 5) as Markdown (--format csv: prompt_id,prompt,arch,checkpoint,continuation).",
-    .opts = bs_options,
-    .nopts = sizeof bs_options / sizeof bs_options[0],
-    .presets = bs_presets,
+    .opts = babistories_options,
+    .nopts = sizeof babistories_options / sizeof babistories_options[0],
+    .presets = babistories_presets,
     .npresets = 3,
     .max_positional = 1,
     /* --resume takes every option from the checkpoint (docs/babistories.md, "Resuming") */
@@ -139,7 +139,7 @@ static const cmd_spec bs_spec = {
     .resume_may_change = "steps|arch|eval-every|ckpt-every|device|dtype|vocab-dir",
     .resume_fresh = "resume|stop-at|dump-corpus|ckpt|prompt|text|temperature|top-k|max-tokens|stride|ctx-mult|"
                     "windows|prompts|format",
-    .out_dir_use = bs_out_dir_use,
+    .out_dir_use = babistories_out_dir_use,
     .default_action = "train",
 };
 
@@ -157,10 +157,10 @@ static void step_windows(const token_corpus *bd, long long seed, long long step,
 
 /* --device and --dtype, opened: 0, or the exit code (the one-line message printed). Every action
  * asks before it writes anything, and again where it places a model (opening twice is cheap). */
-static int bs_device(driver *d, device_kind *dev, int *bf16)
+static int babistories_device(driver *d, device_kind *dev, int *bf16)
 {
     err_t e;
-    int rc = device_opts_open(&o.dev, dev, bf16, &e);
+    int rc = device_opts_open(&opts.dev, dev, bf16, &e);
     if (rc)
         driver_error(d, "%s", e.msg);
     return rc;
@@ -217,14 +217,14 @@ typedef struct {
     int *ids, *tg;   /* one step's windows [B * T] */
     const eval_set *ev_train, *ev_val;
     char path[4096];   /* the checkpoint */
-} bs_run;
+} babistories_run;
 
 /* Data-parallel ranks (core/dist.h) draw the whole batch and each trains on its own rows; their
  * dropout streams differ by rank (rank 0's is the single process's), so that with dropout N ranks
  * follow the single-process run in distribution, and without it within float tolerance. */
-static double bs_step(void *ctx, long long s, long long *tokens)
+static double babistories_step(void *ctx, long long s, long long *tokens)
 {
-    bs_run *r = ctx;
+    babistories_run *r = ctx;
     step_windows(r->bd, r->d->opt.seed, s, r->B, r->T, r->ids, r->tg);
     const int rows = r->B / dist_size();
     const size_t first = (size_t)dist_rank() * rows * r->T;
@@ -235,9 +235,9 @@ static double bs_step(void *ctx, long long s, long long *tokens)
 }
 
 /* Train and validation loss on the fixed windows: one row in the primary CSV (and so in curves.csv). */
-static int bs_eval(void *ctx, const train_state *st)
+static int babistories_eval(void *ctx, const train_state *st)
 {
-    bs_run *r = ctx;
+    babistories_run *r = ctx;
     const lm *m = r->m;
     double tl = eval_loss(r->m, &r->tp, r->ev_train, r->nb, r->B, r->T);
     double vl = eval_loss(r->m, &r->tp, r->ev_val, r->nb, r->B, r->T);
@@ -248,9 +248,9 @@ static int bs_eval(void *ctx, const train_state *st)
     return 0;
 }
 
-static int bs_ckpt(void *ctx, const train_state *st)
+static int babistories_ckpt(void *ctx, const train_state *st)
 {
-    bs_run *r = ctx;
+    babistories_run *r = ctx;
     return save_ckpt(r->d, r->m, r->bd, st->step, r->path);
 }
 
@@ -262,17 +262,17 @@ typedef struct {
     long long start;
     device_kind device; /* --device, --dtype: where the models train */
     int bf16;
-} bs_plan;
+} babistories_plan;
 
 /* Trains one architecture from the plan's step `start` (0, or a resumed checkpoint's step) on its
  * device. */
-static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, const eval_set *ev_train,
+static int train_arch(driver *d, token_corpus *bd, lm *m, const babistories_plan *pl, const eval_set *ev_train,
                       const eval_set *ev_val)
 {
     const char *arch = lm_arch_name(m->cfg.arch);
-    bs_run r = {.d = d, .bd = bd, .m = m, .B = (int)o.batch, .T = m->cfg.ctx, .nb = (int)o.eval_batches,
-                .ev_train = ev_train, .ev_val = ev_val};
-    r.opt = lm_optim_cosine(o.lr, o.lr_end, o.warmup, o.steps, o.wd, o.clip);
+    babistories_run r = {.d = d, .bd = bd, .m = m, .B = (int)opts.batch, .T = m->cfg.ctx, .nb = (int)opts.eval_batches,
+                         .ev_train = ev_train, .ev_val = ev_val};
+    r.opt = lm_optim_cosine(opts.lr, opts.lr_end, opts.warmup, opts.steps, opts.wd, opts.clip);
     char name[64], label[64];
     snprintf(name, sizeof name, "babistories_%s.safetensors", arch);
     driver_out_path(d, name, r.path, sizeof r.path);
@@ -281,8 +281,9 @@ static int train_arch(driver *d, token_corpus *bd, lm *m, const bs_plan *pl, con
     r.tg = xmalloc((size_t)r.B * r.T * sizeof *r.tg);
     lm_tape_init(&r.tp, m);   /* on the device lm_place put the model on */
     train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = pl->start,
-                       .end = o.steps, .ctx = &r, .step = bs_step, .eval_every = o.eval_every, .eval = bs_eval,
-                       .ckpt_every = o.ckpt_every, .ckpt = bs_ckpt, .stop_at = o.stop_at};
+                       .end = opts.steps, .ctx = &r, .step = babistories_step, .eval_every = opts.eval_every,
+                       .eval = babistories_eval, .ckpt_every = opts.ckpt_every, .ckpt = babistories_ckpt,
+                       .stop_at = opts.stop_at};
     train_state st;
     err_t e;
     train_end end = train_loop_run(&loop, &st, &e);
@@ -306,13 +307,13 @@ static int train_data_load(driver *d, token_corpus *bd)
 {
     err_t e;
     char tok_path[4096] = "";
-    token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    co.window = (size_t)mo.ctx;
+    token_corpus_opts co = corpus_opts_for(&opts.corpus, d);
+    co.window = (size_t)model_opts.ctx;
     /* --resume: the checkpoint's own tokenizer (hash-checked), not a new one, saved in --out-dir once
      * the data passed their checks (so is a fresh run's) */
-    if (o.resume)
+    if (opts.resume)
         driver_out_path(d, "tokenizer.json", tok_path, sizeof tok_path);
-    if (token_corpus_load_for_ckpt(bd, &co, o.resume, tok_path, &e) != 0) {
+    if (token_corpus_load_for_ckpt(bd, &co, opts.resume, tok_path, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
@@ -322,30 +323,30 @@ static int train_data_load(driver *d, token_corpus *bd)
 /* The options' model config for one architecture (--arch may say both); 0 or -1 with e set. */
 static int config_for(lm_arch arch, int vocab, lm_config *c, err_t *e)
 {
-    char *saved = mo.arch;
-    mo.arch = (char *)lm_arch_name(arch);
-    int bad = lm_opts_config(&mo, vocab, c, e);
-    mo.arch = saved;
+    char *saved = model_opts.arch;
+    model_opts.arch = (char *)lm_arch_name(arch);
+    int bad = lm_opts_config(&model_opts, vocab, c, e);
+    model_opts.arch = saved;
     return bad;
 }
 
 /* --resume: the checkpoint's model and step, which the run's options must describe (--arch unless
  * both, the shape, the vocabulary and the context). 0, or the exit code (message printed). */
-static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
+static int plan_resume(driver *d, const token_corpus *bd, babistories_plan *pl)
 {
     err_t e;
-    if (lm_ckpt_open(o.resume, &pl->resumed, 1, &e) != 0) {
+    if (lm_ckpt_open(opts.resume, &pl->resumed, 1, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    ckpt_meta *md = ckpt_meta_read(o.resume, &e);
+    ckpt_meta *md = ckpt_meta_read(opts.resume, &e);
     const char *st = md ? ckpt_meta_get(md, "step") : NULL;
     pl->start = st ? atoll(st) : -1;
     ckpt_meta_free(md);
     const lm_config *have = &pl->resumed.cfg;
     lm_config want;
-    int bad = strcmp(mo.arch, "both") == 0 ? config_for(have->arch, bd->vocab, &want, &e)
-                                           : lm_opts_config(&mo, bd->vocab, &want, &e);
+    int bad = strcmp(model_opts.arch, "both") == 0 ? config_for(have->arch, bd->vocab, &want, &e)
+                                           : lm_opts_config(&model_opts, bd->vocab, &want, &e);
     const char *why = bad ? e.msg
                       : pl->start < 0 ? "it records no step"
                       : want.arch != have->arch ? "it holds another architecture than --arch"
@@ -356,14 +357,15 @@ static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
                       : want.vocab != have->vocab ? "its vocabulary differs from the tokenizer's"
                       : want.ctx != have->ctx ? "its context differs from --ctx" : NULL;
     if (why) {
-        driver_error(d, "--resume %s: %s", o.resume, why);
+        driver_error(d, "--resume %s: %s", opts.resume, why);
         lm_free(&pl->resumed);
         return bad ? 2 : 1;
     }
-    if (o.steps <= pl->start || (o.stop_at > 0 && o.stop_at <= pl->start)) {
+    if (opts.steps <= pl->start || (opts.stop_at > 0 && opts.stop_at <= pl->start)) {
         driver_error(d, "--resume %s: the checkpoint is at step %lld: --%s %lld must be above it (--steps counts "
-                        "from the start of the run)", o.resume, pl->start, o.steps <= pl->start ? "steps" : "stop-at",
-                     o.steps <= pl->start ? o.steps : o.stop_at);
+                        "from the start of the run)",
+                     opts.resume, pl->start, opts.steps <= pl->start ? "steps" : "stop-at",
+                     opts.steps <= pl->start ? opts.steps : opts.stop_at);
         lm_free(&pl->resumed);
         return 2;
     }
@@ -372,19 +374,19 @@ static int plan_resume(driver *d, const token_corpus *bd, bs_plan *pl)
 }
 
 /* Every model's options, checked before any output; 0, or the exit code (message printed). */
-static int plan_make(driver *d, const token_corpus *bd, bs_plan *pl)
+static int plan_make(driver *d, const token_corpus *bd, babistories_plan *pl)
 {
     memset(pl, 0, sizeof *pl);
-    if (o.resume)
+    if (opts.resume)
         return plan_resume(d, bd, pl);
     lm_arch archs[2];
-    if (strcmp(mo.arch, "both") == 0) {
+    if (strcmp(model_opts.arch, "both") == 0) {
         /* the paper's comparison: every architecture with attention (gpt, mosaic) */
         for (int a = 0; a < lm_arch_count(); a++)
             if (lm_arch_table((lm_arch)a)->attends && pl->narch < (int)(sizeof archs / sizeof archs[0]))
                 archs[pl->narch++] = (lm_arch)a;
     } else {
-        lm_arch_parse(mo.arch, &archs[pl->narch++]);
+        lm_arch_parse(model_opts.arch, &archs[pl->narch++]);
     }
     err_t e;
     for (int a = 0; a < pl->narch; a++)
@@ -396,16 +398,16 @@ static int plan_make(driver *d, const token_corpus *bd, bs_plan *pl)
 }
 
 /* Trains every model of the plan in turn on the same windows; 0 or -1. */
-static int train_all(driver *d, token_corpus *bd, bs_plan *pl)
+static int train_all(driver *d, token_corpus *bd, babistories_plan *pl)
 {
-    const int B = (int)o.batch, T = (int)mo.ctx, nb = (int)o.eval_batches;
+    const int B = (int)opts.batch, T = (int)model_opts.ctx, nb = (int)opts.eval_batches;
     eval_set ev_train, ev_val;
     eval_set_make(&ev_train, &bd->train, d->opt.seed, RNG_STREAM_EVAL, nb, B, T);
     eval_set_make(&ev_val, &bd->val, d->opt.seed, RNG_STREAM_EVAL + 1000, nb, B, T);
     int rc = 0;
     for (int a = 0; a < pl->narch; a++) {
         lm m;
-        if (o.resume) {
+        if (opts.resume) {
             m = pl->resumed;
         } else {
             lm_build(&m, &pl->cfgs[a]);
@@ -463,18 +465,18 @@ static char *curves_kept(const char *text, const char *header, const char *arch,
 
 /* <out-dir>/curves.csv, written as the run goes. --resume continues the run's curve: the rows of
  * curves.csv in --out-dir, else beside the checkpoint, up to the checkpoint's step. */
-static csv_writer *curves_open(driver *d, const bs_plan *pl, const table_spec *t, err_t *e)
+static csv_writer *curves_open(driver *d, const babistories_plan *pl, const table_spec *t, err_t *e)
 {
     const char *const *cols = t->columns;
     const int ncols = t->ncols;
     char path[4096], src[4096];
     driver_out_path(d, "curves.csv", path, sizeof path);
-    if (!o.resume)
+    if (!opts.resume)
         return csv_open_live(path, cols, ncols, 0, e);
     snprintf(src, sizeof src, "%s", path);
     if (access(src, R_OK) != 0) {
-        const char *slash = strrchr(o.resume, '/');
-        snprintf(src, sizeof src, "%.*scurves.csv", slash ? (int)(slash - o.resume + 1) : 0, o.resume);
+        const char *slash = strrchr(opts.resume, '/');
+        snprintf(src, sizeof src, "%.*scurves.csv", slash ? (int)(slash - opts.resume + 1) : 0, opts.resume);
     }
     size_t len;
     char *text = access(src, R_OK) == 0 ? file_read_all(src, &len, e) : xstrdup("");
@@ -502,13 +504,13 @@ static csv_writer *curves_open(driver *d, const bs_plan *pl, const table_spec *t
 /* train's options alone, before the corpus is read or a tokenizer trained and saved: the ranks, the
  * device (into *device, *bf16), the schedule and (unless --resume) the models' shapes (pl is
  * scratch). 0, or the exit code (message printed). */
-static int train_check(driver *d, device_kind *device, int *bf16, bs_plan *pl)
+static int train_check(driver *d, device_kind *device, int *bf16, babistories_plan *pl)
 {
-    if (o.batch % dist_size() != 0) {
-        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", o.batch, dist_size());
+    if (opts.batch % dist_size() != 0) {
+        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", opts.batch, dist_size());
         return 2;
     }
-    int bad = bs_device(d, device, bf16);
+    int bad = babistories_device(d, device, bf16);
     if (bad)
         return bad;
     err_t e;
@@ -517,14 +519,14 @@ static int train_check(driver *d, device_kind *device, int *bf16, bs_plan *pl)
         driver_error(d, "%s", e.msg);
         return 1;
     }
-    const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup",
-                               .warmup = o.warmup, .stop_name = "--stop-at", .stop_at = o.stop_at,
-                               .lr_name = "--lr", .lr = o.lr, .lr_end_name = "--lr-end", .lr_end = o.lr_end};
+    const schedule_opts sch = {.steps_name = "--steps", .steps = opts.steps, .warmup_name = "--warmup",
+                               .warmup = opts.warmup, .stop_name = "--stop-at", .stop_at = opts.stop_at,
+                               .lr_name = "--lr", .lr = opts.lr, .lr_end_name = "--lr-end", .lr_end = opts.lr_end};
     if (schedule_opts_check(&sch, &e) != 0) {
         driver_error(d, "%s", e.msg);
         return 2;
     }
-    if (o.resume)
+    if (opts.resume)
         return 0;
     /* whether a shape is valid does not depend on the vocabulary: any stands in for the corpus's */
     token_corpus shapes_only = {.vocab = 512};
@@ -533,7 +535,7 @@ static int train_check(driver *d, device_kind *device, int *bf16, bs_plan *pl)
 
 /* The primary table (live: the curve so far stays on disk whatever ends the run, Ctrl-C or
  * --stop-at) and its copy curves.csv; the configuration written before the first step. 0 or -1. */
-static int train_tables_open(driver *d, const bs_plan *pl)
+static int train_tables_open(driver *d, const babistories_plan *pl)
 {
     static const char *const cols[] = {"arch", "layers", "d", "heads", "params", "step", "tokens", "lr", "train_loss", "val_loss"};
     static const table_spec primary = TABLE_SPEC(NULL, cols);
@@ -553,7 +555,7 @@ static int train_tables_open(driver *d, const bs_plan *pl)
 /* train: check, plan on the corpus, open the tables, train. Returns the exit code. */
 static int run_train(driver *d)
 {
-    bs_plan pl;
+    babistories_plan pl;
     device_kind device;
     int bf16, rc = train_check(d, &device, &bf16, &pl);
     if (rc != 0)
@@ -565,7 +567,7 @@ static int run_train(driver *d)
     pl.device = device;
     pl.bf16 = bf16;
     if (rc == 0 && train_tables_open(d, &pl) != 0) {
-        if (o.resume)
+        if (opts.resume)
             lm_free(&pl.resumed);
         rc = 1;
     }
@@ -585,7 +587,7 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         return 2;
     }
     device_kind dev;
-    int bf16, rc = bs_device(d, &dev, &bf16);
+    int bf16, rc = babistories_device(d, &dev, &bf16);
     if (rc)
         return rc;
     if (lm_ckpt_open(ckpt, m, 0, &e) != 0) {
@@ -593,7 +595,7 @@ static int open_ckpt(driver *d, const char *ckpt, lm *m, bpe **tok)
         return 1;
     }
     lm_place(m, dev, bf16);   /* loaded on the host: a checkpoint of either device runs on either */
-    *tok = tokenizer_for_ckpt(ckpt, o.corpus.vocab_dir, d->opt.quiet, &e);
+    *tok = tokenizer_for_ckpt(ckpt, opts.corpus.vocab_dir, d->opt.quiet, &e);
     if (!*tok || bpe_vocab_size(*tok) != m->cfg.vocab) {
         if (*tok)
             err_set(&e, "%s: the tokenizer has %d tokens, the model %d", ckpt, bpe_vocab_size(*tok), m->cfg.vocab);
@@ -617,7 +619,7 @@ static char *continue_ids(lm *m, bpe *tok, bpe_ids *ids, long long max_tokens, r
         ids->ids = xrealloc(ids->ids, ids->cap * sizeof *ids->ids);
     }
     sampler s;
-    sampler_init(&s, m, &(sample_cfg){.temperature = o.temperature, .top_k = o.top_k},
+    sampler_init(&s, m, &(sample_cfg){.temperature = opts.temperature, .top_k = opts.top_k},
                  total > INT_MAX ? INT_MAX : (int)total, SAMPLE_AUTO);
     ids->n = (size_t)sampler_extend(&s, ids->ids, (int)ids->n, (int)max_tokens, bpe_eot(tok), r);
     sampler_free(&s);
@@ -641,19 +643,19 @@ static int run_generate(driver *d)
 {
     lm m;
     bpe *tok;
-    int rc = open_ckpt(d, o.ckpt, &m, &tok);
+    int rc = open_ckpt(d, opts.ckpt, &m, &tok);
     if (rc)
         return rc;
     bpe_ids ids = {0};
     char *text = NULL;
-    if (encode_prompt(d, tok, o.prompt, &ids) != 0) {
+    if (encode_prompt(d, tok, opts.prompt, &ids) != 0) {
         rc = 2;
     } else {
         rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
         err_t e;
-        text = continue_ids(&m, tok, &ids, o.max_tokens, &r, &e);
+        text = continue_ids(&m, tok, &ids, opts.max_tokens, &r, &e);
         if (text) {
-            printf("%s%s\n", o.prompt, text);
+            printf("%s%s\n", opts.prompt, text);
             fflush(stdout);
             free(text);
         } else {
@@ -684,17 +686,17 @@ static int encode_file(driver *d, bpe *tok, const char *path, bpe_ids *ids)
 
 static int run_score(driver *d)
 {
-    if (!o.text) {
+    if (!opts.text) {
         driver_error(d, "--text FILE is required");
         return 2;
     }
     lm m;
     bpe *tok;
-    int rc = open_ckpt(d, o.ckpt, &m, &tok);
+    int rc = open_ckpt(d, opts.ckpt, &m, &tok);
     if (rc)
         return rc;
     bpe_ids ids = {0};
-    if (encode_file(d, tok, o.text, &ids) != 0) {
+    if (encode_file(d, tok, opts.text, &ids) != 0) {
         lm_free(&m);
         bpe_free(tok);
         return 1;
@@ -745,8 +747,8 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
     }
     const int T = m.cfg.ctx;
     double *mean = xmalloc((size_t)T * sizeof *mean);
-    const int stride = (int)o.stride;
-    size_t nwin = bs_position_loss(&m, ids.ids, ids.n, T, stride, mean);
+    const int stride = (int)opts.stride;
+    size_t nwin = babistories_position_loss(&m, ids.ids, ids.n, T, stride, mean);
     if (nwin == 0) {
         driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, T);
         rc = 1;
@@ -757,7 +759,7 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
         }
         double final;
         /* Smoothed over the multiple of the stride nearest above 8 positions. */
-        int settle = bs_settle_position(mean, T, 0.01, stride * ((8 + stride - 1) / stride), &final);
+        int settle = babistories_settle_position(mean, T, 0.01, stride * ((8 + stride - 1) / stride), &final);
         log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens (one every %d) from %s; loss %.4g at position 0, "
                                "final %.4g; within 1%% of it (smoothed) from position %d on",
                  ckpt, lm_arch_name(m.cfg.arch), nwin, T, stride, path, mean[0], final, settle);
@@ -772,7 +774,7 @@ static int ood_one(driver *d, const char *ckpt, const char *path)
 /* Runs one(d, checkpoint, ctx) for each of the comma list --ckpt; stops at the first failure. */
 static int for_each_ckpt(driver *d, int (*one)(driver *d, const char *ckpt, void *ctx), void *ctx)
 {
-    char *list = xstrdup(o.ckpt), *save = NULL;
+    char *list = xstrdup(opts.ckpt), *save = NULL;
     int rc = 0;
     for (char *c = strtok_r(list, ",", &save); c && rc == 0; c = strtok_r(NULL, ",", &save))
         rc = one(d, c, ctx);
@@ -782,14 +784,14 @@ static int for_each_ckpt(driver *d, int (*one)(driver *d, const char *ckpt, void
 
 static int ood_text(driver *d, const char *ckpt, void *ctx)
 {
-    return ood_one(d, ckpt, o.text ? o.text : OOD_DEFAULT_TEXT);
+    return ood_one(d, ckpt, opts.text ? opts.text : OOD_DEFAULT_TEXT);
 }
 
 /* ood's checks of one checkpoint, before any row: it opens with its tokenizer and the text holds a
  * window of its context. 0, or the exit code (message printed). */
 static int ood_check(driver *d, const char *ckpt, void *ctx)
 {
-    const char *path = o.text ? o.text : OOD_DEFAULT_TEXT;
+    const char *path = opts.text ? opts.text : OOD_DEFAULT_TEXT;
     lm m;
     bpe *tok;
     int rc = open_ckpt(d, ckpt, &m, &tok);
@@ -810,7 +812,7 @@ static int ood_check(driver *d, const char *ckpt, void *ctx)
 
 static int run_ood(driver *d)
 {
-    if (!o.ckpt) {
+    if (!opts.ckpt) {
         driver_error(d, "--ckpt FILE[,FILE...] is required");
         return 2;
     }
@@ -837,13 +839,13 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
     int rc = open_ckpt(d, ckpt, &m, &tok);
     if (rc)
         return rc;
-    const int T = (int)(m.cfg.ctx * o.ctx_mult);
+    const int T = (int)(m.cfg.ctx * opts.ctx_mult);
     err_t e;
     token_stream val;
-    bs_attention a;
-    const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    babistories_attention a;
+    const token_corpus_opts co = corpus_opts_for(&opts.corpus, d);
     if (token_corpus_val(&co, tok, &val, &e) != 0 ||
-        bs_attention_measure(&m, val.ids, val.n, T, (int)o.windows, &a, &e) != 0) {
+        babistories_attention_measure(&m, val.ids, val.n, T, (int)opts.windows, &a, &e) != 0) {
         driver_error(d, "%s: %s", ckpt, e.msg);
         free(val.ids);
         lm_free(&m);
@@ -864,15 +866,17 @@ static int attention_one(driver *d, const char *ckpt, void *heads_csv)
             const double lambda = lm_head_leak(&m, l, h);
             csv_row(heads, cell_str(lm_arch_name(m.cfg.arch)), cell_str(positions_name(&m)), cell_int(T), cell_str(ckpt),
                     cell_int(l), cell_int(h), cell_num(lambda), cell_num(exp(-lambda)),
-                    cell_num(bs_attention_peak_width(&a, l, h)), cell_num(bs_attention_share(&a, l, h, 0, 1)),
-                    cell_num(bs_attention_share(&a, l, h, a.nearest - 7, a.nearest + 1)));
+                    cell_num(babistories_attention_peak_width(&a, l, h)),
+                    cell_num(babistories_attention_share(&a, l, h, 0, 1)),
+                    cell_num(babistories_attention_share(&a, l, h, a.nearest - 7, a.nearest + 1)));
         }
         log_info(d->opt.quiet, "babistories attention: %s (%s, %s), layer %d, %lld windows of %d: mass on position 0 "
                                "%.3f, on the last 8 readable positions %.3f (mean over heads)",
                  ckpt, lm_arch_name(m.cfg.arch), positions_name(&m), l, a.windows, T,
-                 bs_attention_share(&a, l, -1, 0, 1), bs_attention_share(&a, l, -1, a.nearest - 7, a.nearest + 1));
+                 babistories_attention_share(&a, l, -1, 0, 1),
+                 babistories_attention_share(&a, l, -1, a.nearest - 7, a.nearest + 1));
     }
-    bs_attention_free(&a);
+    babistories_attention_free(&a);
     lm_free(&m);
     bpe_free(tok);
     return 0;
@@ -888,16 +892,16 @@ static int attention_check(driver *d, const char *ckpt, void *first)
     int rc = open_ckpt(d, ckpt, &m, &tok);
     if (rc)
         return rc;
-    const int T = (int)(m.cfg.ctx * o.ctx_mult);
+    const int T = (int)(m.cfg.ctx * opts.ctx_mult);
     if (lm_max_len(&m) && T > lm_max_len(&m)) {
         driver_error(d, "--ctx-mult %lld: %s is a %s with learned positions for %d tokens and cannot read %d "
                         "(gpt --pos rope, alibi or none, and the mosaic, can)",
-                     o.ctx_mult, ckpt, lm_arch_name(m.cfg.arch), lm_max_len(&m), T);
+                     opts.ctx_mult, ckpt, lm_arch_name(m.cfg.arch), lm_max_len(&m), T);
         rc = 2;
     } else if (*(int *)first) {
         err_t e;
         token_stream val = {0};
-        const token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+        const token_corpus_opts co = corpus_opts_for(&opts.corpus, d);
         if (token_corpus_val(&co, tok, &val, &e) != 0) {
             driver_error(d, "%s: %s", ckpt, e.msg);
             rc = 1;
@@ -912,7 +916,7 @@ static int attention_check(driver *d, const char *ckpt, void *first)
 
 static int run_attention(driver *d)
 {
-    if (!o.ckpt) {
+    if (!opts.ckpt) {
         driver_error(d, "--ckpt FILE[,FILE...] is required");
         return 2;
     }
@@ -971,7 +975,7 @@ static int prompts_load(driver *d, prompt_list *pl)
 {
     pl->text = NULL;
     pl->n = 0;
-    if (!o.prompts) {
+    if (!opts.prompts) {
         pl->n = (int)(sizeof default_prompts / sizeof default_prompts[0]);
         pl->text = xmalloc((size_t)pl->n * sizeof *pl->text);
         for (int i = 0; i < pl->n; i++)
@@ -980,7 +984,7 @@ static int prompts_load(driver *d, prompt_list *pl)
     }
     err_t e;
     size_t len;
-    char *all = file_read_all(o.prompts, &len, &e);
+    char *all = file_read_all(opts.prompts, &len, &e);
     if (!all) {
         driver_error(d, "--prompts: %s", e.msg);
         return -1;
@@ -997,7 +1001,7 @@ static int prompts_load(driver *d, prompt_list *pl)
     }
     free(all);
     if (pl->n == 0) {
-        driver_error(d, "--prompts %s holds no prompt (one per line)", o.prompts);
+        driver_error(d, "--prompts %s holds no prompt (one per line)", opts.prompts);
         return -1;
     }
     return 0;
@@ -1024,7 +1028,7 @@ static int compare_generate(driver *d, const prompt_list *pl, lm *m, bpe **tok, 
     rng seeds = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_SAMPLE);
     bpe_ids ids = {0};
     int rc = 0;
-    log_info(d->opt.quiet, "babistories compare: %d prompts, up to %lld tokens each", pl->n, o.max_tokens);
+    log_info(d->opt.quiet, "babistories compare: %d prompts, up to %lld tokens each", pl->n, opts.max_tokens);
     for (int i = 0; rc == 0 && i < pl->n; i++) {
         uint64_t seed = rng_next(&seeds);
         for (int k = 0; k < 2 && rc == 0; k++) {
@@ -1033,7 +1037,7 @@ static int compare_generate(driver *d, const prompt_list *pl, lm *m, bpe **tok, 
             rng_seed(&r, seed);
             if (encode_prompt(d, tok[k], pl->text[i], &ids) != 0)
                 rc = 2;
-            else if (!(cont[i * 2 + k] = continue_ids(&m[k], tok[k], &ids, o.max_tokens, &r, &e))) {
+            else if (!(cont[i * 2 + k] = continue_ids(&m[k], tok[k], &ids, opts.max_tokens, &r, &e))) {
                 driver_error(d, "%s", e.msg);
                 rc = 1;
             }
@@ -1076,7 +1080,7 @@ static void compare_write_markdown(const prompt_list *pl, const lm *m, char *con
 /* compare: two checkpoints, the prompts -> the continuations -> the table. */
 static int run_compare(driver *d)
 {
-    char *list = o.ckpt ? xstrdup(o.ckpt) : NULL, *save = NULL;
+    char *list = opts.ckpt ? xstrdup(opts.ckpt) : NULL, *save = NULL;
     char *path[2] = {list ? strtok_r(list, ",", &save) : NULL, list ? strtok_r(NULL, ",", &save) : NULL};
     if (!path[1] || strtok_r(NULL, ",", &save)) {
         driver_error(d, "--ckpt A,B: compare takes exactly two checkpoints");
@@ -1098,7 +1102,7 @@ static int run_compare(driver *d)
     char **cont = xcalloc((size_t)pl.n * 2, sizeof *cont);
     if (rc == 0)
         rc = compare_generate(d, &pl, m, tok, cont);
-    if (rc == 0 && strcmp(o.format, "csv") == 0)
+    if (rc == 0 && strcmp(opts.format, "csv") == 0)
         rc = compare_write_csv(d, &pl, m, path, cont);
     else if (rc == 0)
         compare_write_markdown(&pl, m, path, cont);
@@ -1121,11 +1125,11 @@ int cmd_babistories(int argc, char **argv)
 {
     driver d;
     int code;
-    if (driver_begin(&d, &bs_spec, argc, argv, &code) != 0)
+    if (driver_begin(&d, &babistories_spec, argc, argv, &code) != 0)
         return code;
     const char *action = d.opt.npositional ? d.opt.positional[0] : "train";
-    if (o.dump_corpus > 0) {
-        token_corpus_dump_stories((uint64_t)o.dump_corpus, stdout);
+    if (opts.dump_corpus > 0) {
+        token_corpus_dump_stories((uint64_t)opts.dump_corpus, stdout);
         return driver_end(&d, 1);
     }
     static const char *const actions[] = {"train", "generate", "score", "ood", "attention", "compare"};
@@ -1137,7 +1141,7 @@ int cmd_babistories(int argc, char **argv)
     if (!known) {
         driver_error(&d, "unknown action '%s' (train, generate, score, ood, attention or compare)", action);
         rc = 2;
-    } else if ((rc = bs_device(&d, &dev, &bf16)) != 0) {
+    } else if ((rc = babistories_device(&d, &dev, &bf16)) != 0) {
         /* a bad or unusable --device: one line, nothing written */
     } else if (strcmp(action, "train") == 0) {
         rc = run_train(&d); /* opens the table once the data and options have passed their checks */
@@ -1156,4 +1160,4 @@ int cmd_babistories(int argc, char **argv)
     return rc ? rc : end;
 }
 
-const command babistories_command = {&bs_spec, NULL, cmd_babistories, 1};
+const command babistories_command = {&babistories_spec, NULL, cmd_babistories, 1};

@@ -15,7 +15,7 @@ static int windows_per_pass(const lm *m, int T)
     return b < 1 ? 1 : b > 8 ? 8 : b;
 }
 
-size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean)
+size_t babistories_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean)
 {
     const size_t nwin = n > (size_t)T ? (n - 1 - (size_t)T) / (size_t)stride + 1 : 0;
     if (nwin == 0)
@@ -47,7 +47,7 @@ size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, doub
     return nwin;
 }
 
-int bs_settle_position(const double *curve, int T, double tol, int width, double *final)
+int babistories_settle_position(const double *curve, int T, double tol, int width, double *final)
 {
     int tail = T / 16 > 1 ? T / 16 : 1;
     double f = 0;
@@ -76,7 +76,7 @@ int bs_settle_position(const double *curve, int T, double tol, int width, double
 /* ---- attention of the last position ------------------------------------------------------------ */
 
 typedef struct {
-    bs_attention *a;
+    babistories_attention *a;
     int calls;   /* sequence-attention ops seen in this forward pass: the layer index */
 } observer_state;
 
@@ -85,7 +85,7 @@ static void observe(void *ctx, const real *att, int B, int H, int Tq, int Tk, in
     observer_state *s = ctx;
     if (!per_sequence_keys)   /* the mosaic's persistent memory reads a table, not the sequence */
         return;
-    bs_attention *a = s->a;
+    babistories_attention *a = s->a;
     const int layer = s->calls++ % a->layers;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
@@ -96,7 +96,8 @@ static void observe(void *ctx, const real *att, int B, int H, int Tq, int Tk, in
         }
 }
 
-int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows, bs_attention *a, err_t *e)
+int babistories_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows, babistories_attention *a,
+                                  err_t *e)
 {
     memset(a, 0, sizeof *a);
     if (!m->ops->attends) {
@@ -119,8 +120,8 @@ int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows
     }
     if (nwin > (size_t)max_windows)
         nwin = (size_t)max_windows;
-    *a = (bs_attention){.layers = m->cfg.layers, .heads = m->cfg.heads, .T = T,
-                        .nearest = T - 1 - m->ops->nearest_key, .windows = (long long)nwin};
+    *a = (babistories_attention){.layers = m->cfg.layers, .heads = m->cfg.heads, .T = T,
+                                 .nearest = T - 1 - m->ops->nearest_key, .windows = (long long)nwin};
     a->weight = xcalloc((size_t)a->layers * a->heads * T, sizeof *a->weight);
     observer_state st = {.a = a};
     tape tp;
@@ -142,23 +143,23 @@ int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows
     return 0;
 }
 
-void bs_attention_free(bs_attention *a)
+void babistories_attention_free(babistories_attention *a)
 {
     free(a->weight);
     memset(a, 0, sizeof *a);
 }
 
-static const double *head_row(const bs_attention *a, int layer, int head)
+static const double *head_row(const babistories_attention *a, int layer, int head)
 {
     return a->weight + ((size_t)layer * a->heads + head) * a->T;
 }
 
-double bs_attention_share(const bs_attention *a, int layer, int head, int from, int to)
+double babistories_attention_share(const babistories_attention *a, int layer, int head, int from, int to)
 {
     if (head < 0) {
         double s = 0;
         for (int h = 0; h < a->heads; h++)
-            s += bs_attention_share(a, layer, h, from, to);
+            s += babistories_attention_share(a, layer, h, from, to);
         return s / a->heads;
     }
     const double *w = head_row(a, layer, head);
@@ -174,7 +175,7 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-double bs_attention_peak_width(const bs_attention *a, int layer, int head)
+double babistories_attention_peak_width(const babistories_attention *a, int layer, int head)
 {
     const double *w = head_row(a, layer, head);
     const int n = a->nearest + 1;

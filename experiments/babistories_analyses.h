@@ -14,14 +14,14 @@
  * non-overlapping; a smaller stride puts every token at many positions, which averages out how
  * hard the text happens to be at a given offset). Returns the number of windows (0: fewer than
  * T + 1 tokens; mean untouched). */
-size_t bs_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean);
+size_t babistories_position_loss(lm *m, const int *ids, size_t n, int T, int stride, double *mean);
 
 /* The first position from which a loss curve stays within tol (relative) of its final value, set
  * in *final (the mean of the curve's last 1/16). The curve is compared after a centred moving
  * average over `width` positions: one position's mean is noisy, and with windows every s tokens
  * position p averages the text's tokens p mod s, so a width that is a multiple of s covers every
  * token alike. */
-int bs_settle_position(const double *curve, int T, double tol, int width, double *final);
+int babistories_settle_position(const double *curve, int T, double tol, int width, double *final);
 
 /* The last position of a window of T tokens reads key positions 0..T-1 (the mosaic's strict mask:
  * 0..T-2). weight[(layer * heads + head) * T + pos] is its attention probability on pos, averaged
@@ -31,20 +31,21 @@ typedef struct {
     int nearest;          /* the last key position it can read: T-1 (gpt), T-2 (mosaic) */
     long long windows;
     double *weight;
-} bs_attention;
+} babistories_attention;
 
 /* Reads up to max_windows non-overlapping windows of T tokens from the start of ids[n] (at least
  * one must fit). The model must have attention (gpt, mosaic) and accept T positions. 0, or -1 with
  * a message. */
-int bs_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows, bs_attention *a, err_t *e);
-void bs_attention_free(bs_attention *a);
+int babistories_attention_measure(lm *m, const int *ids, size_t n, int T, int max_windows, babistories_attention *a,
+                                  err_t *e);
+void babistories_attention_free(babistories_attention *a);
 /* Attention mass of (layer, head) on key positions [from, to); head -1: the mean over heads. */
-double bs_attention_share(const bs_attention *a, int layer, int head, int from, int to);
+double babistories_attention_share(const babistories_attention *a, int layer, int head, int from, int to);
 /* Width of the recent-token peak of (layer, head) at half height: the distance from the nearest key
  * position back to where the weight falls below half-way between the flat level (the median weight
  * over every readable position) and the peak (the largest weight among the 64 nearest), the
  * crossing interpolated linearly between positions. A peak on the nearest position alone has width
  * 0.5; 0 when the nearest position is not above half height. */
-double bs_attention_peak_width(const bs_attention *a, int layer, int head);
+double babistories_attention_peak_width(const babistories_attention *a, int layer, int head);
 
 #endif

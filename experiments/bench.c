@@ -47,42 +47,42 @@ typedef struct {
     long long d, layers, heads, ctx, batch, pmem;
 } bench_opts;
 
-static bench_opts o;
+static bench_opts opts;
 
 static const opt_spec bench_options[] = {
-    {"suite", 0, OPT_STRING, &o.suite, "sgemm,train,scaling,generate", "comma list of the benchmarks to run: sgemm, train, scaling, generate", NULL, 0, -1, "LIST"},
-    {"train-shapes", 0, OPT_STRING, &o.train_shapes, "128x2x256x4,256x4x256x8,512x4x512x8", "training (and generation) shapes, DxLAYERSxCTXxHEADS, comma-separated", NULL, 0, -1, "LIST"},
-    {"tokens", 0, OPT_INT, &o.tokens, "8192", "tokens per training step: batch = tokens / ctx (at least 1)", NULL, 1, 1 << 30, "N"},
-    {"scaling-shape", 0, OPT_STRING, &o.scaling_shape, "128x2x4", "the scaling benchmark's shape, DxLAYERSxHEADS", NULL, 0, -1, "S"},
-    {"scaling-ctx", 0, OPT_STRING, &o.scaling_ctx, "128,256,512,1024,2048", "context lengths of the scaling benchmark", NULL, 0, -1, "LIST"},
-    {"scaling-batch", 0, OPT_INT, &o.scaling_batch, "2", "sequences per step in the scaling benchmark (fixed, so time per step shows the cost in context length)", NULL, 1, 1 << 20, "B"},
-    {"gen-tokens", 0, OPT_INT, &o.gen_tokens, "32", "tokens generated per generation measurement (after a prompt of ctx / 2)", NULL, 1, 1 << 20, "N"},
-    {"vocab", 0, OPT_INT, &o.vocab, "2048", "vocabulary size (babistories' default BPE)", NULL, 2, 1 << 24, "V"},
-    {"repeats", 0, OPT_INT, &o.repeats, "3", "A/B rounds per configuration (memlab then PyTorch); the median is reported", NULL, 1, 1000, "N"},
+    {"suite", 0, OPT_STRING, &opts.suite, "sgemm,train,scaling,generate", "comma list of the benchmarks to run: sgemm, train, scaling, generate", NULL, 0, -1, "LIST"},
+    {"train-shapes", 0, OPT_STRING, &opts.train_shapes, "128x2x256x4,256x4x256x8,512x4x512x8", "training (and generation) shapes, DxLAYERSxCTXxHEADS, comma-separated", NULL, 0, -1, "LIST"},
+    {"tokens", 0, OPT_INT, &opts.tokens, "8192", "tokens per training step: batch = tokens / ctx (at least 1)", NULL, 1, 1 << 30, "N"},
+    {"scaling-shape", 0, OPT_STRING, &opts.scaling_shape, "128x2x4", "the scaling benchmark's shape, DxLAYERSxHEADS", NULL, 0, -1, "S"},
+    {"scaling-ctx", 0, OPT_STRING, &opts.scaling_ctx, "128,256,512,1024,2048", "context lengths of the scaling benchmark", NULL, 0, -1, "LIST"},
+    {"scaling-batch", 0, OPT_INT, &opts.scaling_batch, "2", "sequences per step in the scaling benchmark (fixed, so time per step shows the cost in context length)", NULL, 1, 1 << 20, "B"},
+    {"gen-tokens", 0, OPT_INT, &opts.gen_tokens, "32", "tokens generated per generation measurement (after a prompt of ctx / 2)", NULL, 1, 1 << 20, "N"},
+    {"vocab", 0, OPT_INT, &opts.vocab, "2048", "vocabulary size (babistories' default BPE)", NULL, 2, 1 << 24, "V"},
+    {"repeats", 0, OPT_INT, &opts.repeats, "3", "A/B rounds per configuration (memlab then PyTorch); the median is reported", NULL, 1, 1000, "N"},
     /* 2: the activation arena settles into one block of its peak size at the first step's end, so the
      * second step is the first to run in it and pays the first touch of its pages (measured: gpt
      * 512x4x512 1670 tokens/s with one warm-up step, 2500 with two, the steady state of training). */
-    {"warmup", 0, OPT_INT, &o.warmup, "2", "untimed steps (or generated tokens) before timing (2: the first step sizes the activation arena, the second touches its pages)", NULL, 0, 1000, "N"},
-    {"min-steps", 0, OPT_INT, &o.min_steps, "2", "timed steps at least", NULL, 1, 1 << 20, "N"},
-    {"min-time", 0, OPT_DOUBLE, &o.min_time, "3", "timed seconds at least per measurement", NULL, 0, 1e6, "S"},
-    {"sgemm-time", 0, OPT_DOUBLE, &o.sgemm_time, "0.5", "seconds per sgemm measurement", NULL, 0, 1e6, "S"},
-    {"square", 0, OPT_INT, &o.square, "1024", "the square sgemm size", NULL, 1, 1 << 16, "N"},
-    {"torch", 0, OPT_STRING, &o.torch, "auto", "the PyTorch peers: on, off, or auto (on when --python imports torch)", "auto|on|off", 0, -1, "WHEN"},
-    {"python", 0, OPT_STRING, &o.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch; the device machine's PyTorch 2: /opt/torch/.venv/bin/python3)", NULL, 0, -1, "PATH"},
-    {"peer", 0, OPT_STRING, &o.peer, "twin", "the PyTorch peer: twin (lm_peer.py: the test fixtures' twins, hand-written attention, for PyTorch 1.13) or torch2 (lm_peer_torch2.py: nanoGPT with SDPA and nanoMosaics' mosaic, PyTorch >= 2.1)", "twin|torch2", 0, -1, "NAME"},
-    {"peer-dir", 0, OPT_STRING, &o.peer_dir, "benchmarks/peers", "the folder of the peers' scripts", NULL, 0, -1, "DIR"},
-    {"compile", 0, OPT_FLAG, &o.compile, NULL, "the torch2 peer runs its model through torch.compile", NULL, 0, -1, NULL},
-    DEVICE_OPTION_ROWS(o.dev),
-    {"threads-list", 0, OPT_STRING, &o.threads_list, NULL, "thread counts to run every benchmark at, e.g. 2,8,16 (a scaling table in one CSV; default: --threads alone)", NULL, 0, -1, "LIST"},
-    {"markdown", 0, OPT_STRING, &o.markdown, NULL, "the Markdown table (default <out-dir>/results.md)", NULL, 0, -1, "FILE"},
-    {"kind", 0, OPT_STRING, &o.kind, "train", "run: train, generate (with the KV / memory cache) or generate_uncached", "train|generate|generate_uncached", 0, -1, "K"},
-    {"arch", 0, OPT_STRING, &o.arch, "gpt", "run: gpt or mosaic", "gpt|mosaic", 0, -1, "A"},
-    {"d", 0, OPT_INT, &o.d, "128", "run: model width", NULL, 1, 65536, "D"},
-    {"layers", 0, OPT_INT, &o.layers, "2", "run: blocks", NULL, 1, 1000, "L"},
-    {"heads", 0, OPT_INT, &o.heads, "4", "run: heads", NULL, 1, 4096, "H"},
-    {"ctx", 0, OPT_INT, &o.ctx, "256", "run: context length", NULL, 2, 1 << 20, "T"},
-    {"batch", 0, OPT_INT, &o.batch, "8", "run: sequences per step", NULL, 1, 1 << 20, "B"},
-    {"pmem", 0, OPT_INT, &o.pmem, "0", "mosaic persistent-memory slots (0: 3.5 d)", NULL, 0, 1 << 24, "P"},
+    {"warmup", 0, OPT_INT, &opts.warmup, "2", "untimed steps (or generated tokens) before timing (2: the first step sizes the activation arena, the second touches its pages)", NULL, 0, 1000, "N"},
+    {"min-steps", 0, OPT_INT, &opts.min_steps, "2", "timed steps at least", NULL, 1, 1 << 20, "N"},
+    {"min-time", 0, OPT_DOUBLE, &opts.min_time, "3", "timed seconds at least per measurement", NULL, 0, 1e6, "S"},
+    {"sgemm-time", 0, OPT_DOUBLE, &opts.sgemm_time, "0.5", "seconds per sgemm measurement", NULL, 0, 1e6, "S"},
+    {"square", 0, OPT_INT, &opts.square, "1024", "the square sgemm size", NULL, 1, 1 << 16, "N"},
+    {"torch", 0, OPT_STRING, &opts.torch, "auto", "the PyTorch peers: on, off, or auto (on when --python imports torch)", "auto|on|off", 0, -1, "WHEN"},
+    {"python", 0, OPT_STRING, &opts.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch; the device machine's PyTorch 2: /opt/torch/.venv/bin/python3)", NULL, 0, -1, "PATH"},
+    {"peer", 0, OPT_STRING, &opts.peer, "twin", "the PyTorch peer: twin (lm_peer.py: the test fixtures' twins, hand-written attention, for PyTorch 1.13) or torch2 (lm_peer_torch2.py: nanoGPT with SDPA and nanoMosaics' mosaic, PyTorch >= 2.1)", "twin|torch2", 0, -1, "NAME"},
+    {"peer-dir", 0, OPT_STRING, &opts.peer_dir, "benchmarks/peers", "the folder of the peers' scripts", NULL, 0, -1, "DIR"},
+    {"compile", 0, OPT_FLAG, &opts.compile, NULL, "the torch2 peer runs its model through torch.compile", NULL, 0, -1, NULL},
+    DEVICE_OPTION_ROWS(opts.dev),
+    {"threads-list", 0, OPT_STRING, &opts.threads_list, NULL, "thread counts to run every benchmark at, e.g. 2,8,16 (a scaling table in one CSV; default: --threads alone)", NULL, 0, -1, "LIST"},
+    {"markdown", 0, OPT_STRING, &opts.markdown, NULL, "the Markdown table (default <out-dir>/results.md)", NULL, 0, -1, "FILE"},
+    {"kind", 0, OPT_STRING, &opts.kind, "train", "run: train, generate (with the KV / memory cache) or generate_uncached", "train|generate|generate_uncached", 0, -1, "K"},
+    {"arch", 0, OPT_STRING, &opts.arch, "gpt", "run: gpt or mosaic", "gpt|mosaic", 0, -1, "A"},
+    {"d", 0, OPT_INT, &opts.d, "128", "run: model width", NULL, 1, 65536, "D"},
+    {"layers", 0, OPT_INT, &opts.layers, "2", "run: blocks", NULL, 1, 1000, "L"},
+    {"heads", 0, OPT_INT, &opts.heads, "4", "run: heads", NULL, 1, 4096, "H"},
+    {"ctx", 0, OPT_INT, &opts.ctx, "256", "run: context length", NULL, 2, 1 << 20, "T"},
+    {"batch", 0, OPT_INT, &opts.batch, "8", "run: sequences per step", NULL, 1, 1 << 20, "B"},
+    {"pmem", 0, OPT_INT, &opts.pmem, "0", "mosaic persistent-memory slots (0: 3.5 d)", NULL, 0, 1 << 24, "P"},
 };
 
 static const char *const smoke_kv[] = {"train-shapes", "32x1x32x2", "tokens", "64", "scaling-shape", "32x1x2",
@@ -128,6 +128,10 @@ static double now(void)
 
 /* ---- one measurement in this process (`bench run`) ------------------------------------------------ */
 
+/* `bench run`'s table: one row, the measurement (a harness reads it back from its child). */
+static const char *const run_columns[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
+static const table_spec run_table = TABLE_SPEC(NULL, run_columns);
+
 static void random_ids(int *ids, size_t n, int V, rng *r)
 {
     for (size_t i = 0; i < n; i++)
@@ -150,7 +154,7 @@ typedef struct {
 static double timed_step(void *ctx, long long step, long long *tokens)
 {
     timed_train *t = ctx;
-    if (step == o.warmup)
+    if (step == opts.warmup)
         t->start = now();
     *tokens += (long long)t->B * t->T;
     return lm_train_step(t->m, &t->tp, t->ids, t->tg, t->B, t->T, -1, &t->opt, step, NULL, NULL);
@@ -159,11 +163,11 @@ static double timed_step(void *ctx, long long step, long long *tokens)
 static int timed_enough(void *ctx, const train_state *st)
 {
     timed_train *t = ctx;
-    if (st->step <= o.warmup)
+    if (st->step <= opts.warmup)
         return 0;
-    t->timed = st->step - o.warmup;
+    t->timed = st->step - opts.warmup;
     t->elapsed = now() - t->start;
-    return t->timed >= o.min_steps && t->elapsed >= o.min_time;
+    return t->timed >= opts.min_steps && t->elapsed >= opts.min_time;
 }
 
 static int run_train(driver *d, lm *m, int B, int T, int bf16)
@@ -193,20 +197,16 @@ static int run_train(driver *d, lm *m, int B, int T, int bf16)
         driver_error(d, "%s", e.msg);
         return -1;
     }
-    csv_str(d->csv, "train");
-    csv_num(d->csv, (double)t.timed * B * T / t.elapsed);
-    csv_int(d->csv, t.timed);
-    csv_num(d->csv, t.elapsed);
-    csv_num(d->csv, st.loss);
-    csv_end_row(d->csv);
+    csv_row(d->csv, cell_str("train"), cell_num((double)t.timed * B * T / t.elapsed), cell_int(t.timed),
+            cell_num(t.elapsed), cell_num(st.loss));
     return 0;
 }
 
 /* Tokens the generation benchmark adds: --gen-tokens, within the context for the cache. */
 static int gen_count(int ctx, int cached)
 {
-    const int prompt = ctx / 2 > 0 ? ctx / 2 : 1, room = ctx - prompt - (int)o.warmup;
-    return cached && room < o.gen_tokens ? (room > 0 ? room : 0) : (int)o.gen_tokens;
+    const int prompt = ctx / 2 > 0 ? ctx / 2 : 1, room = ctx - prompt - (int)opts.warmup;
+    return cached && room < opts.gen_tokens ? (room > 0 ? room : 0) : (int)opts.gen_tokens;
 }
 
 /* Greedy generation of one sequence after a random prompt (nn/sampler.h). Uncached: each new token
@@ -219,7 +219,7 @@ static int run_generate(driver *d, lm *m, int cached)
         driver_error(d, "no room to generate after a prompt of %d tokens in a context of %d", prompt, m->cfg.ctx);
         return -1;
     }
-    const int total = prompt + (int)o.warmup + G;
+    const int total = prompt + (int)opts.warmup + G;
     int *seq = xmalloc((size_t)total * sizeof *seq);
     rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_DATA);
     random_ids(seq, (size_t)prompt, m->cfg.vocab, &r);
@@ -227,46 +227,40 @@ static int run_generate(driver *d, lm *m, int cached)
     sampler_init(&sm, m, &(sample_cfg){.temperature = 0}, total, cached ? SAMPLE_CACHED : SAMPLE_WINDOW);
     sampler_feed(&sm, seq, prompt);
     double start = 0;
-    for (int i = 0, len = prompt; i < o.warmup + G; i++, len++) {
-        if (i == o.warmup)
+    for (int i = 0, len = prompt; i < opts.warmup + G; i++, len++) {
+        if (i == opts.warmup)
             start = now();
         seq[len] = sampler_next(&sm, seq, len, NULL);
     }
     double elapsed = now() - start;
     sampler_free(&sm);
     free(seq);
-    csv_str(d->csv, cached ? "generate" : "generate_uncached");
-    csv_num(d->csv, G / elapsed);
-    csv_int(d->csv, G);
-    csv_num(d->csv, elapsed);
-    csv_num(d->csv, NAN);
-    csv_end_row(d->csv);
+    csv_row(d->csv, cell_str(cached ? "generate" : "generate_uncached"), cell_num(G / elapsed), cell_int(G),
+            cell_num(elapsed), cell_num(NAN));
     return 0;
 }
 
 static int bench_run(driver *d)
 {
-    lm_config cfg = {.vocab = (int)o.vocab, .ctx = (int)o.ctx, .d = (int)o.d, .layers = (int)o.layers,
-                     .heads = (int)o.heads, .pmem = (int)o.pmem, .pos = POS_LEARNED};
+    lm_config cfg = {.vocab = (int)opts.vocab, .ctx = (int)opts.ctx, .d = (int)opts.d, .layers = (int)opts.layers,
+                     .heads = (int)opts.heads, .pmem = (int)opts.pmem, .pos = POS_LEARNED};
     err_t e;
     device_kind device;
     int bf16;
-    if (lm_arch_parse(o.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0 ||
-        device_opts_open(&o.dev, &device, &bf16, &e) != 0)
+    if (lm_arch_parse(opts.arch, &cfg.arch) != 0 || lm_config_resolve(&cfg, &e) != 0 ||
+        device_opts_open(&opts.dev, &device, &bf16, &e) != 0)
         return driver_usage_error(d, "%s", e.msg);
-    if (device != DEV_CPU && strcmp(o.kind, "train") != 0)
+    if (device != DEV_CPU && strcmp(opts.kind, "train") != 0)
         return driver_usage_error(d, "bench run --device cuda: training only (generation runs on the CPU)");
-    static const char *const cols[] = {"kind", "tokens_per_s", "steps", "seconds", "loss"};
-    static const table_spec primary = TABLE_SPEC(NULL, cols);
-    if (driver_open_csv(d, &primary) != 0)
+    if (driver_open_csv(d, &run_table) != 0)
         return driver_end(d, 0);
     lm m;
     lm_build(&m, &cfg);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(&m, &init);
     params_move(&m.ps, device);   /* initialised on the host: the same weights on either device */
-    int rc = strcmp(o.kind, "train") == 0 ? run_train(d, &m, (int)o.batch, cfg.ctx, bf16)
-                                           : run_generate(d, &m, strcmp(o.kind, "generate") == 0);
+    int rc = strcmp(opts.kind, "train") == 0 ? run_train(d, &m, (int)opts.batch, cfg.ctx, bf16)
+                                           : run_generate(d, &m, strcmp(opts.kind, "generate") == 0);
     lm_free(&m);
     return driver_end(d, rc == 0);
 }
@@ -317,7 +311,7 @@ static int parse_list(const char *s, int n, int *out, int max)
 static int suite_has(const char *name)
 {
     size_t n = strlen(name);
-    for (const char *p = o.suite; *p;) {
+    for (const char *p = opts.suite; *p;) {
         size_t len = strcspn(p, ",");
         if (len == n && strncmp(p, name, n) == 0)
             return 1;
@@ -357,23 +351,20 @@ typedef struct {
     int nrows;
 } harness;
 
+/* The harness's table: one row per measurement (emit). */
+static const char *const suite_columns[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
+                                            "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
+                                            "peak_rss_mb"};
+static const table_spec suite_table = TABLE_SPEC(NULL, suite_columns);
+
+/* A shape's cell: 0 (a row that has no such dimension) is an empty cell. */
+static csv_cell dim_cell(int v) { return v ? cell_int(v) : cell_str(NULL); }
+
 static void emit(harness *h, const row *r)
 {
-    csv_writer *w = h->d->csv;
-    csv_str(w, r->bench);
-    csv_str(w, r->arch);
-    if (r->d) csv_int(w, r->d); else csv_str(w, NULL);
-    if (r->layers) csv_int(w, r->layers); else csv_str(w, NULL);
-    if (r->ctx) csv_int(w, r->ctx); else csv_str(w, NULL);
-    if (r->batch) csv_int(w, r->batch); else csv_str(w, NULL);
-    csv_int(w, r->threads);
-    csv_num(w, r->memlab_tps);
-    csv_num(w, r->torch_tps);
-    csv_num(w, r->memlab_tps / r->torch_tps);
-    csv_num(w, r->gflops);
-    csv_num(w, r->mfu);
-    csv_num(w, r->rss_mb);
-    csv_end_row(w);
+    csv_row(h->d->csv, cell_str(r->bench), cell_str(r->arch), dim_cell(r->d), dim_cell(r->layers), dim_cell(r->ctx),
+            dim_cell(r->batch), cell_int(r->threads), cell_num(r->memlab_tps), cell_num(r->torch_tps),
+            cell_num(r->memlab_tps / r->torch_tps), cell_num(r->gflops), cell_num(r->mfu), cell_num(r->rss_mb));
     if (h->nrows < MAX_ROWS)
         h->rows[h->nrows++] = *r;
 }
@@ -399,24 +390,24 @@ static void sgemm_row(harness *h, int M, int N, int K, const shape *s, int batch
         r.ctx = s->ctx;
         r.batch = batch;
     }
-    r.gflops = blas_gemm_gflops(M, N, K, o.sgemm_time);
+    r.gflops = blas_gemm_gflops(M, N, K, opts.sgemm_time);
     if (!(h->ceiling >= r.gflops))
         h->ceiling = r.gflops;
     emit(h, &r);
 }
 
-static int batch_for(const shape *s) { return o.tokens / s->ctx > 0 ? (int)(o.tokens / s->ctx) : 1; }
+static int batch_for(const shape *s) { return opts.tokens / s->ctx > 0 ? (int)(opts.tokens / s->ctx) : 1; }
 
 static void run_sgemm(harness *h, const shape *train, int ntrain)
 {
     threads_set(h->threads);
-    sgemm_row(h, (int)o.square, (int)o.square, (int)o.square, NULL, 0);
+    sgemm_row(h, (int)opts.square, (int)opts.square, (int)opts.square, NULL, 0);
     /* rows = batch x ctx; (out, in) of the linears: gpt's c_attn, c_fc, c_proj of the MLP, every
      * d x d linear of both, and the tied output head */
     for (int i = 0; i < ntrain; i++) {
         const shape *s = &train[i];
         const int B = batch_for(s), M = B * s->ctx, d = s->d;
-        const int nk[][2] = {{3 * d, d}, {4 * d, d}, {d, 4 * d}, {d, d}, {(int)o.vocab, d}};
+        const int nk[][2] = {{3 * d, d}, {4 * d, d}, {d, 4 * d}, {d, d}, {(int)opts.vocab, d}};
         for (size_t j = 0; j < sizeof nk / sizeof nk[0]; j++)
             sgemm_row(h, M, nk[j][0], nk[j][1], s, B);
     }
@@ -483,19 +474,19 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
     snprintf(a[5], 32, "%d", m->ctx);
     snprintf(a[6], 32, "%d", m->batch);
     snprintf(a[7], 32, "%d", m->pmem);
-    snprintf(a[8], 32, "%lld", o.vocab);
+    snprintf(a[8], 32, "%lld", opts.vocab);
     snprintf(a[9], 32, "%d", h->threads);
-    snprintf(a[10], 32, "%lld", o.warmup);
-    snprintf(a[11], 32, "%lld", o.min_steps);
-    snprintf(a[12], 32, "%.17g", o.min_time);
-    snprintf(a[13], 32, "%lld", o.gen_tokens);
+    snprintf(a[10], 32, "%lld", opts.warmup);
+    snprintf(a[11], 32, "%lld", opts.min_steps);
+    snprintf(a[12], 32, "%.17g", opts.min_time);
+    snprintf(a[13], 32, "%lld", opts.gen_tokens);
     snprintf(a[14], 32, "%lld", h->d->opt.seed);
     char *argv[40];
     int n = 0;
     if (torch) {
-        argv[n++] = o.python;
+        argv[n++] = opts.python;
         argv[n++] = h->peer_path;
-        if (o.compile)
+        if (opts.compile)
             argv[n++] = "--compile";
     } else {
         argv[n++] = SPAWN_SELF;
@@ -506,8 +497,8 @@ static int measure(harness *h, const measurement *m, int torch, child_result *re
     static const char *const flags[] = {"--kind", "--arch", "--d", "--layers", "--heads", "--ctx", "--batch",
                                         "--pmem", "--vocab", "--threads", "--warmup", "--min-steps",
                                         "--min-time", "--gen-tokens", "--seed", "--device", "--dtype"};
-    snprintf(a[15], 32, "%s", o.dev.device);
-    snprintf(a[16], 32, "%s", o.dev.dtype);
+    snprintf(a[15], 32, "%s", opts.dev.device);
+    snprintf(a[16], 32, "%s", opts.dev.dtype);
     for (int i = 0; i < 17; i++) {
         argv[n++] = (char *)flags[i];
         argv[n++] = a[i];
@@ -541,7 +532,7 @@ static int ab_row(harness *h, const char *bench, const measurement *m)
 {
     double tps[2][1000], rss[2] = {0, 0};
     const int torch = h->torch && (h->peer->cached || strcmp(m->kind, "generate") != 0);
-    const int R = (int)o.repeats, sides = torch ? 2 : 1;
+    const int R = (int)opts.repeats, sides = torch ? 2 : 1;
     for (int r = 0; r < R; r++)
         for (int side = 0; side < sides; side++) {
             child_result res;
@@ -567,7 +558,7 @@ static int ab_row(harness *h, const char *bench, const measurement *m)
         rw.torch_rss_mb = rss[1];
     }
     if (strcmp(m->kind, "train") == 0) {
-        lm_config c = {.vocab = (int)o.vocab, .ctx = m->ctx, .d = m->d, .layers = m->layers, .heads = m->heads,
+        lm_config c = {.vocab = (int)opts.vocab, .ctx = m->ctx, .d = m->d, .layers = m->layers, .heads = m->heads,
                        .pmem = m->pmem};
         if (lm_arch_parse(m->arch, &c.arch) != 0)
             fatal("internal: bench model '%s'", m->arch);
@@ -646,7 +637,7 @@ static int write_markdown(FILE *f, void *ctx)
             getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "", date, memlab_git_commit,
             h->torch ? h->torch_version : "not run");
     if (h->torch)
-        fprintf(f, ", peer %s (%s%s)", h->peer->name, h->peer->script, o.compile ? ", torch.compile" : "");
+        fprintf(f, ", peer %s (%s%s)", h->peer->name, h->peer->script, opts.compile ? ", torch.compile" : "");
     fprintf(f, ". Preset: %s.\n\n", h->d->opt.preset ? h->d->opt.preset : "default");
     fputs("| bench | threads | arch | d | layers | ctx | batch | memlab tokens/s | PyTorch tokens/s | memlab / PyTorch "
           "| GFLOP/s | MFU | memlab ms/step | PyTorch ms/step | memlab peak RSS MB | PyTorch peak RSS MB |\n"
@@ -685,10 +676,10 @@ static int write_markdown(FILE *f, void *ctx)
 
 static int detect_torch(harness *h)
 {
-    if (strcmp(o.torch, "off") == 0)
+    if (strcmp(opts.torch, "off") == 0)
         return 0;
     char cmd[8500];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --version 2>/dev/null", o.python, h->peer_path);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --version 2>/dev/null", opts.python, h->peer_path);
     FILE *p = popen(cmd, "r");
     int ok = 0;
     if (p) {
@@ -699,13 +690,13 @@ static int detect_torch(harness *h)
         h->torch_version[strcspn(h->torch_version, "\n")] = 0;
         return 1;
     }
-    if (strcmp(o.torch, "on") == 0) {
+    if (strcmp(opts.torch, "on") == 0) {
         driver_error(h->d, "--torch on: '%s %s --version' failed (Debian's python3-torch: scripts/deps.sh --torch)",
-                     o.python, h->peer_path);
+                     opts.python, h->peer_path);
         return -1;
     }
     fprintf(stderr, "memlab: bench: %s cannot run %s with torch: measuring memlab alone (--torch auto)\n",
-            o.python, h->peer_path);
+            opts.python, h->peer_path);
     return 0;
 }
 
@@ -722,13 +713,13 @@ typedef struct {
 static const char *plan_make(bench_plan *pl)
 {
     int train[MAX_SHAPES * 4];
-    pl->ntrain = parse_list(o.train_shapes, 4, train, MAX_SHAPES);
-    pl->nctx = parse_list(o.scaling_ctx, 1, pl->ctxs, MAX_SHAPES);
+    pl->ntrain = parse_list(opts.train_shapes, 4, train, MAX_SHAPES);
+    pl->nctx = parse_list(opts.scaling_ctx, 1, pl->ctxs, MAX_SHAPES);
     if (pl->ntrain < 0)
         return "--train-shapes (DxLAYERSxCTXxHEADS,...)";
     if (pl->nctx < 0)
         return "--scaling-ctx (N,N,...)";
-    if (parse_dims(o.scaling_shape, pl->scaling, 3))
+    if (parse_dims(opts.scaling_shape, pl->scaling, 3))
         return "--scaling-shape (DxLAYERSxHEADS)";
     for (int i = 0; i < pl->ntrain; i++) {
         pl->train[i] = (shape){.d = train[4 * i], .layers = train[4 * i + 1], .ctx = train[4 * i + 2],
@@ -738,7 +729,7 @@ static const char *plan_make(bench_plan *pl)
     }
     if (pl->scaling[0] % pl->scaling[2] != 0)
         return "--scaling-shape (d not divisible by heads)";
-    for (const char *p = o.suite; *p;) {
+    for (const char *p = opts.suite; *p;) {
         size_t len = strcspn(p, ",");
         static const char *const known[] = {"sgemm", "train", "scaling", "generate"};
         int ok = 0;
@@ -768,7 +759,7 @@ static int run_suites(harness *h, const bench_plan *pl)
     for (int i = 0; ok && suite_has("scaling") && i < pl->nctx; i++)
         for (int a = 0; ok && a < 2; a++) {
             measurement m = make_measurement("train", archs[a], pl->scaling[0], pl->scaling[1], pl->scaling[2],
-                                             pl->ctxs[i], (int)o.scaling_batch);
+                                             pl->ctxs[i], (int)opts.scaling_batch);
             ok = ab_row(h, "scaling", &m) == 0;
         }
     static const char *const gen_kinds[] = {"generate", "generate_uncached"};
@@ -787,21 +778,21 @@ static int run_suites(harness *h, const bench_plan *pl)
 static const char *harness_setup(harness *h, long long threads)
 {
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
-        if (strcmp(o.peer, peers[i].name) == 0)
+        if (strcmp(opts.peer, peers[i].name) == 0)
             h->peer = &peers[i];
     if (!h->peer)
         return "bad --peer (twin, torch2)";
-    if (o.compile && !h->peer->compiles)
+    if (opts.compile && !h->peer->compiles)
         return "--compile needs --peer torch2 (the twin peer is PyTorch 1.13's, which has no torch.compile)";
-    snprintf(h->peer_path, sizeof h->peer_path, "%s/%s", o.peer_dir, h->peer->script);
-    if (strcmp(o.dev.device, "cpu") != 0) {
+    snprintf(h->peer_path, sizeof h->peer_path, "%s/%s", opts.peer_dir, h->peer->script);
+    if (strcmp(opts.dev.device, "cpu") != 0) {
         if (suite_has("sgemm") || suite_has("generate"))
             return "--device cuda: training suites only (--suite train,scaling; sgemm and generation are the CPU's)";
-        if (strcmp(o.torch, "off") != 0 && !h->peer->compiles)
+        if (strcmp(opts.torch, "off") != 0 && !h->peer->compiles)
             return "--device cuda: the twin peer is the CPU's; --peer torch2, or --torch off";
     }
-    if (o.threads_list) {
-        h->nthread_counts = parse_list(o.threads_list, 1, h->thread_counts, MAX_THREAD_COUNTS);
+    if (opts.threads_list) {
+        h->nthread_counts = parse_list(opts.threads_list, 1, h->thread_counts, MAX_THREAD_COUNTS);
         if (h->nthread_counts < 0)
             return "bad --threads-list (N,N,...: at most 16 positive counts)";
     } else {
@@ -831,18 +822,14 @@ static int bench_check(harness *h, bench_plan *pl, err_t *e)
         return err_set(e, "%s", bad);
     device_kind device;
     int bf16;
-    return device_opts_open(&o.dev, &device, &bf16, e) != 0 ? -1 : 0;
+    return device_opts_open(&opts.dev, &device, &bf16, e) != 0 ? -1 : 0;
 }
 
 /* Every suite at each thread count, the sgemm ceiling (MFU's divisor) measured anew for each, then
  * the Markdown table; 1 on success. */
 static int bench_suites(driver *d, harness *h, const bench_plan *pl)
 {
-    static const char *const cols[] = {"bench", "arch", "d", "layers", "ctx", "batch", "threads",
-                                       "memlab_tokens_per_s", "torch_tokens_per_s", "ratio", "gflops", "mfu",
-                                       "peak_rss_mb"};
-    static const table_spec primary = TABLE_SPEC(NULL, cols);
-    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(d, &primary) == 0;
+    int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(d, &suite_table) == 0;
     for (int i = 0; ok && i < h->nthread_counts; i++) {
         h->threads = h->thread_counts[i];
         h->ceiling = NAN;
@@ -851,10 +838,10 @@ static int bench_suites(driver *d, harness *h, const bench_plan *pl)
     if (!ok)
         return 0;
     char path[4096];
-    if (!o.markdown)
+    if (!opts.markdown)
         driver_out_path(d, "results.md", path, sizeof path);
     else
-        snprintf(path, sizeof path, "%s", o.markdown);
+        snprintf(path, sizeof path, "%s", opts.markdown);
     return driver_write_file(d, path, write_markdown, h) == 0;
 }
 

@@ -38,45 +38,45 @@ typedef struct {
     int no_memory, map, cost;
     double lr, wd, clip;
     device_opts dev;
-} cp_opts;
+} copy_opts;
 
-static cp_opts o;
-static lm_opts mo;   /* the decoder's shape (--layers, --d, --heads, --pmem, --dropout) and --pos */
+static copy_opts opts;
+static lm_opts model_opts;   /* the decoder's shape (--layers, --d, --heads, --pmem, --dropout) and --pos */
 
-#define CP_MAX_STAGES 8
-#define CP_MAX_COST 8
+#define COPY_MAX_STAGES 8
+#define COPY_MAX_COST 8
 
-static const opt_spec cp_options[] = {
-    {"chunks", 0, OPT_INT, &o.chunks, "4", "chunks per input (C): each becomes one memory", NULL, -1e9, 4096, "C"},
-    {"chunk-len", 0, OPT_INT, &o.chunk_len, "8", "tokens per chunk (L); the input is C x L tokens", NULL, -1e9, 1 << 20, "L"},
-    {"objective", 0, OPT_STRING, &o.objective, NULL, "training objective: causal (next token), copy, blank-copy, or combined (causal + this command's copy task, losses summed); default: this command's task", "causal|copy|blank-copy|combined", 0, -1, "O"},
-    {"curriculum", 0, OPT_STRING, &o.curriculum, NULL, "stages instead of --objective: a comma list of OBJECTIVE[:STEPS] (default steps --steps), each starting from the previous stage's weights, e.g. blank-copy:500,combined:500", NULL, 0, -1, "O:N,..."},
-    {"encoder", 0, OPT_STRING, &o.encoder, "trainable", "trainable (trained with the decoder) or frozen (an autoencoder's encoder: --encoder-ckpt, or trained first for --ae-steps)", "trainable|frozen", 0, -1, "E"},
-    {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the frozen encoder: an autoencoder's encoder checkpoint (memlab memory-inversion's autoencoder_encoder_ctxN.safetensors, with N >= --chunk-len, or an earlier frozen run's; same --encoder-arch, --encoder-d, --encoder-layers)", NULL, 0, -1, "CKPT"},
-    {"ae-steps", 0, OPT_INT, &o.ae_steps, "2000", "--encoder frozen without --encoder-ckpt: autoencoder training steps on single chunks", NULL, 1, 1e9, "N"},
-    {"decoder-ckpt", 0, OPT_STRING, &o.decoder_ckpt, NULL, "initialise the decoder from a `memlab babistories` checkpoint (its shape replaces --decoder-arch, --d, --layers, --heads)", NULL, 0, -1, "CKPT"},
-    {"no-memory", 0, OPT_FLAG, &o.no_memory, NULL, "control: every memory slot a placeholder (no encoder)", NULL, 0, -1, NULL},
-    {"baseline", 0, OPT_STRING, &o.baseline, "none", "full: instead of the memory model, a decoder of the same shape reading the whole C x L input", "none|full", 0, -1, "B"},
-    {"encoder-arch", 0, OPT_STRING, &o.encoder_arch, "gpt", "encoder stack", "gpt|mosaic", 0, -1, "A"},
-    {"decoder-arch", 0, OPT_STRING, &o.decoder_arch, "gpt", "decoder stack", "gpt|mosaic", 0, -1, "A"},
-    {"encoder-d", 0, OPT_INT, &o.enc_d, "64", "encoder width (a linear map joins it to --d when they differ)", NULL, 1, 65536, "D"},
-    {"encoder-layers", 0, OPT_INT, &o.enc_layers, "2", "encoder blocks", NULL, 1, 1000, "L"},
-    {"encoder-heads", 0, OPT_INT, &o.enc_heads, "4", "encoder heads (must divide --encoder-d)", NULL, 1, 4096, "H"},
-    LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
-    {"pos", 0, OPT_STRING, &mo.pos, "learned", "gpt positions of both stacks: learned, none, rope or alibi", "learned|none|rope|alibi", 0, -1, "P"},
-    {"map", 0, OPT_BOOL, &o.map, "on", "a linear map from memories to the decoder's width and embedding scale (always on when the widths differ)", NULL, 0, -1, "on|off"},
-    {"steps", 0, OPT_INT, &o.steps, "4000", "training steps (of each curriculum stage without its own count)", NULL, 1, 1e9, "N"},
-    {"batch", 0, OPT_INT, &o.batch, "16", "inputs of C x L tokens per step", NULL, 1, 1e6, "B"},
-    {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10, per stage)", NULL, 1e-12, 10, "LR"},
-    {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every stage", NULL, 0, 1e9, "N"},
-    LM_DECAY_CLIP_ROWS(o),
-    {"eval-every", 0, OPT_INT, &o.eval_every, "250", "evaluate every N steps (and at the end of every stage)", NULL, 1, 1e9, "N"},
-    {"eval-batches", 0, OPT_INT, &o.eval_batches, "8", "batches of held-out inputs per evaluation", NULL, 1, 1e6, "N"},
-    {"cost", 0, OPT_FLAG, &o.cost, NULL, "measure instead training tokens/s and forward FLOPs per token, memory model against the full-context decoder, for each of --cost-chunks", NULL, 0, -1, NULL},
-    {"cost-chunks", 0, OPT_STRING, &o.cost_chunks, "1,2,4,8,16", "--cost: the chunk counts", NULL, 0, -1, "C,C,..."},
-    {"cost-steps", 0, OPT_INT, &o.cost_steps, "20", "--cost: timed training steps per model", NULL, 1, 1e6, "N"},
-    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", "512", "tokens of a trained BPE"),
-    DEVICE_OPTION_ROWS(o.dev),
+static const opt_spec copy_options[] = {
+    {"chunks", 0, OPT_INT, &opts.chunks, "4", "chunks per input (C): each becomes one memory", NULL, -1e9, 4096, "C"},
+    {"chunk-len", 0, OPT_INT, &opts.chunk_len, "8", "tokens per chunk (L); the input is C x L tokens", NULL, -1e9, 1 << 20, "L"},
+    {"objective", 0, OPT_STRING, &opts.objective, NULL, "training objective: causal (next token), copy, blank-copy, or combined (causal + this command's copy task, losses summed); default: this command's task", "causal|copy|blank-copy|combined", 0, -1, "O"},
+    {"curriculum", 0, OPT_STRING, &opts.curriculum, NULL, "stages instead of --objective: a comma list of OBJECTIVE[:STEPS] (default steps --steps), each starting from the previous stage's weights, e.g. blank-copy:500,combined:500", NULL, 0, -1, "O:N,..."},
+    {"encoder", 0, OPT_STRING, &opts.encoder, "trainable", "trainable (trained with the decoder) or frozen (an autoencoder's encoder: --encoder-ckpt, or trained first for --ae-steps)", "trainable|frozen", 0, -1, "E"},
+    {"encoder-ckpt", 0, OPT_STRING, &opts.encoder_ckpt, NULL, "the frozen encoder: an autoencoder's encoder checkpoint (memlab memory-inversion's autoencoder_encoder_ctxN.safetensors, with N >= --chunk-len, or an earlier frozen run's; same --encoder-arch, --encoder-d, --encoder-layers)", NULL, 0, -1, "CKPT"},
+    {"ae-steps", 0, OPT_INT, &opts.ae_steps, "2000", "--encoder frozen without --encoder-ckpt: autoencoder training steps on single chunks", NULL, 1, 1e9, "N"},
+    {"decoder-ckpt", 0, OPT_STRING, &opts.decoder_ckpt, NULL, "initialise the decoder from a `memlab babistories` checkpoint (its shape replaces --decoder-arch, --d, --layers, --heads)", NULL, 0, -1, "CKPT"},
+    {"no-memory", 0, OPT_FLAG, &opts.no_memory, NULL, "control: every memory slot a placeholder (no encoder)", NULL, 0, -1, NULL},
+    {"baseline", 0, OPT_STRING, &opts.baseline, "none", "full: instead of the memory model, a decoder of the same shape reading the whole C x L input", "none|full", 0, -1, "B"},
+    {"encoder-arch", 0, OPT_STRING, &opts.encoder_arch, "gpt", "encoder stack", "gpt|mosaic", 0, -1, "A"},
+    {"decoder-arch", 0, OPT_STRING, &opts.decoder_arch, "gpt", "decoder stack", "gpt|mosaic", 0, -1, "A"},
+    {"encoder-d", 0, OPT_INT, &opts.enc_d, "64", "encoder width (a linear map joins it to --d when they differ)", NULL, 1, 65536, "D"},
+    {"encoder-layers", 0, OPT_INT, &opts.enc_layers, "2", "encoder blocks", NULL, 1, 1000, "L"},
+    {"encoder-heads", 0, OPT_INT, &opts.enc_heads, "4", "encoder heads (must divide --encoder-d)", NULL, 1, 4096, "H"},
+    LM_SHAPE_ROWS(model_opts, "2", "64", "4", "0"),
+    {"pos", 0, OPT_STRING, &model_opts.pos, "learned", "gpt positions of both stacks: learned, none, rope or alibi", "learned|none|rope|alibi", 0, -1, "P"},
+    {"map", 0, OPT_BOOL, &opts.map, "on", "a linear map from memories to the decoder's width and embedding scale (always on when the widths differ)", NULL, 0, -1, "on|off"},
+    {"steps", 0, OPT_INT, &opts.steps, "4000", "training steps (of each curriculum stage without its own count)", NULL, 1, 1e9, "N"},
+    {"batch", 0, OPT_INT, &opts.batch, "16", "inputs of C x L tokens per step", NULL, 1, 1e6, "B"},
+    {"lr", 0, OPT_DOUBLE, &opts.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10, per stage)", NULL, 1e-12, 10, "LR"},
+    {"warmup", 0, OPT_INT, &opts.warmup, "100", "linear warm-up steps of every stage", NULL, 0, 1e9, "N"},
+    LM_DECAY_CLIP_ROWS(opts),
+    {"eval-every", 0, OPT_INT, &opts.eval_every, "250", "evaluate every N steps (and at the end of every stage)", NULL, 1, 1e9, "N"},
+    {"eval-batches", 0, OPT_INT, &opts.eval_batches, "8", "batches of held-out inputs per evaluation", NULL, 1, 1e6, "N"},
+    {"cost", 0, OPT_FLAG, &opts.cost, NULL, "measure instead training tokens/s and forward FLOPs per token, memory model against the full-context decoder, for each of --cost-chunks", NULL, 0, -1, NULL},
+    {"cost-chunks", 0, OPT_STRING, &opts.cost_chunks, "1,2,4,8,16", "--cost: the chunk counts", NULL, 0, -1, "C,C,..."},
+    {"cost-steps", 0, OPT_INT, &opts.cost_steps, "20", "--cost: timed training steps per model", NULL, 1, 1e6, "N"},
+    CORPUS_OPTION_ROWS(opts.corpus, "train (a BPE of --vocab-size; with a checkpoint, the checkpoint's), gpt2 (with --vocab-dir) or a saved tokenizer .json", "512", "tokens of a trained BPE"),
+    DEVICE_OPTION_ROWS(opts.dev),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "chunks", "2",
@@ -89,9 +89,9 @@ static const char *const paper_kv[] = {"vocab-size", "8192", "chunks", "4", "chu
                                        "heads", "8", "layers", "4", "encoder-d", "512", "encoder-heads", "8",
                                        "encoder-layers", "4", "steps", "20000", "ae-steps", "20000", "warmup", "1000",
                                        "lr", "1e-3", "eval-every", "1000", NULL};
-static const preset_def cp_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+static const preset_def copy_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
-#define CP_DESCRIPTION                                                                                          \
+#define COPY_DESCRIPTION                                                                                          \
     "An input is --chunks C x --chunk-len L tokens of text (training or held-out). The encoder (--encoder-arch,\n"      \
     "-d, -layers, -heads) turns each chunk into one memory, its last-token state, all chunks in one pass;\n"  \
     "to predict chunk c the decoder (--decoder-arch, --d, --layers, --heads) reads C slots (the memories\n"   \
@@ -115,10 +115,10 @@ static const cmd_spec copy_spec = {
     .command = "copy",
     .summary = "memory models on the copy task: encoder memories, objectives, frozen encoder, curriculum (Badger 2026)",
     .usage = "memlab copy [options]",
-    .description = CP_DESCRIPTION,
-    .opts = cp_options,
-    .nopts = sizeof cp_options / sizeof cp_options[0],
-    .presets = cp_presets,
+    .description = COPY_DESCRIPTION,
+    .opts = copy_options,
+    .nopts = sizeof copy_options / sizeof copy_options[0],
+    .presets = copy_presets,
     .npresets = 3,
 };
 
@@ -126,20 +126,20 @@ static const cmd_spec blank_spec = {
     .command = "blank-copy",
     .summary = "memory models on the blank-copy task: regenerate text from memories alone (Badger 2026)",
     .usage = "memlab blank-copy [options]",
-    .description = CP_DESCRIPTION,
-    .opts = cp_options,
-    .nopts = sizeof cp_options / sizeof cp_options[0],
-    .presets = cp_presets,
+    .description = COPY_DESCRIPTION,
+    .opts = copy_options,
+    .nopts = sizeof copy_options / sizeof copy_options[0],
+    .presets = copy_presets,
     .npresets = 3,
 };
 
-static const char *const cp_columns[] = {"command", "encoder", "objective", "curriculum", "encoder_arch",
-                                         "decoder_arch", "chunks", "chunk_len", "step", "copy_acc",
-                                         "blank_copy_acc", "causal_ce", "tokens_per_s"};
+static const char *const copy_columns[] = {"command", "encoder", "objective", "curriculum", "encoder_arch",
+                                           "decoder_arch", "chunks", "chunk_len", "step", "copy_acc",
+                                           "blank_copy_acc", "causal_ce", "tokens_per_s"};
 static const char *const cost_columns[] = {"command", "model", "chunks", "chunk_len", "params", "tokens_per_s",
                                            "flops_per_token"};
 /* The primary table, copied into the run folder: the training curve, or --cost's measurements. */
-static const table_spec cp_table = TABLE_SPEC("copy.csv", cp_columns);
+static const table_spec copy_table = TABLE_SPEC("copy.csv", copy_columns);
 static const table_spec cost_table = TABLE_SPEC("cost.csv", cost_columns);
 
 typedef struct {
@@ -149,111 +149,112 @@ typedef struct {
 
 typedef struct {
     copy_task task;            /* the command's copy task */
-    stage st[CP_MAX_STAGES];
+    stage st[COPY_MAX_STAGES];
     int nst;
-    int cost[CP_MAX_COST], ncost;
+    int cost[COPY_MAX_COST], ncost;
     device_kind device;        /* --device, --dtype: where every model trains and runs */
     int bf16;
-} cp_plan;
+} copy_plan;
 
 /* ---- options ------------------------------------------------------------------------------------ */
 
-static int parse_curriculum(cp_plan *pl, err_t *e)
+static int parse_curriculum(copy_plan *pl, err_t *e)
 {
-    const char *s = o.curriculum;
+    const char *s = opts.curriculum;
     char item[64], *colon;
     while (args_next_item(&s, item, sizeof item)) {
         stage *st = &pl->st[pl->nst];
-        st->steps = o.steps;
+        st->steps = opts.steps;
         if ((colon = strchr(item, ':')) != NULL) {
             char *end;
             *colon = 0;
             st->steps = strtoll(colon + 1, &end, 10);
             if (*end || end == colon + 1 || st->steps < 1)
-                return err_set(e, "--curriculum '%s': a stage's steps must be a positive integer", o.curriculum);
+                return err_set(e, "--curriculum '%s': a stage's steps must be a positive integer", opts.curriculum);
         }
-        if (pl->nst == CP_MAX_STAGES || copytask_objective_parse(item, &st->objective) != 0)
+        if (pl->nst == COPY_MAX_STAGES || copytask_objective_parse(item, &st->objective) != 0)
             return err_set(e, "--curriculum '%s': expected at most %d stages OBJECTIVE[:STEPS], objectives causal, copy, blank-copy or combined",
-                           o.curriculum, CP_MAX_STAGES);
+                           opts.curriculum, COPY_MAX_STAGES);
         pl->nst++;
     }
     return 0;
 }
 
-static int parse_cost(cp_plan *pl, err_t *e)
+static int parse_cost(copy_plan *pl, err_t *e)
 {
-    const char *s = o.cost_chunks;
+    const char *s = opts.cost_chunks;
     char item[64];
     while (args_next_item(&s, item, sizeof item)) {
         char *end;
         long v = strtol(item, &end, 10);
-        if (end == item || *end || v < 1 || v > 4096 || pl->ncost == CP_MAX_COST)
+        if (end == item || *end || v < 1 || v > 4096 || pl->ncost == COPY_MAX_COST)
             return err_set(e, "--cost-chunks expects a comma list of at most %d chunk counts from 1 to 4096, got '%s'",
-                           CP_MAX_COST, o.cost_chunks);
+                           COPY_MAX_COST, opts.cost_chunks);
         pl->cost[pl->ncost++] = (int)v;
     }
     return 0;
 }
 
-static int full_baseline(void) { return strcmp(o.baseline, "full") == 0; }
-static int frozen(void) { return strcmp(o.encoder, "frozen") == 0; }
+static int full_baseline(void) { return strcmp(opts.baseline, "full") == 0; }
+static int frozen(void) { return strcmp(opts.encoder, "frozen") == 0; }
 
 /* The two stacks' shapes for a vocabulary, `chunks` chunks, the memory model or (full) the
  * full-context decoder. */
 static int stack_configs(int vocab, int chunks, int full, lm_config *enc, lm_config *dec, err_t *e)
 {
-    lm_opts m = mo;
-    m.arch = o.decoder_arch;
-    m.ctx = full ? chunks * o.chunk_len : chunks + o.chunk_len;
+    lm_opts m = model_opts;
+    m.arch = opts.decoder_arch;
+    m.ctx = full ? chunks * opts.chunk_len : chunks + opts.chunk_len;
     if (lm_opts_config(&m, vocab, dec, e) != 0)
         return -1;
-    m.arch = o.encoder_arch;
-    m.ctx = o.chunk_len;
-    m.d = o.enc_d;
-    m.layers = o.enc_layers;
-    m.heads = o.enc_heads;
+    m.arch = opts.encoder_arch;
+    m.ctx = opts.chunk_len;
+    m.d = opts.enc_d;
+    m.layers = opts.enc_layers;
+    m.heads = opts.enc_heads;
     int rc = lm_opts_config(&m, vocab, enc, e);
     if (rc != 0 && strstr(e->msg, "--d ") == e->msg)   /* name the encoder's options */
-        err_set(e, "--encoder-d %lld is not divisible by --encoder-heads %lld", o.enc_d, o.enc_heads);
+        err_set(e, "--encoder-d %lld is not divisible by --encoder-heads %lld", opts.enc_d, opts.enc_heads);
     return rc;
 }
 
 /* Usage errors, checked before any data is read. */
-static int plan_make(cp_plan *pl, copy_task task, err_t *e)
+static int plan_make(copy_plan *pl, copy_task task, err_t *e)
 {
     memset(pl, 0, sizeof *pl);
     pl->task = task;
-    if (o.chunks < 1)
-        return err_set(e, "--chunks %lld: need at least one chunk", o.chunks);
-    if (o.chunk_len < 1)
-        return err_set(e, "--chunk-len %lld: need at least one token per chunk", o.chunk_len);
-    if (o.chunks * o.chunk_len > 1 << 20)
-        return err_set(e, "--chunks %lld x --chunk-len %lld: inputs longer than %d tokens", o.chunks, o.chunk_len, 1 << 20);
-    if (o.curriculum && o.objective)
+    if (opts.chunks < 1)
+        return err_set(e, "--chunks %lld: need at least one chunk", opts.chunks);
+    if (opts.chunk_len < 1)
+        return err_set(e, "--chunk-len %lld: need at least one token per chunk", opts.chunk_len);
+    if (opts.chunks * opts.chunk_len > 1 << 20)
+        return err_set(e, "--chunks %lld x --chunk-len %lld: inputs longer than %d tokens", opts.chunks, opts.chunk_len,
+                       1 << 20);
+    if (opts.curriculum && opts.objective)
         return err_set(e, "--curriculum and --objective both given: the curriculum names each stage's objective");
-    if (o.curriculum) {
+    if (opts.curriculum) {
         if (parse_curriculum(pl, e) != 0)
             return -1;
     } else {
-        pl->st[0].steps = o.steps;
+        pl->st[0].steps = opts.steps;
         pl->st[0].objective = (int)task;
-        if (o.objective && copytask_objective_parse(o.objective, &pl->st[0].objective) != 0)
-            return err_set(e, "--objective '%s': expected causal, copy, blank-copy or combined", o.objective);
+        if (opts.objective && copytask_objective_parse(opts.objective, &pl->st[0].objective) != 0)
+            return err_set(e, "--objective '%s': expected causal, copy, blank-copy or combined", opts.objective);
         pl->nst = 1;
     }
     lm_config enc, dec;
-    if (stack_configs(257, (int)o.chunks, full_baseline(), &enc, &dec, e) != 0)
+    if (stack_configs(257, (int)opts.chunks, full_baseline(), &enc, &dec, e) != 0)
         return -1;
-    if ((o.chunks * o.chunk_len) % 2 != 0)
-        return err_set(e, "--chunks %lld x --chunk-len %lld is odd: the copy tasks split the input in halves", o.chunks,
-                       o.chunk_len);
-    if (o.no_memory && full_baseline())
+    if ((opts.chunks * opts.chunk_len) % 2 != 0)
+        return err_set(e, "--chunks %lld x --chunk-len %lld is odd: the copy tasks split the input in halves",
+                       opts.chunks, opts.chunk_len);
+    if (opts.no_memory && full_baseline())
         return err_set(e, "--no-memory and --baseline full are two different controls: give one");
-    if (frozen() && (o.no_memory || full_baseline()))
+    if (frozen() && (opts.no_memory || full_baseline()))
         return err_set(e, "--encoder frozen needs an encoder: not with --no-memory or --baseline full");
-    if (o.encoder_ckpt && !frozen())
+    if (opts.encoder_ckpt && !frozen())
         return err_set(e, "--encoder-ckpt gives the frozen encoder: add --encoder frozen");
-    if (o.cost && parse_cost(pl, e) != 0)
+    if (opts.cost && parse_cost(pl, e) != 0)
         return -1;
     return 0;
 }
@@ -263,14 +264,15 @@ static int plan_make(cp_plan *pl, copy_task task, err_t *e)
 static int check_encoder_ckpt(err_t *e)
 {
     lm_config k, want;
-    if (lm_ckpt_config(o.encoder_ckpt, &k, e) != 0)
+    if (lm_ckpt_config(opts.encoder_ckpt, &k, e) != 0)
         return -1;
-    if (stack_configs(257, (int)o.chunks, 0, &want, &(lm_config){0}, e) != 0)
+    if (stack_configs(257, (int)opts.chunks, 0, &want, &(lm_config){0}, e) != 0)
         return -1;
     if (k.arch == want.arch && k.d == want.d && k.layers == want.layers)
         return 0;
     return err_set(e, "--encoder-ckpt %s: a %s of width %d and %d layers, but --encoder-arch %s --encoder-d %d --encoder-layers %d",
-                   o.encoder_ckpt, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(want.arch), want.d, want.layers);
+                   opts.encoder_ckpt, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(want.arch), want.d,
+                   want.layers);
 }
 
 /* ---- data --------------------------------------------------------------------------------------- */
@@ -281,15 +283,15 @@ static int check_encoder_ckpt(err_t *e)
 #define STREAM_COST (4ULL << 40)
 
 /* The corpus, with room for the longest input of the plan (--chunks, or the largest --cost point). */
-static int data_load(driver *d, const cp_plan *pl, token_corpus *bd, err_t *e)
+static int data_load(driver *d, const copy_plan *pl, token_corpus *bd, err_t *e)
 {
     char path[4096];
-    const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.decoder_ckpt;
-    token_corpus_opts co = corpus_opts_for(&o.corpus, d);
-    int maxc = (int)o.chunks;
-    for (int i = 0; o.cost && i < pl->ncost; i++)
+    const char *ckpt = opts.encoder_ckpt ? opts.encoder_ckpt : opts.decoder_ckpt;
+    token_corpus_opts co = corpus_opts_for(&opts.corpus, d);
+    int maxc = (int)opts.chunks;
+    for (int i = 0; opts.cost && i < pl->ncost; i++)
         maxc = pl->cost[i] > maxc ? pl->cost[i] : maxc;
-    co.window = (size_t)maxc * o.chunk_len;
+    co.window = (size_t)maxc * opts.chunk_len;
     /* a checkpoint's tokenizer is saved into the run folder once the corpus passed its checks */
     return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
@@ -304,7 +306,7 @@ static void windows(const token_stream *s, rng *r, int B, int n, int *win)
 
 static lm_optim make_optim(long long steps)
 {
-    return lm_optim_cosine(o.lr, o.lr / 10, o.warmup < steps ? o.warmup : 0, steps, o.wd, o.clip);
+    return lm_optim_cosine(opts.lr, opts.lr / 10, opts.warmup < steps ? opts.warmup : 0, steps, opts.wd, opts.clip);
 }
 
 /* ---- the model ----------------------------------------------------------------------------------- */
@@ -344,22 +346,23 @@ static double ae_step(void *ctx, long long s, long long *tokens)
 
 /* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
  * encoder's weights are copied into enc. */
-static int train_autoencoder(driver *d, const cp_plan *pl, const token_corpus *bd, lm *enc, err_t *e)
+static int train_autoencoder(driver *d, const copy_plan *pl, const token_corpus *bd, lm *enc, err_t *e)
 {
     const lm_config *c = &enc->cfg;
-    probe_config dc = {.arch = c->arch, .n = (int)o.chunk_len, .d = c->d, .layers = c->layers, .heads = c->heads,
+    probe_config dc = {.arch = c->arch, .n = (int)opts.chunk_len, .d = c->d, .layers = c->layers, .heads = c->heads,
                        .pmem = c->pmem, .bias = c->bias, .feed = FEED_UNROLLED};
     autoencoder ae;
     autoencoder_build(&ae, c, &dc);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT + 10);
     autoencoder_init_weights(&ae, &init);
     autoencoder_place(&ae, pl->device, pl->bf16);
-    ae_run a = {.d = d, .bd = bd, .ae = &ae, .opt = make_optim(o.ae_steps), .B = (int)o.batch, .L = (int)o.chunk_len};
+    ae_run a = {.d = d, .bd = bd, .ae = &ae, .opt = make_optim(opts.ae_steps), .B = (int)opts.batch,
+                .L = (int)opts.chunk_len};
     a.ids = xmalloc((size_t)a.B * a.L * sizeof *a.ids);
     a.tg = xmalloc((size_t)a.B * a.L * sizeof *a.tg);
     lm_tape_init(&a.tp, &ae.enc);
     train_loop loop = {.label = "autoencoder (frozen encoder)", .hint = "try a lower --lr", .quiet = d->opt.quiet,
-                       .end = o.ae_steps, .ctx = &a, .step = ae_step};
+                       .end = opts.ae_steps, .ctx = &a, .step = ae_step};
     int rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
     if (rc == 0) {
         params_copy(&enc->ps, &ae.enc.ps, 0);
@@ -389,36 +392,36 @@ static int open_stack(const char *opt, const char *path, int vocab, lm *m, err_t
 
 /* Builds the model for `chunks` chunks: shapes from the options or the checkpoints, weights from the
  * seeded initialisation, then the checkpoints'. *code: 2 for an option at fault, 1 otherwise. */
-static int model_make(driver *d, const cp_plan *pl, const token_corpus *bd, int chunks, int full, int no_memory,
+static int model_make(driver *d, const copy_plan *pl, const token_corpus *bd, int chunks, int full, int no_memory,
                       memmodel *m, int *code, err_t *e)
 {
-    memmodel_config c = {.chunks = chunks, .chunk_len = (int)o.chunk_len, .no_memory = no_memory, .full = full,
+    memmodel_config c = {.chunks = chunks, .chunk_len = (int)opts.chunk_len, .no_memory = no_memory, .full = full,
                          .frozen = frozen()};
     *code = 2;
     if (stack_configs(bd->vocab, chunks, full, &c.enc, &c.dec, e) != 0)
         return -1;
     lm enc_ck = {0}, dec_ck = {0};
     *code = 1;
-    if (o.encoder_ckpt) {
-        if (open_stack("--encoder-ckpt", o.encoder_ckpt, bd->vocab, &enc_ck, e) != 0)
+    if (opts.encoder_ckpt) {
+        if (open_stack("--encoder-ckpt", opts.encoder_ckpt, bd->vocab, &enc_ck, e) != 0)
             return -1;
         c.enc = enc_ck.cfg;
     }
-    if (o.decoder_ckpt) {
-        if (open_stack("--decoder-ckpt", o.decoder_ckpt, bd->vocab, &dec_ck, e) != 0) {
-            if (o.encoder_ckpt)
+    if (opts.decoder_ckpt) {
+        if (open_stack("--decoder-ckpt", opts.decoder_ckpt, bd->vocab, &dec_ck, e) != 0) {
+            if (opts.encoder_ckpt)
                 lm_free(&enc_ck);
             return -1;
         }
         c.dec = dec_ck.cfg;
-        c.dec.dropout = mo.dropout;
+        c.dec.dropout = model_opts.dropout;
     }
-    c.map = o.map || c.enc.d != c.dec.d;
+    c.map = opts.map || c.enc.d != c.dec.d;
     int rc = memmodel_config_check(&c, e);
-    if (rc != 0 && (o.encoder_ckpt || o.decoder_ckpt)) {
+    if (rc != 0 && (opts.encoder_ckpt || opts.decoder_ckpt)) {
         err_t why = *e;
-        err_set(e, "%s (with %s%s%s)", why.msg, o.encoder_ckpt ? o.encoder_ckpt : "", o.encoder_ckpt && o.decoder_ckpt ? ", " : "",
-                o.decoder_ckpt ? o.decoder_ckpt : "");
+        err_set(e, "%s (with %s%s%s)", why.msg, opts.encoder_ckpt ? opts.encoder_ckpt : "",
+                opts.encoder_ckpt && opts.decoder_ckpt ? ", " : "", opts.decoder_ckpt ? opts.decoder_ckpt : "");
     } else if (rc != 0) {
         *code = 2;
     }
@@ -426,15 +429,15 @@ static int model_make(driver *d, const cp_plan *pl, const token_corpus *bd, int 
         memmodel_build(m, &c);
         rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
         memmodel_init_weights(m, &init);
-        if (o.encoder_ckpt)
+        if (opts.encoder_ckpt)
             params_copy(&m->enc.ps, &enc_ck.ps, 0);
-        if (o.decoder_ckpt)
+        if (opts.decoder_ckpt)
             params_copy(&m->dec.ps, &dec_ck.ps, 0);
         memmodel_place(m, pl->device, pl->bf16);   /* the same weights on either device */
     }
-    if (o.encoder_ckpt)
+    if (opts.encoder_ckpt)
         lm_free(&enc_ck);
-    if (o.decoder_ckpt)
+    if (opts.decoder_ckpt)
         lm_free(&dec_ck);
     return rc;
 }
@@ -448,9 +451,9 @@ typedef struct {
 
 typedef struct {
     double copy_acc, blank_acc, causal_ce;
-} cp_metrics;
+} copy_metrics;
 
-static cp_metrics evaluate(memmodel *m, const eval_set *es, int B, int n, int pad)
+static copy_metrics evaluate(memmodel *m, const eval_set *es, int B, int n, int pad)
 {
     int *ids = xmalloc((size_t)B * n * sizeof *ids), *tg = xmalloc((size_t)B * n * sizeof *tg);
     probe_score sc[3] = {{0}};
@@ -465,25 +468,25 @@ static cp_metrics evaluate(memmodel *m, const eval_set *es, int B, int n, int pa
     free(ids);
     free(tg);
     const int V = m->cfg.dec.vocab;
-    return (cp_metrics){.copy_acc = probe_metrics_of(&sc[TASK_COPY], V).token_acc,
-                        .blank_acc = probe_metrics_of(&sc[TASK_BLANK_COPY], V).token_acc,
-                        .causal_ce = probe_metrics_of(&sc[TASK_CAUSAL], V).ce};
+    return (copy_metrics){.copy_acc = probe_metrics_of(&sc[TASK_COPY], V).token_acc,
+                          .blank_acc = probe_metrics_of(&sc[TASK_BLANK_COPY], V).token_acc,
+                          .causal_ce = probe_metrics_of(&sc[TASK_CAUSAL], V).ce};
 }
 
 static const char *encoder_label(void)
 {
-    return full_baseline() ? "full" : o.no_memory ? "none" : o.encoder;
+    return full_baseline() ? "full" : opts.no_memory ? "none" : opts.encoder;
 }
 
 static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj, long long step,
-                      const cp_metrics *x, double tps)
+                      const copy_metrics *x, double tps)
 {
     char stages[256];   /* the curriculum's stages joined by '+': one plain CSV field */
-    snprintf(stages, sizeof stages, "%s", o.curriculum ? o.curriculum : "none");
+    snprintf(stages, sizeof stages, "%s", opts.curriculum ? opts.curriculum : "none");
     for (char *c = stages; (c = strchr(c, ',')) != NULL;)
         *c = '+';
     csv_row(w, cell_str(d->spec->command), cell_str(encoder_label()), cell_str(copytask_objective_name(obj)),
-            cell_str(stages), cell_str(o.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch)),
+            cell_str(stages), cell_str(opts.no_memory || full_baseline() ? "none" : lm_arch_name(m->cfg.enc.arch)),
             cell_str(lm_arch_name(m->cfg.dec.arch)), cell_int(m->cfg.chunks), cell_int(m->cfg.chunk_len),
             cell_int(step), cell_num(x->copy_acc), cell_num(x->blank_acc), cell_num(x->causal_ce), cell_num(tps));
 }
@@ -493,7 +496,7 @@ static void write_row(csv_writer *w, const driver *d, const memmodel *m, int obj
 /* The decoder's training run over every stage: what the step function and the evaluation share. */
 typedef struct {
     driver *d;
-    const cp_plan *pl;
+    const copy_plan *pl;
     const token_corpus *bd;
     memmodel *m;
     const stage *st;      /* the stage in progress */
@@ -505,11 +508,11 @@ typedef struct {
     tape tp;
     long long tokens;     /* over every stage so far, for the tokens_per_s column */
     double seconds;       /* spent in the steps (not in evaluation) */
-} cp_run;
+} copy_run;
 
-static double cp_step(void *ctx, long long step, long long *tokens)
+static double copy_step(void *ctx, long long step, long long *tokens)
 {
-    cp_run *c = ctx;
+    copy_run *c = ctx;
     const int B = c->B, n = c->n;
     const double t0 = progress_now();
     rng r = rng_stream((uint64_t)c->d->opt.seed, STREAM_STEP + (uint64_t)step);
@@ -524,20 +527,20 @@ static double cp_step(void *ctx, long long step, long long *tokens)
     return loss;
 }
 
-static int cp_eval(void *ctx, const train_state *st)
+static int copy_eval(void *ctx, const train_state *st)
 {
-    cp_run *c = ctx;
-    cp_metrics x = evaluate(c->m, &c->es, c->B, c->n, c->pad);
+    copy_run *c = ctx;
+    copy_metrics x = evaluate(c->m, &c->es, c->B, c->n, c->pad);
     write_row(c->d->csv, c->d, c->m, c->st->objective, st->step, &x, c->tokens / c->seconds);
     return 0;
 }
 
 /* Every stage of the plan, evaluating every --eval-every steps and at each stage's end; the rows go to
  * the primary CSV. */
-static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel *m, err_t *e)
+static int train(driver *d, const copy_plan *pl, const token_corpus *bd, memmodel *m, err_t *e)
 {
-    cp_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .B = (int)o.batch,
-                .n = m->cfg.chunks * m->cfg.chunk_len, .pad = bpe_eot(bd->tok), .es = {.nb = (int)o.eval_batches}};
+    copy_run c = {.d = d, .pl = pl, .bd = bd, .m = m, .B = (int)opts.batch,
+                  .n = m->cfg.chunks * m->cfg.chunk_len, .pad = bpe_eot(bd->tok), .es = {.nb = (int)opts.eval_batches}};
     const int B = c.B, n = c.n;
     c.es.win = xmalloc((size_t)c.es.nb * B * (n + 1) * sizeof *c.es.win);
     rng er = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
@@ -556,8 +559,8 @@ static int train(driver *d, const cp_plan *pl, const token_corpus *bd, memmodel 
         snprintf(label, sizeof label, "%s: %s stage %d/%d", d->spec->command, copytask_objective_name(c.st->objective),
                  si + 1, pl->nst);
         train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = d->opt.quiet, .first = c.offset,
-                           .end = c.offset + c.st->steps, .ctx = &c, .step = cp_step, .eval_every = o.eval_every,
-                           .eval = cp_eval};
+                           .end = c.offset + c.st->steps, .ctx = &c, .step = copy_step, .eval_every = opts.eval_every,
+                           .eval = copy_eval};
         rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
         c.offset += c.st->steps;
     }
@@ -578,16 +581,16 @@ static int save_model(driver *d, const token_corpus *bd, const memmodel *m, err_
     return ckpt_extra_save(d, &m->enc, bd, "encoder.safetensors", m->cfg.frozen ? "frozen-encoder" : "joint-encoder", e);
 }
 
-static int run_train(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
+static int run_train(driver *d, const copy_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     memmodel m;
-    if (model_make(d, pl, bd, (int)o.chunks, full_baseline(), o.no_memory, &m, code, e) != 0)
+    if (model_make(d, pl, bd, (int)opts.chunks, full_baseline(), opts.no_memory, &m, code, e) != 0)
         return -1;
     *code = 1;
     log_info(d->opt.quiet, "%s: %s encoder, %zu decoder parameters, %zu training tokens, vocabulary %d",
              d->spec->command, encoder_label(), params_numel(&m.dec.ps), bd->train.n, bd->vocab);
     int rc = 0;
-    if (frozen() && !o.encoder_ckpt)
+    if (frozen() && !opts.encoder_ckpt)
         rc = train_autoencoder(d, pl, bd, &m.enc, e);
     if (rc == 0)
         rc = train(d, pl, bd, &m, e);
@@ -602,14 +605,14 @@ static int run_train(driver *d, const cp_plan *pl, const token_corpus *bd, err_t
 /* Training tokens per second of a model over --cost-steps causal steps (after one untimed step). */
 static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
 {
-    const int B = (int)o.batch, n = m->cfg.chunks * m->cfg.chunk_len;
+    const int B = (int)opts.batch, n = m->cfg.chunks * m->cfg.chunk_len;
     int *win = xmalloc((size_t)B * (n + 1) * sizeof *win), *ids = xmalloc((size_t)B * n * sizeof *ids),
         *tg = xmalloc((size_t)B * n * sizeof *tg);
-    lm_optim opt = make_optim(o.cost_steps + 1);
+    lm_optim opt = make_optim(opts.cost_steps + 1);
     tape tp;
     lm_tape_init(&tp, &m->dec);
     double t0 = 0;
-    for (long long s = 0; s <= o.cost_steps; s++) {
+    for (long long s = 0; s <= opts.cost_steps; s++) {
         if (s == 1)
             t0 = progress_now();
         rng r = rng_stream((uint64_t)d->opt.seed, STREAM_COST + (uint64_t)s);
@@ -617,7 +620,7 @@ static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
         copytask_batch(TASK_CAUSAL, win, B, n, 0, ids, tg);
         memmodel_train_step(m, &tp, &(memmodel_batch){ids, tg}, 1, B, &opt, s, NULL);
     }
-    const double tps = (double)o.cost_steps * B * n / (progress_now() - t0);
+    const double tps = (double)opts.cost_steps * B * n / (progress_now() - t0);
     tape_free(&tp);
     free(win);
     free(ids);
@@ -625,7 +628,7 @@ static double measure_speed(driver *d, memmodel *m, const token_corpus *bd)
     return tps;
 }
 
-static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t *e, int *code)
+static int run_cost(driver *d, const copy_plan *pl, const token_corpus *bd, err_t *e, int *code)
 {
     int rc = 0;
     for (int i = 0; i < pl->ncost && rc == 0; i++)
@@ -641,7 +644,7 @@ static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t 
             log_info(d->opt.quiet, "%s --cost: %s, %d chunks: %.0f tokens/s, %.3g FLOPs/token", d->spec->command,
                      full ? "full context" : "memory model", C, tps, flops);
             csv_row(d->csv, cell_str(d->spec->command), cell_str(full ? "full" : "memory"), cell_int(C),
-                    cell_int(o.chunk_len), cell_int((long long)params), cell_num(tps), cell_num(flops));
+                    cell_int(opts.chunk_len), cell_int((long long)params), cell_num(tps), cell_num(flops));
             memmodel_free(&m);
         }
     return rc;
@@ -649,7 +652,7 @@ static int run_cost(driver *d, const cp_plan *pl, const token_corpus *bd, err_t 
 
 /* ---- the commands -------------------------------------------------------------------------------- */
 
-static int run(driver *d, const cp_plan *pl)
+static int run(driver *d, const copy_plan *pl)
 {
     token_corpus bd;
     err_t e;
@@ -658,12 +661,12 @@ static int run(driver *d, const cp_plan *pl)
         return 1;
     }
     /* the table's header once the data passed their checks */
-    if (driver_open_csv(d, o.cost ? &cost_table : &cp_table) != 0) {
+    if (driver_open_csv(d, opts.cost ? &cost_table : &copy_table) != 0) {
         token_corpus_free(&bd);
         return 1;
     }
     int code = 1;
-    int rc = o.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
+    int rc = opts.cost ? run_cost(d, pl, &bd, &e, &code) : run_train(d, pl, &bd, &e, &code);
     if (rc != 0)
         driver_error(d, "%s", e.msg);
     token_corpus_free(&bd);
@@ -676,19 +679,20 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
     int code;
     if (driver_begin(&d, spec, argc, argv, &code) != 0)
         return code;
-    cp_plan pl;
+    copy_plan pl;
     err_t e;
     if (plan_make(&pl, task, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
-    const schedule_opts sch = {.steps_name = "--steps", .steps = o.steps, .warmup_name = "--warmup", .warmup = o.warmup};
+    const schedule_opts sch = {.steps_name = "--steps", .steps = opts.steps, .warmup_name = "--warmup",
+                               .warmup = opts.warmup};
     if (schedule_opts_check(&sch, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
-    if ((code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
+    if ((code = device_opts_open(&opts.dev, &pl.device, &pl.bf16, &e)) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return code;
     }
-    if (o.encoder_ckpt && check_encoder_ckpt(&e) != 0) {
+    if (opts.encoder_ckpt && check_encoder_ckpt(&e) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return 1;

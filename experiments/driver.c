@@ -338,19 +338,32 @@ int driver_open_csv(driver *d, const table_spec *t)
     return 0;
 }
 
-csv_writer *driver_table(driver *d, const table_spec *t)
+/* Opens the table t at path as one of the run's tables. */
+static csv_writer *open_table(driver *d, const char *path, const table_spec *t)
 {
-    if (d->table_only)
-        fatal("internal: %s: %s: a run without a folder opens no table there", d->spec->command, t->file);
-    char path[4096];
     err_t e;
-    csv_writer *w = csv_open(driver_out_path(d, t->file, path, sizeof path), t->columns, t->ncols, &e);
+    csv_writer *w = csv_open(path, t->columns, t->ncols, &e);
     if (!w) {
         driver_error(d, "%s", e.msg);
         return NULL;
     }
     add_table(d, w);
     return w;
+}
+
+csv_writer *driver_table(driver *d, const table_spec *t)
+{
+    if (d->table_only)
+        fatal("internal: %s: %s: a run without a folder opens no table there", d->spec->command, t->file);
+    char path[4096];
+    return open_table(d, driver_out_path(d, t->file, path, sizeof path), t);
+}
+
+csv_writer *driver_table_in(driver *d, const char *dir, const table_spec *t)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, t->file);
+    return open_table(d, path, t);
 }
 
 /* Every table of the run: all synced, then all committed, or all discarded; returns ok. */

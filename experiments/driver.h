@@ -59,6 +59,9 @@ int driver_open_csv(driver *d, const table_spec *t);
  * until driver_end commits or discards it with every other table of the run. NULL (message
  * printed) when it cannot be created. Not for a run whose only output is its primary table. */
 csv_writer *driver_table(driver *d, const table_spec *t);
+/* driver_table for a table in the folder dir rather than --out-dir, committed or discarded with the
+ * run's other tables: a command that writes into a folder it reads (regbench --collect). */
+csv_writer *driver_table_in(driver *d, const char *dir, const table_spec *t);
 /* Creates --out-dir and returns "<out-dir>/<name>" in buf. */
 const char *driver_out_path(driver *d, const char *name, char *buf, size_t len);
 /* Success: commits every table of the run together (all are synced first, so that a write error in

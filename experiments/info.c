@@ -8,11 +8,11 @@
 #include "driver.h"
 #include "lm_opts.h"
 
-static lm_opts io;
+static lm_opts model_opts;
 static long long info_vocab;
 
 static const opt_spec info_options[] = {
-    LM_OPTION_ROWS(io, "gpt", "gpt|mosaic|lstm", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or lstm (LSTM layers)", "12", "768", "12", "512", "0"),
+    LM_OPTION_ROWS(model_opts, "gpt", "gpt|mosaic|lstm", "model: gpt (nanoGPT transformer), mosaic (memory mosaic) or lstm (LSTM layers)", "12", "768", "12", "512", "0"),
     {"vocab", 0, OPT_INT, &info_vocab, "50304", "vocabulary size (GPT-2's 50257 padded to 50304)", NULL, 2, 1 << 24, "V"},
 };
 
@@ -44,7 +44,7 @@ int cmd_info(int argc, char **argv)
         return code;
     lm_config cfg;
     err_t e;
-    if (lm_opts_config(&io, (int)info_vocab, &cfg, &e) != 0)
+    if (lm_opts_config(&model_opts, (int)info_vocab, &cfg, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
     static const char *const cols[] = {"arch", "scope", "name", "shape", "params"};
     static const table_spec primary = TABLE_SPEC(NULL, cols);

@@ -35,37 +35,37 @@ typedef struct {
     long long probe_d, probe_layers, probe_heads, joint_chunks;
     double lr, probe_lr, wd, clip;
     device_opts dev;
-} inv_opts;
+} inversion_opts;
 
-static inv_opts o;
-static lm_opts mo;
+static inversion_opts opts;
+static lm_opts model_opts;
 
-#define INV_MAX_CTX 16
+#define INVERSION_MAX_CTX 16
 
-static const opt_spec inv_options[] = {
-    LM_OPTION_ROWS(mo, "gpt", "gpt|mosaic", "encoder model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", "1", "128", "4", "16", "0"),
-    {"encoder", 0, OPT_STRING, &o.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction), autoencoder (trained with a decoder to regenerate its input from its embedding), and the memory models' (memlab copy): frozen (an autoencoder's encoder, frozen in the memory model) and joint (trained with the memory model's decoder on --joint-objective)", NULL, 0, -1, "E[,E...]"},
-    {"frozen-ckpt", 0, OPT_STRING, &o.frozen_ckpt, NULL, "the frozen encoder from a checkpoint (memlab copy's autoencoder_encoder.safetensors) instead of training an autoencoder", NULL, 0, -1, "CKPT"},
-    {"joint-ckpt", 0, OPT_STRING, &o.joint_ckpt, NULL, "the joint encoder from a checkpoint (memlab copy's encoder.safetensors) instead of training a memory model", NULL, 0, -1, "CKPT"},
-    {"joint-objective", 0, OPT_STRING, &o.joint_objective, "causal", "the joint encoder's memory model: trained on causal, copy, blank-copy or combined (causal + blank-copy)", "causal|copy|blank-copy|combined", 0, -1, "O"},
-    {"joint-chunks", 0, OPT_INT, &o.joint_chunks, "4", "the joint encoder's memory model: chunks of --ctx tokens per input (its decoder has the encoder's shape)", NULL, 1, 4096, "C"},
-    {"encoder-steps", 0, OPT_INT, &o.encoder_steps, "3000", "training steps of the causal and the autoencoder encoders", NULL, 1, 1e9, "N"},
-    {"encoder-ckpt", 0, OPT_STRING, &o.encoder_ckpt, NULL, "the causal encoder from a `memlab babistories` checkpoint (same --arch, --d, --layers; its tokenizer) instead of training it", NULL, 0, -1, "CKPT"},
-    {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "encoder training: peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10)", NULL, 1e-12, 10, "LR"},
-    {"batch", 0, OPT_INT, &o.batch, "32", "windows per training step (encoders and probes)", NULL, 1, 1e6, "B"},
-    {"warmup", 0, OPT_INT, &o.warmup, "100", "linear warm-up steps of every training", NULL, 0, 1e9, "N"},
-    LM_DECAY_CLIP_ROWS(o),
-    {"probe-arch", 0, OPT_STRING, &o.probe_arch, "gpt", "the probe's blocks (whatever the encoder's): gpt or mosaic, both attending over every position", "gpt|mosaic", 0, -1, "A"},
-    {"probe-d", 0, OPT_INT, &o.probe_d, "128", "probe width", NULL, 1, 65536, "D"},
-    {"probe-layers", 0, OPT_INT, &o.probe_layers, "1", "probe blocks", NULL, 1, 1000, "L"},
-    {"probe-heads", 0, OPT_INT, &o.probe_heads, "4", "probe heads (must divide --probe-d)", NULL, 1, 4096, "H"},
-    {"probe-steps", 0, OPT_INT, &o.probe_steps, "1500", "probe training steps", NULL, 1, 1e9, "N"},
-    {"probe-lr", 0, OPT_DOUBLE, &o.probe_lr, "2e-3", "probe peak learning rate (schedule as --lr)", NULL, 1e-12, 10, "LR"},
-    {"feed", 0, OPT_STRING, &o.feed, "unrolled", "how the embedding reaches the decoder's positions: unrolled (position p: elements p mod d .. p mod d + d/2 - 1, wrapping) or repeated (all of it everywhere)", "unrolled|repeated", 0, -1, "F"},
-    {"ctx-sweep", 0, OPT_STRING, &o.ctx_sweep, NULL, "measure at each of these input lengths (a comma list; default: --ctx alone)", NULL, 0, -1, "N,N,..."},
-    {"eval-windows", 0, OPT_INT, &o.eval_windows, "512", "held-out windows the metrics are measured on", NULL, 1, 1e7, "N"},
-    CORPUS_OPTION_ROWS(o.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)"),
-    DEVICE_OPTION_ROWS(o.dev),
+static const opt_spec inversion_options[] = {
+    LM_OPTION_ROWS(model_opts, "gpt", "gpt|mosaic", "encoder model: gpt (nanoGPT transformer) or mosaic (memory mosaic)", "1", "128", "4", "16", "0"),
+    {"encoder", 0, OPT_STRING, &opts.encoder, "untrained,causal,autoencoder", "encoders to measure, a comma list of untrained (random initialisation), causal (trained on next-token prediction), autoencoder (trained with a decoder to regenerate its input from its embedding), and the memory models' (memlab copy): frozen (an autoencoder's encoder, frozen in the memory model) and joint (trained with the memory model's decoder on --joint-objective)", NULL, 0, -1, "E[,E...]"},
+    {"frozen-ckpt", 0, OPT_STRING, &opts.frozen_ckpt, NULL, "the frozen encoder from a checkpoint (memlab copy's autoencoder_encoder.safetensors) instead of training an autoencoder", NULL, 0, -1, "CKPT"},
+    {"joint-ckpt", 0, OPT_STRING, &opts.joint_ckpt, NULL, "the joint encoder from a checkpoint (memlab copy's encoder.safetensors) instead of training a memory model", NULL, 0, -1, "CKPT"},
+    {"joint-objective", 0, OPT_STRING, &opts.joint_objective, "causal", "the joint encoder's memory model: trained on causal, copy, blank-copy or combined (causal + blank-copy)", "causal|copy|blank-copy|combined", 0, -1, "O"},
+    {"joint-chunks", 0, OPT_INT, &opts.joint_chunks, "4", "the joint encoder's memory model: chunks of --ctx tokens per input (its decoder has the encoder's shape)", NULL, 1, 4096, "C"},
+    {"encoder-steps", 0, OPT_INT, &opts.encoder_steps, "3000", "training steps of the causal and the autoencoder encoders", NULL, 1, 1e9, "N"},
+    {"encoder-ckpt", 0, OPT_STRING, &opts.encoder_ckpt, NULL, "the causal encoder from a `memlab babistories` checkpoint (same --arch, --d, --layers; its tokenizer) instead of training it", NULL, 0, -1, "CKPT"},
+    {"lr", 0, OPT_DOUBLE, &opts.lr, "2e-3", "encoder training: peak learning rate (AdamW 0.9, 0.95; warm-up, cosine to lr/10)", NULL, 1e-12, 10, "LR"},
+    {"batch", 0, OPT_INT, &opts.batch, "32", "windows per training step (encoders and probes)", NULL, 1, 1e6, "B"},
+    {"warmup", 0, OPT_INT, &opts.warmup, "100", "linear warm-up steps of every training", NULL, 0, 1e9, "N"},
+    LM_DECAY_CLIP_ROWS(opts),
+    {"probe-arch", 0, OPT_STRING, &opts.probe_arch, "gpt", "the probe's blocks (whatever the encoder's): gpt or mosaic, both attending over every position", "gpt|mosaic", 0, -1, "A"},
+    {"probe-d", 0, OPT_INT, &opts.probe_d, "128", "probe width", NULL, 1, 65536, "D"},
+    {"probe-layers", 0, OPT_INT, &opts.probe_layers, "1", "probe blocks", NULL, 1, 1000, "L"},
+    {"probe-heads", 0, OPT_INT, &opts.probe_heads, "4", "probe heads (must divide --probe-d)", NULL, 1, 4096, "H"},
+    {"probe-steps", 0, OPT_INT, &opts.probe_steps, "1500", "probe training steps", NULL, 1, 1e9, "N"},
+    {"probe-lr", 0, OPT_DOUBLE, &opts.probe_lr, "2e-3", "probe peak learning rate (schedule as --lr)", NULL, 1e-12, 10, "LR"},
+    {"feed", 0, OPT_STRING, &opts.feed, "unrolled", "how the embedding reaches the decoder's positions: unrolled (position p: elements p mod d .. p mod d + d/2 - 1, wrapping) or repeated (all of it everywhere)", "unrolled|repeated", 0, -1, "F"},
+    {"ctx-sweep", 0, OPT_STRING, &opts.ctx_sweep, NULL, "measure at each of these input lengths (a comma list; default: --ctx alone)", NULL, 0, -1, "N,N,..."},
+    {"eval-windows", 0, OPT_INT, &opts.eval_windows, "512", "held-out windows the metrics are measured on", NULL, 1, 1e7, "N"},
+    CORPUS_OPTION_ROWS(opts.corpus, "train (a BPE of --vocab-size learned on the training stories), gpt2 (with --vocab-dir), or a saved tokenizer .json; with --encoder-ckpt, train means the checkpoint's", "1024", "tokens of a trained BPE (smaller than babistories' 2048: the output head dominates a probe step)"),
+    DEVICE_OPTION_ROWS(opts.dev),
 };
 
 static const char *const smoke_kv[] = {"stories", "300", "val-stories", "20", "vocab-size", "300", "d", "32",
@@ -78,9 +78,9 @@ static const char *const paper_kv[] = {"vocab-size", "8192", "ctx", "512", "d", 
                                        "probe-d", "512", "probe-heads", "8", "probe-layers", "4",
                                        "encoder-steps", "20000", "probe-steps", "20000", "eval-windows", "2048",
                                        "warmup", "1000", "lr", "1e-3", "probe-lr", "1e-3", NULL};
-static const preset_def inv_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+static const preset_def inversion_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
-static const cmd_spec inv_spec = {
+static const cmd_spec inversion_spec = {
     .command = "memory-inversion",
     .summary = "how much of its input a language model's embedding keeps: causal LM vs autoencoder (Badger 2026)",
     .usage = "memlab memory-inversion [options]",
@@ -102,17 +102,17 @@ static const cmd_spec inv_spec = {
         "  baseline_token_acc\n"
         "--ctx-sweep 16,32,64 repeats the measurement at each length (the causal and untrained encoders\n"
         "are shared; autoencoders, probes and baselines are trained per length).",
-    .opts = inv_options,
-    .nopts = sizeof inv_options / sizeof inv_options[0],
-    .presets = inv_presets,
+    .opts = inversion_options,
+    .nopts = sizeof inversion_options / sizeof inversion_options[0],
+    .presets = inversion_presets,
     .npresets = 3,
 };
 
-static const char *const inv_columns[] = {"encoder", "arch", "d", "layers", "ctx", "feed", "probe_steps",
-                                          "token_acc", "ce", "entropy_ratio", "retained", "bits_per_token",
-                                          "baseline_token_acc"};
+static const char *const inversion_columns[] = {"encoder", "arch", "d", "layers", "ctx", "feed", "probe_steps",
+                                                "token_acc", "ce", "entropy_ratio", "retained", "bits_per_token",
+                                                "baseline_token_acc"};
 /* The primary table, copied into the run folder. */
-static const table_spec inv_table = TABLE_SPEC("inversion.csv", inv_columns);
+static const table_spec inversion_table = TABLE_SPEC("inversion.csv", inversion_columns);
 
 typedef enum { ENC_UNTRAINED, ENC_CAUSAL, ENC_AUTOENCODER, ENC_FROZEN, ENC_JOINT, ENC_KINDS } enc_kind;
 static const char *const enc_names[] = {"untrained", "causal", "autoencoder", "frozen", "joint"};
@@ -121,18 +121,18 @@ static const char *const enc_names[] = {"untrained", "causal", "autoencoder", "f
 typedef struct {
     enc_kind enc[ENC_KINDS];
     int nenc, want[ENC_KINDS];
-    int ctx[INV_MAX_CTX], nctx, ctx_max;
+    int ctx[INVERSION_MAX_CTX], nctx, ctx_max;
     lm_arch arch;
     probe_config probe;   /* n, vocab and d_in are set per measurement */
     device_kind device;   /* --device, --dtype: where every model trains and runs */
     int bf16;
-} inv_plan;
+} inversion_plan;
 
 /* ---- options ------------------------------------------------------------------------------------ */
 
-static int parse_encoders(inv_plan *pl, err_t *e)
+static int parse_encoders(inversion_plan *pl, err_t *e)
 {
-    const char *s = o.encoder;
+    const char *s = opts.encoder;
     char item[64];
     while (args_next_item(&s, item, sizeof item)) {
         int k = 0;
@@ -149,18 +149,18 @@ static int parse_encoders(inv_plan *pl, err_t *e)
     return 0;
 }
 
-static int parse_ctx(inv_plan *pl, err_t *e)
+static int parse_ctx(inversion_plan *pl, err_t *e)
 {
-    const char *s = o.ctx_sweep;
+    const char *s = opts.ctx_sweep;
     char item[64];
     if (!s || !*s)
-        pl->ctx[pl->nctx++] = (int)mo.ctx;
+        pl->ctx[pl->nctx++] = (int)model_opts.ctx;
     while (s && *s && args_next_item(&s, item, sizeof item)) {
         char *end;
         long v = strtol(item, &end, 10);
-        if (*end || end == item || v < 2 || v > 1 << 20 || pl->nctx == INV_MAX_CTX)
+        if (*end || end == item || v < 2 || v > 1 << 20 || pl->nctx == INVERSION_MAX_CTX)
             return err_set(e, "--ctx-sweep expects a comma list of at most %d lengths from 2 to %d, got '%s'",
-                           INV_MAX_CTX, 1 << 20, o.ctx_sweep);
+                           INVERSION_MAX_CTX, 1 << 20, opts.ctx_sweep);
         pl->ctx[pl->nctx++] = (int)v;
     }
     pl->ctx_max = 0;
@@ -172,13 +172,13 @@ static int parse_ctx(inv_plan *pl, err_t *e)
 /* The encoder's shape for a vocabulary and an input length. */
 static int encoder_config(int vocab, int ctx, lm_config *c, err_t *e)
 {
-    lm_opts m = mo;
+    lm_opts m = model_opts;
     m.ctx = ctx;
     return lm_opts_config(&m, vocab, c, e);
 }
 
 /* Usage errors (exit 2) first, then the checkpoint's shape against the options (exit 1). */
-static int plan_make(inv_plan *pl, int *code, err_t *e)
+static int plan_make(inversion_plan *pl, int *code, err_t *e)
 {
     memset(pl, 0, sizeof *pl);
     *code = 2;
@@ -186,21 +186,21 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
     if (parse_encoders(pl, e) || parse_ctx(pl, e) || encoder_config(257, pl->ctx_max, &c, e))
         return -1;
     pl->arch = c.arch;
-    pl->probe = (probe_config){.d = (int)o.probe_d, .layers = (int)o.probe_layers, .heads = (int)o.probe_heads,
+    pl->probe = (probe_config){.d = (int)opts.probe_d, .layers = (int)opts.probe_layers, .heads = (int)opts.probe_heads,
                                .vocab = 257, .n = pl->ctx_max, .d_in = c.d};
-    lm_arch_parse(o.probe_arch, &pl->probe.arch);
-    probe_feed_parse(o.feed, &pl->probe.feed);
+    lm_arch_parse(opts.probe_arch, &pl->probe.arch);
+    probe_feed_parse(opts.feed, &pl->probe.feed);
     if (probe_config_check(&pl->probe, e) != 0)
         return -1;
     const struct {
         const char *opt, *path;
         enc_kind k;
-    } cks[3] = {{"--encoder-ckpt", o.encoder_ckpt, ENC_CAUSAL}, {"--frozen-ckpt", o.frozen_ckpt, ENC_FROZEN},
-                {"--joint-ckpt", o.joint_ckpt, ENC_JOINT}};
+    } cks[3] = {{"--encoder-ckpt", opts.encoder_ckpt, ENC_CAUSAL}, {"--frozen-ckpt", opts.frozen_ckpt, ENC_FROZEN},
+                {"--joint-ckpt", opts.joint_ckpt, ENC_JOINT}};
     for (int i = 0; i < 3; i++)
         if (cks[i].path && !pl->want[cks[i].k])
             return err_set(e, "%s gives the %s encoder, but --encoder '%s' does not ask for it", cks[i].opt,
-                           enc_names[cks[i].k], o.encoder);
+                           enc_names[cks[i].k], opts.encoder);
     for (int i = 0; i < 3; i++) {
         if (!cks[i].path)
             continue;
@@ -223,12 +223,12 @@ static int plan_make(inv_plan *pl, int *code, err_t *e)
 /* The corpus, tokenised with --tokenizer, or with a checkpoint's tokenizer (saved beside the
  * results) when an encoder comes from a checkpoint and --tokenizer is left at train; with room for
  * the plan's longest input. */
-static int data_load(driver *d, const inv_plan *pl, token_corpus *bd, err_t *e)
+static int data_load(driver *d, const inversion_plan *pl, token_corpus *bd, err_t *e)
 {
     char path[4096];
-    token_corpus_opts co = corpus_opts_for(&o.corpus, d);
+    token_corpus_opts co = corpus_opts_for(&opts.corpus, d);
     co.window = (size_t)pl->ctx_max;
-    const char *ckpt = o.encoder_ckpt ? o.encoder_ckpt : o.frozen_ckpt ? o.frozen_ckpt : o.joint_ckpt;
+    const char *ckpt = opts.encoder_ckpt ? opts.encoder_ckpt : opts.frozen_ckpt ? opts.frozen_ckpt : opts.joint_ckpt;
     /* a checkpoint's tokenizer is saved into the run folder once the corpus passed its checks */
     return token_corpus_load_for_ckpt(bd, &co, ckpt, ckpt ? driver_out_path(d, "tokenizer.json", path, sizeof path) : NULL, e);
 }
@@ -245,7 +245,7 @@ static int data_load(driver *d, const inv_plan *pl, token_corpus *bd, err_t *e)
 
 static lm_optim make_optim(double lr, long long steps)
 {
-    return lm_optim_cosine(lr, lr / 10, o.warmup, steps, o.wd, o.clip);
+    return lm_optim_cosine(lr, lr / 10, opts.warmup, steps, opts.wd, opts.clip);
 }
 
 typedef enum { TRAIN_CAUSAL, TRAIN_AE, TRAIN_PROBE, TRAIN_JOINT } train_kind;
@@ -266,11 +266,11 @@ typedef struct {
     int *ids, *tg, *win;
     real *emb;
     tape tp;
-} inv_train;
+} inversion_train;
 
-static double inv_step(void *ctx, long long s, long long *tokens)
+static double inversion_step(void *ctx, long long s, long long *tokens)
 {
-    inv_train *t = ctx;
+    inversion_train *t = ctx;
     const int B = t->B, T = t->T, n = t->n;
     rng r = rng_stream((uint64_t)t->d->opt.seed, t->stream + (uint64_t)s);
     rng drop = rng_stream((uint64_t)t->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
@@ -292,16 +292,17 @@ static double inv_step(void *ctx, long long s, long long *tokens)
 }
 
 /* 0, or -1 when the loss stopped being finite (message printed). */
-static int train_model(driver *d, const inv_plan *pl, train_kind kind, void *model, lm *enc, const token_corpus *bd,
-                       int T, long long steps, const lm_optim *opt, const char *label)
+static int train_model(driver *d, const inversion_plan *pl, train_kind kind, void *model, lm *enc,
+                       const token_corpus *bd, int T, long long steps, const lm_optim *opt, const char *label)
 {
-    inv_train t = {.d = d, .kind = kind, .model = model, .enc = enc, .bd = bd, .opt = opt, .B = (int)o.batch, .T = T};
+    inversion_train t = {.d = d, .kind = kind, .model = model, .enc = enc, .bd = bd, .opt = opt, .B = (int)opts.batch,
+                         .T = T};
     t.n = kind == TRAIN_JOINT ? ((memmodel *)model)->cfg.chunks * T : T;
     t.W = kind == TRAIN_JOINT ? t.n + 1 : T;
     t.ids = xmalloc((size_t)2 * t.B * t.W * sizeof *t.ids);
     t.tg = xmalloc((size_t)2 * t.B * t.W * sizeof *t.tg);
     t.win = kind == TRAIN_JOINT ? xmalloc((size_t)t.B * t.W * sizeof *t.win) : NULL;
-    copytask_objective_parse(o.joint_objective, &t.objective);
+    copytask_objective_parse(opts.joint_objective, &t.objective);
     if (kind == TRAIN_PROBE)
         t.emb = xcalloc((size_t)t.B * ((probe *)model)->cfg.d_in, sizeof *t.emb);
     t.stream = kind == TRAIN_CAUSAL ? STREAM_CAUSAL
@@ -310,7 +311,7 @@ static int train_model(driver *d, const inv_plan *pl, train_kind kind, void *mod
                                     : STREAM_PROBE;
     tape_init_on(&t.tp, pl->device, pl->bf16);
     train_loop loop = {.label = label, .hint = "try a lower --lr / --probe-lr", .quiet = d->opt.quiet, .end = steps,
-                       .ctx = &t, .step = inv_step};
+                       .ctx = &t, .step = inversion_step};
     err_t e;
     int rc = train_loop_run(&loop, NULL, &e) == TRAIN_DONE ? 0 : -1;
     if (rc)
@@ -325,8 +326,8 @@ static int train_model(driver *d, const inv_plan *pl, train_kind kind, void *mod
 
 /* A fresh probe for the embeddings of `enc` (NULL: zero embeddings of the encoder's width) at input
  * length T, trained and measured on the held-out windows eval_ids[n_eval * T]. */
-static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token_corpus *bd, int T, const int *eval_ids,
-                   int n_eval, const char *name, probe_metrics *out)
+static int measure(driver *d, const inversion_plan *pl, lm *enc, int d_in, const token_corpus *bd, int T,
+                   const int *eval_ids, int n_eval, const char *name, probe_metrics *out)
 {
     probe_config pc = pl->probe;
     pc.n = T;
@@ -339,10 +340,10 @@ static int measure(driver *d, const inv_plan *pl, lm *enc, int d_in, const token
     probe_place(&p, pl->device);
     char label[96];
     snprintf(label, sizeof label, "memory-inversion: probe of %s, ctx %d", name, T);
-    lm_optim opt = make_optim(o.probe_lr, o.probe_steps);
-    int rc = train_model(d, pl, TRAIN_PROBE, &p, enc, bd, T, o.probe_steps, &opt, label);
+    lm_optim opt = make_optim(opts.probe_lr, opts.probe_steps);
+    int rc = train_model(d, pl, TRAIN_PROBE, &p, enc, bd, T, opts.probe_steps, &opt, label);
     if (rc == 0) {
-        const int B = (int)o.batch, V = bd->vocab;
+        const int B = (int)opts.batch, V = bd->vocab;
         real *emb = xcalloc((size_t)B * d_in, sizeof *emb), *logits = xmalloc((size_t)B * T * V * sizeof *logits);
         tape tp;
         tape_init_on(&tp, pl->device, pl->bf16);
@@ -370,7 +371,7 @@ static void write_row(csv_writer *w, const char *encoder, const lm_config *c, in
                       double baseline)
 {
     csv_row(w, cell_str(encoder), cell_str(lm_arch_name(c->arch)), cell_int(c->d), cell_int(c->layers), cell_int(T),
-            cell_str(o.feed), cell_int(o.probe_steps), cell_num(m->token_acc), cell_num(m->ce),
+            cell_str(opts.feed), cell_int(opts.probe_steps), cell_num(m->token_acc), cell_num(m->ce),
             cell_num(m->entropy_ratio), cell_num(m->retained), cell_num(m->bits_per_token), cell_num(baseline));
 }
 
@@ -386,7 +387,8 @@ static int open_encoder(const char *opt, const char *path, int vocab, lm *m, err
 }
 
 /* The untrained and causal encoders, shared by every input length: built at the longest. */
-static int shared_encoders(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, err_t *e)
+static int shared_encoders(driver *d, const inversion_plan *pl, const token_corpus *bd, lm *untrained, lm *causal,
+                           err_t *e)
 {
     lm_config c;
     if (encoder_config(bd->vocab, pl->ctx_max, &c, e) != 0)
@@ -399,8 +401,8 @@ static int shared_encoders(driver *d, const inv_plan *pl, const token_corpus *bd
     }
     if (!pl->want[ENC_CAUSAL])
         return 0;
-    if (o.encoder_ckpt) {
-        if (open_encoder("--encoder-ckpt", o.encoder_ckpt, bd->vocab, causal, e) != 0)
+    if (opts.encoder_ckpt) {
+        if (open_encoder("--encoder-ckpt", opts.encoder_ckpt, bd->vocab, causal, e) != 0)
             return -1;
         lm_place(causal, pl->device, pl->bf16);
         return 0;
@@ -409,8 +411,9 @@ static int shared_encoders(driver *d, const inv_plan *pl, const token_corpus *bd
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
     lm_place(causal, pl->device, pl->bf16);
-    lm_optim opt = make_optim(o.lr, o.encoder_steps);
-    if (train_model(d, pl, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, o.encoder_steps, &opt, "memory-inversion: causal encoder") != 0) {
+    lm_optim opt = make_optim(opts.lr, opts.encoder_steps);
+    if (train_model(d, pl, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, opts.encoder_steps, &opt,
+                    "memory-inversion: causal encoder") != 0) {
         lm_free(causal);
         return err_set(e, "the causal encoder's training failed");
     }
@@ -438,11 +441,11 @@ static void holder_free(enc_holder *h)
 
 /* The joint encoder, trained with its decoder as a memory model (--joint-objective) at length T;
  * NULL on a failure (message printed). */
-static lm *joint_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, const lm_config *c, int T,
+static lm *joint_encoder(driver *d, const inversion_plan *pl, const token_corpus *bd, const lm_config *c, int T,
                          enc_holder *h, lm_optim *opt, rng *init)
 {
     /* the decoder: the encoder's shape, positions for the slots and a chunk */
-    memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)o.joint_chunks, .chunk_len = T};
+    memmodel_config mc = {.enc = *c, .dec = *c, .chunks = (int)opts.joint_chunks, .chunk_len = T};
     mc.dec.ctx = mc.chunks + T;
     err_t e;
     if (memmodel_config_check(&mc, &e) != 0) {
@@ -454,14 +457,16 @@ static lm *joint_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, 
     memmodel_place(&h->mm, pl->device, pl->bf16);
     h->what = HOLD_MM;
     char label[96];
-    snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", o.joint_objective, T);
-    return train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, o.encoder_steps, opt, label) != 0 ? NULL : &h->mm.enc;
+    snprintf(label, sizeof label, "memory-inversion: joint (%s memory model), ctx %d", opts.joint_objective, T);
+    if (train_model(d, pl, TRAIN_JOINT, &h->mm, NULL, bd, T, opts.encoder_steps, opt, label) != 0)
+        return NULL;
+    return &h->mm.enc;
 }
 
 /* An autoencoder's encoder (the frozen kind), trained at length T and saved for memlab copy
  * --encoder frozen --encoder-ckpt; NULL on a failure (message printed). */
-static lm *autoencoder_encoder(driver *d, const inv_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c,
-                               int T, enc_holder *h, lm_optim *opt, rng *init)
+static lm *autoencoder_encoder(driver *d, const inversion_plan *pl, const token_corpus *bd, enc_kind k,
+                               const lm_config *c, int T, enc_holder *h, lm_optim *opt, rng *init)
 {
     probe_config dc = pl->probe;
     dc.arch = c->arch;   /* both halves of the autoencoder are --arch stacks of the encoder's shape */
@@ -477,7 +482,7 @@ static lm *autoencoder_encoder(driver *d, const inv_plan *pl, const token_corpus
     h->what = HOLD_AE;
     char label[96];
     snprintf(label, sizeof label, "memory-inversion: %s, ctx %d", enc_names[k], T);
-    if (train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, o.encoder_steps, opt, label) != 0)
+    if (train_model(d, pl, TRAIN_AE, &h->ae, NULL, bd, T, opts.encoder_steps, opt, label) != 0)
         return NULL;
     char name[64], path[4096], seedbuf[32];
     snprintf(name, sizeof name, "autoencoder_encoder_ctx%d.safetensors", T);
@@ -498,10 +503,10 @@ static lm *autoencoder_encoder(driver *d, const inv_plan *pl, const token_corpus
  * is an autoencoder's, which the memory model never changes); a memory model's trained jointly with
  * its decoder (joint without --joint-ckpt); or a checkpoint's. *rc: 0, or 1 with the message
  * printed (the result is then NULL). */
-static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c, int T,
-                      lm *untrained, lm *causal, enc_holder *h, int *rc)
+static lm *encoder_at(driver *d, const inversion_plan *pl, const token_corpus *bd, enc_kind k, const lm_config *c,
+                      int T, lm *untrained, lm *causal, enc_holder *h, int *rc)
 {
-    const char *ckpt = k == ENC_FROZEN ? o.frozen_ckpt : k == ENC_JOINT ? o.joint_ckpt : NULL;
+    const char *ckpt = k == ENC_FROZEN ? opts.frozen_ckpt : k == ENC_JOINT ? opts.joint_ckpt : NULL;
     err_t e;
     *rc = 0;
     if (k == ENC_UNTRAINED || k == ENC_CAUSAL)
@@ -517,7 +522,7 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
         lm_place(&h->loaded, pl->device, pl->bf16);
         return &h->loaded;
     }
-    lm_optim opt = make_optim(o.lr, o.encoder_steps);
+    lm_optim opt = make_optim(opts.lr, opts.encoder_steps);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm *enc = k == ENC_JOINT ? joint_encoder(d, pl, bd, c, T, h, &opt, &init)
                              : autoencoder_encoder(d, pl, bd, k, c, T, h, &opt, &init);
@@ -526,9 +531,9 @@ static lm *encoder_at(driver *d, const inv_plan *pl, const token_corpus *bd, enc
 }
 
 /* All rows of one input length: the baseline, then each encoder. */
-static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T)
+static int measure_ctx(driver *d, const inversion_plan *pl, const token_corpus *bd, lm *untrained, lm *causal, int T)
 {
-    const int n_eval = (int)o.eval_windows;
+    const int n_eval = (int)opts.eval_windows;
     int *eval_ids = xmalloc((size_t)n_eval * T * sizeof *eval_ids), *scratch = xmalloc((size_t)n_eval * T * sizeof *scratch);
     rng r = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_EVAL);
     token_stream_windows(&bd->val, &r, n_eval, T, eval_ids, scratch);
@@ -553,7 +558,7 @@ static int measure_ctx(driver *d, const inv_plan *pl, const token_corpus *bd, lm
     return rc;
 }
 
-static int run(driver *d, const inv_plan *pl)
+static int run(driver *d, const inversion_plan *pl)
 {
     token_corpus bd;
     err_t e;
@@ -562,7 +567,7 @@ static int run(driver *d, const inv_plan *pl)
         return 1;
     }
     /* the table's header once the data passed their checks */
-    if (driver_open_csv(d, &inv_table) != 0) {
+    if (driver_open_csv(d, &inversion_table) != 0) {
         token_corpus_free(&bd);
         return 1;
     }
@@ -591,19 +596,19 @@ int cmd_memory_inversion(int argc, char **argv)
 {
     driver d;
     int code;
-    if (driver_begin(&d, &inv_spec, argc, argv, &code) != 0)
+    if (driver_begin(&d, &inversion_spec, argc, argv, &code) != 0)
         return code;
-    inv_plan pl;
+    inversion_plan pl;
     err_t e;
-    if (plan_make(&pl, &code, &e) != 0 || (code = device_opts_open(&o.dev, &pl.device, &pl.bf16, &e)) != 0) {
+    if (plan_make(&pl, &code, &e) != 0 || (code = device_opts_open(&opts.dev, &pl.device, &pl.bf16, &e)) != 0) {
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return code;
     }
-    const schedule_opts enc = {.steps_name = "--encoder-steps", .steps = o.encoder_steps, .warmup_name = "--warmup",
-                               .warmup = o.warmup},
-                        probe = {.steps_name = "--probe-steps", .steps = o.probe_steps, .warmup_name = "--warmup",
-                                 .warmup = o.warmup};
+    const schedule_opts enc = {.steps_name = "--encoder-steps", .steps = opts.encoder_steps, .warmup_name = "--warmup",
+                               .warmup = opts.warmup},
+                        probe = {.steps_name = "--probe-steps", .steps = opts.probe_steps, .warmup_name = "--warmup",
+                                 .warmup = opts.warmup};
     if (schedule_opts_check(&enc, &e) != 0 || schedule_opts_check(&probe, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
     int rc = run(&d, &pl);
@@ -611,4 +616,4 @@ int cmd_memory_inversion(int argc, char **argv)
     return rc ? rc : end;
 }
 
-const command memory_inversion_command = {&inv_spec, "inversion", cmd_memory_inversion, 1};
+const command memory_inversion_command = {&inversion_spec, "inversion", cmd_memory_inversion, 1};

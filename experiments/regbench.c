@@ -31,62 +31,62 @@ typedef struct {
     double lr, wd, clip, warmup;
     int describe, sweep, emit_jobs;
     device_opts dev;
-} rb_opts;
+} regbench_opts;
 
-static rb_opts o;
-static lm_opts mo;
+static regbench_opts opts;
+static lm_opts model_opts;
 
-#define RB_MODELS "mosaic|gpt|lstm|ngram|uniform"
-#define RB_MAX_SPLIT 100000   /* automata in one split */
-#define RB_PAPER_SIZES "100,500,1000,2500,5000,10000,20000,40000"
+#define REGBENCH_MODELS "mosaic|gpt|lstm|ngram|uniform"
+#define REGBENCH_MAX_SPLIT 100000   /* automata in one split */
+#define REGBENCH_PAPER_SIZES "100,500,1000,2500,5000,10000,20000,40000"
 
-static const opt_spec rb_options[] = {
-    {"model", 0, OPT_STRING, &o.model, "mosaic", "mosaic (memory mosaic), gpt (transformer, learned positions), lstm; references: ngram (in-context n-gram with back-off), uniform (1/18 on each letter); a sweep takes a comma list", NULL, 0, -1, "M[,M...]"},
-    LM_SHAPE_ROWS(mo, "2", "64", "4", "0"),
-    {"lr", 0, OPT_DOUBLE, &o.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
-    {"wd", 0, OPT_DOUBLE, &o.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
-    {"epochs", 0, OPT_INT, &o.epochs, "30", "passes over the training sequences", NULL, 1, 1e6, "N"},
-    {"batch", 0, OPT_INT, &o.batch, "32", "sequences per step", NULL, 1, 1e6, "B"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
-    {"warmup", 0, OPT_DOUBLE, &o.warmup, "0.1", "share of the steps spent in linear warm-up", NULL, 0, 0.99, "F"},
-    {"ngram-order", 0, OPT_INT, &o.ngram_order, "3", "n-gram order (context of n-1 symbols) for --model ngram", NULL, 1, NGRAM_MAX_ORDER, "N"},
-    {"train-size", 0, OPT_INT, &o.train_size, "500", "training automata, one sequence each (the paper: 100 .. 40000)", NULL, 1, RB_MAX_SPLIT, "N"},
-    {"val-size", 0, OPT_INT, &o.val_size, "500", "held-out validation automata (model selection, val_* columns)", NULL, 1, RB_MAX_SPLIT, "N"},
-    {"test-size", 0, OPT_INT, &o.test_size, "500", "held-out test automata (test_* columns)", NULL, 1, RB_MAX_SPLIT, "N"},
-    {"describe", 0, OPT_FLAG, &o.describe, NULL, "print statistics of the three splits as CSV instead of evaluating a model", NULL, 0, -1, NULL},
-    {"export", 0, OPT_STRING, &o.export_path, NULL, "write the sequences to FILE and the automata to FILE.automata.jsonl instead of evaluating a model", NULL, 0, -1, "FILE"},
-    {"sweep", 0, OPT_FLAG, &o.sweep, NULL, "train every grid point for every --model and --train-sizes: all rows in the primary table, the best on validation in <out-dir>/best.csv", NULL, 0, -1, NULL},
-    {"grid", 0, OPT_STRING, &o.grid, NULL, "sweep: YAML mapping of option to list of values (layers, d, heads, lr, wd, epochs); each replaces that axis of the paper's search space", NULL, 0, -1, "FILE.yaml"},
-    {"train-sizes", 0, OPT_STRING, &o.train_sizes, NULL, "sweep: comma list of training-set sizes (default: --train-size)", NULL, 0, -1, "N,N,..."},
-    {"jobs", 0, OPT_INT, &o.jobs, "1", "sweep: points trained at once, each in a child process with --threads / J threads", NULL, 1, 1024, "J"},
-    {"emit-jobs", 0, OPT_FLAG, &o.emit_jobs, NULL, "print the sweep's command lines, one a point, for GNU parallel or a scheduler, instead of running them", NULL, 0, -1, NULL},
-    {"collect", 0, OPT_STRING, &o.collect, NULL, "merge DIR/point_NNN.csv (the --emit-jobs points) into the primary table and write DIR/best.csv", NULL, 0, -1, "DIR"},
-    DEVICE_OPTION_ROWS(o.dev),
+static const opt_spec regbench_options[] = {
+    {"model", 0, OPT_STRING, &opts.model, "mosaic", "mosaic (memory mosaic), gpt (transformer, learned positions), lstm; references: ngram (in-context n-gram with back-off), uniform (1/18 on each letter); a sweep takes a comma list", NULL, 0, -1, "M[,M...]"},
+    LM_SHAPE_ROWS(model_opts, "2", "64", "4", "0"),
+    {"lr", 0, OPT_DOUBLE, &opts.lr, "2e-3", "peak learning rate (AdamW 0.9, 0.999; cosine to lr/10)", NULL, 1e-12, 10, "LR"},
+    {"wd", 0, OPT_DOUBLE, &opts.wd, "0.1", "weight decay (matrices only)", NULL, 0, 10, "WD"},
+    {"epochs", 0, OPT_INT, &opts.epochs, "30", "passes over the training sequences", NULL, 1, 1e6, "N"},
+    {"batch", 0, OPT_INT, &opts.batch, "32", "sequences per step", NULL, 1, 1e6, "B"},
+    {"clip", 0, OPT_DOUBLE, &opts.clip, "1", "global gradient-norm clip (0: none)", NULL, 0, 1e9, "C"},
+    {"warmup", 0, OPT_DOUBLE, &opts.warmup, "0.1", "share of the steps spent in linear warm-up", NULL, 0, 0.99, "F"},
+    {"ngram-order", 0, OPT_INT, &opts.ngram_order, "3", "n-gram order (context of n-1 symbols) for --model ngram", NULL, 1, NGRAM_MAX_ORDER, "N"},
+    {"train-size", 0, OPT_INT, &opts.train_size, "500", "training automata, one sequence each (the paper: 100 .. 40000)", NULL, 1, REGBENCH_MAX_SPLIT, "N"},
+    {"val-size", 0, OPT_INT, &opts.val_size, "500", "held-out validation automata (model selection, val_* columns)", NULL, 1, REGBENCH_MAX_SPLIT, "N"},
+    {"test-size", 0, OPT_INT, &opts.test_size, "500", "held-out test automata (test_* columns)", NULL, 1, REGBENCH_MAX_SPLIT, "N"},
+    {"describe", 0, OPT_FLAG, &opts.describe, NULL, "print statistics of the three splits as CSV instead of evaluating a model", NULL, 0, -1, NULL},
+    {"export", 0, OPT_STRING, &opts.export_path, NULL, "write the sequences to FILE and the automata to FILE.automata.jsonl instead of evaluating a model", NULL, 0, -1, "FILE"},
+    {"sweep", 0, OPT_FLAG, &opts.sweep, NULL, "train every grid point for every --model and --train-sizes: all rows in the primary table, the best on validation in <out-dir>/best.csv", NULL, 0, -1, NULL},
+    {"grid", 0, OPT_STRING, &opts.grid, NULL, "sweep: YAML mapping of option to list of values (layers, d, heads, lr, wd, epochs); each replaces that axis of the paper's search space", NULL, 0, -1, "FILE.yaml"},
+    {"train-sizes", 0, OPT_STRING, &opts.train_sizes, NULL, "sweep: comma list of training-set sizes (default: --train-size)", NULL, 0, -1, "N,N,..."},
+    {"jobs", 0, OPT_INT, &opts.jobs, "1", "sweep: points trained at once, each in a child process with --threads / J threads", NULL, 1, 1024, "J"},
+    {"emit-jobs", 0, OPT_FLAG, &opts.emit_jobs, NULL, "print the sweep's command lines, one a point, for GNU parallel or a scheduler, instead of running them", NULL, 0, -1, NULL},
+    {"collect", 0, OPT_STRING, &opts.collect, NULL, "merge DIR/point_NNN.csv (the --emit-jobs points) into the primary table and write DIR/best.csv", NULL, 0, -1, "DIR"},
+    DEVICE_OPTION_ROWS(opts.dev),
 };
-#define RB_NOPTS ((int)(sizeof rb_options / sizeof rb_options[0]))
+#define REGBENCH_NOPTS ((int)(sizeof regbench_options / sizeof regbench_options[0]))
 
 /* The options that choose what the command does rather than describe one run: a sweep point's
  * command line leaves them out. */
-static const char *const rb_modes[] = {"describe", "export", "sweep", "grid", "train-sizes", "jobs", "emit-jobs",
-                                       "collect", NULL};
+static const char *const regbench_modes[] = {"describe", "export", "sweep", "grid", "train-sizes", "jobs", "emit-jobs",
+                                             "collect", NULL};
 
 static const char *const smoke_kv[] = {"train-size", "20", "val-size", "20", "test-size", "20", "epochs", "2",
                                        "d", "16", "heads", "2", "layers", "1", "batch", "8", NULL};
 /* The paper's sweep (docs/regbench.md#what-the-paper-specifies): its grid (the default one: layers,
  * d, heads, wd) at its training sizes, with the memory mosaic's other settings (P = 3.5 d, the default, is its 448 at
  * d = 128). */
-static const char *const paper_kv[] = {"sweep", "on", "model", "mosaic,gpt", "train-sizes", RB_PAPER_SIZES,
+static const char *const paper_kv[] = {"sweep", "on", "model", "mosaic,gpt", "train-sizes", REGBENCH_PAPER_SIZES,
                                        "epochs", "200", "dropout", "0.05", "lr", "5e-4", "clip", "1", NULL};
-static const preset_def rb_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+static const preset_def regbench_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
 /* --collect writes into the sweep's folder it reads (best.csv) and to -o: no run folder of its own. */
-static int rb_out_dir_use(const common_opts *c)
+static int regbench_out_dir_use(const common_opts *c)
 {
     (void)c;
-    return o.collect ? OUT_DIR_NONE : OUT_DIR_NEW;
+    return opts.collect ? OUT_DIR_NONE : OUT_DIR_NEW;
 }
 
-static const cmd_spec rb_spec = {
+static const cmd_spec regbench_spec = {
     .command = "regbench",
     .summary = "in-context language learning on random automata (Memory Mosaics Fig 11)",
     .usage = "memlab regbench [options]",
@@ -121,11 +121,11 @@ static const cmd_spec rb_spec = {
         "<out-dir>/best.csv the row of each (model, train_size) with the lowest val_loss (test metrics\n"
         "are never looked at; a tie goes to fewer params, then to the earlier row). --emit-jobs prints\n"
         "the points' command lines instead; --collect DIR merges their tables afterwards.",
-    .opts = rb_options,
-    .nopts = sizeof rb_options / sizeof rb_options[0],
-    .presets = rb_presets,
+    .opts = regbench_options,
+    .nopts = sizeof regbench_options / sizeof regbench_options[0],
+    .presets = regbench_presets,
     .npresets = 3,
-    .out_dir_use = rb_out_dir_use,
+    .out_dir_use = regbench_out_dir_use,
 };
 
 static double now_seconds(void)
@@ -168,50 +168,24 @@ typedef struct {
     long long layers, d, heads, params, epochs;
     double lr, wd, train_seconds;
     pfa_score val, test;
-} rb_row;
+} regbench_row;
 
-static const char *const rb_columns[] = {"model", "train_size", "layers", "d", "heads", "params", "lr", "wd",
-                                         "epochs", "seed", "val_loss", "val_acc", "val_tvd", "test_acc",
-                                         "test_tvd", "train_seconds"};
-static const table_spec rb_primary = TABLE_SPEC(NULL, rb_columns);
+static const char *const regbench_columns[] = {"model", "train_size", "layers", "d", "heads", "params", "lr", "wd",
+                                               "epochs", "seed", "val_loss", "val_acc", "val_tvd", "test_acc",
+                                               "test_tvd", "train_seconds"};
+static const table_spec regbench_primary = TABLE_SPEC(NULL, regbench_columns);
 
 /* A cell that only trained models fill; empty for the others. */
-static void trained_int(csv_writer *w, const rb_row *r, long long v)
-{
-    if (r->trained)
-        csv_int(w, v);
-    else
-        csv_str(w, NULL);
-}
+static csv_cell trained_int(const regbench_row *r, long long v) { return r->trained ? cell_int(v) : cell_str(NULL); }
+static csv_cell trained_num(const regbench_row *r, double v) { return r->trained ? cell_num(v) : cell_str(NULL); }
 
-static void trained_num(csv_writer *w, const rb_row *r, double v)
+static void write_row(driver *d, const regbench_row *r)
 {
-    if (r->trained)
-        csv_num(w, v);
-    else
-        csv_str(w, NULL);
-}
-
-static void write_row(driver *d, const rb_row *r)
-{
-    csv_writer *w = d->csv;
-    csv_str(w, r->model);
-    csv_int(w, o.train_size);
-    trained_int(w, r, r->layers);
-    trained_int(w, r, r->d);
-    trained_int(w, r, r->heads);
-    csv_int(w, r->params);
-    trained_num(w, r, r->lr);
-    trained_num(w, r, r->wd);
-    trained_int(w, r, r->epochs);
-    csv_int(w, d->opt.seed);
-    csv_num(w, pfa_score_loss(&r->val));
-    csv_num(w, pfa_score_accuracy(&r->val));
-    csv_num(w, pfa_score_tvd(&r->val));
-    csv_num(w, pfa_score_accuracy(&r->test));
-    csv_num(w, pfa_score_tvd(&r->test));
-    csv_num(w, r->train_seconds);
-    csv_end_row(w);
+    csv_row(d->csv, cell_str(r->model), cell_int(opts.train_size), trained_int(r, r->layers), trained_int(r, r->d),
+            trained_int(r, r->heads), cell_int(r->params), trained_num(r, r->lr), trained_num(r, r->wd),
+            trained_int(r, r->epochs), cell_int(d->opt.seed), cell_num(pfa_score_loss(&r->val)),
+            cell_num(pfa_score_accuracy(&r->val)), cell_num(pfa_score_tvd(&r->val)),
+            cell_num(pfa_score_accuracy(&r->test)), cell_num(pfa_score_tvd(&r->test)), cell_num(r->train_seconds));
 }
 
 static void predict_ngram(void *self, const uint8_t *tok, int len, double *probs) { ngram_predict(self, tok, len, probs); }
@@ -228,23 +202,31 @@ static int is_reference_model(const char *model) { return !strcmp(model, "ngram"
 /* The model options as an lm_config (vocabulary, context and positions fixed by the task). */
 static int trained_config(lm_config *c, err_t *e)
 {
-    mo.ctx = PFA_MAX_TOKENS;
-    mo.arch = o.model;
-    mo.pos = "learned";
-    return lm_opts_config(&mo, PFA_VOCAB, c, e);
+    model_opts.ctx = PFA_MAX_TOKENS;
+    model_opts.arch = opts.model;
+    model_opts.pos = "learned";
+    return lm_opts_config(&model_opts, PFA_VOCAB, c, e);
+}
+
+/* The architecture of a trained model (NULL for the references). */
+static const lm_arch_ops *model_arch(const char *model)
+{
+    lm_arch a;
+    return lm_arch_parse(model, &a) == 0 ? lm_arch_table(a) : NULL;
 }
 
 /* --device and --dtype for the trained models (the references run on the CPU whatever they say):
- * 0, or the exit code with the one-line message printed. The lstm has no GPU kernels. */
-static int trained_device(driver *d, int has_lstm, device_kind *dev, int *bf16)
+ * 0, or the exit code with the one-line message printed. cpu_only: a model among them without GPU
+ * kernels (the lstm), or NULL. */
+static int trained_device(driver *d, const char *cpu_only, device_kind *dev, int *bf16)
 {
     err_t e;
     int rc = 0;
-    if (has_lstm && device_parse(o.dev.device, dev, &e) == 0 && *dev != DEV_CPU) {
-        err_set(&e, "--model lstm runs on the CPU only (the LSTM has no GPU kernels): leave out --device cuda");
+    if (cpu_only && device_parse(opts.dev.device, dev, &e) == 0 && *dev != DEV_CPU) {
+        err_set(&e, "--model %s runs on the CPU only (it has no GPU kernels): leave out --device cuda", cpu_only);
         rc = 2;
     } else {
-        rc = device_opts_open(&o.dev, dev, bf16, &e);
+        rc = device_opts_open(&opts.dev, dev, bf16, &e);
     }
     if (rc)
         driver_error(d, "%s", e.msg);
@@ -253,26 +235,27 @@ static int trained_device(driver *d, int has_lstm, device_kind *dev, int *bf16)
 
 static int run_trained(driver *d, const pfa_dataset *ds)
 {
-    rb_row row = {.trained = 1};
-    rb_train_cfg tc = {.epochs = o.epochs, .batch = o.batch, .lr = o.lr, .wd = o.wd, .clip = o.clip,
-                       .warmup_frac = o.warmup, .lr_min_frac = 0.1, .seed = d->opt.seed, .quiet = d->opt.quiet};
+    regbench_row row = {.trained = 1};
+    regbench_train_cfg tc = {.epochs = opts.epochs, .batch = opts.batch, .lr = opts.lr, .wd = opts.wd,
+                             .clip = opts.clip, .warmup_frac = opts.warmup, .lr_min_frac = 0.1,
+                             .seed = d->opt.seed, .quiet = d->opt.quiet};
     err_t e;
     trained_config(&tc.cfg, &e);   /* checked before the data were drawn */
-    trained_device(d, 0, &tc.device, &tc.bf16);   /* checked too: opens it again */
+    trained_device(d, NULL, &tc.device, &tc.bf16);   /* checked too: opens it again */
     double t0 = now_seconds();
-    rb_model rm;
-    int rc = rb_train(&rm, &tc, &ds->train, &e);
+    regbench_model rm;
+    int rc = regbench_train(&rm, &tc, &ds->train, &e);
     row.train_seconds = now_seconds() - t0;
     if (rc == 0) {
-        predictor p = {rb_predict, &rm};
-        snprintf(row.model, sizeof row.model, "%s", o.model);
-        row.layers = mo.layers;
-        row.d = mo.d;
-        row.heads = lm_arch_table(tc.cfg.arch)->attends ? mo.heads : 1;
+        predictor p = {regbench_predict, &rm};
+        snprintf(row.model, sizeof row.model, "%s", opts.model);
+        row.layers = model_opts.layers;
+        row.d = model_opts.d;
+        row.heads = lm_arch_table(tc.cfg.arch)->attends ? model_opts.heads : 1;
         row.params = (long long)params_numel(&rm.m.ps);
-        row.lr = o.lr;
-        row.wd = o.wd;
-        row.epochs = o.epochs;
+        row.lr = opts.lr;
+        row.wd = opts.wd;
+        row.epochs = opts.epochs;
         row.val = evaluate(&ds->val, &p);
         row.test = evaluate(&ds->test, &p);
         log_info(d->opt.quiet, "regbench: %s (%lld parameters, %.0f s): validation accuracy %.4f TVD %.4f loss %.4f; "
@@ -282,10 +265,10 @@ static int run_trained(driver *d, const pfa_dataset *ds)
     } else {
         driver_error(d, "%s", e.msg);
     }
-    rb_model_free(&rm);
+    regbench_model_free(&rm);
     if (rc != 0)
         return 0;
-    if (driver_open_csv(d, &rb_primary) != 0)
+    if (driver_open_csv(d, &regbench_primary) != 0)
         return 0;
     write_row(d, &row);
     return 1;
@@ -294,17 +277,17 @@ static int run_trained(driver *d, const pfa_dataset *ds)
 /* The models fitted in context: nothing to train, straight to evaluation. */
 static int run_reference(driver *d, const pfa_dataset *ds)
 {
-    rb_row row = {0};
+    regbench_row row = {0};
     predictor p = {predict_uniform, NULL};
     ngram_model *ng = NULL;
-    if (!strcmp(o.model, "ngram")) {
-        ng = ngram_new((int)o.ngram_order);
+    if (!strcmp(opts.model, "ngram")) {
+        ng = ngram_new((int)opts.ngram_order);
         p = (predictor){predict_ngram, ng};
-        snprintf(row.model, sizeof row.model, "ngram%lld", o.ngram_order);
+        snprintf(row.model, sizeof row.model, "ngram%lld", opts.ngram_order);
     } else {
-        snprintf(row.model, sizeof row.model, "%s", o.model);
+        snprintf(row.model, sizeof row.model, "%s", opts.model);
     }
-    if (driver_open_csv(d, &rb_primary) != 0) {
+    if (driver_open_csv(d, &regbench_primary) != 0) {
         ngram_free(ng);
         return 0;
     }
@@ -324,17 +307,10 @@ static int run_reference(driver *d, const pfa_dataset *ds)
 
 static void describe_row(csv_writer *w, const char *split, const char *stat, double mean, const pfa_tally *t)
 {
-    csv_str(w, split);
-    csv_str(w, stat);
-    csv_num(w, mean);
-    if (t) {
-        csv_int(w, t->min);
-        csv_int(w, t->max);
-    } else {
-        csv_str(w, NULL);
-        csv_str(w, NULL);
-    }
-    csv_end_row(w);
+    if (t)
+        csv_row(w, cell_str(split), cell_str(stat), cell_num(mean), cell_int(t->min), cell_int(t->max));
+    else
+        csv_row(w, cell_str(split), cell_str(stat), cell_num(mean), cell_str(NULL), cell_str(NULL));
 }
 
 static int describe(driver *d, const pfa_dataset *ds)
@@ -393,14 +369,14 @@ static int export_file(driver *d, const char *path, const pfa_dataset *ds, int a
 
 static int export_data(driver *d, const pfa_dataset *ds)
 {
-    size_t n = strlen(o.export_path) + 32;
+    size_t n = strlen(opts.export_path) + 32;
     char *jsonl = xmalloc(n);
-    snprintf(jsonl, n, "%s.automata.jsonl", o.export_path);
-    int rc = export_file(d, o.export_path, ds, 0);
+    snprintf(jsonl, n, "%s.automata.jsonl", opts.export_path);
+    int rc = export_file(d, opts.export_path, ds, 0);
     if (rc == 0)
         rc = export_file(d, jsonl, ds, 1);
     if (rc == 0)
-        log_info(d->opt.quiet, "regbench: wrote %s and %s", o.export_path, jsonl);
+        log_info(d->opt.quiet, "regbench: wrote %s and %s", opts.export_path, jsonl);
     free(jsonl);
     return rc;
 }
@@ -430,18 +406,18 @@ static int listed_before(char *const *items, int i)
     return 0;
 }
 
-/* --model as a list: each one of RB_MODELS, none twice. text is split in place. */
+/* --model as a list: each one of REGBENCH_MODELS, none twice. text is split in place. */
 static int parse_models(char *text, char **models, int *n, err_t *e)
 {
     static const char *const known[] = {"mosaic", "gpt", "lstm", "ngram", "uniform"};
     if (split_list(text, models, 5, n) != 0)
-        return err_set(e, "--model expects one of %s or a comma list of them, got '%s'", RB_MODELS, o.model);
+        return err_set(e, "--model expects one of %s or a comma list of them, got '%s'", REGBENCH_MODELS, opts.model);
     for (int i = 0; i < *n; i++) {
         int ok = 0;
         for (int k = 0; k < 5; k++)
             ok |= !strcmp(models[i], known[k]);
         if (!ok)
-            return err_set(e, "--model must be one of %s, got '%s'", RB_MODELS, models[i]);
+            return err_set(e, "--model must be one of %s, got '%s'", REGBENCH_MODELS, models[i]);
         if (listed_before(models, i))
             return err_set(e, "--model lists '%s' twice", models[i]);
     }
@@ -451,23 +427,23 @@ static int parse_models(char *text, char **models, int *n, err_t *e)
 /* --train-sizes (default: --train-size alone); sizes has room for every item. */
 static int parse_sizes(long long *sizes, int max, int *n, err_t *e)
 {
-    if (!o.train_sizes || !*o.train_sizes) {
-        sizes[0] = o.train_size;
+    if (!opts.train_sizes || !*opts.train_sizes) {
+        sizes[0] = opts.train_size;
         *n = 1;
         return 0;
     }
-    char *text = xstrdup(o.train_sizes), **items = xmalloc((size_t)max * sizeof *items);
+    char *text = xstrdup(opts.train_sizes), **items = xmalloc((size_t)max * sizeof *items);
     int bad = split_list(text, items, max, n) != 0, twice = -1, rc = 0;
     for (int i = 0; i < *n && !bad && twice < 0; i++) {
         char *end;
         sizes[i] = strtoll(items[i], &end, 10);
-        bad = *end || sizes[i] < 1 || sizes[i] > RB_MAX_SPLIT;
+        bad = *end || sizes[i] < 1 || sizes[i] > REGBENCH_MAX_SPLIT;
         if (!bad && listed_before(items, i))
             twice = i;
     }
     if (bad)
-        rc = err_set(e, "--train-sizes expects a comma list of integers from 1 to %d, got '%s'", RB_MAX_SPLIT,
-                     o.train_sizes);
+        rc = err_set(e, "--train-sizes expects a comma list of integers from 1 to %d, got '%s'", REGBENCH_MAX_SPLIT,
+                     opts.train_sizes);
     else if (twice >= 0)
         rc = err_set(e, "--train-sizes lists %s twice", items[twice]);
     free(items);
@@ -475,59 +451,55 @@ static int parse_sizes(long long *sizes, int max, int *n, err_t *e)
     return rc;
 }
 
+/* The best row of each (model, training size) on validation, beside the points' tables. */
+static const table_spec regbench_best = TABLE_SPEC("best.csv", regbench_columns);
+
 /* Reads the points' tables in order, writes them all as the primary table and the best of each
- * (model, training size) to best_path. 1 on success. */
-static int merge_points(driver *d, char *const *paths, int n, const char *best_path)
+ * (model, training size) as best.csv in best_dir (NULL: --out-dir). 1 on success. */
+static int merge_points(driver *d, char *const *paths, int n, const char *best_dir)
 {
     enum { C_MODEL, C_SIZE, C_VAL_LOSS = 10, C_TEST_ACC = 13, C_TEST_TVD };
-    const int ncols = sizeof rb_columns / sizeof *rb_columns;
-    rb_table t;
-    rb_table_init(&t, rb_columns, ncols);
+    const int ncols = regbench_primary.ncols;
+    regbench_table t;
+    regbench_table_init(&t, regbench_columns, ncols);
     err_t e;
     int ok = 1;
     for (int i = 0; i < n && ok; i++)
-        if (rb_table_read(&t, paths[i], &e) != 0) {
+        if (regbench_table_read(&t, paths[i], &e) != 0) {
             driver_error(d, "%s", e.msg);
             ok = 0;
         }
-    int *best = xmalloc((size_t)(t.nrows + 1) * sizeof *best), nbest = ok ? rb_table_best(&t, best) : 0;
-    csv_writer *w = ok ? csv_open(best_path, rb_columns, ncols, &e) : NULL;
-    if (ok && w) {
-        rb_table_write(&t, best, nbest, w);
-        if (csv_close(w, &e) != 0)
-            w = NULL;
-    }
-    if (ok && !w) {
-        driver_error(d, "%s", e.msg);
-        ok = 0;
-    }
-    if (ok && driver_open_csv(d, &rb_primary) != 0)
-        ok = 0;
+    int *best = xmalloc((size_t)(t.nrows + 1) * sizeof *best), nbest = ok ? regbench_table_best(&t, best) : 0;
+    csv_writer *best_csv = NULL;
+    if (ok)
+        best_csv = best_dir ? driver_table_in(d, best_dir, &regbench_best) : driver_table(d, &regbench_best);
+    ok = best_csv && driver_open_csv(d, &regbench_primary) == 0;
     if (ok) {
-        rb_table_write(&t, NULL, 0, d->csv);
+        regbench_table_write(&t, best, nbest, best_csv);
+        regbench_table_write(&t, NULL, 0, d->csv);
         for (int b = 0; b < nbest; b++) {
             char *const *row = &t.cells[(size_t)best[b] * ncols];
             log_info(d->opt.quiet, "regbench: best %s at %s automata (row %d of %d): val_loss %s; test accuracy %s, TVD %s",
                      row[C_MODEL], row[C_SIZE], best[b] + 1, t.nrows, row[C_VAL_LOSS], row[C_TEST_ACC], row[C_TEST_TVD]);
         }
-        log_info(d->opt.quiet, "regbench: %d rows; the best of each model and training size in %s", t.nrows, best_path);
+        log_info(d->opt.quiet, "regbench: %d rows; the best of each model and training size in %s/%s", t.nrows,
+                 best_dir ? best_dir : d->opt.out_dir, regbench_best.file);
     }
     free(best);
-    rb_table_free(&t);
+    regbench_table_free(&t);
     return ok;
 }
 
 static int collect(driver *d)
 {
-    if (o.emit_jobs || o.describe || o.export_path)
+    if (opts.emit_jobs || opts.describe || opts.export_path)
         return driver_usage_error(d, "--collect cannot be combined with --emit-jobs, --describe or --export");
-    char **paths, best_path[4200];
+    char **paths;
     int n;
     err_t e;
-    if (rb_point_files(o.collect, &paths, &n, &e) != 0)
+    if (regbench_point_files(opts.collect, &paths, &n, &e) != 0)
         return driver_usage_error(d, "%s", e.msg);
-    snprintf(best_path, sizeof best_path, "%s/best.csv", o.collect);
-    int ok = merge_points(d, paths, n, best_path);
+    int ok = merge_points(d, paths, n, opts.collect);
     for (int i = 0; i < n; i++)
         free(paths[i]);
     free(paths);
@@ -535,12 +507,12 @@ static int collect(driver *d)
 }
 
 /* Every point's model shape must make a model (heads dividing d was checked by the grid). */
-static int check_points(const rb_point *pts, int n, err_t *e)
+static int check_points(const regbench_point *pts, int n, err_t *e)
 {
     for (int i = 0; i < n; i++) {
-        if (pts[i].use == RB_GRID_NONE)
+        if (pts[i].use == REGBENCH_GRID_NONE)
             continue;
-        lm_opts m = mo;
+        lm_opts m = model_opts;
         m.arch = (char *)pts[i].model;
         m.pos = "learned";
         m.ctx = PFA_MAX_TOKENS;
@@ -551,7 +523,7 @@ static int check_points(const rb_point *pts, int n, err_t *e)
         err_t why;
         if (lm_opts_config(&m, PFA_VOCAB, &c, &why) != 0) {
             char what[256];
-            rb_point_describe(&pts[i], what, sizeof what);
+            regbench_point_describe(&pts[i], what, sizeof what);
             return err_set(e, "grid point %s: %s", what, why.msg);
         }
     }
@@ -559,17 +531,17 @@ static int check_points(const rb_point *pts, int n, err_t *e)
 }
 
 /* --emit-jobs: the command lines on stdout or -o FILE (atomically). */
-static int emit_jobs(driver *d, const rb_sweep *s)
+static int emit_jobs(driver *d, const regbench_sweep *s)
 {
     err_t e;
     if (!strcmp(d->opt.output, "-"))
-        return rb_sweep_emit(s, stdout) == 0 && fflush(stdout) == 0;
+        return regbench_sweep_emit(s, stdout) == 0 && fflush(stdout) == 0;
     atomic_file *af = atomic_open(d->opt.output, &e);
     if (!af) {
         driver_error(d, "%s", e.msg);
         return 0;
     }
-    if (rb_sweep_emit(s, atomic_fp(af)) != 0) {
+    if (regbench_sweep_emit(s, atomic_fp(af)) != 0) {
         atomic_abort(af);
         driver_error(d, "%s: write failed", d->opt.output);
         return 0;
@@ -582,22 +554,22 @@ static int emit_jobs(driver *d, const rb_sweep *s)
 }
 
 /* --sweep: runs the points and merges their tables. */
-static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int nsizes)
+static int run_sweep(driver *d, regbench_sweep *s, const regbench_grid *g, int nmodels, int nsizes)
 {
-    char grid[512], best_path[4200];
-    rb_grid_describe(g, grid, sizeof grid);
+    char grid[512];
+    regbench_grid_describe(g, grid, sizeof grid);
     char ranks[64] = "";
     if (s->ranks > 1)
         snprintf(ranks, sizeof ranks, " on each of %d MPI ranks", s->ranks);
     log_info(d->opt.quiet, "regbench: sweeping %d points (%d model%s x %d training size%s x grid %s), %lld at a time%s "
                            "with %lld thread%s each",
-             s->npoints, nmodels, nmodels == 1 ? "" : "s", nsizes, nsizes == 1 ? "" : "s", grid, o.jobs, ranks,
+             s->npoints, nmodels, nmodels == 1 ? "" : "s", nsizes, nsizes == 1 ? "" : "s", grid, opts.jobs, ranks,
              s->threads, s->threads == 1 ? "" : "s");
     if (driver_ready(d) != 0)   /* the points write into the run folder */
         return 0;
     if (s->ranks > 1) /* the points are single processes of their own, not ranks of this run */
         dist_hide_launcher();
-    double failed = rb_sweep_run(s, (int)o.jobs);
+    double failed = regbench_sweep_run(s, (int)opts.jobs);
     if (s->ranks > 1) {
         dist_sum_double(&failed, 1);   /* also waits for every rank's points before the merge */
         if (s->rank != 0)
@@ -612,11 +584,11 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
     for (int i = 0; i < s->npoints; i++) {
         char name[32];
         size_t len = strlen(d->opt.out_dir) + sizeof name + 8;
-        rb_point_name(s, i, name, sizeof name);
+        regbench_point_name(s, i, name, sizeof name);
         paths[i] = xmalloc(len);
         snprintf(paths[i], len, "%s/%s.csv", d->opt.out_dir, name);
     }
-    int ok = merge_points(d, paths, s->npoints, driver_out_path(d, "best.csv", best_path, sizeof best_path));
+    int ok = merge_points(d, paths, s->npoints, NULL);
     for (int i = 0; i < s->npoints; i++)
         free(paths[i]);
     free(paths);
@@ -625,16 +597,18 @@ static int run_sweep(driver *d, rb_sweep *s, const rb_grid *g, int nmodels, int 
 
 /* The sweep's plan: the training sizes, the grid (--grid over the defaults in g) and its points,
  * every one of which must make a model. 0, or -1 with the usage error in e. */
-static int sweep_plan(driver *d, char *const *models, int nmodels, rb_grid *g, long long *sizes, int max_sizes,
-                      int *nsizes, rb_point **pts, int *npts, err_t *e)
+static int sweep_plan(driver *d, char *const *models, int nmodels, regbench_grid *g, long long *sizes, int max_sizes,
+                      int *nsizes, regbench_point **pts, int *npts, err_t *e)
 {
-    rb_grid_use uses[5];
-    for (int m = 0; m < nmodels; m++)
-        uses[m] = is_reference_model(models[m]) ? RB_GRID_NONE : !strcmp(models[m], "lstm") ? RB_GRID_NO_HEADS
-                                                                                            : RB_GRID_ALL;
-    if (parse_sizes(sizes, max_sizes, nsizes, e) != 0 || (o.grid && rb_grid_load(g, o.grid, rb_options, RB_NOPTS, e) != 0))
+    regbench_grid_use uses[5];
+    for (int m = 0; m < nmodels; m++) {   /* heads only for a model that attends (not the lstm) */
+        const lm_arch_ops *arch = model_arch(models[m]);
+        uses[m] = !arch ? REGBENCH_GRID_NONE : arch->attends ? REGBENCH_GRID_ALL : REGBENCH_GRID_NO_HEADS;
+    }
+    if (parse_sizes(sizes, max_sizes, nsizes, e) != 0 ||
+        (opts.grid && regbench_grid_load(g, opts.grid, regbench_options, REGBENCH_NOPTS, e) != 0))
         return -1;
-    *npts = rb_grid_points(g, (const char *const *)models, uses, nmodels, sizes, *nsizes, d->opt.quiet, pts, e);
+    *npts = regbench_grid_points(g, (const char *const *)models, uses, nmodels, sizes, *nsizes, d->opt.quiet, pts, e);
     if (*npts < 0)
         return -1;
     if (*npts == 0)
@@ -644,23 +618,24 @@ static int sweep_plan(driver *d, char *const *models, int nmodels, rb_grid *g, l
 
 /* Runs (or, --emit-jobs, lists) every point, --jobs at a time, then writes the grid beside
  * config.yaml; 1 on success. */
-static int sweep_run(driver *d, rb_grid *g, const char *exe, const rb_point *pts, int npts, int nmodels, int nsizes)
+static int sweep_run(driver *d, regbench_grid *g, const char *exe, const regbench_point *pts, int npts, int nmodels,
+                     int nsizes)
 {
-    long long jobs = o.jobs, threads = d->opt.threads;
-    if (!o.emit_jobs && jobs > threads) {
+    long long jobs = opts.jobs, threads = d->opt.threads;
+    if (!opts.emit_jobs && jobs > threads) {
         log_info(d->opt.quiet, "regbench: --jobs %lld with --threads %lld: running %lld point%s at a time", jobs,
                  threads, threads, threads == 1 ? "" : "s");
-        o.jobs = jobs = threads;
+        opts.jobs = jobs = threads;
     }
-    rb_sweep s = {.d = d, .exe = exe, .modes = rb_modes, .points = pts, .npoints = npts,
-                  .threads = threads / jobs > 1 ? threads / jobs : 1,
-                  .quiet = d->opt.quiet || (!o.emit_jobs && jobs > 1),
-                  .out_dir = d->shared_out_dir ? d->shared_out_dir : d->opt.out_dir,
-                  .rank = o.emit_jobs ? 0 : dist_rank(), .ranks = o.emit_jobs ? 1 : dist_size()};
-    int ok = o.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, g, nmodels, nsizes);
+    regbench_sweep s = {.d = d, .exe = exe, .modes = regbench_modes, .points = pts, .npoints = npts,
+                        .threads = threads / jobs > 1 ? threads / jobs : 1,
+                        .quiet = d->opt.quiet || (!opts.emit_jobs && jobs > 1),
+                        .out_dir = d->shared_out_dir ? d->shared_out_dir : d->opt.out_dir,
+                        .rank = opts.emit_jobs ? 0 : dist_rank(), .ranks = opts.emit_jobs ? 1 : dist_size()};
+    int ok = opts.emit_jobs ? emit_jobs(d, &s) : run_sweep(d, &s, g, nmodels, nsizes);
     char grid_path[4200];
     err_t e;
-    if (ok && rb_grid_write(g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
+    if (ok && regbench_grid_write(g, driver_out_path(d, "grid.yaml", grid_path, sizeof grid_path), &e) != 0) {
         driver_error(d, "%s", e.msg);
         ok = 0;
     }
@@ -669,14 +644,14 @@ static int sweep_run(driver *d, rb_grid *g, const char *exe, const rb_point *pts
 
 static int sweep(driver *d, char *const *models, int nmodels)
 {
-    if (o.describe || o.export_path)
+    if (opts.describe || opts.export_path)
         return driver_usage_error(d, "--describe and --export cannot be combined with --sweep or --emit-jobs");
-    const int max_sizes = o.train_sizes ? (int)strlen(o.train_sizes) + 1 : 1;
+    const int max_sizes = opts.train_sizes ? (int)strlen(opts.train_sizes) + 1 : 1;
     long long *sizes = xmalloc((size_t)max_sizes * sizeof *sizes);
     int nsizes, npts = 0, code;
-    rb_grid g;
-    rb_grid_default(&g, o.lr, o.epochs);
-    rb_point *pts = NULL;
+    regbench_grid g;
+    regbench_grid_default(&g, opts.lr, opts.epochs);
+    regbench_point *pts = NULL;
     err_t e;
     char exe[4096];
     if (sweep_plan(d, models, nmodels, &g, sizes, max_sizes, &nsizes, &pts, &npts, &e) != 0) {
@@ -689,21 +664,21 @@ static int sweep(driver *d, char *const *models, int nmodels)
     }
     free(pts);
     free(sizes);
-    rb_grid_free(&g);
+    regbench_grid_free(&g);
     return code;
 }
 
 /* One run: a model evaluated (trained first unless it is fitted in context), or the data views. */
 static int run_one(driver *d)
 {
-    const int data_only = o.describe || o.export_path;
-    if (!data_only && !is_reference_model(o.model)) {
+    const int data_only = opts.describe || opts.export_path;
+    if (!data_only && !is_reference_model(opts.model)) {
         lm_config c;
         err_t e;
         if (trained_config(&c, &e) != 0)
             return driver_usage_error(d, "%s", e.msg);
         device_kind dev;
-        int bf16, rc = trained_device(d, c.arch == LM_LSTM, &dev, &bf16);
+        int bf16, rc = trained_device(d, lm_arch_table(c.arch)->cpu_only ? opts.model : NULL, &dev, &bf16);
         if (rc) {
             driver_end(d, 0);
             return rc;
@@ -711,20 +686,20 @@ static int run_one(driver *d)
     }
     /* Only trained models and the data views use the training set; the others skip drawing it (the
      * validation and test sets do not depend on it). */
-    const int n_train = data_only || !is_reference_model(o.model) ? (int)o.train_size : 0;
+    const int n_train = data_only || !is_reference_model(opts.model) ? (int)opts.train_size : 0;
     double t0 = now_seconds();
     pfa_dataset ds;
-    pfa_dataset_generate(&ds, (uint64_t)d->opt.seed, n_train, (int)o.val_size, (int)o.test_size);
+    pfa_dataset_generate(&ds, (uint64_t)d->opt.seed, n_train, (int)opts.val_size, (int)opts.test_size);
     log_info(d->opt.quiet, "regbench: drew %d training, %d validation and %d test automata in %.2f s", n_train,
-             (int)o.val_size, (int)o.test_size, now_seconds() - t0);
+             (int)opts.val_size, (int)opts.test_size, now_seconds() - t0);
     int ok = 1;
     if (data_only) {
-        if (o.export_path && export_data(d, &ds) != 0)
+        if (opts.export_path && export_data(d, &ds) != 0)
             ok = 0;
-        if (ok && o.describe && describe(d, &ds) != 0)
+        if (ok && opts.describe && describe(d, &ds) != 0)
             ok = 0;
     } else {
-        ok = is_reference_model(o.model) ? run_reference(d, &ds) : run_trained(d, &ds);
+        ok = is_reference_model(opts.model) ? run_reference(d, &ds) : run_trained(d, &ds);
     }
     pfa_dataset_free(&ds);
     return driver_end(d, ok);
@@ -734,16 +709,17 @@ int cmd_regbench(int argc, char **argv)
 {
     driver d;
     int code;
-    if (driver_begin(&d, &rb_spec, argc, argv, &code) != 0)
+    if (driver_begin(&d, &regbench_spec, argc, argv, &code) != 0)
         return code;
-    if (o.export_path && !*o.export_path)
+    if (opts.export_path && !*opts.export_path)
         return driver_usage_error(&d, "--export needs a file name");
-    if (o.collect)
+    if (opts.collect)
         return collect(&d);
-    char *model_text = xstrdup(o.model), *models[5];
+    char *model_text = xstrdup(opts.model), *models[5];
     int nmodels;
     err_t e;
-    int has_lstm = 0, trained = 0;
+    const char *cpu_only = NULL;
+    int trained = 0;
     device_kind dev;
     int bf16;
     if (parse_models(model_text, models, &nmodels, &e) != 0) {
@@ -751,18 +727,20 @@ int cmd_regbench(int argc, char **argv)
         goto out;
     }
     for (int m = 0; m < nmodels; m++) {
-        has_lstm |= !strcmp(models[m], "lstm");
-        trained |= !is_reference_model(models[m]);
+        const lm_arch_ops *arch = model_arch(models[m]);
+        if (arch && arch->cpu_only)
+            cpu_only = models[m];
+        trained |= arch != NULL;
     }
-    if (trained && (o.sweep || o.emit_jobs) && (code = trained_device(&d, has_lstm, &dev, &bf16)) != 0)
+    if (trained && (opts.sweep || opts.emit_jobs) && (code = trained_device(&d, cpu_only, &dev, &bf16)) != 0)
         driver_end(&d, 0);   /* a sweep checks once, before its points start */
-    else if (o.sweep || o.emit_jobs)
+    else if (opts.sweep || opts.emit_jobs)
         code = sweep(&d, models, nmodels);
     else if (nmodels > 1)
         code = driver_usage_error(&d, "--model takes one model unless --sweep or --emit-jobs is given");
-    else if (o.grid || o.train_sizes || o.jobs > 1)
+    else if (opts.grid || opts.train_sizes || opts.jobs > 1)
         code = driver_usage_error(&d, "--%s needs --sweep or --emit-jobs",
-                           o.grid ? "grid" : o.train_sizes ? "train-sizes" : "jobs");
+                           opts.grid ? "grid" : opts.train_sizes ? "train-sizes" : "jobs");
     else
         code = run_one(&d);
 out:
@@ -770,4 +748,4 @@ out:
     return code;
 }
 
-const command regbench_command = {&rb_spec, NULL, cmd_regbench, 1};
+const command regbench_command = {&regbench_spec, NULL, cmd_regbench, 1};

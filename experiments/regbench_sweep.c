@@ -61,7 +61,7 @@ static int in_list(const char *const *names, const char *name)
 /* The options a point's own settings give. */
 static const char *const point_options[] = {"model", "train-size", "layers", "d", "heads", "lr", "wd", "epochs", NULL};
 
-void rb_point_name(const rb_sweep *s, int i, char *buf, size_t len)
+void regbench_point_name(const regbench_sweep *s, int i, char *buf, size_t len)
 {
     int width = 3;
     for (int n = s->npoints - 1; n >= 1000; n /= 10)
@@ -84,7 +84,7 @@ static void push_options(strv *a, const cmd_spec *spec, const char *const *modes
         switch (o->type) {
         case OPT_INT: strv_option(a, flag, "%lld", *(const long long *)o->dest); break;
         case OPT_DOUBLE:
-            rb_format_number(*(const double *)o->dest, 0, num, sizeof num);
+            regbench_format_number(*(const double *)o->dest, 0, num, sizeof num);
             strv_option(a, flag, "%s", num);
             break;
         case OPT_STRING:
@@ -101,22 +101,22 @@ static void push_options(strv *a, const cmd_spec *spec, const char *const *modes
 }
 
 /* argv of point i, NULL-terminated. */
-static void point_argv(const rb_sweep *s, int i, strv *a)
+static void point_argv(const regbench_sweep *s, int i, strv *a)
 {
-    const rb_point *p = &s->points[i];
+    const regbench_point *p = &s->points[i];
     const cmd_spec *spec = s->d->spec;
     char num[64], name[32];
     strv_push(a, s->exe);
     strv_push(a, spec->command);
     strv_option(a, "--model", "%s", p->model);
     strv_option(a, "--train-size", "%lld", p->train_size);
-    if (p->use != RB_GRID_NONE) {
+    if (p->use != REGBENCH_GRID_NONE) {
         strv_option(a, "--layers", "%lld", p->layers);
         strv_option(a, "--d", "%lld", p->d);
         strv_option(a, "--heads", "%lld", p->heads);
-        rb_format_number(p->lr, 0, num, sizeof num);
+        regbench_format_number(p->lr, 0, num, sizeof num);
         strv_option(a, "--lr", "%s", num);
-        rb_format_number(p->wd, 0, num, sizeof num);
+        regbench_format_number(p->wd, 0, num, sizeof num);
         strv_option(a, "--wd", "%s", num);
         strv_option(a, "--epochs", "%lld", p->epochs);
     }
@@ -128,7 +128,7 @@ static void point_argv(const rb_sweep *s, int i, strv *a)
     /* a sweep told to write over its folder writes over its points' folders too (docs/outputs.md) */
     if (s->d->opt.force)
         strv_push(a, "--force");
-    rb_point_name(s, i, name, sizeof name);
+    regbench_point_name(s, i, name, sizeof name);
     strv_option(a, "-o", "%s/%s.csv", s->out_dir, name);
     strv_option(a, "--out-dir", "%s/%s", s->out_dir, name);
     strv_push(a, NULL);
@@ -151,7 +151,7 @@ static void shell_word(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-int rb_sweep_emit(const rb_sweep *s, FILE *f)
+int regbench_sweep_emit(const regbench_sweep *s, FILE *f)
 {
     for (int i = 0; i < s->npoints; i++) {
         strv a = {0};
@@ -177,8 +177,8 @@ static double now_seconds(void)
 }
 
 /* A point's failure: every rank reports its own (driver_error speaks for rank 0 alone). */
-static void sweep_error(const rb_sweep *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sweep_error(const rb_sweep *s, const char *fmt, ...)
+static void sweep_error(const regbench_sweep *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sweep_error(const regbench_sweep *s, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -192,7 +192,7 @@ static void sweep_error(const rb_sweep *s, const char *fmt, ...)
 }
 
 /* Starts point i; its stdout goes to /dev/null (the parent's stdout carries the merged table). */
-static pid_t point_start(const rb_sweep *s, int i)
+static pid_t point_start(const regbench_sweep *s, int i)
 {
     strv a = {0};
     point_argv(s, i, &a);
@@ -202,7 +202,7 @@ static pid_t point_start(const rb_sweep *s, int i)
     strv_free(&a);
     if (rc != 0) {
         char name[32];
-        rb_point_name(s, i, name, sizeof name);
+        regbench_point_name(s, i, name, sizeof name);
         sweep_error(s, "%s: %s", name, e.msg);
         return -1;
     }
@@ -210,16 +210,16 @@ static pid_t point_start(const rb_sweep *s, int i)
 }
 
 /* The number of points this rank runs. */
-static int mine(const rb_sweep *s)
+static int mine(const regbench_sweep *s)
 {
     return s->ranks > 1 ? (s->npoints - s->rank + s->ranks - 1) / s->ranks : s->npoints;
 }
 
-static void point_report(const rb_sweep *s, int i, int status, double seconds, int done, int *failed)
+static void point_report(const regbench_sweep *s, int i, int status, double seconds, int done, int *failed)
 {
     char name[32], what[256], why[64];
-    rb_point_name(s, i, name, sizeof name);
-    rb_point_describe(&s->points[i], what, sizeof what);
+    regbench_point_name(s, i, name, sizeof name);
+    regbench_point_describe(&s->points[i], what, sizeof what);
     if (spawn_ok(status)) {
         log_info(s->d->opt.quiet, "regbench: %s (%d/%d) done in %.1f s: %s", name, done, mine(s), seconds, what);
         return;
@@ -228,7 +228,7 @@ static void point_report(const rb_sweep *s, int i, int status, double seconds, i
     sweep_error(s, "%s failed (%s): %s", name, spawn_status_str(status, why, sizeof why), what);
 }
 
-int rb_sweep_run(const rb_sweep *s, int jobs)
+int regbench_sweep_run(const regbench_sweep *s, int jobs)
 {
     pid_t *pid = xcalloc((size_t)s->npoints, sizeof *pid);   /* 0: not running */
     double *t0 = xcalloc((size_t)s->npoints, sizeof *t0);
@@ -268,14 +268,14 @@ int rb_sweep_run(const rb_sweep *s, int jobs)
 
 /* ---- merging the points' tables ---------------------------------------------------------------- */
 
-void rb_table_init(rb_table *t, const char *const *cols, int ncols)
+void regbench_table_init(regbench_table *t, const char *const *cols, int ncols)
 {
     memset(t, 0, sizeof *t);
     t->cols = cols;
     t->ncols = ncols;
 }
 
-void rb_table_free(rb_table *t)
+void regbench_table_free(regbench_table *t)
 {
     for (int i = 0; i < t->nrows * t->ncols; i++)
         free(t->cells[i]);
@@ -284,7 +284,7 @@ void rb_table_free(rb_table *t)
     t->nrows = t->cap = 0;
 }
 
-static int header_matches(const rb_table *t, const char *line)
+static int header_matches(const regbench_table *t, const char *line)
 {
     for (int c = 0; c < t->ncols; c++) {
         size_t n = strlen(t->cols[c]);
@@ -296,7 +296,7 @@ static int header_matches(const rb_table *t, const char *line)
 }
 
 /* One data line: exactly ncols cells, none quoted (no regbench cell needs quotes). */
-static int table_add_row(rb_table *t, char *line, const char *path, int lineno, err_t *e)
+static int table_add_row(regbench_table *t, char *line, const char *path, int lineno, err_t *e)
 {
     int commas = 0;
     for (const char *c = line; *c; c++)
@@ -321,7 +321,7 @@ static int table_add_row(rb_table *t, char *line, const char *path, int lineno, 
     return 0;
 }
 
-int rb_table_read(rb_table *t, const char *path, err_t *e)
+int regbench_table_read(regbench_table *t, const char *path, err_t *e)
 {
     size_t len;
     char *text = file_read_all(path, &len, e);
@@ -357,7 +357,7 @@ static int by_number(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int rb_point_files(const char *dir, char ***paths, int *n, err_t *e)
+int regbench_point_files(const char *dir, char ***paths, int *n, err_t *e)
 {
     *paths = NULL;
     *n = 0;
@@ -393,7 +393,7 @@ int rb_point_files(const char *dir, char ***paths, int *n, err_t *e)
     return 0;
 }
 
-static int column_of(const rb_table *t, const char *name)
+static int column_of(const regbench_table *t, const char *name)
 {
     for (int c = 0; c < t->ncols; c++)
         if (!strcmp(t->cols[c], name))
@@ -401,7 +401,7 @@ static int column_of(const rb_table *t, const char *name)
     fatal("internal: regbench table has no column %s", name);
 }
 
-int rb_table_best(const rb_table *t, int *best)
+int regbench_table_best(const regbench_table *t, int *best)
 {
     const int cm = column_of(t, "model"), cn = column_of(t, "train_size"), cp = column_of(t, "params"),
               cl = column_of(t, "val_loss");
@@ -427,12 +427,14 @@ int rb_table_best(const rb_table *t, int *best)
     return nbest;
 }
 
-void rb_table_write(const rb_table *t, const int *rows, int n, csv_writer *w)
+void regbench_table_write(const regbench_table *t, const int *rows, int n, csv_writer *w)
 {
+    csv_cell *cells = xmalloc((size_t)t->ncols * sizeof *cells);
     for (int i = 0; i < (rows ? n : t->nrows); i++) {
         char *const *row = &t->cells[(size_t)(rows ? rows[i] : i) * t->ncols];
         for (int c = 0; c < t->ncols; c++)
-            csv_str(w, row[c]);
-        csv_end_row(w);
+            cells[c] = cell_str(row[c]);
+        csv_write_row(w, cells, t->ncols);
     }
+    free(cells);
 }

@@ -22,9 +22,9 @@ static void fill_row(const uint8_t *tok, int len, int T, int *ids, int *tg)
     }
 }
 
-/* Batches of similar lengths waste less on padding: shuffle, then sort each run of RB_SORT_GROUP
+/* Batches of similar lengths waste less on padding: shuffle, then sort each run of REGBENCH_SORT_GROUP
  * batches by length before cutting it into batches (the batches still change every epoch). */
-#define RB_SORT_GROUP 8
+#define REGBENCH_SORT_GROUP 8
 
 static const pfa_split *sort_split;
 static int by_length(const void *a, const void *b)
@@ -42,27 +42,27 @@ static void epoch_order(const pfa_split *train, rng *r, int B, int *order)
         order[i] = i;
     rng_shuffle(r, order, N);
     sort_split = train;
-    for (int g = 0; g < N; g += RB_SORT_GROUP * B) {
-        int n = g + RB_SORT_GROUP * B <= N ? RB_SORT_GROUP * B : N - g;
+    for (int g = 0; g < N; g += REGBENCH_SORT_GROUP * B) {
+        int n = g + REGBENCH_SORT_GROUP * B <= N ? REGBENCH_SORT_GROUP * B : N - g;
         qsort(order + g, (size_t)n, sizeof *order, by_length);
     }
 }
 
 /* The training run: the epoch's order and one batch's rows. */
 typedef struct {
-    rb_model *rm;
+    regbench_model *rm;
     const pfa_split *train;
     lm_optim opt;
     int N, B;
     long long per_epoch;   /* batches */
     int *order, *ids, *tg;
     rng data, drop;
-} rb_run;
+} regbench_run;
 
 /* Step s takes batch s mod per_epoch of the epoch's order, drawn anew at its first batch. */
-static double rb_step(void *ctx, long long step, long long *tokens)
+static double regbench_step(void *ctx, long long step, long long *tokens)
 {
-    rb_run *r = ctx;
+    regbench_run *r = ctx;
     const int B = r->B, first = (int)(step % r->per_epoch) * B, nb = first + B <= r->N ? B : r->N - first;
     if (first == 0)
         epoch_order(r->train, &r->data, B, r->order);
@@ -82,7 +82,7 @@ static double rb_step(void *ctx, long long step, long long *tokens)
     return lm_train_step(&r->rm->m, &r->rm->tp, r->ids, r->tg, nb, T, -1, &r->opt, step, &r->drop, NULL);
 }
 
-int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t *e)
+int regbench_train(regbench_model *rm, const regbench_train_cfg *c, const pfa_split *train, err_t *e)
 {
     memset(rm, 0, sizeof *rm);
     lm_build(&rm->m, &c->cfg);
@@ -91,8 +91,9 @@ int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t 
     lm_place(&rm->m, c->device, c->bf16);   /* the same initial weights on either device */
     lm_tape_init(&rm->tp, &rm->m);
     const int N = train->count, B = (int)(c->batch < N ? c->batch : N);
-    rb_run r = {.rm = rm, .train = train, .N = N, .B = B, .per_epoch = (N + B - 1) / B,
-                .data = rng_stream((uint64_t)c->seed, RNG_STREAM_DATA), .drop = rng_stream((uint64_t)c->seed, RNG_STREAM_DROPOUT)};
+    regbench_run r = {.rm = rm, .train = train, .N = N, .B = B, .per_epoch = (N + B - 1) / B,
+                      .data = rng_stream((uint64_t)c->seed, RNG_STREAM_DATA),
+                      .drop = rng_stream((uint64_t)c->seed, RNG_STREAM_DROPOUT)};
     const long long total = r.per_epoch * c->epochs;
     r.opt = (lm_optim){
         .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = c->wd},
@@ -106,7 +107,7 @@ int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t 
     char label[64];
     snprintf(label, sizeof label, "regbench %s", lm_arch_name(c->cfg.arch));
     train_loop loop = {.label = label, .hint = "try a lower --lr", .quiet = c->quiet, .end = total, .ctx = &r,
-                       .step = rb_step};
+                       .step = regbench_step};
     int rc = train_loop_run(&loop, NULL, e) == TRAIN_DONE ? 0 : -1;
     free(r.order);
     free(r.ids);
@@ -116,15 +117,15 @@ int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t 
     return rc;
 }
 
-void rb_predict(void *self, const uint8_t *tok, int len, double *probs)
+void regbench_predict(void *self, const uint8_t *tok, int len, double *probs)
 {
-    rb_model *rm = self;
+    regbench_model *rm = self;
     for (int t = 0; t < len - 1; t++)
         rm->ids[t] = tok[t];
     lm_next_probs(&rm->m, &rm->tp, rm->ids, 1, len - 1, probs);
 }
 
-void rb_model_free(rb_model *rm)
+void regbench_model_free(regbench_model *rm)
 {
     lm_free(&rm->m);
     tape_free(&rm->tp);

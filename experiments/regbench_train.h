@@ -16,18 +16,18 @@ typedef struct {
     int quiet;
     device_kind device;       /* where the model trains and predicts (--device, --dtype) */
     int bf16;
-} rb_train_cfg;
+} regbench_train_cfg;
 
 typedef struct {
     lm m;
     tape tp;
     int *ids;
-} rb_model;
+} regbench_model;
 
 /* Builds, initialises and trains the model; 0, or -1 with e filled (a non-finite loss names the step). */
-int rb_train(rb_model *rm, const rb_train_cfg *c, const pfa_split *train, err_t *e);
+int regbench_train(regbench_model *rm, const regbench_train_cfg *c, const pfa_split *train, err_t *e);
 /* The evaluation's predictor callback: probs[t * PFA_VOCAB + v] for t = 0 .. len-2. */
-void rb_predict(void *self, const uint8_t *tok, int len, double *probs);
-void rb_model_free(rb_model *rm);
+void regbench_predict(void *self, const uint8_t *tok, int len, double *probs);
+void regbench_model_free(regbench_model *rm);
 
 #endif

@@ -25,54 +25,54 @@
 
 /* --train-rollout: rollouts per sequence and iteration, their context lengths one in each of this
  * many equal slices of the sequence (every band of context length, every iteration). */
-#define TM_ROLLOUT_STARTS 4
-#define TM_ROLLOUT_STARTS_TEXT "4"
+#define THREE_MOONS_ROLLOUT_STARTS 4
+#define THREE_MOONS_ROLLOUT_STARTS_TEXT "4"
 
 typedef struct {
     long long heads, iters, batch, eval_seqs, ctx_step, seeds, seq_len, rollout, train_rollout;
     double beta, lr, lr_end, clip, threshold, ideal, start_ideal;
     char *param, *eval_triple;
     int no_clip, list_periods, bias_correction;
-} tm_opts;
+} three_moons_opts;
 
-static tm_opts o;
+static three_moons_opts opts;
 
-static const opt_spec tm_options[] = {
-    {"heads", 0, OPT_INT, &o.heads, "3", "contextual memory units: 3 (1-dim complex heads) or 1 (one 3-dim complex head)", NULL, 1, 3, "N"},
-    {"beta", 0, OPT_DOUBLE, &o.beta, "50", "attention sharpness: logits are beta * k_t . k_u", NULL, 1e-6, 1e6, "B"},
-    {"param", 0, OPT_STRING, &o.param, "complex", "W_phi, W_psi, W_z as 3x3 complex (18 parameters) or 6x6 real (36)", "complex|real", 0, -1, "P"},
-    {"iters", 0, OPT_INT, &o.iters, "500", "training iterations", NULL, 1, 1e8, "N"},
-    {"batch", 0, OPT_INT, &o.batch, "64", "sequences per iteration (each from a random training triple)", NULL, 1, 1e6, "N"},
-    {"lr", 0, OPT_DOUBLE, &o.lr, "1e-2", "AdamW learning rate at the first iteration", NULL, 1e-12, 10, "LR"},
-    {"lr-end", 0, OPT_DOUBLE, &o.lr_end, "5e-6", "learning rate at the last iteration (linear schedule)", NULL, 0, 10, "LR"},
-    {"clip", 0, OPT_DOUBLE, &o.clip, "0.5", "errors are clipped to +-clip in the loss (no gradient beyond)", NULL, 1e-9, 1e9, "C"},
-    {"no-clip", 0, OPT_FLAG, &o.no_clip, NULL, "plain mean squared error (the paper's ablation)", NULL, 0, -1, NULL},
-    {"bias-correction", 0, OPT_FLAG, &o.bias_correction, NULL, "Adam's 1/(1-beta^t) moment corrections (the paper's code trains with MLX's AdamW, which has none: its steps are 1.6-6.6 times larger over 500 iterations)", NULL, 0, -1, NULL},
-    {"train-rollout", 0, OPT_INT, &o.train_rollout, "0", "train also through K-step free rollouts: per iteration " TM_ROLLOUT_STARTS_TEXT " rollouts of every sequence, from context lengths spread over it, their clipped loss summed over the K predicted steps, back-propagated through them and added to the paper's one-step loss; 0: the paper's loss alone", NULL, 0, 10000, "K"},
-    {"seq-len", 0, OPT_INT, &o.seq_len, "800", "observations per training sequence", NULL, 64, 100000, "T"},
-    {"eval-triple", 0, OPT_STRING, &o.eval_triple, "0.5/1/2.5", "the training triple to evaluate (as --list-periods names it)", NULL, 0, -1, "P1/P2/P3"},
-    {"eval-seqs", 0, OPT_INT, &o.eval_seqs, "512", "evaluation sequences per triple", NULL, 1, 1e6, "N"},
-    {"rollout", 0, OPT_INT, &o.rollout, "25", "autoregressive prediction steps per context length", NULL, 1, 10000, "N"},
-    {"ctx-step", 0, OPT_INT, &o.ctx_step, "1", "evaluate every N-th context length", NULL, 1, 100000, "N"},
-    {"seeds", 0, OPT_INT, &o.seeds, "1", "train and evaluate K seeds (--seed, --seed + 1, ...); reports how many disentangle", NULL, 1, 10000, "K"},
-    {"threshold", 0, OPT_DOUBLE, &o.threshold, "0.2", "a seed has converged when its validation rollout error between max(p) and lcm(p) is below this (disentangled seeds reach 0.09-0.11, others 0.25-0.30)", NULL, 0, 1e9, "E"},
-    {"ideal", 0, OPT_DOUBLE, &o.ideal, "0", "skip training and evaluate the hand-built ideal memory instead: W_phi = G I, W_psi = W_z = I (each head keys on its own moons and returns what followed the match); 0 trains as usual", NULL, 0, 1e3, "G"},
-    {"start-ideal", 0, OPT_DOUBLE, &o.start_ideal, "0", "train from the hand-built ideal memory with key gain G instead of the random initialisation (does training keep it?); 0: random", NULL, 0, 1e3, "G"},
-    {"list-periods", 0, OPT_FLAG, &o.list_periods, NULL, "print the 35 period triples, their LCM, max period and split, as CSV, and exit", NULL, 0, -1, NULL},
+static const opt_spec three_moons_options[] = {
+    {"heads", 0, OPT_INT, &opts.heads, "3", "contextual memory units: 3 (1-dim complex heads) or 1 (one 3-dim complex head)", NULL, 1, 3, "N"},
+    {"beta", 0, OPT_DOUBLE, &opts.beta, "50", "attention sharpness: logits are beta * k_t . k_u", NULL, 1e-6, 1e6, "B"},
+    {"param", 0, OPT_STRING, &opts.param, "complex", "W_phi, W_psi, W_z as 3x3 complex (18 parameters) or 6x6 real (36)", "complex|real", 0, -1, "P"},
+    {"iters", 0, OPT_INT, &opts.iters, "500", "training iterations", NULL, 1, 1e8, "N"},
+    {"batch", 0, OPT_INT, &opts.batch, "64", "sequences per iteration (each from a random training triple)", NULL, 1, 1e6, "N"},
+    {"lr", 0, OPT_DOUBLE, &opts.lr, "1e-2", "AdamW learning rate at the first iteration", NULL, 1e-12, 10, "LR"},
+    {"lr-end", 0, OPT_DOUBLE, &opts.lr_end, "5e-6", "learning rate at the last iteration (linear schedule)", NULL, 0, 10, "LR"},
+    {"clip", 0, OPT_DOUBLE, &opts.clip, "0.5", "errors are clipped to +-clip in the loss (no gradient beyond)", NULL, 1e-9, 1e9, "C"},
+    {"no-clip", 0, OPT_FLAG, &opts.no_clip, NULL, "plain mean squared error (the paper's ablation)", NULL, 0, -1, NULL},
+    {"bias-correction", 0, OPT_FLAG, &opts.bias_correction, NULL, "Adam's 1/(1-beta^t) moment corrections (the paper's code trains with MLX's AdamW, which has none: its steps are 1.6-6.6 times larger over 500 iterations)", NULL, 0, -1, NULL},
+    {"train-rollout", 0, OPT_INT, &opts.train_rollout, "0", "train also through K-step free rollouts: per iteration " THREE_MOONS_ROLLOUT_STARTS_TEXT " rollouts of every sequence, from context lengths spread over it, their clipped loss summed over the K predicted steps, back-propagated through them and added to the paper's one-step loss; 0: the paper's loss alone", NULL, 0, 10000, "K"},
+    {"seq-len", 0, OPT_INT, &opts.seq_len, "800", "observations per training sequence", NULL, 64, 100000, "T"},
+    {"eval-triple", 0, OPT_STRING, &opts.eval_triple, "0.5/1/2.5", "the training triple to evaluate (as --list-periods names it)", NULL, 0, -1, "P1/P2/P3"},
+    {"eval-seqs", 0, OPT_INT, &opts.eval_seqs, "512", "evaluation sequences per triple", NULL, 1, 1e6, "N"},
+    {"rollout", 0, OPT_INT, &opts.rollout, "25", "autoregressive prediction steps per context length", NULL, 1, 10000, "N"},
+    {"ctx-step", 0, OPT_INT, &opts.ctx_step, "1", "evaluate every N-th context length", NULL, 1, 100000, "N"},
+    {"seeds", 0, OPT_INT, &opts.seeds, "1", "train and evaluate K seeds (--seed, --seed + 1, ...); reports how many disentangle", NULL, 1, 10000, "K"},
+    {"threshold", 0, OPT_DOUBLE, &opts.threshold, "0.2", "a seed has converged when its validation rollout error between max(p) and lcm(p) is below this (disentangled seeds reach 0.09-0.11, others 0.25-0.30)", NULL, 0, 1e9, "E"},
+    {"ideal", 0, OPT_DOUBLE, &opts.ideal, "0", "skip training and evaluate the hand-built ideal memory instead: W_phi = G I, W_psi = W_z = I (each head keys on its own moons and returns what followed the match); 0 trains as usual", NULL, 0, 1e3, "G"},
+    {"start-ideal", 0, OPT_DOUBLE, &opts.start_ideal, "0", "train from the hand-built ideal memory with key gain G instead of the random initialisation (does training keep it?); 0: random", NULL, 0, 1e3, "G"},
+    {"list-periods", 0, OPT_FLAG, &opts.list_periods, NULL, "print the 35 period triples, their LCM, max period and split, as CSV, and exit", NULL, 0, -1, NULL},
 };
 
 static const char *const smoke_kv[] = {"iters", "30", "batch", "8", "seq-len", "200", "eval-seqs", "8", "ctx-step", "10", NULL};
 static const char *const paper_kv[] = {NULL};
-static const preset_def tm_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+static const preset_def three_moons_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
 
 /* --list-periods prints a table and writes no run folder. */
-static int tm_out_dir_use(const common_opts *c)
+static int three_moons_out_dir_use(const common_opts *c)
 {
     (void)c;
-    return o.list_periods ? OUT_DIR_NONE : OUT_DIR_NEW;
+    return opts.list_periods ? OUT_DIR_NONE : OUT_DIR_NEW;
 }
 
-static const cmd_spec tm_spec = {
+static const cmd_spec three_moons_spec = {
     .command = "three-moons",
     .summary = "prediction disentanglement on three moons (Memory Mosaics Figs 3-6)",
     .usage = "memlab three-moons [options]",
@@ -91,11 +91,11 @@ static const cmd_spec tm_spec = {
         "summary.csv also gives train_objective, the clipped training loss of the final weights on a\n"
         "fixed batch of training sequences; weights.csv also gives the product W_z W_psi.\n"
         "--ideal G evaluates the hand-built ideal memory (no training) under the same measures.",
-    .opts = tm_options,
-    .nopts = sizeof tm_options / sizeof tm_options[0],
-    .presets = tm_presets,
+    .opts = three_moons_options,
+    .nopts = sizeof three_moons_options / sizeof three_moons_options[0],
+    .presets = three_moons_presets,
     .npresets = 3,
-    .out_dir_use = tm_out_dir_use,
+    .out_dir_use = three_moons_out_dir_use,
 };
 
 /* ---- the disentanglement score ----------------------------------------------------------------- */
@@ -163,7 +163,7 @@ typedef struct {
 } run;
 
 /* The clip of the loss: 0 (none) under --no-clip. */
-static real loss_clip(void) { return o.no_clip ? 0 : (real)o.clip; }
+static real loss_clip(void) { return opts.no_clip ? 0 : (real)opts.clip; }
 
 /* Draws one sequence of triple t into obs (T + 1 observations) and puts its inputs x_1..x_T and
  * targets x_2..x_{T+1} in row b of x and y ([B, T, MOONS_DIM] each). */
@@ -174,23 +174,23 @@ static void draw_pair(const moons *m, const moon_triple *t, rng *g, real *obs, r
     memcpy(y + (size_t)b * T * MOONS_DIM, obs + MOONS_DIM, (size_t)T * MOONS_DIM * sizeof(real));
 }
 
-/* The --train-rollout term: TM_ROLLOUT_STARTS rollouts of K steps through obs[B, T + 1, dim], from
+/* The --train-rollout term: THREE_MOONS_ROLLOUT_STARTS rollouts of K steps through obs[B, T + 1, dim], from
  * context lengths c drawn one in each slice of [2, T + 1 - K] (shared by the batch), each the clipped
  * loss summed over its K steps (K times the mean over steps); their mean. target: B * K * dim reals
  * of scratch. */
 static tensor *rollout_loss(run *r, tape *tp, const real *obs, int B, int T, rng *g, real *target)
 {
-    const int K = (int)o.train_rollout, D = MOONS_DIM, lo = 2, span = T + 1 - K - lo + 1;
+    const int K = (int)opts.train_rollout, D = MOONS_DIM, lo = 2, span = T + 1 - K - lo + 1;
     tensor *x = tape_input(tp, 3, (int[]){B, T + 1, D}, obs), *loss = NULL;
-    for (int s = 0; s < TM_ROLLOUT_STARTS; s++) {
-        int c = lo + (int)((s * (double)span + (double)rng_below(g, (uint64_t)span)) / TM_ROLLOUT_STARTS);
+    for (int s = 0; s < THREE_MOONS_ROLLOUT_STARTS; s++) {
+        int c = lo + (int)((s * (double)span + (double)rng_below(g, (uint64_t)span)) / THREE_MOONS_ROLLOUT_STARTS);
         for (int b = 0; b < B; b++)
             memcpy(target + (size_t)b * K * D, obs + ((size_t)b * (T + 1) + c) * D, (size_t)K * D * sizeof(real));
         tensor *pred = ctxmem_rollout_tape(&r->net, &r->ps, tp, x, c, K);
         tensor *l = op_scale(tp, op_mse(tp, pred, tape_input(tp, 3, (int[]){B, K, D}, target), loss_clip()), (real)K);
         loss = loss ? op_add(tp, loss, l) : l;
     }
-    return op_scale(tp, loss, (real)(1.0 / TM_ROLLOUT_STARTS));
+    return op_scale(tp, loss, (real)(1.0 / THREE_MOONS_ROLLOUT_STARTS));
 }
 
 /* One seed's training: the batch buffers, the data stream and the optimiser its steps share. */
@@ -203,11 +203,11 @@ typedef struct {
     adamw_cfg adamw;
     schedule sched;
     tape tp;
-} tm_train;
+} three_moons_train;
 
-static double tm_step(void *ctx, long long it, long long *tokens)
+static double three_moons_step(void *ctx, long long it, long long *tokens)
 {
-    tm_train *t = ctx;
+    three_moons_train *t = ctx;
     run *r = t->r;
     const int B = t->B, T = t->T;
     for (int b = 0; b < B; b++) {
@@ -229,32 +229,33 @@ static double tm_step(void *ctx, long long it, long long *tokens)
 }
 
 /* train_loss.csv: every iteration's learning rate and loss. */
-static int tm_loss_row(void *ctx, const train_state *st)
+static int three_moons_loss_row(void *ctx, const train_state *st)
 {
-    tm_train *t = ctx;
-    csv_row(t->r->loss_csv, cell_int(o.heads), cell_int(t->r->seed), cell_str(o.param), cell_num(loss_clip()),
+    three_moons_train *t = ctx;
+    csv_row(t->r->loss_csv, cell_int(opts.heads), cell_int(t->r->seed), cell_str(opts.param), cell_num(loss_clip()),
             cell_int(st->step), cell_num(schedule_lr(&t->sched, st->step - 1)), cell_num(st->loss));
     return 0;
 }
 
 static int train(run *r)
 {
-    tm_train t = {.r = r, .B = (int)o.batch, .T = (int)o.seq_len, .data = rng_stream((uint64_t)r->seed, RNG_STREAM_DATA),
-                  .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0,
-                            .no_bias_correction = !o.bias_correction},
-                  .sched = {.kind = SCHED_LINEAR, .lr = o.lr, .lr_end = o.lr_end, .total = o.iters}};
+    three_moons_train t = {.r = r, .B = (int)opts.batch, .T = (int)opts.seq_len,
+                           .data = rng_stream((uint64_t)r->seed, RNG_STREAM_DATA),
+                           .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0,
+                                     .no_bias_correction = !opts.bias_correction},
+                           .sched = {.kind = SCHED_LINEAR, .lr = opts.lr, .lr_end = opts.lr_end, .total = opts.iters}};
     t.obs = xmalloc((size_t)(t.T + 1) * MOONS_DIM * sizeof(real));
     t.x = xmalloc((size_t)t.B * t.T * MOONS_DIM * sizeof(real));
     t.y = xmalloc((size_t)t.B * t.T * MOONS_DIM * sizeof(real));
-    if (o.train_rollout) {
+    if (opts.train_rollout) {
         t.whole = xmalloc((size_t)t.B * (t.T + 1) * MOONS_DIM * sizeof(real));
-        t.target = xmalloc((size_t)t.B * o.train_rollout * MOONS_DIM * sizeof(real));
+        t.target = xmalloc((size_t)t.B * opts.train_rollout * MOONS_DIM * sizeof(real));
     }
     tape_init(&t.tp);
     char label[64];
     snprintf(label, sizeof label, "three-moons seed %lld", r->seed);
-    train_loop loop = {.label = label, .quiet = r->d->opt.quiet, .end = o.iters, .ctx = &t, .step = tm_step,
-                       .eval_every = 1, .eval = tm_loss_row};
+    train_loop loop = {.label = label, .quiet = r->d->opt.quiet, .end = opts.iters, .ctx = &t, .step = three_moons_step,
+                       .eval_every = 1, .eval = three_moons_loss_row};
     err_t e;
     const int ok = train_loop_run(&loop, NULL, &e) == TRAIN_DONE;
     if (!ok)
@@ -296,7 +297,7 @@ static window_means windows(const double *mad, int nctx, double maxp, double lcm
 {
     double sum[NBANDS] = {0}, n[NBANDS] = {0};
     for (int i = 0; i < nctx; i++) {
-        int w = band_of(1 + i * (double)o.ctx_step, maxp, lcm);
+        int w = band_of(1 + i * (double)opts.ctx_step, maxp, lcm);
         sum[w] += mad[i];
         n[w]++;
     }
@@ -338,7 +339,7 @@ static void evaluate_seqs(void *arg, size_t lo, size_t hi)
     for (int s = (int)lo; s < (int)hi; s++) {
         const real *x = seqs + (size_t)s * L * MOONS_DIM;
         for (int i = 0; i < nctx; i++) {
-            int T = 1 + i * (int)o.ctx_step;
+            int T = 1 + i * (int)opts.ctx_step;
             double *es = err_step + ((size_t)s * NBANDS + band_of(T, maxp, lcm)) * steps;
             ctxmem_rollout(&r->net, wphi, wpsi, wz, x, T, steps, pred, work);
             double e = 0;
@@ -362,7 +363,7 @@ static void evaluate_seqs(void *arg, size_t lo, size_t hi)
 static void evaluate(run *r, const moon_triple *t, const real *wphi, const real *wpsi, const real *wz,
                      int nctx, double *mad, double *mad1, double *by_step)
 {
-    const int S = (int)o.eval_seqs, L = (int)o.seq_len + 1, steps = (int)o.rollout;
+    const int S = (int)opts.eval_seqs, L = (int)opts.seq_len + 1, steps = (int)opts.rollout;
     const double maxp = moons_max_period_steps(r->data, t), lcm = moons_lcm_steps(r->data, t);
     real *seqs = xmalloc((size_t)S * L * MOONS_DIM * sizeof(real));
     rng ev = rng_stream((uint64_t)r->seed, RNG_STREAM_EVAL);
@@ -395,7 +396,7 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
     }
     int in_band[NBANDS] = {0};
     for (int i = 0; i < nctx; i++)
-        in_band[band_of(1 + i * (double)o.ctx_step, maxp, lcm)]++;
+        in_band[band_of(1 + i * (double)opts.ctx_step, maxp, lcm)]++;
     for (int w = 0; w < NBANDS; w++)
         for (int j = 0; j < steps; j++) {
             double sum = 0;
@@ -414,11 +415,11 @@ static void evaluate(run *r, const moon_triple *t, const real *wphi, const real 
  * ideal one (--ideal) can be compared on what training optimises, not only on rollouts. */
 static double train_objective(run *r)
 {
-    enum { PER_TRIPLE = 8, TM_STREAM_OBJECTIVE = RNG_STREAM_USER };
-    const int B = PER_TRIPLE * (MOONS_KEPT - 1), T = (int)o.seq_len;
+    enum { PER_TRIPLE = 8, THREE_MOONS_STREAM_OBJECTIVE = RNG_STREAM_USER };
+    const int B = PER_TRIPLE * (MOONS_KEPT - 1), T = (int)opts.seq_len;
     real *obs = xmalloc((size_t)(T + 1) * MOONS_DIM * sizeof(real));
     real *x = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real)), *y = xmalloc((size_t)B * T * MOONS_DIM * sizeof(real));
-    rng g = rng_stream((uint64_t)r->seed, TM_STREAM_OBJECTIVE);
+    rng g = rng_stream((uint64_t)r->seed, THREE_MOONS_STREAM_OBJECTIVE);
     for (int b = 0; b < B; b++)
         draw_pair(r->data, moons_kept(r->data, b / PER_TRIPLE), &g, obs, x, y, b, T);
     tape tp;
@@ -456,39 +457,39 @@ typedef struct {
     moons data;
     int splits[2];   /* the evaluated triples among the kept ones: --eval-triple's, then the validation one */
     int nctx;        /* context lengths evaluated: 1, 1 + ctx_step, ..., up to seq_len - rollout - 1 */
-} tm_plan;
+} three_moons_plan;
 
 /* The options that make no sense alone or together; 0, or -1 with the usage error in e. */
-static int plan_make(const common_opts *c, tm_plan *pl, err_t *e)
+static int plan_make(const common_opts *c, three_moons_plan *pl, err_t *e)
 {
-    if (o.heads != 1 && o.heads != 3)
-        return err_set(e, "--heads must be 1 or 3 (the three moons are 3 complex numbers), got %lld", o.heads);
-    if (o.ideal > 0 && o.start_ideal > 0)
+    if (opts.heads != 1 && opts.heads != 3)
+        return err_set(e, "--heads must be 1 or 3 (the three moons are 3 complex numbers), got %lld", opts.heads);
+    if (opts.ideal > 0 && opts.start_ideal > 0)
         return err_set(e, "--ideal evaluates the ideal memory without training; --start-ideal trains from it: give one");
-    if (o.ideal > 0 && o.train_rollout > 0)
+    if (opts.ideal > 0 && opts.train_rollout > 0)
         return err_set(e, "--ideal evaluates the ideal memory without training; --train-rollout trains: give one");
-    if (o.train_rollout > o.seq_len - 1)
+    if (opts.train_rollout > opts.seq_len - 1)
         return err_set(e, "--train-rollout %lld: rollouts need at least 2 observations of context within --seq-len %lld",
-                       o.train_rollout, o.seq_len);
-    const int eval_idx = moons_find(&pl->data, o.eval_triple);
+                       opts.train_rollout, opts.seq_len);
+    const int eval_idx = moons_find(&pl->data, opts.eval_triple);
     if (eval_idx < 0 || moons_is_validation(eval_idx))
-        return err_set(e, "--eval-triple '%s' is not a training triple (see --list-periods)", o.eval_triple);
-    const int max_ctx = (int)o.seq_len - (int)o.rollout - 1;
+        return err_set(e, "--eval-triple '%s' is not a training triple (see --list-periods)", opts.eval_triple);
+    const int max_ctx = (int)opts.seq_len - (int)opts.rollout - 1;
     if (max_ctx < 1)
-        return err_set(e, "--rollout %lld leaves no context in sequences of %lld", o.rollout, o.seq_len);
-    if (o.ctx_step > max_ctx)
+        return err_set(e, "--rollout %lld leaves no context in sequences of %lld", opts.rollout, opts.seq_len);
+    if (opts.ctx_step > max_ctx)
         return err_set(e, "--ctx-step %lld is larger than the longest context evaluated, %d (--seq-len - --rollout - 1)",
-                       o.ctx_step, max_ctx);
-    if (o.no_clip && args_given(&tm_spec, c, "clip"))
+                       opts.ctx_step, max_ctx);
+    if (opts.no_clip && args_given(&three_moons_spec, c, "clip"))
         return err_set(e, "--no-clip trains on the plain squared error; --clip %g sets the clip it drops: give one",
-                       o.clip);
-    const schedule_opts sch = {.steps_name = "--iters", .steps = o.iters, .lr_name = "--lr", .lr = o.lr,
-                               .lr_end_name = "--lr-end", .lr_end = o.lr_end};
+                       opts.clip);
+    const schedule_opts sch = {.steps_name = "--iters", .steps = opts.iters, .lr_name = "--lr", .lr = opts.lr,
+                               .lr_end_name = "--lr-end", .lr_end = opts.lr_end};
     if (schedule_opts_check(&sch, e) != 0)
         return -1;
     pl->splits[0] = eval_idx;
     pl->splits[1] = MOONS_KEPT - 1;
-    pl->nctx = (max_ctx - 1) / (int)o.ctx_step + 1;
+    pl->nctx = (max_ctx - 1) / (int)opts.ctx_step + 1;
     return 0;
 }
 
@@ -514,10 +515,10 @@ static const table_spec rollout_table = TABLE_SPEC("rollout.csv", rollout_column
 
 typedef struct {
     csv_writer *summary, *weights, *losses, *landmarks, *rollout;
-} tm_tables;
+} three_moons_tables;
 
 /* 1 when every table is open (the primary as d->csv). */
-static int tables_open(driver *d, tm_tables *t)
+static int tables_open(driver *d, three_moons_tables *t)
 {
     return driver_open_csv(d, &curve_table) == 0 && (t->summary = driver_table(d, &summary_table)) &&
            (t->weights = driver_table(d, &weight_table)) && (t->losses = driver_table(d, &loss_table)) &&
@@ -525,7 +526,7 @@ static int tables_open(driver *d, tm_tables *t)
 }
 
 /* landmarks.csv: where the figure draws its vertical lines, the periods and LCM of both splits. */
-static void write_landmarks(csv_writer *w, const tm_plan *pl)
+static void write_landmarks(csv_writer *w, const three_moons_plan *pl)
 {
     static const char *const labels[4] = {"p1", "p2", "p3", "lcm"};
     for (int s = 0; s < 2; s++) {
@@ -544,9 +545,9 @@ static void write_landmarks(csv_writer *w, const tm_plan *pl)
  * rollout). */
 typedef struct {
     real phi[36], psi[36], z[36], zpsi[36];
-} tm_weights;
+} three_moons_weights;
 
-static void weights_of(run *r, tm_weights *w)
+static void weights_of(run *r, three_moons_weights *w)
 {
     real_matrices(r, w->phi, w->psi, w->z);
     for (int i = 0; i < 6; i++)
@@ -571,7 +572,7 @@ static void write_matrix(csv_writer *w, long long seed, const char *name, const 
         }
 }
 
-static void write_weights(csv_writer *w, long long seed, const tm_weights *m)
+static void write_weights(csv_writer *w, long long seed, const three_moons_weights *m)
 {
     write_matrix(w, seed, "w_phi", m->phi);
     write_matrix(w, seed, "w_psi", m->psi);
@@ -594,24 +595,24 @@ typedef struct {
 static void write_rollout(csv_writer *w, long long seed, const split_eval *v)
 {
     for (int b = 0; b < NBANDS; b++)
-        for (int j = 0; j < o.rollout && isfinite(v->by_step[b * o.rollout]); j++)
-            csv_row(w, cell_int(o.heads), cell_int(seed), cell_str(v->split), cell_str(v->name), cell_str(band_names[b]),
-                    cell_int(j + 1), cell_num(v->by_step[b * o.rollout + j]));
+        for (int j = 0; j < opts.rollout && isfinite(v->by_step[b * opts.rollout]); j++)
+            csv_row(w, cell_int(opts.heads), cell_int(seed), cell_str(v->split), cell_str(v->name),
+                    cell_str(band_names[b]), cell_int(j + 1), cell_num(v->by_step[b * opts.rollout + j]));
 }
 
 /* The primary table: the error against context length. */
 static void write_curve(csv_writer *w, long long seed, const split_eval *v, int nctx)
 {
     for (int i = 0; i < nctx; i++)
-        csv_row(w, cell_int(o.heads), cell_int(seed), cell_str(v->split), cell_str(v->name),
-                cell_int(1 + i * o.ctx_step), cell_num(v->mad[i]), cell_num(v->maxp), cell_num(v->lcm),
-                cell_str(o.param), cell_num(loss_clip()), cell_num(v->mad1[i]));
+        csv_row(w, cell_int(opts.heads), cell_int(seed), cell_str(v->split), cell_str(v->name),
+                cell_int(1 + i * opts.ctx_step), cell_num(v->mad[i]), cell_num(v->maxp), cell_num(v->lcm),
+                cell_str(opts.param), cell_num(loss_clip()), cell_num(v->mad1[i]));
 }
 
 static void write_summary(csv_writer *w, long long seed, const split_eval *v, diag_score ds, int converged,
                           double objective)
 {
-    csv_row(w, cell_int(o.heads), cell_int(seed), cell_str(o.param), cell_num(loss_clip()), cell_str(v->split),
+    csv_row(w, cell_int(opts.heads), cell_int(seed), cell_str(opts.param), cell_num(loss_clip()), cell_str(v->split),
             cell_str(v->name), cell_num(v->maxp), cell_num(v->lcm), cell_num(v->wm.before), cell_num(v->wm.between),
             cell_num(v->wm.after), cell_num(v->w1.before), cell_num(v->w1.between), cell_num(v->w1.after),
             cell_num(ds.phi), cell_num(ds.psi), cell_num(ds.z), cell_num(ds.mean), cell_int(converged),
@@ -671,19 +672,19 @@ static void draw_figures(driver *d)
 static void model_make(run *r)
 {
     params_init(&r->ps);
-    ctxmem_declare(&r->net, &r->ps, MOONS_DIM, (int)o.heads, MOONS_DIM / (int)o.heads, strcmp(o.param, "complex") == 0,
-                   o.beta);
+    ctxmem_declare(&r->net, &r->ps, MOONS_DIM, (int)opts.heads, MOONS_DIM / (int)opts.heads,
+                   strcmp(opts.param, "complex") == 0, opts.beta);
     params_alloc(&r->ps);
     rng init = rng_stream((uint64_t)r->seed, RNG_STREAM_INIT);
     ctxmem_init(&r->net, &r->ps, &init);
-    if (o.ideal > 0 || o.start_ideal > 0)
-        set_ideal(r, o.ideal > 0 ? o.ideal : o.start_ideal);
+    if (opts.ideal > 0 || opts.start_ideal > 0)
+        set_ideal(r, opts.ideal > 0 ? opts.ideal : opts.start_ideal);
 }
 
 /* Evaluates split s (0: --eval-triple's, 1: validation) and writes its rows; whether it converged
  * (its error between max(p) and lcm(p) is below --threshold). */
-static int evaluate_split(run *r, const tm_plan *pl, const tm_tables *tb, int s, const tm_weights *w, diag_score ds,
-                          double objective)
+static int evaluate_split(run *r, const three_moons_plan *pl, const three_moons_tables *tb, int s,
+                          const three_moons_weights *w, diag_score ds, double objective)
 {
     const moon_triple *t = moons_kept(&pl->data, pl->splits[s]);
     split_eval v = {.split = s ? "validation" : "train", .maxp = moons_max_period_steps(&pl->data, t),
@@ -691,18 +692,18 @@ static int evaluate_split(run *r, const tm_plan *pl, const tm_tables *tb, int s,
     moons_triple_name(t, v.name, sizeof v.name);
     v.mad = xmalloc((size_t)pl->nctx * sizeof *v.mad);
     v.mad1 = xmalloc((size_t)pl->nctx * sizeof *v.mad1);
-    v.by_step = xmalloc((size_t)NBANDS * o.rollout * sizeof *v.by_step);
+    v.by_step = xmalloc((size_t)NBANDS * opts.rollout * sizeof *v.by_step);
     evaluate(r, t, w->phi, w->psi, w->z, pl->nctx, v.mad, v.mad1, v.by_step);
     v.wm = windows(v.mad, pl->nctx, v.maxp, v.lcm);
     v.w1 = windows(v.mad1, pl->nctx, v.maxp, v.lcm);
-    const int conv = isfinite(v.wm.between) && v.wm.between < o.threshold;
+    const int conv = isfinite(v.wm.between) && v.wm.between < opts.threshold;
     write_rollout(tb->rollout, r->seed, &v);
     write_curve(r->d->csv, r->seed, &v, pl->nctx);
     write_summary(tb->summary, r->seed, &v, ds, conv, objective);
     log_info(r->d->opt.quiet,
              "three-moons: heads %lld seed %lld %s %s: %lld-step error %.3g before max(p) = %.0f steps, "
              "%.3g up to lcm(p) = %.0f, %.3g after (first step: %.3g, %.3g, %.3g); diagonal mass %.3f",
-             o.heads, r->seed, v.split, v.name, o.rollout, v.wm.before, v.maxp, v.wm.between, v.lcm, v.wm.after,
+             opts.heads, r->seed, v.split, v.name, opts.rollout, v.wm.before, v.maxp, v.wm.between, v.lcm, v.wm.after,
              v.w1.before, v.w1.between, v.w1.after, ds.mean);
     free(v.mad);
     free(v.mad1);
@@ -715,10 +716,10 @@ static int save_checkpoint(run *r)
 {
     char name[64], path[4096], heads[16], beta[32];
     err_t e;
-    snprintf(heads, sizeof heads, "%lld", o.heads);
-    snprintf(beta, sizeof beta, "%g", o.beta);
+    snprintf(heads, sizeof heads, "%lld", opts.heads);
+    snprintf(beta, sizeof beta, "%g", opts.beta);
     snprintf(name, sizeof name, "three_moons_seed%lld.safetensors", r->seed);
-    const char *meta[] = {"model", "ctxmem", "heads", heads, "param", o.param, "beta", beta, NULL};
+    const char *meta[] = {"model", "ctxmem", "heads", heads, "param", opts.param, "beta", beta, NULL};
     if (ckpt_save(driver_out_path(r->d, name, path, sizeof path), &r->ps, meta, 0, &e) != 0) {
         driver_error(r->d, "%s", e.msg);
         return -1;
@@ -728,19 +729,19 @@ static int save_checkpoint(run *r)
 
 /* One seed: trains it (unless --ideal), evaluates both splits, writes its rows and its checkpoint;
  * counts it in *converged when the validation split converged. 1 on success. */
-static int run_seed(driver *d, const tm_plan *pl, const tm_tables *tb, long long seed, int *converged)
+static int run_seed(driver *d, const three_moons_plan *pl, const three_moons_tables *tb, long long seed, int *converged)
 {
     run r = {.d = d, .data = &pl->data, .seed = seed, .loss_csv = tb->losses};
     model_make(&r);
-    int ok = o.ideal > 0 || train(&r) == 0;
+    int ok = opts.ideal > 0 || train(&r) == 0;
     if (ok) {
-        tm_weights w;
+        three_moons_weights w;
         weights_of(&r, &w);
         const diag_score ds = disentanglement(w.phi, w.psi, w.z);
         write_weights(tb->weights, r.seed, &w);
         const double objective = train_objective(&r);
         log_info(d->opt.quiet, "three-moons: heads %lld seed %lld: training objective %.4g; W_z W_psi turns the "
-                               "moons by %.3f, %.3f, %.3f rad a step", o.heads, r.seed, objective,
+                               "moons by %.3f, %.3f, %.3f rad a step", opts.heads, r.seed, objective,
                  block_phase(w.zpsi, 6, 0), block_phase(w.zpsi, 6, 1), block_phase(w.zpsi, 6, 2));
         for (int s = 0; s < 2; s++)
             if (evaluate_split(&r, pl, tb, s, &w, ds, objective) && s == 1)
@@ -755,26 +756,26 @@ int cmd_three_moons(int argc, char **argv)
 {
     driver d;
     int code;
-    if (driver_begin(&d, &tm_spec, argc, argv, &code) != 0)
+    if (driver_begin(&d, &three_moons_spec, argc, argv, &code) != 0)
         return code;
-    tm_plan pl;
-    moons_init(&pl.data, (int)o.seq_len);
-    if (o.list_periods)
+    three_moons_plan pl;
+    moons_init(&pl.data, (int)opts.seq_len);
+    if (opts.list_periods)
         return list_periods(&d, &pl.data);
     err_t e;
     if (plan_make(&d.opt, &pl, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
-    tm_tables tb;
+    three_moons_tables tb;
     int ok = tables_open(&d, &tb), converged = 0;
     if (ok)
         write_landmarks(tb.landmarks, &pl);
-    for (long long k = 0; k < o.seeds && ok; k++)
+    for (long long k = 0; k < opts.seeds && ok; k++)
         ok = run_seed(&d, &pl, &tb, d.opt.seed + k, &converged);
     if (ok)
         log_info(d.opt.quiet, "three-moons: %d of %lld seeds converged (validation error below %g between max(p) "
-                              "and lcm(p))", converged, o.seeds, o.threshold);
+                              "and lcm(p))", converged, opts.seeds, opts.threshold);
     d.after_commit = draw_figures;
     return driver_end(&d, ok);
 }
 
-const command three_moons_command = {&tm_spec, NULL, cmd_three_moons, 1};
+const command three_moons_command = {&three_moons_spec, NULL, cmd_three_moons, 1};

@@ -21,14 +21,14 @@ typedef struct {
     long long vocab_size;
 } tok_opts;
 
-static tok_opts to;
+static tok_opts opts;
 
 static const opt_spec tok_options[] = {
-    {"tokenizer", 0, OPT_STRING, &to.tokenizer, NULL, "gpt2 (needs --vocab-dir) or a tokenizer FILE.json written by --train", NULL, 1, 0, "gpt2|FILE.json"},
-    {"vocab-dir", 0, OPT_STRING, &to.vocab_dir, NULL, "the folder holding GPT-2's encoder.json and vocab.bpe", NULL, 1, 0, "DIR"},
-    {"decode", 0, OPT_FLAG, &to.decode, NULL, "read lines of token ids and print the text they stand for", NULL, 1, 0, NULL},
-    {"train", 0, OPT_FLAG, &to.train, NULL, "learn a tokenizer on the input and write it as JSON to -o", NULL, 1, 0, NULL},
-    {"vocab-size", 0, OPT_INT, &to.vocab_size, "4096", "with --train: ids in the vocabulary (256 bytes + merges + <|endoftext|>)", NULL, 257, 16777216, "N"},
+    {"tokenizer", 0, OPT_STRING, &opts.tokenizer, NULL, "gpt2 (needs --vocab-dir) or a tokenizer FILE.json written by --train", NULL, 1, 0, "gpt2|FILE.json"},
+    {"vocab-dir", 0, OPT_STRING, &opts.vocab_dir, NULL, "the folder holding GPT-2's encoder.json and vocab.bpe", NULL, 1, 0, "DIR"},
+    {"decode", 0, OPT_FLAG, &opts.decode, NULL, "read lines of token ids and print the text they stand for", NULL, 1, 0, NULL},
+    {"train", 0, OPT_FLAG, &opts.train, NULL, "learn a tokenizer on the input and write it as JSON to -o", NULL, 1, 0, NULL},
+    {"vocab-size", 0, OPT_INT, &opts.vocab_size, "4096", "with --train: ids in the vocabulary (256 bytes + merges + <|endoftext|>)", NULL, 257, 16777216, "N"},
 };
 
 static const cmd_spec tok_spec = {
@@ -204,11 +204,11 @@ static void train_progress(void *ctx, int done, int max)
 static int run_train(const common_opts *c, const char *text, size_t len)
 {
     train_log log = {c->quiet, now_s(), now_s()};
-    log_info(c->quiet, "tokenize: training a vocabulary of %lld on %.1f MB", to.vocab_size, (double)len / 1e6);
-    bpe *t = bpe_train(text, len, (int)to.vocab_size, train_progress, &log);
-    if (bpe_vocab_size(t) < to.vocab_size)
+    log_info(c->quiet, "tokenize: training a vocabulary of %lld on %.1f MB", opts.vocab_size, (double)len / 1e6);
+    bpe *t = bpe_train(text, len, (int)opts.vocab_size, train_progress, &log);
+    if (bpe_vocab_size(t) < opts.vocab_size)
         log_info(c->quiet, "tokenize: the corpus ran out of pairs: the vocabulary has %d ids, not %lld",
-                 bpe_vocab_size(t), to.vocab_size);
+                 bpe_vocab_size(t), opts.vocab_size);
     log_info(c->quiet, "tokenize: learned %d merges in %.1f s", bpe_merge_count(t), now_s() - log.t0);
     err_t e;
     int rc = bpe_save(t, c->output, &e);
@@ -220,15 +220,15 @@ static int run_train(const common_opts *c, const char *text, size_t len)
 
 static int usage_check(void)
 {
-    if (to.train && to.decode)
+    if (opts.train && opts.decode)
         tok_error("--train and --decode cannot be used together");
-    else if (to.train && to.tokenizer)
+    else if (opts.train && opts.tokenizer)
         tok_error("--train learns a new tokenizer and takes no --tokenizer");
-    else if (!to.train && !to.tokenizer)
+    else if (!opts.train && !opts.tokenizer)
         tok_error("--tokenizer is required: gpt2 (with --vocab-dir DIR) or a FILE.json written by --train");
-    else if (to.tokenizer && !strcmp(to.tokenizer, "gpt2") && !to.vocab_dir)
+    else if (opts.tokenizer && !strcmp(opts.tokenizer, "gpt2") && !opts.vocab_dir)
         tok_error("--tokenizer gpt2 needs --vocab-dir DIR, the folder holding encoder.json and vocab.bpe");
-    else if (to.vocab_dir && (!to.tokenizer || strcmp(to.tokenizer, "gpt2")))
+    else if (opts.vocab_dir && (!opts.tokenizer || strcmp(opts.tokenizer, "gpt2")))
         tok_error("--vocab-dir is only for --tokenizer gpt2");
     else
         return 0;
@@ -256,14 +256,14 @@ int cmd_tokenize(int argc, char **argv)
     if (!text) {
         tok_error("%s", e.msg);
         rc = -1;
-    } else if (to.train) {
+    } else if (opts.train) {
         rc = run_train(&c, text, len);
-    } else if (!(t = bpe_open(to.tokenizer, to.vocab_dir, &e))) {
+    } else if (!(t = bpe_open(opts.tokenizer, opts.vocab_dir, &e))) {
         tok_error("%s", e.msg);
         rc = -1;
     } else {
         outbuf out = {0};
-        rc = for_each_line(t, text, len, to.decode ? decode_line : encode_line, &out);
+        rc = for_each_line(t, text, len, opts.decode ? decode_line : encode_line, &out);
         if (rc == 0 && (rc = out_write(&out, c.output, &e)) != 0)
             tok_error("%s", e.msg);
         free(out.s);

@@ -20,14 +20,14 @@ typedef struct {
     double lr, lr_end;
 } xor_opts;
 
-static xor_opts xo;
+static xor_opts opts;
 
 static const opt_spec xor_options[] = {
-    {"steps", 0, OPT_INT, &xo.steps, "2000", "training steps (full batch of the 4 XOR points)", NULL, 1, 1e9, "N"},
-    {"hidden", 0, OPT_INT, &xo.hidden, "8", "hidden units (tanh)", NULL, 1, 4096, "N"},
-    {"lr", 0, OPT_DOUBLE, &xo.lr, "0.05", "AdamW learning rate at the first step", NULL, 1e-9, 10, "LR"},
-    {"lr-end", 0, OPT_DOUBLE, &xo.lr_end, "1e-4", "learning rate at the last step (linear decay)", NULL, 0, 10, "LR"},
-    {"log-every", 0, OPT_INT, &xo.log_every, "100", "write a CSV row every N steps (and at the last)", NULL, 1, 1e9, "N"},
+    {"steps", 0, OPT_INT, &opts.steps, "2000", "training steps (full batch of the 4 XOR points)", NULL, 1, 1e9, "N"},
+    {"hidden", 0, OPT_INT, &opts.hidden, "8", "hidden units (tanh)", NULL, 1, 4096, "N"},
+    {"lr", 0, OPT_DOUBLE, &opts.lr, "0.05", "AdamW learning rate at the first step", NULL, 1e-9, 10, "LR"},
+    {"lr-end", 0, OPT_DOUBLE, &opts.lr_end, "1e-4", "learning rate at the last step (linear decay)", NULL, 0, 10, "LR"},
+    {"log-every", 0, OPT_INT, &opts.log_every, "100", "write a CSV row every N steps (and at the last)", NULL, 1, 1e9, "N"},
 };
 
 static const char *const smoke_kv[] = {"steps", "300", "log-every", "50", NULL};
@@ -73,7 +73,7 @@ static double xor_step(void *ctx, long long step, long long *tokens)
 static int xor_row(void *ctx, const train_state *st)
 {
     xor_run *r = ctx;
-    csv_row(r->d->csv, cell_int(r->d->opt.seed), cell_int(xo.hidden), cell_int(st->step), cell_num(st->loss));
+    csv_row(r->d->csv, cell_int(r->d->opt.seed), cell_int(opts.hidden), cell_int(st->step), cell_num(st->loss));
     return 0;
 }
 
@@ -81,7 +81,7 @@ static int xor_save(xor_run *r)
 {
     char path[4096], hidden[32];
     err_t e;
-    snprintf(hidden, sizeof hidden, "%lld", xo.hidden);
+    snprintf(hidden, sizeof hidden, "%lld", opts.hidden);
     const char *meta[] = {"model", "mlp", "hidden", hidden, "task", "xor", NULL};
     if (ckpt_save(driver_out_path(r->d, "xor.safetensors", path, sizeof path), &r->ps, meta, 0, &e) != 0) {
         driver_error(r->d, "%s", e.msg);
@@ -97,8 +97,8 @@ int cmd_xor(int argc, char **argv)
     if (driver_begin(&d, &xor_spec, argc, argv, &code) != 0)
         return code;
     err_t e;
-    const schedule_opts sch = {.steps_name = "--steps", .steps = xo.steps, .lr_name = "--lr", .lr = xo.lr,
-                               .lr_end_name = "--lr-end", .lr_end = xo.lr_end};
+    const schedule_opts sch = {.steps_name = "--steps", .steps = opts.steps, .lr_name = "--lr", .lr = opts.lr,
+                               .lr_end_name = "--lr-end", .lr_end = opts.lr_end};
     if (schedule_opts_check(&sch, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
     static const char *const cols[] = {"seed", "hidden", "step", "loss"};
@@ -108,15 +108,15 @@ int cmd_xor(int argc, char **argv)
 
     xor_run r = {.d = &d,
                  .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0},
-                 .sched = {.kind = SCHED_LINEAR, .lr = xo.lr, .lr_end = xo.lr_end, .total = xo.steps}};
+                 .sched = {.kind = SCHED_LINEAR, .lr = opts.lr, .lr_end = opts.lr_end, .total = opts.steps}};
     params_init(&r.ps);
-    mlp_declare(&r.net, &r.ps, "xor", 2, (int)xo.hidden, 1);
+    mlp_declare(&r.net, &r.ps, "xor", 2, (int)opts.hidden, 1);
     params_alloc(&r.ps);
     rng init = rng_stream((uint64_t)d.opt.seed, RNG_STREAM_INIT);
     mlp_init(&r.net, &r.ps, &init);
     tape_init(&r.tp);
-    train_loop loop = {.label = "xor", .quiet = d.opt.quiet, .end = xo.steps, .ctx = &r, .step = xor_step,
-                       .eval_every = xo.log_every, .eval = xor_row};
+    train_loop loop = {.label = "xor", .quiet = d.opt.quiet, .end = opts.steps, .ctx = &r, .step = xor_step,
+                       .eval_every = opts.log_every, .eval = xor_row};
     int ok = train_loop_run(&loop, NULL, &e) == TRAIN_DONE;
     if (!ok)
         driver_error(&d, "%s", e.msg);

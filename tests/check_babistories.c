@@ -13,7 +13,7 @@
 #include "nn/lm_ckpt.h"
 #include "test_util.h"
 
-static int bs_run(const char *args, char **out, char **err)
+static int babistories_run(const char *args, char **out, char **err)
 {
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "%s babistories --threads 1 --quiet %s", test_memlab_bin(), args);
@@ -36,7 +36,7 @@ START_TEST(test_train_generate_score)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err;
     snprintf(args, sizeof args, "--preset smoke --out-dir %s", dir);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     ck_assert_int_eq(strncmp(out, header, strlen(header)), 0);
     /* smoke: 20 steps, evaluated every 10: two rows per architecture, gpt first */
@@ -55,7 +55,7 @@ START_TEST(test_train_generate_score)
     free(err);
 
     snprintf(args, sizeof args, "generate --ckpt %s/babistories_mosaic.safetensors --prompt 'Once upon' --max-tokens 5", dir);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_int_eq(strncmp(out, "Once upon", 9), 0);
     free(out);
     free(err);
@@ -66,7 +66,7 @@ START_TEST(test_train_generate_score)
     fputs("Lily had a red ball. She liked the ball.\n", f);
     fclose(f);
     snprintf(args, sizeof args, "score --ckpt %s/babistories_gpt.safetensors --text %s", dir, text);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_int_eq(strncmp(out, "position,token,loss\n1,", 22), 0);
     double loss = strtod(strrchr(last_row(out), ',') + 1, NULL);
     ck_assert(isfinite(loss) && loss > 0);
@@ -80,7 +80,7 @@ START_TEST(test_train_generate_score)
     fclose(f);
     snprintf(args, sizeof args, "ood --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors --text %s",
              dir, dir, text);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_int_eq(strncmp(out, "arch,checkpoint,position,mean_loss,n\ngpt,", 41), 0);
     int n = 0;
     for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1, n++) {
@@ -90,14 +90,14 @@ START_TEST(test_train_generate_score)
     ck_assert_int_eq(n, 2 * 64);
     free(out);
     free(err);
-    ck_assert_int_eq(bs_run("ood", NULL, &err), 2);
+    ck_assert_int_eq(babistories_run("ood", NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "--ckpt"));
     free(err);
 
     /* attention: both checkpoints, 64 positions x 2 heads each, the heads table beside it */
     snprintf(args, sizeof args, "attention --preset smoke --windows 3 --out-dir %s/att --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors",
              dir, dir, dir);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_int_eq(strncmp(out, "arch,pos,layer,head,offset,weight,ctx,positions,checkpoint\ngpt,0,0,0,63,", 72), 0);
     n = 0;
     for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1)
@@ -114,13 +114,13 @@ START_TEST(test_train_generate_score)
     /* 3x the context: the mosaic reads 192 positions; the learned-position gpt refuses */
     snprintf(args, sizeof args, "attention --preset smoke --windows 2 --ctx-mult 3 --out-dir %s/att3 --ckpt %s/babistories_mosaic.safetensors",
              dir, dir);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_ptr_nonnull(strstr(out, "\nmosaic,191,0,0,0,0,192,none,"));
     free(out);
     free(err);
     snprintf(args, sizeof args, "attention --preset smoke --ctx-mult 3 --out-dir %s/att3b --ckpt %s/babistories_gpt.safetensors",
              dir, dir);
-    ck_assert_int_eq(bs_run(args, NULL, &err), 2);
+    ck_assert_int_eq(babistories_run(args, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "learned positions for 64 tokens and cannot read 192"));
     free(err);
 
@@ -131,7 +131,7 @@ START_TEST(test_train_generate_score)
     fclose(f);
     snprintf(args, sizeof args, "compare --prompts %s --max-tokens 4 --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors",
              text, dir, dir);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_int_eq(strncmp(out, "| # | prompt | gpt (", 20), 0);
     ck_assert_ptr_nonnull(strstr(out, "\n| 1 | Once upon a time | ..."));
     ck_assert_ptr_nonnull(strstr(out, "\n| 2 | Tom had a \\| dog | ..."));
@@ -139,12 +139,12 @@ START_TEST(test_train_generate_score)
     free(err);
     snprintf(args, sizeof args, "compare --format csv --prompts %s --max-tokens 4 --ckpt %s/babistories_gpt.safetensors,%s/babistories_mosaic.safetensors",
              text, dir, dir);
-    ck_assert_int_eq(bs_run(args, &out, &err), 0);
+    ck_assert_int_eq(babistories_run(args, &out, &err), 0);
     ck_assert_int_eq(strncmp(out, "prompt_id,prompt,arch,checkpoint,continuation\n1,Once upon a time,gpt,", 69), 0);
     free(out);
     free(err);
     snprintf(args, sizeof args, "compare --ckpt %s/babistories_gpt.safetensors", dir);
-    ck_assert_int_eq(bs_run(args, NULL, &err), 2);
+    ck_assert_int_eq(babistories_run(args, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "exactly two checkpoints"));
     free(err);
     test_rmdir(dir);
@@ -157,22 +157,22 @@ START_TEST(test_resume_is_exact)
 {
     char *dir = test_tmpdir(), args[2048], *full, *part, *resumed;
     snprintf(args, sizeof args, "--preset smoke --arch mosaic --dropout 0.1 --out-dir %s/a", dir);
-    ck_assert_int_eq(bs_run(args, &full, NULL), 0);
+    ck_assert_int_eq(babistories_run(args, &full, NULL), 0);
     snprintf(args, sizeof args, "--preset smoke --arch mosaic --dropout 0.1 --out-dir %s/b --stop-at 7", dir);
-    ck_assert_int_eq(bs_run(args, &part, NULL), 0);
+    ck_assert_int_eq(babistories_run(args, &part, NULL), 0);
     ck_assert_str_eq(part, header);
     snprintf(args, sizeof args, "--preset smoke --arch mosaic --dropout 0.1 --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors",
              dir, dir);
-    ck_assert_int_eq(bs_run(args, &resumed, NULL), 0);
+    ck_assert_int_eq(babistories_run(args, &resumed, NULL), 0);
     ck_assert_str_eq(full, resumed);
     /* the checkpoint is a mosaic of d 32: resuming it as a gpt, or wider, is refused */
     char *err;
     snprintf(args, sizeof args, "--preset smoke --arch gpt --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors", dir, dir);
-    ck_assert_int_eq(bs_run(args, NULL, &err), 1);
+    ck_assert_int_eq(babistories_run(args, NULL, &err), 1);
     ck_assert_ptr_nonnull(strstr(err, "another architecture"));
     free(err);
     snprintf(args, sizeof args, "--preset smoke --d 64 --out-dir %s/b --resume %s/b/babistories_mosaic.safetensors", dir, dir);
-    ck_assert_int_eq(bs_run(args, NULL, &err), 2);
+    ck_assert_int_eq(babistories_run(args, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "--d 64 contradicts the checkpoint's 32"));
     free(err);
     free(full);
@@ -204,7 +204,7 @@ START_TEST(test_checkpoint_stands_alone)
 {
     char *dir = test_tmpdir(), args[8192], path[600], moved[600], *out, *err;
     snprintf(args, sizeof args, "--preset smoke --arch gpt --steps 10 --out-dir %s/run", dir);
-    ck_assert_int_eq(bs_run(args, NULL, NULL), 0);
+    ck_assert_int_eq(babistories_run(args, NULL, NULL), 0);
     snprintf(path, sizeof path, "%s/run/tokenizer.json", dir);
     char *tok = test_slurp(path), want[SHA256_HEX_LEN + 1];
     ck_assert_ptr_nonnull(tok);
@@ -295,10 +295,10 @@ START_TEST(test_resume_takes_the_checkpoint_options)
     char *dir = test_tmpdir(), args[4096], path[600], *err;
     const char *run = "--preset smoke --arch gpt --eval-every 3 --ckpt-every 6";
     snprintf(args, sizeof args, "%s --out-dir %s/full", run, dir);
-    ck_assert_int_eq(bs_run(args, NULL, NULL), 0);
+    ck_assert_int_eq(babistories_run(args, NULL, NULL), 0);
     /* stopped at 8: the checkpoint is at step 8, the curve holds steps 3 and 6 */
     snprintf(args, sizeof args, "%s --stop-at 8 --out-dir %s/part", run, dir);
-    ck_assert_int_eq(bs_run(args, NULL, NULL), 0);
+    ck_assert_int_eq(babistories_run(args, NULL, NULL), 0);
     snprintf(path, sizeof path, "%s/part/curves.csv", dir);
     char *before = test_slurp(path);
     char ckpt[700];
@@ -323,7 +323,7 @@ START_TEST(test_resume_takes_the_checkpoint_options)
     free(after);
 
     snprintf(args, sizeof args, "--resume %s --eval-every 3", ckpt);   /* may be given again */
-    ck_assert_int_eq(bs_run(args, NULL, &err), 0);
+    ck_assert_int_eq(babistories_run(args, NULL, &err), 0);
     ck_assert_str_eq(err, "");
     free(err);
     char *whole = test_slurp(path);
@@ -380,7 +380,7 @@ END_TEST
 START_TEST(test_dump_corpus)
 {
     char *out, *err;
-    ck_assert_int_eq(bs_run("--dump-corpus 3", &out, &err), 0);
+    ck_assert_int_eq(babistories_run("--dump-corpus 3", &out, &err), 0);
     int n = 0;
     for (char *p = out; (p = strstr(p, "\n<|endoftext|>\n")); p++)
         n++;

@@ -227,7 +227,7 @@ END_TEST
 
 /* ---- the commands ---------------------------------------------------------------------------------- */
 
-static int cp_run(const char *command, const char *args, char **out, char **err)
+static int copy_run(const char *command, const char *args, char **out, char **err)
 {
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "%s %s --threads 1 --quiet --preset smoke %s", test_memlab_bin(), command, args);
@@ -272,7 +272,7 @@ START_TEST(test_smoke)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err, path[1100];
     snprintf(args, sizeof args, "--force --out-dir %s", dir);
-    ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
+    ck_assert_int_eq(copy_run("copy", args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const copy2[] = {"copy", "copy"};
     check_rows(out, "copy", "trainable", copy2, (const int[]){3, 6}, 2);
@@ -298,7 +298,7 @@ START_TEST(test_smoke)
                 {"--encoder-arch mosaic --d 48", "trainable"}};
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
         snprintf(args, sizeof args, "--out-dir %s/b%zu %s", dir, i, runs[i].args);
-        ck_assert_msg(cp_run("blank-copy", args, &out, NULL) == 0, "%s", runs[i].args);
+        ck_assert_msg(copy_run("blank-copy", args, &out, NULL) == 0, "%s", runs[i].args);
         check_rows(out, "blank-copy", runs[i].encoder, blank2, (const int[]){3, 6}, 2);
         free(out);
     }
@@ -312,7 +312,7 @@ START_TEST(test_frozen_curriculum)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err;
     snprintf(args, sizeof args, "--out-dir %s/a --encoder frozen --curriculum blank-copy:4,combined:3", dir);
-    ck_assert_int_eq(cp_run("blank-copy", args, &out, &err), 0);
+    ck_assert_int_eq(copy_run("blank-copy", args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const stages[] = {"blank-copy", "blank-copy", "combined", "combined"};
     check_rows(out, "blank-copy", "frozen", stages, (const int[]){3, 4, 6, 7}, 4);
@@ -322,7 +322,7 @@ START_TEST(test_frozen_curriculum)
     /* the autoencoder's encoder as --encoder-ckpt: the same rows, since the same encoder is frozen */
     snprintf(args, sizeof args, "--out-dir %s/b --encoder frozen --encoder-ckpt %s/a/autoencoder_encoder.safetensors --objective causal",
              dir, dir);
-    ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
+    ck_assert_int_eq(copy_run("copy", args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const causal[] = {"causal", "causal"};
     check_rows(out, "copy", "frozen", causal, (const int[]){3, 6}, 2);
@@ -334,7 +334,7 @@ START_TEST(test_frozen_curriculum)
              test_memlab_bin(), dir);
     ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
     snprintf(args, sizeof args, "--out-dir %s/c --encoder frozen --encoder-ckpt %s/inv/autoencoder_encoder_ctx16.safetensors", dir, dir);
-    ck_assert_int_eq(cp_run("blank-copy", args, &out, &err), 0);
+    ck_assert_int_eq(copy_run("blank-copy", args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const blank[] = {"blank-copy", "blank-copy"};
     check_rows(out, "blank-copy", "frozen", blank, (const int[]){3, 6}, 2);
@@ -354,7 +354,7 @@ START_TEST(test_decoder_ckpt)
              test_memlab_bin(), dir, test_memlab_bin(), dir);
     ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
     snprintf(args, sizeof args, "--out-dir %s/a --decoder-ckpt %s/bs/babistories_mosaic.safetensors", dir, dir);
-    ck_assert_int_eq(cp_run("copy", args, &out, &err), 0);
+    ck_assert_int_eq(copy_run("copy", args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const copy2[] = {"copy", "copy"};
     check_rows(out, "copy", "trainable", copy2, (const int[]){3, 6}, 2);
@@ -362,7 +362,7 @@ START_TEST(test_decoder_ckpt)
     free(out);
     free(err);
     snprintf(args, sizeof args, "--out-dir %s/b --decoder-ckpt %s/short/babistories_gpt.safetensors", dir, dir);
-    ck_assert_int_eq(cp_run("copy", args, &out, &err), 1);
+    ck_assert_int_eq(copy_run("copy", args, &out, &err), 1);
     ck_assert_ptr_nonnull(strstr(err, "learned positions cover 8 inputs, fewer than the 10"));
     ck_assert_ptr_nonnull(strstr(err, "short/babistories_gpt.safetensors"));
     free(out);
@@ -377,7 +377,7 @@ START_TEST(test_cost)
 {
     char *dir = test_tmpdir(), args[2048], *out;
     snprintf(args, sizeof args, "--force --out-dir %s --cost --cost-chunks 1,4", dir);
-    ck_assert_int_eq(cp_run("copy", args, &out, NULL), 0);
+    ck_assert_int_eq(copy_run("copy", args, &out, NULL), 0);
     const char *h = "command,model,chunks,chunk_len,params,tokens_per_s,flops_per_token\n";
     ck_assert_int_eq(strncmp(out, h, strlen(h)), 0);
     const char *line = out + strlen(h);

@@ -180,7 +180,7 @@ END_TEST
 
 /* ---- the command --------------------------------------------------------------------------------- */
 
-static int inv_run(const char *args, char **out, char **err)
+static int inversion_run(const char *args, char **out, char **err)
 {
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "%s memory-inversion --threads 1 --quiet %s", test_memlab_bin(), args);
@@ -225,7 +225,7 @@ START_TEST(test_smoke)
 {
     char *dir = test_tmpdir(), args[2048], *out, *err, path[1100];
     snprintf(args, sizeof args, "--preset smoke --force --out-dir %s", dir);
-    ck_assert_int_eq(inv_run(args, &out, &err), 0);
+    ck_assert_int_eq(inversion_run(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const three[] = {"untrained", "causal", "autoencoder"};
     check_rows(out, three, (const int[]){16, 16, 16}, 3, "gpt", 32);
@@ -257,7 +257,7 @@ START_TEST(test_encoder_ckpt)
     ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
     snprintf(args, sizeof args, "--preset smoke --encoder causal --encoder-ckpt %s/bs/babistories_gpt.safetensors --out-dir %s/inv",
              dir, dir);
-    ck_assert_int_eq(inv_run(args, &out, &err), 0);
+    ck_assert_int_eq(inversion_run(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const causal[] = {"causal"};
     check_rows(out, causal, (const int[]){16}, 1, "gpt", 32);
@@ -273,7 +273,7 @@ START_TEST(test_memory_encoders)
 {
     char *dir = test_tmpdir(), cmd[4096], args[2048], *out, *err;
     snprintf(args, sizeof args, "--preset smoke --encoder autoencoder,frozen,joint --out-dir %s/a", dir);
-    ck_assert_int_eq(inv_run(args, &out, &err), 0);
+    ck_assert_int_eq(inversion_run(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const three[] = {"autoencoder", "frozen", "joint"};
     check_rows(out, three, (const int[]){16, 16, 16}, 3, "gpt", 32);
@@ -287,7 +287,7 @@ START_TEST(test_memory_encoders)
     ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
     snprintf(args, sizeof args, "--preset smoke --ctx 8 --encoder frozen,joint --frozen-ckpt %s/fz/encoder.safetensors "
              "--joint-ckpt %s/jt/encoder.safetensors --out-dir %s/b", dir, dir, dir);
-    ck_assert_int_eq(inv_run(args, &out, &err), 0);
+    ck_assert_int_eq(inversion_run(args, &out, &err), 0);
     ck_assert_str_eq(err, "");
     static const char *const two[] = {"frozen", "joint"};
     check_rows(out, two, (const int[]){8, 8}, 2, "gpt", 32);
@@ -295,7 +295,7 @@ START_TEST(test_memory_encoders)
     free(err);
     /* at --ctx 16 the checkpoints' positions (8) fall short */
     snprintf(args, sizeof args, "--preset smoke --encoder joint --joint-ckpt %s/jt/encoder.safetensors --out-dir %s/c", dir, dir);
-    ck_assert_int_eq(inv_run(args, &out, &err), 1);
+    ck_assert_int_eq(inversion_run(args, &out, &err), 1);
     ck_assert_ptr_nonnull(strstr(err, "--joint-ckpt"));
     ck_assert_ptr_nonnull(strstr(err, "cover 8 tokens"));
     free(out);
@@ -328,7 +328,7 @@ START_TEST(test_bad_input)
     expect_bad_inputs(prefix, cases, sizeof cases / sizeof *cases);
     /* --help lists every encoder, the memory models' too */
     char *out;
-    ck_assert_int_eq(inv_run("--help", &out, NULL), 0);
+    ck_assert_int_eq(inversion_run("--help", &out, NULL), 0);
     char *line = strstr(out, "--encoder E");
     ck_assert_ptr_nonnull(line);
     *strchr(line, '\n') = 0;

@@ -26,6 +26,7 @@ typedef struct lm_arch_ops {
     int attends;             /* blocks attend over positions: usable bidirectionally (probe), as a
                               * memory model's stack, by cached decoding and attention analyses */
     int takes_positions;     /* --pos applies (absolute, rotary or ALiBi positions) */
+    int cpu_only;            /* no GPU kernels: trains and predicts on the CPU only */
     int nearest_key;         /* the nearest key a query reads: 0 itself (causal), 1 the previous
                               * position (strict mask) */
     /* The token embedding's initial standard deviation. */

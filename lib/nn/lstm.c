@@ -53,6 +53,7 @@ const lm_arch_ops lstm_arch = {
     .name = "lstm",
     .attends = 0,
     .takes_positions = 0,
+    .cpu_only = 1,
     .embed_std = lstm_layer_embed_std,
     .embed_dropout = 0,
     .block_size = sizeof(lstm_layer),

@@ -23,36 +23,36 @@ static const opt_spec opts[] = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const models[] = {"mosaic", "lstm", "ngram"};
-    static const rb_grid_use uses[] = {RB_GRID_ALL, RB_GRID_NO_HEADS, RB_GRID_NONE};
+    static const regbench_grid_use uses[] = {REGBENCH_GRID_ALL, REGBENCH_GRID_NO_HEADS, REGBENCH_GRID_NONE};
     static const long long sizes[] = {100, 500};
     const char *path = fuzz_file("g.yaml", data, size);
-    rb_grid g, back;
+    regbench_grid g, back;
     err_t e;
-    rb_grid_default(&g, 2e-3, 30);
-    if (rb_grid_load(&g, path, opts, NOPTS, &e) == 0) {
-        rb_point *pts;
-        int n = rb_grid_points(&g, models, uses, 3, sizes, 2, 1, &pts, &e);
+    regbench_grid_default(&g, 2e-3, 30);
+    if (regbench_grid_load(&g, path, opts, NOPTS, &e) == 0) {
+        regbench_point *pts;
+        int n = regbench_grid_points(&g, models, uses, 3, sizes, 2, 1, &pts, &e);
         char line[512];
         for (int i = 0; i < n; i++)
-            rb_point_describe(&pts[i], line, sizeof line);
+            regbench_point_describe(&pts[i], line, sizeof line);
         free(pts);
         char out[600];
         snprintf(out, sizeof out, "%s/w.yaml", fuzz_dir());
-        if (rb_grid_write(&g, out, &e) != 0)
+        if (regbench_grid_write(&g, out, &e) != 0)
             fuzz_fail("%s", e.msg);
-        rb_grid_default(&back, 1, 1);
-        if (rb_grid_load(&back, out, opts, NOPTS, &e) != 0)
+        regbench_grid_default(&back, 1, 1);
+        if (regbench_grid_load(&back, out, opts, NOPTS, &e) != 0)
             fuzz_fail("the written grid does not load: %s", e.msg);
-        for (int k = 0; k < RB_NAXES; k++) {
+        for (int k = 0; k < REGBENCH_NAXES; k++) {
             if (back.ax[k].n != g.ax[k].n)
                 fuzz_fail("axis %d: %d values written, %d read back", k, g.ax[k].n, back.ax[k].n);
             for (int i = 0; i < g.ax[k].n; i++)
                 if (back.ax[k].v[i] != g.ax[k].v[i])
                     fuzz_fail("axis %d value %d: %.17g read back as %.17g", k, i, g.ax[k].v[i], back.ax[k].v[i]);
         }
-        rb_grid_free(&back);
+        regbench_grid_free(&back);
         remove(out);
     }
-    rb_grid_free(&g);
+    regbench_grid_free(&g);
     return 0;
 }
