@@ -226,12 +226,12 @@ static double babistories_step(void *ctx, long long s, long long *tokens)
 {
     babistories_run *r = ctx;
     step_windows(r->bd, r->d->opt.seed, s, r->B, r->T, r->ids, r->tg);
-    const int rows = r->B / dist_size();
-    const size_t first = (size_t)dist_rank() * rows * r->T;
-    rng drop = rng_stream((uint64_t)r->d->opt.seed,
-                          STREAM_STEP_DROPOUT + (uint64_t)s + ((uint64_t)dist_rank() << 32));
+    int first;
+    const int rows = dist_rows(r->B, &first);
+    const size_t at = (size_t)first * r->T;
+    rng drop = rng_stream((uint64_t)r->d->opt.seed, dist_stream(STREAM_STEP_DROPOUT + (uint64_t)s));
     *tokens += (long long)r->B * r->T;
-    return lm_train_step(r->m, &r->tp, r->ids + first, r->tg + first, rows, r->T, -1, &r->opt, s, &drop, NULL);
+    return lm_train_step(r->m, &r->tp, r->ids + at, r->tg + at, rows, r->T, -1, &r->opt, s, &drop, NULL);
 }
 
 /* Train and validation loss on the fixed windows: one row in the primary CSV (and so in curves.csv). */
@@ -506,11 +506,9 @@ static csv_writer *curves_open(driver *d, const babistories_plan *pl, const tabl
  * scratch). 0, or the exit code (message printed). */
 static int train_check(driver *d, device_kind *device, int *bf16, babistories_plan *pl)
 {
-    if (opts.batch % dist_size() != 0) {
-        driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", opts.batch, dist_size());
-        return 2;
-    }
-    int bad = babistories_device(d, device, bf16);
+    int bad = driver_check_batch(d, opts.batch);
+    if (!bad)
+        bad = babistories_device(d, device, bf16);
     if (bad)
         return bad;
     err_t e;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "data/token_corpus.h"
 #include "data/copytask.h"
 #include "commands.h"
@@ -256,6 +257,8 @@ static int plan_make(copy_plan *pl, copy_task task, err_t *e)
         return err_set(e, "--encoder-ckpt gives the frozen encoder: add --encoder frozen");
     if (opts.cost && parse_cost(pl, e) != 0)
         return -1;
+    if (opts.cost && dist_size() > 1)
+        return err_set(e, "--cost measures the speed of one process: run it without mpirun");
     return 0;
 }
 
@@ -320,7 +323,7 @@ static int ckpt_extra_save(driver *d, const lm *m, const token_corpus *bd, const
                            TOKEN_CORPUS_CKPT_META(bd), NULL};
     int rc = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), m, extra, 0, e);
     free(config);
-    return rc;
+    return dist_agree_err(rc, e);   /* data-parallel ranks go on, or stop, together */
 }
 
 /* The autoencoder's training run: what its step function reads. */
@@ -338,10 +341,12 @@ static double ae_step(void *ctx, long long s, long long *tokens)
 {
     ae_run *a = ctx;
     rng r = rng_stream((uint64_t)a->d->opt.seed, STREAM_AE + (uint64_t)s);
-    rng drop = rng_stream((uint64_t)a->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+    rng drop = rng_stream((uint64_t)a->d->opt.seed, dist_stream(STREAM_DROPOUT + (uint64_t)s));
     token_stream_windows(&a->bd->train, &r, a->B, a->L, a->ids, a->tg);
     *tokens += (long long)a->B * a->L;
-    return autoencoder_train_step(a->ae, &a->tp, a->ids, a->B, &a->opt, s, &drop);
+    int first;   /* data-parallel ranks: the whole batch drawn, this rank's rows trained on */
+    const int rows = dist_rows(a->B, &first);
+    return autoencoder_train_step(a->ae, &a->tp, a->ids + (size_t)first * a->L, rows, &a->opt, s, &drop);
 }
 
 /* An autoencoder trained on single chunks (the frozen encoder when no checkpoint is given); its
@@ -355,6 +360,7 @@ static int train_autoencoder(driver *d, const copy_plan *pl, const token_corpus 
     autoencoder_build(&ae, c, &dc);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT + 10);
     autoencoder_init_weights(&ae, &init);
+    autoencoder_broadcast(&ae);
     autoencoder_place(&ae, pl->device, pl->bf16);
     ae_run a = {.d = d, .bd = bd, .ae = &ae, .opt = make_optim(opts.ae_steps), .B = (int)opts.batch,
                 .L = (int)opts.chunk_len};
@@ -433,6 +439,7 @@ static int model_make(driver *d, const copy_plan *pl, const token_corpus *bd, in
             params_copy(&m->enc.ps, &enc_ck.ps, 0);
         if (opts.decoder_ckpt)
             params_copy(&m->dec.ps, &dec_ck.ps, 0);
+        memmodel_broadcast(m);
         memmodel_place(m, pl->device, pl->bf16);   /* the same weights on either device */
     }
     if (opts.encoder_ckpt)
@@ -516,11 +523,14 @@ static double copy_step(void *ctx, long long step, long long *tokens)
     const int B = c->B, n = c->n;
     const double t0 = progress_now();
     rng r = rng_stream((uint64_t)c->d->opt.seed, STREAM_STEP + (uint64_t)step);
-    rng drop = rng_stream((uint64_t)c->d->opt.seed, STREAM_DROPOUT + (uint64_t)step);
+    rng drop = rng_stream((uint64_t)c->d->opt.seed, dist_stream(STREAM_DROPOUT + (uint64_t)step));
     windows(&c->bd->train, &r, B, n, c->win);
-    const int nb = copytask_objective_batches(c->st->objective, c->pl->task, c->win, B, n, c->pad, c->ids, c->tg);
-    const memmodel_batch bt[2] = {{c->ids, c->tg}, {c->ids + (size_t)B * n, c->tg + (size_t)B * n}};
-    double loss = memmodel_train_step(c->m, &c->tp, bt, nb, B, &c->opt, step - c->offset, &drop);
+    int first;   /* data-parallel ranks: the whole batch drawn, this rank's rows trained on */
+    const int rows = dist_rows(B, &first);
+    const int nb = copytask_objective_batches(c->st->objective, c->pl->task, c->win + (size_t)first * (n + 1), rows, n,
+                                              c->pad, c->ids, c->tg);
+    const memmodel_batch bt[2] = {{c->ids, c->tg}, {c->ids + (size_t)rows * n, c->tg + (size_t)rows * n}};
+    double loss = memmodel_train_step(c->m, &c->tp, bt, nb, rows, &c->opt, step - c->offset, &drop);
     c->seconds += progress_now() - t0;
     c->tokens += (long long)nb * B * n;
     *tokens += (long long)nb * B * n;
@@ -687,7 +697,12 @@ static int cmd_run(const cmd_spec *spec, copy_task task, int argc, char **argv)
                                .warmup = opts.warmup};
     if (schedule_opts_check(&sch, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
-    if ((code = device_opts_open(&opts.dev, &pl.device, &pl.bf16, &e)) != 0) {
+    if ((code = driver_check_batch(&d, opts.batch)) != 0) {
+        driver_end(&d, 0);
+        return code;
+    }
+    if ((code = device_opts_open(&opts.dev, &pl.device, &pl.bf16, &e)) != 0 ||
+        (code = dist_open_device(pl.device, &e) != 0)) {   /* GPU ranks: NCCL (docs/distributed.md) */
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return code;

@@ -271,6 +271,14 @@ int driver_begin(driver *d, const cmd_spec *spec, int argc, char **argv, int *ex
     return 0;
 }
 
+int driver_check_batch(const driver *d, long long batch)
+{
+    if (batch % dist_size() == 0)
+        return 0;
+    driver_error(d, "--batch %lld is not divisible by the %d data-parallel ranks", batch, dist_size());
+    return 2;
+}
+
 /* The names of the run's config and log: an analysis keeps its own beside a training run's. */
 static void run_file_name(const driver *d, const char *stem, const char *ext, char *buf, size_t len)
 {

@@ -84,5 +84,9 @@ void driver_error(const driver *d, const char *fmt, ...) __attribute__((format(p
 /* A usage error that the command's own checks found before any output (options that make no sense
  * together): driver_error, then driver_end(d, 0); returns 2, the exit code. */
 int driver_usage_error(driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Data-parallel ranks take equal shares of every step's --batch (docs/distributed.md): 0 when
+ * `batch` divides by their number, else that one line ("--batch 3 is not divisible by the 2
+ * data-parallel ranks") and 2, the exit code. Call before any work. */
+int driver_check_batch(const driver *d, long long batch);
 
 #endif

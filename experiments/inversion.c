@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "data/token_corpus.h"
 #include "commands.h"
 #include "corpus_opts.h"
@@ -273,22 +274,25 @@ static double inversion_step(void *ctx, long long s, long long *tokens)
     inversion_train *t = ctx;
     const int B = t->B, T = t->T, n = t->n;
     rng r = rng_stream((uint64_t)t->d->opt.seed, t->stream + (uint64_t)s);
-    rng drop = rng_stream((uint64_t)t->d->opt.seed, STREAM_DROPOUT + (uint64_t)s);
+    rng drop = rng_stream((uint64_t)t->d->opt.seed, dist_stream(STREAM_DROPOUT + (uint64_t)s));
     token_stream_windows(&t->bd->train, &r, B, t->W, t->win ? t->win : t->ids, t->tg);
     *tokens += (long long)B * T;
+    int first;   /* data-parallel ranks: the whole batch drawn, this rank's rows trained on */
+    const int rows = dist_rows(B, &first);
     if (t->kind == TRAIN_JOINT) {
-        const int nb = copytask_objective_batches(t->objective, TASK_BLANK_COPY, t->win, B, n, bpe_eot(t->bd->tok),
-                                                  t->ids, t->tg);
-        const memmodel_batch bt[2] = {{t->ids, t->tg}, {t->ids + (size_t)B * n, t->tg + (size_t)B * n}};
-        return memmodel_train_step(t->model, &t->tp, bt, nb, B, t->opt, s, &drop);
+        const int nb = copytask_objective_batches(t->objective, TASK_BLANK_COPY, t->win + (size_t)first * t->W, rows, n,
+                                                  bpe_eot(t->bd->tok), t->ids, t->tg);
+        const memmodel_batch bt[2] = {{t->ids, t->tg}, {t->ids + (size_t)rows * n, t->tg + (size_t)rows * n}};
+        return memmodel_train_step(t->model, &t->tp, bt, nb, rows, t->opt, s, &drop);
     }
+    const int *ids = t->ids + (size_t)first * T;
     if (t->kind == TRAIN_CAUSAL)
-        return lm_train_step(t->model, &t->tp, t->ids, t->tg, B, T, -1, t->opt, s, &drop, NULL);
+        return lm_train_step(t->model, &t->tp, ids, t->tg + (size_t)first * T, rows, T, -1, t->opt, s, &drop, NULL);
     if (t->kind == TRAIN_AE)
-        return autoencoder_train_step(t->model, &t->tp, t->ids, B, t->opt, s, &drop);
+        return autoencoder_train_step(t->model, &t->tp, ids, rows, t->opt, s, &drop);
     if (t->enc)
-        lm_embed(t->enc, &t->tp, t->ids, B, T, t->emb);
-    return probe_train_step(t->model, &t->tp, t->emb, t->ids, B, t->opt, s);
+        lm_embed(t->enc, &t->tp, ids, rows, T, t->emb);
+    return probe_train_step(t->model, &t->tp, t->emb, ids, rows, t->opt, s);
 }
 
 /* 0, or -1 when the loss stopped being finite (message printed). */
@@ -337,6 +341,7 @@ static int measure(driver *d, const inversion_plan *pl, lm *enc, int d_in, const
     probe_build(&p, &pc);
     rng init = rng_stream((uint64_t)d->opt.seed, STREAM_PROBE_INIT);
     probe_init_weights(&p, &init);
+    dist_broadcast_real(p.ps.data, p.ps.total);   /* data-parallel ranks start from rank 0's weights */
     probe_place(&p, pl->device);
     char label[96];
     snprintf(label, sizeof label, "memory-inversion: probe of %s, ctx %d", name, T);
@@ -397,6 +402,7 @@ static int shared_encoders(driver *d, const inversion_plan *pl, const token_corp
         lm_build(untrained, &c);
         rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
         lm_init_weights(untrained, &init);
+        dist_broadcast_real(untrained->ps.data, untrained->ps.total);   /* every rank embeds alike */
         lm_place(untrained, pl->device, pl->bf16);
     }
     if (!pl->want[ENC_CAUSAL])
@@ -410,6 +416,7 @@ static int shared_encoders(driver *d, const inversion_plan *pl, const token_corp
     lm_build(causal, &c);
     rng init = rng_stream((uint64_t)d->opt.seed, RNG_STREAM_INIT);
     lm_init_weights(causal, &init);
+    dist_broadcast_real(causal->ps.data, causal->ps.total);   /* data-parallel ranks start alike */
     lm_place(causal, pl->device, pl->bf16);
     lm_optim opt = make_optim(opts.lr, opts.encoder_steps);
     if (train_model(d, pl, TRAIN_CAUSAL, causal, NULL, bd, pl->ctx_max, opts.encoder_steps, &opt,
@@ -454,6 +461,7 @@ static lm *joint_encoder(driver *d, const inversion_plan *pl, const token_corpus
     }
     memmodel_build(&h->mm, &mc);
     memmodel_init_weights(&h->mm, init);
+    memmodel_broadcast(&h->mm);
     memmodel_place(&h->mm, pl->device, pl->bf16);
     h->what = HOLD_MM;
     char label[96];
@@ -478,6 +486,7 @@ static lm *autoencoder_encoder(driver *d, const inversion_plan *pl, const token_
     dc.n = T;
     autoencoder_build(&h->ae, c, &dc);
     autoencoder_init_weights(&h->ae, init);
+    autoencoder_broadcast(&h->ae);
     autoencoder_place(&h->ae, pl->device, pl->bf16);
     h->what = HOLD_AE;
     char label[96];
@@ -491,7 +500,8 @@ static lm *autoencoder_encoder(driver *d, const inversion_plan *pl, const token_
     const char *extra[] = {"experiment", "memory-inversion", "role", "autoencoder-encoder", "seed", seedbuf,
                            "config", config, TOKEN_CORPUS_CKPT_META(bd), NULL};
     err_t e;
-    int bad = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e) != 0;
+    int rc = lm_ckpt_save(driver_out_path(d, name, path, sizeof path), &h->ae.enc, extra, 0, &e);
+    const int bad = dist_agree_err(rc, &e) != 0;   /* data-parallel ranks go on, or stop, together */
     free(config);
     if (bad)
         driver_error(d, "%s", e.msg);
@@ -600,7 +610,12 @@ int cmd_memory_inversion(int argc, char **argv)
         return code;
     inversion_plan pl;
     err_t e;
-    if (plan_make(&pl, &code, &e) != 0 || (code = device_opts_open(&opts.dev, &pl.device, &pl.bf16, &e)) != 0) {
+    if ((code = driver_check_batch(&d, opts.batch)) != 0) {
+        driver_end(&d, 0);
+        return code;
+    }
+    if (plan_make(&pl, &code, &e) != 0 || (code = device_opts_open(&opts.dev, &pl.device, &pl.bf16, &e)) != 0 ||
+        (code = dist_open_device(pl.device, &e) != 0)) {   /* GPU ranks: NCCL (docs/distributed.md) */
         driver_error(&d, "%s", e.msg);
         driver_end(&d, 0);
         return code;

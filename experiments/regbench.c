@@ -678,7 +678,14 @@ static int run_one(driver *d)
         if (trained_config(&c, &e) != 0)
             return driver_usage_error(d, "%s", e.msg);
         device_kind dev;
-        int bf16, rc = trained_device(d, lm_arch_table(c.arch)->cpu_only ? opts.model : NULL, &dev, &bf16);
+        int bf16, rc = driver_check_batch(d, opts.batch);
+        if (!rc)
+            rc = trained_device(d, lm_arch_table(c.arch)->cpu_only ? opts.model : NULL, &dev, &bf16);
+        /* GPU ranks: NCCL joined on every rank before any work (docs/distributed.md, "GPUs") */
+        if (!rc && dist_open_device(dev, &e) != 0) {
+            driver_error(d, "%s", e.msg);
+            rc = 1;
+        }
         if (rc) {
             driver_end(d, 0);
             return rc;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "nn/lm_train.h"
 #include "nn/train_loop.h"
 
@@ -79,7 +80,13 @@ static double regbench_step(void *ctx, long long step, long long *tokens)
         fill_row(tok, len, T, r->ids + (size_t)b * T, r->tg + (size_t)b * T);
     }
     *tokens += (long long)nb * T;
-    return lm_train_step(&r->rm->m, &r->rm->tp, r->ids, r->tg, nb, T, -1, &r->opt, step, &r->drop, NULL);
+    /* Data-parallel ranks (core/dist.h) fill the whole batch, at the length of its longest row, and
+     * each trains on its own rows (unequal in an epoch's short last batch: lm_train_step weights the
+     * ranks by their targets). */
+    int mine;
+    const int rows = dist_rows(nb, &mine);
+    const size_t at = (size_t)mine * T;
+    return lm_train_step(&r->rm->m, &r->rm->tp, r->ids + at, r->tg + at, rows, T, -1, &r->opt, step, &r->drop, NULL);
 }
 
 int regbench_train(regbench_model *rm, const regbench_train_cfg *c, const pfa_split *train, err_t *e)
@@ -88,12 +95,13 @@ int regbench_train(regbench_model *rm, const regbench_train_cfg *c, const pfa_sp
     lm_build(&rm->m, &c->cfg);
     rng init = rng_stream((uint64_t)c->seed, RNG_STREAM_INIT);
     lm_init_weights(&rm->m, &init);
+    dist_broadcast_real(rm->m.ps.data, rm->m.ps.total);   /* data-parallel ranks start from rank 0's weights */
     lm_place(&rm->m, c->device, c->bf16);   /* the same initial weights on either device */
     lm_tape_init(&rm->tp, &rm->m);
     const int N = train->count, B = (int)(c->batch < N ? c->batch : N);
     regbench_run r = {.rm = rm, .train = train, .N = N, .B = B, .per_epoch = (N + B - 1) / B,
                       .data = rng_stream((uint64_t)c->seed, RNG_STREAM_DATA),
-                      .drop = rng_stream((uint64_t)c->seed, RNG_STREAM_DROPOUT)};
+                      .drop = rng_stream((uint64_t)c->seed, dist_stream(RNG_STREAM_DROPOUT))};
     const long long total = r.per_epoch * c->epochs;
     r.opt = (lm_optim){
         .adamw = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = c->wd},

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
 #include "core/optim.h"
 #include "core/pool.h"
@@ -216,14 +217,20 @@ static double three_moons_step(void *ctx, long long it, long long *tokens)
         if (t->whole)
             memcpy(t->whole + (size_t)b * (T + 1) * MOONS_DIM, t->obs, (size_t)(T + 1) * MOONS_DIM * sizeof(real));
     }
-    const int shape[3] = {B, T, MOONS_DIM};
-    tensor *xt = tape_input(&t->tp, 3, shape, t->x), *yt = tape_input(&t->tp, 3, shape, t->y);
+    /* Data-parallel ranks (core/dist.h) draw the whole batch, as the stream goes on from it, and
+     * each trains on its own rows: equal shares, so the mean of their losses is the batch's. */
+    int first;
+    const int rows = dist_rows(B, &first);
+    const size_t at = (size_t)first * T * MOONS_DIM;
+    const int shape[3] = {rows, T, MOONS_DIM};
+    tensor *xt = tape_input(&t->tp, 3, shape, t->x + at), *yt = tape_input(&t->tp, 3, shape, t->y + at);
     tensor *loss = op_mse(&t->tp, ctxmem_forward(&r->net, &r->ps, &t->tp, xt), yt, loss_clip());
     /* --train-rollout adds the rollouts' loss to the paper's: alone, from the random start, it does
      * not train (at K = 25 nearly every late step's error is past the clip, which passes no
      * gradient; measured flat at 4.4-5.5 over 200 iterations) */
     if (t->whole)
-        loss = op_add(&t->tp, loss, rollout_loss(r, &t->tp, t->whole, B, T, &t->data, t->target));
+        loss = op_add(&t->tp, loss, rollout_loss(r, &t->tp, t->whole + (size_t)first * (T + 1) * MOONS_DIM, rows, T,
+                                                 &t->data, t->target));
     *tokens += (long long)B * T;
     return loss_step(&t->tp, loss, &r->ps, &t->adamw, schedule_lr(&t->sched, it), it + 1);
 }
@@ -679,6 +686,7 @@ static void model_make(run *r)
     ctxmem_init(&r->net, &r->ps, &init);
     if (opts.ideal > 0 || opts.start_ideal > 0)
         set_ideal(r, opts.ideal > 0 ? opts.ideal : opts.start_ideal);
+    dist_broadcast_real(r->ps.data, r->ps.total);   /* data-parallel ranks start from rank 0's weights */
 }
 
 /* Evaluates split s (0: --eval-triple's, 1: validation) and writes its rows; whether it converged
@@ -720,7 +728,8 @@ static int save_checkpoint(run *r)
     snprintf(beta, sizeof beta, "%g", opts.beta);
     snprintf(name, sizeof name, "three_moons_seed%lld.safetensors", r->seed);
     const char *meta[] = {"model", "ctxmem", "heads", heads, "param", opts.param, "beta", beta, NULL};
-    if (ckpt_save(driver_out_path(r->d, name, path, sizeof path), &r->ps, meta, 0, &e) != 0) {
+    /* data-parallel ranks go on to the next seed, or stop, together */
+    if (dist_agree_err(ckpt_save(driver_out_path(r->d, name, path, sizeof path), &r->ps, meta, 0, &e), &e) != 0) {
         driver_error(r->d, "%s", e.msg);
         return -1;
     }
@@ -765,6 +774,10 @@ int cmd_three_moons(int argc, char **argv)
     err_t e;
     if (plan_make(&d.opt, &pl, &e) != 0)
         return driver_usage_error(&d, "%s", e.msg);
+    if (opts.ideal <= 0 && (code = driver_check_batch(&d, opts.batch)) != 0) {   /* trained: data-parallel ranks share --batch */
+        driver_end(&d, 0);
+        return code;
+    }
     three_moons_tables tb;
     int ok = tables_open(&d, &tb), converged = 0;
     if (ok)

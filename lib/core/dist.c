@@ -70,6 +70,33 @@ void dist_mean_double(double *buf, size_t n)
         buf[i] /= dist_size();
 }
 
+int dist_rows(int B, int *first)
+{
+    const long long N = dist_size(), r = dist_rank();
+    *first = (int)(r * B / N);
+    return (int)((r + 1) * B / N) - *first;
+}
+
+uint64_t dist_stream(uint64_t stream) { return stream + ((uint64_t)dist_rank() << 32); }
+
+double dist_weight(double count)
+{
+    if (dist_size() == 1)
+        return 1;
+    double total = count;
+    dist_sum_double(&total, 1);
+    return total > 0 ? dist_size() * count / total : 1;
+}
+
+int dist_agree_err(int rc, err_t *e)
+{
+    if (dist_agree_ok(rc == 0))
+        return 0;
+    if (rc == 0)
+        err_set(e, "another data-parallel rank failed at this point of the run");
+    return -1;
+}
+
 void dist_mean_on(device_kind d, real *buf, size_t n)
 {
     if (d == DEV_CPU) {

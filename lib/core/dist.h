@@ -14,6 +14,7 @@
 #define MEMLAB_DIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -48,6 +49,19 @@ void dist_mean_on(device_kind d, real *buf, size_t n);
  * id handed out over MPI). Every rank must call it and every rank gets the same answer: 0, or -1
  * with one line (NCCL missing on some rank, ...). Nothing to do for the CPU or one process. */
 int dist_open_device(device_kind d, err_t *e);
+/* This rank's rows of a step's batch of B rows that every rank draws whole: [*first, *first + the
+ * result), rank r's being [r B / N, (r + 1) B / N), so that the ranks' rows in order are the batch.
+ * Equal shares when N divides B; a rank may get none when B < N. */
+int dist_rows(int B, int *first);
+/* This rank's own random stream for a stream number (dropout masks): rank 0's is the stream itself,
+ * so that a single process draws what it always drew, and rank r's is stream + r * 2^32. */
+uint64_t dist_stream(uint64_t stream);
+/* The weight of this rank's loss, a mean over its `count` targets, in the mean over the ranks: N
+ * times its share of every rank's targets (a collective; 1 for a single process, and 1 when no rank
+ * has a target). A rank that scales its mean loss and its gradients by it before dist_mean makes the
+ * mean over the ranks the mean over all the targets even when their counts differ by rank
+ * (ignored targets, docs/distributed.md). */
+double dist_weight(double count);
 /* Rank 0's buf on every rank. */
 void dist_broadcast_real(real *buf, size_t n);
 /* Removes the launcher's variables (OMPI_*, PMI_*, PMIX_*) from this process's environment, so that
@@ -58,5 +72,8 @@ void dist_hide_launcher(void);
  * after each rank checks its inputs, and wherever one rank may fail alone (a file only it writes),
  * so that all of them stop together. */
 int dist_agree_ok(int ok);
+/* dist_agree_ok for a step that returns rc (0, or -1 with e set): 0 when it succeeded on every rank,
+ * else -1, e on a rank where it succeeded saying that another rank failed. */
+int dist_agree_err(int rc, err_t *e);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
 
 tensor *lm_embedding(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)
@@ -32,6 +33,12 @@ void autoencoder_init_weights(autoencoder *a, rng *r)
 {
     lm_init_weights(&a->enc, r);
     probe_init_weights(&a->dec, r);
+}
+
+void autoencoder_broadcast(autoencoder *a)
+{
+    dist_broadcast_real(a->enc.ps.data, a->enc.ps.total);
+    dist_broadcast_real(a->dec.ps.data, a->dec.ps.total);
 }
 
 void autoencoder_place(autoencoder *a, device_kind d, int bf16)

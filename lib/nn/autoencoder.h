@@ -26,12 +26,16 @@ typedef struct {
 void autoencoder_build(autoencoder *a, const lm_config *enc, const probe_config *dec);
 void autoencoder_init_weights(autoencoder *a, rng *r);
 void autoencoder_free(autoencoder *a);
+/* Rank 0's weights of both parts on every data-parallel rank (core/dist.h), before
+ * autoencoder_place: the ranks start alike. */
+void autoencoder_broadcast(autoencoder *a);
 /* Both parts on device d (lm_place, probe_place); its tape: lm_tape_init(tp, &a->enc). */
 void autoencoder_place(autoencoder *a, device_kind d, int bf16);
 
 /* One step on ids[B * n] (inputs and targets alike): cross-entropy of the regenerated tokens,
  * backward through decoder and encoder, one AdamW step on both (clipped together). The mean loss,
- * or NaN (no step) when it is not finite. */
+ * or NaN (no step) when it is not finite. Data-parallel ranks (core/dist.h) pass equal shares of
+ * the batch's rows: the loss and gradients are their means over the ranks, the whole batch's. */
 double autoencoder_train_step(autoencoder *a, tape *tp, const int *ids, int B, const lm_optim *o, long long step,
                               rng *drop);
 

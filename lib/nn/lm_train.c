@@ -14,24 +14,43 @@ lm_optim lm_optim_cosine(double lr, double lr_end, long long warmup, long long t
     };
 }
 
+/* This rank's weight in the mean over data-parallel ranks (core/dist.h): its targets that are not
+ * `ignore` against every rank's. */
+static double targets_weight(const int *targets, size_t n, int ignore)
+{
+    if (dist_size() == 1)
+        return 1;
+    double count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += targets[i] != ignore;
+    return dist_weight(count);
+}
+
 double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                      const lm_optim *o, long long step, rng *drop, double *gnorm)
 {
     tape_reset(tp);
     tp->grad_enabled = 1;
     tp->training = 1;
-    tensor *loss = op_softmax_xent(tp, lm_forward(m, tp, ids, B, T, drop), targets, ignore);
-    double l = loss->data[0];
-    /* Data-parallel ranks (core/dist.h) each hold a share of the batch: every one of them sees the
-     * mean loss, so that all stop together on a non-finite one, and steps with the mean gradient. */
+    /* Data-parallel ranks (core/dist.h) each hold a share of the batch; one may hold no rows (a short
+     * last batch of an epoch) and still joins every collective. Each rank's mean loss and gradients
+     * are weighted by its share of the targets (their counts differ where targets are ignored), so
+     * that their mean over the ranks is the loss over the whole batch: every rank sees it, so that
+     * all stop together on a non-finite one, and steps with the whole batch's gradient. */
+    tensor *loss = B > 0 ? op_softmax_xent(tp, lm_forward(m, tp, ids, B, T, drop), targets, ignore) : NULL;
+    const double w = targets_weight(targets, (size_t)B * T, ignore);
+    double l = loss ? loss->data[0] * w : 0;
     dist_mean_double(&l, 1);
     if (gnorm)
         *gnorm = NAN;
     if (!isfinite(l))
         return l;
     params_zero_grad(&m->ps);
-    tape_backward(tp, loss);
+    if (loss)
+        tape_backward(tp, loss);
     tape_reset(tp);
+    if (w != 1)
+        params_scale_grad(&m->ps, (real)w);
     dist_mean_on(m->ps.device, m->ps.grad, m->ps.total);
     double norm = o->clip > 0 ? clip_grad_norm(&m->ps, o->clip) : grad_norm(&m->ps);
     if (gnorm)

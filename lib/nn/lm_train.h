@@ -20,7 +20,9 @@ lm_optim lm_optim_cosine(double lr, double lr_end, long long warmup, long long t
 /* One optimiser step (step = 0, 1, ... indexes the schedule) on ids/targets [B*T]; targets equal to
  * `ignore` carry no loss. Returns the mean loss before the step; *gnorm (may be NULL) gets the
  * gradient norm before clipping. A non-finite loss or gradient is returned without stepping, so
- * that the caller stops with the step number and the weights stay finite. */
+ * that the caller stops with the step number and the weights stay finite. Data-parallel ranks
+ * (core/dist.h) pass their own rows (B may be 0 on some): the loss and the step are then the whole
+ * batch's, its mean over every rank's targets. */
 double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B, int T, int ignore,
                      const lm_optim *o, long long step, rng *drop, double *gnorm);
 

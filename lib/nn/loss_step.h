@@ -8,7 +8,9 @@
 #include "core/tape.h"
 
 /* Backward from the scalar loss and one AdamW step (t = 1, 2, ...: the moment-correction count) at
- * learning rate lr; resets the tape either way. Returns the loss. */
+ * learning rate lr; resets the tape either way. Returns the loss. Data-parallel ranks (core/dist.h)
+ * each pass the loss of an equal share of the batch (a mean over the same number of terms): the loss
+ * returned and the gradients stepped are their means over the ranks. */
 double loss_step(tape *tp, tensor *loss, param_store *ps, const adamw_cfg *cfg, double lr, long long t);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "core/ops.h"
 #include "nn/autoencoder.h"
 #include "nn/layers.h"
@@ -140,6 +141,13 @@ double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches,
     param_store *stores[3] = {&m->dec.ps, &m->ps, &m->enc.ps};
     const int n = uses_encoder(&m->cfg) && !m->cfg.frozen ? 3 : 2;
     return optim_step_stores(tp, loss, stores, n, o, step);
+}
+
+void memmodel_broadcast(memmodel *m)
+{
+    param_store *stores[3] = {&m->enc.ps, &m->dec.ps, &m->ps};
+    for (int i = 0; i < 3; i++)
+        dist_broadcast_real(stores[i]->data, stores[i]->total);
 }
 
 void memmodel_place(memmodel *m, device_kind d, int bf16)

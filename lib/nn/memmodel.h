@@ -42,6 +42,9 @@ void memmodel_build(memmodel *m, const memmodel_config *c);
  * (0.02): its slots then look alike. */
 void memmodel_init_weights(memmodel *m, rng *r);
 void memmodel_free(memmodel *m);
+/* Rank 0's weights in every store on every data-parallel rank (core/dist.h), before memmodel_place:
+ * the ranks start alike. */
+void memmodel_broadcast(memmodel *m);
 /* lm_place for every store (the encoder, the decoder and the model's own); a tape for the model is
  * lm_tape_init(tp, &m->dec). */
 void memmodel_place(memmodel *m, device_kind d, int bf16);
@@ -61,7 +64,10 @@ typedef struct {
 
 /* One training step: the losses of nb batches (objectives) of B rows each summed, backward, one
  * AdamW step over every trained store (clipped together). The summed loss before the step; NaN (no
- * step) when it or the gradient is not finite. */
+ * step) when it or the gradient is not finite. Data-parallel ranks (core/dist.h) pass equal shares
+ * of the batch's rows: the loss and the gradients are their means over the ranks, the whole
+ * batch's, as long as every row of an objective counts the same number of targets (the copy tasks
+ * ignore the same positions in every row, data/copytask.h). */
 double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches, int nb, int B, const lm_optim *o,
                            long long step, rng *drop);
 
