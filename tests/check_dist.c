@@ -222,25 +222,34 @@ START_TEST(test_three_moons_ranks)
 }
 END_TEST
 
-/* Rank 0 cannot write its checkpoint (a folder stands at its name); rank 1 could. Both stop at that
- * step with exit 1, memlab's one line, and nothing on stdout beyond the table so far. */
-START_TEST(test_failing_rank_stops_all)
+/* Rank 0 cannot write the checkpoint `blocked` (a folder stands at its name); rank 1 could. Both
+ * stop there with exit 1 and memlab's one line naming it (124: a hang in a collective). */
+static void stops_when_blocked(const char *args, const char *blocked)
 {
-    if (!have_mpi())
-        return;
-    char *dir = test_tmpdir(), path[4096], *out, *err;
-    snprintf(path, sizeof path, "mkdir -p %s/babistories_gpt.safetensors", dir);
-    ck_assert_int_eq(test_run(path, NULL, NULL), 0);
-    int rc = train(MPIRUN, dir, &out, &err);
-    ck_assert_msg(rc == 1, "exit %d (124: a hang); stderr: %s", rc, err);
+    char *dir = test_tmpdir(), cmd[8192], *out, *err;
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", dir, blocked);
+    ck_assert_int_eq(test_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, MPIRUN "%s %s --threads 1 --quiet --force --out-dir %s", test_memlab_bin(), args, dir);
+    int rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 1, "%s: exit %d (124: a hang); stderr: %s", args, rc, err);
     int lines = 0;
     for (const char *s = strstr(err, "memlab: "); s; s = strstr(s + 1, "memlab: "))
         lines++;
     ck_assert_msg(lines == 1, "%d lines from memlab: %s", lines, err);
-    ck_assert_ptr_nonnull(strstr(err, "babistories_gpt.safetensors"));
+    ck_assert_ptr_nonnull(strstr(err, blocked));
     free(out);
     free(err);
     test_rmdir(dir);
+}
+
+/* At a step's checkpoint (babistories), and at one written between two trainings (blank-copy's
+ * autoencoder encoder, before the memory model trains). */
+START_TEST(test_failing_rank_stops_all)
+{
+    if (!have_mpi())
+        return;
+    stops_when_blocked("babistories --preset smoke --arch gpt --dropout 0", "babistories_gpt.safetensors");
+    stops_when_blocked("blank-copy --preset smoke --encoder frozen", "autoencoder_encoder.safetensors");
 }
 END_TEST
 
