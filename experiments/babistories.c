@@ -350,7 +350,7 @@ static int plan_resume(driver *d, const token_corpus *bd, babistories_plan *pl)
     const char *why = bad ? e.msg
                       : pl->start < 0 ? "it records no step"
                       : want.arch != have->arch ? "it holds another architecture than --arch"
-                      : want.d != have->d || want.layers != have->layers || want.heads != have->heads ||
+                      : !lm_config_same_stack(&want, have) || want.heads != have->heads ||
                                 want.pmem != have->pmem || want.bias != have->bias || want.pos != have->pos
                           ? "its shape differs from --layers/--d/--heads/--pmem/--bias/--pos"
                       : !lm_config_same_variant(&want, have) ? "it was trained with another --gelu / --mosaic-variant"

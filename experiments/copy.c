@@ -271,7 +271,7 @@ static int check_encoder_ckpt(err_t *e)
         return -1;
     if (stack_configs(257, (int)opts.chunks, 0, &want, &(lm_config){0}, e) != 0)
         return -1;
-    if (k.arch == want.arch && k.d == want.d && k.layers == want.layers)
+    if (lm_config_same_stack(&k, &want))
         return 0;
     return err_set(e, "--encoder-ckpt %s: a %s of width %d and %d layers, but --encoder-arch %s --encoder-d %d --encoder-layers %d",
                    opts.encoder_ckpt, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(want.arch), want.d,

@@ -209,7 +209,7 @@ static int plan_make(inversion_plan *pl, int *code, err_t *e)
         lm_config k;
         if (lm_ckpt_config(cks[i].path, &k, e) != 0)
             return -1;
-        if (k.arch != c.arch || k.d != c.d || k.layers != c.layers)
+        if (!lm_config_same_stack(&k, &c))
             return err_set(e, "%s %s: a %s of width %d and %d layers, but --arch %s --d %d --layers %d", cks[i].opt,
                            cks[i].path, lm_arch_name(k.arch), k.d, k.layers, lm_arch_name(c.arch), c.d, c.layers);
         if (lm_config_max_len(&k) > 0 && k.ctx < pl->ctx_max)

@@ -52,6 +52,11 @@ int lm_config_max_len(const lm_config *c)
     return lm_arch_table(c->arch)->takes_positions && c->pos == POS_LEARNED ? c->ctx : 0;
 }
 
+int lm_config_same_stack(const lm_config *a, const lm_config *b)
+{
+    return a->arch == b->arch && a->d == b->d && a->layers == b->layers;
+}
+
 int lm_config_same_variant(const lm_config *a, const lm_config *b)
 {
     const lm_arch_ops *ops = lm_arch_table(a->arch);

@@ -26,6 +26,9 @@ int lm_arch_parse(const char *s, lm_arch *a);     /* 0 or -1 */
 int lm_config_resolve(lm_config *c, err_t *e);
 /* The longest input a configuration accepts: ctx with learned positions, else unbounded (0). */
 int lm_config_max_len(const lm_config *c);
+/* Whether two configurations describe the same stack: architecture, width and depth (an encoder
+ * checkpoint against the options that ask for it). */
+int lm_config_same_stack(const lm_config *a, const lm_config *b);
 /* Whether two configurations of one architecture agree on its own option (variant_key). */
 int lm_config_same_variant(const lm_config *a, const lm_config *b);
 /* The positions a model of this configuration uses, as --pos names them ("none" for an
