@@ -5,7 +5,10 @@
 #
 #   here:   scripts/device_fuzz.sh pack DIR            # make fuzz-build, then fills DIR
 #   there:  DIR/device_fuzz.sh run DIR SECONDS [JOBS]  # each harness SECONDS seconds on JOBS
-#                                                      # processes (default: every CPU)
+#                                                      # processes (default: every CPU);
+#                                                      # FUZZ_SECONDS_<name>=S gives one harness
+#                                                      # its own time (the slow parsers need more
+#                                                      # for the same executions)
 #
 # `run` is started from the repository root (the seeds are tests/fuzz/corpus/NAME) and prints one
 # line per harness: its executions (summed over the processes), and its finding. Inputs that
@@ -39,12 +42,13 @@ run)
         # fork mode: JOBS child processes share one corpus; each line "#N: cov: ..." counts the
         # executions of all of them so far
         rc=0
-        "$bin" -fork="$jobs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        secs=$(eval "echo \${FUZZ_SECONDS_$name:-$seconds}")
+        "$bin" -fork="$jobs" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
             -artifact_prefix="$dir/crashes/$name-" "$dir/corpus/$name" "tests/fuzz/corpus/$name" >"$log" 2>&1 || rc=$?
         execs=$(sed -n 's/^#\([0-9][0-9]*\):.*/\1/p' "$log" | tail -n 1)
         crashes=$(ls "$dir/crashes" | grep -c "^$name-" || true)
         if [ $rc -eq 0 ] && [ "$crashes" -eq 0 ]; then
-            echo "fuzz: $name: ${execs:-0} executions in $seconds s on $jobs processes, no finding"
+            echo "fuzz: $name: ${execs:-0} executions in $secs s on $jobs processes, no finding"
         else
             echo "fuzz: $name: FAILED (exit $rc, $crashes crash inputs) after ${execs:-?} executions (log: $log)"
             grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -8 | sed 's/^/    /'
