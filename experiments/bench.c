@@ -24,6 +24,7 @@
 #include "core/threads.h"
 #include "commands.h"
 #include "driver.h"
+#include "io/progress.h"
 #include "io/spawn.h"
 #include "lm_opts.h"
 #include "nn/lm_flops.h"
@@ -830,6 +831,11 @@ static int bench_check(harness *h, bench_plan *pl, err_t *e)
 static int bench_suites(driver *d, harness *h, const bench_plan *pl)
 {
     int ok = (h->torch = detect_torch(h)) >= 0 && driver_open_csv(d, &suite_table) == 0;
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    /* the kernels OpenBLAS chose for this CPU (a masked CPU model may get slower ones than it has) */
+    log_info(d->opt.quiet, "bench: %s, %d cores online; OpenBLAS kernels %s%s", cpu, threads_available(), blas_kernels(),
+             getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "");
     for (int i = 0; ok && i < h->nthread_counts; i++) {
         h->threads = h->thread_counts[i];
         h->ceiling = NAN;
