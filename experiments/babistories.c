@@ -86,7 +86,16 @@ static const char *const paper_kv[] = {"tokenizer", "gpt2", "d", "768", "heads",
                                        "batch", "512", "lr", "5e-3", "lr-end", "1e-4", "warmup", "2000",
                                        "steps", "80000", "dropout", "0.05", "eval-every", "1000",
                                        "ckpt-every", "1000", NULL};
-static const preset_def babistories_presets[] = {{"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}};
+/* The paper's GPT-2-small shape for one GPU and about 8 minutes an architecture on an H100 (issue
+ * 19; docs/babistories.md): memlab's own BPE (the generated stories hold about 4,100 tokens' worth
+ * of merges) instead of GPT-2's files, batch 32 of 512 tokens, 2500 steps = 41M tokens of 300,000
+ * generated stories (about one pass). */
+static const char *const gpu_kv[] = {"d", "768", "heads", "12", "layers", "12", "ctx", "512", "batch", "32",
+                                     "stories", "300000", "vocab-size", "4096", "lr", "1e-3", "lr-end", "1e-4",
+                                     "warmup", "200", "steps", "2500", "dropout", "0", "eval-every", "250",
+                                     "ckpt-every", "500", NULL};
+static const preset_def babistories_presets[] = {
+    {"smoke", smoke_kv}, {"default", NULL}, {"paper", paper_kv}, {"gpu", gpu_kv}};
 
 /* train writes a run folder (--resume continues one), attention an analysis folder of its own; the
  * other actions and --dump-corpus write only the table (docs/outputs.md). */
@@ -131,7 +140,7 @@ static const cmd_spec babistories_spec = {
     .opts = babistories_options,
     .nopts = sizeof babistories_options / sizeof babistories_options[0],
     .presets = babistories_presets,
-    .npresets = 3,
+    .npresets = sizeof babistories_presets / sizeof babistories_presets[0],
     .max_positional = 1,
     /* --resume takes every option from the checkpoint (docs/babistories.md, "Resuming") */
     .resume_option = "resume",
