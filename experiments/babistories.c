@@ -739,43 +739,23 @@ static int run_score(driver *d)
 
 /* ---- ood: per-position loss on text from another distribution (Memory Mosaics Fig 10) ----------- */
 
-static int ood_one(driver *d, const char *ckpt, const char *path)
+/* ood's rows for one checkpoint: the mean loss at each position over windows of its context. */
+static void ood_rows(driver *d, const char *ckpt, lm *m, const bpe_ids *ids, const char *path)
 {
-    lm m;
-    bpe *tok;
-    int rc = open_ckpt(d, ckpt, &m, &tok);
-    if (rc)
-        return rc;
-    bpe_ids ids = {0};
-    if (encode_file(d, tok, path, &ids) != 0) {
-        lm_free(&m);
-        bpe_free(tok);
-        return 1;
-    }
-    const int T = m.cfg.ctx;
+    const int T = m->cfg.ctx;
     double *mean = xmalloc((size_t)T * sizeof *mean);
     const int stride = (int)opts.stride;
-    size_t nwin = babistories_position_loss(&m, ids.ids, ids.n, T, stride, mean);
-    if (nwin == 0) {
-        driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, T);
-        rc = 1;
-    } else {
-        for (int t = 0; t < T; t++) {
-            csv_row(d->csv, cell_str(lm_arch_name(m.cfg.arch)), cell_str(ckpt), cell_int(t), cell_num(mean[t]),
-                    cell_int((long long)nwin));
-        }
-        double final;
-        /* Smoothed over the multiple of the stride nearest above 8 positions. */
-        int settle = babistories_settle_position(mean, T, 0.01, stride * ((8 + stride - 1) / stride), &final);
-        log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens (one every %d) from %s; loss %.4g at position 0, "
-                               "final %.4g; within 1%% of it (smoothed) from position %d on",
-                 ckpt, lm_arch_name(m.cfg.arch), nwin, T, stride, path, mean[0], final, settle);
-    }
+    size_t nwin = babistories_position_loss(m, ids->ids, ids->n, T, stride, mean);
+    for (int t = 0; t < T; t++)
+        csv_row(d->csv, cell_str(lm_arch_name(m->cfg.arch)), cell_str(ckpt), cell_int(t), cell_num(mean[t]),
+                cell_int((long long)nwin));
+    double final;
+    /* Smoothed over the multiple of the stride nearest above 8 positions. */
+    int settle = babistories_settle_position(mean, T, 0.01, stride * ((8 + stride - 1) / stride), &final);
+    log_info(d->opt.quiet, "babistories ood: %s (%s): %zu windows of %d tokens (one every %d) from %s; loss %.4g at position 0, "
+                           "final %.4g; within 1%% of it (smoothed) from position %d on",
+             ckpt, lm_arch_name(m->cfg.arch), nwin, T, stride, path, mean[0], final, settle);
     free(mean);
-    free(ids.ids);
-    lm_free(&m);
-    bpe_free(tok);
-    return rc;
 }
 
 /* Runs one(d, checkpoint, ctx) for each of the comma list --ckpt; stops at the first failure. */
@@ -789,14 +769,10 @@ static int for_each_ckpt(driver *d, int (*one)(driver *d, const char *ckpt, void
     return rc;
 }
 
-static int ood_text(driver *d, const char *ckpt, void *ctx)
-{
-    return ood_one(d, ckpt, opts.text ? opts.text : OOD_DEFAULT_TEXT);
-}
-
-/* ood's checks of one checkpoint, before any row: it opens with its tokenizer and the text holds a
- * window of its context. 0, or the exit code (message printed). */
-static int ood_check(driver *d, const char *ckpt, void *ctx)
+/* One checkpoint of ood: it opens with its tokenizer and the text holds a window of its context;
+ * with `rows` not NULL its rows are written too. run_ood checks every checkpoint first (nothing
+ * written), then writes. 0, or the exit code (message printed). */
+static int ood_one(driver *d, const char *ckpt, void *rows)
 {
     const char *path = opts.text ? opts.text : OOD_DEFAULT_TEXT;
     lm m;
@@ -810,6 +786,8 @@ static int ood_check(driver *d, const char *ckpt, void *ctx)
     } else if (ids.n <= (size_t)m.cfg.ctx) {
         driver_error(d, "%s: %zu tokens, fewer than one window of %d + 1", path, ids.n, m.cfg.ctx);
         rc = 1;
+    } else if (rows) {
+        ood_rows(d, ckpt, &m, &ids, path);
     }
     free(ids.ids);
     lm_free(&m);
@@ -823,14 +801,15 @@ static int run_ood(driver *d)
         driver_error(d, "--ckpt FILE[,FILE...] is required");
         return 2;
     }
-    int rc = for_each_ckpt(d, ood_check, NULL);
+    int rc = for_each_ckpt(d, ood_one, NULL);
     if (rc)
         return rc;
     static const char *const cols[] = {"arch", "checkpoint", "position", "mean_loss", "n"};
     static const table_spec primary = TABLE_SPEC(NULL, cols);
     if (driver_open_csv(d, &primary) != 0)
         return 1;
-    return for_each_ckpt(d, ood_text, NULL);
+    static const int write_rows = 1;
+    return for_each_ckpt(d, ood_one, (void *)&write_rows);
 }
 
 /* ---- attention: the last position's attention over earlier ones (Figs 12, 13, 15) --------------- */
