@@ -181,11 +181,12 @@ static int corpus_build(token_corpus *bd, const token_corpus_opts *op, bpe *give
     encode_stories(bd->tok, &c.train, c.tr_idx, c.n_tr, &bd->train);
     encode_stories(bd->tok, c.va_set, c.va_idx, c.n_va, &bd->val);
     corpus_free(&c);
-    const char *save = trained ? bd->tokenizer_ref : given ? save_as : NULL;
+    /* the tokenizer the results record (trained here, or the checkpoint's as save_as) */
+    const int save = trained || (given && save_as);
     if (given && save_as)
         snprintf(bd->tokenizer_ref, sizeof bd->tokenizer_ref, "%s", save_as);
-    if (check_window(bd, op->window, e) != 0 || (save && trained && mkdir_p(op->out_dir, e) != 0) ||
-        (save && bpe_save(bd->tok, save, e) != 0)) {
+    if (check_window(bd, op->window, e) != 0 ||
+        (save && (mkdir_p(op->out_dir, e) != 0 || bpe_save(bd->tok, bd->tokenizer_ref, e) != 0))) {
         token_corpus_free(bd);
         return -1;
     }
