@@ -523,12 +523,13 @@ static int units_parallel(long units, const att_dims *d)
  * sums either way, in the same order, so the bits do not depend on the path. */
 static void run_units(long units, const att_dims *d, pool_fn fn, void *args)
 {
-    if (units_parallel(units, d) || units < 2 || pool_size() == 1 || pool_in_loop() || !enough_work(d)) {
-        pool_for((size_t)units, units_parallel(units, d), fn, args);
+    const int parallel = units_parallel(units, d);
+    if (!parallel && units >= 2 && pool_size() > 1 && !pool_in_loop() && enough_work(d)) {
+        for (long u = 0; u < units; u++)
+            fn(args, (size_t)u, (size_t)u + 1);
         return;
     }
-    for (long u = 0; u < units; u++)
-        fn(args, (size_t)u, (size_t)u + 1);
+    pool_for((size_t)units, parallel, fn, args);
 }
 
 /* Probabilities of rows [i0, i1) over the columns [c0, c1) into P (row r = query i0 + r, column u at
