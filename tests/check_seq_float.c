@@ -217,6 +217,15 @@ static int same_bits(const real *a, const real *b, size_t n, size_t *where)
     return 1;
 }
 
+/* One thread against several, where a product tiled over the pool may round otherwise than one
+ * call: every element within 1e-5 relative (absolute below 1). */
+static void expect_round_off(const real *one, const real *many, size_t n, const char *what, int threads)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((double)one[i] - many[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
+                      "%s element %zu: %.9g (1 thread) vs %.9g (%d)", what, i, one[i], many[i], threads);
+}
+
 START_TEST(test_seq_kernels_deterministic_across_threads)
 {
     const det_case *c = &DET_CASES[_i];
@@ -234,9 +243,7 @@ START_TEST(test_seq_kernels_deterministic_across_threads)
         ck_assert_msg(same_bits(one, two, natt, &at), "attention element %zu: %.9g (1 thread) vs %.9g (2)", at,
                       one[at], two[at]);
     } else {
-        for (size_t i = 0; i < natt; i++)
-            ck_assert_msg(fabs((double)one[i] - two[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
-                          "attention element %zu: %.9g (1 thread) vs %.9g (2)", i, one[i], two[i]);
+        expect_round_off(one, two, natt, "attention", 2);
     }
     free(one);
     free(two);
@@ -267,9 +274,7 @@ START_TEST(test_flash_deterministic_across_threads)
         ck_assert_msg(same_bits(one, two, n, &at), "flash element %zu: %.9g (1 thread) vs %.9g (2)", at, one[at],
                       two[at]);
     else
-        for (size_t i = 0; i < n; i++)
-            ck_assert_msg(fabs((double)one[i] - two[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
-                          "flash element %zu: %.9g (1 thread) vs %.9g (2)", i, one[i], two[i]);
+        expect_round_off(one, two, n, "flash", 2);
     free(one);
     free(two);
     free(again);
@@ -282,7 +287,7 @@ END_TEST
  * so the heads run one after another with their products tiled over the pool. Every output and
  * gradient: the same bits in two runs on 4 threads, and within float round-off of one thread (a
  * product tiled over the pool may round otherwise than one call). */
-static real *shared_table_run(int threads)
+static real *shared_table_run(int threads, size_t *len)
 {
     threads_set(threads);
     const int B = 3, T = 96, P = 160, H = 2, hs = 32, C = H * hs;
@@ -291,7 +296,8 @@ static real *shared_table_run(int threads)
                   .scale = (real)(1 / sqrt(hs))};
     const size_t nq = (size_t)B * T * C, nk = (size_t)P * C, natt = (size_t)B * H * T * P;
     real *q = normal_buf(nq, 31), *k = normal_buf(nk, 32), *v = normal_buf(nk, 33), *dout = normal_buf(nq, 34);
-    real *res = zero_buf(2 * nq + 2 * nk + natt), *out = res, *dq = out + nq, *dk = dq + nq, *dv = dk + nk;
+    *len = 2 * nq + 2 * nk + natt;
+    real *res = zero_buf(*len), *out = res, *dq = out + nq, *dk = dq + nq, *dv = dk + nk;
     real *att = dv + nk, *scratch = zero_buf(attention_scratch_size(&d));
     attention_forward(out, att, q, k, v, &d);
     attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
@@ -302,14 +308,11 @@ static real *shared_table_run(int threads)
 START_TEST(test_fewer_units_than_threads)
 {
     const int saved = threads_get();
-    real *one = shared_table_run(1), *four = shared_table_run(4), *again = shared_table_run(4);
+    size_t n, at;
+    real *one = shared_table_run(1, &n), *four = shared_table_run(4, &n), *again = shared_table_run(4, &n);
     threads_set(saved);
-    const size_t n = 2 * (size_t)3 * 96 * 64 + 2 * (size_t)160 * 64 + (size_t)3 * 2 * 96 * 160;
-    size_t at;
     ck_assert_msg(same_bits(four, again, n, &at), "element %zu differs between two runs on 4 threads", at);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(fabs((double)one[i] - four[i]) <= 1e-5 * fmax(fabs(one[i]), 1.0),
-                      "element %zu: %.9g (1 thread) vs %.9g (4)", i, one[i], four[i]);
+    expect_round_off(one, four, n, "shared table", 4);
     free(one), free(four), free(again);
 }
 END_TEST
