@@ -621,6 +621,12 @@ static void md_num(FILE *f, double v, const char *fmt)
     fputs(" |", f);
 }
 
+/* Appended to the name of OpenBLAS's kernels: whether the environment chose them. */
+static const char *kernels_chosen_by(void)
+{
+    return getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "";
+}
+
 static int write_markdown(FILE *f, void *ctx)
 {
     const harness *h = ctx;
@@ -635,7 +641,7 @@ static int write_markdown(FILE *f, void *ctx)
     fprintf(f, "Machine: %s, %d cores online, %.0f GiB; threads for memlab and PyTorch: %s; OpenBLAS kernels %s%s. "
                "Date: %s. Commit: `%s`. PyTorch: %s",
             cpu, threads_available(), mem_total_gb(), threads, blas_kernels(),
-            getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "", date, memlab_git_commit,
+            kernels_chosen_by(), date, memlab_git_commit,
             h->torch ? h->torch_version : "not run");
     if (h->torch)
         fprintf(f, ", peer %s (%s%s)", h->peer->name, h->peer->script, opts.compile ? ", torch.compile" : "");
@@ -835,7 +841,7 @@ static int bench_suites(driver *d, harness *h, const bench_plan *pl)
     cpu_model(cpu, sizeof cpu);
     /* the kernels OpenBLAS chose for this CPU (a masked CPU model may get slower ones than it has) */
     log_info(d->opt.quiet, "bench: %s, %d cores online; OpenBLAS kernels %s%s", cpu, threads_available(), blas_kernels(),
-             getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "");
+             kernels_chosen_by());
     for (int i = 0; ok && i < h->nthread_counts; i++) {
         h->threads = h->thread_counts[i];
         h->ceiling = NAN;
