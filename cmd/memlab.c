@@ -5,6 +5,7 @@
 #include "../experiments/commands.h"
 #include "../experiments/driver.h"
 #include "core/dist.h"
+#include "core/op_profile.h"
 #include "io/atomic.h"
 
 static int cmd_help(int argc, char **argv);
@@ -123,8 +124,11 @@ int main(int argc, char **argv)
     if (strcmp(name, "--version") == 0)
         return cmd_version(0, NULL);
     const command *c = find_command(name);
-    if (c)
-        return c->run(argc - 1, argv + 1);
+    if (c) {
+        int rc = c->run(argc - 1, argv + 1);
+        op_profile_report();
+        return rc;
+    }
     fprintf(stderr, "memlab: unknown command '%s' (see `memlab help`)\n", name);
     return 2;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/blas.h"
+#include "core/op_profile.h"
 #include "core/ops.h"
 #include "core/threads.h"
 #include "commands.h"
@@ -155,8 +156,10 @@ typedef struct {
 static double timed_step(void *ctx, long long step, long long *tokens)
 {
     timed_train *t = ctx;
-    if (step == opts.warmup)
+    if (step == opts.warmup) {
         t->start = now();
+        op_profile_restart();   /* MEMLAB_PROFILE: the timed steps only */
+    }
     *tokens += (long long)t->B * t->T;
     return lm_train_step(t->m, &t->tp, t->ids, t->tg, t->B, t->T, -1, &t->opt, step, NULL, NULL);
 }
@@ -229,8 +232,10 @@ static int run_generate(driver *d, lm *m, int cached)
     sampler_feed(&sm, seq, prompt);
     double start = 0;
     for (int i = 0, len = prompt; i < opts.warmup + G; i++, len++) {
-        if (i == opts.warmup)
+        if (i == opts.warmup) {
             start = now();
+            op_profile_restart();
+        }
         seq[len] = sampler_next(&sm, seq, len, NULL);
     }
     double elapsed = now() - start;

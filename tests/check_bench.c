@@ -336,6 +336,46 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* MEMLAB_PROFILE=1 (docs/profiling.md): a training step's ops in both passes, with shares that add
+ * up to the whole, and the warm-up left out (each timed step is one softmax-cross-entropy call). */
+START_TEST(test_op_profile)
+{
+    char cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, "MEMLAB_PROFILE=1 %s bench run --kind train --arch gpt --d 16 --layers 2 --heads 2 "
+                              "--ctx 16 --batch 2 --vocab 32 --warmup 2 --min-steps 3 --min-time 0", test_memlab_bin());
+    int rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
+    ck_assert_msg(strstr(err, "memlab: profile (wall time, MEMLAB_PROFILE)"), "%s", err);
+    int linear_fwd = 0, linear_bwd = 0, xent_calls = -1;
+    double share = 0;
+    for (char *line = err; (line = strstr(line, "memlab: profile: ")); line++) {
+        char op[64], pass[16];
+        long long calls;
+        double ms, pct;
+        if (sscanf(line, "memlab: profile: %15s %lld %lf %lf%% %63[^\n]", pass, &calls, &ms, &pct, op) != 5)
+            continue;   /* the header */
+        ck_assert_msg(calls > 0 && ms >= 0 && pct >= 0, "%.80s", line);
+        share += pct;
+        linear_fwd |= strcmp(op, "linear") == 0 && strcmp(pass, "forward") == 0;
+        linear_bwd |= strcmp(op, "linear") == 0 && strcmp(pass, "backward") == 0;
+        if (strcmp(op, "softmax_xent") == 0 && strcmp(pass, "forward") == 0)
+            xent_calls = (int)calls;
+    }
+    ck_assert_msg(linear_fwd && linear_bwd, "%s", err);
+    ck_assert_int_eq(xent_calls, 3);
+    ck_assert_msg(fabs(share - 100) < 0.5, "shares add up to %g%%", share);
+    free(out);
+    free(err);
+    /* without the variable: no table */
+    snprintf(cmd, sizeof cmd, "%s bench run --kind train --arch gpt --d 16 --layers 1 --heads 2 --ctx 16 --batch 2 "
+                              "--vocab 32 --warmup 1 --min-steps 1 --min-time 0", test_memlab_bin());
+    rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0 && !strstr(err, "memlab: profile"), "%s", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
 Suite *suite_bench(void)
 {
     Suite *s = suite_create("bench");
@@ -351,6 +391,7 @@ Suite *suite_bench(void)
     tcase_add_test(tc, test_peers_equal_memlab);
     tcase_add_test(tc, test_threads_list);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_op_profile);
     suite_add_tcase(s, tc);
     return s;
 }

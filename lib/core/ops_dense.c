@@ -262,17 +262,19 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
     device_kind dev = DEV("op_layernorm", x, w, b);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
     tensor *in[3] = {x, w, b};
-    tape_node *nd = tape_record(tp, layernorm_op_backward, out, 3, in);
     real *mean = NULL, *rstd = NULL;
-    if (nd) {
+    if (tape_will_record(tp, 3, in)) {
         mean = tape_alloc_data(tp, (size_t)N * sizeof *mean);
         rstd = tape_alloc_data(tp, (size_t)N * sizeof *rstd);
+    }
+    KERNEL(dev, layernorm_forward)(out->data, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
+    tape_node *nd = tape_record(tp, layernorm_op_backward, out, 3, in);
+    if (nd) {
         nd->saved[0] = mean;
         nd->saved[1] = rstd;
         nd->iarg[0] = N;
         nd->iarg[1] = C;
     }
-    KERNEL(dev, layernorm_forward)(out->data, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
     return out;
 }
 

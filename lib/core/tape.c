@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/op_profile.h"
 #include "core/error.h"
 
 void tape_init(tape *tp)
@@ -29,6 +30,7 @@ void tape_free(tape *tp)
 
 void tape_reset(tape *tp)
 {
+    op_profile_mark(tp->device, "outside the tape", PROF_OUTSIDE);
     tp->n = 0;
     tp->n_spare = 0;   /* the spare gradient blocks were arena memory */
     arena_reset(&tp->mem);
@@ -127,17 +129,23 @@ tensor *tape_to_host(tape *tp, tensor *t)
     return h;
 }
 
-tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in)
+int tape_will_record(const tape *tp, int n_in, tensor *const *in)
 {
     if (!tp->grad_enabled)
-        return NULL;
-    if (n_in > TAPE_MAX_IN)
-        fatal("internal: op with %d inputs", n_in);
-    int any = 0;
+        return 0;
     for (int i = 0; i < n_in; i++)
         if (in[i] && in[i]->requires_grad)
-            any = 1;
-    if (!any)
+            return 1;
+    return 0;
+}
+
+tape_node *tape_record_op(tape *tp, tape_backward_fn backward, const char *name, tensor *out, int n_in,
+                          tensor *const *in)
+{
+    op_profile_mark(tp->device, name, PROF_FWD);
+    if (n_in > TAPE_MAX_IN)
+        fatal("internal: op with %d inputs", n_in);
+    if (!tape_will_record(tp, n_in, in))
         return NULL;
     if (tp->n == tp->cap) {
         tp->cap = tp->cap ? 2 * tp->cap : 256;
@@ -146,6 +154,7 @@ tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_i
     tape_node *node = &tp->nodes[tp->n++];
     memset(node, 0, sizeof *node);
     node->backward = backward;
+    node->name = name;
     node->out = out;
     node->n_in = n_in;
     for (int i = 0; i < n_in; i++)

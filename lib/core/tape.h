@@ -27,6 +27,7 @@ typedef void (*tape_attention_observer)(void *ctx, const real *att, int B, int H
 
 struct tape_node {
     tape_backward_fn backward;
+    const char *name;          /* the backward function's name (tape_record) */
     tensor *out;
     tensor *in[TAPE_MAX_IN];   /* NULL entries allowed (optional inputs such as a bias) */
     int n_in;
@@ -88,10 +89,17 @@ tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape);
  * as evaluation reading logits. It waits for the GPU. */
 tensor *tape_to_host(tape *tp, tensor *t);
 
+/* 1 when tape_record would record a node for these inputs: an op that must set buffers aside for
+ * its backward before computing asks this first, and records after computing. */
+int tape_will_record(const tape *tp, int n_in, tensor *const *in);
+
 /* Records a node for `out` computed from `in` when gradients are on and some input requires one;
- * then marks out->requires_grad. Returns the node (to fill saved/args) or NULL when nothing was
+ * then marks out->requires_grad. Called once the op has computed `out` (the profiler's forward mark). Returns the node (to fill saved/args) or NULL when nothing was
  * recorded, in which case the op needs to save nothing. */
-tape_node *tape_record(tape *tp, tape_backward_fn backward, tensor *out, int n_in, tensor *const *in);
+tape_node *tape_record_op(tape *tp, tape_backward_fn backward, const char *name, tensor *out, int n_in,
+                          tensor *const *in);
+/* The op's name, for the profiler (core/op_profile.h), is its backward function's. */
+#define tape_record(tp, backward, ...) tape_record_op(tp, backward, #backward, __VA_ARGS__)
 
 /* Seeds d(loss)/d(loss) = 1 (loss must have one element) and runs the nodes in reverse. Each
  * tensor on the way gets a zeroed gradient buffer when the pass first reaches it; an op output's

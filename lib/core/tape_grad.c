@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/op_profile.h"
 #include "core/error.h"
 #include "core/tape.h"
 
@@ -127,12 +128,14 @@ void tape_backward(tape *tp, tensor *loss)
     table_build(tp, &tb, loss);
     ensure_grad(tp, &tb, loss);
     tensor_seed_grad(loss);
+    op_profile_mark(tp->device, "loss read, backward set-up", PROF_BWD);
     for (int i = tp->n - 1; i >= 0; i--) {
         tape_node *node = &tp->nodes[i];
         ensure_grad(tp, &tb, node->out);
         for (int j = 0; j < node->n_in; j++)
             ensure_grad(tp, &tb, node->in[j]);
         node->backward(tp, node);
+        op_profile_mark(tp->device, node->name, PROF_BWD);
         release_dead(tp, &tb, i);
     }
 }

@@ -133,3 +133,21 @@ extern "C" void cuda_sync(void) { CUDA_CHECK(cudaStreamSynchronize(0)); }
 extern "C" size_t cuda_peak_bytes(void) { return bytes_peak; }
 
 extern "C" void cuda_peak_reset(void) { bytes_peak = bytes_now; }
+
+extern "C" void *cuda_event_new(void)
+{
+    cudaEvent_t ev;
+    CUDA_CHECK(cudaEventCreate(&ev));
+    return ev;
+}
+
+extern "C" void cuda_event_record(void *ev) { CUDA_CHECK(cudaEventRecord((cudaEvent_t)ev, 0)); }
+
+extern "C" void cuda_event_wait(void *ev) { CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)ev)); }
+
+extern "C" float cuda_event_ms(void *from, void *to)
+{
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, (cudaEvent_t)from, (cudaEvent_t)to));
+    return ms;
+}

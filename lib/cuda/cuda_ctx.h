@@ -41,6 +41,12 @@ void cuda_sync(void);
 size_t cuda_peak_bytes(void);
 /* Starts a new high-water mark at the bytes allocated now. */
 void cuda_peak_reset(void);
+/* Timing events on stream 0 (the op profiler, core/op_profile.h): a new event, recording it where
+ * the stream has got to, waiting for it, and the milliseconds between two recorded events. */
+void *cuda_event_new(void);
+void cuda_event_record(void *ev);
+void cuda_event_wait(void *ev);
+float cuda_event_ms(void *from, void *to);
 
 #ifdef __cplusplus
 }
