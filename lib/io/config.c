@@ -271,7 +271,9 @@ static int needs_quotes(const char *s, int in_flow, int bare)
         return 1;
     if (strstr(s, ": ") || strstr(s, " #") || s[n - 1] == ':')
         return 1;
-    if (in_flow && strpbrk(s, ",[]{}"))
+    /* libyaml refuses a ':' in a flow item when a flow indicator or '?' follows it ("o::?", a fuzz
+     * finding); quoting every item with a ':' is simpler than tracking which ones */
+    if (in_flow && strpbrk(s, ",[]{}:"))
         return 1;
     for (const unsigned char *u = (const unsigned char *)s; *u; u += len)
         if (needs_escape(utf8_decode(u, &len)))
