@@ -4,6 +4,7 @@
 
 #include "../experiments/commands.h"
 #include "../experiments/driver.h"
+#include "core/blas.h"
 #include "core/dist.h"
 #include "core/op_profile.h"
 #include "io/atomic.h"
@@ -112,6 +113,7 @@ static const command *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+    blas_choose_kernels(argv);   /* may start memlab again with OPENBLAS_CORETYPE set */
     dist_init(&argc, &argv);   /* a data-parallel rank when an MPI launcher started us */
     atomic_cleanup_on_signals();
     if (argc < 2) {

@@ -1,9 +1,13 @@
 #include "core/blas.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/pool.h"
@@ -132,3 +136,37 @@ double blas_gemm_gflops(int M, int N, int K, double min_seconds)
 }
 
 const char *blas_kernels(void) { return openblas_get_corename(); }
+
+const char *blas_kernels_better(const char *chosen, int avx2_fma, int avx512)
+{
+    static const char *const modern[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"};
+    if (!avx2_fma || !chosen)
+        return NULL;
+    for (size_t i = 0; i < sizeof modern / sizeof *modern; i++)
+        if (strcmp(chosen, modern[i]) == 0)
+            return NULL;
+    return avx512 ? "SkylakeX" : "Haswell";
+}
+
+void blas_choose_kernels(char **argv)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (getenv("OPENBLAS_CORETYPE"))
+        return;   /* whoever set it chose (and a new start below sets it: no loop) */
+    __builtin_cpu_init();
+    const int avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                       __builtin_cpu_supports("avx512cd");
+    const char *chosen = openblas_get_corename(), *better = blas_kernels_better(chosen, avx2_fma, avx512);
+    if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0)
+        return;
+    fprintf(stderr, "memlab: OpenBLAS chose its %s kernels on a CPU with %s: running with OPENBLAS_CORETYPE=%s "
+                    "(set the variable to choose yourself)\n", chosen, avx512 ? "AVX-512" : "AVX2", better);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "memlab: could not start again with OPENBLAS_CORETYPE=%s (%s): going on with %s\n", better,
+            strerror(errno), chosen);
+#else
+    (void)argv;
+#endif
+}

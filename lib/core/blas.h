@@ -21,4 +21,17 @@ double blas_gemm_gflops(int M, int N, int K, double min_seconds);
  * OPENBLAS_CORETYPE's when that is set (benchmarks/NOTES.md §7). */
 const char *blas_kernels(void);
 
+/* The kernel family to ask OpenBLAS for instead of `chosen`, or NULL to keep it: OpenBLAS picks its
+ * kernels from the CPU's model number, and on a CPU it does not know (a cloud host that hides its
+ * model) it falls back to generic SSE kernels, two to four times slower than the vector units allow
+ * (benchmarks/NOTES.md §15). A family older than AVX2's is replaced by SkylakeX's (AVX-512 F, VL,
+ * BW, DQ, CD present) or Haswell's (AVX2 and FMA present); a modern choice is kept. */
+const char *blas_kernels_better(const char *chosen, int avx2_fma, int avx512);
+
+/* Called first thing in main: when OPENBLAS_CORETYPE is unset and blas_kernels_better names a
+ * better family for this CPU, sets the variable, says so on stderr and runs the program again from
+ * the start (OpenBLAS reads the variable once, when it is loaded). Returns when nothing is to be
+ * done or the new start failed. */
+void blas_choose_kernels(char **argv);
+
 #endif
