@@ -44,20 +44,28 @@ static void attention_bwd_cpu(tape *tp, tape_node *node)
 static void attention_bwd(tape *tp, tape_node *node)
 {
 #if HAVE_CUDA_SEQ
-    tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
-    const att_dims *d = node->saved[1];
-    real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
-    if (q->device == DEV_CUDA) {
+    if (node->in[0]->device == DEV_CUDA) {
+        /* the layout of the CPU node (iarg[0..3]); lse in saved[0], bf16 operands in saved[2] */
+        const att_dims *d = node->saved[1];
+        const int fused = (int)node->iarg[0];
+        tensor *q = node->in[0], *k = fused ? q : node->in[1], *v = fused ? q : node->in[2];
+        const size_t oq = (size_t)node->iarg[1], ok = (size_t)node->iarg[2], ov = (size_t)node->iarg[3];
+        real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
+        dq = dq ? dq + oq : NULL;
+        dk = dk ? dk + ok : NULL;
+        dv = dv ? dv + ov : NULL;
         real *scr = tape_alloc_data(tp, cuda_attention_scratch_size(d) * sizeof(real));
-        if (node->saved[2]) {   /* bf16: q, k, v converted by the forward, one after another */
-            const unsigned short *qb = node->saved[2], *kb = qb + q->n, *vb = kb + k->n;
+        if (node->saved[2]) {   /* bf16: the forward's conversion of the operands, laid out as they are */
+            const unsigned short *qb = node->saved[2];
+            const unsigned short *kb = fused ? qb : qb + q->n, *vb = fused ? qb : kb + k->n;
             unsigned short *doutb = tape_alloc_data(tp, node->out->n * sizeof *doutb);
             cuda_to_bf16(doutb, node->out->grad, node->out->n);
-            cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, qb, kb, vb, node->out->data, node->saved[0], d);
+            cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, qb + oq, kb + ok, vb + ov, node->out->data,
+                                         node->saved[0], d);
             return;
         }
-        cuda_attention_backward(dq, dk, dv, scr, node->out->grad, q->data, k->data, v->data, node->out->data,
-                                node->saved[0], d);
+        cuda_attention_backward(dq, dk, dv, scr, node->out->grad, q->data + oq, k->data + ok, v->data + ov,
+                                node->out->data, node->saved[0], d);
         return;
     }
 #endif
@@ -65,7 +73,8 @@ static void attention_bwd(tape *tp, tape_node *node)
 }
 
 #if HAVE_CUDA_SEQ
-static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, const att_dims *d);
+static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, size_t ok, size_t ov,
+                              const att_dims *d);
 #endif
 
 /* The kernel that keeps no probabilities serves every CPU call it supports (per-sequence keys, head
@@ -162,42 +171,56 @@ static tensor *attention_op(const char *op, tape *tp, tensor *q, tensor *k, tens
     att_dims *d = attention_dims(tp, dev, B, Tq, Tk, C, C, H, shared, mask, scale, alibi);
 #if HAVE_CUDA_SEQ
     if (dev == DEV_CUDA)
-        return attention_op_cuda(tp, q, k, v, d);
+        return attention_cuda(tp, (tensor *[]){q, k, v}, 3, 0, 0, 0, d);
 #endif
     op_cpu_only(op, dev);
     return attention_cpu(tp, (tensor *[]){q, k, v}, 3, 0, 0, 0, d);
 }
 
 #if HAVE_CUDA_SEQ
-/* The fused kernel saves lse[B,H,Tq]; the attention observer, when set, gets probabilities that an
- * extra kernel recomputes from it and that are copied to the host. */
-static tensor *attention_op_cuda(tape *tp, tensor *q, tensor *k, tensor *v, const att_dims *d)
+/* The GPU forward pass on the same layout as attention_cpu (q, k, v at column offsets of one fused
+ * tensor or of three): the fused kernel saves lse[B,H,Tq]; the attention observer, when set, gets
+ * probabilities that an extra kernel recomputes from it and that are copied to the host. In bf16
+ * the operand tensors are converted whole, in their own layout, so the offsets and strides hold. */
+static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, size_t ok, size_t ov,
+                              const att_dims *d)
 {
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
-    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, q->shape[2]});
+    const int fused = n_in == 1;
+    const tensor *qt = in[0], *kt = fused ? in[0] : in[1], *vt = fused ? in[0] : in[2];
+    const real *q = qt->data + oq, *k = kt->data + ok, *v = vt->data + ov;
+    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
     real *lse = tape_alloc_data(tp, (size_t)B * H * Tq * sizeof(real));
-    unsigned short *qkvb = NULL;
+    unsigned short *opb = NULL;
     if (tp->bf16) {   /* --dtype bf16: operands on the tensor cores */
-        qkvb = tape_alloc_data(tp, (q->n + k->n + v->n) * sizeof *qkvb);
-        cuda_to_bf16(qkvb, q->data, q->n);
-        cuda_to_bf16(qkvb + q->n, k->data, k->n);
-        cuda_to_bf16(qkvb + q->n + k->n, v->data, v->n);
-        cuda_attention_forward_bf16(out->data, lse, qkvb, qkvb + q->n, qkvb + q->n + k->n, d);
+        const size_t n = fused ? qt->n : qt->n + kt->n + vt->n;
+        opb = tape_alloc_data(tp, n * sizeof *opb);
+        cuda_to_bf16(opb, qt->data, qt->n);
+        if (!fused) {
+            cuda_to_bf16(opb + qt->n, kt->data, kt->n);
+            cuda_to_bf16(opb + qt->n + kt->n, vt->data, vt->n);
+        }
+        const unsigned short *kb = fused ? opb : opb + qt->n, *vb = fused ? opb : kb + kt->n;
+        cuda_attention_forward_bf16(out->data, lse, opb + oq, kb + ok, vb + ov, d);
     } else {
-        cuda_attention_forward(out->data, lse, q->data, k->data, v->data, d);
+        cuda_attention_forward(out->data, lse, q, k, v, d);
     }
     if (tp->att_observer) {
         size_t bytes = (size_t)B * H * Tq * Tk * sizeof(real);
         real *att = tape_alloc_data(tp, bytes), *host = tape_alloc(tp, bytes);
-        cuda_attention_probs(att, q->data, k->data, lse, d);
+        cuda_attention_probs(att, q, k, lse, d);
         mem_copy(host, MEM_HOST, att, MEM_DEVICE, bytes);
-        tp->att_observer(tp->att_observer_ctx, host, B, H, Tq, Tk, k->ndim == 3);
+        tp->att_observer(tp->att_observer_ctx, host, B, H, Tq, Tk, d->bsk != 0);
     }
-    tape_node *node = tape_record(tp, attention_bwd, out, 3, (tensor *[]){q, k, v});
+    tape_node *node = tape_record(tp, attention_bwd, out, n_in, in);
     if (node) {
         node->saved[0] = lse;
         node->saved[1] = (void *)d;
-        node->saved[2] = qkvb;
+        node->saved[2] = opb;
+        node->iarg[0] = fused;
+        node->iarg[1] = (long long)oq;
+        node->iarg[2] = (long long)ok;
+        node->iarg[3] = (long long)ov;
     }
     return out;
 }
@@ -221,11 +244,12 @@ tensor *op_attention_qkv(tape *tp, tensor *qkv, int H, att_mask mask, real scale
     const int B = qkv->shape[0], T = qkv->shape[1], C = qkv->shape[2] / 3;
     check_heads_and_mask(op, C, H, mask);
     device_kind dev = op_device(op, tp->device, 1, &qkv);
-    if (dev != DEV_CPU) {   /* the GPU's kernels read three tensors */
-        tensor *q = op_slice(tp, qkv, -1, 0, C), *k = op_slice(tp, qkv, -1, C, C), *v = op_slice(tp, qkv, -1, 2 * C, C);
-        return attention_op(op, tp, q, k, v, H, mask, scale, alibi);
-    }
     att_dims *d = attention_dims(tp, dev, B, T, T, C, 3 * C, H, 0, mask, scale, alibi);
+#if HAVE_CUDA_SEQ
+    if (dev == DEV_CUDA)   /* q, k, v read in place, as on the CPU: no slices copied */
+        return attention_cuda(tp, &qkv, 1, 0, (size_t)C, (size_t)2 * C, d);
+#endif
+    op_cpu_only(op, dev);
     return attention_cpu(tp, &qkv, 1, 0, (size_t)C, (size_t)2 * C, d);
 }
 
