@@ -377,9 +377,10 @@ static void softmax_xent_op_backward(tape *tp, tape_node *nd)
 {
 #if HAVE_CUDA
     /* the loss's gradient stays on the device */
-    if (nd->out->device == DEV_CUDA) {
-        cuda_softmax_xent_backward(grad_of(nd->in[0]), nd->saved[0], nd->saved[1], (int)nd->iarg[0],
-                                   (int)nd->iarg[1], (int)nd->iarg[2], (int)nd->iarg[3], nd->out->grad);
+    if (nd->out->device == DEV_CUDA) {   /* saved[0]: each row's log-sum-exp */
+        cuda_softmax_xent_backward(grad_of(nd->in[0]), nd->in[0]->data, nd->saved[0], nd->saved[1],
+                                   (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], (int)nd->iarg[3],
+                                   nd->out->grad);
         return;
     }
 #endif
@@ -396,7 +397,9 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
             fatal("internal: op_softmax_xent target %d at row %d outside the classes 0..%d", targets[i],
                   i, V - 1);
     device_kind dev = DEV("op_softmax_xent", logits);
-    real *probs = tape_alloc_data(tp, logits->n * sizeof *probs);
+    /* saved for the backward pass: the probabilities on the CPU, each row's log-sum-exp on the GPU
+     * (which recomputes them from the logits rather than keep [N, V] more numbers) */
+    real *probs = tape_alloc_data(tp, (dev == DEV_CPU ? logits->n : (size_t)N) * sizeof *probs);
     int count = 0;
     tensor *out = scalar_out(tp);
     const int *ktargets = targets;

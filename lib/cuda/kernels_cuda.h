@@ -80,15 +80,16 @@ void cuda_softmax_forward(real *out, const real *inp, int N, int C);
 void cuda_softmax_backward(real *dinp, const real *dout, const real *out, int N, int C);
 
 /* ---- loss.cu: fused softmax + cross-entropy, MSE, sums --------------------------------------- */
-/* As softmax_xent_forward, fused in one pass per row, except that the host counts the rows
- * (count, from its own copy of the targets) and the mean loss is written to *loss (device or
- * pinned memory) instead of being returned. targets is a DEVICE copy. Rows are summed in order
- * (deterministic). */
-void cuda_softmax_xent_forward(real *loss, real *probs, const real *logits, const int *targets, int N,
+/* The loss of softmax_xent_forward in one pass over each row, except that the host counts the
+ * rows (count, from its own copy of the targets), the mean loss is written to *loss (device or
+ * pinned memory) instead of being returned, and each row's log-sum-exp goes to lse[N] in place of
+ * the [N, V] probabilities. targets is a DEVICE copy. Rows are summed in order (deterministic). */
+void cuda_softmax_xent_forward(real *loss, real *lse, const real *logits, const int *targets, int N,
                                int V, int ignore, int count);
-/* dloss is a DEVICE pointer to the loss's gradient. */
-void cuda_softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
-                                int ignore, int count, const real *dloss);
+/* softmax_xent_backward with the probabilities recomputed as exp(logits - lse); dloss is a DEVICE
+ * pointer to the loss's gradient. */
+void cuda_softmax_xent_backward(real *dlogits, const real *logits, const real *lse, const int *targets, int N,
+                                int V, int ignore, int count, const real *dloss);
 void cuda_mse_forward(real *loss, const real *pred, const real *target, size_t n, real clip);
 void cuda_mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip,
                        const real *dloss);

@@ -1,6 +1,7 @@
 /* Losses on the GPU: fused softmax + cross-entropy, (clipped) MSE, and the sum behind op_sum and
  * op_mean. Each writes its scalar to memory the caller names (device or pinned), never returning it:
  * the host reads the loss once, when it logs it. */
+#include "cuda/cuda_ctx.h"
 #include "cuda/reduce.cuh"
 
 extern "C" {
@@ -9,31 +10,32 @@ extern "C" {
 
 #define ROW_THREADS 256
 
-/* One block per row: max, sum of exponentials, the probabilities (kept for backward) and the row's
- * loss log(sum) + max - x[target] (0 for an ignored row) in rowloss. */
-__global__ static void k_xent_rows(double *rowloss, real *probs, const real *logits, const int *targets, int V,
+/* One block per row, one pass over its logits: each thread keeps a running max and the sum of
+ * exponentials below it (rescaled when the max moves), the block combines them; the row's
+ * log-sum-exp goes to lse (the backward pass recomputes the probabilities from it and the logits,
+ * so no [N, V] probabilities are stored: 3.3 GB at vocabulary 50,304 and 16,384 rows) and its loss
+ * lse - x[target] (0 for an ignored row) to rowloss, in double as the CPU sums it. */
+__global__ static void k_xent_rows(double *rowloss, real *lse, const real *logits, const int *targets, int V,
                                    int ignore)
 {
-    size_t off = (size_t)blockIdx.x * V;
-    const real *x = logits + off;
-    real *p = probs + off;
-    float mx = -INFINITY;
-    for (int i = threadIdx.x; i < V; i += blockDim.x)
-        mx = fmaxf(mx, x[i]);
-    mx = block_max(mx);
-    float s = 0;
+    const real *x = logits + (size_t)blockIdx.x * V;
+    float m = -INFINITY, s = 0;
     for (int i = threadIdx.x; i < V; i += blockDim.x) {
-        float e = expf(x[i] - mx);
-        p[i] = e;
-        s += e;
+        const float xi = x[i];
+        if (xi > m) {
+            s = s * expf(m - xi) + 1;   /* expf(-inf) = 0 for the first element */
+            m = xi;
+        } else {
+            s += expf(xi - m);
+        }
     }
-    s = block_sum(s);
-    float inv = 1.f / s;
-    for (int i = threadIdx.x; i < V; i += blockDim.x)
-        p[i] *= inv;
+    const float mx = block_max(m);
+    const float sum = block_sum(s > 0 ? s * expf(m - mx) : 0.f);
     if (threadIdx.x == 0) {
-        int t = targets[blockIdx.x];
-        rowloss[blockIdx.x] = t == ignore ? 0.0 : (double)mx + log((double)s) - (double)x[t];
+        const int t = targets[blockIdx.x];
+        const double l = (double)mx + log((double)sum);
+        lse[blockIdx.x] = (real)l;
+        rowloss[blockIdx.x] = t == ignore ? 0.0 : l - (double)x[t];
     }
 }
 
@@ -48,37 +50,43 @@ __global__ static void k_mean_rows(real *loss, const double *rowloss, int N, int
         *loss = count > 0 ? (real)(s / count) : 0;
 }
 
-extern "C" void cuda_softmax_xent_forward(real *loss, real *probs, const real *logits, const int *targets, int N,
+extern "C" void cuda_softmax_xent_forward(real *loss, real *lse, const real *logits, const int *targets, int N,
                                           int V, int ignore, int count)
 {
+    if (N <= 0) {
+        cuda_memzero(loss, sizeof *loss);
+        return;
+    }
     double *rowloss = (double *)cuda_scratch((size_t)N * sizeof(double));
-    k_xent_rows<<<N, ROW_THREADS>>>(rowloss, probs, logits, targets, V, ignore);
+    k_xent_rows<<<N, ROW_THREADS>>>(rowloss, lse, logits, targets, V, ignore);
     CUDA_LAUNCHED();
     k_mean_rows<<<1, 1024>>>(loss, rowloss, N, count);
     CUDA_LAUNCHED();
 }
 
-__global__ static void k_xent_bwd(real *dlogits, const real *probs, const int *targets, int N, int V, int ignore,
-                                  int count, const real *dloss)
+/* One block per row: dlogits += dloss / count (exp(x - lse) - onehot(target)); ignored rows get
+ * nothing. */
+__global__ static void k_xent_bwd(real *dlogits, const real *logits, const real *lse, const int *targets, int V,
+                                  int ignore, int count, const real *dloss)
 {
-    float s = *dloss / (float)count;
-    size_t total = (size_t)N * V;
-    GRID_STRIDE(i, total)
-    {
-        size_t n = i / V;
-        int t = targets[n];
-        if (t == ignore)
-            continue;
-        dlogits[i] += s * (probs[i] - ((int)(i - n * V) == t ? 1.f : 0.f));
-    }
+    const int t = targets[blockIdx.x];
+    if (t == ignore)
+        return;
+    const size_t off = (size_t)blockIdx.x * V;
+    const real *x = logits + off;
+    real *g = dlogits + off;
+    const float s = *dloss / (float)count, l = lse[blockIdx.x];
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        g[i] += s * (expf(x[i] - l) - (i == t ? 1.f : 0.f));
 }
 
-extern "C" void cuda_softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
-                                           int ignore, int count, const real *dloss)
+extern "C" void cuda_softmax_xent_backward(real *dlogits, const real *logits, const real *lse, const int *targets,
+                                           int N, int V, int ignore, int count, const real *dloss)
 {
-    if (!dlogits || count <= 0)
+    if (!dlogits || count <= 0 || N <= 0)
         return;
-    LAUNCH(k_xent_bwd, (size_t)N * V, dlogits, probs, targets, N, V, ignore, count, dloss);
+    k_xent_bwd<<<N, ROW_THREADS>>>(dlogits, logits, lse, targets, V, ignore, count, dloss);
+    CUDA_LAUNCHED();
 }
 
 /* ---- mse and sums ------------------------------------------------------------------------------ */
