@@ -1,8 +1,8 @@
-/* Training throughput of the fp32 GPU path (lm_train_step on a tape on the GPU) for gpt and mosaic
- * at a few shapes: tokens per second over timed steps after warm-up steps, and the device memory
+/* Training throughput of the GPU path (lm_train_step on a tape on the GPU, fp32 then bf16) for gpt
+ * and mosaic at memlab bench's three CPU shapes and the GPT-2-small shape: tokens per second over timed steps after warm-up steps, and the device memory
  * high-water mark. A measurement for benchmarks/NOTES.md, not a test. Needs a GPU (and a build
  * with CUDA); CSV on stdout:
- *   bench,arch,dtype,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib */
+ *   bench,arch,dtype,d,layers,heads,ctx,batch,vocab,steps,seconds,tokens_per_s,peak_device_mib */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -19,9 +19,9 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, int steps, int bf16)
+static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, int vocab, int steps, int bf16)
 {
-    lm_config c = {.arch = arch, .vocab = 50304, .ctx = ctx, .d = d, .layers = layers, .heads = heads,
+    lm_config c = {.arch = arch, .vocab = vocab, .ctx = ctx, .d = d, .layers = layers, .heads = heads,
                    .bias = 0, .pos = POS_LEARNED};
     err_t e;
     if (lm_config_resolve(&c, &e) != 0) {
@@ -41,8 +41,8 @@ static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, in
     int n = B * ctx;
     int *ids = malloc((size_t)n * sizeof *ids), *tg = malloc((size_t)n * sizeof *tg);
     for (int i = 0; i < n; i++) {
-        ids[i] = (int)rng_below(&data, 50304);
-        tg[i] = (int)rng_below(&data, 50304);
+        ids[i] = (int)rng_below(&data, (uint64_t)vocab);
+        tg[i] = (int)rng_below(&data, (uint64_t)vocab);
     }
     lm_optim o = {.adamw = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1},
                   .sched = {.kind = SCHED_CONSTANT, .lr = 1e-4, .total = 1000}, .clip = 1.0};
@@ -54,8 +54,8 @@ static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, in
         lm_train_step(&m, &tp, ids, tg, B, ctx, -1, &o, s + 2, NULL, NULL);
     device_sync(DEV_CUDA);
     double sec = now() - t0;
-    printf("lm_step_cuda,%s,%s,%d,%d,%d,%d,%d,%d,%.4f,%.0f,%.0f\n", lm_arch_name(arch), bf16 ? "bf16" : "fp32", d,
-           layers, heads, ctx, B,
+    printf("lm_step_cuda,%s,%s,%d,%d,%d,%d,%d,%d,%d,%.4f,%.0f,%.0f\n", lm_arch_name(arch), bf16 ? "bf16" : "fp32", d,
+           layers, heads, ctx, B, vocab,
            steps, sec, (double)n * steps / sec, cuda_peak_bytes() / 1048576.0);
     fflush(stdout);
     free(ids);
@@ -73,13 +73,17 @@ int main(int argc, char **argv)
     }
     int steps = argc > 1 ? atoi(argv[1]) : 5;
     fprintf(stderr, "lm_step_cuda on %s\n", cuda_ctx_describe());
-    printf("bench,arch,dtype,d,layers,heads,ctx,batch,steps,seconds,tokens_per_s,peak_device_mib\n");
-    for (int bf16 = 0; bf16 < 2; bf16++) {
-        bench(LM_GPT, 256, 4, 4, 256, 16, steps, bf16);
-        bench(LM_GPT, 768, 12, 12, 512, 8, steps, bf16);
-        bench(LM_GPT, 768, 12, 12, 512, 32, steps, bf16);
-        bench(LM_MOSAIC, 256, 4, 4, 256, 16, steps, bf16);
-        bench(LM_MOSAIC, 768, 12, 12, 512, 8, steps, bf16);
-    }
+    printf("bench,arch,dtype,d,layers,heads,ctx,batch,vocab,steps,seconds,tokens_per_s,peak_device_mib\n");
+    /* memlab bench's three CPU shapes (its default --train-shapes and --tokens 8192, vocabulary
+     * 2048), then the paper's GPT-2-small shape at batch 8 and 32 (vocabulary 50,304) */
+    static const int shapes[][6] = {{128, 2, 4, 256, 32, 2048}, {256, 4, 8, 256, 32, 2048},
+                                    {512, 4, 8, 512, 16, 2048}, {768, 12, 12, 512, 8, 50304},
+                                    {768, 12, 12, 512, 32, 50304}};
+    for (int bf16 = 0; bf16 < 2; bf16++)
+        for (int a = 0; a < 2; a++)
+            for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+                const int *x = shapes[i];
+                bench(a ? LM_MOSAIC : LM_GPT, x[0], x[1], x[2], x[3], x[4], x[5], steps, bf16);
+            }
     return 0;
 }
