@@ -277,7 +277,7 @@ __device__ __forceinline__ void flush_rows(float *dst, size_t ld, int r0, int n,
 template <int HSP, typename E>
 __global__ void __launch_bounds__(ATT_THREADS)
 att_backward_kv(float *dk, float *dv, const E *dout, const E *q, const E *k, const E *v, const float *lse,
-                const float *D, att_dims d)
+                const float *D, float *parts, att_dims d)
 {
     extern __shared__ float sm[];
     float *Ks = sm, *Vs = Ks + ATT_BC * (HSP + 1), *Qs = Vs + ATT_BC * (HSP + 1), *Os = Qs + ATT_BR * (HSP + 1);
@@ -286,7 +286,8 @@ att_backward_kv(float *dk, float *dv, const E *dout, const E *q, const E *k, con
     const int j0 = blockIdx.x * ATT_BC, h = blockIdx.y, hs = d.hs;
     const float slope = d.alibi ? d.alibi[h] : 0.f;
     const int shared_k = d.bsk == 0 && d.B > 1, shared_v = d.bsv == 0 && d.B > 1;
-    const int b_first = shared_k || shared_v ? 0 : blockIdx.z, b_end = shared_k || shared_v ? d.B : blockIdx.z + 1;
+    int b_first, b_end;
+    att_kv_batches(d, shared_k || shared_v, &b_first, &b_end);
 
     float dK[4][HSP / 16], dV[4][HSP / 16];
 #pragma unroll
@@ -343,10 +344,15 @@ att_backward_kv(float *dk, float *dv, const E *dout, const E *q, const E *k, con
         if (dv && !shared_v)
             flush_rows<HSP>(dv + (size_t)b * d.bsv + (size_t)h * hs, d.ldv, j0, d.Tk, hs, dV, ty, tx);
     }
-    if (dk && shared_k)
-        flush_rows<HSP>(dk + (size_t)h * hs, d.ldk, j0, d.Tk, hs, dK, ty, tx);
-    if (dv && shared_v)
-        flush_rows<HSP>(dv + (size_t)h * hs, d.ldv, j0, d.Tk, hs, dV, ty, tx);
+    size_t ld;
+    if (dk && shared_k) {
+        float *part = att_kv_part(parts, d, 0, &ld);
+        flush_rows<HSP>(part + (size_t)h * hs, ld, j0, d.Tk, hs, dK, ty, tx);
+    }
+    if (dv && shared_v) {
+        float *part = att_kv_part(parts, d, 1, &ld);
+        flush_rows<HSP>(part + (size_t)h * hs, ld, j0, d.Tk, hs, dV, ty, tx);
+    }
 }
 
 template <int HSP>
@@ -473,11 +479,12 @@ static void backward_hsp(float *dq, float *dk, float *dv, const float *D, const 
     if ((dk || dv) && d->Tk > 0) {
         static bool opted;
         const size_t smem = dkv_smem<HSP>();
-        const bool shared = d->B > 1 && (d->bsk == 0 || d->bsv == 0);
-        dim3 grid(tiles(d->Tk, ATT_BC), d->H, shared ? 1 : d->B);
+        float *parts = att_kv_parts(d);
+        dim3 grid(tiles(d->Tk, ATT_BC), d->H, att_kv_grid_z(d));
         opt_in_smem(att_backward_kv<HSP, E>, smem, &opted);
-        att_backward_kv<HSP, E><<<grid, ATT_THREADS, smem>>>(dk, dv, dout, q, k, v, lse, D, *d);
+        att_backward_kv<HSP, E><<<grid, ATT_THREADS, smem>>>(dk, dv, dout, q, k, v, lse, D, parts, *d);
         SEQ_LAUNCHED();
+        att_kv_parts_sum(dk, dv, parts, d);
     }
     /* after the dK kernel on the same stream: dq may be dk's buffer */
     if (dq) {

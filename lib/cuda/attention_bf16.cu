@@ -301,7 +301,7 @@ constexpr size_t tc_kv_smem()
 template <int HSP>
 __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_BWD)
 attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
-                 const float *lse, const float *D, att_dims d)
+                 const float *lse, const float *D, float *parts, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
     const int LD = HSP + 8;
@@ -313,7 +313,8 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
     const int j0 = blockIdx.x * ATT_BC, h = blockIdx.y, hs = d.hs;
     const float slope = d.alibi ? d.alibi[h] : 0.f;
     const int shared_k = d.bsk == 0 && d.B > 1, shared_v = d.bsv == 0 && d.B > 1;
-    const int b_first = shared_k || shared_v ? 0 : blockIdx.z, b_end = shared_k || shared_v ? d.B : blockIdx.z + 1;
+    int b_first, b_end;
+    att_kv_batches(d, shared_k || shared_v, &b_first, &b_end);
     const int u_row[2] = {j0 + warp * 16 + g, j0 + warp * 16 + g + 8};   /* this thread's two keys */
 
     float dK[HSP / 8][4], dV[HSP / 8][4];
@@ -376,10 +377,15 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
         if (dv && !shared_v)
             flush_c<HSP>(dv + (size_t)b * d.bsv + (size_t)h * hs, d.ldv, j0 + warp * 16, d.Tk, hs, dV, g, t);
     }
-    if (dk && shared_k)
-        flush_c<HSP>(dk + (size_t)h * hs, d.ldk, j0 + warp * 16, d.Tk, hs, dK, g, t);
-    if (dv && shared_v)
-        flush_c<HSP>(dv + (size_t)h * hs, d.ldv, j0 + warp * 16, d.Tk, hs, dV, g, t);
+    size_t ld;
+    if (dk && shared_k) {
+        float *part = att_kv_part(parts, d, 0, &ld);
+        flush_c<HSP>(part + (size_t)h * hs, ld, j0 + warp * 16, d.Tk, hs, dK, g, t);
+    }
+    if (dv && shared_v) {
+        float *part = att_kv_part(parts, d, 1, &ld);
+        flush_c<HSP>(part + (size_t)h * hs, ld, j0 + warp * 16, d.Tk, hs, dV, g, t);
+    }
 }
 
 template <int HSP>
@@ -481,11 +487,12 @@ static void tc_backward(float *dq, float *dk, float *dv, const float *D, const b
     if ((dk || dv) && d->Tk > 0) {
         static bool opted;
         const size_t smem = tc_kv_smem<HSP>();
-        const bool shared = d->B > 1 && (d->bsk == 0 || d->bsv == 0);
-        dim3 grid(tiles(d->Tk, ATT_BC), d->H, shared ? 1 : d->B);
+        float *parts = att_kv_parts(d);
+        dim3 grid(tiles(d->Tk, ATT_BC), d->H, att_kv_grid_z(d));
         opt_in_smem(attb_backward_kv<HSP>, smem, &opted);
-        attb_backward_kv<HSP><<<grid, TC_THREADS, smem>>>(dk, dv, dout, q, k, v, lse, D, *d);
+        attb_backward_kv<HSP><<<grid, TC_THREADS, smem>>>(dk, dv, dout, q, k, v, lse, D, parts, *d);
         SEQ_LAUNCHED();
+        att_kv_parts_sum(dk, dv, parts, d);
     }
     /* after the dK kernel on the same stream: dq may be dk's buffer */
     if (dq) {

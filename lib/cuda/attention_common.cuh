@@ -4,6 +4,7 @@
 #ifndef MEMLAB_ATTENTION_COMMON_CUH
 #define MEMLAB_ATTENTION_COMMON_CUH
 
+#include "cuda/cuda_check.cuh"   /* cuda_scratch */
 #include "cuda/seq_common.cuh"
 
 extern "C" {
@@ -110,6 +111,86 @@ static inline void opt_in_smem(K kernel, size_t smem, bool *opted)
 
 static inline unsigned tiles(int n, int t) { return (unsigned)((n + t - 1) / t); }
 
+
+/* ---- key and value tables shared by the batch (the mosaic's persistent memory) ----------------
+ * The dK/dV kernels own a key tile each. With per-sequence keys there is a block per (key tile,
+ * head, sequence); a table shared by the batch used to get one block per (key tile, head) looping
+ * over the whole batch: 504 blocks of 256 query tiles each at the GPT-2-small shape, too few to
+ * keep an H100 busy (benchmarks/NOTES.md §15). Now the batch is cut into ATT_SHARED_SPLITS ranges
+ * (grid.z), each block adds its range's gradient into a partial table of its own, and
+ * att_shared_sum adds the partials into dk / dv in split order: deterministic, no atomics. */
+#define ATT_SHARED_SPLITS 8
+
+static inline int att_kv_shared(const att_dims *d) { return d->B > 1 && (d->bsk == 0 || d->bsv == 0); }
+
+/* grid.z of the dK/dV kernel: the batch, or the splits of a shared table. */
+static inline unsigned att_kv_grid_z(const att_dims *d)
+{
+    return att_kv_shared(d) ? (unsigned)(d->B < ATT_SHARED_SPLITS ? d->B : ATT_SHARED_SPLITS) : (unsigned)d->B;
+}
+
+/* The zeroed partial tables [splits][2 (k, v)][Tk][H hs] (cuda_scratch), or NULL without a shared
+ * table. */
+static inline float *att_kv_parts(const att_dims *d)
+{
+    if (!att_kv_shared(d))
+        return NULL;
+    const size_t n = (size_t)att_kv_grid_z(d) * 2 * d->Tk * d->H * d->hs;
+    float *p = (float *)cuda_scratch(n * sizeof(float));
+    SEQ_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), 0));
+    return p;
+}
+
+/* The sequences a dK/dV block runs: its own, or its split's range of the batch. */
+__device__ __forceinline__ void att_kv_batches(const att_dims &d, int shared, int *b0, int *b1)
+{
+    if (!shared) {
+        *b0 = blockIdx.z;
+        *b1 = blockIdx.z + 1;
+        return;
+    }
+    *b0 = (int)((long long)blockIdx.z * d.B / gridDim.z);
+    *b1 = (int)((long long)(blockIdx.z + 1) * d.B / gridDim.z);
+}
+
+/* Where a block adds the gradient of a shared table (which 0: keys, 1: values): its split's
+ * partial table, rows of H hs. */
+__device__ __forceinline__ float *att_kv_part(float *parts, const att_dims &d, int which, size_t *ld)
+{
+    *ld = (size_t)d.H * d.hs;
+    return parts + ((size_t)blockIdx.z * 2 + which) * d.Tk * *ld;
+}
+
+/* dst[u, c] (row stride ld) += the partials' sum over the splits, in split order. */
+__global__ static void att_shared_sum(float *dst, size_t ld, const float *parts, int splits, int which, int Tk,
+                                      int C)
+{
+    const size_t n = (size_t)Tk * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float s = 0.f;
+        for (int z = 0; z < splits; z++)
+            s += parts[((size_t)z * 2 + which) * n + i];
+        dst[i / C * ld + i % C] += s;
+    }
+}
+
+/* After the dK/dV kernel: the shared tables' gradients from the partials. */
+static inline void att_kv_parts_sum(float *dk, float *dv, const float *parts, const att_dims *d)
+{
+    if (!parts)
+        return;
+    const int C = d->H * d->hs, splits = (int)att_kv_grid_z(d);
+    const size_t n = (size_t)d->Tk * C;
+    const unsigned blocks = (unsigned)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
+    if (dk && d->bsk == 0) {
+        att_shared_sum<<<blocks, 256>>>(dk, d->ldk, parts, splits, 0, d->Tk, C);
+        SEQ_LAUNCHED();
+    }
+    if (dv && d->bsv == 0) {
+        att_shared_sum<<<blocks, 256>>>(dv, d->ldv, parts, splits, 1, d->Tk, C);
+        SEQ_LAUNCHED();
+    }
+}
 
 /* D into scratch for the backward kernels. */
 template <typename E>
