@@ -10,21 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/rng.h"
 #include "core/threads.h"
 
 #define MAX_CALLS 1000
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -86,19 +79,19 @@ static void bench(const shape *s, int threads, double min_seconds)
         /* the first call warms up (thread pools, caches, the pages of att and scratch); forward and
          * backward alternate, as in training; the gradients keep accumulating, which costs the same
          * as writing them afresh */
-        for (double start = now(), t0, t1, t2; calls <= MAX_CALLS && (calls < 4 || now() - start < min_seconds);
+        for (double start = clock_seconds(), t0, t1, t2; calls <= MAX_CALLS && (calls < 4 || clock_seconds() - start < min_seconds);
              calls++) {
-            t0 = now();
+            t0 = clock_seconds();
             if (flash)
                 attention_forward_flash(out, q, k, v, &d);
             else
                 attention_forward(out, att, q, k, v, &d);
-            t1 = now();
+            t1 = clock_seconds();
             if (flash)
                 attention_backward_flash(dq, dk, dv, dout, q, k, v, &d);
             else
                 attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
-            t2 = now();
+            t2 = clock_seconds();
             if (calls > 0) {
                 fwd[calls - 1] = t1 - t0;
                 bwd[calls - 1] = t2 - t1;

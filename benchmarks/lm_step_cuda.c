@@ -5,19 +5,12 @@
  *   bench,arch,dtype,d,layers,heads,ctx,batch,vocab,steps,seconds,tokens_per_s,peak_device_mib */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/device.h"
 #include "cuda/cuda_ctx.h"
 #include "nn/lm.h"
 #include "nn/lm_train.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, int vocab, int steps, int bf16)
 {
@@ -49,11 +42,11 @@ static void bench(lm_arch arch, int d, int layers, int heads, int ctx, int B, in
     for (int s = 0; s < 2; s++)
         lm_train_step(&m, &tp, ids, tg, B, ctx, -1, &o, s, NULL, NULL);
     device_sync(DEV_CUDA);
-    double t0 = now();
+    double t0 = clock_seconds();
     for (int s = 0; s < steps; s++)
         lm_train_step(&m, &tp, ids, tg, B, ctx, -1, &o, s + 2, NULL, NULL);
     device_sync(DEV_CUDA);
-    double sec = now() - t0;
+    double sec = clock_seconds() - t0;
     printf("lm_step_cuda,%s,%s,%d,%d,%d,%d,%d,%d,%d,%.4f,%.0f,%.0f\n", lm_arch_name(arch), bf16 ? "bf16" : "fp32", d,
            layers, heads, ctx, B, vocab,
            steps, sec, (double)n * steps / sec, cuda_peak_bytes() / 1048576.0);

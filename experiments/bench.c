@@ -121,13 +121,6 @@ static const cmd_spec bench_spec = {
     .out_dir_use = bench_out_dir_use,
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- one measurement in this process (`bench run`) ------------------------------------------------ */
 
 /* `bench run`'s table: one row, the measurement (a harness reads it back from its child). */
@@ -157,7 +150,7 @@ static double timed_step(void *ctx, long long step, long long *tokens)
 {
     timed_train *t = ctx;
     if (step == opts.warmup) {
-        t->start = now();
+        t->start = progress_now();
         op_profile_restart();   /* MEMLAB_PROFILE: the timed steps only */
     }
     *tokens += (long long)t->B * t->T;
@@ -170,7 +163,7 @@ static int timed_enough(void *ctx, const train_state *st)
     if (st->step <= opts.warmup)
         return 0;
     t->timed = st->step - opts.warmup;
-    t->elapsed = now() - t->start;
+    t->elapsed = progress_now() - t->start;
     return t->timed >= opts.min_steps && t->elapsed >= opts.min_time;
 }
 
@@ -233,12 +226,12 @@ static int run_generate(driver *d, lm *m, int cached)
     double start = 0;
     for (int i = 0, len = prompt; i < opts.warmup + G; i++, len++) {
         if (i == opts.warmup) {
-            start = now();
+            start = progress_now();
             op_profile_restart();
         }
         seq[len] = sampler_next(&sm, seq, len, NULL);
     }
-    double elapsed = now() - start;
+    double elapsed = progress_now() - start;
     sampler_free(&sm);
     free(seq);
     csv_row(d->csv, cell_str(cached ? "generate" : "generate_uncached"), cell_num(G / elapsed), cell_int(G),

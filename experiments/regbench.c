@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/dist.h"
@@ -127,13 +126,6 @@ static const cmd_spec regbench_spec = {
     .out_dir_use = regbench_out_dir_use,
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- evaluation --------------------------------------------------------------------------------- */
 
 /* A model as the evaluation sees it: next-token distributions for every input position of a sequence
@@ -241,10 +233,10 @@ static int run_trained(driver *d, const pfa_dataset *ds)
     err_t e;
     trained_config(&tc.cfg, &e);   /* checked before the data were drawn */
     trained_device(d, NULL, &tc.device, &tc.bf16);   /* checked too: opens it again */
-    double t0 = now_seconds();
+    double t0 = progress_now();
     regbench_model rm;
     int rc = regbench_train(&rm, &tc, &ds->train, &e);
-    row.train_seconds = now_seconds() - t0;
+    row.train_seconds = progress_now() - t0;
     if (rc == 0) {
         predictor p = {regbench_predict, &rm};
         snprintf(row.model, sizeof row.model, "%s", opts.model);
@@ -290,14 +282,14 @@ static int run_reference(driver *d, const pfa_dataset *ds)
         ngram_free(ng);
         return 0;
     }
-    double t0 = now_seconds();
+    double t0 = progress_now();
     row.val = evaluate(&ds->val, &p);
     row.test = evaluate(&ds->test, &p);
     ngram_free(ng);
     log_info(d->opt.quiet, "regbench: %s: validation accuracy %.4f TVD %.4f loss %.4f; test accuracy %.4f TVD %.4f "
                            "(%ld test positions, %.2f s)",
              row.model, pfa_score_accuracy(&row.val), pfa_score_tvd(&row.val), pfa_score_loss(&row.val),
-             pfa_score_accuracy(&row.test), pfa_score_tvd(&row.test), row.test.positions, now_seconds() - t0);
+             pfa_score_accuracy(&row.test), pfa_score_tvd(&row.test), row.test.positions, progress_now() - t0);
     write_row(d, &row);
     return 1;
 }
@@ -693,11 +685,11 @@ static int run_one(driver *d)
     /* Only trained models and the data views use the training set; the others skip drawing it (the
      * validation and test sets do not depend on it). */
     const int n_train = data_only || !is_reference_model(opts.model) ? (int)opts.train_size : 0;
-    double t0 = now_seconds();
+    double t0 = progress_now();
     pfa_dataset ds;
     pfa_dataset_generate(&ds, (uint64_t)d->opt.seed, n_train, (int)opts.val_size, (int)opts.test_size);
     log_info(d->opt.quiet, "regbench: drew %d training, %d validation and %d test automata in %.2f s", n_train,
-             (int)opts.val_size, (int)opts.test_size, now_seconds() - t0);
+             (int)opts.val_size, (int)opts.test_size, progress_now() - t0);
     int ok = 1;
     if (data_only) {
         if (opts.export_path && export_data(d, &ds) != 0)

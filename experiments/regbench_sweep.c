@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "io/gzfile.h"
@@ -169,13 +168,6 @@ int regbench_sweep_emit(const regbench_sweep *s, FILE *f)
 
 /* ---- running the points ------------------------------------------------------------------------ */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A point's failure: every rank reports its own (driver_error speaks for rank 0 alone). */
 static void sweep_error(const regbench_sweep *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sweep_error(const regbench_sweep *s, const char *fmt, ...)
@@ -236,7 +228,7 @@ int regbench_sweep_run(const regbench_sweep *s, int jobs)
     int next = s->ranks > 1 ? s->rank : 0, running = 0, done = 0, failed = 0;
     while (next < s->npoints || running > 0) {
         while (running < jobs && next < s->npoints) {
-            t0[next] = now_seconds();
+            t0[next] = progress_now();
             if ((pid[next] = point_start(s, next)) > 0) {
                 running++;
             } else {
@@ -257,7 +249,7 @@ int regbench_sweep_run(const regbench_sweep *s, int jobs)
             if (pid[i] == p) {
                 pid[i] = 0;
                 running--;
-                point_report(s, i, status, now_seconds() - t0[i], ++done, &failed);
+                point_report(s, i, status, progress_now() - t0[i], ++done, &failed);
                 break;
             }
     }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "core/version.h"
@@ -179,13 +178,6 @@ static int decode_line(bpe *t, const char *line, size_t len, long long lineno, o
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct {
     int quiet;
     double t0, last;
@@ -194,7 +186,7 @@ typedef struct {
 static void train_progress(void *ctx, int done, int max)
 {
     train_log *l = ctx;
-    double t = now_s();
+    double t = progress_now();
     if (t - l->last < 5 && done < max)
         return;
     l->last = t;
@@ -203,13 +195,13 @@ static void train_progress(void *ctx, int done, int max)
 
 static int run_train(const common_opts *c, const char *text, size_t len)
 {
-    train_log log = {c->quiet, now_s(), now_s()};
+    train_log log = {c->quiet, progress_now(), progress_now()};
     log_info(c->quiet, "tokenize: training a vocabulary of %lld on %.1f MB", opts.vocab_size, (double)len / 1e6);
     bpe *t = bpe_train(text, len, (int)opts.vocab_size, train_progress, &log);
     if (bpe_vocab_size(t) < opts.vocab_size)
         log_info(c->quiet, "tokenize: the corpus ran out of pairs: the vocabulary has %d ids, not %lld",
                  bpe_vocab_size(t), opts.vocab_size);
-    log_info(c->quiet, "tokenize: learned %d merges in %.1f s", bpe_merge_count(t), now_s() - log.t0);
+    log_info(c->quiet, "tokenize: learned %d merges in %.1f s", bpe_merge_count(t), progress_now() - log.t0);
     err_t e;
     int rc = bpe_save(t, c->output, &e);
     if (rc != 0)

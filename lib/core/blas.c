@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/pool.h"
 #include "core/rng.h"
@@ -104,13 +104,6 @@ void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const 
     pool_for((size_t)g.mt * g.nt, g.mt * g.nt > 1, gemm_tile, &g);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 double blas_gemm_gflops(int M, int N, int K, double min_seconds)
 {
     real *a = xaligned_zeroed((size_t)M * K * sizeof(real));
@@ -123,11 +116,11 @@ double blas_gemm_gflops(int M, int N, int K, double min_seconds)
         b[i] = (real)rng_normal(&r);
     blas_gemm(0, 1, M, N, K, 1, a, K, b, K, 0, c, N);
     long calls = 0;
-    double start = now(), elapsed;
+    double start = clock_seconds(), elapsed;
     do {
         blas_gemm(0, 1, M, N, K, 1, a, K, b, K, 0, c, N);
         calls++;
-        elapsed = now() - start;
+        elapsed = clock_seconds() - start;
     } while (elapsed < min_seconds);
     free(a);
     free(b);

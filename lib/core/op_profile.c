@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #if defined(MEMLAB_CUDA) && !defined(MEMLAB_DOUBLE)
 #include "cuda/cuda_ctx.h"
@@ -48,13 +48,6 @@ int op_profile_on(void)
         on = s && *s && strcmp(s, "0") != 0;
     }
     return on;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 /* "linear_backward", "gelu_erf_op_backward", "attention_bwd": the op's name without the suffix. */
@@ -143,7 +136,7 @@ void op_profile_mark(device_kind dev, const char *name, int pass)
         return;
     }
 #endif
-    m->t = now();
+    m->t = clock_seconds();
 }
 
 void op_profile_restart(void)

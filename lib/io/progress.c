@@ -1,22 +1,17 @@
 #include "io/progress.h"
 
+#include "core/clock.h"
 #include "io/runlog.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TTY_INTERVAL 0.1
 #define PLAIN_INTERVAL 5.0
 
-double progress_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+double progress_now(void) { return clock_seconds(); }
 
 /* "45s", "12m05s", "3h07m": short enough for one line. */
 static void format_duration(char *buf, size_t len, double s)
