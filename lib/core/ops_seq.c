@@ -19,20 +19,50 @@ static real *grad_of(tensor *t) { return needs_grad(t) ? t->grad : NULL; }
 
 /* ---- attention ------------------------------------------------------------------------------ */
 
-/* The CPU node keeps the operands' layout (q, k, v at column offsets iarg[1..3] of the tensors
- * in[0..2], or of in[0] alone for op_attention_qkv: iarg[0] = 1) and, from the stored-probabilities
- * kernel, the probabilities in saved[0]; the flash kernel keeps nothing (saved[0] NULL). */
+/* Where an attention op's q, k, v are (indices 0, 1, 2): a tensor each, or one fused [B, T, 3C]
+ * tensor for all three (op_attention_qkv), at column offsets. Nodes on either device keep it:
+ * the tensors in in[0..2] (in[0] alone when fused), iarg[0] = fused, iarg[1..3] the offsets. */
+typedef struct {
+    tensor *t[3];
+    size_t off[3];
+    int fused;
+} att_operands;
+
+static att_operands att_operands_of(tensor *const *in, int n_in, size_t oq, size_t ok, size_t ov)
+{
+    const int fused = n_in == 1;
+    return (att_operands){{in[0], fused ? in[0] : in[1], fused ? in[0] : in[2]}, {oq, ok, ov}, fused};
+}
+
+static att_operands att_node_operands(const tape_node *node)
+{
+    return att_operands_of(node->in, node->iarg[0] ? 1 : 3, (size_t)node->iarg[1], (size_t)node->iarg[2],
+                           (size_t)node->iarg[3]);
+}
+
+static void att_node_keep(tape_node *node, const att_operands *o)
+{
+    node->iarg[0] = o->fused;
+    for (int i = 0; i < 3; i++)
+        node->iarg[1 + i] = (long long)o->off[i];
+}
+
+static real *att_data(const att_operands *o, int i) { return o->t[i]->data + o->off[i]; }
+
+static real *att_grad(const att_operands *o, int i)
+{
+    real *g = grad_of(o->t[i]);
+    return g ? g + o->off[i] : NULL;
+}
+
+/* The CPU node keeps, from the stored-probabilities kernel, the probabilities in saved[0]; the
+ * flash kernel keeps nothing (saved[0] NULL). */
 static void attention_bwd_cpu(tape *tp, tape_node *node)
 {
     const att_dims *d = node->saved[1];
-    const int fused = (int)node->iarg[0];
-    tensor *q = node->in[0], *k = fused ? q : node->in[1], *v = fused ? q : node->in[2];
-    const size_t oq = (size_t)node->iarg[1], ok = (size_t)node->iarg[2], ov = (size_t)node->iarg[3];
-    real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
-    dq = dq ? dq + oq : NULL;
-    dk = dk ? dk + ok : NULL;
-    dv = dv ? dv + ov : NULL;
-    const real *qd = q->data + oq, *kd = k->data + ok, *vd = v->data + ov;
+    const att_operands o = att_node_operands(node);
+    real *dq = att_grad(&o, 0), *dk = att_grad(&o, 1), *dv = att_grad(&o, 2);
+    const real *qd = att_data(&o, 0), *kd = att_data(&o, 1), *vd = att_data(&o, 2);
     if (!node->saved[0]) {
         attention_backward_flash(dq, dk, dv, node->out->grad, qd, kd, vd, d);
         return;
@@ -41,31 +71,41 @@ static void attention_bwd_cpu(tape *tp, tape_node *node)
     attention_backward(dq, dk, dv, scratch, node->out->grad, qd, kd, vd, node->saved[0], d);
 }
 
+#if HAVE_CUDA_SEQ
+/* --dtype bf16 converts the operand tensors whole, in their own layout, one after another into one
+ * buffer (a fused tensor once): where operand i's tensor starts in it, and operand i itself. */
+static size_t att_bf16_start(const att_operands *o, int i)
+{
+    size_t at = 0;
+    for (int j = 0; !o->fused && j < i; j++)
+        at += o->t[j]->n;
+    return at;
+}
+
+static const unsigned short *att_bf16(const att_operands *o, const unsigned short *buf, int i)
+{
+    return buf + att_bf16_start(o, i) + o->off[i];
+}
+#endif
+
 static void attention_bwd(tape *tp, tape_node *node)
 {
 #if HAVE_CUDA_SEQ
-    if (node->in[0]->device == DEV_CUDA) {
-        /* the layout of the CPU node (iarg[0..3]); lse in saved[0], bf16 operands in saved[2] */
+    if (node->in[0]->device == DEV_CUDA) {   /* lse in saved[0], the bf16 operands in saved[2] */
         const att_dims *d = node->saved[1];
-        const int fused = (int)node->iarg[0];
-        tensor *q = node->in[0], *k = fused ? q : node->in[1], *v = fused ? q : node->in[2];
-        const size_t oq = (size_t)node->iarg[1], ok = (size_t)node->iarg[2], ov = (size_t)node->iarg[3];
-        real *dq = grad_of(q), *dk = grad_of(k), *dv = grad_of(v);
-        dq = dq ? dq + oq : NULL;
-        dk = dk ? dk + ok : NULL;
-        dv = dv ? dv + ov : NULL;
+        const att_operands o = att_node_operands(node);
+        real *dq = att_grad(&o, 0), *dk = att_grad(&o, 1), *dv = att_grad(&o, 2);
         real *scr = tape_alloc_data(tp, cuda_attention_scratch_size(d) * sizeof(real));
-        if (node->saved[2]) {   /* bf16: the forward's conversion of the operands, laid out as they are */
-            const unsigned short *qb = node->saved[2];
-            const unsigned short *kb = fused ? qb : qb + q->n, *vb = fused ? qb : kb + k->n;
+        if (node->saved[2]) {
+            const unsigned short *b = node->saved[2];
             unsigned short *doutb = tape_alloc_data(tp, node->out->n * sizeof *doutb);
             cuda_to_bf16(doutb, node->out->grad, node->out->n);
-            cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, qb + oq, kb + ok, vb + ov, node->out->data,
-                                         node->saved[0], d);
+            cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, att_bf16(&o, b, 0), att_bf16(&o, b, 1),
+                                         att_bf16(&o, b, 2), node->out->data, node->saved[0], d);
             return;
         }
-        cuda_attention_backward(dq, dk, dv, scr, node->out->grad, q->data + oq, k->data + ok, v->data + ov,
-                                node->out->data, node->saved[0], d);
+        cuda_attention_backward(dq, dk, dv, scr, node->out->grad, att_data(&o, 0), att_data(&o, 1),
+                                att_data(&o, 2), node->out->data, node->saved[0], d);
         return;
     }
 #endif
@@ -92,8 +132,8 @@ static tensor *attention_cpu(tape *tp, tensor *const *in, int n_in, size_t oq, s
                              const att_dims *d)
 {
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
-    const tensor *kt = n_in == 1 ? in[0] : in[1], *vt = n_in == 1 ? in[0] : in[2];
-    const real *q = in[0]->data + oq, *k = kt->data + ok, *v = vt->data + ov;
+    const att_operands o = att_operands_of(in, n_in, oq, ok, ov);
+    const real *q = att_data(&o, 0), *k = att_data(&o, 1), *v = att_data(&o, 2);
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
     real *att = NULL;
     if (attention_flash(tp, d)) {
@@ -108,10 +148,7 @@ static tensor *attention_cpu(tape *tp, tensor *const *in, int n_in, size_t oq, s
     if (node) {
         node->saved[0] = att;
         node->saved[1] = (void *)d;
-        node->iarg[0] = n_in == 1;
-        node->iarg[1] = (long long)oq;
-        node->iarg[2] = (long long)ok;
-        node->iarg[3] = (long long)ov;
+        att_node_keep(node, &o);
     }
     return out;
 }
@@ -186,22 +223,18 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
                               const att_dims *d)
 {
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
-    const int fused = n_in == 1;
-    const tensor *qt = in[0], *kt = fused ? in[0] : in[1], *vt = fused ? in[0] : in[2];
-    const real *q = qt->data + oq, *k = kt->data + ok, *v = vt->data + ov;
+    const att_operands o = att_operands_of(in, n_in, oq, ok, ov);
+    const real *q = att_data(&o, 0), *k = att_data(&o, 1), *v = att_data(&o, 2);
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
     real *lse = tape_alloc_data(tp, (size_t)B * H * Tq * sizeof(real));
     unsigned short *opb = NULL;
-    if (tp->bf16) {   /* --dtype bf16: operands on the tensor cores */
-        const size_t n = fused ? qt->n : qt->n + kt->n + vt->n;
-        opb = tape_alloc_data(tp, n * sizeof *opb);
-        cuda_to_bf16(opb, qt->data, qt->n);
-        if (!fused) {
-            cuda_to_bf16(opb + qt->n, kt->data, kt->n);
-            cuda_to_bf16(opb + qt->n + kt->n, vt->data, vt->n);
-        }
-        const unsigned short *kb = fused ? opb : opb + qt->n, *vb = fused ? opb : kb + kt->n;
-        cuda_attention_forward_bf16(out->data, lse, opb + oq, kb + ok, vb + ov, d);
+    if (tp->bf16) {   /* --dtype bf16: operands on the tensor cores, converted as att_bf16 reads them */
+        const int tensors = o.fused ? 1 : 3;
+        opb = tape_alloc_data(tp, (att_bf16_start(&o, tensors - 1) + o.t[tensors - 1]->n) * sizeof *opb);
+        for (int i = 0; i < tensors; i++)
+            cuda_to_bf16(opb + att_bf16_start(&o, i), o.t[i]->data, o.t[i]->n);
+        cuda_attention_forward_bf16(out->data, lse, att_bf16(&o, opb, 0), att_bf16(&o, opb, 1),
+                                    att_bf16(&o, opb, 2), d);
     } else {
         cuda_attention_forward(out->data, lse, q, k, v, d);
     }
@@ -217,10 +250,7 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
         node->saved[0] = lse;
         node->saved[1] = (void *)d;
         node->saved[2] = opb;
-        node->iarg[0] = fused;
-        node->iarg[1] = (long long)oq;
-        node->iarg[2] = (long long)ok;
-        node->iarg[3] = (long long)ov;
+        att_node_keep(node, &o);
     }
     return out;
 }
