@@ -399,7 +399,7 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
     device_kind dev = DEV("op_softmax_xent", logits);
     /* saved for the backward pass: the probabilities on the CPU, each row's log-sum-exp on the GPU
      * (which recomputes them from the logits rather than keep [N, V] more numbers) */
-    real *probs = tape_alloc_data(tp, (dev == DEV_CPU ? logits->n : (size_t)N) * sizeof *probs);
+    real *kept = tape_alloc_data(tp, (dev == DEV_CPU ? logits->n : (size_t)N) * sizeof *kept);
     int count = 0;
     tensor *out = scalar_out(tp);
     const int *ktargets = targets;
@@ -410,15 +410,15 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
         for (int i = 0; i < N; i++)
             count += targets[i] != ignore;
         ktargets = ints_on(tp, targets, (size_t)N);
-        cuda_softmax_xent_forward(out->data, probs, logits->data, ktargets, N, V, ignore, count);
+        cuda_softmax_xent_forward(out->data, kept, logits->data, ktargets, N, V, ignore, count);
         device_sync(dev);
     }
 #endif
     if (dev == DEV_CPU)
-        out->data[0] = (real)softmax_xent_forward(probs, logits->data, targets, N, V, ignore, &count);
+        out->data[0] = (real)softmax_xent_forward(kept, logits->data, targets, N, V, ignore, &count);
     tape_node *nd = tape_record(tp, softmax_xent_op_backward, out, 1, &logits);
     if (nd) {
-        nd->saved[0] = probs;
+        nd->saved[0] = kept;
         nd->saved[1] = dev == DEV_CPU ? ints_on(tp, targets, (size_t)N) : (int *)ktargets;
         nd->iarg[0] = N;
         nd->iarg[1] = V;

@@ -94,8 +94,9 @@ tensor *tape_to_host(tape *tp, tensor *t);
 int tape_will_record(const tape *tp, int n_in, tensor *const *in);
 
 /* Records a node for `out` computed from `in` when gradients are on and some input requires one;
- * then marks out->requires_grad. Called once the op has computed `out` (the profiler's forward mark). Returns the node (to fill saved/args) or NULL when nothing was
- * recorded, in which case the op needs to save nothing. */
+ * then marks out->requires_grad. Called once the op has computed `out` (the profiler's forward
+ * mark). Returns the node (to fill saved/args) or NULL when nothing was recorded, in which case the
+ * op needs to save nothing. */
 tape_node *tape_record_op(tape *tp, tape_backward_fn backward, const char *name, tensor *out, int n_in,
                           tensor *const *in);
 /* The op's name, for the profiler (core/op_profile.h), is its backward function's. */
