@@ -24,6 +24,7 @@
 #include "io/csv.h"
 #include "io/gzfile.h"
 #include "io/json.h"
+#include "io/limits.h"
 #include "io/progress.h"
 #include "test_util.h"
 
@@ -771,6 +772,38 @@ START_TEST(test_config_write_roundtrip)
     ck_assert_ptr_nonnull(strstr(text, "empty_seq: []\n"));
     free(text);
     config_free(out, nout);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* Fuzz finding (12.3 million executions on the 16-core host): a key of about 700 bytes, mostly '"',
+ * loaded; written double-quoted with every '"' escaped it passed YAML's 1024-character limit on a
+ * `key: value` key and no longer read back. Keys are bounded (CONFIG_KEY_MAX bytes): the longest
+ * allowed key, in the characters that grow most when escaped, reads back, and one byte more is a
+ * one-line error naming the bound. */
+START_TEST(test_config_long_key)
+{
+    char *dir = test_tmpdir();
+    char key[CONFIG_KEY_MAX + 2];
+    memset(key, '\x01', CONFIG_KEY_MAX);   /* written as \x01: 4 characters a byte */
+    key[CONFIG_KEY_MAX] = '\0';
+    config_entry *out = xcalloc(1, sizeof *out);
+    *out = (config_entry){.key = xstrdup(key), .value = xstrdup("v")};
+    free(expect_config_roundtrip(dir, out, 1));
+    config_free(out, 1);
+
+    memset(key, 'k', CONFIG_KEY_MAX + 1);
+    key[CONFIG_KEY_MAX + 1] = '\0';
+    char *path = path_in(dir, "long.yaml"), text[CONFIG_KEY_MAX + 16];
+    snprintf(text, sizeof text, "%s: 1\n", key);
+    write_text(path, text);
+    config_entry *c;
+    int n;
+    err_t e;
+    ck_assert_int_ne(config_load(path, &c, &n, &e), 0);
+    ck_assert_ptr_nonnull(strstr(e.msg, "at most 200 bytes"));
+    ck_assert_ptr_null(strchr(e.msg, '\n'));
+    free(path);
     test_rmdir(dir);
 }
 END_TEST
@@ -1833,6 +1866,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_config_write_roundtrip);
     tcase_add_test(tc, test_config_write_unicode_breaks);
+    tcase_add_test(tc, test_config_long_key);
     tcase_add_test(tc, test_config_messages_one_line);
     suite_add_tcase(s, tc);
 
