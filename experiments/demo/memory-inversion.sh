@@ -11,11 +11,12 @@ set -eu
 out=$1
 enc_steps=${INVERSION_DEMO_ENCODER_STEPS:-1500}
 probe_steps=${INVERSION_DEMO_PROBE_STEPS:-800}
+seed=${DEMO_SEED:-1}
 lr_gpt=${INVERSION_DEMO_GPT_LR:-1e-3}
 lr_mosaic=${INVERSION_DEMO_MOSAIC_LR:-2e-3}
 for a in gpt mosaic; do
     case $a in gpt) lr=$lr_gpt ;; mosaic) lr=$lr_mosaic ;; esac
-    $MEMLAB memory-inversion --arch $a --lr "$lr" --encoder-steps "$enc_steps" --probe-steps "$probe_steps" \
+    $MEMLAB memory-inversion --arch $a --lr "$lr" --encoder-steps "$enc_steps" --probe-steps "$probe_steps" --seed "$seed" \
         --threads 1 --quiet --force --out-dir "$out/$a" -o "$out/$a.csv" &
 done
 wait
