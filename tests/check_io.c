@@ -778,23 +778,23 @@ END_TEST
 
 /* Fuzz finding (12.3 million executions on the 16-core host): a key of about 700 bytes, mostly '"',
  * loaded; written double-quoted with every '"' escaped it passed YAML's 1024-character limit on a
- * `key: value` key and no longer read back. Keys are bounded (CONFIG_KEY_MAX bytes): the longest
+ * `key: value` key and no longer read back. Keys are bounded (LIMIT_CONFIG_KEY_BYTES bytes): the longest
  * allowed key, in the characters that grow most when escaped, reads back, and one byte more is a
  * one-line error naming the bound. */
 START_TEST(test_config_long_key)
 {
     char *dir = test_tmpdir();
-    char key[CONFIG_KEY_MAX + 2];
-    memset(key, '\x01', CONFIG_KEY_MAX);   /* written as \x01: 4 characters a byte */
-    key[CONFIG_KEY_MAX] = '\0';
+    char key[LIMIT_CONFIG_KEY_BYTES + 2];
+    memset(key, '\x01', LIMIT_CONFIG_KEY_BYTES);   /* written as \x01: 4 characters a byte */
+    key[LIMIT_CONFIG_KEY_BYTES] = '\0';
     config_entry *out = xcalloc(1, sizeof *out);
     *out = (config_entry){.key = xstrdup(key), .value = xstrdup("v")};
     free(expect_config_roundtrip(dir, out, 1));
     config_free(out, 1);
 
-    memset(key, 'k', CONFIG_KEY_MAX + 1);
-    key[CONFIG_KEY_MAX + 1] = '\0';
-    char *path = path_in(dir, "long.yaml"), text[CONFIG_KEY_MAX + 16];
+    memset(key, 'k', LIMIT_CONFIG_KEY_BYTES + 1);
+    key[LIMIT_CONFIG_KEY_BYTES + 1] = '\0';
+    char *path = path_in(dir, "long.yaml"), text[LIMIT_CONFIG_KEY_BYTES + 16];
     snprintf(text, sizeof text, "%s: 1\n", key);
     write_text(path, text);
     config_entry *c;

@@ -123,9 +123,9 @@ static int config_parse(const char *path, const char *text, size_t len, entry_li
                 st = ST_DOC_END;
             } else if (ev.type != YAML_SCALAR_EVENT) {
                 rc = err_set(e, "%s:%d: keys must be plain words, not lists or mappings", path, line);
-            } else if (strlen(sval) > CONFIG_KEY_MAX) {
+            } else if (strlen(sval) > LIMIT_CONFIG_KEY_BYTES) {
                 rc = err_set(e, "%s:%d: a key of %zu bytes (keys are option names, at most %d bytes)", path,
-                             line, strlen(sval), CONFIG_KEY_MAX);
+                             line, strlen(sval), LIMIT_CONFIG_KEY_BYTES);
             } else {
                 for (int i = 0; i < l->n; i++)
                     if (!strcmp(l->v[i].key, sval))

@@ -16,7 +16,7 @@
 /* One key of a --config or --grid file. Keys are option names; the bound also keeps every key the
  * writer double-quotes (at most 4 characters a byte, \xNN, and 2 quotes) inside YAML's 1024-character
  * limit on a key written as `key: value`, past which it no longer reads as a key (a fuzz finding). */
-#define CONFIG_KEY_MAX 200
+#define LIMIT_CONFIG_KEY_BYTES 200
 /* Tokenizer files: a memlab tokenizer JSON, GPT-2's encoder.json and vocab.bpe (about 1 MB each
  * for a 50k vocabulary). */
 #define LIMIT_TOKENIZER_BYTES (64 * LIMIT_MIB)
