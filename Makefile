@@ -210,6 +210,11 @@ CUDA_TEST_SRC := $(filter-out $(CUDA_HARNESS),$(sort $(wildcard tests/cuda/*.c t
 CUDA_HARNESS_OBJ := $(patsubst %,$(BUILD)/f/%.o,$(basename $(CUDA_HARNESS)))
 CUDA_TEST_BIN := $(patsubst tests/cuda/%,$(BUILD)/cuda-tests/%,$(basename $(CUDA_TEST_SRC)))
 BENCH_CUDA_BIN := $(if $(NVCC),$(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.c)))
+# benchmarks/*_cuda.cu (the attention and sequence kernels alone) link the library the same way.
+BENCH_CUDA_BIN += $(if $(NVCC),$(patsubst benchmarks/%.cu,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.cu)))
+$(BUILD)/bench/%_cuda: $(BUILD)/f/benchmarks/%_cuda.o $(BUILD)/f/version.o $(BUILD)/libmemlab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/cuda-tests/%: $(BUILD)/f/tests/cuda/%.o $(CUDA_HARNESS_OBJ) $(BUILD)/f/version.o $(BUILD)/libmemlab.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@

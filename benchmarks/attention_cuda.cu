@@ -6,7 +6,7 @@
  * Output: one CSV line per configuration: bench,B,Tq,Tk,H,hs,mask,dtype,fwd_ms,bwd_ms,fwd_tflops,bwd_tflops
  * (median of the repetitions; flops count only the allowed logits, 4 hs per logit forward, 8 in
  * the backward's four products (dV, dP, dK, dQ) plus the recomputed QK^T: 10 hs).
- * Usage: attention_cuda [B, default 32] */
+ * Usage: attention_cuda [B, default 32] [NAME: only that configuration, e.g. mosaic-pmem for ncu] */
 #include <string.h>
 
 #include "cuda_timing.cuh"
@@ -65,8 +65,12 @@ static const char *mask_name(att_mask_kind k)
 }
 
 /* layout: 0 fused qkv (gpt), 1 q = k (mosaic context memory), 2 shared k / v (persistent memory) */
+static const char *only;   /* argv[2]: the one configuration to run, or NULL for all */
+
 static void bench(const char *name, int B, int Tq, int Tk, int H, int hs, att_mask_kind kind, int layout, int reps)
 {
+    if (only && strcmp(only, name) != 0)
+        return;
     const int C = H * hs;
     att_dims d;
     memset(&d, 0, sizeof d);
@@ -126,6 +130,7 @@ static void bench(const char *name, int B, int Tq, int Tk, int H, int hs, att_ma
 int main(int argc, char **argv)
 {
     const int B = argc > 1 ? atoi(argv[1]) : 32;
+    only = argc > 2 ? argv[2] : NULL;
     printf("bench,B,Tq,Tk,H,hs,mask,dtype,fwd_ms,bwd_ms,fwd_tflops,bwd_tflops\n");
     bench("gpt", B, 512, 512, 12, 64, ATT_CAUSAL, 0, 20);
     bench("gpt-strict", B, 512, 512, 12, 64, ATT_STRICT, 0, 20);

@@ -1,4 +1,4 @@
-/* What the CUDA benchmarks (benchmarks/*_cuda.cu) share: a checked CUDA call and the timing of a
+/* What the CUDA benchmarks (benchmarks/NAME_cuda.cu) share: a checked CUDA call and the timing of a
  * call with CUDA events on stream 0 (median of reps calls after two warm-ups). */
 #ifndef MEMLAB_CUDA_TIMING_CUH
 #define MEMLAB_CUDA_TIMING_CUH

@@ -7,6 +7,7 @@ which is what the paper's code does, so it takes the memory-efficient or math pa
 CSV: bench,B,Tq,Tk,H,hs,mask,dtype,fwd_ms,bwd_ms,backend_note
 Also the leaky average as the paper's code writes it (a lower-triangular [T, T] matrix of decay
 powers per head, applied as a batched product), the peer of memlab's O(T) scan: leaky,... lines.
+Also the mosaic's persistent memory (B T queries, one shared [2688, C] table, no mask): sdpa-mosaic-pmem.
 Usage: python3 sdpa_attention.py [B, default 32]"""
 import sys
 
@@ -52,6 +53,19 @@ def bench(name, B, T, H, hs, mask, dtype):
     print(f"sdpa-{name},{B},{T},{T},{H},{hs},{mask},{str(dtype)[6:]},{fwd:.3f},{both - fwd:.3f},bwd=fwd+bwd-fwd", flush=True)
 
 
+def pmem(B, T, P, H, hs, dtype):
+    """The mosaic's persistent memory: B T queries against one [P, C] key and value table shared by
+    the batch, no mask (the flash path in bf16), gradients to the queries and the shared tables."""
+    C = H * hs
+    q = torch.randn(1, H, B * T, hs, device="cuda", dtype=dtype, requires_grad=True)
+    kv = torch.randn(2, 1, H, P, hs, device="cuda", dtype=dtype, requires_grad=True)
+    out = F.scaled_dot_product_attention(q, kv[0], kv[1])
+    dout = torch.randn_like(out)
+    fwd = time_ms(lambda: F.scaled_dot_product_attention(q, kv[0], kv[1]), reps=5)
+    both = time_ms(lambda: torch.autograd.grad(F.scaled_dot_product_attention(q, kv[0], kv[1]), (q, kv), dout), reps=5)
+    print(f"sdpa-mosaic-pmem,1,{B * T},{P},{H},{hs},full,{str(dtype)[6:]},{fwd:.3f},{both - fwd:.3f},bwd=fwd+bwd-fwd", flush=True)
+
+
 def leaky(B, T, H, hs, dtype):
     """out_t = sum_{u<=t} a_h^(t-u) inp_u as one [H, T, T] lower-triangular product."""
     x = torch.randn(B, H, T, hs, device="cuda", dtype=dtype, requires_grad=True)
@@ -80,3 +94,4 @@ if __name__ == "__main__":
         bench("gpt", B, 512, 12, 64, "causal", dtype)
         bench("gpt-strict", B, 512, 12, 64, "strict", dtype)
         leaky(B, 512, 12, 64, dtype)
+        pmem(B, 512, 2688, 12, 64, dtype)
