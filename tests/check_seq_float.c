@@ -283,14 +283,15 @@ START_TEST(test_flash_deterministic_across_threads)
 END_TEST
 
 /* Fewer attention units than threads (kernels_attention.c, run_units): a table of keys shared by
- * the batch (the mosaic's persistent memory) has one backward unit per head, 2 here on 4 threads,
- * so the heads run one after another with their products tiled over the pool. Every output and
+ * the batch (the mosaic's persistent memory) has one backward unit per (head, range of the batch),
+ * 2 here (1 head, 2 sequences) on 4 threads, so the units run one after another with their products
+ * tiled over the pool, and the two ranges' partial tables are added in order. Every output and
  * gradient: the same bits in two runs on 4 threads, and within float round-off of one thread (a
  * product tiled over the pool may round otherwise than one call). */
 static real *shared_table_run(int threads, size_t *len)
 {
     threads_set(threads);
-    const int B = 3, T = 96, P = 160, H = 2, hs = 32, C = H * hs;
+    const int B = 2, T = 96, P = 160, H = 1, hs = 32, C = H * hs;
     att_dims d = {.B = B, .Tq = T, .Tk = P, .H = H, .hs = hs, .ldq = C, .ldk = C, .ldv = C, .ldo = C,
                   .bsq = (size_t)T * C, .bsk = 0, .bsv = 0, .bso = (size_t)T * C, .mask = {ATT_FULL, 0},
                   .scale = (real)(1 / sqrt(hs))};

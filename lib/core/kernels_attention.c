@@ -663,18 +663,59 @@ static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const rea
     }
 }
 
-/* Units of the products path's backward pass: one (batch, head), or a whole head over the batch in
- * order when k / v are shared by the batch; each participant works in its own Tq x Tk scratch. */
+/* A table shared by the batch (the mosaic's persistent memory) gets its gradient summed over the
+ * batch. Its units are (head, range of the batch): ATT_SHARED_SPLITS ranges (fewer for a shorter
+ * batch), each adding its sequences' terms in order into a zeroed partial table of its own, and the
+ * partials are then added to dk / dv range by range in order. The number of ranges is fixed, not
+ * the thread count's, so the bits do not depend on the threads. (Whole heads as units, as before,
+ * left 16 cores with 4 or 8 units: benchmarks/NOTES.md section 17.) */
+#define ATT_SHARED_SPLITS 8
+
+static int shared_splits(const att_dims *d) { return d->B < ATT_SHARED_SPLITS ? d->B : ATT_SHARED_SPLITS; }
+
+/* Units of the products path's backward pass: one (batch, head), or with a shared table one (head,
+ * range of the batch) whose shared gradients go to its range's partial tables (a->dkt, a->dvt:
+ * [splits][Tk rows of ldk / ldv]); each participant works in its own Tq x Tk scratch. */
 static void backward_units(void *arg, size_t lo, size_t hi)
 {
     const att_args *a = arg;
     const att_dims *d = a->d;
-    const int B = d->B, H = d->H, shared = a->shared;
+    const int B = d->B, H = d->H;
     real *own = a->scratch + (size_t)pool_participant() * d->Tq * d->Tk;
-    for (size_t u = lo; u < hi; u++)
-        for (int b = shared ? 0 : (int)(u / H); b < (shared ? B : (int)(u / H) + 1); b++)
-            backward_unit(a->dq, a->dk, a->dv, own, a->dout, a->q, a->k, a->v, a->att, d, b,
-                          shared ? (int)u : (int)(u % H));
+    for (size_t u = lo; u < hi; u++) {
+        if (!a->shared) {
+            backward_unit(a->dq, a->dk, a->dv, own, a->dout, a->q, a->k, a->v, a->att, d, (int)(u / H),
+                          (int)(u % H));
+            continue;
+        }
+        const int S = shared_splits(d), sp = (int)(u / H), h = (int)(u % H);
+        real *dk = a->dkt ? a->dkt + (size_t)sp * d->Tk * d->ldk : a->dk;
+        real *dv = a->dvt ? a->dvt + (size_t)sp * d->Tk * d->ldv : a->dv;
+        for (int b = (int)((long)sp * B / S); b < (int)((long)(sp + 1) * B / S); b++)
+            backward_unit(a->dq, dk, dv, own, a->dout, a->q, a->k, a->v, a->att, d, b, h);
+    }
+}
+
+/* x[u * ld + c] += part[sp][u * ld + c] over the splits in order, for the heads' columns c < H hs. */
+static void shared_fold_rows(void *arg, size_t lo, size_t hi)
+{
+    const att_args *a = arg;
+    const att_dims *d = a->d;
+    const int S = shared_splits(d), C = d->H * d->hs, ld = a->ld;
+    const size_t table = (size_t)d->Tk * ld;
+    for (size_t u = lo; u < hi; u++) {
+        real *row = a->t + u * ld;
+        for (int sp = 0; sp < S; sp++) {
+            const real *p = a->part + sp * table + u * ld;
+            for (int c = 0; c < C; c++)
+                row[c] += p[c];
+        }
+    }
+}
+
+static void shared_fold(real *x, int ld, const real *part, const att_dims *d)
+{
+    pool_for((size_t)d->Tk, enough_work(d), shared_fold_rows, &(att_args){.d = d, .t = x, .part = part, .ld = ld});
 }
 
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
@@ -686,16 +727,28 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
         backward_direct(dq, dk, dv, dout, q, k, v, att, d);
         return;
     }
-    /* A shared k / v (batch stride 0) accumulates its gradient over the batch through beta = 1: its
-     * units are whole heads, each running the batch in order, so no two threads write one row and
-     * the sums keep one order whatever the thread count. Otherwise every (batch, head) writes rows
-     * of its own. q and k may be one buffer (the mosaic's keys are their own queries): a unit then
-     * writes dq and dk of its own (batch, head) alone. */
+    /* Otherwise every (batch, head) writes rows of its own. q and k may be one buffer (the mosaic's
+     * keys are their own queries): a unit then writes dq and dk of its own (batch, head) alone. */
     const int B = d->B, H = d->H;
-    const int shared = B > 1 && ((dk && d->bsk == 0) || (dv && d->bsv == 0));
-    run_units(shared ? H : (long)B * H, d, backward_units,
-              &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .q = q, .k = k,
-                          .v = v, .att = (real *)att, .shared = shared});
+    const int shared_k = B > 1 && dk && d->bsk == 0, shared_v = B > 1 && dv && d->bsv == 0;
+    if (!shared_k && !shared_v) {
+        run_units((long)B * H, d, backward_units,
+                  &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .q = q,
+                              .k = k, .v = v, .att = (real *)att});
+        return;
+    }
+    const int S = shared_splits(d);
+    real *dkt = shared_k ? xcalloc((size_t)S * d->Tk * d->ldk, sizeof(real)) : NULL;
+    real *dvt = shared_v ? xcalloc((size_t)S * d->Tk * d->ldv, sizeof(real)) : NULL;
+    run_units((long)S * H, d, backward_units,
+              &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .dkt = dkt, .dvt = dvt, .scratch = scratch,
+                          .dout = dout, .q = q, .k = k, .v = v, .att = (real *)att, .shared = 1});
+    if (dkt)
+        shared_fold(dk, d->ldk, dkt, d);
+    if (dvt)
+        shared_fold(dv, d->ldv, dvt, d);
+    free(dkt);
+    free(dvt);
 }
 
 /* ---- the flash path: probabilities recomputed, never kept ------------------------------------ */
