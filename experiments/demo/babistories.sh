@@ -6,6 +6,7 @@
 # already ahead on every seed measured; a schedule compressed into 1600 steps favours the GPT
 # (docs/babistories.md). DEMO_SEED picks the seed.
 set -eu
+. "$(dirname "$0")/lib.sh"
 out=$1
 steps=${BABISTORIES_DEMO_STEPS:-1600}
 seed=${DEMO_SEED:-1}
@@ -62,7 +63,6 @@ $MEMLAB babistories compare --ckpt "$out/gpt/babistories_gpt.safetensors,$out/mo
 # curves.csv columns: 1 arch, 6 step, 9 train_loss, 10 val_loss; the last row of each architecture
 last() { awk -F, -v a="$1" '$1 == a { v = $10 } END { printf "%.3f", v }' "$out/curves.csv"; }
 g=$(last gpt); m=$(last mosaic)
-yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 echo "| Memory Mosaics Fig 9 | at depth 1 the memory mosaic's validation loss is at or below the GPT's (paper: 80k steps of 512 x 512 tokens, GPT-2 tokenizer) | at step $steps of the default preset's 3000-step schedule (16 x 256 tokens a step): mosaic $m, gpt $g (ahead there on seeds 1-3 by 0.027-0.064; the whole run ends 0.772 vs 0.843: docs/babistories.md) | $(yes_no "$m <= $g") |" > "$out/summary.rows"
 # Fig 10 holds when the mosaic's loss falls more over the window than the gpt's and settles (within
 # 1% of its final value) no earlier; "partly" when only one of the two says so.

@@ -3,6 +3,7 @@
 # 4 heads) trained on 100 and 500 automata, side by side on the two cores (one thread
 # each), then the in-context references; all rows appended to regbench.csv for the figure.
 set -eu
+. "$(dirname "$0")/lib.sh"
 out=$1
 seed=${DEMO_SEED:-1}
 # Both sizes train for the same number of steps: 30 epochs of 500 automata, 150 epochs of 100 (the
@@ -14,12 +15,8 @@ run() {
 }
 # Two chains, one a core, each with one mosaic run (the slower model): about 390 s instead of 460
 # for the two sizes one after the other.
-{ run mosaic 100 && run gpt 500; } &
-first=$!
-{ run gpt 100 && run mosaic 500; } &
-second=$!
-wait "$first"
-wait "$second"
+chain() { run "$1" "$2" && run "$3" "$4"; }
+both "chain mosaic 100 gpt 500" "chain gpt 100 mosaic 500"
 # The references do not depend on the training set: one row per size draws them as flat lines.
 : > "$out/refs.csv"
 for n in 100 500; do
@@ -37,7 +34,6 @@ ref() { awk -F, -v m="$1" -v c="$2" '$1 == m { print $c; exit }' "$out/regbench.
 ma=$(get mosaic 500 14); ga=$(get gpt 500 14); mt=$(get mosaic 500 15); gt=$(get gpt 500 15)
 ma1=$(get mosaic 100 14); ga1=$(get gpt 100 14)
 n3a=$(ref ngram3 14); n3t=$(ref ngram3 15)
-yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 {
 echo "| Memory Mosaics Fig 11 | with 500 training automata the memory mosaic learns in context and the transformer does not yet: test accuracy .929 vs .543 (paper) | mosaic $ma vs gpt $ga | $(yes_no "$ma > $ga + 0.2") |"
 echo "| Memory Mosaics Fig 11 | the same at 500 automata in TVD: .254 vs .645 (paper) | mosaic $mt vs gpt $gt | $(yes_no "$mt < $gt") |"

@@ -3,6 +3,7 @@
 # thinned to every 2nd context length and 256 sequences to fit the demo's time), and the paper's
 # findings checked against memlab's summary tables.
 set -eu
+. "$(dirname "$0")/lib.sh"
 out=$1
 seed=${DEMO_SEED:-1}
 # Training 3 heads can fail (the paper says so; so does seed 3 here): train 3 seeds, count how many
@@ -29,7 +30,6 @@ h1_step1=$(val "$out/heads1" 13); h1_step1_after=$(val "$out/heads1" 14)
 i1_before=$(val "$out/ideal1" 9); i1_between=$(val "$out/ideal1" 10); i1_after=$(val "$out/ideal1" 11)
 h1_objective=$(val "$out/heads1" 20); i1_objective=$(val "$out/ideal1" 20)
 s1_after=$(val "$out/start1" 11); s1_objective=$(val "$out/start1" 20)
-yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 {
 # The 3-head row compares bands, as the 1-head one does: at the paper's settings the trained 3-head
 # error between max(p) and lcm(p) spreads over 0.087-0.111 across seeds (docs/three-moons.md), so an
