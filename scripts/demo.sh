@@ -2,7 +2,8 @@
 # `make demo`: runs every experiment that exists at demo size and collects results/SUMMARY.md, a
 # table of each paper's finding beside memlab's measured number. Each experiment contributes a
 # fragment experiments/demo/NAME.sh that runs it (CSV and figures under results/NAME/) and writes
-# its table rows to results/NAME/summary.rows ("| paper | finding | memlab | holds |" lines).
+# its table rows to results/NAME/summary.rows ("| paper | finding | memlab | holds |" lines);
+# experiments/demo/lib.sh holds the helpers they share and is not a fragment.
 # DEMO_SEED=N (default 1) runs every fragment with that seed, to check that the findings survive a
 # change of seed.
 set -eu
@@ -17,6 +18,7 @@ experiments="three-moons regbench babistories memory-inversion copy blank-copy"
 
 for f in experiments/demo/*.sh; do
     name=$(basename "$f" .sh)
+    [ "$name" != lib ] || continue
     echo "== demo: $name" >&2
     mkdir -p "results/$name"
     t0=$(date +%s)
@@ -33,6 +35,7 @@ done
     echo "|---|---|---|---|"
     for f in experiments/demo/*.sh; do
         name=$(basename "$f" .sh)
+        [ "$name" != lib ] || continue
         cat "results/$name/summary.rows"
     done
     missing=""

@@ -8,6 +8,7 @@
 # half's last token predicts the copy's first token from its own chunk, so 1/8 of the labels need no
 # memory: a no-memory floor of 0.115 that the combined model barely passed in 1000 steps.)
 set -eu
+. "$(dirname "$0")/lib.sh"
 out=$1
 seed=${DEMO_SEED:-1}
 steps=${BLANK_COPY_DEMO_STEPS:-2000}
@@ -18,12 +19,13 @@ run() {
     $MEMLAB blank-copy --chunks 4 --steps "$steps" --ae-steps "$steps" --eval-every 250 --seed "$seed" --threads 1 --quiet \
         --force --out-dir "$out/$name" -o "$out/$name.csv" "$@"
 }
-run causal --objective causal &
-run nomem --no-memory --objective combined &
-wait
-run combined --objective combined &
-run frozen --encoder frozen --curriculum "blank-copy:$half,combined:$half" &
-wait
+# Two chains of two runs, balanced by time (the combined run is the longest: about 100 s, 85 s for
+# the frozen one with its autoencoder, 60-70 s for causal and no-memory).
+with_memory() { run combined --objective combined && run causal --objective causal; }
+control_and_frozen() {
+    run nomem --no-memory --objective combined && run frozen --encoder frozen --curriculum "blank-copy:$half,combined:$half"
+}
+both with_memory control_and_frozen
 { head -n 1 "$out/causal.csv"; for r in causal nomem combined frozen; do tail -n +2 "$out/$r.csv"; done; } > "$out/copy.csv"
 $MEMLAB memory-inversion --encoder frozen,joint --frozen-ckpt "$out/frozen/encoder.safetensors" \
     --joint-ckpt "$out/causal/encoder.safetensors" --arch gpt --d 64 --layers 2 --heads 4 --ctx 8 \
@@ -34,7 +36,6 @@ last() { tail -n 1 "$out/$1.csv" | cut -d, -f"$2"; }
 # the first step at which a run's blank-copy accuracy reaches $2
 reach() { awk -F, -v t="$2" 'NR > 1 && $11 >= t { print $9; found = 1; exit } END { if (!found) print "never" }' "$out/$1.csv"; }
 inv() { awk -F, -v e="$1" '$1 == e { printf "%.3f\n", $8; exit }' "$out/inversion.csv"; }
-yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 r3() { awk -v x="$1" 'BEGIN { printf "%.3f\n", x }'; }
 bc=$(r3 "$(last causal 11)"); bn=$(r3 "$(last nomem 11)"); bm=$(r3 "$(last combined 11)"); bf=$(r3 "$(last frozen 11)")
 cc=$(r3 "$(last causal 12)"); cm=$(r3 "$(last combined 12)"); cn=$(r3 "$(last nomem 12)")

@@ -8,6 +8,7 @@
 # causal encoder's 2x); at 1e-3 it reads 0.62-0.77. The mosaic's holds at 2e-3 and is worse at 1e-3
 # (seed 1: 0.280 against 0.225). Measured in docs/memory-inversion.md.
 set -eu
+. "$(dirname "$0")/lib.sh"
 out=$1
 enc_steps=${INVERSION_DEMO_ENCODER_STEPS:-1500}
 probe_steps=${INVERSION_DEMO_PROBE_STEPS:-800}
@@ -23,7 +24,6 @@ wait
 { cat "$out/gpt.csv"; tail -n +2 "$out/mosaic.csv"; } > "$out/inversion.csv"
 # inversion.csv columns: 1 encoder, 2 arch, 8 token_acc, 11 retained, 13 baseline_token_acc
 get() { awk -F, -v e="$1" -v a="$2" -v c="$3" '$1 == e && $2 == a { printf "%.3f\n", $c; exit }' "$out/inversion.csv"; }
-yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 {
 for a in gpt mosaic; do
     case $a in gpt) lr=$lr_gpt ;; mosaic) lr=$lr_mosaic ;; esac
