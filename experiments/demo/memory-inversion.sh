@@ -15,12 +15,12 @@ probe_steps=${INVERSION_DEMO_PROBE_STEPS:-800}
 seed=${DEMO_SEED:-1}
 lr_gpt=${INVERSION_DEMO_GPT_LR:-1e-3}
 lr_mosaic=${INVERSION_DEMO_MOSAIC_LR:-2e-3}
-for a in gpt mosaic; do
-    case $a in gpt) lr=$lr_gpt ;; mosaic) lr=$lr_mosaic ;; esac
-    $MEMLAB memory-inversion --arch $a --lr "$lr" --encoder-steps "$enc_steps" --probe-steps "$probe_steps" --seed "$seed" \
-        --threads 1 --quiet --force --out-dir "$out/$a" -o "$out/$a.csv" &
-done
-wait
+run_arch() {
+    case $1 in gpt) lr=$lr_gpt ;; mosaic) lr=$lr_mosaic ;; esac
+    $MEMLAB memory-inversion --arch "$1" --lr "$lr" --encoder-steps "$enc_steps" --probe-steps "$probe_steps" --seed "$seed" \
+        --threads 1 --quiet --force --out-dir "$out/$1" -o "$out/$1.csv"
+}
+both 'run_arch gpt' 'run_arch mosaic'
 { cat "$out/gpt.csv"; tail -n +2 "$out/mosaic.csv"; } > "$out/inversion.csv"
 # inversion.csv columns: 1 encoder, 2 arch, 8 token_acc, 11 retained, 13 baseline_token_acc
 get() { awk -F, -v e="$1" -v a="$2" -v c="$3" '$1 == e && $2 == a { printf "%.3f\n", $c; exit }' "$out/inversion.csv"; }
