@@ -38,8 +38,8 @@ $MEMLAB memory-inversion --encoder frozen,joint --frozen-ckpt "$out/frozen/encod
     -o "$out/inversion.csv"
 # copy.csv columns: 9 step, 11 blank_copy_acc, 12 causal_ce; the last row of a run is its end
 last() { tail -n 1 "$out/$1.csv" | cut -d, -f"$2"; }
-# a run's blank-copy accuracy at step $2
-at() { awk -F, -v s="$2" 'NR > 1 && $9 == s { print $11; exit }' "$out/$1.csv"; }
+# a run's blank-copy accuracy at its last evaluation up to step $2
+at() { awk -F, -v s="$2" 'NR > 1 && $9 <= s { v = $11 } END { print v }' "$out/$1.csv"; }
 # the first step at which a run's blank-copy accuracy reaches $2
 reach() { awk -F, -v t="$2" 'NR > 1 && $11 >= t { print $9; found = 1; exit } END { if (!found) print "never" }' "$out/$1.csv"; }
 inv() { awk -F, -v e="$1" '$1 == e { printf "%.3f\n", $8; exit }' "$out/inversion.csv"; }
