@@ -212,12 +212,12 @@ CUDA_TEST_BIN := $(patsubst tests/cuda/%,$(BUILD)/cuda-tests/%,$(basename $(CUDA
 BENCH_CUDA_BIN := $(if $(NVCC),$(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.c)))
 # benchmarks/*_cuda.cu (the attention and sequence kernels alone) link the library the same way.
 BENCH_CUDA_BIN += $(if $(NVCC),$(patsubst benchmarks/%.cu,$(BUILD)/bench/%,$(wildcard benchmarks/*_cuda.cu)))
+# A GPU program from its objects and the library (the CUDA objects are in it).
+CUDA_LINK = mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/bench/%_cuda: $(BUILD)/f/benchmarks/%_cuda.o $(BUILD)/f/version.o $(BUILD)/libmemlab.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
+	$(CUDA_LINK)
 $(BUILD)/cuda-tests/%: $(BUILD)/f/tests/cuda/%.o $(CUDA_HARNESS_OBJ) $(BUILD)/f/version.o $(BUILD)/libmemlab.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -fopenmp $^ $(PKG_LIBS) $(CUDA_LIBS) -o $@
+	$(CUDA_LINK)
 ifneq ($(NVCC),)
 cuda-tests: $(CUDA_TEST_BIN) $(BENCH_CUDA_BIN)
 check-cuda: cuda-tests

@@ -23,8 +23,8 @@ run() {
     $MEMLAB blank-copy --chunks 4 --steps "$n" --ae-steps "$steps" --eval-every 250 --seed "$seed" --threads 1 --quiet \
         --force --out-dir "$out/$name" -o "$out/$name.csv" "$@"
 }
-# Two chains of two runs, balanced by time (at 2000 steps the combined run takes about 100 s, the
-# frozen one with its autoencoder 85 s, causal and no-memory 60-70 s).
+# Two chains of two runs, one a core, each starting with one of the two 4000-step runs (the combined
+# one is the slowest; the frozen one pays for its autoencoder): 146 s in all in the last full demo.
 with_memory() { run combined "$long" --objective combined && run causal "$steps" --objective causal; }
 control_and_frozen() {
     run nomem "$long" --no-memory --objective combined &&

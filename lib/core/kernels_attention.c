@@ -727,8 +727,9 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
         backward_direct(dq, dk, dv, dout, q, k, v, att, d);
         return;
     }
-    /* Otherwise every (batch, head) writes rows of its own. q and k may be one buffer (the mosaic's
-     * keys are their own queries): a unit then writes dq and dk of its own (batch, head) alone. */
+    /* Without a shared table every (batch, head) writes rows of its own. q and k may be one buffer
+     * (the mosaic's keys are their own queries): a unit then writes dq and dk of its own (batch,
+     * head) alone. */
     const int B = d->B, H = d->H;
     const int shared_k = B > 1 && dk && d->bsk == 0, shared_v = B > 1 && dv && d->bsv == 0;
     if (!shared_k && !shared_v) {
