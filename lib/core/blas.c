@@ -26,6 +26,7 @@ struct gemm {
     real beta;
     real *C;
     int ldc, mt, nt;
+    const real *bias;   /* blas_gemm_bias: every row of a tile starts as bias[n0..n1) */
 };
 
 /* Below this many multiply-adds a gemm runs on the caller's thread alone (a 64 x 64 x 64 product
@@ -57,6 +58,9 @@ static void gemm_tile(void *arg, size_t lo, size_t hi)
         const real *a = g->trans_a ? g->A + m0 : g->A + (size_t)m0 * g->lda;
         const real *b = g->trans_b ? g->B + (size_t)n0 * g->ldb : g->B + n0;
         real *c = g->C + (size_t)m0 * g->ldc + n0;
+        if (g->bias)
+            for (int m = m0; m < m1; m++)
+                memcpy(c + (size_t)(m - m0) * g->ldc, g->bias + n0, (size_t)(n1 - n0) * sizeof(real));
         enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
         enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
 #ifdef MEMLAB_DOUBLE
@@ -65,6 +69,35 @@ static void gemm_tile(void *arg, size_t lo, size_t hi)
         cblas_sgemm(CblasRowMajor, ta, tb, m1 - m0, n1 - n0, g->K, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc);
 #endif
     }
+}
+
+/* Splits g over the pool (or runs it on this thread when it is small). */
+static void gemm_run(struct gemm *g)
+{
+    const int M = g->M, N = g->N;
+    const double macs = (double)M * N * g->K;
+    if (macs < GEMM_PAR_MACS || pool_size() == 1 || pool_in_loop()) {   /* one call, on this thread */
+        gemm_tile(g, 0, 1);
+        return;
+    }
+    /* Tiles of C for the pool: the longer side is halved until there are enough tiles for every
+     * participant to take a few (docs/threads.md), keeping a tile's sides at GEMM_MIN_SIDE or more
+     * and its work above GEMM_PAR_MACS / 4. */
+    const int want = GEMM_TILES_PER_PARTICIPANT * pool_size();
+    while (g->mt * g->nt < want) {
+        const int mlen = (M + g->mt - 1) / g->mt, nlen = (N + g->nt - 1) / g->nt;
+        if (mlen >= nlen && mlen >= 2 * GEMM_MIN_SIDE)
+            g->mt *= 2;
+        else if (nlen >= 2 * GEMM_MIN_SIDE)
+            g->nt *= 2;
+        else if (mlen >= 2 * GEMM_MIN_SIDE)
+            g->mt *= 2;
+        else
+            break;
+        if (macs / ((double)g->mt * g->nt) < GEMM_PAR_MACS / 4)
+            break;
+    }
+    pool_for((size_t)g->mt * g->nt, g->mt * g->nt > 1, gemm_tile, g);
 }
 
 void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A, int lda,
@@ -78,30 +111,19 @@ void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const 
                 C[(long)i * ldc + j] = beta == 0 ? 0 : beta * C[(long)i * ldc + j];
         return;
     }
-    struct gemm g = {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, 1};
-    const double macs = (double)M * N * K;
-    if (macs < GEMM_PAR_MACS || pool_size() == 1 || pool_in_loop()) {   /* one call, on this thread */
-        gemm_tile(&g, 0, 1);
+    gemm_run(&(struct gemm){trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, 1, NULL});
+}
+
+void blas_gemm_bias(int M, int N, int K, const real *A, const real *B, const real *bias, real *C)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++)
+            memcpy(C + (size_t)i * N, bias, (size_t)N * sizeof(real));
         return;
     }
-    /* Tiles of C for the pool: the longer side is halved until there are enough tiles for every
-     * participant to take a few (docs/threads.md), keeping a tile's sides at GEMM_MIN_SIDE or more
-     * and its work above GEMM_PAR_MACS / 4. */
-    const int want = GEMM_TILES_PER_PARTICIPANT * pool_size();
-    while (g.mt * g.nt < want) {
-        const int mlen = (M + g.mt - 1) / g.mt, nlen = (N + g.nt - 1) / g.nt;
-        if (mlen >= nlen && mlen >= 2 * GEMM_MIN_SIDE)
-            g.mt *= 2;
-        else if (nlen >= 2 * GEMM_MIN_SIDE)
-            g.nt *= 2;
-        else if (mlen >= 2 * GEMM_MIN_SIDE)
-            g.mt *= 2;
-        else
-            break;
-        if (macs / ((double)g.mt * g.nt) < GEMM_PAR_MACS / 4)
-            break;
-    }
-    pool_for((size_t)g.mt * g.nt, g.mt * g.nt > 1, gemm_tile, &g);
+    gemm_run(&(struct gemm){0, 1, M, N, K, 1, A, K, B, K, 1, C, N, 1, 1, bias});
 }
 
 double blas_gemm_gflops(int M, int N, int K, double min_seconds)

@@ -11,6 +11,13 @@
 void blas_gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A, int lda,
                const real *B, int ldb, real beta, real *C, int ldc);
 
+/* The linear layer's forward with its bias: C[M, N] = bias (every row) + A[M, K] . B[N, K]^T, rows
+ * packed (lda = ldb = K, ldc = N). Each tile of C is filled with the bias by the thread that then
+ * adds the product into it, while the tile is in that core's cache: filling all of C first, on one
+ * thread, cost 15-25% of the product's time on 2 threads (benchmarks/NOTES.md section 18). Same
+ * bits as the fill followed by blas_gemm with beta 1. */
+void blas_gemm_bias(int M, int N, int K, const real *A, const real *B, const real *bias, real *C);
+
 /* The measured rate of blas_gemm in GFLOP/s (2 M N K per call) as a linear layer calls it,
  * x[M, K] . w[N, K]^T, on normal random data at the current thread count: one warm-up call (thread
  * pool, caches, pages), then calls until min_seconds have passed (at least one). For the

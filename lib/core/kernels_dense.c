@@ -47,15 +47,10 @@ static void column_sums_add(real *dst, const real *src, int N, int C)
 
 void matmul_forward(real *out, const real *inp, const real *weight, const real *bias, int N, int C, int OC)
 {
-    real beta = 0;
-    if (bias) {
-        /* Rows start as the bias and the product is added on top (beta = 1): one pass fewer than
-         * adding the bias afterwards. */
-        for (int n = 0; n < N; n++)
-            memcpy(out + (size_t)n * (size_t)OC, bias, (size_t)OC * sizeof(real));
-        beta = 1;
-    }
-    blas_gemm(0, 1, N, OC, C, 1, inp, C, weight, C, beta, out, OC);
+    if (bias)
+        blas_gemm_bias(N, OC, C, inp, weight, bias, out);
+    else
+        blas_gemm(0, 1, N, OC, C, 1, inp, C, weight, C, 0, out, OC);
 }
 
 void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
