@@ -620,9 +620,24 @@ static void md_num(FILE *f, double v, const char *fmt)
 }
 
 /* Appended to the name of OpenBLAS's kernels: whether the environment chose them. */
+/* Who chose the kernels; when OPENBLAS_CORETYPE names older ones than this CPU runs (a preset
+ * Haswell on an AVX-512 CPU), the family memlab would have taken: the products' speed differs by up
+ * to 2x between them (benchmarks/NOTES.md §18). */
 static const char *kernels_chosen_by(void)
 {
-    return getenv("OPENBLAS_CORETYPE") ? " (set by OPENBLAS_CORETYPE)" : "";
+    static char why[160];
+    const char *own = blas_kernels_overruled();
+    if (own) {
+        snprintf(why, sizeof why, " (memlab's choice for this CPU over OpenBLAS's %s)", own);
+        return why;
+    }
+    if (!getenv("OPENBLAS_CORETYPE"))
+        return "";
+    const char *up = blas_kernels_upgrade();
+    if (!up)
+        return " (set by OPENBLAS_CORETYPE)";
+    snprintf(why, sizeof why, " (set by OPENBLAS_CORETYPE; unset, memlab would run this CPU's %s kernels)", up);
+    return why;
 }
 
 static int write_markdown(FILE *f, void *ctx)

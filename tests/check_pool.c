@@ -188,8 +188,8 @@ START_TEST(test_gemm_tiles_are_the_product)
 END_TEST
 
 /* OpenBLAS's fallback on a CPU it does not know (the GPU machine's host hides its model and got
- * "Prescott", benchmarks/NOTES.md §15) is replaced by the family the vector units allow; a modern
- * choice, or a CPU without AVX2, is left alone. */
+ * "Prescott", benchmarks/NOTES.md §15), and AVX2 kernels on a CPU with AVX-512 (§18), are replaced
+ * by the family the vector units allow; AVX-512 kernels, or a CPU without AVX2, are left alone. */
 START_TEST(test_blas_kernels_better)
 {
     ck_assert_str_eq(blas_kernels_better("Prescott", 1, 1), "SkylakeX");
@@ -197,8 +197,10 @@ START_TEST(test_blas_kernels_better)
     ck_assert_str_eq(blas_kernels_better("Nehalem", 1, 0), "Haswell");
     ck_assert_str_eq(blas_kernels_better("Sandybridge", 1, 1), "SkylakeX");
     ck_assert_ptr_null(blas_kernels_better("Prescott", 0, 0));
-    ck_assert_ptr_null(blas_kernels_better("Haswell", 1, 1));
-    ck_assert_ptr_null(blas_kernels_better("Zen", 1, 1));
+    ck_assert_str_eq(blas_kernels_better("Haswell", 1, 1), "SkylakeX");
+    ck_assert_str_eq(blas_kernels_better("Zen", 1, 1), "SkylakeX");
+    ck_assert_ptr_null(blas_kernels_better("Haswell", 1, 0));
+    ck_assert_ptr_null(blas_kernels_better("Zen", 1, 0));
     ck_assert_ptr_null(blas_kernels_better("SkylakeX", 1, 1));
     ck_assert_ptr_null(blas_kernels_better("Cooperlake", 1, 1));
     ck_assert_ptr_null(blas_kernels_better("SapphireRapids", 1, 1));

@@ -154,13 +154,40 @@ const char *blas_kernels(void) { return openblas_get_corename(); }
 
 const char *blas_kernels_better(const char *chosen, int avx2_fma, int avx512)
 {
-    static const char *const modern[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"};
+    static const char *const wide[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};   /* AVX-512 kernels */
+    static const char *const avx2[] = {"Haswell", "Zen"};
     if (!avx2_fma || !chosen)
         return NULL;
-    for (size_t i = 0; i < sizeof modern / sizeof *modern; i++)
-        if (strcmp(chosen, modern[i]) == 0)
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+        if (strcmp(chosen, wide[i]) == 0)
             return NULL;
+    for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++)
+        if (strcmp(chosen, avx2[i]) == 0)
+            return avx512 ? "SkylakeX" : NULL;
     return avx512 ? "SkylakeX" : "Haswell";
+}
+
+/* The CPU's vector units as blas_kernels_better asks them: AVX2 with FMA; AVX-512 F, VL, BW, DQ and
+ * CD (what OpenBLAS's SkylakeX kernels use). */
+static void cpu_vector_units(int *avx2_fma, int *avx512)
+{
+    *avx2_fma = *avx512 = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    *avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    *avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+              __builtin_cpu_supports("avx512cd");
+#endif
+}
+
+const char *blas_kernels_overruled(void) { return getenv(BLAS_OVERRULED_ENV); }
+
+const char *blas_kernels_upgrade(void)
+{
+    int avx2_fma, avx512;
+    cpu_vector_units(&avx2_fma, &avx512);
+    return blas_kernels_better(blas_kernels(), avx2_fma, avx512);
 }
 
 void blas_choose_kernels(char **argv)
@@ -168,16 +195,13 @@ void blas_choose_kernels(char **argv)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (getenv("OPENBLAS_CORETYPE"))
         return;   /* whoever set it chose (and a new start below sets it: no loop) */
-    __builtin_cpu_init();
-    const int avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                       __builtin_cpu_supports("avx512cd");
+    int avx2_fma, avx512;
+    cpu_vector_units(&avx2_fma, &avx512);
     const char *chosen = openblas_get_corename(), *better = blas_kernels_better(chosen, avx2_fma, avx512);
-    if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0)
+    if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0 || setenv(BLAS_OVERRULED_ENV, chosen, 1) != 0)
         return;
-    fprintf(stderr, "memlab: OpenBLAS chose its %s kernels on a CPU with %s: running with OPENBLAS_CORETYPE=%s "
-                    "(set the variable to choose yourself)\n", chosen, avx512 ? "AVX-512" : "AVX2", better);
+    /* silent: every command would print it, and a bad input's error is one line (memlab bench's
+     * log names the kernels and OpenBLAS's own choice) */
     execv("/proc/self/exe", argv);
     fprintf(stderr, "memlab: could not start again with OPENBLAS_CORETYPE=%s (%s): going on with %s\n", better,
             strerror(errno), chosen);

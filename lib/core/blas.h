@@ -31,14 +31,25 @@ const char *blas_kernels(void);
 /* The kernel family to ask OpenBLAS for instead of `chosen`, or NULL to keep it: OpenBLAS picks its
  * kernels from the CPU's model number, and on a CPU it does not know (a cloud host that hides its
  * model) it falls back to generic SSE kernels, two to four times slower than the vector units allow
- * (benchmarks/NOTES.md §15). A family older than AVX2's is replaced by SkylakeX's (AVX-512 F, VL,
- * BW, DQ, CD present) or Haswell's (AVX2 and FMA present); a modern choice is kept. */
+ * (benchmarks/NOTES.md §15); on a CPU newer than it knows it may pick AVX2 kernels where AVX-512 ones
+ * run the products up to twice as fast (§18). A family older than AVX2's is replaced by SkylakeX's
+ * (AVX-512 F, VL, BW, DQ, CD present) or Haswell's (AVX2 and FMA present); an AVX2 family (Haswell,
+ * Zen) by SkylakeX's when AVX-512 is present; an AVX-512 family is kept. */
 const char *blas_kernels_better(const char *chosen, int avx2_fma, int avx512);
 
+/* OpenBLAS's own choice of kernels when blas_choose_kernels overruled it in this process tree, or
+ * NULL. */
+const char *blas_kernels_overruled(void);
+
+/* blas_kernels_better of the kernels in use on this CPU: what memlab would have asked for had
+ * OPENBLAS_CORETYPE not been set (the bench's log names it), or NULL. */
+const char *blas_kernels_upgrade(void);
+
 /* Called first thing in main: when OPENBLAS_CORETYPE is unset and blas_kernels_better names a
- * better family for this CPU, sets the variable, says so on stderr and runs the program again from
- * the start (OpenBLAS reads the variable once, when it is loaded). Returns when nothing is to be
- * done or the new start failed. */
+ * better family for this CPU, sets the variable (and BLAS_OVERRULED_ENV to OpenBLAS's own choice)
+ * and runs the program again from the start, silently (OpenBLAS reads the variable once, when it is
+ * loaded). Returns when nothing is to be done or the new start failed (saying so on stderr). */
+#define BLAS_OVERRULED_ENV "MEMLAB_OPENBLAS_OWN_CHOICE"
 void blas_choose_kernels(char **argv);
 
 #endif
