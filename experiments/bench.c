@@ -619,10 +619,9 @@ static void md_num(FILE *f, double v, const char *fmt)
     fputs(" |", f);
 }
 
-/* Appended to the name of OpenBLAS's kernels: whether the environment chose them. */
-/* Who chose the kernels; when OPENBLAS_CORETYPE names older ones than this CPU runs (a preset
- * Haswell on an AVX-512 CPU), the family memlab would have taken: the products' speed differs by up
- * to 2x between them (benchmarks/NOTES.md §18). */
+/* Appended to the name of OpenBLAS's kernels: who chose them; when OPENBLAS_CORETYPE names older
+ * ones than this CPU runs (a preset Haswell on an AVX-512 CPU), the family memlab would have taken:
+ * the products' speed differs by up to 2x between them (benchmarks/NOTES.md §18). */
 static const char *kernels_chosen_by(void)
 {
     static char why[160];

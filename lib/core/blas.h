@@ -37,6 +37,10 @@ const char *blas_kernels(void);
  * Zen) by SkylakeX's when AVX-512 is present; an AVX-512 family is kept. */
 const char *blas_kernels_better(const char *chosen, int avx2_fma, int avx512);
 
+/* The variable in which blas_choose_kernels leaves OpenBLAS's own choice when it overrules it (the
+ * new start, and every process it starts, read it there). */
+#define BLAS_OVERRULED_ENV "MEMLAB_OPENBLAS_OWN_CHOICE"
+
 /* OpenBLAS's own choice of kernels when blas_choose_kernels overruled it in this process tree, or
  * NULL. */
 const char *blas_kernels_overruled(void);
@@ -49,7 +53,6 @@ const char *blas_kernels_upgrade(void);
  * better family for this CPU, sets the variable (and BLAS_OVERRULED_ENV to OpenBLAS's own choice)
  * and runs the program again from the start, silently (OpenBLAS reads the variable once, when it is
  * loaded). Returns when nothing is to be done or the new start failed (saying so on stderr). */
-#define BLAS_OVERRULED_ENV "MEMLAB_OPENBLAS_OWN_CHOICE"
 void blas_choose_kernels(char **argv);
 
 #endif
