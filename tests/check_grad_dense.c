@@ -434,6 +434,92 @@ START_TEST(test_softmax_xent)
 }
 END_TEST
 
+/* ---- the head and its loss, fused -------------------------------------------------------------- */
+
+typedef struct {
+    const int *targets;
+    real scale;
+} head_ctx;
+
+static tensor *f_linear_xent(tape *tp, tensor *const *in, void *ctx)
+{
+    const head_ctx *c = ctx;
+    return gradcheck_weighted_sum(tp, op_linear_xent(tp, in[0], in[1], c->scale, c->targets, IGNORE), LOSS_SEED);
+}
+
+/* The unfused ops' loss and gradients: op_softmax_xent(scale op_linear(x, w)). */
+static double unfused_head(tensor *x, tensor *w, real scale, const int *targets, real *gx, real *gw)
+{
+    memset(x->grad, 0, x->n * sizeof(real));
+    memset(w->grad, 0, w->n * sizeof(real));
+    tape tp;
+    tape_init(&tp);
+    tensor *z = op_linear(&tp, x, w, NULL);
+    if (scale != 1)
+        z = op_scale(&tp, z, scale);
+    tensor *loss = op_softmax_xent(&tp, z, targets, IGNORE);
+    double l = loss->data[0];
+    tape_backward(&tp, loss);
+    tape_free(&tp);
+    memcpy(gx, x->grad, x->n * sizeof(real));
+    memcpy(gw, w->grad, w->n * sizeof(real));
+    return l;
+}
+
+START_TEST(test_linear_xent)
+{
+    enum { N = 7, C = 4, V = 6 };
+    rng r = rng_stream(11, RNG_STREAM_USER);
+    tensor *x = rand_tensor(&r, 2, (int[]){N, C}, -2, 2), *w = rand_tensor(&r, 2, (int[]){V, C}, -2, 2);
+    const int targets[N] = {1, IGNORE, 5, 0, 3, IGNORE, 2};
+    real gx[N * C], gw[V * C], dx[N * C], dw[V * C], dx1[N * C], dw1[V * C], work[2 * N * V];
+    const real scales[2] = {1, (real)0.4};
+    for (int k = 0; k < 2; k++) {
+        /* the same loss and gradients as the ops it fuses, and central differences */
+        const double want = unfused_head(x, w, scales[k], targets, gx, gw);
+        memset(x->grad, 0, sizeof gx);
+        memset(w->grad, 0, sizeof gw);
+        tape tp;
+        tape_init(&tp);
+        tensor *loss = op_linear_xent(&tp, x, w, scales[k], targets, IGNORE);
+        ck_assert_int_eq((int)loss->n, 1);
+        expect_close(loss->data, &want, NULL, 1, REF_TOL, "linear_xent loss");
+        tape_backward(&tp, loss);
+        tape_free(&tp);
+        expect_close(x->grad, gx, NULL, x->n, REF_TOL, "linear_xent dx");
+        expect_close(w->grad, gw, NULL, w->n, REF_TOL, "linear_xent dw");
+        head_ctx hc = {targets, scales[k]};
+        expect_gradcheck(f_linear_xent, (tensor *[]){x, w}, 2, &hc, "linear_xent");
+    }
+    /* chunks of 1, 2 and 3 rows give what one chunk of all rows gives */
+    int count = 0;
+    const double whole = linear_xent_forward(dx, dw, x->data, w->data, (real)0.4, targets, N, C, V, IGNORE, &count,
+                                             N, work);
+    ck_assert_int_eq(count, 5);
+    for (int R = 1; R <= 3; R++) {
+        const double l = linear_xent_forward(dx1, dw1, x->data, w->data, (real)0.4, targets, N, C, V, IGNORE,
+                                             &count, R, work);
+        expect_close(&l, &whole, NULL, 1, REF_TOL, "linear_xent chunked loss");
+        expect_close(dx1, dx, NULL, N * C, REF_TOL, "linear_xent chunked dx");
+        expect_close(dw1, dw, NULL, V * C, REF_TOL, "linear_xent chunked dw");
+    }
+    /* the loss alone (no gradient buffers) */
+    const double alone = linear_xent_forward(NULL, NULL, x->data, w->data, (real)0.4, targets, N, C, V, IGNORE,
+                                             NULL, 3, work);
+    expect_close(&alone, &whole, NULL, 1, REF_TOL, "linear_xent loss alone");
+    /* every row ignored: loss 0 and gradients exactly 0 */
+    const int none[N] = {IGNORE, IGNORE, IGNORE, IGNORE, IGNORE, IGNORE, IGNORE};
+    ck_assert(linear_xent_forward(dx, dw, x->data, w->data, 1, none, N, C, V, IGNORE, &count, 2, work) == 0);
+    ck_assert_int_eq(count, 0);
+    for (int i = 0; i < N * C; i++)
+        ck_assert(dx[i] == 0);
+    for (int i = 0; i < V * C; i++)
+        ck_assert(dw[i] == 0);
+    tensor_free(x);
+    tensor_free(w);
+}
+END_TEST
+
 /* ---- mse -------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -950,6 +1036,24 @@ static void xent_bad_target(void)
     op_softmax_xent(&tp, logits, targets, IGNORE);
 }
 
+static void head_bad_target(void)
+{
+    tensor *x = tensor_alloc(2, (int[]){2, 3}, 1), *w = tensor_alloc(2, (int[]){4, 3}, 1);
+    int targets[2] = {IGNORE, 4};
+    tape tp;
+    tape_init(&tp);
+    op_linear_xent(&tp, x, w, 1, targets, IGNORE);
+}
+
+static void head_mismatch(void)
+{
+    tensor *x = tensor_alloc(2, (int[]){2, 3}, 1), *w = tensor_alloc(2, (int[]){4, 5}, 1);
+    int targets[2] = {0, 1};
+    tape tp;
+    tape_init(&tp);
+    op_linear_xent(&tp, x, w, 1, targets, IGNORE);
+}
+
 static void slice_out_of_range(void)
 {
     int s[2] = {2, 3};
@@ -965,6 +1069,8 @@ START_TEST(test_fatal_messages)
     expect_fatal(linear_mismatch, "op_linear x [2,3] vs w [4,5]");
     expect_fatal(embedding_bad_id, "op_embedding id 4 at position 1");
     expect_fatal(xent_bad_target, "op_softmax_xent target 3 at row 1");
+    expect_fatal(head_bad_target, "op_linear_xent target 4 at row 1");
+    expect_fatal(head_mismatch, "op_linear_xent x [2,3] vs w [4,5]");
     expect_fatal(slice_out_of_range, "op_slice 2..4 of axis -1 of [2,3]");
 }
 END_TEST
@@ -981,6 +1087,7 @@ Suite *suite_grad_dense(void)
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_softmax_xent);
+    tcase_add_test(tc, test_linear_xent);
     tcase_add_test(tc, test_mse);
     tcase_add_test(tc, test_rownorm);
     tcase_add_test(tc, test_exp_scale);

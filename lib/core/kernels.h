@@ -66,6 +66,16 @@ double softmax_xent_forward(real *probs, const real *logits, const int *targets,
 void softmax_xent_backward(real *dlogits, const real *probs, const int *targets, int N, int V,
                            int ignore, int count, real dloss);
 
+/* The language model's head and its loss in one pass over chunks of R rows, in order, so that the
+ * [N, V] logits, probabilities and their gradient are never held whole (docs/design.md, "The head
+ * and its loss"): the loss of softmax_xent_forward(scale x w^T) (x[N,C], w[V,C]), with its gradient
+ * for a loss gradient of 1 written (not added) into dx[N,C] and dw[V,C] when they are not NULL: the
+ * backward pass scales them by the loss's gradient. *count gets the rows counted. work holds 2 R V
+ * reals. linear_xent_chunk_rows is the op's R. */
+int linear_xent_chunk_rows(int N, int V);
+double linear_xent_forward(real *dx, real *dw, const real *x, const real *w, real scale, const int *targets,
+                           int N, int C, int V, int ignore, int *count, int R, real *work);
+
 /* Mean over n of clip(pred - target, -clip, clip)^2; clip <= 0 means no clipping. Errors beyond
  * the clip give zero gradient. */
 double mse_forward(const real *pred, const real *target, size_t n, real clip);

@@ -1,8 +1,10 @@
 /* Loss kernels: softmax cross-entropy with ignored rows, and (clipped) mean squared error. */
 #include "core/kernels.h"
 
+#include <string.h>
 #include <tgmath.h>
 
+#include "core/blas.h"
 #include "core/kernels_par.h"
 
 /* Below this much work a loop stays on one thread (a parallel region costs microseconds). */
@@ -25,13 +27,12 @@ static double row_lse_loss(const real *x, int V, int t)
     return mx + log(sum) - (double)x[t];
 }
 
-double softmax_xent_forward(real *probs, const real *logits, const int *targets, int N, int V,
-                            int ignore, int *count)
+/* The sum over counted rows of -log probs[target] (the log-sum-exp form where that probability
+ * underflowed), added to *total row by row in order; *counted gets the rows counted. Serial, one log
+ * a row: the same sum for any thread count, and for any split of the rows into consecutive chunks. */
+static void xent_rows_sum(double *total, int *counted, const real *probs, const real *logits,
+                          const int *targets, int N, int V, int ignore)
 {
-    softmax_forward(probs, logits, N, V);
-    /* Serial over rows, one log each: the same sum for any thread count. */
-    double total = 0;
-    int counted = 0;
     for (int n = 0; n < N; n++) {
         int t = targets[n];
         if (t == ignore)
@@ -39,9 +40,18 @@ double softmax_xent_forward(real *probs, const real *logits, const int *targets,
         const real *x = logits + (size_t)n * (size_t)V;
         double p = probs[(size_t)n * (size_t)V + (size_t)t];
         /* p can round a hair above 1 for a certain row; the loss itself is never negative */
-        total += p >= XENT_P_MIN ? fmax(-log(p), 0.0) : row_lse_loss(x, V, t);
-        counted++;
+        *total += p >= XENT_P_MIN ? fmax(-log(p), 0.0) : row_lse_loss(x, V, t);
+        ++*counted;
     }
+}
+
+double softmax_xent_forward(real *probs, const real *logits, const int *targets, int N, int V,
+                            int ignore, int *count)
+{
+    softmax_forward(probs, logits, N, V);
+    double total = 0;
+    int counted = 0;
+    xent_rows_sum(&total, &counted, probs, logits, targets, N, V, ignore);
     if (count)
         *count = counted;
     return counted ? total / counted : 0;
@@ -75,6 +85,78 @@ void softmax_xent_backward(real *dlogits, const real *probs, const int *targets,
     real s = dloss / (real)count;
     pool_for((size_t)N, (size_t)N * (size_t)V >= PAR_MIN, xent_backward_rows,
              &(par_args){.out = dlogits, .a = probs, .ids = targets, .s = s, .N = ignore, .C = V});
+}
+
+/* ---- the language model's head and its loss, fused ------------------------------------------ */
+
+/* Rows per chunk: about 2^24 logits (64 MB in float, two such buffers), at least 256 rows. Smaller
+ * chunks, sized for the cache, measured slower on 2 cores (gpt 128x2x256, vocabulary 2048: the head
+ * and loss 55 ms a step at 256 rows, 52 at 2048, 50 in one chunk of 8192; benchmarks/NOTES.md §19):
+ * the products lose more on short operands than the passes gain in cache. Depends on the shape
+ * alone, never on the thread count (the bits do not either). */
+int linear_xent_chunk_rows(int N, int V)
+{
+    int r = (int)((1 << 24) / (V > 0 ? V : 1));
+    r = r < 256 ? 256 : r;
+    return N < r ? (N > 0 ? N : 1) : r;
+}
+
+/* In place of the probabilities: g = scale (s p - s onehot(target)) for counted rows, 0 for ignored
+ * ones; the same operations, in the same order, as softmax_xent_backward into a zeroed buffer
+ * followed by op_scale's backward. */
+static void xent_grad_rows(void *arg, size_t lo, size_t hi)
+{
+    const par_args *a = arg;
+    const int V = a->C, ignore = a->N;
+    const real s = a->s, scale = *a->b;
+    for (size_t n = lo; n < hi; n++) {
+        real *restrict g = a->out + n * (size_t)V;
+        int t = a->ids[n];
+        if (t == ignore) {
+            memset(g, 0, (size_t)V * sizeof *g);
+            continue;
+        }
+#pragma omp simd
+        for (int i = 0; i < V; i++)
+            g[i] = s * g[i];
+        g[t] -= s;
+        if (scale != 1) {
+#pragma omp simd
+            for (int i = 0; i < V; i++)
+                g[i] = scale * g[i];
+        }
+    }
+}
+
+double linear_xent_forward(real *dx, real *dw, const real *x, const real *w, real scale, const int *targets,
+                           int N, int C, int V, int ignore, int *count, int R, real *work)
+{
+    int counted = 0;
+    for (int n = 0; n < N; n++)
+        counted += targets[n] != ignore;
+    if (count)
+        *count = counted;
+    real *logits = work, *probs = work + (size_t)R * V;
+    const real s = counted ? 1 / (real)counted : 0;
+    double total = 0;
+    int seen = 0;
+    for (int r0 = 0; r0 < N; r0 += R) {
+        const int rows = N - r0 < R ? N - r0 : R;
+        const real *xc = x + (size_t)r0 * C;
+        const int *tc = targets + r0;
+        blas_gemm(0, 1, rows, V, C, scale, xc, C, w, C, 0, logits, V);   /* [rows,V] = scale x w^T */
+        softmax_forward(probs, logits, rows, V);
+        xent_rows_sum(&total, &seen, probs, logits, tc, rows, V, ignore);
+        if (!dx && !dw)
+            continue;
+        pool_for((size_t)rows, (size_t)rows * (size_t)V >= PAR_MIN, xent_grad_rows,
+                 &(par_args){.out = probs, .b = &scale, .ids = tc, .s = s, .N = ignore, .C = V});
+        if (dx)   /* [rows,C] = g . w */
+            blas_gemm(0, 0, rows, C, V, 1, probs, V, w, C, 0, dx + (size_t)r0 * C, C);
+        if (dw)   /* [V,C] (+)= g^T . x */
+            blas_gemm(1, 0, V, C, rows, 1, probs, V, xc, C, r0 ? 1 : 0, dw, C);
+    }
+    return counted ? total / counted : 0;
 }
 
 double mse_forward(const real *pred, const real *target, size_t n, real clip)

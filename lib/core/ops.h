@@ -27,6 +27,10 @@ tensor *op_softmax(tape *tp, tensor *x);                 /* over the last dim */
 /* Scalar mean cross-entropy of logits[..., V] against targets (one per row, copied); rows whose
  * target is `ignore` are left out; a target outside 0..V-1 (other than ignore) is fatal. */
 tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore);
+/* op_softmax_xent(scale * op_linear(x, w, no bias)) in one op that never holds the [N, V] logits: the
+ * language model's head and its training loss (kernels.h linear_xent_forward; on the GPU in chunks
+ * too). Its gradients are computed in the forward pass, for the inputs that need one. */
+tensor *op_linear_xent(tape *tp, tensor *x, tensor *w, real scale, const int *targets, int ignore);
 /* Scalar mean of clip(pred - target)^2 (clip <= 0: plain MSE); target receives no gradient. */
 tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip);
 /* Each consecutive group of `group` elements divided by its norm (max(||x||, 1e-12)):

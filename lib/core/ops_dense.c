@@ -428,6 +428,76 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
     return out;
 }
 
+/* ---- the head and its loss, fused -------------------------------------------------------------- */
+
+/* The forward pass computed the gradients for a loss gradient of 1 (saved[0]: x's, saved[1]: w's);
+ * the loss's gradient scales them (1 in a training step: exact). */
+static void linear_xent_op_backward(tape *tp, tape_node *nd)
+{
+    (void)tp;
+    tensor *x = nd->in[0], *w = nd->in[1];
+    const real *dloss = nd->out->grad;
+#if HAVE_CUDA
+    if (nd->out->device == DEV_CUDA) {   /* the loss's gradient stays on the device */
+        if (nd->saved[0])
+            cuda_accumulate_dev(grad_of(x), nd->saved[0], dloss, x->n);
+        if (nd->saved[1])
+            cuda_accumulate_dev(grad_of(w), nd->saved[1], dloss, w->n);
+        return;
+    }
+#endif
+    if (nd->saved[0])
+        accumulate(grad_of(x), nd->saved[0], dloss[0], x->n);
+    if (nd->saved[1])
+        accumulate(grad_of(w), nd->saved[1], dloss[0], w->n);
+}
+
+tensor *op_linear_xent(tape *tp, tensor *x, tensor *w, real scale, const int *targets, int ignore)
+{
+    char sx[SHAPE_STR], sw[SHAPE_STR];
+    if (w->ndim != 2 || tensor_cols(x) != w->shape[1])
+        fatal("internal: op_linear_xent x %s vs w %s", tensor_shape_str(x, sx, sizeof sx),
+              tensor_shape_str(w, sw, sizeof sw));
+    const int C = w->shape[1], V = w->shape[0];
+    const int N = as_int("op_linear_xent", tensor_rows(x));
+    for (int i = 0; i < N; i++)
+        if (targets[i] != ignore && (targets[i] < 0 || targets[i] >= V))
+            fatal("internal: op_linear_xent target %d at row %d outside the classes 0..%d", targets[i], i,
+                  V - 1);
+    device_kind dev = DEV("op_linear_xent", x, w);
+    tensor *in[2] = {x, w};
+    /* the gradients are computed now, chunk by chunk, for the inputs that will want them */
+    const int record = tape_will_record(tp, 2, in);
+    real *dx = record && x->requires_grad ? tape_alloc_data(tp, x->n * sizeof *dx) : NULL;
+    real *dw = record && w->requires_grad ? tape_alloc_data(tp, w->n * sizeof *dw) : NULL;
+    tensor *out = scalar_out(tp);
+    int count = 0;
+#if HAVE_CUDA
+    if (dev == DEV_CUDA) {
+        const int *dtargets = ints_on(tp, targets, (size_t)N);
+        for (int i = 0; i < N; i++)
+            count += targets[i] != ignore;
+        const int R = cuda_linear_xent_chunk_rows(N, V);
+        void *work = tape_alloc_data(tp, cuda_linear_xent_work(N, C, V, R, tp->bf16));
+        cuda_linear_xent_forward(out->data, dx, dw, x->data, w->data, scale, dtargets, N, C, V, ignore, count,
+                                 tp->bf16, R, work);
+        device_sync(dev);   /* the host reads the loss: the step's one wait */
+    }
+#endif
+    if (dev == DEV_CPU) {
+        const int R = linear_xent_chunk_rows(N, V);
+        real *work = tape_alloc_data(tp, 2 * (size_t)R * V * sizeof *work);
+        out->data[0] = (real)linear_xent_forward(dx, dw, x->data, w->data, scale, targets, N, C, V, ignore,
+                                                 &count, R, work);
+    }
+    tape_node *nd = tape_record(tp, linear_xent_op_backward, out, 2, in);
+    if (nd) {
+        nd->saved[0] = dx;
+        nd->saved[1] = dw;
+    }
+    return out;
+}
+
 static void mse_op_backward(tape *tp, tape_node *nd)
 {
     tensor *pred = nd->in[0];

@@ -142,6 +142,11 @@ extern "C" void cuda_bmm(real *c, const real *a, const real *b, int batch, int M
 __global__ static void k_add(real *out, const real *a, const real *b, size_t n) { GRID_STRIDE(i, n) out[i] = a[i] + b[i]; }
 __global__ static void k_scale(real *out, const real *a, real s, size_t n) { GRID_STRIDE(i, n) out[i] = a[i] * s; }
 __global__ static void k_acc(real *dst, const real *src, real alpha, size_t n) { GRID_STRIDE(i, n) dst[i] += alpha * src[i]; }
+__global__ static void k_acc_dev(real *dst, const real *src, const real *alpha, size_t n)
+{
+    const real a = *alpha;
+    GRID_STRIDE(i, n) dst[i] += a * src[i];
+}
 __global__ static void k_mul(real *out, const real *a, const real *b, size_t n) { GRID_STRIDE(i, n) out[i] = a[i] * b[i]; }
 __global__ static void k_mul_bwd(real *da, real *db, const real *dout, const real *a, const real *b, size_t n)
 {
@@ -165,6 +170,11 @@ extern "C" void cuda_accumulate(real *dst, const real *src, real alpha, size_t n
 {
     if (dst)
         LAUNCH(k_acc, n, dst, src, alpha, n);
+}
+extern "C" void cuda_accumulate_dev(real *dst, const real *src, const real *alpha, size_t n)
+{
+    if (dst)
+        LAUNCH(k_acc_dev, n, dst, src, alpha, n);
 }
 extern "C" void cuda_mul_forward(real *out, const real *a, const real *b, size_t n) { LAUNCH(k_mul, n, out, a, b, n); }
 extern "C" void cuda_mul_backward(real *da, real *db, const real *dout, const real *a, const real *b, size_t n)

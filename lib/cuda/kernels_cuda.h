@@ -26,6 +26,8 @@ void cuda_matmul_backward(real *dinp, real *dweight, real *dbias, const real *do
 void cuda_add_forward(real *out, const real *a, const real *b, size_t n);
 void cuda_scale_forward(real *out, const real *a, real s, size_t n);
 void cuda_accumulate(real *dst, const real *src, real alpha, size_t n);
+/* dst += *alpha src, alpha a DEVICE pointer (a loss's gradient). */
+void cuda_accumulate_dev(real *dst, const real *src, const real *alpha, size_t n);
 void cuda_mul_forward(real *out, const real *a, const real *b, size_t n);
 void cuda_mul_backward(real *da, real *db, const real *dout, const real *a, const real *b, size_t n);
 /* ids is a DEVICE copy of the ids (checked on the host by the op). The backward adds rows in a
@@ -90,6 +92,16 @@ void cuda_softmax_xent_forward(real *loss, real *lse, const real *logits, const 
  * pointer to the loss's gradient. */
 void cuda_softmax_xent_backward(real *dlogits, const real *logits, const real *lse, const int *targets, int N,
                                 int V, int ignore, int count, const real *dloss);
+/* linear_xent_forward (core/kernels.h) on the GPU: chunks of rows through cuBLAS (bf16 operands
+ * with fp32 accumulation when bf16) and one block a row for the loss and the logits' gradient
+ * (recomputed from the log-sum-exp, as cuda_softmax_xent_backward); the mean loss goes to *loss,
+ * the host counts the rows, targets is a DEVICE copy; chunks of R rows (cuda_linear_xent_chunk_rows:
+ * the op's). work holds cuda_linear_xent_work bytes of device memory. */
+int cuda_linear_xent_chunk_rows(int N, int V);
+size_t cuda_linear_xent_work(int N, int C, int V, int R, int bf16);
+void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const real *w, real scale,
+                              const int *targets, int N, int C, int V, int ignore, int count, int bf16, int R,
+                              void *work);
 void cuda_mse_forward(real *loss, const real *pred, const real *target, size_t n, real clip);
 void cuda_mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip,
                        const real *dloss);

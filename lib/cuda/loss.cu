@@ -1,6 +1,8 @@
 /* Losses on the GPU: fused softmax + cross-entropy, (clipped) MSE, and the sum behind op_sum and
  * op_mean. Each writes its scalar to memory the caller names (device or pinned), never returning it:
  * the host reads the loss once, when it logs it. */
+#include <cuda_bf16.h>
+
 #include "cuda/cuda_ctx.h"
 #include "cuda/reduce.cuh"
 
@@ -86,6 +88,122 @@ extern "C" void cuda_softmax_xent_backward(real *dlogits, const real *logits, co
     if (!dlogits || count <= 0 || N <= 0)
         return;
     k_xent_bwd<<<N, ROW_THREADS>>>(dlogits, logits, lse, targets, V, ignore, count, dloss);
+    CUDA_LAUNCHED();
+}
+
+/* ---- the head and its loss, fused (op_linear_xent) --------------------------------------------- */
+
+/* The op's rows per chunk: about 2^27 logits (512 MB in fp32; 2,668 rows at vocabulary 50,304), so that the
+ * products over a chunk run at the rate of large ones while the [N, V] logits, their gradient and
+ * its bf16 copy (3.3 + 3.3 + 1.6 GB at 16,384 rows of 50,304) are never held whole. */
+extern "C" int cuda_linear_xent_chunk_rows(int N, int V)
+{
+    long long r = ((long long)1 << 27) / (V > 0 ? V : 1);
+    r = r < 64 ? 64 : r;
+    return N < r ? (N > 0 ? N : 1) : (int)r;
+}
+
+#define HEAD_ALIGN ((size_t)256)
+static size_t head_align(size_t b) { return (b + HEAD_ALIGN - 1) / HEAD_ALIGN * HEAD_ALIGN; }
+
+extern "C" size_t cuda_linear_xent_work(int N, int C, int V, int R, int bf16)
+{
+    size_t b = head_align((size_t)N * sizeof(double)) + head_align((size_t)R * V * sizeof(real));
+    if (bf16)
+        b += head_align((size_t)N * C * 2) + head_align((size_t)V * C * 2) + head_align((size_t)R * V * 2);
+    return b;
+}
+
+/* One block per row of a chunk: the row's log-sum-exp in one pass (as k_xent_rows), its loss, and,
+ * when grad, g = scale (s exp(x - lse) - s onehot(target)) (0 for an ignored row) into g16 (bf16, for
+ * the tensor cores) or in place of the logits (g16 NULL). */
+__global__ static void k_head_rows(double *rowloss, real *logits, uint16_t *g16, const int *targets, int V,
+                                   int ignore, float s, float scale, int grad)
+{
+    real *x = logits + (size_t)blockIdx.x * V;
+    const int t = targets[blockIdx.x];
+    /* read before the reductions' barriers: the fp32 gradient overwrites the row after them */
+    const float xt = t == ignore ? 0.f : x[t];
+    float m = -INFINITY, sum = 0;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        const float xi = x[i];
+        if (xi > m) {
+            sum = sum * expf(m - xi) + 1;
+            m = xi;
+        } else {
+            sum += expf(xi - m);
+        }
+    }
+    const float mx = block_max(m);
+    const float tot = block_sum(sum > 0 ? sum * expf(m - mx) : 0.f);
+    const double l = (double)mx + log((double)tot);
+    if (threadIdx.x == 0)
+        rowloss[blockIdx.x] = t == ignore ? 0.0 : l - (double)xt;
+    if (!grad)
+        return;
+    const float lf = (float)l, st = t == ignore ? 0.f : s;
+    uint16_t *g = g16 ? g16 + (size_t)blockIdx.x * V : NULL;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        const float v = scale * (st * expf(x[i] - lf) - (i == t ? st : 0.f));
+        if (g)
+            g[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+        else
+            x[i] = v;
+    }
+}
+
+/* Column-major C[m,n] = alpha op(A) op(B) + beta C, fp32 C and accumulation; A and B bf16 or fp32. */
+static void head_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void *a,
+                      int lda, const void *b, int ldb, float beta, real *c, int ldc, int bf16)
+{
+    if (bf16)
+        CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), ta, tb, m, n, k, &alpha, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb,
+                                  &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    else
+        CUBLAS_CHECK(cublasSgemm(cuda_cublas(), ta, tb, m, n, k, &alpha, (const float *)a, lda, (const float *)b,
+                                 ldb, &beta, c, ldc));
+}
+
+extern "C" void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const real *w, real scale,
+                                         const int *targets, int N, int C, int V, int ignore, int count, int bf16,
+                                         int R, void *work)
+{
+    if (N <= 0) {
+        cuda_memzero(loss, sizeof *loss);
+        return;
+    }
+    unsigned char *p = (unsigned char *)work;
+    double *rowloss = (double *)p;
+    p += head_align((size_t)N * sizeof(double));
+    real *logits = (real *)p;
+    p += head_align((size_t)R * V * sizeof(real));
+    const void *xa = x, *wa = w;
+    uint16_t *g16 = NULL;
+    if (bf16) {
+        uint16_t *xb = (uint16_t *)p, *wb = (uint16_t *)(p + head_align((size_t)N * C * 2));
+        g16 = (uint16_t *)(p + head_align((size_t)N * C * 2) + head_align((size_t)V * C * 2));
+        cuda_to_bf16(xb, x, (size_t)N * C);
+        cuda_to_bf16(wb, w, (size_t)V * C);
+        xa = xb;
+        wa = wb;
+    }
+    const size_t el = bf16 ? 2 : sizeof(real);
+    const int grad = dx || dw;
+    const float s = count > 0 ? 1.f / (float)count : 0.f;
+    for (int r0 = 0; r0 < N; r0 += R) {
+        const int rows = N - r0 < R ? N - r0 : R;
+        const void *xc = (const unsigned char *)xa + (size_t)r0 * C * el;
+        /* logits^T[V,rows] = scale w[V,C] . x^T[C,rows] (column-major views of the row-major buffers) */
+        head_gemm(CUBLAS_OP_T, CUBLAS_OP_N, V, rows, C, scale, wa, C, xc, C, 0.f, logits, V, bf16);
+        k_head_rows<<<rows, ROW_THREADS>>>(rowloss + r0, logits, g16, targets + r0, V, ignore, s, scale, grad);
+        CUDA_LAUNCHED();
+        const void *g = bf16 ? (const void *)g16 : (const void *)logits;
+        if (dx)   /* dx^T[C,rows] = w^T[C,V] . g^T[V,rows] */
+            head_gemm(CUBLAS_OP_N, CUBLAS_OP_N, C, rows, V, 1.f, wa, C, g, V, 0.f, dx + (size_t)r0 * C, C, bf16);
+        if (dw)   /* dw^T[C,V] (+)= x^T[C,rows] . g[rows,V] */
+            head_gemm(CUBLAS_OP_N, CUBLAS_OP_T, C, V, rows, 1.f, xc, C, g, V, r0 ? 1.f : 0.f, dw, C, bf16);
+    }
+    k_mean_rows<<<1, 1024>>>(loss, rowloss, N, count);
     CUDA_LAUNCHED();
 }
 

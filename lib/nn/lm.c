@@ -94,6 +94,11 @@ tensor *lm_logits(lm *m, tape *tp, tensor *h)
     return scale == 1 ? logits : op_scale(tp, logits, (real)scale);
 }
 
+tensor *lm_head_loss(lm *m, tape *tp, tensor *h, const int *targets, int ignore)
+{
+    return op_linear_xent(tp, h, params_tensor(&m->ps, m->wte), (real)m->ops->logit_scale(&m->cfg), targets, ignore);
+}
+
 tensor *lm_forward(lm *m, tape *tp, const int *ids, int B, int T, rng *drop)
 {
     return lm_logits(m, tp, lm_hidden(m, tp, ids, B, T, drop));

@@ -54,6 +54,10 @@ tensor *lm_hidden_from(lm *m, tape *tp, tensor *x, rng *drop);
  * architecture's logit scale (the mosaic's 1/sqrt d). */
 tensor *lm_logits(lm *m, tape *tp, tensor *h);
 tensor *lm_forward(lm *m, tape *tp, const int *ids, int B, int T, rng *drop);
+/* The training loss of hidden states h[..., d]: op_softmax_xent of lm_logits(h) against targets (one
+ * per row; `ignore` rows left out), through op_linear_xent, which never holds the [rows, vocab]
+ * logits. */
+tensor *lm_head_loss(lm *m, tape *tp, tensor *h, const int *targets, int ignore);
 /* The longest input the model accepts: cfg.ctx with learned positions, otherwise (none, RoPE,
  * ALiBi, the mosaic, the lstm) unbounded (0). */
 int lm_max_len(const lm *m);

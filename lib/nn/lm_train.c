@@ -37,7 +37,7 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
      * are weighted by its share of the targets (their counts differ where targets are ignored), so
      * that their mean over the ranks is the loss over the whole batch: every rank sees it, so that
      * all stop together on a non-finite one, and steps with the whole batch's gradient. */
-    tensor *loss = B > 0 ? op_softmax_xent(tp, lm_forward(m, tp, ids, B, T, drop), targets, ignore) : NULL;
+    tensor *loss = B > 0 ? lm_head_loss(m, tp, lm_hidden(m, tp, ids, B, T, drop), targets, ignore) : NULL;
     const double w = targets_weight(targets, (size_t)B * T, ignore);
     double l = loss ? loss->data[0] * w : 0;
     dist_mean_double(&l, 1);

@@ -326,6 +326,63 @@ static void test_xent(int N, int V)
     buf_free(&dl);
 }
 
+/* The fused head and loss against the CPU kernel's one chunk: fp32 within the reductions' tolerance,
+ * bf16 (operands of all three products, and the logits' gradient, in bf16) within 1% of each
+ * result's largest magnitude and 1e-2 relative on the loss; chunks of `rows` rows on the GPU. */
+static void test_linear_xent(int N, int C, int V, int rows, int bf16)
+{
+    char name[128];
+    int *tg = malloc(N * sizeof *tg);
+    int count = 0;
+    for (int i = 0; i < N; i++) {
+        tg[i] = i % 5 == 2 ? -1 : (int)rng_below(&R, V);
+        count += tg[i] != -1;
+    }
+    int *dtg = th_upload_ints(tg, N);
+    const real scale = (real)0.7;
+    buf x = rnd((size_t)N * C, -1, 1), w = rnd((size_t)V * C, -0.5, 0.5);
+    buf dx = rnd(x.n, 0, 0), dw = rnd(w.n, 0, 0);
+    real *work = malloc(2 * (size_t)N * V * sizeof *work);
+    int cnt = 0;
+    const double loss = linear_xent_forward(dx.h, dw.h, x.h, w.h, scale, tg, N, C, V, -1, &cnt, N, work);
+    free(work);
+    void *dwork = cuda_dev_alloc(cuda_linear_xent_work(N, C, V, rows, bf16));
+    real *loss_d = th_dev_zeros(1);
+    cuda_linear_xent_forward(loss_d, dx.d, dw.d, x.d, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
+    real *lg = th_download(loss_d, 1);
+    snprintf(name, sizeof name, "linear_xent loss N=%d C=%d V=%d R=%d %s", N, C, V, rows, bf16 ? "bf16" : "fp32");
+    th_check_scalar(name, lg[0], loss, bf16 ? 0 : RED_ATOL, bf16 ? 1e-2 : RED_RTOL);
+    th_check_scalar("linear_xent count", count, cnt, 0, 0);
+    snprintf(name, sizeof name, "linear_xent dx N=%d V=%d R=%d %s", N, V, rows, bf16 ? "bf16" : "fp32");
+    check(name, &dx, bf16 ? 1e-2 * max_abs(dx.h, dx.n) : RED_ATOL, bf16 ? 0 : RED_RTOL);
+    snprintf(name, sizeof name, "linear_xent dw N=%d V=%d R=%d %s", N, V, rows, bf16 ? "bf16" : "fp32");
+    check(name, &dw, bf16 ? 1e-2 * max_abs(dw.h, dw.n) : RED_ATOL * 10, bf16 ? 0 : RED_RTOL);
+    /* the loss alone: the same number, no gradient written */
+    cuda_linear_xent_forward(loss_d, NULL, NULL, x.d, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
+    real *lg2 = th_download(loss_d, 1);
+    th_check_scalar("linear_xent loss without gradients", lg2[0], lg[0], 0, 0);
+    /* the backward's scaling by the loss's gradient, a device scalar */
+    real alpha = (real)0.75;
+    real *alpha_d = th_upload(&alpha, 1);
+    buf acc = rnd(x.n, -1, 1);
+    real *dxd = th_download(dx.d, dx.n);   /* the GPU's own dx, so that only the scaling is checked */
+    for (size_t i = 0; i < acc.n; i++)
+        acc.h[i] += alpha * dxd[i];
+    cuda_accumulate_dev(acc.d, dx.d, alpha_d, acc.n);
+    check("accumulate_dev", &acc, EW_ATOL, EW_RTOL);
+    free(dxd);
+    free(lg);
+    free(lg2);
+    free(tg);
+    th_free_dev(dtg);
+    th_free_dev(loss_d);
+    th_free_dev(alpha_d);
+    cuda_dev_free(dwork);
+    buf *all[] = {&x, &w, &dx, &dw, &acc};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
 static void test_mse_sum(void)
 {
     const size_t n = 30011;
@@ -466,6 +523,11 @@ int main(void)
     test_embedding();
     test_xent(257, 1000);
     test_xent(64, 50304);
+    test_linear_xent(300, 96, 1000, 300, 0);
+    test_linear_xent(300, 96, 1000, 64, 0);
+    test_linear_xent(300, 96, 1000, 128, 1);
+    test_linear_xent(512, 768, 50304, cuda_linear_xent_chunk_rows(512, 50304), 1);
+    test_linear_xent(512, 768, 50304, 200, 1);
     test_mse_sum();
     test_shape();
     test_dropout();
