@@ -10,12 +10,19 @@
  *   B (16 x 8):             {k 2t, 2t+1; n g}, {k 2t+8, 2t+9; n g}
  *   C (16 x 8, fp32):       row g cols 2t, 2t+1; row g+8 cols 2t, 2t+1
  * So the C fragments of two neighbouring 8-column tiles are exactly the A fragment of a 16-column
- * slice: P (or dS) goes from one product into the next without touching shared memory. A B operand
- * is read as 32-bit pairs along k, so a matrix used as B with k along its rows is kept transposed in
- * shared memory (v in the forward, q and dout in dK/dV, k in dQ). Shared rows are padded by 8 bf16
- * (16 bytes): the 8 rows x 4 pairs a fragment load touches then fall in 32 different banks.
+ * slice: P (or dS) goes from one product into the next without touching shared memory.
  *
- * Needs sm_80 or newer (bf16 mma); older targets compile a trap. */
+ * Every tile sits in shared memory row-major, as it is in global memory ([64 rows][HSP + 8], rows
+ * padded by 16 bytes so that the 8 rows an ldmatrix phase reads fall in 8 different 16-byte bank
+ * groups). Fragments come from ldmatrix: .x4 gives a whole A fragment, or the B fragments of two
+ * neighbouring 8-column tiles; a B operand whose reduction index runs along the tile's rows (v in
+ * P v, q and dout in the dK/dV products, k in dS k) comes from ldmatrix .trans of the same tile, so
+ * no transposed copy is kept. Tiles arrive by cp.async (16 bytes a thread, zero-filled past the
+ * rows or the head's columns) one tile ahead of the one being computed (double buffering); heads
+ * whose rows are not 16-byte aligned (hs or a row stride not a multiple of 8) are copied element by
+ * element instead. Exponentials are exp2 of log2(e)-scaled differences.
+ *
+ * Needs sm_80 or newer (bf16 mma, cp.async); older targets compile a trap. */
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdint.h>
@@ -25,25 +32,27 @@
 typedef unsigned short bf16_t;
 
 #define TC_THREADS 128
-/* Blocks per multiprocessor the compiler must leave room for (register cap 65536 / (128 x this)):
- * 4 and 4 measured fastest (benchmarks/NOTES.md section 10, item 6); set at build time to compare. */
+/* Blocks per multiprocessor the compiler must leave room for (register cap 65536 / (128 x this)).
+ * The dK/dV kernel's six double-buffered tiles (55 KiB at head size 64) let 3 blocks share an SM's
+ * 228 KiB; the forward's five and dQ's six fit 4. Set at build time to compare. */
 #ifndef TC_MIN_BLOCKS_FWD
 #define TC_MIN_BLOCKS_FWD 4
 #endif
-#ifndef TC_MIN_BLOCKS_BWD
-#define TC_MIN_BLOCKS_BWD 4
+#ifndef TC_MIN_BLOCKS_KV
+#define TC_MIN_BLOCKS_KV 3
 #endif
-/* 1: a tile that is also stored transposed is read column group by column group (see load_bf16)
- * in the backward kernels too; 0: row by row there (measured faster with 4 blocks per SM, NOTES
- * section 10 item 5). The forward always reads its v column group by column group. */
-#ifndef TC_TMAP_BWD
-#define TC_TMAP_BWD 0
+#ifndef TC_MIN_BLOCKS_Q
+#define TC_MIN_BLOCKS_Q 4
 #endif
-#define TC_LDT (ATT_BC + 8)   /* row length of a transposed [hs][64] tile */
+#define TC_LOG2E 1.4426950408889634f
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define TC_UNSUPPORTED 1
+#endif
 
 __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#ifndef TC_UNSUPPORTED
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -53,30 +62,56 @@ __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32
 #endif
 }
 
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* Four 8 x 8 bf16 matrices whose rows the lanes name (lanes 8i..8i+7: matrix i's rows); lane l gets
+ * row l / 4, columns 2 (l % 4) and + 1 of each (with .trans: of its transpose). */
+__device__ __forceinline__ void ldsm4(uint32_t r[4], const bf16_t *p)
+{
+#ifndef TC_UNSUPPORTED
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+#else
+    __trap();
+#endif
+}
+
+__device__ __forceinline__ void ldsm4_t(uint32_t r[4], const bf16_t *p)
+{
+#ifndef TC_UNSUPPORTED
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+#else
+    __trap();
+#endif
+}
+
+/* The A fragment of rows r0..r0+15, columns c0..c0+15 of a row-major tile (rows ld apart). */
+__device__ __forceinline__ void frag_a(uint32_t a[4], const bf16_t *X, int ld, int r0, int c0, int lane)
+{
+    ldsm4(a, X + (r0 + (lane & 15)) * ld + c0 + (lane >> 4) * 8);
+}
+
+/* B fragments of the 8-column tiles n0 and n0 + 8 over k0..k0+15, B[k][n] = Y[n][k] (Y row-major,
+ * its rows are B's columns: k in q k^T): b[0], b[1] for n0; b[2], b[3] for n0 + 8. */
+__device__ __forceinline__ void frag_b_rows(uint32_t b[4], const bf16_t *Y, int ld, int n0, int k0, int lane)
+{
+    ldsm4(b, Y + (n0 + (lane & 7) + (lane >> 4) * 8) * ld + k0 + ((lane >> 3) & 1) * 8);
+}
+
+/* The same with B[k][n] = X[k][n] (X row-major along B's rows: v in P v), through .trans. */
+__device__ __forceinline__ void frag_b_cols(uint32_t b[4], const bf16_t *X, int ld, int k0, int n0, int lane)
+{
+    ldsm4_t(b, X + (k0 + (lane & 15)) * ld + n0 + (lane >> 4) * 8);
+}
+
 /* Two floats as a bf16 pair, the first in the low half (the lower column index). */
 __device__ __forceinline__ uint32_t pack2(float lo, float hi)
 {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&v);
-}
-
-__device__ __forceinline__ uint32_t ld32(const bf16_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
-
-/* A fragment of rows r0.., columns c0.. of a row-major tile with rows ld apart. */
-__device__ __forceinline__ void frag_a(uint32_t a[4], const bf16_t *X, int ld, int r0, int c0, int g, int t)
-{
-    a[0] = ld32(X + (r0 + g) * ld + c0 + 2 * t);
-    a[1] = ld32(X + (r0 + g + 8) * ld + c0 + 2 * t);
-    a[2] = ld32(X + (r0 + g) * ld + c0 + 8 + 2 * t);
-    a[3] = ld32(X + (r0 + g + 8) * ld + c0 + 8 + 2 * t);
-}
-
-/* c += A . Y^T[k0.., n0..n0+7] where Y holds B's columns as rows (Y[n][k]). */
-__device__ __forceinline__ void mma_rows(float c[4], const uint32_t a[4], const bf16_t *Y, int ld, int n0, int k0,
-                                         int g, int t)
-{
-    const bf16_t *y = Y + (n0 + g) * ld + k0 + 2 * t;
-    mma_bf16(c, a, ld32(y), ld32(y + 8));
 }
 
 /* The A fragment of 16-column slice m of a C-fragment row block c[nt][4] (nt = 2m, 2m + 1). */
@@ -88,61 +123,92 @@ __device__ __forceinline__ void c_to_a(uint32_t a[4], const float c0[4], const f
     a[3] = pack2(c1[2], c1[3]);
 }
 
-/* rows [r0, r0 + 64) of a head, hs columns (zeros past n rows or hs), into a [64][HSP + 8] tile and,
- * when Xt is set, transposed into Xt[HSP][TC_LDT]. When the rows allow it (hs and ld multiples of 8,
- * a 16-byte aligned start: the gpt's heads of 64 in a fused qkv) each thread moves 8 bf16 with one
- * 16-byte load; otherwise one element at a time. The test is uniform over the block. */
-template <int HSP, bool TMAP = true>
-__device__ __forceinline__ void load_bf16(bf16_t *X, bf16_t *Xt, const bf16_t *x, size_t ld, int n, int hs)
+/* ---- asynchronous copies --------------------------------------------------------------------- */
+
+/* bytes (16 or 0: zero fill) from global src to shared dst, without waiting. */
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes)
+{
+#ifndef TC_UNSUPPORTED
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
+#endif
+}
+
+__device__ __forceinline__ void cp_async4(void *dst, const void *src, int bytes)
+{
+#ifndef TC_UNSUPPORTED
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit()
+{
+#ifndef TC_UNSUPPORTED
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+/* Waits until at most n of this thread's committed groups are still in flight. */
+template <int n>
+__device__ __forceinline__ void cp_async_wait()
+{
+#ifndef TC_UNSUPPORTED
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(n));
+#endif
+}
+
+/* rows [0, 64) of a head's tile starting at x (n of them exist, hs columns) into the row-major
+ * [64][HSP + 8] tile X, zeros past n rows or hs columns; head is a valid address of the same head
+ * (what a zero-filling copy names). Asynchronous when rows are 16-byte aligned (hs and ld multiples
+ * of 8, an aligned start: uniform over the block), else element by element. */
+template <int HSP>
+__device__ __forceinline__ void load_tile(bf16_t *X, const bf16_t *x, const bf16_t *head, size_t ld, int n, int hs)
 {
     if (hs % 8 == 0 && ld % 8 == 0 && ((uintptr_t)x & 15) == 0) {
         for (int e = threadIdx.x; e < 64 * HSP / 8; e += TC_THREADS) {
-            /* Transposing, a warp takes 32 rows of one 8-column group: its 16-bit stores to Xt then
-             * go to 32 neighbouring elements (no bank conflict) where 32 groups of one row would hit
-             * one bank 8 times; the 16-byte reads of the rows' halves meet in L1. */
-            const bool cols = TMAP && Xt;
-            const int r = cols ? e % 64 : e / (HSP / 8), c = cols ? e / 64 * 8 : e % (HSP / 8) * 8;
-            uint4 val = make_uint4(0, 0, 0, 0);
-            if (r < n && c < hs)
-                val = *reinterpret_cast<const uint4 *>(x + (size_t)r * ld + c);
-            if (X)
-                *reinterpret_cast<uint4 *>(X + r * (HSP + 8) + c) = val;
-            if (Xt) {
-                const bf16_t *p = reinterpret_cast<const bf16_t *>(&val);
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-                    Xt[(c + j) * TC_LDT + r] = p[j];
-            }
+            const int r = e / (HSP / 8), c = e % (HSP / 8) * 8;
+            const bool in = r < n && c < hs;
+            cp_async16(X + r * (HSP + 8) + c, in ? x + (size_t)r * ld + c : head, in ? 16 : 0);
         }
         return;
     }
     for (int e = threadIdx.x; e < 64 * HSP; e += TC_THREADS) {
         const int r = e / HSP, c = e % HSP;
-        const bf16_t val = r < n && c < hs ? x[(size_t)r * ld + c] : (bf16_t)0;
-        if (X)
-            X[r * (HSP + 8) + c] = val;
-        if (Xt)
-            Xt[c * TC_LDT + r] = val;
+        X[r * (HSP + 8) + c] = r < n && c < hs ? x[(size_t)r * ld + c] : (bf16_t)0;
     }
 }
 
+/* Tiles of [64][HSP + 8] bf16 in shared memory. */
+template <int HSP>
+constexpr size_t tile_bytes() { return 64 * (HSP + 8) * sizeof(bf16_t); }
+
 /* ---- forward -------------------------------------------------------------------------------- */
 
+/* q tile, then k and v twice (the tile computed on and the next one arriving). */
 template <int HSP>
-constexpr size_t tc_fwd_smem() { return (2 * 64 * (HSP + 8) + HSP * TC_LDT) * sizeof(bf16_t); }
+constexpr size_t tc_fwd_smem() { return 5 * tile_bytes<HSP>(); }
 
 template <int HSP>
 __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_FWD)
 attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
-    bf16_t *Qs = reinterpret_cast<bf16_t *>(sm_raw), *Ks = Qs + 64 * (HSP + 8), *Vt = Ks + 64 * (HSP + 8);
-    const int LD = HSP + 8, warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    constexpr int LD = HSP + 8, TILE = 64 * LD;
+    bf16_t *Qs = reinterpret_cast<bf16_t *>(sm_raw), *Kb = Qs + TILE, *Vb = Kb + 2 * TILE;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int i0 = blockIdx.x * ATT_BR, h = blockIdx.y, b = blockIdx.z, hs = d.hs;
     const float slope = d.alibi ? d.alibi[h] : 0.f;
-    const bf16_t *kb = k + (size_t)b * d.bsk + (size_t)h * hs, *vb = v + (size_t)b * d.bsv + (size_t)h * hs;
+    const bf16_t *qh = q + (size_t)b * d.bsq + (size_t)h * hs, *kh = k + (size_t)b * d.bsk + (size_t)h * hs,
+                 *vh = v + (size_t)b * d.bsv + (size_t)h * hs;
 
-    load_bf16<HSP>(Qs, NULL, q + (size_t)b * d.bsq + (size_t)h * hs + (size_t)i0 * d.ldq, d.ldq, d.Tq - i0, hs);
+    int c0, c1;
+    tile_keys(d, i0, &c0, &c1);
+    load_tile<HSP>(Qs, qh + (size_t)i0 * d.ldq, qh, d.ldq, d.Tq - i0, hs);
+    if (c0 < c1) {
+        load_tile<HSP>(Kb, kh + (size_t)c0 * d.ldk, kh, d.ldk, d.Tk - c0, hs);
+        load_tile<HSP>(Vb, vh + (size_t)c0 * d.ldv, vh, d.ldv, d.Tk - c0, hs);
+    }
+    cp_async_commit();
+
     const int ri[2] = {i0 + warp * 16 + g, i0 + warp * 16 + g + 8};   /* this thread's two rows */
     int lo[2], hi[2];
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[HSP / 8][4];
@@ -151,27 +217,36 @@ attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf1
 #pragma unroll
     for (int n = 0; n < HSP / 8; n++)
         o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    __syncthreads();
     uint32_t qa[HSP / 16][4];
-#pragma unroll
-    for (int ks = 0; ks < HSP / 16; ks++)
-        frag_a(qa[ks], Qs, LD, warp * 16, ks * 16, g, t);
 
-    int c0, c1;
-    tile_keys(d, i0, &c0, &c1);
-    for (int j0 = c0; j0 < c1; j0 += ATT_BC) {
+    for (int j0 = c0, buf = 0; j0 < c1; j0 += ATT_BC, buf ^= 1) {
+        if (j0 + ATT_BC < c1) {   /* the next tile into the other buffer (free since the last barrier) */
+            const int jn = j0 + ATT_BC;
+            load_tile<HSP>(Kb + (buf ^ 1) * TILE, kh + (size_t)jn * d.ldk, kh, d.ldk, d.Tk - jn, hs);
+            load_tile<HSP>(Vb + (buf ^ 1) * TILE, vh + (size_t)jn * d.ldv, vh, d.ldv, d.Tk - jn, hs);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();   /* everything but the tile just asked for */
         __syncthreads();
-        load_bf16<HSP>(Ks, NULL, kb + (size_t)j0 * d.ldk, d.ldk, d.Tk - j0, hs);
-        load_bf16<HSP>(NULL, Vt, vb + (size_t)j0 * d.ldv, d.ldv, d.Tk - j0, hs);
-        __syncthreads();
-        float s[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+        if (j0 == c0) {
 #pragma unroll
             for (int ks = 0; ks < HSP / 16; ks++)
-                mma_rows(s[nt], qa[ks], Ks, LD, nt * 8, ks * 16, g, t);
+                frag_a(qa[ks], Qs, LD, warp * 16, ks * 16, lane);
         }
+        const bf16_t *Ks = Kb + buf * TILE, *Vs = Vb + buf * TILE;
+        float s[8][4];
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+        for (int np = 0; np < 4; np++)
+#pragma unroll
+            for (int ks = 0; ks < HSP / 16; ks++) {
+                uint32_t kb[4];
+                frag_b_rows(kb, Ks, LD, np * 16, ks * 16, lane);
+                mma_bf16(s[2 * np], qa[ks], kb[0], kb[1]);
+                mma_bf16(s[2 * np + 1], qa[ks], kb[2], kb[3]);
+            }
         /* mask, scale, bias; then the online softmax of the thread's two rows (4 lanes a row) */
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -189,14 +264,14 @@ attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf1
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
             const float mnew = fmaxf(m[r], mx[r]);
             base[r] = mnew == -INFINITY ? 0.f : mnew;   /* no key yet: p = 0, nothing to rescale */
-            corr[r] = expf(m[r] - base[r]);
+            corr[r] = exp2f((m[r] - base[r]) * TC_LOG2E);
             m[r] = mnew;
         }
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                s[nt][e] = expf(s[nt][e] - base[e >> 1]);
+                s[nt][e] = exp2f((s[nt][e] - base[e >> 1]) * TC_LOG2E);
                 sum[e >> 1] += s[nt][e];
             }
 #pragma unroll
@@ -215,10 +290,16 @@ attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf1
             uint32_t pa[4];
             c_to_a(pa, s[2 * mm], s[2 * mm + 1]);
 #pragma unroll
-            for (int n = 0; n < HSP / 8; n++)
-                mma_rows(o[n], pa, Vt, TC_LDT, n * 8, mm * 16, g, t);
+            for (int np = 0; np < HSP / 16; np++) {
+                uint32_t vb[4];
+                frag_b_cols(vb, Vs, LD, mm * 16, np * 16, lane);
+                mma_bf16(o[2 * np], pa, vb[0], vb[1]);
+                mma_bf16(o[2 * np + 1], pa, vb[2], vb[3]);
+            }
         }
+        __syncthreads();   /* this buffer is refilled two tiles on */
     }
+    cp_async_wait<0>();   /* nothing left in flight (a tile without keys loaded q alone) */
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         if (ri[r] >= d.Tq)
@@ -264,12 +345,14 @@ __device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, in
         acc[nn][0] = acc[nn][1] = acc[nn][2] = acc[nn][3] = 0.f;
 }
 
-/* The backward's two products over 16 rows (from row0) and 32 columns (from col0), as C fragments:
- * s = X1 Y1^T and gp = X2 Y2^T, all four [64][HSP + 8] tiles (S and dP, or their transposes). */
+/* The backward's two products over the 16 rows from row0 and the 32 columns from col0, as C
+ * fragments: s = X1 Y1^T and gp = X2 Y2^T, all four row-major tiles (S and dP, or their
+ * transposes, reduced over the head's columns). */
 template <int HSP>
 __device__ __forceinline__ void two_products(float s[4][4], float gp[4][4], const bf16_t *X1, const bf16_t *Y1,
-                                             const bf16_t *X2, const bf16_t *Y2, int row0, int col0, int g, int t)
+                                             const bf16_t *X2, const bf16_t *Y2, int row0, int col0, int lane)
 {
+    constexpr int LD = HSP + 8;
 #pragma unroll
     for (int nt = 0; nt < 4; nt++)
 #pragma unroll
@@ -278,37 +361,53 @@ __device__ __forceinline__ void two_products(float s[4][4], float gp[4][4], cons
 #pragma unroll
     for (int ks = 0; ks < HSP / 16; ks++) {
         uint32_t a1[4], a2[4];
-        frag_a(a1, X1, HSP + 8, row0, ks * 16, g, t);
-        frag_a(a2, X2, HSP + 8, row0, ks * 16, g, t);
+        frag_a(a1, X1, LD, row0, ks * 16, lane);
+        frag_a(a2, X2, LD, row0, ks * 16, lane);
 #pragma unroll
-        for (int nt = 0; nt < 4; nt++) {
-            mma_rows(s[nt], a1, Y1, HSP + 8, col0 + nt * 8, ks * 16, g, t);
-            mma_rows(gp[nt], a2, Y2, HSP + 8, col0 + nt * 8, ks * 16, g, t);
+        for (int np = 0; np < 2; np++) {
+            uint32_t y1[4], y2[4];
+            frag_b_rows(y1, Y1, LD, col0 + np * 16, ks * 16, lane);
+            frag_b_rows(y2, Y2, LD, col0 + np * 16, ks * 16, lane);
+            mma_bf16(s[2 * np], a1, y1[0], y1[1]);
+            mma_bf16(s[2 * np + 1], a1, y1[2], y1[3]);
+            mma_bf16(gp[2 * np], a2, y2[0], y2[1]);
+            mma_bf16(gp[2 * np + 1], a2, y2[2], y2[3]);
         }
     }
 }
 
+/* k and v tiles, then q and dout twice; per query row of each of the two: lse, D, lo, hi. */
 template <int HSP>
-constexpr size_t tc_kv_smem()
+constexpr size_t tc_kv_smem() { return 6 * tile_bytes<HSP>() + 2 * 4 * 64 * sizeof(float); }
+
+/* The first query tile from i0 on (a multiple of 64) whose rows see some key of the tile at j0, or
+ * Tq (the rows that see a key tile are one interval, for every mask). */
+__device__ __forceinline__ int next_query_tile(const att_dims &d, int i0, int j0)
 {
-    return (4 * 64 * (HSP + 8) + 2 * HSP * TC_LDT) * sizeof(bf16_t) + 4 * 64 * sizeof(float);
+    for (; i0 < d.Tq; i0 += ATT_BR) {
+        int c0, c1;
+        tile_keys(d, i0, &c0, &c1);
+        if (c1 > j0 && c0 < j0 + ATT_BC && c1 > c0)
+            return i0;
+    }
+    return d.Tq;
 }
 
-/* One block per (key tile, head, batch), or per (key tile, head) over the whole batch in order when
- * k or v is shared by it. Warp w owns keys w*16 .. w*16+15 of the tile: S^T = k q^T and
+/* One block per (key tile, head, batch), or per (key tile, head, range of the batch) when k or v is
+ * shared by the batch. Warp w owns keys w*16 .. w*16+15 of the tile: S^T = k q^T and
  * dP^T = v dout^T for 32 queries at a time (two halves of the query tile, to hold fewer registers),
- * then dV += P^T dout and dK += scale dS^T q. */
+ * then dV += P^T dout and dK += scale dS^T q. The query tiles of a sequence stream through two
+ * buffers. */
 template <int HSP>
-__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_BWD)
+__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_KV)
 attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
                  const float *lse, const float *D, float *parts, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
-    const int LD = HSP + 8;
-    bf16_t *Ks = reinterpret_cast<bf16_t *>(sm_raw), *Vs = Ks + 64 * LD, *Qs = Vs + 64 * LD, *Os = Qs + 64 * LD;
-    bf16_t *Qt = Os + 64 * LD, *Ot = Qt + HSP * TC_LDT;
-    float *Ls = reinterpret_cast<float *>(Ot + HSP * TC_LDT), *Ds = Ls + 64;
-    int *Lo = reinterpret_cast<int *>(Ds + 64), *Hi = Lo + 64;
+    constexpr int LD = HSP + 8, TILE = 64 * LD;
+    bf16_t *Ks = reinterpret_cast<bf16_t *>(sm_raw), *Vs = Ks + TILE, *Qb = Vs + TILE, *Ob = Qb + 2 * TILE;
+    float *Lb = reinterpret_cast<float *>(Ob + 2 * TILE), *Db = Lb + 2 * 64;
+    int *Lob = reinterpret_cast<int *>(Db + 2 * 64), *Hib = Lob + 2 * 64;
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int j0 = blockIdx.x * ATT_BC, h = blockIdx.y, hs = d.hs;
     const float slope = d.alibi ? d.alibi[h] : 0.f;
@@ -324,30 +423,44 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
             dK[n][e] = dV[n][e] = 0.f;
 
     for (int b = b_first; b < b_end; b++) {
-        const bf16_t *qb = q + (size_t)b * d.bsq + (size_t)h * hs, *ob = dout + (size_t)b * d.bso + (size_t)h * hs;
+        const bf16_t *qh = q + (size_t)b * d.bsq + (size_t)h * hs, *oh = dout + (size_t)b * d.bso + (size_t)h * hs;
         const float *lb = lse + ((size_t)b * d.H + h) * d.Tq, *db = D + ((size_t)b * d.H + h) * d.Tq;
-        __syncthreads();
-        load_bf16<HSP>(Ks, NULL, k + (size_t)b * d.bsk + (size_t)h * hs + (size_t)j0 * d.ldk, d.ldk, d.Tk - j0, hs);
-        load_bf16<HSP>(Vs, NULL, v + (size_t)b * d.bsv + (size_t)h * hs + (size_t)j0 * d.ldv, d.ldv, d.Tk - j0, hs);
-        for (int i0 = 0; i0 < d.Tq; i0 += ATT_BR) {
-            int c0, c1;
-            tile_keys(d, i0, &c0, &c1);
-            if (c1 <= j0 || c0 >= j0 + ATT_BC || c1 <= c0)
-                continue;   /* no row of this query tile sees these keys (uniform over the block) */
-            __syncthreads();
-            load_bf16<HSP, TC_TMAP_BWD>(Qs, Qt, qb + (size_t)i0 * d.ldq, d.ldq, d.Tq - i0, hs);
-            load_bf16<HSP, TC_TMAP_BWD>(Os, Ot, ob + (size_t)i0 * d.ldo, d.ldo, d.Tq - i0, hs);
+        /* the query tile at i0 into buffer buf: q, dout, and each row's lse, D and key interval */
+        auto stage = [&](int i0, int buf) {
+            load_tile<HSP>(Qb + buf * TILE, qh + (size_t)i0 * d.ldq, qh, d.ldq, d.Tq - i0, hs);
+            load_tile<HSP>(Ob + buf * TILE, oh + (size_t)i0 * d.ldo, oh, d.ldo, d.Tq - i0, hs);
             if (threadIdx.x < 64) {
-                const int i = i0 + threadIdx.x;
-                Ls[threadIdx.x] = i < d.Tq ? lb[i] : 0.f;
-                Ds[threadIdx.x] = i < d.Tq ? db[i] : 0.f;
-                row_keys_or_none(d, i, &Lo[threadIdx.x], &Hi[threadIdx.x]);
+                const int i = i0 + threadIdx.x, in = i < d.Tq;
+                cp_async4(Lb + buf * 64 + threadIdx.x, in ? lb + i : lb, in ? 4 : 0);
+                cp_async4(Db + buf * 64 + threadIdx.x, in ? db + i : db, in ? 4 : 0);
+                row_keys_or_none(d, i, &Lob[buf * 64 + threadIdx.x], &Hib[buf * 64 + threadIdx.x]);
             }
+        };
+        int i0 = next_query_tile(d, 0, j0);
+        __syncthreads();   /* the previous sequence's last tiles are no longer read */
+        if (b == b_first || !(shared_k && shared_v)) {
+            load_tile<HSP>(Ks, k + (size_t)b * d.bsk + (size_t)h * hs + (size_t)j0 * d.ldk, k + (size_t)h * hs, d.ldk,
+                           d.Tk - j0, hs);
+            load_tile<HSP>(Vs, v + (size_t)b * d.bsv + (size_t)h * hs + (size_t)j0 * d.ldv, v + (size_t)h * hs, d.ldv,
+                           d.Tk - j0, hs);
+        }
+        if (i0 < d.Tq)
+            stage(i0, 0);
+        cp_async_commit();
+        for (int buf = 0; i0 < d.Tq; buf ^= 1) {
+            const int inext = next_query_tile(d, i0 + ATT_BR, j0);
+            if (inext < d.Tq)
+                stage(inext, buf ^ 1);
+            cp_async_commit();
+            cp_async_wait<1>();
             __syncthreads();
+            const bf16_t *Qs = Qb + buf * TILE, *Os = Ob + buf * TILE;
+            const float *Ls = Lb + buf * 64, *Ds = Db + buf * 64;
+            const int *Lo = Lob + buf * 64, *Hi = Hib + buf * 64;
 #pragma unroll
             for (int half = 0; half < 2; half++) {
                 float s[4][4], gp[4][4];
-                two_products<HSP>(s, gp, Ks, Qs, Vs, Os, warp * 16, half * 32, g, t);
+                two_products<HSP>(s, gp, Ks, Qs, Vs, Os, warp * 16, half * 32, lane);
 #pragma unroll
                 for (int nt = 0; nt < 4; nt++)
 #pragma unroll
@@ -355,7 +468,7 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
                         const int qi = half * 32 + nt * 8 + 2 * t + (e & 1), u = u_row[e >> 1];
                         float p = 0.f;
                         if (u >= Lo[qi] && u < Hi[qi])
-                            p = expf(logit(d, s[nt][e], slope, i0 + qi, u) - Ls[qi]);
+                            p = exp2f((logit(d, s[nt][e], slope, i0 + qi, u) - Ls[qi]) * TC_LOG2E);
                         s[nt][e] = p;
                         gp[nt][e] = d.scale * p * (gp[nt][e] - Ds[qi]);
                     }
@@ -365,13 +478,21 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
                     c_to_a(pa, s[2 * mm], s[2 * mm + 1]);
                     c_to_a(sa, gp[2 * mm], gp[2 * mm + 1]);
 #pragma unroll
-                    for (int n = 0; n < HSP / 8; n++) {
-                        mma_rows(dV[n], pa, Ot, TC_LDT, n * 8, half * 32 + mm * 16, g, t);
-                        mma_rows(dK[n], sa, Qt, TC_LDT, n * 8, half * 32 + mm * 16, g, t);
+                    for (int np = 0; np < HSP / 16; np++) {
+                        uint32_t ob[4], qb[4];
+                        frag_b_cols(ob, Os, LD, half * 32 + mm * 16, np * 16, lane);
+                        frag_b_cols(qb, Qs, LD, half * 32 + mm * 16, np * 16, lane);
+                        mma_bf16(dV[2 * np], pa, ob[0], ob[1]);
+                        mma_bf16(dV[2 * np + 1], pa, ob[2], ob[3]);
+                        mma_bf16(dK[2 * np], sa, qb[0], qb[1]);
+                        mma_bf16(dK[2 * np + 1], sa, qb[2], qb[3]);
                     }
                 }
             }
+            __syncthreads();   /* this buffer is refilled two tiles on */
+            i0 = inext;
         }
+        cp_async_wait<0>();   /* k and v of a sequence without query tiles */
         if (dk && !shared_k)
             flush_c<HSP>(dk + (size_t)b * d.bsk + (size_t)h * hs, d.ldk, j0 + warp * 16, d.Tk, hs, dK, g, t);
         if (dv && !shared_v)
@@ -388,26 +509,34 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
     }
 }
 
+/* q and dout tiles, then k and v twice. */
 template <int HSP>
-constexpr size_t tc_q_smem() { return (4 * 64 * (HSP + 8) + HSP * TC_LDT) * sizeof(bf16_t); }
+constexpr size_t tc_q_smem() { return 6 * tile_bytes<HSP>(); }
 
 /* One block per (query tile, head, batch); warp w owns queries w*16 .. w*16+15:
- * dQ += scale dS k over the key tiles the rows see. */
+ * dQ += scale dS k over the key tiles the rows see, streamed through two buffers. */
 template <int HSP>
-__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_BWD)
+__global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_Q)
 attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
                 const float *lse, const float *D, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
-    const int LD = HSP + 8;
-    bf16_t *Qs = reinterpret_cast<bf16_t *>(sm_raw), *Os = Qs + 64 * LD, *Ks = Os + 64 * LD, *Vs = Ks + 64 * LD;
-    bf16_t *Kt = Vs + 64 * LD;
+    constexpr int LD = HSP + 8, TILE = 64 * LD;
+    bf16_t *Qs = reinterpret_cast<bf16_t *>(sm_raw), *Os = Qs + TILE, *Kb = Os + TILE, *Vb = Kb + 2 * TILE;
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int i0 = blockIdx.x * ATT_BR, h = blockIdx.y, b = blockIdx.z, hs = d.hs;
     const float slope = d.alibi ? d.alibi[h] : 0.f;
-    const bf16_t *kb = k + (size_t)b * d.bsk + (size_t)h * hs, *vb = v + (size_t)b * d.bsv + (size_t)h * hs;
-    load_bf16<HSP>(Qs, NULL, q + (size_t)b * d.bsq + (size_t)h * hs + (size_t)i0 * d.ldq, d.ldq, d.Tq - i0, hs);
-    load_bf16<HSP>(Os, NULL, dout + (size_t)b * d.bso + (size_t)h * hs + (size_t)i0 * d.ldo, d.ldo, d.Tq - i0, hs);
+    const bf16_t *qh = q + (size_t)b * d.bsq + (size_t)h * hs, *oh = dout + (size_t)b * d.bso + (size_t)h * hs;
+    const bf16_t *kh = k + (size_t)b * d.bsk + (size_t)h * hs, *vh = v + (size_t)b * d.bsv + (size_t)h * hs;
+    int c0, c1;
+    tile_keys(d, i0, &c0, &c1);
+    load_tile<HSP>(Qs, qh + (size_t)i0 * d.ldq, qh, d.ldq, d.Tq - i0, hs);
+    load_tile<HSP>(Os, oh + (size_t)i0 * d.ldo, oh, d.ldo, d.Tq - i0, hs);
+    if (c0 < c1) {
+        load_tile<HSP>(Kb, kh + (size_t)c0 * d.ldk, kh, d.ldk, d.Tk - c0, hs);
+        load_tile<HSP>(Vb, vh + (size_t)c0 * d.ldv, vh, d.ldv, d.Tk - c0, hs);
+    }
+    cp_async_commit();
     const int ri[2] = {i0 + warp * 16 + g, i0 + warp * 16 + g + 8};
     int lo[2], hi[2];
     float L[2], Di[2], acc[HSP / 8][4];
@@ -420,17 +549,20 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
 #pragma unroll
     for (int n = 0; n < HSP / 8; n++)
         acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
-    int c0, c1;
-    tile_keys(d, i0, &c0, &c1);
-    for (int j0 = c0; j0 < c1; j0 += ATT_BC) {
+    for (int j0 = c0, buf = 0; j0 < c1; j0 += ATT_BC, buf ^= 1) {
+        if (j0 + ATT_BC < c1) {
+            const int jn = j0 + ATT_BC;
+            load_tile<HSP>(Kb + (buf ^ 1) * TILE, kh + (size_t)jn * d.ldk, kh, d.ldk, d.Tk - jn, hs);
+            load_tile<HSP>(Vb + (buf ^ 1) * TILE, vh + (size_t)jn * d.ldv, vh, d.ldv, d.Tk - jn, hs);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
-        load_bf16<HSP, TC_TMAP_BWD>(Ks, Kt, kb + (size_t)j0 * d.ldk, d.ldk, d.Tk - j0, hs);
-        load_bf16<HSP>(Vs, NULL, vb + (size_t)j0 * d.ldv, d.ldv, d.Tk - j0, hs);
-        __syncthreads();
+        const bf16_t *Ks = Kb + buf * TILE, *Vs = Vb + buf * TILE;
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             float s[4][4], gp[4][4];
-            two_products<HSP>(s, gp, Qs, Ks, Os, Vs, warp * 16, half * 32, g, t);
+            two_products<HSP>(s, gp, Qs, Ks, Os, Vs, warp * 16, half * 32, lane);
 #pragma unroll
             for (int nt = 0; nt < 4; nt++)
 #pragma unroll
@@ -438,7 +570,8 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
                     const int r = e >> 1, u = j0 + half * 32 + nt * 8 + 2 * t + (e & 1);
                     float ds = 0.f;
                     if (u >= lo[r] && u < hi[r])
-                        ds = d.scale * expf(logit(d, s[nt][e], slope, ri[r], u) - L[r]) * (gp[nt][e] - Di[r]);
+                        ds = d.scale * exp2f((logit(d, s[nt][e], slope, ri[r], u) - L[r]) * TC_LOG2E) *
+                             (gp[nt][e] - Di[r]);
                     s[nt][e] = ds;
                 }
 #pragma unroll
@@ -446,11 +579,17 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
                 uint32_t sa[4];
                 c_to_a(sa, s[2 * mm], s[2 * mm + 1]);
 #pragma unroll
-                for (int n = 0; n < HSP / 8; n++)
-                    mma_rows(acc[n], sa, Kt, TC_LDT, n * 8, half * 32 + mm * 16, g, t);
+                for (int np = 0; np < HSP / 16; np++) {
+                    uint32_t kb[4];
+                    frag_b_cols(kb, Ks, LD, half * 32 + mm * 16, np * 16, lane);
+                    mma_bf16(acc[2 * np], sa, kb[0], kb[1]);
+                    mma_bf16(acc[2 * np + 1], sa, kb[2], kb[3]);
+                }
             }
         }
+        __syncthreads();
     }
+    cp_async_wait<0>();
     flush_c<HSP>(dq + (size_t)b * d.bsq + (size_t)h * hs, d.ldq, i0 + warp * 16, d.Tq, hs, acc, g, t);
 }
 

@@ -266,6 +266,9 @@ int main(int argc, char **argv)
         {"block7 Tq<Tk B2 Tq30 Tk45 H1 hs32", 2, 30, 45, 1, 32, ATT_BLOCK, 7, 0, 0, SEPARATE},
         {"full shared-kv (pmem) B4 Tq50 Tk70 H2 hs32", 4, 50, 70, 2, 32, ATT_FULL, 0, 0, 0, SHARED_KV},
         {"full shared-kv (pmem) B1 Tq200 Tk67 H3 hs16", 1, 200, 67, 3, 16, ATT_FULL, 0, 0, 0, SHARED_KV},
+        /* 8 splits of 12 sequences: blocks run 1 or 2 sequences of 3 query tiles each through the
+         * double buffer, the shared k and v tiles loaded once */
+        {"full shared-kv (pmem) B12 Tq150 Tk130 H2 hs64", 12, 150, 130, 2, 64, ATT_FULL, 0, 0, 0, SHARED_KV},
         {"strict self-keys hs2 B2 T33 H4 scale1", 2, 33, 33, 4, 2, ATT_STRICT, 0, 1.f, 0, SELF_KEYS},
         {"causal hs48 B1 T70 H2", 1, 70, 70, 2, 48, ATT_CAUSAL, 0, 0, 0, SEPARATE},
         {"causal decode step Tq1 Tk200 H2 hs128", 2, 1, 200, 2, 128, ATT_CAUSAL, 0, 0, 0, SEPARATE},
