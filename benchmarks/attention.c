@@ -1,15 +1,24 @@
 /* Masked multi-head attention, forward and backward kernels alone, at the shapes the models use:
- * the three-moons memory model (many tiny heads over a long context) and two language-model sizes.
- * Self-attention on [B, T, H*hs] buffers as the ops lay them out; 1 and 2 threads; the kernels that
- * keep the probabilities (bench "attention") and, where it applies, the flash kernels that recompute
- * them ("attention_flash").
- * CSV on stdout: bench,B,T,H,hs,mask,threads,fwd_ms,bwd_ms (the median milliseconds of one call).
+ * the three-moons memory model (many tiny heads over a long context), two language-model sizes, and
+ * the mosaic's two memories at the bench's 256x4x256 shape (the context memory under the strict mask;
+ * the persistent memory, 896 slots shared by the batch), each also with logits 50 times larger, the
+ * spread of a mosaic whose learned key scales have grown (most probabilities underflow to 0).
+ * [B, T, H*hs] buffers as the ops lay them out; 1 and 2 threads; the kernels that keep the
+ * probabilities (bench "attention") and, where it applies, the flash kernels that recompute them
+ * ("attention_flash").
+ * CSV on stdout: bench,B,T,Tk,H,hs,mask,shared,logit_mult,threads,fwd_ms,bwd_ms (the median
+ * milliseconds of one call).
  * Usage: attention [min_seconds per measurement, default 1] [shape index: that shape alone]
- *        [threads: that count alone]. */
+ *        [threads: that count alone, any count].
+ * BENCH_FTZ=1 in the environment sets the SSE unit's flush-to-zero and denormals-are-zero bits
+ * before any thread starts (threads inherit them): whether subnormal numbers cost time on this CPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -54,23 +63,29 @@ static const char *mask_name(att_mask_kind k)
 typedef struct {
     int B, T, H, hs;
     att_mask_kind mask;
+    int Tk;           /* keys: 0 for T (self-attention) */
+    int shared;       /* one key/value table for the batch (the persistent memory) */
+    double mult;      /* logit scale times this */
 } shape;
 
 static void bench(const shape *s, int threads, double min_seconds)
 {
-    const int C = s->H * s->hs;
-    const size_t n = (size_t)s->B * s->T * C, TT = (size_t)s->T * s->T;
-    const att_dims d = {.B = s->B, .Tq = s->T, .Tk = s->T, .H = s->H, .hs = s->hs,
+    const int C = s->H * s->hs, Tk = s->Tk ? s->Tk : s->T;
+    const double mult = s->mult;
+    const size_t n = (size_t)s->B * s->T * C, nk = (size_t)(s->shared ? 1 : s->B) * Tk * C;
+    const size_t TT = (size_t)s->T * Tk;
+    const att_dims d = {.B = s->B, .Tq = s->T, .Tk = Tk, .H = s->H, .hs = s->hs,
                         .ldq = C, .ldk = C, .ldv = C, .ldo = C,
-                        .bsq = (size_t)s->T * C, .bsk = (size_t)s->T * C, .bsv = (size_t)s->T * C,
-                        .bso = (size_t)s->T * C, .mask = {s->mask, 0}, .scale = (real)(1 / sqrt(s->hs))};
-    real *q = normal_buf(n, 1), *k = normal_buf(n, 2), *v = normal_buf(n, 3), *dout = normal_buf(n, 4);
+                        .bsq = (size_t)s->T * C, .bsk = s->shared ? 0 : (size_t)Tk * C,
+                        .bsv = s->shared ? 0 : (size_t)Tk * C,
+                        .bso = (size_t)s->T * C, .mask = {s->mask, 0}, .scale = (real)(mult / sqrt(s->hs))};
+    real *q = normal_buf(n, 1), *k = normal_buf(nk, 2), *v = normal_buf(nk, 3), *dout = normal_buf(n, 4);
     real *out = xaligned_zeroed(n * sizeof(real));
-    real *dq = xaligned_zeroed(n * sizeof(real)), *dk = xaligned_zeroed(n * sizeof(real));
-    real *dv = xaligned_zeroed(n * sizeof(real));
+    real *dq = xaligned_zeroed(n * sizeof(real)), *dk = xaligned_zeroed(nk * sizeof(real));
+    real *dv = xaligned_zeroed(nk * sizeof(real));
     real *att = xaligned_zeroed((size_t)s->B * s->H * TT * sizeof(real));
+    threads_set(threads);   /* first: the backward's scratch is a block per thread */
     real *scratch = xaligned_zeroed(attention_scratch_size(&d) * sizeof(real));
-    threads_set(threads);
     for (int flash = 0; flash < 2; flash++) {
         if (flash && !attention_flash_supports(&d))
             continue;
@@ -97,8 +112,9 @@ static void bench(const shape *s, int threads, double min_seconds)
                 bwd[calls - 1] = t2 - t1;
             }
         }
-        printf("%s,%d,%d,%d,%d,%s,%d,%.4g,%.4g\n", flash ? "attention_flash" : "attention", s->B, s->T, s->H, s->hs,
-               mask_name(s->mask), threads, 1e3 * median(fwd, calls - 1), 1e3 * median(bwd, calls - 1));
+        printf("%s,%d,%d,%d,%d,%d,%s,%d,%g,%d,%.4g,%.4g\n", flash ? "attention_flash" : "attention", s->B, s->T, Tk,
+               s->H, s->hs, mask_name(s->mask), s->shared, mult, threads, 1e3 * median(fwd, calls - 1),
+               1e3 * median(bwd, calls - 1));
         fflush(stdout);
     }
     free(q), free(k), free(v), free(dout), free(out), free(dq), free(dk), free(dv), free(att), free(scratch);
@@ -108,17 +124,33 @@ int main(int argc, char **argv)
 {
     double min_seconds = argc > 1 ? atof(argv[1]) : 1.0;
     static const shape shapes[] = {
-        {64, 800, 3, 2, ATT_STRICT},   /* three moons: the memory model over one long context */
-        {8, 256, 4, 32, ATT_CAUSAL},   /* small language model */
-        {8, 512, 8, 64, ATT_CAUSAL},   /* larger language model */
+        {64, 800, 3, 2, ATT_STRICT, 0, 0, 1},    /* three moons: the memory model over one long context */
+        {8, 256, 4, 32, ATT_CAUSAL, 0, 0, 1},    /* small language model */
+        {8, 512, 8, 64, ATT_CAUSAL, 0, 0, 1},    /* larger language model */
+        {32, 256, 4, 64, ATT_STRICT, 0, 0, 1},   /* the mosaic's context memory, 256x4x256 */
+        {32, 256, 4, 64, ATT_FULL, 896, 1, 1},   /* its persistent memory */
+        {32, 256, 4, 64, ATT_STRICT, 0, 0, 50},
+        {32, 256, 4, 64, ATT_FULL, 896, 1, 50},
     };
+    const char *ftz = getenv("BENCH_FTZ");
+    if (ftz && strcmp(ftz, "1") == 0) {
+#if defined(__x86_64__)
+        _mm_setcsr(_mm_getcsr() | 0x8040);   /* FTZ (bit 15) and DAZ (bit 6) */
+#else
+        fatal("BENCH_FTZ: x86-64 only");
+#endif
+    }
     static const int thread_counts[] = {1, 2};
-    printf("bench,B,T,H,hs,mask,threads,fwd_ms,bwd_ms\n");
+    printf("bench,B,T,Tk,H,hs,mask,shared,logit_mult,threads,fwd_ms,bwd_ms\n");
     const int only = argc > 2 ? atoi(argv[2]) : -1, only_threads = argc > 3 ? atoi(argv[3]) : 0;
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        if (only < 0 || (size_t)only == i)
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (only >= 0 && (size_t)only != i)
+            continue;
+        if (only_threads > 0)
+            bench(&shapes[i], only_threads, min_seconds);
+        else
             for (size_t j = 0; j < sizeof thread_counts / sizeof thread_counts[0]; j++)
-                if (only_threads <= 0 || only_threads == thread_counts[j])
-                    bench(&shapes[i], thread_counts[j], min_seconds);
+                bench(&shapes[i], thread_counts[j], min_seconds);
+    }
     return 0;
 }
