@@ -104,12 +104,14 @@ static tensor *memories(memmodel *m, tape *tp, const int *ids, int B, rng *drop)
     return mem;
 }
 
-tensor *memmodel_forward(memmodel *m, tape *tp, const int *ids, int B, rng *drop)
+/* The decoder's final hidden states at the scored positions, [B, C L, d] (full) or [B C, L, d] (the
+ * token positions after each chunk's slots): the same rows, in the same order, as the targets. */
+static tensor *memmodel_hidden(memmodel *m, tape *tp, const int *ids, int B, rng *drop)
 {
     const memmodel_config *c = &m->cfg;
     const int C = c->chunks, L = c->chunk_len, N = B * C, d = c->dec.d;
     if (c->full)
-        return lm_forward(&m->dec, tp, ids, B, C * L, drop);
+        return lm_hidden(&m->dec, tp, ids, B, C * L, drop);
     /* The slot table: memories (when there are any) then placeholders; one lookup lays out every
      * chunk's slots, and the gradient of each slot flows back to its memory or placeholder. */
     tensor *table = params_tensor(&m->ps, m->slots);
@@ -123,8 +125,14 @@ tensor *memmodel_forward(memmodel *m, tape *tp, const int *ids, int B, rng *drop
     free(rows);
     tensor *tok = op_embedding(tp, ids, N, L, params_tensor(&m->dec.ps, m->dec.wte));
     tensor *h = lm_hidden_from(&m->dec, tp, op_concat(tp, slots, tok, 1), drop);
-    tensor *logits = lm_logits(&m->dec, tp, op_slice(tp, h, 1, C, L));
-    return op_reshape(tp, logits, 3, (int[]){B, C * L, c->dec.vocab});
+    return op_slice(tp, h, 1, C, L);
+}
+
+tensor *memmodel_forward(memmodel *m, tape *tp, const int *ids, int B, rng *drop)
+{
+    const memmodel_config *c = &m->cfg;
+    tensor *logits = lm_logits(&m->dec, tp, memmodel_hidden(m, tp, ids, B, drop));
+    return c->full ? logits : op_reshape(tp, logits, 3, (int[]){B, c->chunks * c->chunk_len, c->dec.vocab});
 }
 
 double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches, int nb, int B, const lm_optim *o,
@@ -135,7 +143,7 @@ double memmodel_train_step(memmodel *m, tape *tp, const memmodel_batch *batches,
     tp->training = 1;
     tensor *loss = NULL;
     for (int i = 0; i < nb; i++) {
-        tensor *l = op_softmax_xent(tp, memmodel_forward(m, tp, batches[i].ids, B, drop), batches[i].targets, -1);
+        tensor *l = lm_head_loss(&m->dec, tp, memmodel_hidden(m, tp, batches[i].ids, B, drop), batches[i].targets, -1);
         loss = loss ? op_add(tp, loss, l) : l;
     }
     param_store *stores[3] = {&m->dec.ps, &m->ps, &m->enc.ps};
