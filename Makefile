@@ -85,7 +85,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/f/%.o) $(CU_OBJ)
 LIBD_OBJ := $(LIB_SRC:%.c=$(BUILD)/d/%.o)
 EXP_OBJ  := $(EXP_SRC:%.c=$(BUILD)/f/%.o)
 
-ALL_CFLAGS = $(CFLAGS) $(SAN) $(CPPFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS)
+# The core's exp, erf and softmax loops (lib/core/fastexp.h) are written to vectorise, but GCC keeps
+# their selects (clamps, the sign of erf's argument) as branches unless it may assume that floating-
+# point operations do not trap, and then its -O2 "very cheap" cost model refuses the if-converted
+# loop: on every target without AVX-512's masked instructions (-march=x86-64-v3, an AVX2 CPU's
+# native) those loops ran one element at a time: GELU was 39% of a gpt step on the Xeon host at 2
+# threads, the CPU attention's forward 2.2x slower (benchmarks/NOTES.md §19). Nothing memlab does
+# reads floating-point exception flags, and rounding, infinities and NaNs are unchanged (this is not
+# -ffast-math); the dynamic cost model is -O3's.
+VECFLAGS := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),,-fno-trapping-math -fvect-cost-model=dynamic)
+ALL_CFLAGS = $(CFLAGS) $(VECFLAGS) $(SAN) $(CPPFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS)
 
 $(BUILD)/f/%.o: %.c $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
