@@ -21,11 +21,12 @@ pack)
     here=$(cd "$(dirname "$0")/.." && pwd)
     cd "$here"
     make -j2 BUILD=build/device OPT="-O2 -march=x86-64-v3" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" MPI=off \
-        build/device/memlab cuda-tests
+        build/device/memlab cuda-tests build/device/bench/attention build/device/bench/sgemm
     mkdir -p "$dir/cuda-tests" "$dir/lib" "$dir/scripts"
     cp build/device/cuda-tests/* "$dir/cuda-tests/"
     cp build/device/memlab "$dir/"
     mkdir -p "$dir/bench" && cp build/device/bench/*_cuda "$dir/bench/" 2>/dev/null || true
+    cp build/device/bench/attention build/device/bench/sgemm "$dir/bench/"   # the host CPU's kernels
     cp scripts/check_cuda.sh scripts/device_check_cuda.sh "$dir/scripts/"
     for b in "$dir"/cuda-tests/* "$dir"/bench/* "$dir/memlab"; do [ -f "$b" ] && ldd "$b" || true; done | awk '/=> \// {print $3}' | sort -u |
         grep -v -E '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt)[.-]' |
