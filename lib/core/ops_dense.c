@@ -434,7 +434,6 @@ tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore
  * the loss's gradient scales them (1 in a training step: exact). */
 static void linear_xent_op_backward(tape *tp, tape_node *nd)
 {
-    (void)tp;
     tensor *x = nd->in[0], *w = nd->in[1];
     const real *dloss = nd->out->grad;
 #if HAVE_CUDA
