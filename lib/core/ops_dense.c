@@ -388,27 +388,36 @@ static void softmax_xent_op_backward(tape *tp, tape_node *nd)
                           (int)nd->iarg[1], (int)nd->iarg[2], (int)nd->iarg[3], nd->out->grad[0]);
 }
 
+/* The losses' targets: each one a class 0..V-1 or `ignore` (anything else is a bug upstream,
+ * fatal naming the op); returns how many rows count. */
+static int counted_targets(const char *op, const int *targets, int N, int V, int ignore)
+{
+    int count = 0;
+    for (int i = 0; i < N; i++) {
+        if (targets[i] == ignore)
+            continue;
+        if (targets[i] < 0 || targets[i] >= V)
+            fatal("internal: %s target %d at row %d outside the classes 0..%d", op, targets[i], i, V - 1);
+        count++;
+    }
+    return count;
+}
+
 tensor *op_softmax_xent(tape *tp, tensor *logits, const int *targets, int ignore)
 {
     int V = tensor_cols(logits);
     int N = as_int("op_softmax_xent", tensor_rows(logits));
-    for (int i = 0; i < N; i++)
-        if (targets[i] != ignore && (targets[i] < 0 || targets[i] >= V))
-            fatal("internal: op_softmax_xent target %d at row %d outside the classes 0..%d", targets[i],
-                  i, V - 1);
+    int count = counted_targets("op_softmax_xent", targets, N, V, ignore);
     device_kind dev = DEV("op_softmax_xent", logits);
     /* saved for the backward pass: the probabilities on the CPU, each row's log-sum-exp on the GPU
      * (which recomputes them from the logits rather than keep [N, V] more numbers) */
     real *kept = tape_alloc_data(tp, (dev == DEV_CPU ? logits->n : (size_t)N) * sizeof *kept);
-    int count = 0;
     tensor *out = scalar_out(tp);
     const int *ktargets = targets;
 #if HAVE_CUDA
     if (dev == DEV_CUDA) {
-        /* The host counts the rows from its own targets; the GPU writes the loss into pinned
+        /* The host counted the rows from its own targets; the GPU writes the loss into pinned
          * memory, and this wait is the one read-back of a training step. */
-        for (int i = 0; i < N; i++)
-            count += targets[i] != ignore;
         ktargets = ints_on(tp, targets, (size_t)N);
         cuda_softmax_xent_forward(out->data, kept, logits->data, ktargets, N, V, ignore, count);
         device_sync(dev);
@@ -459,10 +468,7 @@ tensor *op_linear_xent(tape *tp, tensor *x, tensor *w, real scale, const int *ta
               tensor_shape_str(w, sw, sizeof sw));
     const int C = w->shape[1], V = w->shape[0];
     const int N = as_int("op_linear_xent", tensor_rows(x));
-    for (int i = 0; i < N; i++)
-        if (targets[i] != ignore && (targets[i] < 0 || targets[i] >= V))
-            fatal("internal: op_linear_xent target %d at row %d outside the classes 0..%d", targets[i], i,
-                  V - 1);
+    int count = counted_targets("op_linear_xent", targets, N, V, ignore);
     device_kind dev = DEV("op_linear_xent", x, w);
     tensor *in[2] = {x, w};
     /* the gradients are computed now, chunk by chunk, for the inputs that will want them */
@@ -470,12 +476,9 @@ tensor *op_linear_xent(tape *tp, tensor *x, tensor *w, real scale, const int *ta
     real *dx = record && x->requires_grad ? tape_alloc_data(tp, x->n * sizeof *dx) : NULL;
     real *dw = record && w->requires_grad ? tape_alloc_data(tp, w->n * sizeof *dw) : NULL;
     tensor *out = scalar_out(tp);
-    int count = 0;
 #if HAVE_CUDA
     if (dev == DEV_CUDA) {
         const int *dtargets = ints_on(tp, targets, (size_t)N);
-        for (int i = 0; i < N; i++)
-            count += targets[i] != ignore;
         const int R = cuda_linear_xent_chunk_rows(N, V);
         void *work = tape_alloc_data(tp, cuda_linear_xent_work(N, C, V, R, tp->bf16));
         cuda_linear_xent_forward(out->data, dx, dw, x->data, w->data, scale, dtargets, N, C, V, ignore, count,
