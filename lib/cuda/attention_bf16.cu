@@ -114,6 +114,15 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi)
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
+/* 2^x in one MUFU instruction, flushing subnormal results to zero (the probabilities become bf16
+ * operands; exp2f adds a range fix-up around the same instruction). */
+__device__ __forceinline__ float ex2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 /* The A fragment of 16-column slice m of a C-fragment row block c[nt][4] (nt = 2m, 2m + 1). */
 __device__ __forceinline__ void c_to_a(uint32_t a[4], const float c0[4], const float c1[4])
 {
@@ -247,31 +256,46 @@ attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf1
                 mma_bf16(s[2 * np], qa[ks], kb[0], kb[1]);
                 mma_bf16(s[2 * np + 1], qa[ks], kb[2], kb[3]);
             }
-        /* mask, scale, bias; then the online softmax of the thread's two rows (4 lanes a row) */
+        /* The online softmax of the thread's two rows (4 lanes a row). A clean tile (every key seen,
+         * no bias) takes the row maximum of the raw products and one multiply-add per exponent;
+         * others apply the mask, the scale and ALiBi to each logit first. */
+        const bool clean = tile_clean(d, i0, j0);
         float mx[2] = {-INFINITY, -INFINITY};
+        if (clean) {
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++)
+            for (int nt = 0; nt < 8; nt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int r = e >> 1, u = j0 + nt * 8 + 2 * t + (e & 1);
-                s[nt][e] = u >= lo[r] && u < hi[r] ? logit(d, s[nt][e], slope, ri[r], u) : -INFINITY;
-                mx[r] = fmaxf(mx[r], s[nt][e]);
-            }
-        float base[2], corr[2], sum[2] = {0.f, 0.f};
+                for (int e = 0; e < 4; e++)
+                    mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
+        } else {
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int r = e >> 1, u = j0 + nt * 8 + 2 * t + (e & 1);
+                    s[nt][e] = u >= lo[r] && u < hi[r] ? logit(d, s[nt][e], slope, ri[r], u) : -INFINITY;
+                    mx[r] = fmaxf(mx[r], s[nt][e]);
+                }
+        }
+        float nbase[2], corr[2], sum[2] = {0.f, 0.f};
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            if (clean)
+                mx[r] *= d.scale;   /* the scale is positive: the maximum of the logits */
             const float mnew = fmaxf(m[r], mx[r]);
-            base[r] = mnew == -INFINITY ? 0.f : mnew;   /* no key yet: p = 0, nothing to rescale */
-            corr[r] = exp2f((m[r] - base[r]) * TC_LOG2E);
+            const float base = mnew == -INFINITY ? 0.f : mnew;   /* no key yet: p = 0, nothing to rescale */
+            corr[r] = ex2((m[r] - base) * TC_LOG2E);
+            nbase[r] = -base * TC_LOG2E;
             m[r] = mnew;
         }
+        const float sl2 = clean ? d.scale * TC_LOG2E : TC_LOG2E;   /* the logit's factor in log2 units */
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                s[nt][e] = exp2f((s[nt][e] - base[e >> 1]) * TC_LOG2E);
+                s[nt][e] = ex2(fmaf(s[nt][e], sl2, nbase[e >> 1]));
                 sum[e >> 1] += s[nt][e];
             }
 #pragma unroll
@@ -321,10 +345,11 @@ attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf1
 
 /* ---- backward -------------------------------------------------------------------------------- */
 
-/* dst[rows r0 + warp*16 + g (+8), head columns] += acc (C fragments), rows past n skipped. */
+/* dst[rows r0 + warp*16 + g (+8), head columns] += mul acc (C fragments), rows past n skipped;
+ * acc is zeroed. */
 template <int HSP>
-__device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, int hs, float acc[HSP / 8][4], int g,
-                                        int t)
+__device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, int hs, float acc[HSP / 8][4], float mul,
+                                        int g, int t)
 {
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -335,9 +360,9 @@ __device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, in
         for (int nn = 0; nn < HSP / 8; nn++) {
             const int c = nn * 8 + 2 * t;
             if (c < hs)
-                dst[(size_t)row * ld + c] += acc[nn][2 * r];
+                dst[(size_t)row * ld + c] += mul * acc[nn][2 * r];
             if (c + 1 < hs)
-                dst[(size_t)row * ld + c + 1] += acc[nn][2 * r + 1];
+                dst[(size_t)row * ld + c + 1] += mul * acc[nn][2 * r + 1];
         }
     }
 #pragma unroll
@@ -415,6 +440,7 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
     int b_first, b_end;
     att_kv_batches(d, shared_k || shared_v, &b_first, &b_end);
     const int u_row[2] = {j0 + warp * 16 + g, j0 + warp * 16 + g + 8};   /* this thread's two keys */
+    const float sl2 = d.scale * TC_LOG2E;
 
     float dK[HSP / 8][4], dV[HSP / 8][4];
 #pragma unroll
@@ -457,21 +483,40 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
             const bf16_t *Qs = Qb + buf * TILE, *Os = Ob + buf * TILE;
             const float *Ls = Lb + buf * 64, *Ds = Db + buf * 64;
             const int *Lo = Lob + buf * 64, *Hi = Hib + buf * 64;
+            const bool clean = tile_clean(d, i0, j0);
 #pragma unroll
             for (int half = 0; half < 2; half++) {
                 float s[4][4], gp[4][4];
                 two_products<HSP>(s, gp, Ks, Qs, Vs, Os, warp * 16, half * 32, lane);
+                /* P^T and dS^T / scale (the scale is applied to dK when it is flushed). A clean tile
+                 * reads each query column's lse and D once, as pairs, and needs no mask test. */
+                if (clean) {
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++)
+                    for (int nt = 0; nt < 4; nt++) {
+                        const int qi = half * 32 + nt * 8 + 2 * t;
+                        const float2 L2 = *reinterpret_cast<const float2 *>(Ls + qi);
+                        const float2 D2 = *reinterpret_cast<const float2 *>(Ds + qi);
+                        const float nl[2] = {-L2.x * TC_LOG2E, -L2.y * TC_LOG2E}, dd[2] = {D2.x, D2.y};
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int qi = half * 32 + nt * 8 + 2 * t + (e & 1), u = u_row[e >> 1];
-                        float p = 0.f;
-                        if (u >= Lo[qi] && u < Hi[qi])
-                            p = exp2f((logit(d, s[nt][e], slope, i0 + qi, u) - Ls[qi]) * TC_LOG2E);
-                        s[nt][e] = p;
-                        gp[nt][e] = d.scale * p * (gp[nt][e] - Ds[qi]);
+                        for (int e = 0; e < 4; e++) {
+                            const float p = ex2(fmaf(s[nt][e], sl2, nl[e & 1]));
+                            s[nt][e] = p;
+                            gp[nt][e] = p * (gp[nt][e] - dd[e & 1]);
+                        }
                     }
+                } else {
+#pragma unroll
+                    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int qi = half * 32 + nt * 8 + 2 * t + (e & 1), u = u_row[e >> 1];
+                            float p = 0.f;
+                            if (u >= Lo[qi] && u < Hi[qi])
+                                p = ex2((logit(d, s[nt][e], slope, i0 + qi, u) - Ls[qi]) * TC_LOG2E);
+                            s[nt][e] = p;
+                            gp[nt][e] = p * (gp[nt][e] - Ds[qi]);
+                        }
+                }
 #pragma unroll
                 for (int mm = 0; mm < 2; mm++) {
                     uint32_t pa[4], sa[4];
@@ -494,18 +539,18 @@ attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, cons
         }
         cp_async_wait<0>();   /* k and v of a sequence without query tiles */
         if (dk && !shared_k)
-            flush_c<HSP>(dk + (size_t)b * d.bsk + (size_t)h * hs, d.ldk, j0 + warp * 16, d.Tk, hs, dK, g, t);
+            flush_c<HSP>(dk + (size_t)b * d.bsk + (size_t)h * hs, d.ldk, j0 + warp * 16, d.Tk, hs, dK, d.scale, g, t);
         if (dv && !shared_v)
-            flush_c<HSP>(dv + (size_t)b * d.bsv + (size_t)h * hs, d.ldv, j0 + warp * 16, d.Tk, hs, dV, g, t);
+            flush_c<HSP>(dv + (size_t)b * d.bsv + (size_t)h * hs, d.ldv, j0 + warp * 16, d.Tk, hs, dV, 1.f, g, t);
     }
     size_t ld;
     if (dk && shared_k) {
         float *part = att_kv_part(parts, d, 0, &ld);
-        flush_c<HSP>(part + (size_t)h * hs, ld, j0 + warp * 16, d.Tk, hs, dK, g, t);
+        flush_c<HSP>(part + (size_t)h * hs, ld, j0 + warp * 16, d.Tk, hs, dK, d.scale, g, t);
     }
     if (dv && shared_v) {
         float *part = att_kv_part(parts, d, 1, &ld);
-        flush_c<HSP>(part + (size_t)h * hs, ld, j0 + warp * 16, d.Tk, hs, dV, g, t);
+        flush_c<HSP>(part + (size_t)h * hs, ld, j0 + warp * 16, d.Tk, hs, dV, 1.f, g, t);
     }
 }
 
@@ -539,12 +584,14 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
     cp_async_commit();
     const int ri[2] = {i0 + warp * 16 + g, i0 + warp * 16 + g + 8};
     int lo[2], hi[2];
-    float L[2], Di[2], acc[HSP / 8][4];
+    float L[2], Di[2], nl[2], acc[HSP / 8][4];
+    const float sl2 = d.scale * TC_LOG2E;
     for (int r = 0; r < 2; r++) {
         row_keys_or_none(d, ri[r], &lo[r], &hi[r]);
         const size_t row = ((size_t)b * d.H + h) * d.Tq + ri[r];
         L[r] = ri[r] < d.Tq ? lse[row] : 0.f;
         Di[r] = ri[r] < d.Tq ? D[row] : 0.f;
+        nl[r] = -L[r] * TC_LOG2E;
     }
 #pragma unroll
     for (int n = 0; n < HSP / 8; n++)
@@ -559,21 +606,30 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
         cp_async_wait<1>();
         __syncthreads();
         const bf16_t *Ks = Kb + buf * TILE, *Vs = Vb + buf * TILE;
+        const bool clean = tile_clean(d, i0, j0);
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             float s[4][4], gp[4][4];
             two_products<HSP>(s, gp, Qs, Ks, Os, Vs, warp * 16, half * 32, lane);
+            /* dS / scale (the scale is applied when dQ is flushed) */
+            if (clean) {
 #pragma unroll
-            for (int nt = 0; nt < 4; nt++)
+                for (int nt = 0; nt < 4; nt++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int r = e >> 1, u = j0 + half * 32 + nt * 8 + 2 * t + (e & 1);
-                    float ds = 0.f;
-                    if (u >= lo[r] && u < hi[r])
-                        ds = d.scale * exp2f((logit(d, s[nt][e], slope, ri[r], u) - L[r]) * TC_LOG2E) *
-                             (gp[nt][e] - Di[r]);
-                    s[nt][e] = ds;
-                }
+                    for (int e = 0; e < 4; e++)
+                        s[nt][e] = ex2(fmaf(s[nt][e], sl2, nl[e >> 1])) * (gp[nt][e] - Di[e >> 1]);
+            } else {
+#pragma unroll
+                for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int r = e >> 1, u = j0 + half * 32 + nt * 8 + 2 * t + (e & 1);
+                        float ds = 0.f;
+                        if (u >= lo[r] && u < hi[r])
+                            ds = ex2((logit(d, s[nt][e], slope, ri[r], u) - L[r]) * TC_LOG2E) * (gp[nt][e] - Di[r]);
+                        s[nt][e] = ds;
+                    }
+            }
 #pragma unroll
             for (int mm = 0; mm < 2; mm++) {
                 uint32_t sa[4];
@@ -590,7 +646,7 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
         __syncthreads();
     }
     cp_async_wait<0>();
-    flush_c<HSP>(dq + (size_t)b * d.bsq + (size_t)h * hs, d.ldq, i0 + warp * 16, d.Tq, hs, acc, g, t);
+    flush_c<HSP>(dq + (size_t)b * d.bsq + (size_t)h * hs, d.ldq, i0 + warp * 16, d.Tq, hs, acc, d.scale, g, t);
 }
 
 /* ---- host side ------------------------------------------------------------------------------- */

@@ -60,6 +60,21 @@ __device__ __forceinline__ void tile_keys(const att_dims &d, int i0, int *c0, in
     row_keys(d, last, &unused, c1);
 }
 
+/* Whether every row of the query tile at i0 sees every key of the key tile at j0, both tiles whole,
+ * with no ALiBi and a positive scale: then the bf16 kernels take their lean element loop (no mask
+ * tests, the scale folded into one multiply-add before exp2; docs/gpu_kernels.md, "Clean tiles").
+ * Row intervals only move right from row to row, so the first row's end and the last row's start
+ * decide it. */
+__device__ __forceinline__ bool tile_clean(const att_dims &d, int i0, int j0)
+{
+    if (d.alibi || !(d.scale > 0.f) || i0 + ATT_BR > d.Tq || j0 + ATT_BC > d.Tk)
+        return false;
+    int lo_first, hi_first, lo_last, hi_last;
+    row_keys(d, i0, &lo_first, &hi_first);
+    row_keys(d, i0 + ATT_BR - 1, &lo_last, &hi_last);
+    return lo_last <= j0 && hi_first >= j0 + ATT_BC;
+}
+
 /* The logit of query position t and key u: scale q.k plus ALiBi's -m (t - u). */
 __device__ __forceinline__ float logit(const att_dims &d, float dot, float slope, int i, int u)
 {
