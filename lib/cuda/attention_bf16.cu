@@ -33,13 +33,16 @@ typedef unsigned short bf16_t;
 
 #define TC_THREADS 128
 /* Blocks per multiprocessor the compiler must leave room for (register cap 65536 / (128 x this)).
- * The dK/dV kernel's six double-buffered tiles (55 KiB at head size 64) let 3 blocks share an SM's
- * 228 KiB; the forward's five and dQ's six fit 4. Set at build time to compare. */
+ * Four for every kernel: at head size 64 the dK/dV kernel's six double-buffered tiles and row
+ * statistics (57,344 bytes, plus the 1 KiB the driver keeps per block) fill an H100 SM's 228 KiB
+ * exactly four times, and since the clean tiles it fits 128 registers with little spilling (4 blocks
+ * against 3: the persistent memory's backward 2.25 against 2.38 ms, benchmarks/NOTES.md §20). The
+ * forward's five tiles and dQ's six fit 4 too. Set at build time to compare. */
 #ifndef TC_MIN_BLOCKS_FWD
 #define TC_MIN_BLOCKS_FWD 4
 #endif
 #ifndef TC_MIN_BLOCKS_KV
-#define TC_MIN_BLOCKS_KV 3
+#define TC_MIN_BLOCKS_KV 4
 #endif
 #ifndef TC_MIN_BLOCKS_Q
 #define TC_MIN_BLOCKS_Q 4
@@ -172,8 +175,13 @@ __device__ __forceinline__ void cp_async_wait()
 template <int HSP>
 __device__ __forceinline__ void load_tile(bf16_t *X, const bf16_t *x, const bf16_t *head, size_t ld, int n, int hs)
 {
+    static_assert(64 * HSP / 8 % TC_THREADS == 0, "a tile's 16-byte chunks divide evenly among the threads");
     if (hs % 8 == 0 && ld % 8 == 0 && ((uintptr_t)x & 15) == 0) {
-        for (int e = threadIdx.x; e < 64 * HSP / 8; e += TC_THREADS) {
+        /* a fixed count a thread, so that the loop unrolls (it runs once per tile in every kernel's
+         * inner loop) */
+#pragma unroll
+        for (int it = 0; it < 64 * HSP / 8 / TC_THREADS; it++) {
+            const int e = threadIdx.x + it * TC_THREADS;
             const int r = e / (HSP / 8), c = e % (HSP / 8) * 8;
             const bool in = r < n && c < hs;
             cp_async16(X + r * (HSP + 8) + c, in ? x + (size_t)r * ld + c : head, in ? 16 : 0);
