@@ -1,8 +1,11 @@
 /* The CUDA time-mixing kernels alone (lib/cuda/seq.cu) at the mosaic's GPT-2-small shape
- * (B 32, T 512, 12 heads of 64), timed with CUDA events: leaky average, look-ahead mix and RoPE,
- * forward and backward (with the per-head parameter gradients). Median of 50 calls.
+ * (B 32, T 512, 12 heads of 64), timed with CUDA events: leaky average, look-ahead mix, RoPE, and
+ * the mosaic's key and value scaling (rownorm over each head's 64 columns, then exp_scale by a
+ * per-head factor), forward and backward (with the per-head parameter gradients). Median of 50 calls.
  * Output: CSV kernel,B,T,H,hs,fwd_ms,bwd_ms,fwd_GBps (bytes read + written by the forward).
  * Usage: seq_cuda [B, default 32] */
+#include <math.h>
+
 #include "cuda_timing.cuh"
 
 extern "C" {
@@ -35,7 +38,14 @@ int main(int argc, char **argv)
     f = time_ms([&] { cuda_rope_forward(y, x, B, T, H, hs, 0); }, 50);
     g = time_ms([&] { cuda_rope_backward(dx, dy, B, T, H, hs, 0); }, 50);
     printf("rope,%d,%d,%d,%d,%.4f,%.4f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3));
-    for (float *q : {x, y, dy, dx, p, dp})
+    float *nrm = dev_fill((size_t)B * T * H, 0.f);
+    f = time_ms([&] { cuda_rownorm_forward(y, nrm, x, B * T * H, hs, 1e-6f); }, 50);
+    g = time_ms([&] { cuda_rownorm_backward(dx, dy, y, nrm, B * T * H, hs, 1e-6f); }, 50);
+    printf("rownorm,%d,%d,%d,%d,%.4f,%.4f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3));
+    f = time_ms([&] { cuda_exp_scale_forward(y, x, p, B * T, H, hs, INFINITY); }, 50);
+    g = time_ms([&] { cuda_exp_scale_backward(dx, dp, dy, x, p, B * T, H, hs, INFINITY); }, 50);
+    printf("exp_scale,%d,%d,%d,%d,%.4f,%.4f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3));
+    for (float *q : {x, y, dy, dx, p, dp, nrm})
         CK(cudaFree(q));
     return 0;
 }

@@ -182,45 +182,57 @@ extern "C" void cuda_leaky_avg_backward(real *dinp, real *dtheta, const real *do
 
 /* ---- look-ahead mix --------------------------------------------------------------------------- */
 
+/* Every look-ahead kernel takes a warp a row (b, t) of C channels, head by head with lanes along the
+ * head's columns, so that a position's t and a channel's head come from loop counters rather than
+ * from dividing each element's index (forward 0.063 -> 0.054 ms at the GPT-2-small shape,
+ * benchmarks/NOTES.md §20). */
 __global__ void lookahead_fwd(float *out, const float *inp, const float *c, int B, int T, int H, int hs)
 {
-    const int C = H * hs;
-    const size_t n = (size_t)B * T * C;
-    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
-        const int ch = (int)(e % C), t = (int)(e / C % T);
-        const float w = c[ch / hs];
-        const float next = t + 1 < T ? inp[e + C] : 0.f;
-        out[e] = w * inp[e] + (1 - w) * next;
+    const int C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    const size_t rows = (size_t)B * T;
+    for (size_t r = (size_t)blockIdx.x * warps + threadIdx.x / 32; r < rows; r += (size_t)gridDim.x * warps) {
+        const int last = (int)(r % T) + 1 == T;
+        const float *x = inp + r * C;
+        float *y = out + r * C;
+        for (int h = 0; h < H; h++) {
+            const float w = c[h];
+            for (int j = h * hs + lane; j < (h + 1) * hs; j += 32)
+                y[j] = w * x[j] + (1 - w) * (last ? 0.f : x[j + C]);
+        }
     }
 }
 
 __global__ void lookahead_bwd_inp(float *dinp, const float *dout, const float *c, int B, int T, int H, int hs)
 {
-    const int C = H * hs;
-    const size_t n = (size_t)B * T * C;
-    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
-        const int ch = (int)(e % C), t = (int)(e / C % T);
-        const float w = c[ch / hs];
-        float g = w * dout[e];
-        if (t > 0)
-            g += (1 - w) * dout[e - C];
-        dinp[e] += g;
+    const int C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    const size_t rows = (size_t)B * T;
+    for (size_t r = (size_t)blockIdx.x * warps + threadIdx.x / 32; r < rows; r += (size_t)gridDim.x * warps) {
+        const int first = r % T == 0;
+        const float *dy = dout + r * C;
+        float *dx = dinp + r * C;
+        for (int h = 0; h < H; h++) {
+            const float w = c[h];
+            for (int j = h * hs + lane; j < (h + 1) * hs; j += 32)
+                dx[j] += w * dy[j] + (first ? 0.f : (1 - w) * dy[j - C]);
+        }
     }
 }
 
-/* Stage 1 of dc: block (h, chunk) sums dout_t . (inp_t - inp_{t+1}) over its share of the head's
- * B T hs terms into part[h * RED_CHUNKS + chunk]. */
+/* Stage 1 of dc: block (h, chunk) sums dout_t . (inp_t - inp_{t+1}) over its share of the B T rows
+ * (head h's hs columns of each) into part[h * RED_CHUNKS + chunk]. */
 __global__ void lookahead_bwd_c(double *part, const float *dout, const float *inp, int B, int T, int H, int hs)
 {
-    const int h = blockIdx.x, C = H * hs;
-    const size_t m = (size_t)B * T * hs, per = (m + RED_CHUNKS - 1) / RED_CHUNKS;
-    const size_t e0 = blockIdx.y * per, e1 = e0 + per < m ? e0 + per : m;
+    const int h = blockIdx.x, C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    const long rows = (long)B * T, per = (rows + RED_CHUNKS - 1) / RED_CHUNKS;
+    const long r0 = blockIdx.y * per, r1 = r0 + per < rows ? r0 + per : rows;
     double acc = 0;
-    for (size_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
-        const int j = (int)(e % hs), t = (int)(e / hs % T), b = (int)(e / hs / T);
-        const size_t off = ((size_t)b * T + t) * C + (size_t)h * hs + j;
-        const float next = t + 1 < T ? inp[off + C] : 0.f;
-        acc += (double)dout[off] * (inp[off] - next);
+    for (long r = r0 + threadIdx.x / 32; r < r1; r += warps) {
+        const int last = (int)(r % T) + 1 == T;
+        const size_t off = (size_t)r * C + (size_t)h * hs;
+        for (int j = lane; j < hs; j += 32) {
+            const float next = last ? 0.f : inp[off + j + C];
+            acc += (double)dout[off + j] * (inp[off + j] - next);
+        }
     }
     const double s = block_sum(acc);
     if (threadIdx.x == 0)
@@ -234,12 +246,15 @@ static unsigned grid_for(size_t n)
     return b < 4096 ? (b ? b : 1) : 4096;
 }
 
+/* Blocks for a warp a row over rows rows. */
+static unsigned grid_rows(size_t rows) { return grid_for(rows * 32); }
+
 extern "C" void cuda_lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
 {
     const size_t n = (size_t)B * T * H * hs;
     if (n == 0)
         return;
-    lookahead_fwd<<<grid_for(n), SEQ_THREADS>>>(out, inp, c, B, T, H, hs);
+    lookahead_fwd<<<grid_rows((size_t)B * T), SEQ_THREADS>>>(out, inp, c, B, T, H, hs);
     SEQ_LAUNCHED();
 }
 
@@ -250,7 +265,7 @@ extern "C" void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *do
     if (n == 0)
         return;
     if (dinp) {
-        lookahead_bwd_inp<<<grid_for(n), SEQ_THREADS>>>(dinp, dout, c, B, T, H, hs);
+        lookahead_bwd_inp<<<grid_rows((size_t)B * T), SEQ_THREADS>>>(dinp, dout, c, B, T, H, hs);
         SEQ_LAUNCHED();
     }
     if (dc) {
@@ -396,29 +411,36 @@ extern "C" void cuda_rownorm_backward(real *dinp, const real *dout, const real *
 
 /* ---- exp_scale -------------------------------------------------------------------------------- */
 
-__global__ void exp_scale_apply(float *out, const float *inp, const float *p, int N, int G, int D, float cap,
+/* One warp per row of D (rows r of N G, row r in group r % G), lanes along the row: the group and
+ * its scale are found once a row rather than by dividing each element's index (measured level
+ * with the per-element form: both run at the memory's speed, benchmarks/NOTES.md §20). */
+__global__ void exp_scale_apply(float *out, const float *inp, const float *p, size_t rows, int G, int D, float cap,
                                 int acc)
 {
-    const size_t n = (size_t)N * G * D;
-    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
-        const float s = expf(fminf(p[e / D % G], cap));
+    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    for (size_t r = (size_t)blockIdx.x * warps + threadIdx.x / 32; r < rows; r += (size_t)gridDim.x * warps) {
+        const float s = expf(fminf(p[r % G], cap));
+        const float *x = inp + r * D;
+        float *y = out + r * D;
         if (acc)
-            out[e] += s * inp[e];
+            for (int i = lane; i < D; i += 32)
+                y[i] += s * x[i];
         else
-            out[e] = s * inp[e];
+            for (int i = lane; i < D; i += 32)
+                y[i] = s * x[i];
     }
 }
 
-/* Stage 1 of dp: block (g, chunk) sums dout . inp over its share of group g's N D terms. */
+/* Stage 1 of dp: block (g, chunk) sums dout . inp over its share of group g's N rows, a warp a row. */
 __global__ void exp_scale_bwd_p(double *part, const float *dout, const float *inp, int N, int G, int D)
 {
-    const int g = blockIdx.x;
-    const size_t m = (size_t)N * D, per = (m + RED_CHUNKS - 1) / RED_CHUNKS;
-    const size_t e0 = blockIdx.y * per, e1 = e0 + per < m ? e0 + per : m;
+    const int g = blockIdx.x, lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    const int per = (N + RED_CHUNKS - 1) / RED_CHUNKS, n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
     double acc = 0;
-    for (size_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
-        const size_t off = (e / D * G + g) * (size_t)D + e % D;
-        acc += (double)dout[off] * inp[off];
+    for (int n = n0 + threadIdx.x / 32; n < n1; n += warps) {
+        const size_t off = ((size_t)n * G + g) * (size_t)D;
+        for (int i = lane; i < D; i += 32)
+            acc += (double)dout[off + i] * inp[off + i];
     }
     const double s = block_sum(acc);
     if (threadIdx.x == 0)
@@ -430,7 +452,7 @@ extern "C" void cuda_exp_scale_forward(real *out, const real *inp, const real *p
     const size_t n = (size_t)N * G * D;
     if (n == 0)
         return;
-    exp_scale_apply<<<grid_for(n), SEQ_THREADS>>>(out, inp, p, N, G, D, cap, 0);
+    exp_scale_apply<<<grid_rows((size_t)N * G), SEQ_THREADS>>>(out, inp, p, (size_t)N * G, G, D, cap, 0);
     SEQ_LAUNCHED();
 }
 
@@ -441,7 +463,7 @@ extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, 
     if (n == 0)
         return;
     if (dinp) {
-        exp_scale_apply<<<grid_for(n), SEQ_THREADS>>>(dinp, dout, p, N, G, D, cap, 1);
+        exp_scale_apply<<<grid_rows((size_t)N * G), SEQ_THREADS>>>(dinp, dout, p, (size_t)N * G, G, D, cap, 1);
         SEQ_LAUNCHED();
     }
     if (dp) {
