@@ -924,7 +924,18 @@ START_TEST(test_backward_accumulates)
     int ids[6] = {2, 0, 2, 1, 3, 2}, targets[6] = {1, IGNORE, 4, 0, 2, 2};
     enum { N = 6, C = 5, OC = 4, G = 2, D = 3 };
 
-    EXPECT_ACCUMULATES("matmul", matmul_backward(P, P + 100, P + 200, d, d + 50, d + 100, N, C, OC));
+    EXPECT_ACCUMULATES("matmul", matmul_backward(P, P + 100, P + 200, d, d + 50, d + 100, N, C, OC, 0));
+    /* store_dinp: dinp's old contents are never read (its NaNs reach nothing); dweight, dbias add */
+    memset(g0, 0, POOL * sizeof(real));
+    matmul_backward(g0, g0 + 100, g0 + 200, d, d + 50, d + 100, N, C, OC, 0);
+    memset(g1, 0, POOL * sizeof(real));
+    for (int i = 0; i < N * C; i++)
+        g1[i] = (real)NAN;
+    matmul_backward(g1, g1 + 100, g1 + 200, d, d + 50, d + 100, N, C, OC, 1);
+    for (size_t i = 0; i < 300; i++) {
+        double w = g0[i], s = fabs(g0[i]) + 1;
+        expect_close(&g1[i], &w, &s, 1, REF_TOL, "matmul store_dinp");
+    }
     EXPECT_ACCUMULATES("mul", mul_backward(P, P + 100, d, d + 50, d + 100, 30));
     EXPECT_ACCUMULATES("accumulate", accumulate(P, d, (real)-0.5, 30));
     EXPECT_ACCUMULATES("embedding", embedding_backward(P, d, ids, N, C));
@@ -945,7 +956,7 @@ START_TEST(test_backward_accumulates)
     EXPECT_ACCUMULATES("slice", slice_backward(P, d, 4, 7, 2, 3));
 
     /* every gradient pointer NULL: nothing is touched (ASan would see a stray write) */
-    matmul_backward(NULL, NULL, NULL, d, d, d, N, C, OC);
+    matmul_backward(NULL, NULL, NULL, d, d, d, N, C, OC, 0);
     mul_backward(NULL, NULL, d, d, d, 30);
     accumulate(NULL, d, 1, 30);
     embedding_backward(NULL, d, ids, N, C);

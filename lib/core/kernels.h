@@ -19,9 +19,10 @@
 
 /* out[N,OC] = inp[N,C] . weight[OC,C]^T + bias[OC] (bias may be NULL). PyTorch's layout. */
 void matmul_forward(real *out, const real *inp, const real *weight, const real *bias, int N, int C, int OC);
-/* dinp += dout . weight; dweight += dout^T . inp; dbias += column sums of dout. */
+/* dinp += dout . weight (store_dinp: dinp = dout . weight, its old contents never read: a gradient
+ * written first, core/tape.h's grad_first_write); dweight += dout^T . inp; dbias += column sums. */
 void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
-                     const real *weight, int N, int C, int OC);
+                     const real *weight, int N, int C, int OC, int store_dinp);
 
 void add_forward(real *out, const real *a, const real *b, size_t n);
 void scale_forward(real *out, const real *a, real s, size_t n);

@@ -54,10 +54,10 @@ void matmul_forward(real *out, const real *inp, const real *weight, const real *
 }
 
 void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
-                     const real *weight, int N, int C, int OC)
+                     const real *weight, int N, int C, int OC, int store_dinp)
 {
-    if (dinp)   /* [N,C] += [N,OC] . [OC,C] */
-        blas_gemm(0, 0, N, C, OC, 1, dout, OC, weight, C, 1, dinp, C);
+    if (dinp)   /* [N,C] (+)= [N,OC] . [OC,C] */
+        blas_gemm(0, 0, N, C, OC, 1, dout, OC, weight, C, store_dinp ? 0 : 1, dinp, C);
     if (dweight)   /* [OC,C] += [N,OC]^T . [N,C] */
         blas_gemm(1, 0, OC, C, N, 1, dout, OC, inp, C, 1, dweight, C);
     if (dbias)

@@ -50,20 +50,24 @@ static int *ints_on(tape *tp, const int *host, size_t n)
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
+/* The input's gradient is stored by the product when this is its first writer (the node assigns):
+ * at GPT-2-small that skips a zeroing and a read of [N, C] floats per linear. */
 static void linear_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+    real *dx = grad_of(x);
+    const int store = dx && grad_first_write(x);
 #if HAVE_CUDA
     if (nd->saved[0]) {   /* bf16: the forward's converted operands */
         int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
         uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
-        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0],
-                                  nd->saved[1], N, (int)nd->iarg[1], OC);
+        cuda_matmul_backward_bf16(dx, grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1], N,
+                                  (int)nd->iarg[1], OC, store);
         return;
     }
 #endif
-    KERNEL(nd->out->device, matmul_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
-                    (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2]);
+    KERNEL(nd->out->device, matmul_backward)(dx, grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
+                                             (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], store);
 }
 
 tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
@@ -95,6 +99,7 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     tensor *in[3] = {x, w, b};
     tape_node *nd = tape_record(tp, linear_backward, out, 3, in);
     if (nd) {
+        nd->assigns = 1;   /* x's gradient; w's and b's add */
         nd->saved[0] = xb;
         nd->saved[1] = wb;
         nd->iarg[0] = N;
@@ -106,11 +111,26 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
 
 /* ---- elementwise arithmetic ------------------------------------------------------------------ */
 
+/* dst (+)= alpha src for the gradient of input t: a store (alpha 1: a copy) when this is its first
+ * writer, the node assigning. */
+static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, device_kind dev)
+{
+    real *dst = grad_of(t);
+    if (!dst)
+        return;
+    if (!grad_first_write(t))
+        KERNEL(dev, accumulate)(dst, src, alpha, n);
+    else if (alpha == 1)
+        mem_copy(dst, device_mem(dev), src, device_mem(dev), n * sizeof(real));
+    else
+        KERNEL(dev, scale_forward)(dst, src, alpha, n);
+}
+
 static void add_backward(tape *tp, tape_node *nd)
 {
     device_kind dev = nd->out->device;
-    KERNEL(dev, accumulate)(grad_of(nd->in[0]), nd->out->grad, 1, nd->out->n);
-    KERNEL(dev, accumulate)(grad_of(nd->in[1]), nd->out->grad, 1, nd->out->n);
+    grad_add_scaled(nd->in[0], nd->out->grad, 1, nd->out->n, dev);
+    grad_add_scaled(nd->in[1], nd->out->grad, 1, nd->out->n, dev);
 }
 
 tensor *op_add(tape *tp, tensor *a, tensor *b)
@@ -120,13 +140,15 @@ tensor *op_add(tape *tp, tensor *a, tensor *b)
     tensor *out = tape_tensor(tp, a->ndim, a->shape);
     KERNEL(dev, add_forward)(out->data, a->data, b->data, a->n);
     tensor *in[2] = {a, b};
-    tape_record(tp, add_backward, out, 2, in);
+    tape_node *nd = tape_record(tp, add_backward, out, 2, in);
+    if (nd)
+        nd->assigns = 3;
     return out;
 }
 
 static void scale_backward(tape *tp, tape_node *nd)
 {
-    KERNEL(nd->out->device, accumulate)(grad_of(nd->in[0]), nd->out->grad, (real)nd->farg[0], nd->out->n);
+    grad_add_scaled(nd->in[0], nd->out->grad, (real)nd->farg[0], nd->out->n, nd->out->device);
 }
 
 tensor *op_scale(tape *tp, tensor *x, real s)
@@ -135,8 +157,10 @@ tensor *op_scale(tape *tp, tensor *x, real s)
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
     KERNEL(dev, scale_forward)(out->data, x->data, s, x->n);
     tape_node *nd = tape_record(tp, scale_backward, out, 1, &x);
-    if (nd)
+    if (nd) {
+        nd->assigns = 1;
         nd->farg[0] = s;
+    }
     return out;
 }
 

@@ -34,6 +34,9 @@ struct tape_node {
     void *saved[4];            /* arena buffers the op keeps for its backward pass */
     long long iarg[8];         /* integer arguments (dimensions, flags) */
     double farg[4];            /* scalar arguments */
+    unsigned char assigns;     /* bit j: the backward may store into input j's gradient when it is
+                                  marked grad_unset (grad_first_write); the tape zeroes every other
+                                  unset input gradient before the backward runs */
 };
 
 struct tape {
@@ -114,5 +117,17 @@ arena *tape_data_arena(tape *tp);
 
 /* True when an input of a node needs its gradient (backward functions skip the others). */
 static inline int needs_grad(const tensor *t) { return t && t->requires_grad && t->grad; }
+
+/* In the backward of a node whose `assigns` has t's bit: whether the next write into t's gradient must
+ * store rather than add, the buffer holding no values yet (docs/design.md, "Gradients written
+ * once"). The mark goes, so that a second write into the same gradient (an input used twice) adds.
+ * A gradient the backward leaves unwritten is zeroed after it. */
+static inline int grad_first_write(tensor *t)
+{
+    if (!t || !t->grad_unset)
+        return 0;
+    t->grad_unset = 0;
+    return 1;
+}
 
 #endif

@@ -3,8 +3,11 @@
  * after the node that produced it has run, the last one in reverse order to touch it; blocks of
  * the same size (the same shapes repeat layer after layer) then serve the next layers down. The
  * pass holds the gradients of a few layers instead of every op output's at once, which was the
- * largest part of a step's memory after the activations (benchmarks/NOTES.md §13). The numbers do
- * not change: every buffer starts at zero as before, and the nodes run in the same order. */
+ * largest part of a step's memory after the activations (benchmarks/NOTES.md §13).
+ * A buffer is not zeroed when given: it is marked grad_unset, and the first node to write it either
+ * stores into it (a node that `assigns`: grad_first_write) or gets it zeroed just before its backward
+ * runs; so the largest gradients are written once instead of zeroed, read and written again
+ * (docs/design.md, "Gradients written once"). The numbers do not change: a store of x equals 0 + x. */
 #include <stdint.h>
 #include <string.h>
 
@@ -69,21 +72,38 @@ static void table_build(tape *tp, tensor_table *tb, const tensor *loss)
     }
 }
 
-/* A zeroed buffer of `bytes` on the tape's device: a spare block of that size when there is one. */
+/* A buffer of `bytes` on the tape's device, its contents undefined: a spare block of that size when
+ * there is one. The double build (the gradient checks) fills it with NaNs, so that a kernel that
+ * adds into a gradient it should have stored shows in every check. */
 static real *take(tape *tp, size_t bytes)
 {
     arena *a = tape_data_arena(tp);
-    for (int i = tp->n_spare - 1; i >= 0; i--)
+    void *mem = NULL;
+    for (int i = tp->n_spare - 1; i >= 0 && !mem; i--)
         if (tp->spare[i].bytes == bytes) {
-            void *mem = tp->spare[i].mem;
+            mem = tp->spare[i].mem;
             tp->spare[i] = tp->spare[--tp->n_spare];
-            if (a->kind == MEM_HOST)
-                memset(mem, 0, bytes);
-            else
-                mem_zero(a->kind, mem, bytes);
-            return mem;
         }
-    return arena_zalloc(a, bytes);
+    if (!mem)
+        mem = arena_alloc(a, bytes);
+#ifdef MEMLAB_DOUBLE
+    if (a->kind == MEM_HOST)
+        memset(mem, 0xff, bytes);
+#endif
+    return mem;
+}
+
+/* Zeroes t's gradient if no node has written it yet. */
+static void settle(tape *tp, tensor *t)
+{
+    if (!t || !t->grad_unset)
+        return;
+    arena *a = tape_data_arena(tp);
+    if (a->kind == MEM_HOST)
+        memset(t->grad, 0, t->n * sizeof(real));
+    else
+        mem_zero(a->kind, t->grad, t->n * sizeof(real));
+    t->grad_unset = 0;
 }
 
 static void give(tape *tp, void *mem, size_t bytes)
@@ -100,6 +120,7 @@ static void ensure_grad(tape *tp, tensor_table *tb, tensor *t)
     if (!t || !t->requires_grad || t->grad)
         return;
     t->grad = take(tp, t->n * sizeof(real));
+    t->grad_unset = 1;
     info_of(tb, t)->owned = 1;
 }
 
@@ -127,14 +148,21 @@ void tape_backward(tape *tp, tensor *loss)
     tensor_table tb;
     table_build(tp, &tb, loss);
     ensure_grad(tp, &tb, loss);
+    settle(tp, loss);   /* the seed adds 1 */
     tensor_seed_grad(loss);
     op_profile_mark(tp->device, "loss read, backward set-up", PROF_BWD);
     for (int i = tp->n - 1; i >= 0; i--) {
         tape_node *node = &tp->nodes[i];
         ensure_grad(tp, &tb, node->out);
-        for (int j = 0; j < node->n_in; j++)
+        settle(tp, node->out);   /* no later node wrote it: nothing flowed back, a zero gradient */
+        for (int j = 0; j < node->n_in; j++) {
             ensure_grad(tp, &tb, node->in[j]);
+            if (!(node->assigns >> j & 1))
+                settle(tp, node->in[j]);
+        }
         node->backward(tp, node);
+        for (int j = 0; j < node->n_in; j++)
+            settle(tp, node->in[j]);   /* what an assigning backward left unwritten */
         op_profile_mark(tp->device, node->name, PROF_BWD);
         release_dead(tp, &tb, i);
     }

@@ -19,6 +19,8 @@ typedef struct tensor {
     int shape[TENSOR_MAX_DIM];
     size_t n;          /* number of elements */
     int requires_grad;
+    unsigned char grad_unset;   /* tape_backward: the gradient buffer holds no values yet, and its
+                                   first writer stores rather than adds (core/tape_grad.c) */
     device_kind device; /* where data and grad live (DEV_CPU for every zeroed tensor) */
 } tensor;
 

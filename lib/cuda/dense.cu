@@ -70,12 +70,13 @@ static void col_sums(real *dbias, const real *dout, int N, int OC)
 }
 
 extern "C" void cuda_matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
-                                     const real *weight, int N, int C, int OC)
+                                     const real *weight, int N, int C, int OC, int store_dinp)
 {
-    const float one = 1;
+    const float one = 1, beta_dinp = store_dinp ? 0.f : 1.f;
     cublasHandle_t h = cuda_cublas();
-    if (dinp) /* dinp^T[C,N] += weight^T[C,OC] . dout^T[OC,N] */
-        CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight, C, dout, OC, &one, dinp, C));
+    if (dinp) /* dinp^T[C,N] (+)= weight^T[C,OC] . dout^T[OC,N] */
+        CUBLAS_CHECK(
+            cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight, C, dout, OC, &beta_dinp, dinp, C));
     if (dweight) /* dweight^T[C,OC] += inp^T[C,N] . dout[N,OC] */
         CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC, &one, dweight, C));
     if (dbias) {
@@ -148,12 +149,13 @@ extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, 
 }
 
 extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
-                                          const uint16_t *xb, const uint16_t *wb, int N, int C, int OC)
+                                          const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
+                                          int store_dinp)
 {
     if (dinp || dweight)
         cuda_to_bf16(doutb, dout, (size_t)N * OC);
     if (dinp)
-        gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, 1.f, dinp, C);
+        gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, store_dinp ? 0.f : 1.f, dinp, C);
     if (dweight)
         gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, xb, C, doutb, OC, 1.f, dweight, C);
     if (dbias) {

@@ -22,7 +22,7 @@ extern "C" {
 /* ---- dense.cu: cuBLAS linears, elementwise arithmetic, embedding ------------------------------ */
 void cuda_matmul_forward(real *out, const real *inp, const real *weight, const real *bias, int N, int C, int OC);
 void cuda_matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
-                          const real *weight, int N, int C, int OC);
+                          const real *weight, int N, int C, int OC, int store_dinp);
 void cuda_add_forward(real *out, const real *a, const real *b, size_t n);
 void cuda_scale_forward(real *out, const real *a, real s, size_t n);
 void cuda_accumulate(real *dst, const real *src, real alpha, size_t n);
@@ -53,7 +53,7 @@ void cuda_add_scalar(real *dst, real v);
 void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
                               const real *bias, int N, int C, int OC);
 void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
-                               const uint16_t *xb, const uint16_t *wb, int N, int C, int OC);
+                               const uint16_t *xb, const uint16_t *wb, int N, int C, int OC, int store_dinp);
 /* fp32 -> bf16 bits, round to nearest even. */
 void cuda_to_bf16(uint16_t *dst, const real *src, size_t n);
 

@@ -47,6 +47,15 @@ static int check(const char *name, buf *b, double atol, double rtol)
     return th_check_dev(name, b->d, b->h, b->n, atol, rtol);
 }
 
+/* n NaNs on the host (the caller frees them). */
+static real *nan_filled(size_t n)
+{
+    real *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (real)NAN;
+    return h;
+}
+
 static void test_matmul(int N, int C, int OC, int with_bias)
 {
     char name[96];
@@ -57,8 +66,8 @@ static void test_matmul(int N, int C, int OC, int with_bias)
     cuda_matmul_forward(out.d, x.d, w.d, with_bias ? b.d : NULL, N, C, OC);
     snprintf(name, sizeof name, "matmul_forward N=%d C=%d OC=%d bias=%d", N, C, OC, with_bias);
     check(name, &out, RED_ATOL, RED_RTOL);
-    matmul_backward(dx.h, dw.h, with_bias ? db.h : NULL, dout.h, x.h, w.h, N, C, OC);
-    cuda_matmul_backward(dx.d, dw.d, with_bias ? db.d : NULL, dout.d, x.d, w.d, N, C, OC);
+    matmul_backward(dx.h, dw.h, with_bias ? db.h : NULL, dout.h, x.h, w.h, N, C, OC, 0);
+    cuda_matmul_backward(dx.d, dw.d, with_bias ? db.d : NULL, dout.d, x.d, w.d, N, C, OC, 0);
     snprintf(name, sizeof name, "matmul_backward dinp N=%d C=%d OC=%d", N, C, OC);
     check(name, &dx, RED_ATOL, RED_RTOL);
     snprintf(name, sizeof name, "matmul_backward dweight N=%d C=%d OC=%d", N, C, OC);
@@ -67,6 +76,14 @@ static void test_matmul(int N, int C, int OC, int with_bias)
         snprintf(name, sizeof name, "matmul_backward dbias N=%d OC=%d", N, OC);
         check(name, &db, RED_ATOL * 10, RED_RTOL);
     }
+    /* store_dinp (a gradient written first): the starting NaNs are never read */
+    real *want = nan_filled(x.n), *got = th_upload(want, x.n);
+    matmul_backward(want, NULL, NULL, dout.h, x.h, w.h, N, C, OC, 1);
+    cuda_matmul_backward(got, NULL, NULL, dout.d, x.d, w.d, N, C, OC, 1);
+    snprintf(name, sizeof name, "matmul_backward store_dinp N=%d C=%d OC=%d", N, C, OC);
+    th_check_dev(name, got, want, x.n, RED_ATOL, RED_RTOL);
+    free(want);
+    th_free_dev(got);
     buf *all[] = {&x, &w, &b, &out, &dout, &dx, &dw, &db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         buf_free(all[i]);
@@ -92,8 +109,8 @@ static void test_matmul_bf16(int N, int C, int OC)
     snprintf(name, sizeof name, "matmul_forward_bf16 N=%d C=%d OC=%d (vs fp32 cpu)", N, C, OC);
     check(name, &out, 1e-2 * max_abs(out.h, out.n), 0);
     real *dx0 = th_download(dx.d, dx.n), *dw0 = th_download(dw.d, dw.n);
-    matmul_backward(dx.h, dw.h, db.h, dout.h, x.h, w.h, N, C, OC);
-    cuda_matmul_backward_bf16(dx.d, dw.d, db.d, ob, dout.d, xb, wb, N, C, OC);
+    matmul_backward(dx.h, dw.h, db.h, dout.h, x.h, w.h, N, C, OC, 0);
+    cuda_matmul_backward_bf16(dx.d, dw.d, db.d, ob, dout.d, xb, wb, N, C, OC, 0);
     /* the scale of the added gradient, not of the starting values */
     for (size_t i = 0; i < dx.n; i++)
         dx0[i] = dx.h[i] - dx0[i];
@@ -102,6 +119,13 @@ static void test_matmul_bf16(int N, int C, int OC)
     check("matmul_backward_bf16 dinp", &dx, 1e-2 * max_abs(dx0, dx.n), 0);
     check("matmul_backward_bf16 dweight", &dw, 1e-2 * max_abs(dw0, dw.n), 0);
     check("matmul_backward_bf16 dbias (fp32)", &db, RED_ATOL * 10, RED_RTOL);
+    /* store_dinp: the starting NaNs are never read */
+    real *want = nan_filled(x.n), *got = th_upload(want, x.n);
+    matmul_backward(want, NULL, NULL, dout.h, x.h, w.h, N, C, OC, 1);
+    cuda_matmul_backward_bf16(got, NULL, NULL, ob, dout.d, xb, wb, N, C, OC, 1);
+    th_check_dev("matmul_backward_bf16 store_dinp", got, want, x.n, 1e-2 * max_abs(want, x.n), 0);
+    free(want);
+    th_free_dev(got);
     free(dx0);
     free(dw0);
     cuda_dev_free(xb);
