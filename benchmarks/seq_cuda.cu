@@ -40,10 +40,10 @@ int main(int argc, char **argv)
     printf("rope,%d,%d,%d,%d,%.4f,%.4f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3));
     float *nrm = dev_fill((size_t)B * T * H, 0.f);
     f = time_ms([&] { cuda_rownorm_forward(y, nrm, x, B * T * H, hs, 1e-6f); }, 50);
-    g = time_ms([&] { cuda_rownorm_backward(dx, dy, y, nrm, B * T * H, hs, 1e-6f); }, 50);
+    g = time_ms([&] { cuda_rownorm_backward(dx, dy, y, nrm, B * T * H, hs, 1e-6f, 0); }, 50);
     printf("rownorm,%d,%d,%d,%d,%.4f,%.4f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3));
     f = time_ms([&] { cuda_exp_scale_forward(y, x, p, B * T, H, hs, INFINITY); }, 50);
-    g = time_ms([&] { cuda_exp_scale_backward(dx, dp, dy, x, p, B * T, H, hs, INFINITY); }, 50);
+    g = time_ms([&] { cuda_exp_scale_backward(dx, dp, dy, x, p, B * T, H, hs, INFINITY, 0); }, 50);
     printf("exp_scale,%d,%d,%d,%d,%.4f,%.4f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3));
     for (float *q : {x, y, dy, dx, p, dp, nrm})
         CK(cudaFree(q));

@@ -629,7 +629,7 @@ START_TEST(test_rownorm)
     for (int i = 0; i < 4; i++)
         ck_assert(out[i] == 0);
     ck_assert(norm[0] == 0);
-    rownorm_backward(dinp, dout, out, norm, 1, 4, (real)1e-12);
+    rownorm_backward(dinp, dout, out, norm, 1, 4, (real)1e-12, 0);
     for (int i = 0; i < 4; i++) {
         double g = 1 + dout[i] / 1e-12;
         expect_close(&dinp[i], &g, NULL, 1, REF_TOL, "rownorm below eps");
@@ -936,13 +936,35 @@ START_TEST(test_backward_accumulates)
         double w = g0[i], s = fabs(g0[i]) + 1;
         expect_close(&g1[i], &w, &s, 1, REF_TOL, "matmul store_dinp");
     }
+    memset(g0, 0, POOL * sizeof(real));
+    gelu_erf_backward(g0, d, d + 50, 30, 0);
+    for (int i = 0; i < 30; i++)
+        g1[i] = (real)NAN;
+    gelu_erf_backward(g1, d, d + 50, 30, 1);
+    for (size_t i = 0; i < 30; i++) {
+        double w = g0[i], s = fabs(g0[i]) + 1;
+        expect_close(&g1[i], &w, &s, 1, REF_TOL, "gelu_erf store");
+    }
+    /* the same for rownorm's and exp_scale's dinp (exp_scale's dp still adds) */
+    memset(g0, 0, POOL * sizeof(real));
+    rownorm_backward(g0, d, d + 50, d + 100, N, C, (real)1e-12, 0);
+    exp_scale_backward(g0 + 100, g0 + 200, d, d + 50, d + 100, N, G, D, (real)5, 0);
+    memset(g1, 0, POOL * sizeof(real));
+    for (int i = 0; i < N * C; i++)
+        g1[i] = g1[100 + i] = (real)NAN;
+    rownorm_backward(g1, d, d + 50, d + 100, N, C, (real)1e-12, 1);
+    exp_scale_backward(g1 + 100, g1 + 200, d, d + 50, d + 100, N, G, D, (real)5, 1);
+    for (size_t i = 0; i < 300; i++) {
+        double w = g0[i], s = fabs(g0[i]) + 1;
+        expect_close(&g1[i], &w, &s, 1, REF_TOL, "rownorm, exp_scale store");
+    }
     EXPECT_ACCUMULATES("mul", mul_backward(P, P + 100, d, d + 50, d + 100, 30));
     EXPECT_ACCUMULATES("accumulate", accumulate(P, d, (real)-0.5, 30));
     EXPECT_ACCUMULATES("embedding", embedding_backward(P, d, ids, N, C));
     EXPECT_ACCUMULATES("layernorm", layernorm_backward(P, P + 100, P + 200, d, d + 50, d + 100, d + 200,
                                                        d + 300, N, C));
     EXPECT_ACCUMULATES("gelu", gelu_backward(P, d, d + 50, 30));
-    EXPECT_ACCUMULATES("gelu_erf", gelu_erf_backward(P, d, d + 50, 30));
+    EXPECT_ACCUMULATES("gelu_erf", gelu_erf_backward(P, d, d + 50, 30, 0));
     EXPECT_ACCUMULATES("relu", relu_backward(P, d, d + 50, 30));
     EXPECT_ACCUMULATES("tanh", tanh_backward(P, d, d + 50, 30));
     EXPECT_ACCUMULATES("sigmoid", sigmoid_backward(P, d, d + 50, 30));
@@ -950,8 +972,8 @@ START_TEST(test_backward_accumulates)
     EXPECT_ACCUMULATES("softmax_xent", softmax_xent_backward(P, d, targets, N, C, IGNORE, 5, (real)1.5));
     EXPECT_ACCUMULATES("mse", mse_backward(P, d, d + 50, 30, 0, (real)1.5));
     EXPECT_ACCUMULATES("mse clipped", mse_backward(P, d, d + 50, 30, (real)0.4, (real)1.5));
-    EXPECT_ACCUMULATES("rownorm", rownorm_backward(P, d, d + 50, d + 100, N, C, (real)1e-12));
-    EXPECT_ACCUMULATES("exp_scale", exp_scale_backward(P, P + 100, d, d + 50, d + 100, N, G, D, (real)5));
+    EXPECT_ACCUMULATES("rownorm", rownorm_backward(P, d, d + 50, d + 100, N, C, (real)1e-12, 0));
+    EXPECT_ACCUMULATES("exp_scale", exp_scale_backward(P, P + 100, d, d + 50, d + 100, N, G, D, (real)5, 0));
     EXPECT_ACCUMULATES("concat", concat_backward(P, P + 100, d, 4, 3, 5));
     EXPECT_ACCUMULATES("slice", slice_backward(P, d, 4, 7, 2, 3));
 
@@ -962,15 +984,15 @@ START_TEST(test_backward_accumulates)
     embedding_backward(NULL, d, ids, N, C);
     layernorm_backward(NULL, NULL, NULL, d, d, d, d, d, N, C);
     gelu_backward(NULL, d, d, 30);
-    gelu_erf_backward(NULL, d, d, 30);
+    gelu_erf_backward(NULL, d, d, 30, 0);
     relu_backward(NULL, d, d, 30);
     tanh_backward(NULL, d, d, 30);
     sigmoid_backward(NULL, d, d, 30);
     softmax_backward(NULL, d, d, N, C);
     softmax_xent_backward(NULL, d, targets, N, C, IGNORE, 5, 1);
     mse_backward(NULL, d, d, 30, 0, 1);
-    rownorm_backward(NULL, d, d, d, N, C, (real)1e-12);
-    exp_scale_backward(NULL, NULL, d, d, d, N, G, D, 5);
+    rownorm_backward(NULL, d, d, d, N, C, (real)1e-12, 0);
+    exp_scale_backward(NULL, NULL, d, d, d, N, G, D, 5, 0);
     concat_backward(NULL, NULL, d, 4, 3, 5);
     slice_backward(NULL, d, 4, 7, 2, 3);
     free(d);

@@ -47,7 +47,8 @@ void gelu_forward(real *out, const real *inp, size_t n);
 void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
 /* GELU, exact: x Phi(x) with the normal CDF through erfc (PyTorch's nn.GELU(), nanoGPT's). */
 void gelu_erf_forward(real *out, const real *inp, size_t n);
-void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n);
+/* store: dinp = rather than += (a gradient written first, core/tape.h's grad_first_write) */
+void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store);
 void relu_forward(real *out, const real *inp, size_t n);
 void relu_backward(real *dinp, const real *dout, const real *out, size_t n);
 void tanh_forward(real *out, const real *inp, size_t n);
@@ -84,14 +85,15 @@ void mse_backward(real *dpred, const real *pred, const real *target, size_t n, r
 
 /* Per row of C: out = x / max(||x||, eps) (as torch.nn.functional.normalize); norm[N] is kept. */
 void rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps);
+/* store: dinp = rather than += (a gradient written first, core/tape.h), as for exp_scale's dinp */
 void rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
-                      real eps);
+                      real eps, int store);
 
 /* out[n,g,:] = exp(min(p[g], cap)) * inp[n,g,:] for N rows of G groups of D: a learned per-group
  * scale kept positive (e.g. the memory-mosaic key scale with cap 5). */
 void exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap);
 void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
-                        int N, int G, int D, real cap);
+                        int N, int G, int D, real cap, int store);
 
 /* Inverted dropout: mask[i] = 0 with probability p, else 1 / (1 - p); out = inp * mask. */
 void dropout_forward(real *out, real *mask, const real *inp, size_t n, real p, rng *r);

@@ -116,24 +116,34 @@ void gelu_erf_forward(real *out, const real *inp, size_t n)
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x), phi the standard normal density; phi underflows to 0 (never
  * NaN) far out, where x phi(x) is 0 anyway. */
+static inline real gelu_erf_slope(real x)
+{
+    real cdf = (real)0.5 * erfc_vec(-x * GELU_RSQRT2);
+    real pdf = GELU_RSQRT2PI * exp_vec((real)-0.5 * x * x);
+    return cdf + x * pdf;
+}
+
 static void gelu_erf_backward_rows(void *arg, size_t lo, size_t hi)
 {
     const par_args *p = arg;
     real *dinp = p->out;
     const real *dout = p->a, *inp = p->b;
+    if (p->store) {   /* the old contents are never read */
 #pragma omp simd
-    for (size_t i = lo; i < hi; i++) {
-        real x = inp[i];
-        real cdf = (real)0.5 * erfc_vec(-x * GELU_RSQRT2);
-        real pdf = GELU_RSQRT2PI * exp_vec((real)-0.5 * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        for (size_t i = lo; i < hi; i++)
+            dinp[i] = dout[i] * gelu_erf_slope(inp[i]);
+    } else {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++)
+            dinp[i] += dout[i] * gelu_erf_slope(inp[i]);
     }
 }
 
-void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n)
+void gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store)
 {
     if (dinp)
-        pool_for(n, n >= PAR_MIN_TRANS, gelu_erf_backward_rows, &(par_args){.out = dinp, .a = dout, .b = inp});
+        pool_for(n, n >= PAR_MIN_TRANS, gelu_erf_backward_rows,
+                 &(par_args){.out = dinp, .a = dout, .b = inp, .store = store});
 }
 
 static void relu_forward_rows(void *arg, size_t lo, size_t hi)

@@ -1,6 +1,7 @@
 /* Normalisation kernels: LayerNorm, row (group) L2 normalisation and the capped exponential scale. */
 #include "core/kernels.h"
 
+#include <string.h>
 #include <tgmath.h>
 
 #include "core/kernels_par.h"
@@ -180,6 +181,8 @@ static void rownorm_backward_rows(void *arg, size_t lo, size_t hi)
         const real *restrict dy = dout + (size_t)n * (size_t)C;
         real *restrict dx = dinp + (size_t)n * (size_t)C;
         real nrm = norm[n];
+        if (a->store)   /* the row's old contents are never read; it is in cache for the += below */
+            memset(dx, 0, (size_t)C * sizeof(real));
         if (nrm >= eps) {   /* y = x / ||x||: dx = (dy - y (y . dy)) / ||x|| */
             real dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -197,11 +200,11 @@ static void rownorm_backward_rows(void *arg, size_t lo, size_t hi)
 }
 
 void rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
-                      real eps)
+                      real eps, int store)
 {
     if (dinp)
         pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, rownorm_backward_rows,
-                 &(par_args){.out = dinp, .a = dout, .b = out, .c = norm, .C = C, .s = eps});
+                 &(par_args){.out = dinp, .a = dout, .b = out, .c = norm, .C = C, .s = eps, .store = store});
 }
 
 static inline real capped_exp(real p, real cap) { return exp(p < cap ? p : cap); }
@@ -270,11 +273,11 @@ static void exp_scale_dp_groups(void *arg, size_t lo, size_t hi)
 }
 
 void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
-                        int N, int G, int D, real cap)
+                        int N, int G, int D, real cap, int store)
 {
     size_t rows = (size_t)N * (size_t)G;
     exp_scale_args e = {.out = dinp, .dp = dp, .a = dout, .inp = inp, .p = p, .N = N, .G = G, .D = D,
-                        .accumulate = 1, .cap = cap};
+                        .accumulate = !store, .cap = cap};
     if (dinp)
         pool_for(rows, rows * (size_t)D >= PAR_MIN, exp_scale_rows, &e);
     if (dp)

@@ -17,6 +17,7 @@ typedef struct {
     const int *ids;
     real s;
     int N, C;
+    int store;   /* a backward loop stores its gradient rather than adding it (core/tape.h) */
 } par_args;
 
 #endif

@@ -320,7 +320,9 @@ tensor *op_gelu(tape *tp, tensor *x)
 
 static void gelu_erf_op_backward(tape *tp, tape_node *nd)
 {
-    KERNEL(nd->out->device, gelu_erf_backward)(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n);
+    real *dx = grad_of(nd->in[0]);
+    KERNEL(nd->out->device, gelu_erf_backward)(dx, nd->out->grad, nd->in[0]->data, nd->out->n,
+                                               dx && grad_first_write(nd->in[0]));
 }
 
 tensor *op_gelu_erf(tape *tp, tensor *x)
@@ -328,7 +330,9 @@ tensor *op_gelu_erf(tape *tp, tensor *x)
     device_kind dev = DEV("op_gelu_erf", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
     KERNEL(dev, gelu_erf_forward)(out->data, x->data, x->n);
-    tape_record(tp, gelu_erf_op_backward, out, 1, &x);
+    tape_node *nd = tape_record(tp, gelu_erf_op_backward, out, 1, &x);
+    if (nd)
+        nd->assigns = 1;
     return out;
 }
 
@@ -565,8 +569,9 @@ tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip)
 
 static void rownorm_op_backward(tape *tp, tape_node *nd)
 {
-    KERNEL_SEQ(nd->out->device, rownorm_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->saved[0], (int)nd->iarg[0],
-                     (int)nd->iarg[1], ROWNORM_EPS);
+    real *dx = grad_of(nd->in[0]);
+    KERNEL_SEQ(nd->out->device, rownorm_backward)(dx, nd->out->grad, nd->out->data, nd->saved[0], (int)nd->iarg[0],
+                                                  (int)nd->iarg[1], ROWNORM_EPS, dx && grad_first_write(nd->in[0]));
 }
 
 tensor *op_rownorm(tape *tp, tensor *x, int group)
@@ -581,6 +586,7 @@ tensor *op_rownorm(tape *tp, tensor *x, int group)
     KERNEL_SEQ(dev, rownorm_forward)(out->data, norm, x->data, N, group, ROWNORM_EPS);
     tape_node *nd = tape_record(tp, rownorm_op_backward, out, 1, &x);
     if (nd) {
+        nd->assigns = 1;
         nd->saved[0] = norm;
         nd->iarg[0] = N;
         nd->iarg[1] = group;
@@ -591,8 +597,10 @@ tensor *op_rownorm(tape *tp, tensor *x, int group)
 static void exp_scale_op_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *p = nd->in[1];
-    KERNEL_SEQ(x->device, exp_scale_backward)(grad_of(x), grad_of(p), nd->out->grad, x->data, p->data, (int)nd->iarg[0],
-                       (int)nd->iarg[1], (int)nd->iarg[2], (real)nd->farg[0]);
+    real *dx = grad_of(x);
+    KERNEL_SEQ(x->device, exp_scale_backward)(dx, grad_of(p), nd->out->grad, x->data, p->data, (int)nd->iarg[0],
+                                              (int)nd->iarg[1], (int)nd->iarg[2], (real)nd->farg[0],
+                                              dx && grad_first_write(x));
 }
 
 tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)
@@ -610,6 +618,7 @@ tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)
     tensor *in[2] = {x, p};
     tape_node *nd = tape_record(tp, exp_scale_op_backward, out, 2, in);
     if (nd) {
+        nd->assigns = 1;   /* x's gradient; p's adds */
         nd->iarg[0] = N;
         nd->iarg[1] = G;
         nd->iarg[2] = D;

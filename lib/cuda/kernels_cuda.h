@@ -71,7 +71,7 @@ void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real 
 void cuda_gelu_forward(real *out, const real *inp, size_t n);
 void cuda_gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
 void cuda_gelu_erf_forward(real *out, const real *inp, size_t n);
-void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n);
+void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store);
 void cuda_relu_forward(real *out, const real *inp, size_t n);
 void cuda_relu_backward(real *dinp, const real *dout, const real *out, size_t n);
 void cuda_tanh_forward(real *out, const real *inp, size_t n);

@@ -59,10 +59,10 @@ void cuda_rope_forward(real *out, const real *inp, int B, int T, int H, int hs, 
 void cuda_rope_backward(real *dinp, const real *dout, int B, int T, int H, int hs, int pos0);
 void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps);
 void cuda_rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
-                           real eps);
+                           real eps, int store);
 void cuda_exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap);
 void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
-                             int N, int G, int D, real cap);
+                             int N, int G, int D, real cap, int store);
 
 #ifdef __cplusplus
 }

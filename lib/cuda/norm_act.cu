@@ -155,13 +155,18 @@ __global__ static void k_gelu_erf(real *out, const real *inp, size_t n)
     }
 }
 
-__global__ static void k_gelu_erf_bwd(real *dinp, const real *dout, const real *inp, size_t n)
+/* store: dinp is written, its old contents never read (a gradient written first) */
+__global__ static void k_gelu_erf_bwd(real *dinp, const real *dout, const real *inp, size_t n, int store)
 {
     GRID_STRIDE(i, n)
     {
         float x = inp[i];
         float cdf = 0.5f * (1.f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        const float g = dout[i] * (cdf + x * pdf);
+        if (store)
+            dinp[i] = g;
+        else
+            dinp[i] += g;
     }
 }
 
@@ -195,10 +200,10 @@ extern "C" void cuda_gelu_backward(real *dinp, const real *dout, const real *inp
         LAUNCH(k_gelu_bwd, n, dinp, dout, inp, n);
 }
 extern "C" void cuda_gelu_erf_forward(real *out, const real *inp, size_t n) { LAUNCH(k_gelu_erf, n, out, inp, n); }
-extern "C" void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n)
+extern "C" void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store)
 {
     if (dinp)
-        LAUNCH(k_gelu_erf_bwd, n, dinp, dout, inp, n);
+        LAUNCH(k_gelu_erf_bwd, n, dinp, dout, inp, n, store);
 }
 extern "C" void cuda_relu_forward(real *out, const real *inp, size_t n) { LAUNCH(k_relu, n, out, inp, n); }
 extern "C" void cuda_relu_backward(real *dinp, const real *dout, const real *out, size_t n)

@@ -370,7 +370,7 @@ __global__ void rownorm_fwd(float *out, float *norm, const float *inp, int N, in
 }
 
 __global__ void rownorm_bwd(float *dinp, const float *dout, const float *out, const float *norm, int N, int C,
-                            float eps)
+                            float eps, int store)
 {
     const long n = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
@@ -384,11 +384,20 @@ __global__ void rownorm_bwd(float *dinp, const float *dout, const float *out, co
         for (int i = lane; i < C; i += 32)
             dot += y[i] * dy[i];
         dot = warp_sum(dot);
-        for (int i = lane; i < C; i += 32)
-            dx[i] += (dy[i] - y[i] * dot) / nrm;
+        for (int i = lane; i < C; i += 32) {
+            const float g = (dy[i] - y[i] * dot) / nrm;
+            if (store)   /* a gradient written first: its old contents are never read */
+                dx[i] = g;
+            else
+                dx[i] += g;
+        }
     } else {   /* the denominator is the constant eps */
-        for (int i = lane; i < C; i += 32)
-            dx[i] += dy[i] / eps;
+        for (int i = lane; i < C; i += 32) {
+            if (store)
+                dx[i] = dy[i] / eps;
+            else
+                dx[i] += dy[i] / eps;
+        }
     }
 }
 
@@ -401,11 +410,11 @@ extern "C" void cuda_rownorm_forward(real *out, real *norm, const real *inp, int
 }
 
 extern "C" void cuda_rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
-                                      real eps)
+                                      real eps, int store)
 {
     if (!dinp || N <= 0)
         return;
-    rownorm_bwd<<<(unsigned)((N + 7) / 8), 256>>>(dinp, dout, out, norm, N, C, eps);
+    rownorm_bwd<<<(unsigned)((N + 7) / 8), 256>>>(dinp, dout, out, norm, N, C, eps, store);
     SEQ_LAUNCHED();
 }
 
@@ -457,13 +466,13 @@ extern "C" void cuda_exp_scale_forward(real *out, const real *inp, const real *p
 }
 
 extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
-                                        int N, int G, int D, real cap)
+                                        int N, int G, int D, real cap, int store)
 {
     const size_t n = (size_t)N * G * D;
     if (n == 0)
         return;
     if (dinp) {
-        exp_scale_apply<<<grid_rows((size_t)N * G), SEQ_THREADS>>>(dinp, dout, p, (size_t)N * G, G, D, cap, 1);
+        exp_scale_apply<<<grid_rows((size_t)N * G), SEQ_THREADS>>>(dinp, dout, p, (size_t)N * G, G, D, cap, !store);
         SEQ_LAUNCHED();
     }
     if (dp) {

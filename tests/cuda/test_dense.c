@@ -221,8 +221,15 @@ static void test_elementwise(void)
     }
     cuda_gelu_erf_forward(out.d, a.d, n);
     check("gelu_erf_forward (vs double erf)", &out, EW_ATOL, EW_RTOL);
-    cuda_gelu_erf_backward(da.d, dout.d, a.d, n);
+    cuda_gelu_erf_backward(da.d, dout.d, a.d, n, 0);
     check("gelu_erf_backward (vs double erf)", &da, EW_ATOL, EW_RTOL);
+    /* store: the starting NaNs are never read */
+    real *want = nan_filled(n), *got = th_upload(want, n);
+    gelu_erf_backward(want, dout.h, a.h, n, 1);
+    cuda_gelu_erf_backward(got, dout.d, a.d, n, 1);
+    th_check_dev("gelu_erf_backward store", got, want, n, EW_ATOL, EW_RTOL);
+    free(want);
+    th_free_dev(got);
     buf *all[] = {&a, &b, &out, &da, &db, &dout};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         buf_free(all[i]);

@@ -105,18 +105,25 @@ static void check_rownorm(int N, int C, int tiny)
         if (tiny && N > 1)
             x[(size_t)C + i] = 1e-9f;
     rownorm_forward(y.data(), nrm.data(), x.data(), N, C, eps);
-    rownorm_backward(dx.data(), dy.data(), y.data(), nrm.data(), N, C, eps);
+    rownorm_backward(dx.data(), dy.data(), y.data(), nrm.data(), N, C, eps, 0);
     float *x_ = dup(x), *dy_ = dup(dy), *y_ = dup(std::vector<float>(n, NAN)), *nrm_ = dup(std::vector<float>(N));
     float *dx_ = dup(dx0);
     cuda_rownorm_forward(y_, nrm_, x_, N, C, eps);
-    cuda_rownorm_backward(dx_, dy_, y_, nrm_, N, C, eps);
+    cuda_rownorm_backward(dx_, dy_, y_, nrm_, N, C, eps, 0);
     snprintf(name, sizeof name, "rownorm N%d C%d%s forward", N, C, tiny ? " tiny row" : "");
     check_vec(name, back(y_, n), y, TOL);
     snprintf(name, sizeof name, "rownorm N%d C%d%s norms", N, C, tiny ? " tiny row" : "");
     check_vec(name, back(nrm_, N), nrm, TOL);
     snprintf(name, sizeof name, "rownorm N%d C%d%s dinp", N, C, tiny ? " tiny row" : "");
     check_vec(name, back(dx_, n), dx, TOL);
-    for (float *p : {x_, dy_, y_, nrm_, dx_})
+    /* store (a gradient written first): the starting NaNs are never read */
+    std::vector<float> ds(n, NAN);
+    float *ds_ = dup(ds);
+    rownorm_backward(ds.data(), dy.data(), y.data(), nrm.data(), N, C, eps, 1);
+    cuda_rownorm_backward(ds_, dy_, y_, nrm_, N, C, eps, 1);
+    snprintf(name, sizeof name, "rownorm N%d C%d%s dinp store", N, C, tiny ? " tiny row" : "");
+    check_vec(name, back(ds_, n), ds, TOL);
+    for (float *p : {x_, dy_, y_, nrm_, dx_, ds_})
         dfree(p);
 }
 
@@ -131,18 +138,25 @@ static void check_exp_scale(int N, int G, int D)
     if (G > 1)
         p[1] = cap;   /* at the cap: p < cap is false, as on the CPU */
     exp_scale_forward(y.data(), x.data(), p.data(), N, G, D, cap);
-    exp_scale_backward(dx.data(), dp.data(), dy.data(), x.data(), p.data(), N, G, D, cap);
+    exp_scale_backward(dx.data(), dp.data(), dy.data(), x.data(), p.data(), N, G, D, cap, 0);
     float *x_ = dup(x), *dy_ = dup(dy), *y_ = dup(std::vector<float>(n, NAN)), *p_ = dup(p), *dx_ = dup(dx0);
     float *dp_ = dup(dp0);
     cuda_exp_scale_forward(y_, x_, p_, N, G, D, cap);
-    cuda_exp_scale_backward(dx_, dp_, dy_, x_, p_, N, G, D, cap);
+    cuda_exp_scale_backward(dx_, dp_, dy_, x_, p_, N, G, D, cap, 0);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d forward", N, G, D);
     check_vec(name, back(y_, n), y, TOL);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d dinp", N, G, D);
     check_vec(name, back(dx_, n), dx, TOL);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d dp", N, G, D);
     check_vec(name, back(dp_, G), dp, TOL);
-    for (float *q : {x_, dy_, y_, p_, dx_, dp_})
+    /* store: the starting NaNs are never read */
+    std::vector<float> ds(n, NAN);
+    float *ds_ = dup(ds);
+    exp_scale_backward(ds.data(), NULL, dy.data(), x.data(), p.data(), N, G, D, cap, 1);
+    cuda_exp_scale_backward(ds_, NULL, dy_, x_, p_, N, G, D, cap, 1);
+    snprintf(name, sizeof name, "exp_scale N%d G%d D%d dinp store", N, G, D);
+    check_vec(name, back(ds_, n), ds, TOL);
+    for (float *q : {x_, dy_, y_, p_, dx_, dp_, ds_})
         dfree(q);
 }
 
