@@ -1,10 +1,17 @@
 /* The machine's own matrix-product ceiling, measured through the core's BLAS wrapper: GFLOP/s of
- * blas_gemm at square sizes and at the shapes the models use, on 1 thread and on all cores.
- * CSV on stdout: bench,m,n,k,threads,seconds_per_call,gflops. */
+ * blas_gemm at square sizes and at the shapes the models use, on 1 thread and on all cores; then
+ * the attention's small products called from every pool thread at once (docs/bench.md).
+ * CSV on stdout: bench,m,n,k,threads,seconds_per_call,gflops (for sgemm_concurrent, threads is the
+ * number that ran products at once and gflops the rate of one of them: equal to the 1-thread row
+ * when nothing is shared).
+ * Usage: sgemm [seconds per measurement, default 1] [threads for the concurrent rows, default all] */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/blas.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/pool.h"
 #include "core/threads.h"
 
 static void bench(int m, int n, int k, int threads, double min_seconds)
@@ -15,10 +22,80 @@ static void bench(int m, int n, int k, int threads, double min_seconds)
     fflush(stdout);
 }
 
+/* Every participant's operands and its count of products done. */
+typedef struct {
+    int m, n, k, trans_b;
+    double deadline;
+    real *a[256], *b, *c[256];
+    long calls[256];
+} concurrent_args;
+
+/* Each participant runs C = A op(B) (its own A and C, one shared B: the persistent memory's table)
+ * until the common deadline; the products run inline on the participant's thread, as the
+ * attention's do inside its pool loop. A participant that claims a second unit finds the deadline
+ * past, so the count of participants with products is the number that ran at once. */
+static void concurrent_units(void *arg, size_t lo, size_t hi)
+{
+    concurrent_args *g = arg;
+    const int p = pool_participant();
+    const int ldb = g->trans_b ? g->k : g->n;
+    for (size_t u = lo; u < hi; u++)
+        while (clock_seconds() < g->deadline) {
+            blas_gemm(0, g->trans_b, g->m, g->n, g->k, 1, g->a[p], g->k, g->b, ldb, 0, g->c[p], g->n);
+            g->calls[p]++;
+        }
+}
+
+/* The attention's products at the mosaic's 512 x 4 x 512 shape (64 query rows a tile, head size
+ * 64, 1,792 persistent-memory slots): logits q k^T (m 64, n 1792, k 64, k transposed) and P v
+ * (m 64, n 64, k 1792). If the rate of one thread falls as threads are added while every operand
+ * sits in the thread's own cache, the threads contend inside the BLAS library. */
+static void bench_concurrent(int m, int n, int k, int trans_b, int threads, double seconds)
+{
+    threads_set(threads);
+    const int parts = pool_size();
+    if (parts > 256)
+        fatal("sgemm: at most 256 threads for the concurrent rows");
+    concurrent_args g = {.m = m, .n = n, .k = k, .trans_b = trans_b};
+    g.b = xaligned_zeroed((size_t)n * k * sizeof(real));
+    for (int p = 0; p < parts; p++) {
+        g.a[p] = xaligned_zeroed((size_t)m * k * sizeof(real));
+        g.c[p] = xaligned_zeroed((size_t)m * n * sizeof(real));
+    }
+    /* 50 ms untimed: starts the workers (a worker created during a loop joins from the next one) */
+    g.deadline = clock_seconds() + 0.05;
+    pool_for((size_t)parts, parts > 1, concurrent_units, &g);
+    for (int p = 0; p < parts; p++)
+        g.calls[p] = 0;
+    const double start = clock_seconds();
+    g.deadline = start + seconds;
+    pool_for((size_t)parts, parts > 1, concurrent_units, &g);
+    const double elapsed = clock_seconds() - start;
+    long calls = 0;
+    int ran = 0;
+    for (int p = 0; p < parts; p++) {
+        calls += g.calls[p];
+        ran += g.calls[p] > 0;
+    }
+    if (!calls)
+        fatal("sgemm: no product finished in %g s", seconds);
+    const double per_thread = 2.0 * m * n * k * calls / elapsed * 1e-9 / ran;
+    printf("sgemm_concurrent,%d,%d,%d,%d,%.6g,%.6g\n", m, n, k, ran, elapsed * ran / calls, per_thread);
+    fflush(stdout);
+    for (int p = 0; p < parts; p++) {
+        free(g.a[p]);
+        free(g.c[p]);
+    }
+    free(g.b);
+}
+
 int main(int argc, char **argv)
 {
     double min_seconds = argc > 1 ? atof(argv[1]) : 1.0;
     int all = threads_available();
+    int concurrent = argc > 2 ? atoi(argv[2]) : all;
+    if (!(min_seconds > 0) || concurrent < 1)
+        fatal("usage: sgemm [seconds > 0] [threads >= 1]");
     /* Square sizes, then (rows = batch * context, in, out) shapes of a d = 128..512 model's linears. */
     static const int shapes[][3] = {{512, 512, 512}, {1024, 1024, 1024}, {4096, 384, 128},
                                     {4096, 128, 512}, {4096, 768, 256}, {8192, 1536, 512},
@@ -28,6 +105,12 @@ int main(int argc, char **argv)
         bench(shapes[i][0], shapes[i][1], shapes[i][2], 1, min_seconds);
         if (all > 1)
             bench(shapes[i][0], shapes[i][1], shapes[i][2], all, min_seconds);
+    }
+    for (int t = 1; t <= concurrent; t = t < concurrent && 2 * t > concurrent ? concurrent : 2 * t) {
+        bench_concurrent(64, 1792, 64, 1, t, min_seconds);
+        bench_concurrent(64, 64, 1792, 0, t, min_seconds);
+        if (t == concurrent)
+            break;
     }
     return 0;
 }
