@@ -912,6 +912,37 @@ END_TEST
         }                                                                                      \
     } while (0)
 
+/* ---- gradients written once (core/tape_grad.c) ------------------------------------------------ */
+
+/* A graph that gives the tape every case of a gradient's first write: an input read by two
+ * linears (the later one stores, the earlier adds), a weight produced by an op (its gradient is the
+ * tape's, and the linear adds into it: not its input 0), a tensor used twice by one add, tensors
+ * read by a non-assigning op (mul: zeroed first), gelu / rownorm / exp_scale storing, exp_scale's
+ * produced scale (adds), and a node outside the loss (its output's gradient is never written, the
+ * scale of it stores zeros into x's gradient first). The double build hands out NaN-filled
+ * buffers, so a wrong store or a missed zeroing shows as a NaN or a wrong gradient. */
+static tensor *f_written_once(tape *tp, tensor *const *in, void *ctx)
+{
+    tensor *x = in[0], *p = in[1], *s = in[2];
+    tensor *w = op_scale(tp, p, (real)0.5);
+    tensor *h1 = op_linear(tp, x, w, NULL), *h2 = op_linear(tp, x, w, NULL);
+    tensor *a = op_add(tp, h1, h1);
+    tensor *g = op_gelu_erf(tp, op_mul(tp, a, h2));
+    tensor *e = op_exp_scale(tp, op_rownorm(tp, g, 3), op_scale(tp, s, 1), (real)5);
+    op_scale(tp, x, 3);   /* outside the loss */
+    return gradcheck_weighted_sum(tp, e, LOSS_SEED);
+}
+
+START_TEST(test_gradients_written_once)
+{
+    rng r = rng_stream(16, RNG_STREAM_USER);
+    int xs[2] = {4, 6}, ws[2] = {6, 6}, ss[1] = {2};
+    tensor *in[3] = {rand_tensor(&r, 2, xs, -1, 1), rand_tensor(&r, 2, ws, -1, 1), rand_tensor(&r, 1, ss, -0.5, 0.5)};
+    expect_gradcheck(f_written_once, in, 3, NULL, "gradients written once");
+    free_all(in, 3);
+}
+END_TEST
+
 START_TEST(test_backward_accumulates)
 {
     rng r = rng_stream(15, RNG_STREAM_USER);
@@ -1128,6 +1159,7 @@ Suite *suite_grad_dense(void)
     tcase_add_test(tc, test_slice);
     tcase_add_test(tc, test_reshape_sum_mean);
     tcase_add_test(tc, test_dropout);
+    tcase_add_test(tc, test_gradients_written_once);
     tcase_add_test(tc, test_backward_accumulates);
     tcase_add_test(tc, test_fatal_messages);
     suite_add_tcase(s, tc);
