@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         if (all > 1)
             bench(shapes[i][0], shapes[i][1], shapes[i][2], all, min_seconds);
     }
-    for (int t = 1; t <= concurrent; t = t < concurrent && 2 * t > concurrent ? concurrent : 2 * t) {
+    for (int t = 1;; t = 2 * t < concurrent ? 2 * t : concurrent) {   /* 1, 2, 4, ... and concurrent */
         bench_concurrent(64, 1792, 64, 1, t, min_seconds);
         bench_concurrent(64, 64, 1792, 0, t, min_seconds);
         if (t == concurrent)

@@ -943,6 +943,16 @@ START_TEST(test_gradients_written_once)
 }
 END_TEST
 
+/* got against want element by element (a gradient stored against the same one added to zeros),
+ * each within REF_TOL of |want| + 1. */
+static void expect_stored(const real *got, const real *want, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        double w = want[i], s = fabs(want[i]) + 1;
+        expect_close(&got[i], &w, &s, 1, REF_TOL, what);
+    }
+}
+
 START_TEST(test_backward_accumulates)
 {
     rng r = rng_stream(15, RNG_STREAM_USER);
@@ -963,19 +973,13 @@ START_TEST(test_backward_accumulates)
     for (int i = 0; i < N * C; i++)
         g1[i] = (real)NAN;
     matmul_backward(g1, g1 + 100, g1 + 200, d, d + 50, d + 100, N, C, OC, 1);
-    for (size_t i = 0; i < 300; i++) {
-        double w = g0[i], s = fabs(g0[i]) + 1;
-        expect_close(&g1[i], &w, &s, 1, REF_TOL, "matmul store_dinp");
-    }
+    expect_stored(g1, g0, 300, "matmul store_dinp");
     memset(g0, 0, POOL * sizeof(real));
     gelu_erf_backward(g0, d, d + 50, 30, 0);
     for (int i = 0; i < 30; i++)
         g1[i] = (real)NAN;
     gelu_erf_backward(g1, d, d + 50, 30, 1);
-    for (size_t i = 0; i < 30; i++) {
-        double w = g0[i], s = fabs(g0[i]) + 1;
-        expect_close(&g1[i], &w, &s, 1, REF_TOL, "gelu_erf store");
-    }
+    expect_stored(g1, g0, 30, "gelu_erf store");
     /* the same for rownorm's and exp_scale's dinp (exp_scale's dp still adds) */
     memset(g0, 0, POOL * sizeof(real));
     rownorm_backward(g0, d, d + 50, d + 100, N, C, (real)1e-12, 0);
@@ -985,10 +989,7 @@ START_TEST(test_backward_accumulates)
         g1[i] = g1[100 + i] = (real)NAN;
     rownorm_backward(g1, d, d + 50, d + 100, N, C, (real)1e-12, 1);
     exp_scale_backward(g1 + 100, g1 + 200, d, d + 50, d + 100, N, G, D, (real)5, 1);
-    for (size_t i = 0; i < 300; i++) {
-        double w = g0[i], s = fabs(g0[i]) + 1;
-        expect_close(&g1[i], &w, &s, 1, REF_TOL, "rownorm, exp_scale store");
-    }
+    expect_stored(g1, g0, 300, "rownorm, exp_scale store");
     EXPECT_ACCUMULATES("mul", mul_backward(P, P + 100, d, d + 50, d + 100, 30));
     EXPECT_ACCUMULATES("accumulate", accumulate(P, d, (real)-0.5, 30));
     EXPECT_ACCUMULATES("embedding", embedding_backward(P, d, ids, N, C));

@@ -56,7 +56,7 @@ static void linear_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     real *dx = grad_of(x);
-    const int store = dx && grad_first_write(x);
+    const int store = grad_first_write(x);
 #if HAVE_CUDA
     if (nd->saved[0]) {   /* bf16: the forward's converted operands */
         int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
@@ -320,9 +320,8 @@ tensor *op_gelu(tape *tp, tensor *x)
 
 static void gelu_erf_op_backward(tape *tp, tape_node *nd)
 {
-    real *dx = grad_of(nd->in[0]);
-    KERNEL(nd->out->device, gelu_erf_backward)(dx, nd->out->grad, nd->in[0]->data, nd->out->n,
-                                               dx && grad_first_write(nd->in[0]));
+    KERNEL(nd->out->device, gelu_erf_backward)(grad_of(nd->in[0]), nd->out->grad, nd->in[0]->data, nd->out->n,
+                                               grad_first_write(nd->in[0]));
 }
 
 tensor *op_gelu_erf(tape *tp, tensor *x)
@@ -569,9 +568,9 @@ tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip)
 
 static void rownorm_op_backward(tape *tp, tape_node *nd)
 {
-    real *dx = grad_of(nd->in[0]);
-    KERNEL_SEQ(nd->out->device, rownorm_backward)(dx, nd->out->grad, nd->out->data, nd->saved[0], (int)nd->iarg[0],
-                                                  (int)nd->iarg[1], ROWNORM_EPS, dx && grad_first_write(nd->in[0]));
+    KERNEL_SEQ(nd->out->device, rownorm_backward)(grad_of(nd->in[0]), nd->out->grad, nd->out->data, nd->saved[0],
+                                                  (int)nd->iarg[0], (int)nd->iarg[1], ROWNORM_EPS,
+                                                  grad_first_write(nd->in[0]));
 }
 
 tensor *op_rownorm(tape *tp, tensor *x, int group)
@@ -597,10 +596,9 @@ tensor *op_rownorm(tape *tp, tensor *x, int group)
 static void exp_scale_op_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *p = nd->in[1];
-    real *dx = grad_of(x);
-    KERNEL_SEQ(x->device, exp_scale_backward)(dx, grad_of(p), nd->out->grad, x->data, p->data, (int)nd->iarg[0],
-                                              (int)nd->iarg[1], (int)nd->iarg[2], (real)nd->farg[0],
-                                              dx && grad_first_write(x));
+    KERNEL_SEQ(x->device, exp_scale_backward)(grad_of(x), grad_of(p), nd->out->grad, x->data, p->data,
+                                              (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], (real)nd->farg[0],
+                                              grad_first_write(x));
 }
 
 tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)

@@ -121,7 +121,8 @@ static inline int needs_grad(const tensor *t) { return t && t->requires_grad && 
 /* In the backward of a node whose `assigns` has t's bit: whether the next write into t's gradient must
  * store rather than add, the buffer holding no values yet (docs/design.md, "Gradients written
  * once"). The mark goes, so that a second write into the same gradient (an input used twice) adds.
- * A gradient the backward leaves unwritten is zeroed after it. */
+ * A gradient the backward leaves unwritten is zeroed after it. Only a gradient the tape handed out
+ * is marked, so this is 0 for an input that needs none (grad_of NULL). */
 static inline int grad_first_write(tensor *t)
 {
     if (!t || !t->grad_unset)
