@@ -91,6 +91,7 @@ static void bench_concurrent(int m, int n, int k, int trans_b, int threads, doub
 
 int main(int argc, char **argv)
 {
+    blas_choose_kernels(argv);   /* OpenBLAS's kernels as memlab would run them (core/blas.h) */
     double min_seconds = argc > 1 ? atof(argv[1]) : 1.0;
     int all = threads_available();
     int concurrent = argc > 2 ? atoi(argv[2]) : all;
