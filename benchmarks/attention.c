@@ -2,7 +2,9 @@
  * the three-moons memory model (many tiny heads over a long context), two language-model sizes, and
  * the mosaic's two memories at the bench's 256x4x256 shape (the context memory under the strict mask;
  * the persistent memory, 896 slots shared by the batch), each also with logits 50 times larger, the
- * spread of a mosaic whose learned key scales have grown (most probabilities underflow to 0).
+ * spread of a mosaic whose learned key scales have grown (most probabilities underflow to 0), and
+ * both again at 512x4x512, batch 16 (1,792 slots: a (batch, head)'s probabilities no longer fit a
+ * core's cache). OpenBLAS's kernels are chosen as memlab chooses them (blas_choose_kernels).
  * [B, T, H*hs] buffers as the ops lay them out; 1 and 2 threads; the kernels that keep the
  * probabilities (bench "attention") and, where it applies, the flash kernels that recompute them
  * ("attention_flash").
@@ -20,6 +22,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "core/blas.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/kernels.h"
@@ -122,6 +125,7 @@ static void bench(const shape *s, int threads, double min_seconds)
 
 int main(int argc, char **argv)
 {
+    blas_choose_kernels(argv);   /* OpenBLAS's kernels as memlab would run them (core/blas.h) */
     double min_seconds = argc > 1 ? atof(argv[1]) : 1.0;
     static const shape shapes[] = {
         {64, 800, 3, 2, ATT_STRICT, 0, 0, 1},    /* three moons: the memory model over one long context */
@@ -131,6 +135,8 @@ int main(int argc, char **argv)
         {32, 256, 4, 64, ATT_FULL, 896, 1, 1},   /* its persistent memory */
         {32, 256, 4, 64, ATT_STRICT, 0, 0, 50},
         {32, 256, 4, 64, ATT_FULL, 896, 1, 50},
+        {16, 512, 8, 64, ATT_STRICT, 0, 0, 1},   /* the mosaic's two memories at 512x4x512, batch 16 */
+        {16, 512, 8, 64, ATT_FULL, 1792, 1, 1},
     };
     const char *ftz = getenv("BENCH_FTZ");
     if (ftz && strcmp(ftz, "1") == 0) {

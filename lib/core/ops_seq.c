@@ -47,6 +47,16 @@ static void att_node_keep(tape_node *node, const att_operands *o)
         node->iarg[1 + i] = (long long)o->off[i];
 }
 
+/* The node's name in MEMLAB_PROFILE's table (docs/profiling.md): the mosaic's two memories apart
+ * ("attention_shared": a table shared by the batch, its persistent memory; "attention_strict": its
+ * context memory) and apart from the gpt's self-attention ("attention"). */
+static const char *attention_profile_name(const att_dims *d)
+{
+    if (d->bsk == 0)
+        return "attention_shared_bwd";
+    return d->mask.kind == ATT_STRICT ? "attention_strict_bwd" : "attention_bwd";
+}
+
 static real *att_data(const att_operands *o, int i) { return o->t[i]->data + o->off[i]; }
 
 static real *att_grad(const att_operands *o, int i)
@@ -144,7 +154,7 @@ static tensor *attention_cpu(tape *tp, tensor *const *in, int n_in, size_t oq, s
         if (tp->att_observer)
             tp->att_observer(tp->att_observer_ctx, att, B, H, Tq, Tk, d->bsk != 0);
     }
-    tape_node *node = tape_record(tp, attention_bwd, out, n_in, in);
+    tape_node *node = tape_record_op(tp, attention_bwd, attention_profile_name(d), out, n_in, in);
     if (node) {
         node->saved[0] = att;
         node->saved[1] = (void *)d;
@@ -245,7 +255,7 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
         mem_copy(host, MEM_HOST, att, MEM_DEVICE, bytes);
         tp->att_observer(tp->att_observer_ctx, host, B, H, Tq, Tk, d->bsk != 0);
     }
-    tape_node *node = tape_record(tp, attention_bwd, out, n_in, in);
+    tape_node *node = tape_record_op(tp, attention_bwd, attention_profile_name(d), out, n_in, in);
     if (node) {
         node->saved[0] = lse;
         node->saved[1] = (void *)d;
