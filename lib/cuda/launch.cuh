@@ -19,22 +19,27 @@ extern "C" {
         }                                                                       \
     } while (0)
 
+/* Sum over the 32 lanes of a warp (all active); every lane gets it, in an order fixed by the lanes. */
+template <typename T> __device__ __forceinline__ T warp_sum(T v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 /* Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets it.
  * The order is fixed by the launch shape, so the bits are too. */
 template <typename T> __device__ __forceinline__ T block_sum(T v)
 {
     __shared__ T part[32];
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
+    v = warp_sum(v);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     __syncthreads();
     if (lane == 0)
         part[warp] = v;
     __syncthreads();
     v = lane < nw ? part[lane] : (T)0;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
+    return warp_sum(v);
 }
 
 template <typename T> __device__ __forceinline__ T block_max(T v)

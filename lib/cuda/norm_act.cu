@@ -1,5 +1,8 @@
-/* LayerNorm, activations and softmax on the GPU: one block per row for the row-wise kernels, grid-
- * stride loops for the elementwise ones. Reductions run in a fixed order (launch shape only). */
+/* LayerNorm, activations and softmax on the GPU: one block per row for the row-wise kernels (one warp
+ * per row for LayerNorm's float4 path), grid-stride loops for the elementwise ones. Reductions run in
+ * a fixed order (launch shape only). */
+#include <stdint.h>
+
 #include "cuda/launch.cuh"
 
 extern "C" {
@@ -77,15 +80,30 @@ __global__ static void k_ln_bwd_wb_part(float *pw, float *pb, const real *dout, 
     pb[(size_t)chunk * C + j] = sb;
 }
 
+/* Adds the chunk partials [chunks][C] into dw, db. A block is 32 columns x LN_SUM_Y threads: thread
+ * (x, y) sums chunks y, y + LN_SUM_Y, ... of its column in order, then thread y = 0 adds the LN_SUM_Y
+ * sums in order. One thread walking all the chunks (256 of them at N = 16384 on the fast path) would
+ * leave a few hundred threads waiting on a chain of L2 loads. The order is fixed by the launch shape. */
+#define LN_SUM_Y 16
 __global__ static void k_ln_bwd_wb_sum(real *dw, real *db, const float *pw, const float *pb, int chunks, int C)
 {
-    int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= C)
-        return;
+    __shared__ float sw_y[LN_SUM_Y][32], sb_y[LN_SUM_Y][32];
+    int j = blockIdx.x * 32 + threadIdx.x, y = threadIdx.y;
     float sw = 0, sb = 0;
-    for (int c = 0; c < chunks; c++) {
-        sw += pw[(size_t)c * C + j];
-        sb += pb[(size_t)c * C + j];
+    if (j < C)
+        for (int c = y; c < chunks; c += LN_SUM_Y) {
+            sw += pw[(size_t)c * C + j];
+            sb += pb[(size_t)c * C + j];
+        }
+    sw_y[y][threadIdx.x] = sw;
+    sb_y[y][threadIdx.x] = sb;
+    __syncthreads();
+    if (y != 0 || j >= C)
+        return;
+    sw = sb = 0;
+    for (int k = 0; k < LN_SUM_Y; k++) {
+        sw += sw_y[k][threadIdx.x];
+        sb += sb_y[k][threadIdx.x];
     }
     if (dw)
         dw[j] += sw;
@@ -93,9 +111,198 @@ __global__ static void k_ln_bwd_wb_sum(real *dw, real *db, const float *pw, cons
         db[j] += sb;
 }
 
+static void ln_wb_sum(real *dweight, real *dbias, const float *pw, const float *pb, int chunks, int C)
+{
+    k_ln_bwd_wb_sum<<<(C + 31) / 32, dim3(32, LN_SUM_Y)>>>(dweight, dbias, pw, pb, chunks, C);
+    CUDA_LAUNCHED();
+}
+
+/* The fast path: one warp per row, the row in registers as float4, lane l holding float4 columns
+ * l, l + 32, ..., l + 32 (V - 1) (C <= 128 V; a bounds test covers C not a multiple of 128). The
+ * fallback's block per row reads the row three times (forward) and meets at __syncthreads for every
+ * sum; a warp reads it once and sums with shuffles alone. Needs C % 4 == 0, C <= 128 LN_MAX_V and
+ * 16-byte aligned rows; float only (float4): the CUDA objects are only built with real = float (the
+ * Makefile keeps them out of the double library); MEMLAB_DOUBLE would build the fallback alone. */
+#define LN_MAX_V 8
+#define LN_FWD_WARPS 8   /* forward: rows a block, one a warp */
+#define LN_BWD_WARPS 8   /* backward: warps a block */
+#define LN_BWD_ROWS 64   /* backward: rows a block, 8 a warp; 256 blocks at N = 16384 */
+
+#ifndef MEMLAB_DOUBLE
+__device__ __forceinline__ static float sum4(float4 a) { return (a.x + a.y) + (a.z + a.w); }
+
+template <int V>
+__global__ static void __launch_bounds__(LN_FWD_WARPS * 32)
+    k_ln_fwd_vec(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N,
+                 int C, float eps)
+{
+    const int row = blockIdx.x * LN_FWD_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31, C4 = C >> 2;
+    if (row >= N)
+        return;
+    const float4 *x4 = (const float4 *)(inp + (size_t)row * C), *w4 = (const float4 *)w, *b4 = (const float4 *)b;
+    float4 *y4 = (float4 *)(out + (size_t)row * C);
+    float4 x[V];
+    float s = 0;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        const int i = lane + 32 * k;
+        x[k] = i < C4 ? x4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+        s += sum4(x[k]);
+    }
+    const float m = warp_sum(s) / C;
+    /* Two passes over the registers, as on the CPU: the variance of centred values does not cancel. */
+    float v = 0;
+#pragma unroll
+    for (int k = 0; k < V; k++)
+        if (lane + 32 * k < C4) {
+            const float4 d = make_float4(x[k].x - m, x[k].y - m, x[k].z - m, x[k].w - m);
+            v += (d.x * d.x + d.y * d.y) + (d.z * d.z + d.w * d.w);
+        }
+    const float r = rsqrtf(warp_sum(v) / C + eps);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        const int i = lane + 32 * k;
+        if (i < C4) {
+            const float4 g = w4[i], c = b ? b4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+            y4[i] = make_float4((x[k].x - m) * r * g.x + c.x, (x[k].y - m) * r * g.y + c.y,
+                                (x[k].z - m) * r * g.z + c.z, (x[k].w - m) * r * g.w + c.w);
+        }
+    }
+    if (lane == 0) {
+        if (mean)
+            mean[row] = m;
+        if (rstd)
+            rstd[row] = r;
+    }
+}
+
+/* dx and the weight and bias partials in one pass over x and dy. Block b owns rows [64 b, 64 b + 64);
+ * warp k of it does rows k, k + 8, ... of them, one at a time: x and dy in registers (read once), the
+ * two row sums by shuffles, dx += ..., and each lane keeps its columns' running dw (dy xhat) and db
+ * (dy) in registers across its rows. w sits in shared memory, loaded once a block: held in registers
+ * as well it took V = 6 (C = 768) to 165 registers a thread, and 128 is the most that lets two blocks
+ * of 8 warps share an SM: N = 16384's 256 blocks then run in one wave, 16 warps an SM (V = 7, 8 need
+ * more: one block an SM). At the end the warps' partials meet in shared memory and are added in warp
+ * order (0, 1, 2, ...) into the block's row of pw, pb ([gridDim.x][C]): the bits depend on the launch
+ * shape alone. dinp NULL: no dx; pw NULL: no partials. */
+template <int V>
+__global__ static void __launch_bounds__(LN_BWD_WARPS * 32, V <= 6 ? 2 : 1)
+    k_ln_bwd_vec(float *dinp, float *pw, float *pb, const float *dout, const float *inp, const float *w,
+                 const float *mean, const float *rstd, int N, int C)
+{
+    __shared__ float4 part[LN_BWD_WARPS][32 * V], ws[32 * V];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, C4 = C >> 2;
+    const int n1 = min(N, (int)(blockIdx.x + 1) * LN_BWD_ROWS);
+    const float4 *w4 = (const float4 *)w;
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    float4 aw[V], ab[V];
+    for (int i = threadIdx.x; i < 32 * V; i += blockDim.x)
+        ws[i] = i < C4 ? w4[i] : zero;
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < V; k++)
+        aw[k] = ab[k] = zero;
+    for (int n = blockIdx.x * LN_BWD_ROWS + warp; n < n1; n += LN_BWD_WARPS) {
+        const size_t off = (size_t)n * C;
+        const float4 *x4 = (const float4 *)(inp + off), *dy4 = (const float4 *)(dout + off);
+        const float m = mean[n], r = rstd[n];
+        float4 xh[V], g[V];   /* x, then xhat; dy, then w dy */
+        float sg = 0, sgx = 0;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            const int i = lane + 32 * k;
+            const bool in = i < C4;   /* padding: zeros, which add nothing below */
+            xh[k] = in ? x4[i] : zero;
+            g[k] = in ? dy4[i] : zero;
+        }
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            const float4 dy = g[k], wk = ws[lane + 32 * k];
+            /* padding: xhat 0 too, so that no 0 * inf can reach the sums */
+            xh[k] = lane + 32 * k < C4
+                        ? make_float4((xh[k].x - m) * r, (xh[k].y - m) * r, (xh[k].z - m) * r, (xh[k].w - m) * r)
+                        : zero;
+            g[k] = make_float4(wk.x * dy.x, wk.y * dy.y, wk.z * dy.z, wk.w * dy.w);
+            sg += sum4(g[k]);
+            sgx += (g[k].x * xh[k].x + g[k].y * xh[k].y) + (g[k].z * xh[k].z + g[k].w * xh[k].w);
+            aw[k] = make_float4(aw[k].x + dy.x * xh[k].x, aw[k].y + dy.y * xh[k].y, aw[k].z + dy.z * xh[k].z,
+                                aw[k].w + dy.w * xh[k].w);
+            ab[k] = make_float4(ab[k].x + dy.x, ab[k].y + dy.y, ab[k].z + dy.z, ab[k].w + dy.w);
+        }
+        if (!dinp)
+            continue;
+        sg = warp_sum(sg) / C;
+        sgx = warp_sum(sgx) / C;
+        float4 *dx4 = (float4 *)(dinp + off);
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            const int i = lane + 32 * k;
+            if (i < C4) {
+                float4 d = dx4[i];
+                d.x += (g[k].x - sg - xh[k].x * sgx) * r;
+                d.y += (g[k].y - sg - xh[k].y * sgx) * r;
+                d.z += (g[k].z - sg - xh[k].z * sgx) * r;
+                d.w += (g[k].w - sg - xh[k].w * sgx) * r;
+                dx4[i] = d;
+            }
+        }
+    }
+    if (!pw)
+        return;   /* uniform over the block: no __syncthreads is skipped by part of it */
+    /* The warps' partials in warp order; dw first, then db through the same shared buffer. */
+    float4 *pw4 = (float4 *)(pw + (size_t)blockIdx.x * C), *pb4 = (float4 *)(pb + (size_t)blockIdx.x * C);
+    for (int pass = 0; pass < 2; pass++) {
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            part[warp][lane + 32 * k] = pass ? ab[k] : aw[k];
+        __syncthreads();
+        for (int i = threadIdx.x; i < C4; i += LN_BWD_WARPS * 32) {
+            float4 s = part[0][i];
+#pragma unroll
+            for (int q = 1; q < LN_BWD_WARPS; q++)
+                s = make_float4(s.x + part[q][i].x, s.y + part[q][i].y, s.z + part[q][i].z, s.w + part[q][i].w);
+            (pass ? pb4 : pw4)[i] = s;
+        }
+        __syncthreads();
+    }
+}
+
+/* The V that holds C (C <= 128 V), from 1 to LN_MAX_V: one template instance each. */
+#define LN_DISPATCH(V, launch)                                                                    \
+    switch (V) {                                                                                  \
+    case 1: launch(1); break;                                                                     \
+    case 2: launch(2); break;                                                                     \
+    case 3: launch(3); break;                                                                     \
+    case 4: launch(4); break;                                                                     \
+    case 5: launch(5); break;                                                                     \
+    case 6: launch(6); break;                                                                     \
+    case 7: launch(7); break;                                                                     \
+    default: launch(8); break;                                                                    \
+    }
+
+/* Whether the float4 path takes this shape: every row 16-byte aligned (C % 4 == 0 and aligned bases;
+ * NULL counts as aligned), and C within the registers' LN_MAX_V float4 a lane. */
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+static bool ln_fast(int N, int C, const void *a, const void *b, const void *c, const void *d)
+{
+    return N > 0 && C > 0 && C % 4 == 0 && C <= 128 * LN_MAX_V && aligned16(a) && aligned16(b) && aligned16(c) &&
+           aligned16(d);
+}
+#endif
+
 extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
                                        const real *bias, int N, int C, real eps)
 {
+#ifndef MEMLAB_DOUBLE
+    if (ln_fast(N, C, out, inp, weight, bias)) {
+        const int V = (C + 127) / 128, blocks = (N + LN_FWD_WARPS - 1) / LN_FWD_WARPS;
+#define LN_FWD(v) k_ln_fwd_vec<v><<<blocks, LN_FWD_WARPS * 32>>>(out, mean, rstd, inp, weight, bias, N, C, eps)
+        LN_DISPATCH(V, LN_FWD);
+#undef LN_FWD
+        CUDA_LAUNCHED();
+        return;
+    }
+#endif
     k_ln_fwd<<<N, ROW_THREADS>>>(out, mean, rstd, inp, weight, bias, C, eps);
     CUDA_LAUNCHED();
 }
@@ -103,18 +310,35 @@ extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const 
 extern "C" void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
                                         const real *weight, const real *mean, const real *rstd, int N, int C)
 {
+    const bool wb = dweight || dbias;
+#ifndef MEMLAB_DOUBLE
+    if ((dinp || wb) && ln_fast(N, C, dinp, dout, inp, weight)) {
+        const int V = (C + 127) / 128, blocks = (N + LN_BWD_ROWS - 1) / LN_BWD_ROWS;
+        float *pw = NULL, *pb = NULL;
+        if (wb) {
+            pw = (float *)cuda_scratch(2 * (size_t)blocks * C * sizeof(float));
+            pb = pw + (size_t)blocks * C;
+        }
+#define LN_BWD(v) k_ln_bwd_vec<v><<<blocks, LN_BWD_WARPS * 32>>>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C)
+        LN_DISPATCH(V, LN_BWD);
+#undef LN_BWD
+        CUDA_LAUNCHED();
+        if (wb)
+            ln_wb_sum(dweight, dbias, pw, pb, blocks, C);
+        return;
+    }
+#endif
     if (dinp) {
         k_ln_bwd_x<<<N, ROW_THREADS>>>(dinp, dout, inp, weight, mean, rstd, C);
         CUDA_LAUNCHED();
     }
-    if (!dweight && !dbias)
+    if (!wb)
         return;
     int chunks = (N + LN_CHUNK - 1) / LN_CHUNK;
     float *pw = (float *)cuda_scratch(2 * (size_t)chunks * C * sizeof(float)), *pb = pw + (size_t)chunks * C;
     k_ln_bwd_wb_part<<<dim3((C + 63) / 64, chunks), 64>>>(pw, pb, dout, inp, mean, rstd, N, C);
     CUDA_LAUNCHED();
-    k_ln_bwd_wb_sum<<<(C + 127) / 128, 128>>>(dweight, dbias, pw, pb, chunks, C);
-    CUDA_LAUNCHED();
+    ln_wb_sum(dweight, dbias, pw, pb, chunks, C);
 }
 
 /* ---- activations ------------------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
  * allocator on stream 0 (cudaMallocAsync), which recycles them without a device synchronisation. */
 #include <math.h>
 
+#include "cuda/launch.cuh"
 #include "cuda/seq_common.cuh"
 
 extern "C" {
@@ -344,14 +345,7 @@ extern "C" void cuda_rope_backward(real *dinp, const real *dout, int B, int T, i
 
 /* ---- rownorm ---------------------------------------------------------------------------------- */
 
-/* One warp per row. */
-__device__ __forceinline__ float warp_sum(float x)
-{
-    for (int o = 16; o; o >>= 1)
-        x += __shfl_xor_sync(0xffffffffu, x, o);
-    return x;
-}
-
+/* One warp per row (warp_sum: cuda/launch.cuh). */
 __global__ void rownorm_fwd(float *out, float *norm, const float *inp, int N, int C, float eps)
 {
     const long n = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;

@@ -266,6 +266,57 @@ static void test_rows(int N, int C)
         buf_free(all[i]);
 }
 
+/* LayerNorm's optional operands: no bias, no mean and rstd, each gradient left out (NULL); then rows
+ * that start off a 16-byte boundary (x + 1), which the float4 path leaves to the block-per-row
+ * kernels. */
+static void test_layernorm_optional(int N, int C)
+{
+    char name[128];
+    const size_t n = (size_t)N * C;
+    buf x = rnd(n + 1, -2, 2), w = rnd(C, 0.5, 1.5), out = rnd(n, 0, 0), mean = rnd(N, 0, 0), rstd = rnd(N, 0, 0);
+    buf dout = rnd(n, -1, 1), dx = rnd(n, -1, 1), dw = rnd(C, -1, 1), db = rnd(C, -1, 1);
+    layernorm_forward(out.h, NULL, NULL, x.h, w.h, NULL, N, C, 1e-5f);
+    cuda_layernorm_forward(out.d, NULL, NULL, x.d, w.d, NULL, N, C, 1e-5f);
+    snprintf(name, sizeof name, "layernorm_forward no bias, mean, rstd N=%d C=%d", N, C);
+    check(name, &out, RED_ATOL, RED_RTOL);
+    layernorm_forward(out.h, mean.h, rstd.h, x.h, w.h, NULL, N, C, 1e-5f);
+    cuda_layernorm_forward(out.d, mean.d, rstd.d, x.d, w.d, NULL, N, C, 1e-5f);
+    check("layernorm_forward no bias mean", &mean, RED_ATOL, RED_RTOL);
+    check("layernorm_forward no bias rstd", &rstd, RED_ATOL, RED_RTOL);
+
+    layernorm_backward(NULL, dw.h, db.h, dout.h, x.h, w.h, mean.h, rstd.h, N, C);
+    cuda_layernorm_backward(NULL, dw.d, db.d, dout.d, x.d, w.d, mean.d, rstd.d, N, C);
+    snprintf(name, sizeof name, "layernorm_backward dinp NULL: dweight N=%d C=%d", N, C);
+    check(name, &dw, RED_ATOL * 10, RED_RTOL);
+    check("layernorm_backward dinp NULL: dbias", &db, RED_ATOL * 10, RED_RTOL);
+    layernorm_backward(dx.h, NULL, db.h, dout.h, x.h, w.h, mean.h, rstd.h, N, C);
+    cuda_layernorm_backward(dx.d, NULL, db.d, dout.d, x.d, w.d, mean.d, rstd.d, N, C);
+    check("layernorm_backward dweight NULL: dinp", &dx, RED_ATOL, RED_RTOL);
+    check("layernorm_backward dweight NULL: dbias", &db, RED_ATOL * 10, RED_RTOL);
+    layernorm_backward(dx.h, dw.h, NULL, dout.h, x.h, w.h, mean.h, rstd.h, N, C);
+    cuda_layernorm_backward(dx.d, dw.d, NULL, dout.d, x.d, w.d, mean.d, rstd.d, N, C);
+    check("layernorm_backward dbias NULL: dinp", &dx, RED_ATOL, RED_RTOL);
+    check("layernorm_backward dbias NULL: dweight", &dw, RED_ATOL * 10, RED_RTOL);
+    layernorm_backward(dx.h, NULL, NULL, dout.h, x.h, w.h, mean.h, rstd.h, N, C);
+    cuda_layernorm_backward(dx.d, NULL, NULL, dout.d, x.d, w.d, mean.d, rstd.d, N, C);
+    check("layernorm_backward dweight, dbias NULL: dinp", &dx, RED_ATOL, RED_RTOL);
+
+    layernorm_forward(out.h, mean.h, rstd.h, x.h + 1, w.h, NULL, N, C, 1e-5f);
+    cuda_layernorm_forward(out.d, mean.d, rstd.d, x.d + 1, w.d, NULL, N, C, 1e-5f);
+    snprintf(name, sizeof name, "layernorm_forward misaligned N=%d C=%d", N, C);
+    check(name, &out, RED_ATOL, RED_RTOL);
+    check("layernorm_forward misaligned mean", &mean, RED_ATOL, RED_RTOL);
+    check("layernorm_forward misaligned rstd", &rstd, RED_ATOL, RED_RTOL);
+    layernorm_backward(dx.h, dw.h, db.h, dout.h, x.h + 1, w.h, mean.h, rstd.h, N, C);
+    cuda_layernorm_backward(dx.d, dw.d, db.d, dout.d, x.d + 1, w.d, mean.d, rstd.d, N, C);
+    check("layernorm_backward misaligned dinp", &dx, RED_ATOL, RED_RTOL);
+    check("layernorm_backward misaligned dweight", &dw, RED_ATOL * 10, RED_RTOL);
+    check("layernorm_backward misaligned dbias", &db, RED_ATOL * 10, RED_RTOL);
+    buf *all[] = {&x, &w, &out, &mean, &rstd, &dout, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
 static void test_embedding(void)
 {
     const int N = 517, C = 96, V = 40;
@@ -549,8 +600,17 @@ int main(void)
     test_matmul_bf16(1024, 768, 2304);
     test_bmm();
     test_elementwise();
+    /* LayerNorm's float4 path (C % 4 == 0, C <= 1024) at C a multiple of 128 and not (96, 260, 1000),
+     * with N not a multiple of its 64-row blocks; the block-per-row fallback past 1024 and at C % 4 != 0. */
     test_rows(300, 96);
     test_rows(64, 1000);
+    test_rows(1000, 768);
+    test_rows(1000, 128);
+    test_rows(300, 260);
+    test_rows(64, 1600);
+    test_rows(50, 37);
+    test_layernorm_optional(1000, 768);
+    test_layernorm_optional(50, 37);
     test_embedding();
     test_xent(257, 1000);
     test_xent(64, 50304);
