@@ -93,7 +93,7 @@ void cuda_softmax_xent_forward(real *loss, real *lse, const real *logits, const 
 void cuda_softmax_xent_backward(real *dlogits, const real *logits, const real *lse, const int *targets, int N,
                                 int V, int ignore, int count, const real *dloss);
 /* linear_xent_forward (core/kernels.h) on the GPU: chunks of rows through cuBLAS (bf16 operands
- * with fp32 accumulation and bf16 logits when bf16) and one block a row for the loss and the logits' gradient
+ * with fp32 accumulation when bf16) and one block a row for the loss and the logits' gradient
  * (recomputed from the log-sum-exp, as cuda_softmax_xent_backward); the mean loss goes to *loss,
  * the host counts the rows, targets is a DEVICE copy; chunks of R rows (cuda_linear_xent_chunk_rows:
  * the op's). work holds cuda_linear_xent_work bytes of device memory. */

@@ -106,42 +106,27 @@ extern "C" int cuda_linear_xent_chunk_rows(int N, int V)
 #define HEAD_ALIGN ((size_t)256)
 static size_t head_align(size_t b) { return (b + HEAD_ALIGN - 1) / HEAD_ALIGN * HEAD_ALIGN; }
 
-/* The chunk's logits: fp32, or with bf16 operands bf16 as the product writes them (PyTorch's autocast
- * keeps the head's logits in bf16 too): half the bytes written by the product and read twice by the
- * row kernel, whose gradient then overwrites them in place. */
 extern "C" size_t cuda_linear_xent_work(int N, int C, int V, int R, int bf16)
 {
-    size_t b = head_align((size_t)N * sizeof(double)) + head_align((size_t)R * V * (bf16 ? 2 : sizeof(real)));
+    size_t b = head_align((size_t)N * sizeof(double)) + head_align((size_t)R * V * sizeof(real));
     if (bf16)
-        b += head_align((size_t)N * C * 2) + head_align((size_t)V * C * 2);
+        b += head_align((size_t)N * C * 2) + head_align((size_t)V * C * 2) + head_align((size_t)R * V * 2);
     return b;
 }
 
-__device__ __forceinline__ static float head_load(const real *x, int i) { return x[i]; }
-__device__ __forceinline__ static float head_load(const uint16_t *x, int i)
-{
-    return __bfloat162float(__ushort_as_bfloat16(x[i]));
-}
-__device__ __forceinline__ static void head_store(real *x, int i, float v) { x[i] = v; }
-__device__ __forceinline__ static void head_store(uint16_t *x, int i, float v)
-{
-    x[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
-}
-
 /* One block per row of a chunk: the row's log-sum-exp in one pass (as k_xent_rows), its loss, and,
- * when grad, g = scale (s exp(x - lse) - s onehot(target)) (0 for an ignored row) in place of the
- * logits (fp32 or bf16: T). */
-template <typename T>
-__global__ static void k_head_rows(double *rowloss, T *logits, const int *targets, int V, int ignore, float s,
-                                   float scale, int grad)
+ * when grad, g = scale (s exp(x - lse) - s onehot(target)) (0 for an ignored row) into g16 (bf16, for
+ * the tensor cores) or in place of the logits (g16 NULL). */
+__global__ static void k_head_rows(double *rowloss, real *logits, uint16_t *g16, const int *targets, int V,
+                                   int ignore, float s, float scale, int grad)
 {
-    T *x = logits + (size_t)blockIdx.x * V;
+    real *x = logits + (size_t)blockIdx.x * V;
     const int t = targets[blockIdx.x];
-    /* read before the reductions' barriers: the gradient overwrites the row after them */
-    const float xt = t == ignore ? 0.f : head_load(x, t);
+    /* read before the reductions' barriers: the fp32 gradient overwrites the row after them */
+    const float xt = t == ignore ? 0.f : x[t];
     float m = -INFINITY, sum = 0;
     for (int i = threadIdx.x; i < V; i += blockDim.x) {
-        const float xi = head_load(x, i);
+        const float xi = x[i];
         if (xi > m) {
             sum = sum * expf(m - xi) + 1;
             m = xi;
@@ -157,22 +142,26 @@ __global__ static void k_head_rows(double *rowloss, T *logits, const int *target
     if (!grad)
         return;
     const float lf = (float)l, st = t == ignore ? 0.f : s;
-    for (int i = threadIdx.x; i < V; i += blockDim.x)
-        head_store(x, i, scale * (st * expf(head_load(x, i) - lf) - (i == t ? st : 0.f)));
+    uint16_t *g = g16 ? g16 + (size_t)blockIdx.x * V : NULL;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        const float v = scale * (st * expf(x[i] - lf) - (i == t ? st : 0.f));
+        if (g)
+            g[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+        else
+            x[i] = v;
+    }
 }
 
-/* Column-major C[m,n] = alpha op(A) op(B) + beta C with fp32 accumulation; A and B bf16 or fp32 (bf16);
- * C fp32, or bf16 when c_bf16 (bf16 operands only). */
+/* Column-major C[m,n] = alpha op(A) op(B) + beta C, fp32 C and accumulation; A and B bf16 or fp32. */
 static void head_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void *a,
-                      int lda, const void *b, int ldb, float beta, void *c, int ldc, int bf16, int c_bf16)
+                      int lda, const void *b, int ldb, float beta, real *c, int ldc, int bf16)
 {
     if (bf16)
         CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), ta, tb, m, n, k, &alpha, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb,
-                                  &beta, c, c_bf16 ? CUDA_R_16BF : CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT));
+                                  &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     else
         CUBLAS_CHECK(cublasSgemm(cuda_cublas(), ta, tb, m, n, k, &alpha, (const float *)a, lda, (const float *)b,
-                                 ldb, &beta, (float *)c, ldc));
+                                 ldb, &beta, c, ldc));
 }
 
 extern "C" void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const real *w, real scale,
@@ -186,11 +175,13 @@ extern "C" void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const r
     unsigned char *p = (unsigned char *)work;
     double *rowloss = (double *)p;
     p += head_align((size_t)N * sizeof(double));
-    void *logits = p;
-    p += head_align((size_t)R * V * (bf16 ? 2 : sizeof(real)));
+    real *logits = (real *)p;
+    p += head_align((size_t)R * V * sizeof(real));
     const void *xa = x, *wa = w;
+    uint16_t *g16 = NULL;
     if (bf16) {
         uint16_t *xb = (uint16_t *)p, *wb = (uint16_t *)(p + head_align((size_t)N * C * 2));
+        g16 = (uint16_t *)(p + head_align((size_t)N * C * 2) + head_align((size_t)V * C * 2));
         cuda_to_bf16(xb, x, (size_t)N * C);
         cuda_to_bf16(wb, w, (size_t)V * C);
         xa = xb;
@@ -203,18 +194,14 @@ extern "C" void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const r
         const int rows = N - r0 < R ? N - r0 : R;
         const void *xc = (const unsigned char *)xa + (size_t)r0 * C * el;
         /* logits^T[V,rows] = scale w[V,C] . x^T[C,rows] (column-major views of the row-major buffers) */
-        head_gemm(CUBLAS_OP_T, CUBLAS_OP_N, V, rows, C, scale, wa, C, xc, C, 0.f, logits, V, bf16, bf16);
-        if (bf16)
-            k_head_rows<<<rows, ROW_THREADS>>>(rowloss + r0, (uint16_t *)logits, targets + r0, V, ignore, s, scale,
-                                               grad);
-        else
-            k_head_rows<<<rows, ROW_THREADS>>>(rowloss + r0, (real *)logits, targets + r0, V, ignore, s, scale, grad);
+        head_gemm(CUBLAS_OP_T, CUBLAS_OP_N, V, rows, C, scale, wa, C, xc, C, 0.f, logits, V, bf16);
+        k_head_rows<<<rows, ROW_THREADS>>>(rowloss + r0, logits, g16, targets + r0, V, ignore, s, scale, grad);
         CUDA_LAUNCHED();
-        const void *g = logits;   /* the gradient, in place */
+        const void *g = bf16 ? (const void *)g16 : (const void *)logits;
         if (dx)   /* dx^T[C,rows] = w^T[C,V] . g^T[V,rows] */
-            head_gemm(CUBLAS_OP_N, CUBLAS_OP_N, C, rows, V, 1.f, wa, C, g, V, 0.f, dx + (size_t)r0 * C, C, bf16, 0);
+            head_gemm(CUBLAS_OP_N, CUBLAS_OP_N, C, rows, V, 1.f, wa, C, g, V, 0.f, dx + (size_t)r0 * C, C, bf16);
         if (dw)   /* dw^T[C,V] (+)= x^T[C,rows] . g[rows,V] */
-            head_gemm(CUBLAS_OP_N, CUBLAS_OP_T, C, V, rows, 1.f, xc, C, g, V, r0 ? 1.f : 0.f, dw, C, bf16, 0);
+            head_gemm(CUBLAS_OP_N, CUBLAS_OP_T, C, V, rows, 1.f, xc, C, g, V, r0 ? 1.f : 0.f, dw, C, bf16);
     }
     k_mean_rows<<<1, 1024>>>(loss, rowloss, N, count);
     CUDA_LAUNCHED();
