@@ -336,8 +336,23 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* Whether the profile table in err has a line for op in pass. */
+static int profile_has(const char *err, const char *pass_want, const char *op_want)
+{
+    for (const char *line = err; (line = strstr(line, "memlab: profile: ")); line++) {
+        char op[64], pass[16];
+        long long calls;
+        double ms, pct;
+        if (sscanf(line, "memlab: profile: %15s %lld %lf %lf%% %63[^\n]", pass, &calls, &ms, &pct, op) == 5 &&
+            strcmp(pass, pass_want) == 0 && strcmp(op, op_want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* MEMLAB_PROFILE=1 (docs/profiling.md): a training step's ops in both passes, with shares that add
- * up to the whole, and the warm-up left out (each timed step is one softmax-cross-entropy call). */
+ * up to the whole, and the warm-up left out (each timed step is one softmax-cross-entropy call); the
+ * attention named after its table, so that the mosaic's two memories show apart. */
 START_TEST(test_op_profile)
 {
     char cmd[4096], *out, *err;
@@ -364,6 +379,18 @@ START_TEST(test_op_profile)
     ck_assert_msg(linear_fwd && linear_bwd, "%s", err);
     ck_assert_int_eq(xent_calls, 3);
     ck_assert_msg(fabs(share - 100) < 0.5, "shares add up to %g%%", share);
+    ck_assert_msg(profile_has(err, "forward", "attention") && profile_has(err, "backward", "attention"), "%s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "MEMLAB_PROFILE=1 %s bench run --kind train --arch mosaic --d 16 --layers 1 --heads 2 "
+                              "--ctx 16 --batch 2 --vocab 32 --warmup 1 --min-steps 1 --min-time 0", test_memlab_bin());
+    rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
+    const char *memories[] = {"attention_shared", "attention_strict"};
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(profile_has(err, "forward", memories[i]) && profile_has(err, "backward", memories[i]),
+                      "%s missing: %s", memories[i], err);
+    ck_assert_msg(!profile_has(err, "forward", "attention"), "%s", err);
     free(out);
     free(err);
     /* without the variable: no table */
