@@ -148,8 +148,9 @@ typedef struct {
  * out = softmax(scale * q k^T [- m_h (t - u)], masked) v. att[B,H,Tq,Tk] receives the probabilities
  * (0 where masked). */
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v, const att_dims *d);
-/* scratch holds attention_scratch_size(d) reals (a Tq x Tk block per thread). dk / dv of a shared
- * (batch stride 0) k / v sum over the batch. */
+/* scratch holds attention_scratch_size(d) reals (a Tq x Tk block per thread, and for k / v shared
+ * by a batch of two or more their gradients' partial tables). dk / dv of a shared (batch stride 0)
+ * k / v sum over the batch. */
 void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
                         const real *k, const real *v, const real *att, const att_dims *d);
 size_t attention_scratch_size(const att_dims *d);

@@ -602,10 +602,21 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
     run_units((long)d->B * d->H, d, forward_units, &(att_args){.d = d, .out = out, .att = att, .q = q, .k = k, .v = v});
 }
 
-size_t attention_scratch_size(const att_dims *d)
+/* The backward pass's scratch: a Tq x Tk block per participant, then, for a table shared by a batch
+ * of two or more, the partial tables of its key and value gradients (shared_tables). */
+static size_t participant_scratch(const att_dims *d) { return (size_t)pool_size() * d->Tq * d->Tk; }
+
+static int shared_splits(const att_dims *d);
+
+static size_t shared_tables_size(const att_dims *d)
 {
-    return (size_t)pool_size() * d->Tq * d->Tk;
+    if (d->B < 2)
+        return 0;
+    const size_t rows = (size_t)shared_splits(d) * d->Tk;
+    return (d->bsk == 0 ? rows * d->ldk : 0) + (d->bsv == 0 ? rows * d->ldv : 0);
 }
+
+size_t attention_scratch_size(const att_dims *d) { return participant_scratch(d) + shared_tables_size(d); }
 
 /* One (batch, head) of the backward pass, with a Tq x Tk scratch of its own. */
 static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
@@ -673,9 +684,20 @@ static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const rea
 
 static int shared_splits(const att_dims *d) { return d->B < ATT_SHARED_SPLITS ? d->B : ATT_SHARED_SPLITS; }
 
+/* Zeroes head h's columns of the Tk rows of one partial table: the unit that then adds into them
+ * writes them first, in parallel with the other units (no other unit touches those columns). */
+static void zero_head_columns(real *table, int ld, const att_dims *d, int h)
+{
+    if (!table)
+        return;
+    for (int u = 0; u < d->Tk; u++)
+        memset(table + (size_t)u * ld + (size_t)h * d->hs, 0, (size_t)d->hs * sizeof(real));
+}
+
 /* Units of the products path's backward pass: one (batch, head), or with a shared table one (head,
  * range of the batch) whose shared gradients go to its range's partial tables (a->dkt, a->dvt:
- * [splits][Tk rows of ldk / ldv]); each participant works in its own Tq x Tk scratch. */
+ * [splits][Tk rows of ldk / ldv], in the scratch after the participants' blocks); each participant
+ * works in its own Tq x Tk scratch. */
 static void backward_units(void *arg, size_t lo, size_t hi)
 {
     const att_args *a = arg;
@@ -691,6 +713,8 @@ static void backward_units(void *arg, size_t lo, size_t hi)
         const int S = shared_splits(d), sp = (int)(u / H), h = (int)(u % H);
         real *dk = a->dkt ? a->dkt + (size_t)sp * d->Tk * d->ldk : a->dk;
         real *dv = a->dvt ? a->dvt + (size_t)sp * d->Tk * d->ldv : a->dv;
+        zero_head_columns(a->dkt ? dk : NULL, d->ldk, d, h);
+        zero_head_columns(a->dvt ? dv : NULL, d->ldv, d, h);
         for (int b = (int)((long)sp * B / S); b < (int)((long)(sp + 1) * B / S); b++)
             backward_unit(a->dq, dk, dv, own, a->dout, a->q, a->k, a->v, a->att, d, b, h);
     }
@@ -738,9 +762,14 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
                               .k = k, .v = v, .att = (real *)att});
         return;
     }
+    /* The partial tables live in the caller's scratch, not in memory allocated and freed per call:
+     * 2 x 29 MB at 512x4x512 (1,792 slots) went back to the kernel on every free, and on many
+     * threads the next call's page faults and the return's TLB shootdowns serialised
+     * (benchmarks/NOTES.md section 21). */
     const int S = shared_splits(d);
-    real *dkt = shared_k ? xcalloc((size_t)S * d->Tk * d->ldk, sizeof(real)) : NULL;
-    real *dvt = shared_v ? xcalloc((size_t)S * d->Tk * d->ldv, sizeof(real)) : NULL;
+    real *tables = scratch + participant_scratch(d);
+    real *dkt = shared_k ? tables : NULL;
+    real *dvt = shared_v ? tables + (d->bsk == 0 ? (size_t)S * d->Tk * d->ldk : 0) : NULL;
     run_units((long)S * H, d, backward_units,
               &(att_args){.d = d, .dq = dq, .dk = dk, .dv = dv, .dkt = dkt, .dvt = dvt, .scratch = scratch,
                           .dout = dout, .q = q, .k = k, .v = v, .att = (real *)att, .shared = 1});
@@ -748,8 +777,6 @@ void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real 
         shared_fold(dk, d->ldk, dkt, d);
     if (dvt)
         shared_fold(dv, d->ldv, dvt, d);
-    free(dkt);
-    free(dvt);
 }
 
 /* ---- the flash path: probabilities recomputed, never kept ------------------------------------ */

@@ -77,7 +77,7 @@ static void attention_bwd_cpu(tape *tp, tape_node *node)
         attention_backward_flash(dq, dk, dv, node->out->grad, qd, kd, vd, d);
         return;
     }
-    real *scratch = dq || dk ? tape_alloc(tp, attention_scratch_size(d) * sizeof(real)) : NULL;
+    real *scratch = tape_alloc(tp, attention_scratch_size(d) * sizeof(real));
     attention_backward(dq, dk, dv, scratch, node->out->grad, qd, kd, vd, node->saved[0], d);
 }
 
