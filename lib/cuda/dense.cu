@@ -34,17 +34,25 @@ extern "C" void cuda_matmul_forward(real *out, const real *inp, const real *weig
 }
 
 /* Column sums of dout[N,OC] into dbias in a fixed order: partial sums over chunks of COL_CHUNK rows
- * (rows in order), then the chunks in order. Parallel over rows and columns, no atomics. */
+ * (rows in order), then the chunks in order. Parallel over rows and columns, no atomics. With bf16,
+ * dout's bf16 copy is written in the same read: the bf16 linear's backward needs both, and apart the
+ * bias gradient read every linear's output gradient a second time (5.4 GB a step at GPT-2-small,
+ * batch 32 x 512). */
 #define COL_CHUNK 128
-__global__ static void k_col_part(float *part, const real *dout, int N, int OC)
+__global__ static void k_col_part(float *part, uint16_t *bf16, const real *dout, int N, int OC)
 {
     int j = blockIdx.x * blockDim.x + threadIdx.x, c = blockIdx.y;
     if (j >= OC)
         return;
     int n1 = min(N, (c + 1) * COL_CHUNK);
     float s = 0;
-    for (int n = c * COL_CHUNK; n < n1; n++)
-        s += dout[(size_t)n * OC + j];
+#pragma unroll 8
+    for (int n = c * COL_CHUNK; n < n1; n++) {
+        const float x = dout[(size_t)n * OC + j];
+        if (bf16)
+            bf16[(size_t)n * OC + j] = __bfloat16_as_ushort(__float2bfloat16_rn(x));
+        s += x;
+    }
     part[(size_t)c * OC + j] = s;
 }
 
@@ -59,11 +67,12 @@ __global__ static void k_col_final(real *dbias, const float *part, int chunks, i
     dbias[j] += s;
 }
 
-static void col_sums(real *dbias, const real *dout, int N, int OC)
+/* bf16: NULL, or dout's bf16 copy [N, OC] to fill on the way. */
+static void col_sums(real *dbias, const real *dout, int N, int OC, uint16_t *bf16)
 {
     int chunks = (N + COL_CHUNK - 1) / COL_CHUNK;
     float *part = (float *)cuda_scratch((size_t)chunks * OC * sizeof(float));
-    k_col_part<<<dim3((OC + 127) / 128, chunks), 128>>>(part, dout, N, OC);
+    k_col_part<<<dim3((OC + 127) / 128, chunks), 128>>>(part, bf16, dout, N, OC);
     CUDA_LAUNCHED();
     k_col_final<<<(OC + 127) / 128, 128>>>(dbias, part, chunks, OC);
     CUDA_LAUNCHED();
@@ -79,9 +88,8 @@ extern "C" void cuda_matmul_backward(real *dinp, real *dweight, real *dbias, con
             cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight, C, dout, OC, &beta_dinp, dinp, C));
     if (dweight) /* dweight^T[C,OC] += inp^T[C,N] . dout[N,OC] */
         CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC, &one, dweight, C));
-    if (dbias) {
-        col_sums(dbias, dout, N, OC);
-    }
+    if (dbias)
+        col_sums(dbias, dout, N, OC, NULL);
 }
 
 /* ---- bf16 linears ------------------------------------------------------------------------------ */
@@ -148,42 +156,15 @@ extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, 
     gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, wb, C, xb, C, bias ? 1.f : 0.f, out, OC);
 }
 
-/* dout's bf16 copy and col_sums' partials (the same chunks, rows in order: the same bits) in one read
- * of dout: apart, the bias gradient read every linear's output gradient a second time (5.4 GB a
- * step at GPT-2-small, batch 32 x 512). */
-__global__ static void k_to_bf16_col_part(uint16_t *dst, float *part, const real *dout, int N, int OC)
-{
-    int j = blockIdx.x * blockDim.x + threadIdx.x, c = blockIdx.y;
-    if (j >= OC)
-        return;
-    int n1 = min(N, (c + 1) * COL_CHUNK);
-    float s = 0;
-#pragma unroll 8
-    for (int n = c * COL_CHUNK; n < n1; n++) {
-        const float x = dout[(size_t)n * OC + j];
-        dst[(size_t)n * OC + j] = __bfloat16_as_ushort(__float2bfloat16_rn(x));
-        s += x;
-    }
-    part[(size_t)c * OC + j] = s;
-}
-
 extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                           const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
                                           int store_dinp)
 {
-    const int convert = dinp || dweight;
-    if (convert && dbias) {
-        const int chunks = (N + COL_CHUNK - 1) / COL_CHUNK;
-        float *part = (float *)cuda_scratch((size_t)chunks * OC * sizeof(float));
-        k_to_bf16_col_part<<<dim3((OC + 127) / 128, chunks), 128>>>(doutb, part, dout, N, OC);
-        CUDA_LAUNCHED();
-        k_col_final<<<(OC + 127) / 128, 128>>>(dbias, part, chunks, OC);
-        CUDA_LAUNCHED();
-    } else if (convert) {
+    const int convert = dinp || dweight;   /* the products take dout in bf16 */
+    if (dbias)
+        col_sums(dbias, dout, N, OC, convert ? doutb : NULL);
+    else if (convert)
         cuda_to_bf16(doutb, dout, (size_t)N * OC);
-    } else if (dbias) {
-        col_sums(dbias, dout, N, OC);
-    }
     if (dinp)
         gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, store_dinp ? 0.f : 1.f, dinp, C);
     if (dweight)
