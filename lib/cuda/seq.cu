@@ -373,25 +373,20 @@ __global__ void rownorm_bwd(float *dinp, const float *dout, const float *out, co
     const float *y = out + (size_t)n * C, *dy = dout + (size_t)n * C;
     float *dx = dinp + (size_t)n * C;
     const float nrm = norm[n];
-    if (nrm >= eps) {   /* y = x / ||x||: dx = (dy - y (y . dy)) / ||x|| */
-        float dot = 0.f;
+    /* y = x / ||x||: dx = (dy - y (y . dy)) / ||x||; below eps the denominator is the constant eps */
+    const bool scaled = nrm >= eps;
+    float dot = 0.f;
+    if (scaled) {   /* the whole warp takes the same side: one row */
         for (int i = lane; i < C; i += 32)
             dot += y[i] * dy[i];
         dot = warp_sum(dot);
-        for (int i = lane; i < C; i += 32) {
-            const float g = (dy[i] - y[i] * dot) / nrm;
-            if (store)   /* a gradient written first: its old contents are never read */
-                dx[i] = g;
-            else
-                dx[i] += g;
-        }
-    } else {   /* the denominator is the constant eps */
-        for (int i = lane; i < C; i += 32) {
-            if (store)
-                dx[i] = dy[i] / eps;
-            else
-                dx[i] += dy[i] / eps;
-        }
+    }
+    for (int i = lane; i < C; i += 32) {
+        const float g = scaled ? (dy[i] - y[i] * dot) / nrm : dy[i] / eps;
+        if (store)   /* a gradient written first: its old contents are never read */
+            dx[i] = g;
+        else
+            dx[i] += g;
     }
 }
 
