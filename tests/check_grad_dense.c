@@ -676,6 +676,62 @@ START_TEST(test_exp_scale)
 }
 END_TEST
 
+/* ---- rownorm_scale: rownorm and exp_scale in one op -------------------------------------------- */
+
+static tensor *f_rownorm_scale(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_rownorm_scale(tp, in[0], in[1], (real)CAP), LOSS_SEED);
+}
+
+static tensor *f_rownorm_then_scale(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_exp_scale(tp, op_rownorm(tp, in[0], 4), in[1], (real)CAP), LOSS_SEED);
+}
+
+/* The fused op against the two ops it replaces, values and every gradient (a zero row, below eps,
+ * and a scale above the cap among them), and its own gradient check. */
+START_TEST(test_rownorm_scale)
+{
+    rng r = rng_stream(18, RNG_STREAM_USER);
+    int xs[3] = {2, 3, 12}, ps[1] = {3};
+    tensor *x = rand_tensor(&r, 3, xs, -1, 1), *p = tensor_alloc(1, ps, 1);
+    p->data[0] = (real)0.3;
+    p->data[1] = (real)5.7;   /* above the cap */
+    p->data[2] = (real)-0.5;
+    memset(x->data + 16, 0, 4 * sizeof(real));   /* row 1, group 1: norm 0 */
+    tensor *in[2] = {x, p};
+    real *got[2], *want[2];
+    for (int fused = 0; fused < 2; fused++) {
+        tape tp;
+        tape_init(&tp);
+        memset(x->grad, 0, x->n * sizeof(real));
+        memset(p->grad, 0, p->n * sizeof(real));
+        tensor *y = (fused ? f_rownorm_scale : f_rownorm_then_scale)(&tp, in, NULL);
+        tape_backward(&tp, y);
+        real **keep = fused ? got : want;
+        keep[0] = xmalloc((x->n + p->n) * sizeof(real));
+        memcpy(keep[0], x->grad, x->n * sizeof(real));
+        memcpy(keep[0] + x->n, p->grad, p->n * sizeof(real));
+        keep[1] = xmalloc(sizeof(real));
+        keep[1][0] = y->data[0];
+        tape_free(&tp);
+    }
+    ck_assert(got[0][x->n + 1] == 0);   /* no gradient above the cap */
+    for (size_t i = 0; i < x->n + p->n; i++) {
+        double w = want[0][i], sc = fabs(want[0][i]) + 1;
+        expect_close(&got[0][i], &w, &sc, 1, REF_TOL, "rownorm_scale gradients against rownorm then exp_scale");
+    }
+    double w = want[1][0], sc = fabs(want[1][0]) + 1;
+    expect_close(&got[1][0], &w, &sc, 1, REF_TOL, "rownorm_scale loss against rownorm then exp_scale");
+    for (int i = 0; i < 2; i++)
+        free(got[i]), free(want[i]);
+    memset(x->data + 16, 0, 4 * sizeof(real));
+    x->data[16] = (real)0.7;   /* the gradient check steps across eps otherwise */
+    expect_gradcheck(f_rownorm_scale, in, 2, NULL, "rownorm_scale");
+    free_all(in, 2);
+}
+END_TEST
+
 /* ---- concat and slice ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -943,6 +999,33 @@ START_TEST(test_gradients_written_once)
 }
 END_TEST
 
+/* Gradients moved instead of copied (grad_move): a residual add whose stream input a node recorded
+ * earlier reads too (the move, then that node adds), an add whose first input's gradient already
+ * holds values (the move goes to its second), adds and a reshape of leaves (their gradients are the
+ * caller's: never moved), and a reshape of a produced tensor. */
+static tensor *f_moved(tape *tp, tensor *const *in, void *ctx)
+{
+    tensor *x = in[0], *w = in[1];
+    tensor *h = op_scale(tp, x, 2);
+    tensor *r = op_add(tp, h, op_gelu_erf(tp, op_linear(tp, h, w, NULL)));
+    tensor *u = op_scale(tp, x, 3), *v = op_scale(tp, x, -1);
+    tensor *t = op_add(tp, u, v);
+    tensor *z = op_mul(tp, u, t);   /* first in the backward pass: u's gradient holds values at t */
+    tensor *l = op_add(tp, x, x);
+    tensor *y = op_add(tp, op_reshape(tp, op_add(tp, r, z), 1, (int[]){24}), op_reshape(tp, l, 1, (int[]){24}));
+    return gradcheck_weighted_sum(tp, op_add(tp, y, op_reshape(tp, x, 1, (int[]){24})), LOSS_SEED);
+}
+
+START_TEST(test_gradients_moved)
+{
+    rng r = rng_stream(17, RNG_STREAM_USER);
+    int xs[2] = {4, 6}, ws[2] = {6, 6};
+    tensor *in[2] = {rand_tensor(&r, 2, xs, -1, 1), rand_tensor(&r, 2, ws, -1, 1)};
+    expect_gradcheck(f_moved, in, 2, NULL, "gradients moved");
+    free_all(in, 2);
+}
+END_TEST
+
 /* got against want element by element (a gradient stored against the same one added to zeros),
  * each within REF_TOL of |want| + 1. */
 static void expect_stored(const real *got, const real *want, size_t n, const char *what)
@@ -990,6 +1073,14 @@ START_TEST(test_backward_accumulates)
     rownorm_backward(g1, d, d + 50, d + 100, N, C, (real)1e-12, 1);
     exp_scale_backward(g1 + 100, g1 + 200, d, d + 50, d + 100, N, G, D, (real)5, 1);
     expect_stored(g1, g0, 300, "rownorm, exp_scale store");
+    real rowdot[N * G];
+    memset(g0, 0, POOL * sizeof(real));
+    rownorm_scale_backward(g0, g0 + 100, rowdot, d, d + 50, d + 100, d + 150, N, G, D, (real)1e-12, (real)5, 0);
+    memset(g1, 0, POOL * sizeof(real));
+    for (int i = 0; i < N * G * D; i++)
+        g1[i] = (real)NAN;
+    rownorm_scale_backward(g1, g1 + 100, rowdot, d, d + 50, d + 100, d + 150, N, G, D, (real)1e-12, (real)5, 1);
+    expect_stored(g1, g0, 200, "rownorm_scale store");
     EXPECT_ACCUMULATES("mul", mul_backward(P, P + 100, d, d + 50, d + 100, 30));
     EXPECT_ACCUMULATES("accumulate", accumulate(P, d, (real)-0.5, 30));
     EXPECT_ACCUMULATES("embedding", embedding_backward(P, d, ids, N, C));
@@ -1006,6 +1097,8 @@ START_TEST(test_backward_accumulates)
     EXPECT_ACCUMULATES("mse clipped", mse_backward(P, d, d + 50, 30, (real)0.4, (real)1.5));
     EXPECT_ACCUMULATES("rownorm", rownorm_backward(P, d, d + 50, d + 100, N, C, (real)1e-12, 0));
     EXPECT_ACCUMULATES("exp_scale", exp_scale_backward(P, P + 100, d, d + 50, d + 100, N, G, D, (real)5, 0));
+    EXPECT_ACCUMULATES("rownorm_scale", rownorm_scale_backward(P, P + 100, rowdot, d, d + 50, d + 100, d + 150, N,
+                                                               G, D, (real)1e-12, (real)5, 0));
     EXPECT_ACCUMULATES("concat", concat_backward(P, P + 100, d, 4, 3, 5));
     EXPECT_ACCUMULATES("slice", slice_backward(P, d, 4, 7, 2, 3));
 
@@ -1025,6 +1118,7 @@ START_TEST(test_backward_accumulates)
     mse_backward(NULL, d, d, 30, 0, 1);
     rownorm_backward(NULL, d, d, d, N, C, (real)1e-12, 0);
     exp_scale_backward(NULL, NULL, d, d, d, N, G, D, 5, 0);
+    rownorm_scale_backward(NULL, NULL, NULL, d, d, d, d, N, G, D, (real)1e-12, 5, 0);
     concat_backward(NULL, NULL, d, 4, 3, 5);
     slice_backward(NULL, d, 4, 7, 2, 3);
     free(d);
@@ -1156,11 +1250,13 @@ Suite *suite_grad_dense(void)
     tcase_add_test(tc, test_mse);
     tcase_add_test(tc, test_rownorm);
     tcase_add_test(tc, test_exp_scale);
+    tcase_add_test(tc, test_rownorm_scale);
     tcase_add_test(tc, test_concat);
     tcase_add_test(tc, test_slice);
     tcase_add_test(tc, test_reshape_sum_mean);
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_gradients_written_once);
+    tcase_add_test(tc, test_gradients_moved);
     tcase_add_test(tc, test_backward_accumulates);
     tcase_add_test(tc, test_fatal_messages);
     suite_add_tcase(s, tc);

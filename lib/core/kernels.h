@@ -95,6 +95,16 @@ void exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, 
 void exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
                         int N, int G, int D, real cap, int store);
 
+/* rownorm then exp_scale in one pass (the memory mosaic's keys and values): out[n,g,:] =
+ * exp(min(p[g], cap)) inp[n,g,:] / max(||inp[n,g,:]||, eps) for N rows of G groups of D, with the
+ * N G norms kept. The backward reads dout and out once: dinp (= when store, else +=) and dp +=
+ * exp(min(p, cap)) sum over rows of dout . inp / ||inp|| (nothing above the cap); rowdot, N G reals
+ * of scratch, holds the rows' dots between the pass and the groups' sums (in row order). */
+void rownorm_scale_forward(real *out, real *norm, const real *inp, const real *p, int N, int G, int D, real eps,
+                           real cap);
+void rownorm_scale_backward(real *dinp, real *dp, real *rowdot, const real *dout, const real *out, const real *norm,
+                            const real *p, int N, int G, int D, real eps, real cap, int store);
+
 /* Inverted dropout: mask[i] = 0 with probability p, else 1 / (1 - p); out = inp * mask. */
 void dropout_forward(real *out, real *mask, const real *inp, size_t n, real p, rng *r);
 

@@ -139,75 +139,122 @@ void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout
         pool_for((size_t)((C + COL_BLOCK - 1) / COL_BLOCK), par, layernorm_params_blocks, &a);
 }
 
-/* Row normalisation's operands (out2: the norms; forward and backward). */
-static void rownorm_forward_rows(void *arg, size_t lo, size_t hi)
+static inline real capped_exp(real p, real cap) { return exp(p < cap ? p : cap); }
+
+/* Row normalisation, and with a scale per group (rownorm_scale: rownorm then exp_scale in one pass).
+ * Operands: rows r of N G, each D long, in group r % G with scale e^min(p, cap), or 1 without p
+ * (rownorm alone, the same bits as a normalisation by itself: 1 * y = y, d / 1 = d). */
+typedef struct {
+    real *out, *norm, *rowdot, *dp;
+    const real *a, *b, *c, *p;   /* forward: a = x; backward: a = dy, b = y, c = the norms */
+    int N, G, D, store;
+    real eps, cap;
+} rownorm_scale_args;
+
+static void rownorm_scale_forward_rows(void *arg, size_t lo, size_t hi)
 {
-    const par_args *a = arg;
-    real *out = a->out, *norm = a->out2;
-    const real *inp = a->a;
-    const int C = a->C;
-    const real eps = a->s;
-    for (size_t n = lo; n < hi; n++) {
-        const real *restrict x = inp + (size_t)n * (size_t)C;
-        real *restrict y = out + (size_t)n * (size_t)C;
+    const rownorm_scale_args *e = arg;
+    const size_t D = (size_t)e->D;
+    for (size_t r = lo; r < hi; r++) {
+        const real *restrict x = e->a + r * D;
+        real *restrict y = e->out + r * D;
         real ss = 0;
 #pragma omp simd reduction(+ : ss)
-        for (int i = 0; i < C; i++)
+        for (size_t i = 0; i < D; i++)
             ss += x[i] * x[i];
-        real nrm = sqrt(ss);
-        real d = nrm > eps ? nrm : eps;
+        const real nrm = sqrt(ss), den = nrm > e->eps ? nrm : e->eps;
+        const real s = e->p ? capped_exp(e->p[r % (size_t)e->G], e->cap) : 1;
 #pragma omp simd
-        for (int i = 0; i < C; i++)
-            y[i] = x[i] / d;
-        norm[n] = nrm;
+        for (size_t i = 0; i < D; i++)
+            y[i] = s * (x[i] / den);   /* the unit row, then its scale: rownorm's then exp_scale's rounding */
+        e->norm[r] = nrm;
     }
+}
+
+void rownorm_scale_forward(real *out, real *norm, const real *inp, const real *p, int N, int G, int D, real eps,
+                           real cap)
+{
+    const size_t rows = (size_t)N * (size_t)G;
+    pool_for(rows, rows * (size_t)D >= PAR_MIN, rownorm_scale_forward_rows,
+             &(rownorm_scale_args){.out = out, .norm = norm, .a = inp, .p = p, .G = G, .D = D, .eps = eps,
+                                   .cap = cap});
+}
+
+/* y = s u with u = x / max(||x||, eps): with u recovered as y / s (0 where s underflowed to 0, where
+ * y and every gradient are 0 too) and c = u . dy, dx = (dy - u c) / (||x|| / s) (dy / (eps / s) below
+ * eps), and the row's part of d(y)/dp . dy is s c, kept in rowdot for the groups' sums. */
+static void rownorm_scale_backward_rows(void *arg, size_t lo, size_t hi)
+{
+    const rownorm_scale_args *e = arg;
+    const size_t D = (size_t)e->D;
+    for (size_t r = lo; r < hi; r++) {
+        const real *restrict dy = e->a + r * D, *restrict y = e->b + r * D;
+        const real s = e->p ? capped_exp(e->p[r % (size_t)e->G], e->cap) : 1, inv = s > 0 ? 1 / s : 0;
+        const real nrm = e->c[r];
+        real c = 0;
+#pragma omp simd reduction(+ : c)
+        for (size_t i = 0; i < D; i++)
+            c += y[i] * inv * dy[i];
+        if (e->rowdot)
+            e->rowdot[r] = c;
+        if (!e->out)
+            continue;
+        real *restrict dx = e->out + r * D;
+        if (e->store)   /* the row's old contents are never read; it is in cache for the += below */
+            memset(dx, 0, D * sizeof(real));
+        if (nrm >= e->eps) {
+            const real den = nrm / s;
+#pragma omp simd
+            for (size_t i = 0; i < D; i++)
+                dx[i] += (dy[i] - y[i] * inv * c) / den;
+        } else {   /* the denominator is the constant eps */
+            const real den = e->eps / s;
+#pragma omp simd
+            for (size_t i = 0; i < D; i++)
+                dx[i] += dy[i] / den;
+        }
+    }
+}
+
+/* dp[g] += e^p[g] sum over the rows of group g of rowdot, rows in order: the same bits for any
+ * thread count. Above the cap the scale is constant and p gets nothing. */
+static void rownorm_scale_dp_groups(void *arg, size_t lo, size_t hi)
+{
+    const rownorm_scale_args *e = arg;
+    for (int g = (int)lo; g < (int)hi; g++) {
+        if (!(e->p[g] < e->cap))
+            continue;
+        double acc = 0;
+        for (int n = 0; n < e->N; n++)
+            acc += e->rowdot[(size_t)n * (size_t)e->G + (size_t)g];
+        e->dp[g] += (real)((double)capped_exp(e->p[g], e->cap) * acc);
+    }
+}
+
+void rownorm_scale_backward(real *dinp, real *dp, real *rowdot, const real *dout, const real *out, const real *norm,
+                            const real *p, int N, int G, int D, real eps, real cap, int store)
+{
+    const size_t rows = (size_t)N * (size_t)G;
+    rownorm_scale_args e = {.out = dinp, .rowdot = dp ? rowdot : NULL, .dp = dp, .a = dout, .b = out, .c = norm,
+                            .p = p, .N = N, .G = G, .D = D, .store = store, .eps = eps, .cap = cap};
+    if (!dinp && !dp)
+        return;
+    pool_for(rows, rows * (size_t)D >= PAR_MIN, rownorm_scale_backward_rows, &e);
+    if (dp)
+        pool_for((size_t)G, rows >= PAR_MIN, rownorm_scale_dp_groups, &e);
 }
 
 void rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)
 {
-    pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, rownorm_forward_rows,
-             &(par_args){.out = out, .out2 = norm, .a = inp, .C = C, .s = eps});
-}
-
-static void rownorm_backward_rows(void *arg, size_t lo, size_t hi)
-{
-    const par_args *a = arg;
-    real *dinp = a->out;
-    const real *dout = a->a, *out = a->b, *norm = a->c;
-    const int C = a->C;
-    const real eps = a->s;
-    for (size_t n = lo; n < hi; n++) {
-        const real *restrict y = out + (size_t)n * (size_t)C;
-        const real *restrict dy = dout + (size_t)n * (size_t)C;
-        real *restrict dx = dinp + (size_t)n * (size_t)C;
-        real nrm = norm[n];
-        if (a->store)   /* the row's old contents are never read; it is in cache for the += below */
-            memset(dx, 0, (size_t)C * sizeof(real));
-        if (nrm >= eps) {   /* y = x / ||x||: dx = (dy - y (y . dy)) / ||x|| */
-            real dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int i = 0; i < C; i++)
-                dot += y[i] * dy[i];
-#pragma omp simd
-            for (int i = 0; i < C; i++)
-                dx[i] += (dy[i] - y[i] * dot) / nrm;
-        } else {   /* the denominator is the constant eps */
-#pragma omp simd
-            for (int i = 0; i < C; i++)
-                dx[i] += dy[i] / eps;
-        }
-    }
+    rownorm_scale_forward(out, norm, inp, NULL, N, 1, C, eps, 0);
 }
 
 void rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
                       real eps, int store)
 {
     if (dinp)
-        pool_for((size_t)N, (size_t)N * (size_t)C >= PAR_MIN, rownorm_backward_rows,
-                 &(par_args){.out = dinp, .a = dout, .b = out, .c = norm, .C = C, .s = eps, .store = store});
+        rownorm_scale_backward(dinp, NULL, NULL, dout, out, norm, NULL, N, 1, C, eps, 0, store);
 }
-
-static inline real capped_exp(real p, real cap) { return exp(p < cap ? p : cap); }
 
 /* The capped exponential scale's operands: out (y, or dx when accumulate) = or += e^min(p, cap) * a
  * (x or dy) per row of D, row r in group r % G; dp gets the N rows' sums per group. */

@@ -38,6 +38,9 @@ tensor *op_mse(tape *tp, tensor *pred, tensor *target, real clip);
 tensor *op_rownorm(tape *tp, tensor *x, int group);
 /* x[..., G*D] * exp(min(p[g], cap)) per group g of the last dim; G = p->n. */
 tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap);
+/* op_exp_scale(op_rownorm(x, D), p, cap) with D = x's columns / p's n, in one op: one pass over
+ * memory each way instead of two, and one [rows, cols] tensor kept instead of two. */
+tensor *op_rownorm_scale(tape *tp, tensor *x, tensor *p, real cap);
 /* Inverted dropout when tp->training and p > 0, else x itself. */
 tensor *op_dropout(tape *tp, tensor *x, real p, rng *r);
 tensor *op_sum(tape *tp, tensor *x);                     /* scalar */

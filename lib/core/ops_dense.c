@@ -126,11 +126,21 @@ static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, de
         KERNEL(dev, scale_forward)(dst, src, alpha, n);
 }
 
+/* out's gradient moves whole into an input whose gradient holds nothing yet (grad_move), after
+ * the other input got its copy or sum of it; in a residual stream that is the stream's input, whose
+ * other readers run later in the backward pass. */
 static void add_backward(tape *tp, tape_node *nd)
 {
     device_kind dev = nd->out->device;
-    grad_add_scaled(nd->in[0], nd->out->grad, 1, nd->out->n, dev);
-    grad_add_scaled(nd->in[1], nd->out->grad, 1, nd->out->n, dev);
+    tensor *a = nd->in[0], *b = nd->in[1];
+    if (b && b->grad_unset && !(a && a->grad_unset)) {   /* move into b instead */
+        tensor *t = a;
+        a = b;
+        b = t;
+    }
+    grad_add_scaled(b, nd->out->grad, 1, nd->out->n, dev);
+    if (!grad_move(a, nd->out))
+        grad_add_scaled(a, nd->out->grad, 1, nd->out->n, dev);
 }
 
 tensor *op_add(tape *tp, tensor *a, tensor *b)
@@ -601,15 +611,21 @@ static void exp_scale_op_backward(tape *tp, tape_node *nd)
                                               grad_first_write(x));
 }
 
-tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)
+/* x's rows N, each G groups of D columns, one group per element of p (a scale per group). */
+static void scale_groups(const char *op, const tensor *x, const tensor *p, int *N, int *G, int *D)
 {
     char sx[SHAPE_STR], sp[SHAPE_STR];
-    int G = as_int("op_exp_scale", p->n);
-    if (tensor_cols(x) % G != 0)
-        fatal("internal: op_exp_scale x %s vs p %s", tensor_shape_str(x, sx, sizeof sx),
-              tensor_shape_str(p, sp, sizeof sp));
-    int D = tensor_cols(x) / G;
-    int N = as_int("op_exp_scale", tensor_rows(x));
+    *G = as_int(op, p->n);
+    if (*G < 1 || tensor_cols(x) % *G != 0)
+        fatal("internal: %s x %s vs p %s", op, tensor_shape_str(x, sx, sizeof sx), tensor_shape_str(p, sp, sizeof sp));
+    *D = tensor_cols(x) / *G;
+    *N = as_int(op, tensor_rows(x));
+}
+
+tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)
+{
+    int N, G, D;
+    scale_groups("op_exp_scale", x, p, &N, &G, &D);
     device_kind dev = DEV("op_exp_scale", x, p);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
     KERNEL_SEQ(dev, exp_scale_forward)(out->data, x->data, p->data, N, G, D, cap);
@@ -617,6 +633,38 @@ tensor *op_exp_scale(tape *tp, tensor *x, tensor *p, real cap)
     tape_node *nd = tape_record(tp, exp_scale_op_backward, out, 2, in);
     if (nd) {
         nd->assigns = 1;   /* x's gradient; p's adds */
+        nd->iarg[0] = N;
+        nd->iarg[1] = G;
+        nd->iarg[2] = D;
+        nd->farg[0] = cap;
+    }
+    return out;
+}
+
+/* saved[0]: the rows' norms; saved[1]: the rows' dots for p's gradient (when p wants one). */
+static void rownorm_scale_op_backward(tape *tp, tape_node *nd)
+{
+    tensor *x = nd->in[0], *p = nd->in[1];
+    KERNEL_SEQ(x->device, rownorm_scale_backward)(grad_of(x), grad_of(p), nd->saved[1], nd->out->grad,
+                                                  nd->out->data, nd->saved[0], p->data, (int)nd->iarg[0],
+                                                  (int)nd->iarg[1], (int)nd->iarg[2], ROWNORM_EPS,
+                                                  (real)nd->farg[0], grad_first_write(x));
+}
+
+tensor *op_rownorm_scale(tape *tp, tensor *x, tensor *p, real cap)
+{
+    int N, G, D;
+    scale_groups("op_rownorm_scale", x, p, &N, &G, &D);
+    device_kind dev = DEV("op_rownorm_scale", x, p);
+    tensor *out = tape_tensor(tp, x->ndim, x->shape);
+    real *norm = tape_alloc_data(tp, (size_t)N * G * sizeof *norm);
+    KERNEL_SEQ(dev, rownorm_scale_forward)(out->data, norm, x->data, p->data, N, G, D, ROWNORM_EPS, cap);
+    tensor *in[2] = {x, p};
+    tape_node *nd = tape_record(tp, rownorm_scale_op_backward, out, 2, in);
+    if (nd) {
+        nd->assigns = 1;   /* x's gradient; p's adds */
+        nd->saved[0] = norm;
+        nd->saved[1] = p->requires_grad ? tape_alloc_data(tp, (size_t)N * G * sizeof(real)) : NULL;
         nd->iarg[0] = N;
         nd->iarg[1] = G;
         nd->iarg[2] = D;
@@ -717,7 +765,8 @@ tensor *op_mean(tape *tp, tensor *x) { return sum_op(tp, "op_mean", x, 1); }
 
 static void reshape_backward(tape *tp, tape_node *nd)
 {
-    KERNEL(nd->out->device, accumulate)(grad_of(nd->in[0]), nd->out->grad, 1, nd->out->n);
+    if (!grad_move(nd->in[0], nd->out))
+        grad_add_scaled(nd->in[0], nd->out->grad, 1, nd->out->n, nd->out->device);
 }
 
 tensor *op_reshape(tape *tp, tensor *x, int ndim, const int *shape)
@@ -730,7 +779,9 @@ tensor *op_reshape(tape *tp, tensor *x, int ndim, const int *shape)
               tensor_shape_str(&probe, sy, sizeof sy));
     }
     tensor *out = tape_view(tp, x, ndim, shape);
-    tape_record(tp, reshape_backward, out, 1, &x);
+    tape_node *nd = tape_record(tp, reshape_backward, out, 1, &x);
+    if (nd)
+        nd->assigns = 1;
     return out;
 }
 

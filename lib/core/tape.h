@@ -131,4 +131,21 @@ static inline int grad_first_write(tensor *t)
     return 1;
 }
 
+/* In the backward of a node whose `assigns` has dst's bit, for a gradient that passes through
+ * unchanged (a reshape, an add): when dst's gradient holds no values yet (marked grad_unset), the
+ * node's output gradient src becomes dst's and dst's empty buffer becomes src's, instead of a copy.
+ * src is the node's own output: the tape hands both buffers out and gives src's back after this
+ * node, so the two simply change owners (docs/design.md, "Gradients written once"). Returns 0 when
+ * it cannot (dst's gradient already holds values, or none is wanted): the caller then adds. */
+static inline int grad_move(tensor *dst, tensor *src)
+{
+    if (!dst || !dst->grad_unset || dst == src || !src->grad || dst->n != src->n)
+        return 0;
+    real *empty = dst->grad;
+    dst->grad = src->grad;
+    src->grad = empty;
+    dst->grad_unset = 0;
+    return 1;
+}
+
 #endif

@@ -68,24 +68,19 @@ __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 /* Four 8 x 8 bf16 matrices whose rows the lanes name (lanes 8i..8i+7: matrix i's rows); lane l gets
- * row l / 4, columns 2 (l % 4) and + 1 of each (with .trans: of its transpose). */
+ * row l / 4, columns 2 (l % 4) and + 1 of each (with trans: of its transpose). */
+template <bool trans>
 __device__ __forceinline__ void ldsm4(uint32_t r[4], const bf16_t *p)
 {
 #ifndef TC_UNSUPPORTED
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(p)));
-#else
-    __trap();
-#endif
-}
-
-__device__ __forceinline__ void ldsm4_t(uint32_t r[4], const bf16_t *p)
-{
-#ifndef TC_UNSUPPORTED
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(p)));
+    if (trans)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(smem_addr(p)));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(smem_addr(p)));
 #else
     __trap();
 #endif
@@ -94,20 +89,20 @@ __device__ __forceinline__ void ldsm4_t(uint32_t r[4], const bf16_t *p)
 /* The A fragment of rows r0..r0+15, columns c0..c0+15 of a row-major tile (rows ld apart). */
 __device__ __forceinline__ void frag_a(uint32_t a[4], const bf16_t *X, int ld, int r0, int c0, int lane)
 {
-    ldsm4(a, X + (r0 + (lane & 15)) * ld + c0 + (lane >> 4) * 8);
+    ldsm4<false>(a, X + (r0 + (lane & 15)) * ld + c0 + (lane >> 4) * 8);
 }
 
 /* B fragments of the 8-column tiles n0 and n0 + 8 over k0..k0+15, B[k][n] = Y[n][k] (Y row-major,
  * its rows are B's columns: k in q k^T): b[0], b[1] for n0; b[2], b[3] for n0 + 8. */
 __device__ __forceinline__ void frag_b_rows(uint32_t b[4], const bf16_t *Y, int ld, int n0, int k0, int lane)
 {
-    ldsm4(b, Y + (n0 + (lane & 7) + (lane >> 4) * 8) * ld + k0 + ((lane >> 3) & 1) * 8);
+    ldsm4<false>(b, Y + (n0 + (lane & 7) + (lane >> 4) * 8) * ld + k0 + ((lane >> 3) & 1) * 8);
 }
 
 /* The same with B[k][n] = X[k][n] (X row-major along B's rows: v in P v), through .trans. */
 __device__ __forceinline__ void frag_b_cols(uint32_t b[4], const bf16_t *X, int ld, int k0, int n0, int lane)
 {
-    ldsm4_t(b, X + (k0 + (lane & 15)) * ld + n0 + (lane >> 4) * 8);
+    ldsm4<true>(b, X + (k0 + (lane & 15)) * ld + n0 + (lane >> 4) * 8);
 }
 
 /* Two floats as a bf16 pair, the first in the low half (the lower column index). */

@@ -63,6 +63,10 @@ void cuda_rownorm_backward(real *dinp, const real *dout, const real *out, const 
 void cuda_exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap);
 void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
                              int N, int G, int D, real cap, int store);
+void cuda_rownorm_scale_forward(real *out, real *norm, const real *inp, const real *p, int N, int G, int D, real eps,
+                                real cap);
+void cuda_rownorm_scale_backward(real *dinp, real *dp, real *rowdot, const real *dout, const real *out,
+                                 const real *norm, const real *p, int N, int G, int D, real eps, real cap, int store);
 
 #ifdef __cplusplus
 }

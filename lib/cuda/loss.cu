@@ -12,15 +12,11 @@ extern "C" {
 
 #define ROW_THREADS 256
 
-/* One block per row, one pass over its logits: each thread keeps a running max and the sum of
- * exponentials below it (rescaled when the max moves), the block combines them; the row's
- * log-sum-exp goes to lse (the backward pass recomputes the probabilities from it and the logits,
- * so no [N, V] probabilities are stored: 3.3 GB at vocabulary 50,304 and 16,384 rows) and its loss
- * lse - x[target] (0 for an ignored row) to rowloss, in double as the CPU sums it. */
-__global__ static void k_xent_rows(double *rowloss, real *lse, const real *logits, const int *targets, int V,
-                                   int ignore)
+/* The log-sum-exp of the V values at x, for the whole block (every thread gets it), in one pass:
+ * each thread keeps a running max and the sum of exponentials below it (rescaled when the max
+ * moves), the block combines them. */
+__device__ static double block_row_lse(const real *x, int V)
 {
-    const real *x = logits + (size_t)blockIdx.x * V;
     float m = -INFINITY, s = 0;
     for (int i = threadIdx.x; i < V; i += blockDim.x) {
         const float xi = x[i];
@@ -33,9 +29,20 @@ __global__ static void k_xent_rows(double *rowloss, real *lse, const real *logit
     }
     const float mx = block_max(m);
     const float sum = block_sum(s > 0 ? s * expf(m - mx) : 0.f);
+    return (double)mx + log((double)sum);
+}
+
+/* One block per row, one pass over its logits (block_row_lse): the row's
+ * log-sum-exp goes to lse (the backward pass recomputes the probabilities from it and the logits,
+ * so no [N, V] probabilities are stored: 3.3 GB at vocabulary 50,304 and 16,384 rows) and its loss
+ * lse - x[target] (0 for an ignored row) to rowloss, in double as the CPU sums it. */
+__global__ static void k_xent_rows(double *rowloss, real *lse, const real *logits, const int *targets, int V,
+                                   int ignore)
+{
+    const real *x = logits + (size_t)blockIdx.x * V;
+    const double l = block_row_lse(x, V);
     if (threadIdx.x == 0) {
         const int t = targets[blockIdx.x];
-        const double l = (double)mx + log((double)sum);
         lse[blockIdx.x] = (real)l;
         rowloss[blockIdx.x] = t == ignore ? 0.0 : l - (double)x[t];
     }
@@ -124,19 +131,7 @@ __global__ static void k_head_rows(double *rowloss, real *logits, uint16_t *g16,
     const int t = targets[blockIdx.x];
     /* read before the reductions' barriers: the fp32 gradient overwrites the row after them */
     const float xt = t == ignore ? 0.f : x[t];
-    float m = -INFINITY, sum = 0;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
-        const float xi = x[i];
-        if (xi > m) {
-            sum = sum * expf(m - xi) + 1;
-            m = xi;
-        } else {
-            sum += expf(xi - m);
-        }
-    }
-    const float mx = block_max(m);
-    const float tot = block_sum(sum > 0 ? sum * expf(m - mx) : 0.f);
-    const double l = (double)mx + log((double)tot);
+    const double l = block_row_lse(x, V);
     if (threadIdx.x == 0)
         rowloss[blockIdx.x] = t == ignore ? 0.0 : l - (double)xt;
     if (!grad)

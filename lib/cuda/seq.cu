@@ -343,70 +343,6 @@ extern "C" void cuda_rope_backward(real *dinp, const real *dout, int B, int T, i
         rope_run(dinp, dout, B, T, H, hs, pos0, -1.f, 1);
 }
 
-/* ---- rownorm ---------------------------------------------------------------------------------- */
-
-/* One warp per row (warp_sum: cuda/launch.cuh). */
-__global__ void rownorm_fwd(float *out, float *norm, const float *inp, int N, int C, float eps)
-{
-    const long n = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (n >= N)
-        return;
-    const float *x = inp + (size_t)n * C;
-    float ss = 0.f;
-    for (int i = lane; i < C; i += 32)
-        ss += x[i] * x[i];
-    const float nrm = sqrtf(warp_sum(ss)), den = nrm > eps ? nrm : eps;
-    for (int i = lane; i < C; i += 32)
-        out[(size_t)n * C + i] = x[i] / den;
-    if (lane == 0)
-        norm[n] = nrm;
-}
-
-__global__ void rownorm_bwd(float *dinp, const float *dout, const float *out, const float *norm, int N, int C,
-                            float eps, int store)
-{
-    const long n = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (n >= N)
-        return;
-    const float *y = out + (size_t)n * C, *dy = dout + (size_t)n * C;
-    float *dx = dinp + (size_t)n * C;
-    const float nrm = norm[n];
-    /* y = x / ||x||: dx = (dy - y (y . dy)) / ||x||; below eps the denominator is the constant eps */
-    const bool scaled = nrm >= eps;
-    float dot = 0.f;
-    if (scaled) {   /* the whole warp takes the same side: one row */
-        for (int i = lane; i < C; i += 32)
-            dot += y[i] * dy[i];
-        dot = warp_sum(dot);
-    }
-    for (int i = lane; i < C; i += 32) {
-        const float g = scaled ? (dy[i] - y[i] * dot) / nrm : dy[i] / eps;
-        if (store)   /* a gradient written first: its old contents are never read */
-            dx[i] = g;
-        else
-            dx[i] += g;
-    }
-}
-
-extern "C" void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)
-{
-    if (N <= 0)
-        return;
-    rownorm_fwd<<<(unsigned)((N + 7) / 8), 256>>>(out, norm, inp, N, C, eps);
-    SEQ_LAUNCHED();
-}
-
-extern "C" void cuda_rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
-                                      real eps, int store)
-{
-    if (!dinp || N <= 0)
-        return;
-    rownorm_bwd<<<(unsigned)((N + 7) / 8), 256>>>(dinp, dout, out, norm, N, C, eps, store);
-    SEQ_LAUNCHED();
-}
-
 /* ---- exp_scale -------------------------------------------------------------------------------- */
 
 /* One warp per row of D (rows r of N G, row r in group r % G), lanes along the row: the group and
@@ -471,4 +407,108 @@ extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, 
         finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
         tmp_free(part);
     }
+}
+
+/* ---- rownorm, and rownorm with exp_scale in one pass (core/kernels_norm.c) ---------------------- */
+
+/* One warp per row of D (rows r of N G, row r in group r % G, its scale e^min(p, cap), or 1 without p:
+ * rownorm alone, the same bits as a normalisation by itself); warp_sum: cuda/launch.cuh. */
+__global__ void rownorm_scale_fwd(float *out, float *norm, const float *inp, const float *p, long rows, int G, int D,
+                                  float eps, float cap)
+{
+    const long r = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (r >= rows)
+        return;
+    const float *x = inp + (size_t)r * D;
+    float ss = 0.f;
+    for (int i = lane; i < D; i += 32)
+        ss += x[i] * x[i];
+    const float nrm = sqrtf(warp_sum(ss)), den = nrm > eps ? nrm : eps;
+    const float s = p ? expf(fminf(p[r % G], cap)) : 1.f;
+    for (int i = lane; i < D; i += 32)
+        out[(size_t)r * D + i] = s * (x[i] / den);   /* rownorm's rounding, then exp_scale's */
+    if (lane == 0)
+        norm[r] = nrm;
+}
+
+/* dx = (dy - u c) / (||x|| / s) with u = y / s and c = u . dy (dy / (eps / s) below eps), and
+ * rowdot[r] = c when p wants a gradient (the CPU kernel's comment has the algebra). */
+__global__ void rownorm_scale_bwd(float *dinp, float *rowdot, const float *dout, const float *out, const float *norm,
+                                  const float *p, long rows, int G, int D, float eps, float cap, int store)
+{
+    const long r = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (r >= rows)
+        return;
+    const float *y = out + (size_t)r * D, *dy = dout + (size_t)r * D;
+    const float s = p ? expf(fminf(p[r % G], cap)) : 1.f, inv = s > 0.f ? 1.f / s : 0.f, nrm = norm[r];
+    float c = 0.f;
+    for (int i = lane; i < D; i += 32)
+        c += y[i] * inv * dy[i];
+    c = warp_sum(c);
+    if (rowdot && lane == 0)
+        rowdot[r] = c;
+    if (!dinp)
+        return;
+    float *dx = dinp + (size_t)r * D;
+    const bool scaled = nrm >= eps;   /* the whole warp takes the same side: one row */
+    const float den = (scaled ? nrm : eps) / s;
+    for (int i = lane; i < D; i += 32) {
+        const float g = scaled ? (dy[i] - y[i] * inv * c) / den : dy[i] / den;
+        dx[i] = store ? g : dx[i] + g;   /* store: a gradient written first, its old contents never read */
+    }
+}
+
+/* Stage 1 of dp: block (g, chunk) sums rowdot over its share of group g's N rows. */
+__global__ void rownorm_scale_bwd_p(double *part, const float *rowdot, int N, int G)
+{
+    const int g = blockIdx.x, per = (N + RED_CHUNKS - 1) / RED_CHUNKS;
+    const int n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
+    double acc = 0;
+    for (int n = n0 + threadIdx.x; n < n1; n += blockDim.x)
+        acc += rowdot[(size_t)n * G + g];
+    const double sum = block_sum(acc);
+    if (threadIdx.x == 0)
+        part[(size_t)g * RED_CHUNKS + blockIdx.y] = sum;
+}
+
+extern "C" void cuda_rownorm_scale_forward(real *out, real *norm, const real *inp, const real *p, int N, int G, int D,
+                                           real eps, real cap)
+{
+    const long rows = (long)N * G;
+    if (rows <= 0 || D <= 0)
+        return;
+    rownorm_scale_fwd<<<(unsigned)((rows + 7) / 8), 256>>>(out, norm, inp, p, rows, G, D, eps, cap);
+    SEQ_LAUNCHED();
+}
+
+extern "C" void cuda_rownorm_scale_backward(real *dinp, real *dp, real *rowdot, const real *dout, const real *out,
+                                            const real *norm, const real *p, int N, int G, int D, real eps, real cap,
+                                            int store)
+{
+    const long rows = (long)N * G;
+    if (rows <= 0 || D <= 0 || (!dinp && !dp))
+        return;
+    rownorm_scale_bwd<<<(unsigned)((rows + 7) / 8), 256>>>(dinp, dp ? rowdot : NULL, dout, out, norm, p, rows, G, D,
+                                                           eps, cap, store);
+    SEQ_LAUNCHED();
+    if (dp) {
+        double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
+        rownorm_scale_bwd_p<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, G);
+        SEQ_LAUNCHED();
+        finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
+        tmp_free(part);
+    }
+}
+
+extern "C" void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)
+{
+    cuda_rownorm_scale_forward(out, norm, inp, NULL, N, 1, C, eps, 0.f);
+}
+
+extern "C" void cuda_rownorm_backward(real *dinp, const real *dout, const real *out, const real *norm, int N, int C,
+                                      real eps, int store)
+{
+    cuda_rownorm_scale_backward(dinp, NULL, NULL, dout, out, norm, NULL, N, 1, C, eps, 0.f, store);
 }

@@ -168,7 +168,7 @@ static real key_scale_cap(const lm_config *c, double power)
 /* Normalised leaky-averaged keys with scale exp(min(power * 10 kappa, cap)), per head; one token at
  * position pos carrying the running average in state, or (state NULL) the whole window. */
 static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias, int leak, int kscale,
-                           int hs, double power, real cap, real *state, int pos)
+                           double power, real cap, real *state, int pos)
 {
     tensor *k = layers_linear(tp, ps, x, w, bias);
     tensor *theta = scaled(tp, ps, leak, 1);
@@ -176,16 +176,14 @@ static tensor *mosaic_keys(tape *tp, param_store *ps, tensor *x, int w, int bias
         k = leaky_step(tp, k, theta, state, pos);
     else
         k = op_leaky_avg(tp, k, theta);
-    k = op_rownorm(tp, k, hs);
-    return op_exp_scale(tp, k, scaled(tp, ps, kscale, power), cap);
+    return op_rownorm_scale(tp, k, scaled(tp, ps, kscale, power), cap);
 }
 
 /* Values alpha (c v~_t + (1 - c) v~_{t+1}) / |.| from v~ = W_v x [B, T, d]. */
-static tensor *mosaic_values(tape *tp, param_store *ps, const mosaic_block *b, tensor *v, int hs)
+static tensor *mosaic_values(tape *tp, param_store *ps, const mosaic_block *b, tensor *v)
 {
     v = op_lookahead_mix(tp, v, params_tensor(ps, b->c_vmix));
-    v = op_rownorm(tp, v, hs);
-    return op_exp_scale(tp, v, scaled(tp, ps, b->c_vscale, 1), (real)INFINITY);
+    return op_rownorm_scale(tp, v, scaled(tp, ps, b->c_vscale, 1), (real)INFINITY);
 }
 
 /* The cached contextual memory at position pos: completes the value of pos - 1 now that W_v x_pos is
@@ -193,12 +191,12 @@ static tensor *mosaic_values(tape *tp, param_store *ps, const mosaic_block *b, t
 static tensor *mosaic_ctx_decode(tape *tp, param_store *ps, const mosaic_block *b, const lm_config *c, tensor *k,
                                  tensor *v, mosaic_cache *kc, int pos)
 {
-    const int d = c->d, hs = d / c->heads;
+    const int d = c->d;
     if (pos > 0) {
         tensor *pair = tape_tensor(tp, 3, (int[]){1, 2, d});
         layers_buffer_copy(tp, pair->data, kc->vraw, (size_t)d);
         layers_buffer_copy(tp, pair->data + d, v->data, (size_t)d);
-        layers_buffer_copy(tp, kc->v + (size_t)(pos - 1) * d, mosaic_values(tp, ps, b, pair, hs)->data, (size_t)d);
+        layers_buffer_copy(tp, kc->v + (size_t)(pos - 1) * d, mosaic_values(tp, ps, b, pair)->data, (size_t)d);
     }
     layers_buffer_copy(tp, kc->vraw, v->data, (size_t)d);
     layers_buffer_copy(tp, kc->k + (size_t)pos * d, k->data, (size_t)d);
@@ -213,17 +211,17 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
 {
     const mosaic_block *b = block;
     mosaic_cache *kc = cache;
-    const int d = c->d, H = c->heads, hs = d / H;
+    const int d = c->d, H = c->heads;
     const int B = x->shape[0], T = x->shape[1];
     const real p = (real)c->dropout;
 
     /* Contextual memory. */
     tensor *h = layers_layernorm(tp, ps, x, b->ln1_w, b->ln1_b);
-    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, hs, 1, key_scale_cap(c, 1),
+    tensor *k = mosaic_keys(tp, ps, h, b->ck_w, b->ck_b, b->c_leak, b->c_kscale, 1, key_scale_cap(c, 1),
                             kc ? kc->leak_ctx : NULL, pos);
     tensor *v = layers_linear(tp, ps, h, b->cv_w, b->cv_b);
     tensor *y = kc ? mosaic_ctx_decode(tp, ps, b, c, k, v, kc, pos)
-                   : op_attention(tp, k, k, mosaic_values(tp, ps, b, v, hs), H,
+                   : op_attention(tp, k, k, mosaic_values(tp, ps, b, v), H,
                                   (att_mask){c->bidirectional ? ATT_FULL : ATT_STRICT, 0}, 1);
     y = layers_linear(tp, ps, y, b->c_proj_w, b->c_proj_b);
     x = op_add(tp, x, op_dropout(tp, y, p, drop));
@@ -231,7 +229,7 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
     /* Persistent memory: every position of every sequence queries the same table, so the batch is
      * one long row of queries (one sgemm per head instead of one per sequence). */
     h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
-    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, hs, 2, key_scale_cap(c, 2),
+    k = mosaic_keys(tp, ps, h, b->pk_w, b->pk_b, b->p_leak, b->p_kscale, 2, key_scale_cap(c, 2),
                     kc ? kc->leak_pm : NULL, pos);
     k = op_reshape(tp, k, 3, (int[]){1, B * T, d});
     y = op_attention(tp, k, params_tensor(ps, b->p_keys), params_tensor(ps, b->p_values), H,

@@ -160,6 +160,47 @@ static void check_exp_scale(int N, int G, int D)
         dfree(q);
 }
 
+/* The fused rownorm and exp_scale against the CPU's; tiny: row 1 below eps (as check_rownorm). */
+static void check_rownorm_scale(int N, int G, int D, int tiny)
+{
+    char name[120];
+    const float cap = 5.f, eps = 1e-6f;
+    const size_t rows = (size_t)N * G, n = rows * D;
+    std::vector<float> x = rand_vec(n), dy = rand_vec(n), dx0 = rand_vec(n), y(n), nrm(rows), dx = dx0;
+    std::vector<float> p = rand_vec(G, -1.f, 3.f), dp0 = rand_vec(G), dp = dp0, rowdot(rows);
+    p[0] = 6.f;   /* above the cap: constant scale, no gradient */
+    if (G > 1)
+        p[1] = cap;   /* at the cap: p < cap is false, as on the CPU */
+    for (int i = 0; i < D; i++)
+        if (tiny && rows > 1)
+            x[(size_t)D + i] = 1e-9f;
+    rownorm_scale_forward(y.data(), nrm.data(), x.data(), p.data(), N, G, D, eps, cap);
+    rownorm_scale_backward(dx.data(), dp.data(), rowdot.data(), dy.data(), y.data(), nrm.data(), p.data(), N, G, D,
+                           eps, cap, 0);
+    float *x_ = dup(x), *dy_ = dup(dy), *y_ = dup(std::vector<float>(n, NAN)), *p_ = dup(p), *dx_ = dup(dx0);
+    float *dp_ = dup(dp0), *nrm_ = dup(std::vector<float>(rows, NAN)), *rd_ = dup(std::vector<float>(rows, NAN));
+    cuda_rownorm_scale_forward(y_, nrm_, x_, p_, N, G, D, eps, cap);
+    cuda_rownorm_scale_backward(dx_, dp_, rd_, dy_, y_, nrm_, p_, N, G, D, eps, cap, 0);
+    const char *t = tiny ? " tiny row" : "";
+    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s forward", N, G, D, t);
+    check_vec(name, back(y_, n), y, TOL);
+    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s norms", N, G, D, t);
+    check_vec(name, back(nrm_, rows), nrm, TOL);
+    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s dinp", N, G, D, t);
+    check_vec(name, back(dx_, n), dx, TOL);
+    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s dp", N, G, D, t);
+    check_vec(name, back(dp_, G), dp, TOL);
+    /* store, without dp: the starting NaNs are never read */
+    std::vector<float> ds(n, NAN);
+    float *ds_ = dup(ds);
+    rownorm_scale_backward(ds.data(), NULL, NULL, dy.data(), y.data(), nrm.data(), p.data(), N, G, D, eps, cap, 1);
+    cuda_rownorm_scale_backward(ds_, NULL, NULL, dy_, y_, nrm_, p_, N, G, D, eps, cap, 1);
+    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s dinp store", N, G, D, t);
+    check_vec(name, back(ds_, n), ds, TOL);
+    for (float *q : {x_, dy_, y_, p_, dx_, dp_, nrm_, rd_, ds_})
+        dfree(q);
+}
+
 int main(void)
 {
     check_time(2, 37, 3, 16);
@@ -177,5 +218,8 @@ int main(void)
     check_rownorm(1000, 768, 0);
     check_exp_scale(50, 6, 7);
     check_exp_scale(4096, 12, 64);
+    check_rownorm_scale(50, 6, 7, 0);
+    check_rownorm_scale(37, 2, 64, 1);
+    check_rownorm_scale(4096, 12, 64, 0);
     return seq_exit();
 }
