@@ -524,7 +524,7 @@ static int units_parallel(long units, const att_dims *d)
 static void run_units(long units, const att_dims *d, pool_fn fn, void *args)
 {
     const int parallel = units_parallel(units, d);
-    if (!parallel && units >= 2 && pool_size() > 1 && !pool_in_loop() && enough_work(d)) {
+    if (!parallel && units >= 1 && pool_size() > 1 && !pool_in_loop() && enough_work(d)) {
         for (long u = 0; u < units; u++)
             fn(args, (size_t)u, (size_t)u + 1);
         return;
@@ -532,28 +532,58 @@ static void run_units(long units, const att_dims *d, pool_fn fn, void *args)
     pool_for((size_t)units, parallel, fn, args);
 }
 
+/* The softmax rows of one tile: rows from i0 of head h, row i's logits turned into probabilities
+ * in place at P + (i - i0) * Tk (tile_probs), or its probabilities read at A + (i - i0) * Tk and
+ * dP turned into dS in place at G + (i - i0) * Tk (backward_unit). */
+typedef struct {
+    const att_dims *d;
+    real *P, *G;
+    const real *A;
+    int h, i0;
+} tile_rows_args;
+
+/* Row work of a tile goes over the pool when the tile's unit runs alone (a unit after another, with
+ * fewer units than threads: the mosaic's persistent memory is one long sequence per head) and inline
+ * inside a pool loop (pool_for); every row is computed the same way either way. Threaded above this
+ * many logits: a region costs a few microseconds. */
+#define ATT_ROWS_PAR_MIN ((size_t)1 << 15)
+
+static void tile_rows_run(const tile_rows_args *a, int rows, pool_fn fn)
+{
+    pool_for((size_t)rows, (size_t)rows * (size_t)a->d->Tk >= ATT_ROWS_PAR_MIN, fn, (void *)a);
+}
+
+static void probs_rows(void *arg, size_t lo, size_t hi)
+{
+    const tile_rows_args *a = arg;
+    const att_dims *d = a->d;
+    const int Tq = d->Tq, Tk = d->Tk;
+    for (size_t r = lo; r < hi; r++) {
+        const int i = a->i0 + (int)r;
+        int lo_key, hi_key;
+        row_keys(d, i, &lo_key, &hi_key);
+        real *restrict p = a->P + r * (size_t)Tk;
+        if (d->alibi) {
+            const real m = d->alibi[a->h];
+            const int t = i + Tk - Tq;
+#pragma omp simd
+            for (int u = lo_key; u < hi_key; u++)
+                p[u] += alibi_bias(m, t, u);
+        }
+        softmax_row(p, Tk, lo_key, hi_key);
+    }
+}
+
 /* Probabilities of rows [i0, i1) over the columns [c0, c1) into P (row r = query i0 + r, column u at
  * P[r * Tk + u]; exactly 0 outside each row's keys, and a row without keys all 0). */
 static void tile_probs(real *P, const real *qb, const real *kb, const att_dims *d, int h, int i0, int i1, int c0,
                        int c1)
 {
-    const int Tq = d->Tq, Tk = d->Tk;
+    const int Tk = d->Tk;
     if (c1 > c0)
         blas_gemm(0, 1, i1 - i0, c1 - c0, d->hs, d->scale, qb + (size_t)i0 * d->ldq, d->ldq,
                   kb + (size_t)c0 * d->ldk, d->ldk, 0, P + c0, Tk);
-    for (int i = i0; i < i1; i++) {
-        int lo, hi;
-        row_keys(d, i, &lo, &hi);
-        real *restrict p = P + (size_t)(i - i0) * Tk;
-        if (d->alibi) {
-            const real m = d->alibi[h];
-            const int t = i + Tk - Tq;
-#pragma omp simd
-            for (int u = lo; u < hi; u++)
-                p[u] += alibi_bias(m, t, u);
-        }
-        softmax_row(p, Tk, lo, hi);
-    }
+    tile_rows_run(&(tile_rows_args){.d = d, .P = P, .h = h, .i0 = i0}, i1 - i0, probs_rows);
 }
 
 /* One (batch, head), tile by tile: the logits of the key columns the tile's rows may see, their
@@ -618,6 +648,21 @@ static size_t shared_tables_size(const att_dims *d)
 
 size_t attention_scratch_size(const att_dims *d) { return participant_scratch(d) + shared_tables_size(d); }
 
+/* dS over the rows of a head's whole [Tq, Tk] block (backward_unit). */
+static void dscores_rows(void *arg, size_t lo, size_t hi)
+{
+    const tile_rows_args *a = arg;
+    const int Tk = a->d->Tk;
+    for (size_t i = lo; i < hi; i++) {
+        int lo_key, hi_key;
+        row_keys(a->d, a->i0 + (int)i, &lo_key, &hi_key);
+        real *g = a->G + i * (size_t)Tk;
+        softmax_backward_row(g, a->A + i * (size_t)Tk, lo_key, hi_key);
+        memset(g, 0, (size_t)lo_key * sizeof(real));
+        memset(g + hi_key, 0, (size_t)(Tk - hi_key) * sizeof(real));
+    }
+}
+
 /* One (batch, head) of the backward pass, with a Tq x Tk scratch of its own. */
 static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
                           const real *k, const real *v, const real *att, const att_dims *d, int b, int h)
@@ -650,14 +695,7 @@ static void backward_unit(real *dq, real *dk, real *dv, real *scratch, const rea
 
     /* dS = P * (dP - rowsum(dP * P)): O(Tk) per row; masked entries (and a row without keys)
      * become exactly 0, so they pass nothing on. */
-    for (int i = 0; i < Tq; i++) {
-        int lo, hi;
-        row_keys(d, i, &lo, &hi);
-        real *g = scratch + (size_t)i * Tk;
-        softmax_backward_row(g, A + (size_t)i * Tk, lo, hi);
-        memset(g, 0, (size_t)lo * sizeof(real));
-        memset(g + hi, 0, (size_t)(Tk - hi) * sizeof(real));
-    }
+    tile_rows_run(&(tile_rows_args){.d = d, .A = A, .G = scratch, .i0 = 0}, Tq, dscores_rows);
 
     /* dq += scale dS k;  dk += scale dS^T q */
     for (int i0 = 0, i1, c0, c1; i0 < Tq; i0 = i1) {
