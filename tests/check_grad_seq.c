@@ -621,6 +621,13 @@ static tensor *leaky_loss(tape *tp, tensor *const *in, void *ctx)
     return gradcheck_weighted_sum(tp, op_leaky_avg(tp, in[0], in[1]), 13);
 }
 
+/* The same on a produced input, whose gradient the leaky average writes first (stores; the double
+ * build hands that buffer out full of NaNs), as a linear's output in the mosaic. */
+static tensor *leaky_loss_produced(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_leaky_avg(tp, op_scale(tp, in[0], (real)1.5), in[1]), 13);
+}
+
 START_TEST(test_leaky_avg_matches_recursion_and_gradcheck)
 {
     const double th[LH] = {0.7, -1.3, 2.0};
@@ -641,6 +648,7 @@ START_TEST(test_leaky_avg_matches_recursion_and_gradcheck)
         }
     free(got);
     expect_gradcheck(leaky_loss, (tensor *[]){x, theta}, 2, NULL, "leaky average");
+    expect_gradcheck(leaky_loss_produced, (tensor *[]){x, theta}, 2, NULL, "leaky average of a produced input");
     tensor_free(x);
     tensor_free(theta);
 }

@@ -193,7 +193,7 @@ static real *det_run(const det_case *c, int threads, int flash)
         attention_backward(dq, dk, dv, scratch, dout, q, k, v, att, &d);
     }
     leaky_avg_forward(leaky, q, theta, c->B, c->T, c->H, c->hs);
-    leaky_avg_backward(dx, dtheta, dout, leaky, theta, c->B, c->T, c->H, c->hs);
+    leaky_avg_backward(dx, dtheta, dout, leaky, theta, c->B, c->T, c->H, c->hs, 0);
     free(q), free(k), free(v), free(dout), free(theta), free(scratch);
     return res;
 }

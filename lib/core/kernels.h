@@ -189,8 +189,9 @@ void rope_backward(real *dinp, const real *dout, int B, int T, int H, int hs, in
 /* Leaky average over time per head, an O(T) scan: out_t = inp_t + a_h * out_{t-1} with
  * a_h = exp(-|theta_h|); inp/out [B,T,H*hs]. theta -> infinity gives the identity. */
 void leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs);
+/* store: dinp = rather than += (a gradient written first, core/tape.h) */
 void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
-                        int B, int T, int H, int hs);
+                        int B, int T, int H, int hs, int store);
 
 /* One-step look-ahead convolution per head (memory-mosaic value extraction):
  * out_t = c_h * inp_t + (1 - c_h) * inp_{t+1}, inp beyond the last position is zero. */

@@ -40,6 +40,7 @@ typedef struct {
     real *gbuf;
     const real *inp, *dout, *p;
     int B, T, H, hs, C, k;
+    int store;   /* the backward stores dinp rather than adding (core/tape.h) */
 } time_args;
 
 static void leaky_avg_forward_heads(void *arg, size_t lo, size_t hi)
@@ -95,8 +96,12 @@ static void leaky_avg_backward_heads(void *arg, size_t lo, size_t hi)
                 g[j] = dyt[j] + a * g[j];
             if (dx) {
                 real *dxt = dx + (size_t)t * C;
-                for (int j = 0; j < hs; j++)
-                    dxt[j] += g[j];
+                if (ta->store)
+                    for (int j = 0; j < hs; j++)
+                        dxt[j] = g[j];
+                else
+                    for (int j = 0; j < hs; j++)
+                        dxt[j] += g[j];
             }
             if (t > 0) {
                 const real *yp = y + (size_t)(t - 1) * C;
@@ -109,7 +114,7 @@ static void leaky_avg_backward_heads(void *arg, size_t lo, size_t hi)
 }
 
 void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
-                        int B, int T, int H, int hs)
+                        int B, int T, int H, int hs, int store)
 {
     if (!dinp && !dtheta)
         return;
@@ -118,7 +123,7 @@ void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *
     double *part = xcalloc((size_t)B * H, sizeof(double));
     pool_for((size_t)B * H, (size_t)B * T * C >= PAR_MIN, leaky_avg_backward_heads,
              &(time_args){.dinp = dinp, .part = part, .gbuf = gbuf, .inp = out, .dout = dout, .p = theta,
-                          .B = B, .T = T, .H = H, .hs = hs});
+                          .B = B, .T = T, .H = H, .hs = hs, .store = store});
     if (dtheta)
         for (int h = 0; h < H; h++) {
             const double a = REXP(-RABS(theta[h]));

@@ -308,8 +308,8 @@ static void leaky_avg_bwd(tape *tp, tape_node *node)
 {
     tensor *x = node->in[0], *theta = node->in[1], *out = node->out;
     const int H = (int)theta->n;
-    KERNEL_SEQ(x->device, leaky_avg_backward)(grad_of(x), grad_of(theta), out->grad, out->data, theta->data, x->shape[0],
-                       x->shape[1], H, x->shape[2] / H);
+    KERNEL_SEQ(x->device, leaky_avg_backward)(grad_of(x), grad_of(theta), out->grad, out->data, theta->data,
+                                              x->shape[0], x->shape[1], H, x->shape[2] / H, grad_first_write(x));
 }
 
 tensor *op_leaky_avg(tape *tp, tensor *x, tensor *theta)
@@ -319,7 +319,9 @@ tensor *op_leaky_avg(tape *tp, tensor *x, tensor *theta)
     device_kind dev = op_device("op_leaky_avg", tp->device, 2, (tensor *[]){x, theta});
     tensor *out = tape_tensor(tp, 3, x->shape);
     KERNEL_SEQ(dev, leaky_avg_forward)(out->data, x->data, theta->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
-    tape_record(tp, leaky_avg_bwd, out, 2, (tensor *[]){x, theta});
+    tape_node *nd = tape_record(tp, leaky_avg_bwd, out, 2, (tensor *[]){x, theta});
+    if (nd)
+        nd->assigns = 1;   /* x's gradient; theta's adds */
     return out;
 }
 

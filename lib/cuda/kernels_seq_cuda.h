@@ -51,7 +51,7 @@ void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real *scratch, c
 
 void cuda_leaky_avg_forward(real *out, const real *inp, const real *theta, int B, int T, int H, int hs);
 void cuda_leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out, const real *theta,
-                             int B, int T, int H, int hs);
+                             int B, int T, int H, int hs, int store);
 void cuda_lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs);
 void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
                                  int B, int T, int H, int hs);

@@ -109,14 +109,15 @@ __global__ void leaky_fwd(float *out, const float *inp, const float *theta, int 
     }
 }
 
-/* Reverse scan g_t = dout_t + a g_{t+1}; dinp_t += g_t; the thread's part of da is
+/* Reverse scan g_t = dout_t + a g_{t+1}; dinp_t += g_t (= when store: a gradient written first, its
+ * old contents never read); the thread's part of da is
  * sum_t g_t out_{t-1}, stored at part[h][b * hs + j] for head_finish. As in the forward, the loads
  * of UNROLL steps (dout, out and dinp) are issued together before the dependent arithmetic: the
  * compiler may not move a load above the previous step's store to dinp by itself (the buffers
  * could alias, as far as it knows), which left one memory latency per step: 7x the forward's time
  * before, 2.8x after (benchmarks/NOTES.md section 10). The callers' dinp never aliases dout or out. */
 __global__ void leaky_bwd(float *__restrict__ dinp, double *part, const float *__restrict__ dout,
-                          const float *__restrict__ out, const float *theta, int B, int T, int H, int hs)
+                          const float *__restrict__ out, const float *theta, int B, int T, int H, int hs, int store)
 {
     const int C = H * hs;
     const long id = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -135,7 +136,7 @@ __global__ void leaky_bwd(float *__restrict__ dinp, double *part, const float *_
             const int s = t - u;
             dy[u] = dout[base + (size_t)s * C];
             yp[u] = s > 0 ? out[base + (size_t)(s - 1) * C] : 0.f;
-            dx[u] = dinp ? dinp[base + (size_t)s * C] : 0.f;
+            dx[u] = dinp && !store ? dinp[base + (size_t)s * C] : 0.f;
         }
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -150,7 +151,7 @@ __global__ void leaky_bwd(float *__restrict__ dinp, double *part, const float *_
         const float yp = t > 0 ? out[base + (size_t)(t - 1) * C] : 0.f;
         g = fmaf(a, g, dy);
         if (dinp)
-            dinp[base + (size_t)t * C] += g;
+            dinp[base + (size_t)t * C] = store ? g : dinp[base + (size_t)t * C] + g;
         acc += (double)g * yp;
     }
     if (part)
@@ -167,13 +168,13 @@ extern "C" void cuda_leaky_avg_forward(real *out, const real *inp, const real *t
 }
 
 extern "C" void cuda_leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *out,
-                                        const real *theta, int B, int T, int H, int hs)
+                                        const real *theta, int B, int T, int H, int hs, int store)
 {
     const size_t n = (size_t)B * H * hs;
     if ((!dinp && !dtheta) || n == 0 || T == 0)
         return;
     double *part = dtheta ? (double *)tmp_alloc(n * sizeof(double)) : NULL;
-    leaky_bwd<<<blocks_for(n), SEQ_THREADS>>>(dinp, part, dout, out, theta, B, T, H, hs);
+    leaky_bwd<<<blocks_for(n), SEQ_THREADS>>>(dinp, part, dout, out, theta, B, T, H, hs, store);
     SEQ_LAUNCHED();
     if (dtheta) {
         finish(dtheta, part, B * hs, theta, H, FACTOR_LEAK, 0.f);

@@ -36,11 +36,11 @@ static void check_time(int B, int T, int H, int hs)
     /* leaky average */
     std::vector<float> y(n), dx = dx0, dth = dth0;
     leaky_avg_forward(y.data(), x.data(), th.data(), B, T, H, hs);
-    leaky_avg_backward(dx.data(), dth.data(), dy.data(), y.data(), th.data(), B, T, H, hs);
+    leaky_avg_backward(dx.data(), dth.data(), dy.data(), y.data(), th.data(), B, T, H, hs, 0);
     float *x_ = dup(x), *dy_ = dup(dy), *th_ = dup(th), *y_ = dup(std::vector<float>(n, NAN));
     float *dx_ = dup(dx0), *dth_ = dup(dth0);
     cuda_leaky_avg_forward(y_, x_, th_, B, T, H, hs);
-    cuda_leaky_avg_backward(dx_, dth_, dy_, y_, th_, B, T, H, hs);
+    cuda_leaky_avg_backward(dx_, dth_, dy_, y_, th_, B, T, H, hs, 0);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d forward", B, T, H, hs);
     check_vec(name, back(y_, n), y, TOL);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dinp", B, T, H, hs);
@@ -64,14 +64,22 @@ static void check_time(int B, int T, int H, int hs)
 
     /* the NULL gradients are skipped: dtheta alone, dinp alone */
     std::vector<float> dth2 = dth0;
-    leaky_avg_backward(NULL, dth2.data(), dy.data(), y.data(), th.data(), B, T, H, hs);
+    leaky_avg_backward(NULL, dth2.data(), dy.data(), y.data(), th.data(), B, T, H, hs, 0);
     float *dth2_ = dup(dth0);
-    cuda_leaky_avg_backward(NULL, dth2_, dy_, y_, th_, B, T, H, hs);
+    cuda_leaky_avg_backward(NULL, dth2_, dy_, y_, th_, B, T, H, hs, 0);
     cuda_lookahead_mix_backward(NULL, NULL, dy_, x_, c_, B, T, H, hs);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dtheta without dinp", B, T, H, hs);
     check_vec(name, back(dth2_, H), dth2, TOL);
 
-    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_})
+    /* store (a gradient written first): the starting NaNs are never read */
+    std::vector<float> ds(n, NAN);
+    float *ds_ = dup(ds);
+    leaky_avg_backward(ds.data(), NULL, dy.data(), y.data(), th.data(), B, T, H, hs, 1);
+    cuda_leaky_avg_backward(ds_, NULL, dy_, y_, th_, B, T, H, hs, 1);
+    snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dinp store", B, T, H, hs);
+    check_vec(name, back(ds_, n), ds, TOL);
+
+    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_, ds_})
         dfree(p);
 }
 
