@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     double g = time_ms([&] { cuda_leaky_avg_backward(dx, dp, dy, y, p, B, T, H, hs, 0); }, 50);
     printf("leaky_avg,%d,%d,%d,%d,%.4f,%.4f,%.0f,\n", B, T, H, hs, f, g, gb / (f / 1e3));
     f = time_ms([&] { cuda_lookahead_mix_forward(y, x, p, B, T, H, hs); }, 50);
-    g = time_ms([&] { cuda_lookahead_mix_backward(dx, dp, dy, x, p, B, T, H, hs); }, 50);
+    g = time_ms([&] { cuda_lookahead_mix_backward(dx, dp, dy, x, p, B, T, H, hs, 0); }, 50);
     printf("lookahead_mix,%d,%d,%d,%d,%.4f,%.4f,%.0f,\n", B, T, H, hs, f, g, gb / (f / 1e3));
     f = time_ms([&] { cuda_rope_forward(y, x, B, T, H, hs, 0); }, 50);
     g = time_ms([&] { cuda_rope_backward(dx, dy, B, T, H, hs, 0); }, 50);

@@ -690,6 +690,12 @@ static tensor *mix_loss(tape *tp, tensor *const *in, void *ctx)
     return gradcheck_weighted_sum(tp, op_lookahead_mix(tp, in[0], in[1]), 17);
 }
 
+/* On a produced input, whose gradient the mix writes first (stores), as the mosaic's W_v x. */
+static tensor *mix_loss_produced(tape *tp, tensor *const *in, void *ctx)
+{
+    return gradcheck_weighted_sum(tp, op_lookahead_mix(tp, op_scale(tp, in[0], (real)1.5), in[1]), 17);
+}
+
 START_TEST(test_lookahead_mix)
 {
     const double cv[LH] = {0.3, 0.8, -0.2};
@@ -710,6 +716,7 @@ START_TEST(test_lookahead_mix)
             }
     tape_free(&tp);
     expect_gradcheck(mix_loss, (tensor *[]){x, c}, 2, NULL, "lookahead mix");
+    expect_gradcheck(mix_loss_produced, (tensor *[]){x, c}, 2, NULL, "lookahead mix of a produced input");
     tensor_free(x);
     tensor_free(c);
 }

@@ -196,8 +196,9 @@ void leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const real *
 /* One-step look-ahead convolution per head (memory-mosaic value extraction):
  * out_t = c_h * inp_t + (1 - c_h) * inp_{t+1}, inp beyond the last position is zero. */
 void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs);
+/* store: dinp = rather than += (a gradient written first, core/tape.h) */
 void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
-                            int B, int T, int H, int hs);
+                            int B, int T, int H, int hs, int store);
 
 /* Time shift: out_t = inp_{t+k} (zero outside 0..T-1); k may be negative. [B,T,C]. */
 void time_shift_forward(real *out, const real *inp, int B, int T, int C, int k);

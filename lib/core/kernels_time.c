@@ -165,7 +165,7 @@ void lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int
              &(time_args){.out = out, .inp = inp, .p = c, .B = B, .T = T, .H = H, .hs = hs});
 }
 
-/* dinp_t += c dout_t + (1 - c) dout_{t-1};  dc += sum_t dout_t . (inp_t - inp_{t+1}). */
+/* dinp_t += c dout_t + (1 - c) dout_{t-1} (= when store);  dc += sum_t dout_t . (inp_t - inp_{t+1}). */
 static void lookahead_mix_backward_heads(void *arg, size_t lo, size_t hi)
 {
     const time_args *g = arg;
@@ -184,6 +184,8 @@ static void lookahead_mix_backward_heads(void *arg, size_t lo, size_t hi)
             for (int t = 0; t < T; t++) {
                 const real *dyt = dy + (size_t)t * C;
                 real *dxt = dx + (size_t)t * C;
+                if (g->store)   /* the row's old contents are never read */
+                    memset(dxt, 0, (size_t)hs * sizeof(real));
                 if (t > 0) {
                     const real *dyp = dyt - C;
                     for (int j = 0; j < hs; j++)
@@ -208,14 +210,14 @@ static void lookahead_mix_backward_heads(void *arg, size_t lo, size_t hi)
 }
 
 void lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
-                            int B, int T, int H, int hs)
+                            int B, int T, int H, int hs, int store)
 {
     if (!dinp && !dc)
         return;
     double *part = dc ? xcalloc((size_t)B * H, sizeof(double)) : NULL;
     pool_for((size_t)B * H, (size_t)B * T * H * hs >= PAR_MIN, lookahead_mix_backward_heads,
              &(time_args){.dinp = dinp, .part = part, .inp = inp, .dout = dout, .p = c, .B = B, .T = T, .H = H,
-                          .hs = hs});
+                          .hs = hs, .store = store});
     if (dc) {
         for (int h = 0; h < H; h++)
             dc[h] += (real)head_sum(part, B, H, h);

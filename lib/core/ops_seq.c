@@ -329,8 +329,8 @@ static void lookahead_mix_bwd(tape *tp, tape_node *node)
 {
     tensor *x = node->in[0], *c = node->in[1];
     const int H = (int)c->n;
-    KERNEL_SEQ(x->device, lookahead_mix_backward)(grad_of(x), grad_of(c), node->out->grad, x->data, c->data, x->shape[0],
-                           x->shape[1], H, x->shape[2] / H);
+    KERNEL_SEQ(x->device, lookahead_mix_backward)(grad_of(x), grad_of(c), node->out->grad, x->data, c->data,
+                                                  x->shape[0], x->shape[1], H, x->shape[2] / H, grad_first_write(x));
 }
 
 tensor *op_lookahead_mix(tape *tp, tensor *x, tensor *c)
@@ -340,7 +340,9 @@ tensor *op_lookahead_mix(tape *tp, tensor *x, tensor *c)
     device_kind dev = op_device("op_lookahead_mix", tp->device, 2, (tensor *[]){x, c});
     tensor *out = tape_tensor(tp, 3, x->shape);
     KERNEL_SEQ(dev, lookahead_mix_forward)(out->data, x->data, c->data, x->shape[0], x->shape[1], H, x->shape[2] / H);
-    tape_record(tp, lookahead_mix_bwd, out, 2, (tensor *[]){x, c});
+    tape_node *nd = tape_record(tp, lookahead_mix_bwd, out, 2, (tensor *[]){x, c});
+    if (nd)
+        nd->assigns = 1;   /* x's gradient; c's adds */
     return out;
 }
 

@@ -54,7 +54,7 @@ void cuda_leaky_avg_backward(real *dinp, real *dtheta, const real *dout, const r
                              int B, int T, int H, int hs, int store);
 void cuda_lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs);
 void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
-                                 int B, int T, int H, int hs);
+                                 int B, int T, int H, int hs, int store);
 void cuda_rope_forward(real *out, const real *inp, int B, int T, int H, int hs, int pos0);
 void cuda_rope_backward(real *dinp, const real *dout, int B, int T, int H, int hs, int pos0);
 void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps);

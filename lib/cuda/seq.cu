@@ -204,7 +204,8 @@ __global__ void lookahead_fwd(float *out, const float *inp, const float *c, int 
     }
 }
 
-__global__ void lookahead_bwd_inp(float *dinp, const float *dout, const float *c, int B, int T, int H, int hs)
+__global__ void lookahead_bwd_inp(float *dinp, const float *dout, const float *c, int B, int T, int H, int hs,
+                                  int store)
 {
     const int C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
     const size_t rows = (size_t)B * T;
@@ -214,8 +215,10 @@ __global__ void lookahead_bwd_inp(float *dinp, const float *dout, const float *c
         float *dx = dinp + r * C;
         for (int h = 0; h < H; h++) {
             const float w = c[h];
-            for (int j = h * hs + lane; j < (h + 1) * hs; j += 32)
-                dx[j] += w * dy[j] + (first ? 0.f : (1 - w) * dy[j - C]);
+            for (int j = h * hs + lane; j < (h + 1) * hs; j += 32) {
+                const float g = w * dy[j] + (first ? 0.f : (1 - w) * dy[j - C]);
+                dx[j] = store ? g : dx[j] + g;   /* store: a gradient written first */
+            }
         }
     }
 }
@@ -261,13 +264,13 @@ extern "C" void cuda_lookahead_mix_forward(real *out, const real *inp, const rea
 }
 
 extern "C" void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
-                                            int B, int T, int H, int hs)
+                                            int B, int T, int H, int hs, int store)
 {
     const size_t n = (size_t)B * T * H * hs;
     if (n == 0)
         return;
     if (dinp) {
-        lookahead_bwd_inp<<<grid_rows((size_t)B * T), SEQ_THREADS>>>(dinp, dout, c, B, T, H, hs);
+        lookahead_bwd_inp<<<grid_rows((size_t)B * T), SEQ_THREADS>>>(dinp, dout, c, B, T, H, hs, store);
         SEQ_LAUNCHED();
     }
     if (dc) {

@@ -51,10 +51,10 @@ static void check_time(int B, int T, int H, int hs)
     /* look-ahead mix */
     std::vector<float> z(n), dx2 = dx0, dc = dc0;
     lookahead_mix_forward(z.data(), x.data(), c.data(), B, T, H, hs);
-    lookahead_mix_backward(dx2.data(), dc.data(), dy.data(), x.data(), c.data(), B, T, H, hs);
+    lookahead_mix_backward(dx2.data(), dc.data(), dy.data(), x.data(), c.data(), B, T, H, hs, 0);
     float *c_ = dup(c), *z_ = dup(std::vector<float>(n, NAN)), *dx2_ = dup(dx0), *dc_ = dup(dc0);
     cuda_lookahead_mix_forward(z_, x_, c_, B, T, H, hs);
-    cuda_lookahead_mix_backward(dx2_, dc_, dy_, x_, c_, B, T, H, hs);
+    cuda_lookahead_mix_backward(dx2_, dc_, dy_, x_, c_, B, T, H, hs, 0);
     snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d forward", B, T, H, hs);
     check_vec(name, back(z_, n), z, TOL);
     snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d dinp", B, T, H, hs);
@@ -67,7 +67,7 @@ static void check_time(int B, int T, int H, int hs)
     leaky_avg_backward(NULL, dth2.data(), dy.data(), y.data(), th.data(), B, T, H, hs, 0);
     float *dth2_ = dup(dth0);
     cuda_leaky_avg_backward(NULL, dth2_, dy_, y_, th_, B, T, H, hs, 0);
-    cuda_lookahead_mix_backward(NULL, NULL, dy_, x_, c_, B, T, H, hs);
+    cuda_lookahead_mix_backward(NULL, NULL, dy_, x_, c_, B, T, H, hs, 0);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dtheta without dinp", B, T, H, hs);
     check_vec(name, back(dth2_, H), dth2, TOL);
 
@@ -78,8 +78,14 @@ static void check_time(int B, int T, int H, int hs)
     cuda_leaky_avg_backward(ds_, NULL, dy_, y_, th_, B, T, H, hs, 1);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dinp store", B, T, H, hs);
     check_vec(name, back(ds_, n), ds, TOL);
+    std::vector<float> dm(n, NAN);
+    float *dm_ = dup(dm);
+    lookahead_mix_backward(dm.data(), NULL, dy.data(), x.data(), c.data(), B, T, H, hs, 1);
+    cuda_lookahead_mix_backward(dm_, NULL, dy_, x_, c_, B, T, H, hs, 1);
+    snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d dinp store", B, T, H, hs);
+    check_vec(name, back(dm_, n), dm, TOL);
 
-    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_, ds_})
+    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_, ds_, dm_})
         dfree(p);
 }
 
