@@ -64,6 +64,9 @@ static const att_case ATT_CASES[] = {
     {"strict hs6", {ATT_STRICT, 0}, 2, 7, 7, 2, 6, 0, 0},
     {"block3 cached hs5", {ATT_BLOCK, 3}, 2, 4, 7, 2, 5, 0, 0},
     {"shared full hs5", {ATT_FULL, 0}, 2, 4, 6, 2, 5, 1, 0},
+    /* the mosaic's persistent memory as the model lays it out, one long sequence against the
+     * table: the CPU op splits its rows into 8 sequences (ops_seq.c, attention_cpu_dims) */
+    {"shared full one long sequence", {ATT_FULL, 0}, 1, 512, 6, 2, 5, 1, 0},
     /* longer than the kernel's row tile (64): several tiles with their own key ranges */
     {"causal long", {ATT_CAUSAL, 0}, 1, 130, 130, 2, 1, 0, 0},
     {"strict long", {ATT_STRICT, 0}, 1, 130, 130, 2, 1, 0, 0},

@@ -136,15 +136,40 @@ static int attention_flash(const tape *tp, const att_dims *d)
     return !tp->att_observer && d->mask.kind != ATT_STRICT && attention_flash_supports(d);
 }
 
+/* The mosaic's persistent memory comes as one long sequence per head (the batch as one row of
+ * queries against the shared table, lib/nn/mosaic.c): as such its H units, run one after another
+ * with each product tiled over the pool, leave most of 16 cores waiting between products
+ * (benchmarks/NOTES.md §22). Under a full mask without ALiBi the rows are independent, so the CPU
+ * kernels see it as ATT_ROW_SPLITS sequences of equal length (the same memory: the queries' and the
+ * outputs' batch strides are one part's rows), whose (sequence, head) units run in parallel and
+ * whose table gradients go through the batch ranges' partial tables. A fixed number, so the bits do
+ * not depend on the threads; not where an observer reads the probabilities as [1, H, Tq, Tk]. */
+#define ATT_ROW_SPLITS 8
+
+static const att_dims *attention_cpu_dims(tape *tp, const att_dims *d)
+{
+    if (tp->att_observer || d->B != 1 || d->bsk != 0 || d->bsv != 0 || d->mask.kind != ATT_FULL || d->alibi ||
+        d->Tq % ATT_ROW_SPLITS != 0 || d->Tq / ATT_ROW_SPLITS < 64)
+        return d;
+    att_dims *s = tape_alloc(tp, sizeof *s);
+    *s = *d;
+    s->B = ATT_ROW_SPLITS;
+    s->Tq = d->Tq / ATT_ROW_SPLITS;
+    s->bsq = (size_t)s->Tq * d->ldq;
+    s->bso = (size_t)s->Tq * d->ldo;
+    return s;
+}
+
 /* The CPU forward pass on q, k, v at column offsets oq, ok, ov of the input tensors in[0..n_in)
  * (one fused tensor or three). */
 static tensor *attention_cpu(tape *tp, tensor *const *in, int n_in, size_t oq, size_t ok, size_t ov,
                              const att_dims *d)
 {
+    tensor *out = tape_tensor(tp, 3, (int[]){d->B, d->Tq, d->H * d->hs});
+    d = attention_cpu_dims(tp, d);
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
     const att_operands o = att_operands_of(in, n_in, oq, ok, ov);
     const real *q = att_data(&o, 0), *k = att_data(&o, 1), *v = att_data(&o, 2);
-    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
     real *att = NULL;
     if (attention_flash(tp, d)) {
         attention_forward_flash(out->data, q, k, v, d);
