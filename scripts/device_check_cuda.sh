@@ -6,6 +6,10 @@
 #   here:   scripts/device_check_cuda.sh pack DIR     # builds into build/device, fills DIR
 #   there:  DIR/scripts/device_check_cuda.sh run DIR  # every test, then every test under
 #                                                     # compute-sanitizer when it is found
+#   there:  DIR/scripts/device_check_cuda.sh time DIR [BASE]
+#           # the GPT-2-small training step of gpt and mosaic in bf16 (issue 19's shape), DIR's
+#           # memlab and BASE's (an earlier pack) alternating in the same call, ROUNDS rounds
+#           # (default 1): CSV lines pack,arch,kind,tokens_per_s,steps,seconds,loss on stdout
 #
 # The pack builds for x86-64-v3 (not -march=native: the other host's CPU may differ), for sm_90
 # only (CUDA_ARCH overrides) and without MPI (one process per GPU is all the tests need), and leaves
@@ -14,8 +18,8 @@
 # the folder is then about 90 MB, so carry it as `tar cJf DIR.tar.xz DIR` (about 19 MB). docs/gpu.md
 # describes the recipe.
 set -e
-mode=${1:?usage: device_check_cuda.sh pack|run DIR}
-dir=${2:?usage: device_check_cuda.sh pack|run DIR}
+mode=${1:?usage: device_check_cuda.sh pack|run|time DIR}
+dir=${2:?usage: device_check_cuda.sh pack|run|time DIR}
 case $mode in
 pack)
     here=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,5 +49,19 @@ run)
     fi
     exit $status
     ;;
-*) echo "device_check_cuda.sh: unknown mode '$mode' (pack or run)" >&2; exit 2 ;;
+time)
+    base=${3:-}
+    export LD_LIBRARY_PATH="$dir/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    step="bench run --kind train --device cuda --dtype bf16 --d 768 --layers 12 --heads 12 --ctx 512
+          --batch 32 --vocab 50304 --warmup 3 --min-steps 4 --min-time 1"
+    for round in $(seq "${ROUNDS:-1}"); do
+        for arch in gpt mosaic; do
+            for pack in "$dir" $base; do
+                line=$("$pack/memlab" $step --arch "$arch" 2>/dev/null | tail -1)
+                echo "$(basename "$pack"),$arch,${line:-failed}"
+            done
+        done
+    done
+    ;;
+*) echo "device_check_cuda.sh: unknown mode '$mode' (pack, run or time)" >&2; exit 2 ;;
 esac
