@@ -26,6 +26,20 @@ static std::vector<float> leak_params(int H)
     return th;
 }
 
+/* A backward that stores its gradient (written first, core/tape.h) on the CPU and on the GPU, each
+ * into n NaNs that must never be read, the results against each other. cpu(dst) and gpu(dst) call
+ * the two kernels with the store flag set. */
+template <class Cpu, class Gpu>
+static void check_store(const char *name, size_t n, Cpu cpu, Gpu gpu)
+{
+    std::vector<float> want(n, NAN);
+    float *got = dup(want);
+    cpu(want.data());
+    gpu(got);
+    check_vec(name, back(got, n), want, TOL);
+    dfree(got);
+}
+
 static void check_time(int B, int T, int H, int hs)
 {
     char name[120];
@@ -71,21 +85,16 @@ static void check_time(int B, int T, int H, int hs)
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dtheta without dinp", B, T, H, hs);
     check_vec(name, back(dth2_, H), dth2, TOL);
 
-    /* store (a gradient written first): the starting NaNs are never read */
-    std::vector<float> ds(n, NAN);
-    float *ds_ = dup(ds);
-    leaky_avg_backward(ds.data(), NULL, dy.data(), y.data(), th.data(), B, T, H, hs, 1);
-    cuda_leaky_avg_backward(ds_, NULL, dy_, y_, th_, B, T, H, hs, 1);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dinp store", B, T, H, hs);
-    check_vec(name, back(ds_, n), ds, TOL);
-    std::vector<float> dm(n, NAN);
-    float *dm_ = dup(dm);
-    lookahead_mix_backward(dm.data(), NULL, dy.data(), x.data(), c.data(), B, T, H, hs, 1);
-    cuda_lookahead_mix_backward(dm_, NULL, dy_, x_, c_, B, T, H, hs, 1);
+    check_store(
+        name, n, [&](float *d) { leaky_avg_backward(d, NULL, dy.data(), y.data(), th.data(), B, T, H, hs, 1); },
+        [&](float *d) { cuda_leaky_avg_backward(d, NULL, dy_, y_, th_, B, T, H, hs, 1); });
     snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d dinp store", B, T, H, hs);
-    check_vec(name, back(dm_, n), dm, TOL);
+    check_store(
+        name, n, [&](float *d) { lookahead_mix_backward(d, NULL, dy.data(), x.data(), c.data(), B, T, H, hs, 1); },
+        [&](float *d) { cuda_lookahead_mix_backward(d, NULL, dy_, x_, c_, B, T, H, hs, 1); });
 
-    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_, ds_, dm_})
+    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_})
         dfree(p);
 }
 
@@ -130,14 +139,11 @@ static void check_rownorm(int N, int C, int tiny)
     check_vec(name, back(nrm_, N), nrm, TOL);
     snprintf(name, sizeof name, "rownorm N%d C%d%s dinp", N, C, tiny ? " tiny row" : "");
     check_vec(name, back(dx_, n), dx, TOL);
-    /* store (a gradient written first): the starting NaNs are never read */
-    std::vector<float> ds(n, NAN);
-    float *ds_ = dup(ds);
-    rownorm_backward(ds.data(), dy.data(), y.data(), nrm.data(), N, C, eps, 1);
-    cuda_rownorm_backward(ds_, dy_, y_, nrm_, N, C, eps, 1);
     snprintf(name, sizeof name, "rownorm N%d C%d%s dinp store", N, C, tiny ? " tiny row" : "");
-    check_vec(name, back(ds_, n), ds, TOL);
-    for (float *p : {x_, dy_, y_, nrm_, dx_, ds_})
+    check_store(
+        name, n, [&](float *d) { rownorm_backward(d, dy.data(), y.data(), nrm.data(), N, C, eps, 1); },
+        [&](float *d) { cuda_rownorm_backward(d, dy_, y_, nrm_, N, C, eps, 1); });
+    for (float *p : {x_, dy_, y_, nrm_, dx_})
         dfree(p);
 }
 
@@ -163,14 +169,11 @@ static void check_exp_scale(int N, int G, int D)
     check_vec(name, back(dx_, n), dx, TOL);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d dp", N, G, D);
     check_vec(name, back(dp_, G), dp, TOL);
-    /* store: the starting NaNs are never read */
-    std::vector<float> ds(n, NAN);
-    float *ds_ = dup(ds);
-    exp_scale_backward(ds.data(), NULL, dy.data(), x.data(), p.data(), N, G, D, cap, 1);
-    cuda_exp_scale_backward(ds_, NULL, dy_, x_, p_, N, G, D, cap, 1);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d dinp store", N, G, D);
-    check_vec(name, back(ds_, n), ds, TOL);
-    for (float *q : {x_, dy_, y_, p_, dx_, dp_, ds_})
+    check_store(
+        name, n, [&](float *d) { exp_scale_backward(d, NULL, dy.data(), x.data(), p.data(), N, G, D, cap, 1); },
+        [&](float *d) { cuda_exp_scale_backward(d, NULL, dy_, x_, p_, N, G, D, cap, 1); });
+    for (float *q : {x_, dy_, y_, p_, dx_, dp_})
         dfree(q);
 }
 
@@ -204,14 +207,14 @@ static void check_rownorm_scale(int N, int G, int D, int tiny)
     check_vec(name, back(dx_, n), dx, TOL);
     snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s dp", N, G, D, t);
     check_vec(name, back(dp_, G), dp, TOL);
-    /* store, without dp: the starting NaNs are never read */
-    std::vector<float> ds(n, NAN);
-    float *ds_ = dup(ds);
-    rownorm_scale_backward(ds.data(), NULL, NULL, dy.data(), y.data(), nrm.data(), p.data(), N, G, D, eps, cap, 1);
-    cuda_rownorm_scale_backward(ds_, NULL, NULL, dy_, y_, nrm_, p_, N, G, D, eps, cap, 1);
-    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s dinp store", N, G, D, t);
-    check_vec(name, back(ds_, n), ds, TOL);
-    for (float *q : {x_, dy_, y_, p_, dx_, dp_, nrm_, rd_, ds_})
+    snprintf(name, sizeof name, "rownorm_scale N%d G%d D%d%s dinp store (without dp)", N, G, D, t);
+    check_store(
+        name, n,
+        [&](float *d) {
+            rownorm_scale_backward(d, NULL, NULL, dy.data(), y.data(), nrm.data(), p.data(), N, G, D, eps, cap, 1);
+        },
+        [&](float *d) { cuda_rownorm_scale_backward(d, NULL, NULL, dy_, y_, nrm_, p_, N, G, D, eps, cap, 1); });
+    for (float *q : {x_, dy_, y_, p_, dx_, dp_, nrm_, rd_})
         dfree(q);
 }
 
