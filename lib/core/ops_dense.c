@@ -133,7 +133,7 @@ static void add_backward(tape *tp, tape_node *nd)
 {
     device_kind dev = nd->out->device;
     tensor *a = nd->in[0], *b = nd->in[1];
-    if (b && b->grad_unset && !(a && a->grad_unset)) {   /* move into b instead */
+    if (b->grad_unset && !a->grad_unset) {   /* move into b instead (op_add has both inputs) */
         tensor *t = a;
         a = b;
         b = t;
