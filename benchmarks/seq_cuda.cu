@@ -1,7 +1,7 @@
 /* The CUDA time-mixing kernels alone (lib/cuda/seq.cu) at the mosaic's GPT-2-small shape
  * (B 32, T 512, 12 heads of 64), timed with CUDA events: leaky average, look-ahead mix, RoPE, and
- * the mosaic's key and value scaling (rownorm over each head's 64 columns, then exp_scale by a
- * per-head factor), forward and backward (with the per-head parameter gradients). Median of 50 calls.
+ * the mosaic's key and value scaling (rownorm over each head's 64 columns, exp_scale by a per-head
+ * factor, and the two fused as the model runs them), forward and backward (with the per-head parameter gradients). Median of 50 calls.
  * Then LayerNorm (lib/cuda/norm_act.cu) over the B T rows of C = H hs = 768, backward with the weight
  * and bias gradients: its float4 path, and as layernorm_fallback the block-per-row kernels it falls
  * back to (forced by an input one float off a 16-byte boundary), for a comparison on the same card.
@@ -47,6 +47,11 @@ int main(int argc, char **argv)
     f = time_ms([&] { cuda_rownorm_forward(y, nrm, x, B * T * H, hs, 1e-6f); }, 50);
     g = time_ms([&] { cuda_rownorm_backward(dx, dy, y, nrm, B * T * H, hs, 1e-6f, 0); }, 50);
     printf("rownorm,%d,%d,%d,%d,%.4f,%.4f,%.0f,\n", B, T, H, hs, f, g, gb / (f / 1e3));
+    float *rowdot = dev_fill((size_t)B * T * H, 0.f);
+    f = time_ms([&] { cuda_rownorm_scale_forward(y, nrm, x, p, B * T, H, hs, 1e-6f, INFINITY); }, 50);
+    g = time_ms([&] { cuda_rownorm_scale_backward(dx, dp, rowdot, dy, y, nrm, p, B * T, H, hs, 1e-6f, INFINITY, 0); },
+                50);
+    printf("rownorm_scale,%d,%d,%d,%d,%.4f,%.4f,%.0f,\n", B, T, H, hs, f, g, gb / (f / 1e3));
     f = time_ms([&] { cuda_exp_scale_forward(y, x, p, B * T, H, hs, INFINITY); }, 50);
     g = time_ms([&] { cuda_exp_scale_backward(dx, dp, dy, x, p, B * T, H, hs, INFINITY, 0); }, 50);
     printf("exp_scale,%d,%d,%d,%d,%.4f,%.4f,%.0f,\n", B, T, H, hs, f, g, gb / (f / 1e3));
@@ -61,7 +66,7 @@ int main(int argc, char **argv)
     g = time_ms([&] { cuda_layernorm_backward(dx, dw, db, dy, off + 1, w, mean, rstd, N, C); }, 50);
     printf("layernorm_fallback,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.0f\n", B, T, H, hs, f, g, gb / (f / 1e3),
            2 * gb / (g / 1e3));
-    for (float *q : {x, y, dy, dx, p, dp, nrm, w, bias, dw, db, mean, rstd, off})
+    for (float *q : {x, y, dy, dx, p, dp, nrm, rowdot, w, bias, dw, db, mean, rstd, off})
         CK(cudaFree(q));
     return 0;
 }

@@ -2,6 +2,8 @@
 #ifndef MEMLAB_CUDA_LAUNCH_CUH
 #define MEMLAB_CUDA_LAUNCH_CUH
 
+#include <stdint.h>
+
 #include "cuda/cuda_check.cuh"
 
 extern "C" {
@@ -18,6 +20,9 @@ extern "C" {
             CUDA_LAUNCHED();                                                    \
         }                                                                       \
     } while (0)
+
+/* Whether a float4 path may read or write at p (NULL counts as aligned). */
+static inline bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 /* Sum over the 32 lanes of a warp (all active); every lane gets it, in an order fixed by the lanes. */
 template <typename T> __device__ __forceinline__ T warp_sum(T v)

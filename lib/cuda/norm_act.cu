@@ -282,7 +282,6 @@ __global__ static void __launch_bounds__(LN_BWD_WARPS * 32, V <= 6 ? 2 : 1)
 
 /* Whether the float4 path takes this shape: every row 16-byte aligned (C % 4 == 0 and aligned bases;
  * NULL counts as aligned), and C within the registers' LN_MAX_V float4 a lane. */
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 static bool ln_fast(int N, int C, const void *a, const void *b, const void *c, const void *d)
 {
     return N > 0 && C > 0 && C % 4 == 0 && C <= 128 * LN_MAX_V && aligned16(a) && aligned16(b) && aligned16(c) &&

@@ -347,125 +347,204 @@ extern "C" void cuda_rope_backward(real *dinp, const real *dout, int B, int T, i
         rope_run(dinp, dout, B, T, H, hs, pos0, -1.f, 1);
 }
 
-/* ---- exp_scale -------------------------------------------------------------------------------- */
+/* ---- the row kernels: exp_scale, rownorm and the two fused ------------------------------------ */
 
-/* One warp per row of D (rows r of N G, row r in group r % G), lanes along the row: the group and
- * its scale are found once a row rather than by dividing each element's index (measured level
- * with the per-element form: both run at the memory's speed, benchmarks/NOTES.md §20). */
-__global__ void exp_scale_apply(float *out, const float *inp, const float *p, size_t rows, int G, int D, float cap,
+/* Rows of D floats (rows r of N G, row r in group r % G) are read as D / VW vectors of VW floats
+ * (VW 4, float4 loads, when D % 4 == 0; else VW 1), L lanes a row (the power of two at or above
+ * D / VW, at most 32: L 16 at the mosaic's D 64, two rows a warp), lane j taking vectors j, j + L, ...
+ * A warp moves 512 bytes a row pair with one load per lane where a warp a row with scalar loads
+ * moved 256 bytes with two (benchmarks/NOTES.md §23). Groups of L lanes reduce with xor shuffles
+ * inside the group; every lane of the warp runs them (a group past the last row is idle, not gone). */
+template <int VW> struct rowvec;
+template <> struct rowvec<1> {
+    float v[1];
+    __device__ void load(const float *p) { v[0] = *p; }
+    __device__ void store(float *p) const { *p = v[0]; }
+};
+template <> struct rowvec<4> {
+    float v[4];
+    __device__ void load(const float *p)
+    {
+        const float4 t = *(const float4 *)p;
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+    }
+    __device__ void store(float *p) const { *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]); }
+};
+
+template <int L> __device__ __forceinline__ float group_sum(float v)
+{
+    for (int o = L / 2; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+#define ROW_BLOCK 256
+
+/* The row of this thread's group, and the lane's place in it. */
+template <int L> __device__ __forceinline__ long row_of(int *j)
+{
+    *j = threadIdx.x & (L - 1);
+    return ((long)blockIdx.x * ROW_BLOCK + threadIdx.x) / L;
+}
+
+/* exp_scale: y = e^min(p, cap) x, or y += (acc). */
+template <int VW, int L>
+__global__ void exp_scale_apply(float *out, const float *inp, const float *p, long rows, int G, int D, float cap,
                                 int acc)
 {
-    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    for (size_t r = (size_t)blockIdx.x * warps + threadIdx.x / 32; r < rows; r += (size_t)gridDim.x * warps) {
-        const float s = expf(fminf(p[r % G], cap));
-        const float *x = inp + r * D;
-        float *y = out + r * D;
+    int j;
+    const long r = row_of<L>(&j);
+    if (r >= rows)   /* no shuffles here: a group may leave */
+        return;
+    const float s = expf(fminf(p[r % G], cap));
+    const float *x = inp + (size_t)r * D;
+    float *y = out + (size_t)r * D;
+    for (int i = j * VW; i < D; i += L * VW) {
+        rowvec<VW> a, o;
+        a.load(x + i);
         if (acc)
-            for (int i = lane; i < D; i += 32)
-                y[i] += s * x[i];
-        else
-            for (int i = lane; i < D; i += 32)
-                y[i] = s * x[i];
+            o.load(y + i);
+        for (int k = 0; k < VW; k++)
+            o.v[k] = acc ? o.v[k] + s * a.v[k] : s * a.v[k];
+        o.store(y + i);
     }
 }
 
-/* Stage 1 of dp: block (g, chunk) sums dout . inp over its share of group g's N rows, a warp a row. */
-__global__ void exp_scale_bwd_p(double *part, const float *dout, const float *inp, int N, int G, int D)
+/* exp_scale's backward in one pass: dinp = s dout (stored or added) and rowdot[r] = dout . inp, the
+ * row's share of dp (summed per group by rowdot_part). */
+template <int VW, int L>
+__global__ void exp_scale_bwd(float *dinp, float *rowdot, const float *dout, const float *inp, const float *p,
+                              long rows, int G, int D, float cap, int store)
 {
-    const int g = blockIdx.x, lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    const int per = (N + RED_CHUNKS - 1) / RED_CHUNKS, n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
-    double acc = 0;
-    for (int n = n0 + threadIdx.x / 32; n < n1; n += warps) {
-        const size_t off = ((size_t)n * G + g) * (size_t)D;
-        for (int i = lane; i < D; i += 32)
-            acc += (double)dout[off + i] * inp[off + i];
+    int j;
+    const long r = row_of<L>(&j);
+    const bool live = r < rows;
+    const long rr = live ? r : 0;
+    const float s = expf(fminf(p[rr % G], cap));
+    const float *dy = dout + (size_t)rr * D, *x = inp + (size_t)rr * D;
+    float c = 0.f;
+    for (int i = j * VW; live && i < D; i += L * VW) {
+        rowvec<VW> g, a, o;
+        g.load(dy + i);
+        if (rowdot) {
+            a.load(x + i);
+            for (int k = 0; k < VW; k++)
+                c += g.v[k] * a.v[k];
+        }
+        if (dinp) {
+            float *dx = dinp + (size_t)r * D + i;
+            if (!store)
+                o.load(dx);
+            for (int k = 0; k < VW; k++)
+                o.v[k] = store ? s * g.v[k] : o.v[k] + s * g.v[k];
+            o.store(dx);
+        }
     }
-    const double s = block_sum(acc);
-    if (threadIdx.x == 0)
-        part[(size_t)g * RED_CHUNKS + blockIdx.y] = s;
-}
-
-extern "C" void cuda_exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap)
-{
-    const size_t n = (size_t)N * G * D;
-    if (n == 0)
-        return;
-    exp_scale_apply<<<grid_rows((size_t)N * G), SEQ_THREADS>>>(out, inp, p, (size_t)N * G, G, D, cap, 0);
-    SEQ_LAUNCHED();
-}
-
-extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
-                                        int N, int G, int D, real cap, int store)
-{
-    const size_t n = (size_t)N * G * D;
-    if (n == 0)
-        return;
-    if (dinp) {
-        exp_scale_apply<<<grid_rows((size_t)N * G), SEQ_THREADS>>>(dinp, dout, p, (size_t)N * G, G, D, cap, !store);
-        SEQ_LAUNCHED();
-    }
-    if (dp) {
-        double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
-        exp_scale_bwd_p<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, dout, inp, N, G, D);
-        SEQ_LAUNCHED();
-        finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
-        tmp_free(part);
+    if (rowdot) {
+        c = group_sum<L>(c);
+        if (live && j == 0)
+            rowdot[r] = c;
     }
 }
 
-/* ---- rownorm, and rownorm with exp_scale in one pass (core/kernels_norm.c) ---------------------- */
-
-/* One warp per row of D (rows r of N G, row r in group r % G, its scale e^min(p, cap), or 1 without p:
- * rownorm alone, the same bits as a normalisation by itself); warp_sum: cuda/launch.cuh. */
+/* rownorm with exp_scale (or without: p NULL, scale 1, the same bits as a normalisation by itself). */
+template <int VW, int L>
 __global__ void rownorm_scale_fwd(float *out, float *norm, const float *inp, const float *p, long rows, int G, int D,
                                   float eps, float cap)
 {
-    const long r = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (r >= rows)
-        return;
-    const float *x = inp + (size_t)r * D;
+    int j;
+    const long r = row_of<L>(&j);
+    const bool live = r < rows;
+    const float *x = inp + (size_t)(live ? r : 0) * D;
     float ss = 0.f;
-    for (int i = lane; i < D; i += 32)
-        ss += x[i] * x[i];
-    const float nrm = sqrtf(warp_sum(ss)), den = nrm > eps ? nrm : eps;
+    for (int i = j * VW; live && i < D; i += L * VW) {
+        rowvec<VW> a;
+        a.load(x + i);
+        for (int k = 0; k < VW; k++)
+            ss += a.v[k] * a.v[k];
+    }
+    const float nrm = sqrtf(group_sum<L>(ss)), den = nrm > eps ? nrm : eps;
+    if (!live)
+        return;
     const float s = p ? expf(fminf(p[r % G], cap)) : 1.f;
-    for (int i = lane; i < D; i += 32)
-        out[(size_t)r * D + i] = s * (x[i] / den);   /* rownorm's rounding, then exp_scale's */
-    if (lane == 0)
+    for (int i = j * VW; i < D; i += L * VW) {
+        rowvec<VW> a;
+        a.load(x + i);   /* the row again, from L1 */
+        for (int k = 0; k < VW; k++)
+            a.v[k] = s * (a.v[k] / den);   /* rownorm's rounding, then exp_scale's */
+        a.store(out + (size_t)r * D + i);
+    }
+    if (j == 0)
         norm[r] = nrm;
 }
 
 /* dx = (dy - u c) / (||x|| / s) with u = y / s and c = u . dy (dy / (eps / s) below eps), and
  * rowdot[r] = c when p wants a gradient (the CPU kernel's comment has the algebra). */
+template <int VW, int L>
 __global__ void rownorm_scale_bwd(float *dinp, float *rowdot, const float *dout, const float *out, const float *norm,
                                   const float *p, long rows, int G, int D, float eps, float cap, int store)
 {
-    const long r = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (r >= rows)
-        return;
-    const float *y = out + (size_t)r * D, *dy = dout + (size_t)r * D;
-    const float s = p ? expf(fminf(p[r % G], cap)) : 1.f, inv = s > 0.f ? 1.f / s : 0.f, nrm = norm[r];
+    int j;
+    const long r = row_of<L>(&j);
+    const bool live = r < rows;
+    const long rr = live ? r : 0;
+    const float *y = out + (size_t)rr * D, *dy = dout + (size_t)rr * D;
+    const float s = p ? expf(fminf(p[rr % G], cap)) : 1.f, inv = s > 0.f ? 1.f / s : 0.f, nrm = norm[rr];
     float c = 0.f;
-    for (int i = lane; i < D; i += 32)
-        c += y[i] * inv * dy[i];
-    c = warp_sum(c);
-    if (rowdot && lane == 0)
+    for (int i = j * VW; live && i < D; i += L * VW) {
+        rowvec<VW> a, g;
+        a.load(y + i);
+        g.load(dy + i);
+        for (int k = 0; k < VW; k++)
+            c += a.v[k] * inv * g.v[k];
+    }
+    c = group_sum<L>(c);
+    if (!live)
+        return;
+    if (rowdot && j == 0)
         rowdot[r] = c;
     if (!dinp)
         return;
-    float *dx = dinp + (size_t)r * D;
-    const bool scaled = nrm >= eps;   /* the whole warp takes the same side: one row */
+    const bool scaled = nrm >= eps;   /* the whole group takes the same side: one row */
     const float den = (scaled ? nrm : eps) / s;
-    for (int i = lane; i < D; i += 32) {
-        const float g = scaled ? (dy[i] - y[i] * inv * c) / den : dy[i] / den;
-        dx[i] = store ? g : dx[i] + g;   /* store: a gradient written first, its old contents never read */
+    for (int i = j * VW; i < D; i += L * VW) {
+        rowvec<VW> a, g, o;
+        a.load(y + i);   /* again, from L1 */
+        g.load(dy + i);
+        float *dx = dinp + (size_t)r * D + i;
+        if (!store)   /* store: a gradient written first, its old contents never read */
+            o.load(dx);
+        for (int k = 0; k < VW; k++) {
+            const float v = scaled ? (g.v[k] - a.v[k] * inv * c) / den : g.v[k] / den;
+            o.v[k] = store ? v : o.v[k] + v;
+        }
+        o.store(dx);
     }
 }
 
-/* Stage 1 of dp: block (g, chunk) sums rowdot over its share of group g's N rows. */
-__global__ void rownorm_scale_bwd_p(double *part, const float *rowdot, int N, int G)
+/* Launches K<VW, L> over rows rows of D floats with VW and L chosen as above; vec: every pointer
+ * the kernel takes rows from is 16-byte aligned (a tensor may be a view at any float). */
+#define ROW_LAUNCH(K, rows, D, vec, ...)                                                                       \
+    do {                                                                                                       \
+        const long rows_ = (rows);                                                                             \
+        const int d_ = (D), v_ = (vec) && d_ % 4 == 0, q_ = v_ ? d_ / 4 : d_;                                  \
+        const int l_ = !v_ ? 32 : q_ > 16 ? 32 : q_ > 8 ? 16 : q_ > 4 ? 8 : q_ > 2 ? 4 : q_ > 1 ? 2 : 1;      \
+        const unsigned nb_ = (unsigned)((rows_ * l_ + ROW_BLOCK - 1) / ROW_BLOCK);                             \
+        switch (v_ ? l_ : 0) {                                                                                 \
+        case 1: K<4, 1><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                               \
+        case 2: K<4, 2><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                               \
+        case 4: K<4, 4><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                               \
+        case 8: K<4, 8><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                               \
+        case 16: K<4, 16><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                             \
+        case 32: K<4, 32><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                             \
+        default: K<1, 32><<<nb_, ROW_BLOCK>>>(__VA_ARGS__); break;                                             \
+        }                                                                                                      \
+        SEQ_LAUNCHED();                                                                                        \
+    } while (0)
+
+/* Stage 1 of a per-group parameter gradient: block (g, chunk) sums rowdot over its share of group
+ * g's N rows (in double, in a fixed order). */
+__global__ void rowdot_part(double *part, const float *rowdot, int N, int G)
 {
     const int g = blockIdx.x, per = (N + RED_CHUNKS - 1) / RED_CHUNKS;
     const int n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
@@ -477,14 +556,47 @@ __global__ void rownorm_scale_bwd_p(double *part, const float *rowdot, int N, in
         part[(size_t)g * RED_CHUNKS + blockIdx.y] = sum;
 }
 
+/* dp[g] += e^min(p, cap) (p < cap) times the sum of group g's row dots. */
+static void finish_exp_cap(real *dp, const real *rowdot, const real *p, int N, int G, real cap)
+{
+    double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
+    rowdot_part<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, G);
+    SEQ_LAUNCHED();
+    finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
+    tmp_free(part);
+}
+
+extern "C" void cuda_exp_scale_forward(real *out, const real *inp, const real *p, int N, int G, int D, real cap)
+{
+    const long rows = (long)N * G;
+    if (rows <= 0 || D <= 0)
+        return;
+    ROW_LAUNCH(exp_scale_apply, rows, D, aligned16(out) && aligned16(inp), out, inp, p, rows, G, D, cap, 0);
+}
+
+extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
+                                        int N, int G, int D, real cap, int store)
+{
+    const long rows = (long)N * G;
+    if (rows <= 0 || D <= 0 || (!dinp && !dp))
+        return;
+    real *rowdot = dp ? (real *)tmp_alloc((size_t)rows * sizeof(real)) : NULL;
+    const int vec = aligned16(dinp) && aligned16(dout) && aligned16(inp);
+    ROW_LAUNCH(exp_scale_bwd, rows, D, vec, dinp, rowdot, dout, inp, p, rows, G, D, cap, store);
+    if (dp) {
+        finish_exp_cap(dp, rowdot, p, N, G, cap);
+        tmp_free(rowdot);
+    }
+}
+
 extern "C" void cuda_rownorm_scale_forward(real *out, real *norm, const real *inp, const real *p, int N, int G, int D,
                                            real eps, real cap)
 {
     const long rows = (long)N * G;
     if (rows <= 0 || D <= 0)
         return;
-    rownorm_scale_fwd<<<(unsigned)((rows + 7) / 8), 256>>>(out, norm, inp, p, rows, G, D, eps, cap);
-    SEQ_LAUNCHED();
+    const int vec = aligned16(out) && aligned16(inp);
+    ROW_LAUNCH(rownorm_scale_fwd, rows, D, vec, out, norm, inp, p, rows, G, D, eps, cap);
 }
 
 extern "C" void cuda_rownorm_scale_backward(real *dinp, real *dp, real *rowdot, const real *dout, const real *out,
@@ -494,16 +606,11 @@ extern "C" void cuda_rownorm_scale_backward(real *dinp, real *dp, real *rowdot, 
     const long rows = (long)N * G;
     if (rows <= 0 || D <= 0 || (!dinp && !dp))
         return;
-    rownorm_scale_bwd<<<(unsigned)((rows + 7) / 8), 256>>>(dinp, dp ? rowdot : NULL, dout, out, norm, p, rows, G, D,
-                                                           eps, cap, store);
-    SEQ_LAUNCHED();
-    if (dp) {
-        double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
-        rownorm_scale_bwd_p<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, G);
-        SEQ_LAUNCHED();
-        finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
-        tmp_free(part);
-    }
+    const int vec = aligned16(dinp) && aligned16(dout) && aligned16(out);
+    ROW_LAUNCH(rownorm_scale_bwd, rows, D, vec, dinp, dp ? rowdot : NULL, dout, out, norm, p, rows, G, D, eps, cap,
+               store);
+    if (dp)
+        finish_exp_cap(dp, rowdot, p, N, G, cap);
 }
 
 extern "C" void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)

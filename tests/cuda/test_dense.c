@@ -619,6 +619,11 @@ int main(void)
     test_linear_xent(300, 96, 1000, 128, 1);
     test_linear_xent(512, 768, 50304, cuda_linear_xent_chunk_rows(512, 50304), 1);
     test_linear_xent(512, 768, 50304, 200, 1);
+    /* rows staged in shared memory (V >= 8,192): fp32's gradient in place of the logits, and a row
+     * that is not a whole number of float4s (V % 4 != 0: the scalar copy) */
+    test_linear_xent(64, 96, 50304, 64, 0);
+    test_linear_xent(100, 96, 9001, 48, 0);
+    test_linear_xent(100, 96, 9001, 48, 1);
     test_mse_sum();
     test_shape();
     test_dropout();

@@ -169,6 +169,11 @@ static void check_exp_scale(int N, int G, int D)
     check_vec(name, back(dx_, n), dx, TOL);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d dp", N, G, D);
     check_vec(name, back(dp_, G), dp, TOL);
+    snprintf(name, sizeof name, "exp_scale N%d G%d D%d dp without dinp", N, G, D);
+    float *dp2_ = dup(dp0);
+    cuda_exp_scale_backward(NULL, dp2_, dy_, x_, p_, N, G, D, cap, 0);
+    check_vec(name, back(dp2_, G), dp, TOL);
+    dfree(dp2_);
     snprintf(name, sizeof name, "exp_scale N%d G%d D%d dinp store", N, G, D);
     check_store(
         name, n, [&](float *d) { exp_scale_backward(d, NULL, dy.data(), x.data(), p.data(), N, G, D, cap, 1); },
@@ -218,6 +223,37 @@ static void check_rownorm_scale(int N, int G, int D, int tiny)
         dfree(q);
 }
 
+/* Rows read and written through pointers one float off a 16-byte boundary (a view at any float):
+ * the row kernels' scalar path at a D (64) that otherwise takes float4s, against the CPU. */
+static void check_rows_misaligned(int N, int G, int D)
+{
+    const float cap = 5.f, eps = 1e-6f;
+    const size_t rows = (size_t)N * G, n = rows * D;
+    std::vector<float> x = rand_vec(n + 1), dy = rand_vec(n + 1), p = rand_vec(G, -1.f, 3.f);
+    std::vector<float> y(n), nrm(rows), rowdot(rows), dx(n), dp(G, 0.f), ye(n), dxe(n), dpe(G, 0.f);
+    rownorm_scale_forward(y.data(), nrm.data(), x.data() + 1, p.data(), N, G, D, eps, cap);
+    rownorm_scale_backward(dx.data(), dp.data(), rowdot.data(), dy.data() + 1, y.data(), nrm.data(), p.data(), N, G,
+                           D, eps, cap, 1);
+    exp_scale_forward(ye.data(), x.data() + 1, p.data(), N, G, D, cap);
+    exp_scale_backward(dxe.data(), dpe.data(), dy.data() + 1, x.data() + 1, p.data(), N, G, D, cap, 1);
+    const std::vector<float> nan1(n + 1, NAN), zeros(G, 0.f);
+    float *x_ = dup(x), *dy_ = dup(dy), *p_ = dup(p), *y_ = dup(nan1), *dx_ = dup(nan1), *ye_ = dup(nan1);
+    float *dxe_ = dup(nan1), *dp_ = dup(zeros), *dpe_ = dup(zeros), *nrm_ = dup(std::vector<float>(rows, NAN));
+    float *rd_ = dup(std::vector<float>(rows, NAN));
+    cuda_rownorm_scale_forward(y_ + 1, nrm_, x_ + 1, p_, N, G, D, eps, cap);
+    cuda_rownorm_scale_backward(dx_ + 1, dp_, rd_, dy_ + 1, y_ + 1, nrm_, p_, N, G, D, eps, cap, 1);
+    cuda_exp_scale_forward(ye_ + 1, x_ + 1, p_, N, G, D, cap);
+    cuda_exp_scale_backward(dxe_ + 1, dpe_, dy_ + 1, x_ + 1, p_, N, G, D, cap, 1);
+    check_vec("rownorm_scale misaligned forward", back(y_ + 1, n), y, TOL);
+    check_vec("rownorm_scale misaligned dinp", back(dx_ + 1, n), dx, TOL);
+    check_vec("rownorm_scale misaligned dp", back(dp_, G), dp, TOL);
+    check_vec("exp_scale misaligned forward", back(ye_ + 1, n), ye, TOL);
+    check_vec("exp_scale misaligned dinp", back(dxe_ + 1, n), dxe, TOL);
+    check_vec("exp_scale misaligned dp", back(dpe_, G), dpe, TOL);
+    for (float *q : {x_, dy_, p_, y_, dx_, ye_, dxe_, dp_, dpe_, nrm_, rd_})
+        dfree(q);
+}
+
 int main(void)
 {
     check_time(2, 37, 3, 16);
@@ -238,5 +274,12 @@ int main(void)
     check_rownorm_scale(50, 6, 7, 0);
     check_rownorm_scale(37, 2, 64, 1);
     check_rownorm_scale(4096, 12, 64, 0);
+    /* the float4 row kernels at each lane count: D 4 (1 lane a row), 8 (2, with a tiny row), 12 (4,
+     * one lane idle), 256 (32 lanes, two vectors each) */
+    check_rownorm_scale(301, 1, 4, 0);
+    check_rownorm_scale(300, 3, 8, 1);
+    check_exp_scale(300, 5, 12);
+    check_rownorm_scale(50, 3, 256, 0);
+    check_rows_misaligned(97, 3, 64);
     return seq_exit();
 }
