@@ -182,104 +182,11 @@ extern "C" void cuda_leaky_avg_backward(real *dinp, real *dtheta, const real *do
     }
 }
 
-/* ---- look-ahead mix --------------------------------------------------------------------------- */
-
-/* Every look-ahead kernel takes a warp a row (b, t) of C channels, head by head with lanes along the
- * head's columns, so that a position's t and a channel's head come from loop counters rather than
- * from dividing each element's index (forward 0.063 -> 0.054 ms at the GPT-2-small shape,
- * benchmarks/NOTES.md §20). */
-__global__ void lookahead_fwd(float *out, const float *inp, const float *c, int B, int T, int H, int hs)
-{
-    const int C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    const size_t rows = (size_t)B * T;
-    for (size_t r = (size_t)blockIdx.x * warps + threadIdx.x / 32; r < rows; r += (size_t)gridDim.x * warps) {
-        const int last = (int)(r % T) + 1 == T;
-        const float *x = inp + r * C;
-        float *y = out + r * C;
-        for (int h = 0; h < H; h++) {
-            const float w = c[h];
-            for (int j = h * hs + lane; j < (h + 1) * hs; j += 32)
-                y[j] = w * x[j] + (1 - w) * (last ? 0.f : x[j + C]);
-        }
-    }
-}
-
-__global__ void lookahead_bwd_inp(float *dinp, const float *dout, const float *c, int B, int T, int H, int hs,
-                                  int store)
-{
-    const int C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    const size_t rows = (size_t)B * T;
-    for (size_t r = (size_t)blockIdx.x * warps + threadIdx.x / 32; r < rows; r += (size_t)gridDim.x * warps) {
-        const int first = r % T == 0;
-        const float *dy = dout + r * C;
-        float *dx = dinp + r * C;
-        for (int h = 0; h < H; h++) {
-            const float w = c[h];
-            for (int j = h * hs + lane; j < (h + 1) * hs; j += 32) {
-                const float g = w * dy[j] + (first ? 0.f : (1 - w) * dy[j - C]);
-                dx[j] = store ? g : dx[j] + g;   /* store: a gradient written first */
-            }
-        }
-    }
-}
-
-/* Stage 1 of dc: block (h, chunk) sums dout_t . (inp_t - inp_{t+1}) over its share of the B T rows
- * (head h's hs columns of each) into part[h * RED_CHUNKS + chunk]. */
-__global__ void lookahead_bwd_c(double *part, const float *dout, const float *inp, int B, int T, int H, int hs)
-{
-    const int h = blockIdx.x, C = H * hs, lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    const long rows = (long)B * T, per = (rows + RED_CHUNKS - 1) / RED_CHUNKS;
-    const long r0 = blockIdx.y * per, r1 = r0 + per < rows ? r0 + per : rows;
-    double acc = 0;
-    for (long r = r0 + threadIdx.x / 32; r < r1; r += warps) {
-        const int last = (int)(r % T) + 1 == T;
-        const size_t off = (size_t)r * C + (size_t)h * hs;
-        for (int j = lane; j < hs; j += 32) {
-            const float next = last ? 0.f : inp[off + j + C];
-            acc += (double)dout[off + j] * (inp[off + j] - next);
-        }
-    }
-    const double s = block_sum(acc);
-    if (threadIdx.x == 0)
-        part[(size_t)h * RED_CHUNKS + blockIdx.y] = s;
-}
-
 /* Grid-stride launches: at most this many blocks, each thread then loops. */
 static unsigned grid_for(size_t n)
 {
     const unsigned b = blocks_for(n);
     return b < 4096 ? (b ? b : 1) : 4096;
-}
-
-/* Blocks for a warp a row over rows rows. */
-static unsigned grid_rows(size_t rows) { return grid_for(rows * 32); }
-
-extern "C" void cuda_lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
-{
-    const size_t n = (size_t)B * T * H * hs;
-    if (n == 0)
-        return;
-    lookahead_fwd<<<grid_rows((size_t)B * T), SEQ_THREADS>>>(out, inp, c, B, T, H, hs);
-    SEQ_LAUNCHED();
-}
-
-extern "C" void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
-                                            int B, int T, int H, int hs, int store)
-{
-    const size_t n = (size_t)B * T * H * hs;
-    if (n == 0)
-        return;
-    if (dinp) {
-        lookahead_bwd_inp<<<grid_rows((size_t)B * T), SEQ_THREADS>>>(dinp, dout, c, B, T, H, hs, store);
-        SEQ_LAUNCHED();
-    }
-    if (dc) {
-        double *part = (double *)tmp_alloc((size_t)H * RED_CHUNKS * sizeof(double));
-        lookahead_bwd_c<<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(part, dout, inp, B, T, H, hs);
-        SEQ_LAUNCHED();
-        finish(dc, part, RED_CHUNKS, NULL, H, FACTOR_ONE, 0.f);
-        tmp_free(part);
-    }
 }
 
 /* ---- RoPE ------------------------------------------------------------------------------------- */
@@ -347,7 +254,7 @@ extern "C" void cuda_rope_backward(real *dinp, const real *dout, int B, int T, i
         rope_run(dinp, dout, B, T, H, hs, pos0, -1.f, 1);
 }
 
-/* ---- the row kernels: exp_scale, rownorm and the two fused ------------------------------------ */
+/* ---- the row kernels: exp_scale, rownorm, the two fused, the look-ahead mix --------------------------------- */
 
 /* Rows of D floats (rows r of N G, row r in group r % G) are read as D / VW vectors of VW floats
  * (VW 4, float4 loads, when D % 4 == 0; else VW 1), L lanes a row (the power of two at or above
@@ -556,13 +463,13 @@ __global__ void rowdot_part(double *part, const float *rowdot, int N, int G)
         part[(size_t)g * RED_CHUNKS + blockIdx.y] = sum;
 }
 
-/* dp[g] += e^min(p, cap) (p < cap) times the sum of group g's row dots. */
-static void finish_exp_cap(real *dp, const real *rowdot, const real *p, int N, int G, real cap)
+/* dst[g] += factor(g) times the sum of group g's row dots (head_finish's factors). */
+static void finish_rowdots(real *dst, const real *rowdot, const real *p, int N, int G, int kind, real cap)
 {
     double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
     rowdot_part<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, G);
     SEQ_LAUNCHED();
-    finish(dp, part, RED_CHUNKS, p, G, FACTOR_EXP_CAP, cap);
+    finish(dst, part, RED_CHUNKS, p, G, kind, cap);
     tmp_free(part);
 }
 
@@ -584,7 +491,7 @@ extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, 
     const int vec = aligned16(dinp) && aligned16(dout) && aligned16(inp);
     ROW_LAUNCH(exp_scale_bwd, rows, D, vec, dinp, rowdot, dout, inp, p, rows, G, D, cap, store);
     if (dp) {
-        finish_exp_cap(dp, rowdot, p, N, G, cap);
+        finish_rowdots(dp, rowdot, p, N, G, FACTOR_EXP_CAP, cap);
         tmp_free(rowdot);
     }
 }
@@ -610,7 +517,103 @@ extern "C" void cuda_rownorm_scale_backward(real *dinp, real *dp, real *rowdot, 
     ROW_LAUNCH(rownorm_scale_bwd, rows, D, vec, dinp, dp ? rowdot : NULL, dout, out, norm, p, rows, G, D, eps, cap,
                store);
     if (dp)
-        finish_exp_cap(dp, rowdot, p, N, G, cap);
+        finish_rowdots(dp, rowdot, p, N, G, FACTOR_EXP_CAP, cap);
+}
+
+/* The look-ahead mix as row kernels: rows r = (b, t, h) of hs floats (group h = r % H), the next
+ * position's row H rows on, the previous one's H rows back. y_t = w x_t + (1 - w) x_{t+1} (x_T = 0). */
+template <int VW, int L>
+__global__ void lookahead_fwd(float *out, const float *inp, const float *c, long rows, int T, int H, int hs)
+{
+    int j;
+    const long r = row_of<L>(&j);
+    if (r >= rows)
+        return;
+    const int h = (int)(r % H), last = (int)((r / H) % T) + 1 == T;
+    const float w = c[h];
+    const size_t C = (size_t)H * hs;
+    const float *x = inp + (size_t)r * hs;
+    for (int i = j * VW; i < hs; i += L * VW) {
+        rowvec<VW> a, n;
+        a.load(x + i);
+        if (!last)
+            n.load(x + C + i);
+        for (int k = 0; k < VW; k++)
+            a.v[k] = w * a.v[k] + (1 - w) * (last ? 0.f : n.v[k]);
+        a.store(out + (size_t)r * hs + i);
+    }
+}
+
+/* The backward in one pass: dx_t = w dy_t + (1 - w) dy_{t-1} (stored or added), and rowdot[r] =
+ * dy_t . (x_t - x_{t+1}), the row's share of dc. The neighbours' rows come from L2: each is read
+ * from device memory once, by its own group. */
+template <int VW, int L>
+__global__ void lookahead_bwd(float *dinp, float *rowdot, const float *dout, const float *inp, const float *c,
+                              long rows, int T, int H, int hs, int store)
+{
+    int j;
+    const long r = row_of<L>(&j);
+    const bool live = r < rows;
+    const long rr = live ? r : 0;
+    const int h = (int)(rr % H), t = (int)((rr / H) % T), first = t == 0, last = t + 1 == T;
+    const float w = c[h];
+    const size_t C = (size_t)H * hs;
+    const float *dy = dout + (size_t)rr * hs, *x = inp + (size_t)rr * hs;
+    float acc = 0.f;
+    for (int i = j * VW; live && i < hs; i += L * VW) {
+        rowvec<VW> g;
+        g.load(dy + i);
+        if (rowdot) {
+            rowvec<VW> a, n;
+            a.load(x + i);
+            if (!last)
+                n.load(x + C + i);
+            for (int k = 0; k < VW; k++)
+                acc += g.v[k] * (a.v[k] - (last ? 0.f : n.v[k]));
+        }
+        if (dinp) {
+            rowvec<VW> gp, o;
+            if (!first)
+                gp.load(dy - C + i);
+            float *dx = dinp + (size_t)r * hs + i;
+            if (!store)   /* store: a gradient written first, its old contents never read */
+                o.load(dx);
+            for (int k = 0; k < VW; k++) {
+                const float v = w * g.v[k] + (first ? 0.f : (1 - w) * gp.v[k]);
+                o.v[k] = store ? v : o.v[k] + v;
+            }
+            o.store(dx);
+        }
+    }
+    if (rowdot) {
+        acc = group_sum<L>(acc);
+        if (live && j == 0)
+            rowdot[r] = acc;
+    }
+}
+
+extern "C" void cuda_lookahead_mix_forward(real *out, const real *inp, const real *c, int B, int T, int H, int hs)
+{
+    const long rows = (long)B * T * H;
+    if (rows <= 0 || hs <= 0)
+        return;
+    const int vec = aligned16(out) && aligned16(inp);
+    ROW_LAUNCH(lookahead_fwd, rows, hs, vec, out, inp, c, rows, T, H, hs);
+}
+
+extern "C" void cuda_lookahead_mix_backward(real *dinp, real *dc, const real *dout, const real *inp, const real *c,
+                                            int B, int T, int H, int hs, int store)
+{
+    const long rows = (long)B * T * H;
+    if (rows <= 0 || hs <= 0 || (!dinp && !dc))
+        return;
+    real *rowdot = dc ? (real *)tmp_alloc((size_t)rows * sizeof(real)) : NULL;
+    const int vec = aligned16(dinp) && aligned16(dout) && aligned16(inp);
+    ROW_LAUNCH(lookahead_bwd, rows, hs, vec, dinp, rowdot, dout, inp, c, rows, T, H, hs, store);
+    if (dc) {
+        finish_rowdots(dc, rowdot, NULL, B * T, H, FACTOR_ONE, 0.f);
+        tmp_free(rowdot);
+    }
 }
 
 extern "C" void cuda_rownorm_forward(real *out, real *norm, const real *inp, int N, int C, real eps)

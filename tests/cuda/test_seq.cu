@@ -84,6 +84,12 @@ static void check_time(int B, int T, int H, int hs)
     cuda_lookahead_mix_backward(NULL, NULL, dy_, x_, c_, B, T, H, hs, 0);
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dtheta without dinp", B, T, H, hs);
     check_vec(name, back(dth2_, H), dth2, TOL);
+    std::vector<float> dc2 = dc0;
+    lookahead_mix_backward(NULL, dc2.data(), dy.data(), x.data(), c.data(), B, T, H, hs, 0);
+    float *dc2_ = dup(dc0);
+    cuda_lookahead_mix_backward(NULL, dc2_, dy_, x_, c_, B, T, H, hs, 0);
+    snprintf(name, sizeof name, "lookahead_mix B%d T%d H%d hs%d dc without dinp", B, T, H, hs);
+    check_vec(name, back(dc2_, H), dc2, TOL);
 
     snprintf(name, sizeof name, "leaky_avg B%d T%d H%d hs%d dinp store", B, T, H, hs);
     check_store(
@@ -94,7 +100,7 @@ static void check_time(int B, int T, int H, int hs)
         name, n, [&](float *d) { lookahead_mix_backward(d, NULL, dy.data(), x.data(), c.data(), B, T, H, hs, 1); },
         [&](float *d) { cuda_lookahead_mix_backward(d, NULL, dy_, x_, c_, B, T, H, hs, 1); });
 
-    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_})
+    for (float *p : {x_, dy_, th_, y_, dx_, dth_, c_, z_, dx2_, dc_, dth2_, dc2_})
         dfree(p);
 }
 
