@@ -254,7 +254,7 @@ extern "C" void cuda_rope_backward(real *dinp, const real *dout, int B, int T, i
         rope_run(dinp, dout, B, T, H, hs, pos0, -1.f, 1);
 }
 
-/* ---- the row kernels: exp_scale, rownorm, the two fused, the look-ahead mix --------------------------------- */
+/* ---- the row kernels: exp_scale, rownorm, the two fused, the look-ahead mix --------------------- */
 
 /* Rows of D floats (rows r of N G, row r in group r % G) are read as D / VW vectors of VW floats
  * (VW 4, float4 loads, when D % 4 == 0; else VW 1), L lanes a row (the power of two at or above
