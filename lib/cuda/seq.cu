@@ -294,10 +294,9 @@ template <int L> __device__ __forceinline__ long row_of(int *j)
     return ((long)blockIdx.x * ROW_BLOCK + threadIdx.x) / L;
 }
 
-/* exp_scale: y = e^min(p, cap) x, or y += (acc). */
+/* exp_scale's forward: y = e^min(p, cap) x. */
 template <int VW, int L>
-__global__ void exp_scale_apply(float *out, const float *inp, const float *p, long rows, int G, int D, float cap,
-                                int acc)
+__global__ void exp_scale_apply(float *out, const float *inp, const float *p, long rows, int G, int D, float cap)
 {
     int j;
     const long r = row_of<L>(&j);
@@ -307,13 +306,11 @@ __global__ void exp_scale_apply(float *out, const float *inp, const float *p, lo
     const float *x = inp + (size_t)r * D;
     float *y = out + (size_t)r * D;
     for (int i = j * VW; i < D; i += L * VW) {
-        rowvec<VW> a, o;
+        rowvec<VW> a;
         a.load(x + i);
-        if (acc)
-            o.load(y + i);
         for (int k = 0; k < VW; k++)
-            o.v[k] = acc ? o.v[k] + s * a.v[k] : s * a.v[k];
-        o.store(y + i);
+            a.v[k] *= s;
+        a.store(y + i);
     }
 }
 
@@ -478,7 +475,8 @@ extern "C" void cuda_exp_scale_forward(real *out, const real *inp, const real *p
     const long rows = (long)N * G;
     if (rows <= 0 || D <= 0)
         return;
-    ROW_LAUNCH(exp_scale_apply, rows, D, aligned16(out) && aligned16(inp), out, inp, p, rows, G, D, cap, 0);
+    const int vec = aligned16(out) && aligned16(inp);
+    ROW_LAUNCH(exp_scale_apply, rows, D, vec, out, inp, p, rows, G, D, cap);
 }
 
 extern "C" void cuda_exp_scale_backward(real *dinp, real *dp, const real *dout, const real *inp, const real *p,
