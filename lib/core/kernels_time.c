@@ -196,13 +196,23 @@ static void lookahead_mix_backward_heads(void *arg, size_t lo, size_t hi)
                 }
             }
         }
-        if (part) {
+        if (part) {   /* a row's dot in SIMD lanes, the rows added in double (one chain a row, not an element) */
             double acc = 0;
             for (int t = 0; t < T; t++) {
-                const real *dyt = dy + (size_t)t * C;
-                const real *xt = x + (size_t)t * C;
-                for (int j = 0; j < hs; j++)
-                    acc += (double)dyt[j] * (xt[j] - (t + 1 < T ? xt[C + j] : 0));
+                const real *restrict dyt = dy + (size_t)t * C;
+                const real *restrict xt = x + (size_t)t * C;
+                real s = 0;
+                if (t + 1 < T) {
+                    const real *restrict xn = xt + C;
+#pragma omp simd reduction(+ : s)
+                    for (int j = 0; j < hs; j++)
+                        s += dyt[j] * (xt[j] - xn[j]);
+                } else {
+#pragma omp simd reduction(+ : s)
+                    for (int j = 0; j < hs; j++)
+                        s += dyt[j] * xt[j];
+                }
+                acc += s;
             }
             part[bh] = acc;
         }
