@@ -99,7 +99,26 @@ __global__ static void k_to_bf16(uint16_t *dst, const real *src, size_t n)
     GRID_STRIDE(i, n) dst[i] = __bfloat16_as_ushort(__float2bfloat16_rn(src[i]));
 }
 
-extern "C" void cuda_to_bf16(uint16_t *dst, const real *src, size_t n) { LAUNCH(k_to_bf16, n, dst, src, n); }
+/* Four at a time: a 16-byte load and an 8-byte store a thread where the scalar kernel moved 4 and 2
+ * (every bf16 linear converts its input, the gradient of its output and its weight each step).
+ * The same rounding, element by element. */
+__global__ static void k_to_bf16_4(uint2 *dst, const float4 *src, size_t n4)
+{
+    GRID_STRIDE(i, n4)
+    {
+        const float4 v = src[i];
+        const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+        dst[i] = make_uint2(*reinterpret_cast<const uint32_t *>(&lo), *reinterpret_cast<const uint32_t *>(&hi));
+    }
+}
+
+extern "C" void cuda_to_bf16(uint16_t *dst, const real *src, size_t n)
+{
+    if (n % 4 == 0 && aligned16(src) && ((uintptr_t)dst & 7) == 0)
+        LAUNCH(k_to_bf16_4, n / 4, (uint2 *)dst, (const float4 *)src, n / 4);
+    else
+        LAUNCH(k_to_bf16, n, dst, src, n);
+}
 
 /* C (fp32, column-major m x n) = op(A) op(B) + beta C with bf16 A and B, fp32 accumulation. */
 static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const uint16_t *a, int lda,
