@@ -213,6 +213,23 @@ static void test_elementwise(void)
     accumulate(da.h, b.h, -1.5f, n);
     cuda_accumulate(da.d, b.d, -1.5f, n);
     check("accumulate", &da, EW_ATOL, EW_RTOL);
+    /* the one-element path: n % 4 != 0, and an input one float off 16 bytes (a view) */
+    for (int k = 0; k < 2; k++) {
+        const size_t m = k ? n - 4 : 1003, o = (size_t)k;
+        char name[64];
+        add_forward(out.h, a.h + o, b.h, m);
+        cuda_add_forward(out.d, a.d + o, b.d, m);
+        snprintf(name, sizeof name, "add_forward n=%zu offset %zu", m, o);
+        th_check_dev(name, out.d, out.h, m, 0, 0);
+        scale_forward(out.h, a.h + o, 0.37f, m);
+        cuda_scale_forward(out.d, a.d + o, 0.37f, m);
+        snprintf(name, sizeof name, "scale_forward n=%zu offset %zu", m, o);
+        th_check_dev(name, out.d, out.h, m, 0, 0);
+        accumulate(da.h, b.h + o, 0.75f, m);
+        cuda_accumulate(da.d, b.d + o, 0.75f, m);
+        snprintf(name, sizeof name, "accumulate n=%zu offset %zu", m, o);
+        th_check_dev(name, da.d, da.h, m, EW_ATOL, EW_RTOL);
+    }
     mul_forward(out.h, a.h, b.h, n);
     cuda_mul_forward(out.d, a.d, b.d, n);
     check("mul_forward", &out, 0, 0);
