@@ -23,6 +23,18 @@ static unsigned blocks_for(size_t n) { return (unsigned)((n + SEQ_THREADS - 1) /
 
 static void *tmp_alloc(size_t bytes)
 {
+    /* The pool keeps what is freed: by default (a release threshold of 0) it hands its memory back
+     * at every synchronisation, and the next step maps it again. */
+    static int kept = -1;
+    int dev = 0;
+    SEQ_CHECK(cudaGetDevice(&dev));
+    if (kept != dev) {
+        cudaMemPool_t pool;
+        uint64_t all = ~(uint64_t)0;   /* cuuint64_t */
+        SEQ_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
+        SEQ_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &all));
+        kept = dev;
+    }
     void *p = NULL;
     SEQ_CHECK(cudaMallocAsync(&p, bytes ? bytes : 1, 0));
     return p;
