@@ -171,12 +171,16 @@ __global__ static void k_head_rows(double *rowloss, real *logits, uint16_t *g16,
 #define HEAD_STAGED_MIN_V 8192   /* shorter rows stay in L1/L2 between the two reads anyway */
 
 /* The shared memory a staged row takes, or 0 when the row is short or does not fit this card's
- * shared memory for one block (227 KB on Hopper: up to 58,000-odd logits). */
+ * shared memory for one block (227 KB on Hopper: up to 58,000-odd logits). The card's limit is asked
+ * once: a process opens one device (cuda_ctx_open). */
 static size_t head_staged_bytes(int V)
 {
-    int dev = 0, optin = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    static int optin = -1;
+    if (optin < 0) {
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    }
     const size_t bytes = (size_t)V * sizeof(float), statics = 1024;   /* block_max's and block_sum's */
     return V >= HEAD_STAGED_MIN_V && bytes + statics <= (size_t)optin ? bytes : 0;
 }
@@ -184,9 +188,14 @@ static size_t head_staged_bytes(int V)
 static void head_rows(int rows, double *rowloss, real *logits, uint16_t *g16, const int *targets, int V, int ignore,
                       float s, float scale, int grad)
 {
+    static size_t allowed = 0;   /* the dynamic shared memory k_head_rows<true> has been allowed so far */
     const size_t bytes = head_staged_bytes(V);
     if (bytes) {
-        CUDA_CHECK(cudaFuncSetAttribute(k_head_rows<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+        if (bytes > allowed) {
+            CUDA_CHECK(cudaFuncSetAttribute(k_head_rows<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            (int)bytes));
+            allowed = bytes;
+        }
         k_head_rows<true><<<rows, HEAD_STAGED_THREADS, bytes>>>(rowloss, logits, g16, targets, V, ignore, s, scale,
                                                                  grad);
     } else {

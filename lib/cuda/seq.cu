@@ -23,6 +23,18 @@ static unsigned blocks_for(size_t n) { return (unsigned)((n + SEQ_THREADS - 1) /
 
 static void *tmp_alloc(size_t bytes)
 {
+    /* The pool keeps what is freed: by default (a release threshold of 0) it hands its memory back
+     * at every synchronisation, and the next step maps it again. */
+    static int kept = -1;
+    int dev = 0;
+    SEQ_CHECK(cudaGetDevice(&dev));
+    if (kept != dev) {
+        cudaMemPool_t pool;
+        uint64_t all = ~(uint64_t)0;   /* cuuint64_t */
+        SEQ_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
+        SEQ_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &all));
+        kept = dev;
+    }
     void *p = NULL;
     SEQ_CHECK(cudaMallocAsync(&p, bytes ? bytes : 1, 0));
     return p;
@@ -67,10 +79,34 @@ __global__ void head_finish(float *dst, const double *part, int n, const float *
     dst[h] += (float)(s * f);
 }
 
-static void finish(float *dst, const double *part, int n, const float *param, int H, int kind, float cap)
+/* Stage 1b, for a long list of partials (the leaky average's B hs a head): block (h, chunk) adds its
+ * stripe of head h's n partials into out[h * RED_CHUNKS + chunk]. One thread a head adding thousands
+ * of partials waited on each load in turn (benchmarks/NOTES.md §23). */
+__global__ void part_reduce(double *out, const double *part, long n)
 {
-    head_finish<<<(H + 127) / 128, 128>>>(dst, part, n, param, H, kind, cap);
+    const int h = blockIdx.x;
+    const long per = (n + RED_CHUNKS - 1) / RED_CHUNKS, i0 = blockIdx.y * per, i1 = i0 + per < n ? i0 + per : n;
+    double acc = 0;
+    for (long i = i0 + threadIdx.x; i < i1; i += blockDim.x)
+        acc += part[(size_t)h * n + i];
+    const double s = block_sum(acc);
+    if (threadIdx.x == 0)
+        out[(size_t)h * RED_CHUNKS + blockIdx.y] = s;
+}
+
+static void finish(float *dst, const double *part, long n, const float *param, int H, int kind, float cap)
+{
+    if (n <= RED_CHUNKS) {
+        head_finish<<<(H + 127) / 128, 128>>>(dst, part, (int)n, param, H, kind, cap);
+        SEQ_LAUNCHED();
+        return;
+    }
+    double *sums = (double *)tmp_alloc((size_t)H * RED_CHUNKS * sizeof(double));
+    part_reduce<<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(sums, part, n);
     SEQ_LAUNCHED();
+    head_finish<<<(H + 127) / 128, 128>>>(dst, sums, RED_CHUNKS, param, H, kind, cap);
+    SEQ_LAUNCHED();
+    tmp_free(sums);
 }
 
 /* ---- leaky average ---------------------------------------------------------------------------- */

@@ -136,6 +136,38 @@ static void test_matmul_bf16(int N, int C, int OC)
         buf_free(all[i]);
 }
 
+/* The bf16 conversion, bit for bit against round-to-nearest-even on the host: the float4 kernel (n a
+ * multiple of 4, aligned), and the scalar one (n not, and a source one float off 16 bytes). */
+static void test_to_bf16(size_t n, size_t off)
+{
+    char name[96];
+    real *h = th_random(n + off, &R, -3e4, 3e4);
+    h[off] = 0.f;   /* and a few values at the rounding's edges */
+    if (n > 3) {
+        h[off + 1] = -0.f;
+        h[off + 2] = 1.00390625f;   /* 1 + 2^-8: a tie, to even (1.0) */
+        h[off + 3] = 1.01171875f;   /* 1 + 3 2^-8: a tie, to even (1 + 2^-6) */
+    }
+    real *d = th_upload(h, n + off);
+    uint16_t *db = cuda_dev_alloc((n + 1) * sizeof *db);
+    cuda_to_bf16(db, d + off, n);
+    uint16_t *got = malloc(n * sizeof *got);
+    cuda_memcopy(got, db, n * sizeof *got);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &h[off + i], 4);
+        const uint16_t want = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+        bad += got[i] != want;
+    }
+    snprintf(name, sizeof name, "to_bf16 n=%zu offset %zu: elements off", n, off);
+    th_check_scalar(name, (double)bad, 0, 0, 0);
+    free(got);
+    free(h);
+    cuda_dev_free(db);
+    th_free_dev(d);
+}
+
 static void test_bmm(void)
 {
     /* batch of row-major products in all four transpose combinations against a naive loop */
@@ -181,6 +213,23 @@ static void test_elementwise(void)
     accumulate(da.h, b.h, -1.5f, n);
     cuda_accumulate(da.d, b.d, -1.5f, n);
     check("accumulate", &da, EW_ATOL, EW_RTOL);
+    /* the one-element path: n % 4 != 0, and an input one float off 16 bytes (a view) */
+    for (int k = 0; k < 2; k++) {
+        const size_t m = k ? n - 4 : 1003, o = (size_t)k;
+        char name[64];
+        add_forward(out.h, a.h + o, b.h, m);
+        cuda_add_forward(out.d, a.d + o, b.d, m);
+        snprintf(name, sizeof name, "add_forward n=%zu offset %zu", m, o);
+        th_check_dev(name, out.d, out.h, m, 0, 0);
+        scale_forward(out.h, a.h + o, 0.37f, m);
+        cuda_scale_forward(out.d, a.d + o, 0.37f, m);
+        snprintf(name, sizeof name, "scale_forward n=%zu offset %zu", m, o);
+        th_check_dev(name, out.d, out.h, m, 0, 0);
+        accumulate(da.h, b.h + o, 0.75f, m);
+        cuda_accumulate(da.d, b.d + o, 0.75f, m);
+        snprintf(name, sizeof name, "accumulate n=%zu offset %zu", m, o);
+        th_check_dev(name, da.d, da.h, m, EW_ATOL, EW_RTOL);
+    }
     mul_forward(out.h, a.h, b.h, n);
     cuda_mul_forward(out.d, a.d, b.d, n);
     check("mul_forward", &out, 0, 0);
@@ -599,6 +648,9 @@ int main(void)
     test_matmul_bf16(333, 128, 72);
     test_matmul_bf16(1024, 768, 2304);
     test_bmm();
+    test_to_bf16(4096, 0);
+    test_to_bf16(1027, 0);
+    test_to_bf16(4096, 1);
     test_elementwise();
     /* LayerNorm's float4 path (C % 4 == 0, C <= 1024) at C a multiple of 128 and not (96, 260, 1000),
      * with N not a multiple of its 64-row blocks; the block-per-row fallback past 1024 and at C % 4 != 0. */
