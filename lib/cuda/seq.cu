@@ -79,16 +79,19 @@ __global__ void head_finish(float *dst, const double *part, int n, const float *
     dst[h] += (float)(s * f);
 }
 
-/* Stage 1b, for a long list of partials (the leaky average's B hs a head): block (h, chunk) adds its
- * stripe of head h's n partials into out[h * RED_CHUNKS + chunk]. One thread a head adding thousands
- * of partials waited on each load in turn (benchmarks/NOTES.md §23). */
-__global__ void part_reduce(double *out, const double *part, long n)
+/* Stage 1b: block (h, chunk) adds its stripe of head h's n values, element i of head h at
+ * src[h * sh + i * si], in double and in a fixed order, into out[h * RED_CHUNKS + chunk]. For a long
+ * list of partials (the leaky average's B hs a head: sh n, si 1; one thread a head adding thousands
+ * waited on each load in turn, benchmarks/NOTES.md §23) and for per-row dots (rows of G groups:
+ * sh 1, si G). */
+template <typename T>
+__global__ void stripe_sums(double *out, const T *src, long n, size_t sh, size_t si)
 {
     const int h = blockIdx.x;
     const long per = (n + RED_CHUNKS - 1) / RED_CHUNKS, i0 = blockIdx.y * per, i1 = i0 + per < n ? i0 + per : n;
     double acc = 0;
     for (long i = i0 + threadIdx.x; i < i1; i += blockDim.x)
-        acc += part[(size_t)h * n + i];
+        acc += (double)src[(size_t)h * sh + (size_t)i * si];
     const double s = block_sum(acc);
     if (threadIdx.x == 0)
         out[(size_t)h * RED_CHUNKS + blockIdx.y] = s;
@@ -102,7 +105,7 @@ static void finish(float *dst, const double *part, long n, const float *param, i
         return;
     }
     double *sums = (double *)tmp_alloc((size_t)H * RED_CHUNKS * sizeof(double));
-    part_reduce<<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(sums, part, n);
+    stripe_sums<double><<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(sums, part, n, (size_t)n, 1);
     SEQ_LAUNCHED();
     head_finish<<<(H + 127) / 128, 128>>>(dst, sums, RED_CHUNKS, param, H, kind, cap);
     SEQ_LAUNCHED();
@@ -351,7 +354,7 @@ __global__ void exp_scale_apply(float *out, const float *inp, const float *p, lo
 }
 
 /* exp_scale's backward in one pass: dinp = s dout (stored or added) and rowdot[r] = dout . inp, the
- * row's share of dp (summed per group by rowdot_part). */
+ * row's share of dp (summed per group by stripe_sums). */
 template <int VW, int L>
 __global__ void exp_scale_bwd(float *dinp, float *rowdot, const float *dout, const float *inp, const float *p,
                               long rows, int G, int D, float cap, int store)
@@ -482,25 +485,11 @@ __global__ void rownorm_scale_bwd(float *dinp, float *rowdot, const float *dout,
         SEQ_LAUNCHED();                                                                                        \
     } while (0)
 
-/* Stage 1 of a per-group parameter gradient: block (g, chunk) sums rowdot over its share of group
- * g's N rows (in double, in a fixed order). */
-__global__ void rowdot_part(double *part, const float *rowdot, int N, int G)
-{
-    const int g = blockIdx.x, per = (N + RED_CHUNKS - 1) / RED_CHUNKS;
-    const int n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
-    double acc = 0;
-    for (int n = n0 + threadIdx.x; n < n1; n += blockDim.x)
-        acc += rowdot[(size_t)n * G + g];
-    const double sum = block_sum(acc);
-    if (threadIdx.x == 0)
-        part[(size_t)g * RED_CHUNKS + blockIdx.y] = sum;
-}
-
 /* dst[g] += factor(g) times the sum of group g's row dots (head_finish's factors). */
 static void finish_rowdots(real *dst, const real *rowdot, const real *p, int N, int G, int kind, real cap)
 {
     double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
-    rowdot_part<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, G);
+    stripe_sums<float><<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, 1, (size_t)G);
     SEQ_LAUNCHED();
     finish(dst, part, RED_CHUNKS, p, G, kind, cap);
     tmp_free(part);
