@@ -25,15 +25,15 @@ static void *tmp_alloc(size_t bytes)
 {
     /* The pool keeps what is freed: by default (a release threshold of 0) it hands its memory back
      * at every synchronisation, and the next step maps it again. */
-    static int kept = -1;
-    int dev = 0;
-    SEQ_CHECK(cudaGetDevice(&dev));
-    if (kept != dev) {
+    static bool kept;   /* set once: a process opens one device (cuda_ctx_open) */
+    if (!kept) {
+        int dev = 0;
         cudaMemPool_t pool;
         uint64_t all = ~(uint64_t)0;   /* cuuint64_t */
+        SEQ_CHECK(cudaGetDevice(&dev));
         SEQ_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
         SEQ_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &all));
-        kept = dev;
+        kept = true;
     }
     void *p = NULL;
     SEQ_CHECK(cudaMallocAsync(&p, bytes ? bytes : 1, 0));
@@ -324,6 +324,19 @@ template <int L> __device__ __forceinline__ float group_sum(float v)
     return v;
 }
 
+/* Writes v at p, or adds it to what p holds (store 0: a gradient that already has a value; store 1:
+ * written first, its old contents never read). */
+template <int VW> __device__ __forceinline__ void store_or_add(float *p, rowvec<VW> v, int store)
+{
+    if (!store) {
+        rowvec<VW> o;
+        o.load(p);
+        for (int k = 0; k < VW; k++)
+            v.v[k] += o.v[k];
+    }
+    v.store(p);
+}
+
 #define ROW_BLOCK 256
 
 /* The row of this thread's group, and the lane's place in it. */
@@ -374,7 +387,7 @@ __global__ void exp_scale_bwd(float *dinp, float *rowdot, const float *dout, con
             for (int k = 0; k < VW; k++)
                 c += g.v[k] * a.v[k];
         }
-        if (dinp) {
+        if (dinp) {   /* o + s g as one expression: the multiply-add the accumulating path has always run */
             float *dx = dinp + (size_t)r * D + i;
             if (!store)
                 o.load(dx);
@@ -454,14 +467,9 @@ __global__ void rownorm_scale_bwd(float *dinp, float *rowdot, const float *dout,
         rowvec<VW> a, g, o;
         a.load(y + i);   /* again, from L1 */
         g.load(dy + i);
-        float *dx = dinp + (size_t)r * D + i;
-        if (!store)   /* store: a gradient written first, its old contents never read */
-            o.load(dx);
-        for (int k = 0; k < VW; k++) {
-            const float v = scaled ? (g.v[k] - a.v[k] * inv * c) / den : g.v[k] / den;
-            o.v[k] = store ? v : o.v[k] + v;
-        }
-        o.store(dx);
+        for (int k = 0; k < VW; k++)
+            o.v[k] = scaled ? (g.v[k] - a.v[k] * inv * c) / den : g.v[k] / den;
+        store_or_add(dinp + (size_t)r * D + i, o, store);
     }
 }
 
@@ -598,14 +606,9 @@ __global__ void lookahead_bwd(float *dinp, float *rowdot, const float *dout, con
             rowvec<VW> gp, o;
             if (!first)
                 gp.load(dy - C + i);
-            float *dx = dinp + (size_t)r * hs + i;
-            if (!store)   /* store: a gradient written first, its old contents never read */
-                o.load(dx);
-            for (int k = 0; k < VW; k++) {
-                const float v = w * g.v[k] + (first ? 0.f : (1 - w) * gp.v[k]);
-                o.v[k] = store ? v : o.v[k] + v;
-            }
-            o.store(dx);
+            for (int k = 0; k < VW; k++)
+                o.v[k] = w * g.v[k] + (first ? 0.f : (1 - w) * gp.v[k]);
+            store_or_add(dinp + (size_t)r * hs + i, o, store);
         }
     }
     if (rowdot) {
