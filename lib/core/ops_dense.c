@@ -48,6 +48,19 @@ static int *ints_on(tape *tp, const int *host, size_t n)
     return copy;
 }
 
+#if HAVE_CUDA
+/* Room for out's bf16 copy when its producer should write one (on the GPU under --dtype bf16: the
+ * outputs of layernorm and GELU, which the bf16 linears read), else NULL. The copy costs the
+ * producer a 2-byte store an element and saves the linear a 4-byte load and a launch
+ * (tensor.h, docs/gpu.md). */
+static unsigned short *bf16_copy_for(tape *tp, const tensor *out)
+{
+    if (out->device != DEV_CUDA || !tp->bf16)
+        return NULL;
+    return tape_alloc_data(tp, out->n * sizeof(unsigned short));
+}
+#endif
+
 /* ---- linear ---------------------------------------------------------------------------------- */
 
 /* The input's gradient is stored by the product when this is its first writer (the node assigns):
@@ -88,10 +101,11 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     tensor *out = tape_tensor(tp, x->ndim, shape);
     uint16_t *xb = NULL, *wb = NULL;
 #if HAVE_CUDA
-    if (dev == DEV_CUDA && tp->bf16) {
-        xb = tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
+    if (dev == DEV_CUDA && tp->bf16) {   /* x's bf16 copy from its producer, or converted here */
+        xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
         wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
-        cuda_matmul_forward_bf16(out->data, xb, wb, x->data, w->data, b ? b->data : NULL, N, C, OC);
+        cuda_matmul_forward_bf16(out->data, xb, wb, x->bf16 ? NULL : x->data, w->data, b ? b->data : NULL, N, C,
+                                 OC);
     }
 #endif
     if (!xb)
@@ -301,7 +315,13 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
         mean = tape_alloc_data(tp, (size_t)N * sizeof *mean);
         rstd = tape_alloc_data(tp, (size_t)N * sizeof *rstd);
     }
-    KERNEL(dev, layernorm_forward)(out->data, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
+#if HAVE_CUDA
+    if ((out->bf16 = bf16_copy_for(tp, out)))
+        cuda_layernorm_forward_copy16(out->data, out->bf16, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C,
+                                      eps);
+    else
+#endif
+        KERNEL(dev, layernorm_forward)(out->data, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
     tape_node *nd = tape_record(tp, layernorm_op_backward, out, 3, in);
     if (nd) {
         nd->saved[0] = mean;
@@ -338,7 +358,12 @@ tensor *op_gelu_erf(tape *tp, tensor *x)
 {
     device_kind dev = DEV("op_gelu_erf", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
-    KERNEL(dev, gelu_erf_forward)(out->data, x->data, x->n);
+#if HAVE_CUDA
+    if ((out->bf16 = bf16_copy_for(tp, out)))
+        cuda_gelu_erf_forward_copy16(out->data, out->bf16, x->data, x->n);
+    else
+#endif
+        KERNEL(dev, gelu_erf_forward)(out->data, x->data, x->n);
     tape_node *nd = tape_record(tp, gelu_erf_op_backward, out, 1, &x);
     if (nd)
         nd->assigns = 1;

@@ -114,6 +114,7 @@ tensor *tape_view(tape *tp, const tensor *x, int ndim, const int *shape)
     if (t->n != x->n)
         fatal("internal: view of %zu elements as %zu", x->n, t->n);
     t->data = x->data;
+    t->bf16 = x->bf16;
     t->device = x->device;
     return t;
 }

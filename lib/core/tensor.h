@@ -22,6 +22,10 @@ typedef struct tensor {
     unsigned char grad_unset;   /* tape_backward: the gradient buffer holds no values yet, and its
                                    first writer stores rather than adds (core/tape_grad.c) */
     device_kind device; /* where data and grad live (DEV_CPU for every zeroed tensor) */
+    unsigned short *bf16; /* NULL, or data's bf16 copy (round to nearest even) that its producer wrote
+                             beside it on the GPU under --dtype bf16, so that a bf16 linear reading it
+                             skips its conversion (core/ops_dense.c); set only where data is not
+                             written again, shared by views */
 } tensor;
 
 /* Sets shape and n; ndim in 1..TENSOR_MAX_DIM, every extent >= 1 (fatal otherwise: a bug). */

@@ -104,12 +104,7 @@ __global__ static void k_to_bf16(uint16_t *dst, const real *src, size_t n)
  * The same rounding, element by element. */
 __global__ static void k_to_bf16_4(uint2 *dst, const float4 *src, size_t n4)
 {
-    GRID_STRIDE(i, n4)
-    {
-        const float4 v = src[i];
-        const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
-        dst[i] = make_uint2(*reinterpret_cast<const uint32_t *>(&lo), *reinterpret_cast<const uint32_t *>(&hi));
-    }
+    GRID_STRIDE(i, n4) dst[i] = bf16x4(src[i]);
 }
 
 extern "C" void cuda_to_bf16(uint16_t *dst, const real *src, size_t n)
@@ -164,7 +159,8 @@ static int lt_linear_bias_bf16(real *out, const uint16_t *wb, const uint16_t *xb
 extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
                                          const real *bias, int N, int C, int OC)
 {
-    cuda_to_bf16(xb, inp, (size_t)N * C);
+    if (inp)
+        cuda_to_bf16(xb, inp, (size_t)N * C);
     cuda_to_bf16(wb, weight, (size_t)OC * C);
     if (bias && lt_linear_bias_bf16(out, wb, xb, bias, N, C, OC))
         return;

@@ -48,8 +48,9 @@ void cuda_add_scalar(real *dst, real v);
 
 /* The --dtype bf16 linears: bf16 operands on the tensor cores, fp32 accumulation, fp32 out and
  * gradients, fp32 master weights. The forward converts inp and weight into xb[N*C] and wb[OC*C]
- * (bf16 bits; scratch the op keeps for the backward pass); the backward converts dout into
- * doutb[N*OC]. The bias and its gradient stay fp32. */
+ * (bf16 bits; scratch the op keeps for the backward pass), or takes xb as it is when inp is NULL
+ * (the input's producer wrote its bf16 copy); the backward converts dout into doutb[N*OC]. The bias
+ * and its gradient stay fp32. */
 void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
                               const real *bias, int N, int C, int OC);
 void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
@@ -65,12 +66,17 @@ void cuda_bmm(real *c, const real *a, const real *b, int batch, int M, int N, in
 /* ---- norm_act.cu: layernorm, activations, softmax ------------------------------------------- */
 void cuda_layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
                             const real *bias, int N, int C, real eps);
+/* The same, also writing out's bf16 copy to out16 (the bf16 linear that reads it skips its
+ * conversion; the same rounding as cuda_to_bf16). */
+void cuda_layernorm_forward_copy16(real *out, uint16_t *out16, real *mean, real *rstd, const real *inp,
+                                   const real *weight, const real *bias, int N, int C, real eps);
 void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
                              const real *weight, const real *mean, const real *rstd, int N, int C);
 /* GELU, tanh approximation (GPT-2's) and exact (erf) forms. */
 void cuda_gelu_forward(real *out, const real *inp, size_t n);
 void cuda_gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
 void cuda_gelu_erf_forward(real *out, const real *inp, size_t n);
+void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const real *inp, size_t n);
 void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store);
 void cuda_relu_forward(real *out, const real *inp, size_t n);
 void cuda_relu_backward(real *dinp, const real *dout, const real *out, size_t n);

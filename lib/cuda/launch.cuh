@@ -2,6 +2,7 @@
 #ifndef MEMLAB_CUDA_LAUNCH_CUH
 #define MEMLAB_CUDA_LAUNCH_CUH
 
+#include <cuda_bf16.h>
 #include <stdint.h>
 
 #include "cuda/cuda_check.cuh"
@@ -23,6 +24,14 @@ extern "C" {
 
 /* Whether a float4 path may read or write at p (NULL counts as aligned). */
 static inline bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* Four floats as four bf16 (round to nearest even) in 8 bytes, the first in the lowest bits: the
+ * layout of four consecutive bf16 in memory. */
+__device__ __forceinline__ uint2 bf16x4(float4 v)
+{
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    return make_uint2(*reinterpret_cast<const uint32_t *>(&lo), *reinterpret_cast<const uint32_t *>(&hi));
+}
 
 /* Sum over the 32 lanes of a warp (all active); every lane gets it, in an order fixed by the lanes. */
 template <typename T> __device__ __forceinline__ T warp_sum(T v)

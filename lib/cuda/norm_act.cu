@@ -133,8 +133,8 @@ __device__ __forceinline__ static float sum4(float4 a) { return (a.x + a.y) + (a
 
 template <int V>
 __global__ static void __launch_bounds__(LN_FWD_WARPS * 32)
-    k_ln_fwd_vec(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N,
-                 int C, float eps)
+    k_ln_fwd_vec(float *out, uint2 *out16, float *mean, float *rstd, const float *inp, const float *w,
+                 const float *b, int N, int C, float eps)
 {
     const int row = blockIdx.x * LN_FWD_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31, C4 = C >> 2;
     if (row >= N)
@@ -164,8 +164,11 @@ __global__ static void __launch_bounds__(LN_FWD_WARPS * 32)
         const int i = lane + 32 * k;
         if (i < C4) {
             const float4 g = w4[i], c = b ? b4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
-            y4[i] = make_float4((x[k].x - m) * r * g.x + c.x, (x[k].y - m) * r * g.y + c.y,
-                                (x[k].z - m) * r * g.z + c.z, (x[k].w - m) * r * g.w + c.w);
+            const float4 y = make_float4((x[k].x - m) * r * g.x + c.x, (x[k].y - m) * r * g.y + c.y,
+                                         (x[k].z - m) * r * g.z + c.z, (x[k].w - m) * r * g.w + c.w);
+            y4[i] = y;
+            if (out16)
+                out16[(size_t)row * C4 + i] = bf16x4(y);
         }
     }
     if (lane == 0) {
@@ -289,13 +292,14 @@ static bool ln_fast(int N, int C, const void *a, const void *b, const void *c, c
 }
 #endif
 
-extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
-                                       const real *bias, int N, int C, real eps)
+extern "C" void cuda_layernorm_forward_copy16(real *out, uint16_t *out16, real *mean, real *rstd, const real *inp,
+                                              const real *weight, const real *bias, int N, int C, real eps)
 {
 #ifndef MEMLAB_DOUBLE
-    if (ln_fast(N, C, out, inp, weight, bias)) {
+    if (ln_fast(N, C, out, inp, weight, bias) && ((uintptr_t)out16 & 7) == 0) {
         const int V = (C + 127) / 128, blocks = (N + LN_FWD_WARPS - 1) / LN_FWD_WARPS;
-#define LN_FWD(v) k_ln_fwd_vec<v><<<blocks, LN_FWD_WARPS * 32>>>(out, mean, rstd, inp, weight, bias, N, C, eps)
+#define LN_FWD(v)                                                                                                  \
+    k_ln_fwd_vec<v><<<blocks, LN_FWD_WARPS * 32>>>(out, (uint2 *)out16, mean, rstd, inp, weight, bias, N, C, eps)
         LN_DISPATCH(V, LN_FWD);
 #undef LN_FWD
         CUDA_LAUNCHED();
@@ -304,6 +308,14 @@ extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const 
 #endif
     k_ln_fwd<<<N, ROW_THREADS>>>(out, mean, rstd, inp, weight, bias, C, eps);
     CUDA_LAUNCHED();
+    if (out16)
+        cuda_to_bf16(out16, out, (size_t)N * C);
+}
+
+extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
+                                       const real *bias, int N, int C, real eps)
+{
+    cuda_layernorm_forward_copy16(out, NULL, mean, rstd, inp, weight, bias, N, C, eps);
 }
 
 extern "C" void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
@@ -422,7 +434,36 @@ extern "C" void cuda_gelu_backward(real *dinp, const real *dout, const real *inp
     if (dinp)
         LAUNCH(k_gelu_bwd, n, dinp, dout, inp, n);
 }
-extern "C" void cuda_gelu_erf_forward(real *out, const real *inp, size_t n) { LAUNCH(k_gelu_erf, n, out, inp, n); }
+/* Four at a time, with the bf16 copy beside when out16 is given (--dtype bf16: the next linear's
+ * operand). The same arithmetic as k_gelu_erf. */
+__global__ static void k_gelu_erf_4(float4 *out, uint2 *out16, const float4 *inp, size_t n4)
+{
+    GRID_STRIDE(i, n4)
+    {
+        const float4 x = inp[i];
+        const float4 y = make_float4(0.5f * x.x * (1.f + erff(x.x * INV_SQRT2)), 0.5f * x.y * (1.f + erff(x.y * INV_SQRT2)),
+                                     0.5f * x.z * (1.f + erff(x.z * INV_SQRT2)), 0.5f * x.w * (1.f + erff(x.w * INV_SQRT2)));
+        out[i] = y;
+        if (out16)
+            out16[i] = bf16x4(y);
+    }
+}
+
+extern "C" void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const real *inp, size_t n)
+{
+    if (n % 4 == 0 && aligned16(out) && aligned16(inp) && ((uintptr_t)out16 & 7) == 0) {
+        LAUNCH(k_gelu_erf_4, n / 4, (float4 *)out, (uint2 *)out16, (const float4 *)inp, n / 4);
+        return;
+    }
+    LAUNCH(k_gelu_erf, n, out, inp, n);
+    if (out16)
+        cuda_to_bf16(out16, out, n);
+}
+
+extern "C" void cuda_gelu_erf_forward(real *out, const real *inp, size_t n)
+{
+    cuda_gelu_erf_forward_copy16(out, NULL, inp, n);
+}
 extern "C" void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store)
 {
     if (dinp)

@@ -25,15 +25,15 @@ static void *tmp_alloc(size_t bytes)
 {
     /* The pool keeps what is freed: by default (a release threshold of 0) it hands its memory back
      * at every synchronisation, and the next step maps it again. */
-    static int kept = -1;
-    int dev = 0;
-    SEQ_CHECK(cudaGetDevice(&dev));
-    if (kept != dev) {
+    static bool kept;   /* set once: a process opens one device (cuda_ctx_open) */
+    if (!kept) {
+        int dev = 0;
         cudaMemPool_t pool;
         uint64_t all = ~(uint64_t)0;   /* cuuint64_t */
+        SEQ_CHECK(cudaGetDevice(&dev));
         SEQ_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
         SEQ_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &all));
-        kept = dev;
+        kept = true;
     }
     void *p = NULL;
     SEQ_CHECK(cudaMallocAsync(&p, bytes ? bytes : 1, 0));
@@ -79,16 +79,19 @@ __global__ void head_finish(float *dst, const double *part, int n, const float *
     dst[h] += (float)(s * f);
 }
 
-/* Stage 1b, for a long list of partials (the leaky average's B hs a head): block (h, chunk) adds its
- * stripe of head h's n partials into out[h * RED_CHUNKS + chunk]. One thread a head adding thousands
- * of partials waited on each load in turn (benchmarks/NOTES.md §23). */
-__global__ void part_reduce(double *out, const double *part, long n)
+/* Stage 1b: block (h, chunk) adds its stripe of head h's n values, element i of head h at
+ * src[h * sh + i * si], in double and in a fixed order, into out[h * RED_CHUNKS + chunk]. For a long
+ * list of partials (the leaky average's B hs a head: sh n, si 1; one thread a head adding thousands
+ * waited on each load in turn, benchmarks/NOTES.md §23) and for per-row dots (rows of G groups:
+ * sh 1, si G). */
+template <typename T>
+__global__ void stripe_sums(double *out, const T *src, long n, size_t sh, size_t si)
 {
     const int h = blockIdx.x;
     const long per = (n + RED_CHUNKS - 1) / RED_CHUNKS, i0 = blockIdx.y * per, i1 = i0 + per < n ? i0 + per : n;
     double acc = 0;
     for (long i = i0 + threadIdx.x; i < i1; i += blockDim.x)
-        acc += part[(size_t)h * n + i];
+        acc += (double)src[(size_t)h * sh + (size_t)i * si];
     const double s = block_sum(acc);
     if (threadIdx.x == 0)
         out[(size_t)h * RED_CHUNKS + blockIdx.y] = s;
@@ -102,7 +105,7 @@ static void finish(float *dst, const double *part, long n, const float *param, i
         return;
     }
     double *sums = (double *)tmp_alloc((size_t)H * RED_CHUNKS * sizeof(double));
-    part_reduce<<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(sums, part, n);
+    stripe_sums<double><<<dim3(H, RED_CHUNKS), SEQ_THREADS>>>(sums, part, n, (size_t)n, 1);
     SEQ_LAUNCHED();
     head_finish<<<(H + 127) / 128, 128>>>(dst, sums, RED_CHUNKS, param, H, kind, cap);
     SEQ_LAUNCHED();
@@ -321,6 +324,19 @@ template <int L> __device__ __forceinline__ float group_sum(float v)
     return v;
 }
 
+/* Writes v at p, or adds it to what p holds (store 0: a gradient that already has a value; store 1:
+ * written first, its old contents never read). */
+template <int VW> __device__ __forceinline__ void store_or_add(float *p, rowvec<VW> v, int store)
+{
+    if (!store) {
+        rowvec<VW> o;
+        o.load(p);
+        for (int k = 0; k < VW; k++)
+            v.v[k] += o.v[k];
+    }
+    v.store(p);
+}
+
 #define ROW_BLOCK 256
 
 /* The row of this thread's group, and the lane's place in it. */
@@ -351,7 +367,7 @@ __global__ void exp_scale_apply(float *out, const float *inp, const float *p, lo
 }
 
 /* exp_scale's backward in one pass: dinp = s dout (stored or added) and rowdot[r] = dout . inp, the
- * row's share of dp (summed per group by rowdot_part). */
+ * row's share of dp (summed per group by stripe_sums). */
 template <int VW, int L>
 __global__ void exp_scale_bwd(float *dinp, float *rowdot, const float *dout, const float *inp, const float *p,
                               long rows, int G, int D, float cap, int store)
@@ -371,7 +387,7 @@ __global__ void exp_scale_bwd(float *dinp, float *rowdot, const float *dout, con
             for (int k = 0; k < VW; k++)
                 c += g.v[k] * a.v[k];
         }
-        if (dinp) {
+        if (dinp) {   /* o + s g as one expression: the multiply-add the accumulating path has always run */
             float *dx = dinp + (size_t)r * D + i;
             if (!store)
                 o.load(dx);
@@ -451,14 +467,9 @@ __global__ void rownorm_scale_bwd(float *dinp, float *rowdot, const float *dout,
         rowvec<VW> a, g, o;
         a.load(y + i);   /* again, from L1 */
         g.load(dy + i);
-        float *dx = dinp + (size_t)r * D + i;
-        if (!store)   /* store: a gradient written first, its old contents never read */
-            o.load(dx);
-        for (int k = 0; k < VW; k++) {
-            const float v = scaled ? (g.v[k] - a.v[k] * inv * c) / den : g.v[k] / den;
-            o.v[k] = store ? v : o.v[k] + v;
-        }
-        o.store(dx);
+        for (int k = 0; k < VW; k++)
+            o.v[k] = scaled ? (g.v[k] - a.v[k] * inv * c) / den : g.v[k] / den;
+        store_or_add(dinp + (size_t)r * D + i, o, store);
     }
 }
 
@@ -482,25 +493,11 @@ __global__ void rownorm_scale_bwd(float *dinp, float *rowdot, const float *dout,
         SEQ_LAUNCHED();                                                                                        \
     } while (0)
 
-/* Stage 1 of a per-group parameter gradient: block (g, chunk) sums rowdot over its share of group
- * g's N rows (in double, in a fixed order). */
-__global__ void rowdot_part(double *part, const float *rowdot, int N, int G)
-{
-    const int g = blockIdx.x, per = (N + RED_CHUNKS - 1) / RED_CHUNKS;
-    const int n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
-    double acc = 0;
-    for (int n = n0 + threadIdx.x; n < n1; n += blockDim.x)
-        acc += rowdot[(size_t)n * G + g];
-    const double sum = block_sum(acc);
-    if (threadIdx.x == 0)
-        part[(size_t)g * RED_CHUNKS + blockIdx.y] = sum;
-}
-
 /* dst[g] += factor(g) times the sum of group g's row dots (head_finish's factors). */
 static void finish_rowdots(real *dst, const real *rowdot, const real *p, int N, int G, int kind, real cap)
 {
     double *part = (double *)tmp_alloc((size_t)G * RED_CHUNKS * sizeof(double));
-    rowdot_part<<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, G);
+    stripe_sums<float><<<dim3(G, RED_CHUNKS), SEQ_THREADS>>>(part, rowdot, N, 1, (size_t)G);
     SEQ_LAUNCHED();
     finish(dst, part, RED_CHUNKS, p, G, kind, cap);
     tmp_free(part);
@@ -609,14 +606,9 @@ __global__ void lookahead_bwd(float *dinp, float *rowdot, const float *dout, con
             rowvec<VW> gp, o;
             if (!first)
                 gp.load(dy - C + i);
-            float *dx = dinp + (size_t)r * hs + i;
-            if (!store)   /* store: a gradient written first, its old contents never read */
-                o.load(dx);
-            for (int k = 0; k < VW; k++) {
-                const float v = w * g.v[k] + (first ? 0.f : (1 - w) * gp.v[k]);
-                o.v[k] = store ? v : o.v[k] + v;
-            }
-            o.store(dx);
+            for (int k = 0; k < VW; k++)
+                o.v[k] = w * g.v[k] + (first ? 0.f : (1 - w) * gp.v[k]);
+            store_or_add(dinp + (size_t)r * hs + i, o, store);
         }
     }
     if (rowdot) {

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <vector>
 
+#include "cuda/cuda_ctx.h"
+
 static int seq_failures = 0;
 
 #define T_CHECK(call)                                                                              \
@@ -91,6 +93,17 @@ static void report(const char *name, double err, double tol)
 static void check_vec(const char *name, const std::vector<float> &got, const std::vector<float> &want, double tol)
 {
     report(name, scaled_err(got, want), tol);
+}
+
+/* Opens memlab's CUDA context, whose cuBLAS handle the bf16 attention's dQ product uses. */
+static void seq_open(void)
+{
+    char msg[256];
+    if (cuda_ctx_open(0, msg, sizeof msg) != 0) {
+        printf("FAIL %s\n", msg);
+        exit(1);
+    }
+    printf("# on %s\n", cuda_ctx_describe());
 }
 
 static int seq_exit(void)

@@ -255,6 +255,7 @@ int main(int argc, char **argv)
 {
     /* --quick: the few cases the slow sanitizer tools run */
     const int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    seq_open();
     const att_case cases[] = {
         {"causal fused-qkv B2 T100 H3 hs64", 2, 100, 100, 3, 64, ATT_CAUSAL, 0, 0, 0, FUSED_QKV},
         {"strict self-keys dq=dk B2 T65 H3 hs64 scale1", 2, 65, 65, 3, 64, ATT_STRICT, 0, 1.f, 0, SELF_KEYS},

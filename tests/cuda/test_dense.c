@@ -284,6 +284,54 @@ static void test_elementwise(void)
         buf_free(all[i]);
 }
 
+/* Elements that differ between two device arrays of n bf16. */
+static size_t bf16_diff(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    uint16_t *ha = malloc(n * sizeof *ha), *hb = malloc(n * sizeof *hb);
+    cuda_memcopy(ha, a, n * sizeof *ha);
+    cuda_memcopy(hb, b, n * sizeof *hb);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += ha[i] != hb[i];
+    free(ha);
+    free(hb);
+    return bad;
+}
+
+/* The producers that write a bf16 copy beside their output (--dtype bf16; the linear that reads it
+ * skips its conversion): the output the same bits as without the copy, the copy the same bits as
+ * cuda_to_bf16 of the output. LayerNorm's warp path (C % 4 == 0) and its fallback (C 37); GELU's
+ * float4 path (n % 4 == 0) and its scalar one. */
+static void test_copy16(int N, int C)
+{
+    char name[128];
+    const size_t n = (size_t)N * C;
+    buf x = rnd(n, -2, 2), w = rnd(C, 0.5, 1.5), b = rnd(C, -1, 1), out = rnd(n, 0, 0), plain = rnd(n, 0, 0);
+    buf mean = rnd(N, 0, 0), rstd = rnd(N, 0, 0);
+    uint16_t *c16 = cuda_dev_alloc(n * sizeof *c16), *want16 = cuda_dev_alloc(n * sizeof *want16);
+    cuda_layernorm_forward(plain.d, mean.d, rstd.d, x.d, w.d, b.d, N, C, 1e-5f);
+    cuda_memcopy(plain.h, plain.d, n * sizeof *plain.h);
+    cuda_layernorm_forward_copy16(out.d, c16, mean.d, rstd.d, x.d, w.d, b.d, N, C, 1e-5f);
+    snprintf(name, sizeof name, "layernorm_forward with bf16 copy N=%d C=%d: out", N, C);
+    th_check_dev(name, out.d, plain.h, n, 0, 0);
+    cuda_to_bf16(want16, out.d, n);
+    snprintf(name, sizeof name, "layernorm_forward with bf16 copy N=%d C=%d: copy's elements off", N, C);
+    th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
+    cuda_gelu_erf_forward(plain.d, x.d, n);
+    cuda_memcopy(plain.h, plain.d, n * sizeof *plain.h);
+    cuda_gelu_erf_forward_copy16(out.d, c16, x.d, n);
+    snprintf(name, sizeof name, "gelu_erf_forward with bf16 copy n=%zu: out", n);
+    th_check_dev(name, out.d, plain.h, n, 0, 0);
+    cuda_to_bf16(want16, out.d, n);
+    snprintf(name, sizeof name, "gelu_erf_forward with bf16 copy n=%zu: copy's elements off", n);
+    th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
+    cuda_dev_free(c16);
+    cuda_dev_free(want16);
+    buf *all[] = {&x, &w, &b, &out, &plain, &mean, &rstd};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
 static void test_rows(int N, int C)
 {
     char name[96];
@@ -661,6 +709,9 @@ int main(void)
     test_rows(300, 260);
     test_rows(64, 1600);
     test_rows(50, 37);
+    test_copy16(300, 768);
+    test_copy16(50, 37);
+    test_copy16(7, 3);
     test_layernorm_optional(1000, 768);
     test_layernorm_optional(50, 37);
     test_embedding();

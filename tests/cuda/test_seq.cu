@@ -262,6 +262,7 @@ static void check_rows_misaligned(int N, int G, int D)
 
 int main(void)
 {
+    seq_open();
     check_time(2, 37, 3, 16);
     check_time(3, 129, 2, 64);
     check_time(4, 513, 5, 7);
