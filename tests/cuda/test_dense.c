@@ -669,6 +669,7 @@ static void test_optim(void)
     double s = 0;
     for (size_t j = 0; j < n; j++)
         s += (double)g.h[j] * g.h[j];
+    real *g_unscaled = th_upload(g.h, n);
     cuda_grad_norm(norm, scale, g.d, n, 1.0);
     cuda_scale_inplace(g.d, n, scale, 1);
     cuda_sync();
@@ -677,6 +678,26 @@ static void test_optim(void)
     for (size_t j = 0; j < n; j++)
         g.h[j] *= f;
     check("clip to norm 1", &g, 1e-7, 1e-6);
+
+    /* adamw_step_clipped's GPU path: the clip factor applied as the step reads each gradient gives
+     * the bits of scaling the gradients first and stepping on them */
+    real *state[3] = {p.d, m.d, v.d}, *copy[3];
+    for (int i = 0; i < 3; i++) {
+        real *h = th_download(state[i], n);
+        copy[i] = th_upload(h, n);
+        free(h);
+    }
+    cuda_adamw_step(p.d, g.d, m.d, v.d, dmask, n, lr, b1, b2, eps, wd, bc1, bc2, NULL);
+    cuda_adamw_step(copy[0], g_unscaled, copy[1], copy[2], dmask, n, lr, b1, b2, eps, wd, bc1, bc2, scale);
+    const char *names[3] = {"adamw with the clip factor: p", "adamw with the clip factor: m",
+                            "adamw with the clip factor: v"};
+    for (int i = 0; i < 3; i++) {
+        real *want = th_download(state[i], n);
+        th_check_dev(names[i], copy[i], want, n, 0, 0);
+        free(want);
+        th_free_dev(copy[i]);
+    }
+    th_free_dev(g_unscaled);
     cuda_pinned_free(norm);
     cuda_dev_free(dmask);
     free(mask);
