@@ -543,8 +543,8 @@ tensor *op_linear_xent(tape *tp, tensor *x, tensor *w, real scale, const int *ta
         const int *dtargets = ints_on(tp, targets, (size_t)N);
         const int R = cuda_linear_xent_chunk_rows(N, V);
         void *work = tape_alloc_data(tp, cuda_linear_xent_work(N, C, V, R, tp->bf16));
-        cuda_linear_xent_forward(out->data, dx, dw, x->data, w->data, scale, dtargets, N, C, V, ignore, count,
-                                 tp->bf16, R, work);
+        cuda_linear_xent_forward(out->data, dx, dw, x->data, tp->bf16 ? x->bf16 : NULL, w->data, scale, dtargets,
+                                 N, C, V, ignore, count, tp->bf16, R, work);
         device_sync(dev);   /* the host reads the loss: the step's one wait */
     }
 #endif

@@ -98,16 +98,18 @@ void cuda_softmax_xent_forward(real *loss, real *lse, const real *logits, const 
  * pointer to the loss's gradient. */
 void cuda_softmax_xent_backward(real *dlogits, const real *logits, const real *lse, const int *targets, int N,
                                 int V, int ignore, int count, const real *dloss);
-/* linear_xent_forward (core/kernels.h) on the GPU: chunks of rows through cuBLAS (bf16 operands
- * with fp32 accumulation when bf16) and one block a row for the loss and the logits' gradient
- * (recomputed from the log-sum-exp, as cuda_softmax_xent_backward); the mean loss goes to *loss,
- * the host counts the rows, targets is a DEVICE copy; chunks of R rows (cuda_linear_xent_chunk_rows:
- * the op's). work holds cuda_linear_xent_work bytes of device memory. */
+/* linear_xent_forward (core/kernels.h) on the GPU: chunks of rows through cuBLAS and one block a row
+ * for the loss and the logits' gradient (recomputed from the log-sum-exp, as
+ * cuda_softmax_xent_backward); the mean loss goes to *loss, the host counts the rows, targets is a
+ * DEVICE copy; chunks of R rows (cuda_linear_xent_chunk_rows: the op's). work holds
+ * cuda_linear_xent_work bytes of device memory. bf16: bf16 operands with fp32 accumulation, and the
+ * logits and their gradient in bf16 (PyTorch's autocast keeps the head's logits in bf16 too); x16 is
+ * x's bf16 copy when its producer wrote one (NULL: converted here). */
 int cuda_linear_xent_chunk_rows(int N, int V);
 size_t cuda_linear_xent_work(int N, int C, int V, int R, int bf16);
-void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const real *w, real scale,
-                              const int *targets, int N, int C, int V, int ignore, int count, int bf16, int R,
-                              void *work);
+void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const uint16_t *x16, const real *w,
+                              real scale, const int *targets, int N, int C, int V, int ignore, int count, int bf16,
+                              int R, void *work);
 void cuda_mse_forward(real *loss, const real *pred, const real *target, size_t n, real clip);
 void cuda_mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip,
                        const real *dloss);

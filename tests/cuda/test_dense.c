@@ -527,7 +527,7 @@ static void test_linear_xent(int N, int C, int V, int rows, int bf16)
     free(work);
     void *dwork = cuda_dev_alloc(cuda_linear_xent_work(N, C, V, rows, bf16));
     real *loss_d = th_dev_zeros(1);
-    cuda_linear_xent_forward(loss_d, dx.d, dw.d, x.d, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
+    cuda_linear_xent_forward(loss_d, dx.d, dw.d, x.d, NULL, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
     real *lg = th_download(loss_d, 1);
     snprintf(name, sizeof name, "linear_xent loss N=%d C=%d V=%d R=%d %s", N, C, V, rows, bf16 ? "bf16" : "fp32");
     th_check_scalar(name, lg[0], loss, bf16 ? 0 : RED_ATOL, bf16 ? 1e-2 : RED_RTOL);
@@ -537,9 +537,19 @@ static void test_linear_xent(int N, int C, int V, int rows, int bf16)
     snprintf(name, sizeof name, "linear_xent dw N=%d V=%d R=%d %s", N, V, rows, bf16 ? "bf16" : "fp32");
     check(name, &dw, bf16 ? 1e-2 * max_abs(dw.h, dw.n) : RED_ATOL * 10, bf16 ? 0 : RED_RTOL);
     /* the loss alone: the same number, no gradient written */
-    cuda_linear_xent_forward(loss_d, NULL, NULL, x.d, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
+    cuda_linear_xent_forward(loss_d, NULL, NULL, x.d, NULL, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
     real *lg2 = th_download(loss_d, 1);
     th_check_scalar("linear_xent loss without gradients", lg2[0], lg[0], 0, 0);
+    if (bf16) {   /* x's bf16 copy from its producer: the same bits as converting x here */
+        uint16_t *x16 = cuda_dev_alloc(x.n * sizeof *x16);
+        cuda_to_bf16(x16, x.d, x.n);
+        cuda_linear_xent_forward(loss_d, NULL, NULL, x.d, x16, w.d, scale, dtg, N, C, V, -1, count, bf16, rows,
+                                 dwork);
+        real *lg3 = th_download(loss_d, 1);
+        th_check_scalar("linear_xent loss from x's bf16 copy", lg3[0], lg[0], 0, 0);
+        free(lg3);
+        cuda_dev_free(x16);
+    }
     /* the backward's scaling by the loss's gradient, a device scalar */
     real alpha = (real)0.75;
     real *alpha_d = th_upload(&alpha, 1);
