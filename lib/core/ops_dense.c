@@ -123,6 +123,69 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     return out;
 }
 
+/* ---- linear then exact GELU ------------------------------------------------------------------ */
+
+#if HAVE_CUDA
+/* The fused backward: the pre-activation's gradient dh = dout gelu'(h + b), then the linear's
+ * products over it. Without a bias gradient dh is written in bf16 only, which is all the products
+ * read; with one it is written in fp32 and the bias's column sums convert it as they pass. */
+static void linear_gelu_backward(tape *tp, tape_node *nd)
+{
+    tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+    const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
+    const size_t n = (size_t)N * OC;
+    const uint16_t *h16 = nd->saved[2];
+    uint16_t *dh16 = tape_alloc_data(tp, n * sizeof *dh16);
+    real *db = grad_of(b), *dh = db ? tape_alloc_data(tp, n * sizeof *dh) : NULL;
+    cuda_gelu_erf_backward_h16(dh, dh16, nd->out->grad, h16, b ? b->data : NULL, OC, n);
+    cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC,
+                              grad_first_write(x));
+}
+#endif
+
+/* Under --dtype bf16 on the GPU, one op: the product writes the pre-activation h in bf16 only (as
+ * PyTorch's autocast does; the bias is added as the GELU reads it), the GELU writes its output with
+ * the bf16 copy the next linear reads, and the backward writes h's gradient in bf16 only: the fp32
+ * pre-activation, its fp32 gradient and their conversions are never made (GPT-2-small: 0.7 GB a
+ * layer a step; docs/gpu.md). Everywhere else op_gelu_erf(op_linear(x, w, b)). */
+tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA) {
+        char sx[SHAPE_STR], sw[SHAPE_STR];
+        const int C = w->shape[1], OC = w->shape[0];
+        if (w->ndim != 2 || tensor_cols(x) != C || (b && (b->ndim != 1 || b->shape[0] != OC)))
+            fatal("internal: op_linear_gelu_erf x %s vs w %s", tensor_shape_str(x, sx, sizeof sx),
+                  tensor_shape_str(w, sw, sizeof sw));
+        const int N = as_int("op_linear_gelu_erf", tensor_rows(x));
+        DEV("op_linear_gelu_erf", x, w, b);
+        int shape[TENSOR_MAX_DIM];
+        memcpy(shape, x->shape, sizeof shape);
+        shape[x->ndim - 1] = OC;
+        tensor *out = tape_tensor(tp, x->ndim, shape);
+        uint16_t *xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
+        uint16_t *wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
+        uint16_t *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
+        cuda_matmul_forward_bf16_out16(h16, xb, wb, x->bf16 ? NULL : x->data, w->data, N, C, OC);
+        out->bf16 = bf16_copy_for(tp, out);
+        cuda_gelu_erf_forward_h16(out->data, out->bf16, h16, b ? b->data : NULL, OC, out->n);
+        tensor *in[3] = {x, w, b};
+        tape_node *nd = tape_record(tp, linear_gelu_backward, out, 3, in);
+        if (nd) {
+            nd->assigns = 1;   /* x's gradient; w's and b's add */
+            nd->saved[0] = xb;
+            nd->saved[1] = wb;
+            nd->saved[2] = h16;
+            nd->iarg[0] = N;
+            nd->iarg[1] = C;
+            nd->iarg[2] = OC;
+        }
+        return out;
+    }
+#endif
+    return op_gelu_erf(tp, op_linear(tp, x, w, b));
+}
+
 /* ---- elementwise arithmetic ------------------------------------------------------------------ */
 
 /* dst (+)= alpha src for the gradient of input t: a store (alpha 1: a copy) when this is its first

@@ -156,12 +156,29 @@ static int lt_linear_bias_bf16(real *out, const uint16_t *wb, const uint16_t *xb
     return st == CUBLAS_STATUS_SUCCESS;   /* a real fault shows again in the two-pass path's cuBLAS call */
 }
 
-extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
-                                         const real *bias, int N, int C, int OC)
+/* The bf16 operands of a linear: x's (unless inp is NULL: xb holds its producer's copy) and the weight's. */
+static void linear_operands_bf16(uint16_t *xb, uint16_t *wb, const real *inp, const real *weight, int N, int C,
+                                 int OC)
 {
     if (inp)
         cuda_to_bf16(xb, inp, (size_t)N * C);
     cuda_to_bf16(wb, weight, (size_t)OC * C);
+}
+
+extern "C" void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
+                                               const real *weight, int N, int C, int OC)
+{
+    linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
+    const float one = 1, zero = 0;
+    CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, wb, CUDA_R_16BF, C, xb,
+                              CUDA_R_16BF, C, &zero, out16, CUDA_R_16BF, OC, CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT));
+}
+
+extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
+                                         const real *bias, int N, int C, int OC)
+{
+    linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
     if (bias && lt_linear_bias_bf16(out, wb, xb, bias, N, C, OC))
         return;
     if (bias) {
@@ -175,7 +192,7 @@ extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias
                                           const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
                                           int store_dinp)
 {
-    const int convert = dinp || dweight;   /* the products take dout in bf16 */
+    const int convert = dout && (dinp || dweight);   /* the products take dout in bf16 (dout NULL: given) */
     if (dbias)
         col_sums(dbias, dout, N, OC, convert ? doutb : NULL);
     else if (convert)

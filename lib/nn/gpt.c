@@ -108,8 +108,8 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     x = op_add(tp, x, op_dropout(tp, a, p, drop));
 
     h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
-    h = layers_linear(tp, ps, h, b->fc_w, b->fc_b);
-    h = c->gelu == GELU_TANH ? op_gelu(tp, h) : op_gelu_erf(tp, h);
+    h = c->gelu == GELU_TANH ? op_gelu(tp, layers_linear(tp, ps, h, b->fc_w, b->fc_b))
+                             : op_linear_gelu_erf(tp, h, params_tensor(ps, b->fc_w), layers_param(ps, b->fc_b));
     h = layers_linear(tp, ps, h, b->fc_proj_w, b->fc_proj_b);
     return op_add(tp, x, op_dropout(tp, h, p, drop));
 }

@@ -332,6 +332,80 @@ static void test_copy16(int N, int C)
         buf_free(all[i]);
 }
 
+/* bf16 bits on the host as float. */
+static float bf16_host(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* op_linear_gelu_erf's pieces under --dtype bf16: the product written in bf16 (against the fp32-output
+ * product rounded, within one bf16 step), the GELU over it with the bias added as it reads (against
+ * the host's erf on the same bf16 bits, and its copy bit for bit as cuda_to_bf16), the backward in
+ * fp32 (against the host) and in bf16 (bit for bit as rounding the fp32 one), and the linear's
+ * backward taking its bf16 dout as given (bit for bit as converting it there). OC % 4 == 0 takes the
+ * float4 kernels, 37 the scalar ones. */
+static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
+{
+    char name[128];
+    const size_t n = (size_t)N * OC;
+    buf x = rnd((size_t)N * C, -1, 1), w = rnd((size_t)OC * C, -0.2, 0.2), b = rnd(OC, -0.5, 0.5);
+    buf out = rnd(n, 0, 0), dout = rnd(n, -1, 1), dh = rnd(n, 0, 0), h32 = rnd(n, 0, 0);
+    const real *bias = with_bias ? b.d : NULL;
+    uint16_t *xb = cuda_dev_alloc(x.n * 2), *wb = cuda_dev_alloc(w.n * 2), *h16 = cuda_dev_alloc(n * 2);
+    uint16_t *want16 = cuda_dev_alloc(n * 2), *c16 = cuda_dev_alloc(n * 2);
+    uint16_t *hh = malloc(n * sizeof *hh), *hw = malloc(n * sizeof *hw);
+    cuda_matmul_forward_bf16_out16(h16, xb, wb, x.d, w.d, N, C, OC);
+    cuda_matmul_forward_bf16(h32.d, xb, wb, NULL, w.d, NULL, N, C, OC);
+    cuda_to_bf16(want16, h32.d, n);
+    cuda_memcopy(hh, h16, n * sizeof *hh);
+    cuda_memcopy(hw, want16, n * sizeof *hw);
+    size_t far = 0;
+    for (size_t i = 0; i < n; i++)
+        far += fabsf(bf16_host(hh[i]) - bf16_host(hw[i])) > ldexpf(fabsf(bf16_host(hw[i])), -7) + 1e-30f;
+    snprintf(name, sizeof name, "matmul_forward_bf16_out16 N=%d C=%d OC=%d: elements past one bf16 step", N, C, OC);
+    th_check_scalar(name, (double)far, 0, 0, 0);
+
+    for (size_t i = 0; i < n; i++) {
+        const double pre = (double)bf16_host(hh[i]) + (with_bias ? b.h[i % OC] : 0);
+        const double cdf = 0.5 * (1 + erf(pre / sqrt(2.0)));
+        out.h[i] = (real)(pre * cdf);
+        dh.h[i] = (real)(dout.h[i] * (cdf + pre * exp(-0.5 * pre * pre) / sqrt(2 * M_PI)));
+    }
+    cuda_gelu_erf_forward_h16(out.d, c16, h16, bias, OC, n);
+    snprintf(name, sizeof name, "gelu_erf_forward_h16 N=%d OC=%d bias=%d", N, OC, with_bias);
+    check(name, &out, 1e-6, 1e-5);
+    cuda_to_bf16(want16, out.d, n);
+    snprintf(name, sizeof name, "gelu_erf_forward_h16 N=%d OC=%d: copy's elements off", N, OC);
+    th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
+    cuda_gelu_erf_backward_h16(dh.d, NULL, dout.d, h16, bias, OC, n);
+    snprintf(name, sizeof name, "gelu_erf_backward_h16 fp32 N=%d OC=%d bias=%d", N, OC, with_bias);
+    check(name, &dh, 1e-6, 1e-5);
+    cuda_gelu_erf_backward_h16(NULL, c16, dout.d, h16, bias, OC, n);
+    cuda_to_bf16(want16, dh.d, n);
+    snprintf(name, sizeof name, "gelu_erf_backward_h16 bf16 N=%d OC=%d: elements off", N, OC);
+    th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
+
+    /* the linear's backward with its bf16 dout given: the same bits as converting dh there */
+    buf dx = rnd(x.n, 0, 0), dw = rnd(w.n, 0, 0), dx2 = rnd(x.n, 0, 0), dw2 = rnd(w.n, 0, 0);
+    cuda_matmul_backward_bf16(dx.d, dw.d, NULL, want16, dh.d, xb, wb, N, C, OC, 1);
+    cuda_matmul_backward_bf16(dx2.d, dw2.d, NULL, c16, NULL, xb, wb, N, C, OC, 1);
+    cuda_memcopy(dx.h, dx.d, x.n * sizeof *dx.h);
+    cuda_memcopy(dw.h, dw.d, w.n * sizeof *dw.h);
+    th_check_dev("matmul_backward_bf16 with its bf16 dout given: dinp", dx2.d, dx.h, x.n, 0, 0);
+    th_check_dev("matmul_backward_bf16 with its bf16 dout given: dweight", dw2.d, dw.h, w.n, 0, 0);
+    free(hh);
+    free(hw);
+    uint16_t *bufs16[] = {xb, wb, h16, want16, c16};
+    for (size_t i = 0; i < sizeof bufs16 / sizeof *bufs16; i++)
+        cuda_dev_free(bufs16[i]);
+    buf *all[] = {&x, &w, &b, &out, &dout, &dh, &h32, &dx, &dw, &dx2, &dw2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
 static void test_rows(int N, int C)
 {
     char name[96];
@@ -743,6 +817,9 @@ int main(void)
     test_copy16(300, 768);
     test_copy16(50, 37);
     test_copy16(7, 3);
+    test_linear_gelu_bf16(300, 96, 384, 1);
+    test_linear_gelu_bf16(300, 96, 384, 0);
+    test_linear_gelu_bf16(50, 40, 37, 1);
     test_layernorm_optional(1000, 768);
     test_layernorm_optional(50, 37);
     test_embedding();
