@@ -12,6 +12,9 @@
 /* x[..., C] . w[OC, C]^T + b[OC] -> [..., OC]; b may be NULL. */
 tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_add(tape *tp, tensor *a, tensor *b);          /* same shape */
+/* op_add(res, op_linear(x, w, b)), res [..., OC] with x's rows; on the GPU under --dtype bf16 one
+ * product that adds res in its epilogue (ops_dense.c). */
+tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *b);
 tensor *op_scale(tape *tp, tensor *x, real s);
 tensor *op_mul(tape *tp, tensor *a, tensor *b);          /* elementwise, same shape */
 /* ids[N] (N = B*T, copied) rows of table[V, C] -> [B, T, C]; an id outside 0..V-1 is fatal. */

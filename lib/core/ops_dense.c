@@ -123,6 +123,61 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     return out;
 }
 
+/* ---- the residual stream's update: res + linear(x) -------------------------------------------- */
+
+static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, device_kind dev);
+
+#if HAVE_CUDA
+/* The product's gradients from out's, which then moves whole into res's (or is added to it). */
+static void linear_residual_backward(tape *tp, tape_node *nd)
+{
+    tensor *res = nd->in[0], *x = nd->in[1], *w = nd->in[2], *b = nd->in[3];
+    const int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
+    uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
+    cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1], N,
+                              (int)nd->iarg[1], OC, grad_first_write(x));
+    if (!grad_move(res, nd->out))
+        grad_add_scaled(res, nd->out->grad, 1, nd->out->n, DEV_CUDA);
+}
+#endif
+
+/* On the GPU under --dtype bf16, one cuBLASLt product whose epilogue adds res (and the bias): the
+ * product's output is not stored, read back and added, and in the backward out's gradient serves
+ * the product as it is and moves into res's, where op_add copied it for the product (GPT-2-small:
+ * 24 residual adds a step; docs/gpu.md). Everywhere else op_add(res, op_linear(x, w, b)). */
+tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *b)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA) {
+        char sr[SHAPE_STR], sx[SHAPE_STR], sw[SHAPE_STR];
+        const int C = w->shape[1], OC = w->shape[0];
+        if (w->ndim != 2 || tensor_cols(x) != C || (b && (b->ndim != 1 || b->shape[0] != OC)) ||
+            tensor_rows(res) != tensor_rows(x) || tensor_cols(res) != OC)
+            fatal("internal: op_linear_residual res %s, x %s, w %s", tensor_shape_str(res, sr, sizeof sr),
+                  tensor_shape_str(x, sx, sizeof sx), tensor_shape_str(w, sw, sizeof sw));
+        const int N = as_int("op_linear_residual", tensor_rows(x));
+        DEV("op_linear_residual", res, x, w, b);
+        tensor *out = tape_tensor(tp, res->ndim, res->shape);
+        uint16_t *xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
+        uint16_t *wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
+        cuda_matmul_forward_bf16_res(out->data, xb, wb, x->bf16 ? NULL : x->data, w->data, b ? b->data : NULL,
+                                     res->data, N, C, OC);
+        tensor *in[4] = {res, x, w, b};
+        tape_node *nd = tape_record(tp, linear_residual_backward, out, 4, in);
+        if (nd) {
+            nd->assigns = 3;   /* res's and x's gradients; w's and b's add */
+            nd->saved[0] = xb;
+            nd->saved[1] = wb;
+            nd->iarg[0] = N;
+            nd->iarg[1] = C;
+            nd->iarg[2] = OC;
+        }
+        return out;
+    }
+#endif
+    return op_add(tp, res, op_linear(tp, x, w, b));
+}
+
 /* ---- linear then exact GELU ------------------------------------------------------------------ */
 
 #if HAVE_CUDA

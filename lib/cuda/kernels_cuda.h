@@ -53,6 +53,10 @@ void cuda_add_scalar(real *dst, real v);
  * and its gradient stay fp32. */
 void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
                               const real *bias, int N, int C, int OC);
+/* The same product plus res[N*OC] (NULL: none) in its epilogue, into out, res left as it was
+ * (op_linear_residual: the residual stream's update). */
+void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
+                                  const real *bias, const real *res, int N, int C, int OC);
 /* The same product without a bias, written in bf16 only: out16[N*OC] (op_linear_gelu_erf's
  * pre-activation). */
 void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,

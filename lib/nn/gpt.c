@@ -104,14 +104,12 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
         a = alibi ? op_attention_alibi(tp, q, k, v, c->heads, mask, scale)
                   : op_attention(tp, q, k, v, c->heads, mask, scale);
     }
-    a = layers_linear(tp, ps, a, b->attn_proj_w, b->attn_proj_b);
-    x = op_add(tp, x, op_dropout(tp, a, p, drop));
+    x = layers_residual_linear(tp, ps, x, a, b->attn_proj_w, b->attn_proj_b, p, drop);
 
     h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
     h = c->gelu == GELU_TANH ? op_gelu(tp, layers_linear(tp, ps, h, b->fc_w, b->fc_b))
                              : op_linear_gelu_erf(tp, h, params_tensor(ps, b->fc_w), layers_param(ps, b->fc_b));
-    h = layers_linear(tp, ps, h, b->fc_proj_w, b->fc_proj_b);
-    return op_add(tp, x, op_dropout(tp, h, p, drop));
+    return layers_residual_linear(tp, ps, x, h, b->fc_proj_w, b->fc_proj_b, p, drop);
 }
 
 static void *gpt_cache_new(const lm_config *c, int cap, device_kind dev)

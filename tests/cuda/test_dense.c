@@ -136,6 +136,30 @@ static void test_matmul_bf16(int N, int C, int OC)
         buf_free(all[i]);
 }
 
+/* The product with the residual added in its epilogue (op_linear_residual): as the product and a
+ * separate add, within fp32 rounding (the epilogue adds res to the accumulator before the bias), and
+ * res left as it was. With and without a bias. */
+static void test_matmul_bf16_res(int N, int C, int OC, int with_bias)
+{
+    char name[128];
+    buf x = rnd((size_t)N * C, -1, 1), w = rnd((size_t)OC * C, -0.5, 0.5), b = rnd(OC, -1, 1);
+    buf res = rnd((size_t)N * OC, -2, 2), out = rnd((size_t)N * OC, 0, 0), plain = rnd((size_t)N * OC, 0, 0);
+    uint16_t *xb = cuda_dev_alloc(x.n * 2), *wb = cuda_dev_alloc(w.n * 2);
+    const real *bias = with_bias ? b.d : NULL;
+    cuda_matmul_forward_bf16(plain.d, xb, wb, x.d, w.d, bias, N, C, OC);
+    cuda_add_forward(plain.d, plain.d, res.d, plain.n);
+    cuda_memcopy(out.h, plain.d, out.n * sizeof *out.h);
+    cuda_matmul_forward_bf16_res(out.d, xb, wb, x.d, w.d, bias, res.d, N, C, OC);
+    snprintf(name, sizeof name, "matmul_forward_bf16_res N=%d C=%d OC=%d bias=%d", N, C, OC, with_bias);
+    check(name, &out, 1e-5, 1e-5);
+    check("matmul_forward_bf16_res: res unchanged", &res, 0, 0);
+    cuda_dev_free(xb);
+    cuda_dev_free(wb);
+    buf *all[] = {&x, &w, &b, &res, &out, &plain};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_free(all[i]);
+}
+
 /* The bf16 conversion, bit for bit against round-to-nearest-even on the host: the float4 kernel (n a
  * multiple of 4, aligned), and the scalar one (n not, and a source one float off 16 bytes). */
 static void test_to_bf16(size_t n, size_t off)
@@ -817,6 +841,9 @@ int main(void)
     test_copy16(300, 768);
     test_copy16(50, 37);
     test_copy16(7, 3);
+    test_matmul_bf16_res(300, 96, 384, 1);
+    test_matmul_bf16_res(300, 96, 384, 0);
+    test_matmul_bf16_res(50, 40, 37, 1);
     test_linear_gelu_bf16(300, 96, 384, 1);
     test_linear_gelu_bf16(300, 96, 384, 0);
     test_linear_gelu_bf16(50, 40, 37, 1);
