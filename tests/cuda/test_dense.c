@@ -630,10 +630,16 @@ static void test_linear_xent(int N, int C, int V, int rows, int bf16)
     snprintf(name, sizeof name, "linear_xent loss N=%d C=%d V=%d R=%d %s", N, C, V, rows, bf16 ? "bf16" : "fp32");
     th_check_scalar(name, lg[0], loss, bf16 ? 0 : RED_ATOL, bf16 ? 1e-2 : RED_RTOL);
     th_check_scalar("linear_xent count", count, cnt, 0, 0);
+    /* bf16: the logits themselves are rounded to bf16 (as under PyTorch's autocast), so each
+     * probability carries its logit's rounding (up to 0.4% of the logit, here logits up to ~15);
+     * emulated on the host (in double, the same roundings) the gradients' largest error is 0.54% of
+     * their largest magnitude at 16 rows of 50,304, 1.06% at 128, growing with the rows sampled, where
+     * rounding only the gradient gives 0.37%: hence 3% here, against the 1% of the other bf16 checks */
+    const double head16 = 3e-2;
     snprintf(name, sizeof name, "linear_xent dx N=%d V=%d R=%d %s", N, V, rows, bf16 ? "bf16" : "fp32");
-    check(name, &dx, bf16 ? 1e-2 * max_abs(dx.h, dx.n) : RED_ATOL, bf16 ? 0 : RED_RTOL);
+    check(name, &dx, bf16 ? head16 * max_abs(dx.h, dx.n) : RED_ATOL, bf16 ? 0 : RED_RTOL);
     snprintf(name, sizeof name, "linear_xent dw N=%d V=%d R=%d %s", N, V, rows, bf16 ? "bf16" : "fp32");
-    check(name, &dw, bf16 ? 1e-2 * max_abs(dw.h, dw.n) : RED_ATOL * 10, bf16 ? 0 : RED_RTOL);
+    check(name, &dw, bf16 ? head16 * max_abs(dw.h, dw.n) : RED_ATOL * 10, bf16 ? 0 : RED_RTOL);
     /* the loss alone: the same number, no gradient written */
     cuda_linear_xent_forward(loss_d, NULL, NULL, x.d, NULL, w.d, scale, dtg, N, C, V, -1, count, bf16, rows, dwork);
     real *lg2 = th_download(loss_d, 1);
