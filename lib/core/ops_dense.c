@@ -83,43 +83,66 @@ static void linear_backward(tape *tp, tape_node *nd)
                                              (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], store);
 }
 
-tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
+/* A linear's shapes checked (x [..., C], w [OC, C], b [OC] or NULL; op names the caller) and its
+ * output [..., OC] made: *N gets x's rows. */
+static tensor *linear_out(const char *op, tape *tp, tensor *x, tensor *w, tensor *b, int *N)
 {
     char sx[SHAPE_STR], sw[SHAPE_STR], sb[SHAPE_STR];
     if (w->ndim != 2 || tensor_cols(x) != w->shape[1])
-        fatal("internal: op_linear x %s vs w %s", tensor_shape_str(x, sx, sizeof sx),
-              tensor_shape_str(w, sw, sizeof sw));
-    int C = w->shape[1], OC = w->shape[0];
+        fatal("internal: %s x %s vs w %s", op, tensor_shape_str(x, sx, sizeof sx), tensor_shape_str(w, sw, sizeof sw));
+    const int OC = w->shape[0];
     if (b && (b->ndim != 1 || b->shape[0] != OC))
-        fatal("internal: op_linear w %s vs b %s", tensor_shape_str(w, sw, sizeof sw),
-              tensor_shape_str(b, sb, sizeof sb));
-    int N = as_int("op_linear", tensor_rows(x));
+        fatal("internal: %s w %s vs b %s", op, tensor_shape_str(w, sw, sizeof sw), tensor_shape_str(b, sb, sizeof sb));
+    *N = as_int(op, tensor_rows(x));
     int shape[TENSOR_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = OC;
+    return tape_tensor(tp, x->ndim, shape);
+}
+
+/* A linear's node: x's (and, in `assigns`, other inputs') gradient stored when first written, the
+ * bf16 operands (NULL in fp32) and the dimensions for its backward. */
+static void linear_node_keep(tape_node *nd, unsigned char assigns, uint16_t *xb, uint16_t *wb, int N, int C, int OC)
+{
+    if (!nd)
+        return;
+    nd->assigns = assigns;
+    nd->saved[0] = xb;
+    nd->saved[1] = wb;
+    nd->iarg[0] = N;
+    nd->iarg[1] = C;
+    nd->iarg[2] = OC;
+}
+
+#if HAVE_CUDA
+/* The bf16 operands' room on the tape: x's copy from its producer or room to convert it into, and
+ * the weight's. Returns what the product converts x from (NULL: the producer's copy). */
+static const real *linear_operands16(tape *tp, tensor *x, int N, int OC, uint16_t **xb, uint16_t **wb)
+{
+    const int C = tensor_cols(x);
+    *xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof **xb);
+    *wb = tape_alloc_data(tp, (size_t)OC * C * sizeof **wb);
+    return x->bf16 ? NULL : x->data;
+}
+#endif
+
+tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
+{
+    int N;
+    tensor *out = linear_out("op_linear", tp, x, w, b, &N);
+    const int C = w->shape[1], OC = w->shape[0];
     device_kind dev = DEV("op_linear", x, w, b);
-    tensor *out = tape_tensor(tp, x->ndim, shape);
     uint16_t *xb = NULL, *wb = NULL;
 #if HAVE_CUDA
-    if (dev == DEV_CUDA && tp->bf16) {   /* x's bf16 copy from its producer, or converted here */
-        xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
-        wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
-        cuda_matmul_forward_bf16(out->data, xb, wb, x->bf16 ? NULL : x->data, w->data, b ? b->data : NULL, N, C,
-                                 OC);
+    if (dev == DEV_CUDA && tp->bf16) {
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16(out->data, xb, wb, from, w->data, b ? b->data : NULL, N, C, OC);
     }
 #endif
     if (!xb)
         KERNEL(dev, matmul_forward)(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
     tensor *in[3] = {x, w, b};
-    tape_node *nd = tape_record(tp, linear_backward, out, 3, in);
-    if (nd) {
-        nd->assigns = 1;   /* x's gradient; w's and b's add */
-        nd->saved[0] = xb;
-        nd->saved[1] = wb;
-        nd->iarg[0] = N;
-        nd->iarg[1] = C;
-        nd->iarg[2] = OC;
-    }
+    linear_node_keep(tape_record(tp, linear_backward, out, 3, in), 1, xb, wb, N, C, OC);   /* w's and b's add */
     return out;
 }
 
@@ -149,29 +172,19 @@ tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *
 {
 #if HAVE_CUDA
     if (tp->bf16 && x->device == DEV_CUDA) {
-        char sr[SHAPE_STR], sx[SHAPE_STR], sw[SHAPE_STR];
+        int N;
+        tensor *out = linear_out("op_linear_residual", tp, x, w, b, &N);
         const int C = w->shape[1], OC = w->shape[0];
-        if (w->ndim != 2 || tensor_cols(x) != C || (b && (b->ndim != 1 || b->shape[0] != OC)) ||
-            tensor_rows(res) != tensor_rows(x) || tensor_cols(res) != OC)
-            fatal("internal: op_linear_residual res %s, x %s, w %s", tensor_shape_str(res, sr, sizeof sr),
-                  tensor_shape_str(x, sx, sizeof sx), tensor_shape_str(w, sw, sizeof sw));
-        const int N = as_int("op_linear_residual", tensor_rows(x));
+        char sr[SHAPE_STR], so[SHAPE_STR];
+        if (res->n != out->n || tensor_cols(res) != OC)
+            fatal("internal: op_linear_residual res %s vs the product's %s", tensor_shape_str(res, sr, sizeof sr),
+                  tensor_shape_str(out, so, sizeof so));
         DEV("op_linear_residual", res, x, w, b);
-        tensor *out = tape_tensor(tp, res->ndim, res->shape);
-        uint16_t *xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
-        uint16_t *wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
-        cuda_matmul_forward_bf16_res(out->data, xb, wb, x->bf16 ? NULL : x->data, w->data, b ? b->data : NULL,
-                                     res->data, N, C, OC);
+        uint16_t *xb, *wb;
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16_res(out->data, xb, wb, from, w->data, b ? b->data : NULL, res->data, N, C, OC);
         tensor *in[4] = {res, x, w, b};
-        tape_node *nd = tape_record(tp, linear_residual_backward, out, 4, in);
-        if (nd) {
-            nd->assigns = 3;   /* res's and x's gradients; w's and b's add */
-            nd->saved[0] = xb;
-            nd->saved[1] = wb;
-            nd->iarg[0] = N;
-            nd->iarg[1] = C;
-            nd->iarg[2] = OC;
-        }
+        linear_node_keep(tape_record(tp, linear_residual_backward, out, 4, in), 3, xb, wb, N, C, OC);
         return out;
     }
 #endif
@@ -207,34 +220,20 @@ tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b)
 {
 #if HAVE_CUDA
     if (tp->bf16 && x->device == DEV_CUDA) {
-        char sx[SHAPE_STR], sw[SHAPE_STR];
+        int N;
+        tensor *out = linear_out("op_linear_gelu_erf", tp, x, w, b, &N);
         const int C = w->shape[1], OC = w->shape[0];
-        if (w->ndim != 2 || tensor_cols(x) != C || (b && (b->ndim != 1 || b->shape[0] != OC)))
-            fatal("internal: op_linear_gelu_erf x %s vs w %s", tensor_shape_str(x, sx, sizeof sx),
-                  tensor_shape_str(w, sw, sizeof sw));
-        const int N = as_int("op_linear_gelu_erf", tensor_rows(x));
         DEV("op_linear_gelu_erf", x, w, b);
-        int shape[TENSOR_MAX_DIM];
-        memcpy(shape, x->shape, sizeof shape);
-        shape[x->ndim - 1] = OC;
-        tensor *out = tape_tensor(tp, x->ndim, shape);
-        uint16_t *xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
-        uint16_t *wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
-        uint16_t *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
-        cuda_matmul_forward_bf16_out16(h16, xb, wb, x->bf16 ? NULL : x->data, w->data, N, C, OC);
+        uint16_t *xb, *wb, *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16_out16(h16, xb, wb, from, w->data, N, C, OC);
         out->bf16 = bf16_copy_for(tp, out);
         cuda_gelu_erf_forward_h16(out->data, out->bf16, h16, b ? b->data : NULL, OC, out->n);
         tensor *in[3] = {x, w, b};
         tape_node *nd = tape_record(tp, linear_gelu_backward, out, 3, in);
-        if (nd) {
-            nd->assigns = 1;   /* x's gradient; w's and b's add */
-            nd->saved[0] = xb;
-            nd->saved[1] = wb;
+        linear_node_keep(nd, 1, xb, wb, N, C, OC);
+        if (nd)
             nd->saved[2] = h16;
-            nd->iarg[0] = N;
-            nd->iarg[1] = C;
-            nd->iarg[2] = OC;
-        }
         return out;
     }
 #endif

@@ -473,6 +473,18 @@ __device__ __forceinline__ float h16_pre(const uint16_t *h16, const real *bias, 
     return bf16_value(h16[i]) + (bias ? bias[i % OC] : 0.f);
 }
 
+/* Four pre-activations, group i of four (OC % 4 == 0, bias 16-byte aligned). */
+__device__ __forceinline__ float4 h16x4_pre(uint2 h, const real *bias, int OC, size_t i)
+{
+    float4 x = make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
+                           bf16_value(h.y >> 16));
+    if (bias) {
+        const float4 b = *(const float4 *)(bias + (i * 4) % OC);
+        x = make_float4(x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w);
+    }
+    return x;
+}
+
 __global__ static void k_gelu_erf_h16(real *out, uint16_t *out16, const uint16_t *h16, const real *bias, int OC,
                                       size_t n)
 {
@@ -490,13 +502,7 @@ __global__ static void k_gelu_erf_h16_4(float4 *out, uint2 *out16, const uint2 *
 {
     GRID_STRIDE(i, n4)
     {
-        const uint2 h = h16[i];
-        float4 x = make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
-                               bf16_value(h.y >> 16));
-        if (bias) {
-            const float4 b = *(const float4 *)(bias + (i * 4) % OC);
-            x = make_float4(x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w);
-        }
+        const float4 x = h16x4_pre(h16[i], bias, OC, i);
         const float4 y = make_float4(gelu_erf_of(x.x), gelu_erf_of(x.y), gelu_erf_of(x.z), gelu_erf_of(x.w));
         out[i] = y;
         out16[i] = bf16x4(y);
@@ -532,13 +538,7 @@ __global__ static void k_gelu_erf_bwd_h16_4(float4 *dh, uint2 *dh16, const float
 {
     GRID_STRIDE(i, n4)
     {
-        const uint2 h = h16[i];
-        float4 x = make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
-                               bf16_value(h.y >> 16));
-        if (bias) {
-            const float4 b = *(const float4 *)(bias + (i * 4) % OC);
-            x = make_float4(x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w);
-        }
+        const float4 x = h16x4_pre(h16[i], bias, OC, i);
         const float4 d = dout[i];
         const float4 g = make_float4(d.x * gelu_erf_slope(x.x), d.y * gelu_erf_slope(x.y), d.z * gelu_erf_slope(x.z),
                                      d.w * gelu_erf_slope(x.w));
