@@ -48,18 +48,6 @@ static int *ints_on(tape *tp, const int *host, size_t n)
     return copy;
 }
 
-#if HAVE_CUDA
-/* Room for out's bf16 copy when its producer should write one (on the GPU under --dtype bf16: the
- * outputs of layernorm and GELU, which the bf16 linears read), else NULL. The copy costs the
- * producer a 2-byte store an element and saves the linear a 4-byte load and a launch
- * (tensor.h, docs/gpu.md). */
-static unsigned short *bf16_copy_for(tape *tp, const tensor *out)
-{
-    if (out->device != DEV_CUDA || !tp->bf16)
-        return NULL;
-    return tape_alloc_data(tp, out->n * sizeof(unsigned short));
-}
-#endif
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
@@ -227,7 +215,7 @@ tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b)
         uint16_t *xb, *wb, *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
         const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
         cuda_matmul_forward_bf16_out16(h16, xb, wb, from, w->data, N, C, OC);
-        out->bf16 = bf16_copy_for(tp, out);
+        out->bf16 = tape_bf16_copy(tp, out);
         cuda_gelu_erf_forward_h16(out->data, out->bf16, h16, b ? b->data : NULL, OC, out->n);
         tensor *in[3] = {x, w, b};
         tape_node *nd = tape_record(tp, linear_gelu_backward, out, 3, in);
@@ -433,7 +421,7 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
         rstd = tape_alloc_data(tp, (size_t)N * sizeof *rstd);
     }
 #if HAVE_CUDA
-    if ((out->bf16 = bf16_copy_for(tp, out)))
+    if ((out->bf16 = tape_bf16_copy(tp, out)))
         cuda_layernorm_forward_copy16(out->data, out->bf16, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C,
                                       eps);
     else
@@ -476,7 +464,7 @@ tensor *op_gelu_erf(tape *tp, tensor *x)
     device_kind dev = DEV("op_gelu_erf", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
 #if HAVE_CUDA
-    if ((out->bf16 = bf16_copy_for(tp, out)))
+    if ((out->bf16 = tape_bf16_copy(tp, out)))
         cuda_gelu_erf_forward_copy16(out->data, out->bf16, x->data, x->n);
     else
 #endif

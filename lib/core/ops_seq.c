@@ -268,7 +268,8 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
         opb = tape_alloc_data(tp, (att_bf16_start(&o, tensors - 1) + o.t[tensors - 1]->n) * sizeof *opb);
         for (int i = 0; i < tensors; i++)
             cuda_to_bf16(opb + att_bf16_start(&o, i), o.t[i]->data, o.t[i]->n);
-        cuda_attention_forward_bf16(out->data, lse, att_bf16(&o, opb, 0), att_bf16(&o, opb, 1),
+        out->bf16 = tape_bf16_copy(tp, out);
+        cuda_attention_forward_bf16(out->data, out->bf16, lse, att_bf16(&o, opb, 0), att_bf16(&o, opb, 1),
                                     att_bf16(&o, opb, 2), d);
     } else {
         cuda_attention_forward(out->data, lse, q, k, v, d);

@@ -54,6 +54,13 @@ void tape_set_bf16(tape *tp, int on)
     tp->bf16 = on;
 }
 
+unsigned short *tape_bf16_copy(tape *tp, const tensor *out)
+{
+    if (out->device != DEV_CUDA || !tp->bf16)
+        return NULL;
+    return tape_alloc_data(tp, out->n * sizeof(unsigned short));
+}
+
 void tape_init_on(tape *tp, device_kind d, int bf16)
 {
     tape_init(tp);
