@@ -11,6 +11,9 @@
 /* ---- dense: ops_dense.c ----------------------------------------------------------------------- */
 /* x[..., C] . w[OC, C]^T + b[OC] -> [..., OC]; b may be NULL. */
 tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b);
+/* op_linear; on the GPU under --dtype bf16 the output is written in bf16 only (tensor.bf16, data
+ * NULL), for an output whose every reader takes that copy (ops_dense.c). */
+tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_add(tape *tp, tensor *a, tensor *b);          /* same shape */
 /* op_add(res, op_linear(x, w, b)), res [..., OC] with x's rows; on the GPU under --dtype bf16 one
  * product that adds res in its epilogue (ops_dense.c). */

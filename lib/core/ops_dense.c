@@ -72,8 +72,8 @@ static void linear_backward(tape *tp, tape_node *nd)
 }
 
 /* A linear's shapes checked (x [..., C], w [OC, C], b [OC] or NULL; op names the caller) and its
- * output [..., OC] made: *N gets x's rows. */
-static tensor *linear_out(const char *op, tape *tp, tensor *x, tensor *w, tensor *b, int *N)
+ * output [..., OC] made, in bf16 only when only16 (tape_tensor16): *N gets x's rows. */
+static tensor *linear_out_as(const char *op, tape *tp, tensor *x, tensor *w, tensor *b, int *N, int only16)
 {
     char sx[SHAPE_STR], sw[SHAPE_STR], sb[SHAPE_STR];
     if (w->ndim != 2 || tensor_cols(x) != w->shape[1])
@@ -85,7 +85,12 @@ static tensor *linear_out(const char *op, tape *tp, tensor *x, tensor *w, tensor
     int shape[TENSOR_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = OC;
-    return tape_tensor(tp, x->ndim, shape);
+    return only16 ? tape_tensor16(tp, x->ndim, shape) : tape_tensor(tp, x->ndim, shape);
+}
+
+static tensor *linear_out(const char *op, tape *tp, tensor *x, tensor *w, tensor *b, int *N)
+{
+    return linear_out_as(op, tp, x, w, b, N, 0);
 }
 
 /* A linear's node: x's (and, in `assigns`, other inputs') gradient stored when first written, the
@@ -132,6 +137,32 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
     tensor *in[3] = {x, w, b};
     linear_node_keep(tape_record(tp, linear_backward, out, 3, in), 1, xb, wb, N, C, OC);   /* w's and b's add */
     return out;
+}
+
+/* ---- a linear whose only reader takes bf16 -------------------------------------------------- */
+
+/* On the GPU under --dtype bf16 the product is written in bf16 only (tensor.bf16) and the output has
+ * no fp32 numbers at all (data NULL): for a caller whose every reader of the output takes its bf16
+ * copy (op_attention_qkv in bf16), which then neither reads 4 bytes an element nor converts them
+ * (GPT-2-small: the qkv output, [16,384, 2,304] a layer). Its gradient stays fp32, as every
+ * gradient. Elsewhere op_linear. */
+tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA) {
+        int N;
+        tensor *out = linear_out_as("op_linear_bf16_out", tp, x, w, b, &N, 1);
+        const int C = w->shape[1], OC = w->shape[0];
+        DEV("op_linear_bf16_out", x, w, b);
+        uint16_t *xb, *wb;
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16_out16(out->bf16, xb, wb, from, w->data, b ? b->data : NULL, N, C, OC);
+        tensor *in[3] = {x, w, b};
+        linear_node_keep(tape_record(tp, linear_backward, out, 3, in), 1, xb, wb, N, C, OC);
+        return out;
+    }
+#endif
+    return op_linear(tp, x, w, b);
 }
 
 /* ---- the residual stream's update: res + linear(x) -------------------------------------------- */
@@ -214,7 +245,7 @@ tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b)
         DEV("op_linear_gelu_erf", x, w, b);
         uint16_t *xb, *wb, *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
         const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
-        cuda_matmul_forward_bf16_out16(h16, xb, wb, from, w->data, N, C, OC);
+        cuda_matmul_forward_bf16_out16(h16, xb, wb, from, w->data, NULL, N, C, OC);
         out->bf16 = tape_bf16_copy(tp, out);
         cuda_gelu_erf_forward_h16(out->data, out->bf16, h16, b ? b->data : NULL, OC, out->n);
         tensor *in[3] = {x, w, b};

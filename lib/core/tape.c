@@ -92,6 +92,13 @@ tensor *tape_tensor(tape *tp, int ndim, const int *shape)
     return t;
 }
 
+tensor *tape_tensor16(tape *tp, int ndim, const int *shape)
+{
+    tensor *t = tensor_struct(tp, ndim, shape);
+    t->bf16 = tape_alloc_data(tp, t->n * sizeof *t->bf16);
+    return t;
+}
+
 tensor *tape_scalar(tape *tp)
 {
     int one = 1;

@@ -130,8 +130,8 @@ static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, 
  * more (5.4 GB a step at GPT-2-small, batch 32 x 512), and a separate residual add reads two outputs
  * and writes one. Returns 0 when cublasLt does not run it (no kernel for an operand's alignment, say),
  * for the caller's two-pass path. */
-static int lt_linear_bf16(real *out, const uint16_t *wb, const uint16_t *xb, const real *bias, const real *res, int N,
-                          int C, int OC)
+static int lt_linear_bf16(void *out, int out16, const uint16_t *wb, const uint16_t *xb, const real *bias,
+                          const real *res, int N, int C, int OC)
 {
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
@@ -149,10 +149,12 @@ static int lt_linear_bf16(real *out, const uint16_t *wb, const uint16_t *xb, con
     }
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, C, OC, C));   /* weight^T, taken transposed */
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, C, N, C));    /* x^T */
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, OC, N, OC));   /* out^T and res^T */
+    /* out^T and res^T (res only with an fp32 out) */
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, out16 ? CUDA_R_16BF : CUDA_R_32F, OC, N, OC));
     const float one = 1, beta = res ? 1.f : 0.f;
-    const cublasStatus_t st = cublasLtMatmul(cuda_cublaslt(), op, &one, wb, la, xb, lb, &beta, res ? res : out, lc,
-                                             out, lc, NULL, cuda_lt_workspace(), CUDA_LT_WORKSPACE, 0);
+    const cublasStatus_t st = cublasLtMatmul(cuda_cublaslt(), op, &one, wb, la, xb, lb, &beta,
+                                             res ? (const void *)res : out, lc, out, lc, NULL, cuda_lt_workspace(),
+                                             CUDA_LT_WORKSPACE, 0);
     cublasLtMatrixLayoutDestroy(lc);
     cublasLtMatrixLayoutDestroy(lb);
     cublasLtMatrixLayoutDestroy(la);
@@ -170,9 +172,17 @@ static void linear_operands_bf16(uint16_t *xb, uint16_t *wb, const real *inp, co
 }
 
 extern "C" void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
-                                               const real *weight, int N, int C, int OC)
+                                               const real *weight, const real *bias, int N, int C, int OC)
 {
     linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
+    if (bias) {   /* in the epilogue, or else the fp32 product with its bias, converted */
+        if (lt_linear_bf16(out16, 1, wb, xb, bias, NULL, N, C, OC))
+            return;
+        real *tmp = (real *)cuda_scratch((size_t)N * OC * sizeof(real));
+        cuda_matmul_forward_bf16(tmp, xb, wb, NULL, weight, bias, N, C, OC);
+        cuda_to_bf16(out16, tmp, (size_t)N * OC);
+        return;
+    }
     const float one = 1, zero = 0;
     CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, wb, CUDA_R_16BF, C, xb,
                               CUDA_R_16BF, C, &zero, out16, CUDA_R_16BF, OC, CUBLAS_COMPUTE_32F,
@@ -184,7 +194,7 @@ extern "C" void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *
                                              int OC)
 {
     linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
-    if ((bias || res) && lt_linear_bf16(out, wb, xb, bias, res, N, C, OC))
+    if ((bias || res) && lt_linear_bf16(out, 0, wb, xb, bias, res, N, C, OC))
         return;
     if (bias) {
         rows_fill<<<cuda_blocks((size_t)N * OC, THREADS), THREADS>>>(out, bias, (size_t)N, OC);

@@ -57,10 +57,10 @@ void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real 
  * (op_linear_residual: the residual stream's update). */
 void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
                                   const real *bias, const real *res, int N, int C, int OC);
-/* The same product without a bias, written in bf16 only: out16[N*OC] (op_linear_gelu_erf's
- * pre-activation). */
+/* The same product written in bf16 only: out16[N*OC] (op_linear_gelu_erf's pre-activation, bias
+ * NULL; op_linear_bf16_out's output, the bias added in the epilogue in fp32 before the rounding). */
 void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
-                                    const real *weight, int N, int C, int OC);
+                                    const real *weight, const real *bias, int N, int C, int OC);
 /* dout NULL: doutb already holds it in bf16 (its producer wrote it), and dbias must be NULL. */
 void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                const uint16_t *xb, const uint16_t *wb, int N, int C, int OC, int store_dinp);

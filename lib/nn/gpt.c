@@ -79,12 +79,17 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     const int d = c->d, hs = d / c->heads;
     const real p = (real)c->dropout;
     tensor *h = layers_layernorm(tp, ps, x, b->ln1_w, b->ln1_b);
-    tensor *qkv = layers_linear(tp, ps, h, b->attn_w, b->attn_b);
+    /* read only by op_attention_qkv when no cache, rotation or observer wants q and k in fp32: then
+     * written in bf16 only under --dtype bf16 (op_linear_bf16_out) */
+    const int qkv_fused = !kc && c->pos != POS_ROPE;
+    tensor *qkv = qkv_fused && !tp->att_observer
+                      ? op_linear_bf16_out(tp, h, params_tensor(ps, b->attn_w), layers_param(ps, b->attn_b))
+                      : layers_linear(tp, ps, h, b->attn_w, b->attn_b);
     const att_mask mask = {c->bidirectional ? ATT_FULL : ATT_CAUSAL, 0};
     const real scale = (real)(1.0 / sqrt(hs));
     const int alibi = c->pos == POS_ALIBI;
     tensor *a;
-    if (!kc && c->pos != POS_ROPE) {
+    if (qkv_fused) {
         /* the window's q, k, v are read inside qkv: no copies of them, nor of their gradients */
         a = op_attention_qkv(tp, qkv, c->heads, mask, scale, alibi);
     } else {

@@ -381,7 +381,7 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
     uint16_t *xb = cuda_dev_alloc(x.n * 2), *wb = cuda_dev_alloc(w.n * 2), *h16 = cuda_dev_alloc(n * 2);
     uint16_t *want16 = cuda_dev_alloc(n * 2), *c16 = cuda_dev_alloc(n * 2);
     uint16_t *hh = malloc(n * sizeof *hh), *hw = malloc(n * sizeof *hw);
-    cuda_matmul_forward_bf16_out16(h16, xb, wb, x.d, w.d, N, C, OC);
+    cuda_matmul_forward_bf16_out16(h16, xb, wb, x.d, w.d, NULL, N, C, OC);
     cuda_matmul_forward_bf16(h32.d, xb, wb, NULL, w.d, NULL, N, C, OC);
     cuda_to_bf16(want16, h32.d, n);
     cuda_memcopy(hh, h16, n * sizeof *hh);
@@ -391,6 +391,22 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
         far += fabsf(bf16_host(hh[i]) - bf16_host(hw[i])) > ldexpf(fabsf(bf16_host(hw[i])), -7) + 1e-30f;
     snprintf(name, sizeof name, "matmul_forward_bf16_out16 N=%d C=%d OC=%d: elements past one bf16 step", N, C, OC);
     th_check_scalar(name, (double)far, 0, 0, 0);
+    if (with_bias) {   /* op_linear_bf16_out: the bias added before the rounding (epilogue or fallback) */
+        uint16_t *b16 = cuda_dev_alloc(n * 2), *hb = malloc(n * sizeof *hb);
+        cuda_matmul_forward_bf16_out16(b16, xb, wb, NULL, w.d, b.d, N, C, OC);
+        cuda_matmul_forward_bf16(h32.d, xb, wb, NULL, w.d, b.d, N, C, OC);
+        cuda_to_bf16(want16, h32.d, n);
+        cuda_memcopy(hb, b16, n * sizeof *hb);
+        cuda_memcopy(hw, want16, n * sizeof *hw);
+        far = 0;
+        for (size_t i = 0; i < n; i++)
+            far += fabsf(bf16_host(hb[i]) - bf16_host(hw[i])) > ldexpf(fabsf(bf16_host(hw[i])), -7) + 1e-30f;
+        snprintf(name, sizeof name, "matmul_forward_bf16_out16 with bias N=%d OC=%d: elements past one bf16 step", N,
+                 OC);
+        th_check_scalar(name, (double)far, 0, 0, 0);
+        free(hb);
+        cuda_dev_free(b16);
+    }
 
     for (size_t i = 0; i < n; i++) {
         const double pre = (double)bf16_host(hh[i]) + (with_bias ? b.h[i % OC] : 0);
