@@ -48,7 +48,6 @@ static int *ints_on(tape *tp, const int *host, size_t n)
     return copy;
 }
 
-
 /* ---- linear ---------------------------------------------------------------------------------- */
 
 /* The input's gradient is stored by the product when this is its first writer (the node assigns):
