@@ -43,7 +43,7 @@ typedef struct {
     int compile;
     device_opts dev;
     long long tokens, scaling_batch, gen_tokens, vocab, repeats, warmup, min_steps, square;
-    double min_time, sgemm_time;
+    double min_time, sgemm_time, peak_tflops;
     /* `bench run`: one measurement in this process */
     char *kind, *arch;
     long long d, layers, heads, ctx, batch, pmem;
@@ -69,6 +69,7 @@ static const opt_spec bench_options[] = {
     {"min-time", 0, OPT_DOUBLE, &opts.min_time, "3", "timed seconds at least per measurement", NULL, 0, 1e6, "S"},
     {"sgemm-time", 0, OPT_DOUBLE, &opts.sgemm_time, "0.5", "seconds per sgemm measurement", NULL, 0, 1e6, "S"},
     {"square", 0, OPT_INT, &opts.square, "1024", "the square sgemm size", NULL, 1, 1 << 16, "N"},
+    {"peak-tflops", 0, OPT_DOUBLE, &opts.peak_tflops, "0", "MFU against this peak in TFLOP/s, the hardware's datasheet figure (an H100 SXM's dense bf16: 989), instead of the best sgemm this run measured (0)", NULL, 0, 1e9, "X"},
     {"torch", 0, OPT_STRING, &opts.torch, "auto", "the PyTorch peers: on, off, or auto (on when --python imports torch)", "auto|on|off", 0, -1, "WHEN"},
     {"python", 0, OPT_STRING, &opts.python, "/usr/bin/python3", "the interpreter with torch (Debian's python3-torch; the device machine's PyTorch 2: /opt/torch/.venv/bin/python3)", NULL, 0, -1, "PATH"},
     {"peer", 0, OPT_STRING, &opts.peer, "twin", "the PyTorch peer: twin (lm_peer.py: the test fixtures' twins, hand-written attention, for PyTorch 1.13) or torch2 (lm_peer_torch2.py: nanoGPT with SDPA and nanoMosaics' mosaic, PyTorch >= 2.1)", "twin|torch2", 0, -1, "NAME"},
@@ -103,7 +104,9 @@ static const cmd_spec bench_spec = {
     .description =
         "Measures, in one run: the sgemm ceiling through the core's BLAS wrapper (at --square^3 and at\n"
         "the shapes of the models' linears), training-step tokens/s, achieved GFLOP/s and MFU of gpt\n"
-        "and mosaic at --train-shapes, time per step against context length (--scaling-ctx), and\n"
+        "and mosaic at --train-shapes (MFU against that ceiling, or against --peak-tflops, the\n"
+        "hardware's own peak: the way for --device cuda, which measures no sgemm), time per step\n"
+        "against context length (--scaling-ctx), and\n"
         "greedy generation tokens/s at the same shapes, with the KV / memory cache (generate) and\n"
         "without, every token re-running the window (generate_uncached).\n"
         "Each measurement is a child process; memlab and the PyTorch peer alternate (--repeats rounds).\n"
@@ -345,7 +348,7 @@ typedef struct {
     char peer_path[4096];
     char torch_version[64];
     int thread_counts[MAX_THREAD_COUNTS], nthread_counts;
-    double ceiling;    /* best sgemm GFLOP/s of this run; NaN without the sgemm suite */
+    double ceiling;    /* MFU's divisor, GFLOP/s: --peak-tflops, else the best sgemm of this run (NaN without) */
     row rows[MAX_ROWS];
     int nrows;
 } harness;
@@ -390,7 +393,7 @@ static void sgemm_row(harness *h, int M, int N, int K, const shape *s, int batch
         r.batch = batch;
     }
     r.gflops = blas_gemm_gflops(M, N, K, opts.sgemm_time);
-    if (!(h->ceiling >= r.gflops))
+    if (!(opts.peak_tflops > 0) && !(h->ceiling >= r.gflops))
         h->ceiling = r.gflops;
     emit(h, &r);
 }
@@ -681,8 +684,10 @@ static int write_markdown(FILE *f, void *ctx)
         md_num(f, r->torch_rss_mb, " %.0f");
         fputc('\n', f);
     }
+    if (opts.peak_tflops > 0)
+        fprintf(f, "\nMFU: against a peak of %g TFLOP/s (--peak-tflops).\n", opts.peak_tflops);
     fputs("\nsgemm rows: GFLOP/s of one `blas_gemm` (x . w^T, rows = batch x ctx) at that shape; the best "
-          "of them is the ceiling that MFU divides by. GFLOP/s of training rows: model FLOPs "
+          "of them is the ceiling that MFU divides by, unless --peak-tflops names one. GFLOP/s of training rows: model FLOPs "
           "(`lm_flops_per_token`, benchmarks/NOTES.md §3) x tokens/s. generate: greedy "
           "generation of one sequence after a prompt of ctx/2 tokens (fed through the cache, untimed), "
           "one cached step per token (memlab: `lm_decode_step`; PyTorch: the peer's own KV / memory "
@@ -856,7 +861,7 @@ static int bench_suites(driver *d, harness *h, const bench_plan *pl)
              kernels_chosen_by());
     for (int i = 0; ok && i < h->nthread_counts; i++) {
         h->threads = h->thread_counts[i];
-        h->ceiling = NAN;
+        h->ceiling = opts.peak_tflops > 0 ? opts.peak_tflops * 1e3 : NAN;   /* GFLOP/s */
         ok = run_suites(h, pl);
     }
     if (!ok)

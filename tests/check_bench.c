@@ -303,6 +303,38 @@ START_TEST(test_threads_list)
 }
 END_TEST
 
+/* --peak-tflops: MFU divides by the peak given (0.001 TFLOP/s: 1 GFLOP/s, so MFU equals GFLOP/s),
+ * not by a measured sgemm, and results.md names it. */
+START_TEST(test_peak_tflops)
+{
+    char *dir = test_tmpdir(), cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, "%s bench --preset smoke --threads 1 --quiet --out-dir %s --suite sgemm,train "
+                              "--torch off --peak-tflops 0.001", test_memlab_bin(), dir);
+    int rc = test_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", cmd, rc, err);
+    int train = 0;
+    for (char *line = strchr(out, '\n') + 1, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        *next++ = 0;
+        char *f[13];
+        ck_assert_int_eq(fields(line, f), 13);
+        if (strcmp(f[0], "train") != 0)
+            continue;
+        train++;
+        ck_assert_rel(strtod(f[11], NULL), strtod(f[10], NULL), 1e-4);
+    }
+    ck_assert_int_eq(train, 2);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.md", dir);
+    char *md = test_slurp(path);
+    ck_assert_msg(md && strstr(md, "MFU: against a peak of 0.001 TFLOP/s"), "%s", md ? md : path);
+    free(md);
+    free(out);
+    free(err);
+    test_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     char cmd[2048], *out, *err;
@@ -417,6 +449,7 @@ Suite *suite_bench(void)
     tcase_add_test(tc, test_smoke_torch);
     tcase_add_test(tc, test_peers_equal_memlab);
     tcase_add_test(tc, test_threads_list);
+    tcase_add_test(tc, test_peak_tflops);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_op_profile);
     suite_add_tcase(s, tc);
