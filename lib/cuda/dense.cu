@@ -171,6 +171,22 @@ static void linear_operands_bf16(uint16_t *xb, uint16_t *wb, const real *inp, co
     cuda_to_bf16(wb, weight, (size_t)OC * C);
 }
 
+/* out = xb . wb^T (+ bias) (+ res) in fp32 from operands already in bf16: one cublasLt call, or the
+ * bias's fill, a cuBLAS product and the residual's add where cublasLt declines. */
+static void linear_product_bf16(real *out, const uint16_t *xb, const uint16_t *wb, const real *bias, const real *res,
+                                int N, int C, int OC)
+{
+    if ((bias || res) && lt_linear_bf16(out, 0, wb, xb, bias, res, N, C, OC))
+        return;
+    if (bias) {
+        rows_fill<<<cuda_blocks((size_t)N * OC, THREADS), THREADS>>>(out, bias, (size_t)N, OC);
+        CUDA_LAUNCHED();
+    }
+    gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, wb, C, xb, C, bias ? 1.f : 0.f, out, OC);
+    if (res)
+        cuda_add_forward(out, out, res, (size_t)N * OC);
+}
+
 extern "C" void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
                                                const real *weight, const real *bias, int N, int C, int OC)
 {
@@ -179,7 +195,7 @@ extern "C" void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, ui
         if (lt_linear_bf16(out16, 1, wb, xb, bias, NULL, N, C, OC))
             return;
         real *tmp = (real *)cuda_scratch((size_t)N * OC * sizeof(real));
-        cuda_matmul_forward_bf16(tmp, xb, wb, NULL, weight, bias, N, C, OC);
+        linear_product_bf16(tmp, xb, wb, bias, NULL, N, C, OC);
         cuda_to_bf16(out16, tmp, (size_t)N * OC);
         return;
     }
@@ -194,15 +210,7 @@ extern "C" void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *
                                              int OC)
 {
     linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
-    if ((bias || res) && lt_linear_bf16(out, 0, wb, xb, bias, res, N, C, OC))
-        return;
-    if (bias) {
-        rows_fill<<<cuda_blocks((size_t)N * OC, THREADS), THREADS>>>(out, bias, (size_t)N, OC);
-        CUDA_LAUNCHED();
-    }
-    gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, wb, C, xb, C, bias ? 1.f : 0.f, out, OC);
-    if (res)
-        cuda_add_forward(out, out, res, (size_t)N * OC);
+    linear_product_bf16(out, xb, wb, bias, res, N, C, OC);
 }
 
 extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,

@@ -381,13 +381,17 @@ __global__ static void k_gelu_bwd(real *dinp, const real *dout, const real *inp,
 }
 
 /* exact form: x Phi(x); d/dx = Phi(x) + x phi(x). */
+/* x Phi(x) and its slope Phi(x) + x phi(x), written once for every exact-GELU kernel. */
+__device__ __forceinline__ float gelu_erf_of(float x) { return 0.5f * x * (1.f + erff(x * INV_SQRT2)); }
+__device__ __forceinline__ float gelu_erf_slope(float x)
+{
+    const float cdf = 0.5f * (1.f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+    return cdf + x * pdf;
+}
+
 __global__ static void k_gelu_erf(real *out, const real *inp, size_t n)
 {
-    GRID_STRIDE(i, n)
-    {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.f + erff(x * INV_SQRT2));
-    }
+    GRID_STRIDE(i, n) out[i] = gelu_erf_of(inp[i]);
 }
 
 /* store: dinp is written, its old contents never read (a gradient written first) */
@@ -395,9 +399,7 @@ __global__ static void k_gelu_erf_bwd(real *dinp, const real *dout, const real *
 {
     GRID_STRIDE(i, n)
     {
-        float x = inp[i];
-        float cdf = 0.5f * (1.f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-        const float g = dout[i] * (cdf + x * pdf);
+        const float g = dout[i] * gelu_erf_slope(inp[i]);
         if (store)
             dinp[i] = g;
         else
@@ -441,8 +443,7 @@ __global__ static void k_gelu_erf_4(float4 *out, uint2 *out16, const float4 *inp
     GRID_STRIDE(i, n4)
     {
         const float4 x = inp[i];
-        const float4 y = make_float4(0.5f * x.x * (1.f + erff(x.x * INV_SQRT2)), 0.5f * x.y * (1.f + erff(x.y * INV_SQRT2)),
-                                     0.5f * x.z * (1.f + erff(x.z * INV_SQRT2)), 0.5f * x.w * (1.f + erff(x.w * INV_SQRT2)));
+        const float4 y = make_float4(gelu_erf_of(x.x), gelu_erf_of(x.y), gelu_erf_of(x.z), gelu_erf_of(x.w));
         out[i] = y;
         if (out16)
             out16[i] = bf16x4(y);
@@ -462,11 +463,6 @@ extern "C" void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const r
 
 /* ---- GELU after a bf16 product (op_linear_gelu_erf) ------------------------------------------- */
 
-__device__ __forceinline__ float gelu_erf_of(float x) { return 0.5f * x * (1.f + erff(x * INV_SQRT2)); }
-__device__ __forceinline__ float gelu_erf_slope(float x)
-{
-    return 0.5f * (1.f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
-}
 __device__ __forceinline__ float bf16_value(uint16_t h) { return __bfloat162float(__ushort_as_bfloat16(h)); }
 __device__ __forceinline__ float h16_pre(const uint16_t *h16, const real *bias, int OC, size_t i)
 {
