@@ -12,6 +12,7 @@ typedef struct {
     param_store *ps;
     const adamw_cfg *cfg;
     double lr, bc1, bc2;
+    real clip;   /* the clip factor each gradient is multiplied by as it is read (1: none) */
 } adamw_args;
 
 static void adamw_range(void *arg, size_t lo, size_t hi)
@@ -27,7 +28,9 @@ static void adamw_range(void *arg, size_t lo, size_t hi)
         const double decay = e->decay ? lr * a->cfg->weight_decay : 0.0;
         real *p = ps->data, *g = ps->grad, *m = ps->m, *v = ps->v;
         for (size_t j = lo > e->offset ? lo : e->offset; j < end; j++) {   /* padding between tensors stays */
-            double gj = g[j];
+            /* the float product params_scale_grad would have stored: the same bits as clipping
+             * in place first, and the gradient buffer keeps the unclipped values on every device */
+            double gj = a->clip == 1 ? g[j] : (real)(g[j] * a->clip);
             double mj = b1 * m[j] + (1.0 - b1) * gj;
             double vj = b2 * v[j] + (1.0 - b2) * gj * gj;
             m[j] = (real)mj;
@@ -39,7 +42,8 @@ static void adamw_range(void *arg, size_t lo, size_t hi)
     }
 }
 
-/* clip_scale: NULL, or (GPU only) the device's clip factor, applied to each gradient as it is read. */
+/* clip_scale: NULL, or the clip factor applied to each gradient as it is read (on the GPU the
+ * device's copy, on the CPU the host's). */
 static void adamw_step_scaled(param_store *ps, const adamw_cfg *cfg, double lr, long long t, const real *clip_scale)
 {
     const double b1 = cfg->beta1, b2 = cfg->beta2;
@@ -53,7 +57,7 @@ static void adamw_step_scaled(param_store *ps, const adamw_cfg *cfg, double lr, 
         return;
     }
 #endif
-    adamw_args a = {ps, cfg, lr, bc1, bc2};
+    adamw_args a = {ps, cfg, lr, bc1, bc2, clip_scale ? *clip_scale : (real)1};
     pool_for(ps->total, ps->total > 65536, adamw_range, &a);
 }
 
@@ -154,8 +158,9 @@ double adamw_step_clipped(param_store *ps, const adamw_cfg *cfg, double lr, long
         return norm;
     }
 #endif
-    const double norm = max_norm > 0 ? clip_grad_norm(ps, max_norm) : grad_norm(ps);
+    const double norm = grad_norm(ps);
+    const real factor = max_norm > 0 && norm > max_norm ? (real)(max_norm / norm) : (real)1;   /* clip_grad_norm's */
     if (isfinite(norm))
-        adamw_step(ps, cfg, lr, t);
+        adamw_step_scaled(ps, cfg, lr, t, &factor);
     return norm;
 }
