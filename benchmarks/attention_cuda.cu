@@ -113,7 +113,7 @@ static void bench(const char *name, int B, int Tq, int Tk, int H, int hs, att_ma
             unsigned short *Xb = dev_bf16(X, nq), *Yb = nk ? dev_bf16(Y, 2 * nk) : NULL, *db = dev_bf16(dout, nout);
             const unsigned short *qb = Xb, *kb = layout == 0 ? Xb + C : layout == 1 ? Xb : Yb;
             const unsigned short *vb = layout == 0 ? Xb + 2 * C : layout == 1 ? Yb : Yb + nk;
-            f = time_ms([&] { cuda_attention_forward_bf16(out, lse, qb, kb, vb, &d); }, reps);
+            f = time_ms([&] { cuda_attention_forward_bf16(out, NULL, lse, qb, kb, vb, &d); }, reps);
             g = time_ms([&] { cuda_attention_backward_bf16(dq, dk, dv, scr, db, qb, kb, vb, out, lse, &d); }, reps);
             CK(cudaFree(Xb));
             CK(cudaFree(db));

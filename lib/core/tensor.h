@@ -13,7 +13,7 @@
 #define TENSOR_MAX_DIM 4
 
 typedef struct tensor {
-    real *data;
+    real *data;        /* NULL only for a GPU tensor held in bf16 alone (tape_tensor16, below) */
     real *grad;        /* NULL until tape_backward needs it; parameters point into the store */
     int ndim;
     int shape[TENSOR_MAX_DIM];
@@ -25,7 +25,9 @@ typedef struct tensor {
     unsigned short *bf16; /* NULL, or data's bf16 copy (round to nearest even) that its producer wrote
                              beside it on the GPU under --dtype bf16, so that a bf16 linear reading it
                              skips its conversion (core/ops_dense.c); set only where data is not
-                             written again, shared by views */
+                             written again, shared by views. With data NULL the tensor's only
+                             numbers: every reader must take bf16 (op_linear_bf16_out's output,
+                             read by op_attention_qkv alone) */
 } tensor;
 
 /* Sets shape and n; ndim in 1..TENSOR_MAX_DIM, every extent >= 1 (fatal otherwise: a bug). */

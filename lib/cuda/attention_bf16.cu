@@ -201,7 +201,7 @@ constexpr size_t tc_fwd_smem() { return 5 * tile_bytes<HSP>(); }
 
 template <int HSP>
 __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_FWD)
-attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v, att_dims d)
+attb_forward(float *out, bf16_t *out16, float *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
     constexpr int LD = HSP + 8, TILE = 64 * LD;
@@ -332,14 +332,23 @@ attb_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf1
         if (ri[r] >= d.Tq)
             continue;
         const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;   /* a row without keys outputs zero */
-        float *ob = out + (size_t)b * d.bso + (size_t)ri[r] * d.ldo + (size_t)h * hs;
+        const size_t at = (size_t)b * d.bso + (size_t)ri[r] * d.ldo + (size_t)h * hs;
+        float *ob = out + at;
+        bf16_t *ob16 = out16 ? out16 + at : NULL;
 #pragma unroll
         for (int n = 0; n < HSP / 8; n++) {
             const int c = n * 8 + 2 * t;
+            const float y0 = o[n][2 * r] * inv, y1 = o[n][2 * r + 1] * inv;
             if (c < hs)
-                ob[c] = o[n][2 * r] * inv;
+                ob[c] = y0;
             if (c + 1 < hs)
-                ob[c + 1] = o[n][2 * r + 1] * inv;
+                ob[c + 1] = y1;
+            if (ob16) {   /* the output's bf16 copy, for the linear that reads it */
+                if (c < hs)
+                    ob16[c] = __bfloat16_as_ushort(__float2bfloat16_rn(y0));
+                if (c + 1 < hs)
+                    ob16[c + 1] = __bfloat16_as_ushort(__float2bfloat16_rn(y1));
+            }
         }
         if (lse && t == 0)
             lse[((size_t)b * d.H + h) * d.Tq + ri[r]] = l[r] > 0.f ? m[r] + logf(l[r]) : -INFINITY;
@@ -655,26 +664,27 @@ attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
 /* ---- host side ------------------------------------------------------------------------------- */
 
 template <int HSP>
-static void tc_forward(float *out, float *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v, const att_dims *d)
+static void tc_forward(float *out, bf16_t *out16, float *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v,
+                       const att_dims *d)
 {
     static bool opted;
     const size_t smem = tc_fwd_smem<HSP>();
     dim3 grid(tiles(d->Tq, ATT_BR), d->H, d->B);
     opt_in_smem(attb_forward<HSP>, smem, &opted);
-    attb_forward<HSP><<<grid, TC_THREADS, smem>>>(out, lse, q, k, v, *d);
+    attb_forward<HSP><<<grid, TC_THREADS, smem>>>(out, out16, lse, q, k, v, *d);
     SEQ_LAUNCHED();
 }
 
-extern "C" void cuda_attention_forward_bf16(real *out, real *lse, const bf16_t *q, const bf16_t *k, const bf16_t *v,
-                                            const att_dims *d)
+extern "C" void cuda_attention_forward_bf16(real *out, bf16_t *out16, real *lse, const bf16_t *q, const bf16_t *k,
+                                            const bf16_t *v, const att_dims *d)
 {
     if (d->B == 0 || d->H == 0 || d->Tq == 0)
         return;
     switch (att_bucket(d, "cuda_attention_forward_bf16")) {
-    case 16: tc_forward<16>(out, lse, q, k, v, d); break;
-    case 32: tc_forward<32>(out, lse, q, k, v, d); break;
-    case 64: tc_forward<64>(out, lse, q, k, v, d); break;
-    default: tc_forward<128>(out, lse, q, k, v, d); break;
+    case 16: tc_forward<16>(out, out16, lse, q, k, v, d); break;
+    case 32: tc_forward<32>(out, out16, lse, q, k, v, d); break;
+    case 64: tc_forward<64>(out, out16, lse, q, k, v, d); break;
+    default: tc_forward<128>(out, out16, lse, q, k, v, d); break;
     }
 }
 

@@ -124,31 +124,37 @@ static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, 
                               &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-/* out^T[OC,N] = weight^T' . x^T + bias in one cublasLt call, the bias added by the product's epilogue:
- * filling the output with the bias first and accumulating onto it (beta 1) writes and reads every
- * output once more (5.4 GB a step at GPT-2-small, batch 32 x 512). Returns 0 when cublasLt does not
- * run it (no kernel for an operand's alignment, say), for the caller's two-pass path. */
-static int lt_linear_bias_bf16(real *out, const uint16_t *wb, const uint16_t *xb, const real *bias, int N, int C,
-                               int OC)
+/* out^T[OC,N] = weight^T' . x^T (+ bias) (+ res^T) in one cublasLt call, the bias and the residual added by
+ * the product's epilogue (res is its C operand, read beside out, its D: res stays as it was): filling
+ * the output with the bias first and accumulating onto it (beta 1) writes and reads every output once
+ * more (5.4 GB a step at GPT-2-small, batch 32 x 512), and a separate residual add reads two outputs
+ * and writes one. Returns 0 when cublasLt does not run it (no kernel for an operand's alignment, say),
+ * for the caller's two-pass path. */
+static int lt_linear_bf16(void *out, int out16, const uint16_t *wb, const uint16_t *xb, const real *bias,
+                          const real *res, int N, int C, int OC)
 {
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    const cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
+    const cublasLtEpilogue_t ep = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
     const cudaDataType_t bias_type = CUDA_R_32F;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
-                                                sizeof bias_type));
+    if (bias) {
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                    sizeof bias_type));
+    }
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, C, OC, C));   /* weight^T, taken transposed */
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, C, N, C));    /* x^T */
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, OC, N, OC));   /* out^T */
-    const float one = 1, zero = 0;
-    const cublasStatus_t st = cublasLtMatmul(cuda_cublaslt(), op, &one, wb, la, xb, lb, &zero, out, lc, out, lc, NULL,
-                                             cuda_lt_workspace(), CUDA_LT_WORKSPACE, 0);
+    /* out^T and res^T (res only with an fp32 out) */
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, out16 ? CUDA_R_16BF : CUDA_R_32F, OC, N, OC));
+    const float one = 1, beta = res ? 1.f : 0.f;
+    const cublasStatus_t st = cublasLtMatmul(cuda_cublaslt(), op, &one, wb, la, xb, lb, &beta,
+                                             res ? (const void *)res : out, lc, out, lc, NULL, cuda_lt_workspace(),
+                                             CUDA_LT_WORKSPACE, 0);
     cublasLtMatrixLayoutDestroy(lc);
     cublasLtMatrixLayoutDestroy(lb);
     cublasLtMatrixLayoutDestroy(la);
@@ -156,26 +162,68 @@ static int lt_linear_bias_bf16(real *out, const uint16_t *wb, const uint16_t *xb
     return st == CUBLAS_STATUS_SUCCESS;   /* a real fault shows again in the two-pass path's cuBLAS call */
 }
 
-extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
-                                         const real *bias, int N, int C, int OC)
+/* The bf16 operands of a linear: x's (unless inp is NULL: xb holds its producer's copy) and the weight's. */
+static void linear_operands_bf16(uint16_t *xb, uint16_t *wb, const real *inp, const real *weight, int N, int C,
+                                 int OC)
 {
     if (inp)
         cuda_to_bf16(xb, inp, (size_t)N * C);
     cuda_to_bf16(wb, weight, (size_t)OC * C);
-    if (bias && lt_linear_bias_bf16(out, wb, xb, bias, N, C, OC))
+}
+
+/* out = xb . wb^T (+ bias) (+ res) in fp32 from operands already in bf16: one cublasLt call, or the
+ * bias's fill, a cuBLAS product and the residual's add where cublasLt declines. */
+static void linear_product_bf16(real *out, const uint16_t *xb, const uint16_t *wb, const real *bias, const real *res,
+                                int N, int C, int OC)
+{
+    if ((bias || res) && lt_linear_bf16(out, 0, wb, xb, bias, res, N, C, OC))
         return;
     if (bias) {
         rows_fill<<<cuda_blocks((size_t)N * OC, THREADS), THREADS>>>(out, bias, (size_t)N, OC);
         CUDA_LAUNCHED();
     }
     gemm_bf16(CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, wb, C, xb, C, bias ? 1.f : 0.f, out, OC);
+    if (res)
+        cuda_add_forward(out, out, res, (size_t)N * OC);
+}
+
+extern "C" void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
+                                               const real *weight, const real *bias, int N, int C, int OC)
+{
+    linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
+    if (bias) {   /* in the epilogue, or else the fp32 product with its bias, converted */
+        if (lt_linear_bf16(out16, 1, wb, xb, bias, NULL, N, C, OC))
+            return;
+        real *tmp = (real *)cuda_scratch((size_t)N * OC * sizeof(real));
+        linear_product_bf16(tmp, xb, wb, bias, NULL, N, C, OC);
+        cuda_to_bf16(out16, tmp, (size_t)N * OC);
+        return;
+    }
+    const float one = 1, zero = 0;
+    CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, wb, CUDA_R_16BF, C, xb,
+                              CUDA_R_16BF, C, &zero, out16, CUDA_R_16BF, OC, CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT));
+}
+
+extern "C" void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *wb, const real *inp,
+                                             const real *weight, const real *bias, const real *res, int N, int C,
+                                             int OC)
+{
+    linear_operands_bf16(xb, wb, inp, weight, N, C, OC);
+    linear_product_bf16(out, xb, wb, bias, res, N, C, OC);
+}
+
+extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
+                                         const real *bias, int N, int C, int OC)
+{
+    cuda_matmul_forward_bf16_res(out, xb, wb, inp, weight, bias, NULL, N, C, OC);
 }
 
 extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                           const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
                                           int store_dinp)
 {
-    const int convert = dinp || dweight;   /* the products take dout in bf16 */
+    const int convert = dout && (dinp || dweight);   /* the products take dout in bf16 (dout NULL: given) */
     if (dbias)
         col_sums(dbias, dout, N, OC, convert ? doutb : NULL);
     else if (convert)

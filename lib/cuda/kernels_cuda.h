@@ -53,6 +53,15 @@ void cuda_add_scalar(real *dst, real v);
  * and its gradient stay fp32. */
 void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
                               const real *bias, int N, int C, int OC);
+/* The same product plus res[N*OC] (NULL: none) in its epilogue, into out, res left as it was
+ * (op_linear_residual: the residual stream's update). */
+void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *wb, const real *inp, const real *weight,
+                                  const real *bias, const real *res, int N, int C, int OC);
+/* The same product written in bf16 only: out16[N*OC] (op_linear_gelu_erf's pre-activation, bias
+ * NULL; op_linear_bf16_out's output, the bias added in the epilogue in fp32 before the rounding). */
+void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
+                                    const real *weight, const real *bias, int N, int C, int OC);
+/* dout NULL: doutb already holds it in bf16 (its producer wrote it), and dbias must be NULL. */
 void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                const uint16_t *xb, const uint16_t *wb, int N, int C, int OC, int store_dinp);
 /* fp32 -> bf16 bits, round to nearest even. */
@@ -78,6 +87,13 @@ void cuda_gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
 void cuda_gelu_erf_forward(real *out, const real *inp, size_t n);
 void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const real *inp, size_t n);
 void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store);
+/* op_linear_gelu_erf under --dtype bf16, over n = rows * OC elements: out = gelu_erf(h + bias[column])
+ * from the bf16 product h16 (bias NULL: none), in fp32 and its bf16 copy out16; and its backward,
+ * dh = dout gelu_erf'(h + bias) written in fp32 to dh, or when dh is NULL in bf16 to dh16. */
+void cuda_gelu_erf_forward_h16(real *out, uint16_t *out16, const uint16_t *h16, const real *bias, int OC,
+                               size_t n);
+void cuda_gelu_erf_backward_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *h16, const real *bias,
+                                int OC, size_t n);
 void cuda_relu_forward(real *out, const real *inp, size_t n);
 void cuda_relu_backward(real *dinp, const real *dout, const real *out, size_t n);
 void cuda_tanh_forward(real *out, const real *inp, size_t n);
@@ -98,16 +114,18 @@ void cuda_softmax_xent_forward(real *loss, real *lse, const real *logits, const 
  * pointer to the loss's gradient. */
 void cuda_softmax_xent_backward(real *dlogits, const real *logits, const real *lse, const int *targets, int N,
                                 int V, int ignore, int count, const real *dloss);
-/* linear_xent_forward (core/kernels.h) on the GPU: chunks of rows through cuBLAS (bf16 operands
- * with fp32 accumulation when bf16) and one block a row for the loss and the logits' gradient
- * (recomputed from the log-sum-exp, as cuda_softmax_xent_backward); the mean loss goes to *loss,
- * the host counts the rows, targets is a DEVICE copy; chunks of R rows (cuda_linear_xent_chunk_rows:
- * the op's). work holds cuda_linear_xent_work bytes of device memory. */
+/* linear_xent_forward (core/kernels.h) on the GPU: chunks of rows through cuBLAS and one block a row
+ * for the loss and the logits' gradient (recomputed from the log-sum-exp, as
+ * cuda_softmax_xent_backward); the mean loss goes to *loss, the host counts the rows, targets is a
+ * DEVICE copy; chunks of R rows (cuda_linear_xent_chunk_rows: the op's). work holds
+ * cuda_linear_xent_work bytes of device memory. bf16: bf16 operands with fp32 accumulation, and the
+ * logits and their gradient in bf16 (PyTorch's autocast keeps the head's logits in bf16 too); x16 is
+ * x's bf16 copy when its producer wrote one (NULL: converted here). */
 int cuda_linear_xent_chunk_rows(int N, int V);
 size_t cuda_linear_xent_work(int N, int C, int V, int R, int bf16);
-void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const real *w, real scale,
-                              const int *targets, int N, int C, int V, int ignore, int count, int bf16, int R,
-                              void *work);
+void cuda_linear_xent_forward(real *loss, real *dx, real *dw, const real *x, const uint16_t *x16, const real *w,
+                              real scale, const int *targets, int N, int C, int V, int ignore, int count, int bf16,
+                              int R, void *work);
 void cuda_mse_forward(real *loss, const real *pred, const real *target, size_t n, real clip);
 void cuda_mse_backward(real *dpred, const real *pred, const real *target, size_t n, real clip,
                        const real *dloss);

@@ -40,9 +40,10 @@ size_t cuda_attention_scratch_size(const att_dims *d);
 
 /* bf16 operands (q, k, v, dout stored as bf16 bits, uint16_t) on the tensor cores (sm_80 or newer),
  * fp32 accumulation, fp32 out / lse and fp32 gradients: the --dtype bf16 variant
- * (lib/cuda/attention_bf16.cu). Same rules as the fp32 calls. */
-void cuda_attention_forward_bf16(real *out, real *lse, const unsigned short *q, const unsigned short *k,
-                                 const unsigned short *v, const att_dims *d);
+ * (lib/cuda/attention_bf16.cu). Same rules as the fp32 calls. out16 (NULL: none) gets out's bf16
+ * copy in out's layout, written with it (the next linear's operand, tensor.bf16). */
+void cuda_attention_forward_bf16(real *out, unsigned short *out16, real *lse, const unsigned short *q,
+                                 const unsigned short *k, const unsigned short *v, const att_dims *d);
 void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real *scratch, const unsigned short *dout,
                                   const unsigned short *q, const unsigned short *k, const unsigned short *v,
                                   const real *out, const real *lse, const att_dims *d);

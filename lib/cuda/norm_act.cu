@@ -381,13 +381,17 @@ __global__ static void k_gelu_bwd(real *dinp, const real *dout, const real *inp,
 }
 
 /* exact form: x Phi(x); d/dx = Phi(x) + x phi(x). */
+/* x Phi(x) and its slope Phi(x) + x phi(x), written once for every exact-GELU kernel. */
+__device__ __forceinline__ float gelu_erf_of(float x) { return 0.5f * x * (1.f + erff(x * INV_SQRT2)); }
+__device__ __forceinline__ float gelu_erf_slope(float x)
+{
+    const float cdf = 0.5f * (1.f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+    return cdf + x * pdf;
+}
+
 __global__ static void k_gelu_erf(real *out, const real *inp, size_t n)
 {
-    GRID_STRIDE(i, n)
-    {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.f + erff(x * INV_SQRT2));
-    }
+    GRID_STRIDE(i, n) out[i] = gelu_erf_of(inp[i]);
 }
 
 /* store: dinp is written, its old contents never read (a gradient written first) */
@@ -395,9 +399,7 @@ __global__ static void k_gelu_erf_bwd(real *dinp, const real *dout, const real *
 {
     GRID_STRIDE(i, n)
     {
-        float x = inp[i];
-        float cdf = 0.5f * (1.f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-        const float g = dout[i] * (cdf + x * pdf);
+        const float g = dout[i] * gelu_erf_slope(inp[i]);
         if (store)
             dinp[i] = g;
         else
@@ -441,8 +443,7 @@ __global__ static void k_gelu_erf_4(float4 *out, uint2 *out16, const float4 *inp
     GRID_STRIDE(i, n4)
     {
         const float4 x = inp[i];
-        const float4 y = make_float4(0.5f * x.x * (1.f + erff(x.x * INV_SQRT2)), 0.5f * x.y * (1.f + erff(x.y * INV_SQRT2)),
-                                     0.5f * x.z * (1.f + erff(x.z * INV_SQRT2)), 0.5f * x.w * (1.f + erff(x.w * INV_SQRT2)));
+        const float4 y = make_float4(gelu_erf_of(x.x), gelu_erf_of(x.y), gelu_erf_of(x.z), gelu_erf_of(x.w));
         out[i] = y;
         if (out16)
             out16[i] = bf16x4(y);
@@ -458,6 +459,101 @@ extern "C" void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const r
     LAUNCH(k_gelu_erf, n, out, inp, n);
     if (out16)
         cuda_to_bf16(out16, out, n);
+}
+
+/* ---- GELU after a bf16 product (op_linear_gelu_erf) ------------------------------------------- */
+
+__device__ __forceinline__ float bf16_value(uint16_t h) { return __bfloat162float(__ushort_as_bfloat16(h)); }
+__device__ __forceinline__ float h16_pre(const uint16_t *h16, const real *bias, int OC, size_t i)
+{
+    return bf16_value(h16[i]) + (bias ? bias[i % OC] : 0.f);
+}
+
+/* Four pre-activations, group i of four (OC % 4 == 0, bias 16-byte aligned). */
+__device__ __forceinline__ float4 h16x4_pre(uint2 h, const real *bias, int OC, size_t i)
+{
+    float4 x = make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
+                           bf16_value(h.y >> 16));
+    if (bias) {
+        const float4 b = *(const float4 *)(bias + (i * 4) % OC);
+        x = make_float4(x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w);
+    }
+    return x;
+}
+
+__global__ static void k_gelu_erf_h16(real *out, uint16_t *out16, const uint16_t *h16, const real *bias, int OC,
+                                      size_t n)
+{
+    GRID_STRIDE(i, n)
+    {
+        const float y = gelu_erf_of(h16_pre(h16, bias, OC, i));
+        out[i] = y;
+        out16[i] = __bfloat16_as_ushort(__float2bfloat16_rn(y));
+    }
+}
+
+/* Four at a time (OC % 4 == 0, 16-byte aligned out, 8-byte aligned h16 and out16): the same arithmetic. */
+__global__ static void k_gelu_erf_h16_4(float4 *out, uint2 *out16, const uint2 *h16, const real *bias, int OC,
+                                        size_t n4)
+{
+    GRID_STRIDE(i, n4)
+    {
+        const float4 x = h16x4_pre(h16[i], bias, OC, i);
+        const float4 y = make_float4(gelu_erf_of(x.x), gelu_erf_of(x.y), gelu_erf_of(x.z), gelu_erf_of(x.w));
+        out[i] = y;
+        out16[i] = bf16x4(y);
+    }
+}
+
+extern "C" void cuda_gelu_erf_forward_h16(real *out, uint16_t *out16, const uint16_t *h16, const real *bias, int OC,
+                                          size_t n)
+{
+    if (OC % 4 == 0 && aligned16(out) && ((uintptr_t)out16 & 7) == 0 && ((uintptr_t)h16 & 7) == 0 &&
+        (!bias || aligned16(bias)))
+        LAUNCH(k_gelu_erf_h16_4, n / 4, (float4 *)out, (uint2 *)out16, (const uint2 *)h16, bias, OC, n / 4);
+    else
+        LAUNCH(k_gelu_erf_h16, n, out, out16, h16, bias, OC, n);
+}
+
+__global__ static void k_gelu_erf_bwd_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *h16,
+                                          const real *bias, int OC, size_t n)
+{
+    GRID_STRIDE(i, n)
+    {
+        const float g = dout[i] * gelu_erf_slope(h16_pre(h16, bias, OC, i));
+        if (dh)
+            dh[i] = g;
+        else
+            dh16[i] = __bfloat16_as_ushort(__float2bfloat16_rn(g));
+    }
+}
+
+/* Four at a time, as k_gelu_erf_h16_4 (dh 16-byte aligned when given, dh16 8-byte aligned). */
+__global__ static void k_gelu_erf_bwd_h16_4(float4 *dh, uint2 *dh16, const float4 *dout, const uint2 *h16,
+                                            const real *bias, int OC, size_t n4)
+{
+    GRID_STRIDE(i, n4)
+    {
+        const float4 x = h16x4_pre(h16[i], bias, OC, i);
+        const float4 d = dout[i];
+        const float4 g = make_float4(d.x * gelu_erf_slope(x.x), d.y * gelu_erf_slope(x.y), d.z * gelu_erf_slope(x.z),
+                                     d.w * gelu_erf_slope(x.w));
+        if (dh)
+            dh[i] = g;
+        else
+            dh16[i] = bf16x4(g);
+    }
+}
+
+extern "C" void cuda_gelu_erf_backward_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *h16,
+                                           const real *bias, int OC, size_t n)
+{
+    if (OC % 4 == 0 && aligned16(dout) && ((uintptr_t)h16 & 7) == 0 && (!bias || aligned16(bias)) &&
+        (dh ? aligned16(dh) : ((uintptr_t)dh16 & 7) == 0))
+        LAUNCH(k_gelu_erf_bwd_h16_4, n / 4, (float4 *)dh, (uint2 *)dh16, (const float4 *)dout, (const uint2 *)h16,
+               bias, OC, n / 4);
+    else
+        LAUNCH(k_gelu_erf_bwd_h16, n, dh, dh16, dout, h16, bias, OC, n);
 }
 
 extern "C" void cuda_gelu_erf_forward(real *out, const real *inp, size_t n)

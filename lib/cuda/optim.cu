@@ -7,15 +7,16 @@ extern "C" {
 #include "cuda/kernels_cuda.h"
 }
 
-/* As adamw_step on the CPU (core/optim.c), in double per element. */
+/* As adamw_step on the CPU (core/optim.c), in double per element. clip_scale (NULL: none) multiplies
+ * each gradient in real as it is read: the value k_scale_inplace would have stored (adamw_step_clipped). */
 __global__ static void k_adamw(real *p, const real *g, real *m, real *v, const unsigned char *decay, size_t n,
                                double lr, double b1, double b2, double eps, double wd, double bc1, double bc2,
                                const real *clip_scale)
 {
-    double cs = clip_scale ? (double)*clip_scale : 1.0;
+    const real cs = clip_scale ? *clip_scale : (real)1;
     GRID_STRIDE(j, n)
     {
-        double gj = (double)g[j] * cs;
+        double gj = (double)(g[j] * cs);
         double mj = b1 * m[j] + (1.0 - b1) * gj;
         double vj = b2 * v[j] + (1.0 - b2) * gj * gj;
         m[j] = (real)mj;

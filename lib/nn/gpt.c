@@ -79,12 +79,17 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     const int d = c->d, hs = d / c->heads;
     const real p = (real)c->dropout;
     tensor *h = layers_layernorm(tp, ps, x, b->ln1_w, b->ln1_b);
-    tensor *qkv = layers_linear(tp, ps, h, b->attn_w, b->attn_b);
+    /* read only by op_attention_qkv when no cache, rotation or observer wants q and k in fp32: then
+     * written in bf16 only under --dtype bf16 (op_linear_bf16_out) */
+    const int qkv_fused = !kc && c->pos != POS_ROPE;
+    tensor *qkv = qkv_fused && !tp->att_observer
+                      ? op_linear_bf16_out(tp, h, params_tensor(ps, b->attn_w), layers_param(ps, b->attn_b))
+                      : layers_linear(tp, ps, h, b->attn_w, b->attn_b);
     const att_mask mask = {c->bidirectional ? ATT_FULL : ATT_CAUSAL, 0};
     const real scale = (real)(1.0 / sqrt(hs));
     const int alibi = c->pos == POS_ALIBI;
     tensor *a;
-    if (!kc && c->pos != POS_ROPE) {
+    if (qkv_fused) {
         /* the window's q, k, v are read inside qkv: no copies of them, nor of their gradients */
         a = op_attention_qkv(tp, qkv, c->heads, mask, scale, alibi);
     } else {
@@ -104,14 +109,12 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
         a = alibi ? op_attention_alibi(tp, q, k, v, c->heads, mask, scale)
                   : op_attention(tp, q, k, v, c->heads, mask, scale);
     }
-    a = layers_linear(tp, ps, a, b->attn_proj_w, b->attn_proj_b);
-    x = op_add(tp, x, op_dropout(tp, a, p, drop));
+    x = layers_residual_linear(tp, ps, x, a, b->attn_proj_w, b->attn_proj_b, p, drop);
 
     h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
-    h = layers_linear(tp, ps, h, b->fc_w, b->fc_b);
-    h = c->gelu == GELU_TANH ? op_gelu(tp, h) : op_gelu_erf(tp, h);
-    h = layers_linear(tp, ps, h, b->fc_proj_w, b->fc_proj_b);
-    return op_add(tp, x, op_dropout(tp, h, p, drop));
+    h = c->gelu == GELU_TANH ? op_gelu(tp, layers_linear(tp, ps, h, b->fc_w, b->fc_b))
+                             : op_linear_gelu_erf(tp, h, params_tensor(ps, b->fc_w), layers_param(ps, b->fc_b));
+    return layers_residual_linear(tp, ps, x, h, b->fc_proj_w, b->fc_proj_b, p, drop);
 }
 
 static void *gpt_cache_new(const lm_config *c, int cap, device_kind dev)

@@ -37,6 +37,13 @@ tensor *layers_linear(tape *tp, param_store *ps, tensor *x, int w, int b)
     return op_linear(tp, x, params_tensor(ps, w), layers_param(ps, b));
 }
 
+tensor *layers_residual_linear(tape *tp, param_store *ps, tensor *res, tensor *x, int w, int b, real p, rng *drop)
+{
+    if (tp->training && p != 0)
+        return op_add(tp, res, op_dropout(tp, layers_linear(tp, ps, x, w, b), p, drop));
+    return op_linear_residual(tp, res, x, params_tensor(ps, w), layers_param(ps, b));
+}
+
 tensor *layers_layernorm(tape *tp, param_store *ps, tensor *x, int w, int b)
 {
     return op_layernorm(tp, x, params_tensor(ps, w), layers_param(ps, b), (real)LAYERS_LN_EPS);

@@ -5,6 +5,7 @@
 #define MEMLAB_NN_LAYERS_H
 
 #include "core/params.h"
+#include "core/rng.h"
 #include "core/tape.h"
 
 /* The LayerNorm epsilon of every model (PyTorch's default). */
@@ -18,6 +19,9 @@ void layers_declare_layernorm(param_store *ps, const char *prefix, int d, int bi
 tensor *layers_param(param_store *ps, int idx);
 /* x . W^T + b through the store's parameters (b may be -1). */
 tensor *layers_linear(tape *tp, param_store *ps, tensor *x, int w, int b);
+/* res + dropout(x . W^T + b): a block's update of the residual stream. Without dropout (p 0, or not
+ * training) one op, op_linear_residual, which on the GPU adds res in the product. */
+tensor *layers_residual_linear(tape *tp, param_store *ps, tensor *res, tensor *x, int w, int b, real p, rng *drop);
 /* LayerNorm of x with the store's weight and optional bias, eps LAYERS_LN_EPS. */
 tensor *layers_layernorm(tape *tp, param_store *ps, tensor *x, int w, int b);
 /* Fills a parameter with v when it exists (idx >= 0): biases that a configuration may leave out. */

@@ -52,13 +52,10 @@ double lm_train_step(lm *m, tape *tp, const int *ids, const int *targets, int B,
     if (w != 1)
         params_scale_grad(&m->ps, (real)w);
     dist_mean_on(m->ps.device, m->ps.grad, m->ps.total);
-    double norm = o->clip > 0 ? clip_grad_norm(&m->ps, o->clip) : grad_norm(&m->ps);
+    double norm = adamw_step_clipped(&m->ps, &o->adamw, schedule_lr(&o->sched, step), step + 1, o->clip);
     if (gnorm)
         *gnorm = norm;
-    if (!isfinite(norm))
-        return NAN;
-    adamw_step(&m->ps, &o->adamw, schedule_lr(&o->sched, step), step + 1);
-    return l;
+    return isfinite(norm) ? l : NAN;
 }
 
 /* Evaluation mode (no tape, no dropout): the logits of ids, valid until the tape is reset. *was

@@ -223,8 +223,7 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
     tensor *y = kc ? mosaic_ctx_decode(tp, ps, b, c, k, v, kc, pos)
                    : op_attention(tp, k, k, mosaic_values(tp, ps, b, v), H,
                                   (att_mask){c->bidirectional ? ATT_FULL : ATT_STRICT, 0}, 1);
-    y = layers_linear(tp, ps, y, b->c_proj_w, b->c_proj_b);
-    x = op_add(tp, x, op_dropout(tp, y, p, drop));
+    x = layers_residual_linear(tp, ps, x, y, b->c_proj_w, b->c_proj_b, p, drop);
 
     /* Persistent memory: every position of every sequence queries the same table, so the batch is
      * one long row of queries (one sgemm per head instead of one per sequence). */
@@ -236,8 +235,7 @@ static tensor *mosaic_forward(const void *block, param_store *ps, const lm_confi
                      (att_mask){ATT_FULL, 0}, 1);
     y = op_reshape(tp, y, 3, (int[]){B, T, d});
     y = op_exp_scale(tp, y, scaled(tp, ps, b->p_vscale, 1), (real)INFINITY);
-    y = layers_linear(tp, ps, y, b->p_proj_w, b->p_proj_b);
-    return op_add(tp, x, op_dropout(tp, y, p, drop));
+    return layers_residual_linear(tp, ps, x, y, b->p_proj_w, b->p_proj_b, p, drop);
 }
 
 static void *mosaic_cache_new(const lm_config *c, int cap, device_kind dev)

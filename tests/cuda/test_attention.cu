@@ -214,10 +214,22 @@ static void run_case(const att_case &c, int with_bf16)
         cuda_attention_forward(o1, lse_, q1, k1, v1, &dd);
         cuda_attention_backward(g1.b[g.iq] + g.oq, g1.b[g.ik] + g.ok, g1.b[g.iv] + g.ov, scr_, doutr_, q1, k1, v1,
                                 o1, lse_, &dd);
-        cuda_attention_forward_bf16(o2, lse_, q2, k2, v2, &dd);
+        unsigned short *o16;   /* the output's bf16 copy; gaps between rows stay 0, as to_bf16(0) */
+        T_CHECK(cudaMalloc(&o16, nout * 2));
+        T_CHECK(cudaMemset(o16, 0, nout * 2));
+        cuda_attention_forward_bf16(o2, o16, lse_, q2, k2, v2, &dd);
         cuda_attention_backward_bf16(g2.b[g.iq] + g.oq, g2.b[g.ik] + g.ok, g2.b[g.iv] + g.ov, scr_, doutb_, q2, k2,
                                      v2, o2, lse_, &dd);
         std::vector<float> ob = back(o2, nout);
+        {
+            std::vector<unsigned short> got16(nout);
+            T_CHECK(cudaMemcpy(got16.data(), o16, nout * 2, cudaMemcpyDeviceToHost));
+            size_t off = 0;
+            for (size_t e = 0; e < nout; e++)
+                off += got16[e] != to_bf16(ob[e]);
+            report(NAMED("bf16 out's copy: elements off to_bf16(out)"), (double)off, 0);
+            dfree(o16);
+        }
         check_vec(NAMED("bf16 out vs fp32 kernel, same inputs"), ob, back(o1, nout), TOL_BF16_SAME);
         check_vec(NAMED("bf16 out vs fp32 cpu"), ob, out, TOL_BF16_FP32);
         for (int i = 0; i < 3; i++)

@@ -17,7 +17,9 @@
  * difference of 1e-9 in g moves the update by ~1e-3 of itself; the H100 measured 2.3e-6 on the
  * nano mosaic's weights while every gradient agreed. So the weights are held to what the measured
  * gradient differences can explain through AdamW's own sensitivity, element by element:
- *   with D_s = max over steps r <= s of |g_gpu - g_cpu| (after clipping), both moments are convex
+ *   with D_s = max over steps r <= s of |g_gpu - g_cpu| (the gradients before clipping, which
+ *   lm_train_step leaves in the stores: the clipped ones differ by a factor <= 1 times as much),
+ *   both moments are convex
  *   combinations of past g and g^2, so |dm^| <= D_s, |d sqrt v^| <= D_s and |m^| <= sqrt v^, hence
  *   |d update_s| <= 2 D_s / (sqrt v^_s + eps) and |dw_t| <= sum_{s<=t} lr 2 D_s / (sqrt v^_s + eps)
  * (weight decay only shrinks a difference), plus 1e-6 + 1e-4 relative for the float rounding of the
