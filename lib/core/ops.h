@@ -26,8 +26,9 @@ tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table);
 tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps);
 tensor *op_gelu(tape *tp, tensor *x);                    /* tanh approximation (GPT-2) */
 tensor *op_gelu_erf(tape *tp, tensor *x);                /* exact, x Phi(x) (nn.GELU()) */
-/* op_gelu_erf(op_linear(x, w, b)); on the GPU under --dtype bf16 one op that keeps the pre-activation
- * and its gradient in bf16 only (ops_dense.c). */
+/* op_gelu_erf(op_linear(x, w, b)); on the GPU under --dtype bf16 one op that keeps the pre-activation,
+ * the output and both their gradients in bf16 only (ops_dense.c): its output must have one reader, a
+ * linear. */
 tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_relu(tape *tp, tensor *x);
 tensor *op_tanh(tape *tp, tensor *x);

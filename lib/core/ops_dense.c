@@ -52,22 +52,22 @@ static int *ints_on(tape *tp, const int *host, size_t n)
 
 /* The input's gradient is stored by the product when this is its first writer (the node assigns):
  * at GPT-2-small that skips a zeroing and a read of [N, C] floats per linear. */
+#if HAVE_CUDA
+static void linear_products16(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b);
+#endif
+
 static void linear_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    real *dx = grad_of(x);
-    const int store = grad_first_write(x);
 #if HAVE_CUDA
     if (nd->saved[0]) {   /* bf16: the forward's converted operands */
-        int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
-        uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
-        cuda_matmul_backward_bf16(dx, grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1], N,
-                                  (int)nd->iarg[1], OC, store);
+        linear_products16(tp, nd, x, w, b);
         return;
     }
 #endif
-    KERNEL(nd->out->device, matmul_backward)(dx, grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
-                                             (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], store);
+    KERNEL(nd->out->device, matmul_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
+                                             (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2],
+                                             grad_first_write(x));
 }
 
 /* A linear's shapes checked (x [..., C], w [OC, C], b [OC] or NULL; op names the caller) and its
@@ -107,6 +107,23 @@ static void linear_node_keep(tape_node *nd, unsigned char assigns, uint16_t *xb,
 }
 
 #if HAVE_CUDA
+/* A bf16 linear's backward products from out's fp32 gradient and the forward's bf16 operands
+ * (saved[0], saved[1]): x's gradient stored in bf16 when x's producer reads it so and this is its
+ * first write (grad16_first_write: GELU's output under op_linear_gelu_erf), else in fp32, stored
+ * when first written. */
+static void linear_products16(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b)
+{
+    const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
+    uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
+    uint16_t *dx16 = needs_grad(x) ? grad16_first_write(x) : NULL;
+    if (dx16)
+        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1],
+                                       N, C, OC);
+    else
+        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0],
+                                  nd->saved[1], N, C, OC, grad_first_write(x));
+}
+
 /* The bf16 operands' room on the tape: x's copy from its producer or room to convert it into, and
  * the weight's. Returns what the product converts x from (NULL: the producer's copy). */
 static const real *linear_operands16(tape *tp, tensor *x, int N, int OC, uint16_t **xb, uint16_t **wb)
@@ -173,10 +190,7 @@ static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, de
 static void linear_residual_backward(tape *tp, tape_node *nd)
 {
     tensor *res = nd->in[0], *x = nd->in[1], *w = nd->in[2], *b = nd->in[3];
-    const int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
-    uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
-    cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1], N,
-                              (int)nd->iarg[1], OC, grad_first_write(x));
+    linear_products16(tp, nd, x, w, b);
     if (!grad_move(res, nd->out))
         grad_add_scaled(res, nd->out->grad, 1, nd->out->n, DEV_CUDA);
 }
@@ -213,8 +227,9 @@ tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *
 
 #if HAVE_CUDA
 /* The fused backward: the pre-activation's gradient dh = dout gelu'(h + b), then the linear's
- * products over it. Without a bias gradient dh is written in bf16 only, which is all the products
- * read; with one it is written in fp32 and the bias's column sums convert it as they pass. */
+ * products over it. dout is read in bf16 where the next linear's backward wrote it so (as autocast
+ * keeps it), else in fp32. Without a bias gradient dh is written in bf16 only, which is all the
+ * products read; with one it is written in fp32 and the bias's column sums convert it as they pass. */
 static void linear_gelu_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
@@ -223,30 +238,34 @@ static void linear_gelu_backward(tape *tp, tape_node *nd)
     const uint16_t *h16 = nd->saved[2];
     uint16_t *dh16 = tape_alloc_data(tp, n * sizeof *dh16);
     real *db = grad_of(b), *dh = db ? tape_alloc_data(tp, n * sizeof *dh) : NULL;
-    cuda_gelu_erf_backward_h16(dh, dh16, nd->out->grad, h16, b ? b->data : NULL, OC, n);
+    const tensor *out = nd->out;   /* its gradient in bf16 when the next linear wrote it so */
+    cuda_gelu_erf_backward_h16(dh, dh16, out->grad_is16 ? NULL : out->grad,
+                               out->grad_is16 ? (const uint16_t *)out->grad : NULL, h16, b ? b->data : NULL, OC, n);
     cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC,
                               grad_first_write(x));
 }
 #endif
 
 /* Under --dtype bf16 on the GPU, one op: the product writes the pre-activation h in bf16 only (as
- * PyTorch's autocast does; the bias is added as the GELU reads it), the GELU writes its output with
- * the bf16 copy the next linear reads, and the backward writes h's gradient in bf16 only: the fp32
- * pre-activation, its fp32 gradient and their conversions are never made (GPT-2-small: 0.7 GB a
- * layer a step; docs/gpu.md). Everywhere else op_gelu_erf(op_linear(x, w, b)). */
+ * PyTorch's autocast does; the bias is added as the GELU reads it), the GELU writes its output in
+ * bf16 only (tape_tensor16: data NULL), which is all the next linear reads, and the backward writes
+ * h's gradient in bf16 only: the fp32 pre-activation, the fp32 output, h's fp32 gradient and their
+ * conversions are never made (GPT-2-small: 0.9 GB a layer a step; docs/gpu.md). So every reader of
+ * the output must take bf16: the caller's next op is a linear. Everywhere else
+ * op_gelu_erf(op_linear(x, w, b)). */
 tensor *op_linear_gelu_erf(tape *tp, tensor *x, tensor *w, tensor *b)
 {
 #if HAVE_CUDA
     if (tp->bf16 && x->device == DEV_CUDA) {
         int N;
-        tensor *out = linear_out("op_linear_gelu_erf", tp, x, w, b, &N);
+        tensor *out = linear_out_as("op_linear_gelu_erf", tp, x, w, b, &N, 1);
         const int C = w->shape[1], OC = w->shape[0];
         DEV("op_linear_gelu_erf", x, w, b);
         uint16_t *xb, *wb, *h16 = tape_alloc_data(tp, out->n * sizeof *h16);
         const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
         cuda_matmul_forward_bf16_out16(h16, xb, wb, from, w->data, NULL, N, C, OC);
-        out->bf16 = tape_bf16_copy(tp, out);
-        cuda_gelu_erf_forward_h16(out->data, out->bf16, h16, b ? b->data : NULL, OC, out->n);
+        cuda_gelu_erf_forward_h16(NULL, out->bf16, h16, b ? b->data : NULL, OC, out->n);
+        out->takes_grad16 = 1;   /* the next linear may write the gradient in bf16 */
         tensor *in[3] = {x, w, b};
         tape_node *nd = tape_record(tp, linear_gelu_backward, out, 3, in);
         linear_node_keep(nd, 1, xb, wb, N, C, OC);

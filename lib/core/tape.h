@@ -140,6 +140,20 @@ static inline int grad_first_write(tensor *t)
     return 1;
 }
 
+/* grad_first_write for a reader that can write t's gradient in bf16 (a bf16 product's output): when
+ * t's producer takes it so (takes_grad16) and this is the first write, the gradient's own buffer to
+ * write n bf16 values into, t marked grad_is16 for its producer's backward; else NULL, and the
+ * reader writes fp32 as before (calling grad_first_write itself). The producer promises a single
+ * reader, so no second write will add fp32 numbers to the bf16 ones. */
+static inline unsigned short *grad16_first_write(tensor *t)
+{
+    if (!t || !t->takes_grad16 || !t->grad_unset)
+        return NULL;
+    t->grad_unset = 0;
+    t->grad_is16 = 1;
+    return (unsigned short *)t->grad;
+}
+
 /* In the backward of a node whose `assigns` has dst's bit, for a gradient that passes through
  * unchanged (a reshape, an add): when dst's gradient holds no values yet (marked grad_unset), the
  * node's output gradient src becomes dst's and dst's empty buffer becomes src's, instead of a copy.

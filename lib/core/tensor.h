@@ -21,6 +21,11 @@ typedef struct tensor {
     int requires_grad;
     unsigned char grad_unset;   /* tape_backward: the gradient buffer holds no values yet, and its
                                    first writer stores rather than adds (core/tape_grad.c) */
+    unsigned char takes_grad16; /* its producer's backward reads the gradient in bf16 when its one
+                                   reader writes it so (grad16_first_write, core/tape.h): on the GPU
+                                   under --dtype bf16, op_linear_gelu_erf's output */
+    unsigned char grad_is16;    /* grad's buffer holds the gradient as n bf16 values (in its first
+                                   half), written by the reader's backward, not n floats */
     device_kind device; /* where data and grad live (DEV_CPU for every zeroed tensor) */
     unsigned short *bf16; /* NULL, or data's bf16 copy (round to nearest even) that its producer wrote
                              beside it on the GPU under --dtype bf16, so that a bf16 linear reading it

@@ -219,19 +219,41 @@ extern "C" void cuda_matmul_forward_bf16(real *out, uint16_t *xb, uint16_t *wb, 
     cuda_matmul_forward_bf16_res(out, xb, wb, inp, weight, bias, NULL, N, C, OC);
 }
 
-extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
-                                          const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
-                                          int store_dinp)
+/* dinp16 (when given, in place of dinp): the input's gradient stored in bf16, cuBLAS rounding its
+ * fp32 accumulator once. */
+static void matmul_backward_bf16(real *dinp, uint16_t *dinp16, real *dweight, real *dbias, uint16_t *doutb,
+                                 const real *dout, const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
+                                 int store_dinp)
 {
-    const int convert = dout && (dinp || dweight);   /* the products take dout in bf16 (dout NULL: given) */
+    const int convert = dout && (dinp || dinp16 || dweight);   /* the products take dout in bf16 (dout NULL: given) */
     if (dbias)
         col_sums(dbias, dout, N, OC, convert ? doutb : NULL);
     else if (convert)
         cuda_to_bf16(doutb, dout, (size_t)N * OC);
     if (dinp)
         gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, store_dinp ? 0.f : 1.f, dinp, C);
+    if (dinp16) {
+        const float one = 1, zero = 0;
+        CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, wb, CUDA_R_16BF, C, doutb,
+                                  CUDA_R_16BF, OC, &zero, dinp16, CUDA_R_16BF, C, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+    }
     if (dweight)
         gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, xb, C, doutb, OC, 1.f, dweight, C);
+}
+
+extern "C" void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
+                                          const uint16_t *xb, const uint16_t *wb, int N, int C, int OC,
+                                          int store_dinp)
+{
+    matmul_backward_bf16(dinp, NULL, dweight, dbias, doutb, dout, xb, wb, N, C, OC, store_dinp);
+}
+
+extern "C" void cuda_matmul_backward_bf16_dx16(uint16_t *dinp16, real *dweight, real *dbias, uint16_t *doutb,
+                                               const real *dout, const uint16_t *xb, const uint16_t *wb, int N, int C,
+                                               int OC)
+{
+    matmul_backward_bf16(NULL, dinp16, dweight, dbias, doutb, dout, xb, wb, N, C, OC, 1);
 }
 
 /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands. */

@@ -64,6 +64,10 @@ void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb,
 /* dout NULL: doutb already holds it in bf16 (its producer wrote it), and dbias must be NULL. */
 void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                const uint16_t *xb, const uint16_t *wb, int N, int C, int OC, int store_dinp);
+/* The same with the input's gradient stored in bf16 only, dinp16[N*C] (its producer reads it so:
+ * grad16_first_write, core/tape.h). */
+void cuda_matmul_backward_bf16_dx16(uint16_t *dinp16, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
+                                    const uint16_t *xb, const uint16_t *wb, int N, int C, int OC);
 /* fp32 -> bf16 bits, round to nearest even. */
 void cuda_to_bf16(uint16_t *dst, const real *src, size_t n);
 
@@ -88,12 +92,13 @@ void cuda_gelu_erf_forward(real *out, const real *inp, size_t n);
 void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const real *inp, size_t n);
 void cuda_gelu_erf_backward(real *dinp, const real *dout, const real *inp, size_t n, int store);
 /* op_linear_gelu_erf under --dtype bf16, over n = rows * OC elements: out = gelu_erf(h + bias[column])
- * from the bf16 product h16 (bias NULL: none), in fp32 and its bf16 copy out16; and its backward,
- * dh = dout gelu_erf'(h + bias) written in fp32 to dh, or when dh is NULL in bf16 to dh16. */
+ * from the bf16 product h16 (bias NULL: none), in bf16 to out16 and, unless out is NULL, in fp32; and
+ * its backward, dh = dout gelu_erf'(h + bias) from dout in fp32 or, when dout is NULL, in bf16
+ * (dout16), written in fp32 to dh, or when dh is NULL in bf16 to dh16. */
 void cuda_gelu_erf_forward_h16(real *out, uint16_t *out16, const uint16_t *h16, const real *bias, int OC,
                                size_t n);
-void cuda_gelu_erf_backward_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *h16, const real *bias,
-                                int OC, size_t n);
+void cuda_gelu_erf_backward_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *dout16,
+                                const uint16_t *h16, const real *bias, int OC, size_t n);
 void cuda_relu_forward(real *out, const real *inp, size_t n);
 void cuda_relu_backward(real *dinp, const real *dout, const real *out, size_t n);
 void cuda_tanh_forward(real *out, const real *inp, size_t n);

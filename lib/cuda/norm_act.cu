@@ -469,11 +469,17 @@ __device__ __forceinline__ float h16_pre(const uint16_t *h16, const real *bias, 
     return bf16_value(h16[i]) + (bias ? bias[i % OC] : 0.f);
 }
 
+/* Four bf16 values, the first in the low half of x. */
+__device__ __forceinline__ float4 bf16x4_value(uint2 h)
+{
+    return make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
+                       bf16_value(h.y >> 16));
+}
+
 /* Four pre-activations, group i of four (OC % 4 == 0, bias 16-byte aligned). */
 __device__ __forceinline__ float4 h16x4_pre(uint2 h, const real *bias, int OC, size_t i)
 {
-    float4 x = make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
-                           bf16_value(h.y >> 16));
+    float4 x = bf16x4_value(h);
     if (bias) {
         const float4 b = *(const float4 *)(bias + (i * 4) % OC);
         x = make_float4(x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w);
@@ -487,7 +493,8 @@ __global__ static void k_gelu_erf_h16(real *out, uint16_t *out16, const uint16_t
     GRID_STRIDE(i, n)
     {
         const float y = gelu_erf_of(h16_pre(h16, bias, OC, i));
-        out[i] = y;
+        if (out)
+            out[i] = y;
         out16[i] = __bfloat16_as_ushort(__float2bfloat16_rn(y));
     }
 }
@@ -500,11 +507,13 @@ __global__ static void k_gelu_erf_h16_4(float4 *out, uint2 *out16, const uint2 *
     {
         const float4 x = h16x4_pre(h16[i], bias, OC, i);
         const float4 y = make_float4(gelu_erf_of(x.x), gelu_erf_of(x.y), gelu_erf_of(x.z), gelu_erf_of(x.w));
-        out[i] = y;
+        if (out)
+            out[i] = y;
         out16[i] = bf16x4(y);
     }
 }
 
+/* out NULL: the bf16 output alone (op_linear_gelu_erf). */
 extern "C" void cuda_gelu_erf_forward_h16(real *out, uint16_t *out16, const uint16_t *h16, const real *bias, int OC,
                                           size_t n)
 {
@@ -515,12 +524,13 @@ extern "C" void cuda_gelu_erf_forward_h16(real *out, uint16_t *out16, const uint
         LAUNCH(k_gelu_erf_h16, n, out, out16, h16, bias, OC, n);
 }
 
-__global__ static void k_gelu_erf_bwd_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *h16,
-                                          const real *bias, int OC, size_t n)
+/* dout NULL: the output's gradient in bf16, dout16. */
+__global__ static void k_gelu_erf_bwd_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *dout16,
+                                          const uint16_t *h16, const real *bias, int OC, size_t n)
 {
     GRID_STRIDE(i, n)
     {
-        const float g = dout[i] * gelu_erf_slope(h16_pre(h16, bias, OC, i));
+        const float g = (dout ? dout[i] : bf16_value(dout16[i])) * gelu_erf_slope(h16_pre(h16, bias, OC, i));
         if (dh)
             dh[i] = g;
         else
@@ -529,13 +539,13 @@ __global__ static void k_gelu_erf_bwd_h16(real *dh, uint16_t *dh16, const real *
 }
 
 /* Four at a time, as k_gelu_erf_h16_4 (dh 16-byte aligned when given, dh16 8-byte aligned). */
-__global__ static void k_gelu_erf_bwd_h16_4(float4 *dh, uint2 *dh16, const float4 *dout, const uint2 *h16,
-                                            const real *bias, int OC, size_t n4)
+__global__ static void k_gelu_erf_bwd_h16_4(float4 *dh, uint2 *dh16, const float4 *dout, const uint2 *dout16,
+                                            const uint2 *h16, const real *bias, int OC, size_t n4)
 {
     GRID_STRIDE(i, n4)
     {
         const float4 x = h16x4_pre(h16[i], bias, OC, i);
-        const float4 d = dout[i];
+        const float4 d = dout ? dout[i] : bf16x4_value(dout16[i]);
         const float4 g = make_float4(d.x * gelu_erf_slope(x.x), d.y * gelu_erf_slope(x.y), d.z * gelu_erf_slope(x.z),
                                      d.w * gelu_erf_slope(x.w));
         if (dh)
@@ -545,15 +555,15 @@ __global__ static void k_gelu_erf_bwd_h16_4(float4 *dh, uint2 *dh16, const float
     }
 }
 
-extern "C" void cuda_gelu_erf_backward_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *h16,
-                                           const real *bias, int OC, size_t n)
+extern "C" void cuda_gelu_erf_backward_h16(real *dh, uint16_t *dh16, const real *dout, const uint16_t *dout16,
+                                           const uint16_t *h16, const real *bias, int OC, size_t n)
 {
-    if (OC % 4 == 0 && aligned16(dout) && ((uintptr_t)h16 & 7) == 0 && (!bias || aligned16(bias)) &&
-        (dh ? aligned16(dh) : ((uintptr_t)dh16 & 7) == 0))
-        LAUNCH(k_gelu_erf_bwd_h16_4, n / 4, (float4 *)dh, (uint2 *)dh16, (const float4 *)dout, (const uint2 *)h16,
-               bias, OC, n / 4);
+    if (OC % 4 == 0 && aligned16(dout) && ((uintptr_t)dout16 & 7) == 0 && ((uintptr_t)h16 & 7) == 0 &&
+        (!bias || aligned16(bias)) && (dh ? aligned16(dh) : ((uintptr_t)dh16 & 7) == 0))
+        LAUNCH(k_gelu_erf_bwd_h16_4, n / 4, (float4 *)dh, (uint2 *)dh16, (const float4 *)dout, (const uint2 *)dout16,
+               (const uint2 *)h16, bias, OC, n / 4);
     else
-        LAUNCH(k_gelu_erf_bwd_h16, n, dh, dh16, dout, h16, bias, OC, n);
+        LAUNCH(k_gelu_erf_bwd_h16, n, dh, dh16, dout, dout16, h16, bias, OC, n);
 }
 
 extern "C" void cuda_gelu_erf_forward(real *out, const real *inp, size_t n)

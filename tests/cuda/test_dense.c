@@ -420,13 +420,39 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
     cuda_to_bf16(want16, out.d, n);
     snprintf(name, sizeof name, "gelu_erf_forward_h16 N=%d OC=%d: copy's elements off", N, OC);
     th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
-    cuda_gelu_erf_backward_h16(dh.d, NULL, dout.d, h16, bias, OC, n);
+    /* the output in bf16 alone (out NULL): the same copy */
+    uint16_t *only16 = cuda_dev_alloc(n * 2);
+    cuda_gelu_erf_forward_h16(NULL, only16, h16, bias, OC, n);
+    snprintf(name, sizeof name, "gelu_erf_forward_h16 N=%d OC=%d: bf16 alone, elements off", N, OC);
+    th_check_scalar(name, (double)bf16_diff(only16, c16, n), 0, 0, 0);
+    cuda_gelu_erf_backward_h16(dh.d, NULL, dout.d, NULL, h16, bias, OC, n);
     snprintf(name, sizeof name, "gelu_erf_backward_h16 fp32 N=%d OC=%d bias=%d", N, OC, with_bias);
     check(name, &dh, 1e-6, 1e-5);
-    cuda_gelu_erf_backward_h16(NULL, c16, dout.d, h16, bias, OC, n);
+    cuda_gelu_erf_backward_h16(NULL, c16, dout.d, NULL, h16, bias, OC, n);
     cuda_to_bf16(want16, dh.d, n);
     snprintf(name, sizeof name, "gelu_erf_backward_h16 bf16 N=%d OC=%d: elements off", N, OC);
     th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
+    {   /* dout given in bf16 (the next linear wrote it so): bit for bit as the fp32 kernel over the
+         * same rounded values */
+        uint16_t *dout16 = cuda_dev_alloc(n * 2);
+        buf dr = rnd(n, 0, 0), dg = rnd(n, 0, 0);
+        cuda_to_bf16(dout16, dout.d, n);
+        uint16_t *hd = malloc(n * sizeof *hd);
+        cuda_memcopy(hd, dout16, n * sizeof *hd);
+        for (size_t i = 0; i < n; i++)
+            dr.h[i] = bf16_host(hd[i]);
+        cuda_memcopy(dr.d, dr.h, n * sizeof *dr.h);
+        cuda_gelu_erf_backward_h16(dg.d, NULL, dr.d, NULL, h16, bias, OC, n);
+        cuda_memcopy(dg.h, dg.d, n * sizeof *dg.h);
+        cuda_gelu_erf_backward_h16(dh.d, NULL, NULL, dout16, h16, bias, OC, n);
+        snprintf(name, sizeof name, "gelu_erf_backward_h16 from bf16 dout N=%d OC=%d", N, OC);
+        th_check_dev(name, dh.d, dg.h, n, 0, 0);
+        free(hd);
+        cuda_dev_free(dout16);
+        buf_free(&dr);
+        buf_free(&dg);
+    }
+    cuda_dev_free(only16);
 
     /* the linear's backward with its bf16 dout given: the same bits as converting dh there */
     buf dx = rnd(x.n, 0, 0), dw = rnd(w.n, 0, 0), dx2 = rnd(x.n, 0, 0), dw2 = rnd(w.n, 0, 0);
@@ -436,6 +462,25 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
     cuda_memcopy(dw.h, dw.d, w.n * sizeof *dw.h);
     th_check_dev("matmul_backward_bf16 with its bf16 dout given: dinp", dx2.d, dx.h, x.n, 0, 0);
     th_check_dev("matmul_backward_bf16 with its bf16 dout given: dweight", dw2.d, dw.h, w.n, 0, 0);
+    {   /* the input's gradient stored in bf16 (grad16_first_write): within one bf16 step of rounding
+         * the fp32 one, the weight's gradient the same bits */
+        uint16_t *dx16 = cuda_dev_alloc(x.n * 2), *got = malloc(x.n * sizeof *got);
+        buf dw3 = rnd(w.n, 0, 0);
+        cuda_matmul_backward_bf16_dx16(dx16, dw3.d, NULL, c16, NULL, xb, wb, N, C, OC);
+        cuda_memcopy(got, dx16, x.n * sizeof *got);
+        size_t off = 0;
+        for (size_t i = 0; i < x.n; i++) {
+            const float want = dx.h[i], g = bf16_host(got[i]);
+            off += fabsf(g - want) > ldexpf(fabsf(want), -7) + 1e-30f;
+        }
+        snprintf(name, sizeof name, "matmul_backward_bf16_dx16 N=%d C=%d OC=%d: dinp elements past one bf16 step", N,
+                 C, OC);
+        th_check_scalar(name, (double)off, 0, 0, 0);
+        th_check_dev("matmul_backward_bf16_dx16: dweight", dw3.d, dw.h, w.n, 0, 0);
+        free(got);
+        cuda_dev_free(dx16);
+        buf_free(&dw3);
+    }
     free(hh);
     free(hw);
     uint16_t *bufs16[] = {xb, wb, h16, want16, c16};
