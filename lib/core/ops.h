@@ -12,7 +12,8 @@
 /* x[..., C] . w[OC, C]^T + b[OC] -> [..., OC]; b may be NULL. */
 tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b);
 /* op_linear; on the GPU under --dtype bf16 the output is written in bf16 only (tensor.bf16, data
- * NULL), for an output whose every reader takes that copy (ops_dense.c). */
+ * NULL), and its gradient read in bf16 where its reader writes it so: for an output with one reader,
+ * which takes that copy (op_attention_qkv; ops_dense.c). */
 tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_add(tape *tp, tensor *a, tensor *b);          /* same shape */
 /* op_add(res, op_linear(x, w, b)), res [..., OC] with x's rows; on the GPU under --dtype bf16 one
@@ -70,7 +71,9 @@ tensor *op_attention(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask 
 tensor *op_attention_alibi(tape *tp, tensor *q, tensor *k, tensor *v, int H, att_mask mask, real scale);
 /* Self-attention of the column thirds q | k | v of qkv[B,T,3C] (a fused projection, as nanoGPT's
  * c_attn), with ALiBi when alibi is 1: op_attention of the three slices, without copying them on the
- * CPU (the kernels read qkv in place and write its gradient). */
+ * CPU (the kernels read qkv in place and write its gradient). On the GPU under --dtype bf16 the
+ * output's gradient is read in bf16 where its reader writes it so: its output must have one reader,
+ * a linear (ops_seq.c). */
 tensor *op_attention_qkv(tape *tp, tensor *qkv, int H, att_mask mask, real scale, int alibi);
 /* Rotary position embedding (ops_rope.c): x[B,T,H*hs] (hs even) at positions pos0 .. pos0+T-1 ->
  * each head's pairs (i, i + hs/2) rotated by position * 10000^(-2i/hs). pos0 > 0 rotates the new

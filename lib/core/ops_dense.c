@@ -114,14 +114,18 @@ static void linear_node_keep(tape_node *nd, unsigned char assigns, uint16_t *xb,
 static void linear_products16(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b)
 {
     const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
-    uint16_t *doutb = tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
+    const tensor *out = nd->out;
+    /* out's gradient as its reader wrote it: in bf16 (grad_is16), which the products take as it is,
+     * or in fp32, which they convert into doutb */
+    const real *dout = out->grad_is16 ? NULL : out->grad;
+    uint16_t *doutb = out->grad_is16 ? (uint16_t *)out->grad : tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
     uint16_t *dx16 = needs_grad(x) ? grad16_first_write(x) : NULL;
     if (dx16)
-        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0], nd->saved[1],
-                                       N, C, OC);
+        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), grad_of(b), doutb, dout, nd->saved[0], nd->saved[1], N, C,
+                                       OC);
     else
-        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, nd->out->grad, nd->saved[0],
-                                  nd->saved[1], N, C, OC, grad_first_write(x));
+        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, dout, nd->saved[0], nd->saved[1], N, C,
+                                  OC, grad_first_write(x));
 }
 
 /* The bf16 operands' room on the tape: x's copy from its producer or room to convert it into, and
@@ -173,6 +177,7 @@ tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b)
         uint16_t *xb, *wb;
         const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
         cuda_matmul_forward_bf16_out16(out->bf16, xb, wb, from, w->data, b ? b->data : NULL, N, C, OC);
+        out->takes_grad16 = 1;   /* its one reader may write the gradient in bf16 */
         tensor *in[3] = {x, w, b};
         linear_node_keep(tape_record(tp, linear_backward, out, 3, in), 1, xb, wb, N, C, OC);
         return out;

@@ -108,10 +108,23 @@ static void attention_bwd(tape *tp, tape_node *node)
         real *scr = tape_alloc_data(tp, cuda_attention_scratch_size(d) * sizeof(real));
         if (node->saved[2]) {
             const unsigned short *b = node->saved[2];
-            unsigned short *doutb = tape_alloc_data(tp, node->out->n * sizeof *doutb);
-            cuda_to_bf16(doutb, node->out->grad, node->out->n);
+            const tensor *out = node->out;
+            const unsigned short *doutb = (const unsigned short *)out->grad;   /* the next linear wrote it in bf16 */
+            if (!out->grad_is16) {
+                unsigned short *conv = tape_alloc_data(tp, out->n * sizeof *conv);
+                cuda_to_bf16(conv, out->grad, out->n);
+                doutb = conv;
+            }
+            /* q|k|v's producer reads their gradient in bf16: stored so, each element once */
+            unsigned short *g16 = o.fused ? grad16_first_write(o.t[0]) : NULL;
+            if (g16) {
+                cuda_attention_backward_bf16_g16(g16 + o.off[0], g16 + o.off[1], g16 + o.off[2], scr, doutb,
+                                                 att_bf16(&o, b, 0), att_bf16(&o, b, 1), att_bf16(&o, b, 2),
+                                                 out->data, node->saved[0], d);
+                return;
+            }
             cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, att_bf16(&o, b, 0), att_bf16(&o, b, 1),
-                                         att_bf16(&o, b, 2), node->out->data, node->saved[0], d);
+                                         att_bf16(&o, b, 2), out->data, node->saved[0], d);
             return;
         }
         cuda_attention_backward(dq, dk, dv, scr, node->out->grad, att_data(&o, 0), att_data(&o, 1),
@@ -286,12 +299,18 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
         mem_copy(host, MEM_HOST, att, MEM_DEVICE, bytes);
         tp->att_observer(tp->att_observer_ctx, host, B, H, Tq, Tk, d->bsk != 0);
     }
+    /* op_attention_qkv in bf16: its output has one reader, a linear, which may write the gradient
+     * in bf16 (grad16_first_write) */
+    if (opb && o.fused)
+        out->takes_grad16 = 1;
     tape_node *node = tape_record_op(tp, attention_bwd, attention_profile_name(d), out, n_in, in);
     if (node) {
         node->saved[0] = lse;
         node->saved[1] = (void *)d;
         node->saved[2] = opb;
         att_node_keep(node, &o);
+        /* q|k|v from op_linear_bf16_out: the backward stores their gradient in bf16, written once */
+        node->assigns = opb && o.fused && o.t[0]->takes_grad16;
     }
     return out;
 }

@@ -357,10 +357,15 @@ attb_forward(float *out, bf16_t *out16, float *lse, const bf16_t *q, const bf16_
 
 /* ---- backward -------------------------------------------------------------------------------- */
 
-/* dst[rows r0 + warp*16 + g (+8), head columns] += mul acc (C fragments), rows past n skipped;
- * acc is zeroed. */
-template <int HSP>
-__device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, int hs, float acc[HSP / 8][4], float mul,
+/* One gradient element: added to an fp32 gradient, stored rounded to a bf16 one (the gradient's
+ * only writer: cuda_attention_backward_bf16_g16). */
+__device__ __forceinline__ void grad_put(float *p, float x) { *p += x; }
+__device__ __forceinline__ void grad_put(bf16_t *p, float x) { *p = __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
+
+/* dst[rows r0 + warp*16 + g (+8), head columns] += mul acc (C fragments), or = for bf16 (grad_put),
+ * rows past n skipped; acc is zeroed. */
+template <int HSP, typename G>
+__device__ __forceinline__ void flush_c(G *dst, size_t ld, int r0, int n, int hs, float acc[HSP / 8][4], float mul,
                                         int g, int t)
 {
 #pragma unroll
@@ -372,9 +377,9 @@ __device__ __forceinline__ void flush_c(float *dst, size_t ld, int r0, int n, in
         for (int nn = 0; nn < HSP / 8; nn++) {
             const int c = nn * 8 + 2 * t;
             if (c < hs)
-                dst[(size_t)row * ld + c] += mul * acc[nn][2 * r];
+                grad_put(dst + (size_t)row * ld + c, mul * acc[nn][2 * r]);
             if (c + 1 < hs)
-                dst[(size_t)row * ld + c + 1] += mul * acc[nn][2 * r + 1];
+                grad_put(dst + (size_t)row * ld + c + 1, mul * acc[nn][2 * r + 1]);
         }
     }
 #pragma unroll
@@ -435,9 +440,9 @@ __device__ __forceinline__ int next_query_tile(const att_dims &d, int i0, int j0
  * dP^T = v dout^T for 32 queries at a time (two halves of the query tile, to hold fewer registers),
  * then dV += P^T dout and dK += scale dS^T q. The query tiles of a sequence stream through two
  * buffers. */
-template <int HSP>
+template <int HSP, typename G>
 __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_KV)
-attb_backward_kv(float *dk, float *dv, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
+attb_backward_kv(G *dk, G *dv, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
                  const float *lse, const float *D, float *parts, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
@@ -572,9 +577,9 @@ constexpr size_t tc_q_smem() { return 6 * tile_bytes<HSP>(); }
 
 /* One block per (query tile, head, batch); warp w owns queries w*16 .. w*16+15:
  * dQ += scale dS k over the key tiles the rows see, streamed through two buffers. */
-template <int HSP>
+template <int HSP, typename G>
 __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS_Q)
-attb_backward_q(float *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
+attb_backward_q(G *dq, const bf16_t *dout, const bf16_t *q, const bf16_t *k, const bf16_t *v,
                 const float *lse, const float *D, att_dims d)
 {
     extern __shared__ uint4 sm_raw[];
@@ -688,28 +693,46 @@ extern "C" void cuda_attention_forward_bf16(real *out, bf16_t *out16, real *lse,
     }
 }
 
-template <int HSP>
-static void tc_backward(float *dq, float *dk, float *dv, const float *D, const bf16_t *dout, const bf16_t *q,
-                        const bf16_t *k, const bf16_t *v, const float *lse, const att_dims *d)
+/* The two backward kernels; G: float (gradients added into fp32 buffers) or bf16_t (stored). */
+template <int HSP, typename G>
+static void tc_backward(G *dq, G *dk, G *dv, const float *D, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
+                        const bf16_t *v, const float *lse, const att_dims *d)
 {
     if ((dk || dv) && d->Tk > 0) {
         static bool opted;
         const size_t smem = tc_kv_smem<HSP>();
         float *parts = att_kv_parts(d);
         dim3 grid(tiles(d->Tk, ATT_BC), d->H, att_kv_grid_z(d));
-        opt_in_smem(attb_backward_kv<HSP>, smem, &opted);
-        attb_backward_kv<HSP><<<grid, TC_THREADS, smem>>>(dk, dv, dout, q, k, v, lse, D, parts, *d);
+        opt_in_smem(attb_backward_kv<HSP, G>, smem, &opted);
+        attb_backward_kv<HSP, G><<<grid, TC_THREADS, smem>>>(dk, dv, dout, q, k, v, lse, D, parts, *d);
         SEQ_LAUNCHED();
-        att_kv_parts_sum(dk, dv, parts, d);
+        if (parts)   /* a shared table: fp32 gradients only (the caller of the bf16 form checks) */
+            att_kv_parts_sum((float *)dk, (float *)dv, parts, d);
     }
     /* after the dK kernel on the same stream: dq may be dk's buffer */
     if (dq) {
         static bool opted;
         const size_t smem = tc_q_smem<HSP>();
         dim3 grid(tiles(d->Tq, ATT_BR), d->H, d->B);
-        opt_in_smem(attb_backward_q<HSP>, smem, &opted);
-        attb_backward_q<HSP><<<grid, TC_THREADS, smem>>>(dq, dout, q, k, v, lse, D, *d);
+        opt_in_smem(attb_backward_q<HSP, G>, smem, &opted);
+        attb_backward_q<HSP, G><<<grid, TC_THREADS, smem>>>(dq, dout, q, k, v, lse, D, *d);
         SEQ_LAUNCHED();
+    }
+}
+
+template <typename G>
+static void backward_bf16(G *dq, G *dk, G *dv, real *scratch, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
+                          const bf16_t *v, const real *out, const real *lse, const att_dims *d, const char *who)
+{
+    if ((!dq && !dk && !dv) || d->B == 0 || d->H == 0 || d->Tq == 0)
+        return;
+    const int hsp = att_bucket(d, who);
+    att_delta_run(scratch, dout, out, d);
+    switch (hsp) {
+    case 16: tc_backward<16, G>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
+    case 32: tc_backward<32, G>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
+    case 64: tc_backward<64, G>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
+    default: tc_backward<128, G>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
     }
 }
 
@@ -717,14 +740,16 @@ extern "C" void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real 
                                              const bf16_t *q, const bf16_t *k, const bf16_t *v, const real *out,
                                              const real *lse, const att_dims *d)
 {
-    if ((!dq && !dk && !dv) || d->B == 0 || d->H == 0 || d->Tq == 0)
-        return;
-    const int hsp = att_bucket(d, "cuda_attention_backward_bf16");
-    att_delta_run(scratch, dout, out, d);
-    switch (hsp) {
-    case 16: tc_backward<16>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
-    case 32: tc_backward<32>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
-    case 64: tc_backward<64>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
-    default: tc_backward<128>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
-    }
+    backward_bf16<float>(dq, dk, dv, scratch, dout, q, k, v, out, lse, d, "cuda_attention_backward_bf16");
+}
+
+extern "C" void cuda_attention_backward_bf16_g16(bf16_t *dq, bf16_t *dk, bf16_t *dv, real *scratch, const bf16_t *dout,
+                                                 const bf16_t *q, const bf16_t *k, const bf16_t *v, const real *out,
+                                                 const real *lse, const att_dims *d)
+{
+    const char *who = "cuda_attention_backward_bf16_g16";
+    /* each element written once, by one block: per-sequence keys and three distinct gradients */
+    if (att_kv_shared(d) || (dq && (dq == dk || dq == dv)) || (dk && dk == dv))
+        fatal("internal: %s needs per-sequence keys and distinct dq, dk, dv", who);
+    backward_bf16<bf16_t>(dq, dk, dv, scratch, dout, q, k, v, out, lse, d, who);
 }

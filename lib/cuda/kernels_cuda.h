@@ -61,7 +61,8 @@ void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *wb, const r
  * NULL; op_linear_bf16_out's output, the bias added in the epilogue in fp32 before the rounding). */
 void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, uint16_t *wb, const real *inp,
                                     const real *weight, const real *bias, int N, int C, int OC);
-/* dout NULL: doutb already holds it in bf16 (its producer wrote it), and dbias must be NULL. */
+/* dout NULL: doutb already holds it in bf16 (its reader's backward wrote it so), and dbias, when
+ * given, sums those bf16 values. */
 void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                const uint16_t *xb, const uint16_t *wb, int N, int C, int OC, int store_dinp);
 /* The same with the input's gradient stored in bf16 only, dinp16[N*C] (its producer reads it so:

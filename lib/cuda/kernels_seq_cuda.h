@@ -47,6 +47,12 @@ void cuda_attention_forward_bf16(real *out, unsigned short *out16, real *lse, co
 void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real *scratch, const unsigned short *dout,
                                   const unsigned short *q, const unsigned short *k, const unsigned short *v,
                                   const real *out, const real *lse, const att_dims *d);
+/* The same with the gradients stored in bf16 (rounded once from the fp32 sums the other form adds),
+ * each element written once: per-sequence keys and three distinct buffers only (the gpt's fused
+ * q|k|v, whose producer reads its gradient in bf16: grad16_first_write, core/tape.h). */
+void cuda_attention_backward_bf16_g16(unsigned short *dq, unsigned short *dk, unsigned short *dv, real *scratch,
+                                      const unsigned short *dout, const unsigned short *q, const unsigned short *k,
+                                      const unsigned short *v, const real *out, const real *lse, const att_dims *d);
 
 /* ---- time mixing, RoPE, row norms (lib/cuda/seq.cu) ------------------------------------------- */
 

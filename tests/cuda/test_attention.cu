@@ -241,6 +241,35 @@ static void run_case(const att_case &c, int with_bf16)
                 snprintf(what, sizeof what, "bf16 %s vs fp32 cpu", gname[i]);
                 check_vec(NAMED(what), gb, buf(gc, i), TOL_BF16_FP32);
             }
+        if (c.lay == FUSED_QKV || c.lay == SEPARATE) {
+            /* the gradients stored in bf16 (cuda_attention_backward_bf16_g16): each element the
+             * fp32-gradient form's sum from zero, rounded once (compared as values: -0 == 0) */
+            operands z = make_operands(c, 0.f, 0.f);
+            dev_ops g3 = upload(z);
+            cuda_attention_backward_bf16(g3.b[g.iq] + g.oq, g3.b[g.ik] + g.ok, g3.b[g.iv] + g.ov, scr_, doutb_, q2, k2,
+                                         v2, o2, lse_, &dd);
+            unsigned short *b16[3] = {NULL, NULL, NULL};
+            for (int i = 0; i < 3; i++)
+                if (g3.b[i]) {
+                    T_CHECK(cudaMalloc(&b16[i], buf(z, i).size() * 2));
+                    T_CHECK(cudaMemset(b16[i], 0, buf(z, i).size() * 2));
+                }
+            cuda_attention_backward_bf16_g16(b16[g.iq] + g.oq, b16[g.ik] + g.ok, b16[g.iv] + g.ov, scr_, doutb_, q2, k2,
+                                             v2, o2, lse_, &dd);
+            size_t off = 0;
+            for (int i = 0; i < 3; i++)
+                if (b16[i]) {
+                    const size_t n = buf(z, i).size();
+                    std::vector<float> want = back(g3.b[i], n);
+                    std::vector<unsigned short> got(n);
+                    T_CHECK(cudaMemcpy(got.data(), b16[i], n * 2, cudaMemcpyDeviceToHost));
+                    for (size_t e = 0; e < n; e++)
+                        off += from_bf16(got[e]) != from_bf16(to_bf16(want[e]));
+                    dfree(b16[i]);
+                }
+            report(NAMED("bf16-stored gradients: elements off the fp32 form's, rounded"), (double)off, 0);
+            free_ops(g3);
+        }
         for (int i = 0; i < 3; i++)
             if (bd[i])
                 dfree(bd[i]);
