@@ -33,13 +33,16 @@ typedef unsigned short bf16_t;
 
 #define TC_THREADS 128
 /* Blocks per multiprocessor the compiler must leave room for (register cap 65536 / (128 x this)).
- * Four for every kernel: at head size 64 the dK/dV kernel's six double-buffered tiles and row
- * statistics (57,344 bytes, plus the 1 KiB the driver keeps per block) fill an H100 SM's 228 KiB
+ * Four for the backward kernels: at head size 64 the dK/dV kernel's six double-buffered tiles and
+ * row statistics (57,344 bytes, plus the 1 KiB the driver keeps per block) fill an H100 SM's 228 KiB
  * exactly four times, and since the clean tiles it fits 128 registers with little spilling (4 blocks
- * against 3: the persistent memory's backward 2.25 against 2.38 ms, benchmarks/NOTES.md §20). The
- * forward's five tiles and dQ's six fit 4 too. Set at build time to compare. */
+ * against 3: the persistent memory's backward 2.25 against 2.38 ms, benchmarks/NOTES.md §20; again
+ * 0.535 against 0.559 ms a gpt layer, §26). dQ's six tiles fit 4 too. Three for the forward: at 128
+ * registers it spilled (56 / 92 bytes at head size 64), at 168 it does not, and the H100 timed it
+ * 2-4% faster (gpt 0.110 against 0.113 ms a layer, the persistent memory 0.646 against 0.676; §26).
+ * Set at build time to compare. */
 #ifndef TC_MIN_BLOCKS_FWD
-#define TC_MIN_BLOCKS_FWD 4
+#define TC_MIN_BLOCKS_FWD 3
 #endif
 #ifndef TC_MIN_BLOCKS_KV
 #define TC_MIN_BLOCKS_KV 4
