@@ -25,6 +25,9 @@ tensor *op_mul(tape *tp, tensor *a, tensor *b);          /* elementwise, same sh
 tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table);
 /* LayerNorm over the last dim; b may be NULL (weight-only LayerNorm). */
 tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps);
+/* op_layernorm; on the GPU under --dtype bf16 the output in bf16 only (data NULL) and its gradient
+ * read in bf16 where its reader writes it so: the output must have one reader, a linear. */
+tensor *op_layernorm_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b, real eps);
 tensor *op_gelu(tape *tp, tensor *x);                    /* tanh approximation (GPT-2) */
 tensor *op_gelu_erf(tape *tp, tensor *x);                /* exact, x Phi(x) (nn.GELU()) */
 /* op_gelu_erf(op_linear(x, w, b)); on the GPU under --dtype bf16 one op that keeps the pre-activation,

@@ -246,8 +246,12 @@ static void linear_gelu_backward(tape *tp, tape_node *nd)
     const tensor *out = nd->out;   /* its gradient in bf16 when the next linear wrote it so */
     cuda_gelu_erf_backward_h16(dh, dh16, out->grad_is16 ? NULL : out->grad,
                                out->grad_is16 ? (const uint16_t *)out->grad : NULL, h16, b ? b->data : NULL, OC, n);
-    cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC,
-                              grad_first_write(x));
+    uint16_t *dx16 = needs_grad(x) ? grad16_first_write(x) : NULL;   /* x's producer reads bf16 */
+    if (dx16)
+        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC);
+    else
+        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC,
+                                  grad_first_write(x));
 }
 #endif
 
@@ -451,11 +455,34 @@ tensor *op_embedding(tape *tp, const int *ids, int B, int T, tensor *table)
 static void layernorm_op_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+#if HAVE_CUDA
+    if (nd->out->grad_is16) {   /* its reader, a bf16 linear, wrote the gradient in bf16 */
+        cuda_layernorm_backward16(grad_of(x), grad_of(w), grad_of(b), (const uint16_t *)nd->out->grad, x->data,
+                                  w->data, nd->saved[0], nd->saved[1], (int)nd->iarg[0], (int)nd->iarg[1]);
+        return;
+    }
+#endif
     KERNEL(x->device, layernorm_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data, w->data,
                        nd->saved[0], nd->saved[1], (int)nd->iarg[0], (int)nd->iarg[1]);
 }
 
-tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
+static tensor *layernorm_as(tape *tp, tensor *x, tensor *w, tensor *b, real eps, int only16);
+
+tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps) { return layernorm_as(tp, x, w, b, eps, 0); }
+
+/* On the GPU under --dtype bf16 the output in bf16 only (data NULL) and its gradient read in bf16
+ * where its reader writes it so: for an output whose one reader is a bf16 linear (the gpt's two
+ * layernorms a block). Elsewhere op_layernorm. */
+tensor *op_layernorm_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
+{
+#if HAVE_CUDA
+    if (tp->bf16 && x->device == DEV_CUDA)
+        return layernorm_as(tp, x, w, b, eps, 1);
+#endif
+    return op_layernorm(tp, x, w, b, eps);
+}
+
+static tensor *layernorm_as(tape *tp, tensor *x, tensor *w, tensor *b, real eps, int only16)
 {
     char sx[SHAPE_STR], sw[SHAPE_STR];
     int C = tensor_cols(x);
@@ -467,7 +494,7 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
               tensor_shape_str(b, sw, sizeof sw));
     int N = as_int("op_layernorm", tensor_rows(x));
     device_kind dev = DEV("op_layernorm", x, w, b);
-    tensor *out = tape_tensor(tp, x->ndim, x->shape);
+    tensor *out = only16 ? tape_tensor16(tp, x->ndim, x->shape) : tape_tensor(tp, x->ndim, x->shape);
     tensor *in[3] = {x, w, b};
     real *mean = NULL, *rstd = NULL;
     if (tape_will_record(tp, 3, in)) {
@@ -475,7 +502,10 @@ tensor *op_layernorm(tape *tp, tensor *x, tensor *w, tensor *b, real eps)
         rstd = tape_alloc_data(tp, (size_t)N * sizeof *rstd);
     }
 #if HAVE_CUDA
-    if ((out->bf16 = tape_bf16_copy(tp, out)))
+    if (only16) {
+        cuda_layernorm_forward_copy16(NULL, out->bf16, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C, eps);
+        out->takes_grad16 = 1;   /* its one reader, a linear, may write the gradient in bf16 */
+    } else if ((out->bf16 = tape_bf16_copy(tp, out)))
         cuda_layernorm_forward_copy16(out->data, out->bf16, mean, rstd, x->data, w->data, b ? b->data : NULL, N, C,
                                       eps);
     else

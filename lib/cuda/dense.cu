@@ -122,6 +122,13 @@ extern "C" void cuda_to_bf16(uint16_t *dst, const real *src, size_t n)
         LAUNCH(k_to_bf16, n, dst, src, n);
 }
 
+__global__ static void k_from_bf16(real *dst, const uint16_t *src, size_t n)
+{
+    GRID_STRIDE(i, n) dst[i] = __bfloat162float(__ushort_as_bfloat16(src[i]));
+}
+
+extern "C" void cuda_from_bf16(real *dst, const uint16_t *src, size_t n) { LAUNCH(k_from_bf16, n, dst, src, n); }
+
 /* C (fp32, column-major m x n) = op(A) op(B) + beta C with bf16 A and B, fp32 accumulation. */
 static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const uint16_t *a, int lda,
                       const uint16_t *b, int ldb, float beta, real *c, int ldc)

@@ -69,8 +69,9 @@ void cuda_matmul_backward_bf16(real *dinp, real *dweight, real *dbias, uint16_t 
  * grad16_first_write, core/tape.h). */
 void cuda_matmul_backward_bf16_dx16(uint16_t *dinp16, real *dweight, real *dbias, uint16_t *doutb, const real *dout,
                                     const uint16_t *xb, const uint16_t *wb, int N, int C, int OC);
-/* fp32 -> bf16 bits, round to nearest even. */
+/* fp32 -> bf16 bits, round to nearest even; and back (exact). */
 void cuda_to_bf16(uint16_t *dst, const real *src, size_t n);
+void cuda_from_bf16(real *dst, const uint16_t *src, size_t n);
 
 /* Batched products for attention-like code: C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] in
  * row-major terms (ta/tb transpose A/B), strided batches. */
@@ -81,11 +82,14 @@ void cuda_bmm(real *c, const real *a, const real *b, int batch, int M, int N, in
 void cuda_layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
                             const real *bias, int N, int C, real eps);
 /* The same, also writing out's bf16 copy to out16 (the bf16 linear that reads it skips its
- * conversion; the same rounding as cuda_to_bf16). */
+ * conversion; the same rounding as cuda_to_bf16); out NULL: the bf16 output alone. */
 void cuda_layernorm_forward_copy16(real *out, uint16_t *out16, real *mean, real *rstd, const real *inp,
                                    const real *weight, const real *bias, int N, int C, real eps);
 void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
                              const real *weight, const real *mean, const real *rstd, int N, int C);
+/* The same from the output's gradient in bf16 (its reader wrote it so: grad16_first_write). */
+void cuda_layernorm_backward16(real *dinp, real *dweight, real *dbias, const uint16_t *dout16, const real *inp,
+                               const real *weight, const real *mean, const real *rstd, int N, int C);
 /* GELU, tanh approximation (GPT-2's) and exact (erf) forms. */
 void cuda_gelu_forward(real *out, const real *inp, size_t n);
 void cuda_gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);

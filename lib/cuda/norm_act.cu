@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "cuda/launch.cuh"
+#include "cuda/cuda_ctx.h"
 
 extern "C" {
 #include "cuda/kernels_cuda.h"
@@ -140,7 +141,7 @@ __global__ static void __launch_bounds__(LN_FWD_WARPS * 32)
     if (row >= N)
         return;
     const float4 *x4 = (const float4 *)(inp + (size_t)row * C), *w4 = (const float4 *)w, *b4 = (const float4 *)b;
-    float4 *y4 = (float4 *)(out + (size_t)row * C);
+    float4 *y4 = out ? (float4 *)(out + (size_t)row * C) : NULL;   /* NULL: bf16 alone */
     float4 x[V];
     float s = 0;
 #pragma unroll
@@ -166,7 +167,8 @@ __global__ static void __launch_bounds__(LN_FWD_WARPS * 32)
             const float4 g = w4[i], c = b ? b4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
             const float4 y = make_float4((x[k].x - m) * r * g.x + c.x, (x[k].y - m) * r * g.y + c.y,
                                          (x[k].z - m) * r * g.z + c.z, (x[k].w - m) * r * g.w + c.w);
-            y4[i] = y;
+            if (y4)
+                y4[i] = y;
             if (out16)
                 out16[(size_t)row * C4 + i] = bf16x4(y);
         }
@@ -190,8 +192,8 @@ __global__ static void __launch_bounds__(LN_FWD_WARPS * 32)
  * shape alone. dinp NULL: no dx; pw NULL: no partials. */
 template <int V>
 __global__ static void __launch_bounds__(LN_BWD_WARPS * 32, V <= 6 ? 2 : 1)
-    k_ln_bwd_vec(float *dinp, float *pw, float *pb, const float *dout, const float *inp, const float *w,
-                 const float *mean, const float *rstd, int N, int C)
+    k_ln_bwd_vec(float *dinp, float *pw, float *pb, const float *dout, const uint2 *dout16, const float *inp,
+                 const float *w, const float *mean, const float *rstd, int N, int C)
 {
     __shared__ float4 part[LN_BWD_WARPS][32 * V], ws[32 * V];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, C4 = C >> 2;
@@ -207,7 +209,8 @@ __global__ static void __launch_bounds__(LN_BWD_WARPS * 32, V <= 6 ? 2 : 1)
         aw[k] = ab[k] = zero;
     for (int n = blockIdx.x * LN_BWD_ROWS + warp; n < n1; n += LN_BWD_WARPS) {
         const size_t off = (size_t)n * C;
-        const float4 *x4 = (const float4 *)(inp + off), *dy4 = (const float4 *)(dout + off);
+        const float4 *x4 = (const float4 *)(inp + off), *dy4 = dout ? (const float4 *)(dout + off) : NULL;
+        const uint2 *dy16 = dout ? NULL : dout16 + off / 4;   /* dout NULL: dy in bf16 */
         const float m = mean[n], r = rstd[n];
         float4 xh[V], g[V];   /* x, then xhat; dy, then w dy */
         float sg = 0, sgx = 0;
@@ -216,7 +219,7 @@ __global__ static void __launch_bounds__(LN_BWD_WARPS * 32, V <= 6 ? 2 : 1)
             const int i = lane + 32 * k;
             const bool in = i < C4;   /* padding: zeros, which add nothing below */
             xh[k] = in ? x4[i] : zero;
-            g[k] = in ? dy4[i] : zero;
+            g[k] = !in ? zero : dy4 ? dy4[i] : bf16x4_value(dy16[i]);
         }
 #pragma unroll
         for (int k = 0; k < V; k++) {
@@ -306,10 +309,15 @@ extern "C" void cuda_layernorm_forward_copy16(real *out, uint16_t *out16, real *
         return;
     }
 #endif
-    k_ln_fwd<<<N, ROW_THREADS>>>(out, mean, rstd, inp, weight, bias, C, eps);
+    /* out NULL (bf16 alone) off the fast path: through an fp32 buffer of its own (rare: C % 4 != 0,
+     * C > 1024 or misaligned rows; cudaFree waits for the kernels) */
+    real *y = out ? out : (real *)cuda_dev_alloc((size_t)N * C * sizeof(real));
+    k_ln_fwd<<<N, ROW_THREADS>>>(y, mean, rstd, inp, weight, bias, C, eps);
     CUDA_LAUNCHED();
     if (out16)
-        cuda_to_bf16(out16, out, (size_t)N * C);
+        cuda_to_bf16(out16, y, (size_t)N * C);
+    if (!out)
+        cuda_dev_free(y);
 }
 
 extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *weight,
@@ -318,19 +326,22 @@ extern "C" void cuda_layernorm_forward(real *out, real *mean, real *rstd, const 
     cuda_layernorm_forward_copy16(out, NULL, mean, rstd, inp, weight, bias, N, C, eps);
 }
 
-extern "C" void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
-                                        const real *weight, const real *mean, const real *rstd, int N, int C)
+/* dout NULL: dout16, the output's gradient in bf16 (its reader wrote it so). */
+static void layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const uint16_t *dout16,
+                               const real *inp, const real *weight, const real *mean, const real *rstd, int N, int C)
 {
     const bool wb = dweight || dbias;
 #ifndef MEMLAB_DOUBLE
-    if ((dinp || wb) && ln_fast(N, C, dinp, dout, inp, weight)) {
+    if ((dinp || wb) && ln_fast(N, C, dinp, dout, inp, weight) && ((uintptr_t)dout16 & 7) == 0) {
         const int V = (C + 127) / 128, blocks = (N + LN_BWD_ROWS - 1) / LN_BWD_ROWS;
         float *pw = NULL, *pb = NULL;
         if (wb) {
             pw = (float *)cuda_scratch(2 * (size_t)blocks * C * sizeof(float));
             pb = pw + (size_t)blocks * C;
         }
-#define LN_BWD(v) k_ln_bwd_vec<v><<<blocks, LN_BWD_WARPS * 32>>>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C)
+#define LN_BWD(v)                                                                                               \
+    k_ln_bwd_vec<v><<<blocks, LN_BWD_WARPS * 32>>>(dinp, pw, pb, dout, (const uint2 *)dout16, inp, weight, mean, rstd, \
+                                                   N, C)
         LN_DISPATCH(V, LN_BWD);
 #undef LN_BWD
         CUDA_LAUNCHED();
@@ -339,6 +350,13 @@ extern "C" void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, 
         return;
     }
 #endif
+    if (!dout) {   /* bf16 off the fast path (rare): through an fp32 copy of its own */
+        real *dy = (real *)cuda_dev_alloc((size_t)N * C * sizeof(real));
+        cuda_from_bf16(dy, dout16, (size_t)N * C);
+        layernorm_backward(dinp, dweight, dbias, dy, NULL, inp, weight, mean, rstd, N, C);
+        cuda_dev_free(dy);
+        return;
+    }
     if (dinp) {
         k_ln_bwd_x<<<N, ROW_THREADS>>>(dinp, dout, inp, weight, mean, rstd, C);
         CUDA_LAUNCHED();
@@ -350,6 +368,19 @@ extern "C" void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, 
     k_ln_bwd_wb_part<<<dim3((C + 63) / 64, chunks), 64>>>(pw, pb, dout, inp, mean, rstd, N, C);
     CUDA_LAUNCHED();
     ln_wb_sum(dweight, dbias, pw, pb, chunks, C);
+}
+
+extern "C" void cuda_layernorm_backward(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
+                                        const real *weight, const real *mean, const real *rstd, int N, int C)
+{
+    layernorm_backward(dinp, dweight, dbias, dout, NULL, inp, weight, mean, rstd, N, C);
+}
+
+extern "C" void cuda_layernorm_backward16(real *dinp, real *dweight, real *dbias, const uint16_t *dout16,
+                                          const real *inp, const real *weight, const real *mean, const real *rstd,
+                                          int N, int C)
+{
+    layernorm_backward(dinp, dweight, dbias, NULL, dout16, inp, weight, mean, rstd, N, C);
 }
 
 /* ---- activations ------------------------------------------------------------------------------ */
@@ -467,13 +498,6 @@ __device__ __forceinline__ float bf16_value(uint16_t h) { return __bfloat162floa
 __device__ __forceinline__ float h16_pre(const uint16_t *h16, const real *bias, int OC, size_t i)
 {
     return bf16_value(h16[i]) + (bias ? bias[i % OC] : 0.f);
-}
-
-/* Four bf16 values, the first in the low half of x. */
-__device__ __forceinline__ float4 bf16x4_value(uint2 h)
-{
-    return make_float4(bf16_value(h.x & 0xffff), bf16_value(h.x >> 16), bf16_value(h.y & 0xffff),
-                       bf16_value(h.y >> 16));
 }
 
 /* Four pre-activations, group i of four (OC % 4 == 0, bias 16-byte aligned). */

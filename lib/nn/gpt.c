@@ -78,7 +78,7 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     gpt_cache *kc = cache;
     const int d = c->d, hs = d / c->heads;
     const real p = (real)c->dropout;
-    tensor *h = layers_layernorm(tp, ps, x, b->ln1_w, b->ln1_b);
+    tensor *h = layers_layernorm_to_linear(tp, ps, x, b->ln1_w, b->ln1_b);   /* read by the q|k|v linear alone */
     /* read only by op_attention_qkv when no cache, rotation or observer wants q and k in fp32: then
      * written in bf16 only under --dtype bf16 (op_linear_bf16_out) */
     const int qkv_fused = !kc && c->pos != POS_ROPE;
@@ -111,7 +111,7 @@ static tensor *gpt_forward(const void *block, param_store *ps, const lm_config *
     }
     x = layers_residual_linear(tp, ps, x, a, b->attn_proj_w, b->attn_proj_b, p, drop);
 
-    h = layers_layernorm(tp, ps, x, b->ln2_w, b->ln2_b);
+    h = layers_layernorm_to_linear(tp, ps, x, b->ln2_w, b->ln2_b);   /* read by the MLP's up-projection alone */
     h = c->gelu == GELU_TANH ? op_gelu(tp, layers_linear(tp, ps, h, b->fc_w, b->fc_b))
                              : op_linear_gelu_erf(tp, h, params_tensor(ps, b->fc_w), layers_param(ps, b->fc_b));
     return layers_residual_linear(tp, ps, x, h, b->fc_proj_w, b->fc_proj_b, p, drop);

@@ -49,6 +49,11 @@ tensor *layers_layernorm(tape *tp, param_store *ps, tensor *x, int w, int b)
     return op_layernorm(tp, x, params_tensor(ps, w), layers_param(ps, b), (real)LAYERS_LN_EPS);
 }
 
+tensor *layers_layernorm_to_linear(tape *tp, param_store *ps, tensor *x, int w, int b)
+{
+    return op_layernorm_bf16_out(tp, x, params_tensor(ps, w), layers_param(ps, b), (real)LAYERS_LN_EPS);
+}
+
 void layers_fill_if(param_store *ps, int idx, double v)
 {
     if (idx >= 0)

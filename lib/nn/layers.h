@@ -24,6 +24,9 @@ tensor *layers_linear(tape *tp, param_store *ps, tensor *x, int w, int b);
 tensor *layers_residual_linear(tape *tp, param_store *ps, tensor *res, tensor *x, int w, int b, real p, rng *drop);
 /* LayerNorm of x with the store's weight and optional bias, eps LAYERS_LN_EPS. */
 tensor *layers_layernorm(tape *tp, param_store *ps, tensor *x, int w, int b);
+/* layers_layernorm for an output read by one linear alone: held in bf16 only on the GPU under
+ * --dtype bf16 (op_layernorm_bf16_out). */
+tensor *layers_layernorm_to_linear(tape *tp, param_store *ps, tensor *x, int w, int b);
 /* Fills a parameter with v when it exists (idx >= 0): biases that a configuration may leave out. */
 void layers_fill_if(param_store *ps, int idx, double v);
 /* An arena tensor [1, n, d] over rows 0..n-1 of a buffer (no copy, no gradient): a decoding cache

@@ -341,6 +341,35 @@ static void test_copy16(int N, int C)
     cuda_to_bf16(want16, out.d, n);
     snprintf(name, sizeof name, "layernorm_forward with bf16 copy N=%d C=%d: copy's elements off", N, C);
     th_check_scalar(name, (double)bf16_diff(c16, want16, n), 0, 0, 0);
+    {   /* the output in bf16 alone (op_layernorm_bf16_out): the same copy; the backward from a bf16
+         * output gradient: the bits of the fp32 backward over the same rounded values, dx added onto
+         * the same start */
+        uint16_t *only16 = cuda_dev_alloc(n * sizeof *only16), *dy16 = cuda_dev_alloc(n * sizeof *dy16);
+        cuda_layernorm_forward_copy16(NULL, only16, mean.d, rstd.d, x.d, w.d, b.d, N, C, 1e-5f);
+        snprintf(name, sizeof name, "layernorm_forward bf16 alone N=%d C=%d: elements off the copy", N, C);
+        th_check_scalar(name, (double)bf16_diff(only16, c16, n), 0, 0, 0);
+        buf dy = rnd(n, -1, 1), dyr = rnd(n, 0, 0), dx1 = rnd(n, -1, 1), dw1 = rnd(C, -1, 1), db1 = rnd(C, -1, 1);
+        buf dx2 = rnd(n, 0, 0), dw2 = rnd(C, 0, 0), db2 = rnd(C, 0, 0);
+        cuda_memcopy(dx2.d, dx1.d, n * sizeof(real));
+        cuda_memcopy(dw2.d, dw1.d, C * sizeof(real));
+        cuda_memcopy(db2.d, db1.d, C * sizeof(real));
+        cuda_to_bf16(dy16, dy.d, n);
+        cuda_from_bf16(dyr.d, dy16, n);
+        cuda_layernorm_backward(dx1.d, dw1.d, db1.d, dyr.d, x.d, w.d, mean.d, rstd.d, N, C);
+        cuda_layernorm_backward16(dx2.d, dw2.d, db2.d, dy16, x.d, w.d, mean.d, rstd.d, N, C);
+        buf *pairs[3][2] = {{&dx1, &dx2}, {&dw1, &dw2}, {&db1, &db2}};
+        const char *what[3] = {"dinp", "dweight", "dbias"};
+        for (int k = 0; k < 3; k++) {
+            cuda_memcopy(pairs[k][0]->h, pairs[k][0]->d, pairs[k][0]->n * sizeof(real));
+            snprintf(name, sizeof name, "layernorm_backward16 N=%d C=%d: %s as the fp32 backward's", N, C, what[k]);
+            th_check_dev(name, pairs[k][1]->d, pairs[k][0]->h, pairs[k][0]->n, 0, 0);
+        }
+        buf *tmp[] = {&dy, &dyr, &dx1, &dw1, &db1, &dx2, &dw2, &db2};
+        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++)
+            buf_free(tmp[i]);
+        cuda_dev_free(only16);
+        cuda_dev_free(dy16);
+    }
     cuda_gelu_erf_forward(plain.d, x.d, n);
     cuda_memcopy(plain.h, plain.d, n * sizeof *plain.h);
     cuda_gelu_erf_forward_copy16(out.d, c16, x.d, n);
