@@ -86,7 +86,8 @@ tensor *tape_scalar(tape *tp);
 /* A new arena tensor with uninitialised / zeroed data, no gradient. */
 tensor *tape_tensor(tape *tp, int ndim, const int *shape);
 /* A tensor of the tape held in bf16 only (tensor.bf16; data NULL): the output of a GPU op under
- * --dtype bf16 whose every reader takes bf16 (op_linear_bf16_out). */
+ * --dtype bf16 whose every reader takes bf16 (op_linear_bf16_out, op_linear_gelu_erf,
+ * op_layernorm_bf16_out). */
 tensor *tape_tensor16(tape *tp, int ndim, const int *shape);
 tensor *tape_tensor_zeros(tape *tp, int ndim, const int *shape);
 /* An arena tensor holding a copy of src (n elements per shape, HOST memory) on the tape's device;

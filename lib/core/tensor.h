@@ -23,7 +23,8 @@ typedef struct tensor {
                                    first writer stores rather than adds (core/tape_grad.c) */
     unsigned char takes_grad16; /* its producer's backward reads the gradient in bf16 when its one
                                    reader writes it so (grad16_first_write, core/tape.h): on the GPU
-                                   under --dtype bf16, op_linear_gelu_erf's output */
+                                   under --dtype bf16, the outputs of op_linear_bf16_out,
+                                   op_linear_gelu_erf, op_layernorm_bf16_out and op_attention_qkv */
     unsigned char grad_is16;    /* grad's buffer holds the gradient as n bf16 values (in its first
                                    half), written by the reader's backward, not n floats */
     device_kind device; /* where data and grad live (DEV_CPU for every zeroed tensor) */
@@ -32,7 +33,8 @@ typedef struct tensor {
                              skips its conversion (core/ops_dense.c); set only where data is not
                              written again, shared by views. With data NULL the tensor's only
                              numbers: every reader must take bf16 (op_linear_bf16_out's output,
-                             read by op_attention_qkv alone) */
+                             read by op_attention_qkv alone; op_linear_gelu_erf's and
+                             op_layernorm_bf16_out's, read by a linear alone) */
 } tensor;
 
 /* Sets shape and n; ndim in 1..TENSOR_MAX_DIM, every extent >= 1 (fatal otherwise: a bug). */
