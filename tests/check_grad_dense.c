@@ -82,6 +82,50 @@ START_TEST(test_linear)
 }
 END_TEST
 
+/* ---- the residual update res + linear(x) ------------------------------------------------------ */
+
+/* ctx: {bias, same}: same feeds res as x too (a square w), so res's gradient is first stored by the
+ * product and then added to, where it is otherwise moved. */
+static tensor *f_linear_residual(tape *tp, tensor *const *in, void *ctx)
+{
+    const int *o = ctx;
+    tensor *x = o[1] ? in[0] : in[1];
+    return gradcheck_weighted_sum(tp, op_linear_residual(tp, in[0], x, in[2], o[0] ? in[3] : NULL), LOSS_SEED);
+}
+
+START_TEST(test_linear_residual)
+{
+    rng r = rng_stream(3, RNG_STREAM_USER);
+    int xs[3] = {2, 3, 5}, ws[2] = {4, 5}, bs[1] = {4}, rs[3] = {2, 3, 4}, sq[2] = {4, 4};
+    tensor *x = rand_tensor(&r, 3, xs, -1, 1), *w = rand_tensor(&r, 2, ws, -1, 1);
+    tensor *b = rand_tensor(&r, 1, bs, -1, 1), *res = rand_tensor(&r, 3, rs, -1, 1), *wsq = rand_tensor(&r, 2, sq, -1, 1);
+    double *want = dalloc(24), *scale = dalloc(24);
+    for (int bias = 0; bias <= 1; bias++) {
+        tape tp;
+        tape_init(&tp);
+        tensor *y = op_linear_residual(&tp, res, x, w, bias ? b : NULL);
+        expect_shape(y, 3, rs, "linear_residual");
+        linear_reference(want, scale, x, w, bias ? b : NULL);
+        for (size_t i = 0; i < y->n; i++) {
+            want[i] += res->data[i];
+            scale[i] += fabs(res->data[i]);
+        }
+        expect_close(y->data, want, scale, y->n, REF_TOL, "linear_residual");
+        tape_free(&tp);
+        int o[2] = {bias, 0};
+        tensor *in[4] = {res, x, w, b};
+        expect_gradcheck(f_linear_residual, in, bias ? 4 : 3, o, bias ? "linear_residual+bias" : "linear_residual");
+        int o2[2] = {bias, 1};
+        tensor *in2[4] = {res, x, wsq, b};   /* in[1] unused: x is res */
+        expect_gradcheck(f_linear_residual, in2, bias ? 4 : 3, o2, "linear_residual, res as x too");
+    }
+    free(want);
+    free(scale);
+    tensor *all[5] = {x, w, b, res, wsq};
+    free_all(all, 5);
+}
+END_TEST
+
 /* ---- add, scale, mul -------------------------------------------------------------------------- */
 
 static tensor *f_add(tape *tp, tensor *const *in, void *ctx)
@@ -1240,6 +1284,7 @@ Suite *suite_grad_dense(void)
     TCase *tc = tcase_create("dense");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_linear);
+    tcase_add_test(tc, test_linear_residual);
     tcase_add_test(tc, test_add_scale_mul);
     tcase_add_test(tc, test_embedding);
     tcase_add_test(tc, test_layernorm);

@@ -88,6 +88,50 @@ START_TEST(test_linear_float)
 }
 END_TEST
 
+/* op_linear_residual on the CPU: the bits of op_add(res, op_linear(x, w, b)), forward and every
+ * gradient (the fused op only drops the product's own tensor and the gradient's copy). */
+START_TEST(test_linear_residual_float)
+{
+    enum { N = 37, C = 29, OC = 41 };
+    rng r = rng_stream(22, RNG_STREAM_USER);
+    int xs[2] = {N, C}, ws[2] = {OC, C}, bs[1] = {OC}, ys[2] = {N, OC};
+    tensor *x = rand_tensor(&r, 2, xs, -1, 1), *w = rand_tensor(&r, 2, ws, -1, 1);
+    tensor *b = rand_tensor(&r, 1, bs, -1, 1), *res = rand_tensor(&r, 2, ys, -1, 1);
+    tensor *dy = rand_tensor(&r, 2, ys, -1, 1);
+    real *got[4], *want[4], *ref_out = NULL;
+    tensor *all[4] = {res, x, w, b};
+    for (int fused = 0; fused <= 1; fused++) {
+        for (int i = 0; i < 4; i++)
+            memset(all[i]->grad, 0, all[i]->n * sizeof(real));
+        tape tp;
+        tape_init(&tp);
+        tensor *y = fused ? op_linear_residual(&tp, res, x, w, b) : op_add(&tp, res, op_linear(&tp, x, w, b));
+        if (!fused) {
+            ref_out = malloc(y->n * sizeof *ref_out);
+            memcpy(ref_out, y->data, y->n * sizeof *ref_out);
+        } else {
+            ck_assert_msg(memcmp(y->data, ref_out, y->n * sizeof *ref_out) == 0, "linear_residual: the output's bits");
+        }
+        tape_backward(&tp, op_sum(&tp, op_mul(&tp, y, tape_input(&tp, 2, ys, dy->data))));
+        real **keep = fused ? got : want;
+        for (int i = 0; i < 4; i++) {
+            keep[i] = malloc(all[i]->n * sizeof(real));
+            memcpy(keep[i], all[i]->grad, all[i]->n * sizeof(real));
+        }
+        tape_free(&tp);
+    }
+    const char *name[4] = {"res", "x", "w", "b"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(memcmp(got[i], want[i], all[i]->n * sizeof(real)) == 0, "linear_residual: %s's gradient bits",
+                      name[i]);
+        free(got[i]);
+        free(want[i]);
+    }
+    free(ref_out);
+    tensor_free(x), tensor_free(w), tensor_free(b), tensor_free(res), tensor_free(dy);
+}
+END_TEST
+
 /* ---- layernorm -------------------------------------------------------------------------------- */
 
 START_TEST(test_layernorm_float)
@@ -373,6 +417,7 @@ Suite *suite_ops_float(void)
     TCase *tc = tcase_create("dense float");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_linear_float);
+    tcase_add_test(tc, test_linear_residual_float);
     tcase_add_test(tc, test_layernorm_float);
     tcase_add_test(tc, test_softmax_xent_float);
     tcase_add_test(tc, test_activations_float);

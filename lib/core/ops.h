@@ -16,8 +16,9 @@ tensor *op_linear(tape *tp, tensor *x, tensor *w, tensor *b);
  * which takes that copy (op_attention_qkv; ops_dense.c). */
 tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b);
 tensor *op_add(tape *tp, tensor *a, tensor *b);          /* same shape */
-/* op_add(res, op_linear(x, w, b)), res [..., OC] with x's rows; on the GPU under --dtype bf16 one
- * product that adds res in its epilogue (ops_dense.c). */
+/* op_add(res, op_linear(x, w, b)), res [..., OC] with x's rows, with the same bits; one op on the CPU
+ * (no copy of the gradient) and on the GPU under --dtype bf16 (one product that adds res in its
+ * epilogue); ops_dense.c. */
 tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *b);
 tensor *op_scale(tape *tp, tensor *x, real s);
 tensor *op_mul(tape *tp, tensor *a, tensor *b);          /* elementwise, same shape */

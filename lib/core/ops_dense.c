@@ -190,42 +190,56 @@ tensor *op_linear_bf16_out(tape *tp, tensor *x, tensor *w, tensor *b)
 
 static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, device_kind dev);
 
-#if HAVE_CUDA
 /* The product's gradients from out's, which then moves whole into res's (or is added to it). */
 static void linear_residual_backward(tape *tp, tape_node *nd)
 {
     tensor *res = nd->in[0], *x = nd->in[1], *w = nd->in[2], *b = nd->in[3];
-    linear_products16(tp, nd, x, w, b);
-    if (!grad_move(res, nd->out))
-        grad_add_scaled(res, nd->out->grad, 1, nd->out->n, DEV_CUDA);
-}
+    const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
+#if HAVE_CUDA
+    if (nd->saved[0])   /* bf16: the forward's converted operands */
+        linear_products16(tp, nd, x, w, b);
+    else
 #endif
+        KERNEL(nd->out->device, matmul_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data,
+                                                 w->data, N, C, OC, grad_first_write(x));
+    if (!grad_move(res, nd->out))
+        grad_add_scaled(res, nd->out->grad, 1, nd->out->n, nd->out->device);
+}
 
-/* On the GPU under --dtype bf16, one cuBLASLt product whose epilogue adds res (and the bias): the
- * product's output is not stored, read back and added, and in the backward out's gradient serves
- * the product as it is and moves into res's, where op_add copied it for the product (GPT-2-small:
- * 24 residual adds a step; docs/gpu.md). Everywhere else op_add(res, op_linear(x, w, b)). */
+/* One op for res + x w^T + b, the product's output not a tensor of its own and, in the backward,
+ * out's gradient serving the product as it is and moving into res's, where op_add copied it for
+ * the product (on the CPU a copy on one thread: 2.9 ms a residual at 512 x 4 x 512, batch 16, on
+ * the 16-core Xeon, benchmarks/NOTES.md §26). On the GPU under --dtype bf16 one cuBLASLt product
+ * whose epilogue adds res (and the bias): the product's output is not stored, read back and added
+ * (GPT-2-small: 24 residual adds a step; docs/gpu.md). On the CPU the product, then res added in
+ * place: the same sum, the same bits as op_add(res, op_linear(x, w, b)), which the GPU in fp32
+ * still runs. */
 tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *b)
 {
+    if (!(x->device == DEV_CPU || (tp->bf16 && x->device == DEV_CUDA)))
+        return op_add(tp, res, op_linear(tp, x, w, b));
+    int N;
+    tensor *out = linear_out("op_linear_residual", tp, x, w, b, &N);
+    const int C = w->shape[1], OC = w->shape[0];
+    char sr[SHAPE_STR], so[SHAPE_STR];
+    if (res->n != out->n || tensor_cols(res) != OC)
+        fatal("internal: op_linear_residual res %s vs the product's %s", tensor_shape_str(res, sr, sizeof sr),
+              tensor_shape_str(out, so, sizeof so));
+    device_kind dev = DEV("op_linear_residual", res, x, w, b);
+    uint16_t *xb = NULL, *wb = NULL;
+    if (dev == DEV_CPU) {
+        matmul_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
+        accumulate(out->data, res->data, 1, out->n);
+    }
 #if HAVE_CUDA
-    if (tp->bf16 && x->device == DEV_CUDA) {
-        int N;
-        tensor *out = linear_out("op_linear_residual", tp, x, w, b, &N);
-        const int C = w->shape[1], OC = w->shape[0];
-        char sr[SHAPE_STR], so[SHAPE_STR];
-        if (res->n != out->n || tensor_cols(res) != OC)
-            fatal("internal: op_linear_residual res %s vs the product's %s", tensor_shape_str(res, sr, sizeof sr),
-                  tensor_shape_str(out, so, sizeof so));
-        DEV("op_linear_residual", res, x, w, b);
-        uint16_t *xb, *wb;
+    else {
         const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
         cuda_matmul_forward_bf16_res(out->data, xb, wb, from, w->data, b ? b->data : NULL, res->data, N, C, OC);
-        tensor *in[4] = {res, x, w, b};
-        linear_node_keep(tape_record(tp, linear_residual_backward, out, 4, in), 3, xb, wb, N, C, OC);
-        return out;
     }
 #endif
-    return op_add(tp, res, op_linear(tp, x, w, b));
+    tensor *in[4] = {res, x, w, b};
+    linear_node_keep(tape_record(tp, linear_residual_backward, out, 4, in), 3, xb, wb, N, C, OC);
+    return out;
 }
 
 /* ---- linear then exact GELU ------------------------------------------------------------------ */

@@ -20,7 +20,7 @@ tensor *layers_param(param_store *ps, int idx);
 /* x . W^T + b through the store's parameters (b may be -1). */
 tensor *layers_linear(tape *tp, param_store *ps, tensor *x, int w, int b);
 /* res + dropout(x . W^T + b): a block's update of the residual stream. Without dropout (p 0, or not
- * training) one op, op_linear_residual, which on the GPU adds res in the product. */
+ * training) one op, op_linear_residual (on the GPU under --dtype bf16 res is added in the product). */
 tensor *layers_residual_linear(tape *tp, param_store *ps, tensor *res, tensor *x, int w, int b, real p, rng *drop);
 /* LayerNorm of x with the store's weight and optional bias, eps LAYERS_LN_EPS. */
 tensor *layers_layernorm(tape *tp, param_store *ps, tensor *x, int w, int b);
