@@ -207,16 +207,16 @@ tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *
               tensor_shape_str(out, so, sizeof so));
     device_kind dev = DEV("op_linear_residual", res, x, w, b);
     uint16_t *xb = NULL, *wb = NULL;
+    if (dev == DEV_CPU) {
+        matmul_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
+        accumulate(out->data, res->data, 1, out->n);
+    }
 #if HAVE_CUDA
-    if (dev == DEV_CUDA) {
+    else {
         const real *from = linear_operands16(tp, x, N, OC, &xb, &wb);
         cuda_matmul_forward_bf16_res(out->data, xb, wb, from, w->data, b ? b->data : NULL, res->data, N, C, OC);
     }
 #endif
-    if (!xb) {
-        matmul_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
-        accumulate(out->data, res->data, 1, out->n);
-    }
     tensor *in[4] = {res, x, w, b};
     linear_node_keep(tape_record(tp, linear_residual_backward, out, 4, in), 3, xb, wb, N, C, OC);
     return out;
