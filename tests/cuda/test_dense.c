@@ -863,10 +863,32 @@ static void test_optim(void)
         double dec = mask[j] ? lr * wd : 0;
         p.h[j] = (real)(p.h[j] - dec * p.h[j] - lr * ((mj / bc1) / (sqrt(vj / bc2) + eps)));
     }
+    /* the same step on the first n - 1 elements takes the one-element kernel (n - 1 is odd): its bits
+     * must be the four-wide kernel's */
+    real *one[3];
+    const real *from[3] = {p.d, m.d, v.d};
+    for (int k = 0; k < 3; k++) {
+        one[k] = cuda_dev_alloc(n * sizeof(real));
+        cuda_memcopy(one[k], from[k], n * sizeof(real));
+    }
+    cuda_adamw_step(one[0], g.d, one[1], one[2], dmask, n - 1, lr, b1, b2, eps, wd, bc1, bc2, NULL);
     cuda_adamw_step(p.d, g.d, m.d, v.d, dmask, n, lr, b1, b2, eps, wd, bc1, bc2, NULL);
     check("adamw_step p", &p, 1e-7, 1e-6);
     check("adamw_step m", &m, 1e-7, 1e-6);
     check("adamw_step v", &v, 1e-9, 1e-6);
+    {
+        const buf *four[3] = {&p, &m, &v};
+        const char *what[3] = {"adamw_step one-element kernel: p as the four-wide one's",
+                               "adamw_step one-element kernel: m as the four-wide one's",
+                               "adamw_step one-element kernel: v as the four-wide one's"};
+        real *h = malloc(n * sizeof *h);
+        for (int k = 0; k < 3; k++) {
+            cuda_memcopy(h, four[k]->d, n * sizeof *h);
+            th_check_dev(what[k], one[k], h, n - 1, 0, 0);
+            cuda_dev_free(one[k]);
+        }
+        free(h);
+    }
 
     double *norm = cuda_pinned_alloc(64);
     real *scale = (real *)((char *)norm + 32);
