@@ -120,7 +120,12 @@ static void attention_bwd(tape *tp, tape_node *node)
             if (g16) {
                 cuda_attention_backward_bf16_g16(g16 + o.off[0], g16 + o.off[1], g16 + o.off[2], scr, doutb,
                                                  att_bf16(&o, b, 0), att_bf16(&o, b, 1), att_bf16(&o, b, 2),
-                                                 out->data, node->saved[0], d);
+                                                 out->data, out->bf16, node->saved[0], d);
+                return;
+            }
+            if (!out->data) {   /* the bf16 output alone: q|k|v's gradient is wanted in bf16 or not at all */
+                if (dq || dk || dv)
+                    fatal("internal: attention's bf16-only output with its q|k|v gradient wanted in fp32");
                 return;
             }
             cuda_attention_backward_bf16(dq, dk, dv, scr, doutb, att_bf16(&o, b, 0), att_bf16(&o, b, 1),
@@ -272,7 +277,11 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
 {
     const int B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk;
     const att_operands o = att_operands_of(in, n_in, oq, ok, ov);
-    tensor *out = tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
+    /* op_attention_qkv under --dtype bf16 on q|k|v held in bf16 alone (op_linear_bf16_out): the
+     * output in bf16 alone too, read by one linear; the backward's D takes that form (as autocast
+     * keeps the output) */
+    const int only16 = tp->bf16 && o.fused && o.t[0]->bf16 && !o.t[0]->data;
+    tensor *out = only16 ? tape_tensor16(tp, 3, (int[]){B, Tq, H * d->hs}) : tape_tensor(tp, 3, (int[]){B, Tq, H * d->hs});
     real *lse = tape_alloc_data(tp, (size_t)B * H * Tq * sizeof(real));
     unsigned short *opb = NULL;
     if (tp->bf16 && o.fused && o.t[0]->bf16) {   /* q|k|v's producer wrote them in bf16 (op_linear_bf16_out) */
@@ -284,7 +293,8 @@ static tensor *attention_cuda(tape *tp, tensor *const *in, int n_in, size_t oq, 
             cuda_to_bf16(opb + att_bf16_start(&o, i), o.t[i]->data, o.t[i]->n);
     }
     if (opb) {
-        out->bf16 = tape_bf16_copy(tp, out);
+        if (!only16)
+            out->bf16 = tape_bf16_copy(tp, out);
         cuda_attention_forward_bf16(out->data, out->bf16, lse, att_bf16(&o, opb, 0), att_bf16(&o, opb, 1),
                                     att_bf16(&o, opb, 2), d);
     } else {

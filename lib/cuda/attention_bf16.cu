@@ -336,15 +336,15 @@ attb_forward(float *out, bf16_t *out16, float *lse, const bf16_t *q, const bf16_
             continue;
         const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;   /* a row without keys outputs zero */
         const size_t at = (size_t)b * d.bso + (size_t)ri[r] * d.ldo + (size_t)h * hs;
-        float *ob = out + at;
+        float *ob = out ? out + at : NULL;   /* NULL: the bf16 output alone */
         bf16_t *ob16 = out16 ? out16 + at : NULL;
 #pragma unroll
         for (int n = 0; n < HSP / 8; n++) {
             const int c = n * 8 + 2 * t;
             const float y0 = o[n][2 * r] * inv, y1 = o[n][2 * r + 1] * inv;
-            if (c < hs)
+            if (ob && c < hs)
                 ob[c] = y0;
-            if (c + 1 < hs)
+            if (ob && c + 1 < hs)
                 ob[c + 1] = y1;
             if (ob16) {   /* the output's bf16 copy, for the linear that reads it */
                 if (c < hs)
@@ -723,14 +723,19 @@ static void tc_backward(G *dq, G *dk, G *dv, const float *D, const bf16_t *dout,
     }
 }
 
+/* out NULL: D from the output's bf16 form, out16. */
 template <typename G>
 static void backward_bf16(G *dq, G *dk, G *dv, real *scratch, const bf16_t *dout, const bf16_t *q, const bf16_t *k,
-                          const bf16_t *v, const real *out, const real *lse, const att_dims *d, const char *who)
+                          const bf16_t *v, const real *out, const bf16_t *out16, const real *lse, const att_dims *d,
+                          const char *who)
 {
     if ((!dq && !dk && !dv) || d->B == 0 || d->H == 0 || d->Tq == 0)
         return;
     const int hsp = att_bucket(d, who);
-    att_delta_run(scratch, dout, out, d);
+    if (out)
+        att_delta_run(scratch, dout, out, d);
+    else
+        att_delta_run(scratch, dout, out16, d);
     switch (hsp) {
     case 16: tc_backward<16, G>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
     case 32: tc_backward<32, G>(dq, dk, dv, scratch, dout, q, k, v, lse, d); break;
@@ -743,16 +748,16 @@ extern "C" void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real 
                                              const bf16_t *q, const bf16_t *k, const bf16_t *v, const real *out,
                                              const real *lse, const att_dims *d)
 {
-    backward_bf16<float>(dq, dk, dv, scratch, dout, q, k, v, out, lse, d, "cuda_attention_backward_bf16");
+    backward_bf16<float>(dq, dk, dv, scratch, dout, q, k, v, out, NULL, lse, d, "cuda_attention_backward_bf16");
 }
 
 extern "C" void cuda_attention_backward_bf16_g16(bf16_t *dq, bf16_t *dk, bf16_t *dv, real *scratch, const bf16_t *dout,
                                                  const bf16_t *q, const bf16_t *k, const bf16_t *v, const real *out,
-                                                 const real *lse, const att_dims *d)
+                                                 const bf16_t *out16, const real *lse, const att_dims *d)
 {
     const char *who = "cuda_attention_backward_bf16_g16";
     /* each element written once, by one block: per-sequence keys and three distinct gradients */
     if (att_kv_shared(d) || (dq && (dq == dk || dq == dv)) || (dk && dk == dv))
         fatal("internal: %s needs per-sequence keys and distinct dq, dk, dv", who);
-    backward_bf16<bf16_t>(dq, dk, dv, scratch, dout, q, k, v, out, lse, d, who);
+    backward_bf16<bf16_t>(dq, dk, dv, scratch, dout, q, k, v, out, out16, lse, d, who);
 }

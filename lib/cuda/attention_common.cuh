@@ -84,9 +84,9 @@ __device__ __forceinline__ float logit(const att_dims &d, float dot, float slope
     return x;
 }
 
-/* D[b,h,i] = dout_i . out_i over the head's columns: one warp a row. */
-template <typename E>
-__global__ void att_delta(float *D, const E *dout, const float *out, att_dims d)
+/* D[b,h,i] = dout_i . out_i over the head's columns: one warp a row (out in fp32, or its bf16 form). */
+template <typename E, typename F>
+__global__ void att_delta(float *D, const E *dout, const F *out, att_dims d)
 {
     const long row = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
@@ -96,7 +96,7 @@ __global__ void att_delta(float *D, const E *dout, const float *out, att_dims d)
     const size_t off = (size_t)b * d.bso + (size_t)i * d.ldo + (size_t)h * d.hs;
     float s = 0.f;
     for (int c = lane; c < d.hs; c += 32)
-        s += ld_f(dout + off + c) * out[off + c];
+        s += ld_f(dout + off + c) * ld_f(out + off + c);
     for (int o = 16; o; o >>= 1)
         s += __shfl_xor_sync(0xffffffffu, s, o);
     if (lane == 0)
@@ -208,11 +208,11 @@ static inline void att_kv_parts_sum(float *dk, float *dv, const float *parts, co
 }
 
 /* D into scratch for the backward kernels. */
-template <typename E>
-static inline void att_delta_run(float *D, const E *dout, const float *out, const att_dims *d)
+template <typename E, typename F>
+static inline void att_delta_run(float *D, const E *dout, const F *out, const att_dims *d)
 {
     const long rows = (long)d->B * d->H * d->Tq;
-    att_delta<E><<<(unsigned)((rows + 7) / 8), 256>>>(D, dout, out, *d);
+    att_delta<E, F><<<(unsigned)((rows + 7) / 8), 256>>>(D, dout, out, *d);
     SEQ_LAUNCHED();
 }
 

@@ -41,7 +41,8 @@ size_t cuda_attention_scratch_size(const att_dims *d);
 /* bf16 operands (q, k, v, dout stored as bf16 bits, uint16_t) on the tensor cores (sm_80 or newer),
  * fp32 accumulation, fp32 out / lse and fp32 gradients: the --dtype bf16 variant
  * (lib/cuda/attention_bf16.cu). Same rules as the fp32 calls. out16 (NULL: none) gets out's bf16
- * copy in out's layout, written with it (the next linear's operand, tensor.bf16). */
+ * copy in out's layout, written with it (the next linear's operand, tensor.bf16); out NULL: that
+ * bf16 output alone. */
 void cuda_attention_forward_bf16(real *out, unsigned short *out16, real *lse, const unsigned short *q,
                                  const unsigned short *k, const unsigned short *v, const att_dims *d);
 void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real *scratch, const unsigned short *dout,
@@ -49,10 +50,12 @@ void cuda_attention_backward_bf16(real *dq, real *dk, real *dv, real *scratch, c
                                   const real *out, const real *lse, const att_dims *d);
 /* The same with the gradients stored in bf16 (rounded once from the fp32 sums the other form adds),
  * each element written once: per-sequence keys and three distinct buffers only (the gpt's fused
- * q|k|v, whose producer reads its gradient in bf16: grad16_first_write, core/tape.h). */
+ * q|k|v, whose producer reads its gradient in bf16: grad16_first_write, core/tape.h). out NULL: the
+ * output is read in its bf16 form out16 (the forward wrote that alone). */
 void cuda_attention_backward_bf16_g16(unsigned short *dq, unsigned short *dk, unsigned short *dv, real *scratch,
                                       const unsigned short *dout, const unsigned short *q, const unsigned short *k,
-                                      const unsigned short *v, const real *out, const real *lse, const att_dims *d);
+                                      const unsigned short *v, const real *out, const unsigned short *out16,
+                                      const real *lse, const att_dims *d);
 
 /* ---- time mixing, RoPE, row norms (lib/cuda/seq.cu) ------------------------------------------- */
 

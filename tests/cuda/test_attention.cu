@@ -255,7 +255,7 @@ static void run_case(const att_case &c, int with_bf16)
                     T_CHECK(cudaMemset(b16[i], 0, buf(z, i).size() * 2));
                 }
             cuda_attention_backward_bf16_g16(b16[g.iq] + g.oq, b16[g.ik] + g.ok, b16[g.iv] + g.ov, scr_, doutb_, q2, k2,
-                                             v2, o2, lse_, &dd);
+                                             v2, o2, NULL, lse_, &dd);
             size_t off = 0;
             for (int i = 0; i < 3; i++)
                 if (b16[i]) {
@@ -266,8 +266,39 @@ static void run_case(const att_case &c, int with_bf16)
                     for (size_t e = 0; e < n; e++)
                         off += from_bf16(got[e]) != from_bf16(to_bf16(want[e]));
                     dfree(b16[i]);
+                    b16[i] = NULL;
                 }
             report(NAMED("bf16-stored gradients: elements off the fp32 form's, rounded"), (double)off, 0);
+            /* D from the output's bf16 form alone (out NULL, as op_attention_qkv's bf16-only output):
+             * within the bf16 tolerance of the fp32 kernel */
+            std::vector<float> of = back(o2, nout);
+            std::vector<unsigned short> oh(nout);
+            for (size_t e = 0; e < nout; e++)
+                oh[e] = to_bf16(of[e]);
+            unsigned short *o16d;
+            T_CHECK(cudaMalloc(&o16d, nout * 2));
+            T_CHECK(cudaMemcpy(o16d, oh.data(), nout * 2, cudaMemcpyHostToDevice));
+            for (int i = 0; i < 3; i++)
+                if (b16[i] == NULL && g3.b[i]) {
+                    T_CHECK(cudaMalloc(&b16[i], buf(z, i).size() * 2));
+                    T_CHECK(cudaMemset(b16[i], 0, buf(z, i).size() * 2));
+                }
+            cuda_attention_backward_bf16_g16(b16[g.iq] + g.oq, b16[g.ik] + g.ok, b16[g.iv] + g.ov, scr_, doutb_, q2, k2,
+                                             v2, NULL, o16d, lse_, &dd);
+            for (int i = 0; i < 3; i++)
+                if (b16[i]) {
+                    const size_t n = buf(z, i).size();
+                    std::vector<unsigned short> got(n);
+                    std::vector<float> gotf(n);
+                    T_CHECK(cudaMemcpy(got.data(), b16[i], n * 2, cudaMemcpyDeviceToHost));
+                    for (size_t e = 0; e < n; e++)
+                        gotf[e] = from_bf16(got[e]);
+                    char what[96];
+                    snprintf(what, sizeof what, "bf16-stored %s, D from the bf16 output, vs D from fp32", gname[i]);
+                    check_vec(NAMED(what), gotf, back(g3.b[i], n), TOL_BF16_SAME);
+                    dfree(b16[i]);
+                }
+            dfree(o16d);
             free_ops(g3);
         }
         for (int i = 0; i < 3; i++)
