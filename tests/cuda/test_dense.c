@@ -491,16 +491,20 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
     cuda_memcopy(dw.h, dw.d, w.n * sizeof *dw.h);
     th_check_dev("matmul_backward_bf16 with its bf16 dout given: dinp", dx2.d, dx.h, x.n, 0, 0);
     th_check_dev("matmul_backward_bf16 with its bf16 dout given: dweight", dw2.d, dw.h, w.n, 0, 0);
-    {   /* the input's gradient stored in bf16 (grad16_first_write): within one bf16 step of rounding
-         * the fp32 one, the weight's gradient the same bits */
+    {   /* the input's gradient stored in bf16 (grad16_first_write): within one bf16 step of the fp32
+         * one (cuBLAS may sum in another order for a bf16 output, so an element whose terms cancel
+         * gets a floor of 1e-3 of the largest), the weight's gradient the same bits */
         uint16_t *dx16 = cuda_dev_alloc(x.n * 2), *got = malloc(x.n * sizeof *got);
         buf dw3 = rnd(w.n, 0, 0);
         cuda_matmul_backward_bf16_dx16(dx16, dw3.d, NULL, c16, NULL, xb, wb, N, C, OC);
         cuda_memcopy(got, dx16, x.n * sizeof *got);
+        float big = 0;
+        for (size_t i = 0; i < x.n; i++)
+            big = fmaxf(big, fabsf(dx.h[i]));
         size_t off = 0;
         for (size_t i = 0; i < x.n; i++) {
             const float want = dx.h[i], g = bf16_host(got[i]);
-            off += fabsf(g - want) > ldexpf(fabsf(want), -7) + 1e-30f;
+            off += fabsf(g - want) > ldexpf(fabsf(want), -7) + 1e-3f * big;
         }
         snprintf(name, sizeof name, "matmul_backward_bf16_dx16 N=%d C=%d OC=%d: dinp elements past one bf16 step", N,
                  C, OC);
