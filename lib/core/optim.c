@@ -126,8 +126,9 @@ static double grad_norm_cuda(const param_store *ps, double max_norm, int scale_g
 /* The squares' sum over the store in NORM_CHUNK pieces, each with NORM_LANES running sums (lane k
  * takes the elements j with j % NORM_LANES == k, added in order; the lanes then added in order): a
  * fixed order for any thread count and any vector width, since the compiler may not reassociate the
- * sums. One running sum over the whole store was a single dependency chain on one thread (about 19 ms
- * a step for the 14M parameters at 512 x 4 x 512 whatever the threads: benchmarks/NOTES.md §26). */
+ * sums. One running sum over the whole store was a single dependency chain on one thread: 14M
+ * additions of about four cycles' latency each at 512 x 4 x 512, some 19 ms a step whatever the
+ * threads (an estimate; here it cost 10 ms a step: benchmarks/NOTES.md §26). */
 #define NORM_CHUNK ((size_t)1 << 16)
 #define NORM_LANES 8
 
