@@ -68,6 +68,20 @@ void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
     adamw_step_scaled(ps, cfg, lr, t, NULL);
 }
 
+/* Here rather than in params.c, as params_scale_grad below: on the host the zeroing runs on the
+ * pool, a piece of the store a participant (one memset of the whole store took one core: 56 MB a
+ * step at 512 x 4 x 512). */
+static void zero_range(void *arg, size_t lo, size_t hi) { memset((real *)arg + lo, 0, (hi - lo) * sizeof(real)); }
+
+void params_zero_grad(param_store *ps)
+{
+    if (ps->device != DEV_CPU) {
+        mem_zero(device_mem(ps->device), ps->grad, ps->total * sizeof(real));
+        return;
+    }
+    pool_for(ps->total, ps->total >= ((size_t)1 << 18), zero_range, ps->grad);
+}
+
 /* Here rather than in params.c, which only stores (the checkpoint readers link params.c alone). */
 void params_scale_grad(param_store *ps, real factor)
 {
