@@ -242,6 +242,32 @@ START_TEST(test_adamw_step_clipped_bits)
 }
 END_TEST
 
+/* grad_norm over a store of several of its chunks (65,536 elements) with a ragged tail: the naive
+ * sum's value within float noise of double sums, and the same bits at 1 and 2 threads. */
+START_TEST(test_grad_norm_chunks)
+{
+    param_store ps;
+    params_init(&ps);
+    params_declare_auto(&ps, "a", 1, (int[]){100003});
+    params_declare_auto(&ps, "b", 2, (int[]){301, 97});
+    params_alloc(&ps);
+    long double want = 0;
+    for (size_t i = 0; i < ps.total; i++) {
+        ps.grad[i] = (real)(sin(0.37 * (double)i) * (1 + (double)(i % 13)));
+        want += (long double)ps.grad[i] * ps.grad[i];
+    }
+    const int before = threads_get();
+    threads_set(1);
+    const double one = grad_norm(&ps);
+    threads_set(2);
+    const double two = grad_norm(&ps);
+    threads_set(before);
+    ck_assert_rel(one, sqrtl(want), 1e-12);
+    ck_assert_msg(one == two, "grad_norm: 1 thread %.17g, 2 threads %.17g", one, two);
+    params_free(&ps);
+}
+END_TEST
+
 /* adamw_step_clipped: the step on the clipped gradients (g = (3, 4) clipped to norm 1 is (0.6, 0.8);
  * Adam's first step moves each parameter by lr whatever the gradient's size, so m shows the clip),
  * and no step at all when a gradient is not finite. */
@@ -387,6 +413,7 @@ Suite *suite_core(void)
     tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_clip_to_exact_norm);
     tcase_add_test(tc, test_adamw_step_clipped);
+    tcase_add_test(tc, test_grad_norm_chunks);
     tcase_add_test(tc, test_adamw_step_clipped_bits);
     tcase_add_test(tc, test_tape_off_records_nothing_and_grads_accumulate);
     tcase_add_test(tc, test_xor_trains_through_the_tape);

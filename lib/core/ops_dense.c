@@ -50,15 +50,16 @@ static int *ints_on(tape *tp, const int *host, size_t n)
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
-/* The input's gradient is stored by the product when this is its first writer (the node assigns):
- * at GPT-2-small that skips a zeroing and a read of [N, C] floats per linear. */
 #if HAVE_CUDA
 static void linear_products16(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b);
 #endif
 
-static void linear_backward(tape *tp, tape_node *nd)
+/* A linear node's products from out's gradient: x's, w's and b's gradients (the dimensions in iarg,
+ * the bf16 operands in saved[0..1] under --dtype bf16: linear_products16). The input's gradient is
+ * stored by the product when this is its first writer (the node assigns): at GPT-2-small that skips
+ * a zeroing and a read of [N, C] floats per linear. */
+static void linear_products(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b)
 {
-    tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
 #if HAVE_CUDA
     if (nd->saved[0]) {   /* bf16: the forward's converted operands */
         linear_products16(tp, nd, x, w, b);
@@ -69,6 +70,8 @@ static void linear_backward(tape *tp, tape_node *nd)
                                              (int)nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2],
                                              grad_first_write(x));
 }
+
+static void linear_backward(tape *tp, tape_node *nd) { linear_products(tp, nd, nd->in[0], nd->in[1], nd->in[2]); }
 
 /* A linear's shapes checked (x [..., C], w [OC, C], b [OC] or NULL; op names the caller) and its
  * output [..., OC] made, in bf16 only when only16 (tape_tensor16): *N gets x's rows. */
@@ -193,15 +196,8 @@ static void grad_add_scaled(tensor *t, const real *src, real alpha, size_t n, de
 /* The product's gradients from out's, which then moves whole into res's (or is added to it). */
 static void linear_residual_backward(tape *tp, tape_node *nd)
 {
-    tensor *res = nd->in[0], *x = nd->in[1], *w = nd->in[2], *b = nd->in[3];
-    const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
-#if HAVE_CUDA
-    if (nd->saved[0])   /* bf16: the forward's converted operands */
-        linear_products16(tp, nd, x, w, b);
-    else
-#endif
-        KERNEL(nd->out->device, matmul_backward)(grad_of(x), grad_of(w), grad_of(b), nd->out->grad, x->data,
-                                                 w->data, N, C, OC, grad_first_write(x));
+    tensor *res = nd->in[0];
+    linear_products(tp, nd, nd->in[1], nd->in[2], nd->in[3]);
     if (!grad_move(res, nd->out))
         grad_add_scaled(res, nd->out->grad, 1, nd->out->n, nd->out->device);
 }

@@ -1,9 +1,11 @@
 #include "core/optim.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/error.h"
 #include "core/pool.h"
 
 /* One AdamW step over the store's elements [lo, hi), which may span several tensors: the whole
@@ -66,6 +68,20 @@ void adamw_step(param_store *ps, const adamw_cfg *cfg, double lr, long long t)
     adamw_step_scaled(ps, cfg, lr, t, NULL);
 }
 
+/* Here rather than in params.c, as params_scale_grad below: on the host the zeroing runs on the
+ * pool, a piece of the store a participant (one memset of the whole store took one core: 56 MB a
+ * step at 512 x 4 x 512). */
+static void zero_range(void *arg, size_t lo, size_t hi) { memset((real *)arg + lo, 0, (hi - lo) * sizeof(real)); }
+
+void params_zero_grad(param_store *ps)
+{
+    if (ps->device != DEV_CPU) {
+        mem_zero(device_mem(ps->device), ps->grad, ps->total * sizeof(real));
+        return;
+    }
+    pool_for(ps->total, ps->total >= ((size_t)1 << 18), zero_range, ps->grad);
+}
+
 /* Here rather than in params.c, which only stores (the checkpoint readers link params.c alone). */
 void params_scale_grad(param_store *ps, real factor)
 {
@@ -121,16 +137,54 @@ static double grad_norm_cuda(const param_store *ps, double max_norm, int scale_g
 }
 #endif
 
+/* The squares' sum over the store in NORM_CHUNK pieces, each with NORM_LANES running sums (lane k
+ * takes the elements j with j % NORM_LANES == k, added in order; the lanes then added in order): a
+ * fixed order for any thread count and any vector width, since the compiler may not reassociate the
+ * sums. One running sum over the whole store was a single dependency chain on one thread: 14M
+ * additions of about four cycles' latency each at 512 x 4 x 512, some 19 ms a step whatever the
+ * threads (an estimate; here it cost 10 ms a step: benchmarks/NOTES.md §26). */
+#define NORM_CHUNK ((size_t)1 << 16)
+#define NORM_LANES 8
+
+typedef struct {
+    const real *g;
+    size_t n;
+    double *part;   /* one per chunk */
+} norm_args;
+
+static void norm_chunks(void *arg, size_t lo, size_t hi)
+{
+    const norm_args *a = arg;
+    for (size_t c = lo; c < hi; c++) {
+        const size_t j0 = c * NORM_CHUNK, j1 = j0 + NORM_CHUNK < a->n ? j0 + NORM_CHUNK : a->n;
+        double lane[NORM_LANES] = {0};
+        size_t j = j0;
+        for (; j + NORM_LANES <= j1; j += NORM_LANES)
+            for (int k = 0; k < NORM_LANES; k++)
+                lane[k] += (double)a->g[j + k] * a->g[j + k];
+        for (int k = 0; j < j1; j++, k++)
+            lane[k] += (double)a->g[j] * a->g[j];
+        double s = 0;
+        for (int k = 0; k < NORM_LANES; k++)
+            s += lane[k];
+        a->part[c] = s;
+    }
+}
+
 double grad_norm(const param_store *ps)
 {
 #if HAVE_CUDA
     if (ps->device == DEV_CUDA)
         return grad_norm_cuda(ps, 0, 0);
 #endif
-    /* Sum per tensor in a fixed order (padding is zero and contributes nothing). */
+    /* padding between tensors is zero and contributes nothing */
+    const size_t chunks = (ps->total + NORM_CHUNK - 1) / NORM_CHUNK;
+    double *part = xmalloc((chunks ? chunks : 1) * sizeof *part);
+    pool_for(chunks, chunks > 1, norm_chunks, &(norm_args){ps->grad, ps->total, part});
     double sum = 0;
-    for (size_t j = 0; j < ps->total; j++)
-        sum += (double)ps->grad[j] * ps->grad[j];
+    for (size_t c = 0; c < chunks; c++)
+        sum += part[c];
+    free(part);
     return sqrt(sum);
 }
 

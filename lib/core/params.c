@@ -104,7 +104,6 @@ size_t params_numel(const param_store *ps)
     return n;
 }
 
-void params_zero_grad(param_store *ps) { mem_zero(device_mem(ps->device), ps->grad, ps->total * sizeof(real)); }
 
 void params_zero_moments(param_store *ps)
 {

@@ -48,6 +48,7 @@ tensor *params_tensor(param_store *ps, int idx);
 int params_find(const param_store *ps, const char *name);
 /* Elements in all tensors (without padding): the model's parameter count. */
 size_t params_numel(const param_store *ps);
+/* Zeroes every gradient (on the host in parallel; core/optim.c, which links the thread pool). */
 void params_zero_grad(param_store *ps);
 /* Forgets the AdamW moments (a fresh optimiser over the same values). */
 void params_zero_moments(param_store *ps);

@@ -411,8 +411,7 @@ __global__ static void k_gelu_bwd(real *dinp, const real *dout, const real *inp,
     }
 }
 
-/* exact form: x Phi(x); d/dx = Phi(x) + x phi(x). */
-/* x Phi(x) and its slope Phi(x) + x phi(x), written once for every exact-GELU kernel. */
+/* The exact form x Phi(x) and its slope Phi(x) + x phi(x), written once for every exact-GELU kernel. */
 __device__ __forceinline__ float gelu_erf_of(float x) { return 0.5f * x * (1.f + erff(x * INV_SQRT2)); }
 __device__ __forceinline__ float gelu_erf_slope(float x)
 {
