@@ -464,7 +464,7 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
     {   /* dout given in bf16 (the next linear wrote it so): bit for bit as the fp32 kernel over the
          * same rounded values */
         uint16_t *dout16 = cuda_dev_alloc(n * 2);
-        buf dr = rnd(n, 0, 0), dg = rnd(n, 0, 0);
+        buf dr = rnd(n, 0, 0), dg = rnd(n, 0, 0), got = rnd(n, 0, 0);   /* dh keeps the fp32 dout's gradient: c16's source, read below */
         cuda_to_bf16(dout16, dout.d, n);
         uint16_t *hd = malloc(n * sizeof *hd);
         cuda_memcopy(hd, dout16, n * sizeof *hd);
@@ -473,13 +473,14 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
         cuda_memcopy(dr.d, dr.h, n * sizeof *dr.h);
         cuda_gelu_erf_backward_h16(dg.d, NULL, dr.d, NULL, h16, bias, OC, n);
         cuda_memcopy(dg.h, dg.d, n * sizeof *dg.h);
-        cuda_gelu_erf_backward_h16(dh.d, NULL, NULL, dout16, h16, bias, OC, n);
+        cuda_gelu_erf_backward_h16(got.d, NULL, NULL, dout16, h16, bias, OC, n);
         snprintf(name, sizeof name, "gelu_erf_backward_h16 from bf16 dout N=%d OC=%d", N, OC);
-        th_check_dev(name, dh.d, dg.h, n, 0, 0);
+        th_check_dev(name, got.d, dg.h, n, 0, 0);
         free(hd);
         cuda_dev_free(dout16);
         buf_free(&dr);
         buf_free(&dg);
+        buf_free(&got);
     }
     cuda_dev_free(only16);
 
