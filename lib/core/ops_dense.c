@@ -110,25 +110,30 @@ static void linear_node_keep(tape_node *nd, unsigned char assigns, uint16_t *xb,
 }
 
 #if HAVE_CUDA
-/* A bf16 linear's backward products from out's fp32 gradient and the forward's bf16 operands
- * (saved[0], saved[1]): x's gradient stored in bf16 when x's producer reads it so and this is its
- * first write (grad16_first_write: GELU's output under op_linear_gelu_erf), else in fp32, stored
- * when first written. */
-static void linear_products16(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b)
+/* A bf16 linear node's products from the gradient g of the product's output (doutb: g in bf16, or
+ * room to convert dout, its fp32 form, into) and the forward's bf16 operands (saved[0], saved[1]):
+ * x's gradient stored in bf16 when x's producer reads it so and this is its first write
+ * (grad16_first_write: GELU's output under op_linear_gelu_erf), else in fp32, stored when first
+ * written; w's added, and b's column sums into db. */
+static void products16(const tape_node *nd, tensor *x, tensor *w, real *db, uint16_t *doutb, const real *dout)
 {
     const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
-    const tensor *out = nd->out;
-    /* out's gradient as its reader wrote it: in bf16 (grad_is16), which the products take as it is,
-     * or in fp32, which they convert into doutb */
-    const real *dout = out->grad_is16 ? NULL : out->grad;
-    uint16_t *doutb = out->grad_is16 ? (uint16_t *)out->grad : tape_alloc_data(tp, (size_t)N * OC * sizeof *doutb);
     uint16_t *dx16 = needs_grad(x) ? grad16_first_write(x) : NULL;
     if (dx16)
-        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), grad_of(b), doutb, dout, nd->saved[0], nd->saved[1], N, C,
-                                       OC);
+        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), db, doutb, dout, nd->saved[0], nd->saved[1], N, C, OC);
     else
-        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), grad_of(b), doutb, dout, nd->saved[0], nd->saved[1], N, C,
-                                  OC, grad_first_write(x));
+        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, doutb, dout, nd->saved[0], nd->saved[1], N, C, OC,
+                                  grad_first_write(x));
+}
+
+/* A bf16 linear's backward products from out's gradient as its reader wrote it: in bf16
+ * (grad_is16), which the products take as it is, or in fp32, which they convert into doutb. */
+static void linear_products16(tape *tp, tape_node *nd, tensor *x, tensor *w, tensor *b)
+{
+    const tensor *out = nd->out;
+    const size_t n = (size_t)nd->iarg[0] * (size_t)nd->iarg[2];
+    uint16_t *doutb = out->grad_is16 ? (uint16_t *)out->grad : tape_alloc_data(tp, n * sizeof *doutb);
+    products16(nd, x, w, grad_of(b), doutb, out->grad_is16 ? NULL : out->grad);
 }
 
 /* The bf16 operands' room on the tape: x's copy from its producer or room to convert it into, and
@@ -248,7 +253,7 @@ tensor *op_linear_residual(tape *tp, tensor *res, tensor *x, tensor *w, tensor *
 static void linear_gelu_backward(tape *tp, tape_node *nd)
 {
     tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    const int N = (int)nd->iarg[0], C = (int)nd->iarg[1], OC = (int)nd->iarg[2];
+    const int N = (int)nd->iarg[0], OC = (int)nd->iarg[2];
     const size_t n = (size_t)N * OC;
     const uint16_t *h16 = nd->saved[2];
     uint16_t *dh16 = tape_alloc_data(tp, n * sizeof *dh16);
@@ -256,12 +261,7 @@ static void linear_gelu_backward(tape *tp, tape_node *nd)
     const tensor *out = nd->out;   /* its gradient in bf16 when the next linear wrote it so */
     cuda_gelu_erf_backward_h16(dh, dh16, out->grad_is16 ? NULL : out->grad,
                                out->grad_is16 ? (const uint16_t *)out->grad : NULL, h16, b ? b->data : NULL, OC, n);
-    uint16_t *dx16 = needs_grad(x) ? grad16_first_write(x) : NULL;   /* x's producer reads bf16 */
-    if (dx16)
-        cuda_matmul_backward_bf16_dx16(dx16, grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC);
-    else
-        cuda_matmul_backward_bf16(grad_of(x), grad_of(w), db, dh16, dh, nd->saved[0], nd->saved[1], N, C, OC,
-                                  grad_first_write(x));
+    products16(nd, x, w, db, dh16, dh);
 }
 #endif
 
