@@ -40,10 +40,7 @@ extern "C" void cuda_matmul_forward(real *out, const real *inp, const real *weig
  * batch 32 x 512). */
 #define COL_CHUNK 128
 __device__ __forceinline__ float col_value(const real *p, size_t i) { return p[i]; }
-__device__ __forceinline__ float col_value(const uint16_t *p, size_t i)
-{
-    return __bfloat162float(__ushort_as_bfloat16(p[i]));
-}
+__device__ __forceinline__ float col_value(const uint16_t *p, size_t i) { return bf16_value(p[i]); }
 
 /* E: float, or uint16_t for a gradient its reader wrote in bf16 (bf16 then NULL) */
 template <typename E> __global__ static void k_col_part(float *part, uint16_t *bf16, const E *dout, int N, int OC)
@@ -129,13 +126,21 @@ __global__ static void k_from_bf16(real *dst, const uint16_t *src, size_t n)
 
 extern "C" void cuda_from_bf16(real *dst, const uint16_t *src, size_t n) { LAUNCH(k_from_bf16, n, dst, src, n); }
 
-/* C (fp32, column-major m x n) = op(A) op(B) + beta C with bf16 A and B, fp32 accumulation. */
-static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const uint16_t *a, int lda,
-                      const uint16_t *b, int ldb, float beta, real *c, int ldc)
+/* C (column-major m x n, of c_type: fp32, or bf16 rounded from the fp32 accumulator) = op(A) op(B) +
+ * beta C with bf16 A and B, fp32 accumulation. */
+static void gemm_bf16_into(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const uint16_t *a,
+                           int lda, const uint16_t *b, int ldb, float beta, void *c, cudaDataType_t c_type, int ldc)
 {
     const float one = 1;
     CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), ta, tb, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb,
-                              &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                              &beta, c, c_type, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+/* The same into an fp32 C. */
+static void gemm_bf16(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const uint16_t *a, int lda,
+                      const uint16_t *b, int ldb, float beta, real *c, int ldc)
+{
+    gemm_bf16_into(ta, tb, m, n, k, a, lda, b, ldb, beta, c, CUDA_R_32F, ldc);
 }
 
 /* out^T[OC,N] = weight^T' . x^T (+ bias) (+ res^T) in one cublasLt call, the bias and the residual added by
@@ -213,10 +218,7 @@ extern "C" void cuda_matmul_forward_bf16_out16(uint16_t *out16, uint16_t *xb, ui
         cuda_to_bf16(out16, tmp, (size_t)N * OC);
         return;
     }
-    const float one = 1, zero = 0;
-    CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, wb, CUDA_R_16BF, C, xb,
-                              CUDA_R_16BF, C, &zero, out16, CUDA_R_16BF, OC, CUBLAS_COMPUTE_32F,
-                              CUBLAS_GEMM_DEFAULT));
+    gemm_bf16_into(CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, wb, C, xb, C, 0.f, out16, CUDA_R_16BF, OC);
 }
 
 extern "C" void cuda_matmul_forward_bf16_res(real *out, uint16_t *xb, uint16_t *wb, const real *inp,
@@ -248,12 +250,8 @@ static void matmul_backward_bf16(real *dinp, uint16_t *dinp16, real *dweight, re
         cuda_to_bf16(doutb, dout, (size_t)N * OC);
     if (dinp)
         gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, store_dinp ? 0.f : 1.f, dinp, C);
-    if (dinp16) {
-        const float one = 1, zero = 0;
-        CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, wb, CUDA_R_16BF, C, doutb,
-                                  CUDA_R_16BF, OC, &zero, dinp16, CUDA_R_16BF, C, CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT));
-    }
+    if (dinp16)
+        gemm_bf16_into(CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, wb, C, doutb, OC, 0.f, dinp16, CUDA_R_16BF, C);
     if (dweight)
         gemm_bf16(CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, xb, C, doutb, OC, 1.f, dweight, C);
 }

@@ -493,7 +493,6 @@ extern "C" void cuda_gelu_erf_forward_copy16(real *out, uint16_t *out16, const r
 
 /* ---- GELU after a bf16 product (op_linear_gelu_erf) ------------------------------------------- */
 
-__device__ __forceinline__ float bf16_value(uint16_t h) { return __bfloat162float(__ushort_as_bfloat16(h)); }
 __device__ __forceinline__ float h16_pre(const uint16_t *h16, const real *bias, int OC, size_t i)
 {
     return bf16_value(h16[i]) + (bias ? bias[i % OC] : 0.f);
