@@ -96,13 +96,23 @@ EXP_OBJ  := $(EXP_SRC:%.c=$(BUILD)/f/%.o)
 VECFLAGS := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),,-fno-trapping-math -fvect-cost-model=dynamic)
 ALL_CFLAGS = $(CFLAGS) $(VECFLAGS) $(SAN) $(CPPFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS)
 
-$(BUILD)/f/%.o: %.c $(BUILD)/config.mk
+# The flags each kind of object was compiled with, rewritten only when they change, so that a
+# changed CFLAGS, OPT or VECFLAGS (or NVCCFLAGS) recompiles what they apply to instead of linking
+# objects built the old way.
+$(BUILD)/cflags.txt: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS)' > $@
+$(BUILD)/nvccflags.txt: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(NVCC) $(NVCCFLAGS) $(CUDA_DEFS)' | cmp -s - $@ || echo '$(NVCC) $(NVCCFLAGS) $(CUDA_DEFS)' > $@
+
+$(BUILD)/f/%.o: %.c $(BUILD)/config.mk $(BUILD)/cflags.txt
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/f/%.o: %.cu $(BUILD)/config.mk
+$(BUILD)/f/%.o: %.cu $(BUILD)/config.mk $(BUILD)/nvccflags.txt
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -D_GNU_SOURCE -Ilib $(CUDA_DEFS) -MMD -MP -c $< -o $@
-$(BUILD)/d/%.o: %.c $(BUILD)/config.mk
+$(BUILD)/d/%.o: %.c $(BUILD)/config.mk $(BUILD)/cflags.txt
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DMEMLAB_DOUBLE -MMD -MP -c $< -o $@
 
