@@ -11,7 +11,8 @@
 #           # memlab and BASE's (an earlier pack) alternating in the same call, ROUNDS rounds
 #           # (default 1): CSV lines pack,arch,kind,tokens_per_s,steps,seconds,loss on stdout
 #
-# The pack builds for x86-64-v3 (not -march=native: the other host's CPU may differ), for sm_90
+# The pack builds for x86-64-v3 (not -march=native: the other host's CPU may differ; PACK_MARCH
+# overrides, e.g. x86-64-v4 for a host with AVX-512, as the H100 machine's Xeon has), for sm_90
 # only (CUDA_ARCH overrides) and without MPI (one process per GPU is all the tests need), and leaves
 # out the libraries every CUDA machine has (glibc, libstdc++, the CUDA runtime and cuBLAS, found
 # through the binaries' rpath or LD_LIBRARY_PATH). OpenBLAS is carried (the device host has none):
@@ -24,7 +25,7 @@ case $mode in
 pack)
     here=$(cd "$(dirname "$0")/.." && pwd)
     cd "$here"
-    make -j2 BUILD=build/device OPT="-O2 -march=x86-64-v3" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" MPI=off \
+    make -j2 BUILD=build/device OPT="-O2 -march=${PACK_MARCH:-x86-64-v3}" CUDA_ARCH="${CUDA_ARCH:--arch=sm_90}" MPI=off \
         build/device/memlab cuda-tests build/device/bench/attention build/device/bench/sgemm
     mkdir -p "$dir/cuda-tests" "$dir/lib" "$dir/scripts"
     cp build/device/cuda-tests/* "$dir/cuda-tests/"
