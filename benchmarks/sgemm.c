@@ -1,6 +1,7 @@
 /* The machine's own matrix-product ceiling, measured through the core's BLAS wrapper: GFLOP/s of
- * blas_gemm at square sizes and at the shapes the models use, on 1 thread and on all cores; then
- * the attention's small products called from every pool thread at once (docs/bench.md).
+ * blas_gemm at square sizes and at the shapes the models use, on 1 thread and on all cores; the
+ * linear's two backward products the same way; then the attention's small products called from
+ * every pool thread at once (docs/bench.md).
  * CSV on stdout: bench,m,n,k,threads,seconds_per_call,gflops (for sgemm_concurrent, threads is the
  * number that ran products at once and gflops the rate of one of them: equal to the 1-thread row
  * when nothing is shared).
@@ -20,6 +21,32 @@ static void bench(int m, int n, int k, int threads, double min_seconds)
     double gflops = blas_gemm_gflops(m, n, k, min_seconds);
     printf("sgemm,%d,%d,%d,%d,%.6g,%.6g\n", m, n, k, threads, 2.0 * m * n * k / gflops * 1e-9, gflops);
     fflush(stdout);
+}
+
+/* The linear's two backward products through blas_gemm, as matmul_backward calls them: the input's
+ * gradient dx = dy w (bench "sgemm_nn": m = rows, n = in, k = out) and the weight's dw = dy^T x
+ * ("sgemm_tn": m = out, n = in, k = rows, A transposed). The weight's has the long reduction, so
+ * the pool's tiles of C are small and each packs a long slice of both operands: where its rate
+ * falls behind the forward's on many threads, memory traffic, not the kernels, holds the backward. */
+static void bench_backward(int trans_a, int m, int n, int k, int threads, double min_seconds)
+{
+    threads_set(threads);
+    real *a = xaligned_zeroed((size_t)m * k * sizeof(real)), *b = xaligned_zeroed((size_t)k * n * sizeof(real));
+    real *c = xaligned_zeroed((size_t)m * n * sizeof(real));
+    const int lda = trans_a ? m : k;
+    blas_gemm(trans_a, 0, m, n, k, 1, a, lda, b, n, 0, c, n);   /* untimed: pages, pool */
+    long calls = 0;
+    const double start = clock_seconds();
+    double elapsed;
+    do {
+        blas_gemm(trans_a, 0, m, n, k, 1, a, lda, b, n, 0, c, n);
+        calls++;
+        elapsed = clock_seconds() - start;
+    } while (elapsed < min_seconds);
+    printf("%s,%d,%d,%d,%d,%.6g,%.6g\n", trans_a ? "sgemm_tn" : "sgemm_nn", m, n, k, threads, elapsed / calls,
+           2.0 * m * n * k * calls / elapsed * 1e-9);
+    fflush(stdout);
+    free(a), free(b), free(c);
 }
 
 /* Every participant's operands and its count of products done. */
@@ -106,6 +133,13 @@ int main(int argc, char **argv)
         bench(shapes[i][0], shapes[i][1], shapes[i][2], 1, min_seconds);
         if (all > 1)
             bench(shapes[i][0], shapes[i][1], shapes[i][2], all, min_seconds);
+    }
+    /* The backward products of the 512 x 4 x 512 gpt's fc (in 512, out 2048) at 8,192 rows. */
+    for (int trans_a = 0; trans_a < 2; trans_a++) {
+        const int m = trans_a ? 2048 : 8192, k = trans_a ? 8192 : 2048;
+        bench_backward(trans_a, m, 512, k, 1, min_seconds);
+        if (all > 1)
+            bench_backward(trans_a, m, 512, k, all, min_seconds);
     }
     for (int t = 1;; t = 2 * t < concurrent ? 2 * t : concurrent) {   /* 1, 2, 4, ... and concurrent */
         bench_concurrent(64, 1792, 64, 1, t, min_seconds);
