@@ -95,8 +95,8 @@ EXP_OBJ  := $(EXP_SRC:%.c=$(BUILD)/f/%.o)
 # -ffast-math); the dynamic cost model is -O3's. -fno-math-errno: sqrt is then the instruction alone,
 # without the errno branch that kept GCC from vectorising any loop calling it (AdamW's update ran one
 # element at a time: "outside the tape" about 49 -> 20 ms a step of the 512x4x512 gpt at 2 threads,
-# 69 -> 41 of the mosaic; benchmarks/NOTES.md §28). Nothing memlab does reads errno after a math function, and IEEE sqrt and
-# division round the same in vector and scalar form.
+# 69 -> 41 of the mosaic; benchmarks/NOTES.md §28). Nothing memlab does reads errno after a math
+# function, and IEEE sqrt and division round the same in vector and scalar form.
 VECFLAGS := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),,-fno-trapping-math -fno-math-errno -fvect-cost-model=dynamic)
 ALL_CFLAGS = $(CFLAGS) $(VECFLAGS) $(SAN) $(CPPFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS)
 
