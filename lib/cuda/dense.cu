@@ -121,7 +121,7 @@ extern "C" void cuda_to_bf16(uint16_t *dst, const real *src, size_t n)
 
 __global__ static void k_from_bf16(real *dst, const uint16_t *src, size_t n)
 {
-    GRID_STRIDE(i, n) dst[i] = __bfloat162float(__ushort_as_bfloat16(src[i]));
+    GRID_STRIDE(i, n) dst[i] = bf16_value(src[i]);
 }
 
 extern "C" void cuda_from_bf16(real *dst, const uint16_t *src, size_t n) { LAUNCH(k_from_bf16, n, dst, src, n); }

@@ -33,15 +33,15 @@ __device__ __forceinline__ uint2 bf16x4(float4 v)
     return make_uint2(*reinterpret_cast<const uint32_t *>(&lo), *reinterpret_cast<const uint32_t *>(&hi));
 }
 
-/* One bf16 as a float, exactly. */
-__device__ __forceinline__ float bf16_value(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-
 /* The inverse: four bf16 (8 bytes, the first in the lowest bits) as four floats, exactly. */
 __device__ __forceinline__ float4 bf16x4_value(uint2 h)
 {
     return make_float4(__uint_as_float(h.x << 16), __uint_as_float(h.x & 0xffff0000u), __uint_as_float(h.y << 16),
                        __uint_as_float(h.y & 0xffff0000u));
 }
+
+/* One bf16 as a float, exactly. */
+__device__ __forceinline__ float bf16_value(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
 /* Sum over the 32 lanes of a warp (all active); every lane gets it, in an order fixed by the lanes. */
 template <typename T> __device__ __forceinline__ T warp_sum(T v)

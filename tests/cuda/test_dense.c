@@ -464,7 +464,8 @@ static void test_linear_gelu_bf16(int N, int C, int OC, int with_bias)
     {   /* dout given in bf16 (the next linear wrote it so): bit for bit as the fp32 kernel over the
          * same rounded values */
         uint16_t *dout16 = cuda_dev_alloc(n * 2);
-        buf dr = rnd(n, 0, 0), dg = rnd(n, 0, 0), got = rnd(n, 0, 0);   /* dh keeps the fp32 dout's gradient: c16's source, read below */
+        /* got, not dh: dh keeps the fp32 dout's gradient, c16's source, read below */
+        buf dr = rnd(n, 0, 0), dg = rnd(n, 0, 0), got = rnd(n, 0, 0);
         cuda_to_bf16(dout16, dout.d, n);
         uint16_t *hd = malloc(n * sizeof *hd);
         cuda_memcopy(hd, dout16, n * sizeof *hd);
