@@ -15,38 +15,18 @@
 #include "core/pool.h"
 #include "core/threads.h"
 
-static void bench(int m, int n, int k, int threads, double min_seconds)
+/* One CSV row: the product op(A) op(B) (trans_a, trans_b as blas_gemm takes them) on `threads`.
+ * "sgemm" is the linear's forward, x w^T; "sgemm_nn" and "sgemm_tn" its two backward products, as
+ * matmul_backward calls them: the input's gradient dx = dy w (m = rows, n = in, k = out) and the
+ * weight's dw = dy^T x (m = out, n = in, k = rows). The weight's has the long reduction, so the
+ * pool's tiles of C are small and each packs a long slice of both operands: where its rate falls
+ * behind the forward's on many threads, memory traffic, not the kernels, holds the backward. */
+static void bench(const char *name, int trans_a, int trans_b, int m, int n, int k, int threads, double min_seconds)
 {
     threads_set(threads);
-    double gflops = blas_gemm_gflops(m, n, k, min_seconds);
-    printf("sgemm,%d,%d,%d,%d,%.6g,%.6g\n", m, n, k, threads, 2.0 * m * n * k / gflops * 1e-9, gflops);
+    double gflops = blas_gemm_op_gflops(trans_a, trans_b, m, n, k, min_seconds);
+    printf("%s,%d,%d,%d,%d,%.6g,%.6g\n", name, m, n, k, threads, 2.0 * m * n * k / gflops * 1e-9, gflops);
     fflush(stdout);
-}
-
-/* The linear's two backward products through blas_gemm, as matmul_backward calls them: the input's
- * gradient dx = dy w (bench "sgemm_nn": m = rows, n = in, k = out) and the weight's dw = dy^T x
- * ("sgemm_tn": m = out, n = in, k = rows, A transposed). The weight's has the long reduction, so
- * the pool's tiles of C are small and each packs a long slice of both operands: where its rate
- * falls behind the forward's on many threads, memory traffic, not the kernels, holds the backward. */
-static void bench_backward(int trans_a, int m, int n, int k, int threads, double min_seconds)
-{
-    threads_set(threads);
-    real *a = xaligned_zeroed((size_t)m * k * sizeof(real)), *b = xaligned_zeroed((size_t)k * n * sizeof(real));
-    real *c = xaligned_zeroed((size_t)m * n * sizeof(real));
-    const int lda = trans_a ? m : k;
-    blas_gemm(trans_a, 0, m, n, k, 1, a, lda, b, n, 0, c, n);   /* untimed: pages, pool */
-    long calls = 0;
-    const double start = clock_seconds();
-    double elapsed;
-    do {
-        blas_gemm(trans_a, 0, m, n, k, 1, a, lda, b, n, 0, c, n);
-        calls++;
-        elapsed = clock_seconds() - start;
-    } while (elapsed < min_seconds);
-    printf("%s,%d,%d,%d,%d,%.6g,%.6g\n", trans_a ? "sgemm_tn" : "sgemm_nn", m, n, k, threads, elapsed / calls,
-           2.0 * m * n * k * calls / elapsed * 1e-9);
-    fflush(stdout);
-    free(a), free(b), free(c);
 }
 
 /* Every participant's operands and its count of products done. */
@@ -130,16 +110,17 @@ int main(int argc, char **argv)
                                     {8192, 512, 2048}};
     printf("bench,m,n,k,threads,seconds_per_call,gflops\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        bench(shapes[i][0], shapes[i][1], shapes[i][2], 1, min_seconds);
+        bench("sgemm", 0, 1, shapes[i][0], shapes[i][1], shapes[i][2], 1, min_seconds);
         if (all > 1)
-            bench(shapes[i][0], shapes[i][1], shapes[i][2], all, min_seconds);
+            bench("sgemm", 0, 1, shapes[i][0], shapes[i][1], shapes[i][2], all, min_seconds);
     }
     /* The backward products of the 512 x 4 x 512 gpt's fc (in 512, out 2048) at 8,192 rows. */
     for (int trans_a = 0; trans_a < 2; trans_a++) {
         const int m = trans_a ? 2048 : 8192, k = trans_a ? 8192 : 2048;
-        bench_backward(trans_a, m, 512, k, 1, min_seconds);
+        const char *name = trans_a ? "sgemm_tn" : "sgemm_nn";
+        bench(name, trans_a, 0, m, 512, k, 1, min_seconds);
         if (all > 1)
-            bench_backward(trans_a, m, 512, k, all, min_seconds);
+            bench(name, trans_a, 0, m, 512, k, all, min_seconds);
     }
     for (int t = 1;; t = 2 * t < concurrent ? 2 * t : concurrent) {   /* 1, 2, 4, ... and concurrent */
         bench_concurrent(64, 1792, 64, 1, t, min_seconds);

@@ -126,7 +126,7 @@ void blas_gemm_bias(int M, int N, int K, const real *A, const real *B, const rea
     gemm_run(&(struct gemm){0, 1, M, N, K, 1, A, K, B, K, 1, C, N, 1, 1, bias});
 }
 
-double blas_gemm_gflops(int M, int N, int K, double min_seconds)
+double blas_gemm_op_gflops(int trans_a, int trans_b, int M, int N, int K, double min_seconds)
 {
     real *a = xaligned_zeroed((size_t)M * K * sizeof(real));
     real *b = xaligned_zeroed((size_t)N * K * sizeof(real));
@@ -136,11 +136,12 @@ double blas_gemm_gflops(int M, int N, int K, double min_seconds)
         a[i] = (real)rng_normal(&r);
     for (size_t i = 0; i < (size_t)N * K; i++)
         b[i] = (real)rng_normal(&r);
-    blas_gemm(0, 1, M, N, K, 1, a, K, b, K, 0, c, N);
+    const int lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    blas_gemm(trans_a, trans_b, M, N, K, 1, a, lda, b, ldb, 0, c, N);
     long calls = 0;
     double start = clock_seconds(), elapsed;
     do {
-        blas_gemm(0, 1, M, N, K, 1, a, K, b, K, 0, c, N);
+        blas_gemm(trans_a, trans_b, M, N, K, 1, a, lda, b, ldb, 0, c, N);
         calls++;
         elapsed = clock_seconds() - start;
     } while (elapsed < min_seconds);
@@ -148,6 +149,11 @@ double blas_gemm_gflops(int M, int N, int K, double min_seconds)
     free(b);
     free(c);
     return 2.0 * M * N * K * calls / elapsed * 1e-9;
+}
+
+double blas_gemm_gflops(int M, int N, int K, double min_seconds)
+{
+    return blas_gemm_op_gflops(0, 1, M, N, K, min_seconds);
 }
 
 const char *blas_kernels(void) { return openblas_get_corename(); }

@@ -24,6 +24,10 @@ void blas_gemm_bias(int M, int N, int K, const real *A, const real *B, const rea
  * benchmarks' ceiling (benchmarks/sgemm.c, memlab bench). */
 double blas_gemm_gflops(int M, int N, int K, double min_seconds);
 
+/* The same for any transposes, operands packed (op(A) M x K, op(B) K x N, C M x N): the linear's
+ * backward products (benchmarks/sgemm.c), dx = dy w (0, 0) and dw = dy^T x (1, 0). */
+double blas_gemm_op_gflops(int trans_a, int trans_b, int M, int N, int K, double min_seconds);
+
 /* OpenBLAS's kernel family ("Cooperlake", "Haswell", ...): its own choice for the CPU, or
  * OPENBLAS_CORETYPE's when that is set (benchmarks/NOTES.md §7). */
 const char *blas_kernels(void);
