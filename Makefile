@@ -102,13 +102,12 @@ ALL_CFLAGS = $(CFLAGS) $(VECFLAGS) $(SAN) $(CPPFLAGS_BASE) $(CUDA_DEFS) $(PKG_CF
 
 # The flags each kind of object was compiled with, rewritten only when they change, so that a
 # changed CFLAGS, OPT or VECFLAGS (or NVCCFLAGS) recompiles what they apply to instead of linking
-# objects built the old way.
+# objects built the old way. $(call write_if_changed,TEXT) is such a rule's recipe.
+write_if_changed = @mkdir -p $(dir $@) && { echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@; }
 $(BUILD)/cflags.txt: FORCE
-	@mkdir -p $(BUILD)
-	@echo '$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS)' > $@
+	$(call write_if_changed,$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS))
 $(BUILD)/nvccflags.txt: FORCE
-	@mkdir -p $(BUILD)
-	@echo '$(NVCC) $(NVCCFLAGS) $(CUDA_DEFS)' | cmp -s - $@ || echo '$(NVCC) $(NVCCFLAGS) $(CUDA_DEFS)' > $@
+	$(call write_if_changed,$(NVCC) $(NVCCFLAGS) $(CUDA_DEFS))
 
 $(BUILD)/f/%.o: %.c $(BUILD)/config.mk $(BUILD)/cflags.txt
 	@mkdir -p $(dir $@)
